@@ -1,0 +1,69 @@
+/**
+ * Every error dptrain raises on purpose is a DptrainError with a stable `code`
+ * (`dptrain.<area>.<problem>`), so callers and tests match on the code, not the text.
+ * The message names the problem and what to do about it. docs/errors.md lists the codes.
+ */
+export interface DptrainErrorOptions {
+  cause?: unknown;
+  /** True when retrying or continuing makes sense (a lost worker), false for a user mistake. */
+  recoverable?: boolean;
+}
+
+export class DptrainError extends Error {
+  readonly code: string;
+  readonly recoverable: boolean;
+
+  constructor(code: string, message: string, options: DptrainErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.recoverable = options.recoverable ?? false;
+  }
+}
+
+/** A bad option or flag value: `dptrain.config.*`. */
+export class ConfigError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.config.${problem}`, message, options);
+  }
+}
+
+/** A dataset spec, file or content that cannot be used: `dptrain.data.*`. */
+export class DataError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.data.${problem}`, message, options);
+  }
+}
+
+/** A model spec or parameter file that does not fit: `dptrain.model.*`. */
+export class ModelError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.model.${problem}`, message, options);
+  }
+}
+
+/** A file format problem (safetensors): `dptrain.format.*`. */
+export class FormatError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.format.${problem}`, message, options);
+  }
+}
+
+/** Training could not go on (non-finite loss): `dptrain.train.*`. */
+export class TrainError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.train.${problem}`, message, options);
+  }
+}
+
+/** A worker or engine failure: `dptrain.engine.*`. */
+export class EngineError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.engine.${problem}`, message, options);
+  }
+}
+
+/** Shorthand for messages: a value as the user typed it. */
+export function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}

@@ -1,0 +1,2 @@
+export { Rng, permutation } from './rng.js';
+export { type FloatArray, type FloatArrayConstructor, type Dtype, floatArrayOf } from './float.js';
