@@ -1,0 +1,1 @@
+export { main, buildProgram, EXIT_USAGE, EXIT_FAILURE } from './main.js';

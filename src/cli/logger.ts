@@ -1,0 +1,36 @@
+/**
+ * pino logging for the CLI: readable lines on a terminal (pino-pretty, fields hidden because the
+ * messages carry the numbers), or one JSON object per line with `--log-format json`.
+ * Logs go to stderr so that stdout stays free for results; a progress bar shares stderr politely.
+ */
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { ProgressBar } from './progress.js';
+
+export type LogFormat = 'pretty' | 'json';
+
+export function createLogger(format: LogFormat, progress: ProgressBar | null): Logger {
+  if (format === 'json') {
+    return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+  }
+  const stderr = new Writable({
+    write(chunk, _encoding, done) {
+      progress?.clear();
+      process.stderr.write(chunk);
+      progress?.redraw();
+      done();
+    },
+  });
+  return pino(
+    { base: undefined },
+    pretty({
+      destination: stderr,
+      sync: true,
+      colorize: Boolean(process.stderr.isTTY),
+      hideObject: true,
+      translateTime: 'HH:MM:ss',
+      ignore: 'pid,hostname',
+    }),
+  );
+}

@@ -1,0 +1,35 @@
+/** Flag value parsers: strings from the command line into typed values, with messages that name the flag. */
+import { ConfigError, shown } from '../errors.js';
+
+function invalid(flag: string, raw: string, expected: string): ConfigError {
+  return new ConfigError('badOption', `${flag} must be ${expected} (got ${shown(raw)})`);
+}
+
+/** A decimal or scientific number; rejects "", "0x10", "1e", "NaN" and "Infinity". */
+export function parseNumber(flag: string, raw: string): number {
+  const trimmed = raw.trim();
+  const value = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (!Number.isFinite(value)) throw invalid(flag, raw, 'a finite number');
+  return value;
+}
+
+export function parseInteger(flag: string, raw: string): number {
+  const trimmed = raw.trim();
+  if (!/^[-+]?\d+$/.test(trimmed)) throw invalid(flag, raw, 'an integer');
+  const value = Number(trimmed);
+  if (!Number.isSafeInteger(value)) throw invalid(flag, raw, 'an integer');
+  return value;
+}
+
+/** `--batch-size N|full`. */
+export function parseBatchSize(flag: string, raw: string): number | 'full' {
+  if (raw.trim().toLowerCase() === 'full') return 'full';
+  const trimmed = raw.trim();
+  if (!/^[-+]?\d+$/.test(trimmed)) throw invalid(flag, raw, 'a positive integer or "full"');
+  return Number(trimmed);
+}
+
+export function parseChoice<T extends string>(flag: string, raw: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(raw)) throw invalid(flag, raw, `one of ${allowed.join(', ')}`);
+  return raw as T;
+}

@@ -1,0 +1,73 @@
+/**
+ * A one-line progress bar on a terminal (epoch, step/steps, loss, samples/s, ETA).
+ * Drawn only when stderr is a TTY; log lines clear it first so the two never mix.
+ */
+import type { RunInfo, StepRecord } from '../train/index.js';
+
+const REDRAW_MS = 100;
+const BAR_WIDTH = 20;
+
+export class ProgressBar {
+  readonly #out: NodeJS.WriteStream;
+  #info: RunInfo | null = null;
+  #line = '';
+  #lastDraw = 0;
+  #started = 0;
+  #samplesAtStart = 0;
+
+  constructor(out: NodeJS.WriteStream) {
+    this.#out = out;
+  }
+
+  begin(info: RunInfo): void {
+    this.#info = info;
+    this.#started = performance.now();
+  }
+
+  update(record: StepRecord): void {
+    const info = this.#info;
+    if (!info) return;
+    const now = performance.now();
+    if (now - this.#lastDraw < REDRAW_MS && record.step + 1 < info.totalSteps) return;
+    this.#lastDraw = now;
+    const stepInEpoch = record.step - record.epoch * info.stepsPerEpoch + 1;
+    const done = (record.step + 1) / info.totalSteps;
+    const filled = Math.round(done * BAR_WIDTH);
+    const seconds = (now - this.#started) / 1000;
+    const rate = (record.samples - this.#samplesAtStart) / Math.max(seconds, 1e-9);
+    const eta = done > 0 ? (seconds / done) * (1 - done) : 0;
+    this.#line =
+      `epoch ${record.epoch + 1}/${info.epochs} [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ` +
+      `step ${stepInEpoch}/${info.stepsPerEpoch}  loss ${record.loss.toFixed(4)}  ` +
+      `${Math.round(rate).toLocaleString('en-US')} samples/s  ETA ${formatDuration(eta)}`;
+    this.#draw();
+  }
+
+  /** Removes the bar (before a log line, or at the end). */
+  clear(): void {
+    if (this.#line) this.#out.write('\r\x1b[2K');
+  }
+
+  redraw(): void {
+    if (this.#line) this.#draw();
+  }
+
+  end(): void {
+    this.clear();
+    this.#line = '';
+    this.#info = null;
+  }
+
+  #draw(): void {
+    const width = this.#out.columns ?? 100;
+    this.#out.write('\r\x1b[2K' + this.#line.slice(0, Math.max(10, width - 1)));
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}

@@ -1,0 +1,31 @@
+/** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
+import path from 'node:path';
+import { train, type TrainResult } from '../train/index.js';
+import { createLogger, type LogFormat } from './logger.js';
+import { ProgressBar, formatDuration } from './progress.js';
+import { trainConfigFromFlags } from './train-options.js';
+
+export async function runTrain(flags: Record<string, unknown>): Promise<TrainResult> {
+  const config = trainConfigFromFlags(flags);
+  const format = flags.logFormat as LogFormat;
+  const progress = format === 'pretty' && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  const logger = createLogger(format, progress);
+  const result = await train(config, {
+    logger,
+    callbacks: progress
+      ? [{ onTrainBegin: (info) => progress.begin(info), onStep: (record) => progress.update(record) }]
+      : [],
+  }).finally(() => progress?.end());
+
+  const { summary } = result;
+  const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
+  const parts = [
+    `${summary.epochs} epochs, ${summary.steps} steps in ${formatDuration(summary.seconds)}`,
+    `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
+    summary.final.valLoss !== null ? `val loss ${summary.final.valLoss.toFixed(4)}` : `train loss ${summary.final.trainLoss?.toFixed(4)}`,
+    accuracy !== null ? `${summary.final.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
+  ].filter(Boolean);
+  logger.info({ summary }, `done: ${parts.join(', ')}`);
+  if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
+  return result;
+}

@@ -1,0 +1,101 @@
+/**
+ * The `dptrain train` flags, one table: the flag, its help, and how its string becomes a
+ * TrainConfig value. Defaults and range checks live in train/config.ts so the library call
+ * validates the same way.
+ */
+import type { Command } from 'commander';
+import { defaultTrainConfig, trainChoices, type TrainConfig } from '../train/index.js';
+import { parseBatchSize, parseChoice, parseInteger, parseNumber } from './parse.js';
+
+interface FlagSpec {
+  key: keyof TrainConfig;
+  flag: string;
+  help: string;
+  parse?: (flag: string, raw: string) => TrainConfig[keyof TrainConfig];
+}
+
+const number = parseNumber;
+const integer = parseInteger;
+const choice =
+  <K extends keyof typeof trainChoices>(key: K) =>
+  (flag: string, raw: string) =>
+    parseChoice(flag, raw, trainChoices[key]) as TrainConfig[K];
+
+export const trainFlags: FlagSpec[] = [
+  { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
+  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT' },
+  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize },
+  { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer },
+  { key: 'maxSteps', flag: '--max-steps <n>', help: 'stop after this many steps (0 = no limit)', parse: integer },
+  { key: 'lr', flag: '--lr <rate>', help: 'learning rate (at --base-batch-size when --lr-rule scales it)', parse: number },
+  { key: 'optimizer', flag: '--optimizer <name>', help: 'sgd | adam | adamw (PyTorch semantics)', parse: choice('optimizer') },
+  { key: 'momentum', flag: '--momentum <m>', help: 'SGD momentum in [0, 1)', parse: number },
+  { key: 'nesterov', flag: '--nesterov', help: 'Nesterov momentum (SGD)' },
+  { key: 'weightDecay', flag: '--weight-decay <w>', help: 'L2 penalty (sgd, adam) or decoupled decay (adamw)', parse: number },
+  { key: 'beta1', flag: '--beta1 <b>', help: 'Adam first-moment decay', parse: number },
+  { key: 'beta2', flag: '--beta2 <b>', help: 'Adam second-moment decay', parse: number },
+  { key: 'eps', flag: '--eps <e>', help: 'Adam denominator term', parse: number },
+  { key: 'clipNorm', flag: '--clip-norm <c>', help: 'clip the global gradient norm to c (0 = off)', parse: number },
+  { key: 'lrSchedule', flag: '--lr-schedule <name>', help: 'constant | step | cosine', parse: choice('lrSchedule') },
+  { key: 'warmupEpochs', flag: '--warmup-epochs <k>', help: 'linear warmup from 0 over k epochs (may be fractional)', parse: number },
+  { key: 'stepEpochs', flag: '--step-epochs <k>', help: 'step schedule: multiply the rate by --gamma every k epochs', parse: number },
+  { key: 'gamma', flag: '--gamma <g>', help: 'step schedule decay factor in (0, 1]', parse: number },
+  { key: 'minLr', flag: '--min-lr <rate>', help: 'cosine schedule: final learning rate', parse: number },
+  { key: 'lrRule', flag: '--lr-rule <rule>', help: 'scale --lr with the batch size: none | linear (lr·B/B0, Goyal et al. 2017) | sqrt (lr·√(B/B0))', parse: choice('lrRule') },
+  { key: 'baseBatchSize', flag: '--base-batch-size <b0>', help: 'the batch size B0 at which --lr is given', parse: integer },
+  { key: 'microBatch', flag: '--micro-batch <m>', help: 'compute at most m samples at once (bounds memory; same result); 0 = automatic', parse: integer },
+  { key: 'dropLast', flag: '--drop-last', help: 'drop the partial last batch of each epoch' },
+  { key: 'valSplit', flag: '--val-split <f>', help: 'fraction of samples held out for validation (seeded)', parse: number },
+  { key: 'standardize', flag: '--standardize', help: 'scale features to mean 0, std 1 (statistics from the training split)' },
+  { key: 'seed', flag: '--seed <s>', help: 'seed of init, split and shuffles; same seed, same run', parse: integer },
+  { key: 'engine', flag: '--engine <name>', help: 'inline (one thread)', parse: choice('engine') },
+  { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers', parse: integer },
+  { key: 'kernels', flag: '--kernels <name>', help: 'js (plain TypeScript)', parse: choice('kernels') },
+  { key: 'patience', flag: '--patience <epochs>', help: 'early stopping: stop after this many epochs without improvement (0 = off)', parse: integer },
+  { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor') },
+  { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },
+  { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here' },
+  { key: 'init', flag: '--init <file>', help: 'start from the parameters in this .safetensors file' },
+];
+
+export function addTrainFlags(command: Command): Command {
+  for (const spec of trainFlags) {
+    const fallback = defaultTrainConfig[spec.key];
+    const shownDefault = typeof fallback === 'boolean' || fallback === null ? undefined : String(fallback);
+    command.option(spec.flag, spec.help + (shownDefault !== undefined ? ` (default: ${shownDefault})` : ''));
+  }
+  return command;
+}
+
+/** Turns commander's raw option values into TrainConfig fields; unset flags stay undefined. */
+export function trainConfigFromFlags(raw: Record<string, unknown>): Partial<TrainConfig> {
+  const config: Partial<Record<keyof TrainConfig, unknown>> = {};
+  for (const spec of trainFlags) {
+    const value = raw[spec.key];
+    if (value === undefined) continue;
+    const flag = spec.flag.split(' ')[0];
+    config[spec.key] = spec.parse && typeof value === 'string' ? spec.parse(flag, value) : value;
+  }
+  return config as Partial<TrainConfig>;
+}
+
+export const batchSizeHelp = `
+Batch size, epoch and iteration
+  sample      one training example
+  batch size  B: the samples whose mean-loss gradient makes one update. --batch-size is
+              global: with several workers each computes a shard of the batch.
+  step        = iteration: one parameter update.
+  epoch       one pass over the N training samples = ceil(N / B) steps.
+
+  Example: N = 1050 samples, B = 100: each epoch has 11 steps; the first 10 use 100
+  samples, the last uses the remaining 50 (--drop-last skips it: 10 steps). Each step
+  applies one update with the mean gradient over its own batch.
+  B = 1 is stochastic gradient descent (1050 steps per epoch); --batch-size full is
+  full-batch gradient descent (1 step per epoch).
+
+Examples
+  dptrain train                                   # an MLP on the bundled MNIST digits
+  dptrain train --batch-size 256 --lr 0.1 --lr-rule linear --base-batch-size 64
+  dptrain train --dataset csv:houses.csv?label=price --model linreg:13-1 --standardize
+  dptrain train --out runs/a --epochs 10           # config, metrics.jsonl, final.safetensors
+`;

@@ -1,0 +1,89 @@
+/**
+ * The Dataset type every loader returns, its content hash, and row subsets.
+ * A Dataset is immutable by convention: functions that change data return a new one.
+ */
+import { createHash } from 'node:crypto';
+import { DataError } from '../errors.js';
+
+export type Task = 'classification' | 'regression';
+
+export interface Dataset {
+  /** The spec it was loaded from, e.g. "synthetic:blobs?n=1000&d=20&classes=3&seed=0". */
+  readonly spec: string;
+  /** Number of samples. */
+  readonly n: number;
+  readonly inputDim: number;
+  /** x: [n, inputDim] row-major. */
+  readonly x: Float32Array;
+  /** 1 for classification. */
+  readonly targetDim: number;
+  /** y: [n, targetDim]; classification stores the class index as a float. */
+  readonly y: Float32Array;
+  readonly task: Task;
+  /** 0 for regression. */
+  readonly numClasses: number;
+}
+
+/** Limits on what a loader may build; one place for the defaults. */
+export const DATA_LIMITS = {
+  /** Most float32 values in x (2^28 = 1 GiB). */
+  maxElements: 2 ** 28,
+} as const;
+
+/** Builds a Dataset after checking that shapes and labels agree; loaders and workers use it. */
+export function createDataset(fields: Dataset): Dataset {
+  const { spec, n, inputDim, x, targetDim, y, task, numClasses } = fields;
+  const fail = (message: string): never => {
+    throw new DataError('badShape', `dataset "${spec}": ${message}`);
+  };
+  if (!Number.isInteger(n) || n < 0) fail(`n must be a non-negative integer (got ${n})`);
+  if (!Number.isInteger(inputDim) || inputDim < 1) fail(`inputDim must be a positive integer (got ${inputDim})`);
+  if (!Number.isInteger(targetDim) || targetDim < 1) fail(`targetDim must be a positive integer (got ${targetDim})`);
+  if (x.length !== n * inputDim) fail(`x has ${x.length} values, expected n·inputDim = ${n * inputDim}`);
+  if (y.length !== n * targetDim) fail(`y has ${y.length} values, expected n·targetDim = ${n * targetDim}`);
+  if (task === 'classification') {
+    if (targetDim !== 1) fail(`classification needs targetDim 1 (got ${targetDim})`);
+    if (!Number.isInteger(numClasses) || numClasses < 1) fail(`numClasses must be a positive integer (got ${numClasses})`);
+    for (let i = 0; i < n; i++) {
+      const label = y[i];
+      if (!Number.isInteger(label) || label < 0 || label >= numClasses) {
+        fail(`label ${label} of sample ${i} is not a class index in [0, ${numClasses})`);
+      }
+    }
+  } else if (task === 'regression') {
+    if (numClasses !== 0) fail(`regression needs numClasses 0 (got ${numClasses})`);
+  } else {
+    fail(`task must be "classification" or "regression" (got ${String(task)})`);
+  }
+  return Object.freeze({ spec, n, inputDim, x, targetDim, y, task, numClasses });
+}
+
+/**
+ * "sha256:<hex>" over task, n, dims, numClasses, then the bytes of x and y (not the spec),
+ * so that a remote worker can check it holds the same samples. Typed arrays are hashed in
+ * platform byte order, which is little-endian on every platform Node.js supports here.
+ */
+export function datasetHash(ds: Dataset): string {
+  const hash = createHash('sha256');
+  hash.update(`dptrain-dataset-v1\n${ds.task}\n${ds.n}\n${ds.inputDim}\n${ds.targetDim}\n${ds.numClasses}\n`);
+  hash.update(new Uint8Array(ds.x.buffer, ds.x.byteOffset, ds.x.byteLength));
+  hash.update(new Uint8Array(ds.y.buffer, ds.y.byteOffset, ds.y.byteLength));
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** The samples at `indices`, in that order (repeats allowed); spec defaults to ds.spec. */
+export function subset(ds: Dataset, indices: ArrayLike<number>, spec: string = ds.spec): Dataset {
+  const m = indices.length;
+  const { inputDim: d, targetDim: t } = ds;
+  const x = new Float32Array(m * d);
+  const y = new Float32Array(m * t);
+  for (let k = 0; k < m; k++) {
+    const i = indices[k];
+    if (!Number.isInteger(i) || i < 0 || i >= ds.n) {
+      throw new DataError('badIndex', `subset index ${i} (position ${k}) is not a sample index in [0, ${ds.n})`);
+    }
+    x.set(ds.x.subarray(i * d, i * d + d), k * d);
+    y.set(ds.y.subarray(i * t, i * t + t), k * t);
+  }
+  return Object.freeze({ ...ds, spec, n: m, x, y });
+}

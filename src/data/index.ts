@@ -1,0 +1,35 @@
+/** src/data: datasets, specs and the sampler. This file is the folder's whole surface. */
+import { DataError } from '../errors.js';
+import type { Dataset } from './dataset.js';
+import { loadCsv } from './csv.js';
+import { loadIdx } from './idx.js';
+import { loadMnist } from './mnist.js';
+import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
+import { loadSynthetic } from './synthetic.js';
+
+export { createDataset, datasetHash, subset, DATA_LIMITS, type Dataset, type Task } from './dataset.js';
+export { parseDatasetSpec, type DatasetSpec } from './spec.js';
+export { splitDataset } from './split.js';
+export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';
+export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRanges, type Range } from './sampler.js';
+
+/**
+ * Loads a dataset from its spec (design.md §4): `mnist`, `synthetic:blobs|spirals|teacher?...`,
+ * `idx:PATH[?labels=PATH]`, `csv:PATH[?label=NAME|INDEX&task=...]`. Throws DataError
+ * (`dptrain.data.*`) for an unknown kind or option, a missing or malformed file.
+ */
+export async function loadDataset(spec: string): Promise<Dataset> {
+  const parsed = parseDatasetSpec(spec);
+  switch (parsed.kind) {
+    case 'mnist':
+      return loadMnist(parsed);
+    case 'synthetic':
+      return loadSynthetic(parsed);
+    case 'idx':
+      return loadIdx(parsed);
+    case 'csv':
+      return loadCsv(parsed);
+    default:
+      throw new DataError('unknownSpec', `unknown dataset "${parsed.kind}" — ${UNKNOWN_SPEC_HINT}`);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The one interface every engine implements. The training loop hands an engine a step plan
+ * (which slice of which epoch's permutation) and gets back the all-reduced gradient *sum*,
+ * the loss sum and the counts; it then asks the engine to apply the optimizer update.
+ * The loop never knows whether workers are inline, threads or remote hosts.
+ */
+import type { Dataset } from '../data/index.js';
+import type { ModelSpec, BatchResult } from '../model/index.js';
+import type { OptimizerConfig } from '../optim/index.js';
+
+export type EngineKind = 'inline' | 'threads';
+
+export interface EngineSetup {
+  model: ModelSpec;
+  /** The training samples; every worker sees all of them and gathers its shard by index. */
+  train: Dataset;
+  /** Initial parameters (copied by the engine; `Engine.params` holds the live ones). */
+  params: Float32Array;
+  optimizer: OptimizerConfig;
+  /** Seed of the epoch permutations (design.md §2.4). */
+  seed: number;
+  /** Rows computed at once per worker; undefined = the model's default. */
+  microBatch: number | undefined;
+}
+
+/** One step: the rows [start, end) of epoch `epoch`'s permutation form the global batch. */
+export interface StepPlan {
+  epoch: number;
+  /** Global step, counted from 0 over the whole run. */
+  step: number;
+  start: number;
+  end: number;
+}
+
+/** What a worker's shard contributed. */
+export interface ShardReport {
+  worker: number;
+  count: number;
+  /** |sum of the shard's per-sample gradients|², for the gradient noise scale. */
+  gradSumSq: number;
+  computeMs: number;
+}
+
+export interface GradientResult extends BatchResult {
+  /** |reduced gradient sum|² (divide by count² for the mean gradient's squared norm). */
+  gradSumSq: number;
+  shards: ShardReport[];
+  reduceMs: number;
+}
+
+export interface UpdatePlan {
+  lr: number;
+  /** Multiplies the reduced gradient sum: 1/globalCount × the clipping factor. */
+  gradScale: number;
+  /** 1-based count of updates applied so far including this one (Adam bias correction). */
+  t: number;
+}
+
+export interface Engine {
+  readonly kind: EngineKind;
+  readonly workers: number;
+  /** The live parameters, identical on every replica after each update. */
+  readonly params: Float32Array;
+  /** The reduced gradient sum of the last `computeGradients`. */
+  readonly gradient: Float32Array;
+  /** Optimizer state tensors by PyTorch name (for checkpoints). */
+  readonly optimizerState: Readonly<Record<string, Float32Array>>;
+  computeGradients(plan: StepPlan): Promise<GradientResult>;
+  applyUpdate(update: UpdatePlan): Promise<void>;
+  /** Loss and correct count over a whole dataset with the current parameters. */
+  evaluate(data: Dataset): Promise<BatchResult>;
+  close(): Promise<void>;
+}

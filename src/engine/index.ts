@@ -1,0 +1,10 @@
+export type {
+  Engine,
+  EngineKind,
+  EngineSetup,
+  StepPlan,
+  ShardReport,
+  GradientResult,
+  UpdatePlan,
+} from './engine.js';
+export { InlineEngine } from './inline.js';

@@ -1,0 +1,32 @@
+/** dptrain's public library API. */
+export {
+  train,
+  resolveTrainConfig,
+  defaultTrainConfig,
+  EarlyStopping,
+  saveParameters,
+  loadParameters,
+  type TrainConfig,
+  type TrainHooks,
+  type TrainLogger,
+  type TrainResult,
+  type Callback,
+  type RunInfo,
+  type TrainControl,
+  type StepRecord,
+  type EpochRecord,
+  type RunSummary,
+} from './train/index.js';
+export { loadDataset, datasetHash, type Dataset } from './data/index.js';
+export { parseModelSpec, paramLayout, initParams, Model, type ModelSpec, type ParamLayout } from './model/index.js';
+export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, type Tensor } from './io/index.js';
+export { InlineEngine, type Engine, type StepPlan, type GradientResult, type UpdatePlan } from './engine/index.js';
+export {
+  DptrainError,
+  ConfigError,
+  DataError,
+  ModelError,
+  FormatError,
+  TrainError,
+  EngineError,
+} from './errors.js';

@@ -1,0 +1,46 @@
+/**
+ * Atomic file replacement: readers see the old file or the new one, never a partial write, and after
+ * the promise resolves the new content survives a crash or power loss (POSIX: write a temp file in the
+ * same directory, fsync it, rename it over the target, fsync the directory).
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+/**
+ * Writes `data` to `path` atomically. The temp file `<name>.<pid>-<random>.tmp` sits beside the target
+ * and is removed if anything fails. File-system errors (a missing directory, EACCES) propagate as Node errors.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const target = resolve(path);
+  const dir = dirname(target);
+  const temp = join(dir, `${basename(target)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  const file = await open(temp, 'wx');
+  try {
+    try {
+      await file.writeFile(data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** fsync a directory so that a rename in it is durable; platforms that cannot (Windows) skip it. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF' && code !== 'EACCES') throw error;
+  } finally {
+    await handle?.close();
+  }
+}

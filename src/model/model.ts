@@ -1,0 +1,331 @@
+/**
+ * Forward and backward passes of a feed-forward model over a flat parameter array.
+ * The model holds no parameters: callers pass `params` and `grad` (both laid out by
+ * paramLayout), so replicas, optimizers and the all-reduce share plain buffers.
+ */
+import { ModelError, shown } from '../errors.js';
+import {
+  addBias,
+  biasGradAcc,
+  matmulDyTXAcc,
+  matmulDyW,
+  matmulXWt,
+  meanSquaredError,
+  reluBackward,
+  reluForward,
+  softmaxCrossEntropy,
+  tanhBackward,
+  tanhForward,
+} from '../kernels/index.js';
+import { floatArrayOf, type Dtype, type FloatArray, type FloatArrayConstructor } from '../util/float.js';
+import { paramLayout, type ParamLayout } from './layout.js';
+import type { ModelSpec } from './spec.js';
+
+/**
+ * Rows of a dataset: x [rows, inputDim], y [rows, targetDim], float32.
+ * For classification targetDim = 1 and y holds the class index.
+ */
+export interface SampleSource {
+  x: Float32Array;
+  y: Float32Array;
+  inputDim: number;
+  targetDim: number;
+}
+
+/** Sums over the rows of one call (design.md §2.1: workers return sums, not means). */
+export interface BatchResult {
+  /** Sum over rows of the per-sample loss. */
+  lossSum: number;
+  /** Rows whose argmax equals the label (classification); 0 for regression. */
+  correct: number;
+  /** Number of rows. */
+  count: number;
+}
+
+export interface ModelOptions {
+  /** Precision of the workspace, and of the params and grad arrays the calls take. Default 'float32'. */
+  dtype?: Dtype;
+}
+
+/** Largest micro-batch when the caller gives none, to bound activation memory. */
+export const DEFAULT_MAX_MICRO_BATCH = 4096;
+
+/** Views of one flat array (params or grad), per linear layer; rebuilt when the array changes. */
+interface LayerViews {
+  array: FloatArray | null;
+  weights: FloatArray[];
+  biases: FloatArray[];
+}
+
+/**
+ * A feed-forward model (mlp, logreg, linreg) with its own workspace (activations, deltas,
+ * the gathered micro-batch), grown lazily to the largest micro-batch seen and reused.
+ * Not thread-safe and not reentrant: use one Model per thread.
+ */
+export class Model {
+  readonly spec: ModelSpec;
+  readonly layout: ParamLayout;
+  readonly numParams: number;
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly dtype: Dtype;
+
+  #Float: FloatArrayConstructor;
+  #sizes: number[];
+  #layers: number;
+  #classification: boolean;
+  /** Rows the workspace can hold. */
+  #capacity = 0;
+  /** acts[0] = gathered inputs; acts[l] = output of layer l (post-activation; acts[L] = logits). */
+  #acts: FloatArray[] = [];
+  /** Two delta buffers, [capacity, max width], used in turn going backward. */
+  #deltaA: FloatArray;
+  #deltaB: FloatArray;
+  #labels = new Float32Array(0);
+  #targets: FloatArray;
+  #paramViews: LayerViews = { array: null, weights: [], biases: [] };
+  #gradViews: LayerViews = { array: null, weights: [], biases: [] };
+
+  constructor(spec: ModelSpec, options: ModelOptions = {}) {
+    this.spec = spec;
+    this.layout = paramLayout(spec);
+    this.numParams = this.layout.size;
+    this.#sizes = spec.sizes.slice();
+    this.#layers = this.#sizes.length - 1;
+    this.inputDim = this.#sizes[0];
+    this.outputDim = this.#sizes[this.#layers];
+    this.dtype = options.dtype ?? 'float32';
+    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
+      throw new ModelError('badDtype', `options.dtype must be "float32" or "float64" (got ${shown(this.dtype)})`);
+    }
+    this.#Float = floatArrayOf(this.dtype);
+    this.#classification = spec.loss === 'softmax-cross-entropy';
+    this.#deltaA = new this.#Float(0);
+    this.#deltaB = new this.#Float(0);
+    this.#targets = new this.#Float(0);
+  }
+
+  /**
+   * Adds to `grad` the gradient of the SUMMED loss over rows `indices` of `source` (never
+   * overwrites), working `microBatch` rows at a time (default: all rows, at most 4096).
+   * Micro-batching only splits the rows: the result is the same up to float rounding.
+   * `params` and `grad` are flat arrays of `numParams` elements in the model's dtype.
+   */
+  accumulateGradient(
+    params: FloatArray,
+    source: SampleSource,
+    indices: ArrayLike<number>,
+    grad: FloatArray,
+    microBatch?: number,
+  ): BatchResult {
+    this.#checkArray('params', params);
+    this.#checkArray('grad', grad);
+    return this.#run(params, source, indices, grad, microBatch);
+  }
+
+  /** Loss sum and correct count over rows `indices` of `source`, forward only. */
+  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number): BatchResult {
+    this.#checkArray('params', params);
+    return this.#run(params, source, indices, null, microBatch);
+  }
+
+  #run(
+    params: FloatArray,
+    source: SampleSource,
+    indices: ArrayLike<number>,
+    grad: FloatArray | null,
+    microBatch: number | undefined,
+  ): BatchResult {
+    const rows = this.#checkSource(source);
+    const count = indices.length;
+    let step: number;
+    if (microBatch === undefined) {
+      step = Math.min(count, DEFAULT_MAX_MICRO_BATCH);
+    } else if (Number.isInteger(microBatch) && microBatch >= 1) {
+      step = Math.min(count, microBatch);
+    } else {
+      throw new ModelError('badMicroBatch', `micro-batch must be a positive integer (got ${shown(microBatch)})`);
+    }
+    if (count === 0) return { lossSum: 0, correct: 0, count: 0 };
+    // Validate every row first, so that a bad row never leaves `grad` half updated.
+    this.#checkRows(source, rows, indices);
+    this.#ensureCapacity(step);
+    const p = this.#views(this.#paramViews, params);
+    const g = grad === null ? null : this.#views(this.#gradViews, grad);
+
+    let lossSum = 0;
+    let correct = 0;
+    for (let start = 0; start < count; start += step) {
+      const n = Math.min(step, count - start);
+      this.#gather(source, indices, start, n);
+      this.#forward(p, n);
+      const dOut = g === null ? null : this.#deltaA;
+      const logits = this.#acts[this.#layers];
+      if (this.#classification) {
+        const r = softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
+        lossSum += r.lossSum;
+        correct += r.correct;
+      } else {
+        lossSum += meanSquaredError(logits, this.#targets, n, this.outputDim, dOut).lossSum;
+      }
+      if (g !== null) this.#backward(p, g, n);
+    }
+    return { lossSum, correct, count };
+  }
+
+  /** acts[l+1] = act(acts[l]·W_lᵀ + b_l); the last layer stays linear (the loss takes logits). */
+  #forward(p: LayerViews, n: number): void {
+    const sizes = this.#sizes;
+    const acts = this.#acts;
+    for (let l = 0; l < this.#layers; l++) {
+      const inDim = sizes[l];
+      const outDim = sizes[l + 1];
+      const y = acts[l + 1];
+      matmulXWt(acts[l], p.weights[l], y, n, inDim, outDim);
+      addBias(y, p.biases[l], n, outDim);
+      if (l + 1 < this.#layers) {
+        if (this.spec.activation === 'relu') reluForward(y, n * outDim);
+        else if (this.spec.activation === 'tanh') tanhForward(y, n * outDim);
+      }
+    }
+  }
+
+  /** Starts from the loss gradient in deltaA; adds dW_l, db_l into g for every layer. */
+  #backward(p: LayerViews, g: LayerViews, n: number): void {
+    const sizes = this.#sizes;
+    const acts = this.#acts;
+    let delta = this.#deltaA;
+    let other = this.#deltaB;
+    for (let l = this.#layers - 1; l >= 0; l--) {
+      const inDim = sizes[l];
+      const outDim = sizes[l + 1];
+      matmulDyTXAcc(delta, acts[l], g.weights[l], n, outDim, inDim);
+      biasGradAcc(delta, g.biases[l], n, outDim);
+      if (l === 0) break;
+      // Delta of the previous layer's output, through its activation.
+      matmulDyW(delta, p.weights[l], other, n, outDim, inDim);
+      if (this.spec.activation === 'relu') reluBackward(other, acts[l], n * inDim);
+      else if (this.spec.activation === 'tanh') tanhBackward(other, acts[l], n * inDim);
+      const swap = delta;
+      delta = other;
+      other = swap;
+    }
+  }
+
+  /** Copies rows indices[start .. start+n) into acts[0] (converting to dtype) and their targets. */
+  #gather(source: SampleSource, indices: ArrayLike<number>, start: number, n: number): void {
+    const inDim = this.inputDim;
+    const x = source.x;
+    const y = source.y;
+    const xs = this.#acts[0];
+    for (let r = 0; r < n; r++) {
+      const from = indices[start + r] * inDim;
+      const to = r * inDim;
+      for (let k = 0; k < inDim; k++) xs[to + k] = x[from + k];
+    }
+    if (this.#classification) {
+      const labels = this.#labels;
+      for (let r = 0; r < n; r++) {
+        labels[r] = y[indices[start + r]];
+      }
+    } else {
+      const dim = this.outputDim;
+      const targets = this.#targets;
+      for (let r = 0; r < n; r++) {
+        const from = indices[start + r] * dim;
+        const to = r * dim;
+        for (let k = 0; k < dim; k++) targets[to + k] = y[from + k];
+      }
+    }
+  }
+
+  /** Every index is a row of the source and, for a classifier, every label a class index. */
+  #checkRows(source: SampleSource, rows: number, indices: ArrayLike<number>): void {
+    const classes = this.outputDim;
+    for (let r = 0; r < indices.length; r++) {
+      const idx = indices[r];
+      if (!(idx >= 0 && idx < rows && Number.isInteger(idx))) {
+        throw new ModelError('badIndex', `sample index ${shown(idx)} is outside the dataset's ${rows} rows`);
+      }
+      if (this.#classification) {
+        const label = source.y[idx];
+        if (!(label >= 0 && label < classes && Number.isInteger(label))) {
+          throw new ModelError(
+            'badLabel',
+            `sample ${idx} has label ${shown(label)} but model ${this.spec.text} has classes 0..${classes - 1}`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Validates a source against the model and returns its row count. */
+  #checkSource(source: SampleSource): number {
+    const spec = this.spec.text;
+    if (source.inputDim !== this.inputDim) {
+      throw new ModelError(
+        'inputMismatch',
+        `model ${spec} expects ${this.inputDim} inputs but the dataset has ${source.inputDim} features — ` +
+          `change the first size of the model spec to ${source.inputDim}`,
+      );
+    }
+    const targetDim = this.#classification ? 1 : this.outputDim;
+    if (source.targetDim !== targetDim) {
+      throw new ModelError(
+        'targetMismatch',
+        this.#classification
+          ? `model ${spec} is a classifier and needs one class label per sample, but the dataset has ${source.targetDim} targets`
+          : `model ${spec} has ${this.outputDim} outputs but the dataset has ${source.targetDim} targets — ` +
+              `change the last size of the model spec to ${source.targetDim}`,
+      );
+    }
+    const rows = Math.floor(source.x.length / this.inputDim);
+    if (source.x.length !== rows * this.inputDim || source.y.length !== rows * targetDim) {
+      throw new ModelError(
+        'badSource',
+        `dataset arrays do not match their dimensions: x has ${source.x.length} values (inputDim ${this.inputDim}), ` +
+          `y has ${source.y.length} (targetDim ${targetDim})`,
+      );
+    }
+    return rows;
+  }
+
+  #checkArray(what: string, array: FloatArray): void {
+    if (!(array instanceof this.#Float)) {
+      throw new ModelError('dtypeMismatch', `${what} must be a ${this.#Float.name} for a ${this.dtype} model`);
+    }
+    if (array.length !== this.numParams) {
+      throw new ModelError(
+        'paramCountMismatch',
+        `${what} has ${array.length} values but model ${this.spec.text} has ${this.numParams} parameters`,
+      );
+    }
+  }
+
+  #ensureCapacity(rows: number): void {
+    if (rows <= this.#capacity) return;
+    const F = this.#Float;
+    this.#acts = this.#sizes.map((width) => new F(rows * width));
+    const maxWidth = Math.max(...this.#sizes.slice(1));
+    this.#deltaA = new F(rows * maxWidth);
+    this.#deltaB = new F(rows * maxWidth);
+    if (this.#classification) this.#labels = new Float32Array(rows);
+    else this.#targets = new F(rows * this.outputDim);
+    this.#capacity = rows;
+  }
+
+  /** Per-layer subarrays of `array`, cached for the last array seen (no allocation per call). */
+  #views(cache: LayerViews, array: FloatArray): LayerViews {
+    if (cache.array === array) return cache;
+    cache.array = array;
+    cache.weights = [];
+    cache.biases = [];
+    for (let l = 0; l < this.#layers; l++) {
+      const w = this.layout.tensors[2 * l];
+      const b = this.layout.tensors[2 * l + 1];
+      cache.weights.push(array.subarray(w.offset, w.offset + w.size));
+      cache.biases.push(array.subarray(b.offset, b.offset + b.size));
+    }
+    return cache;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Training options: the defaults, and the validation every entry point shares (the CLI parses
+ * flags into these types, the library call passes them directly). Messages name the flag.
+ */
+import os from 'node:os';
+import { ConfigError, shown } from '../errors.js';
+import type { EngineKind } from '../engine/index.js';
+import type { LrRule, OptimizerName } from '../optim/index.js';
+
+export type ScheduleName = 'constant' | 'step' | 'cosine';
+export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
+
+/** Everything `train()` accepts; every field has a default (see `defaultTrainConfig`). */
+export interface TrainConfig {
+  /** Dataset spec (design.md §4), e.g. `mnist`, `csv:data.csv?label=price`. */
+  dataset: string;
+  /** Model spec, e.g. `mlp:784-128-10`. */
+  model: string;
+  /** Global batch size, or 'full' for full-batch gradient descent. */
+  batchSize: number | 'full';
+  epochs: number;
+  /** Stop after this many steps even if epochs remain (0 = no limit). */
+  maxSteps: number;
+  /** Learning rate at `baseBatchSize` (scaled by `lrRule`). */
+  lr: number;
+  optimizer: OptimizerName;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Global gradient-norm clipping threshold (0 = off). */
+  clipNorm: number;
+  lrSchedule: ScheduleName;
+  warmupEpochs: number;
+  /** For the step schedule: decay every this many epochs. */
+  stepEpochs: number;
+  /** For the step schedule: the decay factor. */
+  gamma: number;
+  /** For the cosine schedule: the final learning rate. */
+  minLr: number;
+  lrRule: LrRule;
+  baseBatchSize: number;
+  /** Rows computed at once (gradient accumulation); 0 = the model's default. */
+  microBatch: number;
+  dropLast: boolean;
+  valSplit: number;
+  standardize: boolean;
+  seed: number;
+  engine: EngineKind;
+  workers: number;
+  kernels: 'js';
+  /** Early stopping: epochs without improvement of `monitor` (0 = off). */
+  patience: number;
+  monitor: MonitoredMetric;
+  minDelta: number;
+  /** Run directory for config.json, metrics.jsonl, summary.json, final.safetensors. */
+  out: string | null;
+  /** safetensors file with initial parameters. */
+  init: string | null;
+}
+
+export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
+  dataset: 'mnist',
+  model: 'mlp:784-128-10',
+  batchSize: 64,
+  epochs: 5,
+  maxSteps: 0,
+  lr: 0.05,
+  optimizer: 'sgd',
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  clipNorm: 0,
+  lrSchedule: 'constant',
+  warmupEpochs: 0,
+  stepEpochs: 10,
+  gamma: 0.1,
+  minLr: 0,
+  lrRule: 'none',
+  baseBatchSize: 256,
+  microBatch: 0,
+  dropLast: false,
+  valSplit: 0.1,
+  standardize: false,
+  seed: 0,
+  engine: 'inline',
+  workers: 1,
+  kernels: 'js',
+  patience: 0,
+  monitor: 'valLoss',
+  minDelta: 0,
+  out: null,
+  init: null,
+});
+
+export const choices = {
+  optimizer: ['sgd', 'adam', 'adamw'],
+  lrSchedule: ['constant', 'step', 'cosine'],
+  lrRule: ['none', 'linear', 'sqrt'],
+  engine: ['inline'],
+  kernels: ['js'],
+  monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
+} as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
+
+/** The CLI flag that sets a config key, for messages: batchSize -> --batch-size. */
+export function flagOf(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** Merges user options over the defaults and validates every field; unknown keys are an error. */
+export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainConfig {
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(defaultTrainConfig, key)) {
+      throw new ConfigError('unknownOption', `unknown training option "${key}" — see \`dptrain train --help\` for the list`);
+    }
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const config: TrainConfig = { ...defaultTrainConfig, ...defined };
+  validate(config);
+  return config;
+}
+
+function validate(c: TrainConfig): void {
+  nonEmptyString('dataset', c.dataset);
+  nonEmptyString('model', c.model);
+  if (c.batchSize !== 'full') positiveInteger('batchSize', c.batchSize, 'or "full"');
+  positiveInteger('epochs', c.epochs);
+  nonNegativeInteger('maxSteps', c.maxSteps);
+  positiveNumber('lr', c.lr);
+  oneOf('optimizer', c.optimizer);
+  inRange('momentum', c.momentum, 0, 1, true);
+  if (c.nesterov && (c.optimizer !== 'sgd' || c.momentum <= 0)) {
+    throw new ConfigError('badOption', '--nesterov needs --optimizer sgd and --momentum above 0');
+  }
+  nonNegativeNumber('weightDecay', c.weightDecay);
+  inRange('beta1', c.beta1, 0, 1, true);
+  inRange('beta2', c.beta2, 0, 1, true);
+  positiveNumber('eps', c.eps);
+  nonNegativeNumber('clipNorm', c.clipNorm);
+  oneOf('lrSchedule', c.lrSchedule);
+  nonNegativeNumber('warmupEpochs', c.warmupEpochs);
+  positiveNumber('stepEpochs', c.stepEpochs);
+  if (!(c.gamma > 0 && c.gamma <= 1)) throw bad('gamma', c.gamma, 'a number in (0, 1]');
+  nonNegativeNumber('minLr', c.minLr);
+  oneOf('lrRule', c.lrRule);
+  positiveInteger('baseBatchSize', c.baseBatchSize);
+  nonNegativeInteger('microBatch', c.microBatch);
+  boolean('dropLast', c.dropLast);
+  boolean('nesterov', c.nesterov);
+  boolean('standardize', c.standardize);
+  inRange('valSplit', c.valSplit, 0, 1, true);
+  nonNegativeInteger('seed', c.seed);
+  if (c.seed > 0xffffffff) throw bad('seed', c.seed, 'an integer from 0 to 4294967295');
+  oneOf('engine', c.engine);
+  positiveInteger('workers', c.workers);
+  if (c.workers > 1 && c.engine === 'inline') {
+    throw new ConfigError(
+      'badOption',
+      `--workers ${c.workers} needs a parallel engine, but only the inline engine (1 worker) is available in this version — use --workers 1`,
+    );
+  }
+  oneOf('kernels', c.kernels);
+  nonNegativeInteger('patience', c.patience);
+  oneOf('monitor', c.monitor);
+  nonNegativeNumber('minDelta', c.minDelta);
+  if (c.out !== null) nonEmptyString('out', c.out);
+  if (c.init !== null) nonEmptyString('init', c.init);
+}
+
+function bad(key: string, value: unknown, expected: string): ConfigError {
+  return new ConfigError('badOption', `${flagOf(key)} must be ${expected} (got ${shown(value)})`);
+}
+
+function positiveInteger(key: string, value: unknown, alternative = ''): void {
+  if (!(Number.isInteger(value) && (value as number) >= 1)) {
+    throw bad(key, value, `a positive integer${alternative ? ' ' + alternative : ''}`);
+  }
+}
+function nonNegativeInteger(key: string, value: unknown): void {
+  if (!(Number.isInteger(value) && (value as number) >= 0)) throw bad(key, value, 'an integer ≥ 0');
+}
+function positiveNumber(key: string, value: unknown): void {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw bad(key, value, 'a finite number > 0');
+}
+function nonNegativeNumber(key: string, value: unknown): void {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) throw bad(key, value, 'a finite number ≥ 0');
+}
+function inRange(key: string, value: unknown, low: number, high: number, openHigh: boolean): void {
+  const ok = typeof value === 'number' && value >= low && (openHigh ? value < high : value <= high);
+  if (!ok) throw bad(key, value, `a number in [${low}, ${high}${openHigh ? ')' : ']'}`);
+}
+function boolean(key: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw bad(key, value, 'true or false');
+}
+function nonEmptyString(key: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw bad(key, value, 'a non-empty string');
+}
+function oneOf(key: keyof typeof choices, value: unknown): void {
+  const allowed: readonly string[] = choices[key];
+  if (!allowed.includes(value as string)) throw bad(key, value, `one of ${allowed.join(', ')}`);
+}
+
+/** The machine's usable cores (os.availableParallelism). */
+export function availableCores(): number {
+  return os.availableParallelism();
+}

@@ -1,0 +1,14 @@
+export { train, type TrainHooks, type TrainLogger, type TrainResult } from './loop.js';
+export {
+  resolveTrainConfig,
+  defaultTrainConfig,
+  choices as trainChoices,
+  flagOf,
+  availableCores,
+  type TrainConfig,
+  type ScheduleName,
+  type MonitoredMetric,
+} from './config.js';
+export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
+export type { StepRecord, EpochRecord, RunSummary, StopReason } from './records.js';
+export { saveParameters, loadParameters, parameterTensors } from './run-dir.js';

@@ -1,0 +1,265 @@
+/**
+ * The training loop: one function that reads top to bottom. Each step: schedule, plan the batch,
+ * compute and all-reduce the gradient sum (the engine), check, clip, update, log.
+ */
+import {
+  applyStandardization,
+  batchRange,
+  datasetHash,
+  fitStandardization,
+  loadDataset,
+  resolveBatchSize,
+  splitDataset,
+  stepsPerEpoch as countStepsPerEpoch,
+  type Dataset,
+} from '../data/index.js';
+import { InlineEngine, type Engine } from '../engine/index.js';
+import { TrainError } from '../errors.js';
+import { initParams, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
+import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
+import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
+import { availableCores, resolveTrainConfig, type TrainConfig } from './config.js';
+import { checkModelFitsData } from './compatibility.js';
+import type { EpochRecord, RunSummary, StepRecord, StopReason } from './records.js';
+import { RunDirectory, loadParameters } from './run-dir.js';
+
+/** Where the run's messages go; pino's logger fits. Silent by default. */
+export interface TrainLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface TrainHooks {
+  callbacks?: Callback[];
+  logger?: TrainLogger;
+  /** A dataset already in memory, used instead of loading `config.dataset`. */
+  data?: Dataset;
+}
+
+export interface TrainResult {
+  config: TrainConfig;
+  summary: RunSummary;
+  /** One record per epoch, as Keras' History. */
+  history: EpochRecord[];
+  /** Final parameters, flat, in the layout of `layers.{i}.weight` / `layers.{i}.bias`. */
+  params: Float32Array;
+}
+
+const silent: TrainLogger = { info() {}, warn() {} };
+
+/** Trains one model; see TrainConfig for the options and their defaults. */
+export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const config = resolveTrainConfig(options);
+  const log = hooks.logger ?? silent;
+
+  // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
+  const loaded = hooks.data ?? (await loadDataset(config.dataset));
+  let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
+  if (config.standardize) {
+    const stats = fitStandardization(trainSet);
+    trainSet = applyStandardization(trainSet, stats);
+    valSet = valSet && applyStandardization(valSet, stats);
+  }
+  const hash = datasetHash(loaded);
+
+  // Model: parse, check it fits the data, initialise or load parameters.
+  const spec: ModelSpec = parseModelSpec(config.model);
+  checkModelFitsData(spec, trainSet, config.dataset);
+  const layout = paramLayout(spec);
+  const initial = config.init
+    ? await loadParameters(config.init, layout, spec.text)
+    : (initParams(spec, config.seed) as Float32Array);
+
+  // Batches and learning rate: Keras fit semantics, LR scaled from the base batch size.
+  const batchSize = resolveBatchSize(config.batchSize, trainSet.n);
+  const stepsPerEpoch = countStepsPerEpoch(trainSet.n, batchSize, config.dropLast);
+  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, config.epochs * stepsPerEpoch) : config.epochs * stepsPerEpoch;
+  const peakLr = scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule);
+  const schedule: ScheduleConfig = {
+    name: config.lrSchedule,
+    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
+    totalSteps,
+    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
+    gamma: config.gamma,
+    minLr: config.minLr,
+  };
+
+  const engine: Engine = new InlineEngine({
+    model: spec,
+    train: trainSet,
+    params: initial,
+    optimizer: {
+      name: config.optimizer,
+      momentum: config.momentum,
+      nesterov: config.nesterov,
+      weightDecay: config.weightDecay,
+      beta1: config.beta1,
+      beta2: config.beta2,
+      eps: config.eps,
+    },
+    seed: config.seed,
+    microBatch: config.microBatch > 0 ? config.microBatch : undefined,
+  });
+
+  const callbacks = [...(hooks.callbacks ?? [])];
+  if (config.patience > 0) callbacks.push(new EarlyStopping(config.monitor, config.patience, config.minDelta));
+  const runDir = config.out ? await RunDirectory.open(config.out) : null;
+  const info: RunInfo = {
+    model: spec.text,
+    numParams: layout.size,
+    dataset: config.dataset,
+    trainSamples: trainSet.n,
+    valSamples: valSet?.n ?? 0,
+    batchSize,
+    stepsPerEpoch,
+    epochs: config.epochs,
+    totalSteps,
+    lr: peakLr,
+    engine: engine.kind,
+    workers: engine.workers,
+  };
+  await runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: hash, cores: availableCores() } });
+  log.info(info, `training ${spec.text} (${layout.size.toLocaleString('en-US')} parameters) on ${trainSet.n} samples of ${config.dataset}, ${valSet?.n ?? 0} held out; batch ${batchSize}, ${stepsPerEpoch} steps per epoch, lr ${peakLr}; ${engine.kind} engine, ${engine.workers} worker(s)`);
+  for (const c of callbacks) await c.onTrainBegin?.(info);
+
+  const isClassifier = trainSet.task === 'classification';
+  const history: EpochRecord[] = [];
+  let step = 0;
+  let samples = 0;
+  let stopReason: StopReason = 'epochs';
+  let stopRequest: string | null = null;
+  const control = { stop: (reason: string) => void (stopRequest ??= reason) };
+  const runStarted = performance.now();
+
+  try {
+    for (let epoch = 0; epoch < config.epochs && step < totalSteps && stopRequest === null; epoch++) {
+      const epochStarted = performance.now();
+      let epochLoss = 0;
+      let epochCorrect = 0;
+      let epochSamples = 0;
+      let epochSteps = 0;
+
+      for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++) {
+        const stepStarted = performance.now();
+
+        // 1. Schedule: the learning rate of this step.
+        const lr = learningRate(peakLr, step, schedule);
+
+        // 2. Plan: this step's rows of the epoch permutation.
+        const { start, end } = batchRange(s, trainSet.n, batchSize);
+
+        // 3. Compute and all-reduce: the gradient sum over the global batch.
+        const result = await engine.computeGradients({ epoch, step, start, end });
+
+        // 4. Check: a non-finite loss or gradient must not reach the parameters.
+        if (!Number.isFinite(result.lossSum) || !Number.isFinite(result.gradSumSq)) {
+          throw new TrainError(
+            'nonFinite',
+            `the loss or gradient became ${Number.isNaN(result.lossSum) || Number.isNaN(result.gradSumSq) ? 'NaN' : 'infinite'} at step ${step} (epoch ${epoch}) — lower --lr (now ${lr}), or bound updates with --clip-norm`,
+          );
+        }
+
+        // 5. Clip: by the global norm of the mean gradient.
+        const gradNorm = Math.sqrt(result.gradSumSq) / result.count;
+        const clip = config.clipNorm > 0 ? clipFactor(gradNorm, config.clipNorm) : 1;
+
+        // 6. Update: the mean gradient is the sum divided by the global sample count.
+        await engine.applyUpdate({ lr, gradScale: clip / result.count, t: step + 1 });
+
+        // 7. Log.
+        samples += result.count;
+        epochLoss += result.lossSum;
+        epochCorrect += result.correct;
+        epochSamples += result.count;
+        epochSteps += 1;
+        const record: StepRecord = {
+          type: 'step',
+          epoch,
+          step,
+          batchSize: result.count,
+          samples,
+          loss: result.lossSum / result.count,
+          accuracy: isClassifier ? result.correct / result.count : null,
+          lr,
+          gradNorm,
+          ms: performance.now() - stepStarted,
+        };
+        runDir?.writeRecord(record);
+        for (const c of callbacks) await c.onStep?.(record);
+        step += 1;
+      }
+
+      // End of epoch: evaluate on the validation set, report, let callbacks stop the run.
+      const trainMs = performance.now() - epochStarted;
+      const val = valSet ? await engine.evaluate(valSet) : null;
+      const record: EpochRecord = {
+        type: 'epoch',
+        epoch,
+        steps: epochSteps,
+        samples: epochSamples,
+        trainLoss: epochLoss / epochSamples,
+        trainAccuracy: isClassifier ? epochCorrect / epochSamples : null,
+        valLoss: val ? val.lossSum / val.count : null,
+        valAccuracy: val && isClassifier ? val.correct / val.count : null,
+        samplesPerSec: epochSamples / (trainMs / 1000),
+        ms: performance.now() - epochStarted,
+      };
+      history.push(record);
+      runDir?.writeRecord(record);
+      log.info(record, describeEpoch(record, config.epochs));
+      for (const c of callbacks) await c.onEpochEnd?.(record, control);
+    }
+    if (stopRequest !== null) {
+      stopReason = 'earlyStopping';
+      log.info({ reason: stopRequest }, 'early stopping');
+    } else if (step >= totalSteps && totalSteps < config.epochs * stepsPerEpoch) {
+      stopReason = 'maxSteps';
+    }
+
+    const seconds = (performance.now() - runStarted) / 1000;
+    const last = history.at(-1);
+    const trainMs = history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0);
+    const summary: RunSummary = {
+      steps: step,
+      epochs: history.length,
+      samples,
+      seconds,
+      samplesPerSec: trainMs > 0 ? samples / trainMs : 0,
+      stopReason,
+      final: {
+        trainLoss: last?.trainLoss ?? null,
+        trainAccuracy: last?.trainAccuracy ?? null,
+        valLoss: last?.valLoss ?? null,
+        valAccuracy: last?.valAccuracy ?? null,
+      },
+      model: spec.text,
+      numParams: layout.size,
+      dataset: config.dataset,
+      datasetHash: hash,
+      trainSamples: trainSet.n,
+      valSamples: valSet?.n ?? 0,
+      batchSize,
+      stepsPerEpoch,
+      lr: peakLr,
+      engine: engine.kind,
+      workers: engine.workers,
+      kernels: config.kernels,
+      cores: availableCores(),
+    };
+    const params = Float32Array.from(engine.params);
+    await runDir?.finish(summary, params, layout, spec.text);
+    for (const c of callbacks) await c.onTrainEnd?.(summary);
+    return { config, summary, history, params };
+  } catch (error) {
+    await runDir?.abandon();
+    throw error;
+  } finally {
+    await engine.close();
+  }
+}
+
+function describeEpoch(r: EpochRecord, epochs: number): string {
+  const pct = (x: number | null) => (x === null ? '' : ` acc ${(x * 100).toFixed(2)}%`);
+  const val = r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}${pct(r.valAccuracy)}`;
+  return `epoch ${r.epoch + 1}/${epochs}: train loss ${r.trainLoss.toFixed(4)}${pct(r.trainAccuracy)}${val} (${Math.round(r.samplesPerSec).toLocaleString('en-US')} samples/s)`;
+}

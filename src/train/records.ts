@@ -1,0 +1,70 @@
+/** The records a run emits: one per step, one per epoch, one summary (design.md §4). */
+
+/** metrics.jsonl line for one synchronized update. */
+export interface StepRecord {
+  type: 'step';
+  epoch: number;
+  /** Counted from 0 over the whole run. */
+  step: number;
+  /** Samples in this step's global batch (the last batch of an epoch may be partial). */
+  batchSize: number;
+  /** Running total of samples processed. */
+  samples: number;
+  /** Mean loss over this batch. */
+  loss: number;
+  /** Fraction correct in this batch; null for regression. */
+  accuracy: number | null;
+  lr: number;
+  /** Norm of the mean gradient, before clipping. */
+  gradNorm: number;
+  /** Wall time of the step. */
+  ms: number;
+}
+
+/** metrics.jsonl line at the end of each epoch. */
+export interface EpochRecord {
+  type: 'epoch';
+  epoch: number;
+  /** Steps taken in this epoch. */
+  steps: number;
+  samples: number;
+  /** Sample-weighted mean of the epoch's batch losses (as Keras reports it). */
+  trainLoss: number;
+  trainAccuracy: number | null;
+  /** Null when there is no validation set (--val-split 0). */
+  valLoss: number | null;
+  valAccuracy: number | null;
+  samplesPerSec: number;
+  ms: number;
+}
+
+export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping';
+
+/** summary.json: the run's totals. */
+export interface RunSummary {
+  steps: number;
+  epochs: number;
+  samples: number;
+  seconds: number;
+  samplesPerSec: number;
+  stopReason: StopReason;
+  final: {
+    trainLoss: number | null;
+    trainAccuracy: number | null;
+    valLoss: number | null;
+    valAccuracy: number | null;
+  };
+  model: string;
+  numParams: number;
+  dataset: string;
+  datasetHash: string;
+  trainSamples: number;
+  valSamples: number;
+  batchSize: number;
+  stepsPerEpoch: number;
+  lr: number;
+  engine: string;
+  workers: number;
+  kernels: string;
+  cores: number;
+}

@@ -1,0 +1,96 @@
+/**
+ * The run directory (`--out DIR`): config.json, metrics.jsonl, summary.json, final.safetensors.
+ * final.safetensors holds parameters only, with no timestamps or paths, so equal parameters give
+ * equal bytes and runs can be compared with `cmp`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, ModelError, DptrainError } from '../errors.js';
+import { loadSafetensors, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import type { ParamLayout } from '../model/index.js';
+import type { EpochRecord, RunSummary, StepRecord } from './records.js';
+
+export class RunDirectory {
+  readonly dir: string;
+  #metrics: fs.WriteStream;
+  #failure: Error | null = null;
+
+  private constructor(dir: string, metrics: fs.WriteStream) {
+    this.dir = dir;
+    this.#metrics = metrics;
+    metrics.on('error', (error) => (this.#failure = error));
+  }
+
+  /** Creates DIR (and parents); an existing metrics.jsonl is replaced. */
+  static async open(dir: string): Promise<RunDirectory> {
+    try {
+      await fs.promises.mkdir(dir, { recursive: true });
+      await fs.promises.access(dir, fs.constants.W_OK);
+    } catch (cause) {
+      throw new ConfigError('badOutDir', `--out ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
+    }
+    return new RunDirectory(dir, fs.createWriteStream(path.join(dir, 'metrics.jsonl')));
+  }
+
+  async writeConfig(config: object): Promise<void> {
+    await writeJson(path.join(this.dir, 'config.json'), config);
+  }
+
+  writeRecord(record: StepRecord | EpochRecord): void {
+    if (this.#failure) throw new DptrainError('dptrain.train.metricsWrite', `cannot write metrics.jsonl: ${this.#failure.message}`, { cause: this.#failure });
+    this.#metrics.write(JSON.stringify(record) + '\n');
+  }
+
+  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.#metrics.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await writeJson(path.join(this.dir, 'summary.json'), summary);
+    await saveParameters(path.join(this.dir, 'final.safetensors'), params, layout, model);
+  }
+
+  /** Closes metrics.jsonl after a failed run, keeping what was written. */
+  async abandon(): Promise<void> {
+    await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
+  }
+}
+
+async function writeJson(file: string, value: object): Promise<void> {
+  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'));
+}
+
+/** Parameters as PyTorch-named F32 tensors; loads with safetensors.torch.load_file. */
+export function parameterTensors(params: Float32Array, layout: ParamLayout): Tensor[] {
+  return layout.tensors.map((t) => ({
+    name: t.name,
+    dtype: 'F32' as const,
+    shape: [...t.shape],
+    data: params.subarray(t.offset, t.offset + t.size),
+  }));
+}
+
+export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
+  await saveSafetensors(file, parameterTensors(params, layout), { format: 'pt', 'dptrain.model': model });
+}
+
+/**
+ * Reads `--init FILE`: every tensor of the layout must be present with the same shape, F32 or F64.
+ * Extra tensors (optimizer state in a checkpoint) are ignored.
+ */
+export async function loadParameters(file: string, layout: ParamLayout, model: string): Promise<Float32Array> {
+  const { tensors } = await loadSafetensors(file);
+  const params = new Float32Array(layout.size);
+  for (const t of layout.tensors) {
+    const found = tensors.get(t.name);
+    if (!found) {
+      const names = [...tensors.keys()].slice(0, 6).join(', ') || 'none';
+      throw new ModelError('initMismatch', `--init ${file} has no tensor "${t.name}" that ${model} needs (it has: ${names}) — pass a file saved for the same model spec`);
+    }
+    if (found.shape.length !== t.shape.length || found.shape.some((d, i) => d !== t.shape[i])) {
+      throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" has shape [${found.shape}] but ${model} needs [${t.shape}] — pass a file saved for the same model spec`);
+    }
+    if (found.dtype !== 'F32' && found.dtype !== 'F64') {
+      throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" is ${found.dtype}; parameters must be F32 or F64`);
+    }
+    params.set(found.data as Float32Array | Float64Array, t.offset);
+  }
+  return params;
+}

