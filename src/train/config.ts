@@ -65,7 +65,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   dataset: 'mnist',
   model: 'mlp:784-128-10',
   batchSize: 64,
-  epochs: 5,
+  epochs: 10,
   maxSteps: 0,
   lr: 0.05,
   optimizer: 'sgd',
