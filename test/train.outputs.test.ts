@@ -35,7 +35,7 @@ test('--out writes config.json, metrics.jsonl, summary.json and final.safetensor
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.equal(summary.steps, 8);
   assert.equal(summary.epochs, 2);
-  assert.equal(summary.engine, 'inline');
+  assert.equal(summary.engine, 'threads');
   assert.equal(summary.final.valAccuracy, result.history[1].valAccuracy);
   assert.ok(summary.cores >= 1);
 

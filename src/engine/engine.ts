@@ -19,6 +19,8 @@ export interface EngineSetup {
   optimizer: OptimizerConfig;
   /** Seed of the epoch permutations (design.md §2.4). */
   seed: number;
+  /** The validation split; engines may share it with their workers for evaluate(). */
+  validation: Dataset | null;
   /** Rows computed at once per worker; undefined = the model's default. */
   microBatch: number | undefined;
 }
@@ -39,6 +41,8 @@ export interface ShardReport {
   /** |sum of the shard's per-sample gradients|², for the gradient noise scale. */
   gradSumSq: number;
   computeMs: number;
+  /** The thread that computed it (threads engine). */
+  threadId?: number;
 }
 
 export interface GradientResult extends BatchResult {
@@ -56,6 +60,10 @@ export interface UpdatePlan {
   t: number;
 }
 
+export interface UpdateTiming {
+  updateMs: number;
+}
+
 export interface Engine {
   readonly kind: EngineKind;
   readonly workers: number;
@@ -66,7 +74,7 @@ export interface Engine {
   /** Optimizer state tensors by PyTorch name (for checkpoints). */
   readonly optimizerState: Readonly<Record<string, Float32Array>>;
   computeGradients(plan: StepPlan): Promise<GradientResult>;
-  applyUpdate(update: UpdatePlan): Promise<void>;
+  applyUpdate(update: UpdatePlan): Promise<UpdateTiming>;
   /** Loss and correct count over a whole dataset with the current parameters. */
   evaluate(data: Dataset): Promise<BatchResult>;
   close(): Promise<void>;

@@ -6,5 +6,8 @@ export type {
   ShardReport,
   GradientResult,
   UpdatePlan,
+  UpdateTiming,
 } from './engine.js';
 export { InlineEngine } from './inline.js';
+export { ThreadsEngine, type ThreadsEngineOptions, type FaultInjection } from './threads.js';
+export { createEngine, type EngineChoice } from './create.js';

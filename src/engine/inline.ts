@@ -2,7 +2,7 @@
 import { epochPermutation, type Dataset } from '../data/index.js';
 import { Model } from '../model/index.js';
 import { createOptimizer, sumOfSquares, type Optimizer } from '../optim/index.js';
-import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan } from './engine.js';
+import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type { BatchResult } from '../model/index.js';
 
 export class InlineEngine implements Engine {
@@ -49,8 +49,10 @@ export class InlineEngine implements Engine {
     };
   }
 
-  async applyUpdate(update: UpdatePlan): Promise<void> {
+  async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
+    const started = performance.now();
     this.#optimizer.update(this.params, this.gradient, update);
+    return { updateMs: performance.now() - started };
   }
 
   async evaluate(data: Dataset): Promise<BatchResult> {

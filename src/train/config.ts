@@ -88,8 +88,8 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   valSplit: 0.1,
   standardize: false,
   seed: 0,
-  engine: 'inline',
-  workers: 1,
+  engine: 'threads',
+  workers: os.availableParallelism(),
   kernels: 'js',
   patience: 0,
   monitor: 'valLoss',
@@ -102,7 +102,7 @@ export const choices = {
   optimizer: ['sgd', 'adam', 'adamw'],
   lrSchedule: ['constant', 'step', 'cosine'],
   lrRule: ['none', 'linear', 'sqrt'],
-  engine: ['inline'],
+  engine: ['threads', 'inline'],
   kernels: ['js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
@@ -159,10 +159,7 @@ function validate(c: TrainConfig): void {
   oneOf('engine', c.engine);
   positiveInteger('workers', c.workers);
   if (c.workers > 1 && c.engine === 'inline') {
-    throw new ConfigError(
-      'badOption',
-      `--workers ${c.workers} needs a parallel engine, but only the inline engine (1 worker) is available in this version — use --workers 1`,
-    );
+    throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
   }
   oneOf('kernels', c.kernels);
   nonNegativeInteger('patience', c.patience);

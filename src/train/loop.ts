@@ -13,7 +13,7 @@ import {
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
 } from '../data/index.js';
-import { InlineEngine, type Engine } from '../engine/index.js';
+import { createEngine, type Engine, type FaultInjection } from '../engine/index.js';
 import { TrainError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
@@ -21,6 +21,7 @@ import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
 import { availableCores, resolveTrainConfig, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
 import type { EpochRecord, RunSummary, StepRecord, StopReason } from './records.js';
+import { StepTimings } from './timing.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
@@ -34,6 +35,8 @@ export interface TrainHooks {
   logger?: TrainLogger;
   /** A dataset already in memory, used instead of loading `config.dataset`. */
   data?: Dataset;
+  /** Test-only: make worker tasks fail (threads engine) to exercise recovery. */
+  faults?: FaultInjection[];
 }
 
 export interface TrainResult {
@@ -84,26 +87,35 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     minLr: config.minLr,
   };
 
-  const engine: Engine = new InlineEngine({
-    model: spec,
-    train: trainSet,
-    params: initial,
-    optimizer: {
-      name: config.optimizer,
-      momentum: config.momentum,
-      nesterov: config.nesterov,
-      weightDecay: config.weightDecay,
-      beta1: config.beta1,
-      beta2: config.beta2,
-      eps: config.eps,
-    },
-    seed: config.seed,
-    microBatch: config.microBatch > 0 ? config.microBatch : undefined,
-  });
-
   const callbacks = [...(hooks.callbacks ?? [])];
   if (config.patience > 0) callbacks.push(new EarlyStopping(config.monitor, config.patience, config.minDelta));
   const runDir = config.out ? await RunDirectory.open(config.out) : null;
+
+  // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
+  const engine: Engine = createEngine(
+    {
+      model: spec,
+      train: trainSet,
+      validation: valSet,
+      params: initial,
+      optimizer: {
+        name: config.optimizer,
+        momentum: config.momentum,
+        nesterov: config.nesterov,
+        weightDecay: config.weightDecay,
+        beta1: config.beta1,
+        beta2: config.beta2,
+        eps: config.eps,
+      },
+      seed: config.seed,
+      microBatch: config.microBatch > 0 ? config.microBatch : undefined,
+    },
+    {
+      kind: config.engine,
+      workers: config.workers,
+      threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) },
+    },
+  );
   const info: RunInfo = {
     model: spec.text,
     numParams: layout.size,
@@ -118,9 +130,6 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     engine: engine.kind,
     workers: engine.workers,
   };
-  await runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: hash, cores: availableCores() } });
-  log.info(info, `training ${spec.text} (${layout.size.toLocaleString('en-US')} parameters) on ${trainSet.n} samples of ${config.dataset}, ${valSet?.n ?? 0} held out; batch ${batchSize}, ${stepsPerEpoch} steps per epoch, lr ${peakLr}; ${engine.kind} engine, ${engine.workers} worker(s)`);
-  for (const c of callbacks) await c.onTrainBegin?.(info);
 
   const isClassifier = trainSet.task === 'classification';
   const history: EpochRecord[] = [];
@@ -129,9 +138,15 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   let stopReason: StopReason = 'epochs';
   let stopRequest: string | null = null;
   const control = { stop: (reason: string) => void (stopRequest ??= reason) };
-  const runStarted = performance.now();
+  const timing = new StepTimings(engine.workers);
+  let runStarted = performance.now();
 
   try {
+    await runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: hash, cores: availableCores() } });
+    log.info(info, `training ${spec.text} (${layout.size.toLocaleString('en-US')} parameters) on ${trainSet.n} samples of ${config.dataset}, ${valSet?.n ?? 0} held out; batch ${batchSize}, ${stepsPerEpoch} steps per epoch, lr ${peakLr}; ${engine.kind} engine, ${engine.workers} worker(s)`);
+    for (const c of callbacks) await c.onTrainBegin?.(info);
+    runStarted = performance.now();
+
     for (let epoch = 0; epoch < config.epochs && step < totalSteps && stopRequest === null; epoch++) {
       const epochStarted = performance.now();
       let epochLoss = 0;
@@ -164,7 +179,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
         const clip = config.clipNorm > 0 ? clipFactor(gradNorm, config.clipNorm) : 1;
 
         // 6. Update: the mean gradient is the sum divided by the global sample count.
-        await engine.applyUpdate({ lr, gradScale: clip / result.count, t: step + 1 });
+        const { updateMs } = await engine.applyUpdate({ lr, gradScale: clip / result.count, t: step + 1 });
 
         // 7. Log.
         samples += result.count;
@@ -183,6 +198,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
           lr,
           gradNorm,
           ms: performance.now() - stepStarted,
+          timing: timing.add(result, updateMs, performance.now() - stepStarted),
         };
         runDir?.writeRecord(record);
         for (const c of callbacks) await c.onStep?.(record);
@@ -245,6 +261,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       workers: engine.workers,
       kernels: config.kernels,
       cores: availableCores(),
+      timing: timing.summary(),
     };
     const params = Float32Array.from(engine.params);
     await runDir?.finish(summary, params, layout, spec.text);

@@ -1,4 +1,5 @@
 /** The records a run emits: one per step, one per epoch, one summary (design.md §4). */
+import type { StepTiming, TimingSummary } from './timing.js';
 
 /** metrics.jsonl line for one synchronized update. */
 export interface StepRecord {
@@ -19,6 +20,8 @@ export interface StepRecord {
   gradNorm: number;
   /** Wall time of the step. */
   ms: number;
+  /** The step's time split into compute per worker, reduce, update and idle. */
+  timing: StepTiming;
 }
 
 /** metrics.jsonl line at the end of each epoch. */
@@ -67,4 +70,5 @@ export interface RunSummary {
   workers: number;
   kernels: string;
   cores: number;
+  timing: TimingSummary;
 }

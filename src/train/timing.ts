@@ -1,0 +1,85 @@
+/**
+ * Where a step's time goes: compute (per worker), reduce, update, and idle (the rest of the
+ * step: dispatch, waiting for the slowest worker, the loop itself). Kept per step for
+ * metrics.jsonl and summed for the end-of-run summary, which names the slowest worker.
+ */
+import type { GradientResult } from '../engine/index.js';
+
+export interface StepTiming {
+  /** Per worker, the time spent computing its shard. */
+  computeMs: number[];
+  reduceMs: number;
+  updateMs: number;
+  /** Step time not spent in the slowest worker's compute, the reduce or the update. */
+  idleMs: number;
+}
+
+export interface TimingSummary {
+  /** Totals over the run, in ms; compute is the slowest worker's per step (the critical path). */
+  computeMs: number;
+  reduceMs: number;
+  updateMs: number;
+  idleMs: number;
+  /** Shares of the total step time. */
+  share: { compute: number; reduce: number; update: number; idle: number };
+  /** Per worker: total compute time. */
+  workerComputeMs: number[];
+  slowestWorker: { worker: number; computeMs: number; slowestInSteps: number } | null;
+}
+
+export class StepTimings {
+  readonly #workerComputeMs: number[];
+  readonly #slowestCount: number[];
+  #compute = 0;
+  #reduce = 0;
+  #update = 0;
+  #idle = 0;
+
+  constructor(workers: number) {
+    this.#workerComputeMs = new Array(workers).fill(0);
+    this.#slowestCount = new Array(workers).fill(0);
+  }
+
+  add(result: GradientResult, updateMs: number, stepMs: number): StepTiming {
+    const computeMs = result.shards.map((s) => s.computeMs);
+    let slowest = 0;
+    for (let w = 0; w < computeMs.length; w++) {
+      this.#workerComputeMs[w] += computeMs[w];
+      if (computeMs[w] > computeMs[slowest]) slowest = w;
+    }
+    this.#slowestCount[slowest] += 1;
+    const criticalCompute = computeMs[slowest] ?? 0;
+    const idleMs = Math.max(0, stepMs - criticalCompute - result.reduceMs - updateMs);
+    this.#compute += criticalCompute;
+    this.#reduce += result.reduceMs;
+    this.#update += updateMs;
+    this.#idle += idleMs;
+    return { computeMs: computeMs.map(round3), reduceMs: round3(result.reduceMs), updateMs: round3(updateMs), idleMs: round3(idleMs) };
+  }
+
+  summary(): TimingSummary {
+    const total = this.#compute + this.#reduce + this.#update + this.#idle || 1;
+    let slowest: TimingSummary['slowestWorker'] = null;
+    this.#workerComputeMs.forEach((ms, worker) => {
+      if (!slowest || ms > slowest.computeMs) slowest = { worker, computeMs: round3(ms), slowestInSteps: this.#slowestCount[worker] };
+    });
+    return {
+      computeMs: round3(this.#compute),
+      reduceMs: round3(this.#reduce),
+      updateMs: round3(this.#update),
+      idleMs: round3(this.#idle),
+      share: {
+        compute: this.#compute / total,
+        reduce: this.#reduce / total,
+        update: this.#update / total,
+        idle: this.#idle / total,
+      },
+      workerComputeMs: this.#workerComputeMs.map(round3),
+      slowestWorker: slowest,
+    };
+  }
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
