@@ -13,8 +13,8 @@ export interface ReduceRangeResult {
 
 /**
  * out[j] = slots[0][j] + slots[1][j] + ... + slots[n-1][j] for j in [start, end), added in
- * float64 in slot order and rounded once. The squared norms come from the same pass, so they
- * cost no extra memory traffic.
+ * float64 in slot order and rounded once to float32. The squared norms come from the same pass,
+ * so they cost no extra memory traffic.
  * slots: [n, length] row-major (one row per worker), out: [length].
  */
 export function reduceSlotsRange(
@@ -38,36 +38,39 @@ export function reduceSlotsRange(
     slotSumSq[0] = sq;
     return { sumSq: sq, slotSumSq };
   }
-  // Blocked over j so each slot's block stays in L1 while we walk the slots; per-element
-  // accumulation in a float64 scratch keeps the worker-order sum exact to one rounding.
-  const BLOCK = 2048;
-  const acc = new Float64Array(BLOCK);
-  for (let b0 = start; b0 < end; b0 += BLOCK) {
-    const b1 = Math.min(end, b0 + BLOCK);
-    const len = b1 - b0;
-    for (let s = 0; s < n; s++) {
-      const base = s * length;
-      let sq = 0;
-      if (s === 0) {
-        for (let k = 0; k < len; k++) {
-          const v = slots[base + b0 + k];
-          acc[k] = v;
-          sq += v * v;
-        }
-      } else {
-        for (let k = 0; k < len; k++) {
-          const v = slots[base + b0 + k];
-          acc[k] += v;
-          sq += v * v;
-        }
-      }
-      slotSumSq[s] += sq;
+  // One pass over j with the slots as n parallel streams (hardware prefetchers follow a few
+  // streams well); the per-slot squares ride along in locals for the common n ≤ 4.
+  if (n === 2) return reduceTwo(slots, length, out, start, end);
+  const sq = new Float64Array(n);
+  for (let j = start; j < end; j++) {
+    let acc = slots[j];
+    sq[0] += acc * acc;
+    for (let s = 1; s < n; s++) {
+      const v = slots[s * length + j];
+      acc += v;
+      sq[s] += v * v;
     }
-    for (let k = 0; k < len; k++) {
-      const v = Math.fround(acc[k]);
-      out[b0 + k] = v;
-      sumSq += v * v;
-    }
+    const r = Math.fround(acc);
+    out[j] = r;
+    sumSq += r * r;
   }
+  slotSumSq.set(sq);
   return { sumSq, slotSumSq };
+}
+
+/** n = 2, the common case on a 2-core machine: a + b in float64 rounded once is the exact float32 sum. */
+function reduceTwo(slots: Float32Array, length: number, out: Float32Array, start: number, end: number): ReduceRangeResult {
+  let sq0 = 0;
+  let sq1 = 0;
+  let sumSq = 0;
+  for (let j = start; j < end; j++) {
+    const a = slots[j];
+    const b = slots[length + j];
+    sq0 += a * a;
+    sq1 += b * b;
+    const r = Math.fround(a + b);
+    out[j] = r;
+    sumSq += r * r;
+  }
+  return { sumSq, slotSumSq: Float64Array.of(sq0, sq1) };
 }

@@ -41,6 +41,8 @@ export interface ShardReport {
   /** |sum of the shard's per-sample gradients|², for the gradient noise scale. */
   gradSumSq: number;
   computeMs: number;
+  /** Time spent waiting for the other workers before the reduce. */
+  waitMs?: number;
   /** The thread that computed it (threads engine). */
   threadId?: number;
 }

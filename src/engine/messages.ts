@@ -35,28 +35,32 @@ export interface WorkerSetup {
   slots: Float32Array;
   /** The all-reduced gradient sum: [numParams]. */
   reduced: Float32Array;
+  /** The step barrier's words (see barrier.ts). */
+  control: Int32Array;
 }
 
 /** Test-only fault injection: the task fails halfway through its shard. */
 export type InjectedFault = 'throw' | 'exit';
 
-export interface ComputeTask {
-  kind: 'compute';
+/**
+ * One worker's part of a step: compute shard `worker` into slot `worker`, wait at the barrier
+ * until every slot is written, then reduce parameter range [reduceStart, reduceEnd) over all slots.
+ */
+export interface StepTask {
+  kind: 'step';
   /** The slot to write: the shard's worker index. */
   worker: number;
   step: number;
+  /** Identifies this dispatch at the barrier (a retried step gets a new round). */
+  round: number;
   /** Parameter version to read. */
   version: number;
   /** Rows [start, end) of the epoch permutation. */
   start: number;
   end: number;
+  reduceStart: number;
+  reduceEnd: number;
   fault?: InjectedFault;
-}
-
-export interface ReduceTask {
-  kind: 'reduce';
-  start: number;
-  end: number;
 }
 
 export interface UpdateTask {
@@ -78,20 +82,21 @@ export interface EvaluateTask {
   end: number;
 }
 
-export type WorkerTask = ComputeTask | ReduceTask | UpdateTask | EvaluateTask;
+export type WorkerTask = StepTask | UpdateTask | EvaluateTask;
 
-export interface ComputeResult {
+export interface StepResult {
   lossSum: number;
   correct: number;
   count: number;
-  ms: number;
   threadId: number;
-}
-
-export interface ReduceResult {
+  computeMs: number;
+  /** Time spent at the barrier waiting for the other workers. */
+  waitMs: number;
+  reduceMs: number;
+  /** Σ reduced² over this worker's range. */
   sumSq: number;
+  /** Per slot, Σ slot² over this worker's range. */
   slotSumSq: Float64Array;
-  ms: number;
 }
 
 export interface UpdateResult {

@@ -6,15 +6,14 @@
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { reduceSlotsRange } from '../collective/index.js';
+import { arriveAndWait } from './barrier.js';
 import { Model, parseModelSpec } from '../model/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
 import type {
-  ComputeResult,
-  ComputeTask,
   EvaluateResult,
   EvaluateTask,
-  ReduceResult,
-  ReduceTask,
+  StepResult,
+  StepTask,
   UpdateResult,
   UpdateTask,
   WorkerSetup,
@@ -33,12 +32,10 @@ const optimizers: [Optimizer, Optimizer] = [
   createOptimizer(setup.optimizer, P, stateAllocator(setup.state[1], P)),
 ];
 
-export default function run(task: WorkerTask): ComputeResult | ReduceResult | UpdateResult | EvaluateResult {
+export default function run(task: WorkerTask): StepResult | UpdateResult | EvaluateResult {
   switch (task.kind) {
-    case 'compute':
-      return compute(task);
-    case 'reduce':
-      return reduce(task);
+    case 'step':
+      return step(task);
     case 'update':
       return update(task);
     case 'evaluate':
@@ -46,7 +43,8 @@ export default function run(task: WorkerTask): ComputeResult | ReduceResult | Up
   }
 }
 
-function compute(task: ComputeTask): ComputeResult {
+/** Compute shard -> slot, barrier, then reduce-scatter this worker's parameter range. */
+function step(task: StepTask): StepResult {
   const started = performance.now();
   const grad = slot(task.worker);
   grad.fill(0);
@@ -59,13 +57,21 @@ function compute(task: ComputeTask): ComputeResult {
     throw new Error(`injected fault in worker ${task.worker} at step ${task.step}`);
   }
   const result = model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch);
-  return { ...result, ms: performance.now() - started, threadId };
-}
+  const computed = performance.now();
 
-function reduce(task: ReduceTask): ReduceResult {
-  const started = performance.now();
-  const { sumSq, slotSumSq } = reduceSlotsRange(setup.slots, setup.workers, P, setup.reduced, task.start, task.end);
-  return { sumSq, slotSumSq, ms: performance.now() - started };
+  arriveAndWait(setup.control, setup.workers, task.round);
+  const released = performance.now();
+
+  const { sumSq, slotSumSq } = reduceSlotsRange(setup.slots, setup.workers, P, setup.reduced, task.reduceStart, task.reduceEnd);
+  return {
+    ...result,
+    threadId,
+    computeMs: computed - started,
+    waitMs: released - computed,
+    reduceMs: performance.now() - released,
+    sumSq,
+    slotSumSq,
+  };
 }
 
 /**

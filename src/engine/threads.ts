@@ -19,15 +19,15 @@ import { partitionRanges, type Range } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type {
-  ComputeResult,
-  ComputeTask,
   EvaluateResult,
   InjectedFault,
-  ReduceResult,
+  StepResult,
+  StepTask,
   UpdateResult,
   WorkerSetup,
   WorkerTask,
 } from './messages.js';
+import { abortRound, CONTROL_WORDS, openRound } from './barrier.js';
 import { shareDataset, sharedFloat32, sharedUint32, stateAllocator } from './shared-memory.js';
 
 /** Test-only: make the task of (step, worker) fail once. */
@@ -55,6 +55,7 @@ export class ThreadsEngine implements Engine {
   #shared: WorkerSetup;
   #ranges: Range[];
   #version = 0;
+  #round = 0;
   #epoch = -1;
   #optimizers: [Optimizer, Optimizer];
   #setup: EngineSetup;
@@ -93,6 +94,7 @@ export class ThreadsEngine implements Engine {
       state,
       slots: sharedFloat32(workers * P),
       reduced: sharedFloat32(P),
+      control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
     };
     // The coordinator's own views of the optimizer state, for checkpoints and names.
     this.#optimizers = [
@@ -129,38 +131,35 @@ export class ThreadsEngine implements Engine {
       this.#shared.permutation.set(epochPermutation(this.#setup.train.n, this.#setup.seed, plan.epoch));
       this.#epoch = plan.epoch;
     }
-    // Compute: shard i -> slot i.
     const shards = shardRanges(plan.start, plan.end, this.workers);
-    const computed = await Promise.all(
-      shards.map((shard, worker) =>
-        this.#run<ComputeResult>(
-          { kind: 'compute', worker, step: plan.step, version: this.#version, start: shard.start, end: shard.end, fault: this.#takeFault(plan.step, worker) },
-          `worker ${worker}'s shard of step ${plan.step}`,
-        ),
-      ),
+    const results = await this.#runStep(plan.step, (round) =>
+      shards.map((shard, worker): StepTask => ({
+        kind: 'step',
+        worker,
+        step: plan.step,
+        round,
+        version: this.#version,
+        start: shard.start,
+        end: shard.end,
+        reduceStart: this.#ranges[worker].start,
+        reduceEnd: this.#ranges[worker].end,
+        fault: this.#takeFault(plan.step, worker),
+      })),
     );
-    // Reduce-scatter: range i summed over all slots by worker i.
-    const reduceStarted = performance.now();
-    const reduced = await Promise.all(
-      this.#ranges.map((range, worker) =>
-        this.#run<ReduceResult>({ kind: 'reduce', start: range.start, end: range.end }, `worker ${worker}'s reduce of step ${plan.step}`),
-      ),
-    );
-    const reduceMs = performance.now() - reduceStarted;
 
     let lossSum = 0;
     let correct = 0;
     let count = 0;
-    for (const c of computed) {
-      lossSum += c.lossSum;
-      correct += c.correct;
-      count += c.count;
-    }
-    // Norms: partial sums over ranges, added in range order (deterministic).
     let gradSumSq = 0;
+    let reduceMs = 0;
     const shardSumSq = new Float64Array(this.workers);
-    for (const r of reduced) {
+    // Sums in worker order, so the same worker count gives the same bits.
+    for (const r of results) {
+      lossSum += r.lossSum;
+      correct += r.correct;
+      count += r.count;
       gradSumSq += r.sumSq;
+      reduceMs = Math.max(reduceMs, r.reduceMs);
       for (let w = 0; w < this.workers; w++) shardSumSq[w] += r.slotSumSq[w];
     }
     return {
@@ -169,8 +168,44 @@ export class ThreadsEngine implements Engine {
       count,
       gradSumSq,
       reduceMs,
-      shards: computed.map((c, worker) => ({ worker, count: c.count, gradSumSq: shardSumSq[worker], computeMs: c.ms, threadId: c.threadId })),
+      shards: results.map((r, worker) => ({ worker, count: r.count, gradSumSq: shardSumSq[worker], computeMs: r.computeMs, waitMs: r.waitMs, threadId: r.threadId })),
     };
+  }
+
+  /**
+   * Dispatches one round of step tasks. If any fails (throws, or its thread exits), the others are
+   * released from the barrier, and the whole round runs again on live threads: every part of it
+   * (compute into a zeroed slot, reduce from the slots) can be repeated without changing the result.
+   */
+  async #runStep(step: number, tasksFor: (round: number) => StepTask[]): Promise<StepResult[]> {
+    const control = this.#shared.control;
+    for (let attempt = 1; ; attempt++) {
+      const round = ++this.#round;
+      openRound(control);
+      const settled = await Promise.allSettled(
+        tasksFor(round).map((task) =>
+          (this.#pool.run(task) as Promise<StepResult>).catch((error: unknown) => {
+            abortRound(control, round);
+            throw error;
+          }),
+        ),
+      );
+      const failures = settled.flatMap((s, worker) => (s.status === 'rejected' && !(s.reason instanceof Error && s.reason.message.includes('was aborted')) ? [{ worker, reason: s.reason as Error }] : []));
+      if (failures.length === 0 && settled.every((s) => s.status === 'fulfilled')) {
+        return settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
+      }
+      const what = failures.map((f) => `worker ${f.worker}'s shard of step ${step} failed (${f.reason?.message ?? f.reason})`).join('; ') || `step ${step} was aborted`;
+      if (attempt >= this.#options.maxAttempts) {
+        throw new EngineError('workerFailed', `${what}; gave up after ${attempt} attempts — see the warnings above; the run stopped before applying this step`, {
+          cause: failures[0]?.reason,
+        });
+      }
+      this.#options.onWarning?.(`${what}; recomputing the step on live threads (attempt ${attempt + 1} of ${this.#options.maxAttempts})`, {
+        step,
+        workers: failures.map((f) => f.worker),
+        attempt,
+      });
+    }
   }
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
@@ -220,7 +255,6 @@ export class ThreadsEngine implements Engine {
           throw new EngineError('workerFailed', `${what} failed ${attempt} times (last: ${reason}) — see the warnings above; the run stopped before applying this step`, { cause: error });
         }
         this.#options.onWarning?.(`${what} failed (${reason}); recomputing it on a live thread (attempt ${attempt + 1} of ${this.#options.maxAttempts})`, { task: task.kind, attempt });
-        if (task.kind === 'compute') task.fault = this.#takeFault(task.step, task.worker);
       }
     }
   }

@@ -1,0 +1,53 @@
+/** Shared pieces of the benchmark scripts: workloads (design.md §5), machine facts, statistics. */
+import os from 'node:os';
+import { loadDataset, type Dataset } from '../src/data/index.js';
+
+export interface Workload {
+  name: string;
+  model: string;
+  batchSize: number;
+  params: number;
+}
+
+/** design.md §5: synthetic MNIST-shaped data, softmax cross-entropy, plain SGD lr 0.1. */
+export const WORKLOADS: Workload[] = [
+  { name: 'W1', model: 'mlp:784-256-128-10', batchSize: 256, params: 235_146 },
+  { name: 'W2', model: 'mlp:784-1024-1024-10', batchSize: 512, params: 1_863_690 },
+  { name: 'W3', model: 'logreg:784-10', batchSize: 1024, params: 7_850 },
+];
+
+export const BENCH_DATASET = 'synthetic:blobs?n=60000&d=784&classes=10&seed=0';
+
+let cached: Dataset | null = null;
+export async function benchDataset(): Promise<Dataset> {
+  cached ??= await loadDataset(BENCH_DATASET);
+  return cached;
+}
+
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `machine: ${os.availableParallelism()} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Parses `--name value` flags of a script with defaults; unknown flags are an error. */
+export function scriptFlags<T extends Record<string, string>>(argv: string[], defaults: T): T {
+  const flags: Record<string, string> = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const key = argv[i].replace(/^--/, '');
+    if (!argv[i].startsWith('--') || !(key in defaults)) {
+      throw new Error(`unknown argument ${argv[i]}; flags: ${Object.keys(defaults).map((k) => `--${k}`).join(' ')}`);
+    }
+    flags[key] = argv[++i] ?? '';
+  }
+  return flags as T;
+}
+
+export function fmt(value: number, digits = 0): string {
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
