@@ -10,8 +10,8 @@ export const RANGE_ALIGN = 16;
 
 /**
  * `parts` contiguous ranges tiling [0, length), boundaries on multiples of `align`, sizes as equal
- * as the alignment allows (earlier ranges take the remainder). Empty ranges only when
- * length is smaller than parts × align.
+ * as the alignment allows (later ranges take the extra blocks, since the last block may be
+ * partial). Empty ranges only when length is smaller than parts × align.
  */
 export function partitionRanges(length: number, parts: number, align = RANGE_ALIGN): Range[] {
   if (!Number.isInteger(parts) || parts < 1) throw new RangeError(`parts must be a positive integer (got ${parts})`);
@@ -21,7 +21,7 @@ export function partitionRanges(length: number, parts: number, align = RANGE_ALI
   const ranges: Range[] = [];
   let block = 0;
   for (let i = 0; i < parts; i++) {
-    const count = base + (i < extra ? 1 : 0);
+    const count = base + (i >= parts - extra ? 1 : 0);
     const start = Math.min(length, block * align);
     block += count;
     ranges.push({ start, end: Math.min(length, block * align) });
