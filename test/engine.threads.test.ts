@@ -80,3 +80,14 @@ test('each step reports compute per worker, reduce, update and idle time', async
   const shares = summary.timing.share;
   assert.ok(Math.abs(shares.compute + shares.reduce + shares.update + shares.idle - 1) < 1e-9);
 });
+
+test('with fixed reduce chunks, every worker count and the inline engine give the same bits', async () => {
+  const reference = await run({ engine: 'inline', workers: 1, reduceChunks: 4 });
+  for (const workers of [1, 2, 3, 4]) {
+    const threads = await run({ engine: 'threads', workers, reduceChunks: 4 });
+    assert.deepEqual(Buffer.from(threads.params.buffer), Buffer.from(reference.params.buffer), `${workers} workers`);
+  }
+  // And they still agree with the plain inline engine up to float rounding.
+  const plain = await run({ engine: 'inline', workers: 1 });
+  assert.ok(maxRelativeDifference(plain.params, reference.params) < 1e-5);
+});

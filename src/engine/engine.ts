@@ -23,6 +23,12 @@ export interface EngineSetup {
   validation: Dataset | null;
   /** Rows computed at once per worker; undefined = the model's default. */
   microBatch: number | undefined;
+  /**
+   * Gradient slots per step: the batch is split into this many fixed chunks whose sums are
+   * reduced in chunk order, so the result is bit-identical for every worker count. Undefined =
+   * one slot per worker (fastest; equal across worker counts only up to float rounding).
+   */
+  chunks?: number;
 }
 
 /** One step: the rows [start, end) of epoch `epoch`'s permutation form the global batch. */
@@ -34,23 +40,29 @@ export interface StepPlan {
   end: number;
 }
 
-/** What a worker's shard contributed. */
+/** What one gradient slot (a worker's shard, or a fixed chunk) contributed. */
 export interface ShardReport {
-  worker: number;
   count: number;
   /** |sum of the shard's per-sample gradients|², for the gradient noise scale. */
   gradSumSq: number;
+}
+
+/** Where one worker's time went in a step. */
+export interface WorkerReport {
   computeMs: number;
   /** Time spent waiting for the other workers before the reduce. */
-  waitMs?: number;
-  /** The thread that computed it (threads engine). */
+  waitMs: number;
+  /** The thread that ran it (threads engine). */
   threadId?: number;
 }
 
 export interface GradientResult extends BatchResult {
   /** |reduced gradient sum|² (divide by count² for the mean gradient's squared norm). */
   gradSumSq: number;
+  /** Per gradient slot, in slot order. */
   shards: ShardReport[];
+  /** Per worker, in worker order. */
+  workers: WorkerReport[];
   reduceMs: number;
 }
 

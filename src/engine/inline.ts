@@ -1,6 +1,9 @@
 /** The reference engine: one worker, in the calling thread. Every other engine is tested against it. */
 import { epochPermutation, type Dataset } from '../data/index.js';
 import { Model } from '../model/index.js';
+import { reduceSlotsRange } from '../collective/index.js';
+import { planSlots } from './plan.js';
+import { sumResults } from './sum-results.js';
 import { createOptimizer, sumOfSquares, type Optimizer } from '../optim/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type { BatchResult } from '../model/index.js';
@@ -15,6 +18,8 @@ export class InlineEngine implements Engine {
   #setup: EngineSetup;
   #permutation: { epoch: number; order: Uint32Array } | null = null;
   #allRows: Uint32Array | null = null;
+  readonly #slotCount: number;
+  readonly #slots: Float32Array | null;
 
   constructor(setup: EngineSetup) {
     this.#setup = setup;
@@ -22,6 +27,8 @@ export class InlineEngine implements Engine {
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
+    this.#slotCount = setup.chunks ?? 1;
+    this.#slots = this.#slotCount > 1 ? new Float32Array(this.#slotCount * this.params.length) : null;
   }
 
   get optimizerState(): Readonly<Record<string, Float32Array>> {
@@ -31,21 +38,30 @@ export class InlineEngine implements Engine {
   async computeGradients(plan: StepPlan): Promise<GradientResult> {
     const started = performance.now();
     const order = this.#epochOrder(plan.epoch);
-    this.gradient.fill(0);
-    const result = this.#model.accumulateGradient(
-      this.params,
-      this.#setup.train,
-      order.subarray(plan.start, plan.end),
-      this.gradient,
-      this.#setup.microBatch,
-    );
-    const gradSumSq = sumOfSquares(this.gradient);
+    const { slots } = planSlots(plan.start, plan.end, this.#slotCount, 1);
+    // One slot: accumulate straight into the gradient. Fixed chunks: one buffer per chunk, then
+    // the same chunk-order reduce as the threads engine, so both give the same bits.
+    const sums = slots.map((rows, i) => {
+      const grad = this.#slotCount === 1 ? this.gradient : this.#slots!.subarray(i * this.params.length, (i + 1) * this.params.length);
+      grad.fill(0);
+      return this.#model.accumulateGradient(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grad, this.#setup.microBatch);
+    });
     const computeMs = performance.now() - started;
+    const reduceStarted = performance.now();
+    let gradSumSq: number;
+    let slotSumSq: Float64Array;
+    if (this.#slotCount === 1) {
+      gradSumSq = sumOfSquares(this.gradient);
+      slotSumSq = Float64Array.of(gradSumSq);
+    } else {
+      ({ sumSq: gradSumSq, slotSumSq } = reduceSlotsRange(this.#slots!, this.#slotCount, this.params.length, this.gradient, 0, this.params.length));
+    }
     return {
-      ...result,
+      ...sumResults(sums),
       gradSumSq,
-      shards: [{ worker: 0, count: result.count, gradSumSq, computeMs }],
-      reduceMs: 0,
+      reduceMs: this.#slotCount === 1 ? 0 : performance.now() - reduceStarted,
+      shards: sums.map((sum, i) => ({ count: sum.count, gradSumSq: slotSumSq[i] })),
+      workers: [{ computeMs, waitMs: 0 }],
     };
   }
 

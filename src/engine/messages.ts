@@ -21,6 +21,8 @@ export interface WorkerSetup {
   numParams: number;
   microBatch: number | undefined;
   optimizer: OptimizerConfig;
+  /** Gradient slots per step (fixed chunks, or one per worker). */
+  slotCount: number;
   /** Number of optimizer state tensors (0 for plain SGD, 1 for momentum, 2 for Adam). */
   stateTensors: number;
   train: SharedDataset;
@@ -31,7 +33,7 @@ export interface WorkerSetup {
   params: [Float32Array, Float32Array];
   /** Double-buffered optimizer state, stateTensors × numParams each, version as params. */
   state: [Float32Array, Float32Array];
-  /** One gradient-sum slot per worker: [workers, numParams]. */
+  /** Gradient-sum slots: [slotCount, numParams]. */
   slots: Float32Array;
   /** The all-reduced gradient sum: [numParams]. */
   reduced: Float32Array;
@@ -43,21 +45,21 @@ export interface WorkerSetup {
 export type InjectedFault = 'throw' | 'exit';
 
 /**
- * One worker's part of a step: compute shard `worker` into slot `worker`, wait at the barrier
- * until every slot is written, then reduce parameter range [reduceStart, reduceEnd) over all slots.
+ * One worker's part of a step: compute each of its slots' rows into that slot, wait at the
+ * barrier until every slot is written, then reduce parameter range [reduceStart, reduceEnd)
+ * over all slots.
  */
 export interface StepTask {
   kind: 'step';
-  /** The slot to write: the shard's worker index. */
   worker: number;
+  /** The first slot this worker writes; `slots[i]` are the rows of slot firstSlot + i. */
+  firstSlot: number;
+  slots: { start: number; end: number }[];
   step: number;
   /** Identifies this dispatch at the barrier (a retried step gets a new round). */
   round: number;
   /** Parameter version to read. */
   version: number;
-  /** Rows [start, end) of the epoch permutation. */
-  start: number;
-  end: number;
   reduceStart: number;
   reduceEnd: number;
   fault?: InjectedFault;
@@ -85,9 +87,8 @@ export interface EvaluateTask {
 export type WorkerTask = StepTask | UpdateTask | EvaluateTask;
 
 export interface StepResult {
-  lossSum: number;
-  correct: number;
-  count: number;
+  /** Per slot of this worker, in slot order: the model's sums. */
+  slots: { lossSum: number; correct: number; count: number }[];
   threadId: number;
   computeMs: number;
   /** Time spent at the barrier waiting for the other workers. */

@@ -43,28 +43,31 @@ export default function run(task: WorkerTask): StepResult | UpdateResult | Evalu
   }
 }
 
-/** Compute shard -> slot, barrier, then reduce-scatter this worker's parameter range. */
+/** Compute this worker's slots, barrier, then reduce-scatter this worker's parameter range. */
 function step(task: StepTask): StepResult {
   const started = performance.now();
-  const grad = slot(task.worker);
-  grad.fill(0);
   const params = setup.params[task.version % 2];
-  const rows = setup.permutation.subarray(task.start, task.end);
-  if (task.fault) {
-    // Fail halfway, with half a gradient already in the slot: the retry must not depend on it.
-    model.accumulateGradient(params, setup.train, rows.subarray(0, rows.length >> 1), grad, setup.microBatch);
-    if (task.fault === 'exit') process.exit(70);
-    throw new Error(`injected fault in worker ${task.worker} at step ${task.step}`);
-  }
-  const result = model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch);
+  const sums: StepResult['slots'] = [];
+  task.slots.forEach((rowsOfSlot, i) => {
+    const grad = slot(task.firstSlot + i);
+    grad.fill(0);
+    const rows = setup.permutation.subarray(rowsOfSlot.start, rowsOfSlot.end);
+    if (task.fault) {
+      // Fail halfway, with half a gradient already in the slot: the retry must not depend on it.
+      model.accumulateGradient(params, setup.train, rows.subarray(0, rows.length >> 1), grad, setup.microBatch);
+      if (task.fault === 'exit') process.exit(70);
+      throw new Error(`injected fault in worker ${task.worker} at step ${task.step}`);
+    }
+    sums.push(model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch));
+  });
   const computed = performance.now();
 
   arriveAndWait(setup.control, setup.workers, task.round);
   const released = performance.now();
 
-  const { sumSq, slotSumSq } = reduceSlotsRange(setup.slots, setup.workers, P, setup.reduced, task.reduceStart, task.reduceEnd);
+  const { sumSq, slotSumSq } = reduceSlotsRange(setup.slots, setup.slotCount, P, setup.reduced, task.reduceStart, task.reduceEnd);
   return {
-    ...result,
+    slots: sums,
     threadId,
     computeMs: computed - started,
     waitMs: released - computed,

@@ -12,6 +12,8 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { epochPermutation, shardRanges, type Dataset } from '../data/index.js';
+import { planSlots } from './plan.js';
+import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
@@ -83,6 +85,7 @@ export class ThreadsEngine implements Engine {
       model: setup.model.text,
       kernels: 'js',
       workers,
+      slotCount: setup.chunks ?? workers,
       numParams: P,
       microBatch: setup.microBatch,
       optimizer: setup.optimizer,
@@ -92,7 +95,7 @@ export class ThreadsEngine implements Engine {
       permutation: sharedUint32(setup.train.n),
       params,
       state,
-      slots: sharedFloat32(workers * P),
+      slots: sharedFloat32((setup.chunks ?? workers) * P),
       reduced: sharedFloat32(P),
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
     };
@@ -131,44 +134,39 @@ export class ThreadsEngine implements Engine {
       this.#shared.permutation.set(epochPermutation(this.#setup.train.n, this.#setup.seed, plan.epoch));
       this.#epoch = plan.epoch;
     }
-    const shards = shardRanges(plan.start, plan.end, this.workers);
+    const { slots, owners } = planSlots(plan.start, plan.end, this.#shared.slotCount, this.workers);
     const results = await this.#runStep(plan.step, (round) =>
-      shards.map((shard, worker): StepTask => ({
+      owners.map((owned, worker): StepTask => ({
         kind: 'step',
         worker,
+        firstSlot: owned.start,
+        slots: slots.slice(owned.start, owned.end),
         step: plan.step,
         round,
         version: this.#version,
-        start: shard.start,
-        end: shard.end,
         reduceStart: this.#ranges[worker].start,
         reduceEnd: this.#ranges[worker].end,
         fault: this.#takeFault(plan.step, worker),
       })),
     );
 
-    let lossSum = 0;
-    let correct = 0;
-    let count = 0;
+    // Sums in slot and range order, so the result does not depend on thread timing.
+    const slotSums = results.flatMap((r) => r.slots);
+    const totals = sumResults(slotSums);
     let gradSumSq = 0;
     let reduceMs = 0;
-    const shardSumSq = new Float64Array(this.workers);
-    // Sums in worker order, so the same worker count gives the same bits.
+    const slotSumSq = new Float64Array(slotSums.length);
     for (const r of results) {
-      lossSum += r.lossSum;
-      correct += r.correct;
-      count += r.count;
       gradSumSq += r.sumSq;
       reduceMs = Math.max(reduceMs, r.reduceMs);
-      for (let w = 0; w < this.workers; w++) shardSumSq[w] += r.slotSumSq[w];
+      for (let i = 0; i < slotSumSq.length; i++) slotSumSq[i] += r.slotSumSq[i];
     }
     return {
-      lossSum,
-      correct,
-      count,
+      ...totals,
       gradSumSq,
       reduceMs,
-      shards: results.map((r, worker) => ({ worker, count: r.count, gradSumSq: shardSumSq[worker], computeMs: r.computeMs, waitMs: r.waitMs, threadId: r.threadId })),
+      shards: slotSums.map((sum, i) => ({ count: sum.count, gradSumSq: slotSumSq[i] })),
+      workers: results.map((r) => ({ computeMs: r.computeMs, waitMs: r.waitMs, threadId: r.threadId })),
     };
   }
 
@@ -233,11 +231,7 @@ export class ThreadsEngine implements Engine {
         this.#run<EvaluateResult>({ kind: 'evaluate', version: this.#version, start: r.start, end: r.end }, `worker ${worker}'s evaluation`),
       ),
     );
-    return results.reduce((sum, r) => ({ lossSum: sum.lossSum + r.lossSum, correct: sum.correct + r.correct, count: sum.count + r.count }), {
-      lossSum: 0,
-      correct: 0,
-      count: 0,
-    });
+    return sumResults(results);
   }
 
   async close(): Promise<void> {

@@ -50,6 +50,11 @@ export interface TrainConfig {
   seed: number;
   engine: EngineKind;
   workers: number;
+  /**
+   * Split every global batch into this many fixed chunks whose gradient sums are reduced in
+   * chunk order: bit-identical results for every worker count (0 = one slot per worker).
+   */
+  reduceChunks: number;
   kernels: 'js';
   /** Early stopping: epochs without improvement of `monitor` (0 = off). */
   patience: number;
@@ -90,6 +95,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   seed: 0,
   engine: 'threads',
   workers: os.availableParallelism(),
+  reduceChunks: 0,
   kernels: 'js',
   patience: 0,
   monitor: 'valLoss',
@@ -158,6 +164,7 @@ function validate(c: TrainConfig): void {
   if (c.seed > 0xffffffff) throw bad('seed', c.seed, 'an integer from 0 to 4294967295');
   oneOf('engine', c.engine);
   positiveInteger('workers', c.workers);
+  nonNegativeInteger('reduceChunks', c.reduceChunks);
   if (c.workers > 1 && c.engine === 'inline') {
     throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
   }

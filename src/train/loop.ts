@@ -109,6 +109,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       },
       seed: config.seed,
       microBatch: config.microBatch > 0 ? config.microBatch : undefined,
+      chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
     },
     {
       kind: config.engine,

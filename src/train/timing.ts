@@ -41,7 +41,7 @@ export class StepTimings {
   }
 
   add(result: GradientResult, updateMs: number, stepMs: number): StepTiming {
-    const computeMs = result.shards.map((s) => s.computeMs);
+    const computeMs = result.workers.map((w) => w.computeMs);
     let slowest = 0;
     for (let w = 0; w < computeMs.length; w++) {
       this.#workerComputeMs[w] += computeMs[w];
