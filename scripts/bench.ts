@@ -13,7 +13,7 @@ import { partitionRanges, reduceSlotsRange } from '../src/collective/index.js';
 import { StepTimings, type TimingSummary } from '../src/train/timing.js';
 import { WORKLOADS, benchDataset, fmt, machineLine, median, scriptFlags, type Workload } from './bench-common.js';
 
-const flags = scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2' });
+const flags = scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8' });
 const runs = Number(flags.runs);
 const seconds = Number(flags.seconds);
 const warmupSteps = Number(flags.warmup);
@@ -24,7 +24,7 @@ interface Measurement {
 }
 
 /** Steps an engine for at least `seconds` after warm-up; returns samples/s and the time split. */
-async function measure(workload: Workload, kind: EngineKind, workers: number): Promise<Measurement> {
+async function measure(workload: Workload, kind: EngineKind, workers: number, chunks?: number): Promise<Measurement> {
   const data = await benchDataset();
   const spec = parseModelSpec(workload.model);
   const engine: Engine = createEngine(
@@ -36,6 +36,7 @@ async function measure(workload: Workload, kind: EngineKind, workers: number): P
       optimizer: { ...defaultOptimizerConfig },
       seed: 0,
       microBatch: undefined,
+      chunks,
     },
     { kind, workers },
   );
@@ -100,28 +101,31 @@ async function main(): Promise<void> {
   const workerCounts = flags.workers.split(',').map(Number);
   for (const workload of WORKLOADS.filter((w) => flags.workloads.split(',').includes(w.name))) {
     console.log(`\n${workload.name} ${workload.model} batch ${workload.batchSize} (${fmt(workload.params)} parameters)`);
-    const configs: { label: string; kind: EngineKind; workers: number }[] = [
+    const chunks = Number(flags.chunks);
+    const configs: { label: string; kind: EngineKind; workers: number; chunks?: number }[] = [
       { label: 'inline', kind: 'inline', workers: 1 },
       ...workerCounts.map((w) => ({ label: `threads x${w}`, kind: 'threads' as const, workers: w })),
+      // The cost of bit-identical results at every worker count (--reduce-chunks).
+      ...(chunks > 0 ? [{ label: `x${Math.max(...workerCounts)} chunks ${chunks}`, kind: 'threads' as const, workers: Math.max(...workerCounts), chunks }] : []),
     ];
     const results = new Map<string, Measurement[]>();
     // Interleave the configurations run by run so that a burst of load hits them alike.
     for (let r = 0; r < runs; r++) {
       for (const c of configs) {
         const list = results.get(c.label) ?? [];
-        list.push(await measure(workload, c.kind, c.workers));
+        list.push(await measure(workload, c.kind, c.workers, c.chunks));
         results.set(c.label, list);
       }
     }
     const rate = (label: string) => median(results.get(label)!.map((m) => m.samplesPerSec));
     const one = rate('threads x1');
-    console.log('  engine       samples/s  speed-up  efficiency  compute  reduce  update  idle');
+    console.log('  engine           samples/s  speed-up  efficiency  compute  reduce  update  idle');
     for (const c of configs) {
       const list = results.get(c.label)!;
       const share = (key: 'compute' | 'reduce' | 'update' | 'idle') => median(list.map((m) => m.timing.share[key]));
       const speedup = rate(c.label) / one;
       console.log(
-        `  ${c.label.padEnd(11)} ${fmt(rate(c.label)).padStart(10)}  ${speedup.toFixed(2).padStart(7)}x  ${pct(speedup / c.workers).padStart(10)}  ${pct(share('compute')).padStart(7)} ${pct(share('reduce')).padStart(7)} ${pct(share('update')).padStart(7)} ${pct(share('idle')).padStart(5)}`,
+        `  ${c.label.padEnd(15)} ${fmt(rate(c.label)).padStart(10)}  ${speedup.toFixed(2).padStart(7)}x  ${pct(speedup / c.workers).padStart(10)}  ${pct(share('compute')).padStart(7)} ${pct(share('reduce')).padStart(7)} ${pct(share('update')).padStart(7)} ${pct(share('idle')).padStart(5)}`,
       );
     }
     for (const w of workerCounts.filter((w) => w > 1)) {
