@@ -8,12 +8,13 @@
 import { batchRange, resolveBatchSize, stepsPerEpoch } from '../src/data/index.js';
 import { createEngine, type Engine, type EngineKind } from '../src/engine/index.js';
 import { defaultOptimizerConfig } from '../src/optim/index.js';
+import { loadKernels, type KernelsChoice } from '../src/kernels/index.js';
 import { initParams, parseModelSpec } from '../src/model/index.js';
 import { partitionRanges, reduceSlotsRange } from '../src/collective/index.js';
 import { StepTimings, type TimingSummary } from '../src/train/timing.js';
 import { WORKLOADS, benchDataset, fmt, machineLine, median, scriptFlags, type Workload } from './bench-common.js';
 
-const flags = scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8' });
+const flags = scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto' });
 const runs = Number(flags.runs);
 const seconds = Number(flags.seconds);
 const warmupSteps = Number(flags.warmup);
@@ -27,7 +28,7 @@ interface Measurement {
 async function measure(workload: Workload, kind: EngineKind, workers: number, chunks?: number): Promise<Measurement> {
   const data = await benchDataset();
   const spec = parseModelSpec(workload.model);
-  const engine: Engine = createEngine(
+  const engine: Engine = await createEngine(
     {
       model: spec,
       train: data,
@@ -37,6 +38,7 @@ async function measure(workload: Workload, kind: EngineKind, workers: number, ch
       seed: 0,
       microBatch: undefined,
       chunks,
+      kernels: flags.kernels as KernelsChoice,
     },
     { kind, workers },
   );
@@ -97,7 +99,7 @@ function pct(x: number): string {
 
 async function main(): Promise<void> {
   console.log(machineLine());
-  console.log(`kernels: js; ${runs} runs of >= ${seconds} s after ${warmupSteps} warm-up steps; medians`);
+  console.log(`kernels: ${(await loadKernels(flags.kernels as KernelsChoice)).detail}; ${runs} runs of >= ${seconds} s after ${warmupSteps} warm-up steps; medians`);
   const workerCounts = flags.workers.split(',').map(Number);
   for (const workload of WORKLOADS.filter((w) => flags.workloads.split(',').includes(w.name))) {
     console.log(`\n${workload.name} ${workload.model} batch ${workload.batchSize} (${fmt(workload.params)} parameters)`);

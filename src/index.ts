@@ -18,9 +18,21 @@ export {
   type RunSummary,
 } from './train/index.js';
 export { loadDataset, datasetHash, type Dataset } from './data/index.js';
+export {
+  sweep,
+  writeReport,
+  fitScaling,
+  GnsTracker,
+  gnsEstimate,
+  measureNoiseScale,
+  type SweepOptions,
+  type SweepResults,
+  type ScalingFit,
+  type GnsRecord,
+} from './study/index.js';
 export { parseModelSpec, paramLayout, initParams, Model, type ModelSpec, type ParamLayout } from './model/index.js';
 export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, type Tensor } from './io/index.js';
-export { InlineEngine, type Engine, type StepPlan, type GradientResult, type UpdatePlan } from './engine/index.js';
+export { InlineEngine, ThreadsEngine, createEngine, type Engine, type StepPlan, type GradientResult, type UpdatePlan } from './engine/index.js';
 export {
   DptrainError,
   ConfigError,

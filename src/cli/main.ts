@@ -6,6 +6,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DptrainError } from '../errors.js';
 import { runTrain } from './train-command.js';
+import { registerSweepCommand } from './sweep-command.js';
+import { registerReportCommand } from './report-command.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
 export const EXIT_USAGE = 2;
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runTrain(options)));
   addTrainFlags(trainCommand);
+  registerSweepCommand(program);
+  registerReportCommand(program);
   return program;
 }
 

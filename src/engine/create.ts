@@ -9,7 +9,7 @@ export interface EngineChoice {
   threads?: Omit<ThreadsEngineOptions, 'workers'>;
 }
 
-export function createEngine(setup: EngineSetup, choice: EngineChoice): Engine {
-  if (choice.kind === 'inline') return new InlineEngine(setup);
-  return new ThreadsEngine(setup, { ...choice.threads, workers: choice.workers });
+export async function createEngine(setup: EngineSetup, choice: EngineChoice): Promise<Engine> {
+  if (choice.kind === 'inline') return InlineEngine.create(setup);
+  return ThreadsEngine.create(setup, { ...choice.threads, workers: choice.workers });
 }

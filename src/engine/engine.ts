@@ -7,6 +7,7 @@
 import type { Dataset } from '../data/index.js';
 import type { ModelSpec, BatchResult } from '../model/index.js';
 import type { OptimizerConfig } from '../optim/index.js';
+import type { KernelsChoice } from '../kernels/index.js';
 
 export type EngineKind = 'inline' | 'threads';
 
@@ -23,6 +24,8 @@ export interface EngineSetup {
   validation: Dataset | null;
   /** Rows computed at once per worker; undefined = the model's default. */
   microBatch: number | undefined;
+  /** Kernel set every worker loads (docs/kernels.md); 'auto' = wasm where it runs. */
+  kernels: KernelsChoice;
   /**
    * Gradient slots per step: the batch is split into this many fixed chunks whose sums are
    * reduced in chunk order, so the result is bit-identical for every worker count. Undefined =
@@ -81,6 +84,8 @@ export interface UpdateTiming {
 export interface Engine {
   readonly kind: EngineKind;
   readonly workers: number;
+  /** The kernel set in use, as its start-up description (e.g. `wasm (simd128)`). */
+  readonly kernels: string;
   /** The live parameters, identical on every replica after each update. */
   readonly params: Float32Array;
   /** The reduced gradient sum of the last `computeGradients`. */

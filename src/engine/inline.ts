@@ -1,6 +1,7 @@
 /** The reference engine: one worker, in the calling thread. Every other engine is tested against it. */
 import { epochPermutation, type Dataset } from '../data/index.js';
 import { Model } from '../model/index.js';
+import { loadKernels, type Kernels } from '../kernels/index.js';
 import { reduceSlotsRange } from '../collective/index.js';
 import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
@@ -21,9 +22,13 @@ export class InlineEngine implements Engine {
   readonly #slotCount: number;
   readonly #slots: Float32Array | null;
 
-  constructor(setup: EngineSetup) {
+  readonly kernels: string;
+
+  /** Use `InlineEngine.create`, which loads the kernels first. */
+  constructor(setup: EngineSetup, kernels: Kernels) {
     this.#setup = setup;
-    this.#model = new Model(setup.model);
+    this.kernels = kernels.detail;
+    this.#model = new Model(setup.model, { kernels });
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
@@ -78,7 +83,13 @@ export class InlineEngine implements Engine {
     return this.#model.evaluate(this.params, data, this.#allRows.subarray(0, data.n), this.#setup.microBatch);
   }
 
-  async close(): Promise<void> {}
+  static async create(setup: EngineSetup): Promise<InlineEngine> {
+    return new InlineEngine(setup, await loadKernels(setup.kernels));
+  }
+
+  async close(): Promise<void> {
+    this.#model.dispose();
+  }
 
   /** The permutation is computed once per epoch and reused by that epoch's steps. */
   #epochOrder(epoch: number): Uint32Array {

@@ -3,6 +3,7 @@
  * cross: data, parameters, gradients and optimizer state stay in shared memory (SharedMemory).
  */
 import type { OptimizerConfig } from '../optim/index.js';
+import type { KernelsChoice } from '../kernels/index.js';
 
 /** A dataset's arrays in shared memory, mapped once by every thread. */
 export interface SharedDataset {
@@ -16,7 +17,7 @@ export interface SharedDataset {
 /** workerData of every pool thread (the same for a replacement thread). */
 export interface WorkerSetup {
   model: string;
-  kernels: string;
+  kernels: KernelsChoice;
   workers: number;
   numParams: number;
   microBatch: number | undefined;

@@ -8,6 +8,7 @@ import { Piscina } from 'piscina';
 import { reduceSlotsRange } from '../collective/index.js';
 import { arriveAndWait } from './barrier.js';
 import { Model, parseModelSpec } from '../model/index.js';
+import { loadKernels } from '../kernels/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
 import type {
   EvaluateResult,
@@ -22,7 +23,8 @@ import type {
 import { stateAllocator } from './shared-memory.js';
 
 const setup = Piscina.workerData as WorkerSetup;
-const model = new Model(parseModelSpec(setup.model));
+// Each thread loads its own kernel instance once (wasm memory is per thread).
+const model = new Model(parseModelSpec(setup.model), { kernels: await loadKernels(setup.kernels) });
 const P = setup.numParams;
 const slot = (worker: number) => setup.slots.subarray(worker * P, (worker + 1) * P);
 

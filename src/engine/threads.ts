@@ -16,6 +16,7 @@ import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
+import { loadKernels } from '../kernels/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
 import { partitionRanges, type Range } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
@@ -53,6 +54,7 @@ const workerFile = fileURLToPath(new URL('./threads-worker.js', import.meta.url)
 export class ThreadsEngine implements Engine {
   readonly kind = 'threads' as const;
   readonly workers: number;
+  readonly kernels: string;
   #pool: Piscina<WorkerTask, unknown>;
   #shared: WorkerSetup;
   #ranges: Range[];
@@ -65,7 +67,15 @@ export class ThreadsEngine implements Engine {
   #faults: FaultInjection[];
   #mainModel: Model | null = null;
 
-  constructor(setup: EngineSetup, options: ThreadsEngineOptions) {
+  /** Resolves the kernel choice in this thread first, so every worker loads the same set. */
+  static async create(setup: EngineSetup, options: ThreadsEngineOptions): Promise<ThreadsEngine> {
+    const kernels = await loadKernels(setup.kernels);
+    return new ThreadsEngine({ ...setup, kernels: kernels.name }, options, kernels.detail);
+  }
+
+  /** Use `ThreadsEngine.create`. */
+  constructor(setup: EngineSetup, options: ThreadsEngineOptions, kernelsDetail = String(setup.kernels)) {
+    this.kernels = kernelsDetail;
     const workers = options.workers;
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer (got ${workers})`);
     this.workers = workers;
@@ -83,7 +93,7 @@ export class ThreadsEngine implements Engine {
 
     this.#shared = {
       model: setup.model.text,
-      kernels: 'js',
+      kernels: setup.kernels,
       workers,
       slotCount: setup.chunks ?? workers,
       numParams: P,
@@ -221,7 +231,7 @@ export class ThreadsEngine implements Engine {
   async evaluate(data: Dataset): Promise<BatchResult> {
     if (data !== this.#setup.validation) {
       // Not the shared validation set: evaluate in this thread.
-      this.#mainModel ??= new Model(this.#setup.model);
+      this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels) });
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
       return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch);
     }
@@ -235,6 +245,7 @@ export class ThreadsEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.#mainModel?.dispose();
     await this.#pool.destroy();
   }
 

@@ -224,3 +224,45 @@ export function biasGradAcc(dy: FloatArray, db: FloatArray, n: number, outDim: n
     db[j] += s;
   }
 }
+
+/**
+ * y = x·Wᵀ + b, then ReLU if `relu` (overwrites y): a dense layer's forward pass, the reference
+ * for the fused epilogue of the wasm kernels.
+ * x: [n, inDim], w: [outDim, inDim], b: [outDim] -> y: [n, outDim]
+ */
+export function linearForward(
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray,
+  y: FloatArray,
+  n: number,
+  inDim: number,
+  outDim: number,
+  relu: boolean,
+): void {
+  matmulXWt(x, w, y, n, inDim, outDim);
+  addBias(y, b, n, outDim);
+  if (relu) {
+    const total = n * outDim;
+    for (let i = 0; i < total; i++) if (y[i] < 0) y[i] = 0; // as reluForward (activations.ts)
+  }
+}
+
+/**
+ * dx = dy·W, then dx = 0 where the layer input's ReLU output y <= 0 (overwrites dx): the delta of
+ * a hidden ReLU layer, the reference for the masked epilogue of the wasm kernels.
+ * dy: [n, outDim], w: [outDim, inDim], y: [n, inDim] -> dx: [n, inDim]
+ */
+export function matmulDyWReluMask(
+  dy: FloatArray,
+  w: FloatArray,
+  y: FloatArray,
+  dx: FloatArray,
+  n: number,
+  outDim: number,
+  inDim: number,
+): void {
+  matmulDyW(dy, w, dx, n, outDim, inDim);
+  const total = n * inDim;
+  for (let i = 0; i < total; i++) if (y[i] <= 0) dx[i] = 0; // as reluBackward (activations.ts)
+}

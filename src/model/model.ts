@@ -4,19 +4,7 @@
  * paramLayout), so replicas, optimizers and the all-reduce share plain buffers.
  */
 import { ModelError, shown } from '../errors.js';
-import {
-  addBias,
-  biasGradAcc,
-  matmulDyTXAcc,
-  matmulDyW,
-  matmulXWt,
-  meanSquaredError,
-  reluBackward,
-  reluForward,
-  softmaxCrossEntropy,
-  tanhBackward,
-  tanhForward,
-} from '../kernels/index.js';
+import { jsKernels, type KernelBuffer, type Kernels } from '../kernels/index.js';
 import { floatArrayOf, type Dtype, type FloatArray, type FloatArrayConstructor } from '../util/float.js';
 import { paramLayout, type ParamLayout } from './layout.js';
 import type { ModelSpec } from './spec.js';
@@ -45,10 +33,24 @@ export interface BatchResult {
 export interface ModelOptions {
   /** Precision of the workspace, and of the params and grad arrays the calls take. Default 'float32'. */
   dtype?: Dtype;
+  /**
+   * The kernel set (from `loadKernels`), shared by every Model of the thread. Default: the js
+   * kernels. The wasm kernels are float32 only (ModelError `dptrain.model.kernelsDtype` otherwise).
+   */
+  kernels?: Kernels;
 }
 
 /** Largest micro-batch when the caller gives none, to bound activation memory. */
 export const DEFAULT_MAX_MICRO_BATCH = 4096;
+
+/**
+ * Frees the kernel buffers of a Model that was garbage-collected without dispose(), so that a
+ * process creating many Models (sweeps) does not fill the thread's wasm memory. The held value
+ * is the set of live buffers, not the Model.
+ */
+const workspaceRegistry = new FinalizationRegistry<Set<KernelBuffer>>((buffers) => {
+  for (const b of buffers) b.free();
+});
 
 /** Views of one flat array (params or grad), per linear layer; rebuilt when the array changes. */
 interface LayerViews {
@@ -60,6 +62,9 @@ interface LayerViews {
 /**
  * A feed-forward model (mlp, logreg, linreg) with its own workspace (activations, deltas,
  * the gathered micro-batch), grown lazily to the largest micro-batch seen and reused.
+ * The workspace is allocated by the kernel set, so with the wasm kernels it lives in wasm memory
+ * and the products run in place; params and grad from elsewhere are copied in (and grad back out)
+ * once per call (docs/kernels.md: about 1 % of a W2 step).
  * Not thread-safe and not reentrant: use one Model per thread.
  */
 export class Model {
@@ -69,7 +74,9 @@ export class Model {
   readonly inputDim: number;
   readonly outputDim: number;
   readonly dtype: Dtype;
+  readonly kernels: Kernels;
 
+  #k: Kernels;
   #Float: FloatArrayConstructor;
   #sizes: number[];
   #layers: number;
@@ -77,12 +84,23 @@ export class Model {
   /** Rows the workspace can hold. */
   #capacity = 0;
   /** acts[0] = gathered inputs; acts[l] = output of layer l (post-activation; acts[L] = logits). */
-  #acts: FloatArray[] = [];
+  #actBufs: KernelBuffer[] = [];
   /** Two delta buffers, [capacity, max width], used in turn going backward. */
+  #deltaABuf: KernelBuffer | null = null;
+  #deltaBBuf: KernelBuffer | null = null;
+  #targetsBuf: KernelBuffer | null = null;
+  /** Copies of params and grad in kernel memory, for kernels that cannot use them in place. */
+  #paramStage: KernelBuffer | null = null;
+  #gradStage: KernelBuffer | null = null;
+  /** Every live kernel buffer above, for dispose() and the finalization registry. */
+  #owned = new Set<KernelBuffer>();
+  #disposed = false;
+  // Views of the buffers above, read again at the start of every call (wasm memory may have grown).
+  #acts: FloatArray[] = [];
   #deltaA: FloatArray;
   #deltaB: FloatArray;
-  #labels = new Float32Array(0);
   #targets: FloatArray;
+  #labels = new Float32Array(0);
   #paramViews: LayerViews = { array: null, weights: [], biases: [] };
   #gradViews: LayerViews = { array: null, weights: [], biases: [] };
 
@@ -99,6 +117,14 @@ export class Model {
       throw new ModelError('badDtype', `options.dtype must be "float32" or "float64" (got ${shown(this.dtype)})`);
     }
     this.#Float = floatArrayOf(this.dtype);
+    this.kernels = this.#k = options.kernels ?? jsKernels;
+    if (!this.#k.dtypes.includes(this.dtype)) {
+      throw new ModelError(
+        'kernelsDtype',
+        `the ${this.#k.name} kernels work in ${this.#k.dtypes.join(' or ')} only (asked for dtype ${shown(this.dtype)}) — use the js kernels`,
+      );
+    }
+    if (this.#k.name !== 'js') workspaceRegistry.register(this, this.#owned, this);
     this.#classification = spec.loss === 'softmax-cross-entropy';
     this.#deltaA = new this.#Float(0);
     this.#deltaB = new this.#Float(0);
@@ -136,6 +162,7 @@ export class Model {
     grad: FloatArray | null,
     microBatch: number | undefined,
   ): BatchResult {
+    this.#checkLive();
     const rows = this.#checkSource(source);
     const count = indices.length;
     let step: number;
@@ -149,9 +176,27 @@ export class Model {
     if (count === 0) return { lossSum: 0, correct: 0, count: 0 };
     // Validate every row first, so that a bad row never leaves `grad` half updated.
     this.#checkRows(source, rows, indices);
+    // Every allocation happens here, before any view is read: growing wasm memory detaches views.
     this.#ensureCapacity(step);
-    const p = this.#views(this.#paramViews, params);
-    const g = grad === null ? null : this.#views(this.#gradViews, grad);
+    const stageParams = !this.#k.isResident(params);
+    const stageGrad = grad !== null && !this.#k.isResident(grad);
+    if (stageParams && this.#paramStage === null) this.#paramStage = this.#alloc(this.numParams);
+    if (stageGrad && this.#gradStage === null) this.#gradStage = this.#alloc(this.numParams);
+    this.#readViews();
+
+    // Kernels that cannot use the caller's arrays in place get copies: params in, grad in and out.
+    let pArray = params;
+    let gArray = grad;
+    if (stageParams) {
+      pArray = this.#paramStage!.array;
+      pArray.set(params);
+    }
+    if (stageGrad) {
+      gArray = this.#gradStage!.array;
+      gArray.set(grad);
+    }
+    const p = this.#views(this.#paramViews, pArray);
+    const g = gArray === null ? null : this.#views(this.#gradViews, gArray);
 
     let lossSum = 0;
     let correct = 0;
@@ -162,36 +207,71 @@ export class Model {
       const dOut = g === null ? null : this.#deltaA;
       const logits = this.#acts[this.#layers];
       if (this.#classification) {
-        const r = softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
+        const r = this.#k.softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
         lossSum += r.lossSum;
         correct += r.correct;
       } else {
-        lossSum += meanSquaredError(logits, this.#targets, n, this.outputDim, dOut).lossSum;
+        lossSum += this.#k.meanSquaredError(logits, this.#targets, n, this.outputDim, dOut).lossSum;
       }
       if (g !== null) this.#backward(p, g, n);
     }
+    if (stageGrad) grad!.set(gArray!);
     return { lossSum, correct, count };
+  }
+
+  /**
+   * Grows the workspace to hold `rows` rows now. Callers that keep params or grad in kernel
+   * memory (KernelBuffer views, no copies) call it first and read their views afterwards, since a
+   * call with a larger micro-batch would grow the memory and detach those views.
+   */
+  reserve(rows: number): void {
+    if (!(Number.isInteger(rows) && rows >= 1)) {
+      throw new ModelError('badMicroBatch', `rows to reserve must be a positive integer (got ${shown(rows)})`);
+    }
+    this.#checkLive();
+    this.#ensureCapacity(rows);
+  }
+
+  /**
+   * Returns the workspace to the kernel set now (with the wasm kernels: the thread's wasm
+   * memory; otherwise a Model's workspace is freed when it is garbage-collected). The Model
+   * cannot be used afterwards (ModelError `dptrain.model.disposed`). Calling it again does nothing.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    workspaceRegistry.unregister(this);
+    for (const b of this.#owned) b.free();
+    this.#owned.clear();
+    this.#actBufs = [];
+    this.#deltaABuf = this.#deltaBBuf = this.#targetsBuf = this.#paramStage = this.#gradStage = null;
+    this.#acts = [];
+    this.#capacity = 0;
+  }
+
+  #checkLive(): void {
+    if (this.#disposed) throw new ModelError('disposed', `this Model (${this.spec.text}) was disposed — create a new one`);
   }
 
   /** acts[l+1] = act(acts[l]·W_lᵀ + b_l); the last layer stays linear (the loss takes logits). */
   #forward(p: LayerViews, n: number): void {
+    const k = this.#k;
     const sizes = this.#sizes;
     const acts = this.#acts;
     for (let l = 0; l < this.#layers; l++) {
       const inDim = sizes[l];
       const outDim = sizes[l + 1];
       const y = acts[l + 1];
-      matmulXWt(acts[l], p.weights[l], y, n, inDim, outDim);
-      addBias(y, p.biases[l], n, outDim);
-      if (l + 1 < this.#layers) {
-        if (this.spec.activation === 'relu') reluForward(y, n * outDim);
-        else if (this.spec.activation === 'tanh') tanhForward(y, n * outDim);
-      }
+      const hidden = l + 1 < this.#layers;
+      // ReLU is fused into the product's epilogue (one pass over y instead of three).
+      k.linearForward(acts[l], p.weights[l], p.biases[l], y, n, inDim, outDim, hidden && this.spec.activation === 'relu');
+      if (hidden && this.spec.activation === 'tanh') k.tanhForward(y, n * outDim);
     }
   }
 
   /** Starts from the loss gradient in deltaA; adds dW_l, db_l into g for every layer. */
   #backward(p: LayerViews, g: LayerViews, n: number): void {
+    const k = this.#k;
     const sizes = this.#sizes;
     const acts = this.#acts;
     let delta = this.#deltaA;
@@ -199,13 +279,16 @@ export class Model {
     for (let l = this.#layers - 1; l >= 0; l--) {
       const inDim = sizes[l];
       const outDim = sizes[l + 1];
-      matmulDyTXAcc(delta, acts[l], g.weights[l], n, outDim, inDim);
-      biasGradAcc(delta, g.biases[l], n, outDim);
+      k.matmulDyTXAcc(delta, acts[l], g.weights[l], n, outDim, inDim);
+      k.biasGradAcc(delta, g.biases[l], n, outDim);
       if (l === 0) break;
-      // Delta of the previous layer's output, through its activation.
-      matmulDyW(delta, p.weights[l], other, n, outDim, inDim);
-      if (this.spec.activation === 'relu') reluBackward(other, acts[l], n * inDim);
-      else if (this.spec.activation === 'tanh') tanhBackward(other, acts[l], n * inDim);
+      // Delta of the previous layer's output, through its activation (ReLU: fused mask).
+      if (this.spec.activation === 'relu') {
+        k.matmulDyWReluMask(delta, p.weights[l], acts[l], other, n, outDim, inDim);
+      } else {
+        k.matmulDyW(delta, p.weights[l], other, n, outDim, inDim);
+        if (this.spec.activation === 'tanh') k.tanhBackward(other, acts[l], n * inDim);
+      }
       const swap = delta;
       delta = other;
       other = swap;
@@ -220,8 +303,7 @@ export class Model {
     const xs = this.#acts[0];
     for (let r = 0; r < n; r++) {
       const from = indices[start + r] * inDim;
-      const to = r * inDim;
-      for (let k = 0; k < inDim; k++) xs[to + k] = x[from + k];
+      xs.set(x.subarray(from, from + inDim), r * inDim); // a memcpy per row (float32 source)
     }
     if (this.#classification) {
       const labels = this.#labels;
@@ -304,14 +386,34 @@ export class Model {
 
   #ensureCapacity(rows: number): void {
     if (rows <= this.#capacity) return;
-    const F = this.#Float;
-    this.#acts = this.#sizes.map((width) => new F(rows * width));
+    // Free first, so that the allocator can reuse the space.
+    for (const b of [...this.#actBufs, this.#deltaABuf, this.#deltaBBuf, this.#targetsBuf]) if (b !== null) this.#release(b);
+    this.#actBufs = this.#sizes.map((width) => this.#alloc(rows * width));
     const maxWidth = Math.max(...this.#sizes.slice(1));
-    this.#deltaA = new F(rows * maxWidth);
-    this.#deltaB = new F(rows * maxWidth);
+    this.#deltaABuf = this.#alloc(rows * maxWidth);
+    this.#deltaBBuf = this.#alloc(rows * maxWidth);
     if (this.#classification) this.#labels = new Float32Array(rows);
-    else this.#targets = new F(rows * this.outputDim);
+    else this.#targetsBuf = this.#alloc(rows * this.outputDim);
     this.#capacity = rows;
+  }
+
+  #alloc(length: number): KernelBuffer {
+    const b = this.#k.allocate(length, this.dtype);
+    this.#owned.add(b);
+    return b;
+  }
+
+  #release(b: KernelBuffer): void {
+    b.free();
+    this.#owned.delete(b);
+  }
+
+  /** Reads the workspace views again (after any allocation; cheap when nothing moved). */
+  #readViews(): void {
+    this.#acts = this.#actBufs.map((b) => b.array);
+    this.#deltaA = this.#deltaABuf!.array;
+    this.#deltaB = this.#deltaBBuf!.array;
+    if (this.#targetsBuf !== null) this.#targets = this.#targetsBuf.array;
   }
 
   /** Per-layer subarrays of `array`, cached for the last array seen (no allocation per call). */

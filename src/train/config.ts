@@ -6,6 +6,7 @@ import os from 'node:os';
 import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
+import type { KernelsChoice } from '../kernels/index.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -55,7 +56,8 @@ export interface TrainConfig {
    * chunk order: bit-identical results for every worker count (0 = one slot per worker).
    */
   reduceChunks: number;
-  kernels: 'js';
+  /** Kernel set: wasm (WebAssembly SIMD) where available, js (plain TypeScript), or auto. */
+  kernels: KernelsChoice;
   /** Early stopping: epochs without improvement of `monitor` (0 = off). */
   patience: number;
   monitor: MonitoredMetric;
@@ -96,7 +98,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   engine: 'threads',
   workers: os.availableParallelism(),
   reduceChunks: 0,
-  kernels: 'js',
+  kernels: 'auto',
   patience: 0,
   monitor: 'valLoss',
   minDelta: 0,
@@ -109,7 +111,7 @@ export const choices = {
   lrSchedule: ['constant', 'step', 'cosine'],
   lrRule: ['none', 'linear', 'sqrt'],
   engine: ['threads', 'inline'],
-  kernels: ['js'],
+  kernels: ['auto', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
 

@@ -22,6 +22,7 @@ import { availableCores, resolveTrainConfig, type TrainConfig } from './config.j
 import { checkModelFitsData } from './compatibility.js';
 import type { EpochRecord, RunSummary, StepRecord, StopReason } from './records.js';
 import { StepTimings } from './timing.js';
+import { GnsTracker } from './gns.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
@@ -92,7 +93,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   const runDir = config.out ? await RunDirectory.open(config.out) : null;
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
-  const engine: Engine = createEngine(
+  const engine: Engine = await createEngine(
     {
       model: spec,
       train: trainSet,
@@ -110,6 +111,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       seed: config.seed,
       microBatch: config.microBatch > 0 ? config.microBatch : undefined,
       chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
+      kernels: config.kernels,
     },
     {
       kind: config.engine,
@@ -140,11 +142,12 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   let stopRequest: string | null = null;
   const control = { stop: (reason: string) => void (stopRequest ??= reason) };
   const timing = new StepTimings(engine.workers);
+  const gnsTracker = new GnsTracker();
   let runStarted = performance.now();
 
   try {
     await runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: hash, cores: availableCores() } });
-    log.info(info, `training ${spec.text} (${layout.size.toLocaleString('en-US')} parameters) on ${trainSet.n} samples of ${config.dataset}, ${valSet?.n ?? 0} held out; batch ${batchSize}, ${stepsPerEpoch} steps per epoch, lr ${peakLr}; ${engine.kind} engine, ${engine.workers} worker(s)`);
+    log.info(info, `training ${spec.text} (${layout.size.toLocaleString('en-US')} parameters) on ${trainSet.n} samples of ${config.dataset}, ${valSet?.n ?? 0} held out; batch ${batchSize}, ${stepsPerEpoch} steps per epoch, lr ${peakLr}; ${engine.kind} engine, ${engine.workers} worker(s), ${engine.kernels} kernels`);
     for (const c of callbacks) await c.onTrainBegin?.(info);
     runStarted = performance.now();
 
@@ -200,6 +203,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
           gradNorm,
           ms: performance.now() - stepStarted,
           timing: timing.add(result, updateMs, performance.now() - stepStarted),
+          // Gradient noise scale from the shard sums, before clipping (research/batch-size.md §2.3).
+          gns: gnsTracker.update(result.shards, result.gradSumSq, result.count),
         };
         runDir?.writeRecord(record);
         for (const c of callbacks) await c.onStep?.(record);
@@ -260,7 +265,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       lr: peakLr,
       engine: engine.kind,
       workers: engine.workers,
-      kernels: config.kernels,
+      kernels: engine.kernels,
       cores: availableCores(),
       timing: timing.summary(),
     };

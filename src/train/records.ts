@@ -1,5 +1,6 @@
 /** The records a run emits: one per step, one per epoch, one summary (design.md §4). */
 import type { StepTiming, TimingSummary } from './timing.js';
+import type { GnsRecord } from './gns.js';
 
 /** metrics.jsonl line for one synchronized update. */
 export interface StepRecord {
@@ -22,6 +23,12 @@ export interface StepRecord {
   ms: number;
   /** The step's time split into compute per worker, reduce, update and idle. */
   timing: StepTiming;
+  /**
+   * Gradient noise scale: moving averages of tr(Σ) and |G|² from the shard gradients, and
+   * bSimple = trSigma / gradSq. Null while fewer than two gradient slots hold samples
+   * (one worker without --reduce-chunks, or a batch of one sample).
+   */
+  gns: GnsRecord | null;
 }
 
 /** metrics.jsonl line at the end of each epoch. */

@@ -1,0 +1,107 @@
+/**
+ * Kernel sets: the same functions over the same flat arrays, implemented either in plain
+ * TypeScript (`js`, the reference and the fallback, float32 and float64) or in WebAssembly SIMD
+ * (`wasm`, float32 only; wasm.ts). A Model takes one set; `loadKernels` picks it once per thread.
+ */
+import type { Dtype, FloatArray } from '../util/float.js';
+import { reluBackward, reluForward, tanhBackward, tanhForward } from './activations.js';
+import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
+import {
+  addBias,
+  biasGradAcc,
+  linearForward,
+  matmulDyTXAcc,
+  matmulDyW,
+  matmulDyWReluMask,
+  matmulXWt,
+} from './matmul.js';
+
+export type KernelsName = 'js' | 'wasm';
+
+/** A kernel set's name, or 'auto': wasm where WebAssembly SIMD is available, js otherwise. */
+export type KernelsChoice = KernelsName | 'auto';
+
+export const kernelsChoices: readonly KernelsChoice[] = Object.freeze(['js', 'wasm', 'auto']);
+
+/**
+ * An array that a kernel set reads and writes without copying: for js a plain typed array, for
+ * wasm a view of the module's linear memory.
+ */
+export interface KernelBuffer<T extends FloatArray = FloatArray> {
+  /**
+   * The current view. Read it again after anything that may allocate in the same kernel set:
+   * growing WebAssembly memory detaches every older view (its length becomes 0).
+   */
+  readonly array: T;
+  readonly length: number;
+  /** Returns the memory to the kernel set; the buffer must not be used afterwards. */
+  free(): void;
+}
+
+/**
+ * The numeric functions a Model needs, with the shapes and meaning of matmul.ts, activations.ts
+ * and losses.ts. Arrays may be larger than the shapes say: only the first n rows are used.
+ * The wasm set works in place on arrays it allocated (KernelBuffer views) and copies any other
+ * Float32Array in and out around the call, so every function accepts plain arrays too.
+ */
+export interface Kernels {
+  readonly name: KernelsName;
+  /** For the start-up log, e.g. `js`, `wasm (simd128)`, `wasm (relaxed-simd, FMA)`. */
+  readonly detail: string;
+  /** Element types the functions accept: js both, wasm float32 only. */
+  readonly dtypes: readonly Dtype[];
+  /** A zeroed buffer of `length` elements that these kernels use in place (default float32). */
+  allocate(length: number, dtype?: Dtype): KernelBuffer;
+  /** True when `array` is used in place, false when a call copies it in and out. */
+  isResident(array: FloatArray): boolean;
+
+  linearForward: typeof linearForward;
+  matmulXWt: typeof matmulXWt;
+  matmulDyW: typeof matmulDyW;
+  matmulDyWReluMask: typeof matmulDyWReluMask;
+  matmulDyTXAcc: typeof matmulDyTXAcc;
+  biasGradAcc: typeof biasGradAcc;
+  addBias: typeof addBias;
+  reluForward: typeof reluForward;
+  reluBackward: typeof reluBackward;
+  tanhForward: typeof tanhForward;
+  tanhBackward: typeof tanhBackward;
+  softmaxCrossEntropy: typeof softmaxCrossEntropy;
+  meanSquaredError: typeof meanSquaredError;
+}
+
+/** A plain typed array standing in for a KernelBuffer. */
+class PlainBuffer<T extends FloatArray> implements KernelBuffer<T> {
+  readonly array: T;
+  constructor(array: T) {
+    this.array = array;
+  }
+  get length(): number {
+    return this.array.length;
+  }
+  free(): void {}
+}
+
+/** The plain TypeScript kernels: the reference every other set is tested against. */
+export const jsKernels: Kernels = Object.freeze({
+  name: 'js',
+  detail: 'js',
+  dtypes: Object.freeze(['float32', 'float64'] as Dtype[]),
+  allocate(length: number, dtype: Dtype = 'float32'): KernelBuffer {
+    return new PlainBuffer(dtype === 'float64' ? new Float64Array(length) : new Float32Array(length));
+  },
+  isResident: () => true,
+  linearForward,
+  matmulXWt,
+  matmulDyW,
+  matmulDyWReluMask,
+  matmulDyTXAcc,
+  biasGradAcc,
+  addBias,
+  reluForward,
+  reluBackward,
+  tanhForward,
+  tanhBackward,
+  softmaxCrossEntropy,
+  meanSquaredError,
+});

@@ -1,0 +1,400 @@
+/**
+ * The WebAssembly SIMD kernel set (issue 3). The module is compiled from asm/kernels.ts
+ * (AssemblyScript) by `npm run build:wasm` into dist/wasm/, instantiated once per thread, and
+ * owns one linear memory: a small allocator here places the model's workspace in it, so the
+ * products run in place; arrays from elsewhere are copied in and out around each call.
+ * docs/kernels.md gives the design and the measured costs.
+ */
+import { readFile } from 'node:fs/promises';
+import { DptrainError } from '../errors.js';
+import type { Dtype, FloatArray } from '../util/float.js';
+import { reluBackward, reluForward, tanhBackward, tanhForward } from './activations.js';
+import type { KernelBuffer, Kernels } from './kernels.js';
+import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
+import { addBias } from './matmul.js';
+
+/**
+ * The parts of the WebAssembly JS API used here. Declared locally: the project's lib settings
+ * (ES2023, no DOM) and @types/node 20 do not type the WebAssembly global.
+ */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: unknown } }>;
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** The two builds of asm/kernels.ts: plain SIMD128, and SIMD128 + relaxed SIMD (FMA). */
+export type WasmVariant = 'simd' | 'relaxed';
+
+const FILES: Record<WasmVariant, URL> = {
+  simd: new URL('../../wasm/kernels.wasm', import.meta.url),
+  relaxed: new URL('../../wasm/kernels-relaxed.wasm', import.meta.url),
+};
+
+/** The module's exports (asm/kernels.ts); addresses are byte offsets into `memory`. */
+interface WasmExports {
+  memory: WasmMemory;
+  heapBase(): number;
+  packASize(): number;
+  packBSize(): number;
+  linearForward(x: number, w: number, b: number, y: number, n: number, inDim: number, outDim: number, relu: number, pa: number, pb: number): void;
+  matmulDyW(dy: number, w: number, mask: number, dx: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
+  matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
+  biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
+}
+
+/** Allocation granule: one cache line, also keeps every buffer 16-byte aligned for v128. */
+const ALIGN = 64;
+const PAGE = 65536;
+
+/**
+ * First-fit allocator over the module's memory above heapBase. Buffers are few and long-lived
+ * (the workspace of each Model, the packing buffers), so a sorted free list is enough.
+ */
+class Arena {
+  readonly memory: WasmMemory;
+  /** Free blocks below #top, sorted by address, never adjacent (they are merged). */
+  #free: { at: number; bytes: number }[] = [];
+  /** End of the highest block handed out. */
+  #top: number;
+
+  constructor(memory: WasmMemory, base: number) {
+    this.memory = memory;
+    this.#top = Math.ceil(base / ALIGN) * ALIGN;
+  }
+
+  /** Bytes in use or free below the top (for tests and the benchmark). */
+  get used(): number {
+    return this.#top;
+  }
+
+  alloc(size: number): number {
+    const bytes = Math.max(ALIGN, Math.ceil(size / ALIGN) * ALIGN);
+    for (let i = 0; i < this.#free.length; i++) {
+      const block = this.#free[i];
+      if (block.bytes < bytes) continue;
+      const at = block.at;
+      if (block.bytes === bytes) this.#free.splice(i, 1);
+      else {
+        block.at += bytes;
+        block.bytes -= bytes;
+      }
+      return at;
+    }
+    const at = this.#top;
+    const end = at + bytes;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch (cause) {
+        throw new DptrainError(
+          'dptrain.kernels.outOfMemory',
+          `the wasm kernels could not grow their memory to ${end} bytes — use a smaller --micro-batch`,
+          { cause },
+        );
+      }
+    }
+    this.#top = end;
+    return at;
+  }
+
+  release(at: number, size: number): void {
+    const bytes = Math.max(ALIGN, Math.ceil(size / ALIGN) * ALIGN);
+    const free = this.#free;
+    let i = 0;
+    while (i < free.length && free[i].at < at) i++;
+    free.splice(i, 0, { at, bytes });
+    // Merge with the next block, then with the previous one.
+    if (i + 1 < free.length && free[i].at + free[i].bytes === free[i + 1].at) {
+      free[i].bytes += free[i + 1].bytes;
+      free.splice(i + 1, 1);
+    }
+    if (i > 0 && free[i - 1].at + free[i - 1].bytes === free[i].at) {
+      free[i - 1].bytes += free[i].bytes;
+      free.splice(i, 1);
+      i--;
+    }
+    // A free block at the top gives its space back to the top.
+    const last = free[free.length - 1];
+    if (last !== undefined && last.at + last.bytes === this.#top) {
+      this.#top = last.at;
+      free.pop();
+    }
+  }
+}
+
+/** A Float32Array in wasm memory; the view is rebuilt when the memory has grown. */
+class WasmBuffer implements KernelBuffer<Float32Array> {
+  readonly length: number;
+  #arena: Arena;
+  #at: number;
+  #view: Float32Array;
+  #freed = false;
+
+  constructor(arena: Arena, length: number) {
+    this.#arena = arena;
+    this.length = length;
+    this.#at = arena.alloc(length * 4);
+    this.#view = new Float32Array(arena.memory.buffer, this.#at, length);
+    this.#view.fill(0);
+  }
+
+  get array(): Float32Array {
+    if (this.#freed) throw new Error('this kernel buffer was freed');
+    const buffer = this.#arena.memory.buffer;
+    if (this.#view.buffer !== buffer) this.#view = new Float32Array(buffer, this.#at, this.length);
+    return this.#view;
+  }
+
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    this.#arena.release(this.#at, this.length * 4);
+  }
+}
+
+// How a kernel uses an array argument: read, written, or both (accumulated into).
+const IN = 1;
+const OUT = 2;
+const INOUT = 3;
+
+/**
+ * The wasm kernel set of one instance. Native: the three products (with the bias + ReLU and
+ * ReLU-gradient epilogues) and the bias gradient. Delegated to the js functions, which run on
+ * views of wasm memory as well: bias add, activations and losses (O(n·width), under 1 % of a step).
+ */
+class WasmKernels implements Kernels {
+  readonly name = 'wasm' as const;
+  readonly detail: string;
+  readonly dtypes: readonly Dtype[] = Object.freeze(['float32'] as Dtype[]);
+  readonly variant: WasmVariant;
+  readonly addBias = addBias;
+  readonly reluForward = reluForward;
+  readonly reluBackward = reluBackward;
+  readonly tanhForward = tanhForward;
+  readonly tanhBackward = tanhBackward;
+  readonly softmaxCrossEntropy = softmaxCrossEntropy;
+  readonly meanSquaredError = meanSquaredError;
+
+  #x: WasmExports;
+  #arena: Arena;
+  #packA: number;
+  #packB: number;
+  // Reused per call: argument pointers, and the temporary copies of non-resident arrays.
+  #ptrs: number[] = [0, 0, 0, 0];
+  #temps: { slot: number; array: Float32Array; length: number; mode: number }[] = [];
+
+  constructor(exports: WasmExports, variant: WasmVariant) {
+    this.#x = exports;
+    this.variant = variant;
+    this.detail = variant === 'relaxed' ? 'wasm (simd128 + relaxed-simd FMA)' : 'wasm (simd128)';
+    this.#arena = new Arena(exports.memory, exports.heapBase());
+    this.#packA = this.#arena.alloc(exports.packASize());
+    this.#packB = this.#arena.alloc(exports.packBSize());
+  }
+
+  /** Bytes of wasm memory in use (workspace, staging, packing buffers). */
+  get memoryBytes(): number {
+    return this.#arena.used;
+  }
+
+  allocate(length: number, dtype: Dtype = 'float32'): KernelBuffer<Float32Array> {
+    if (dtype !== 'float32') throw new TypeError(`the wasm kernels are float32 only (asked for ${dtype}); use the js kernels for float64`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`buffer length must be a non-negative integer (got ${length})`);
+    return new WasmBuffer(this.#arena, length);
+  }
+
+  isResident(array: FloatArray): boolean {
+    return array.buffer === this.#x.memory.buffer;
+  }
+
+  linearForward = (
+    x: FloatArray,
+    w: FloatArray,
+    b: FloatArray,
+    y: FloatArray,
+    n: number,
+    inDim: number,
+    outDim: number,
+    relu: boolean,
+  ): void => {
+    checkDims(n, inDim, outDim);
+    this.#arg(0, x, n * inDim, IN, 'x');
+    this.#arg(1, w, outDim * inDim, IN, 'w');
+    this.#arg(2, b, outDim, IN, 'b');
+    this.#arg(3, y, n * outDim, OUT, 'y');
+    const p = this.#begin();
+    this.#x.linearForward(p[0], p[1], p[2], p[3], n, inDim, outDim, relu ? 1 : 0, this.#packA, this.#packB);
+    this.#end();
+  };
+
+  matmulXWt = (x: FloatArray, w: FloatArray, y: FloatArray, n: number, inDim: number, outDim: number): void => {
+    checkDims(n, inDim, outDim);
+    this.#arg(0, x, n * inDim, IN, 'x');
+    this.#arg(1, w, outDim * inDim, IN, 'w');
+    this.#arg(2, y, n * outDim, OUT, 'y');
+    const p = this.#begin();
+    this.#x.linearForward(p[0], p[1], 0, p[2], n, inDim, outDim, 0, this.#packA, this.#packB);
+    this.#end();
+  };
+
+  matmulDyW = (dy: FloatArray, w: FloatArray, dx: FloatArray, n: number, outDim: number, inDim: number): void => {
+    checkDims(n, outDim, inDim);
+    this.#arg(0, dy, n * outDim, IN, 'dy');
+    this.#arg(1, w, outDim * inDim, IN, 'w');
+    this.#arg(2, dx, n * inDim, OUT, 'dx');
+    const p = this.#begin();
+    this.#x.matmulDyW(p[0], p[1], 0, p[2], n, outDim, inDim, this.#packA, this.#packB);
+    this.#end();
+  };
+
+  matmulDyWReluMask = (
+    dy: FloatArray,
+    w: FloatArray,
+    y: FloatArray,
+    dx: FloatArray,
+    n: number,
+    outDim: number,
+    inDim: number,
+  ): void => {
+    checkDims(n, outDim, inDim);
+    this.#arg(0, dy, n * outDim, IN, 'dy');
+    this.#arg(1, w, outDim * inDim, IN, 'w');
+    this.#arg(2, y, n * inDim, IN, 'y');
+    this.#arg(3, dx, n * inDim, OUT, 'dx');
+    const p = this.#begin();
+    this.#x.matmulDyW(p[0], p[1], p[2], p[3], n, outDim, inDim, this.#packA, this.#packB);
+    this.#end();
+  };
+
+  matmulDyTXAcc = (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number): void => {
+    checkDims(n, outDim, inDim);
+    this.#arg(0, dy, n * outDim, IN, 'dy');
+    this.#arg(1, x, n * inDim, IN, 'x');
+    this.#arg(2, dw, outDim * inDim, INOUT, 'dw');
+    const p = this.#begin();
+    this.#x.matmulDyTXAcc(p[0], p[1], p[2], n, outDim, inDim, this.#packA, this.#packB);
+    this.#end();
+  };
+
+  biasGradAcc = (dy: FloatArray, db: FloatArray, n: number, outDim: number): void => {
+    checkDims(n, outDim, 0);
+    this.#arg(0, dy, n * outDim, IN, 'dy');
+    this.#arg(1, db, outDim, INOUT, 'db');
+    const p = this.#begin();
+    this.#x.biasGradAcc(p[0], p[1], n, outDim);
+    this.#end();
+  };
+
+  /**
+   * Records argument `slot`: its address if it lives in this memory, else a temporary copy made
+   * by #begin. Addresses are taken before anything is allocated, because growing the memory
+   * detaches the caller's views (their data stays at the same address).
+   */
+  #arg(slot: number, array: FloatArray, length: number, mode: number, what: string): void {
+    if (!(array instanceof Float32Array)) {
+      throw new TypeError(`${what} must be a Float32Array for the wasm kernels (got ${array?.constructor?.name})`);
+    }
+    if (array.length < length) {
+      throw new RangeError(`${what} has ${array.length} elements but the shapes need ${length}`);
+    }
+    if (array.buffer === this.#x.memory.buffer) this.#ptrs[slot] = array.byteOffset;
+    else this.#temps.push({ slot, array, length, mode });
+  }
+
+  #begin(): number[] {
+    const temps = this.#temps;
+    if (temps.length === 0) return this.#ptrs;
+    for (const t of temps) this.#ptrs[t.slot] = this.#arena.alloc(t.length * 4);
+    const heap = new Float32Array(this.#x.memory.buffer);
+    for (const t of temps) {
+      if (t.mode & IN) heap.set(t.array.subarray(0, t.length), this.#ptrs[t.slot] / 4);
+    }
+    return this.#ptrs;
+  }
+
+  #end(): void {
+    const temps = this.#temps;
+    if (temps.length === 0) return;
+    const heap = new Float32Array(this.#x.memory.buffer);
+    for (const t of temps) {
+      const at = this.#ptrs[t.slot];
+      if (t.mode & OUT) t.array.set(heap.subarray(at / 4, at / 4 + t.length));
+    }
+    for (let i = temps.length - 1; i >= 0; i--) this.#arena.release(this.#ptrs[temps[i].slot], temps[i].length * 4);
+    temps.length = 0;
+  }
+}
+
+function checkDims(a: number, b: number, c: number): void {
+  if (!(isDim(a) && isDim(b) && isDim(c))) throw new RangeError(`kernel dimensions must be non-negative integers (got ${a}, ${b}, ${c})`);
+}
+
+function isDim(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+}
+
+/** True when this runtime validates `bytes` (the relaxed build needs Node >= 22 or a flag on 20). */
+async function readValid(variant: WasmVariant): Promise<Uint8Array | null> {
+  const bytes = new Uint8Array(await readFile(FILES[variant]));
+  return WebAssembly.validate(bytes) ? bytes : null;
+}
+
+/**
+ * A fresh instance of one build, not cached (tests and the benchmark compare builds with it).
+ * Throws DptrainError `dptrain.kernels.wasmUnavailable` when the file is missing (not built) or
+ * this runtime cannot run it.
+ */
+export async function createWasmKernels(variant: WasmVariant = 'simd'): Promise<Kernels & { variant: WasmVariant; memoryBytes: number }> {
+  let bytes: Uint8Array | null;
+  try {
+    bytes = await readValid(variant);
+  } catch (cause) {
+    throw new DptrainError(
+      'dptrain.kernels.wasmUnavailable',
+      `the wasm kernels are not built (${FILES[variant].pathname} is missing) — run npm run build:wasm, or use the js kernels`,
+      { cause },
+    );
+  }
+  if (bytes === null) {
+    throw new DptrainError(
+      'dptrain.kernels.wasmUnavailable',
+      variant === 'relaxed'
+        ? 'this runtime does not support WebAssembly relaxed SIMD (Node >= 22, or Node 20 with --experimental-wasm-relaxed-simd)'
+        : 'this runtime does not support WebAssembly SIMD — use the js kernels',
+    );
+  }
+  const { instance } = await WebAssembly.instantiate(bytes, {
+    env: {
+      abort: () => {
+        throw new Error('wasm kernels aborted');
+      },
+    },
+  });
+  return new WasmKernels(instance.exports as unknown as WasmExports, variant);
+}
+
+/** This thread's wasm kernel set, created on first use: the relaxed build where it validates. */
+let threadKernels: Promise<Kernels> | null = null;
+
+/** The wasm kernel set of the calling thread (instantiated once per thread, then cached). */
+export function loadWasmKernels(): Promise<Kernels> {
+  threadKernels ??= (async () => {
+    try {
+      return await createWasmKernels('relaxed');
+    } catch (error) {
+      if (error instanceof DptrainError && error.code === 'dptrain.kernels.wasmUnavailable') return createWasmKernels('simd');
+      throw error;
+    }
+  })();
+  // A failed load is not cached, so that a later call reports the same error afresh.
+  threadKernels.catch(() => {
+    threadKernels = null;
+  });
+  return threadKernels;
+}

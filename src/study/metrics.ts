@@ -1,0 +1,114 @@
+/**
+ * Reading a run directory back (design.md §4): summary.json, config.json and metrics.jsonl,
+ * streamed line by line because a B = 1 run writes a line per sample. Step records are reduced
+ * on the fly to at most `maxPoints` log-spaced bins (mean loss per bin), which is what plots need.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { DptrainError } from '../errors.js';
+import type { EpochRecord, RunSummary } from '../train/index.js';
+
+/** A step record as read back; `gns` is present once the training loop logs it. */
+interface LoggedStep {
+  type: 'step';
+  step: number;
+  epoch: number;
+  samples: number;
+  loss: number;
+  batchSize: number;
+  ms: number;
+  gns?: { bSimple: number | null; trSigma: number; gradSq: number } | null;
+}
+
+/** One bin of consecutive steps: the last step and sample count in it, and its mean loss. */
+export interface CurvePoint {
+  step: number;
+  samples: number;
+  loss: number;
+}
+
+export interface GnsPoint {
+  step: number;
+  samples: number;
+  bSimple: number | null;
+  trSigma: number;
+  gradSq: number;
+}
+
+export interface RunMetrics {
+  epochs: EpochRecord[];
+  /** Mean loss over log-spaced bins of steps (about maxPoints bins). */
+  curve: CurvePoint[];
+  /** The logged gradient noise scale, thinned to about maxPoints points; empty when not logged. */
+  gns: GnsPoint[];
+  steps: number;
+  /** Mean wall time per step over the run (ms). */
+  meanStepMs: number | null;
+}
+
+/** Reads metrics.jsonl of a run directory (missing file: a DptrainError `dptrain.study.noMetrics`). */
+export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunMetrics> {
+  const file = path.join(dir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) {
+    throw new DptrainError('dptrain.study.noMetrics', `${dir} has no metrics.jsonl — is it a run directory written by \`dptrain train --out\`?`);
+  }
+  const epochs: EpochRecord[] = [];
+  const curve: CurvePoint[] = [];
+  const gnsAll: GnsPoint[] = [];
+  // Bins end at steps ⌈r^k⌉ with r chosen so that 1e7 steps give maxPoints bins.
+  const ratio = Math.pow(1e7, 1 / maxPoints);
+  let binEnd = 1;
+  let binLoss = 0;
+  let binCount = 0;
+  let last: LoggedStep | null = null;
+  let stepMs = 0;
+  let steps = 0;
+  const flush = () => {
+    if (binCount > 0 && last) curve.push({ step: last.step + 1, samples: last.samples, loss: binLoss / binCount });
+    binLoss = 0;
+    binCount = 0;
+  };
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.length === 0) continue;
+    let record: { type?: string };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      continue; // a run killed mid-write leaves a partial last line
+    }
+    if (record.type === 'epoch') {
+      epochs.push(record as EpochRecord);
+    } else if (record.type === 'step') {
+      const s = record as LoggedStep;
+      steps += 1;
+      stepMs += s.ms;
+      last = s;
+      binLoss += s.loss;
+      binCount += 1;
+      if (s.step + 1 >= binEnd) {
+        flush();
+        while (binEnd <= s.step + 1) binEnd = Math.max(binEnd + 1, Math.ceil(binEnd * ratio));
+      }
+      if (s.gns) gnsAll.push({ step: s.step + 1, samples: s.samples, ...s.gns });
+    }
+  }
+  flush();
+  const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
+  const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
+  return { epochs, curve, gns, steps, meanStepMs: steps > 0 ? stepMs / steps : null };
+}
+
+export async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await fs.promises.readFile(file, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DptrainError('dptrain.study.badJson', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export function readSummary(dir: string): Promise<RunSummary | null> {
+  return readJson<RunSummary>(path.join(dir, 'summary.json'));
+}

@@ -1,0 +1,776 @@
+/**
+ * Batch-size sweeps (design.md §7; Shallue et al. 2018's protocol as research/batch-size.md §9
+ * describes it): train once per (batch size, seed[, learning rate]) until a target metric is met
+ * or a budget of epochs runs out, then report steps, epochs, samples and seconds to the target,
+ * fit S(B) = S_min + E_min/B and classify each B's scaling regime.
+ *
+ * The target is checked at every epoch end (train() evaluates there), so steps-to-target are the
+ * step count at the first epoch end that meets it: an upper bound, resolved to one epoch
+ * (ceil(N/B) steps; exact at full batch, coarse at B = 1). A run stops as soon as it meets the
+ * target, so its "final" metrics are those at the target.
+ *
+ * Layout of the sweep directory:
+ *   sweep.json            the sweep's options
+ *   runs/<id>/            one train() run directory each (config.json, metrics.jsonl, summary.json,
+ *                         final.safetensors) plus outcome.json (the sweep's notes on that run)
+ *   results.json, results.csv
+ * A sweep is resumable: a run whose outcome.json and config.json match the planned configuration
+ * is read back instead of trained again.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  applyStandardization,
+  datasetHash,
+  fitStandardization,
+  loadDataset,
+  splitDataset,
+  stepsPerEpoch as countStepsPerEpoch,
+  type Dataset,
+} from '../data/index.js';
+import { ConfigError, DptrainError, shown } from '../errors.js';
+import { writeFileAtomic } from '../io/index.js';
+import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
+import {
+  loadParameters,
+  resolveTrainConfig,
+  train,
+  type Callback,
+  type EpochRecord,
+  type RunInfo,
+  type RunSummary,
+  type StepRecord,
+  type TrainConfig,
+  type TrainLogger,
+} from '../train/index.js';
+import { classifyRegime, fitScaling, scalingEfficiency, type Regime, type ScalingFit } from './fit.js';
+import { readJson, readRunMetrics, readSummary, type GnsPoint } from './metrics.js';
+import { measureNoiseScale } from './noise.js';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+export type TargetMetric = 'valAccuracy' | 'valLoss' | 'trainAccuracy' | 'trainLoss';
+
+export interface Target {
+  metric: TargetMetric;
+  value: number;
+  /** As the user wrote it, e.g. "val_acc=0.95". */
+  text: string;
+}
+
+const TARGET_NAMES: Record<string, TargetMetric> = {
+  val_acc: 'valAccuracy',
+  val_accuracy: 'valAccuracy',
+  val_loss: 'valLoss',
+  train_acc: 'trainAccuracy',
+  train_accuracy: 'trainAccuracy',
+  train_loss: 'trainLoss',
+};
+
+/** `val_acc=0.95`, `train_loss=0.1`, `val_loss=..`, `train_acc=..` (ConfigError naming --target). */
+export function parseTarget(text: string): Target {
+  const match = /^\s*([a-z_]+)\s*=\s*(\S+)\s*$/.exec(String(text));
+  const metric = match ? TARGET_NAMES[match[1]] : undefined;
+  if (!match || !metric) {
+    throw new ConfigError('badOption', `--target must be METRIC=VALUE with METRIC one of val_acc, val_loss, train_loss, train_acc, e.g. val_acc=0.95 (got ${shown(text)})`);
+  }
+  const value = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(match[2]) ? Number(match[2]) : Number.NaN;
+  const isAccuracy = metric.endsWith('Accuracy');
+  if (!Number.isFinite(value) || (isAccuracy ? !(value > 0 && value <= 1) : !(value > 0))) {
+    throw new ConfigError('badOption', `--target ${match[1]} must be ${isAccuracy ? 'an accuracy in (0, 1]' : 'a loss > 0'} (got ${shown(match[2])})`);
+  }
+  return { metric, value, text: `${match[1]}=${match[2]}` };
+}
+
+/** Whether an epoch record meets the target (accuracies from above, losses from below). */
+export function meetsTarget(record: EpochRecord, target: Target): boolean {
+  const value = record[target.metric];
+  if (value === null || !Number.isFinite(value)) return false;
+  return target.metric.endsWith('Accuracy') ? value >= target.value : value <= target.value;
+}
+
+export type SweepLrRule = 'none' | 'linear' | 'sqrt' | 'tuned';
+export const sweepLrRules: readonly SweepLrRule[] = ['none', 'linear', 'sqrt', 'tuned'];
+
+/** Defaults of the sweep's own options, in one place. */
+export const SWEEP_DEFAULTS = Object.freeze({
+  seeds: 1,
+  lrRule: 'none' as SweepLrRule,
+  /** Learning rates tried per batch size under `tuned` (the same budget for every B). */
+  lrTrials: 5,
+  /** Ratio of neighbouring rates on the tuned grid. */
+  lrFactor: 2,
+  /** Rows drawn to measure B_simple at the start and end of each run. */
+  gnsSamples: 1024,
+});
+
+export interface SweepOptions {
+  /** Global batch sizes; 'full' = the whole training split. */
+  batchSizes: (number | 'full')[];
+  /** e.g. "val_acc=0.95" or a parsed Target. */
+  target: string | Target;
+  /** Epoch budget of each run. */
+  maxEpochs: number;
+  /** none | linear | sqrt (train()'s rules, from `train.lr` at `train.baseBatchSize`) | tuned. */
+  lrRule?: SweepLrRule;
+  /** Runs per configuration, with seeds train.seed, train.seed + 1, ... (default 1). */
+  seeds?: number;
+  /** The sweep directory. */
+  out: string;
+  /** tuned: rates per batch size (default 5, at least 2). */
+  lrTrials?: number;
+  /** tuned: ratio of neighbouring rates (default 2, > 1). */
+  lrFactor?: number;
+  /** Every other training option (dataset, model, lr, optimizer, ...); not batchSize, epochs, out, lrRule. */
+  train?: Partial<TrainConfig>;
+  /** Rows used to measure B_simple at fixed parameters (default 1024; 0 = do not measure). */
+  gnsSamples?: number;
+}
+
+export interface ResolvedSweepOptions {
+  batchSizes: (number | 'full')[];
+  target: Target;
+  maxEpochs: number;
+  lrRule: SweepLrRule;
+  seeds: number;
+  out: string;
+  lrTrials: number;
+  lrFactor: number;
+  gnsSamples: number;
+  train: TrainConfig;
+}
+
+function bad(flag: string, value: unknown, expected: string): ConfigError {
+  return new ConfigError('badOption', `${flag} must be ${expected} (got ${shown(value)})`);
+}
+
+/** Validates the options; every message names the CLI flag. */
+export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions {
+  const o = options ?? ({} as SweepOptions);
+  if (!Array.isArray(o.batchSizes) || o.batchSizes.length === 0) {
+    throw bad('--batch-sizes', o.batchSizes, 'a comma-separated list of positive integers or "full", e.g. 1,4,16,64,full');
+  }
+  for (const b of o.batchSizes) {
+    if (b !== 'full' && !(Number.isSafeInteger(b) && b >= 1)) {
+      throw bad('--batch-sizes', b, 'positive integers or "full"');
+    }
+  }
+  if (new Set(o.batchSizes).size !== o.batchSizes.length) {
+    throw new ConfigError('badOption', `--batch-sizes lists a batch size twice (${o.batchSizes.join(',')})`);
+  }
+  const target = typeof o.target === 'string' ? parseTarget(o.target) : o.target;
+  if (!target || !Object.values(TARGET_NAMES).includes(target.metric) || !Number.isFinite(target.value)) {
+    throw bad('--target', o.target, 'METRIC=VALUE, e.g. val_acc=0.95');
+  }
+  if (!(Number.isSafeInteger(o.maxEpochs) && o.maxEpochs >= 1)) throw bad('--max-epochs', o.maxEpochs, 'a positive integer');
+  const lrRule = o.lrRule ?? SWEEP_DEFAULTS.lrRule;
+  if (!sweepLrRules.includes(lrRule)) throw bad('--lr-rule', lrRule, `one of ${sweepLrRules.join(', ')}`);
+  const seeds = o.seeds ?? SWEEP_DEFAULTS.seeds;
+  if (!(Number.isSafeInteger(seeds) && seeds >= 1 && seeds <= 1000)) throw bad('--seeds', seeds, 'an integer from 1 to 1000 (the number of seeds)');
+  if (typeof o.out !== 'string' || o.out.length === 0) throw bad('--out', o.out, 'a directory for the sweep');
+  const lrTrials = o.lrTrials ?? SWEEP_DEFAULTS.lrTrials;
+  if (!(Number.isSafeInteger(lrTrials) && lrTrials >= 2 && lrTrials <= 50)) throw bad('--lr-trials', lrTrials, 'an integer from 2 to 50');
+  const lrFactor = o.lrFactor ?? SWEEP_DEFAULTS.lrFactor;
+  if (!(typeof lrFactor === 'number' && Number.isFinite(lrFactor) && lrFactor > 1 && lrFactor <= 100)) throw bad('--lr-factor', lrFactor, 'a number in (1, 100]');
+  if (lrRule !== 'tuned' && (o.lrTrials !== undefined || o.lrFactor !== undefined)) {
+    throw new ConfigError('badOption', `--lr-trials and --lr-factor apply only to --lr-rule tuned (got --lr-rule ${lrRule})`);
+  }
+  const gnsSamples = o.gnsSamples ?? SWEEP_DEFAULTS.gnsSamples;
+  if (!(Number.isSafeInteger(gnsSamples) && gnsSamples >= 0)) throw bad('--gns-samples', gnsSamples, 'an integer ≥ 0');
+  const given = o.train ?? {};
+  for (const [key, flag] of [['batchSize', '--batch-sizes'], ['epochs', '--max-epochs'], ['out', '--out'], ['lrRule', '--lr-rule']] as const) {
+    if (given[key] !== undefined) {
+      throw new ConfigError('badOption', `a sweep sets the training option "${key}" itself from ${flag}; leave it out of the training options`);
+    }
+  }
+  const trainConfig = resolveTrainConfig({ ...given, epochs: o.maxEpochs });
+  if (target.metric.startsWith('val') && trainConfig.valSplit === 0) {
+    throw new ConfigError('badOption', `--target ${target.text} needs a validation set, but --val-split is 0 — use a train_ target or --val-split > 0`);
+  }
+  return { batchSizes: [...o.batchSizes], target, maxEpochs: o.maxEpochs, lrRule, seeds, out: o.out, lrTrials, lrFactor, gnsSamples, train: trainConfig };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan
+
+export interface PlannedRun {
+  /** Directory name under runs/, e.g. "b64-seed0" or "b64-seed0-lr0.1". */
+  id: string;
+  dir: string;
+  /** As listed in --batch-sizes. */
+  batchSize: number | 'full';
+  resolvedBatchSize: number;
+  seed: number;
+  /** The rate on the tuned grid; null for the other rules (train() scales --lr). */
+  gridLr: number | null;
+  /** The options passed to train(). */
+  config: Partial<TrainConfig>;
+}
+
+function fmtLr(lr: number): string {
+  return String(Number(lr.toPrecision(4)));
+}
+
+/**
+ * The tuned grid for batch size B: `trials` rates a factor `factor` apart, centred (in log scale)
+ * on ε₀(B/B₀)^¾, the geometric mean of the linear-rule prediction ε₀B/B₀ and the square-root one
+ * ε₀√(B/B₀). research/batch-size.md §9 centres the grid on the linear prediction and extends it to
+ * the square-root one; with a fixed budget per B, centring between the two spans both whenever
+ * they are less than factor^(trials−1) apart. Rates are rounded to 4 significant digits.
+ */
+export function lrGrid(baseLr: number, batchSize: number, baseBatchSize: number, trials: number, factor: number): number[] {
+  const centre = baseLr * Math.pow(batchSize / baseBatchSize, 0.75);
+  return Array.from({ length: trials }, (_, k) => Number((centre * Math.pow(factor, k - (trials - 1) / 2)).toPrecision(4)));
+}
+
+export function planRuns(options: ResolvedSweepOptions, trainSamples: number): PlannedRun[] {
+  const runs: PlannedRun[] = [];
+  const base = options.train;
+  const resolved = options.batchSizes.map((b) => (b === 'full' ? trainSamples : b));
+  for (const [i, b] of resolved.entries()) {
+    if (b > trainSamples) {
+      throw new ConfigError('badOption', `--batch-sizes lists ${b}, more than the ${trainSamples} training samples — use at most ${trainSamples}, or "full"`);
+    }
+    const twin = resolved.indexOf(b);
+    if (twin !== i) {
+      throw new ConfigError('badOption', `--batch-sizes lists ${options.batchSizes[twin]} and ${options.batchSizes[i]}, which are the same batch size (${b}) here`);
+    }
+  }
+  for (const [i, batchSize] of options.batchSizes.entries()) {
+    const B = resolved[i];
+    const grid = options.lrRule === 'tuned' ? lrGrid(base.lr, B, base.baseBatchSize, options.lrTrials, options.lrFactor) : [null];
+    for (const gridLr of grid) {
+      for (let s = 0; s < options.seeds; s++) {
+        const seed = base.seed + s;
+        const id = `b${batchSize}-seed${seed}${gridLr === null ? '' : `-lr${fmtLr(gridLr)}`}`;
+        const dir = path.join(options.out, 'runs', id);
+        const { out: _out, ...rest } = base;
+        const config: Partial<TrainConfig> = {
+          ...rest,
+          batchSize,
+          epochs: options.maxEpochs,
+          seed,
+          lr: gridLr ?? base.lr,
+          lrRule: options.lrRule === 'tuned' ? 'none' : options.lrRule,
+          out: dir,
+        };
+        runs.push({ id, dir, batchSize, resolvedBatchSize: B, seed, gridLr, config });
+      }
+    }
+  }
+  return runs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run's outcome
+
+export type RunStatus = 'reached' | 'not reached' | 'diverged';
+
+export interface RunOutcome {
+  id: string;
+  dir: string;
+  batchSize: number | 'full';
+  resolvedBatchSize: number;
+  seed: number;
+  /** The peak learning rate the run used (after the rule's scaling). */
+  lr: number;
+  gridLr: number | null;
+  status: RunStatus;
+  /** At the first epoch end meeting the target; null unless reached. */
+  stepsToTarget: number | null;
+  epochsToTarget: number | null;
+  samplesToTarget: number | null;
+  /** Sum of the epochs' wall times (training and validation) up to the target. */
+  secondsToTarget: number | null;
+  stepsRun: number;
+  epochsRun: number;
+  final: { trainLoss: number | null; trainAccuracy: number | null; valLoss: number | null; valAccuracy: number | null };
+  samplesPerSec: number | null;
+  meanStepMs: number | null;
+  /** B_simple measured at fixed parameters (measureNoiseScale) at the start and the end. */
+  bSimpleStart: number | null;
+  bSimpleEnd: number | null;
+  /** The last B_simple logged in metrics.jsonl (`gns`), when the training loop logs it. */
+  bSimpleLogged: number | null;
+  gnsLogged: GnsPoint[];
+  /** True when read back from an earlier sweep instead of trained now. */
+  resumed: boolean;
+  error: string | null;
+}
+
+/** What the sweep stores beside train()'s files, to resume without measuring again. */
+interface OutcomeFile {
+  config: Record<string, unknown>;
+  datasetHash: string;
+  status: 'finished' | 'diverged';
+  /** True when the sweep stopped the run because it met the target (then later epochs are unknown). */
+  stoppedAtTarget: boolean;
+  lr: number;
+  error: string | null;
+  bSimpleStart: number | null;
+  bSimpleEnd: number | null;
+  gnsSamples: number;
+}
+
+function comparableConfig(config: Partial<TrainConfig> | Record<string, unknown>): Record<string, unknown> {
+  const { out: _out, resolved: _resolved, ...rest } = resolveTrainConfig(
+    Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'resolved')) as Partial<TrainConfig>,
+  ) as TrainConfig & { resolved?: unknown };
+  return JSON.parse(JSON.stringify(rest));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+export interface BatchSizeResult {
+  batchSize: number | 'full';
+  resolvedBatchSize: number;
+  stepsPerEpoch: number;
+  /** The chosen peak learning rate (tuned: the grid rate with the fewest median steps). */
+  lr: number | null;
+  lrGrid: number[] | null;
+  seeds: number;
+  reachedSeeds: number;
+  /** Medians over seeds at the chosen rate (a seed that missed counts as infinitely slow). */
+  reached: boolean;
+  stepsToTarget: number | null;
+  epochsToTarget: number | null;
+  samplesToTarget: number | null;
+  secondsToTarget: number | null;
+  /** [min, max] of steps-to-target over the seeds that reached it. */
+  stepsRange: [number, number] | null;
+  final: RunOutcome['final'];
+  samplesPerSec: number | null;
+  meanStepMs: number | null;
+  bSimpleStart: number | null;
+  bSimpleEnd: number | null;
+  bSimpleLogged: number | null;
+  /** [S(B₀)/S(B)] / (B/B₀) against the smallest batch size that reached the target. */
+  efficiency: number | null;
+  regime: Regime | null;
+  /** The fitted S(B) at this B. */
+  fittedSteps: number | null;
+  /** Run ids at the chosen rate. */
+  runs: string[];
+}
+
+export interface SweepResults {
+  format: 'dptrain-sweep-results-v1';
+  target: Target;
+  /** How steps-to-target are measured. */
+  targetCheck: string;
+  maxEpochs: number;
+  lrRule: SweepLrRule;
+  seeds: number[];
+  lrTrials: number | null;
+  lrFactor: number | null;
+  baseLr: number;
+  baseBatchSize: number;
+  dataset: string;
+  model: string;
+  trainSamples: number;
+  optimizer: string;
+  momentum: number;
+  fit: ScalingFit | null;
+  fitNote: string | null;
+  /** How B_simple was obtained. */
+  bSimpleSource: string;
+  batchSizes: BatchSizeResult[];
+  runs: RunOutcome[];
+  warnings: string[];
+}
+
+export interface SweepHooks {
+  logger?: TrainLogger;
+  /** Before the first run: the whole plan. */
+  onPlan?(runs: readonly PlannedRun[]): void;
+  onRunStart?(run: PlannedRun, index: number, total: number): void;
+  /** train()'s step callback, for progress. */
+  onStep?(record: StepRecord, run: PlannedRun, info: RunInfo): void;
+  onRunEnd?(outcome: RunOutcome, index: number, total: number): void;
+}
+
+const silent: TrainLogger = { info() {}, warn() {} };
+
+export const TARGET_CHECK =
+  'at every epoch end (train() evaluates there); steps-to-target is the step count at the first epoch end that meets the target: an upper bound resolved to one epoch of ceil(N/B) steps';
+
+/** Runs a batch-size sweep; see the module comment. Writes results.json and results.csv under `out`. */
+export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Promise<SweepResults> {
+  const opts = resolveSweepOptions(options);
+  const log = hooks.logger ?? silent;
+  const base = opts.train;
+
+  // Data: loaded once and handed to every run; the training split of a seed is rebuilt here as
+  // train() builds it, to measure B_simple on the same rows.
+  const data = await loadDataset(base.dataset);
+  const hash = datasetHash(data);
+  if (opts.target.metric.endsWith('Accuracy') && data.task !== 'classification') {
+    throw new ConfigError('badOption', `--target ${opts.target.text} needs a classification dataset, but ${base.dataset} is ${data.task} — use a loss target such as train_loss=0.1`);
+  }
+  const trainSamples = splitDataset(data, base.valSplit, base.seed).train.n;
+  const spec = parseModelSpec(base.model);
+  const runs = planRuns(opts, trainSamples);
+
+  try {
+    await fs.promises.mkdir(path.join(opts.out, 'runs'), { recursive: true });
+  } catch (cause) {
+    throw new ConfigError('badOutDir', `--out ${opts.out} cannot be created (${(cause as Error).message}) — choose a writable directory`, { cause });
+  }
+  await writeJsonFile(path.join(opts.out, 'sweep.json'), {
+    batchSizes: opts.batchSizes,
+    target: opts.target.text,
+    maxEpochs: opts.maxEpochs,
+    lrRule: opts.lrRule,
+    seeds: opts.seeds,
+    lrTrials: opts.lrRule === 'tuned' ? opts.lrTrials : null,
+    lrFactor: opts.lrRule === 'tuned' ? opts.lrFactor : null,
+    gnsSamples: opts.gnsSamples,
+    train: { ...base, out: null },
+    datasetHash: hash,
+    runs: runs.map((r) => r.id),
+  });
+  log.info({ runs: runs.length }, `sweep of ${runs.length} run(s) over batch sizes ${opts.batchSizes.join(', ')} to ${opts.target.text}, at most ${opts.maxEpochs} epochs each; writing ${opts.out}`);
+  hooks.onPlan?.(runs);
+
+  const splits = new Map<number, Dataset>();
+  const trainSplit = (seed: number): Dataset => {
+    let split = splits.get(seed);
+    if (!split) {
+      split = splitDataset(data, base.valSplit, seed).train;
+      if (base.standardize) split = applyStandardization(split, fitStandardization(split));
+      splits.set(seed, split);
+    }
+    return split;
+  };
+  const model = new Model(spec);
+  const startNoise = new Map<number, number | null>();
+  const measure = (params: Float32Array, seed: number): number | null => {
+    if (opts.gnsSamples === 0) return null;
+    const m = measureNoiseScale(model, params, trainSplit(seed), { samples: opts.gnsSamples, seed });
+    return m.bSimple;
+  };
+
+  const outcomes: RunOutcome[] = [];
+  for (const [index, run] of runs.entries()) {
+    hooks.onRunStart?.(run, index, runs.length);
+    const planned = comparableConfig(run.config);
+    let outcome = await resumeRun(run, planned, hash, opts);
+    if (outcome === null) {
+      let bSimpleStart = startNoise.get(run.seed);
+      if (bSimpleStart === undefined) {
+        const initial = base.init ? await loadParameters(base.init, paramLayout(spec), spec.text) : (initParams(spec, run.seed) as Float32Array);
+        bSimpleStart = measure(initial, run.seed);
+        startNoise.set(run.seed, bSimpleStart);
+      }
+      outcome = await executeRun(run, planned, hash, opts, data, hooks, log, bSimpleStart, (params) => measure(params, run.seed));
+    }
+    outcomes.push(outcome);
+    hooks.onRunEnd?.(outcome, index, runs.length);
+    log.info({ outcome: { ...outcome, gnsLogged: undefined } }, describeOutcome(outcome, opts, index, runs.length));
+  }
+
+  const results = summarize(opts, outcomes, { trainSamples, spec });
+  for (const warning of results.warnings) log.warn({}, warning);
+  await writeJsonFile(path.join(opts.out, 'results.json'), results);
+  await writeFileAtomic(path.join(opts.out, 'results.csv'), new TextEncoder().encode(resultsCsv(results)));
+  return results;
+}
+
+async function writeJsonFile(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'));
+}
+
+/** The earlier result of this run, when its directory holds a finished run of the same configuration. */
+async function resumeRun(run: PlannedRun, planned: Record<string, unknown>, hash: string, opts: ResolvedSweepOptions): Promise<RunOutcome | null> {
+  const saved = await readJson<OutcomeFile>(path.join(run.dir, 'outcome.json')).catch(() => null);
+  if (!saved || saved.datasetHash !== hash || !sameJson(saved.config, planned) || saved.gnsSamples !== opts.gnsSamples) return null;
+  const summary = saved.status === 'finished' ? await readSummary(run.dir).catch(() => null) : null;
+  if (saved.status === 'finished' && !summary) return null;
+  // config.json is what train() resolved for the run; it must still say the same.
+  const written = await readJson<Record<string, unknown>>(path.join(run.dir, 'config.json')).catch(() => null);
+  if (!written || !sameJson(comparableConfig(written), planned)) return null;
+  // Null when the run stopped at an easier target than today's: it says nothing about the harder one.
+  return analyseRun(run, opts, saved, true);
+}
+
+async function executeRun(
+  run: PlannedRun,
+  planned: Record<string, unknown>,
+  hash: string,
+  opts: ResolvedSweepOptions,
+  data: Dataset,
+  hooks: SweepHooks,
+  log: TrainLogger,
+  bSimpleStart: number | null,
+  measureEnd: (params: Float32Array) => number | null,
+): Promise<RunOutcome> {
+  await fs.promises.rm(path.join(run.dir, 'outcome.json'), { force: true });
+  let info: RunInfo | null = null;
+  let stoppedAtTarget = false;
+  const watcher: Callback = {
+    onTrainBegin: (i) => void (info = i),
+    onStep: (record) => {
+      if (info) hooks.onStep?.(record, run, info);
+    },
+    onEpochEnd: (record, control) => {
+      if (meetsTarget(record, opts.target)) {
+        stoppedAtTarget = true;
+        control.stop(`target ${opts.target.text} reached`);
+      }
+    },
+  };
+  let saved: OutcomeFile;
+  try {
+    const result = await train(run.config, { data, callbacks: [watcher], logger: { info() {}, warn: (f, m) => log.warn(f, `${run.id}: ${m}`) } });
+    const summary = result.summary;
+    saved = { config: planned, datasetHash: hash, status: 'finished', stoppedAtTarget, lr: summary.lr, error: null, bSimpleStart, bSimpleEnd: measureEnd(result.params), gnsSamples: opts.gnsSamples };
+  } catch (error) {
+    if (!(error instanceof DptrainError && error.code === 'dptrain.train.nonFinite')) throw error;
+    const lr = (info as RunInfo | null)?.lr ?? run.config.lr ?? 0;
+    saved = { config: planned, datasetHash: hash, status: 'diverged', stoppedAtTarget: false, lr, error: error.message, bSimpleStart, bSimpleEnd: null, gnsSamples: opts.gnsSamples };
+  }
+  await writeJsonFile(path.join(run.dir, 'outcome.json'), saved);
+  const outcome = await analyseRun(run, opts, saved, false);
+  if (outcome === null) throw new DptrainError('dptrain.study.internal', `run ${run.id} finished but its metrics cannot be read back`);
+  return outcome;
+}
+
+/**
+ * Steps, epochs, samples and seconds to the target from metrics.jsonl's epoch records. Null when
+ * the records cannot answer for today's target (the run stopped early at another target).
+ */
+async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: OutcomeFile, resumed: boolean): Promise<RunOutcome | null> {
+  const metrics = await readRunMetrics(run.dir).catch(() => null);
+  if (metrics === null) return null;
+  const hit = metrics.epochs.findIndex((e) => meetsTarget(e, opts.target));
+  // Runs the sweep stopped at a target know nothing of later epochs; the others ran to their end.
+  const complete = saved.status === 'diverged' || !saved.stoppedAtTarget;
+  if (hit < 0 && !complete) return null;
+  let steps = 0, samples = 0, ms = 0;
+  const upTo = hit >= 0 ? hit : metrics.epochs.length - 1;
+  for (let i = 0; i <= upTo; i++) {
+    steps += metrics.epochs[i].steps;
+    samples += metrics.epochs[i].samples;
+    ms += metrics.epochs[i].ms;
+  }
+  const last = hit >= 0 ? metrics.epochs[hit] : metrics.epochs.at(-1);
+  const reached = hit >= 0;
+  const runSteps = metrics.epochs.reduce((a, e) => a + e.steps, 0);
+  // Training time without validation: each epoch's samples over its training throughput.
+  const trainSeconds = metrics.epochs.reduce((a, e) => a + e.samples / e.samplesPerSec, 0);
+  const runSamples = metrics.epochs.reduce((a, e) => a + e.samples, 0);
+  return {
+    id: run.id,
+    dir: run.dir,
+    batchSize: run.batchSize,
+    resolvedBatchSize: run.resolvedBatchSize,
+    seed: run.seed,
+    lr: saved.lr,
+    gridLr: run.gridLr,
+    status: reached ? 'reached' : saved.status === 'diverged' ? 'diverged' : 'not reached',
+    stepsToTarget: reached ? steps : null,
+    epochsToTarget: reached ? hit + 1 : null,
+    samplesToTarget: reached ? samples : null,
+    secondsToTarget: reached ? ms / 1000 : null,
+    stepsRun: runSteps,
+    epochsRun: metrics.epochs.length,
+    final: {
+      trainLoss: last?.trainLoss ?? null,
+      trainAccuracy: last?.trainAccuracy ?? null,
+      valLoss: last?.valLoss ?? null,
+      valAccuracy: last?.valAccuracy ?? null,
+    },
+    samplesPerSec: trainSeconds > 0 ? runSamples / trainSeconds : null,
+    meanStepMs: metrics.meanStepMs,
+    bSimpleStart: saved.bSimpleStart,
+    bSimpleEnd: saved.bSimpleEnd,
+    bSimpleLogged: metrics.gns.at(-1)?.bSimple ?? null,
+    gnsLogged: metrics.gns,
+    resumed,
+    error: saved.error,
+  };
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const m = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return Number.isFinite(m) ? m : null;
+}
+
+function medianOf(outcomes: RunOutcome[], pick: (o: RunOutcome) => number | null): number | null {
+  return median(outcomes.map(pick).filter((v): v is number => v !== null && Number.isFinite(v)));
+}
+
+/** Per batch size: choose the rate, take medians over seeds, fit, classify. Pure; exported for tests. */
+export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], context: { trainSamples: number; spec: ModelSpec }): SweepResults {
+  const warnings: string[] = [];
+  const rows: BatchSizeResult[] = [];
+  const targetIsAccuracy = opts.target.metric.endsWith('Accuracy');
+  for (const batchSize of opts.batchSizes) {
+    const mine = outcomes.filter((o) => o.batchSize === batchSize);
+    if (mine.length === 0) continue;
+    const B = mine[0].resolvedBatchSize;
+    const rates = [...new Set(mine.map((o) => o.gridLr))];
+    // Fewest median steps wins; a seed that missed counts as infinitely many steps. Among rates
+    // that all missed, the best median final value of the target metric.
+    const score = (lr: number | null) => {
+      const group = mine.filter((o) => o.gridLr === lr);
+      const steps = [...group.map((o) => o.stepsToTarget ?? Infinity)].sort((a, b) => a - b);
+      const mid = steps.length >> 1;
+      const medianSteps = steps.length % 2 ? steps[mid] : (steps[mid - 1] + steps[mid]) / 2;
+      const finals = group.map((o) => o.final[opts.target.metric]).filter((v): v is number => v !== null && Number.isFinite(v));
+      const finalMedian = median(finals) ?? (targetIsAccuracy ? -Infinity : Infinity);
+      return { medianSteps, final: targetIsAccuracy ? -finalMedian : finalMedian };
+    };
+    let best = rates[0];
+    for (const lr of rates.slice(1)) {
+      const a = score(lr), b = score(best);
+      if (a.medianSteps < b.medianSteps || (a.medianSteps === b.medianSteps && Number.isFinite(a.medianSteps) === false && a.final < b.final)) best = lr;
+    }
+    const chosen = mine.filter((o) => o.gridLr === best);
+    const grid = opts.lrRule === 'tuned' ? (rates.filter((r): r is number => r !== null).sort((a, b) => a - b)) : null;
+    const reachedRuns = chosen.filter((o) => o.status === 'reached');
+    const medianSteps = score(best).medianSteps;
+    const reached = Number.isFinite(medianSteps);
+    if (grid && reached && best !== null && (best === grid[0] || best === grid.at(-1))) {
+      warnings.push(`B=${batchSize}: the best learning rate ${best} is the ${best === grid[0] ? 'smallest' : 'largest'} on the grid (${grid[0]} … ${grid.at(-1)}); the optimum may lie beyond it — widen the grid with --lr-trials or --lr-factor, or move it with --lr`);
+    }
+    const steps = reachedRuns.map((o) => o.stepsToTarget!);
+    rows.push({
+      batchSize,
+      resolvedBatchSize: B,
+      stepsPerEpoch: countStepsPerEpoch(context.trainSamples, B, opts.train.dropLast),
+      lr: chosen[0]?.lr ?? null,
+      lrGrid: grid,
+      seeds: chosen.length,
+      reachedSeeds: reachedRuns.length,
+      reached,
+      // Medians over all seeds with misses as +∞: finite only when more than half reached.
+      stepsToTarget: reached ? medianSteps : null,
+      epochsToTarget: reached ? medianWithMisses(chosen, (o) => (o.samplesToTarget === null ? null : o.samplesToTarget / context.trainSamples)) : null,
+      samplesToTarget: reached ? medianWithMisses(chosen, (o) => o.samplesToTarget) : null,
+      secondsToTarget: reached ? medianWithMisses(chosen, (o) => o.secondsToTarget) : null,
+      stepsRange: steps.length ? [Math.min(...steps), Math.max(...steps)] : null,
+      final: {
+        trainLoss: medianOf(chosen, (o) => o.final.trainLoss),
+        trainAccuracy: medianOf(chosen, (o) => o.final.trainAccuracy),
+        valLoss: medianOf(chosen, (o) => o.final.valLoss),
+        valAccuracy: medianOf(chosen, (o) => o.final.valAccuracy),
+      },
+      samplesPerSec: medianOf(chosen, (o) => o.samplesPerSec),
+      meanStepMs: medianOf(chosen, (o) => o.meanStepMs),
+      bSimpleStart: medianOf(chosen, (o) => o.bSimpleStart),
+      bSimpleEnd: medianOf(chosen, (o) => o.bSimpleEnd),
+      bSimpleLogged: medianOf(chosen, (o) => o.bSimpleLogged),
+      efficiency: null,
+      regime: null,
+      fittedSteps: null,
+      runs: chosen.map((o) => o.id),
+    });
+  }
+
+  // Fit S(B) over the batch sizes that reached the target, then classify every B.
+  const points = rows.filter((r) => r.stepsToTarget !== null).map((r) => ({ batchSize: r.resolvedBatchSize, steps: r.stepsToTarget! }));
+  let fit: ScalingFit | null = null;
+  let fitNote: string | null = null;
+  if (points.length >= 2) {
+    fit = fitScaling(points);
+    if (points.length === 2) fitNote = 'only 2 batch sizes reached the target: the fit passes through them and cannot be checked';
+    if (fit.bCrit === null) fitNote = 'steps-to-target fell as fast as 1/B over the whole range: no S_min measurable, B_crit is beyond the largest batch size that reached the target';
+  } else {
+    fitNote = `the fit needs at least 2 batch sizes that reach the target (${points.length} did)`;
+    warnings.push(`no fit: ${fitNote}`);
+  }
+  const reference = points.length ? points.reduce((a, p) => (p.batchSize < a.batchSize ? p : a)) : null;
+  for (const row of rows) {
+    if (row.stepsToTarget === null) continue;
+    const point = { batchSize: row.resolvedBatchSize, steps: row.stepsToTarget };
+    row.efficiency = reference ? scalingEfficiency(reference, point) : null;
+    if (fit) {
+      row.regime = classifyRegime(row.resolvedBatchSize, fit.bCrit);
+      row.fittedSteps = fit.sMin + fit.eMin / row.resolvedBatchSize;
+    }
+  }
+  const notReached = rows.filter((r) => !r.reached).map((r) => r.batchSize);
+  if (notReached.length) warnings.push(`not reached within ${opts.maxEpochs} epochs at batch size(s) ${notReached.join(', ')} — raise --max-epochs or ease --target`);
+
+  const anyLogged = outcomes.some((o) => o.gnsLogged.length > 0);
+  const bSimpleSource = anyLogged
+    ? 'logged by the training loop at every step (metrics.jsonl "gns": EMAs of the A.1 estimates from the shard gradients); bSimpleStart/End are also measured at fixed parameters'
+    : opts.gnsSamples > 0
+      ? `measured at fixed parameters at the start and the end of each run (the end is the target when reached): ${opts.gnsSamples} training rows in shards of 8, A.1 estimator; the training loop does not log "gns" yet, so there is no series along the run`
+      : 'not measured (--gns-samples 0) and not logged by the training loop';
+
+  return {
+    format: 'dptrain-sweep-results-v1',
+    target: opts.target,
+    targetCheck: TARGET_CHECK,
+    maxEpochs: opts.maxEpochs,
+    lrRule: opts.lrRule,
+    seeds: Array.from({ length: opts.seeds }, (_, i) => opts.train.seed + i),
+    lrTrials: opts.lrRule === 'tuned' ? opts.lrTrials : null,
+    lrFactor: opts.lrRule === 'tuned' ? opts.lrFactor : null,
+    baseLr: opts.train.lr,
+    baseBatchSize: opts.train.baseBatchSize,
+    dataset: opts.train.dataset,
+    model: context.spec.text,
+    trainSamples: context.trainSamples,
+    optimizer: opts.train.optimizer,
+    momentum: opts.train.momentum,
+    fit,
+    fitNote,
+    bSimpleSource,
+    batchSizes: rows,
+    runs: outcomes,
+    warnings,
+  };
+}
+
+/** Median over runs with misses as +∞ (null when the median is a miss). */
+function medianWithMisses(runs: RunOutcome[], pick: (o: RunOutcome) => number | null): number | null {
+  return median(runs.map((o) => pick(o) ?? Infinity));
+}
+
+const CSV_COLUMNS = [
+  'batch_size', 'resolved_batch_size', 'steps_per_epoch', 'lr', 'seeds', 'reached_seeds',
+  'steps_to_target', 'epochs_to_target', 'samples_to_target', 'seconds_to_target',
+  'final_train_loss', 'final_val_loss', 'final_val_accuracy', 'samples_per_sec', 'mean_step_ms',
+  'b_simple_start', 'b_simple_end', 'b_simple_logged', 'efficiency', 'regime', 'fitted_steps',
+] as const;
+
+/** results.csv: one row per batch size; "not reached" in the to-target columns when missed. */
+export function resultsCsv(results: SweepResults): string {
+  const num = (v: number | null, digits = 6) => (v === null || !Number.isFinite(v) ? '' : String(Number(v.toPrecision(digits))));
+  const miss = (r: BatchSizeResult, v: number | null) => (r.reached ? num(v) : 'not reached');
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const r of results.batchSizes) {
+    lines.push([
+      String(r.batchSize), String(r.resolvedBatchSize), String(r.stepsPerEpoch), num(r.lr), String(r.seeds), String(r.reachedSeeds),
+      miss(r, r.stepsToTarget), miss(r, r.epochsToTarget), miss(r, r.samplesToTarget), miss(r, r.secondsToTarget),
+      num(r.final.trainLoss), num(r.final.valLoss), num(r.final.valAccuracy), num(r.samplesPerSec), num(r.meanStepMs),
+      num(r.bSimpleStart), num(r.bSimpleEnd), num(r.bSimpleLogged), num(r.efficiency), r.regime ?? '', num(r.fittedSteps),
+    ].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** One line for a finished run, e.g. for the terminal. */
+export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 'target' | 'maxEpochs'>, index: number, total: number): string {
+  const head = `run ${index + 1}/${total} ${o.id} (B=${o.resolvedBatchSize}, lr ${fmtLr(o.lr)})`;
+  const resumed = o.resumed ? ' [done earlier]' : '';
+  const metric = o.final[opts.target.metric];
+  const shownMetric = metric === null ? '' : ` (${opts.target.text.split('=')[0]} ${metric.toFixed(4)})`;
+  if (o.status === 'reached') {
+    return `${head}: reached ${opts.target.text} after ${o.stepsToTarget!.toLocaleString('en-US')} steps, ${o.epochsToTarget} epoch(s), ${o.samplesToTarget!.toLocaleString('en-US')} samples, ${o.secondsToTarget!.toFixed(1)} s${shownMetric}${resumed}`;
+  }
+  if (o.status === 'diverged') return `${head}: diverged after ${o.stepsRun.toLocaleString('en-US')} steps${resumed}`;
+  return `${head}: not reached in ${opts.maxEpochs} epochs${shownMetric}${resumed}`;
+}

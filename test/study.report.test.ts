@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { buildReportPage, sweep, writeReport } from '../src/study/index.js';
+import { train } from '../src/train/index.js';
+import { tempDir } from './helpers.js';
+
+/** Debian's package (`apt-get install -y chromium`); playwright-core downloads no browser. */
+const CHROMIUM = '/usr/bin/chromium';
+const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the report rendering test`;
+
+const TRAIN = { dataset: 'synthetic:teacher?n=1000&d=8&noise=0', model: 'linreg:8-1', lr: 0.05, momentum: 0, baseBatchSize: 32 };
+
+async function smallSweep(): Promise<string> {
+  const out = tempDir('dptrain-report-');
+  await sweep({ batchSizes: [4, 32, 'full'], target: 'train_loss=0.01', maxEpochs: 30, lrRule: 'tuned', lrTrials: 3, out, train: TRAIN });
+  return out;
+}
+
+/** Runs in the page: per chart, inked pixels and pixels in a saturated colour (the axes and grid are grey). */
+const COUNT_PIXELS = `[...document.querySelectorAll('section.chart')].map((section) => {
+  const canvas = section.querySelector('canvas');
+  if (!canvas) return { id: section.id, coloured: 0, inked: 0 };
+  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  let coloured = 0, inked = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 128) continue;
+    inked += 1;
+    const max = Math.max(data[i], data[i + 1], data[i + 2]);
+    const min = Math.min(data[i], data[i + 1], data[i + 2]);
+    if (max - min > 60) coloured += 1;
+  }
+  return { id: section.id, coloured, inked };
+})`;
+
+const SWEEP_CHARTS = ['steps-vs-batch', 'epochs-vs-batch', 'loss-vs-steps', 'loss-vs-samples', 'gns', 'lr-vs-batch', 'throughput-vs-batch'];
+
+test('a sweep report defines every chart the issue lists, with data in each', async () => {
+  const dir = await smallSweep();
+  const page = await buildReportPage(dir);
+  assert.equal(page.kind, 'sweep');
+  assert.deepEqual(page.charts.map((c) => c.id), SWEEP_CHARTS);
+  for (const chart of page.charts) {
+    assert.ok(chart.x.length > 0, `${chart.id} has x values`);
+    for (const s of chart.series) {
+      assert.equal(s.values.length, chart.x.length, `${chart.id}/${s.label} is aligned`);
+      assert.ok(s.values.some((v) => v !== null), `${chart.id}/${s.label} has data`);
+      if (chart.yLog) assert.ok(s.values.every((v) => v === null || v > 0), `${chart.id}/${s.label} is positive on a log axis`);
+    }
+  }
+  const steps = page.charts[0];
+  assert.deepEqual(steps.series.map((s) => s.label.split(' (')[0]), ['measured', 'perfect scaling', 'fit S_min + E_min/B', 'S_min']);
+  const lr = page.charts.find((c) => c.id === 'lr-vs-batch')!;
+  assert.deepEqual(lr.series.map((s) => s.label), ['best rate', 'linear', 'square root']);
+});
+
+test('the report is one self-contained file: uPlot and the data inline, nothing fetched', async () => {
+  const dir = await smallSweep();
+  const { file } = await writeReport(dir);
+  assert.equal(file, path.join(dir, 'report.html'));
+  const html = fs.readFileSync(file, 'utf8');
+  assert.match(html, /<script id="report-data" type="application\/json">/);
+  assert.match(html, /uPlot/);
+  assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=|url\(/, 'no external script, stylesheet or resource');
+  // The one URL is in uPlot's licence comment.
+  assert.deepEqual([...new Set(html.match(/https?:\/\/[^\s"')]+/g))], ['https://github.com/leeoniya/uPlot']);
+});
+
+test('the sweep and run reports render in headless Chromium: every chart draws, no console error', { skip: noBrowser, timeout: 120_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const dir = await smallSweep();
+  const runDir = path.join(tempDir('dptrain-report-run-'), 'run');
+  // Two worker threads give two gradient slots, so the run logs B_simple: its fifth chart.
+  await train({ ...TRAIN, batchSize: 32, epochs: 3, out: runDir, engine: 'threads', workers: 2 });
+  const pages = [
+    { file: (await writeReport(dir)).file, charts: SWEEP_CHARTS.length },
+    { file: (await writeReport(runDir)).file, charts: 5 },
+  ];
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    for (const { file, charts } of pages) {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+      page.on('pageerror', (e) => void errors.push(String(e)));
+      page.on('request', (r) => void (!r.url().startsWith('file://') && requests.push(r.url())));
+      await page.goto('file://' + file);
+      await page.waitForSelector('body[data-charts-ready]', { timeout: 30_000 });
+      const shot = file.replace(/\.html$/, '.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot');
+      const drawn = (await page.evaluate(COUNT_PIXELS)) as { id: string; coloured: number; inked: number }[];
+      assert.equal(drawn.length, charts, `${charts} charts in ${file}`);
+      for (const chart of drawn) {
+        assert.ok(chart.inked > 1000, `${chart.id}: the canvas is not blank (${chart.inked} inked pixels)`);
+        assert.ok(chart.coloured > 30, `${chart.id}: the series drew (${chart.coloured} coloured pixels)`);
+      }
+      assert.deepEqual(errors, [], 'no console error');
+      assert.deepEqual(requests, [], 'no request leaves the file');
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+});
