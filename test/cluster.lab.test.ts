@@ -1,0 +1,191 @@
+// cluster/lab (issue 5): hosts made of network namespaces, with emulated link delay. Needs root
+// with CAP_NET_ADMIN; where the machine does not allow it, every test skips and says why.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test, type TestContext } from 'node:test';
+import { repoRoot, tempDir } from './helpers.js';
+
+const lab = path.join(repoRoot, 'cluster', 'lab');
+// Our own namespace names (dptNNN-h0, ...), so that a lab someone runs by hand (dp-*) is left alone.
+const env = { ...process.env, DPTRAIN_LAB_PREFIX: `dpt${process.pid}` };
+
+function labSync(args: string[], timeout = 20_000) {
+  const r = spawnSync(lab, args, { cwd: repoRoot, env, encoding: 'utf8', timeout });
+  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
+}
+
+const check = labSync(['check']);
+const unavailable = check.status === 0 ? undefined : check.out.replace(/^lab check: /, '');
+const delayCheck = unavailable ? undefined : labSync(['check', '--delay']);
+
+/** Skips the test when the machine cannot build the lab; returns true if it did. */
+function skipUnlessLab(t: TestContext): boolean {
+  if (unavailable !== undefined) t.skip(`network namespaces unavailable: ${unavailable}`);
+  return unavailable !== undefined;
+}
+
+function up(...args: string[]): void {
+  const r = labSync(['up', ...args]);
+  assert.equal(r.status, 0, r.out);
+}
+
+after(() => {
+  if (unavailable === undefined) labSync(['down']);
+});
+
+/** `node -e SCRIPT` inside a lab host; resolves once it prints `ready` (servers) and returns the process. */
+async function startIn(host: string, script: string) {
+  const child = spawn(lab, ['run', host, '--', process.execPath, '-e', script], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready" from ${host}: ${text}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/^ready$/m.test(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('close', () => reject(new Error(`server in ${host} exited: ${text}`)));
+  });
+  return child;
+}
+
+/** `node -e SCRIPT` inside a lab host, to completion; returns its stdout. */
+function runIn(host: string, script: string): string {
+  const r = spawnSync(lab, ['run', host, '--', process.execPath, '-e', script], { cwd: repoRoot, env, encoding: 'utf8', timeout: 15_000 });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+const echoServer = (address: string, port: number) => `
+  require('node:net').createServer((s) => s.pipe(s)).listen(${port}, '${address}', () => console.log('ready'));`;
+
+/** Five TCP round trips of one byte; prints the times in ms as JSON. */
+const echoClient = (address: string, port: number) => `
+  const s = require('node:net').connect(${port}, '${address}', async () => {
+    s.setNoDelay(true);
+    const rtts = [];
+    for (let i = 0; i < 5; i++) {
+      const t = process.hrtime.bigint();
+      s.write('x');
+      await new Promise((ok) => s.once('data', ok));
+      rtts.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    console.log(JSON.stringify(rtts));
+    s.destroy();
+  });`;
+
+test('`cluster/lab check` exits 2 and says why when the user is not root', (t) => {
+  const setpriv = spawnSync('setpriv', ['--version']).status === 0;
+  if (process.getuid?.() === 0 && !setpriv) {
+    t.skip('running as root and setpriv (util-linux) is not installed');
+    return;
+  }
+  const r =
+    process.getuid?.() === 0
+      ? spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', lab, 'check'], { env, encoding: 'utf8' })
+      : spawnSync(lab, ['check'], { env, encoding: 'utf8' });
+  if (r.status === 126 || r.status === 127) {
+    t.skip(`an unprivileged user cannot run ${lab} here: ${r.stderr.trim()}`);
+    return;
+  }
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stdout, /^lab check: not root \(the lab needs root with CAP_NET_ADMIN\)$/m);
+});
+
+test('three hosts with 5 ms delay: a TCP round trip between two namespaces takes at least 10 ms', { timeout: 30_000 }, async (t) => {
+  if (skipUnlessLab(t)) return;
+  if (delayCheck?.status !== 0) {
+    t.skip(`cannot emulate delay here: ${delayCheck?.out.replace(/^lab check: /, '')}`);
+    return;
+  }
+  up('3');
+  const server = await startIn('h0', echoServer('10.77.0.1', 7100));
+  try {
+    const plain = JSON.parse(runIn('h1', echoClient('10.77.0.1', 7100))) as number[];
+    assert.ok(Math.min(...plain) < 5, `without emulation the round trip is fast: ${plain.join(', ')} ms`);
+
+    up('3', '--delay', '5ms'); // reshapes the running lab; the server keeps running
+    const delayed = JSON.parse(runIn('h1', echoClient('10.77.0.1', 7100))) as number[];
+    assert.ok(Math.min(...delayed) >= 10, `every round trip takes at least 2 x 5 ms: ${delayed.join(', ')} ms`);
+    assert.ok(Math.max(...delayed) < 500, `and not absurdly long: ${delayed.join(', ')} ms`);
+  } finally {
+    server.kill();
+  }
+  // The lab's addresses exist only inside its namespaces.
+  const rootAddresses = spawnSync('ip', ['-4', '-o', 'addr'], { encoding: 'utf8' }).stdout;
+  assert.doesNotMatch(rootAddresses, /10\.77\.0\./);
+});
+
+test('a ws connection works across namespaces', { timeout: 30_000 }, async (t) => {
+  if (skipUnlessLab(t)) return;
+  up('3');
+  const server = await startIn(
+    'h2',
+    `const { WebSocketServer } = require('ws');
+     const wss = new WebSocketServer({ host: '10.77.0.3', port: 7200 }, () => console.log('ready'));
+     wss.on('connection', (ws, req) => ws.on('message', (m) => ws.send('pong ' + m + ' from ' + req.socket.remoteAddress)));`,
+  );
+  try {
+    const reply = runIn(
+      'h0',
+      `const WebSocket = require('ws');
+       const ws = new WebSocket('ws://10.77.0.3:7200');
+       ws.on('open', () => ws.send('ping'));
+       ws.on('message', (m) => { console.log(String(m)); ws.close(); });
+       ws.on('error', (e) => { console.error(e.message); process.exit(1); });`,
+    );
+    assert.equal(reply.trim(), 'pong ping from 10.77.0.1');
+  } finally {
+    server.kill();
+  }
+});
+
+test('the launcher runs a coordinator in h0 and workers in the other hosts through `cluster/lab ssh`', { timeout: 30_000 }, (t) => {
+  if (skipUnlessLab(t)) return;
+  up('3');
+  const dir = tempDir('dptrain-lab-');
+  const hostfile = path.join(dir, 'hosts');
+  const token = path.join(dir, 'token');
+  const hosts = labSync(['hostfile', '--slots', '2']);
+  assert.equal(hosts.status, 0, hosts.out);
+  fs.writeFileSync(hostfile, hosts.out);
+  fs.writeFileSync(token, 'c'.repeat(64), { mode: 0o600 });
+  const prefix = env.DPTRAIN_LAB_PREFIX;
+  const r = spawnSync(
+    lab,
+    [
+      'run', 'h0', '--', path.join(repoRoot, 'cluster', 'launch'), '--hostfile', hostfile, '--coordinator', '10.77.0.1:7300',
+      '--token-file', token, '--ssh', `${lab} ssh`, '--dptrain', `node ${path.join(repoRoot, 'cluster', 'test', 'fake-dptrain.mjs')}`,
+    ],
+    { cwd: repoRoot, env, encoding: 'utf8', timeout: 20_000 },
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
+  const out = r.stdout + r.stderr;
+  assert.equal(r.status, 0, out);
+  assert.match(out, new RegExp(`^${prefix}-h1 +\\| worker ${prefix}-h1 joined with 2 threads$`, 'm'));
+  assert.match(out, new RegExp(`^${prefix}-h2 +\\| worker ${prefix}-h2 joined with 2 threads$`, 'm'));
+  assert.match(out, /^coordinator +\| all 2 workers joined$/m);
+});
+
+test('up and down are idempotent, and down removes every namespace', { timeout: 30_000 }, (t) => {
+  if (skipUnlessLab(t)) return;
+  up('2');
+  up('2');
+  const status = labSync(['status']);
+  assert.equal(status.status, 0, status.out);
+  assert.match(status.out, /-h0 +10\.77\.0\.1\/24/);
+  assert.match(status.out, /-h1 +10\.77\.0\.2\/24/);
+  assert.doesNotMatch(status.out, /-h2 /);
+  for (let i = 0; i < 2; i++) {
+    const down = labSync(['down']);
+    assert.equal(down.status, 0, down.out);
+  }
+  const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  assert.doesNotMatch(left, new RegExp(`^${env.DPTRAIN_LAB_PREFIX}-`, 'm'));
+});
