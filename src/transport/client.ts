@@ -1,0 +1,144 @@
+/**
+ * `connect()`: opens a WebSocket to a dptrain server, runs the handshake and returns a
+ * `Connection`. Network failures (refused, reset, unreachable, timeouts, a full server) are
+ * retried with exponential backoff and jitter; refusals (token, version, admission, bad frames)
+ * are not, since retrying cannot fix them.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { Codec } from './codec.js';
+import { Connection } from './connection.js';
+import { TransportError, type TransportProblem } from './errors.js';
+import { clientHandshake, handshakeValidator, type Admit } from './handshake.js';
+import { resolveLimits, type LimitOverrides, type TransportLimits } from './limits.js';
+import { Link } from './link.js';
+import { silentLogger, type TransportLogger } from './log.js';
+import { handshakeMessages, NAME_PATTERN, ROLE_PATTERN, type Meta } from './messages.js';
+import type { MessageSet } from './schema.js';
+
+export interface ConnectOptions<M extends { type: string }> {
+  /** Our name in the handshake and the server's logs (unique per server by default). */
+  name: string;
+  /** Our role: `worker`, `peer`, ... (an identifier). Default `worker`. */
+  role?: string;
+  /** The shared secret (`readTokenFile`); must be the server's. */
+  token?: Uint8Array;
+  /** The application's messages, carried after the handshake. */
+  messages: MessageSet<M>;
+  /** Named lengths for the schemas, read at validation time. */
+  dims?: Record<string, number>;
+  /** Facts sent in `hello` (model spec, parameter count, dataset hash). */
+  meta?: Meta;
+  /** Check of the server's `welcome` facts: return a reason to refuse it. */
+  admit?: Admit<{ name: string; meta: Meta; remoteAddress: string | undefined }>;
+  limits?: LimitOverrides;
+  log?: TransportLogger;
+  /** Stops the retries. */
+  signal?: AbortSignal;
+}
+
+const RETRYABLE = new Set<TransportProblem>(['closed', 'timeout', 'connectFailed']);
+
+function openSocket(url: string, limits: TransportLimits): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: limits.maxPayload,
+      maxFragments: limits.maxFragments,
+      maxBufferedChunks: limits.maxBufferedChunks,
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      followRedirects: false,
+      skipUTF8Validation: false,
+      autoPong: true,
+    });
+    const fail = (why: string, cause?: unknown) => {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(new TransportError('connectFailed', `cannot open ${url}: ${why}`, { cause, recoverable: true }));
+    };
+    ws.once('open', () => {
+      ws.removeAllListeners();
+      resolve(ws);
+    });
+    ws.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error));
+    ws.once('unexpected-response', (_request, response) => fail(`HTTP ${response.statusCode} ${response.statusMessage ?? ''}`.trim()));
+  });
+}
+
+/** Connects, authenticates and returns the connection; see ConnectOptions. */
+export async function connect<M extends { type: string }>(url: string, options: ConnectOptions<M>): Promise<Connection<M>> {
+  const limits = resolveLimits(options.limits);
+  const log = options.log ?? silentLogger;
+  const role = options.role ?? 'worker';
+  if (!NAME_PATTERN.test(options.name)) throw new TransportError('badOption', `name ${JSON.stringify(options.name)} must match ${NAME_PATTERN}`);
+  if (!ROLE_PATTERN.test(role)) throw new TransportError('badOption', `role ${JSON.stringify(role)} must match ${ROLE_PATTERN}`);
+  if (!/^wss?:\/\//.test(url)) throw new TransportError('badOption', `url must start with ws:// or wss:// (got ${JSON.stringify(url)})`);
+  for (const type of options.messages.types) {
+    if (handshakeMessages.has(type)) throw new TransportError('badOption', `message type "${type}" is reserved by the transport handshake`);
+  }
+  const dims = options.dims ?? {};
+  const started = Date.now();
+  const policy = limits.reconnect;
+  let last: TransportError | undefined;
+  for (let attempt = 1; attempt <= policy.attempts; attempt++) {
+    if (options.signal?.aborted) break;
+    try {
+      return await attemptOnce(url, options, limits, log, role, dims);
+    } catch (error) {
+      if (!(error instanceof TransportError) || !RETRYABLE.has(error.problem)) throw error;
+      last = error;
+      if (attempt === policy.attempts) break;
+      const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+      const delay = Math.round(ceiling * (0.5 + Math.random() / 2)); // jitter: many workers do not retry in step
+      log.info({ url, attempt, delayMs: delay, code: error.code }, `${error.message}; retrying in ${delay} ms (attempt ${attempt + 1} of ${policy.attempts})`);
+      try {
+        await sleep(delay, undefined, { signal: options.signal });
+      } catch {
+        break; // aborted
+      }
+    }
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  throw new TransportError(
+    'connectFailed',
+    `gave up connecting to ${url} after ${policy.attempts} attempts in ${seconds} s${options.signal?.aborted ? ' (aborted)' : ''}: ${last?.message ?? 'no attempt made'}`,
+    { cause: last, recoverable: true },
+  );
+}
+
+async function attemptOnce<M extends { type: string }>(
+  url: string,
+  options: ConnectOptions<M>,
+  limits: TransportLimits,
+  log: TransportLogger,
+  role: string,
+  dims: Record<string, number>,
+): Promise<Connection<M>> {
+  const ws = await openSocket(url, limits);
+  const link = new Link({
+    ws,
+    side: 'client',
+    codec: new Codec(limits),
+    limits,
+    log,
+    label: url,
+    validateHandshake: handshakeValidator('client'),
+  });
+  try {
+    const server = await clientHandshake(link, {
+      name: options.name,
+      role,
+      token: options.token,
+      meta: options.meta ?? {},
+      admit: options.admit ?? (() => undefined),
+      validateOpen: (raw) => options.messages.validate(raw, dims),
+    });
+    return new Connection<M>(link, options.messages, dims, { name: server.name, role: 'server', meta: server.meta, remoteAddress: link.remoteAddress }, options.name);
+  } catch (error) {
+    // A refusal is already closing (refuse + close code on the wire); let it reach the server.
+    if (link.phase === 'handshake' || link.phase === 'open') link.terminate();
+    await link.closed;
+    throw error;
+  }
+}

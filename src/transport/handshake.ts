@@ -1,0 +1,172 @@
+/**
+ * The handshake of protocol 1 (docs/protocol.md §Handshake):
+ *
+ *   client                                   server
+ *     hello {protocol, name, role, nonce_c, meta} ->
+ *                 <- challenge {protocol, name, nonce_s, proof_s}   (or refuse)
+ *     checks proof_s
+ *     proof {proof_c} ->
+ *                                           checks proof_c, admit(peer)
+ *                 <- welcome {meta}                                  (or refuse)
+ *
+ * Any failure goes through Link.fail: `refuse {code, reason}` to the peer, then the close code.
+ */
+import { computeProof, createNonce, verifyProof, type Transcript } from './auth.js';
+import { TransportError } from './errors.js';
+import { printable, type Link } from './link.js';
+import { handshakeMessages, PROTOCOL_VERSION, type HandshakeMessage, type Meta } from './messages.js';
+
+/** An admission check: return a reason to refuse the peer, or nothing to admit it. */
+export type Admit<P> = (peer: P) => string | undefined | void | Promise<string | undefined | void>;
+
+/**
+ * The handshake validator: hello/challenge carry `protocol` before anything else is checked, so a
+ * peer of another version gets `protocolVersion`, not a schema error about fields it renamed.
+ */
+export function handshakeValidator(side: 'server' | 'client'): (raw: unknown) => HandshakeMessage {
+  return (raw) => {
+    if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+      const { type, protocol } = raw as { type?: unknown; protocol?: unknown };
+      if ((type === 'hello' || type === 'challenge') && typeof protocol === 'number' && protocol !== PROTOCOL_VERSION) {
+        const them = side === 'server' ? 'the client' : 'the server';
+        throw new TransportError(
+          'protocolVersion',
+          `${them} speaks protocol ${protocol}, this ${side} speaks protocol ${PROTOCOL_VERSION}; run the same dptrain version on both`,
+          { reason: 'mismatch' },
+        );
+      }
+    }
+    return handshakeMessages.validate(raw);
+  };
+}
+
+function refused(link: Link, message: Extract<HandshakeMessage, { type: 'refuse' }>): TransportError {
+  const problem = message.code;
+  const error = new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`);
+  link.log.warn({ peer: link.peer, code: error.code }, error.message);
+  link.terminate(error);
+  return error;
+}
+
+function unexpected(link: Link, message: HandshakeMessage, expected: string): TransportError {
+  return link.fail(
+    new TransportError('badMessage', `expected "${expected}" from ${link.peer} during the handshake, got "${message.type}"`, {
+      reason: 'unexpectedType',
+    }),
+  );
+}
+
+export interface ServerHandshakeOptions {
+  name: string;
+  token: Uint8Array | undefined;
+  meta: Meta;
+  admit: Admit<{ name: string; role: string; meta: Meta; remoteAddress: string | undefined }>;
+  /** Switches the link to the application's messages (called just before `welcome` is sent). */
+  open(): void;
+}
+
+/** Runs the server side; resolves with the authenticated client. */
+export async function serverHandshake(
+  link: Link,
+  options: ServerHandshakeOptions,
+): Promise<{ name: string; role: string; meta: Meta }> {
+  const hello = await link.receive();
+  if (hello.type !== 'hello') throw unexpected(link, hello as HandshakeMessage, 'hello');
+  const h = hello as Extract<HandshakeMessage, { type: 'hello' }>;
+  link.peer = `${h.role} "${h.name}" (${link.remoteAddress ?? 'unknown address'})`;
+
+  const transcript: Transcript = {
+    protocol: PROTOCOL_VERSION,
+    role: h.role,
+    clientName: h.name,
+    serverName: options.name,
+    clientNonce: h.nonce,
+    serverNonce: createNonce(),
+  };
+  await link.send({
+    type: 'challenge',
+    protocol: PROTOCOL_VERSION,
+    name: options.name,
+    nonce: transcript.serverNonce,
+    proof: computeProof(options.token, 'server', transcript),
+  } as HandshakeMessage);
+
+  const answer = (await link.receive()) as HandshakeMessage;
+  if (answer.type === 'refuse') throw refused(link, answer);
+  if (answer.type !== 'proof') throw unexpected(link, answer, 'proof');
+  if (!verifyProof(computeProof(options.token, 'client', transcript), answer.proof)) {
+    throw link.fail(
+      new TransportError('authFailed', `${link.peer} failed to prove the shared token (the tokens differ, or one side has none)`, {
+        reason: 'badProof',
+      }),
+    );
+  }
+
+  const peer = { name: h.name, role: h.role, meta: h.meta, remoteAddress: link.remoteAddress };
+  const refusal = await options.admit(peer);
+  if (typeof refusal === 'string') {
+    throw link.fail(new TransportError('refused', `${link.peer} is not admitted: ${refusal}`, { reason: 'admit' }));
+  }
+  if (link.phase !== 'handshake') throw link.error ?? new TransportError('closed', `${link.peer} left during the handshake`);
+
+  options.open();
+  await link.send({ type: 'welcome', meta: options.meta } as HandshakeMessage);
+  link.log.info({ peer: link.peer }, `${link.peer} joined`);
+  return { name: h.name, role: h.role, meta: h.meta };
+}
+
+export interface ClientHandshakeOptions {
+  name: string;
+  role: string;
+  token: Uint8Array | undefined;
+  meta: Meta;
+  admit: Admit<{ name: string; meta: Meta; remoteAddress: string | undefined }>;
+  /** The application's validator, armed to take over the moment `welcome` arrives. */
+  validateOpen(raw: unknown): { type: string };
+}
+
+/** Runs the client side; resolves with the authenticated server. */
+export async function clientHandshake(link: Link, options: ClientHandshakeOptions): Promise<{ name: string; meta: Meta }> {
+  const clientNonce = createNonce();
+  link.openOnWelcome(options.validateOpen);
+  await link.send({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    name: options.name,
+    role: options.role,
+    nonce: clientNonce,
+    meta: options.meta,
+  } as HandshakeMessage);
+
+  const challenge = (await link.receive()) as HandshakeMessage;
+  if (challenge.type === 'refuse') throw refused(link, challenge);
+  if (challenge.type !== 'challenge') throw unexpected(link, challenge, 'challenge');
+  const label = link.peer;
+  link.peer = `server "${challenge.name}" (${label})`;
+  const transcript: Transcript = {
+    protocol: PROTOCOL_VERSION,
+    role: options.role,
+    clientName: options.name,
+    serverName: challenge.name,
+    clientNonce,
+    serverNonce: challenge.nonce,
+  };
+  if (!verifyProof(computeProof(options.token, 'server', transcript), challenge.proof)) {
+    throw link.fail(
+      new TransportError('authFailed', `${link.peer} failed to prove the shared token (the tokens differ, or one side has none)`, {
+        reason: 'badProof',
+      }),
+    );
+  }
+  await link.send({ type: 'proof', proof: computeProof(options.token, 'client', transcript) } as HandshakeMessage);
+
+  const welcome = (await link.receive()) as HandshakeMessage;
+  if (welcome.type === 'refuse') throw refused(link, welcome);
+  if (welcome.type !== 'welcome') throw unexpected(link, welcome, 'welcome');
+  const refusal = await options.admit({ name: challenge.name, meta: welcome.meta, remoteAddress: link.remoteAddress });
+  if (typeof refusal === 'string') {
+    throw link.fail(new TransportError('refused', `${link.peer} is not accepted: ${refusal}`, { reason: 'admit' }));
+  }
+  link.log.info({ peer: link.peer }, `joined ${link.peer}`);
+  return { name: challenge.name, meta: welcome.meta };
+}

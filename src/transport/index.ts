@@ -1,0 +1,23 @@
+/** The transport layer: framed, authenticated messages over WebSocket. Knows no gradients. */
+export { TransportError, type TransportProblem, type TransportErrorOptions } from './errors.js';
+export { defaultLimits, resolveLimits, type TransportLimits, type ReconnectPolicy, type LimitOverrides } from './limits.js';
+export { Codec, RejectionCounts, type CodecLimits, type FrameRejection } from './codec.js';
+export {
+  defineMessages,
+  f,
+  MessageSet,
+  type Dims,
+  type Field,
+  type Fields,
+  type Infer,
+  type InferFields,
+  type MessagesOf,
+} from './schema.js';
+export { PROTOCOL_VERSION, validateMessage, type HandshakeMessage, type Meta } from './messages.js';
+export { readTokenFile, MIN_TOKEN_BYTES } from './auth.js';
+export { CloseCode, describeCloseCode, type CloseCodeName } from './close-codes.js';
+export { Connection, type PeerInfo, type CloseInfo, type ConnectionStats } from './connection.js';
+export { listen, isLoopback, Server, type ListenOptions } from './server.js';
+export { connect, type ConnectOptions } from './client.js';
+export type { Admit } from './handshake.js';
+export type { TransportLogger } from './log.js';

@@ -1,0 +1,150 @@
+/**
+ * Every resource the transport holds has a limit and a default, all in this one object
+ * (style.md habit 5). docs/protocol.md §Limits explains each choice.
+ */
+import { TransportError } from './errors.js';
+
+export interface ReconnectPolicy {
+  /** Delay before the second attempt, ms. Default 200. */
+  initialDelayMs: number;
+  /** Ceiling of the exponential delay, ms. Default 5000. */
+  maxDelayMs: number;
+  /** Growth of the delay per attempt. Default 2. */
+  factor: number;
+  /** Attempts in all, the first included (1 = no retry). Default 10. */
+  attempts: number;
+}
+
+export interface TransportLimits {
+  /**
+   * Largest frame in bytes, enforced by ws from the frame header before the payload is buffered
+   * (close 1009). Default 64 MiB: W2's gradient is 7.45 MB and parameters plus Adam state for a
+   * joining worker 22.4 MB; 64 MiB leaves room for that in one frame and bounds what one peer can
+   * make us buffer. Bigger tensors must be sent in chunks.
+   */
+  maxPayload: number;
+  /** Largest frame before the handshake has completed (an unauthenticated peer). Default 64 KiB. */
+  maxHandshakePayload: number;
+  /** ws `maxFragments`: continuation frames per message (dptrain never fragments). Default 1024. */
+  maxFragments: number;
+  /** ws `maxBufferedChunks`: socket chunks buffered for one frame (a full frame in chunks of 1 KiB). Default 65536. */
+  maxBufferedChunks: number;
+  /** Nesting depth of arrays and maps in a frame. Default 16. */
+  maxDepth: number;
+  /** Elements of one array or entries of one map. Default 65536. */
+  maxCollectionLength: number;
+  /** Array elements plus map entries in one frame (bounds the JS heap per frame). Default 1 Mi. */
+  maxTotalElements: number;
+  /** Longest map key in bytes. Default 256. */
+  maxKeyBytes: number;
+  /**
+   * Outbound bytes written to ws but not yet to the kernel before `send()` waits (backpressure);
+   * also the inbound bytes of received, unconsumed messages before the socket is paused. Default 16 MiB.
+   */
+  maxQueuedBytes: number;
+  /** Time for the whole handshake (hello to welcome), ms. Default 10000. */
+  handshakeTimeoutMs: number;
+  /** Interval between ws pings, ms. Default 5000. */
+  heartbeatIntervalMs: number;
+  /**
+   * A peer that shows no sign of life (pong, message, or a completed write) for this long is
+   * terminated, ms. Must exceed the peer's longest event-loop stall and the time to drain
+   * maxQueuedBytes + maxPayload at the link's bandwidth. Default 15000.
+   */
+  heartbeatTimeoutMs: number;
+  /** How long `close()` waits for the peer's close frame before destroying the socket, ms. Default 2000. */
+  closeTimeoutMs: number;
+  /** Connections a server holds at once, handshaking or open; more get HTTP 503. Default 256. */
+  maxConnections: number;
+  /** Connections still in their handshake at once; more get HTTP 503. Default 16. */
+  maxPendingHandshakes: number;
+  /** `connect()` retry schedule for network failures (not for refusals). */
+  reconnect: ReconnectPolicy;
+}
+
+const MiB = 1024 * 1024;
+
+export const defaultLimits: Readonly<TransportLimits> = Object.freeze({
+  maxPayload: 64 * MiB,
+  maxHandshakePayload: 64 * 1024,
+  maxFragments: 1024,
+  maxBufferedChunks: 65_536,
+  maxDepth: 16,
+  maxCollectionLength: 65_536,
+  maxTotalElements: 1_048_576,
+  maxKeyBytes: 256,
+  maxQueuedBytes: 16 * MiB,
+  handshakeTimeoutMs: 10_000,
+  heartbeatIntervalMs: 5_000,
+  heartbeatTimeoutMs: 15_000,
+  closeTimeoutMs: 2_000,
+  maxConnections: 256,
+  maxPendingHandshakes: 16,
+  reconnect: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, attempts: 10 }),
+});
+
+export type LimitOverrides = Partial<Omit<TransportLimits, 'reconnect'>> & { reconnect?: Partial<ReconnectPolicy> };
+
+function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new TransportError('badOption', `limits.${name} must be an integer from 1 to ${max} (got ${String(value)})`);
+  }
+  return value;
+}
+
+/** Defaults with `overrides` applied, each checked; unknown names are refused. */
+export function resolveLimits(overrides: LimitOverrides = {}): TransportLimits {
+  const known = new Set(Object.keys(defaultLimits));
+  for (const key of Object.keys(overrides)) {
+    if (!known.has(key)) {
+      throw new TransportError('badOption', `unknown transport limit "${key}" (known: ${[...known].join(', ')})`);
+    }
+  }
+  const reconnectKnown = new Set(Object.keys(defaultLimits.reconnect));
+  for (const key of Object.keys(overrides.reconnect ?? {})) {
+    if (!reconnectKnown.has(key)) {
+      throw new TransportError('badOption', `unknown reconnect option "${key}" (known: ${[...reconnectKnown].join(', ')})`);
+    }
+  }
+  const merged = { ...defaultLimits, ...overrides, reconnect: { ...defaultLimits.reconnect, ...overrides.reconnect } };
+  const limits: TransportLimits = {
+    // ws keeps maxPayload in an int32 (`| 0`), so 2 GiB - 1 is the ceiling.
+    maxPayload: positiveInteger('maxPayload', merged.maxPayload, 0x7fffffff),
+    maxHandshakePayload: positiveInteger('maxHandshakePayload', merged.maxHandshakePayload, 0x7fffffff),
+    maxFragments: positiveInteger('maxFragments', merged.maxFragments),
+    maxBufferedChunks: positiveInteger('maxBufferedChunks', merged.maxBufferedChunks),
+    maxDepth: positiveInteger('maxDepth', merged.maxDepth, 1000),
+    maxCollectionLength: positiveInteger('maxCollectionLength', merged.maxCollectionLength, 0xffffffff),
+    maxTotalElements: positiveInteger('maxTotalElements', merged.maxTotalElements),
+    maxKeyBytes: positiveInteger('maxKeyBytes', merged.maxKeyBytes),
+    maxQueuedBytes: positiveInteger('maxQueuedBytes', merged.maxQueuedBytes),
+    handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', merged.handshakeTimeoutMs),
+    heartbeatIntervalMs: positiveInteger('heartbeatIntervalMs', merged.heartbeatIntervalMs),
+    heartbeatTimeoutMs: positiveInteger('heartbeatTimeoutMs', merged.heartbeatTimeoutMs),
+    closeTimeoutMs: positiveInteger('closeTimeoutMs', merged.closeTimeoutMs),
+    maxConnections: positiveInteger('maxConnections', merged.maxConnections),
+    maxPendingHandshakes: positiveInteger('maxPendingHandshakes', merged.maxPendingHandshakes),
+    reconnect: {
+      initialDelayMs: positiveInteger('reconnect.initialDelayMs', merged.reconnect.initialDelayMs),
+      maxDelayMs: positiveInteger('reconnect.maxDelayMs', merged.reconnect.maxDelayMs),
+      factor: merged.reconnect.factor,
+      attempts: positiveInteger('reconnect.attempts', merged.reconnect.attempts),
+    },
+  };
+  if (typeof limits.reconnect.factor !== 'number' || !(limits.reconnect.factor >= 1) || !Number.isFinite(limits.reconnect.factor)) {
+    throw new TransportError('badOption', `limits.reconnect.factor must be a finite number ≥ 1 (got ${String(limits.reconnect.factor)})`);
+  }
+  if (limits.maxHandshakePayload > limits.maxPayload) {
+    throw new TransportError(
+      'badOption',
+      `limits.maxHandshakePayload (${limits.maxHandshakePayload}) must not exceed limits.maxPayload (${limits.maxPayload})`,
+    );
+  }
+  if (limits.heartbeatTimeoutMs <= limits.heartbeatIntervalMs) {
+    throw new TransportError(
+      'badOption',
+      `limits.heartbeatTimeoutMs (${limits.heartbeatTimeoutMs}) must exceed limits.heartbeatIntervalMs (${limits.heartbeatIntervalMs})`,
+    );
+  }
+  return limits;
+}

@@ -1,0 +1,85 @@
+// Token files and proofs; limits validated one at a time with messages that name the limit.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { computeProof, createNonce, verifyProof } from '../src/transport/auth.js';
+import { defaultLimits, readTokenFile, resolveLimits, TransportError } from '../src/transport/index.js';
+import { tempDir } from './helpers.js';
+
+function tokenFile(contents: string, mode = 0o600): string {
+  const file = path.join(tempDir('dptrain-token-'), 'token');
+  fs.writeFileSync(file, contents);
+  fs.chmodSync(file, mode);
+  return file;
+}
+
+test('a token file gives its bytes without the trailing newline', () => {
+  const secret = 'a'.repeat(64);
+  assert.deepEqual(readTokenFile(tokenFile(`${secret}\n`)), Buffer.from(secret));
+});
+
+test('a missing token file is refused with how to create one', () => {
+  const file = path.join(tempDir(), 'nope');
+  assert.throws(() => readTokenFile(file), (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.tokenFile' && e.message === `token file "${file}" does not exist; create one with: openssl rand -hex 32 > ${file} && chmod 600 ${file}`);
+});
+
+test('an empty or too short token is refused', () => {
+  const empty = tokenFile('\n\n');
+  assert.throws(() => readTokenFile(empty), { code: 'dptrain.transport.tokenFile', message: `token file "${empty}" is empty; put a secret in it: openssl rand -hex 32 > ${empty}` });
+  const short = tokenFile('secret\n');
+  assert.throws(() => readTokenFile(short), { code: 'dptrain.transport.tokenFile', message: `token in "${short}" is 6 bytes; use at least 16 (openssl rand -hex 32 gives 64)` });
+});
+
+test('a token file that other users can read is refused', { skip: process.platform === 'win32' }, () => {
+  const file = tokenFile('b'.repeat(64), 0o644);
+  assert.throws(() => readTokenFile(file), { code: 'dptrain.transport.tokenFile', message: `token file "${file}" is accessible to other users (mode 644); run: chmod 600 ${file}` });
+  fs.chmodSync(file, 0o640); // group-readable is the user's choice
+  assert.equal(readTokenFile(file).length, 64);
+});
+
+test('proofs are mutual, bound to side, names, role and both nonces, and verified in constant time', () => {
+  const token = Buffer.from('t'.repeat(32));
+  const t = { protocol: 1, role: 'worker', clientName: 'w1', serverName: 'coordinator', clientNonce: createNonce(), serverNonce: createNonce() };
+  const client = computeProof(token, 'client', t);
+  assert.equal(client.length, 32);
+  assert.ok(verifyProof(client, computeProof(token, 'client', t)));
+  assert.ok(!verifyProof(client, computeProof(token, 'server', t)), 'a server proof is no client proof (no reflection)');
+  for (const change of [{ clientName: 'w2' }, { serverName: 'x' }, { role: 'peer' }, { protocol: 2 }, { clientNonce: createNonce() }, { serverNonce: createNonce() }]) {
+    assert.ok(!verifyProof(client, computeProof(token, 'client', { ...t, ...change })), JSON.stringify(Object.keys(change)));
+  }
+  assert.ok(!verifyProof(client, computeProof(Buffer.from('u'.repeat(32)), 'client', t)));
+  assert.ok(!verifyProof(client, computeProof(undefined, 'client', t)), 'no token is not the token');
+  assert.ok(!verifyProof(client, client.subarray(0, 31)), 'a short proof is refused, not compared');
+  assert.notDeepEqual(createNonce(), createNonce());
+  // the comparison is crypto.timingSafeEqual (research/reliability.md row 23)
+  assert.match(fs.readFileSync(new URL('../../src/transport/auth.ts', import.meta.url), 'utf8'), /timingSafeEqual\(expected, received\)/);
+});
+
+test('each limit is checked and a bad value names the limit', () => {
+  assert.deepEqual(resolveLimits(), { ...defaultLimits, reconnect: { ...defaultLimits.reconnect } });
+  for (const name of Object.keys(defaultLimits).filter((k) => k !== 'reconnect')) {
+    for (const bad of [0, -1, 1.5, 'x', Number.NaN]) {
+      assert.throws(
+        () => resolveLimits({ [name]: bad }),
+        (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.badOption' && e.message.startsWith(`limits.${name} must be an integer`),
+        `${name}=${String(bad)}`,
+      );
+    }
+  }
+  for (const name of ['initialDelayMs', 'maxDelayMs', 'attempts']) {
+    assert.throws(() => resolveLimits({ reconnect: { [name]: 0 } }), { message: new RegExp(`^limits\\.reconnect\\.${name} must be an integer`) });
+  }
+  assert.throws(() => resolveLimits({ reconnect: { factor: 0.5 } }), { message: 'limits.reconnect.factor must be a finite number ≥ 1 (got 0.5)' });
+  assert.throws(() => resolveLimits({ maxPayLoad: 5 } as never), { message: /^unknown transport limit "maxPayLoad" \(known: maxPayload, / });
+  assert.throws(() => resolveLimits({ reconnect: { tries: 5 } } as never), { message: /^unknown reconnect option "tries"/ });
+  assert.throws(() => resolveLimits({ maxPayload: 1000, maxHandshakePayload: 2000 }), { message: 'limits.maxHandshakePayload (2000) must not exceed limits.maxPayload (1000)' });
+  assert.throws(() => resolveLimits({ heartbeatIntervalMs: 500, heartbeatTimeoutMs: 500 }), { message: /heartbeatTimeoutMs \(500\) must exceed/ });
+  assert.throws(() => resolveLimits({ maxPayload: 2 ** 31 }), { message: 'limits.maxPayload must be an integer from 1 to 2147483647 (got 2147483648)' });
+});
+
+test('the default frame limit fits W2 parameters plus Adam state in one frame', () => {
+  const w2Bytes = 1_863_690 * 4;
+  assert.ok(defaultLimits.maxPayload >= 3 * w2Bytes + 1024);
+  assert.equal(defaultLimits.maxPayload, 64 * 1024 * 1024);
+});
