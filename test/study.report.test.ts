@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { buildReportPage, sweep, writeReport } from '../src/study/index.js';
+import { buildReportPage, renderHtml, sweep, writeReport, type ReportPage } from '../src/study/index.js';
 import { train } from '../src/train/index.js';
 import { tempDir } from './helpers.js';
 
@@ -67,15 +67,40 @@ test('the report is one self-contained file: uPlot and the data inline, nothing 
   assert.deepEqual([...new Set(html.match(/https?:\/\/[^\s"')]+/g))], ['https://github.com/leeoniya/uPlot']);
 });
 
+/** An xy chart (uPlot mode 2), as scripts/claims.ts draws the loss contours: a closed curve, a gap, a path, a point. */
+function xyPage(): ReportPage {
+  const ring = Array.from({ length: 41 }, (_, k) => (2 * Math.PI * k) / 40);
+  return {
+    kind: 'run',
+    title: 'xy',
+    summary: [],
+    table: null,
+    warnings: [],
+    charts: [{
+      id: 'xy', title: 'contours and a path', note: 'test', xLabel: 'w', yLabel: 'b', xLog: false, yLog: false, x: [],
+      layout: 'xy', square: true, xRange: [-2, 2], yRange: [-1.5, 1.5],
+      series: [
+        { label: 'contours', style: 'line', color: 8, width: 1, x: [...ring.map(Math.cos), 0, ...ring.map((t) => 0.5 * Math.cos(t))], values: [...ring.map((t) => Math.sin(t)), null, ...ring.map((t) => 0.5 * Math.sin(t))] },
+        { label: 'path', style: 'line', color: 1, x: [-1.8, 0.5, -0.3, 0.1, 0], values: [1.2, 0.2, -0.4, 0.1, 0] },
+        { label: 'minimum', style: 'points', color: 4, x: [0], values: [0] },
+      ],
+    }],
+  };
+}
+
 test('the sweep and run reports render in headless Chromium: every chart draws, no console error', { skip: noBrowser, timeout: 120_000 }, async () => {
   const { chromium } = await import('playwright-core');
   const dir = await smallSweep();
   const runDir = path.join(tempDir('dptrain-report-run-'), 'run');
-  // Two worker threads give two gradient slots, so the run logs B_simple: its fifth chart.
-  await train({ ...TRAIN, batchSize: 32, epochs: 3, out: runDir, engine: 'threads', workers: 2 });
+  // Two worker threads give two gradient slots, so the run logs B_simple; --eval-every adds the
+  // validation-vs-steps chart: 6 charts.
+  await train({ ...TRAIN, batchSize: 32, epochs: 3, evalEvery: 10, out: runDir, engine: 'threads', workers: 2 });
+  const xyFile = path.join(tempDir('dptrain-report-xy-'), 'xy.html');
+  fs.writeFileSync(xyFile, renderHtml(xyPage()));
   const pages = [
     { file: (await writeReport(dir)).file, charts: SWEEP_CHARTS.length },
-    { file: (await writeReport(runDir)).file, charts: 5 },
+    { file: (await writeReport(runDir)).file, charts: 6 },
+    { file: xyFile, charts: 1 },
   ];
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -134,7 +134,9 @@ function outcome(batchSize: number, gridLr: number, steps: number | null): RunOu
     status: steps === null ? 'not reached' : 'reached', stepsToTarget: steps, epochsToTarget: steps === null ? null : 1,
     samplesToTarget: steps === null ? null : steps * batchSize, secondsToTarget: steps === null ? null : 1, stepsRun: steps ?? 100, epochsRun: 1,
     final: { trainLoss: 0.1, trainAccuracy: null, valLoss: null, valAccuracy: null }, samplesPerSec: 1000, meanStepMs: 1,
+    targetAt: steps === null ? null : 'epoch',
     bSimpleStart: null, bSimpleEnd: null, bSimpleLogged: null, gnsLogged: [], resumed: false, error: null,
+    gnsSetup: { engine: 'inline', workers: 1, reduceChunks: 0, slots: 1 },
   };
 }
 
@@ -150,6 +152,14 @@ test('tuned: a warning names the batch size whose best rate is on the edge of th
   const edge = results.warnings.filter((w) => /on the grid/.test(w));
   assert.equal(edge.length, 1);
   assert.match(edge[0], /^B=64: the best learning rate 0\.4 is the largest on the grid \(0\.1 … 0\.4\)/);
+});
+
+test('tuned: between rates with equal steps the one nearer the middle of the grid wins, without an edge warning', () => {
+  const opts = resolveSweepOptions({ batchSizes: [16], target: 'train_loss=0.1', maxEpochs: 5, lrRule: 'tuned', lrTrials: 3, out: '/tmp/unused', train: { ...TRAIN } });
+  const runs = [outcome(16, 0.1, 40), outcome(16, 0.2, 40), outcome(16, 0.4, 45)];
+  const results = summarize(opts, runs, { trainSamples: 1024, spec: parseModelSpec('linreg:8-1') });
+  assert.equal(results.batchSizes[0].lr, 0.2);
+  assert.equal(results.warnings.filter((w) => /on the grid/.test(w)).length, 0);
 });
 
 test('with several seeds, steps-to-target is the median and a seed that missed counts as slowest', () => {

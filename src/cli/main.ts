@@ -8,6 +8,8 @@ import { DptrainError } from '../errors.js';
 import { runTrain } from './train-command.js';
 import { registerSweepCommand } from './sweep-command.js';
 import { registerReportCommand } from './report-command.js';
+import { registerCoordinatorCommand } from './coordinator-command.js';
+import { registerWorkerCommand } from './worker-command.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
 export const EXIT_USAGE = 2;
@@ -30,6 +32,8 @@ export function buildProgram(): Command {
   addTrainFlags(trainCommand);
   registerSweepCommand(program);
   registerReportCommand(program);
+  registerCoordinatorCommand(program);
+  registerWorkerCommand(program);
   return program;
 }
 

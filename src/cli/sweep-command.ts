@@ -18,18 +18,23 @@ const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out']);
 export const sweepHelp = `
 What a sweep measures
   For every batch size (and seed, and learning rate under --lr-rule tuned) dptrain trains
-  until --target is met at an epoch end or --max-epochs run out, then reports the steps,
+  until --target is met at a validation or --max-epochs run out, then reports the steps,
   epochs, samples and seconds to the target, fits S(B) = S_min + E_min/B (critical batch
   size B_crit = E_min/S_min) and names each batch size's regime: perfect scaling,
   diminishing returns, maximal data parallelism. docs/batch-size.md explains the terms.
 
-  Targets: val_acc=0.95, val_loss=0.3, train_loss=0.1, train_acc=0.99 (checked per epoch).
+  Targets: val_acc=0.95, val_loss=0.3, train_loss=0.1, train_acc=0.99. Validation targets are
+  checked at every validation: epoch ends, plus --evals-per-epoch K times per epoch at every B
+  (or every --eval-every N steps); training targets (epoch means) at epoch ends.
+  B_simple is logged per step when a step has 2 or more gradient slots holding samples
+  (--engine threads with 2+ workers, or --reduce-chunks 2+); at B = 1 it is not measurable.
   --lr-rule none: --lr at every B; linear: --lr·B/B0; sqrt: --lr·√(B/B0) (B0 = --base-batch-size);
   tuned: --lr-trials rates a factor --lr-factor apart per batch size, centred between the
   linear and square-root predictions; the rate with the fewest steps to target wins.
 
 Examples
-  dptrain sweep --batch-sizes 1,4,16,64,256,1024,full --target val_acc=0.95 --max-epochs 20 --out sweeps/mnist
+  dptrain sweep --batch-sizes 1,4,16,64,256,1024,full --target val_acc=0.95 --max-epochs 20 \
+      --evals-per-epoch 10 --out sweeps/mnist
   dptrain sweep --batch-sizes 8,64,full --target train_loss=0.01 --lr-rule tuned --seeds 3 \\
       --dataset 'synthetic:teacher?d=16' --model linreg:16-1 --out sweeps/linreg
   dptrain report sweeps/mnist                      # the HTML report of a sweep
@@ -40,12 +45,13 @@ export function registerSweepCommand(program: Command): Command {
     .command('sweep')
     .description('train once per batch size (and seed, and learning rate) and measure steps, epochs and time to a target')
     .option('--batch-sizes <list>', 'global batch sizes, comma-separated; "full" = the whole training split (e.g. 1,4,16,64,256,full)')
-    .option('--target <metric=value>', 'val_acc=0.95 | val_loss=V | train_loss=V | train_acc=V, checked at every epoch end')
+    .option('--target <metric=value>', 'val_acc=0.95 | val_loss=V | train_loss=V | train_acc=V, checked at every validation (epoch ends, and --evals-per-epoch / --eval-every)')
     .option('--max-epochs <n>', 'epoch budget of each run (default: 20)')
     .option('--lr-rule <rule>', `learning rate per batch size: ${sweepLrRules.join(' | ')} (default: ${SWEEP_DEFAULTS.lrRule})`)
     .option('--seeds <n>', `runs per configuration, seeds --seed, --seed+1, ... (default: ${SWEEP_DEFAULTS.seeds})`)
     .option('--lr-trials <n>', `tuned: learning rates per batch size (default: ${SWEEP_DEFAULTS.lrTrials})`)
     .option('--lr-factor <f>', `tuned: ratio of neighbouring rates (default: ${SWEEP_DEFAULTS.lrFactor})`)
+    .option('--evals-per-epoch <k>', `validate about k times per epoch at every batch size (--eval-every ceil(steps per epoch / k) per run), so steps-to-target is resolved to 1/k epoch; 0 = --eval-every as given (default: ${SWEEP_DEFAULTS.evalsPerEpoch})`)
     .option('--gns-samples <n>', `rows used to measure B_simple at the start and end of each run; 0 = off (default: ${SWEEP_DEFAULTS.gnsSamples})`)
     .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', sweepHelp)
@@ -85,6 +91,7 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>): SweepOpti
     lrTrials: integer('lrTrials', '--lr-trials'),
     lrFactor: typeof flags.lrFactor === 'string' ? parseNumber('--lr-factor', flags.lrFactor) : undefined,
     gnsSamples: integer('gnsSamples', '--gns-samples'),
+    evalsPerEpoch: integer('evalsPerEpoch', '--evals-per-epoch'),
     // The sweep's --lr-rule and --out are its own; train's flags are read without them.
     train: trainConfigFromFlags(Object.fromEntries(Object.entries(flags).filter(([key]) => !SET_BY_SWEEP.has(key)))),
   };
@@ -123,7 +130,7 @@ export function resultsTable(results: SweepResults): string {
       f(r.final.valLoss),
       f(r.final.valAccuracy),
       f(r.samplesPerSec, 3),
-      f(r.bSimpleLogged ?? r.bSimpleEnd, 3),
+      r.gnsSlots < 2 ? 'not measurable' : f(r.bSimpleLogged, 3),
       r.regime ?? '-',
     ]),
   ];
@@ -133,7 +140,9 @@ export function resultsTable(results: SweepResults): string {
   const fitLine = fit
     ? `fit: S_min ${f(fit.sMin)} steps, E_min ${f(fit.eMin)} samples, B_crit ${fit.bCrit === null ? 'beyond the largest B' : f(fit.bCrit)}`
     : `fit: none (${results.fitNote})`;
-  return `\nsteps to ${results.target.text} (checked at epoch ends)\n${lines.join('\n')}\n${fitLine}\n`;
+  const gns = results.gns ? `B_simple: logged at the target (${results.gns.engine} engine, ${results.gns.workers} worker(s), --reduce-chunks ${results.gns.reduceChunks})` : 'B_simple: not logged along the runs (one gradient slot per step)';
+  const checked = results.targetCheck.split(';')[0];
+  return `\nsteps to ${results.target.text} (checked ${checked})\n${lines.join('\n')}\n${fitLine}\n${gns}\n`;
 }
 
 /**

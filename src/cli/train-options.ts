@@ -52,6 +52,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers (default: the machine\'s available parallelism)', parse: integer },
   { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer },
   { key: 'kernels', flag: '--kernels <name>', help: 'auto (wasm where WebAssembly SIMD runs) | wasm (SIMD kernels) | js (plain TypeScript, the reference)', parse: choice('kernels') },
+  { key: 'evalEvery', flag: '--eval-every <n>', help: 'also validate after every n steps within an epoch: an "eval" record in metrics.jsonl (0 = at epoch ends only)', parse: integer },
   { key: 'patience', flag: '--patience <epochs>', help: 'early stopping: stop after this many epochs without improvement (0 = off)', parse: integer },
   { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor') },
   { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },

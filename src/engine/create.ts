@@ -2,6 +2,8 @@
 import type { Engine, EngineKind, EngineSetup } from './engine.js';
 import { InlineEngine } from './inline.js';
 import { ThreadsEngine, type ThreadsEngineOptions } from './threads.js';
+import { currentCoordinatorOptions, WsEngine } from './ws/index.js';
+import { EngineError } from '../errors.js';
 
 export interface EngineChoice {
   kind: EngineKind;
@@ -11,5 +13,11 @@ export interface EngineChoice {
 
 export async function createEngine(setup: EngineSetup, choice: EngineChoice): Promise<Engine> {
   if (choice.kind === 'inline') return InlineEngine.create(setup);
+  if (choice.kind === 'ws') {
+    // The coordinator's options come from `dptrain coordinator` (ws/context.ts).
+    const options = currentCoordinatorOptions();
+    if (!options) throw new EngineError('wsNeedsCoordinator', 'the ws engine runs inside `dptrain coordinator` (or withCoordinator() in the library), which provides its listen address and workers');
+    return WsEngine.create(setup, options);
+  }
   return ThreadsEngine.create(setup, { ...choice.threads, workers: choice.workers });
 }

@@ -9,7 +9,7 @@ import type { ModelSpec, BatchResult } from '../model/index.js';
 import type { OptimizerConfig } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 
-export type EngineKind = 'inline' | 'threads';
+export type EngineKind = 'inline' | 'threads' | 'ws';
 
 export interface EngineSetup {
   model: ModelSpec;

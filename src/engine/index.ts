@@ -11,3 +11,13 @@ export type {
 export { InlineEngine } from './inline.js';
 export { ThreadsEngine, type ThreadsEngineOptions, type FaultInjection } from './threads.js';
 export { createEngine, type EngineChoice } from './create.js';
+export {
+  WsEngine,
+  runWorker,
+  withCoordinator,
+  wsDefaults,
+  type WsCoordinatorOptions,
+  type WorkerOptions,
+  type WorkerOutcome,
+  type CoordinatorStatus,
+} from './ws/index.js';

@@ -37,6 +37,8 @@ export {
   sweepLrRules,
   SWEEP_DEFAULTS,
   TARGET_CHECK,
+  targetCheck,
+  evalInterval,
   type SweepOptions,
   type ResolvedSweepOptions,
   type SweepHooks,
@@ -45,11 +47,12 @@ export {
   type BatchSizeResult,
   type RunOutcome,
   type RunStatus,
+  type GnsSetup,
   type PlannedRun,
   type Target,
   type TargetMetric,
 } from './sweep.js';
-export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint } from './metrics.js';
+export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint, type Checkpoint } from './metrics.js';
 export {
   writeReport,
   buildReportPage,

@@ -1,13 +1,14 @@
 /**
  * Reading a run directory back (design.md §4): summary.json, config.json and metrics.jsonl,
  * streamed line by line because a B = 1 run writes a line per sample. Step records are reduced
- * on the fly to at most `maxPoints` log-spaced bins (mean loss per bin), which is what plots need.
+ * on the fly to at most `maxPoints` log-spaced bins (mean loss per bin), which is what plots need;
+ * eval and epoch records become checkpoints, the points where a target can be checked.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { DptrainError } from '../errors.js';
-import type { EpochRecord, RunSummary } from '../train/index.js';
+import type { EpochRecord, EvalRecord, RunSummary } from '../train/index.js';
 
 /** A step record as read back; `gns` is present once the training loop logs it. */
 interface LoggedStep {
@@ -36,8 +37,30 @@ export interface GnsPoint {
   gradSq: number;
 }
 
+/**
+ * A validation point along the run: an eval record (within an epoch, validation metrics only) or
+ * an epoch record (its end, training metrics too), with the run's totals up to it.
+ */
+export interface Checkpoint {
+  kind: 'eval' | 'epoch';
+  /** Epoch index from 0. */
+  epoch: number;
+  /** Steps and samples taken so far. */
+  steps: number;
+  samples: number;
+  /** Training wall time so far: the step records' `ms` summed (validation excluded). */
+  trainMs: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  /** Epoch records only (the epoch's sample-weighted means); null at eval records. */
+  trainLoss: number | null;
+  trainAccuracy: number | null;
+}
+
 export interface RunMetrics {
   epochs: EpochRecord[];
+  /** Eval and epoch records in the order of the run. */
+  checkpoints: Checkpoint[];
   /** Mean loss over log-spaced bins of steps (about maxPoints bins). */
   curve: CurvePoint[];
   /** The logged gradient noise scale, thinned to about maxPoints points; empty when not logged. */
@@ -54,6 +77,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
     throw new DptrainError('dptrain.study.noMetrics', `${dir} has no metrics.jsonl — is it a run directory written by \`dptrain train --out\`?`);
   }
   const epochs: EpochRecord[] = [];
+  const checkpoints: Checkpoint[] = [];
   const curve: CurvePoint[] = [];
   const gnsAll: GnsPoint[] = [];
   // Bins end at steps ⌈r^k⌉ with r chosen so that 1e7 steps give maxPoints bins.
@@ -64,6 +88,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   let last: LoggedStep | null = null;
   let stepMs = 0;
   let steps = 0;
+  let samples = 0;
   const flush = () => {
     if (binCount > 0 && last) curve.push({ step: last.step + 1, samples: last.samples, loss: binLoss / binCount });
     binLoss = 0;
@@ -79,10 +104,16 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
       continue; // a run killed mid-write leaves a partial last line
     }
     if (record.type === 'epoch') {
-      epochs.push(record as EpochRecord);
+      const e = record as EpochRecord;
+      epochs.push(e);
+      checkpoints.push({ kind: 'epoch', epoch: e.epoch, steps, samples, trainMs: stepMs, valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy });
+    } else if (record.type === 'eval') {
+      const e = record as EvalRecord;
+      checkpoints.push({ kind: 'eval', epoch: e.epoch, steps: e.step, samples: e.samples, trainMs: stepMs, valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: null, trainAccuracy: null });
     } else if (record.type === 'step') {
       const s = record as LoggedStep;
       steps += 1;
+      samples = s.samples;
       stepMs += s.ms;
       last = s;
       binLoss += s.loss;
@@ -97,7 +128,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   flush();
   const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
   const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
-  return { epochs, curve, gns, steps, meanStepMs: steps > 0 ? stepMs / steps : null };
+  return { epochs, checkpoints, curve, gns, steps, meanStepMs: steps > 0 ? stepMs / steps : null };
 }
 
 export async function readJson<T>(file: string): Promise<T | null> {

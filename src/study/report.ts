@@ -23,7 +23,12 @@ export interface ChartSeries {
   style: SeriesStyle;
   /** Index into the page's palette, so that a batch size keeps its colour across charts. */
   color: number;
+  /** y values: aligned with the chart's `x`, or (xy charts) with this series' own `x`. */
   values: (number | null)[];
+  /** xy charts only: this series' x values, in drawing order (a path, closed contours); a null y breaks the line. */
+  x?: number[];
+  /** Stroke width in CSS pixels (default 2). */
+  width?: number;
 }
 
 export interface ChartDef {
@@ -35,8 +40,20 @@ export interface ChartDef {
   yLabel: string;
   xLog: boolean;
   yLog: boolean;
+  /** The shared x values (aligned charts); empty for xy charts. */
   x: number[];
   series: ChartSeries[];
+  /**
+   * 'xy': every series has its own x values and is drawn in order (uPlot mode 2), for paths in a
+   * parameter plane; with `square`, one unit has the same length on both axes. Default: aligned.
+   */
+  layout?: 'aligned' | 'xy';
+  square?: boolean;
+  /** Axis ranges [min, max] (default: from the data). */
+  xRange?: [number, number];
+  yRange?: [number, number];
+  /** Plot height in pixels (default 360). */
+  height?: number;
 }
 
 export interface ReportPage {
@@ -187,7 +204,9 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
   );
 
   // 5. B_simple over training: the logged series when the loop logs it, else start and end.
-  const logged = curves.filter(({ metrics }) => metrics.gns.length > 0);
+  const logged = curves.filter(({ row, metrics }) => row.gnsSlots >= 2 && metrics.gns.length > 0);
+  const unmeasurable = rows.filter((r) => r.gnsSlots < 2).map(label);
+  const setup = results.gns;
   const gnsTraces: Trace[] = logged.length
     ? logged.map(({ row, metrics }) => ({ label: label(row), style: 'line' as const, color: color.get(row.batchSize)!, points: metrics.gns.map((p) => ({ x: p.step, y: p.bSimple })) }))
     : rows.map((row) => {
@@ -208,9 +227,9 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
       {
         id: 'gns',
         title: 'Gradient noise scale B_simple = tr(Σ)/|G|² over training',
-        note: logged.length
-          ? 'Logged at every step from the shard gradients (EMAs of the A.1 estimates). McCandlish et al. 2018 find the critical batch size close to B_simple near the target; on noisy tasks it rises as the loss falls.'
-          : `Measured at fixed parameters at the start (step 1) and the end of each run (the target, when reached); the training loop does not log a per-step series yet. ${results.bSimpleSource}.`,
+        note: logged.length && setup
+          ? `Logged at every step from the gradient slots' sums (moving averages of the A.1 estimates), measured with the ${setup.engine} engine, ${setup.workers} worker(s), --reduce-chunks ${setup.reduceChunks}.${unmeasurable.length ? ` Not measurable at ${unmeasurable.join(', ')}: a step there has one gradient slot holding samples.` : ''} McCandlish et al. 2018 find the critical batch size close to B_simple near the target; on noisy tasks it rises as the loss falls.`
+          : `Not logged along the runs (every step had one gradient slot holding samples); shown instead: measurements at fixed parameters at the start (step 1) and the end of each run (the target, when reached). ${results.bSimpleSource}.`,
         xLabel: 'step',
         yLabel: 'B_simple (samples)',
         xLog: true,
@@ -271,7 +290,7 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
     `B_simple: ${results.bSimpleSource}.`,
   ];
   const table = [
-    ['B', 'lr', 'steps to target', 'epochs', 'samples', 'seconds', 'final val loss', 'final val acc', 'samples/s', 'B_simple start', 'B_simple end', 'efficiency', 'regime'],
+    ['B', 'lr', 'steps to target', 'epochs', 'samples', 'seconds (training)', 'final val loss', 'final val acc', 'samples/s', 'B_simple at target', 'efficiency', 'regime'],
     ...rows.map((r) => [
       r.batchSize === 'full' ? `full (${r.resolvedBatchSize})` : String(r.batchSize),
       fmt(r.lr),
@@ -282,8 +301,7 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
       fmt(r.final.valLoss),
       fmt(r.final.valAccuracy),
       fmt(r.samplesPerSec, 3),
-      fmt(r.bSimpleStart, 3),
-      fmt(r.bSimpleEnd, 3),
+      r.gnsSlots < 2 ? 'not measurable' : fmt(r.bSimpleLogged, 3),
       fmt(r.efficiency, 2),
       r.regime ?? '—',
     ]),
@@ -329,6 +347,23 @@ export async function runPage(dir: string): Promise<ReportPage> {
           { label: 'train', style: 'line', color: 0, points: epochs.map((e) => ({ x: e.epoch + 1, y: e.trainAccuracy })) },
           { label: 'validation', style: 'line', color: 1, points: epochs.map((e) => ({ x: e.epoch + 1, y: e.valAccuracy })) },
         ],
+      ),
+    );
+  }
+  if (metrics.checkpoints.some((c) => c.kind === 'eval')) {
+    const accuracy = metrics.checkpoints.some((c) => c.valAccuracy !== null);
+    charts.push(
+      chart(
+        {
+          id: 'validation-vs-steps',
+          title: `Validation ${accuracy ? 'accuracy' : 'loss'} vs steps`,
+          note: 'At every validation: within epochs (--eval-every) and at epoch ends.',
+          xLabel: 'step',
+          yLabel: `validation ${accuracy ? 'accuracy' : 'loss'}`,
+          xLog: false,
+          yLog: false,
+        },
+        [{ label: `validation ${accuracy ? 'accuracy' : 'loss'}`, style: 'line', color: 1, points: metrics.checkpoints.map((c) => ({ x: c.steps, y: accuracy ? c.valAccuracy : c.valLoss })) }],
       ),
     );
   }
@@ -400,8 +435,24 @@ const PAGE_SCRIPT = `
     return String(Number(v.toPrecision(3)));
   }
   function ticks(u, vals) { return vals.map(tick); }
+  function fixed(range) { return range ? function () { return range; } : undefined; }
+  // xy charts: a polyline in data order, broken where a value is null; points as small discs.
+  function xyPath(points) {
+    return function (u, si) {
+      var d = u.data[si], xs = d[0], ys = d[1], path = new Path2D(), pen = false, r = 4.5 * devicePixelRatio;
+      for (var i = 0; i < xs.length; i++) {
+        if (xs[i] == null || ys[i] == null) { pen = false; continue; }
+        var px = u.valToPos(xs[i], 'x', true), py = u.valToPos(ys[i], 'y', true);
+        if (points) { path.moveTo(px + r, py); path.arc(px, py, r, 0, 2 * Math.PI); }
+        else if (pen) path.lineTo(px, py);
+        else { path.moveTo(px, py); pen = true; }
+      }
+      return { stroke: path, fill: points ? path : null, clip: null, band: null, gaps: null, flags: 0 };
+    };
+  }
   window.__charts = [];
   page.charts.forEach(function (def) {
+    var xy = def.layout === 'xy';
     var section = document.createElement('section');
     section.className = 'chart';
     section.id = def.id;
@@ -413,27 +464,39 @@ const PAGE_SCRIPT = `
     var box = document.createElement('div');
     section.appendChild(h); section.appendChild(p); section.appendChild(box);
     root.appendChild(section);
-    var series = [{ label: def.xLabel }].concat(def.series.map(function (s) {
+    var series = [xy ? {} : { label: def.xLabel }].concat(def.series.map(function (s) {
       var c = palette[s.color % palette.length];
-      var o = { label: s.label, stroke: c, width: s.style === 'points' ? 0 : 2, spanGaps: true };
+      var o = { label: s.label, stroke: c, width: s.style === 'points' ? 0 : (s.width || 2), spanGaps: !xy };
+      if (xy) o.facets = [{ scale: 'x', auto: !def.xRange }, { scale: 'y', auto: !def.yRange }];
       if (s.style === 'dashed') o.dash = [6, 4];
-      if (s.style === 'points') { o.paths = function () { return null; }; o.points = { show: true, size: 9, fill: c, stroke: c }; }
+      if (xy) { o.paths = xyPath(s.style === 'points'); o.points = { show: false }; if (s.style === 'points') { o.fill = c; o.width = 1; } }
+      else if (s.style === 'points') { o.paths = function () { return null; }; o.points = { show: true, size: 9, fill: c, stroke: c }; }
       else o.points = { show: false };
       return o;
     }));
     var width = Math.max(480, Math.min(960, root.clientWidth || 900));
+    var height = def.height || 360;
+    if (def.square && def.xRange && def.yRange) {
+      // One unit as long on both axes: size the plot to the ranges (axes take about 80 px).
+      var ratio = (def.yRange[1] - def.yRange[0]) / (def.xRange[1] - def.xRange[0]);
+      height = Math.round((width - 80) * ratio + 80);
+    }
+    var data = xy
+      ? [null].concat(def.series.map(function (s) { return [s.x, s.values]; }))
+      : [def.x].concat(def.series.map(function (s) { return s.values; }));
     var chart = new uPlot({
+      mode: xy ? 2 : 1,
       width: width,
-      height: 360,
-      legend: { show: true },
-      cursor: { drag: { x: false, y: false } },
+      height: height,
+      legend: { show: true, live: !xy },
+      cursor: xy ? { show: false } : { drag: { x: false, y: false } },
       scales: {
-        x: { time: false, distr: def.xLog ? 3 : 1, log: 10 },
-        y: { distr: def.yLog ? 3 : 1, log: 10 }
+        x: { time: false, distr: def.xLog ? 3 : 1, log: 10, auto: !def.xRange, range: fixed(def.xRange) },
+        y: { distr: def.yLog ? 3 : 1, log: 10, auto: !def.yRange, range: fixed(def.yRange) }
       },
       axes: [{ label: def.xLabel, values: ticks }, { label: def.yLabel, size: 64, values: ticks }],
       series: series
-    }, [def.x].concat(def.series.map(function (s) { return s.values; })), box);
+    }, data, box);
     window.__charts.push({ id: def.id, points: def.series.map(function (s) { return s.values.filter(function (v) { return v !== null; }).length; }) });
   });
   document.body.setAttribute('data-charts-ready', String(page.charts.length));

@@ -4,10 +4,12 @@
  * or a budget of epochs runs out, then report steps, epochs, samples and seconds to the target,
  * fit S(B) = S_min + E_min/B and classify each B's scaling regime.
  *
- * The target is checked at every epoch end (train() evaluates there), so steps-to-target are the
- * step count at the first epoch end that meets it: an upper bound, resolved to one epoch
- * (ceil(N/B) steps; exact at full batch, coarse at B = 1). A run stops as soon as it meets the
- * target, so its "final" metrics are those at the target.
+ * The target is checked wherever train() validates: at every epoch end, and within epochs every
+ * --eval-every steps (or --evals-per-epoch times per epoch, the sweep's per-B cadence). So
+ * steps-to-target are the step count at the first validation that meets it: an upper bound,
+ * resolved to the validation interval (at epoch ends only: ceil(N/B) steps, coarse at B = 1).
+ * Training targets (train_loss, train_acc) are epoch means and are checked at epoch ends only.
+ * A run stops as soon as it meets the target, so its "final" metrics are those at the target.
  *
  * Layout of the sweep directory:
  *   sweep.json            the sweep's options
@@ -32,6 +34,7 @@ import { ConfigError, DptrainError, shown } from '../errors.js';
 import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
+  DEFAULT_GNS_BETA,
   loadParameters,
   resolveTrainConfig,
   train,
@@ -44,7 +47,7 @@ import {
   type TrainLogger,
 } from '../train/index.js';
 import { classifyRegime, fitScaling, scalingEfficiency, type Regime, type ScalingFit } from './fit.js';
-import { readJson, readRunMetrics, readSummary, type GnsPoint } from './metrics.js';
+import { readJson, readRunMetrics, readSummary, type Checkpoint, type GnsPoint } from './metrics.js';
 import { measureNoiseScale } from './noise.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -83,10 +86,13 @@ export function parseTarget(text: string): Target {
   return { metric, value, text: `${match[1]}=${match[2]}` };
 }
 
-/** Whether an epoch record meets the target (accuracies from above, losses from below). */
-export function meetsTarget(record: EpochRecord, target: Target): boolean {
+/**
+ * Whether a record meets the target (accuracies from above, losses from below): an epoch record,
+ * an eval record (validation metrics only) or a Checkpoint.
+ */
+export function meetsTarget(record: Partial<Record<TargetMetric, number | null>>, target: Target): boolean {
   const value = record[target.metric];
-  if (value === null || !Number.isFinite(value)) return false;
+  if (value === null || value === undefined || !Number.isFinite(value)) return false;
   return target.metric.endsWith('Accuracy') ? value >= target.value : value <= target.value;
 }
 
@@ -103,6 +109,8 @@ export const SWEEP_DEFAULTS = Object.freeze({
   lrFactor: 2,
   /** Rows drawn to measure B_simple at the start and end of each run. */
   gnsSamples: 1024,
+  /** Validations per epoch at every B (0 = the training option evalEvery as given). */
+  evalsPerEpoch: 0,
 });
 
 export interface SweepOptions {
@@ -126,6 +134,12 @@ export interface SweepOptions {
   train?: Partial<TrainConfig>;
   /** Rows used to measure B_simple at fixed parameters (default 1024; 0 = do not measure). */
   gnsSamples?: number;
+  /**
+   * Validations per epoch for every batch size: each run gets evalEvery = ceil(steps per epoch / K),
+   * so steps-to-target is resolved to about 1/K epoch at every B (default 0: the training option
+   * evalEvery as given, 0 = epoch ends only). Validation targets only.
+   */
+  evalsPerEpoch?: number;
 }
 
 export interface ResolvedSweepOptions {
@@ -138,6 +152,7 @@ export interface ResolvedSweepOptions {
   lrTrials: number;
   lrFactor: number;
   gnsSamples: number;
+  evalsPerEpoch: number;
   train: TrainConfig;
 }
 
@@ -178,6 +193,8 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
   }
   const gnsSamples = o.gnsSamples ?? SWEEP_DEFAULTS.gnsSamples;
   if (!(Number.isSafeInteger(gnsSamples) && gnsSamples >= 0)) throw bad('--gns-samples', gnsSamples, 'an integer ≥ 0');
+  const evalsPerEpoch = o.evalsPerEpoch ?? SWEEP_DEFAULTS.evalsPerEpoch;
+  if (!(Number.isSafeInteger(evalsPerEpoch) && evalsPerEpoch >= 0 && evalsPerEpoch <= 10_000)) throw bad('--evals-per-epoch', evalsPerEpoch, 'an integer from 0 to 10000');
   const given = o.train ?? {};
   for (const [key, flag] of [['batchSize', '--batch-sizes'], ['epochs', '--max-epochs'], ['out', '--out'], ['lrRule', '--lr-rule']] as const) {
     if (given[key] !== undefined) {
@@ -188,7 +205,15 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
   if (target.metric.startsWith('val') && trainConfig.valSplit === 0) {
     throw new ConfigError('badOption', `--target ${target.text} needs a validation set, but --val-split is 0 — use a train_ target or --val-split > 0`);
   }
-  return { batchSizes: [...o.batchSizes], target, maxEpochs: o.maxEpochs, lrRule, seeds, out: o.out, lrTrials, lrFactor, gnsSamples, train: trainConfig };
+  if (evalsPerEpoch > 0) {
+    if (trainConfig.evalEvery > 0) {
+      throw new ConfigError('badOption', `--evals-per-epoch ${evalsPerEpoch} and --eval-every ${trainConfig.evalEvery} both set the validation cadence — give one of them`);
+    }
+    if (!target.metric.startsWith('val')) {
+      throw new ConfigError('badOption', `--evals-per-epoch adds validations within epochs, but --target ${target.text} is a training metric, checked at epoch ends only — use a val_ target, or leave --evals-per-epoch out`);
+    }
+  }
+  return { batchSizes: [...o.batchSizes], target, maxEpochs: o.maxEpochs, lrRule, seeds, out: o.out, lrTrials, lrFactor, gnsSamples, evalsPerEpoch, train: trainConfig };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,6 +249,12 @@ export function lrGrid(baseLr: number, batchSize: number, baseBatchSize: number,
   return Array.from({ length: trials }, (_, k) => Number((centre * Math.pow(factor, k - (trials - 1) / 2)).toPrecision(4)));
 }
 
+/** --evals-per-epoch K: validate every ceil(stepsPerEpoch / K) steps (0 when that is the whole epoch: its end validates). */
+export function evalInterval(stepsPerEpoch: number, evalsPerEpoch: number): number {
+  const every = Math.max(1, Math.ceil(stepsPerEpoch / evalsPerEpoch));
+  return every >= stepsPerEpoch ? 0 : every;
+}
+
 export function planRuns(options: ResolvedSweepOptions, trainSamples: number): PlannedRun[] {
   const runs: PlannedRun[] = [];
   const base = options.train;
@@ -239,6 +270,7 @@ export function planRuns(options: ResolvedSweepOptions, trainSamples: number): P
   }
   for (const [i, batchSize] of options.batchSizes.entries()) {
     const B = resolved[i];
+    const evalEvery = options.evalsPerEpoch > 0 ? evalInterval(countStepsPerEpoch(trainSamples, B, base.dropLast), options.evalsPerEpoch) : base.evalEvery;
     const grid = options.lrRule === 'tuned' ? lrGrid(base.lr, B, base.baseBatchSize, options.lrTrials, options.lrFactor) : [null];
     for (const gridLr of grid) {
       for (let s = 0; s < options.seeds; s++) {
@@ -253,6 +285,7 @@ export function planRuns(options: ResolvedSweepOptions, trainSamples: number): P
           seed,
           lr: gridLr ?? base.lr,
           lrRule: options.lrRule === 'tuned' ? 'none' : options.lrRule,
+          evalEvery,
           out: dir,
         };
         runs.push({ id, dir, batchSize, resolvedBatchSize: B, seed, gridLr, config });
@@ -277,12 +310,15 @@ export interface RunOutcome {
   lr: number;
   gridLr: number | null;
   status: RunStatus;
-  /** At the first epoch end meeting the target; null unless reached. */
+  /** At the first validation (eval record or epoch end) meeting the target; null unless reached. */
   stepsToTarget: number | null;
+  /** samplesToTarget / N: fractional when the target was met within an epoch. */
   epochsToTarget: number | null;
   samplesToTarget: number | null;
-  /** Sum of the epochs' wall times (training and validation) up to the target. */
+  /** Training wall time up to the target: the steps' `ms` summed (validation excluded). */
   secondsToTarget: number | null;
+  /** What the target was met at: an eval record within an epoch, or an epoch end. */
+  targetAt: 'eval' | 'epoch' | null;
   stepsRun: number;
   epochsRun: number;
   final: { trainLoss: number | null; trainAccuracy: number | null; valLoss: number | null; valAccuracy: number | null };
@@ -291,12 +327,24 @@ export interface RunOutcome {
   /** B_simple measured at fixed parameters (measureNoiseScale) at the start and the end. */
   bSimpleStart: number | null;
   bSimpleEnd: number | null;
-  /** The last B_simple logged in metrics.jsonl (`gns`), when the training loop logs it. */
+  /** B_simple logged in metrics.jsonl (`gns`) at the target (or the end when not reached). */
   bSimpleLogged: number | null;
+  /** Thinned series of the logged `gns` (empty when no step had two slots holding samples). */
   gnsLogged: GnsPoint[];
+  /** What measured the logged series: the engine, its workers, --reduce-chunks, and the gradient slots holding samples in a full step. */
+  gnsSetup: GnsSetup;
   /** True when read back from an earlier sweep instead of trained now. */
   resumed: boolean;
   error: string | null;
+}
+
+/** The gradient slots a step's noise-scale estimate comes from (research/batch-size.md §2.3). */
+export interface GnsSetup {
+  engine: string;
+  workers: number;
+  reduceChunks: number;
+  /** Slots holding samples in a full step: min(reduceChunks or workers, B). B_simple needs ≥ 2. */
+  slots: number;
 }
 
 /** What the sweep stores beside train()'s files, to resume without measuring again. */
@@ -349,7 +397,10 @@ export interface BatchSizeResult {
   meanStepMs: number | null;
   bSimpleStart: number | null;
   bSimpleEnd: number | null;
+  /** Logged B_simple at the target (median over seeds); null when not measurable. */
   bSimpleLogged: number | null;
+  /** Gradient slots holding samples per step; below 2 B_simple is not measurable (B = 1, or one worker without --reduce-chunks). */
+  gnsSlots: number;
   /** [S(B₀)/S(B)] / (B/B₀) against the smallest batch size that reached the target. */
   efficiency: number | null;
   regime: Regime | null;
@@ -380,6 +431,8 @@ export interface SweepResults {
   fitNote: string | null;
   /** How B_simple was obtained. */
   bSimpleSource: string;
+  /** The engine, workers and --reduce-chunks of the runs that logged B_simple (null when none did). */
+  gns: (Omit<GnsSetup, 'slots'> & { beta: number }) | null;
   batchSizes: BatchSizeResult[];
   runs: RunOutcome[];
   warnings: string[];
@@ -399,6 +452,18 @@ const silent: TrainLogger = { info() {}, warn() {} };
 
 export const TARGET_CHECK =
   'at every epoch end (train() evaluates there); steps-to-target is the step count at the first epoch end that meets the target: an upper bound resolved to one epoch of ceil(N/B) steps';
+
+/** How this sweep checks its target, for results.json and the report. */
+export function targetCheck(opts: Pick<ResolvedSweepOptions, 'target' | 'evalsPerEpoch' | 'train'>): string {
+  if (!opts.target.metric.startsWith('val')) return `${TARGET_CHECK} (a training metric is an epoch mean, so epoch ends are where it is checked)`;
+  if (opts.evalsPerEpoch > 0) {
+    return `about ${opts.evalsPerEpoch} times per epoch (--evals-per-epoch ${opts.evalsPerEpoch}: every ceil(ceil(N/B)/${opts.evalsPerEpoch}) steps) and at every epoch end; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to about 1/${opts.evalsPerEpoch} epoch (exactly, for batch sizes of fewer than ${opts.evalsPerEpoch} steps per epoch, where every step is validated)`;
+  }
+  if (opts.train.evalEvery > 0) {
+    return `every ${opts.train.evalEvery} steps within an epoch (--eval-every ${opts.train.evalEvery}) and at every epoch end; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to ${opts.train.evalEvery} steps, or one epoch where an epoch is shorter`;
+  }
+  return TARGET_CHECK;
+}
 
 /** Runs a batch-size sweep; see the module comment. Writes results.json and results.csv under `out`. */
 export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Promise<SweepResults> {
@@ -431,6 +496,7 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
     lrTrials: opts.lrRule === 'tuned' ? opts.lrTrials : null,
     lrFactor: opts.lrRule === 'tuned' ? opts.lrFactor : null,
     gnsSamples: opts.gnsSamples,
+    evalsPerEpoch: opts.evalsPerEpoch,
     train: { ...base, out: null },
     datasetHash: hash,
     runs: runs.map((r) => r.id),
@@ -518,6 +584,12 @@ async function executeRun(
     onStep: (record) => {
       if (info) hooks.onStep?.(record, run, info);
     },
+    onEval: (record, control) => {
+      if (meetsTarget(record, opts.target)) {
+        stoppedAtTarget = true;
+        control.stop(`target ${opts.target.text} reached at step ${record.step}`);
+      }
+    },
     onEpochEnd: (record, control) => {
       if (meetsTarget(record, opts.target)) {
         stoppedAtTarget = true;
@@ -542,29 +614,32 @@ async function executeRun(
 }
 
 /**
- * Steps, epochs, samples and seconds to the target from metrics.jsonl's epoch records. Null when
- * the records cannot answer for today's target (the run stopped early at another target).
+ * Steps, epochs, samples and seconds to the target from metrics.jsonl's eval and epoch records.
+ * Null when the records cannot answer for today's target (the run stopped early at another target).
  */
 async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: OutcomeFile, resumed: boolean): Promise<RunOutcome | null> {
   const metrics = await readRunMetrics(run.dir).catch(() => null);
-  if (metrics === null) return null;
-  const hit = metrics.epochs.findIndex((e) => meetsTarget(e, opts.target));
-  // Runs the sweep stopped at a target know nothing of later epochs; the others ran to their end.
+  const written = await readJson<{ reduceChunks?: number; resolved?: { trainSamples?: number; engine?: string; workers?: number } }>(path.join(run.dir, 'config.json')).catch(() => null);
+  if (metrics === null || !written?.resolved?.trainSamples) return null;
+  const checkpoints = metrics.checkpoints;
+  const hit = checkpoints.findIndex((c) => meetsTarget(c, opts.target));
+  // Runs the sweep stopped at a target know nothing of what followed; the others ran to their end.
   const complete = saved.status === 'diverged' || !saved.stoppedAtTarget;
   if (hit < 0 && !complete) return null;
-  let steps = 0, samples = 0, ms = 0;
-  const upTo = hit >= 0 ? hit : metrics.epochs.length - 1;
-  for (let i = 0; i <= upTo; i++) {
-    steps += metrics.epochs[i].steps;
-    samples += metrics.epochs[i].samples;
-    ms += metrics.epochs[i].ms;
-  }
-  const last = hit >= 0 ? metrics.epochs[hit] : metrics.epochs.at(-1);
-  const reached = hit >= 0;
+  const at: Checkpoint | null = hit >= 0 ? checkpoints[hit] : null;
+  const reached = at !== null;
+  // Final metrics: the validation at the target (or the last one), and the training means of its epoch.
+  const lastCheck = at ?? checkpoints.at(-1) ?? null;
+  const epochOf = lastCheck ? metrics.epochs.find((e) => e.epoch === lastCheck.epoch) ?? null : null;
   const runSteps = metrics.epochs.reduce((a, e) => a + e.steps, 0);
   // Training time without validation: each epoch's samples over its training throughput.
   const trainSeconds = metrics.epochs.reduce((a, e) => a + e.samples / e.samplesPerSec, 0);
   const runSamples = metrics.epochs.reduce((a, e) => a + e.samples, 0);
+  // B_simple logged at the target: the last logged point at or before it.
+  const upTo = at?.steps ?? Infinity;
+  const logged = metrics.gns.filter((p) => p.step <= upTo).at(-1) ?? null;
+  const reduceChunks = written.reduceChunks ?? 0;
+  const workers = written.resolved.workers ?? 1;
   return {
     id: run.id,
     dir: run.dir,
@@ -574,24 +649,31 @@ async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: Ou
     lr: saved.lr,
     gridLr: run.gridLr,
     status: reached ? 'reached' : saved.status === 'diverged' ? 'diverged' : 'not reached',
-    stepsToTarget: reached ? steps : null,
-    epochsToTarget: reached ? hit + 1 : null,
-    samplesToTarget: reached ? samples : null,
-    secondsToTarget: reached ? ms / 1000 : null,
+    stepsToTarget: at?.steps ?? null,
+    epochsToTarget: at ? at.samples / written.resolved.trainSamples : null,
+    samplesToTarget: at?.samples ?? null,
+    secondsToTarget: at ? at.trainMs / 1000 : null,
+    targetAt: at?.kind ?? null,
     stepsRun: runSteps,
     epochsRun: metrics.epochs.length,
     final: {
-      trainLoss: last?.trainLoss ?? null,
-      trainAccuracy: last?.trainAccuracy ?? null,
-      valLoss: last?.valLoss ?? null,
-      valAccuracy: last?.valAccuracy ?? null,
+      trainLoss: epochOf?.trainLoss ?? null,
+      trainAccuracy: epochOf?.trainAccuracy ?? null,
+      valLoss: lastCheck?.valLoss ?? null,
+      valAccuracy: lastCheck?.valAccuracy ?? null,
     },
     samplesPerSec: trainSeconds > 0 ? runSamples / trainSeconds : null,
     meanStepMs: metrics.meanStepMs,
     bSimpleStart: saved.bSimpleStart,
     bSimpleEnd: saved.bSimpleEnd,
-    bSimpleLogged: metrics.gns.at(-1)?.bSimple ?? null,
+    bSimpleLogged: logged?.bSimple ?? null,
     gnsLogged: metrics.gns,
+    gnsSetup: {
+      engine: written.resolved.engine ?? 'unknown',
+      workers,
+      reduceChunks,
+      slots: Math.min(reduceChunks > 0 ? reduceChunks : workers, run.resolvedBatchSize),
+    },
     resumed,
     error: saved.error,
   };
@@ -630,10 +712,16 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
       const finalMedian = median(finals) ?? (targetIsAccuracy ? -Infinity : Infinity);
       return { medianSteps, final: targetIsAccuracy ? -finalMedian : finalMedian };
     };
+    // Equal steps: the rate nearer the middle of the grid (log scale), so that a tie with an inner
+    // rate does not look like an optimum beyond the grid's edge.
+    const numeric = rates.filter((r): r is number => r !== null);
+    const middle = numeric.length ? Math.exp(numeric.reduce((a, r) => a + Math.log(r), 0) / numeric.length) : 1;
+    const offCentre = (lr: number | null) => (lr === null ? 0 : Math.abs(Math.log(lr / middle)));
     let best = rates[0];
     for (const lr of rates.slice(1)) {
       const a = score(lr), b = score(best);
-      if (a.medianSteps < b.medianSteps || (a.medianSteps === b.medianSteps && Number.isFinite(a.medianSteps) === false && a.final < b.final)) best = lr;
+      const tie = a.medianSteps === b.medianSteps;
+      if (a.medianSteps < b.medianSteps || (tie && !Number.isFinite(a.medianSteps) && a.final < b.final) || (tie && Number.isFinite(a.medianSteps) && offCentre(lr) < offCentre(best))) best = lr;
     }
     const chosen = mine.filter((o) => o.gridLr === best);
     const grid = opts.lrRule === 'tuned' ? (rates.filter((r): r is number => r !== null).sort((a, b) => a - b)) : null;
@@ -669,7 +757,8 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
       meanStepMs: medianOf(chosen, (o) => o.meanStepMs),
       bSimpleStart: medianOf(chosen, (o) => o.bSimpleStart),
       bSimpleEnd: medianOf(chosen, (o) => o.bSimpleEnd),
-      bSimpleLogged: medianOf(chosen, (o) => o.bSimpleLogged),
+      bSimpleLogged: medianOf(chosen, (o) => (o.gnsSetup.slots >= 2 ? o.bSimpleLogged : null)),
+      gnsSlots: Math.min(...chosen.map((o) => o.gnsSetup.slots)),
       efficiency: null,
       regime: null,
       fittedSteps: null,
@@ -702,17 +791,11 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
   const notReached = rows.filter((r) => !r.reached).map((r) => r.batchSize);
   if (notReached.length) warnings.push(`not reached within ${opts.maxEpochs} epochs at batch size(s) ${notReached.join(', ')} — raise --max-epochs or ease --target`);
 
-  const anyLogged = outcomes.some((o) => o.gnsLogged.length > 0);
-  const bSimpleSource = anyLogged
-    ? 'logged by the training loop at every step (metrics.jsonl "gns": EMAs of the A.1 estimates from the shard gradients); bSimpleStart/End are also measured at fixed parameters'
-    : opts.gnsSamples > 0
-      ? `measured at fixed parameters at the start and the end of each run (the end is the target when reached): ${opts.gnsSamples} training rows in shards of 8, A.1 estimator; the training loop does not log "gns" yet, so there is no series along the run`
-      : 'not measured (--gns-samples 0) and not logged by the training loop';
-
+  const { source: bSimpleSource, setup: gnsSetup } = describeGnsSource(opts, outcomes, rows);
   return {
     format: 'dptrain-sweep-results-v1',
     target: opts.target,
-    targetCheck: TARGET_CHECK,
+    targetCheck: targetCheck(opts),
     maxEpochs: opts.maxEpochs,
     lrRule: opts.lrRule,
     seeds: Array.from({ length: opts.seeds }, (_, i) => opts.train.seed + i),
@@ -728,9 +811,37 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
     fit,
     fitNote,
     bSimpleSource,
+    gns: gnsSetup,
     batchSizes: rows,
     runs: outcomes,
     warnings,
+  };
+}
+
+const slotsOf = (setup: Omit<GnsSetup, 'slots'>) =>
+  `${setup.engine} engine, ${setup.workers} worker${setup.workers === 1 ? '' : 's'}, --reduce-chunks ${setup.reduceChunks}: ${setup.reduceChunks > 0 ? `${setup.reduceChunks} chunk slots` : `one slot per worker`} per step`;
+
+/** Where B_simple comes from, in words, and the setup that logged it. */
+function describeGnsSource(opts: ResolvedSweepOptions, outcomes: RunOutcome[], rows: BatchSizeResult[]): { source: string; setup: SweepResults['gns'] } {
+  const fixed = opts.gnsSamples > 0
+    ? `bSimpleStart/End are separate measurements at fixed parameters (the initial ones, and those at the target or the end): ${opts.gnsSamples} training rows in shards of 8, the same estimator`
+    : 'no fixed-parameter measurement (--gns-samples 0)';
+  const loggedBy = outcomes.filter((o) => o.gnsLogged.length > 0);
+  const setups = [...new Set(outcomes.map((o) => JSON.stringify({ engine: o.gnsSetup.engine, workers: o.gnsSetup.workers, reduceChunks: o.gnsSetup.reduceChunks })))].map((j) => JSON.parse(j) as Omit<GnsSetup, 'slots'>);
+  const unmeasurable = rows.filter((r) => r.gnsSlots < 2).map((r) => (r.batchSize === 'full' ? `full (${r.resolvedBatchSize})` : String(r.batchSize)));
+  const notMeasurable = unmeasurable.length
+    ? `; not measurable at B = ${unmeasurable.join(', ')}: a step there has one gradient slot holding samples, and one shard says nothing about the spread between shards${setups.every((s) => s.workers < 2 && s.reduceChunks < 2) ? ' (use --engine threads with --workers ≥ 2, or --reduce-chunks ≥ 2)' : ''}`
+    : '';
+  if (loggedBy.length === 0) {
+    return {
+      source: `not logged along the runs (${setups.map(slotsOf).join('; ')})${notMeasurable}; ${fixed}`,
+      setup: null,
+    };
+  }
+  const setup = loggedBy[0].gnsSetup;
+  return {
+    source: `logged by the training loop at every step (metrics.jsonl "gns": moving averages, β = ${DEFAULT_GNS_BETA}, of the A.1 estimates from the gradient slots' sums), measured with the ${setups.map(slotsOf).join('; ')}; the value per batch size is the one logged at the target (at the end when not reached)${notMeasurable}; ${fixed}`,
+    setup: { engine: setup.engine, workers: setup.workers, reduceChunks: setup.reduceChunks, beta: DEFAULT_GNS_BETA },
   };
 }
 
@@ -743,10 +854,13 @@ const CSV_COLUMNS = [
   'batch_size', 'resolved_batch_size', 'steps_per_epoch', 'lr', 'seeds', 'reached_seeds',
   'steps_to_target', 'epochs_to_target', 'samples_to_target', 'seconds_to_target',
   'final_train_loss', 'final_val_loss', 'final_val_accuracy', 'samples_per_sec', 'mean_step_ms',
-  'b_simple_start', 'b_simple_end', 'b_simple_logged', 'efficiency', 'regime', 'fitted_steps',
+  'b_simple_start', 'b_simple_end', 'b_simple_logged', 'efficiency', 'regime', 'fitted_steps', 'gns_slots',
 ] as const;
 
-/** results.csv: one row per batch size; "not reached" in the to-target columns when missed. */
+/**
+ * results.csv: one row per batch size; "not reached" in the to-target columns when missed, "not
+ * measurable" in b_simple_logged when a step has fewer than 2 gradient slots holding samples.
+ */
 export function resultsCsv(results: SweepResults): string {
   const num = (v: number | null, digits = 6) => (v === null || !Number.isFinite(v) ? '' : String(Number(v.toPrecision(digits))));
   const miss = (r: BatchSizeResult, v: number | null) => (r.reached ? num(v) : 'not reached');
@@ -756,7 +870,8 @@ export function resultsCsv(results: SweepResults): string {
       String(r.batchSize), String(r.resolvedBatchSize), String(r.stepsPerEpoch), num(r.lr), String(r.seeds), String(r.reachedSeeds),
       miss(r, r.stepsToTarget), miss(r, r.epochsToTarget), miss(r, r.samplesToTarget), miss(r, r.secondsToTarget),
       num(r.final.trainLoss), num(r.final.valLoss), num(r.final.valAccuracy), num(r.samplesPerSec), num(r.meanStepMs),
-      num(r.bSimpleStart), num(r.bSimpleEnd), num(r.bSimpleLogged), num(r.efficiency), r.regime ?? '', num(r.fittedSteps),
+      num(r.bSimpleStart), num(r.bSimpleEnd), r.gnsSlots < 2 ? 'not measurable' : num(r.bSimpleLogged), num(r.efficiency), r.regime ?? '', num(r.fittedSteps),
+      String(r.gnsSlots),
     ].join(','));
   }
   return lines.join('\n') + '\n';
@@ -769,7 +884,8 @@ export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 
   const metric = o.final[opts.target.metric];
   const shownMetric = metric === null ? '' : ` (${opts.target.text.split('=')[0]} ${metric.toFixed(4)})`;
   if (o.status === 'reached') {
-    return `${head}: reached ${opts.target.text} after ${o.stepsToTarget!.toLocaleString('en-US')} steps, ${o.epochsToTarget} epoch(s), ${o.samplesToTarget!.toLocaleString('en-US')} samples, ${o.secondsToTarget!.toFixed(1)} s${shownMetric}${resumed}`;
+    const epochs = Number(o.epochsToTarget!.toFixed(2));
+    return `${head}: reached ${opts.target.text} after ${o.stepsToTarget!.toLocaleString('en-US')} steps, ${epochs} epoch${epochs === 1 ? '' : 's'}, ${o.samplesToTarget!.toLocaleString('en-US')} samples, ${o.secondsToTarget!.toFixed(1)} s of training${shownMetric}${resumed}`;
   }
   if (o.status === 'diverged') return `${head}: diverged after ${o.stepsRun.toLocaleString('en-US')} steps${resumed}`;
   return `${head}: not reached in ${opts.maxEpochs} epochs${shownMetric}${resumed}`;

@@ -1,5 +1,5 @@
-/** Hooks into the training loop, as Keras callbacks: on step, on epoch end, early stopping. */
-import type { EpochRecord, RunSummary, StepRecord } from './records.js';
+/** Hooks into the training loop, as Keras callbacks: on step, on validation within an epoch, on epoch end, early stopping. */
+import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
 import type { MonitoredMetric } from './config.js';
 
 export interface RunInfo {
@@ -18,13 +18,18 @@ export interface RunInfo {
 }
 
 export interface TrainControl {
-  /** Ends training after the current epoch; `reason` goes into the log. */
+  /**
+   * Ends training; `reason` goes into the log. From onEpochEnd: after this epoch. From onEval: at
+   * once (the epoch ends early and its record covers the steps taken).
+   */
   stop(reason: string): void;
 }
 
 export interface Callback {
   onTrainBegin?(info: RunInfo): void | Promise<void>;
   onStep?(record: StepRecord): void | Promise<void>;
+  /** After a validation within an epoch (--eval-every). */
+  onEval?(record: EvalRecord, control: TrainControl): void | Promise<void>;
   onEpochEnd?(record: EpochRecord, control: TrainControl): void | Promise<void>;
   onTrainEnd?(summary: RunSummary): void | Promise<void>;
 }

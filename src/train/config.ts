@@ -58,6 +58,8 @@ export interface TrainConfig {
   reduceChunks: number;
   /** Kernel set: wasm (WebAssembly SIMD) where available, js (plain TypeScript), or auto. */
   kernels: KernelsChoice;
+  /** Validate after every this many steps within an epoch, as well as at epoch ends (0 = at epoch ends only). */
+  evalEvery: number;
   /** Early stopping: epochs without improvement of `monitor` (0 = off). */
   patience: number;
   monitor: MonitoredMetric;
@@ -99,6 +101,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   workers: os.availableParallelism(),
   reduceChunks: 0,
   kernels: 'auto',
+  evalEvery: 0,
   patience: 0,
   monitor: 'valLoss',
   minDelta: 0,
@@ -110,7 +113,7 @@ export const choices = {
   optimizer: ['sgd', 'adam', 'adamw'],
   lrSchedule: ['constant', 'step', 'cosine'],
   lrRule: ['none', 'linear', 'sqrt'],
-  engine: ['threads', 'inline'],
+  engine: ['threads', 'inline', 'ws'],
   kernels: ['auto', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
@@ -171,6 +174,10 @@ function validate(c: TrainConfig): void {
     throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
   }
   oneOf('kernels', c.kernels);
+  nonNegativeInteger('evalEvery', c.evalEvery);
+  if (c.evalEvery > 0 && c.valSplit === 0) {
+    throw new ConfigError('badOption', `--eval-every ${c.evalEvery} needs a validation set, but --val-split is 0 — use --val-split > 0, or leave --eval-every at 0`);
+  }
   nonNegativeInteger('patience', c.patience);
   oneOf('monitor', c.monitor);
   nonNegativeNumber('minDelta', c.minDelta);

@@ -10,7 +10,7 @@ export {
   type MonitoredMetric,
 } from './config.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
-export type { StepRecord, EpochRecord, RunSummary, StopReason } from './records.js';
+export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from './records.js';
 export { saveParameters, loadParameters, parameterTensors } from './run-dir.js';
 export { GnsTracker, gnsEstimate, DEFAULT_GNS_BETA, type GnsRecord, type GnsEstimate, type ShardGradient } from './gns.js';
 export type { StepTiming, TimingSummary } from './timing.js';

@@ -20,7 +20,7 @@ import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from
 import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
 import { availableCores, resolveTrainConfig, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
-import type { EpochRecord, RunSummary, StepRecord, StopReason } from './records.js';
+import type { EpochRecord, EvalRecord, RunSummary, StepRecord, StopReason } from './records.js';
 import { StepTimings } from './timing.js';
 import { GnsTracker } from './gns.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
@@ -157,8 +157,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       let epochCorrect = 0;
       let epochSamples = 0;
       let epochSteps = 0;
+      let epochEvalMs = 0;
 
-      for (let s = 0; s < stepsPerEpoch && step < totalSteps; s++) {
+      for (let s = 0; s < stepsPerEpoch && step < totalSteps && stopRequest === null; s++) {
         const stepStarted = performance.now();
 
         // 1. Schedule: the learning rate of this step.
@@ -209,10 +210,27 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
         runDir?.writeRecord(record);
         for (const c of callbacks) await c.onStep?.(record);
         step += 1;
+
+        // 8. Evaluate: every --eval-every steps within the epoch (its end evaluates anyway); onEval may stop here.
+        if (config.evalEvery > 0 && valSet && step % config.evalEvery === 0 && s + 1 < stepsPerEpoch && step < totalSteps) {
+          const evalStarted = performance.now();
+          const val = await engine.evaluate(valSet);
+          const evalRecord: EvalRecord = {
+            type: 'eval',
+            epoch,
+            step,
+            samples,
+            valLoss: val.lossSum / val.count,
+            valAccuracy: isClassifier ? val.correct / val.count : null,
+          };
+          runDir?.writeRecord(evalRecord);
+          for (const c of callbacks) await c.onEval?.(evalRecord, control);
+          epochEvalMs += performance.now() - evalStarted;
+        }
       }
 
       // End of epoch: evaluate on the validation set, report, let callbacks stop the run.
-      const trainMs = performance.now() - epochStarted;
+      const trainMs = performance.now() - epochStarted - epochEvalMs;
       const val = valSet ? await engine.evaluate(valSet) : null;
       const record: EpochRecord = {
         type: 'epoch',

@@ -1,4 +1,4 @@
-/** The records a run emits: one per step, one per epoch, one summary (design.md §4). */
+/** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (design.md §4). */
 import type { StepTiming, TimingSummary } from './timing.js';
 import type { GnsRecord } from './gns.js';
 
@@ -29,6 +29,22 @@ export interface StepRecord {
    * (one worker without --reduce-chunks, or a batch of one sample).
    */
   gns: GnsRecord | null;
+}
+
+/**
+ * metrics.jsonl line for a validation at a step boundary within an epoch (--eval-every N: after
+ * every N-th step of the run, except where an epoch ends, whose record carries the validation).
+ */
+export interface EvalRecord {
+  type: 'eval';
+  epoch: number;
+  /** Steps taken so far: the parameters evaluated are those after this many updates. */
+  step: number;
+  /** Samples processed so far. */
+  samples: number;
+  valLoss: number;
+  /** Null for regression. */
+  valAccuracy: number | null;
 }
 
 /** metrics.jsonl line at the end of each epoch. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ConfigError, ModelError, DptrainError } from '../errors.js';
 import { loadSafetensors, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
 import type { ParamLayout } from '../model/index.js';
-import type { EpochRecord, RunSummary, StepRecord } from './records.js';
+import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
 
 export class RunDirectory {
   readonly dir: string;
@@ -36,7 +36,7 @@ export class RunDirectory {
     await writeJson(path.join(this.dir, 'config.json'), config);
   }
 
-  writeRecord(record: StepRecord | EpochRecord): void {
+  writeRecord(record: StepRecord | EvalRecord | EpochRecord): void {
     if (this.#failure) throw new DptrainError('dptrain.train.metricsWrite', `cannot write metrics.jsonl: ${this.#failure.message}`, { cause: this.#failure });
     this.#metrics.write(JSON.stringify(record) + '\n');
   }

@@ -44,7 +44,9 @@ export class StepTimings {
     const computeMs = result.workers.map((w) => w.computeMs);
     let slowest = 0;
     for (let w = 0; w < computeMs.length; w++) {
-      this.#workerComputeMs[w] += computeMs[w];
+      // The ws engine's membership can grow mid-run: a new worker starts at 0.
+      this.#workerComputeMs[w] = (this.#workerComputeMs[w] ?? 0) + computeMs[w];
+      this.#slowestCount[w] ??= 0;
       if (computeMs[w] > computeMs[slowest]) slowest = w;
     }
     this.#slowestCount[slowest] += 1;

@@ -1,0 +1,135 @@
+/**
+ * `dptrain coordinator`: the normal training loop (train()) with the ws engine, whose workers are
+ * `dptrain worker` processes on LAN hosts. Listens on 127.0.0.1 unless --listen names another
+ * address, and refuses a non-loopback address without --token-file. Waits for --min-workers,
+ * then trains; a progress line every few seconds names each worker, its host, threads and last
+ * step time. docs/protocol.md §6 describes what crosses the wire.
+ */
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { loadDataset } from '../data/index.js';
+import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
+import { ConfigError } from '../errors.js';
+import { isLoopback, readTokenFile } from '../transport/index.js';
+import { resolveTrainConfig, train, type TrainResult } from '../train/index.js';
+import { createLogger, type LogFormat } from './logger.js';
+import { parseInteger } from './parse.js';
+import { formatDuration } from './progress.js';
+import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
+
+/** Train options that the coordinator decides itself. */
+const SET_BY_COORDINATOR = new Set(['engine', 'workers']);
+/** Seconds between progress lines (and at every membership change). */
+const PROGRESS_EVERY_MS = 5_000;
+export const DEFAULT_LISTEN = '127.0.0.1:7000';
+
+export const coordinatorHelp = `
+Across hosts
+  On one host:     dptrain coordinator --listen 10.0.0.1:7000 --token-file token --min-workers 2 [train options]
+  On each other:   dptrain worker --connect ws://10.0.0.1:7000 --token-file token --threads 4
+  The token is a shared secret (openssl rand -hex 32 > token && chmod 600 token; copy it to every
+  host); it never crosses the wire. Without --token-file the coordinator listens on loopback only.
+  Workers load the dataset by its spec and prove its hash (or receive it with --ship-data); each
+  computes its shard with its own threads, and the shards are all-reduced (star or ring).
+  Workers may join or leave between steps; a lost worker's shard is recomputed by the others.
+`;
+
+export function registerCoordinatorCommand(program: Command): Command {
+  const command = program
+    .command('coordinator')
+    .description('train across LAN hosts: wait for --min-workers `dptrain worker`s, then train with them')
+    .option('--listen <host:port>', `address to listen on; anything but loopback needs --token-file (default: ${DEFAULT_LISTEN})`)
+    .option('--min-workers <k>', 'workers to wait for before the first step (default: 1)')
+    .addOption(new Option('--allreduce <algorithm>', 'star (via the coordinator) | ring (between workers) | auto (star for small models or ≤ 2 workers)').choices(['star', 'ring', 'auto']).default('auto'))
+    .option('--token-file <file>', 'shared secret file (chmod 600), the same on every host')
+    .option('--ship-data', 'send the dataset to every worker instead of having it load the spec')
+    .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)
+    .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
+    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .addHelpText('after', coordinatorHelp)
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => void (await runCoordinator(options)));
+  for (const option of addTrainFlags(new Command()).options) {
+    if (!SET_BY_COORDINATOR.has(option.attributeName())) command.addOption(option);
+  }
+  return command;
+}
+
+/** `HOST:PORT`, `[v6]:PORT` or `PORT` (on 127.0.0.1); port 0 picks a free one. */
+export function parseListen(raw: string): { host: string; port: number } {
+  const text = raw.trim();
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/.exec(text) ?? (/^(\d+)$/.test(text) ? [text, undefined, '127.0.0.1', text] : null);
+  const port = m ? Number(m[3]) : NaN;
+  const host = m ? (m[1] ?? m[2]) || '127.0.0.1' : '';
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ConfigError('badOption', `--listen must be HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:7000 or 10.0.0.1:7000 (got ${JSON.stringify(raw)})`);
+  }
+  return { host, port };
+}
+
+export async function runCoordinator(flags: Record<string, unknown>): Promise<TrainResult> {
+  const { host, port } = parseListen(typeof flags.listen === 'string' ? flags.listen : DEFAULT_LISTEN);
+  const tokenFile = flags.tokenFile as string | undefined;
+  if (!isLoopback(host) && !tokenFile) {
+    throw new ConfigError(
+      'insecureListen',
+      `--listen ${host}:${port} is not a loopback address, and there is no --token-file: anyone who can reach the port could join the run. ` +
+        `Create a token (openssl rand -hex 32 > token && chmod 600 token), copy it to every host and pass --token-file token — or listen on 127.0.0.1`,
+    );
+  }
+  const minWorkers = flags.minWorkers === undefined ? 1 : parseInteger('--min-workers', flags.minWorkers as string);
+  const hashEvery = flags.hashEvery === undefined ? undefined : parseInteger('--hash-every', flags.hashEvery as string);
+  const deadlineFloorMs = flags.stepDeadlineFloor === undefined ? undefined : parseInteger('--step-deadline-floor', flags.stepDeadlineFloor as string);
+  const token = tokenFile ? readTokenFile(tokenFile) : undefined;
+  const config = resolveTrainConfig({ ...trainConfigFromFlags(flags), engine: 'ws' });
+
+  const logger = createLogger(flags.logFormat as LogFormat, null);
+  const loaded = await loadDataset(config.dataset);
+  let lastProgress = 0;
+  let lastMembers = '';
+  const options: WsCoordinatorOptions = {
+    host,
+    port,
+    minWorkers,
+    allreduce: flags.allreduce as WsCoordinatorOptions['allreduce'],
+    token,
+    shipData: flags.shipData === true,
+    loaded,
+    datasetSpec: config.dataset,
+    valSplit: config.valSplit,
+    standardize: config.standardize,
+    hashEvery,
+    deadlineFloorMs,
+    log: logger,
+    onStatus: (status) => {
+      const members = status.workers.map((w) => w.name).join(',');
+      const now = performance.now();
+      if (members === lastMembers && now - lastProgress < PROGRESS_EVERY_MS) return;
+      lastMembers = members;
+      lastProgress = now;
+      logger.info({ progress: status }, describeStatus(status));
+    },
+  };
+  const result = await withCoordinator(options, () => train(config, { logger, data: loaded }));
+
+  const { summary } = result;
+  const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
+  const parts = [
+    `${summary.epochs} epochs, ${summary.steps} steps in ${formatDuration(summary.seconds)}`,
+    `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
+    summary.final.valLoss !== null ? `val loss ${summary.final.valLoss.toFixed(4)}` : `train loss ${summary.final.trainLoss?.toFixed(4)}`,
+    accuracy !== null ? `${summary.final.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
+  ].filter(Boolean);
+  logger.info({ summary }, `done: ${parts.join(', ')}`);
+  if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
+  return result;
+}
+
+/** `step 120, star: w1 (host-a, 2 threads, 43 rows, 12.3 ms) | w2 (...)`. */
+export function describeStatus(status: CoordinatorStatus): string {
+  const workers = status.workers
+    .map((w) => `${w.name} (${w.host}, ${w.threads} thread${w.threads === 1 ? '' : 's'}, ${w.lastRows} rows, ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`})`)
+    .join(' | ');
+  const waiting = status.waiting.length > 0 ? `; waiting to join: ${status.waiting.join(', ')}` : '';
+  return `step ${status.step}, ${status.allreduce ?? '-'}, ${status.workers.length} worker(s): ${workers}${waiting}`;
+}

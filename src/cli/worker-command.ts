@@ -1,0 +1,66 @@
+/**
+ * `dptrain worker --connect ws://HOST:PORT`: join a coordinator and compute shards with a local
+ * engine over --threads threads until the run ends. Exits 0 when the coordinator ends the run,
+ * 1 when it refuses or drops this worker or the connection is lost (the log says why).
+ * Ctrl-C leaves the run at once; the coordinator recomputes the current step without it.
+ */
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
+import { ConfigError } from '../errors.js';
+import { readTokenFile } from '../transport/index.js';
+import { createLogger, type LogFormat } from './logger.js';
+import { parseInteger } from './parse.js';
+
+export function registerWorkerCommand(program: Command): Command {
+  return program
+    .command('worker')
+    .description('join a `dptrain coordinator` and compute shards with this host\'s threads until the run ends')
+    .option('--connect <url>', 'the coordinator, e.g. ws://10.0.0.1:7000 (required)')
+    .option('--token-file <file>', 'the shared secret file (chmod 600), the coordinator\'s')
+    .option('--threads <t>', `threads of the local engine; 1 = one thread (default: this machine's ${os.availableParallelism()})`)
+    .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
+    .option('--rejoins <n>', `join again this many times after being dropped or losing the connection (default: ${wsDefaults.rejoins})`)
+    .option('--ring-host <address>', 'address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0)')
+    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .exitOverride()
+    .action(async (options: Record<string, unknown>) => void (await runWorkerCommand(options)));
+}
+
+/** A default worker name the transport accepts: the host name, sanitized, and the process id. */
+export function defaultWorkerName(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 50) || 'worker';
+  return `${host}-${process.pid}`;
+}
+
+export async function runWorkerCommand(flags: Record<string, unknown>): Promise<WorkerOutcome> {
+  const url = flags.connect;
+  if (typeof url !== 'string' || !/^wss?:\/\/[^/]+/.test(url.trim())) {
+    throw new ConfigError('badOption', `--connect must be the coordinator's ws://HOST:PORT (got ${JSON.stringify(url ?? '')}), e.g. --connect ws://10.0.0.1:7000`);
+  }
+  const threads = flags.threads === undefined ? os.availableParallelism() : parseInteger('--threads', flags.threads as string);
+  if (!(threads >= 1 && threads <= 1024)) throw new ConfigError('badOption', `--threads must be an integer from 1 to 1024 (got ${threads})`);
+  const name = typeof flags.name === 'string' ? flags.name : defaultWorkerName();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/.test(name)) {
+    throw new ConfigError('badOption', `--name must be 1-64 letters, digits and . _ : @ -, starting with a letter or digit (got ${JSON.stringify(name)})`);
+  }
+  const rejoins = flags.rejoins === undefined ? wsDefaults.rejoins : parseInteger('--rejoins', flags.rejoins as string);
+  if (!(rejoins >= 0)) throw new ConfigError('badOption', `--rejoins must be an integer ≥ 0 (got ${rejoins})`);
+  const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
+  const log = createLogger(flags.logFormat as LogFormat, null);
+  const stop = new AbortController();
+  const onSignal = () => {
+    log.warn({}, 'interrupted: leaving the run');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const outcome = await runWorker({ url: url.trim(), name, threads, token, rejoins, ringHost: flags.ringHost as string | undefined, log }, stop.signal);
+    log.info({ steps: outcome.steps }, `worker "${name}" done: ${outcome.steps} steps served`);
+    return outcome;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

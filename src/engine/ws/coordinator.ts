@@ -1,0 +1,480 @@
+/**
+ * The ws engine, coordinator side: the training loop's Engine whose workers are processes on
+ * other hosts (`dptrain worker`), each running a local engine over its threads.
+ *
+ * One step (computeGradients, then applyUpdate):
+ *   boundary  workers that became ready since the last step get the parameters, the optimizer
+ *             state and the version, and join the membership (worker order = join order);
+ *   plan      the step's rows are split among the members in proportion to their threads;
+ *   compute   every member computes its shard's gradient SUM with its local engine (the
+ *             intra-host reduce), then the inter-host all-reduce:
+ *               star  members send their sums here; they are added in worker order (float64,
+ *                     rounded once), and the sum goes back with the update plan;
+ *               ring  members all-reduce among themselves (ring.ts) and send their finished
+ *                     segments here, so this replica gets the same bits;
+ *   update    this process applies the update to its own replica (parameters and optimizer
+ *             state never live only on a worker: design.md §2.5), and every member applies
+ *             the same update to the same reduced gradient. Every `hashEvery` updates the
+ *             members send a hash of their parameters; a replica that differs is named and dropped.
+ * A member that disconnects, misses the adaptive deadline or breaks the protocol is dropped and
+ * the step is run again by the others, so its result is the same up to float rounding
+ * (bit-identical with --reduce-chunks, whose chunks do not depend on who computes them).
+ */
+import { datasetHash, type Dataset } from '../../data/index.js';
+import { ConfigError, EngineError } from '../../errors.js';
+import { loadKernels } from '../../kernels/index.js';
+import { Model, type BatchResult } from '../../model/index.js';
+import { createOptimizer, sumOfSquares, type Optimizer } from '../../optim/index.js';
+import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
+import { isLoopback, listen, type Server, type TransportLogger } from '../../transport/index.js';
+import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport } from '../engine.js';
+import { StepDeadline } from './deadline.js';
+import { coordinatorMessages, type CoordinatorMessage } from './messages.js';
+import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type CoordinatorStatus, type WsCoordinatorOptions } from './options.js';
+import { parameterDigest } from './param-hash.js';
+import { AttemptRound, type Assignment } from './round.js';
+import { checkHelloMeta, Roster } from './roster.js';
+import { dataChunkFloats, setupMessage } from './run-setup.js';
+import { assignShards } from './shards.js';
+import { EngineCloseCode, type WorkerLink } from './worker-link.js';
+
+type ResolvedOptions = Required<Pick<WsCoordinatorOptions, 'hashEvery' | 'maxAttempts' | 'rejoinTimeoutMs'>> & WsCoordinatorOptions;
+
+const silent: TransportLogger = { info() {}, warn() {} };
+/** Room for a message's fields around its largest array. */
+const FRAME_SLACK = 64 * 1024;
+/** The workers' frame limit (transport default); state and gradients must fit one frame. */
+const WORKER_MAX_PAYLOAD = 64 * 1024 * 1024;
+/** Parameter hashes kept for late `hash` replies. */
+const DIGESTS_KEPT = 8;
+
+export class WsEngine implements Engine {
+  readonly kind = 'ws' as const;
+  readonly kernels: string;
+  readonly params: Float32Array;
+  readonly gradient: Float32Array;
+  readonly #setup: EngineSetup;
+  readonly #options: ResolvedOptions;
+  readonly #log: TransportLogger;
+  readonly #server: Server<CoordinatorMessage>;
+  readonly #roster: Roster;
+  readonly #optimizer: Optimizer;
+  readonly #model: Model;
+  readonly #deadline: StepDeadline;
+  readonly #chunkCount: number;
+  readonly #slots: Float32Array | null;
+  readonly #digests = new Map<number, string>();
+  #version = 0;
+  #round: AttemptRound | null = null;
+  #lastAlgorithm: Allreduce | null = null;
+  #lastMembers: readonly WorkerLink[] = [];
+  #lastPlanKey = '';
+  #step = 0;
+  #closed = false;
+
+  private constructor(
+    setup: EngineSetup,
+    options: ResolvedOptions,
+    kernels: { name: string; detail: string; model: Model },
+    server: Server<CoordinatorMessage>,
+    rosterFor: (engine: WsEngine) => Roster,
+  ) {
+    this.#setup = setup;
+    this.#options = options;
+    this.#log = options.log ?? silent;
+    this.kernels = kernels.detail;
+    this.#model = kernels.model;
+    this.params = Float32Array.from(setup.params);
+    this.gradient = new Float32Array(this.params.length);
+    this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
+    this.#chunkCount = setup.chunks ?? 0;
+    this.#slots = this.#chunkCount > 0 ? new Float32Array(this.#chunkCount * this.params.length) : null;
+    this.#deadline = new StepDeadline({
+      window: wsDefaults.deadlineWindow,
+      factor: options.deadlineFactor ?? wsDefaults.deadlineFactor,
+      floorMs: options.deadlineFloorMs ?? wsDefaults.deadlineFloorMs,
+    });
+    this.#server = server;
+    this.#roster = rosterFor(this);
+  }
+
+  /**
+   * Listens, waits for `minWorkers` workers to be ready, and returns the engine. Throws
+   * ConfigError for options that cannot work (a non-loopback address without a token, ring with
+   * fixed chunks, a model too large for one frame).
+   */
+  static async create(setup: EngineSetup, options: WsCoordinatorOptions): Promise<WsEngine> {
+    checkCoordinatorOptions(options);
+    const host = options.host ?? '127.0.0.1';
+    if (!isLoopback(host) && (options.token === undefined || options.token.length === 0)) {
+      throw new ConfigError('insecureListen', `--listen ${host} is not a loopback address and there is no --token-file: anyone who can reach it could join — create a token (openssl rand -hex 32 > token && chmod 600 token) and pass --token-file token, or listen on 127.0.0.1`);
+    }
+    const chunks = setup.chunks ?? 0;
+    const choice = options.allreduce ?? 'auto';
+    if (chunks > 0 && choice === 'ring') {
+      throw new ConfigError('badOption', '--reduce-chunks needs --allreduce star (or auto): the ring adds partial sums in ring order, not in chunk order');
+    }
+    const P = setup.params.length;
+    if (4 * P + FRAME_SLACK > WORKER_MAX_PAYLOAD) {
+      throw new ConfigError('badOption', `the model has ${P.toLocaleString('en-US')} parameters; the ws engine sends parameters and gradients in one frame of at most ${WORKER_MAX_PAYLOAD / 1024 / 1024} MiB, so at most ${Math.floor((WORKER_MAX_PAYLOAD - FRAME_SLACK) / 4).toLocaleString('en-US')} parameters`);
+    }
+    const kernels = await loadKernels(setup.kernels);
+    const model = new Model(setup.model, { kernels });
+    const ringChunkBytes = options.ringChunkBytes ?? wsDefaults.ringChunkBytes;
+    const chunkFloats = dataChunkFloats(wsDefaults.dataChunkBytes);
+    const resolved = {
+      ...options,
+      hashEvery: options.hashEvery ?? wsDefaults.hashEvery,
+      maxAttempts: options.maxAttempts ?? wsDefaults.maxAttempts,
+      rejoinTimeoutMs: options.rejoinTimeoutMs ?? wsDefaults.rejoinTimeoutMs,
+    };
+    const log = options.log ?? silent;
+    const setupMsg = setupMessage({
+      setup,
+      kernels: kernels.name,
+      datasetSpec: options.datasetSpec,
+      datasetHash: datasetHash(options.loaded),
+      valSplit: options.valSplit,
+      standardize: options.standardize,
+      ring: choice !== 'star' && chunks === 0,
+      ringChunkFloats: Math.max(1, Math.floor(ringChunkBytes / 4)),
+      loaded: options.loaded,
+      shipData: options.shipData ?? false,
+    });
+    // Frames no larger than this run needs: a peer cannot make us buffer more.
+    const maxPayload = Math.min(WORKER_MAX_PAYLOAD, Math.max(1 << 20, 4 * P + FRAME_SLACK, options.shipData ? 4 * chunkFloats + FRAME_SLACK : 0));
+    const server = await listen<CoordinatorMessage>({
+      host,
+      port: options.port ?? 0,
+      name: 'coordinator',
+      token: options.token,
+      messages: coordinatorMessages,
+      dims: { params: P, dataChunk: chunkFloats },
+      meta: { model: setup.model.text, numParams: P, datasetHash: setupMsg.datasetHash },
+      admit: (peer) => (peer.role === 'worker' ? checkHelloMeta(peer.meta) : `only workers connect here (got role "${peer.role}")`),
+      limits: { maxPayload, ...options.limits },
+      log,
+    });
+    const engine = new WsEngine(setup, resolved, { name: kernels.name, detail: kernels.detail, model }, server, (self) =>
+      new Roster(server, { setup: setupMsg, loaded: options.loaded, dataChunkFloats: chunkFloats, joinTimeoutMs: options.joinTimeoutMs ?? wsDefaults.joinTimeoutMs }, log, {
+        message: (link, m) => self.#onMessage(link, m),
+        gone: (link, reason) => self.#onGone(link, reason),
+      }),
+    );
+    engine.#roster.start();
+    log.info({ url: server.url, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ${server.url}: waiting for ${options.minWorkers} worker(s) (dptrain worker --connect ${server.url}${options.token ? ' --token-file FILE' : ''})`);
+    try {
+      await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
+        const have = engine.#roster.waiting.length;
+        log.info({ ready: have, minWorkers: options.minWorkers }, `waiting for workers: ${have} of ${options.minWorkers} ready`);
+      });
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    return engine;
+  }
+
+  /** Current members (it changes as workers join and leave). */
+  get workers(): number {
+    return Math.max(1, this.#roster.members.length + this.#roster.waiting.length);
+  }
+
+  get optimizerState(): Readonly<Record<string, Float32Array>> {
+    return this.#optimizer.state;
+  }
+
+  /** For a progress view. */
+  status(): CoordinatorStatus {
+    return {
+      step: this.#step,
+      workers: this.#roster.members.map((m) => ({ name: m.name, host: m.host, threads: m.threads, lastComputeMs: m.lastComputeMs, lastRows: m.lastRows, joinedAtStep: m.joinedAtStep })),
+      waiting: this.#roster.waiting.map((m) => m.name),
+      allreduce: this.#lastAlgorithm,
+    };
+  }
+
+  async computeGradients(plan: StepPlan): Promise<GradientResult> {
+    this.#step = plan.step;
+    const P = this.params.length;
+    for (let attempt = 1; ; attempt++) {
+      await this.#boundary(plan.step, attempt === 1);
+      const members = [...this.#roster.members];
+      const threads = members.map((m) => m.threads);
+      const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount);
+      const algorithm = chooseAllreduce(this.#options.allreduce ?? 'auto', members.length, P, this.#chunkCount);
+      const segments = algorithm === 'ring' ? partitionRanges(P, members.length) : null;
+      const assignments = new Map<WorkerLink, Assignment>();
+      members.forEach((link, i) => {
+        assignments.set(link, {
+          rows: shards.rows[i],
+          chunks: shards.owners ? shards.owners[i] : null,
+          chunkRows: shards.chunks,
+          segment: segments ? segments[(i + 1) % members.length] : null,
+        });
+        link.lastRows = shards.rows[i].end - shards.rows[i].start;
+      });
+      this.#describePlan(plan.step, attempt, algorithm, members, shards.rows);
+
+      const round = new AttemptRound(plan.step, attempt, algorithm, members, assignments, EngineCloseCode);
+      this.#round = round;
+      await Promise.all(
+        members.map((link, i) => {
+          const a = assignments.get(link)!;
+          return link.send({
+            type: 'step',
+            epoch: plan.epoch,
+            step: plan.step,
+            attempt,
+            version: this.#version,
+            start: a.rows.start,
+            end: a.rows.end,
+            algorithm,
+            ...(a.chunks && { chunks: { first: a.chunks.start, rows: shards.chunks!.slice(a.chunks.start, a.chunks.end) } }),
+            ...(segments && {
+              ring: {
+                rank: i,
+                size: members.length,
+                segments,
+                nextName: members[(i + 1) % members.length].name,
+                nextUrl: members[(i + 1) % members.length].ringUrl ?? '',
+                prevName: members[(i + members.length - 1) % members.length].name,
+              },
+            }),
+          });
+        }),
+      );
+      for (const link of members) if (link.isGone) round.onGone(link, 'it left before the step started');
+      const deadlineMs = this.#deadline.ms;
+      round.onStall({
+        probe: (link) => void link.send({ type: 'probe', step: plan.step, attempt }),
+        graceMs: Math.min(5_000, Math.max(1_000, deadlineMs)),
+        extraMs: wsDefaults.ringStallExtraMs,
+      });
+      round.armDeadline(deadlineMs);
+      await round.settled;
+      this.#round = null;
+      if (this.#closed) throw new EngineError('coordinatorClosed', `the coordinator closed during step ${plan.step}`);
+
+      if (round.failures.length === 0) {
+        const result = this.#reduce(round, shards.chunks);
+        this.#deadline.record(performance.now() - round.started);
+        this.#lastAlgorithm = algorithm;
+        this.#lastMembers = members;
+        this.#options.onStatus?.(this.status());
+        return result;
+      }
+      const dropped = new Set<WorkerLink>();
+      for (const f of round.failures) {
+        if (dropped.has(f.link)) continue;
+        dropped.add(f.link);
+        this.#roster.remove(f.link);
+        f.link.drop(f.code, f.reason);
+        this.#log.warn({ worker: f.link.name, host: f.link.host, step: plan.step, attempt, reason: f.reason }, `dropping worker ${f.link.label} at step ${plan.step}: ${f.reason}`);
+      }
+      if (attempt >= this.#options.maxAttempts) {
+        throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);
+      }
+      this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: this.#roster.members.length }, `recomputing step ${plan.step} with ${this.#roster.members.length} worker(s) (attempt ${attempt + 1})`);
+    }
+  }
+
+  async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
+    const started = performance.now();
+    this.#optimizer.update(this.params, this.gradient, update);
+    this.#version += 1;
+    const hash = this.#options.hashEvery > 0 && this.#version % this.#options.hashEvery === 0;
+    if (hash) {
+      this.#digests.set(this.#version, parameterDigest(this.params));
+      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
+    }
+    const message: CoordinatorMessage = {
+      type: 'update',
+      step: update.t - 1,
+      version: this.#version,
+      lr: update.lr,
+      gradScale: update.gradScale,
+      t: update.t,
+      hash,
+      ...(this.#lastAlgorithm === 'star' && { gradient: this.gradient }),
+    };
+    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    return { updateMs: performance.now() - started };
+  }
+
+  async evaluate(data: Dataset): Promise<BatchResult> {
+    const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
+    return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#round?.abandon();
+    const links = [...this.#roster.members, ...this.#roster.waiting];
+    await Promise.all(
+      links.map(async (link) => {
+        await link.send({ type: 'done', reason: 'the run is over' });
+        await link.connection.close(1000, 'run finished');
+      }),
+    );
+    await this.#server.close();
+    this.#model.dispose();
+  }
+
+  /** A step boundary: members that asked to leave go, ready workers join (with the current state). */
+  async #boundary(step: number, firstAttempt: boolean): Promise<void> {
+    for (const link of [...this.#roster.members]) {
+      if (link.leaving !== null) {
+        this.#roster.remove(link);
+        link.drop(1000, 'left');
+        this.#log.info({ worker: link.name, host: link.host, step }, `worker ${link.label} left before step ${step} (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+      }
+    }
+    if (this.#roster.members.length === 0 && this.#roster.waiting.length === 0) {
+      this.#log.warn({ step }, `no workers left at step ${step}; waiting up to ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s for one to join`);
+      const joined = await this.#roster.waitFor(1, this.#options.rejoinTimeoutMs);
+      if (!joined || this.#closed) {
+        throw new EngineError('noWorkers', `no worker was left to compute step ${step}, and none joined within ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s — see the warnings above for why they left`);
+      }
+    }
+    // Joiners come in at the start of a step, or whenever nobody else is left.
+    if (!firstAttempt && this.#roster.members.length > 0) return;
+    // Workers admitted together are ordered by name, so the same names give the same worker order
+    // (and the same bits) whatever order they connected in.
+    const joining = this.#roster.waiting.splice(0).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const link of joining) {
+      if (link.isGone) continue;
+      let sent = await link.send({ type: 'state', version: this.#version, params: this.params });
+      for (const [name, values] of Object.entries(this.#optimizer.state)) sent &&= await link.send({ type: 'optimizerState', name, values });
+      if (!sent) continue;
+      link.joinedAtStep = step;
+      this.#roster.members.push(link);
+      this.#log.info({ worker: link.name, host: link.host, threads: link.threads, step, workers: this.#roster.members.length }, `worker ${link.label} joins at step ${step} with parameters of version ${this.#version}; ${this.#roster.members.length} worker(s)`);
+    }
+  }
+
+  /** Logs the shards when the membership or the algorithm changed (the first step of a new plan). */
+  #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[]): void {
+    const key = `${algorithm}|${members.map((m) => m.name).join(',')}`;
+    if (key === this.#lastPlanKey) return;
+    this.#lastPlanKey = key;
+    const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
+    const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
+    this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}`);
+  }
+
+  /** The reduced gradient sum and the step's sums, all added in worker (or chunk) order. */
+  #reduce(round: AttemptRound, chunkRows: Range[] | null): GradientResult {
+    const started = performance.now();
+    const P = this.params.length;
+    const members = round.members;
+    const deliveries = members.map((m) => round.deliveries.get(m)!);
+    let shards: { count: number; gradSumSq: number }[];
+    let sums: (typeof deliveries)[number]['sums'][];
+    let gradSumSq: number;
+    if (this.#slots && chunkRows) {
+      // Fixed chunks: the same chunk-order reduce as the inline and threads engines.
+      const byChunk = new Array<{ sums: NonNullable<(typeof sums)[number]>; gradient: Float32Array }>(this.#chunkCount);
+      for (const d of deliveries) for (const [chunk, c] of d.chunkGrads) byChunk[chunk] = c;
+      for (let k = 0; k < this.#chunkCount; k++) {
+        const slot = this.#slots.subarray(k * P, (k + 1) * P);
+        if (byChunk[k]) slot.set(byChunk[k].gradient);
+        else slot.fill(0); // an empty chunk (a batch smaller than the chunk count)
+      }
+      const reduced = reduceSlotsRange(this.#slots, this.#chunkCount, P, this.gradient, 0, P);
+      gradSumSq = reduced.sumSq;
+      sums = byChunk.map((c) => c?.sums ?? null);
+      shards = chunkRows.map((rows, k) => ({ count: rows.end - rows.start, gradSumSq: reduced.slotSumSq[k] }));
+    } else if (round.algorithm === 'star') {
+      reduceInOrder(deliveries.map((d) => d.gradient!), this.gradient);
+      gradSumSq = sumOfSquares(this.gradient);
+      sums = deliveries.map((d) => d.sums);
+      shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
+    } else {
+      members.forEach((link) => {
+        const d = round.deliveries.get(link)!;
+        this.gradient.set(d.gradient!, round.assignments.get(link)!.segment!.start);
+      });
+      gradSumSq = sumOfSquares(this.gradient);
+      sums = deliveries.map((d) => d.sums);
+      shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
+    }
+    let lossSum = 0;
+    let correct = 0;
+    let count = 0;
+    let nonFinite = false;
+    for (const s of sums) {
+      if (!s) continue;
+      lossSum += s.lossSum;
+      correct += s.correct;
+      count += s.count;
+      nonFinite ||= s.nonFinite;
+    }
+    const workers: WorkerReport[] = members.map((m) => ({ computeMs: m.lastComputeMs ?? 0, waitMs: 0 }));
+    const slowest = Math.max(0, ...workers.map((w) => w.computeMs));
+    const wall = performance.now() - round.started;
+    return {
+      lossSum: nonFinite ? Number.NaN : lossSum,
+      correct,
+      count,
+      gradSumSq: nonFinite ? Number.NaN : gradSumSq,
+      shards,
+      workers,
+      // Everything in the gradient phase that is not the slowest worker's compute: network and reduce.
+      reduceMs: Math.max(performance.now() - started, wall - slowest),
+    };
+  }
+
+  #onMessage(link: WorkerLink, m: CoordinatorMessage): void {
+    switch (m.type) {
+      case 'hash': {
+        const mine = this.#digests.get(m.version);
+        if (mine !== undefined && mine !== m.digest) {
+          const reason = `its parameters diverged: sha256 ${m.digest.slice(0, 16)}… at version ${m.version}, the coordinator's ${mine.slice(0, 16)}…`;
+          this.#log.warn({ worker: link.name, host: link.host, version: m.version }, `dropping worker ${link.label}: ${reason}`);
+          this.#roster.remove(link);
+          link.drop(EngineCloseCode.diverged, reason);
+          this.#round?.onGone(link, reason);
+        }
+        return;
+      }
+      case 'leave':
+        link.leaving = m.reason;
+        return;
+      default:
+        this.#round?.onMessage(link, m);
+    }
+  }
+
+  #onGone(link: WorkerLink, reason: string): void {
+    if (this.#closed) return;
+    const wasMember = this.#roster.members.includes(link);
+    const wasWaiting = this.#roster.waiting.includes(link);
+    if (!wasMember && !wasWaiting) return; // dropped on purpose, already logged
+    this.#roster.remove(link);
+    if (this.#round && !this.#round.isOver && this.#round.members.includes(link)) {
+      this.#round.onGone(link, reason); // logged when the attempt is decided
+      return;
+    }
+    if (link.leaving !== null) {
+      this.#log.info({ worker: link.name, host: link.host }, `worker ${link.label} left (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+    } else {
+      this.#log.warn({ worker: link.name, host: link.host, reason }, `lost worker ${link.label} between steps: ${reason}; ${this.#roster.members.length} worker(s) remain`);
+    }
+  }
+}
+
+/** out = Σ_i parts[i] in float64, in the given order, rounded once to float32. */
+export function reduceInOrder(parts: readonly Float32Array[], out: Float32Array): void {
+  const n = parts.length;
+  if (n === 1) {
+    out.set(parts[0]);
+    return;
+  }
+  for (let j = 0; j < out.length; j++) {
+    let acc = parts[0][j];
+    for (let i = 1; i < n; i++) acc += parts[i][j];
+    out[j] = acc;
+  }
+}

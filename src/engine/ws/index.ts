@@ -1,0 +1,18 @@
+/** The ws engine: training across LAN hosts (issue 5). This file is the folder's whole surface. */
+export { WsEngine } from './coordinator.js';
+export { runWorker, type WorkerOptions, type WorkerOutcome } from './worker.js';
+export { withCoordinator, currentCoordinatorOptions } from './context.js';
+export {
+  wsDefaults,
+  chooseAllreduce,
+  checkCoordinatorOptions,
+  type AllreduceChoice,
+  type Allreduce,
+  type WsCoordinatorOptions,
+  type CoordinatorStatus,
+  type WorkerStatus,
+} from './options.js';
+export { coordinatorMessages, peerMessages, type CoordinatorMessage, type PeerMessage } from './messages.js';
+export { EngineCloseCode } from './worker-link.js';
+export { parameterDigest } from './param-hash.js';
+export { proportionalRanges, assignShards } from './shards.js';

@@ -1,0 +1,177 @@
+/**
+ * The ws engine's messages (docs/protocol.md §6 "Engine messages"). Two sets, one per kind of
+ * connection, so a message can only arrive where it makes sense:
+ *   coordinatorMessages  coordinator <-> worker (setup, state sync, steps, results, updates)
+ *   peerMessages         worker -> its ring successor (the ring all-reduce's pieces)
+ * The transport checks every decoded message against these schemas before the engine sees it.
+ * Lengths known only at run time are dimensions: `params` (the parameter count) and
+ * `dataChunk` (floats per shipped-data chunk), set on both sides once the model is known.
+ */
+import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
+
+const step = f.integer({ min: 0 });
+const attempt = f.integer({ min: 1 });
+const version = f.integer({ min: 0 });
+const count = f.integer({ min: 0 });
+const ms = f.number({ min: 0 });
+const name = f.string({ minLength: 1, maxLength: 64 });
+/** sha256 as 64 lowercase hex digits. */
+const hex64 = f.string({ minLength: 64, maxLength: 64, pattern: /^[0-9a-f]{64}$/ });
+const hash = f.string({ maxLength: 80, pattern: /^sha256:[0-9a-f]{64}$/ });
+const reason = f.string({ maxLength: 1000 });
+const algorithm = f.enum(['star', 'ring']);
+
+/** A worker's sums over its shard; `nonFinite` stands in for NaN/Infinity, which msgpack numbers may not carry here. */
+const shardSums = {
+  lossSum: f.number(),
+  correct: count,
+  count,
+  /** |shard gradient sum|² (the gradient noise scale's per-shard term). */
+  gradSumSq: f.number({ min: 0 }),
+  /** True when the loss or gradient norm was NaN or infinite (the numbers above are then 0). */
+  nonFinite: f.boolean(),
+  computeMs: ms,
+};
+
+const coordinatorSchemas = {
+  // ---- coordinator -> worker -------------------------------------------------------------
+  /** First message after the handshake: everything a worker needs to rebuild the run's data and model. */
+  setup: {
+    model: f.string({ maxLength: 200 }),
+    numParams: f.integer({ min: 1 }),
+    /** The dataset spec, loaded by the worker itself (unless `shipData`). */
+    dataset: f.string({ maxLength: 1000 }),
+    /** datasetHash() of the whole loaded dataset, before the split. */
+    datasetHash: hash,
+    /** datasetHash() of the training split after standardization: proves the worker's preparation. */
+    trainHash: hash,
+    valSplit: f.number({ min: 0, max: 1 }),
+    standardize: f.boolean(),
+    seed: f.integer({ min: 0, max: 0xffffffff }),
+    optimizer: f.object({
+      name: f.enum(['sgd', 'adam', 'adamw']),
+      momentum: f.number({ min: 0, max: 1 }),
+      nesterov: f.boolean(),
+      weightDecay: f.number({ min: 0 }),
+      beta1: f.number({ min: 0, max: 1 }),
+      beta2: f.number({ min: 0, max: 1 }),
+      eps: f.number({ min: 0 }),
+    }),
+    /** 0 = the model's default. */
+    microBatch: f.integer({ min: 0 }),
+    /** The kernel set the coordinator resolved; every replica uses the same. */
+    kernels: f.enum(['js', 'wasm']),
+    /** 0 = one gradient slot per worker; k = k fixed chunks reduced in chunk order (star only). */
+    chunks: f.integer({ min: 0, max: 65_536 }),
+    /** Whether the worker must listen for a ring predecessor (ring or auto). */
+    ring: f.boolean(),
+    /** The largest ring piece, in floats. */
+    ringChunkFloats: f.integer({ min: 1 }),
+    /** Present with --ship-data: the dataset follows in `dataChunk` messages. */
+    shipped: f.optional(
+      f.object({
+        n: count,
+        inputDim: f.integer({ min: 1 }),
+        targetDim: f.integer({ min: 1 }),
+        task: f.enum(['classification', 'regression']),
+        numClasses: count,
+        spec: f.string({ maxLength: 1000 }),
+      }),
+    ),
+  },
+  /** With --ship-data: a piece of the dataset's x or y, in order, at most `dataChunk` floats. */
+  dataChunk: { array: f.enum(['x', 'y']), offset: count, values: f.float32({ maxLength: 'dataChunk' }) },
+  /** Joining: the current parameters (version = updates applied so far). Precedes the worker's first step. */
+  state: { version, params: f.float32('params') },
+  /** Joining: one optimizer state tensor (PyTorch name), after `state`. */
+  optimizerState: { name: f.string({ maxLength: 64, pattern: /^[a-z_]+$/ }), values: f.float32('params') },
+  /**
+   * Compute your shard: rows [start, end) of epoch `epoch`'s permutation, with parameters of
+   * `version`. A higher `attempt` of the same step replaces the previous one (membership changed).
+   */
+  step: {
+    epoch: count,
+    step,
+    attempt,
+    version,
+    start: count,
+    end: count,
+    algorithm,
+    /** Star with --reduce-chunks: this worker's fixed chunks, `first` being the first one's index, rows in chunk order. */
+    chunks: f.optional(f.object({ first: count, rows: f.array(f.object({ start: count, end: count }), { maxLength: 65_536 }) })),
+    /** Ring: this worker's place and its neighbours for this attempt. */
+    ring: f.optional(
+      f.object({
+        rank: count,
+        size: f.integer({ min: 1 }),
+        /** Parameter ranges [start, end) owned by each rank, in rank order. */
+        segments: f.array(f.object({ start: count, end: count }), { maxLength: 65_536 }),
+        nextName: name,
+        nextUrl: f.string({ maxLength: 300 }),
+        prevName: name,
+      }),
+    ),
+  },
+  /**
+   * Apply the step's update; `version` is the version after it. Star carries the reduced
+   * gradient sum; ring workers hold it already. `hash` asks for a `hash` reply.
+   */
+  update: {
+    step,
+    version,
+    lr: f.number(),
+    gradScale: f.number(),
+    t: f.integer({ min: 1 }),
+    hash: f.boolean(),
+    gradient: f.optional(f.float32('params')),
+  },
+  /** The ring stalled past the deadline: are you alive? (Answered with `probeReply` at once, even mid-step.) */
+  probe: { step, attempt },
+  /** The run is over (or the worker is dismissed); the connection closes after it. */
+  done: { reason },
+
+  // ---- worker -> coordinator -------------------------------------------------------------
+  /** The worker holds the data and a local engine; its proofs of the same data and model. */
+  ready: {
+    datasetHash: hash,
+    trainHash: hash,
+    numParams: f.integer({ min: 1 }),
+    kernels: f.enum(['js', 'wasm']),
+    /** The port of its ring listener (ring or auto). */
+    ringPort: f.optional(f.integer({ min: 1, max: 65_535 })),
+  },
+  /** Star: the worker's shard gradient sum. */
+  grad: { step, attempt, ...shardSums, gradient: f.float32('params') },
+  /** Star with --reduce-chunks: one fixed chunk's gradient sum (count/loss of that chunk). */
+  chunkGrad: { step, attempt, chunk: count, ...shardSums, gradient: f.float32('params') },
+  /** Ring: the local shard is computed (lets the coordinator tell a slow compute from a stalled ring). */
+  computed: { step, attempt, computeMs: ms },
+  /** Ring: the worker's shard sums and its fully reduced segment [offset, offset + length). */
+  ringResult: { step, attempt, ...shardSums, offset: count, segment: f.float32({ maxLength: 'params' }) },
+  /** Ring: the link from `peer` (the predecessor) failed during this attempt. */
+  ringFailed: { step, attempt, peer: name, reason },
+  /** The answer to `probe`: this worker's process is alive (its ring may still be stuck on a neighbour). */
+  probeReply: { step, attempt },
+  /** sha256 of the worker's parameter bytes after the update to `version`. */
+  hash: { version, digest: hex64 },
+  /** The worker leaves at the next step boundary (Ctrl-C). */
+  leave: { reason },
+} as const;
+
+const peerSchemas = {
+  /**
+   * One piece of the ring all-reduce: `round` 0..n-2 is the reduce-scatter (add into the
+   * segment), n-1..2n-3 the all-gather (copy); `offset` is the parameter index of values[0].
+   */
+  ring: { step, attempt, round: count, offset: count, values: f.float32({ maxLength: 'params' }) },
+} as const;
+
+export const coordinatorMessages = defineMessages(coordinatorSchemas);
+export const peerMessages = defineMessages(peerSchemas);
+
+export type CoordinatorMessage = MessagesOf<typeof coordinatorSchemas>;
+export type PeerMessage = MessagesOf<typeof peerSchemas>;
+export type MessageOf<T extends CoordinatorMessage['type']> = Extract<CoordinatorMessage, { type: T }>;
+export type SetupMessage = MessageOf<'setup'>;
+export type StepMessage = MessageOf<'step'>;
+export type ShardSums = Pick<MessageOf<'grad'>, keyof typeof shardSums>;

@@ -1,0 +1,423 @@
+/**
+ * The ws engine, worker side (`dptrain worker`): join a coordinator, rebuild the run's training
+ * split and prove it by hash, and serve steps with a LOCAL engine over this host's threads.
+ *
+ *   join     handshake (token, protocol), `setup`, the dataset (loaded by spec, or shipped),
+ *            a local engine (the threads engine with T threads, even for T = 1), `ready`;
+ *   state    the current parameters, optimizer state and version (sent at a step boundary);
+ *   step     the local engine computes the shard's gradient sum (its threads' shared-memory
+ *            reduce is the intra-host level of the hierarchy, as in Horovod); then star: send it
+ *            to the coordinator; ring: all-reduce it with the other workers, send our finished
+ *            segment to the coordinator;
+ *   update   the reduced gradient goes into the local engine's `gradient` and the local engine
+ *            applies the update, the same on every replica; `hash` asks for the parameters' sha256.
+ * A newer attempt of a step cancels the current one (a worker was dropped; the step is re-run).
+ */
+import os from 'node:os';
+import { EngineError } from '../../errors.js';
+import { loadKernels } from '../../kernels/index.js';
+import { parseModelSpec } from '../../model/index.js';
+import type { Range } from '../../collective/index.js';
+import { connect, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
+import type { Engine, EngineSetup } from '../engine.js';
+import { ThreadsEngine } from '../threads.js';
+import { coordinatorMessages, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
+import { wsDefaults } from './options.js';
+import { parameterDigest } from './param-hash.js';
+import { PeerLinks, Superseded } from './peer-links.js';
+import { ringAllReduce, RingLinkError } from './ring.js';
+import { dataChunkFloats, prepareTrainSplit, ShippedData } from './run-setup.js';
+
+export interface WorkerOptions {
+  /** `ws://host:port/` of the coordinator. */
+  url: string;
+  /** Unique within the run; shown in the coordinator's logs. */
+  name: string;
+  /** Threads of the local engine. */
+  threads: number;
+  token?: Uint8Array;
+  /** Joins after being dropped or losing the connection (default wsDefaults.rejoins). */
+  rejoins?: number;
+  /** Address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0, which needs a token). */
+  ringHost?: string;
+  limits?: LimitOverrides;
+  log: TransportLogger;
+}
+
+export interface WorkerOutcome {
+  /** Why the coordinator ended the session (`done.reason`). */
+  reason: string;
+  steps: number;
+}
+
+const FRAME_SLACK = 64 * 1024;
+
+/**
+ * Joins and serves until the coordinator says `done`. A session that ends otherwise (the
+ * coordinator dropped this worker for a missed deadline or a diverged replica, or the connection
+ * was lost) is joined again from scratch, up to `rejoins` times: the coordinator treats it as a
+ * new worker and sends it the current state at the next step boundary. Refusals (another dataset,
+ * a protocol violation, token or version) are final. Throws when the worker gives up.
+ */
+export async function runWorker(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+  const rejoins = options.rejoins ?? wsDefaults.rejoins;
+  let steps = 0;
+  for (let session = 0; ; session++) {
+    try {
+      const outcome = await runSession(options, signal);
+      return { ...outcome, steps: steps + outcome.steps };
+    } catch (error) {
+      if (error instanceof SessionError) steps += error.steps;
+      const cause = error instanceof SessionError ? error.cause : error;
+      if (signal?.aborted || session >= rejoins || !canRejoin(cause)) throw cause;
+      options.log.warn({ attempt: session + 1, rejoins }, `${(cause as Error).message}; joining again (${session + 1} of ${rejoins})`);
+    }
+  }
+}
+
+/** Dropped for being late or diverged, or the connection broke: worth another join. */
+function canRejoin(error: unknown): boolean {
+  if (error instanceof EngineError) return error.code === 'dptrain.engine.evicted' || error.code === 'dptrain.engine.sessionEnded';
+  return error instanceof TransportError && (error.problem === 'closed' || error.problem === 'timeout') && !/\(410[24] application/.test(error.message);
+}
+
+/** A session's failure and the steps it served before it. */
+class SessionError extends Error {
+  readonly steps: number;
+  constructor(cause: unknown, steps: number) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.steps = steps;
+  }
+}
+
+async function runSession(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+  const log = options.log;
+  const dims: Record<string, number> = { dataChunk: dataChunkFloats(wsDefaults.dataChunkBytes) };
+  const connection = await connect<CoordinatorMessage>(options.url, {
+    name: options.name,
+    role: 'worker',
+    token: options.token,
+    messages: coordinatorMessages,
+    dims,
+    meta: { threads: options.threads, host: os.hostname() },
+    limits: options.limits,
+    log,
+    signal,
+    admit: (server: { meta: Record<string, unknown> }) => {
+      const P = server.meta.numParams;
+      if (typeof P !== 'number' || !Number.isInteger(P) || P < 1) return `its welcome does not state the parameter count (got ${JSON.stringify(P)})`;
+      dims.params = P;
+      return undefined;
+    },
+  });
+  const session = new WorkerSession(connection, options, dims);
+  const onAbort = () => void session.leave('stopped by the user');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await session.run();
+  } catch (error) {
+    throw new SessionError(error, session.steps);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await session.close();
+  }
+}
+
+interface Current {
+  step: number;
+  attempt: number;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+class WorkerSession {
+  readonly #connection: Connection<CoordinatorMessage>;
+  readonly #options: WorkerOptions;
+  readonly #log: TransportLogger;
+  readonly #dims: Record<string, number>;
+  #engine: Engine | null = null;
+  #peers: PeerLinks | null = null;
+  #setup: SetupMessage | null = null;
+  #version = -1;
+  #current: Current | null = null;
+  #steps = 0;
+  #fatal: Error | null = null;
+
+  get steps(): number {
+    return this.#steps;
+  }
+
+  constructor(connection: Connection<CoordinatorMessage>, options: WorkerOptions, dims: Record<string, number>) {
+    this.#connection = connection;
+    this.#options = options;
+    this.#log = options.log;
+    this.#dims = dims;
+  }
+
+  async run(): Promise<WorkerOutcome> {
+    try {
+      await this.#join();
+      for await (const m of this.#connection) {
+        if (this.#fatal) break;
+        switch (m.type) {
+          case 'state':
+            await this.#finishCurrent();
+            this.#engine!.params.set(m.params);
+            this.#version = m.version;
+            this.#log.info({ version: m.version }, `received the parameters of version ${m.version}; serving steps`);
+            break;
+          case 'optimizerState': {
+            const target = this.#engine!.optimizerState[m.name];
+            if (!target) return this.#violation(`optimizer state "${m.name}" does not exist for ${this.#setup!.optimizer.name}`);
+            target.set(m.values);
+            break;
+          }
+          case 'step':
+            if (this.#current) {
+              this.#current.controller.abort();
+              await this.#current.done;
+            }
+            if (m.version !== this.#version) return this.#violation(`step ${m.step} needs parameters of version ${m.version}, this worker holds ${this.#version}`);
+            this.#current = this.#startStep(m);
+            break;
+          case 'update':
+            await this.#finishCurrent();
+            await this.#applyUpdate(m);
+            break;
+          case 'probe':
+            await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
+            break;
+          case 'done':
+            this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the session: ${m.reason} (${this.#steps} steps served)`);
+            await this.#finishCurrent();
+            return { reason: m.reason, steps: this.#steps };
+          default:
+            return this.#violation(`the coordinator sent "${m.type}", which only workers send`);
+        }
+      }
+      if (this.#fatal) throw this.#fatal;
+      throw new EngineError('sessionEnded', `the coordinator closed the connection without ending the run`, { recoverable: true });
+    } catch (error) {
+      if (this.#fatal) throw this.#fatal;
+      const code = error instanceof TransportError && error.problem === 'closed' ? /\((41\d\d) application: ?(.*)\)$/.exec(error.message) : null;
+      if (code) {
+        const [, closeCode, why] = code;
+        if (closeCode === '4102') throw new EngineError('joinRefused', `the coordinator refused this worker: ${why}`, { cause: error });
+        if (closeCode === '4104') throw new EngineError('protocolViolation', `the coordinator closed the session: ${why}`, { cause: error });
+        throw new EngineError('evicted', `the coordinator dropped this worker: ${why}`, { cause: error, recoverable: true });
+      }
+      throw error;
+    }
+  }
+
+  /** Sends `leave` and closes (Ctrl-C): the coordinator re-runs the current step without us. */
+  async leave(reason: string): Promise<void> {
+    this.#current?.controller.abort();
+    try {
+      await this.#connection.send({ type: 'leave', reason });
+      await this.#connection.flush();
+    } catch {
+      // closing anyway
+    }
+    await this.#connection.close(1000, reason);
+  }
+
+  async close(): Promise<void> {
+    this.#current?.controller.abort();
+    await this.#current?.done.catch(() => {});
+    if (this.#connection.isOpen) await this.#connection.close(1000, 'worker exiting');
+    await this.#peers?.close();
+    await this.#engine?.close();
+  }
+
+  #violation(why: string): never {
+    void this.#connection.close(4104, `protocol violation: ${why}`.slice(0, 120));
+    throw new EngineError('protocolViolation', `protocol violation: ${why}`);
+  }
+
+  async #finishCurrent(): Promise<void> {
+    const current = this.#current;
+    this.#current = null;
+    await current?.done;
+  }
+
+  async #join(): Promise<void> {
+    const first = await this.#connection.receive();
+    if (first.type !== 'setup') this.#violation(`expected "setup" first, got "${first.type}"`);
+    const setup = first as SetupMessage;
+    this.#setup = setup;
+    this.#log.info(
+      { model: setup.model, numParams: setup.numParams, dataset: setup.dataset, shipped: Boolean(setup.shipped) },
+      `joined the run: ${setup.model} (${setup.numParams.toLocaleString('en-US')} parameters) on ${setup.shipped ? 'the dataset shipped by the coordinator' : setup.dataset}; ${this.#options.threads} thread(s)`,
+    );
+
+    let shipped: ShippedData | null = null;
+    if (setup.shipped) {
+      shipped = new ShippedData(setup.shipped, 2 ** 29);
+      while (!shipped.complete) {
+        const m = await this.#connection.receive();
+        if (m.type !== 'dataChunk') this.#violation(`expected "dataChunk", got "${m.type}"`);
+        const piece = m as MessageOf<'dataChunk'>;
+        shipped.add(piece.array, piece.offset, piece.values);
+      }
+    }
+    const data = await prepareTrainSplit(setup, shipped?.dataset() ?? null);
+    if (data.loadedHash !== setup.datasetHash) {
+      this.#log.warn({ mine: data.loadedHash, coordinator: setup.datasetHash }, `dataset ${setup.dataset} hashes to ${data.loadedHash} here but to ${setup.datasetHash} on the coordinator; the coordinator will refuse this worker`);
+    }
+
+    let kernels: 'js' | 'wasm' = setup.kernels;
+    try {
+      await loadKernels(kernels);
+    } catch (error) {
+      this.#log.warn({ kernels }, `the ${kernels} kernels do not load here (${(error as Error).message}); the coordinator will refuse this worker`);
+      kernels = 'js';
+    }
+    const engineSetup: EngineSetup = {
+      model: parseModelSpec(setup.model),
+      train: data.train,
+      params: new Float32Array(setup.numParams),
+      optimizer: setup.optimizer,
+      seed: setup.seed,
+      validation: null,
+      microBatch: setup.microBatch > 0 ? setup.microBatch : undefined,
+      kernels,
+    };
+    // Fixed chunks are computed one at a time (each exactly as the inline engine does), so one thread.
+    // The threads engine even for one thread: the compute then never blocks this thread, which must
+    // answer heartbeats and probes (a step longer than the heartbeat timeout would look like a hang).
+    const threads = setup.chunks > 0 ? 1 : this.#options.threads;
+    this.#engine = await ThreadsEngine.create(engineSetup, { workers: threads, onWarning: (message, fields) => this.#log.warn(fields, message) });
+    if (setup.chunks > 0 && this.#options.threads > 1) {
+      this.#log.info({ chunks: setup.chunks }, `--reduce-chunks: this worker computes its chunks one at a time in one thread (bit-identical results at the cost of its other threads)`);
+    }
+
+    let ringPort: number | undefined;
+    if (setup.ring) {
+      const host = this.#options.ringHost ?? (isLoopbackUrl(this.#options.url) ? '127.0.0.1' : '0.0.0.0');
+      this.#peers = await PeerLinks.open({
+        name: this.#options.name,
+        host,
+        token: this.#options.token,
+        dims: { params: setup.numParams },
+        limits: { ...this.#options.limits, maxPayload: Math.max(1 << 20, 4 * setup.ringChunkFloats + FRAME_SLACK) },
+        log: this.#log,
+      });
+      ringPort = this.#peers.port;
+    }
+    await this.#connection.send({
+      type: 'ready',
+      datasetHash: data.loadedHash,
+      trainHash: data.trainHash,
+      numParams: this.#engine.params.length,
+      kernels,
+      ...(ringPort !== undefined && { ringPort }),
+    });
+    this.#log.info({ ringPort }, `ready (${this.#engine.kind} engine, ${this.#engine.kernels} kernels${ringPort ? `, ring port ${ringPort}` : ''}); waiting for the next step boundary`);
+  }
+
+  #startStep(m: StepMessage): Current {
+    const controller = new AbortController();
+    const done = this.#runStep(m, controller.signal).catch((error: unknown) => {
+      if (error instanceof Superseded || controller.signal.aborted) return;
+      // A local failure we cannot recover from: tell the coordinator by leaving.
+      this.#fatal = error instanceof Error ? error : new Error(String(error));
+      this.#log.warn({ step: m.step }, `step ${m.step} failed here: ${this.#fatal.message}`);
+      void this.#connection.close(1011, `step ${m.step} failed: ${this.#fatal.message}`.slice(0, 120));
+    });
+    return { step: m.step, attempt: m.attempt, controller, done };
+  }
+
+  async #runStep(m: StepMessage, signal: AbortSignal): Promise<void> {
+    const engine = this.#engine!;
+    const started = performance.now();
+    if (m.chunks) {
+      // Fixed chunks: one gradient per chunk, computed exactly as the inline engine computes it.
+      for (let i = 0; i < m.chunks.rows.length; i++) {
+        const rows = m.chunks.rows[i];
+        const chunkStarted = performance.now();
+        const r = await engine.computeGradients({ epoch: m.epoch, step: m.step, start: rows.start, end: rows.end });
+        if (signal.aborted) return;
+        await this.#connection.send({ type: 'chunkGrad', step: m.step, attempt: m.attempt, chunk: m.chunks.first + i, ...sums(r, performance.now() - chunkStarted), gradient: engine.gradient });
+      }
+      this.#steps++;
+      return;
+    }
+    const r = await engine.computeGradients({ epoch: m.epoch, step: m.step, start: m.start, end: m.end });
+    if (signal.aborted) return;
+    const shard = sums(r, performance.now() - started);
+    if (m.algorithm === 'star') {
+      await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard, gradient: engine.gradient });
+      this.#steps++;
+      return;
+    }
+    const ring = m.ring;
+    if (!ring || !this.#peers) this.#violation(`step ${m.step} asks for the ring without a ring plan or listener`);
+    await this.#connection.send({ type: 'computed', step: m.step, attempt: m.attempt, computeMs: shard.computeMs });
+    const fail = async (peer: string, error: unknown) => {
+      if (error instanceof Superseded || signal.aborted) throw new Superseded('this step');
+      const reason = (error as Error)?.message ?? String(error);
+      this.#log.warn({ step: m.step, peer }, `ring link with "${peer}" failed at step ${m.step}: ${reason}`);
+      await this.#connection.send({ type: 'ringFailed', step: m.step, attempt: m.attempt, peer, reason: reason.slice(0, 1000) }).catch(() => {});
+      throw new Superseded('this step'); // the coordinator re-runs the step
+    };
+    const [next, prev] = await Promise.all([
+      this.#peers!.outgoing(ring.nextName, ring.nextUrl, signal).catch((e: unknown) => fail(ring.nextName, e)),
+      this.#peers!.incoming(ring.prevName, signal).catch((e: unknown) => fail(ring.prevName, e)),
+    ]);
+    let finished: Range | null = null;
+    try {
+      await ringAllReduce(engine.gradient, {
+        step: m.step,
+        attempt: m.attempt,
+        rank: ring.rank,
+        size: ring.size,
+        segments: ring.segments,
+        chunkFloats: this.#setup!.ringChunkFloats,
+        next,
+        prev,
+        signal,
+        onReduced: (segment) => (finished = segment),
+      });
+    } catch (error) {
+      if (error instanceof RingLinkError) await fail(ring.prevName, error);
+      if (error instanceof Superseded) throw error;
+      await fail(ring.nextName, error); // a failed send: the link to the successor
+    }
+    // Only now, with the all-gather complete: a result sent after the reduce-scatter would let the
+    // coordinator apply the update while a successor's all-gather is still incomplete.
+    const seg = finished as Range | null;
+    if (!seg || signal.aborted) return;
+    await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard, offset: seg.start, segment: engine.gradient.subarray(seg.start, seg.end) });
+    this.#steps++;
+  }
+
+  async #applyUpdate(m: MessageOf<'update'>): Promise<void> {
+    const engine = this.#engine!;
+    if (m.gradient) engine.gradient.set(m.gradient);
+    await engine.applyUpdate({ lr: m.lr, gradScale: m.gradScale, t: m.t });
+    this.#version = m.version;
+    if (m.hash) await this.#connection.send({ type: 'hash', version: m.version, digest: parameterDigest(engine.params) });
+  }
+}
+
+function sums(r: { lossSum: number; correct: number; count: number; gradSumSq: number }, computeMs: number): ShardSums {
+  const nonFinite = !Number.isFinite(r.lossSum) || !Number.isFinite(r.gradSumSq);
+  return {
+    lossSum: nonFinite ? 0 : r.lossSum,
+    correct: r.correct,
+    count: r.count,
+    gradSumSq: nonFinite ? 0 : r.gradSumSq,
+    nonFinite,
+    computeMs,
+  };
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  } catch {
+    return false;
+  }
+}

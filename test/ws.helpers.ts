@@ -1,0 +1,185 @@
+/**
+ * Helpers for the ws engine tests: real `dptrain coordinator` and `dptrain worker` processes on
+ * 127.0.0.1 (the coordinator on a free port it picks itself and logs), their JSON log lines,
+ * and a reference run of the inline engine. Every process started here is killed by `killAll()`,
+ * which each test file calls in `after`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { binPath, repoRoot } from './helpers.js';
+import { train } from '../src/train/index.js';
+import { loadParameters } from '../src/train/index.js';
+import { paramLayout, parseModelSpec } from '../src/model/index.js';
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class Proc {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  /** stderr lines that are not JSON (errors printed by main). */
+  readonly text: string[] = [];
+  readonly exited: Promise<number | null>;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(args: string[], cwd = repoRoot) {
+    this.child = spawn(process.execPath, [binPath, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    live.add(this);
+    let buffered = '';
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.text.push(line);
+        }
+        for (const wake of [...this.#waiters]) wake();
+      }
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code) => {
+        live.delete(this);
+        for (const wake of [...this.#waiters]) wake();
+        resolve(code);
+      }),
+    );
+  }
+
+  /** The first log line whose message matches, waiting up to `timeoutMs`. */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.lines.find((l) => pattern.test(l.msg));
+      if (hit) return hit;
+      if (this.child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`no log line matching ${pattern} (exit ${this.child.exitCode}); log:\n${this.log()}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(10, deadline - Date.now()));
+        this.#waiters.add(done);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+  }
+
+  messages(pattern?: RegExp): string[] {
+    return this.lines.map((l) => l.msg).filter((m) => !pattern || pattern.test(m));
+  }
+
+  log(): string {
+    return [...this.lines.map((l) => `${l.level >= 40 ? 'WARN' : 'INFO'} ${l.msg}`), ...this.text].join('\n');
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null) this.child.kill(signal);
+  }
+}
+
+const live = new Set<Proc>();
+
+/** Kills every process these helpers started and is still running. */
+export async function killAll(): Promise<void> {
+  const procs = [...live];
+  for (const p of procs) p.kill();
+  await Promise.all(procs.map((p) => p.exited));
+}
+
+
+/** Starts `dptrain coordinator --listen 127.0.0.1:0 ...` and resolves once it listens. */
+export async function startCoordinator(args: string[], cwd?: string): Promise<Proc & { url: string }> {
+  const proc = new Proc(['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', ...args], cwd);
+  const line = await proc.waitFor(/^coordinator at ws:\/\//);
+  const url = /ws:\/\/[^/\s]+\//.exec(line.msg)![0];
+  return Object.assign(proc, { url });
+}
+
+export function startWorker(url: string, name: string, args: string[] = []): Proc {
+  return new Proc(['worker', '--connect', url, '--name', name, '--threads', '1', '--log-format', 'json', ...args]);
+}
+
+/** The training flags shared by a ws run and its inline reference. */
+export interface RunSpec {
+  dataset: string;
+  model: string;
+  batchSize: number;
+  maxSteps: number;
+  seed?: number;
+  reduceChunks?: number;
+}
+
+export function trainArgs(spec: RunSpec, out: string): string[] {
+  return [
+    '--dataset', spec.dataset,
+    '--model', spec.model,
+    '--batch-size', String(spec.batchSize),
+    '--max-steps', String(spec.maxSteps),
+    '--epochs', '1000',
+    '--seed', String(spec.seed ?? 0),
+    ...(spec.reduceChunks ? ['--reduce-chunks', String(spec.reduceChunks)] : []),
+    '--out', out,
+  ];
+}
+
+/** The inline engine's final parameters for the same run: the reference every engine is checked against. */
+export async function referenceParams(spec: RunSpec): Promise<Float32Array> {
+  return referenceParamsWith(spec, {});
+}
+
+export async function referenceParamsWith(spec: RunSpec, extra: Parameters<typeof train>[0]): Promise<Float32Array> {
+  const result = await train({
+    ...extra,
+    engine: 'inline',
+    workers: 1,
+    dataset: spec.dataset,
+    model: spec.model,
+    batchSize: spec.batchSize,
+    maxSteps: spec.maxSteps,
+    epochs: 1000,
+    seed: spec.seed ?? 0,
+    reduceChunks: spec.reduceChunks ?? 0,
+  });
+  return result.params;
+}
+
+/** final.safetensors of a run directory, flat. */
+export async function finalParams(out: string, model: string): Promise<Float32Array> {
+  return loadParameters(path.join(out, 'final.safetensors'), paramLayout(parseModelSpec(model)), model);
+}
+
+/** The step records of a run directory's metrics.jsonl (what has been written so far). */
+export function stepRecords(out: string): { step: number; timing: { computeMs: number[] } }[] {
+  const file = path.join(out, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{"type":"step"'))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line)];
+      } catch {
+        return []; // a line still being written
+      }
+    });
+}
+
+/** Waits until metrics.jsonl holds at least `steps` step records. */
+export async function waitForSteps(out: string, steps: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (stepRecords(out).length < steps) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${steps} steps in ${out}/metrics.jsonl after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
