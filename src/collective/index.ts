@@ -1,2 +1,14 @@
 export { partitionRanges, RANGE_ALIGN, type Range } from './ranges.js';
 export { reduceSlotsRange, type ReduceRangeResult } from './shared-reduce.js';
+export {
+  compileCollective,
+  createSharedMemory,
+  reduceScratchBytes,
+  wasmUpdateKind,
+  WasmCollective,
+  WASM_PAGE,
+  MAX_WASM_PAGES,
+  type OutOfPlaceUpdate,
+  type WasmMemory,
+  type WasmModule,
+} from './wasm.js';

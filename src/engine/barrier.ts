@@ -1,19 +1,26 @@
 /**
  * A reusable barrier in shared memory for the N tasks of one step, with an abort word so that a
- * worker that fails does not leave the others waiting forever.
+ * worker that fails does not leave the others waiting forever. A round (one dispatch of the N
+ * step tasks) has up to two barriers, by phase: UPDATED (every range of the previous step's
+ * update is written, before any worker reads the new parameters) and COMPUTED (every gradient
+ * slot is written, before the reduce-scatter reads them).
  *
- * Words of `control` (Int32Array over a SharedArrayBuffer):
- *   ARRIVED   tasks that reached the barrier this round (reset by the coordinator per round)
- *   RELEASED  the last round whose barrier opened
- *   ABORTED   the last round the coordinator aborted
+ * Words of `control` (Int32Array over a SharedArrayBuffer), per phase p:
+ *   ARRIVED + 2p   tasks that reached the phase's barrier this round (reset by the coordinator per round)
+ *   RELEASED + 2p  the last round whose barrier of that phase opened
+ * and ABORTED, the last round the coordinator aborted.
  * Measured against piscina messages: an Atomics wake-up costs ~10 µs, a task round trip
- * 50–180 µs on this 2-core machine, so the reduce runs inside the step task behind this barrier
- * rather than as a second round of tasks.
+ * 50–180 µs on this 2-core machine, so the reduce (and the previous step's update) run inside
+ * the step task behind this barrier rather than as extra rounds of tasks.
  */
-export const CONTROL_WORDS = 3;
+export const CONTROL_WORDS = 5;
 const ARRIVED = 0;
 const RELEASED = 1;
-const ABORTED = 2;
+const ABORTED = 4;
+/** Barrier phases within one round. */
+export const UPDATED = 0;
+export const COMPUTED = 1;
+export type BarrierPhase = typeof UPDATED | typeof COMPUTED;
 /** How often a waiting worker re-checks the abort word even without a notify. */
 const POLL_MS = 50;
 
@@ -26,25 +33,32 @@ export class BarrierAborted extends Error {
 /** Coordinator side: prepare a new round before dispatching its tasks. */
 export function openRound(control: Int32Array): void {
   Atomics.store(control, ARRIVED, 0);
+  Atomics.store(control, ARRIVED + 2, 0);
 }
 
 /** Coordinator side: wake every waiter of `round` and make it throw BarrierAborted. */
 export function abortRound(control: Int32Array, round: number): void {
   Atomics.store(control, ABORTED, round);
   Atomics.notify(control, RELEASED);
+  Atomics.notify(control, RELEASED + 2);
 }
 
-/** Worker side: returns when all `parties` arrived for `round`; throws if the round is aborted. */
-export function arriveAndWait(control: Int32Array, parties: number, round: number): void {
-  if (Atomics.add(control, ARRIVED, 1) + 1 === parties) {
-    Atomics.store(control, RELEASED, round);
-    Atomics.notify(control, RELEASED);
+/**
+ * Worker side: returns when all `parties` arrived at the `phase` barrier of `round`; throws
+ * BarrierAborted if the round is aborted.
+ */
+export function arriveAndWait(control: Int32Array, parties: number, round: number, phase: BarrierPhase = COMPUTED): void {
+  const arrived = ARRIVED + 2 * phase;
+  const released = RELEASED + 2 * phase;
+  if (Atomics.add(control, arrived, 1) + 1 === parties) {
+    Atomics.store(control, released, round);
+    Atomics.notify(control, released);
     return;
   }
   for (;;) {
-    const released = Atomics.load(control, RELEASED);
-    if (released === round) return;
+    const last = Atomics.load(control, released);
+    if (last === round) return;
     if (Atomics.load(control, ABORTED) === round) throw new BarrierAborted(round);
-    Atomics.wait(control, RELEASED, released, POLL_MS);
+    Atomics.wait(control, released, last, POLL_MS);
   }
 }

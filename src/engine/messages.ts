@@ -4,6 +4,8 @@
  */
 import type { OptimizerConfig } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
+import type { WasmMemory, WasmModule } from '../collective/index.js';
+import type { SharedLayout } from './shared-memory.js';
 
 /** A dataset's arrays in shared memory, mapped once by every thread. */
 export interface SharedDataset {
@@ -30,14 +32,17 @@ export interface WorkerSetup {
   validation: SharedDataset | null;
   /** The current epoch's permutation of the training rows, written by the coordinator. */
   permutation: Uint32Array;
-  /** Double-buffered parameters: version v lives in params[v % 2]. */
-  params: [Float32Array, Float32Array];
-  /** Double-buffered optimizer state, stateTensors × numParams each, version as params. */
-  state: [Float32Array, Float32Array];
-  /** Gradient-sum slots: [slotCount, numParams]. */
-  slots: Float32Array;
-  /** The all-reduced gradient sum: [numParams]. */
-  reduced: Float32Array;
+  /**
+   * The one buffer of everything a step writes, laid out by `layout` (shared-memory.ts):
+   * double-buffered parameters (version v in params[v % 2]) and optimizer state (stateTensors ×
+   * numParams per version), the gradient-sum slots [slotCount, numParams], the reduced gradient
+   * sum [numParams], and a reduce scratch region per worker.
+   */
+  buffer: SharedArrayBuffer;
+  layout: SharedLayout;
+  /** The shared WebAssembly.Memory that `buffer` belongs to, with the compiled collective module; null on the JS path. */
+  memory: WasmMemory | null;
+  collectiveModule: WasmModule | null;
   /** The step barrier's words (see barrier.ts). */
   control: Int32Array;
 }
@@ -61,20 +66,31 @@ export interface StepTask {
   round: number;
   /** Parameter version to read. */
   version: number;
+  /** This worker's parameter range: it reduces it, and applies `update` to it. */
   reduceStart: number;
   reduceEnd: number;
+  /**
+   * The previous step's optimizer update, folded into this task: applied to this worker's range
+   * (reading version `update.version`, writing version + 1 = `version`) before the UPDATED
+   * barrier, which every worker passes before it reads the parameters.
+   */
+  update?: VersionUpdate;
   fault?: InjectedFault;
 }
 
-export interface UpdateTask {
-  kind: 'update';
-  /** Reads parameters and state of `version`, writes `version + 1`. */
+/** An optimizer update from version `version` to version + 1 (out of place: version stays intact). */
+export interface VersionUpdate {
   version: number;
-  start: number;
-  end: number;
   lr: number;
   gradScale: number;
   t: number;
+}
+
+export interface UpdateTask extends VersionUpdate {
+  kind: 'update';
+  /** Reads parameters and state of `version`, writes `version + 1`, over [start, end). */
+  start: number;
+  end: number;
 }
 
 export interface EvaluateTask {
@@ -95,6 +111,8 @@ export interface StepResult {
   /** Time spent at the barrier waiting for the other workers. */
   waitMs: number;
   reduceMs: number;
+  /** Time of the folded update of the previous step on this worker's range (0 if none). */
+  updateMs: number;
   /** Σ reduced² over this worker's range. */
   sumSq: number;
   /** Per slot, Σ slot² over this worker's range. */

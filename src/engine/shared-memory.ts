@@ -1,6 +1,15 @@
-/** Allocation of the threads engine's SharedArrayBuffers. */
+/**
+ * The threads engine's shared memory. The dataset and the epoch permutation are plain
+ * SharedArrayBuffers; everything a step writes — both parameter versions, both optimizer-state
+ * versions, the gradient slots and the reduced gradient — lives in ONE buffer laid out by
+ * `planLayout`: a shared WebAssembly.Memory (so that the wasm collective kernels of every thread
+ * address it in place) or, where that cannot run, a plain SharedArrayBuffer with the same layout.
+ * Either way it is sized exactly once, never grows, and the Float32Array views never detach.
+ */
 import type { Dataset } from '../data/index.js';
-import type { SharedDataset } from './messages.js';
+import { createSharedMemory, reduceScratchBytes, MAX_WASM_PAGES, WASM_PAGE, type WasmCollective, type WasmMemory } from '../collective/index.js';
+import type { Optimizer, OptimizerConfig } from '../optim/index.js';
+import type { SharedDataset, VersionUpdate } from './messages.js';
 
 export function sharedFloat32(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
@@ -27,4 +36,133 @@ export function stateAllocator(state: Float32Array, numParams: number): (length:
     tensor += 1;
     return view;
   };
+}
+
+/** Byte offsets of the engine's buffers in its one shared buffer; every array starts on a cache line. */
+export interface SharedLayout {
+  bytes: number;
+  numParams: number;
+  stateTensors: number;
+  slotCount: number;
+  /** Per thread index (worker w, then the coordinator at index `workers`): its reduce scratch. */
+  scratch: number;
+  scratchBytes: number;
+  params: [number, number];
+  state: [number, number];
+  slots: number;
+  reduced: number;
+}
+
+const LINE = 64;
+/** First byte of the layout. */
+export const LAYOUT_BASE = 4096;
+const align = (n: number) => Math.ceil(n / LINE) * LINE;
+
+/**
+ * Lays out params ×2, optimizer state ×2 (stateTensors × numParams each), slotCount gradient
+ * slots, the reduced gradient, and a reduce scratch region for each of `threads` threads.
+ */
+export function planLayout(numParams: number, stateTensors: number, slotCount: number, threads: number): SharedLayout {
+  const scratchBytes = align(reduceScratchBytes(slotCount));
+  // The first 4 KiB stay unused: the collective module's static area lies below (its heapBase()
+  // is 1024, and it has no data), so instantiating it never touches the buffers.
+  let at = LAYOUT_BASE;
+  const take = (bytes: number) => {
+    const start = at;
+    at = align(at + Math.max(bytes, 1));
+    return start;
+  };
+  const scratch = take(threads * scratchBytes);
+  const p = numParams * 4;
+  const params: [number, number] = [take(p), take(p)];
+  const state: [number, number] = [take(stateTensors * p), take(stateTensors * p)];
+  const slots = take(slotCount * p);
+  const reduced = take(p);
+  return { bytes: at, numParams, stateTensors, slotCount, scratch, scratchBytes, params, state, slots, reduced };
+}
+
+/** The engine's one buffer and its views. */
+export interface SharedState {
+  /** The shared WebAssembly.Memory, or null when the buffer is a plain SharedArrayBuffer. */
+  memory: WasmMemory | null;
+  buffer: SharedArrayBuffer;
+  params: [Float32Array, Float32Array];
+  state: [Float32Array, Float32Array];
+  slots: Float32Array;
+  reduced: Float32Array;
+}
+
+/**
+ * Allocates the layout: as a shared WebAssembly.Memory of exactly the pages it needs when `wasm`
+ * (it fits: a 32-bit memory holds at most 4 GiB), else as a SharedArrayBuffer. Zeroed.
+ */
+export function allocateShared(layout: SharedLayout, wasm: boolean): SharedState {
+  const pages = Math.ceil(layout.bytes / WASM_PAGE);
+  const memory = wasm && pages <= MAX_WASM_PAGES ? createSharedMemory(pages) : null;
+  const buffer = (memory ? memory.buffer : new SharedArrayBuffer(layout.bytes)) as SharedArrayBuffer;
+  return { memory, buffer, ...viewsOf(buffer, layout) };
+}
+
+/** The Float32Array views of a layout over its buffer (each thread builds its own). */
+export function viewsOf(buffer: SharedArrayBuffer, layout: SharedLayout): Omit<SharedState, 'memory' | 'buffer'> {
+  const P = layout.numParams;
+  const f32 = (offset: number, length: number) => new Float32Array(buffer, offset, length);
+  return {
+    params: [f32(layout.params[0], P), f32(layout.params[1], P)],
+    state: [f32(layout.state[0], layout.stateTensors * P), f32(layout.state[1], layout.stateTensors * P)],
+    slots: f32(layout.slots, layout.slotCount * P),
+    reduced: f32(layout.reduced, P),
+  };
+}
+
+/** Whether a layout fits a 32-bit WebAssembly memory. */
+export function fitsWasmMemory(layout: SharedLayout): boolean {
+  return Math.ceil(layout.bytes / WASM_PAGE) <= MAX_WASM_PAGES;
+}
+
+/** What an out-of-place update needs: the views, one optimizer per version parity, the wasm kernels if any. */
+export interface VersionedState {
+  params: [Float32Array, Float32Array];
+  state: [Float32Array, Float32Array];
+  reduced: Float32Array;
+  numParams: number;
+  stateTensors: number;
+  optimizer: OptimizerConfig;
+  /** Optimizers over state[0] and state[1]. */
+  optimizers: [Optimizer, Optimizer];
+  wasm: WasmCollective | null;
+}
+
+/**
+ * The optimizer update of [start, end) from version u.version to u.version + 1 with the reduced
+ * gradient. Version v is only read, so an update that dies halfway can be run again. SGD (plain,
+ * momentum, Nesterov) runs out of place in wasm where available; otherwise (Adam/AdamW, or the
+ * JS path) the range of version v is copied to v + 1 and the optimizer updates the copy in place.
+ * Both give the same bits.
+ */
+export function applyVersionUpdate(s: VersionedState, u: VersionUpdate, start: number, end: number): void {
+  const from = u.version % 2;
+  const to = 1 - from;
+  const P = s.numParams;
+  if (
+    s.wasm?.update({
+      config: s.optimizer,
+      paramsFrom: s.params[from],
+      paramsTo: s.params[to],
+      bufferFrom: s.stateTensors > 0 ? s.state[from].subarray(0, P) : undefined,
+      bufferTo: s.stateTensors > 0 ? s.state[to].subarray(0, P) : undefined,
+      grad: s.reduced,
+      start,
+      end,
+      lr: u.lr,
+      gradScale: u.gradScale,
+    })
+  ) {
+    return;
+  }
+  s.params[to].set(s.params[from].subarray(start, end), start);
+  for (let k = 0; k < s.stateTensors; k++) {
+    s.state[to].set(s.state[from].subarray(k * P + start, k * P + end), k * P + start);
+  }
+  s.optimizers[to].update(s.params[to], s.reduced, { lr: u.lr, gradScale: u.gradScale, t: u.t, start, end });
 }

@@ -1,12 +1,13 @@
 /**
  * A thread of the threads engine's piscina pool. It maps the shared buffers once (workerData)
- * and then runs plans: compute a shard's gradient sum into its slot, reduce a parameter range
- * over all slots, update a parameter range, or evaluate rows of the validation set.
+ * and then runs plans: [apply the previous step's update to its range, barrier,] compute a
+ * shard's gradient sum into its slot, barrier, reduce a parameter range over all slots; or update
+ * a parameter range; or evaluate rows of the validation set.
  */
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { reduceSlotsRange } from '../collective/index.js';
-import { arriveAndWait } from './barrier.js';
+import { reduceSlotsRange, WasmCollective } from '../collective/index.js';
+import { arriveAndWait, COMPUTED, UPDATED } from './barrier.js';
 import { Model, parseModelSpec } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
@@ -20,19 +21,36 @@ import type {
   WorkerSetup,
   WorkerTask,
 } from './messages.js';
-import { stateAllocator } from './shared-memory.js';
+import { applyVersionUpdate, stateAllocator, viewsOf, type VersionedState } from './shared-memory.js';
 
 const setup = Piscina.workerData as WorkerSetup;
 // Each thread loads its own kernel instance once (wasm memory is per thread).
 const model = new Model(parseModelSpec(setup.model), { kernels: await loadKernels(setup.kernels) });
 const P = setup.numParams;
-const slot = (worker: number) => setup.slots.subarray(worker * P, (worker + 1) * P);
+const { layout } = setup;
+const buffer = (setup.memory ? setup.memory.buffer : setup.buffer) as SharedArrayBuffer;
+const views = viewsOf(buffer, layout);
+const slot = (index: number) => views.slots.subarray(index * P, (index + 1) * P);
 
 /** One optimizer per parameter version parity, each over that parity's shared state. */
 const optimizers: [Optimizer, Optimizer] = [
-  createOptimizer(setup.optimizer, P, stateAllocator(setup.state[0], P)),
-  createOptimizer(setup.optimizer, P, stateAllocator(setup.state[1], P)),
+  createOptimizer(setup.optimizer, P, stateAllocator(views.state[0], P)),
+  createOptimizer(setup.optimizer, P, stateAllocator(views.state[1], P)),
 ];
+
+/** This thread's instance of the collective kernels over the shared memory (null: the JS path). */
+const wasm = setup.memory && setup.collectiveModule ? new WasmCollective(setup.collectiveModule, setup.memory) : null;
+/** Worker w's reduce scratch (tasks, not threads, own it: a thread may run any worker's task). */
+const scratchOf = (worker: number) => ({ offset: layout.scratch + worker * layout.scratchBytes, bytes: layout.scratchBytes });
+
+const versioned: VersionedState = {
+  ...views,
+  numParams: P,
+  stateTensors: setup.stateTensors,
+  optimizer: setup.optimizer,
+  optimizers,
+  wasm,
+};
 
 export default function run(task: WorkerTask): StepResult | UpdateResult | EvaluateResult {
   switch (task.kind) {
@@ -45,10 +63,17 @@ export default function run(task: WorkerTask): StepResult | UpdateResult | Evalu
   }
 }
 
-/** Compute this worker's slots, barrier, then reduce-scatter this worker's parameter range. */
+/** [Update this worker's range, barrier,] compute this worker's slots, barrier, reduce-scatter this worker's range. */
 function step(task: StepTask): StepResult {
+  let updateMs = 0;
+  if (task.update) {
+    const t0 = performance.now();
+    applyVersionUpdate(versioned, task.update, task.reduceStart, task.reduceEnd);
+    updateMs = performance.now() - t0;
+    arriveAndWait(setup.control, setup.workers, task.round, UPDATED);
+  }
   const started = performance.now();
-  const params = setup.params[task.version % 2];
+  const params = views.params[task.version % 2];
   const sums: StepResult['slots'] = [];
   task.slots.forEach((rowsOfSlot, i) => {
     const grad = slot(task.firstSlot + i);
@@ -64,35 +89,28 @@ function step(task: StepTask): StepResult {
   });
   const computed = performance.now();
 
-  arriveAndWait(setup.control, setup.workers, task.round);
+  arriveAndWait(setup.control, setup.workers, task.round, COMPUTED);
   const released = performance.now();
 
-  const { sumSq, slotSumSq } = reduceSlotsRange(setup.slots, setup.slotCount, P, setup.reduced, task.reduceStart, task.reduceEnd);
+  const { sumSq, slotSumSq } = wasm
+    ? wasm.reduceRange(views.slots, setup.slotCount, P, views.reduced, task.reduceStart, task.reduceEnd, scratchOf(task.worker))
+    : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, task.reduceStart, task.reduceEnd);
   return {
     slots: sums,
     threadId,
     computeMs: computed - started,
     waitMs: released - computed,
     reduceMs: performance.now() - released,
+    updateMs,
     sumSq,
     slotSumSq,
   };
 }
 
-/**
- * Reads version v, writes version v + 1 for the range: copy, then update in place. The source
- * is never modified, so a retry after a failure mid-update gives the same result.
- */
+/** Reads version v, writes version v + 1 for the range; the source is never modified, so a retry gives the same result. */
 function update(task: UpdateTask): UpdateResult {
   const started = performance.now();
-  const from = task.version % 2;
-  const to = 1 - from;
-  const { start, end } = task;
-  setup.params[to].set(setup.params[from].subarray(start, end), start);
-  for (let k = 0; k < setup.stateTensors; k++) {
-    setup.state[to].set(setup.state[from].subarray(k * P + start, k * P + end), k * P + start);
-  }
-  optimizers[to].update(setup.params[to], setup.reduced, { lr: task.lr, gradScale: task.gradScale, t: task.t, start, end });
+  applyVersionUpdate(versioned, task, task.start, task.end);
   return { ms: performance.now() - started };
 }
 
@@ -102,5 +120,5 @@ function evaluate(task: EvaluateTask): EvaluateResult {
   const data = setup.validation;
   if (!data) throw new Error('no validation set was shared with the pool');
   if (!allRows) allRows = Uint32Array.from({ length: data.n }, (_, i) => i);
-  return model.evaluate(setup.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch);
+  return model.evaluate(views.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch);
 }

@@ -1,13 +1,17 @@
 /**
  * The threads engine: N worker threads of a piscina pool, all state in shared memory.
  *
- * One step is three rounds of N tasks, each carrying only a plan:
- *   compute  worker i writes the gradient sum of shard i into slot i;
- *   reduce   worker i sums parameter range i over all slots, in worker order (reduce-scatter);
- *   update   worker i applies the optimizer to parameter range i (parameters are double-buffered,
- *            so an update reads version v and writes v + 1 and can be retried).
- * No thread does O(N·P) work and nothing but plans is copied per step. A task that fails (the
- * thread throws or exits) is run again on a live thread; piscina replaces the dead one.
+ * One step is one round of N tasks, each carrying only a plan:
+ *   update   (folded in from the previous step) worker i applies the optimizer to parameter
+ *            range i, reading version v and writing v + 1 (so it can be retried); barrier;
+ *   compute  worker i writes the gradient sum of shard i into slot i; barrier;
+ *   reduce   worker i sums parameter range i over all slots, in worker order (reduce-scatter).
+ * No thread does O(N·P) work and nothing but plans is copied per step. Parameters, optimizer
+ * state, slots and the reduced gradient live in one shared WebAssembly.Memory, which the wasm
+ * collective kernels (asm/collective.ts) of every thread address in place; where that cannot run
+ * the same layout is a SharedArrayBuffer and the JS reference kernels run, with the same bits.
+ * A task that fails (the thread throws or exits) is run again on a live thread; piscina replaces
+ * the dead one.
  */
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -18,7 +22,7 @@ import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
-import { partitionRanges, type Range } from '../collective/index.js';
+import { compileCollective, partitionRanges, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type {
@@ -27,11 +31,22 @@ import type {
   StepResult,
   StepTask,
   UpdateResult,
+  VersionUpdate,
   WorkerSetup,
   WorkerTask,
 } from './messages.js';
 import { abortRound, CONTROL_WORDS, openRound } from './barrier.js';
-import { shareDataset, sharedFloat32, sharedUint32, stateAllocator } from './shared-memory.js';
+import {
+  allocateShared,
+  applyVersionUpdate,
+  fitsWasmMemory,
+  planLayout,
+  shareDataset,
+  sharedUint32,
+  stateAllocator,
+  type SharedState,
+  type VersionedState,
+} from './shared-memory.js';
 
 /** Test-only: make the task of (step, worker) fail once. */
 export interface FaultInjection {
@@ -47,6 +62,24 @@ export interface ThreadsEngineOptions {
   faults?: FaultInjection[];
   /** Called for every recovered failure, e.g. to log a warning. */
   onWarning?: (message: string, fields: object) => void;
+  /**
+   * The reduce and update kernels: 'wasm' (f32x4 SIMD over a shared WebAssembly.Memory; throws
+   * where it cannot run), 'js' (the reference), or 'auto' (default: wasm unless the kernel set
+   * is js or wasm cannot run here). Both give the same bits.
+   */
+  collective?: 'auto' | 'wasm' | 'js';
+  /**
+   * Run each step's optimizer update inside the next step's tasks (default true), saving a round
+   * of tasks per step; params, optimizerState and evaluate() apply a pending update first.
+   * false: applyUpdate runs a round of update tasks, as a reference for tests and the benchmark.
+   */
+  foldUpdate?: boolean;
+}
+
+/** The collective path an engine uses, resolved at creation. */
+interface CollectiveChoice {
+  module: WasmModule | null;
+  detail: string;
 }
 
 const workerFile = fileURLToPath(new URL('./threads-worker.js', import.meta.url));
@@ -55,13 +88,22 @@ export class ThreadsEngine implements Engine {
   readonly kind = 'threads' as const;
   readonly workers: number;
   readonly kernels: string;
+  /** The reduce/update path: 'wasm (shared memory, f32x4)', 'js', or 'js (wasm unavailable: ...)'. */
+  readonly collective: string;
   #pool: Piscina<WorkerTask, unknown>;
   #shared: WorkerSetup;
+  #views: SharedState;
   #ranges: Range[];
+  /** The version of the parameters fully written; a pending update makes the live version one more. */
   #version = 0;
+  /** The last applyUpdate, not yet applied (folded into the next step's tasks). */
+  #pending: VersionUpdate | null = null;
+  /** Time of the folded update run inside the last computeGradients (the slowest range). */
+  #foldedUpdateMs = 0;
   #round = 0;
   #epoch = -1;
   #optimizers: [Optimizer, Optimizer];
+  #versioned: VersionedState;
   #setup: EngineSetup;
   #options: Required<Omit<ThreadsEngineOptions, 'faults' | 'onWarning'>> & ThreadsEngineOptions;
   #faults: FaultInjection[];
@@ -70,32 +112,49 @@ export class ThreadsEngine implements Engine {
   /** Resolves the kernel choice in this thread first, so every worker loads the same set. */
   static async create(setup: EngineSetup, options: ThreadsEngineOptions): Promise<ThreadsEngine> {
     const kernels = await loadKernels(setup.kernels);
-    return new ThreadsEngine({ ...setup, kernels: kernels.name }, options, kernels.detail);
+    const choice = options.collective ?? 'auto';
+    let collective: CollectiveChoice = { module: null, detail: 'js' };
+    if (choice === 'wasm' || (choice === 'auto' && kernels.name === 'wasm')) {
+      try {
+        collective = { module: await compileCollective(), detail: 'wasm (shared memory, f32x4)' };
+      } catch (error) {
+        if (choice === 'wasm') throw error;
+        collective = { module: null, detail: `js (wasm unavailable: ${(error as Error).message})` };
+      }
+    }
+    return new ThreadsEngine({ ...setup, kernels: kernels.name }, options, kernels.detail, collective);
   }
 
   /** Use `ThreadsEngine.create`. */
-  constructor(setup: EngineSetup, options: ThreadsEngineOptions, kernelsDetail = String(setup.kernels)) {
+  constructor(setup: EngineSetup, options: ThreadsEngineOptions, kernelsDetail = String(setup.kernels), collective: CollectiveChoice = { module: null, detail: 'js' }) {
     this.kernels = kernelsDetail;
     const workers = options.workers;
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer (got ${workers})`);
     this.workers = workers;
     this.#setup = setup;
-    this.#options = { maxAttempts: 3, ...options };
+    this.#options = { maxAttempts: 3, collective: 'auto', foldUpdate: true, ...options };
     this.#faults = [...(options.faults ?? [])];
     const P = setup.params.length;
+    const slotCount = setup.chunks ?? workers;
 
-    // Count the optimizer's state tensors, then give both parameter versions shared room for them.
+    // Count the optimizer's state tensors, then lay out everything a step writes in one buffer:
+    // a shared WebAssembly.Memory of exactly that size for the wasm kernels, else a SharedArrayBuffer.
     let stateTensors = 0;
     createOptimizer(setup.optimizer, 0, (length) => (stateTensors++, new Float32Array(length)));
-    const params: [Float32Array, Float32Array] = [sharedFloat32(P), sharedFloat32(P)];
-    params[0].set(setup.params);
-    const state: [Float32Array, Float32Array] = [sharedFloat32(stateTensors * P), sharedFloat32(stateTensors * P)];
+    const layout = planLayout(P, stateTensors, slotCount, workers + 1);
+    if (collective.module && !fitsWasmMemory(layout)) {
+      if (options.collective === 'wasm') throw new RangeError(`the engine's buffers (${layout.bytes} bytes) do not fit a 4 GiB WebAssembly memory`);
+      collective = { module: null, detail: 'js (the buffers exceed a 4 GiB WebAssembly memory)' };
+    }
+    this.collective = collective.detail;
+    this.#views = allocateShared(layout, collective.module !== null);
+    this.#views.params[0].set(setup.params);
 
     this.#shared = {
       model: setup.model.text,
       kernels: setup.kernels,
       workers,
-      slotCount: setup.chunks ?? workers,
+      slotCount,
       numParams: P,
       microBatch: setup.microBatch,
       optimizer: setup.optimizer,
@@ -103,17 +162,28 @@ export class ThreadsEngine implements Engine {
       train: shareDataset(setup.train),
       validation: setup.validation ? shareDataset(setup.validation) : null,
       permutation: sharedUint32(setup.train.n),
-      params,
-      state,
-      slots: sharedFloat32((setup.chunks ?? workers) * P),
-      reduced: sharedFloat32(P),
+      buffer: this.#views.buffer,
+      layout,
+      memory: this.#views.memory,
+      collectiveModule: collective.module,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
     };
-    // The coordinator's own views of the optimizer state, for checkpoints and names.
+    // The coordinator's own views of the optimizer state, for checkpoints, names, and applying a
+    // pending update in this thread when the parameters are read.
     this.#optimizers = [
-      createOptimizer(setup.optimizer, P, stateAllocator(state[0], P)),
-      createOptimizer(setup.optimizer, P, stateAllocator(state[1], P)),
+      createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[0], P)),
+      createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[1], P)),
     ];
+    this.#versioned = {
+      params: this.#views.params,
+      state: this.#views.state,
+      reduced: this.#views.reduced,
+      numParams: P,
+      stateTensors,
+      optimizer: setup.optimizer,
+      optimizers: this.#optimizers,
+      wasm: collective.module && this.#views.memory ? new WasmCollective(collective.module, this.#views.memory) : null,
+    };
     this.#ranges = partitionRanges(P, workers);
     this.#pool = new Piscina<WorkerTask, unknown>({
       filename: workerFile,
@@ -127,15 +197,20 @@ export class ThreadsEngine implements Engine {
     this.#pool.on('error', (error: Error) => this.#options.onWarning?.(`a worker thread failed outside a task: ${error.message}`, {}));
   }
 
+  /** The live parameters (a pending update is applied first, in this thread). */
   get params(): Float32Array {
-    return this.#shared.params[this.#version % 2];
+    this.#applyPending();
+    return this.#views.params[this.#version % 2];
   }
 
+  /** The reduced gradient sum (a pending update, which reads it, is applied first: the caller may write it). */
   get gradient(): Float32Array {
-    return this.#shared.reduced;
+    this.#applyPending();
+    return this.#views.reduced;
   }
 
   get optimizerState(): Readonly<Record<string, Float32Array>> {
+    this.#applyPending();
     return this.#optimizers[this.#version % 2].state;
   }
 
@@ -145,6 +220,10 @@ export class ThreadsEngine implements Engine {
       this.#epoch = plan.epoch;
     }
     const { slots, owners } = planSlots(plan.start, plan.end, this.#shared.slotCount, this.workers);
+    // The previous step's update rides in this round: each worker updates its range, then all
+    // pass the UPDATED barrier before reading version + 1.
+    const update = this.#pending;
+    const version = update ? update.version + 1 : this.#version;
     const results = await this.#runStep(plan.step, (round) =>
       owners.map((owned, worker): StepTask => ({
         kind: 'step',
@@ -153,12 +232,18 @@ export class ThreadsEngine implements Engine {
         slots: slots.slice(owned.start, owned.end),
         step: plan.step,
         round,
-        version: this.#version,
+        version,
         reduceStart: this.#ranges[worker].start,
         reduceEnd: this.#ranges[worker].end,
+        ...(update ? { update } : {}),
         fault: this.#takeFault(plan.step, worker),
       })),
     );
+    if (update) {
+      this.#version = version;
+      this.#pending = null;
+      this.#foldedUpdateMs = Math.max(...results.map((r) => r.updateMs));
+    }
 
     // Sums in slot and range order, so the result does not depend on thread timing.
     const slotSums = results.flatMap((r) => r.slots);
@@ -216,16 +301,38 @@ export class ThreadsEngine implements Engine {
     }
   }
 
+  /**
+   * Folded (default): records the update, which the next computeGradients applies inside its
+   * tasks (or this thread, if the parameters are read first), and reports the time of the
+   * update applied during this step — the previous step's, the one on this step's critical path.
+   * Otherwise: a round of update tasks, one range per worker.
+   */
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
+    if (this.#options.foldUpdate) {
+      this.#applyPending();
+      this.#pending = { version: this.#version, lr: update.lr, gradScale: update.gradScale, t: update.t };
+      const updateMs = this.#foldedUpdateMs + (performance.now() - started);
+      this.#foldedUpdateMs = 0;
+      return { updateMs };
+    }
     const version = this.#version;
     await Promise.all(
       this.#ranges.map((range, worker) =>
-        this.#run<UpdateResult>({ kind: 'update', version, start: range.start, end: range.end, ...update }, `worker ${worker}'s update of step ${update.t - 1}`),
+        this.#run<UpdateResult>({ kind: 'update', version, start: range.start, end: range.end, lr: update.lr, gradScale: update.gradScale, t: update.t }, `worker ${worker}'s update of step ${update.t - 1}`),
       ),
     );
     this.#version = version + 1;
     return { updateMs: performance.now() - started };
+  }
+
+  /** Applies a pending (folded) update over all parameters in this thread: the wasm kernel or the optimizer, the same bits as the workers'. */
+  #applyPending(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    applyVersionUpdate(this.#versioned, pending, 0, this.#setup.params.length);
+    this.#version = pending.version + 1;
+    this.#pending = null;
   }
 
   async evaluate(data: Dataset): Promise<BatchResult> {
@@ -235,6 +342,7 @@ export class ThreadsEngine implements Engine {
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
       return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch);
     }
+    this.#applyPending();
     const parts = shardRanges(0, data.n, this.workers).filter((r) => r.end > r.start);
     const results = await Promise.all(
       parts.map((r, worker) =>

@@ -1,0 +1,184 @@
+/**
+ * The WebAssembly collective kernels (asm/collective.ts -> dist/wasm/collective.wasm) over a
+ * shared WebAssembly.Memory: the threads engine allocates all its parameter, optimizer-state and
+ * gradient buffers in one such memory, and every thread instantiates the module over it, so the
+ * reduce-scatter and the SGD update run in place with f32x4 SIMD. They give the same bits as the
+ * JavaScript reference (reduceSlotsRange; src/optim/sgd.ts), which runs where this cannot.
+ */
+import { readFile } from 'node:fs/promises';
+import type { OptimizerConfig } from '../optim/index.js';
+import type { ReduceRangeResult } from './shared-reduce.js';
+
+/**
+ * The parts of the WebAssembly JS API used here, declared locally: the project's lib settings
+ * (ES2023, no DOM) and @types/node 20 do not type the WebAssembly global.
+ */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+}
+/** A compiled module; structured-cloneable, so the coordinator compiles once and hands it to every worker. */
+export type WasmModule = object;
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** WebAssembly page size. */
+export const WASM_PAGE = 65536;
+/** The most pages a (32-bit) memory can have; also the maximum the module declares for its import. */
+export const MAX_WASM_PAGES = 65536;
+
+interface CollectiveExports {
+  reduceScratchBytes(n: number): number;
+  heapBase(): number;
+  reduce(slots: number, n: number, length: number, out: number, start: number, end: number, scratch: number): void;
+  sgd(pFrom: number, pTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number): void;
+  momentum(pFrom: number, pTo: number, bFrom: number, bTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number, mu: number): void;
+  nesterov(pFrom: number, pTo: number, bFrom: number, bTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number, mu: number): void;
+  copy(dst: number, src: number, bytes: number): void;
+}
+
+const FILE = new URL('../../wasm/collective.wasm', import.meta.url);
+
+/** Bytes of scratch the kernel `reduce` needs for n slots: four float64 lanes per norm (asm/collective.ts). */
+export function reduceScratchBytes(n: number): number {
+  return 32 * (n + 1);
+}
+
+let compiled: Promise<WasmModule> | null = null;
+
+/**
+ * The compiled collective module, once per thread. Rejects with an Error saying why when it
+ * cannot run here: the file is not built, or the runtime lacks WebAssembly SIMD, threads (shared
+ * memory) or SharedArrayBuffer.
+ */
+export function compileCollective(): Promise<WasmModule> {
+  compiled ??= (async () => {
+    if (!WebAssembly) throw new Error('this runtime has no WebAssembly');
+    if (typeof SharedArrayBuffer !== 'function') throw new Error('this runtime has no SharedArrayBuffer');
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(FILE));
+    } catch (cause) {
+      throw new Error(`${FILE.pathname} is not built (npm run build:wasm)`, { cause });
+    }
+    if (!WebAssembly.validate(bytes)) throw new Error('this runtime does not support WebAssembly SIMD with shared memory');
+    const probe = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    if (!(probe.buffer instanceof SharedArrayBuffer)) throw new Error('this runtime cannot share WebAssembly memory between threads');
+    return new WebAssembly.Module(bytes);
+  })();
+  compiled.catch(() => (compiled = null));
+  return compiled;
+}
+
+/** A shared memory of exactly `pages` pages (initial = maximum: it never grows, so views never detach). */
+export function createSharedMemory(pages: number): WasmMemory {
+  if (!WebAssembly) throw new Error('this runtime has no WebAssembly');
+  if (!Number.isInteger(pages) || pages < 1 || pages > MAX_WASM_PAGES) throw new RangeError(`a shared WebAssembly memory has 1 to ${MAX_WASM_PAGES} pages (asked for ${pages})`);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** Which SGD variant the wasm update implements for a config, or null (Adam/AdamW: the JS path). */
+export function wasmUpdateKind(config: OptimizerConfig): 'sgd' | 'momentum' | 'nesterov' | null {
+  if (config.name !== 'sgd') return null;
+  if (config.momentum === 0) return 'sgd';
+  return config.nesterov ? 'nesterov' : 'momentum';
+}
+
+/** Arguments of one out-of-place update of [start, end): read version v, write version v + 1. */
+export interface OutOfPlaceUpdate {
+  config: OptimizerConfig;
+  paramsFrom: Float32Array;
+  paramsTo: Float32Array;
+  /** The momentum buffer of versions v and v + 1 (SGD with momentum only). */
+  bufferFrom?: Float32Array;
+  bufferTo?: Float32Array;
+  grad: Float32Array;
+  start: number;
+  end: number;
+  lr: number;
+  gradScale: number;
+}
+
+/** A region of the shared memory for one caller's reduce results (16-byte aligned). */
+export interface Scratch {
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * One thread's instance of the collective module over the engine's shared memory. Arrays passed
+ * in must be Float32Array views of that memory. Each concurrent caller of `reduceRange` passes
+ * its own scratch region (at least reduceScratchBytes(n) bytes).
+ */
+export class WasmCollective {
+  readonly #x: CollectiveExports;
+  readonly #memory: WasmMemory;
+  readonly #f64: Float64Array;
+  readonly #heapBase: number;
+
+  constructor(module: WasmModule, memory: WasmMemory) {
+    if (!WebAssembly) throw new Error('this runtime has no WebAssembly');
+    this.#x = new WebAssembly.Instance(module, { env: { memory } }).exports as CollectiveExports;
+    if (this.#x.reduceScratchBytes(5) !== reduceScratchBytes(5)) throw new Error('dist/wasm/collective.wasm is out of date (npm run build:wasm)');
+    this.#memory = memory;
+    this.#f64 = new Float64Array(memory.buffer);
+    this.#heapBase = this.#x.heapBase();
+  }
+
+  /** Same contract and bits as reduceSlotsRange (shared-reduce.ts); the norms pass through `scratch`. */
+  reduceRange(slots: Float32Array, n: number, length: number, out: Float32Array, start: number, end: number, scratch: Scratch): ReduceRangeResult {
+    if (!Number.isInteger(n) || n < 1 || slots.length < n * length || out.length < length) {
+      throw new RangeError(`reduce of ${n} slots of ${length}: slots[${slots.length}], out[${out.length}]`);
+    }
+    checkRange(start, end, length);
+    if (scratch.offset % 16 !== 0 || scratch.offset < this.#heapBase || scratch.bytes < reduceScratchBytes(n) || scratch.offset + scratch.bytes > this.#memory.buffer.byteLength) {
+      throw new RangeError(`a reduce of ${n} slots needs a 16-byte aligned scratch region of ${reduceScratchBytes(n)} bytes in the memory (got ${scratch.bytes} at ${scratch.offset})`);
+    }
+    this.#x.reduce(this.#address(slots), n, length, this.#address(out), start, end, scratch.offset);
+    const at = scratch.offset / 8;
+    return { sumSq: this.#f64[at + n], slotSumSq: this.#f64.slice(at, at + n) };
+  }
+
+  /**
+   * The SGD update of [start, end) out of place, bit-identical to SgdOptimizer.update in place on a
+   * copy of version v. Returns false (doing nothing) for an optimizer it does not implement.
+   */
+  update(u: OutOfPlaceUpdate): boolean {
+    const kind = wasmUpdateKind(u.config);
+    if (kind === null) return false;
+    const length = u.paramsFrom.length;
+    checkRange(u.start, u.end, length);
+    for (const a of [u.paramsTo, u.grad]) if (a.length !== length) throw new RangeError(`update arrays of different lengths (${a.length} vs ${length})`);
+    const { weightDecay: wd, momentum: mu } = u.config;
+    const [pFrom, pTo, grad] = [this.#address(u.paramsFrom), this.#address(u.paramsTo), this.#address(u.grad)];
+    if (kind === 'sgd') {
+      this.#x.sgd(pFrom, pTo, grad, u.start, u.end, u.lr, u.gradScale, wd);
+      return true;
+    }
+    if (!u.bufferFrom || !u.bufferTo || u.bufferFrom.length !== length || u.bufferTo.length !== length) {
+      throw new RangeError('SGD with momentum needs the momentum buffer of both versions');
+    }
+    const [bFrom, bTo] = [this.#address(u.bufferFrom), this.#address(u.bufferTo)];
+    this.#x[kind](pFrom, pTo, bFrom, bTo, grad, u.start, u.end, u.lr, u.gradScale, wd, mu);
+    return true;
+  }
+
+  /** The byte address of a view of the shared memory (checked: the kernels write through it). */
+  #address(view: Float32Array): number {
+    const size = this.#memory.buffer.byteLength;
+    if (!(view.buffer instanceof SharedArrayBuffer) || view.buffer.byteLength !== size || view.byteOffset % 4 !== 0) {
+      throw new RangeError('a collective kernel was given an array that is not a view of the engine\'s shared WebAssembly memory');
+    }
+    return view.byteOffset;
+  }
+}
+
+function checkRange(start: number, end: number, length: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > length) {
+    throw new RangeError(`range [${start}, ${end}) is not within [0, ${length})`);
+  }
+}
