@@ -40,7 +40,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .description('train across LAN hosts: wait for --min-workers `dptrain worker`s, then train with them')
     .option('--listen <host:port>', `address to listen on; anything but loopback needs --token-file (default: ${DEFAULT_LISTEN})`)
     .option('--min-workers <k>', 'workers to wait for before the first step (default: 1)')
-    .addOption(new Option('--allreduce <algorithm>', 'star (via the coordinator) | ring (between workers) | auto (star for small models or ≤ 2 workers)').choices(['star', 'ring', 'auto']).default('auto'))
+    .addOption(new Option('--allreduce <algorithm>', 'star (via the coordinator) | ring (between workers) | auto (star for small models or 1 worker, else ring)').choices(['star', 'ring', 'auto']).default('auto'))
     .option('--token-file <file>', 'shared secret file (chmod 600), the same on every host')
     .option('--ship-data', 'send the dataset to every worker instead of having it load the spec')
     .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)

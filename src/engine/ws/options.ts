@@ -36,12 +36,13 @@ export const wsDefaults = Object.freeze({
   /** How long a run with no workers left waits for one to join before failing, ms. */
   rejoinTimeoutMs: 300_000,
   /**
-   * auto: star below this many parameters or with at most 2 workers, ring otherwise. Measured on
-   * loopback (docs/protocol.md §6.8): the star wins for 7,850 and 50,890 parameters at 2-4
-   * workers (the ring's 2(n-1) rounds are latency-bound), the ring wins for 1.86 M at 3-4
-   * workers by up to 2x (the star pushes 2n gradients through one process); 235 k is a tie.
+   * auto: star for one worker or below this many parameters, ring otherwise. Measured
+   * (docs/protocol.md §6.6, docs/benchmarks.md): the star wins for 7,850 and 50,890 parameters at
+   * 2-4 workers on loopback (the ring's 2(n-1) rounds are latency-bound); the ring wins for W2 at
+   * every n, for W1 at n = 2 on loopback, and for W1 at n = 3-4 in the emulated 1 Gbit/s LAN
+   * (2.1x and 1.7x), where loopback had favoured the star only because 2 cores were shared.
    */
-  autoRingMinParams: 500_000,
+  autoRingMinParams: 100_000,
 });
 
 export interface WsCoordinatorOptions {
@@ -124,5 +125,5 @@ export function checkCoordinatorOptions(o: WsCoordinatorOptions): void {
 export function chooseAllreduce(choice: AllreduceChoice, workers: number, numParams: number, chunks: number): Allreduce {
   if (chunks > 0) return 'star'; // fixed chunks are reduced in chunk order, which only the star can do
   if (choice !== 'auto') return choice;
-  return workers <= 2 || numParams < wsDefaults.autoRingMinParams ? 'star' : 'ring';
+  return workers <= 1 || numParams < wsDefaults.autoRingMinParams ? 'star' : 'ring';
 }
