@@ -5,7 +5,6 @@
  * then trains; a progress line every few seconds names each worker, its host, threads and last
  * step time. docs/protocol.md §6 describes what crosses the wire.
  */
-import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadDataset } from '../data/index.js';
 import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
@@ -14,7 +13,7 @@ import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveTrainConfig, train, type TrainResult } from '../train/index.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { parseInteger } from './parse.js';
-import { formatDuration } from './progress.js';
+import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
 /** Train options that the coordinator decides itself. */
@@ -112,16 +111,7 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
   };
   const result = await withCoordinator(options, () => train(config, { logger, data: loaded }));
 
-  const { summary } = result;
-  const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
-  const parts = [
-    `${summary.epochs} epochs, ${summary.steps} steps in ${formatDuration(summary.seconds)}`,
-    `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
-    summary.final.valLoss !== null ? `val loss ${summary.final.valLoss.toFixed(4)}` : `train loss ${summary.final.trainLoss?.toFixed(4)}`,
-    accuracy !== null ? `${summary.final.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
-  ].filter(Boolean);
-  logger.info({ summary }, `done: ${parts.join(', ')}`);
-  if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
+  logRunEnd(logger, result);
   return result;
 }
 

@@ -1,6 +1,7 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
 import { train, type TrainResult } from '../train/index.js';
+import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { trainConfigFromFlags } from './train-options.js';
@@ -17,6 +18,12 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
       : [],
   }).finally(() => progress?.end());
 
+  logRunEnd(logger, result);
+  return result;
+}
+
+/** The run's last log lines: totals and final metrics, and where the outputs went. */
+export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
   const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
   const parts = [
@@ -27,5 +34,4 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
   ].filter(Boolean);
   logger.info({ summary }, `done: ${parts.join(', ')}`);
   if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
-  return result;
 }
