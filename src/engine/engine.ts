@@ -17,6 +17,8 @@ export interface EngineSetup {
   train: Dataset;
   /** Initial parameters (copied by the engine; `Engine.params` holds the live ones). */
   params: Float32Array;
+  /** Saved optimizer state to start from (a resumed checkpoint's); undefined = fresh state. */
+  optimizerState?: Readonly<Record<string, Float32Array>>;
   optimizer: OptimizerConfig;
   /** Seed of the epoch permutations (design.md §2.4). */
   seed: number;
@@ -67,6 +69,11 @@ export interface GradientResult extends BatchResult {
   /** Per worker, in worker order. */
   workers: WorkerReport[];
   reduceMs: number;
+  /**
+   * Workers whose shard had a non-finite loss or gradient, by name (`thread 1`, a ws worker's
+   * name), in worker order; empty when every shard was finite.
+   */
+  nonFiniteWorkers: string[];
 }
 
 export interface UpdatePlan {
@@ -94,6 +101,11 @@ export interface Engine {
   readonly optimizerState: Readonly<Record<string, Float32Array>>;
   computeGradients(plan: StepPlan): Promise<GradientResult>;
   applyUpdate(update: UpdatePlan): Promise<UpdateTiming>;
+  /**
+   * Drops the last computed gradient instead of applying it (a non-finite step under
+   * --on-nonfinite skip): every replica keeps its parameters and optimizer state.
+   */
+  skipUpdate(): Promise<void>;
   /** Loss and correct count over a whole dataset with the current parameters. */
   evaluate(data: Dataset): Promise<BatchResult>;
   close(): Promise<void>;

@@ -5,7 +5,7 @@ import { loadKernels, type Kernels } from '../kernels/index.js';
 import { reduceSlotsRange } from '../collective/index.js';
 import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
-import { createOptimizer, sumOfSquares, type Optimizer } from '../optim/index.js';
+import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../optim/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type { BatchResult } from '../model/index.js';
 
@@ -32,6 +32,7 @@ export class InlineEngine implements Engine {
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
+    if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state, setup.optimizerState);
     this.#slotCount = setup.chunks ?? 1;
     this.#slots = this.#slotCount > 1 ? new Float32Array(this.#slotCount * this.params.length) : null;
   }
@@ -67,8 +68,12 @@ export class InlineEngine implements Engine {
       reduceMs: this.#slotCount === 1 ? 0 : performance.now() - reduceStarted,
       shards: sums.map((sum, i) => ({ count: sum.count, gradSumSq: slotSumSq[i] })),
       workers: [{ computeMs, waitMs: 0 }],
+      nonFiniteWorkers: sums.some((sum) => !Number.isFinite(sum.lossSum)) || !Number.isFinite(gradSumSq) ? ['the main thread'] : [],
     };
   }
+
+  /** Nothing to undo: the gradient is only read by applyUpdate. */
+  async skipUpdate(): Promise<void> {}
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();

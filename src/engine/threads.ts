@@ -21,7 +21,7 @@ import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
-import { createOptimizer, type Optimizer } from '../optim/index.js';
+import { createOptimizer, restoreOptimizerState, type Optimizer } from '../optim/index.js';
 import { compileCollective, partitionRanges, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
@@ -174,6 +174,7 @@ export class ThreadsEngine implements Engine {
       createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[0], P)),
       createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[1], P)),
     ];
+    if (setup.optimizerState) restoreOptimizerState(this.#optimizers[0].state, setup.optimizerState);
     this.#versioned = {
       params: this.#views.params,
       state: this.#views.state,
@@ -262,8 +263,17 @@ export class ThreadsEngine implements Engine {
       reduceMs,
       shards: slotSums.map((sum, i) => ({ count: sum.count, gradSumSq: slotSumSq[i] })),
       workers: results.map((r) => ({ computeMs: r.computeMs, waitMs: r.waitMs, threadId: r.threadId })),
+      // A slot's norm sums every worker's range of it, so a NaN anywhere in slot i shows in slotSumSq[i].
+      nonFiniteWorkers: owners.flatMap((owned, worker) => {
+        let finite = true;
+        for (let i = owned.start; i < owned.end; i++) finite &&= Number.isFinite(slotSums[i].lossSum) && Number.isFinite(slotSumSq[i]);
+        return finite ? [] : [`worker ${worker}`];
+      }),
     };
   }
+
+  /** Nothing to undo: no update is pending after computeGradients, and the gradient is only read by an update. */
+  async skipUpdate(): Promise<void> {}
 
   /**
    * Dispatches one round of step tasks. If any fails (throws, or its thread exits), the others are

@@ -7,6 +7,7 @@ export {
   defaultOptimizerConfig,
   createOptimizer,
   validateOptimizerConfig,
+  restoreOptimizerState,
 } from './optimizer.js';
 export { sumOfSquares, clipFactor } from './clip.js';
 export { type ScheduleName, type ScheduleConfig, scheduleNames, learningRate, validateScheduleConfig } from './schedule.js';

@@ -3,7 +3,7 @@
  * Semantics follow torch.optim exactly (SGD with dampening 0, Adam with coupled L2, AdamW with
  * decoupled decay), so that a PyTorch user gets the numbers they expect.
  */
-import { ConfigError, shown } from '../errors.js';
+import { ConfigError, ModelError, shown } from '../errors.js';
 import { AdamOptimizer } from './adam.js';
 import { SgdOptimizer } from './sgd.js';
 
@@ -134,4 +134,22 @@ export function createOptimizer(
     return a;
   };
   return config.name === 'sgd' ? new SgdOptimizer(frozen, numParams, stateArray) : new AdamOptimizer(frozen, numParams, stateArray);
+}
+
+/**
+ * Writes saved optimizer state (a checkpoint's) into an optimizer's live state arrays. The names and
+ * lengths must match exactly: state from another optimizer or model would silently change the run.
+ */
+export function restoreOptimizerState(target: Readonly<Record<string, Float32Array>>, saved: Readonly<Record<string, Float32Array>>): void {
+  const want = Object.keys(target).sort();
+  const have = Object.keys(saved).sort();
+  if (want.join(',') !== have.join(',')) {
+    throw new ModelError('optimizerStateMismatch', `the saved optimizer state holds [${have.join(', ')}] but this optimizer needs [${want.join(', ')}] — resume with the optimizer options the run was started with`);
+  }
+  for (const name of want) {
+    if (saved[name].length !== target[name].length) {
+      throw new ModelError('optimizerStateMismatch', `the saved optimizer state "${name}" has ${saved[name].length} values; this model needs ${target[name].length}`);
+    }
+    target[name].set(saved[name]);
+  }
 }

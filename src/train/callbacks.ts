@@ -51,6 +51,16 @@ export class EarlyStopping implements Callback {
     this.#minDelta = minDelta;
   }
 
+  /** Best value so far (null before any) and epochs since it improved, for a checkpoint. */
+  state(): { best: number | null; wait: number } {
+    return { best: Number.isNaN(this.#best) ? null : this.#best, wait: this.#wait };
+  }
+
+  restore(state: { best: number | null; wait: number }): void {
+    this.#best = state.best ?? Number.NaN;
+    this.#wait = state.wait;
+  }
+
   onEpochEnd(record: EpochRecord, control: TrainControl): void {
     const value = record[this.#monitor];
     if (value === null) return;

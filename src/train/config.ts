@@ -68,6 +68,36 @@ export interface TrainConfig {
   out: string | null;
   /** safetensors file with initial parameters. */
   init: string | null;
+  /** Directory for checkpoints (null = none): ckpt-<step>.safetensors, written atomically. */
+  checkpointDir: string | null;
+  /** How often to checkpoint: `N`, `Nsteps` or `Nepochs` (e.g. `500steps`, `1epoch`). */
+  checkpointEvery: string;
+  /** Checkpoints kept in checkpointDir; older ones are deleted after a new one is written. */
+  keep: number;
+  /** Continue the run saved in this checkpoint directory, from its latest valid checkpoint. */
+  resume: string | null;
+  /** What a non-finite loss or gradient does: stop the run, or skip the step on every replica. */
+  onNonfinite: NonFinitePolicy;
+  /** With onNonfinite = skip: stop after this many skipped steps in a row. */
+  maxNonfiniteInRow: number;
+}
+
+export type NonFinitePolicy = 'stop' | 'skip';
+
+/** A parsed --checkpoint-every. */
+export interface CheckpointInterval {
+  every: number;
+  unit: 'steps' | 'epochs';
+}
+
+/** Parses `N`, `Nsteps`, `N steps`, `Nepochs`, `1epoch` (steps when no unit is given). */
+export function parseCheckpointEvery(text: string): CheckpointInterval {
+  const m = /^\s*(\d+)\s*(steps?|epochs?)?\s*$/i.exec(text);
+  const every = m ? Number(m[1]) : NaN;
+  if (!m || !(every >= 1 && Number.isSafeInteger(every))) {
+    throw new ConfigError('badOption', `--checkpoint-every must be a positive count of steps or epochs, e.g. 500steps or 1epoch (got ${shown(text)})`);
+  }
+  return { every, unit: m[2]?.toLowerCase().startsWith('epoch') ? 'epochs' : 'steps' };
 }
 
 export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
@@ -107,6 +137,12 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   minDelta: 0,
   out: null,
   init: null,
+  checkpointDir: null,
+  checkpointEvery: '1epoch',
+  keep: 3,
+  resume: null,
+  onNonfinite: 'stop',
+  maxNonfiniteInRow: 10,
 });
 
 export const choices = {
@@ -116,6 +152,7 @@ export const choices = {
   engine: ['threads', 'inline', 'ws'],
   kernels: ['auto', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
+  onNonfinite: ['stop', 'skip'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
 
 /** The CLI flag that sets a config key, for messages: batchSize -> --batch-size. */
@@ -183,6 +220,15 @@ function validate(c: TrainConfig): void {
   nonNegativeNumber('minDelta', c.minDelta);
   if (c.out !== null) nonEmptyString('out', c.out);
   if (c.init !== null) nonEmptyString('init', c.init);
+  if (c.checkpointDir !== null) nonEmptyString('checkpointDir', c.checkpointDir);
+  parseCheckpointEvery(c.checkpointEvery);
+  positiveInteger('keep', c.keep);
+  if (c.resume !== null) nonEmptyString('resume', c.resume);
+  if (c.resume !== null && c.init !== null) {
+    throw new ConfigError('badOption', '--resume continues a run from its checkpoint; --init starts a new run from parameters — use one of them');
+  }
+  oneOf('onNonfinite', c.onNonfinite);
+  positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {

@@ -69,6 +69,13 @@ export function gnsEstimate(shards: readonly ShardGradient[], globalSumSq: numbe
 /** EMA decay of the tracker; 0.99 as gpt-neox and the fastai batch-size finder use (≈100-step window). */
 export const DEFAULT_GNS_BETA = 0.99;
 
+/** A GnsTracker's running sums (uncorrected EMAs and their step count). */
+export interface GnsState {
+  gradSq: number;
+  trSigma: number;
+  steps: number;
+}
+
 /**
  * Keeps bias-corrected exponential moving averages of Ĝ² and T̂ over steps and reports
  * B_simple = EMA(T̂)/EMA(Ĝ²). Steps without an estimate (one shard, non-finite) leave it unchanged.
@@ -106,6 +113,17 @@ export class GnsTracker {
     this.#trSigma = b * this.#trSigma + (1 - b) * estimate.trSigma;
     this.#steps += 1;
     return this.current()!;
+  }
+
+  /** The averages, for a checkpoint; `restore` continues from them exactly. */
+  state(): GnsState {
+    return { gradSq: this.#gradSq, trSigma: this.#trSigma, steps: this.#steps };
+  }
+
+  restore(state: GnsState): void {
+    this.#gradSq = state.gradSq;
+    this.#trSigma = state.trSigma;
+    this.#steps = state.steps;
   }
 
   /** The record after the last update, or null before any. */

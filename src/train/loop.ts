@@ -13,14 +13,14 @@ import {
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
 } from '../data/index.js';
-import { createEngine, type Engine, type FaultInjection } from '../engine/index.js';
+import { createEngine, type Engine, type FaultInjection, type GradientResult } from '../engine/index.js';
 import { TrainError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
 import { availableCores, resolveTrainConfig, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
-import type { EpochRecord, EvalRecord, RunSummary, StepRecord, StopReason } from './records.js';
+import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { StepTimings } from './timing.js';
 import { GnsTracker } from './gns.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
@@ -137,7 +137,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   const isClassifier = trainSet.task === 'classification';
   const history: EpochRecord[] = [];
   let step = 0;
+  let updates = 0;
   let samples = 0;
+  const skipped = { inRow: 0, total: 0 };
   let stopReason: StopReason = 'epochs';
   let stopRequest: string | null = null;
   const control = { stop: (reason: string) => void (stopRequest ??= reason) };
@@ -171,20 +173,37 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
         // 3. Compute and all-reduce: the gradient sum over the global batch.
         const result = await engine.computeGradients({ epoch, step, start, end });
 
-        // 4. Check: a non-finite loss or gradient must not reach the parameters.
+        // 4. Check: a non-finite loss or gradient must not reach the parameters; the decision is
+        //    made here, once, for every replica (research/reliability.md §6).
         if (!Number.isFinite(result.lossSum) || !Number.isFinite(result.gradSumSq)) {
-          throw new TrainError(
-            'nonFinite',
-            `the loss or gradient became ${Number.isNaN(result.lossSum) || Number.isNaN(result.gradSumSq) ? 'NaN' : 'infinite'} at step ${step} (epoch ${epoch}) — lower --lr (now ${lr}), or bound updates with --clip-norm`,
-          );
+          samples += result.count;
+          const record = nonFiniteStep(result, { epoch, step, samples, inRow: skipped.inRow + 1 });
+          if (config.onNonfinite === 'stop') {
+            throw new TrainError(
+              'nonFinite',
+              `the loss or gradient became ${record.value} at step ${step} (epoch ${epoch + 1})${record.workers.length > 0 ? ` in the shard of ${record.workers.join(', ')}` : ''} — lower --lr (now ${lr}), bound updates with --clip-norm, check the data, or drop such steps with --on-nonfinite skip`,
+            );
+          }
+          await engine.skipUpdate();
+          skipped.inRow += 1;
+          skipped.total += 1;
+          runDir?.writeRecord(record);
+          log.warn(record, `step ${step} (epoch ${epoch + 1}) skipped: the loss or gradient is ${record.value}${record.workers.length > 0 ? ` in the shard of ${record.workers.join(', ')}` : ''}; no replica applied it (${skipped.inRow} in a row, ${skipped.total} in all)`);
+          if (skipped.inRow >= config.maxNonfiniteInRow) {
+            throw new TrainError('nonFiniteInRow', `${skipped.inRow} steps in a row had a non-finite loss or gradient (the last at step ${step}) — lower --lr (now ${lr}), bound updates with --clip-norm, or check the data; --max-nonfinite-in-row sets this limit`);
+          }
+          step += 1;
+          continue;
         }
+        skipped.inRow = 0;
 
         // 5. Clip: by the global norm of the mean gradient.
         const gradNorm = Math.sqrt(result.gradSumSq) / result.count;
         const clip = config.clipNorm > 0 ? clipFactor(gradNorm, config.clipNorm) : 1;
 
         // 6. Update: the mean gradient is the sum divided by the global sample count.
-        const { updateMs } = await engine.applyUpdate({ lr, gradScale: clip / result.count, t: step + 1 });
+        updates += 1;
+        const { updateMs } = await engine.applyUpdate({ lr, gradScale: clip / result.count, t: updates });
 
         // 7. Log.
         samples += result.count;
@@ -266,6 +285,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       seconds,
       samplesPerSec: trainMs > 0 ? samples / trainMs : 0,
       stopReason,
+      skippedSteps: skipped.total,
+      resumedFrom: null,
       final: {
         trainLoss: last?.trainLoss ?? null,
         trainAccuracy: last?.trainAccuracy ?? null,
@@ -297,6 +318,12 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   } finally {
     await engine.close();
   }
+}
+
+/** The record of a step whose loss or gradient is non-finite. */
+function nonFiniteStep(result: GradientResult, at: { epoch: number; step: number; samples: number; inRow: number }): SkipRecord {
+  const value = Number.isNaN(result.lossSum) || Number.isNaN(result.gradSumSq) ? 'NaN' : 'Infinity';
+  return { type: 'skip', epoch: at.epoch, step: at.step, samples: at.samples, value, workers: result.nonFiniteWorkers, inRow: at.inRow };
 }
 
 function describeEpoch(r: EpochRecord, epochs: number): string {

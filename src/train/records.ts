@@ -47,6 +47,24 @@ export interface EvalRecord {
   valAccuracy: number | null;
 }
 
+/**
+ * metrics.jsonl line for a step whose loss or gradient was non-finite and that every replica
+ * dropped (--on-nonfinite skip): its batch is consumed, no update is applied.
+ */
+export interface SkipRecord {
+  type: 'skip';
+  epoch: number;
+  step: number;
+  /** Samples processed so far, this batch included. */
+  samples: number;
+  /** 'NaN' or 'Infinity': what the loss or gradient norm became. */
+  value: 'NaN' | 'Infinity';
+  /** Workers whose shard was non-finite, by name. */
+  workers: string[];
+  /** Skipped steps in a row, this one included. */
+  inRow: number;
+}
+
 /** metrics.jsonl line at the end of each epoch. */
 export interface EpochRecord {
   type: 'epoch';
@@ -74,6 +92,10 @@ export interface RunSummary {
   seconds: number;
   samplesPerSec: number;
   stopReason: StopReason;
+  /** Steps dropped because their loss or gradient was non-finite (--on-nonfinite skip). */
+  skippedSteps: number;
+  /** The checkpoint this run continued from (--resume), or null. */
+  resumedFrom: { path: string; step: number } | null;
   final: {
     trainLoss: number | null;
     trainAccuracy: number | null;
