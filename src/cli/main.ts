@@ -10,6 +10,7 @@ import { registerSweepCommand } from './sweep-command.js';
 import { registerReportCommand } from './report-command.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerWorkerCommand } from './worker-command.js';
+import { registerInspectCommand } from './inspect-command.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
 export const EXIT_USAGE = 2;
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerCoordinatorCommand(program);
   registerWorkerCommand(program);
+  registerInspectCommand(program);
   return program;
 }
 

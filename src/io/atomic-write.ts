@@ -8,10 +8,28 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /**
+ * The points of an atomic write that a caller can observe: `tempWritten` after the temp file is
+ * written and fsynced (before the rename; the path is the temp file's), `renamed` after the rename
+ * (before the directory fsync; the path is the target's). Tests kill the process there.
+ */
+export type AtomicWritePhase = 'tempWritten' | 'renamed';
+
+export interface AtomicWriteOptions {
+  /** Awaited at each phase; if it throws before the rename, the temp file is removed and the error propagates. */
+  onPhase?(phase: AtomicWritePhase, path: string): void | Promise<void>;
+}
+
+/** The target's name if `fileName` is the temp file of a write to it (`<name>.<pid>-<random>.tmp`), else null. */
+export function atomicWriteTarget(fileName: string): string | null {
+  const m = /^(.+)\.\d+-[0-9a-f]{12}\.tmp$/.exec(fileName);
+  return m === null ? null : m[1];
+}
+
+/**
  * Writes `data` to `path` atomically. The temp file `<name>.<pid>-<random>.tmp` sits beside the target
  * and is removed if anything fails. File-system errors (a missing directory, EACCES) propagate as Node errors.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const target = resolve(path);
   const dir = dirname(target);
   const temp = join(dir, `${basename(target)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
@@ -23,11 +41,14 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     } finally {
       await file.close();
     }
+    await options.onPhase?.('tempWritten', temp);
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true }).catch(() => undefined);
     throw error;
   }
+  // The rename is the commit point: from here on the target holds the new content.
+  await options.onPhase?.('renamed', target);
   await syncDirectory(dir);
 }
 

@@ -14,3 +14,23 @@ export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from
 export { saveParameters, loadParameters, parameterTensors } from './run-dir.js';
 export { GnsTracker, gnsEstimate, DEFAULT_GNS_BETA, type GnsRecord, type GnsEstimate, type ShardGradient } from './gns.js';
 export type { StepTiming, TimingSummary } from './timing.js';
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  encodeCheckpoint,
+  decodeCheckpoint,
+  inspectSafetensors,
+  type Checkpoint,
+  type CheckpointMeta,
+  type SafetensorsContents,
+  type TensorInfo,
+} from './checkpoint.js';
+export {
+  CheckpointStore,
+  findLatestCheckpoint,
+  listCheckpoints,
+  checkpointFileName,
+  type CheckpointWriteHooks,
+  type CheckpointStoreLog,
+  type CheckpointStoreOptions,
+  type LatestCheckpoint,
+} from './checkpoint-store.js';

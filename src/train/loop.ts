@@ -14,16 +14,19 @@ import {
   type Dataset,
 } from '../data/index.js';
 import { createEngine, type Engine, type FaultInjection, type GradientResult } from '../engine/index.js';
-import { TrainError } from '../errors.js';
+import { ConfigError, TrainError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
-import { availableCores, resolveTrainConfig, type TrainConfig } from './config.js';
+import { availableCores, parseCheckpointEvery, resolveTrainConfig, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { StepTimings } from './timing.js';
 import { GnsTracker } from './gns.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
+import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
+import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
+import { checkResumable, loadResumePoint, parseLoopState, resumedOptions, type LoopState } from './resume.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
 export interface TrainLogger {
@@ -38,6 +41,8 @@ export interface TrainHooks {
   data?: Dataset;
   /** Test-only: make worker tasks fail (threads engine) to exercise recovery. */
   faults?: FaultInjection[];
+  /** Called at each phase of a checkpoint write (tests kill the process there). */
+  checkpointWrites?: CheckpointWriteHooks;
 }
 
 export interface TrainResult {
@@ -53,8 +58,10 @@ const silent: TrainLogger = { info() {}, warn() {} };
 
 /** Trains one model; see TrainConfig for the options and their defaults. */
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const config = resolveTrainConfig(options);
   const log = hooks.logger ?? silent;
+  // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
+  const resumed: LatestCheckpoint | null = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
+  const config = resolveTrainConfig(resumed ? resumedOptions(resumed.checkpoint.meta, options) : options);
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const loaded = hooks.data ?? (await loadDataset(config.dataset));
@@ -70,9 +77,14 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   const spec: ModelSpec = parseModelSpec(config.model);
   checkModelFitsData(spec, trainSet, config.dataset);
   const layout = paramLayout(spec);
-  const initial = config.init
-    ? await loadParameters(config.init, layout, spec.text)
-    : (initParams(spec, config.seed) as Float32Array);
+  if (resumed) {
+    checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: spec.text, numParams: layout.size, dataset: loaded.spec, datasetHash: hash }, log);
+  }
+  const initial = resumed
+    ? resumed.checkpoint.params
+    : config.init
+      ? await loadParameters(config.init, layout, spec.text)
+      : (initParams(spec, config.seed) as Float32Array);
 
   // Batches and learning rate: Keras fit semantics, LR scaled from the base batch size.
   const batchSize = resolveBatchSize(config.batchSize, trainSet.n);
@@ -90,7 +102,18 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
   const callbacks = [...(hooks.callbacks ?? [])];
   if (config.patience > 0) callbacks.push(new EarlyStopping(config.monitor, config.patience, config.minDelta));
-  const runDir = config.out ? await RunDirectory.open(config.out) : null;
+  const start = resumed ? resumed.checkpoint.meta : null;
+  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
+  // A resumed run keeps checkpointing where it resumed from, unless told otherwise.
+  const checkpointDir = config.checkpointDir ?? config.resume;
+  const store = checkpointDir ? await CheckpointStore.open(checkpointDir, { keep: config.keep, log, hooks: hooks.checkpointWrites }) : null;
+  const checkpointEvery = parseCheckpointEvery(config.checkpointEvery);
+  if (store && !resumed) {
+    const existing = await listCheckpoints(store.dir);
+    if (existing.length > 0) {
+      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, or choose an empty directory`);
+    }
+  }
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   const engine: Engine = await createEngine(
@@ -99,6 +122,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       train: trainSet,
       validation: valSet,
       params: initial,
+      optimizerState: resumed?.checkpoint.optimizerState,
       optimizer: {
         name: config.optimizer,
         momentum: config.momentum,
@@ -135,16 +159,22 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   };
 
   const isClassifier = trainSet.task === 'classification';
-  const history: EpochRecord[] = [];
-  let step = 0;
-  let updates = 0;
-  let samples = 0;
-  const skipped = { inRow: 0, total: 0 };
+  const saved: LoopState | null = resumed ? parseLoopState(resumed.checkpoint.meta.loop, resumed.path) : null;
+  const history: EpochRecord[] = saved ? [...saved.history] : [];
+  let step = start?.step ?? 0;
+  let updates = saved?.updates ?? 0;
+  let samples = start?.samples ?? 0;
   let stopReason: StopReason = 'epochs';
-  let stopRequest: string | null = null;
+  let stopRequest: string | null = saved?.stopRequest ?? null;
   const control = { stop: (reason: string) => void (stopRequest ??= reason) };
   const timing = new StepTimings(engine.workers);
   const gnsTracker = new GnsTracker();
+  if (saved) gnsTracker.restore(saved.gns);
+  const earlyStopping = callbacks.find((c): c is EarlyStopping => c instanceof EarlyStopping) ?? null;
+  if (saved?.earlyStopping && earlyStopping) earlyStopping.restore(saved.earlyStopping);
+  const skipped = { inRow: saved?.skipped.inRow ?? 0, total: saved?.skipped.total ?? 0 };
+  // Where the first epoch starts: mid-epoch after a step checkpoint (possibly after its last step, before its end).
+  let firstPosition = start?.position ?? 0;
   let runStarted = performance.now();
 
   try {
@@ -153,15 +183,59 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     for (const c of callbacks) await c.onTrainBegin?.(info);
     runStarted = performance.now();
 
-    for (let epoch = 0; epoch < config.epochs && step < totalSteps && stopRequest === null; epoch++) {
-      const epochStarted = performance.now();
-      let epochLoss = 0;
-      let epochCorrect = 0;
-      let epochSamples = 0;
-      let epochSteps = 0;
-      let epochEvalMs = 0;
+    // A checkpoint at a step boundary: `epoch` and `position` name the next step to run.
+    const maybeCheckpoint = async (unit: 'step' | 'epoch', epoch: number, position: number, state: () => LoopState): Promise<void> => {
+      if (!store) return;
+      const count = unit === 'step' ? step : epoch;
+      if (checkpointEvery.unit !== (unit === 'step' ? 'steps' : 'epochs') || count % checkpointEvery.every !== 0) return;
+      const checkpoint: Checkpoint = {
+        meta: {
+          formatVersion: CHECKPOINT_FORMAT_VERSION,
+          model: spec.text,
+          numParams: layout.size,
+          dataset: loaded.spec,
+          datasetHash: hash,
+          optimizer: config.optimizer,
+          step,
+          epoch,
+          position,
+          samples,
+          rng: { algorithm: 'xoshiro128**', seed: config.seed, epoch },
+          engine: engine.kind,
+          workers: engine.workers,
+          config: { ...config },
+          loop: state() as unknown as Record<string, unknown>,
+        },
+        params: engine.params,
+        optimizerState: { ...engine.optimizerState },
+      };
+      const path = await store.save(checkpoint);
+      log.info({ path, step, epoch }, `checkpoint ${path} (step ${step})`);
+    };
 
-      for (let s = 0; s < stepsPerEpoch && step < totalSteps && stopRequest === null; s++) {
+    for (let epoch = start?.epoch ?? 0; epoch < config.epochs && (step < totalSteps || firstPosition > 0) && stopRequest === null; epoch++) {
+      const epochStarted = performance.now();
+      const resumedEpoch = saved && epoch === start!.epoch ? saved.epoch : null;
+      let epochLoss = resumedEpoch?.loss ?? 0;
+      let epochCorrect = resumedEpoch?.correct ?? 0;
+      let epochSamples = resumedEpoch?.samples ?? 0;
+      let epochSteps = resumedEpoch?.steps ?? 0;
+      let epochEvalMs = 0;
+      const firstStep = firstPosition;
+      firstPosition = 0;
+      // The loop's state at a step boundary, for a checkpoint.
+      const loopState = (): LoopState => ({
+        updates,
+        // as metrics.jsonl has them: an epoch whose every step was skipped has a NaN train loss, JSON null
+        history: JSON.parse(JSON.stringify(history)) as EpochRecord[],
+        epoch: { loss: epochLoss, correct: epochCorrect, samples: epochSamples, steps: epochSteps },
+        gns: gnsTracker.state(),
+        earlyStopping: earlyStopping?.state() ?? null,
+        skipped: { ...skipped },
+        stopRequest,
+      });
+
+      for (let s = firstStep; s < stepsPerEpoch && step < totalSteps && stopRequest === null; s++) {
         const stepStarted = performance.now();
 
         // 1. Schedule: the learning rate of this step.
@@ -193,6 +267,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
             throw new TrainError('nonFiniteInRow', `${skipped.inRow} steps in a row had a non-finite loss or gradient (the last at step ${step}) — lower --lr (now ${lr}), bound updates with --clip-norm, or check the data; --max-nonfinite-in-row sets this limit`);
           }
           step += 1;
+          await maybeCheckpoint('step', epoch, s + 1, loopState);
           continue;
         }
         skipped.inRow = 0;
@@ -246,6 +321,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
           for (const c of callbacks) await c.onEval?.(evalRecord, control);
           epochEvalMs += performance.now() - evalStarted;
         }
+
+        // 9. Checkpoint: every --checkpoint-every steps.
+        await maybeCheckpoint('step', epoch, s + 1, loopState);
       }
 
       // End of epoch: evaluate on the validation set, report, let callbacks stop the run.
@@ -267,6 +345,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       runDir?.writeRecord(record);
       log.info(record, describeEpoch(record, config.epochs));
       for (const c of callbacks) await c.onEpochEnd?.(record, control);
+      epochLoss = epochCorrect = epochSamples = epochSteps = 0;
+      await maybeCheckpoint('epoch', epoch + 1, 0, loopState);
     }
     if (stopRequest !== null) {
       stopReason = 'earlyStopping';
@@ -286,7 +366,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       samplesPerSec: trainMs > 0 ? samples / trainMs : 0,
       stopReason,
       skippedSteps: skipped.total,
-      resumedFrom: null,
+      resumedFrom: resumed ? { path: resumed.path, step: resumed.checkpoint.meta.step } : null,
       final: {
         trainLoss: last?.trainLoss ?? null,
         trainAccuracy: last?.trainAccuracy ?? null,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ConfigError, ModelError, DptrainError } from '../errors.js';
 import { loadSafetensors, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
 import type { ParamLayout } from '../model/index.js';
-import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
+import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
 
 export class RunDirectory {
   readonly dir: string;
@@ -21,22 +21,28 @@ export class RunDirectory {
     metrics.on('error', (error) => (this.#failure = error));
   }
 
-  /** Creates DIR (and parents); an existing metrics.jsonl is replaced. */
-  static async open(dir: string): Promise<RunDirectory> {
+  /**
+   * Creates DIR (and parents). A new run replaces an existing metrics.jsonl; a resumed run keeps
+   * its records up to the checkpoint it resumed from (`resumeAt`) and appends after them.
+   */
+  static async open(dir: string, resumeAt?: { step: number; epoch: number }): Promise<RunDirectory> {
     try {
       await fs.promises.mkdir(dir, { recursive: true });
       await fs.promises.access(dir, fs.constants.W_OK);
     } catch (cause) {
       throw new ConfigError('badOutDir', `--out ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
     }
-    return new RunDirectory(dir, fs.createWriteStream(path.join(dir, 'metrics.jsonl')));
+    const file = path.join(dir, 'metrics.jsonl');
+    const kept = resumeAt ? await recordsBefore(file, resumeAt) : '';
+    if (resumeAt) await writeFileAtomic(file, new TextEncoder().encode(kept));
+    return new RunDirectory(dir, fs.createWriteStream(file, { flags: resumeAt ? 'a' : 'w' }));
   }
 
   async writeConfig(config: object): Promise<void> {
     await writeJson(path.join(this.dir, 'config.json'), config);
   }
 
-  writeRecord(record: StepRecord | EvalRecord | EpochRecord): void {
+  writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord): void {
     if (this.#failure) throw new DptrainError('dptrain.train.metricsWrite', `cannot write metrics.jsonl: ${this.#failure.message}`, { cause: this.#failure });
     this.#metrics.write(JSON.stringify(record) + '\n');
   }
@@ -51,6 +57,36 @@ export class RunDirectory {
   async abandon(): Promise<void> {
     await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
   }
+}
+
+/**
+ * The lines of metrics.jsonl written before the checkpoint at (step, epoch): records are in run
+ * order, so everything from the first record past that point on (and a torn last line) is dropped.
+ */
+async function recordsBefore(file: string, at: { step: number; epoch: number }): Promise<string> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw error;
+  }
+  const kept: string[] = [];
+  for (const line of text.split('\n')) {
+    let record: { type?: unknown; step?: unknown; epoch?: unknown };
+    try {
+      record = JSON.parse(line);
+    } catch {
+      break;
+    }
+    const after =
+      ((record.type === 'step' || record.type === 'skip') && typeof record.step === 'number' && record.step >= at.step) ||
+      (record.type === 'eval' && typeof record.step === 'number' && record.step > at.step) ||
+      (record.type === 'epoch' && typeof record.epoch === 'number' && record.epoch >= at.epoch);
+    if (after) break;
+    kept.push(line + '\n');
+  }
+  return kept.join('');
 }
 
 async function writeJson(file: string, value: object): Promise<void> {

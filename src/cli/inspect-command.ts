@@ -1,0 +1,96 @@
+/**
+ * `dptrain inspect FILE [--json]`: what a checkpoint or parameters file holds, verified (checksum,
+ * meta fields, tensors against the model). A damaged file is one error line and exit 1 (main.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { FormatError } from '../errors.js';
+import { inspectSafetensors, type SafetensorsContents, type TensorInfo } from '../train/index.js';
+
+/** Config values worth a glance, in this order, when the checkpoint's config has them. */
+const KEY_CONFIG = [
+  'batchSize', 'epochs', 'maxSteps', 'lr', 'lrSchedule', 'lrRule', 'momentum', 'weightDecay',
+  'clipNorm', 'seed', 'valSplit', 'standardize', 'dropLast', 'reduceChunks', 'kernels',
+];
+
+export function registerInspectCommand(program: Command): Command {
+  return program
+    .command('inspect')
+    .description('show what a checkpoint or .safetensors parameters file holds, and verify it')
+    .argument('<file>', 'a ckpt-<step>.safetensors checkpoint or a final.safetensors')
+    .option('--json', 'print one JSON object instead of text')
+    .exitOverride()
+    .action(async (file: string, options: { json?: boolean }) => void (await runInspect(file, options)));
+}
+
+export async function runInspect(file: string, options: { json?: boolean } = {}): Promise<SafetensorsContents> {
+  const contents = inspectSafetensors(await readInput(file), file);
+  process.stdout.write(options.json ? JSON.stringify(asJson(file, contents), null, 2) + '\n' : asText(file, contents));
+  return contents;
+}
+
+async function readInput(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FormatError('fileNotFound', `${file}: no such file`, { cause: error });
+    throw new FormatError('fileUnreadable', `${file}: cannot be read (${code ?? String(error)})`, { cause: error });
+  }
+}
+
+function asJson(file: string, contents: SafetensorsContents): object {
+  if (contents.kind === 'parameters') {
+    const { kind, model, numParams, metadata, tensors } = contents;
+    return { file, kind, valid: true, model, numParams, metadata: { ...metadata }, tensors };
+  }
+  const { meta, optimizerState } = contents.checkpoint;
+  return {
+    file,
+    kind: 'checkpoint',
+    valid: true,
+    checksum: contents.checksum,
+    meta,
+    optimizerState: Object.keys(optimizerState),
+    tensors: contents.tensors,
+  };
+}
+
+function asText(file: string, contents: SafetensorsContents): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string): number => lines.push(`  ${label.padEnd(13)}${value}`);
+  if (contents.kind === 'parameters') {
+    lines.push(`${file}: parameters only (not a checkpoint)`);
+    if (contents.model !== null) row('model', `${contents.model} (the tensors match it)`);
+    row('parameters', String(contents.numParams));
+    const metadata = Object.keys(contents.metadata).sort().map((key) => `${key}=${contents.metadata[key]}`);
+    row('metadata', metadata.length > 0 ? metadata.join(', ') : 'none');
+    tensorRows(contents.tensors, lines);
+    return lines.join('\n') + '\n';
+  }
+
+  const { meta } = contents.checkpoint;
+  lines.push(`${file}: dptrain checkpoint, format version ${meta.formatVersion}`);
+  row('model', `${meta.model}, ${meta.numParams} parameters`);
+  row('dataset', meta.dataset);
+  row('dataset hash', meta.datasetHash);
+  row('optimizer', `${meta.optimizer}${describeState(Object.keys(contents.checkpoint.optimizerState))}`);
+  row('next step', `${meta.step} (epoch ${meta.epoch}, step ${meta.position} of the epoch); ${meta.samples} samples so far`);
+  row('rng', `${meta.rng.algorithm}, seed ${meta.rng.seed}, epoch ${meta.rng.epoch}`);
+  row('saved by', `${meta.engine} engine, ${meta.workers} worker${meta.workers === 1 ? '' : 's'}`);
+  const config = KEY_CONFIG.filter((key) => Object.hasOwn(meta.config, key)).map((key) => `${key}=${JSON.stringify(meta.config[key])}`);
+  row('config', config.length > 0 ? config.join(', ') : '(none of the usual keys)');
+  tensorRows(contents.tensors, lines);
+  lines.push(`checksum ok (${contents.checksum})`);
+  return lines.join('\n') + '\n';
+}
+
+function describeState(names: string[]): string {
+  return names.length === 0 ? ' (no state)' : ` (state: ${names.join(', ')})`;
+}
+
+function tensorRows(tensors: readonly TensorInfo[], lines: string[]): void {
+  lines.push(`  tensors      ${tensors.length}`);
+  const width = Math.max(...tensors.map((t) => t.name.length), 0);
+  for (const t of tensors) lines.push(`    ${t.name.padEnd(width)}  ${t.dtype.padEnd(3)}  [${t.shape.join(', ')}]`);
+}

@@ -1,0 +1,134 @@
+/**
+ * --resume: which checkpoint a run continues from, the options it continues with, and the check
+ * that nothing which shapes the run's trajectory changed (research/reliability.md §5: a checkpoint
+ * of another model or dataset is refused, naming the difference).
+ */
+import { ConfigError, FormatError, shown } from '../errors.js';
+import type { GnsState } from './gns.js';
+import type { EpochRecord } from './records.js';
+import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
+import type { CheckpointMeta } from './checkpoint.js';
+import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
+
+interface Logger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** Options that shape the sequence of parameters: a resumed run must keep the checkpoint's. */
+const TRAJECTORY_KEYS = [
+  'batchSize', 'lr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'beta1', 'beta2', 'eps', 'clipNorm',
+  'lrSchedule', 'warmupEpochs', 'stepEpochs', 'gamma', 'minLr', 'lrRule', 'baseBatchSize', 'dropLast',
+  'valSplit', 'standardize', 'seed', 'reduceChunks',
+] as const satisfies readonly (keyof TrainConfig)[];
+
+/** Options that change float rounding only: allowed, with a warning that bit-identity is lost. */
+const ROUNDING_KEYS = ['workers', 'engine', 'kernels', 'microBatch'] as const satisfies readonly (keyof TrainConfig)[];
+
+/** The loop's own state in a checkpoint (CheckpointMeta.loop): what the next step needs besides tensors. */
+export interface LoopState {
+  /** Updates applied (Adam's t); below `step` by the skipped steps. */
+  updates: number;
+  /** Epoch records of the finished epochs (the run's History). */
+  history: EpochRecord[];
+  /** Sums over the current epoch's steps so far. */
+  epoch: { loss: number; correct: number; samples: number; steps: number };
+  gns: GnsState;
+  earlyStopping: { best: number | null; wait: number } | null;
+  skipped: { inRow: number; total: number };
+  /** A stop a callback requested at the last epoch end (the run ends at the next check). */
+  stopRequest: string | null;
+}
+
+/** The latest valid checkpoint in `dir`; each newer unusable one is reported and passed over. */
+export async function loadResumePoint(dir: string, log: Logger): Promise<LatestCheckpoint> {
+  const found = await findLatestCheckpoint(dir);
+  for (const r of found?.rejected ?? []) {
+    log.warn({ path: r.path, reason: r.reason }, `${r.reason}; using the checkpoint before it`);
+  }
+  if (!found) {
+    throw new ConfigError('noCheckpoint', `--resume ${dir}: the directory holds no valid checkpoint (ckpt-*.safetensors) — check the path, or start the run without --resume`);
+  }
+  const m = found.checkpoint.meta;
+  log.info({ path: found.path, step: m.step, epoch: m.epoch }, `resuming from ${found.path}: step ${m.step}, epoch ${m.epoch + 1}, step ${m.position} of the epoch`);
+  return found;
+}
+
+/**
+ * The options of a resumed run: the checkpoint's, under the ones given now. So `--resume DIR`
+ * alone continues the run as it was started; a flag given again must agree (checkResumable).
+ */
+export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>): Partial<TrainConfig> {
+  const saved: Record<string, unknown> = {};
+  for (const key of Object.keys(defaultTrainConfig)) {
+    if (key !== 'init' && key !== 'resume' && Object.hasOwn(meta.config, key)) saved[key] = meta.config[key];
+  }
+  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+  return { ...saved, ...defined } as Partial<TrainConfig>;
+}
+
+export interface ResumeTarget {
+  config: TrainConfig;
+  model: string;
+  numParams: number;
+  dataset: string;
+  datasetHash: string;
+}
+
+/** Refuses a checkpoint whose model, data or trajectory options differ; warns where only rounding changes. */
+export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTarget, log: Logger): void {
+  const problems: string[] = [];
+  if (meta.model !== now.model) problems.push(`model: the checkpoint holds ${meta.model}, this run builds ${now.model}`);
+  else if (meta.numParams !== now.numParams) problems.push(`parameters: the checkpoint holds ${meta.numParams}, this model has ${now.numParams}`);
+  if (meta.datasetHash !== now.datasetHash) {
+    problems.push(`dataset: the checkpoint was trained on ${meta.dataset} (${meta.datasetHash}), this run loaded ${now.dataset} (${now.datasetHash})`);
+  }
+  for (const key of TRAJECTORY_KEYS) {
+    if (!sameValue(meta.config[key], now.config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(meta.config[key])}, this run ${shown(now.config[key])}`);
+  }
+  if (problems.length > 0) {
+    throw new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);
+  }
+  for (const key of ROUNDING_KEYS) {
+    if (!sameValue(meta.config[key], now.config[key])) {
+      log.warn({ option: flagOf(key), checkpoint: meta.config[key], now: now.config[key] }, `${flagOf(key)} is ${shown(now.config[key])} but the checkpoint ran with ${shown(meta.config[key])}: the run continues correctly, but float rounding differs from an uninterrupted run`);
+    }
+  }
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || (typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b));
+}
+
+/** Checks the shape of a checkpoint's loop state (the file's checksum vouches only for its bytes). */
+export function parseLoopState(raw: Record<string, unknown>, source: string): LoopState {
+  const bad = (what: string) => new FormatError('checkpointInvalid', `${source}: the loop state's ${what} is missing or malformed — the file was not written by this version of dptrain; resume from another checkpoint`);
+  const num = (v: unknown, what: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(what);
+    return v;
+  };
+  const obj = (v: unknown, what: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(what);
+    return v as Record<string, unknown>;
+  };
+  const epoch = obj(raw.epoch, 'epoch');
+  const gns = obj(raw.gns, 'gns');
+  const skipped = obj(raw.skipped, 'skipped');
+  if (!Array.isArray(raw.history) || raw.history.some((r) => typeof r !== 'object' || r === null || (r as { type?: unknown }).type !== 'epoch')) throw bad('history');
+  let earlyStopping: LoopState['earlyStopping'] = null;
+  if (raw.earlyStopping !== null) {
+    const e = obj(raw.earlyStopping, 'earlyStopping');
+    if (e.best !== null) num(e.best, 'earlyStopping.best');
+    earlyStopping = { best: e.best as number | null, wait: num(e.wait, 'earlyStopping.wait') };
+  }
+  if (raw.stopRequest !== null && typeof raw.stopRequest !== 'string') throw bad('stopRequest');
+  return {
+    updates: num(raw.updates, 'updates'),
+    history: raw.history as EpochRecord[],
+    epoch: { loss: num(epoch.loss, 'epoch.loss'), correct: num(epoch.correct, 'epoch.correct'), samples: num(epoch.samples, 'epoch.samples'), steps: num(epoch.steps, 'epoch.steps') },
+    gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
+    earlyStopping,
+    skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
+    stopRequest: raw.stopRequest as string | null,
+  };
+}
