@@ -34,3 +34,4 @@ export {
   type CheckpointStoreOptions,
   type LatestCheckpoint,
 } from './checkpoint-store.js';
+export { resolveRunConfig } from './resume.js';

@@ -6,7 +6,7 @@
 import { ConfigError, FormatError, shown } from '../errors.js';
 import type { GnsState } from './gns.js';
 import type { EpochRecord } from './records.js';
-import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
+import { defaultTrainConfig, flagOf, resolveTrainConfig, type TrainConfig } from './config.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
 
@@ -65,6 +65,17 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
   }
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, ...defined } as Partial<TrainConfig>;
+}
+
+/**
+ * The configuration a run with these options will use: with `resume`, the checkpoint's options
+ * under the given ones. For commands that need the config before train() (the coordinator loads
+ * the dataset first); train() itself resolves the same way.
+ */
+export async function resolveRunConfig(options: Partial<TrainConfig>): Promise<TrainConfig> {
+  if (typeof options.resume !== 'string' || options.resume === '') return resolveTrainConfig(options);
+  const found = await findLatestCheckpoint(options.resume);
+  return resolveTrainConfig(found ? resumedOptions(found.checkpoint.meta, options) : options);
 }
 
 export interface ResumeTarget {

@@ -1,0 +1,46 @@
+// A coordinator killed with SIGKILL mid-run and restarted with --resume takes its workers back
+// (they reconnect with backoff) and continues exactly: final.safetensors is byte-identical to an
+// uninterrupted run with the same workers (issue 6, research/reliability.md §7 row 12).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { tempDir } from './helpers.js';
+import { freePort, killAll, startCoordinator, startCoordinatorOn, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
+
+after(killAll);
+
+const spec: RunSpec = { dataset: 'synthetic:blobs?n=2000&d=20&classes=4&seed=1', model: 'mlp:20-32-4', batchSize: 32, maxSteps: 240, seed: 5 };
+
+for (const allreduce of ['star', 'ring'] as const) {
+  test(`coordinator SIGKILLed mid-run and restarted with --resume (${allreduce}): the workers come back and final.safetensors is byte-identical`, { timeout: 120_000 }, async () => {
+    const root = tempDir();
+    const common = ['--min-workers', '2', '--allreduce', allreduce];
+
+    // The uninterrupted run.
+    const reference = await startCoordinator([...common, ...trainArgs(spec, path.join(root, 'reference'))]);
+    const refWorkers = [startWorker(reference.url, 'w1'), startWorker(reference.url, 'w2')];
+    assert.equal(await reference.exited, 0, reference.log());
+    for (const w of refWorkers) assert.equal(await w.exited, 0, w.log());
+
+    // The same run, its coordinator killed after a checkpoint and started again with --resume on the same port.
+    const port = await freePort();
+    const out = path.join(root, 'run');
+    const ckpt = path.join(root, 'ckpt');
+    const first = await startCoordinatorOn(port, [...common, ...trainArgs(spec, out), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps']);
+    const workers = [startWorker(first.url, 'w1', ['--reconnect-timeout', '60']), startWorker(first.url, 'w2', ['--reconnect-timeout', '60'])];
+    await first.waitFor(/^checkpoint .*\(step 90\)/, 60_000);
+    first.kill('SIGKILL');
+    assert.equal(await first.exited, null);
+    assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')));
+
+    const second = await startCoordinatorOn(port, ['--min-workers', '2', '--resume', ckpt]);
+    assert.equal(await second.exited, 0, second.log());
+    for (const w of workers) assert.equal(await w.exited, 0, w.log());
+    assert.ok(second.messages(/^resuming from .*ckpt-0000000\d0\.safetensors/).length === 1, second.log());
+    assert.ok(
+      fs.readFileSync(path.join(out, 'final.safetensors')).equals(fs.readFileSync(path.join(root, 'reference', 'final.safetensors'))),
+      'final.safetensors differs from the uninterrupted run',
+    );
+  });
+}
