@@ -41,7 +41,9 @@ export function scriptFlags<T extends Record<string, string>>(argv: string[], de
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(key in defaults)) {
-      throw new Error(`unknown argument ${argv[i]}; flags: ${Object.keys(defaults).map((k) => `--${k}`).join(' ')}`);
+      // An entry point: a clear line and exit 2, as the dptrain command does for a wrong flag.
+      process.stderr.write(`unknown argument ${argv[i]}; this benchmark takes ${Object.entries(defaults).map(([k, v]) => `--${k} (default ${v === '' ? 'none' : v})`).join(', ')}\n`);
+      process.exit(2);
     }
     flags[key] = argv[++i] ?? '';
   }

@@ -34,7 +34,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--only') o.only = argv[++i];
     else if (a === '--quick') o.quick = true;
-    else throw new Error(`unknown option ${a} (use --runs N, --seconds S, --only kernels|e2e|copies, --quick)`);
+    else {
+      process.stderr.write(`unknown option ${a}; this benchmark takes --runs N, --seconds S, --only kernels|e2e|copies, --quick\n`);
+      process.exit(2);
+    }
   }
   if (o.quick) o.seconds = Math.min(o.seconds, 1);
   if (!(Number.isInteger(o.runs) && o.runs >= 1)) throw new Error('--runs must be a positive integer');

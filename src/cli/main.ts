@@ -11,6 +11,7 @@ import { registerReportCommand } from './report-command.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerWorkerCommand } from './worker-command.js';
 import { registerInspectCommand } from './inspect-command.js';
+import { registerBenchCommand } from './bench-command.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
 export const EXIT_USAGE = 2;
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerCoordinatorCommand(program);
   registerWorkerCommand(program);
   registerInspectCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 
