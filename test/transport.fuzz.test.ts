@@ -125,3 +125,114 @@ test('thousands of random and mutated frames are each accepted or refused with a
   // the structural scan catches what msgpackr would choke on: msgpackr itself never had to refuse
   assert.equal(counts.get('badFrame:decodeFailed') ?? 0, 0, 'frames that passed the scan but msgpackr refused');
 });
+
+// The engine's own messages (src/engine/ws/messages.ts) through the same decode + validate path:
+// valid messages of every type, then mutated field by field (removed, retyped, out of range,
+// NaN, wrong-length tensors, unknown and forbidden fields, nested objects broken). Every frame
+// is accepted as a message that validates again to itself, or refused with a counted reason.
+test('mutated ws-engine messages of every type are each accepted or refused with a counted reason, within a bounded heap', async () => {
+  const { coordinatorMessages, peerMessages } = await import('../src/engine/ws/messages.js');
+  const v8 = await import('node:v8');
+  const vm = await import('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const random = seeded(SEED + 1);
+  const int = (n: number) => Math.floor(random() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+  const P = 16;
+  const engineDims = { params: P, dataChunk: 64 };
+  const codec = new Codec({ maxPayload: 1 << 20 });
+  const packr = new Packr({ moreTypes: true, useRecords: false });
+  const f32 = (n: number) => new Float32Array(n).map((_, i) => i / 7);
+  const hash = `sha256:${'ab'.repeat(32)}`;
+  const sums = { lossSum: 1.5, correct: 3, count: 10, gradSumSq: 2, nonFinite: false, computeMs: 1.25 };
+  const samples: Record<string, unknown>[] = [
+    { type: 'setup', model: 'mlp:2-3-2', numParams: P, dataset: 'synthetic:spirals', datasetHash: hash, trainHash: hash, valSplit: 0.1, standardize: false, seed: 1,
+      optimizer: { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, microBatch: 0, kernels: 'wasm', chunks: 0, ring: true, ringChunkFloats: 8 },
+    { type: 'dataChunk', array: 'x', offset: 0, values: f32(64) },
+    { type: 'state', version: 3, params: f32(P) },
+    { type: 'optimizerState', name: 'exp_avg', values: f32(P) },
+    { type: 'step', epoch: 0, step: 4, attempt: 1, version: 4, start: 0, end: 30, algorithm: 'ring',
+      ring: { rank: 0, size: 2, segments: [{ start: 0, end: 8 }, { start: 8, end: 16 }], nextName: 'w2', nextUrl: 'ws://127.0.0.1:9/', prevName: 'w2' } },
+    { type: 'step', epoch: 0, step: 4, attempt: 2, version: 4, start: 0, end: 30, algorithm: 'star', chunks: { first: 0, rows: [{ start: 0, end: 15 }] } },
+    { type: 'update', step: 4, version: 5, lr: 0.01, gradScale: 0.1, t: 5, hash: true, gradient: f32(P) },
+    { type: 'skip', step: 4, version: 4 },
+    { type: 'probe', step: 4, attempt: 1 },
+    { type: 'done', reason: 'the run is over' },
+    { type: 'ready', datasetHash: hash, trainHash: hash, numParams: P, kernels: 'js', ringPort: 4000 },
+    { type: 'grad', step: 4, attempt: 1, ...sums, gradient: f32(P) },
+    { type: 'chunkGrad', step: 4, attempt: 1, chunk: 0, ...sums, gradient: f32(P) },
+    { type: 'computed', step: 4, attempt: 1, computeMs: 3 },
+    { type: 'ringResult', step: 4, attempt: 1, ...sums, offset: 8, segment: f32(8) },
+    { type: 'ringFailed', step: 4, attempt: 1, peer: 'w2', reason: 'reset' },
+    { type: 'probeReply', step: 4, attempt: 1 },
+    { type: 'hash', version: 5, digest: 'ab'.repeat(32) },
+    { type: 'leave', reason: 'Ctrl-C' },
+  ];
+  for (const m of samples) coordinatorMessages.validate(codec.decode(packr.pack(m)), engineDims); // the samples are valid
+  const ring = { type: 'ring', step: 4, attempt: 1, round: 0, offset: 0, values: f32(8) };
+  peerMessages.validate(codec.decode(packr.pack(ring)), engineDims);
+
+  const oddValues = [undefined, null, true, -1, 1.5, 2 ** 53, -0, NaN, Infinity, '', 'x'.repeat(2_000), 'ws://x', [], {}, { __proto__: null, a: 1 },
+    new Float32Array(P + 1), new Float32Array(0), new Float64Array(P), new Uint8Array(P * 4), Buffer.alloc(32), [1, 2, 3], { start: 0 }];
+  const mutate = (value: unknown, depth: number): unknown => {
+    if (depth > 3 || value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return random() < 0.5 ? pick(oddValues) : value;
+    if (Array.isArray(value)) return value.length > 0 && random() < 0.7 ? value.map((v) => (random() < 0.3 ? mutate(v, depth + 1) : v)) : pick(oddValues);
+    const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+    const keys = Object.keys(out);
+    switch (int(5)) {
+      case 0: delete out[pick(keys)]; break;
+      case 1: out[pick(['extra', 'admin', 'constructor', 'prototype', 'toString'])] = pick(oddValues); break;
+      case 2: out.type = pick(['grad', 'hello', 'skip', 'Grad', '', 'ring', 'welcome', 'refuse']); break;
+      default: { const k = pick(keys); out[k] = mutate(out[k], depth + 1); }
+    }
+    return out;
+  };
+
+  const counts = new Map<string, number>();
+  let accepted = 0;
+  let frames = 0;
+  let slowest = 0;
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const start = Date.now();
+  while (frames < MAX_FRAMES && Date.now() - start < BUDGET_MS) {
+    const toPeer = random() < 0.1;
+    const base = toPeer ? ring : pick(samples);
+    let frame: Uint8Array;
+    try {
+      frame = packr.pack(mutate(base, 0));
+    } catch {
+      continue; // msgpackr cannot pack it (undefined at the top, say): nothing would reach the wire
+    }
+    if (random() < 0.2) frame = Buffer.concat([Buffer.from(frame).subarray(0, int(frame.length + 1)), Buffer.from([int(256)])]);
+    frames++;
+    const set = toPeer ? peerMessages : coordinatorMessages;
+    const t0 = performance.now();
+    try {
+      const message = set.validate(codec.decode(frame), engineDims);
+      // Accepted: the result is a message of the set, and checking it again changes nothing.
+      assert.deepEqual(set.validate(message, engineDims), message);
+      accepted++;
+    } catch (error) {
+      if (!(error instanceof TransportError) || (error.problem !== 'badFrame' && error.problem !== 'badMessage')) {
+        assert.fail(`frame ${frames} (${Buffer.from(frame.subarray(0, 32)).toString('hex')}) threw ${String(error)}`);
+      }
+      const key = `${error.problem}:${error.reason}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    slowest = Math.max(slowest, performance.now() - t0);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - heapBefore;
+  const refused = [...counts.values()].reduce((a, b) => a + b, 0);
+  console.log(`engine fuzz: ${frames} frames, ${accepted} accepted, ${refused} refused, slowest ${slowest.toFixed(1)} ms, heap ${(grown / 1024 / 1024).toFixed(1)} MB`, Object.fromEntries([...counts].sort(([a], [b]) => a.localeCompare(b))));
+  assert.ok(frames >= 2_000, `only ${frames} frames in the time budget`);
+  assert.equal(accepted + refused, frames);
+  assert.ok(accepted > 0 && refused > 0);
+  for (const reason of ['missingField', 'unknownField', 'wrongType', 'wrongLength', 'unknownType']) assert.ok(counts.has(`badMessage:${reason}`), `no frame was refused for ${reason}`);
+  for (const [key, n] of counts) if (key.startsWith('badFrame:')) assert.equal(codec.rejections.get(key), n, key);
+  assert.ok(slowest < 50, `slowest decode took ${slowest} ms`);
+  assert.equal(({} as Record<string, unknown>).a, undefined);
+  assert.ok(grown < 32 * 1024 * 1024, `heap grew by ${grown} bytes`);
+});

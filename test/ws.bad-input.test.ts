@@ -9,6 +9,7 @@ import { tempDir } from './helpers.js';
 import { rawClient, rawHandshake, type RawPeer } from './transport.helpers.js';
 import { computeProof, createNonce } from '../src/transport/auth.js';
 import { PROTOCOL_VERSION } from '../src/transport/index.js';
+import { ENGINE_REVISION } from '../src/engine/ws/messages.js';
 import { finalParams, killAll, referenceParams, startCoordinator, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
@@ -25,7 +26,7 @@ function tokenFile(dir: string, name: string): { file: string; token: Buffer } {
 async function fakeWorker(url: string, name: string, token: Buffer): Promise<{ peer: RawPeer; setup: Record<string, unknown> }> {
   const peer = await rawClient(url);
   const nonce = createNonce();
-  peer.send({ type: 'hello', protocol: PROTOCOL_VERSION, name, role: 'worker', nonce, meta: { threads: 1, host: 'fake' } });
+  peer.send({ type: 'hello', protocol: PROTOCOL_VERSION, name, role: 'worker', nonce, meta: { threads: 1, host: 'fake', engine: ENGINE_REVISION } });
   const challenge = await peer.next();
   assert.equal(challenge.type, 'challenge');
   const transcript = { protocol: PROTOCOL_VERSION, role: 'worker', clientName: name, serverName: challenge.name as string, clientNonce: nonce, serverNonce: challenge.nonce as Uint8Array };

@@ -1,6 +1,8 @@
 /**
  * Helpers for the ws engine tests: real `dptrain coordinator` and `dptrain worker` processes on
- * 127.0.0.1 (the coordinator on a free port it picks itself and logs), their JSON log lines,
+ * 127.0.0.1 (the coordinator on a free port it picks itself and logs, or on a fixed one with
+ * `startCoordinatorOn(await freePort(), …)`, so that a restarted coordinator is where its
+ * workers reconnect), their JSON log lines,
  * and a reference run of the inline engine. Every process started here is killed by `killAll()`,
  * which each test file calls in `after`.
  */
@@ -99,11 +101,22 @@ export async function killAll(): Promise<void> {
 
 /** Starts `dptrain coordinator --listen 127.0.0.1:0 ...` and resolves once it listens. */
 export async function startCoordinator(args: string[], cwd?: string): Promise<Proc & { url: string }> {
-  const proc = new Proc(['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', ...args], cwd);
-  const line = await proc.waitFor(/^coordinator at ws:\/\//);
+  return startCoordinatorOn(0, args, cwd);
+}
+
+/**
+ * Starts `dptrain coordinator --listen 127.0.0.1:PORT ...` and resolves once it listens: a
+ * coordinator restarted where its workers look for it (port 0 = a free one). Use `freePort()`
+ * for a port to start the first one on.
+ */
+export async function startCoordinatorOn(port: number, args: string[], cwd?: string): Promise<Proc & { url: string }> {
+  const proc = new Proc(['coordinator', '--listen', `127.0.0.1:${port}`, '--log-format', 'json', ...args], cwd);
+  const line = await proc.waitFor(/^coordinator at ws:\/\//, 60_000);
   const url = /ws:\/\/[^/\s]+\//.exec(line.msg)![0];
   return Object.assign(proc, { url });
 }
+
+export { freePort } from './transport.helpers.js';
 
 export function startWorker(url: string, name: string, args: string[] = []): Proc {
   return new Proc(['worker', '--connect', url, '--name', name, '--threads', '1', '--log-format', 'json', ...args]);

@@ -10,7 +10,7 @@ import { loadDataset } from '../data/index.js';
 import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { isLoopback, readTokenFile } from '../transport/index.js';
-import { resolveTrainConfig, train, type TrainResult } from '../train/index.js';
+import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { parseInteger } from './parse.js';
 import { logRunEnd } from './train-command.js';
@@ -80,12 +80,14 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
   const hashEvery = flags.hashEvery === undefined ? undefined : parseInteger('--hash-every', flags.hashEvery as string);
   const deadlineFloorMs = flags.stepDeadlineFloor === undefined ? undefined : parseInteger('--step-deadline-floor', flags.stepDeadlineFloor as string);
   const token = tokenFile ? readTokenFile(tokenFile) : undefined;
-  const config = resolveTrainConfig({ ...trainConfigFromFlags(flags), engine: 'ws' });
+  // With --resume, the checkpoint's options under the flags given now (as train() resolves them).
+  const config = await resolveRunConfig({ ...trainConfigFromFlags(flags), engine: 'ws' });
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
   const loaded = await loadDataset(config.dataset);
   let lastProgress = 0;
   let lastMembers = '';
+  let unlogged: CoordinatorStatus | null = null;
   const options: WsCoordinatorOptions = {
     host,
     port,
@@ -103,23 +105,38 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
     onStatus: (status) => {
       const members = status.workers.map((w) => w.name).join(',');
       const now = performance.now();
+      unlogged = status;
       if (members === lastMembers && now - lastProgress < PROGRESS_EVERY_MS) return;
       lastMembers = members;
       lastProgress = now;
+      unlogged = null;
       logger.info({ progress: status }, describeStatus(status));
     },
   };
   const result = await withCoordinator(options, () => train(config, { logger, data: loaded }));
+  // The last steps' view (shares of step time over the last steps), unless it was just logged.
+  const last = unlogged as CoordinatorStatus | null;
+  if (last) logger.info({ progress: last }, describeStatus(last));
 
   logRunEnd(logger, result);
   return result;
 }
 
-/** `step 120, star: w1 (host-a, 2 threads, 43 rows, 12.3 ms) | w2 (...)`. */
+/**
+ * `step 120, star, step 14.2 ms, 2 worker(s): w1 (host-a, 2 threads, 43 rows, compute 12.3 ms, answers in 13.0 ms = 92% of the step) | w2 (...); slowest: w1 (92%)`.
+ * A worker's share is its mean time from `step` to its result over recent steps, as a share of
+ * the gradient phase: the slowest worker's share is what the others spend waiting for it.
+ */
 export function describeStatus(status: CoordinatorStatus): string {
   const workers = status.workers
-    .map((w) => `${w.name} (${w.host}, ${w.threads} thread${w.threads === 1 ? '' : 's'}, ${w.lastRows} rows, ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`})`)
+    .map((w) => {
+      const pace = w.responseMs === null || w.responseMs === undefined ? '' : `, answers in ${w.responseMs.toFixed(1)} ms = ${Math.round(100 * (w.share ?? 0))}% of the step`;
+      return `${w.name} (${w.host}, ${w.threads} thread${w.threads === 1 ? '' : 's'}, ${w.lastRows} rows, compute ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`}${pace})`;
+    })
     .join(' | ');
+  const stepMs = status.stepMs === null || status.stepMs === undefined ? '' : `, step ${status.stepMs.toFixed(1)} ms`;
+  const slowest = status.workers.find((w) => w.name === status.slowest);
+  const slow = slowest ? `; slowest: ${slowest.name} (${Math.round(100 * (slowest.share ?? 0))}% of step time)` : '';
   const waiting = status.waiting.length > 0 ? `; waiting to join: ${status.waiting.join(', ')}` : '';
-  return `step ${status.step}, ${status.allreduce ?? '-'}, ${status.workers.length} worker(s): ${workers}${waiting}`;
+  return `step ${status.step}, ${status.allreduce ?? '-'}${stepMs}, ${status.workers.length} worker(s): ${workers}${slow}${waiting}`;
 }

@@ -1,7 +1,8 @@
 /**
  * `dptrain worker --connect ws://HOST:PORT`: join a coordinator and compute shards with a local
  * engine over --threads threads until the run ends. Exits 0 when the coordinator ends the run,
- * 1 when it refuses or drops this worker or the connection is lost (the log says why).
+ * 1 when it refuses this worker, drops it more than --rejoins times, or cannot be reached again
+ * within --reconnect-timeout after the connection was lost (the log says why).
  * Ctrl-C leaves the run at once; the coordinator recomputes the current step without it.
  */
 import os from 'node:os';
@@ -10,7 +11,7 @@ import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../transport/index.js';
 import { createLogger, type LogFormat } from './logger.js';
-import { parseInteger } from './parse.js';
+import { parseInteger, parseNumber } from './parse.js';
 
 export function registerWorkerCommand(program: Command): Command {
   return program
@@ -20,7 +21,8 @@ export function registerWorkerCommand(program: Command): Command {
     .option('--token-file <file>', 'the shared secret file (chmod 600), the coordinator\'s')
     .option('--threads <t>', `threads of the local engine; 1 = one thread (default: this machine's ${os.availableParallelism()})`)
     .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
-    .option('--rejoins <n>', `join again this many times after being dropped or losing the connection (default: ${wsDefaults.rejoins})`)
+    .option('--rejoins <n>', `join again this many times after the coordinator dropped this worker (default: ${wsDefaults.rejoins})`)
+    .option('--reconnect-timeout <seconds>', `after losing the coordinator (killed, network), keep reconnecting this long, with backoff, then exit 1 (default: ${wsDefaults.reconnectTimeoutMs / 1000})`)
     .option('--ring-host <address>', 'address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0)')
     .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
     .exitOverride()
@@ -46,6 +48,10 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   }
   const rejoins = flags.rejoins === undefined ? wsDefaults.rejoins : parseInteger('--rejoins', flags.rejoins as string);
   if (!(rejoins >= 0)) throw new ConfigError('badOption', `--rejoins must be an integer ≥ 0 (got ${rejoins})`);
+  const reconnectSeconds = flags.reconnectTimeout === undefined ? wsDefaults.reconnectTimeoutMs / 1000 : parseNumber('--reconnect-timeout', flags.reconnectTimeout as string);
+  if (!(reconnectSeconds >= 0 && reconnectSeconds <= 86_400)) {
+    throw new ConfigError('badOption', `--reconnect-timeout must be a number of seconds from 0 to 86400 (got ${reconnectSeconds})`);
+  }
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
   const log = createLogger(flags.logFormat as LogFormat, null);
   const stop = new AbortController();
@@ -56,7 +62,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const outcome = await runWorker({ url: url.trim(), name, threads, token, rejoins, ringHost: flags.ringHost as string | undefined, log }, stop.signal);
+    const outcome = await runWorker({ url: url.trim(), name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost: flags.ringHost as string | undefined, log }, stop.signal);
     log.info({ steps: outcome.steps }, `worker "${name}" done: ${outcome.steps} steps served`);
     return outcome;
   } finally {

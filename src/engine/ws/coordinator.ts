@@ -24,12 +24,12 @@ import { datasetHash, type Dataset } from '../../data/index.js';
 import { ConfigError, EngineError } from '../../errors.js';
 import { loadKernels } from '../../kernels/index.js';
 import { Model, type BatchResult } from '../../model/index.js';
-import { createOptimizer, sumOfSquares, type Optimizer } from '../../optim/index.js';
+import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../../optim/index.js';
 import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
 import { isLoopback, listen, type Server, type TransportLogger } from '../../transport/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport } from '../engine.js';
-import { StepDeadline } from './deadline.js';
-import { coordinatorMessages, type CoordinatorMessage } from './messages.js';
+import { StepDeadline, Stragglers } from './deadline.js';
+import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
 import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type CoordinatorStatus, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
@@ -61,6 +61,11 @@ export class WsEngine implements Engine {
   readonly #optimizer: Optimizer;
   readonly #model: Model;
   readonly #deadline: StepDeadline;
+  readonly #stragglers: Stragglers;
+  /** Recent gradient-phase wall times, ms (the progress view's step time). */
+  readonly #stepTimes: number[] = [];
+  /** The worker last reported as slow (warned once when it becomes slow, told when it recovers). */
+  #slowName: string | null = null;
   readonly #chunkCount: number;
   readonly #slots: Float32Array | null;
   readonly #digests = new Map<number, string>();
@@ -87,6 +92,7 @@ export class WsEngine implements Engine {
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
+    if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state, setup.optimizerState);
     this.#chunkCount = setup.chunks ?? 0;
     this.#slots = this.#chunkCount > 0 ? new Float32Array(this.#chunkCount * this.params.length) : null;
     this.#deadline = new StepDeadline({
@@ -94,6 +100,7 @@ export class WsEngine implements Engine {
       factor: options.deadlineFactor ?? wsDefaults.deadlineFactor,
       floorMs: options.deadlineFloorMs ?? wsDefaults.deadlineFloorMs,
     });
+    this.#stragglers = new Stragglers({ window: wsDefaults.slowWindow, factor: wsDefaults.slowFactor, minMs: wsDefaults.slowMinMs });
     this.#server = server;
     this.#roster = rosterFor(this);
   }
@@ -150,7 +157,7 @@ export class WsEngine implements Engine {
       token: options.token,
       messages: coordinatorMessages,
       dims: { params: P, dataChunk: chunkFloats },
-      meta: { model: setup.model.text, numParams: P, datasetHash: setupMsg.datasetHash },
+      meta: { model: setup.model.text, numParams: P, datasetHash: setupMsg.datasetHash, engine: ENGINE_REVISION },
       admit: (peer) => (peer.role === 'worker' ? checkHelloMeta(peer.meta) : `only workers connect here (got role "${peer.role}")`),
       limits: { maxPayload, ...options.limits },
       log,
@@ -186,11 +193,28 @@ export class WsEngine implements Engine {
 
   /** For a progress view. */
   status(): CoordinatorStatus {
+    const paces = new Map(this.#stragglers.paces().map((p) => [p.name, p]));
+    const members = this.#roster.members;
+    const slowest = members.length < 2 ? null : members.reduce<{ name: string; share: number } | null>((best, m) => {
+      const share = paces.get(m.name)?.share ?? -1;
+      return best === null || share > best.share ? { name: m.name, share } : best;
+    }, null);
     return {
       step: this.#step,
-      workers: this.#roster.members.map((m) => ({ name: m.name, host: m.host, threads: m.threads, lastComputeMs: m.lastComputeMs, lastRows: m.lastRows, joinedAtStep: m.joinedAtStep })),
+      workers: members.map((m) => ({
+        name: m.name,
+        host: m.host,
+        threads: m.threads,
+        lastComputeMs: m.lastComputeMs,
+        lastRows: m.lastRows,
+        joinedAtStep: m.joinedAtStep,
+        responseMs: paces.get(m.name)?.ms ?? null,
+        share: paces.get(m.name)?.share ?? null,
+      })),
       waiting: this.#roster.waiting.map((m) => m.name),
       allreduce: this.#lastAlgorithm,
+      stepMs: this.#stepTimes.length > 0 ? this.#stepTimes.reduce((a, b) => a + b, 0) / this.#stepTimes.length : null,
+      slowest: slowest && slowest.share >= 0 ? slowest.name : null,
     };
   }
 
@@ -258,7 +282,9 @@ export class WsEngine implements Engine {
 
       if (round.failures.length === 0) {
         const result = this.#reduce(round, shards.chunks);
-        this.#deadline.record(performance.now() - round.started);
+        const stepMs = performance.now() - round.started;
+        this.#deadline.record(stepMs);
+        this.#watchPace(plan.step, members, stepMs);
         this.#lastAlgorithm = algorithm;
         this.#lastMembers = members;
         this.#options.onStatus?.(this.status());
@@ -277,6 +303,17 @@ export class WsEngine implements Engine {
       }
       this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: this.#roster.members.length }, `recomputing step ${plan.step} with ${this.#roster.members.length} worker(s) (attempt ${attempt + 1})`);
     }
+  }
+
+  /**
+   * Drops the step just computed (non-finite, --on-nonfinite skip): this replica keeps its
+   * parameters and optimizer state, and so does every member, told by `skip`. The version does
+   * not move, so the next step's `version` check still holds on every replica. The decision is
+   * made here, once, and broadcast: a worker never decides alone (research/reliability.md §6).
+   */
+  async skipUpdate(): Promise<void> {
+    const message: CoordinatorMessage = { type: 'skip', step: this.#step, version: this.#version };
+    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
   }
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
@@ -354,6 +391,31 @@ export class WsEngine implements Engine {
     }
   }
 
+  /**
+   * Records each member's response time and warns when one is consistently much slower than the
+   * median (once when it becomes slow, and when it recovers). A slow worker is not dropped: the
+   * deadline is for workers that stopped answering; a straggler only costs time.
+   */
+  #watchPace(step: number, members: readonly WorkerLink[], stepMs: number): void {
+    this.#stepTimes.push(stepMs);
+    if (this.#stepTimes.length > wsDefaults.slowWindow) this.#stepTimes.shift();
+    this.#stragglers.record(members.map((m) => ({ name: m.name, ms: m.lastResponseMs ?? stepMs })), stepMs);
+    const slow = this.#stragglers.slow(this.#slowName);
+    if (slow && slow.worker.name !== this.#slowName) {
+      const link = members.find((m) => m.name === slow.worker.name)!;
+      const { worker, referenceMs } = slow;
+      this.#log.warn(
+        { worker: worker.name, host: link.host, step, responseMs: worker.ms, referenceMs, share: worker.share, steps: worker.steps },
+        `worker ${link.label} is slow: over the last ${worker.steps} steps it answered in ${worker.ms.toFixed(1)} ms on average, ` +
+          `${(worker.ms / referenceMs).toFixed(1)}x the ${members.length === 2 ? 'other' : 'median'} worker's ${referenceMs.toFixed(1)} ms, and took ${Math.round(100 * worker.share)}% of the step time while the others waited for it. ` +
+          `It is not dropped (the step deadline is ${this.#deadline.ms} ms); fewer --threads on that host would give it fewer rows`,
+      );
+    } else if (!slow && this.#slowName !== null && members.some((m) => m.name === this.#slowName)) {
+      this.#log.info({ worker: this.#slowName, step }, `worker "${this.#slowName}" keeps pace again at step ${step}`);
+    }
+    this.#slowName = slow?.worker.name ?? null;
+  }
+
   /** Logs the shards when the membership or the algorithm changed (the first step of a new plan). */
   #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[]): void {
     const key = `${algorithm}|${members.map((m) => m.name).join(',')}`;
@@ -411,6 +473,10 @@ export class WsEngine implements Engine {
       count += s.count;
       nonFinite ||= s.nonFinite;
     }
+    // Who sent a non-finite shard (any of its chunks, with --reduce-chunks), in worker order.
+    const nonFiniteWorkers = members
+      .filter((m, i) => deliveries[i].sums?.nonFinite || [...deliveries[i].chunkGrads.values()].some((c) => c.sums.nonFinite))
+      .map((m) => m.name);
     const workers: WorkerReport[] = members.map((m) => ({ computeMs: m.lastComputeMs ?? 0, waitMs: 0 }));
     const slowest = Math.max(0, ...workers.map((w) => w.computeMs));
     const wall = performance.now() - round.started;
@@ -423,6 +489,7 @@ export class WsEngine implements Engine {
       workers,
       // Everything in the gradient phase that is not the slowest worker's compute: network and reduce.
       reduceMs: Math.max(performance.now() - started, wall - slowest),
+      nonFiniteWorkers,
     };
   }
 

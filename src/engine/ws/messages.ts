@@ -9,6 +9,14 @@
  */
 import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
 
+/**
+ * Revision of the messages below, stated by both sides in the handshake's meta (`engine`): the
+ * transport's PROTOCOL_VERSION covers framing and the handshake, this the engine's messages, so
+ * a worker and a coordinator of different builds are refused with a reason instead of failing
+ * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6).
+ */
+export const ENGINE_REVISION = 2;
+
 const step = f.integer({ min: 0 });
 const attempt = f.integer({ min: 1 });
 const version = f.integer({ min: 0 });
@@ -125,6 +133,12 @@ const coordinatorSchemas = {
     hash: f.boolean(),
     gradient: f.optional(f.float32('params')),
   },
+  /**
+   * Drop step `step` instead of applying it (its loss or gradient was non-finite and the run
+   * has --on-nonfinite skip): keep the parameters and optimizer state of `version`, which
+   * stays the version of the next step. Engine revision 2 (docs/protocol.md §6.1).
+   */
+  skip: { step, version },
   /** The ring stalled past the deadline: are you alive? (Answered with `probeReply` at once, even mid-step.) */
   probe: { step, attempt },
   /** The run is over (or the worker is dismissed); the connection closes after it. */

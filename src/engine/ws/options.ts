@@ -43,6 +43,24 @@ export const wsDefaults = Object.freeze({
    * (2.1x and 1.7x), where loopback had favoured the star only because 2 cores were shared.
    */
   autoRingMinParams: 100_000,
+  /**
+   * A worker that lost its coordinator (killed, or the network broke) keeps reconnecting this
+   * long, with the transport's backoff and jitter, before it gives up, ms (`dptrain worker
+   * --reconnect-timeout`): long enough to restart a coordinator with --resume by hand.
+   */
+  reconnectTimeoutMs: 120_000,
+  /**
+   * The coordinator warns that a worker is slow when its mean response time (from `step` to its
+   * result, without its slowest tenth) over the last `slowWindow` steps is over this multiple of
+   * the median worker's (the faster one's, with two workers): a straggler everyone waits for,
+   * reported but not dropped (docs/protocol.md §6.4).
+   * Shards are proportional to threads, so equal hosts answer in equal times.
+   */
+  slowFactor: 1.5,
+  /** ...and at least this much slower, ms (sub-millisecond steps are noisy). */
+  slowMinMs: 3,
+  /** Steps over which response times are summarized for the slow-worker report. */
+  slowWindow: 20,
 });
 
 export interface WsCoordinatorOptions {
@@ -84,6 +102,10 @@ export interface CoordinatorStatus {
   /** Workers that joined and wait for the next step boundary. */
   waiting: string[];
   allreduce: Allreduce | null;
+  /** Mean wall time of the gradient phase over recent steps, ms. */
+  stepMs?: number | null;
+  /** The worker with the largest share of the step time (null with fewer than 2 workers). */
+  slowest?: string | null;
 }
 
 export interface WorkerStatus {
@@ -95,6 +117,10 @@ export interface WorkerStatus {
   /** Its rows in the last step. */
   lastRows: number;
   joinedAtStep: number;
+  /** Mean time from `step` to its result over recent steps (without the slowest tenth), ms (null before its first step). */
+  responseMs?: number | null;
+  /** Mean share of the step's gradient phase it took over recent steps, 0..1 (~1: the others waited for it). */
+  share?: number | null;
 }
 
 /** Validates the coordinator options that do not come from TrainConfig; messages name the flag. */

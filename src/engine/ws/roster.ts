@@ -8,7 +8,7 @@
 import type { Dataset } from '../../data/index.js';
 import type { Connection, Meta, Server, TransportLogger } from '../../transport/index.js';
 import { TransportError } from '../../transport/index.js';
-import type { CoordinatorMessage, SetupMessage } from './messages.js';
+import { ENGINE_REVISION, type CoordinatorMessage, type SetupMessage } from './messages.js';
 import { dataPieces } from './run-setup.js';
 import { EngineCloseCode, WorkerLink, wsUrl, type LinkHandlers } from './worker-link.js';
 
@@ -27,6 +27,9 @@ export function checkHelloMeta(meta: Meta): string | undefined {
     return `its hello must state "threads" as an integer from 1 to 1024 (got ${JSON.stringify(threads)})`;
   }
   if (typeof meta.host !== 'string' || meta.host.length === 0 || meta.host.length > 255) return 'its hello must state its "host" name';
+  if (meta.engine !== ENGINE_REVISION) {
+    return `it speaks revision ${meta.engine === undefined ? 1 : JSON.stringify(meta.engine)} of the ws engine's messages, this coordinator revision ${ENGINE_REVISION}; run the same dptrain version on every host`;
+  }
   return undefined;
 }
 

@@ -71,6 +71,7 @@ export class AttemptRound {
     for (const link of members) {
       const chunks = assignments.get(link)!.chunks;
       const nothingToDo = chunks !== null && chunks.end === chunks.start;
+      link.lastResponseMs = nothingToDo ? 0 : null;
       this.deliveries.set(link, { computed: nothingToDo, done: nothingToDo, sums: null, gradient: null, chunkGrads: new Map() });
     }
     this.#check();
@@ -100,6 +101,7 @@ export class AttemptRound {
         delivery.gradient = m.gradient;
         delivery.computed = delivery.done = true;
         link.lastComputeMs = m.computeMs;
+        link.lastResponseMs = performance.now() - this.started;
         break;
       case 'chunkGrad': {
         const owned = assignment.chunks;
@@ -112,12 +114,14 @@ export class AttemptRound {
         if (delivery.chunkGrads.size === owned.end - owned.start) {
           delivery.computed = delivery.done = true;
           link.lastComputeMs = [...delivery.chunkGrads.values()].reduce((sum, c) => sum + c.sums.computeMs, 0);
+          link.lastResponseMs = performance.now() - this.started;
         }
         break;
       }
       case 'computed':
         delivery.computed = true;
         link.lastComputeMs = m.computeMs;
+        link.lastResponseMs = performance.now() - this.started;
         break;
       case 'ringResult': {
         const seg = assignment.segment;
@@ -128,6 +132,7 @@ export class AttemptRound {
         if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
         delivery.sums = sumsOf(m);
         delivery.gradient = m.segment;
+        if (!delivery.computed) link.lastResponseMs = performance.now() - this.started;
         delivery.computed = delivery.done = true;
         link.lastComputeMs = m.computeMs;
         break;

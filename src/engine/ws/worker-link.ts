@@ -37,6 +37,8 @@ export class WorkerLink {
   ringUrl: string | null = null;
   joinedAtStep = -1;
   lastComputeMs: number | null = null;
+  /** In its last step: from sending `step` to its gradient (star) or `computed` (ring), ms, as the coordinator saw it. */
+  lastResponseMs: number | null = null;
   lastRows = 0;
   /** Set once the worker asked to leave (it is dropped at the next boundary without a warning). */
   leaving: string | null = null;

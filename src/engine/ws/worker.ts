@@ -14,14 +14,15 @@
  * A newer attempt of a step cancels the current one (a worker was dropped; the step is re-run).
  */
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../errors.js';
 import { loadKernels } from '../../kernels/index.js';
 import { parseModelSpec } from '../../model/index.js';
 import type { Range } from '../../collective/index.js';
-import { connect, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
+import { connect, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { Engine, EngineSetup } from '../engine.js';
 import { ThreadsEngine } from '../threads.js';
-import { coordinatorMessages, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
+import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
 import { wsDefaults } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { PeerLinks, Superseded } from './peer-links.js';
@@ -36,8 +37,13 @@ export interface WorkerOptions {
   /** Threads of the local engine. */
   threads: number;
   token?: Uint8Array;
-  /** Joins after being dropped or losing the connection (default wsDefaults.rejoins). */
+  /** Joins after being dropped by the coordinator (default wsDefaults.rejoins). */
   rejoins?: number;
+  /**
+   * After the coordinator connection is lost without the run having ended, how long to keep
+   * reconnecting before giving up, ms (default wsDefaults.reconnectTimeoutMs).
+   */
+  reconnectTimeoutMs?: number;
   /** Address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0, which needs a token). */
   ringHost?: string;
   limits?: LimitOverrides;
@@ -53,32 +59,129 @@ export interface WorkerOutcome {
 const FRAME_SLACK = 64 * 1024;
 
 /**
- * Joins and serves until the coordinator says `done`. A session that ends otherwise (the
- * coordinator dropped this worker for a missed deadline or a diverged replica, or the connection
- * was lost) is joined again from scratch, up to `rejoins` times: the coordinator treats it as a
- * new worker and sends it the current state at the next step boundary. Refusals (another dataset,
- * a protocol violation, token or version) are final. Throws when the worker gives up.
+ * Joins and serves until the coordinator says `done`. A session that ends otherwise is joined
+ * again from scratch, as a new worker (the coordinator sends it the current state at the next
+ * step boundary):
+ *   - dropped by the coordinator (a missed deadline, a diverged replica): up to `rejoins` times;
+ *   - the connection lost without `done` (the coordinator was killed, or the network broke):
+ *     reconnect with exponential backoff and jitter (the transport's reconnect policy) for up to
+ *     `reconnectTimeoutMs` from the loss, then give up (`dptrain.engine.coordinatorLost`). A
+ *     coordinator restarted on the same address (e.g. with --resume) takes the worker back.
+ * Refusals (another dataset, a protocol violation, token or version) are final. Throws when the
+ * worker gives up.
  */
 export async function runWorker(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
   const rejoins = options.rejoins ?? wsDefaults.rejoins;
+  const reconnectTimeoutMs = options.reconnectTimeoutMs ?? wsDefaults.reconnectTimeoutMs;
   let steps = 0;
-  for (let session = 0; ; session++) {
+  let dropped = 0;
+  // The first connection uses the transport's own retries (a worker may start before its coordinator).
+  let dims = newDims();
+  let connection = await openConnection(options, dims, signal, options.limits);
+  for (;;) {
     try {
-      const outcome = await runSession(options, signal);
+      const outcome = await runSession(connection, dims, options, signal);
       return { ...outcome, steps: steps + outcome.steps };
     } catch (error) {
       if (error instanceof SessionError) steps += error.steps;
       const cause = error instanceof SessionError ? error.cause : error;
-      if (signal?.aborted || session >= rejoins || !canRejoin(cause)) throw cause;
-      options.log.warn({ attempt: session + 1, rejoins }, `${(cause as Error).message}; joining again (${session + 1} of ${rejoins})`);
+      if (signal?.aborted) throw cause;
+      const why = (cause as Error)?.message ?? String(cause);
+      if (isDrop(cause)) {
+        if (dropped >= rejoins) throw cause;
+        dropped += 1;
+        options.log.warn({ attempt: dropped, rejoins }, `${why}; joining again (${dropped} of ${rejoins})`);
+      } else if (isLoss(cause)) {
+        options.log.warn(
+          { url: options.url, reconnectTimeoutMs, reason: why },
+          `lost the coordinator at ${options.url} (${why}); reconnecting for up to ${formatSeconds(reconnectTimeoutMs)} (--reconnect-timeout)`,
+        );
+      } else {
+        throw cause;
+      }
+      dims = newDims();
+      connection = await reconnect(options, dims, signal, reconnectTimeoutMs);
     }
   }
 }
 
-/** Dropped for being late or diverged, or the connection broke: worth another join. */
-function canRejoin(error: unknown): boolean {
-  if (error instanceof EngineError) return error.code === 'dptrain.engine.evicted' || error.code === 'dptrain.engine.sessionEnded';
-  return error instanceof TransportError && (error.problem === 'closed' || error.problem === 'timeout') && !/\(410[24] application/.test(error.message);
+/** Options for one connection's handshake; `dims.params` is filled in from the coordinator's welcome. */
+function newDims(): Record<string, number> {
+  return { dataChunk: dataChunkFloats(wsDefaults.dataChunkBytes) };
+}
+
+/**
+ * Connects again within `timeoutMs`: one transport attempt at a time, with the transport's
+ * backoff (delay = min(maxDelayMs, initialDelayMs · factor^(attempt−1)) · U(0.5, 1)), each wait
+ * logged, until the deadline. Refusals are final at once.
+ */
+async function reconnect(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, timeoutMs: number): Promise<Connection<CoordinatorMessage>> {
+  const policy = resolveLimits(options.limits).reconnect;
+  const once = { ...options.limits, reconnect: { ...options.limits?.reconnect, attempts: 1 } };
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let last = '';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const connection = await openConnection(options, dims, signal, once);
+      options.log.info(
+        { url: options.url, attempt, afterMs: Date.now() - started },
+        `reconnected to the coordinator at ${options.url} after ${formatSeconds(Date.now() - started)} (attempt ${attempt}); joining as a new worker`,
+      );
+      return connection;
+    } catch (error) {
+      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isStaleName(error))) throw error;
+      last = (error.cause as Error | undefined)?.message ?? error.message;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new EngineError(
+          'coordinatorLost',
+          `gave up reconnecting to the coordinator at ${options.url}: none answered within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}) — restart the coordinator on that address (with --resume DIR to continue the run) and start this worker again`,
+          { cause: error },
+        );
+      }
+      const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
+      // Jitter, so that the workers of a crashed coordinator do not all knock at once.
+      const delayMs = Math.min(left, Math.round(ceiling * (0.5 + Math.random() / 2)));
+      options.log.info(
+        { url: options.url, attempt, delayMs, leftMs: left },
+        `the coordinator at ${options.url} does not answer (${last}); attempt ${attempt + 1} in ${delayMs} ms (${formatSeconds(left)} left)`,
+      );
+      try {
+        await sleep(delayMs, undefined, { signal });
+      } catch {
+        throw error; // aborted (Ctrl-C)
+      }
+    }
+  }
+}
+
+const RETRYABLE = new Set(['closed', 'timeout', 'connectFailed']);
+
+/**
+ * Our name is still taken: a live coordinator has not yet noticed that our old connection died
+ * (a network break seen first on our side). It will within its heartbeat timeout, so retry.
+ */
+function isStaleName(error: TransportError): boolean {
+  return error.problem === 'refused' && /a peer named "[^"]+" is already connected/.test(error.message);
+}
+
+/** `12 s`, `1.5 s`, `2 min`. */
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  if (s >= 120 && Number.isInteger(s / 60)) return `${s / 60} min`;
+  return `${s >= 10 ? Math.round(s) : Number(s.toFixed(1))} s`;
+}
+
+/** The coordinator dropped this worker (late, or its replica diverged): worth a new join, within --rejoins. */
+function isDrop(error: unknown): boolean {
+  return error instanceof EngineError && error.code === 'dptrain.engine.evicted';
+}
+
+/** The connection ended without `done` and without a refusal: the coordinator or the network is gone. */
+function isLoss(error: unknown): boolean {
+  if (error instanceof EngineError) return error.code === 'dptrain.engine.sessionEnded';
+  return error instanceof TransportError && (error.problem === 'closed' || error.problem === 'timeout') && !/\(41\d\d application/.test(error.message);
 }
 
 /** A session's failure and the steps it served before it. */
@@ -90,29 +193,36 @@ class SessionError extends Error {
   }
 }
 
-async function runSession(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
-  const log = options.log;
-  const dims: Record<string, number> = { dataChunk: dataChunkFloats(wsDefaults.dataChunkBytes) };
-  const connection = await connect<CoordinatorMessage>(options.url, {
+/** The handshake with the coordinator; its welcome must state our engine revision and the parameter count. */
+function openConnection(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, limits: LimitOverrides | undefined): Promise<Connection<CoordinatorMessage>> {
+  return connect<CoordinatorMessage>(options.url, {
     name: options.name,
     role: 'worker',
     token: options.token,
     messages: coordinatorMessages,
     dims,
-    meta: { threads: options.threads, host: os.hostname() },
-    limits: options.limits,
-    log,
+    meta: { threads: options.threads, host: os.hostname(), engine: ENGINE_REVISION },
+    limits,
+    log: options.log,
     signal,
     admit: (server: { meta: Record<string, unknown> }) => {
+      if (server.meta.engine !== ENGINE_REVISION) {
+        const theirs = server.meta.engine === undefined ? 1 : JSON.stringify(server.meta.engine);
+        return `it speaks revision ${theirs} of the ws engine's messages, this worker revision ${ENGINE_REVISION}; run the same dptrain version on every host`;
+      }
       const P = server.meta.numParams;
       if (typeof P !== 'number' || !Number.isInteger(P) || P < 1) return `its welcome does not state the parameter count (got ${JSON.stringify(P)})`;
       dims.params = P;
       return undefined;
     },
   });
+}
+
+async function runSession(connection: Connection<CoordinatorMessage>, dims: Record<string, number>, options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
   const session = new WorkerSession(connection, options, dims);
   const onAbort = () => void session.leave('stopped by the user');
   signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   try {
     return await session.run();
   } catch (error) {
@@ -183,6 +293,13 @@ class WorkerSession {
           case 'update':
             await this.#finishCurrent();
             await this.#applyUpdate(m);
+            break;
+          case 'skip':
+            // A non-finite step: keep this version's parameters and optimizer state, as every replica does.
+            await this.#finishCurrent();
+            if (m.version !== this.#version) return this.#violation(`skip of step ${m.step} at version ${m.version}, this worker holds ${this.#version}`);
+            await this.#engine!.skipUpdate();
+            this.#log.info({ step: m.step, version: m.version }, `step ${m.step} skipped (non-finite loss or gradient); parameters stay at version ${m.version}`);
             break;
           case 'probe':
             await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
