@@ -5,7 +5,9 @@
  *                W2's gradient (235,146 and 1,863,690 floats) for star and ring, n = 2, 3, 4
  *                worker processes on 127.0.0.1, against the raw throughput of one ws connection
  *                measured in the same run (scripts/bench-transport.ts's own sender and receiver,
- *                run as its `server raw c2s` / `client raw c2s` roles), the ring's theoretical
+ *                run as its `server raw c2s` / `client raw c2s` roles; ws's random masks, the
+ *                issue's reference B) and of this script's copy of that test sending the all-zero
+ *                mask dptrain's own clients send (B0; src/transport/client.ts), the ring's theoretical
  *                time 2(n-1)/n · S / B and the star's 2n · S / B (the coordinator's link carries
  *                n gradients in, then n sums out).
  *   2. lab       the same in the network-namespace lab (cluster/lab up 5 --delay 0.2ms --rate
@@ -52,7 +54,7 @@ import { reduceInOrder } from '../src/engine/ws/coordinator.js';
 import { coordinatorMessages, type CoordinatorMessage, type MessageOf, type PeerMessage } from '../src/engine/ws/messages.js';
 import { wsDefaults } from '../src/engine/ws/options.js';
 import { PeerLinks } from '../src/engine/ws/peer-links.js';
-import { ringAllReduce } from '../src/engine/ws/ring.js';
+import { addKernel, ringAllReduce } from '../src/engine/ws/ring.js';
 import { dataChunkFloats } from '../src/engine/ws/run-setup.js';
 import { connect, listen, type Connection, type Server } from '../src/transport/index.js';
 import { silentLogger } from '../src/transport/log.js';
@@ -241,8 +243,9 @@ async function rawServerRole(host: string, frames: number): Promise<void> {
   });
 }
 
-async function rawClientRole(url: string, frames: number): Promise<void> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+/** `mask`: `random` (ws's default, as bench-transport.ts) or `zero` (as dptrain's clients: ws skips the XOR). */
+async function rawClientRole(url: string, frames: number, mask: string): Promise<void> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, ...(mask === 'zero' && { generateMask: (key: Buffer) => void key.fill(0) }) });
   await new Promise((r) => ws.once('open', r));
   const frame = Buffer.alloc(RAW_FRAME_BYTES, 7);
   const acked = new Promise<void>((resolve) => ws.once('message', () => resolve()));
@@ -496,10 +499,10 @@ async function transportPair(layer: 'raw' | 'dptrain', frames: number): Promise<
 }
 
 /** This script's copy of the raw ws test between two places (loopback or two lab hosts). */
-async function rawPair(serverPlace: Place, clientPlace: Place, frames: number): Promise<RawResult> {
+async function rawPair(serverPlace: Place, clientPlace: Place, frames: number, mask: 'random' | 'zero'): Promise<RawResult> {
   const server = serverPlace.start(['raw-server', serverPlace.ip, String(frames)], 'raw ws server');
   const port = Number((await server.line()).replace(/^port /, ''));
-  const client = clientPlace.start(['raw-client', `ws://${serverPlace.ip}:${port}/`, String(frames)], 'raw ws client');
+  const client = clientPlace.start(['raw-client', `ws://${serverPlace.ip}:${port}/`, String(frames), mask], 'raw ws client');
   const senderMs = Number((await client.line(300_000)).replace(/^cpu /, ''));
   const mbps = Number((await client.line(300_000)).replace(/^result /, ''));
   const receiverMs = Number((await server.line(300_000)).replace(/^cpu /, ''));
@@ -573,13 +576,13 @@ async function measureAllReduce(
   };
 }
 
-function printAllReduce(title: string, configs: Config[], r: AllReduceResults, ratioLabel: string, cpuBound: boolean): void {
+function printAllReduce(title: string, configs: Config[], r: AllReduceResults, ratioLabel: string, cpuBound: boolean, copyMask: 'zero' | 'random'): void {
   const B = r.raw.median;
   console.log(`\n${title}`);
   console.log(`raw ws, one connection, client→server: ${fmt(B)} MB/s = B (median; runs ${r.raw.values.map((v) => fmt(v)).join(', ')})`);
   const c = r.copy;
   console.log(
-    `raw ws CPU per MB (this script's copy of the test, ${fmt(c.mbps)} MB/s; the sender's includes its wait loop): sender ${fmt(c.senderMsPerMB, 2)} ms + receiver ${fmt(c.receiverMsPerMB, 2)} ms = ${fmt(c.senderMsPerMB + c.receiverMsPerMB, 2)} ms` +
+    `raw ws CPU per MB (this script's copy of the test, ${copyMask === 'zero' ? 'all-zero mask as dptrain sends = B0' : "ws's random masks"}, ${fmt(c.mbps)} MB/s; the sender's includes its wait loop): sender ${fmt(c.senderMsPerMB, 2)} ms + receiver ${fmt(c.receiverMsPerMB, 2)} ms = ${fmt(c.senderMsPerMB + c.receiverMsPerMB, 2)} ms` +
       (cpuBound
         ? `; a ring worker both sends and receives on one thread, so where the CPU is the limit its busbw is at most about max(sender, receiver) / (sender + receiver) = ${fmt((100 * Math.max(c.senderMsPerMB, c.receiverMsPerMB)) / (c.senderMsPerMB + c.receiverMsPerMB))}% of B, even with a core per process`
         : ''),
@@ -619,14 +622,20 @@ async function loopbackSection(flags: Flags): Promise<void> {
   try {
     const configs = configsFor(sizes, ns);
     const frames = Number(flags['raw-frames']);
-    const r = await measureAllReduce(cluster, configs, Number(flags.runs), Number(flags['min-rep-ms']), async () => ({ ...(await rawPair(local, local, frames)), mbps: await transportPair('raw', frames) }), () => transportPair('dptrain', frames));
-    const ringW2 = configs.filter((c) => c.algo === 'ring').map((c) => `${c.size} n=${c.n} ${fmt((100 * mbps(SIZES[c.size], r.times.get(key(c))!.median) * busFactor(c.n)) / r.raw.median)}%`);
+    const r = await measureAllReduce(cluster, configs, Number(flags.runs), Number(flags['min-rep-ms']), async () => ({ ...(await rawPair(local, local, frames, 'zero')), mbps: await transportPair('raw', frames) }), () => transportPair('dptrain', frames));
+    const ringW2 = configs
+      .filter((c) => c.algo === 'ring')
+      .map((c) => {
+        const bus = mbps(SIZES[c.size], r.times.get(key(c))!.median) * busFactor(c.n);
+        return `${c.size} n=${c.n} ${fmt((100 * bus) / r.raw.median)}% (${fmt((100 * bus) / r.copy.mbps)}% of B0)`;
+      });
     printAllReduce(
       `Loopback all-reduce, medians of ${flags.runs} interleaved runs (load at the end ${load()})`,
       configs,
       r,
       `target (issue 5): ring busbw ≥ 60% of raw ws: ${ringW2.join(', ')}`,
       true,
+      'zero',
     );
   } finally {
     await stopCluster(cluster);
@@ -687,7 +696,7 @@ async function labSection(flags: Flags): Promise<void> {
       const delayers = delayProcesses(prefix, hosts);
       const delayCpuMs = () => delayers.reduce((a, pid) => a + processCpuMs(pid), 0);
       console.log(`  ${delayers.length} cluster/lab-delay.py processes (the NFQUEUE delay of the fallback shaper; their CPU is shown apart)`);
-      const r = await measureAllReduce(cluster, configs, Number(flags['lab-runs']), Number(flags['min-rep-ms']), () => rawPair(place(2), place(1), frames), null, delayers.length > 0 ? delayCpuMs : null);
+      const r = await measureAllReduce(cluster, configs, Number(flags['lab-runs']), Number(flags['min-rep-ms']), () => rawPair(place(2), place(1), frames, 'random'), null, delayers.length > 0 ? delayCpuMs : null);
       const ring = configs
         .filter((c) => c.algo === 'ring' && c.size === 'W2')
         .map((c) => `n=${c.n} ${fmt(r.times.get(key(c))!.median / ((busFactor(c.n) * SIZES.W2 * 4) / 1e3 / r.raw.median), 2)}x`);
@@ -697,6 +706,7 @@ async function labSection(flags: Flags): Promise<void> {
         r,
         `target (issue 5): ring all-reduce of W2's gradient within 1.5x of the theoretical ring time: ${ring.join(', ') || 'W2 not measured'}`,
         false,
+        'random',
       );
     } finally {
       await stopCluster(cluster);
@@ -852,7 +862,7 @@ async function main(): Promise<void> {
     // stays "not installed"
   }
   console.log(machineLine());
-  console.log(`ws ${require('ws/package.json').version}, bufferutil ${bufferutil}; ring pieces ${RING_CHUNK_FLOATS.toLocaleString('en-US')} floats; MB = 1e6 bytes; algbw = S/t, busbw = algbw·2(n−1)/n (nccl-tests)`);
+  console.log(`ws ${require('ws/package.json').version}, bufferutil ${bufferutil}; ring pieces ${RING_CHUNK_FLOATS.toLocaleString('en-US')} floats, reduce-scatter add ${addKernel}, dptrain clients' mask key zero; MB = 1e6 bytes; algbw = S/t, busbw = algbw·2(n−1)/n (nccl-tests)`);
   console.log(`The machine has ${os.availableParallelism()} cores: the n workers, the star's coordinator and the raw test share them, and anything else running (load average above, before this script started; later load figures count its own processes too).`);
   const sections = new Set(flags.sections.split(','));
   if (sections.has('loopback')) await loopbackSection(flags);
@@ -865,5 +875,5 @@ const role = process.argv[2];
 if (role === 'rank') await rankRole(JSON.parse(process.argv[3]) as NodeConfig);
 else if (role === 'hub') await hubRole(JSON.parse(process.argv[3]) as NodeConfig);
 else if (role === 'raw-server') await rawServerRole(process.argv[3], Number(process.argv[4]));
-else if (role === 'raw-client') await rawClientRole(process.argv[3], Number(process.argv[4]));
+else if (role === 'raw-client') await rawClientRole(process.argv[3], Number(process.argv[4]), process.argv[5] ?? 'random');
 else await main();

@@ -328,10 +328,8 @@ test('the client has the same limits: a server that announces an oversized frame
 
 test(
   'a server whose oversized frame arrives in the same read as its 101 response is refused without an uncaught exception',
-  {
-    timeout: 30_000,
-    todo: 'src/transport/client.ts openSocket removes every ws listener on "open" (ws.removeAllListeners()), and ws parses the bytes after the 101 on process.nextTick, before the awaiting code attaches the Link: the receiver\'s 1009 RangeError is then an uncaught "error" event',
-  },
+  // ws parses bytes that came with the 101 on the next tick: the Link must be listening by then (client.ts openSocket).
+  { timeout: 30_000 },
   async () => {
     const srv = await rawServer(() => {}, frame({ opcode: 2, claimedLength: (1 << 20) + 1, mask: false }));
     await assert.rejects(connect(srv.url, { name: 'w1', messages: testMessages, dims, limits: clientLimits }), TransportError);

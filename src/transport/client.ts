@@ -3,6 +3,15 @@
  * `Connection`. Network failures (refused, reset, unreachable, timeouts, a full server) are
  * retried with exponential backoff and jitter; refusals (token, version, admission, bad frames)
  * are not, since retrying cannot fix them.
+ *
+ * Masking: RFC 6455 §5.3 makes a client mask every frame with a fresh random 4-byte key, so that
+ * script-chosen bytes cannot look like HTTP to a proxy between a browser and the server (the
+ * cache-poisoning attack of Huang et al., "Talking to Yourself for Fun and Profit", 2011). dptrain's
+ * clients are not browsers and send only bytes they encoded themselves to a peer that proved the
+ * token, so by default they send the all-zero key (`maskKey: 'zero'`): the frame still has its MASK
+ * bit and key, any RFC 6455 server accepts it, and ws skips the XOR on both ends (sender.js
+ * `skipMasking`, receiver.js `getData`), which saves a pass over every byte on each side
+ * (docs/protocol.md §1, docs/benchmarks.md "All-reduce across hosts").
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
@@ -32,14 +41,31 @@ export interface ConnectOptions<M extends { type: string }> {
   /** Check of the server's `welcome` facts: return a reason to refuse it. */
   admit?: Admit<{ name: string; meta: Meta; remoteAddress: string | undefined }>;
   limits?: LimitOverrides;
+  /**
+   * The masking key of our frames: `zero` (the default) sends the all-zero key, so neither end
+   * XORs the payload; `random` sends ws's random keys, as a browser must (RFC 6455 §5.3). See the
+   * header for why `zero` is safe between authenticated dptrain peers.
+   */
+  maskKey?: MaskKey;
   log?: TransportLogger;
   /** Stops the retries. */
   signal?: AbortSignal;
 }
 
+export type MaskKey = 'zero' | 'random';
+
 const RETRYABLE = new Set<TransportProblem>(['closed', 'timeout', 'connectFailed']);
 
-function openSocket(url: string, limits: TransportLimits): Promise<WebSocket> {
+/** ws's `generateMask`: fills the 4-byte key of each frame. All zeros make ws skip the XOR. */
+const zeroMask = (mask: Buffer): void => void mask.fill(0);
+
+/**
+ * Opens the socket and hands it to `attach` inside ws's `open` event, so the Link's listeners are
+ * on before ws parses any bytes that arrived with the 101 response (it does so on the next tick,
+ * before an awaiting caller would run): a frame there is handled, not lost, and a refused one
+ * (over maxPayload) is the Link's error, not an uncaught one.
+ */
+function openSocket<T>(url: string, limits: TransportLimits, maskKey: MaskKey, attach: (ws: WebSocket) => T): Promise<T> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
@@ -50,6 +76,8 @@ function openSocket(url: string, limits: TransportLimits): Promise<WebSocket> {
       followRedirects: false,
       skipUTF8Validation: false,
       autoPong: true,
+      // undefined: ws's own random keys
+      ...(maskKey === 'zero' && { generateMask: zeroMask }),
     });
     const fail = (why: string, cause?: unknown) => {
       ws.removeAllListeners();
@@ -59,7 +87,7 @@ function openSocket(url: string, limits: TransportLimits): Promise<WebSocket> {
     };
     ws.once('open', () => {
       ws.removeAllListeners();
-      resolve(ws);
+      resolve(attach(ws));
     });
     ws.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error));
     ws.once('unexpected-response', (_request, response) => fail(`HTTP ${response.statusCode} ${response.statusMessage ?? ''}`.trim()));
@@ -74,6 +102,8 @@ export async function connect<M extends { type: string }>(url: string, options: 
   if (!NAME_PATTERN.test(options.name)) throw new TransportError('badOption', `name ${JSON.stringify(options.name)} must match ${NAME_PATTERN}`);
   if (!ROLE_PATTERN.test(role)) throw new TransportError('badOption', `role ${JSON.stringify(role)} must match ${ROLE_PATTERN}`);
   if (!/^wss?:\/\//.test(url)) throw new TransportError('badOption', `url must start with ws:// or wss:// (got ${JSON.stringify(url)})`);
+  const maskKey = options.maskKey ?? 'zero';
+  if (maskKey !== 'zero' && maskKey !== 'random') throw new TransportError('badOption', `maskKey must be "zero" or "random" (got ${JSON.stringify(maskKey)})`);
   for (const type of options.messages.types) {
     if (handshakeMessages.has(type)) throw new TransportError('badOption', `message type "${type}" is reserved by the transport handshake`);
   }
@@ -84,7 +114,7 @@ export async function connect<M extends { type: string }>(url: string, options: 
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
     if (options.signal?.aborted) break;
     try {
-      return await attemptOnce(url, options, limits, log, role, dims);
+      return await attemptOnce(url, options, limits, log, role, dims, maskKey);
     } catch (error) {
       if (!(error instanceof TransportError) || !RETRYABLE.has(error.problem)) throw error;
       last = error;
@@ -114,17 +144,23 @@ async function attemptOnce<M extends { type: string }>(
   log: TransportLogger,
   role: string,
   dims: Record<string, number>,
+  maskKey: MaskKey,
 ): Promise<Connection<M>> {
-  const ws = await openSocket(url, limits);
-  const link = new Link({
-    ws,
-    side: 'client',
-    codec: new Codec(limits),
+  const link = await openSocket(
+    url,
     limits,
-    log,
-    label: url,
-    validateHandshake: handshakeValidator('client'),
-  });
+    maskKey,
+    (ws) =>
+      new Link({
+        ws,
+        side: 'client',
+        codec: new Codec(limits),
+        limits,
+        log,
+        label: url,
+        validateHandshake: handshakeValidator('client'),
+      }),
+  );
   try {
     const server = await clientHandshake(link, {
       name: options.name,

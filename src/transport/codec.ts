@@ -3,7 +3,8 @@
  *
  * - Typed arrays travel as binary: `moreTypes: true` writes a Float32Array as msgpackr's typed-array
  *   extension (0x74), which decodes back to a Float32Array, never to a list of numbers or a Buffer.
- *   Encoding copies the array once into the frame; decoding copies it once more, because msgpackr
+ *   Encoding copies the array once into the frame (into a caller's reusable buffer when given one:
+ *   Link's send buffers for large messages); decoding copies it once more, because msgpackr
  *   slices the bytes out to get an aligned buffer. That is one copy each way (plus ws's own copy
  *   when a frame spans several socket reads).
  * - No records and no shared structures: `useRecords: false`, and the pre-scan refuses in-band
@@ -108,10 +109,23 @@ export class Codec {
 
   /**
    * One message to one frame. Throws `payloadTooLarge` above maxPayload. The returned bytes are a
-   * view into msgpackr's output buffer; msgpackr never writes over bytes it has handed out.
+   * view into msgpackr's output buffer; msgpackr never writes over bytes it has handed out. With
+   * `into`, the frame is written at the start of `into` instead when it fits (the caller checks
+   * `frame.buffer === into.buffer`; else msgpackr grew into a buffer of its own), and the caller
+   * owns `into` again once the frame is sent.
    */
-  encode(message: unknown): Buffer {
-    const frame = this.#packr.pack(message);
+  encode(message: unknown, into?: Buffer): Buffer {
+    let frame: Buffer;
+    if (into) {
+      this.#packr.useBuffer(into);
+      try {
+        frame = this.#packr.pack(message);
+      } finally {
+        // msgpackr's output buffer is module-wide: detach `into` so that no later frame (of any
+        // Codec) is written into it while it is in flight or after it is reused.
+        this.#packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+      }
+    } else frame = this.#packr.pack(message);
     if (frame.length > this.limits.maxPayload) {
       throw new TransportError(
         'payloadTooLarge',

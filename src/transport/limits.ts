@@ -42,6 +42,13 @@ export interface TransportLimits {
    * also the inbound bytes of received, unconsumed messages before the socket is paused. Default 16 MiB.
    */
   maxQueuedBytes: number;
+  /**
+   * Bytes of reusable send buffers a connection keeps for large messages (typed arrays of 64 KiB
+   * or more), each taken back once ws has written its frame: encoding into a buffer already
+   * touched saves allocating and page-faulting a fresh one per frame (docs/benchmarks.md,
+   * "All-reduce across hosts"). Held for the connection's life; 1 turns reuse off. Default 16 MiB.
+   */
+  framePoolBytes: number;
   /** Time for the whole handshake (hello to welcome), ms. Default 10000. */
   handshakeTimeoutMs: number;
   /** Interval between ws pings, ms. Default 5000. */
@@ -74,6 +81,7 @@ export const defaultLimits: Readonly<TransportLimits> = Object.freeze({
   maxTotalElements: 1_048_576,
   maxKeyBytes: 256,
   maxQueuedBytes: 16 * MiB,
+  framePoolBytes: 16 * MiB,
   handshakeTimeoutMs: 10_000,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 15_000,
@@ -118,6 +126,7 @@ export function resolveLimits(overrides: LimitOverrides = {}): TransportLimits {
     maxTotalElements: positiveInteger('maxTotalElements', merged.maxTotalElements),
     maxKeyBytes: positiveInteger('maxKeyBytes', merged.maxKeyBytes),
     maxQueuedBytes: positiveInteger('maxQueuedBytes', merged.maxQueuedBytes),
+    framePoolBytes: positiveInteger('framePoolBytes', merged.framePoolBytes),
     handshakeTimeoutMs: positiveInteger('handshakeTimeoutMs', merged.handshakeTimeoutMs),
     heartbeatIntervalMs: positiveInteger('heartbeatIntervalMs', merged.heartbeatIntervalMs),
     heartbeatTimeoutMs: positiveInteger('heartbeatTimeoutMs', merged.heartbeatTimeoutMs),

@@ -106,6 +106,22 @@ function setReceiveLimit(ws: WebSocket, bytes: number): boolean {
   return false;
 }
 
+/** Messages whose typed arrays hold at least this many bytes are encoded into a reusable buffer. */
+const LARGE_MESSAGE_BYTES = 64 * 1024;
+/** Room for a large message's other fields and msgpack headers. */
+const FRAME_HEADROOM = 4096;
+const SPARE_ROUNDING = 64 * 1024;
+
+/** The bytes of a message's top-level typed arrays when they make it large, else 0. */
+function largeArrayBytes(message: { type: string }): number {
+  let bytes = 0;
+  for (const key in message) {
+    const value = (message as Record<string, unknown>)[key];
+    if (ArrayBuffer.isView(value)) bytes += value.byteLength;
+  }
+  return bytes >= LARGE_MESSAGE_BYTES ? bytes : 0;
+}
+
 export interface LinkOptions {
   ws: WebSocket;
   side: 'server' | 'client';
@@ -142,6 +158,9 @@ export class Link {
 
   #queuedBytes = 0;
   #sendTail: Promise<void> = Promise.resolve();
+  /** Idle reusable frame buffers for large messages, and the bytes of all of them (idle or in flight). */
+  readonly #spares: Buffer[] = [];
+  #spareBytes = 0;
   #drainWaiters: (() => void)[] = [];
 
   #lastAlive = Date.now();
@@ -226,8 +245,12 @@ export class Link {
   send(message: { type: string }): Promise<void> {
     try {
       this.#throwIfClosed();
-      const frame = this.codec.encode(message);
-      const turn = this.#sendTail.then(() => this.#enqueue(frame));
+      const large = largeArrayBytes(message);
+      const spare = large > 0 ? this.#takeSpare(large + FRAME_HEADROOM) : undefined;
+      const frame = this.codec.encode(message, spare);
+      const pooled = spare !== undefined && frame.buffer === spare.buffer ? spare : undefined;
+      if (spare && !pooled) this.#spareBytes -= spare.length; // it did not fit: let it go
+      const turn = this.#sendTail.then(() => this.#enqueue(frame, pooled));
       this.#sendTail = turn.catch(() => {});
       return turn;
     } catch (error) {
@@ -235,22 +258,46 @@ export class Link {
     }
   }
 
-  async #enqueue(frame: Buffer): Promise<void> {
-    // Wait while the queue is over the mark; one frame may always go, so a frame larger than
-    // maxQueuedBytes still goes out alone.
-    while (this.#queuedBytes > 0 && this.#queuedBytes + frame.length > this.limits.maxQueuedBytes) {
+  async #enqueue(frame: Buffer, spare: Buffer | undefined): Promise<void> {
+    try {
+      // Wait while the queue is over the mark; one frame may always go, so a frame larger than
+      // maxQueuedBytes still goes out alone.
+      while (this.#queuedBytes > 0 && this.#queuedBytes + frame.length > this.limits.maxQueuedBytes) {
+        this.#throwIfClosed();
+        await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+      }
       this.#throwIfClosed();
-      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    } catch (error) {
+      if (spare) this.#returnSpare(spare);
+      throw error;
     }
-    this.#throwIfClosed();
     this.#queuedBytes += frame.length;
     this.#stats.messagesSent++;
     this.#stats.bytesSent += frame.length;
     this.#ws.send(frame, { binary: true }, (error) => {
       this.#queuedBytes -= frame.length;
       if (!error) this.#alive();
+      // ws calls back once the socket has written the frame (or failed to): its buffer is free
+      if (spare) this.#returnSpare(spare);
       this.#wakeSenders();
     });
+  }
+
+  /** An idle frame buffer of at least `bytes`, or a new one while the pool has room; else undefined. */
+  #takeSpare(bytes: number): Buffer | undefined {
+    const i = this.#spares.findIndex((b) => b.length >= bytes);
+    if (i >= 0) return this.#spares.splice(i, 1)[0];
+    const size = Math.ceil(bytes / SPARE_ROUNDING) * SPARE_ROUNDING;
+    // too small to reuse: make room for one that fits
+    while (this.#spares.length > 0 && this.#spareBytes + size > this.limits.framePoolBytes) this.#spareBytes -= this.#spares.pop()!.length;
+    if (this.#spareBytes + size > this.limits.framePoolBytes) return undefined;
+    this.#spareBytes += size;
+    return Buffer.allocUnsafeSlow(size);
+  }
+
+  #returnSpare(spare: Buffer): void {
+    if (this.#phase === 'closed') this.#spareBytes -= spare.length;
+    else this.#spares.push(spare);
   }
 
   /** Resolves when everything sent so far is written to the kernel. */
@@ -461,6 +508,8 @@ export class Link {
     }
     this.#rejectWaiters();
     this.#wakeSenders();
+    this.#spareBytes -= this.#spares.reduce((a, b) => a + b.length, 0);
+    this.#spares.length = 0;
     this.#resolveClosed({ code, reason, byUs, ...(this.#error && { error: this.#error }) });
   }
 

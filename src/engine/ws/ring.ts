@@ -11,6 +11,14 @@
  * Segments travel in pieces of at most `chunkFloats` floats; `Connection.send` waits while the
  * link's queue is full (backpressure), and receiving runs concurrently with sending, so two
  * neighbours that both send never wait for each other.
+ *
+ * The reduce-scatter's add is the ring's one float loop. On loopback the ring is CPU-bound, and a
+ * plain JS loop over the two Float32Arrays cost about 2 ns per element here (AMD EPYC, Node 20):
+ * 0.6 ms per 1 MiB piece, a sixth of a ring worker's CPU. `addInto` runs it with f32x4 SIMD in a
+ * tiny WebAssembly module of its own instead (0.12 ms per piece, its copies in and out included;
+ * docs/benchmarks.md "All-reduce across hosts"). Each f32x4.add lane is the IEEE float32 sum of the
+ * same two operands, and the JS fallback's double sum rounded to float32 is that same correctly
+ * rounded sum, so both give the same bits (NaN payloads aside) and determinism is unchanged.
  */
 import { EngineError } from '../../errors.js';
 import type { Connection } from '../../transport/index.js';
@@ -40,6 +48,69 @@ export class RingLinkError extends EngineError {
 }
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
+
+/**
+ * The add kernel, compiled by `asc --runtime stub -O3 --enable simd --initialMemory 2
+ * --maximumMemory 2` (AssemblyScript 0.28) from:
+ *
+ *   export function add(dst: usize, src: usize, n: i32): void {   // dst[i] = dst[i] + src[i], i < n
+ *     let i: i32 = 0;
+ *     for (; i + 4 <= n; i += 4) {
+ *       const o = <usize>i << 2;
+ *       v128.store(dst + o, f32x4.add(v128.load(dst + o), v128.load(src + o)));
+ *     }
+ *     for (; i < n; i++) {
+ *       const o = <usize>i << 2;
+ *       store<f32>(dst + o, load<f32>(dst + o) + load<f32>(src + o));
+ *     }
+ *   }
+ *
+ * It owns its memory (2 pages, exported): BLOCK floats of the destination at byte 0, BLOCK of the
+ * source after them. It lives here rather than in asm/collective.ts because that module imports
+ * the threads engine's shared memory, and copies into a SharedArrayBuffer are several times slower
+ * than into a private one (measured: 0.29 vs 0.12 ms per 1 MiB piece).
+ */
+const ADD_WASM =
+  'AGFzbQEAAAABBwFgA39/fwADAgEABQQBAQICBxACA2FkZAAABm1lbW9yeQIACm8BbQEDfwNAIANBBGoiBCACTARAIANBAnQiAyAAaiIFIAX9AAQAIAEgA2r9AAQA/eQB/QsEACAEIQMMAQsLA0AgAiADSgRAIANBAnQiBCAAaiIFIAUqAgAgASAEaioCAJI4AgAgA0EBaiEDDAELCws=';
+/** Floats per block: 64 KiB of each operand, so both stay in L1/L2 between copy, add and copy back. */
+const BLOCK = 16_384;
+
+interface WasmAdd {
+  add(dst: number, src: number, n: number): void;
+  memory: { buffer: ArrayBuffer };
+}
+
+/** The SIMD kernel's add over its memory, or null where WebAssembly SIMD is missing. */
+const wasmAdd: ((dst: Float32Array, offset: number, src: Float32Array) => void) | null = (() => {
+  const wasm = (globalThis as unknown as { WebAssembly?: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+  const bytes = Buffer.from(ADD_WASM, 'base64');
+  if (!wasm || !wasm.validate(bytes)) return null;
+  const x = new wasm.Instance(new wasm.Module(bytes), {}).exports as WasmAdd;
+  const memory = new Float32Array(x.memory.buffer, 0, 2 * BLOCK);
+  return (dst, offset, src) => {
+    for (let i = 0; i < src.length; i += BLOCK) {
+      const k = Math.min(BLOCK, src.length - i);
+      memory.set(dst.subarray(offset + i, offset + i + k), 0);
+      memory.set(src.subarray(i, i + k), BLOCK);
+      x.add(0, 4 * BLOCK, k);
+      dst.set(memory.subarray(0, k), offset + i);
+    }
+  };
+})();
+
+/** The reference: dst[offset + i] += src[i] in float32 (one double add, rounded on the store). */
+export function addIntoJs(dst: Float32Array, offset: number, src: Float32Array): void {
+  for (let i = 0, n = src.length; i < n; i++) dst[offset + i] += src[i];
+}
+
+/**
+ * dst[offset + i] = dst[offset + i] + src[i] in float32 for every i < src.length: the ring's
+ * reduce-scatter add. Same bits with the SIMD kernel or without (see the header).
+ */
+export const addInto: (dst: Float32Array, offset: number, src: Float32Array) => void = wasmAdd ?? addIntoJs;
+
+/** Which add this process uses (for the benchmark's header line). */
+export const addKernel: 'wasm-simd' | 'js' = wasmAdd ? 'wasm-simd' : 'js';
 
 /** All-reduces `buffer` (this worker's gradient sum) in place over the ring. */
 export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise<void> {
@@ -89,7 +160,7 @@ async function exchange(buffer: Float32Array, r: RingRound, round: number, send:
         );
       }
       if (add) {
-        for (let i = 0, j = m.offset; i < m.values.length; i++, j++) buffer[j] += m.values[i];
+        addInto(buffer, m.offset, m.values);
       } else {
         buffer.set(m.values, m.offset);
       }
