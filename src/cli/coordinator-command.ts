@@ -12,7 +12,7 @@ import { ConfigError } from '../errors.js';
 import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { createLogger, type LogFormat } from './logger.js';
-import { parseInteger } from './parse.js';
+import { parseInteger, parseNumber } from './parse.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
@@ -44,6 +44,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--ship-data', 'send the dataset to every worker instead of having it load the spec')
     .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)
     .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
+    .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1 (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
     .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
@@ -79,6 +80,10 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
   const minWorkers = flags.minWorkers === undefined ? 1 : parseInteger('--min-workers', flags.minWorkers as string);
   const hashEvery = flags.hashEvery === undefined ? undefined : parseInteger('--hash-every', flags.hashEvery as string);
   const deadlineFloorMs = flags.stepDeadlineFloor === undefined ? undefined : parseInteger('--step-deadline-floor', flags.stepDeadlineFloor as string);
+  const rejoinTimeoutMs = flags.rejoinTimeout === undefined ? undefined : Math.round(1000 * parseNumber('--rejoin-timeout', flags.rejoinTimeout as string));
+  if (rejoinTimeoutMs !== undefined && !(rejoinTimeoutMs >= 0 && rejoinTimeoutMs <= 86_400_000)) {
+    throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
+  }
   const token = tokenFile ? readTokenFile(tokenFile) : undefined;
   // With --resume, the checkpoint's options under the flags given now (as train() resolves them).
   const config = await resolveRunConfig({ ...trainConfigFromFlags(flags), engine: 'ws' });
@@ -101,6 +106,7 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
     standardize: config.standardize,
     hashEvery,
     deadlineFloorMs,
+    rejoinTimeoutMs,
     log: logger,
     onStatus: (status) => {
       const members = status.workers.map((w) => w.name).join(',');

@@ -296,6 +296,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
           accuracy: isClassifier ? result.correct / result.count : null,
           lr,
           gradNorm,
+          clip,
           ms: performance.now() - stepStarted,
           timing: timing.add(result, updateMs, performance.now() - stepStarted),
           // Gradient noise scale from the shard sums, before clipping (research/batch-size.md §2.3).

@@ -19,6 +19,8 @@ export interface StepRecord {
   lr: number;
   /** Norm of the mean gradient, before clipping. */
   gradNorm: number;
+  /** The factor --clip-norm scaled the gradient by: min(1, clipNorm / gradNorm); 1 when not clipped. */
+  clip: number;
   /** Wall time of the step. */
   ms: number;
   /** The step's time split into compute per worker, reduce, update and idle. */

@@ -509,8 +509,23 @@ export class WsEngine implements Engine {
       case 'leave':
         link.leaving = m.reason;
         return;
-      default:
-        this.#round?.onMessage(link, m);
+      case 'probeReply':
+        this.#round?.onMessage(link, m); // a late one is harmless
+        return;
+      default: {
+        // A result of another step or attempt (a replay, or a superseded attempt still in flight)
+        // is never counted: the round takes only its own step and attempt. Say so, once per message.
+        const round = this.#round;
+        if ('step' in m && 'attempt' in m && (round === null || round.isOver || m.step !== round.step || m.attempt !== round.attempt)) {
+          const now = round && !round.isOver ? `the coordinator is at step ${round.step}, attempt ${round.attempt}` : 'no step is being computed';
+          this.#log.warn(
+            { worker: link.name, host: link.host, type: m.type, step: m.step, attempt: m.attempt, currentStep: round?.step ?? null, currentAttempt: round?.attempt ?? null },
+            `ignoring "${m.type}" from worker ${link.label} for step ${m.step}, attempt ${m.attempt}: ${now}`,
+          );
+          return;
+        }
+        round?.onMessage(link, m);
+      }
     }
   }
 

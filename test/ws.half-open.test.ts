@@ -1,0 +1,61 @@
+// A half-open connection to a worker (research/reliability.md §7 row 8): a TCP proxy between the
+// worker and the coordinator stops forwarding and keeps both sockets open, so neither side gets
+// a FIN or a reset. The step deadline is set far above the transport heartbeat timeout (15 s)
+// here, so it is the heartbeat, not the deadline, that finds the dead peer.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { tempDir } from './helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { finalParams, killAll, referenceParams, startCoordinator, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+
+let proxy: TcpProxy | null = null;
+after(async () => {
+  await killAll();
+  await proxy?.close();
+});
+
+const spec: RunSpec = { dataset: 'synthetic:spirals?n=3000&classes=3&seed=2', model: 'mlp:2-64-64-3', batchSize: 300, maxSteps: 600, reduceChunks: 6 };
+/** The transport's heartbeat: judged every interval, terminated after the timeout (defaultLimits). */
+const HEARTBEAT_TIMEOUT_MS = 15_000;
+const HEARTBEAT_INTERVAL_MS = 5_000;
+
+test('a half-open worker connection (a proxy forwards nothing, sockets stay open) is terminated by the heartbeat within its bound, named, its step recomputed, and the worker rejoins when the path heals; bit-identical', { timeout: 60_000 }, async () => {
+  const out = path.join(tempDir('dptrain-ws-half-open-'), 'run');
+  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', '--step-deadline-floor', '60000', ...trainArgs(spec, out)]);
+  proxy = await TcpProxy.start(Number(new URL(coordinator.url).port));
+  const w1 = startWorker(coordinator.url, 'w1');
+  const w2 = startWorker(proxy.url, 'w2');
+  const w3 = startWorker(coordinator.url, 'w3');
+  await waitForSteps(out, 5, 40_000);
+
+  proxy.partition();
+  const started = Date.now();
+  const silence = await coordinator.waitFor(/^no sign of life from worker "w2" .* \(heartbeat timeout 15000 ms\); terminating the connection/, 40_000);
+  const detectedMs = Date.now() - started;
+  assert.ok(detectedMs >= HEARTBEAT_TIMEOUT_MS - 1_000, `not before the heartbeat timeout (${detectedMs} ms)`);
+  // Judged once per interval: at most one interval late, plus slack for a loaded machine.
+  assert.ok(detectedMs <= HEARTBEAT_TIMEOUT_MS + HEARTBEAT_INTERVAL_MS + 5_000, `within the bound (${detectedMs} ms)`);
+  assert.equal(silence.level, 40);
+  const dropped = await coordinator.waitFor(/^dropping worker "w2" .* at step \d+: its connection ended \(no sign of life/);
+  const step = Number(/at step (\d+)/.exec(dropped.msg)![1]);
+  await coordinator.waitFor(new RegExp(`^recomputing step ${step} with 2 worker\\(s\\)`));
+  proxy.heal();
+
+  // The worker's own heartbeat also gave up on the silent coordinator (or the reset after the heal
+  // told it): it reconnects through the healed proxy and joins again at a step boundary.
+  await w2.waitFor(/^lost the coordinator at .*; reconnecting for up to/, 30_000);
+  const rejoin = await coordinator.waitFor(/^worker "w2" .* joins at step [1-9]\d*/, 30_000);
+  const rejoinStep = Number(/joins at step (\d+)/.exec(rejoin.msg)![1]);
+  assert.ok(rejoinStep > step);
+
+  assert.equal(await coordinator.exited, 0, coordinator.log());
+  for (const w of [w1, w2, w3]) assert.equal(await w.exited, 0, w.log());
+  assert.deepEqual(coordinator.messages(/malformed|protocol violation|diverged|^dropping worker "(w1|w3)"/), []);
+  const records = stepRecords(out);
+  assert.equal(records.length, spec.maxSteps);
+  assert.equal(records[step].timing.computeMs.length, 2, 'the stalled step was computed by the other two');
+  assert.equal(records[rejoinStep].timing.computeMs.length, 3);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
+});
