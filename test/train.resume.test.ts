@@ -39,6 +39,8 @@ for (const setup of [
       fs.copyFileSync(path.join(full, 'metrics.jsonl'), path.join(dir, 'metrics.jsonl'));
       const resumed = await train({ resume: path.join(dir, 'ckpt'), out: dir }, { data });
       assert.equal(resumed.summary.resumedFrom?.path, path.join(dir, 'ckpt', file));
+      // It checkpoints on into the directory it resumed from (not the one recorded in the checkpoint).
+      assert.deepEqual(checkpoints(path.join(dir, 'ckpt')), saved);
       assert.ok(bytes(path.join(dir, 'final.safetensors')).equals(bytes(path.join(full, 'final.safetensors'))), `resumed from ${file}: final.safetensors differs`);
       // The run's history and summary continue as if nothing happened.
       assert.equal(resumed.summary.steps, 27);
@@ -65,6 +67,21 @@ test('checkpoints by epoch, --keep, and a resume that extends the run with more 
   const extended = await train({ resume: ckpt, epochs: 6 }, { data });
   assert.deepEqual(Buffer.from(extended.params.buffer), Buffer.from(six.params.buffer));
   assert.equal(extended.history.length, 6);
+});
+
+test('a new run refuses a checkpoint directory that holds another run\'s checkpoints, before touching --out', async () => {
+  const root = tempDir();
+  const ckpt = path.join(root, 'ckpt');
+  const out = path.join(root, 'out');
+  await train({ ...options, epochs: 1, checkpointDir: ckpt, out }, { data });
+  const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'));
+  await assert.rejects(train({ ...options, epochs: 1, checkpointDir: ckpt, out }, { data }), (error: unknown) => {
+    assert.ok(error instanceof DptrainError);
+    assert.equal(error.code, 'dptrain.config.checkpointDirInUse');
+    assert.match(error.message, /already holds checkpoints of a run \(the latest at step 9\) — continue that run with --resume/);
+    return true;
+  });
+  assert.ok(fs.readFileSync(path.join(out, 'metrics.jsonl')).equals(metrics), 'metrics.jsonl is untouched');
 });
 
 test('a checkpoint of another model, dataset or learning rate is refused, naming the difference', async () => {

@@ -102,9 +102,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
 
   const callbacks = [...(hooks.callbacks ?? [])];
   if (config.patience > 0) callbacks.push(new EarlyStopping(config.monitor, config.patience, config.minDelta));
-  const start = resumed ? resumed.checkpoint.meta : null;
-  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
-  // A resumed run keeps checkpointing where it resumed from, unless told otherwise.
+  // Checkpoints: a resumed run keeps checkpointing where it resumed from, unless told otherwise; a
+  // new run never mixes its checkpoints with another run's. Checked before --out is touched.
   const checkpointDir = config.checkpointDir ?? config.resume;
   const store = checkpointDir ? await CheckpointStore.open(checkpointDir, { keep: config.keep, log, hooks: hooks.checkpointWrites }) : null;
   const checkpointEvery = parseCheckpointEvery(config.checkpointEvery);
@@ -114,6 +113,8 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, or choose an empty directory`);
     }
   }
+  const start = resumed ? resumed.checkpoint.meta : null;
+  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   const engine: Engine = await createEngine(

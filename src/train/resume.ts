@@ -55,13 +55,20 @@ export async function loadResumePoint(dir: string, log: Logger): Promise<LatestC
 }
 
 /**
+ * Options a resumed run does not take from its checkpoint: --init and --resume describe how a run
+ * starts, and it checkpoints into the directory it resumed from (which may have been moved) unless
+ * --checkpoint-dir is given again.
+ */
+const NOT_RESUMED = new Set(['init', 'resume', 'checkpointDir']);
+
+/**
  * The options of a resumed run: the checkpoint's, under the ones given now. So `--resume DIR`
  * alone continues the run as it was started; a flag given again must agree (checkResumable).
  */
 export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>): Partial<TrainConfig> {
   const saved: Record<string, unknown> = {};
   for (const key of Object.keys(defaultTrainConfig)) {
-    if (key !== 'init' && key !== 'resume' && Object.hasOwn(meta.config, key)) saved[key] = meta.config[key];
+    if (!NOT_RESUMED.has(key) && Object.hasOwn(meta.config, key)) saved[key] = meta.config[key];
   }
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, ...defined } as Partial<TrainConfig>;
