@@ -18,6 +18,7 @@ export {
   wsDefaults,
   type WsCoordinatorOptions,
   type WorkerOptions,
+  type WorkerFault,
   type WorkerOutcome,
   type CoordinatorStatus,
 } from './ws/index.js';

@@ -48,6 +48,17 @@ export interface WorkerOptions {
   ringHost?: string;
   limits?: LimitOverrides;
   log: TransportLogger;
+  /**
+   * Fault injection for tests (research/reliability.md row 22), like the threads engine's
+   * `faults`: each entry fires once, in whichever session reaches its version.
+   */
+  faults?: WorkerFault[];
+}
+
+/** Adds `perturb` to this replica's first parameter right after it applies update `version`. */
+export interface WorkerFault {
+  afterVersion: number;
+  perturb: number;
 }
 
 export interface WorkerOutcome {
@@ -71,6 +82,7 @@ const FRAME_SLACK = 64 * 1024;
  * worker gives up.
  */
 export async function runWorker(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+  options = { ...options, faults: [...(options.faults ?? [])] }; // consumed as they fire, across sessions
   const rejoins = options.rejoins ?? wsDefaults.rejoins;
   const reconnectTimeoutMs = options.reconnectTimeoutMs ?? wsDefaults.reconnectTimeoutMs;
   let steps = 0;
@@ -514,6 +526,12 @@ class WorkerSession {
     if (m.gradient) engine.gradient.set(m.gradient);
     await engine.applyUpdate({ lr: m.lr, gradScale: m.gradScale, t: m.t });
     this.#version = m.version;
+    const fault = this.#options.faults?.findIndex((f) => f.afterVersion === m.version) ?? -1;
+    if (fault >= 0) {
+      const [{ perturb }] = this.#options.faults!.splice(fault, 1);
+      engine.params[0] += perturb;
+      this.#log.warn({ version: m.version, perturb }, `fault injection: parameter 0 of this replica perturbed by ${perturb} after version ${m.version}`);
+    }
     if (m.hash) await this.#connection.send({ type: 'hash', version: m.version, digest: parameterDigest(engine.params) });
   }
 }
