@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
-import { repoRoot, tempDir } from './helpers.js';
+import { binPath, repoRoot, tempDir } from './helpers.js';
+import { finalParams, referenceParams, trainArgs, type RunSpec } from './ws.helpers.js';
 
 const lab = path.join(repoRoot, 'cluster', 'lab');
 // Our own namespace names (dptNNN-h0, ...), so that a lab someone runs by hand (dp-*) is left alone.
@@ -171,6 +172,45 @@ test('the launcher runs a coordinator in h0 and workers in the other hosts throu
   assert.match(out, new RegExp(`^${prefix}-h1 +\\| worker ${prefix}-h1 joined with 2 threads$`, 'm'));
   assert.match(out, new RegExp(`^${prefix}-h2 +\\| worker ${prefix}-h2 joined with 2 threads$`, 'm'));
   assert.match(out, /^coordinator +\| all 2 workers joined$/m);
+});
+
+/** `dptrain ARGS` inside a lab host, to completion (async, so several hosts run at once). */
+function dptrainIn(host: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(lab, ['run', host, '--', process.execPath, binPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is falsely dropped, and the result is bit-identical (research/reliability.md row 9)', { timeout: 90_000 }, async (t) => {
+  if (skipUnlessLab(t)) return;
+  const lossCheck = labSync(['check', '--delay', '--loss']);
+  if (lossCheck.status !== 0) {
+    t.skip(`cannot emulate delay and loss here: ${lossCheck.out.replace(/^lab check: /, '')}`);
+    return;
+  }
+  up('3', '--delay', '2ms', '--loss', '2%');
+  assert.match(labSync(['status']).out, /# delay=2ms .*# loss=2%/);
+  const dir = tempDir('dptrain-lab-');
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'd'.repeat(64), { mode: 0o600 });
+  const spec: RunSpec = { dataset: 'synthetic:spirals?n=3000&classes=3&seed=2', model: 'mlp:2-64-64-3', batchSize: 300, maxSteps: 40, reduceChunks: 4 };
+  const out = path.join(dir, 'run');
+  try {
+    const coordinator = dptrainIn('h0', ['coordinator', '--listen', '10.77.0.1:7400', '--token-file', token, '--min-workers', '2', '--allreduce', 'star', '--hash-every', '5', '--log-format', 'json', ...trainArgs(spec, out)]);
+    const workers = ['h1', 'h2'].map((h) => dptrainIn(h, ['worker', '--connect', 'ws://10.77.0.1:7400', '--token-file', token, '--name', h, '--threads', '1', '--log-format', 'json']));
+    const c = await coordinator;
+    assert.equal(c.code, 0, c.out);
+    for (const w of await Promise.all(workers)) assert.equal(w.code, 0, w.out);
+    assert.doesNotMatch(c.out, /dropping worker|lost worker/, 'no worker is dropped under delay and loss');
+    const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+    assert.deepEqual(ws, inline);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('up and down are idempotent, and down removes every namespace', { timeout: 30_000 }, (t) => {
