@@ -252,3 +252,23 @@ test('a plain HTTP request gets 426, and a server at maxPendingHandshakes answer
   silent.ws.terminate();
   await server.close();
 });
+
+test('an address that fails authentication maxAuthFailures times is locked out with HTTP 429, then let in after authLockoutMs', async () => {
+  const slog = collectLog();
+  const limits = { ...fastLimits, maxAuthFailures: 3, authLockoutMs: 1_500, reconnect: { attempts: 1 } };
+  const server = await listen({ token: tokenA, messages: testMessages, log: slog, limits });
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(connect(server.url, { name: `guess${i}`, token: tokenB, messages: testMessages, limits }), isTransportError('authFailed'));
+  }
+  // The server counts a failure when its side of the handshake ends, a moment after the client's.
+  await until(() => slog.warnings().filter((m) => /failed to prove the shared token/.test(m)).length >= 3, 2_000, 'three failures logged');
+  const refusal = await connect(server.url, { name: 'w1', token: tokenA, messages: testMessages, limits }).catch((error: unknown) => error);
+  // Even the right token is refused while the address is locked out, before any WebSocket exists.
+  assert.ok(isTransportError('connectFailed', /HTTP 429 Too Many Requests/)(refusal), String(refusal));
+  assert.ok(slog.warnings().some((m) => /refusing a connection .*: 3 failed authentications from 127\.0\.0\.1; locked out for [12] s more — check the token file/.test(m)), slog.warnings().join('\n'));
+  await delay(1_600);
+  const client = await connect(server.url, { name: 'w1', token: tokenA, messages: testMessages, limits });
+  assert.equal(client.peer.name, 'coordinator');
+  await client.close();
+  await server.close();
+});

@@ -65,6 +65,14 @@ export interface TransportLimits {
   maxConnections: number;
   /** Connections still in their handshake at once; more get HTTP 503. Default 16. */
   maxPendingHandshakes: number;
+  /**
+   * Failed authentications (wrong or missing token) from one address within authLockoutMs before
+   * that address is locked out: its upgrades get HTTP 429 until authLockoutMs after its last
+   * failure. Default 5: a token guessed online is slowed to 5 tries a minute.
+   */
+  maxAuthFailures: number;
+  /** The failure window and the lockout, ms. Default 60000. */
+  authLockoutMs: number;
   /** `connect()` retry schedule for network failures (not for refusals). */
   reconnect: ReconnectPolicy;
 }
@@ -88,6 +96,8 @@ export const defaultLimits: Readonly<TransportLimits> = Object.freeze({
   closeTimeoutMs: 2_000,
   maxConnections: 256,
   maxPendingHandshakes: 16,
+  maxAuthFailures: 5,
+  authLockoutMs: 60_000,
   reconnect: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, attempts: 10 }),
 });
 
@@ -133,6 +143,8 @@ export function resolveLimits(overrides: LimitOverrides = {}): TransportLimits {
     closeTimeoutMs: positiveInteger('closeTimeoutMs', merged.closeTimeoutMs),
     maxConnections: positiveInteger('maxConnections', merged.maxConnections),
     maxPendingHandshakes: positiveInteger('maxPendingHandshakes', merged.maxPendingHandshakes),
+    maxAuthFailures: positiveInteger('maxAuthFailures', merged.maxAuthFailures),
+    authLockoutMs: positiveInteger('authLockoutMs', merged.authLockoutMs),
     reconnect: {
       initialDelayMs: positiveInteger('reconnect.initialDelayMs', merged.reconnect.initialDelayMs),
       maxDelayMs: positiveInteger('reconnect.maxDelayMs', merged.reconnect.maxDelayMs),

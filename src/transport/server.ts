@@ -69,6 +69,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
   /** Names of admitted clients, reserved from admission until their connection closes. */
   readonly #names = new Map<string, Link>();
   #pending = 0;
+  readonly #authFailures: AuthFailures;
   readonly #accepted: Connection<M>[] = [];
   readonly #acceptWaiters: AcceptWaiter<M>[] = [];
   #closing = false;
@@ -79,6 +80,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     this.#options = options;
     this.#log = options.log ?? silentLogger;
     this.limits = limits;
+    this.#authFailures = new AuthFailures(limits);
     this.host = host;
     this.port = port;
     this.name = options.name ?? 'coordinator';
@@ -160,6 +162,10 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     if (this.#pending >= this.limits.maxPendingHandshakes) {
       return refuse('503 Service Unavailable', `maxPendingHandshakes (${this.limits.maxPendingHandshakes}) handshakes are in progress`);
     }
+    const lockedFor = this.#authFailures.lockedFor(request.socket.remoteAddress ?? '', Date.now());
+    if (lockedFor > 0) {
+      return refuse('429 Too Many Requests', `${this.limits.maxAuthFailures} failed authentications from ${request.socket.remoteAddress}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file`);
+    }
     this.#wss.handleUpgrade(request, socket, head, (ws) => void this.#onSocket(ws, request));
   }
 
@@ -221,8 +227,9 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
         clearTimeout(waiter.timer);
         waiter.resolve(connection);
       } else this.#accepted.push(connection);
-    } catch {
-      // Link.fail has logged the reason and told the client; nothing is left to do here.
+    } catch (error) {
+      // Link.fail has logged the reason and told the client; a failed proof counts against its address.
+      if (error instanceof TransportError && error.problem === 'authFailed') this.#authFailures.add(request.socket.remoteAddress ?? '', Date.now());
       if (link.phase === 'handshake' || link.phase === 'open') link.terminate();
     }
   }
@@ -270,4 +277,40 @@ export async function listen<M extends { type: string }>(options: ListenOptions<
   const server = new Server<M>(httpServer, options, limits, host, boundPort);
   (options.log ?? silentLogger).info({ url: server.url }, `listening on ${server.url}`);
   return server;
+}
+
+/**
+ * Recent failed authentications by remote address: `maxAuthFailures` within `authLockoutMs` lock
+ * the address out until `authLockoutMs` after its last failure. Bounded: at most 4096 addresses
+ * are tracked (the oldest is forgotten first).
+ */
+class AuthFailures {
+  readonly #byAddress = new Map<string, number[]>();
+  readonly #max: number;
+  readonly #windowMs: number;
+
+  constructor(limits: { maxAuthFailures: number; authLockoutMs: number }) {
+    this.#max = limits.maxAuthFailures;
+    this.#windowMs = limits.authLockoutMs;
+  }
+
+  add(address: string, now: number): void {
+    const times = this.#recent(address, now);
+    times.push(now);
+    this.#byAddress.delete(address); // re-inserted last: Map order is age order
+    this.#byAddress.set(address, times.slice(-this.#max));
+    if (this.#byAddress.size > 4096) this.#byAddress.delete(this.#byAddress.keys().next().value!);
+  }
+
+  /** Milliseconds until `address` may try again; 0 when it is not locked out. */
+  lockedFor(address: string, now: number): number {
+    const times = this.#recent(address, now);
+    return times.length >= this.#max ? times[times.length - 1] + this.#windowMs - now : 0;
+  }
+
+  #recent(address: string, now: number): number[] {
+    const times = (this.#byAddress.get(address) ?? []).filter((t) => now - t < this.#windowMs);
+    if (times.length === 0) this.#byAddress.delete(address);
+    return times;
+  }
 }
