@@ -55,11 +55,13 @@ export interface WorkerOptions {
   faults?: WorkerFault[];
 }
 
-/** Adds `perturb` to this replica's first parameter right after it applies update `version`. */
-export interface WorkerFault {
-  afterVersion: number;
-  perturb: number;
-}
+/**
+ * `perturb`: adds `perturb` to this replica's first parameter right after it applies update
+ * `afterVersion` (fires once). `dropAtStep`: cuts the coordinator connection without a word
+ * whenever it is sent step `dropAtStep` (every attempt: a worker that crashes on one batch and is
+ * restarted; it reconnects as after any lost connection).
+ */
+export type WorkerFault = { afterVersion: number; perturb: number } | { dropAtStep: number };
 
 export interface WorkerOutcome {
   /** Why the coordinator ended the session (`done.reason`). */
@@ -295,6 +297,11 @@ class WorkerSession {
             break;
           }
           case 'step':
+            if (this.#options.faults?.some((f) => 'dropAtStep' in f && f.dropAtStep === m.step)) {
+              this.#log.warn({ step: m.step, attempt: m.attempt }, `fault injection: cutting the connection at step ${m.step} (attempt ${m.attempt})`);
+              this.#connection.terminate();
+              break;
+            }
             if (this.#current) {
               this.#current.controller.abort();
               await this.#current.done;
@@ -526,9 +533,9 @@ class WorkerSession {
     if (m.gradient) engine.gradient.set(m.gradient);
     await engine.applyUpdate({ lr: m.lr, gradScale: m.gradScale, t: m.t });
     this.#version = m.version;
-    const fault = this.#options.faults?.findIndex((f) => f.afterVersion === m.version) ?? -1;
+    const fault = this.#options.faults?.findIndex((f) => 'afterVersion' in f && f.afterVersion === m.version) ?? -1;
     if (fault >= 0) {
-      const [{ perturb }] = this.#options.faults!.splice(fault, 1);
+      const [{ perturb }] = this.#options.faults!.splice(fault, 1) as { perturb: number }[];
       engine.params[0] += perturb;
       this.#log.warn({ version: m.version, perturb }, `fault injection: parameter 0 of this replica perturbed by ${perturb} after version ${m.version}`);
     }
