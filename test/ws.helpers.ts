@@ -6,6 +6,7 @@
  * and a reference run of the inline engine. Every process started here is killed by `killAll()`,
  * which each test file calls in `after`.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -186,6 +187,26 @@ export function stepRecords(out: string): { step: number; timing: { computeMs: n
         return []; // a line still being written
       }
     });
+}
+
+/**
+ * The end of a run in which worker w2 of w1…w3 was cut off at `step` and joined again at
+ * `rejoinStep`: every process exits 0, nobody else was dropped and nothing was malformed or
+ * diverged (with --hash-every 1: every replica equal at every step), the step records show three
+ * shards from the rejoin on (and two at `step`, unless `cutStepRecomputed` is false: a cut before
+ * the step's work left), and the result is bit-identical to the inline engine with the same chunks.
+ */
+export async function assertRecoveredRun(run: { coordinator: Proc; workers: Proc[]; out: string; spec: RunSpec; step: number; rejoinStep: number; cutStepRecomputed?: boolean }): Promise<void> {
+  const { coordinator, out, spec, step, rejoinStep } = run;
+  assert.equal(await coordinator.exited, 0, coordinator.log());
+  for (const w of run.workers) assert.equal(await w.exited, 0, w.log());
+  assert.deepEqual(coordinator.messages(/malformed|protocol violation|diverged|^dropping worker "(w1|w3)"/), []);
+  const records = stepRecords(out);
+  assert.equal(records.length, spec.maxSteps);
+  if (run.cutStepRecomputed !== false) assert.equal(records[step].timing.computeMs.length, 2, `step ${step} was computed by the other two`);
+  assert.equal(records[rejoinStep].timing.computeMs.length, 3, 'three workers again from the rejoin on');
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 }
 
 /** Waits until metrics.jsonl holds at least `steps` step records. */
