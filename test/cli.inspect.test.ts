@@ -37,7 +37,7 @@ describe('dptrain inspect', () => {
     assert.match(out, /^  dataset      synthetic:blobs\?n=60&d=3&classes=2&seed=0$/m);
     assert.match(out, new RegExp(`^  dataset hash ${SAMPLE_DATASET_HASH}$`, 'm'));
     assert.match(out, /^  optimizer    adam \(state: exp_avg, exp_avg_sq\)$/m);
-    assert.match(out, /^  next step    12 \(epoch 2, step 2 of the epoch\); 120 samples so far$/m);
+    assert.match(out, /^  next step    12 \(epoch 3 counted from 1, step 2 of the epoch\); 120 samples so far$/m);
     assert.match(out, /^  rng          xoshiro128\*\*, seed 7, epoch 2$/m);
     assert.match(out, /^  saved by     threads engine, 3 workers$/m);
     assert.match(out, /^  config       batchSize=10, epochs=4, lr=0.05, lrSchedule="cosine", seed=7, standardize=false$/m);

@@ -75,7 +75,7 @@ function asText(file: string, contents: SafetensorsContents): string {
   row('dataset', meta.dataset);
   row('dataset hash', meta.datasetHash);
   row('optimizer', `${meta.optimizer}${describeState(Object.keys(contents.checkpoint.optimizerState))}`);
-  row('next step', `${meta.step} (epoch ${meta.epoch}, step ${meta.position} of the epoch); ${meta.samples} samples so far`);
+  row('next step', `${meta.step} (epoch ${meta.epoch + 1} counted from 1, step ${meta.position} of the epoch); ${meta.samples} samples so far`);
   row('rng', `${meta.rng.algorithm}, seed ${meta.rng.seed}, epoch ${meta.rng.epoch}`);
   row('saved by', `${meta.engine} engine, ${meta.workers} worker${meta.workers === 1 ? '' : 's'}`);
   const config = KEY_CONFIG.filter((key) => Object.hasOwn(meta.config, key)).map((key) => `${key}=${JSON.stringify(meta.config[key])}`);
