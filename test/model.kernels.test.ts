@@ -5,6 +5,7 @@ import { createWasmKernels, jsKernels, loadKernels, type Kernels } from '../src/
 import { initParams, Model, parseModelSpec, type SampleSource } from '../src/model/index.js';
 import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
 import { Rng } from '../src/util/rng.js';
+import { maxRelativeDifference } from './helpers.js';
 
 const wasm = await loadKernels('wasm');
 
@@ -16,17 +17,6 @@ function randomSource(model: Model, rows: number, seed: number): SampleSource {
   const x = Float32Array.from({ length: rows * model.inputDim }, () => rng.normal());
   const y = Float32Array.from({ length: rows * targetDim }, () => (classification ? rng.int(model.outputDim) : rng.normal()));
   return { x, y, inputDim: model.inputDim, targetDim };
-}
-
-/** max|a − b| / max|a|. */
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(a[i]));
-  }
-  return diff / scale;
 }
 
 /**
@@ -74,7 +64,7 @@ for (const run of RUNS) {
   test(`10 training steps with the wasm kernels match the js kernels within float32 tolerance (${what})`, () => {
     const js = trainSteps(jsKernels, run.spec, { ...run, steps: 10 });
     const w = trainSteps(wasm, run.spec, { ...run, steps: 10 });
-    const d = relDiff(js.params, w.params);
+    const d = maxRelativeDifference(js.params, w.params);
     assert.ok(d < 1e-4, `params differ by ${d} relative`);
     for (let t = 0; t < 10; t++) {
       assert.ok(Math.abs(js.losses[t] - w.losses[t]) <= 1e-4 * Math.abs(js.losses[t]), `step ${t + 1} loss ${w.losses[t]} vs ${js.losses[t]}`);
@@ -94,7 +84,7 @@ test('accumulateGradient with the wasm kernels adds to grad, evaluate agrees, an
   const want = new Float32Array(model.numParams).fill(0.5);
   const r = model.accumulateGradient(params, source, indices, grad);
   const rRef = ref.accumulateGradient(params, source, indices, want);
-  assert.ok(relDiff(want, grad) < 1e-5);
+  assert.ok(maxRelativeDifference(want, grad) < 1e-5);
   assert.deepEqual(params, keep, 'params are read, not written');
   assert.ok(Math.abs(r.lossSum - rRef.lossSum) < 1e-5 * rRef.lossSum);
   assert.equal(r.correct, rRef.correct);

@@ -12,6 +12,25 @@ const BUDGET_MS = 4_000; // the test stops generating after this, whatever the c
 const MAX_FRAMES = 20_000;
 const dims = { params: 16 };
 
+/**
+ * Runs `accept` (decode and validate `frame`); true if it passed. A refusal must be a counted
+ * `badFrame`/`badMessage` TransportError, added to `counts` by `problem:reason`; anything else
+ * (a crash, a wrong error) fails the test, naming frame `n`.
+ */
+function acceptOrCount(frame: Uint8Array, n: number, counts: Map<string, number>, accept: () => void): boolean {
+  try {
+    accept();
+    return true;
+  } catch (error) {
+    if (!(error instanceof TransportError) || (error.problem !== 'badFrame' && error.problem !== 'badMessage')) {
+      assert.fail(`frame ${n} (${Buffer.from(frame.subarray(0, 32)).toString('hex')}) threw ${String(error)}`);
+    }
+    const key = `${error.problem}:${error.reason}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    return false;
+  }
+}
+
 test('thousands of random and mutated frames are each accepted or refused with a counted reason', () => {
   const random = seeded(SEED);
   const int = (n: number) => Math.floor(random() * n);
@@ -96,17 +115,11 @@ test('thousands of random and mutated frames are each accepted or refused with a
     }
     frames++;
     const t0 = performance.now();
-    try {
+    const ok = acceptOrCount(frame, frames, counts, () => {
       const message = testMessages.validate(codec.decode(frame), dims);
       assert.ok(testMessages.has(message.type));
-      accepted++;
-    } catch (error) {
-      if (!(error instanceof TransportError) || (error.problem !== 'badFrame' && error.problem !== 'badMessage')) {
-        assert.fail(`frame ${frames} (${Buffer.from(frame.subarray(0, 32)).toString('hex')}) threw ${String(error)}`);
-      }
-      const key = `${error.problem}:${error.reason}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
+    });
+    if (ok) accepted++;
     slowest = Math.max(slowest, performance.now() - t0);
   }
   const refused = [...counts.values()].reduce((a, b) => a + b, 0);
@@ -209,18 +222,12 @@ test('mutated ws-engine messages of every type are each accepted or refused with
     frames++;
     const set = toPeer ? peerMessages : coordinatorMessages;
     const t0 = performance.now();
-    try {
+    const ok = acceptOrCount(frame, frames, counts, () => {
       const message = set.validate(codec.decode(frame), engineDims);
       // Accepted: the result is a message of the set, and checking it again changes nothing.
       assert.deepEqual(set.validate(message, engineDims), message);
-      accepted++;
-    } catch (error) {
-      if (!(error instanceof TransportError) || (error.problem !== 'badFrame' && error.problem !== 'badMessage')) {
-        assert.fail(`frame ${frames} (${Buffer.from(frame.subarray(0, 32)).toString('hex')}) threw ${String(error)}`);
-      }
-      const key = `${error.problem}:${error.reason}`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
+    });
+    if (ok) accepted++;
     slowest = Math.max(slowest, performance.now() - t0);
   }
   gc();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
 import { TcpProxy } from './tcp-proxy.js';
-import { assertRecoveredRun, killAll, startCoordinator, startWorker, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { assertRecoveredRun, killAll, startProxiedRun, type RunSpec } from './ws.helpers.js';
 
 let proxy: TcpProxy | null = null;
 after(async () => {
@@ -22,14 +22,12 @@ const HEARTBEAT_INTERVAL_MS = 5_000;
 
 test('a half-open worker connection (a proxy forwards nothing, sockets stay open) is terminated by the heartbeat within its bound, named, its step recomputed, and the worker rejoins when the path heals; bit-identical', { timeout: 60_000 }, async () => {
   const out = path.join(tempDir('dptrain-ws-half-open-'), 'run');
-  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', '--step-deadline-floor', '60000', ...trainArgs(spec, out)]);
-  proxy = await TcpProxy.start(Number(new URL(coordinator.url).port));
-  const w1 = startWorker(coordinator.url, 'w1');
-  const w2 = startWorker(proxy.url, 'w2');
-  const w3 = startWorker(coordinator.url, 'w3');
-  await waitForSteps(out, 5, 40_000);
+  const run = await startProxiedRun(spec, out, ['--hash-every', '1', '--step-deadline-floor', '60000']);
+  const { coordinator } = run;
+  proxy = run.proxy; // closed in after()
+  const [w1, w2, w3] = run.workers;
 
-  proxy.partition();
+  run.proxy.partition();
   const started = Date.now();
   const silence = await coordinator.waitFor(/^no sign of life from worker "w2" .* \(heartbeat timeout 15000 ms\); terminating the connection/, 40_000);
   const detectedMs = Date.now() - started;
@@ -40,7 +38,7 @@ test('a half-open worker connection (a proxy forwards nothing, sockets stay open
   const dropped = await coordinator.waitFor(/^dropping worker "w2" .* at step \d+: its connection ended \(no sign of life/);
   const step = Number(/at step (\d+)/.exec(dropped.msg)![1]);
   await coordinator.waitFor(new RegExp(`^recomputing step ${step} with 2 worker\\(s\\)`));
-  proxy.heal();
+  run.proxy.heal();
 
   // The worker's own heartbeat also gave up on the silent coordinator (or the reset after the heal
   // told it): it reconnects through the healed proxy and joins again at a step boundary.

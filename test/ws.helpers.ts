@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { binPath, repoRoot } from './helpers.js';
+import { TcpProxy } from './tcp-proxy.js';
 import { train } from '../src/train/index.js';
 import { loadParameters } from '../src/train/index.js';
 import { paramLayout, parseModelSpec } from '../src/model/index.js';
@@ -207,6 +208,18 @@ export async function assertRecoveredRun(run: { coordinator: Proc; workers: Proc
   assert.equal(records[rejoinStep].timing.computeMs.length, 3, 'three workers again from the rejoin on');
   const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
+}
+
+/**
+ * A run of workers w1, w2, w3 in which w2 reaches the coordinator through a TcpProxy, started with
+ * `args` for the coordinator; resolves once 5 steps are done. The caller closes the proxy.
+ */
+export async function startProxiedRun(spec: RunSpec, out: string, args: string[]): Promise<{ coordinator: Proc & { url: string }; proxy: TcpProxy; workers: [Proc, Proc, Proc] }> {
+  const coordinator = await startCoordinator(['--min-workers', '3', ...args, ...trainArgs(spec, out)]);
+  const proxy = await TcpProxy.start(Number(new URL(coordinator.url).port));
+  const workers: [Proc, Proc, Proc] = [startWorker(coordinator.url, 'w1'), startWorker(proxy.url, 'w2'), startWorker(coordinator.url, 'w3')];
+  await waitForSteps(out, 5, 40_000);
+  return { coordinator, proxy, workers };
 }
 
 /** Waits until metrics.jsonl holds at least `steps` step records. */

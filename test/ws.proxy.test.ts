@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
 import { TcpProxy } from './tcp-proxy.js';
-import { assertRecoveredRun, killAll, startCoordinator, startWorker, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { assertRecoveredRun, killAll, startProxiedRun, type RunSpec } from './ws.helpers.js';
 
 const proxies: TcpProxy[] = [];
 after(async () => {
@@ -22,10 +22,6 @@ after(async () => {
 const spec: RunSpec = { dataset: 'synthetic:spirals?n=3000&classes=3&seed=2', model: 'mlp:2-64-64-3', batchSize: 300, maxSteps: 600, reduceChunks: 6 };
 const GRADIENT_BYTES = 4 * 4_547;
 
-function portOf(url: string): number {
-  return Number(new URL(url).port);
-}
-
 /** The steps at which `name` joined, from the coordinator's log. */
 function joins(messages: string[], name: string): number[] {
   return messages.flatMap((m) => {
@@ -36,13 +32,9 @@ function joins(messages: string[], name: string): number[] {
 
 test('a socket cut mid-frame by a proxy: the coordinator drops the worker and recomputes the step, nothing half-decoded is used, the worker reconnects and rejoins, and the result is bit-identical', { timeout: 60_000 }, async () => {
   const out = path.join(tempDir('dptrain-ws-proxy-'), 'run');
-  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...trainArgs(spec, out)]);
-  const proxy = await TcpProxy.start(portOf(coordinator.url));
+  const { coordinator, proxy, workers } = await startProxiedRun(spec, out, ['--hash-every', '1']);
   proxies.push(proxy);
-  const w1 = startWorker(coordinator.url, 'w1');
-  const w2 = startWorker(proxy.url, 'w2');
-  const w3 = startWorker(coordinator.url, 'w3');
-  await waitForSteps(out, 5, 40_000);
+  const [w1, w2, w3] = workers;
 
   const cut = await proxy.cutNextFrame(GRADIENT_BYTES);
   assert.ok(cut.payloadBytes >= GRADIENT_BYTES && cut.deliveredBytes > 0 && cut.deliveredBytes < cut.payloadBytes, `cut inside a frame: ${JSON.stringify(cut)}`);
@@ -67,13 +59,9 @@ test('a socket cut mid-frame by a proxy: the coordinator drops the worker and re
 
 test('a silent partition (the proxy stops forwarding, sockets stay open) is dropped at the step deadline and named, the step is recomputed by the others, and after the heal the worker rejoins at a step boundary with the current state; bit-identical', { timeout: 60_000 }, async () => {
   const out = path.join(tempDir('dptrain-ws-proxy-'), 'run');
-  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', '--step-deadline-floor', '2000', ...trainArgs(spec, out)]);
-  const proxy = await TcpProxy.start(portOf(coordinator.url));
+  const { coordinator, proxy, workers } = await startProxiedRun(spec, out, ['--hash-every', '1', '--step-deadline-floor', '2000']);
   proxies.push(proxy);
-  const w1 = startWorker(coordinator.url, 'w1');
-  const w2 = startWorker(proxy.url, 'w2');
-  const w3 = startWorker(coordinator.url, 'w3');
-  await waitForSteps(out, 5, 40_000);
+  const [w1, w2, w3] = workers;
 
   proxy.partition();
   const partitionedAt = Date.now();

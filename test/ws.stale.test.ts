@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
 import { TcpProxy, type ProxyFrame } from './tcp-proxy.js';
-import { finalParams, killAll, referenceParams, startCoordinator, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { finalParams, killAll, referenceParams, startCoordinator, startWorker, stepRecords, trainArgs, type RunSpec } from './ws.helpers.js';
 
 const proxies: TcpProxy[] = [];
 after(async () => {

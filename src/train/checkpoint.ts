@@ -332,15 +332,9 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
 
   // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each; all F32.
   const expected = new Set(layout.tensors.map((t) => t.name));
+  checkLayoutTensors(tensors, layout, meta.model, ['F32'], invalid);
   const params = new Float32Array(layout.size);
-  for (const t of layout.tensors) {
-    const found = tensors.get(t.name);
-    if (found === undefined) invalid(`tensor "${t.name}" of ${meta.model} is missing`);
-    if (found!.dtype !== 'F32' || !sameShape(found!.shape, t.shape)) {
-      invalid(`tensor "${t.name}" is ${found!.dtype} [${found!.shape.join(', ')}]; ${meta.model} needs F32 [${t.shape.join(', ')}]`);
-    }
-    params.set(found!.data as Float32Array, t.offset);
-  }
+  for (const t of layout.tensors) params.set(tensors.get(t.name)!.data as Float32Array, t.offset);
   const optimizerState: Record<string, Float32Array> = {};
   for (const [name, t] of tensors) {
     if (expected.has(name)) continue;
@@ -366,11 +360,16 @@ function checkParameterTensors(decoded: DecodedSafetensors, model: string, sourc
   } catch (error) {
     return mismatch(`metadata "${MODEL_KEY}" is not a model spec: ${(error as Error).message}`);
   }
+  checkLayoutTensors(decoded.tensors, layout, model, ['F32', 'F64'], mismatch);
+}
+
+/** Every tensor of `layout` is present with its shape and one of the `dtypes`; `fail` otherwise. */
+function checkLayoutTensors(tensors: DecodedSafetensors['tensors'], layout: ParamLayout, model: string, dtypes: readonly TensorDtype[], fail: Fail): void {
   for (const t of layout.tensors) {
-    const found = decoded.tensors.get(t.name);
-    if (found === undefined) mismatch(`tensor "${t.name}" of ${model} is missing`);
-    if ((found!.dtype !== 'F32' && found!.dtype !== 'F64') || !sameShape(found!.shape, t.shape)) {
-      mismatch(`tensor "${t.name}" is ${found!.dtype} [${found!.shape.join(', ')}]; ${model} needs F32 or F64 [${t.shape.join(', ')}]`);
+    const found = tensors.get(t.name);
+    if (found === undefined) return fail(`tensor "${t.name}" of ${model} is missing`);
+    if (!dtypes.includes(found.dtype) || !sameShape(found.shape, t.shape)) {
+      fail(`tensor "${t.name}" is ${found.dtype} [${found.shape.join(', ')}]; ${model} needs ${dtypes.join(' or ')} [${t.shape.join(', ')}]`);
     }
   }
 }

@@ -18,15 +18,15 @@ import { ConfigError, TrainError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import { clipFactor, learningRate, scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import { EarlyStopping, type Callback, type RunInfo } from './callbacks.js';
-import { availableCores, parseCheckpointEvery, resolveTrainConfig, type TrainConfig } from './config.js';
+import { availableCores, parseCheckpointEvery, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { StepTimings } from './timing.js';
 import { GnsTracker } from './gns.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
-import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
-import { checkResumable, loadResumePoint, parseLoopState, resumedOptions, type LoopState } from './resume.js';
+import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks } from './checkpoint-store.js';
+import { checkResumable, parseLoopState, resolveRun, type LoopState } from './resume.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
 export interface TrainLogger {
@@ -60,8 +60,7 @@ const silent: TrainLogger = { info() {}, warn() {} };
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.logger ?? silent;
   // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
-  const resumed: LatestCheckpoint | null = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
-  const config = resolveTrainConfig(resumed ? resumedOptions(resumed.checkpoint.meta, options) : options);
+  const { config, resumed } = await resolveRun(options, log);
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const loaded = hooks.data ?? (await loadDataset(config.dataset));

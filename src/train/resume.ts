@@ -74,15 +74,20 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
   return { ...saved, ...defined } as Partial<TrainConfig>;
 }
 
+const silent: Logger = { info() {}, warn() {} };
+
 /**
- * The configuration a run with these options will use: with `resume`, the checkpoint's options
- * under the given ones. For commands that need the config before train() (the coordinator loads
- * the dataset first); train() itself resolves the same way.
+ * The configuration of a run with these options, and the checkpoint it continues from (with
+ * `resume`): the checkpoint's options under the given ones (resumedOptions).
  */
+export async function resolveRun(options: Partial<TrainConfig>, log: Logger = silent): Promise<{ config: TrainConfig; resumed: LatestCheckpoint | null }> {
+  const resumed = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
+  return { config: resolveTrainConfig(resumed ? resumedOptions(resumed.checkpoint.meta, options) : options), resumed };
+}
+
+/** resolveRun's config, for commands that need it before train() (the coordinator loads the dataset first). */
 export async function resolveRunConfig(options: Partial<TrainConfig>): Promise<TrainConfig> {
-  if (typeof options.resume !== 'string' || options.resume === '') return resolveTrainConfig(options);
-  const found = await findLatestCheckpoint(options.resume);
-  return resolveTrainConfig(found ? resumedOptions(found.checkpoint.meta, options) : options);
+  return (await resolveRun(options)).config;
 }
 
 export interface ResumeTarget {

@@ -94,7 +94,7 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
   let connection = await openConnection(options, dims, signal, options.limits);
   for (;;) {
     try {
-      const outcome = await runSession(connection, dims, options, signal);
+      const outcome = await runSession(connection, options, signal);
       return { ...outcome, steps: steps + outcome.steps };
     } catch (error) {
       if (error instanceof SessionError) steps += error.steps;
@@ -232,8 +232,8 @@ function openConnection(options: WorkerOptions, dims: Record<string, number>, si
   });
 }
 
-async function runSession(connection: Connection<CoordinatorMessage>, dims: Record<string, number>, options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
-  const session = new WorkerSession(connection, options, dims);
+async function runSession(connection: Connection<CoordinatorMessage>, options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+  const session = new WorkerSession(connection, options);
   const onAbort = () => void session.leave('stopped by the user');
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort();
@@ -258,7 +258,6 @@ class WorkerSession {
   readonly #connection: Connection<CoordinatorMessage>;
   readonly #options: WorkerOptions;
   readonly #log: TransportLogger;
-  readonly #dims: Record<string, number>;
   #engine: Engine | null = null;
   #peers: PeerLinks | null = null;
   #setup: SetupMessage | null = null;
@@ -271,11 +270,10 @@ class WorkerSession {
     return this.#steps;
   }
 
-  constructor(connection: Connection<CoordinatorMessage>, options: WorkerOptions, dims: Record<string, number>) {
+  constructor(connection: Connection<CoordinatorMessage>, options: WorkerOptions) {
     this.#connection = connection;
     this.#options = options;
     this.#log = options.log;
-    this.#dims = dims;
   }
 
   async run(): Promise<WorkerOutcome> {
