@@ -30,7 +30,7 @@ test('a Float32Array round-trips as a Float32Array with the same bits, not a lis
   assert.deepEqual((codec.decode(codec.encode({ v: view })) as { v: Float32Array }).v, new Float32Array([2, 3, 4]));
 });
 
-test("W2's 7.4 MB gradient costs one copy to encode and one to decode", () => {
+test("W2's 7.4 MB gradient costs one copy to encode and none to decode from a frame of its own", () => {
   const codec = new Codec();
   const data = new Float32Array(W2_PARAMS);
   for (let i = 0; i < data.length; i++) data[i] = Math.sin(i);
@@ -39,13 +39,44 @@ test("W2's 7.4 MB gradient costs one copy to encode and one to decode", () => {
   // encode copied: changing the source after encoding does not change the frame
   const first = data[0];
   data[0] = 42;
-  const decoded = (codec.decode(frame) as { data: Float32Array }).data;
+  // as ws hands a frame over that spans several socket reads: a buffer of its own, at offset 0
+  const received = Buffer.from(frame);
+  const decoded = (codec.decode(received) as { data: Float32Array }).data;
   assert.equal(decoded[0], first);
   data[0] = first;
-  // decode copied once: the result owns an aligned buffer of exactly its size, not the frame's
-  assert.notEqual(decoded.buffer, frame.buffer);
-  assert.equal(decoded.buffer.byteLength, data.byteLength);
+  // decode did not copy: the result is an 8-byte-aligned view of the received frame
+  assert.equal(decoded.buffer, received.buffer);
+  assert.equal(decoded.byteOffset % 8, 0);
   assert.deepEqual(decoded, data);
+  // a frame inside a much larger buffer (msgpackr's output buffer here) is copied out instead of pinned
+  const copied = (codec.decode(frame) as { data: Float32Array }).data;
+  assert.notEqual(copied.buffer, frame.buffer);
+  assert.equal(copied.buffer.byteLength, data.byteLength);
+  assert.deepEqual(copied, data);
+});
+
+test('a large Float32Array is written aligned whatever precedes it; a small one keeps msgpackr\'s 0x74 layout', () => {
+  const codec = new Codec();
+  const large = new Float32Array(16_384).map((_, i) => i - 0.5); // 64 KiB: the smallest written aligned
+  const paddings = new Set<number>();
+  for (let name = 0; name < 8; name++) {
+    const frame = codec.encode({ name: 'x'.repeat(name), values: large });
+    const ext = frame.indexOf(0x61, frame.indexOf(Buffer.from('values')) + 6);
+    assert.equal(frame[ext - 5], 0xc9, 'an ext32 header');
+    assert.equal(frame[ext + 1], 7, 'type code Float32');
+    const k = frame[ext + 2];
+    paddings.add(k);
+    assert.equal((ext + 3 + k) % 8, 0, `the array starts 8-byte aligned in the frame (name of ${name} bytes)`);
+    const received = Buffer.from(frame);
+    const values = (codec.decode(received) as { values: Float32Array }).values;
+    assert.equal(values.buffer, received.buffer);
+    assert.deepEqual(values, large);
+  }
+  assert.equal(paddings.size, 8, 'each of the 8 paddings was needed once');
+  const small = large.subarray(0, 16_383);
+  const frame = codec.encode({ values: small });
+  assert.deepEqual([...frame.subarray(8, 13)], [0xc8, 0xff, 0xfd, 0x74, 7], 'ext16, msgpackr typed array, Float32');
+  assert.deepEqual((codec.decode(Buffer.from(frame)) as { values: Float32Array }).values, small);
 });
 
 test('records and shared structures never take effect: an in-band record definition is refused', () => {
@@ -125,6 +156,15 @@ test('extensions other than numeric typed arrays are refused', () => {
   assertRefused(codec, bytes(0xc7, 0x00, 0x74), 'badTypedArray');
   // msgpackr's type codes: 7 is Float32Array, 8 Float64Array
   assert.deepEqual(codec.decode(bytes(0xc7, 0x05, 0x74, 0x07, 0x00, 0x00, 0xc0, 0x3f)), new Float32Array([1.5]));
+  // the aligned Float32 array (0x61): code 7, padding k < 8, then 4 bytes, then 7 - k bytes, all padding zero
+  const aligned = (code: number, k: number, data: number[], pad = 0) =>
+    bytes(0xc7, 9 + data.length, 0x61, code, k, ...Array<number>(Math.min(k, 7)).fill(pad), ...data, ...Array<number>(Math.max(0, 7 - k)).fill(0));
+  assert.deepEqual(codec.decode(aligned(7, 3, [0x00, 0x00, 0xc0, 0x3f])), new Float32Array([1.5]));
+  assertRefused(codec, aligned(8, 3, [0, 0, 0, 0, 0, 0, 0xf8, 0x3f]), 'badTypedArray'); // Float64 is never written aligned
+  assertRefused(codec, aligned(7, 8, [0x00, 0x00, 0xc0, 0x3f]), 'badTypedArray'); // padding of 8
+  assertRefused(codec, aligned(7, 3, [0x00, 0x00, 0xc0, 0x3f], 1), 'badTypedArray'); // padding not zero
+  assertRefused(codec, aligned(7, 3, [0x00, 0xc0, 0x3f]), 'badTypedArray'); // 3 bytes of float32
+  assertRefused(codec, bytes(0xc7, 0x02, 0x61, 0x07, 0x00), 'badTypedArray'); // shorter than its padding
 });
 
 test('malformed frames are refused with a counted reason', () => {

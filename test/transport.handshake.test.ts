@@ -78,14 +78,14 @@ test('a client speaking another protocol version is refused with 4003 and a reas
   const slog = collectLog();
   const server = await listen({ messages: testMessages, log: slog, limits: fastLimits });
   const raw = await rawClient(server.url);
-  const answer = await rawHandshake(raw, { protocol: 2 });
+  const answer = await rawHandshake(raw, { protocol: 1 });
   assert.deepEqual(answer, {
     type: 'refuse',
     code: 'protocolVersion',
-    reason: 'the client speaks protocol 2, this server speaks protocol 1; run the same dptrain version on both',
+    reason: 'the client speaks protocol 1, this server speaks protocol 2; run the same dptrain version on both',
   });
   assert.equal((await raw.closed).code, CloseCode.protocolVersion);
-  assert.ok(slog.warnings().some((m) => m.includes('the client speaks protocol 2, this server speaks protocol 1')));
+  assert.ok(slog.warnings().some((m) => m.includes('the client speaks protocol 1, this server speaks protocol 2')));
   await server.close();
 });
 
@@ -93,21 +93,21 @@ test('a server speaking another protocol version is refused by the client', asyn
   let serverSaw: Promise<Record<string, unknown>> | undefined;
   let serverClosed: Promise<{ code: number }> | undefined;
   const raw = await rawServer((peer) => {
-    serverSaw = rawServerHandshake(peer, { protocol: 2 });
+    serverSaw = rawServerHandshake(peer, { protocol: 1 });
     serverClosed = peer.closed;
   });
   const clog = collectLog();
   await assert.rejects(
     connect(raw.url, { name: 'w1', messages: testMessages, log: clog, limits: fastLimits }),
-    isTransportError('protocolVersion', /^the server speaks protocol 2, this client speaks protocol 1/),
+    isTransportError('protocolVersion', /^the server speaks protocol 1, this client speaks protocol 2/),
   );
   assert.deepEqual(await serverSaw, {
     type: 'refuse',
     code: 'protocolVersion',
-    reason: 'the server speaks protocol 2, this client speaks protocol 1; run the same dptrain version on both',
+    reason: 'the server speaks protocol 1, this client speaks protocol 2; run the same dptrain version on both',
   });
   assert.equal((await serverClosed!).code, CloseCode.protocolVersion);
-  assert.ok(clog.warnings().some((m) => m.includes('the server speaks protocol 2')));
+  assert.ok(clog.warnings().some((m) => m.includes('the server speaks protocol 1')));
   await raw.close();
 });
 

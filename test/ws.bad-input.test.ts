@@ -60,7 +60,7 @@ test('wrong token, protocol version, dataset hash, model, oversized frame, malfo
   const refusal = await rawHandshake(oldVersion, { name: 'oldversion', protocol: PROTOCOL_VERSION + 1, token: good.token });
   assert.equal(refusal.type, 'refuse');
   assert.equal(refusal.code, 'protocolVersion');
-  await coordinator.waitFor(/^closing connection to client .*: the client speaks protocol 2, this server speaks protocol 1/);
+  await coordinator.waitFor(new RegExp(`^closing connection to client .*: the client speaks protocol ${PROTOCOL_VERSION + 1}, this server speaks protocol ${PROTOCOL_VERSION}`));
 
   // Another dataset (its hash) and another model (its parameter count): refused after `ready`.
   const badHash = await fakeWorker(url, 'badhash', good.token);

@@ -1,12 +1,13 @@
 /**
  * The wire codec: msgpackr configured for untrusted peers (research/reliability.md §4).
  *
- * - Typed arrays travel as binary: `moreTypes: true` writes a Float32Array as msgpackr's typed-array
- *   extension (0x74), which decodes back to a Float32Array, never to a list of numbers or a Buffer.
- *   Encoding copies the array once into the frame (into a caller's reusable buffer when given one:
- *   Link's send buffers for large messages); decoding copies it once more, because msgpackr
- *   slices the bytes out to get an aligned buffer. That is one copy each way (plus ws's own copy
- *   when a frame spans several socket reads).
+ * - Typed arrays travel as binary: `moreTypes: true` writes one as msgpackr's typed-array extension
+ *   (0x74), which decodes back to a typed array, never to a list of numbers or a Buffer; a
+ *   Float32Array of 64 KiB or more is written 8-byte aligned instead (aligned-arrays.ts), and
+ *   decodes to a view of the received frame. Encoding copies the array once into the frame (into a
+ *   caller's reusable buffer when given one: Link's send buffers for large messages); decoding a
+ *   large one copies nothing (ws copies once when a frame spans several socket reads), a small one
+ *   once.
  * - No records and no shared structures: `useRecords: false`, and the pre-scan refuses in-band
  *   record definitions, so one frame can never change how the next one decodes.
  * - `mapsAsObjects`: maps become plain objects; keys `__proto__`, `constructor` and `prototype`
@@ -16,6 +17,7 @@
  * Every refusal is a `TransportError('badFrame')` whose `reason` is counted in `rejections`.
  */
 import { Packr, Unpackr } from 'msgpackr';
+import './aligned-arrays.js';
 import { TransportError } from './errors.js';
 import { scanFrame, type FrameRejection, type ScanLimits } from './frame-scan.js';
 import { defaultLimits } from './limits.js';

@@ -9,8 +9,9 @@
  * - nesting depth is bounded (the scan is iterative, msgpackr's reader is recursive);
  * - map keys must be short UTF-8 strings, never `__proto__`, `constructor` or `prototype`
  *   (msgpackr would silently rename `__proto__`; we refuse it);
- * - the only extension is msgpackr's typed array (0x74) of a fixed-width numeric type whose byte
- *   length is a multiple of its element size; record definitions (0x72), structured-clone ids and
+ * - the only extensions are msgpackr's typed array (0x74) of a fixed-width numeric type whose byte
+ *   length is a multiple of its element size, and aligned-arrays.ts's Float32 array (0x61) with
+ *   its padding count below 8 and its padding zero; record definitions (0x72), structured-clone ids and
  *   pointers (0x69/0x70), Error (0x65), RegExp (0x78), Set (0x73), bundled strings (0x62),
  *   timestamps (-1), BigInt (0x42) and `undefined` (0) are refused;
  * - strings must be valid UTF-8, and the frame must hold exactly one value.
@@ -18,6 +19,7 @@
  * The result is `null` (acceptable) or the reason for refusal, which the codec counts.
  */
 import { isUtf8 } from 'node:buffer';
+import { ALIGNED_ARRAY_EXT, ALIGNED_OVERHEAD } from './aligned-arrays.js';
 
 export type FrameRejection =
   | 'empty'
@@ -71,6 +73,16 @@ function isForbiddenKey(bytes: Uint8Array, start: number, length: number): boole
     if (same) return true;
   }
   return false;
+}
+
+/** An aligned Float32 array's data (aligned-arrays.ts): code 7, k < 8, k + 7 - k zero bytes of padding. */
+function isAlignedFloat32(bytes: Uint8Array, pos: number, ext: number): boolean {
+  if (ext < ALIGNED_OVERHEAD || (ext - ALIGNED_OVERHEAD) % 4 !== 0 || bytes[pos] !== 7) return false;
+  const k = bytes[pos + 1];
+  if (k > 7) return false;
+  for (let i = pos + 2; i < pos + 2 + k; i++) if (bytes[i] !== 0) return false;
+  for (let i = pos + ext - (7 - k); i < pos + ext; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** Checks one frame; returns null when msgpackr may decode it, else the reason it may not. */
@@ -182,8 +194,13 @@ export function scanFrame(bytes: Uint8Array, limits: ScanLimits): FrameRejection
       if (pos >= end) return 'truncated';
       const type = bytes[pos++];
       if (type === RECORD_EXT) return 'recordDefinition';
-      if (type !== TYPED_ARRAY_EXT) return 'badExtension';
+      if (type !== TYPED_ARRAY_EXT && type !== ALIGNED_ARRAY_EXT) return 'badExtension';
       if (ext > end - pos) return 'lengthTooLarge';
+      if (type === ALIGNED_ARRAY_EXT) {
+        if (!isAlignedFloat32(bytes, pos, ext)) return 'badTypedArray';
+        pos += ext;
+        continue;
+      }
       if (ext < 1) return 'badTypedArray';
       const code = bytes[pos];
       const size = TYPED_ARRAY_ELEMENT_BYTES[code];

@@ -1,12 +1,15 @@
 /**
- * The transport's own messages: the handshake of protocol 1 (docs/protocol.md §Handshake).
+ * The transport's own messages: the handshake of protocol 2 (docs/protocol.md §Handshake).
  * Application messages (the engine's) are declared by the engine with `defineMessages` and
  * passed to `listen`/`connect`; they may not reuse these type names.
  */
 import { defineMessages, f, type Dims } from './schema.js';
 
-/** The protocol version this code speaks. Bump it on any incompatible change of the wire. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this code speaks. Bump it on any incompatible change of the wire.
+ * 1: issue 5. 2: Float32Arrays of 64 KiB or more travel 8-byte aligned (aligned-arrays.ts, ext 0x61).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Peer names: short, printable, safe in logs and in the HMAC transcript (no separators). */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$/;

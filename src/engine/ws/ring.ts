@@ -112,62 +112,120 @@ export const addInto: (dst: Float32Array, offset: number, src: Float32Array) => 
 /** Which add this process uses (for the benchmark's header line). */
 export const addKernel: 'wasm-simd' | 'js' = wasmAdd ? 'wasm-simd' : 'js';
 
-/** All-reduces `buffer` (this worker's gradient sum) in place over the ring. */
+/**
+ * All-reduces `buffer` (this worker's gradient sum) in place over the ring.
+ *
+ * The 2(n-1) rounds are pipelined piece by piece, as NCCL's and Gloo's chunked rings do: the
+ * segment received in round t is the one sent in round t+1, with the same piece boundaries, so a
+ * piece is forwarded as soon as it has been added (or copied), not when the whole round is over.
+ * The wire order is unchanged (round by round, pieces in order); only the bubble at each round
+ * boundary is gone, where each worker used to wait for a piece while its own queue was empty.
+ */
 export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise<void> {
   const n = r.size;
   if (n === 1) {
     r.onReduced(r.segments[0]);
     return;
   }
-  // reduce-scatter: round s sends segment (rank - s), receives and adds (rank - s - 1)
-  for (let s = 0; s < n - 1; s++) {
-    await exchange(buffer, r, s, r.segments[mod(r.rank - s, n)], r.segments[mod(r.rank - s - 1, n)], true);
-  }
-  r.onReduced(r.segments[mod(r.rank + 1, n)]);
-  // all-gather: round s sends the finished segment (rank + 1 - s), receives (rank - s)
-  for (let s = 0; s < n - 1; s++) {
-    await exchange(buffer, r, n - 1 + s, r.segments[mod(r.rank + 1 - s, n)], r.segments[mod(r.rank - s, n)], false);
-  }
-}
-
-async function exchange(buffer: Float32Array, r: RingRound, round: number, send: Range, receive: Range, add: boolean): Promise<void> {
+  const rounds = 2 * (n - 1);
+  // reduce-scatter round t < n-1 sends segment (rank - t) and adds (rank - t - 1) into its own;
+  // all-gather round t = n-1+s sends the finished segment (rank + 1 - s) and stores (rank - s).
+  const sendSegment = (t: number) => r.segments[t < n - 1 ? mod(r.rank - t, n) : mod(r.rank + 1 - (t - (n - 1)), n)];
+  const receiveSegment = (t: number) => r.segments[t < n - 1 ? mod(r.rank - t - 1, n) : mod(r.rank - (t - (n - 1)), n)];
+  const progress = new RoundProgress();
   const sending = (async () => {
-    for (let offset = send.start; offset < send.end || (offset === send.start && send.end === send.start); offset += r.chunkFloats) {
-      const end = Math.min(send.end, offset + r.chunkFloats);
-      await abortable(
-        r.next.send({ type: 'ring', step: r.step, attempt: r.attempt, round, offset, values: buffer.subarray(offset, end) }),
-        r.signal,
-        'a ring send',
-      );
-      if (send.end === send.start) break; // an empty segment still sends one empty piece, so rounds stay in step
+    for (let t = 0; t < rounds; t++) {
+      const segment = sendSegment(t);
+      for (const [start, end] of pieces(segment, r.chunkFloats)) {
+        if (t > 0) await abortable(progress.reached(t - 1, end - segment.start), r.signal, 'a ring send');
+        await abortable(r.next.send({ type: 'ring', step: r.step, attempt: r.attempt, round: t, offset: start, values: buffer.subarray(start, end) }), r.signal, 'a ring send');
+      }
     }
   })();
   const receiving = (async () => {
-    let expected = receive.start;
-    for (;;) {
-      const m = await r.prev.next(r.signal).catch((error: unknown) => {
-        if (error instanceof Superseded) throw error;
-        throw new RingLinkError(`the ring link from the predecessor failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-      });
-      if (m.step < r.step || (m.step === r.step && m.attempt < r.attempt)) continue; // a piece of an abandoned attempt
-      if (m.step > r.step || m.attempt > r.attempt) {
-        r.prev.unshift(m); // the predecessor is already in a later attempt; ours is being replaced
-        throw new Superseded('this ring attempt');
+    try {
+      for (let t = 0; t < rounds; t++) {
+        const segment = receiveSegment(t);
+        for (const [start, end] of pieces(segment, r.chunkFloats)) {
+          const m = await nextPiece(r, t, start, segment);
+          if (m.offset + m.values.length !== end) {
+            throw new RingLinkError(`the predecessor sent piece [${m.offset}, ${m.offset + m.values.length}) of round ${t}; expected [${start}, ${end})`);
+          }
+          if (t < n - 1) addInto(buffer, start, m.values);
+          else buffer.set(m.values, start);
+          progress.advance(t, end - segment.start);
+        }
+        if (t === n - 2) r.onReduced(segment);
       }
-      if (m.round !== round || m.offset !== expected || m.offset + m.values.length > receive.end) {
-        throw new RingLinkError(
-          `the predecessor sent piece [${m.offset}, ${m.offset + m.values.length}) of round ${m.round}; expected round ${round} at offset ${expected} within [${receive.start}, ${receive.end})`,
-        );
-      }
-      if (add) {
-        addInto(buffer, m.offset, m.values);
-      } else {
-        buffer.set(m.values, m.offset);
-      }
-      expected += m.values.length;
-      if (expected >= receive.end) return;
+    } catch (error) {
+      progress.fail(error);
+      throw error;
     }
   })();
   // Both must finish; if one fails, the other is abandoned by the caller's abort.
   await Promise.all([sending, receiving]);
+}
+
+/** A segment's pieces: [start, end) of at most `chunk` floats; an empty segment is one empty piece, so rounds stay in step. */
+function* pieces(segment: Range, chunk: number): Generator<[number, number]> {
+  if (segment.end === segment.start) {
+    yield [segment.start, segment.end];
+    return;
+  }
+  for (let start = segment.start; start < segment.end; start += chunk) yield [start, Math.min(segment.end, start + chunk)];
+}
+
+/** The predecessor's next piece of this attempt, which must be round `round` at `offset` within `segment`. */
+async function nextPiece(r: RingRound, round: number, offset: number, segment: Range): Promise<PeerMessage & { type: 'ring' }> {
+  for (;;) {
+    const m = await r.prev.next(r.signal).catch((error: unknown) => {
+      if (error instanceof Superseded) throw error;
+      throw new RingLinkError(`the ring link from the predecessor failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    });
+    if (m.step < r.step || (m.step === r.step && m.attempt < r.attempt)) continue; // a piece of an abandoned attempt
+    if (m.step > r.step || m.attempt > r.attempt) {
+      r.prev.unshift(m); // the predecessor is already in a later attempt; ours is being replaced
+      throw new Superseded('this ring attempt');
+    }
+    if (m.round !== round || m.offset !== offset || m.offset + m.values.length > segment.end) {
+      throw new RingLinkError(
+        `the predecessor sent piece [${m.offset}, ${m.offset + m.values.length}) of round ${m.round}; expected round ${round} at offset ${offset} within [${segment.start}, ${segment.end})`,
+      );
+    }
+    return m;
+  }
+}
+
+/** How far the receiver has got (round, floats of that round's segment), for the sender to wait on. */
+class RoundProgress {
+  #round = -1;
+  #floats = 0;
+  #failure: { error: unknown } | null = null;
+  #waiters: { round: number; floats: number; resolve(): void; reject(error: unknown): void }[] = [];
+
+  #done(round: number, floats: number): boolean {
+    return this.#round > round || (this.#round === round && this.#floats >= floats);
+  }
+
+  reached(round: number, floats: number): Promise<void> {
+    if (this.#done(round, floats)) return Promise.resolve();
+    if (this.#failure) return Promise.reject(this.#failure.error);
+    return new Promise((resolve, reject) => this.#waiters.push({ round, floats, resolve, reject }));
+  }
+
+  advance(round: number, floats: number): void {
+    this.#round = round;
+    this.#floats = floats;
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!this.#done(w.round, w.floats)) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** The receiver failed: the sender stops waiting (its rejection is the receiver's error, already reported). */
+  fail(error: unknown): void {
+    this.#failure = { error };
+    for (const w of this.#waiters.splice(0)) w.reject(error);
+  }
 }
