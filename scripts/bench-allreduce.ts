@@ -9,7 +9,10 @@
  *                issue's reference B) and of this script's copy of that test sending the all-zero
  *                mask dptrain's own clients send (B0; src/transport/client.ts), the ring's theoretical
  *                time 2(n-1)/n · S / B and the star's 2n · S / B (the coordinator's link carries
- *                n gradients in, then n sums out).
+ *                n gradients in, then n sums out). Beside them, `bare`: the same ringAllReduce over
+ *                plain ws connections with none of dptrain's transport (BareNext/BarePrev below), so
+ *                each run also says what dptrain's transport costs over ws alone (--algos picks
+ *                among star, ring, bare).
  *   2. lab       the same in the network-namespace lab (cluster/lab up 5 --delay 0.2ms --rate
  *                1gbit: the star's coordinator in h0, worker r in h(r+1), so every worker has a
  *                host of its own for both algorithms), against the raw ws throughput between two
@@ -39,6 +42,7 @@
  * measurement. On a shared 2-core machine these say whether a figure was CPU-bound.
  *
  *   npm run build && node dist/scripts/bench-allreduce.js [--runs 7] [--sections loopback,lab,e2e]
+ *     [--workers 2,3,4] [--sizes W1,W2] [--algos star,ring,bare]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,12 +57,12 @@ import { partitionRanges } from '../src/collective/index.js';
 import { reduceInOrder } from '../src/engine/ws/coordinator.js';
 import { coordinatorMessages, type CoordinatorMessage, type MessageOf, type PeerMessage } from '../src/engine/ws/messages.js';
 import { wsDefaults } from '../src/engine/ws/options.js';
-import { PeerLinks } from '../src/engine/ws/peer-links.js';
+import { PeerLinks, type PeerInbox } from '../src/engine/ws/peer-links.js';
 import { addKernel, ringAllReduce } from '../src/engine/ws/ring.js';
 import { dataChunkFloats } from '../src/engine/ws/run-setup.js';
 import { connect, listen, type Connection, type Server } from '../src/transport/index.js';
 import { silentLogger } from '../src/transport/log.js';
-import { BENCH_DATASET, WORKLOADS, fmt, machineLine, median, scriptFlags } from './bench-common.js';
+import { BENCH_DATASET, WORKLOADS, badFlagValue, fmt, machineLine, median, scriptFlags } from './bench-common.js';
 
 const script = fileURLToPath(import.meta.url);
 const repo = path.resolve(path.dirname(script), '..', '..');
@@ -75,7 +79,8 @@ const RAW_FRAME_BYTES = SIZES.W2 * 4;
 const RAW_HIGH_WATER = 16 * 1024 * 1024;
 const DUMMY_HASH = `sha256:${'0'.repeat(64)}`;
 
-type Algo = 'star' | 'ring';
+/** `bare`: the same ringAllReduce over bare ws connections (BareNext/BarePrev), the transport's reference. */
+type Algo = 'star' | 'ring' | 'bare';
 interface NodeConfig {
   name: string;
   host: string;
@@ -102,6 +107,94 @@ function badAfterSum(buffer: Float32Array, n: number): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The bare ring: ringAllReduce's pieces over plain ws connections, with none of dptrain's transport
+// (no msgpack, schema check, frame scan, Link queue or heartbeats): a 32-byte header (step, attempt,
+// round, offset as float64) and the floats, copied into a fresh frame as a plain sender would, sent
+// with the all-zero mask, read in place on receipt. What the ring reaches over ws alone on this
+// machine: the loopback rows "bare" beside "ring" show what dptrain's transport costs on top.
+
+const BARE_HEADER = 32;
+
+class BareNext {
+  constructor(readonly ws: WebSocket) {}
+
+  /** Resolves at once while ws's queue is under RAW_HIGH_WATER, else when this frame is written. */
+  send(m: PeerMessage): Promise<void> {
+    if (m.type !== 'ring') throw new Error(`the bare ring sends only ring pieces (got ${m.type})`);
+    const frame = Buffer.allocUnsafe(BARE_HEADER + m.values.byteLength);
+    frame.writeDoubleLE(m.step, 0);
+    frame.writeDoubleLE(m.attempt, 8);
+    frame.writeDoubleLE(m.round, 16);
+    frame.writeDoubleLE(m.offset, 24);
+    frame.set(new Uint8Array(m.values.buffer, m.values.byteOffset, m.values.byteLength), BARE_HEADER);
+    return new Promise((resolve, reject) => {
+      const queued = this.ws.bufferedAmount + frame.length <= RAW_HIGH_WATER;
+      this.ws.send(frame, { binary: true }, (error) => (error ? reject(error) : queued || resolve()));
+      if (queued) resolve();
+    });
+  }
+}
+
+/** PeerInbox's interface (next, unshift) over the bare connection from the predecessor. */
+class BarePrev {
+  readonly #queue: PeerMessage[] = [];
+  #waiter: ((m: PeerMessage) => void) | null = null;
+
+  constructor(ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const at = data.byteOffset + BARE_HEADER;
+      const count = (data.length - BARE_HEADER) / 4;
+      const values = at % 4 === 0 ? new Float32Array(data.buffer, at, count) : new Float32Array(Uint8Array.prototype.slice.call(data, BARE_HEADER).buffer);
+      const m: PeerMessage = { type: 'ring', step: data.readDoubleLE(0), attempt: data.readDoubleLE(8), round: data.readDoubleLE(16), offset: data.readDoubleLE(24), values };
+      const waiter = this.#waiter;
+      this.#waiter = null;
+      if (waiter) waiter(m);
+      else this.#queue.push(m);
+    });
+  }
+
+  next(): Promise<PeerMessage> {
+    const m = this.#queue.shift();
+    return m ? Promise.resolve(m) : new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  unshift(m: PeerMessage): void {
+    this.#queue.unshift(m);
+  }
+}
+
+/** A worker's bare ring listener: one BarePrev per predecessor name (`?from=`), the newest kept. */
+async function bareListener(host: string): Promise<{ port: number; prev(name: string): Promise<BarePrev> }> {
+  const wss = new WebSocketServer({ host, port: 0, perMessageDeflate: false, maxPayload: 4 * RING_CHUNK_FLOATS + FRAME_SLACK });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const inboxes = new Map<string, BarePrev>();
+  const waiters = new Map<string, (inbox: BarePrev) => void>();
+  wss.on('connection', (ws, request) => {
+    const from = new URL(request.url ?? '/', 'ws://bare/').searchParams.get('from') ?? '';
+    const inbox = new BarePrev(ws);
+    inboxes.set(from, inbox);
+    waiters.get(from)?.(inbox);
+    waiters.delete(from);
+  });
+  return {
+    port: (wss.address() as { port: number }).port,
+    prev: (name) => {
+      const inbox = inboxes.get(name);
+      return inbox ? Promise.resolve(inbox) : new Promise((resolve) => waiters.set(name, resolve));
+    },
+  };
+}
+
+async function bareConnect(url: string): Promise<BareNext> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, generateMask: (mask: Buffer) => mask.fill(0) });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return new BareNext(ws);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Child roles. Each reads JSON commands on stdin and answers one JSON line on stdout per command.
 
 /** A worker: its ring listener and links (PeerLinks), and one coordinator connection per size for the star. */
@@ -120,7 +213,9 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
   const hub = new Map<string, Connection<CoordinatorMessage>>();
   const never = new AbortController().signal;
   let ring: { next: Connection<PeerMessage>; prev: Awaited<ReturnType<PeerLinks['incoming']>> } | null = null;
-  out({ port: peers.port });
+  const bare = await bareListener(cfg.host);
+  let bareRing: { next: BareNext; prev: BarePrev } | null = null;
+  out({ port: peers.port, barePort: bare.port });
   for await (const line of readline.createInterface({ input: process.stdin })) {
     const c = JSON.parse(line);
     if (c.op === 'hub') {
@@ -143,6 +238,9 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
     } else if (c.op === 'prepare') {
       const [next, prev] = await Promise.all([peers.outgoing(c.nextName, c.nextUrl, never), peers.incoming(c.prevName, never)]);
       ring = { next, prev };
+      bareRing?.next.ws.close();
+      const [bareNext, barePrev] = await Promise.all([bareConnect(`${c.nextBareUrl}?from=${cfg.name}`), bare.prev(c.prevName)]);
+      bareRing = { next: bareNext, prev: barePrev };
       out({ ok: true });
     } else if (c.op === 'run') {
       const buffer = buffers.get(c.size)!;
@@ -154,6 +252,9 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
         const step = c.step + i;
         if (c.algo === 'ring') {
           await ringAllReduce(buffer, { step, attempt: 1, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: ring!.next, prev: ring!.prev, signal: never, onReduced() {} });
+        } else if (c.algo === 'bare') {
+          const { next, prev } = bareRing!;
+          await ringAllReduce(buffer, { step, attempt: 1, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: next as unknown as Connection<PeerMessage>, prev: prev as unknown as PeerInbox, signal: never, onReduced() {} });
         } else {
           // worker.ts: `grad` with the shard's sums; then the coordinator's `update` carries the reduced sum.
           const conn = hub.get(c.size)!;
@@ -335,6 +436,7 @@ interface Cluster {
   ranks: Child[];
   names: string[];
   ringUrls: string[];
+  bareUrls: string[];
 }
 
 async function startCluster(hubPlace: Place, rankPlaces: Place[], sizes: Record<string, number>, token: string | null): Promise<Cluster> {
@@ -342,10 +444,11 @@ async function startCluster(hubPlace: Place, rankPlaces: Place[], sizes: Record<
   const names = rankPlaces.map((_, r) => `r${r}`);
   const ranks = rankPlaces.map((p, r) => p.start(['rank', JSON.stringify({ name: names[r], host: p.ip, token, sizes } satisfies NodeConfig)], `worker ${names[r]}`));
   const { urls } = await hub.json<{ urls: Record<string, string> }>();
-  const ports = await Promise.all(ranks.map((r) => r.json<{ port: number }>()));
+  const ports = await Promise.all(ranks.map((r) => r.json<{ port: number; barePort: number }>()));
   const ringUrls = ports.map(({ port }, r) => `ws://${rankPlaces[r].ip}:${port}/`);
+  const bareUrls = ports.map(({ barePort }, r) => `ws://${rankPlaces[r].ip}:${barePort}/`);
   await Promise.all(ranks.map((r) => r.request({ op: 'hub', urls })));
-  return { hub, ranks, names, ringUrls };
+  return { hub, ranks, names, ringUrls, bareUrls };
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
@@ -387,9 +490,11 @@ class AllReduceRunner {
   /** Opens (or reuses) the ring links of the first n workers, outside any timing. */
   async #prepare(n: number): Promise<void> {
     if (this.#ringN === n) return;
-    const { names, ringUrls, ranks } = this.#c;
+    const { names, ringUrls, bareUrls, ranks } = this.#c;
     await Promise.all(
-      ranks.slice(0, n).map((child, r) => child.request({ op: 'prepare', nextName: names[(r + 1) % n], nextUrl: ringUrls[(r + 1) % n], prevName: names[(r + n - 1) % n] })),
+      ranks
+        .slice(0, n)
+        .map((child, r) => child.request({ op: 'prepare', nextName: names[(r + 1) % n], nextUrl: ringUrls[(r + 1) % n], nextBareUrl: bareUrls[(r + 1) % n], prevName: names[(r + n - 1) % n] })),
     );
     this.#ringN = n;
   }
@@ -399,7 +504,7 @@ class AllReduceRunner {
    * the CPU time of all its processes (workers and, for the star, the coordinator) per all-reduce.
    */
   async run(cfg: Config, iters: number): Promise<{ ms: number; cpuMs: number; machineCores: number; helperCores: number }> {
-    if (cfg.algo === 'ring') await this.#prepare(cfg.n);
+    if (cfg.algo !== 'star') await this.#prepare(cfg.n);
     const helper = this.#helperCpuMs?.() ?? 0;
     const busy = machineBusyMs();
     const wall = performance.now();
@@ -517,6 +622,8 @@ interface AllReduceResults {
   copy: { mbps: number; senderMsPerMB: number; receiverMsPerMB: number };
   connection: Stats | null;
   times: Map<string, Stats>;
+  /** Each run's all-reduce time and raw ws B, paired: busbw / B per run, for the ratio measured within one run. */
+  pairs: Map<string, { ms: number; rawMbps: number }[]>;
   cpuMs: Map<string, number>;
   machineCores: Map<string, number>;
   helperCores: Map<string, number> | null;
@@ -524,7 +631,7 @@ interface AllReduceResults {
 }
 
 /** Bytes that cross a connection in one all-reduce, all connections together: ring 2(n-1)·S, star 2n·S. */
-const movedMB = (cfg: Config) => ((cfg.algo === 'ring' ? 2 * (cfg.n - 1) : 2 * cfg.n) * SIZES[cfg.size] * 4) / 1e6;
+const movedMB = (cfg: Config) => ((cfg.algo === 'star' ? 2 * cfg.n : 2 * (cfg.n - 1)) * SIZES[cfg.size] * 4) / 1e6;
 
 /**
  * Interleaved: each round runs the raw test(s) once, then every configuration once.
@@ -569,6 +676,7 @@ async function measureAllReduce(
     },
     connection: connection ? stats(connValues) : null,
     times: new Map([...times].map(([k, v]) => [k, stats(v)])),
+    pairs: new Map([...times].map(([k, v]) => [k, v.map((ms, i) => ({ ms, rawMbps: rawValues[i].mbps }))])),
     cpuMs: new Map([...cpu].map(([k, v]) => [k, median(v)])),
     machineCores: new Map([...machine].map(([k, v]) => [k, median(v)])),
     helperCores: helperCpuMs ? new Map([...helper].map(([k, v]) => [k, median(v)])) : null,
@@ -598,7 +706,7 @@ function printAllReduce(title: string, configs: Config[], r: AllReduceResults, r
     const bus = alg * busFactor(cfg.n);
     // The ring: every worker sends and receives 2(n-1)/n·S at once. The star: the coordinator's link
     // carries n·S in, then (the sum needs every gradient) n·S out.
-    const theory = ((cfg.algo === 'ring' ? busFactor(cfg.n) : 2 * cfg.n) * floats * 4) / 1e3 / B;
+    const theory = ((cfg.algo === 'star' ? 2 * cfg.n : busFactor(cfg.n)) * floats * 4) / 1e3 / B;
     console.log(
       `| ${cfg.size} (${fmt((floats * 4) / 1e6, 2)} MB) | ${cfg.n} | ${cfg.algo} | ${fmt(s.median, 2)} [${fmt(s.min, 1)}–${fmt(s.max, 1)}] | ${fmt(alg)} | ${fmt(bus)} | ${fmt((100 * bus) / B)}% | ${fmt(theory, 2)} | ${fmt(s.median / theory, 2)}x | ${fmt((movedMB(cfg) * 1000) / s.median)} | ${fmt(r.cpuMs.get(key(cfg))! / movedMB(cfg), 2)} | ${fmt(r.cpuMs.get(key(cfg))! / s.median, 2)}${r.helperCores ? ` / ${fmt(r.helperCores.get(key(cfg))!, 2)}` : ''} / ${fmt(r.machineCores.get(key(cfg))!, 2)} |`,
     );
@@ -607,9 +715,9 @@ function printAllReduce(title: string, configs: Config[], r: AllReduceResults, r
   console.log(ratioLabel);
 }
 
-function configsFor(sizes: string[], ns: number[]): Config[] {
+function configsFor(sizes: string[], ns: number[], algos: Algo[] = ['star', 'ring']): Config[] {
   const configs: Config[] = [];
-  for (const size of sizes) for (const n of ns) for (const algo of ['star', 'ring'] as Algo[]) configs.push({ n, size, algo });
+  for (const size of sizes) for (const n of ns) for (const algo of algos) configs.push({ n, size, algo });
   return configs;
 }
 
@@ -620,20 +728,37 @@ async function loopbackSection(flags: Flags): Promise<void> {
   console.log(`\n## 1. Loopback (127.0.0.1): ${maxN} worker processes + 1 star coordinator process, load ${load()}`);
   const cluster = await startCluster(local, Array.from({ length: maxN }, () => local), pick(sizes), null);
   try {
-    const configs = configsFor(sizes, ns);
+    const configs = configsFor(sizes, ns, flags.algos.split(',') as Algo[]);
     const frames = Number(flags['raw-frames']);
     const r = await measureAllReduce(cluster, configs, Number(flags.runs), Number(flags['min-rep-ms']), async () => ({ ...(await rawPair(local, local, frames, 'zero')), mbps: await transportPair('raw', frames) }), () => transportPair('dptrain', frames));
-    const ringW2 = configs
-      .filter((c) => c.algo === 'ring')
+    const busbw = (c: Config, ms: number) => mbps(SIZES[c.size], ms) * busFactor(c.n);
+    const ratios = (algo: Algo) =>
+      configs
+        .filter((c) => c.algo === algo)
+        .map((c) => {
+          const bus = busbw(c, r.times.get(key(c))!.median);
+          const paired = r.pairs.get(key(c))!.map((p) => (100 * busbw(c, p.ms)) / p.rawMbps);
+          return `${c.size} n=${c.n} ${fmt((100 * bus) / r.raw.median)}% (${fmt((100 * bus) / r.copy.mbps)}% of B0; per run ${fmt(median(paired))}% median, ${paired.map((v) => fmt(v)).join(', ')})`;
+        });
+    // dptrain's ring against the bare one, run by run (they ran back to back in every run)
+    const overRing = configs
+      .filter((c) => c.algo === 'ring' && r.pairs.has(key({ ...c, algo: 'bare' })))
       .map((c) => {
-        const bus = mbps(SIZES[c.size], r.times.get(key(c))!.median) * busFactor(c.n);
-        return `${c.size} n=${c.n} ${fmt((100 * bus) / r.raw.median)}% (${fmt((100 * bus) / r.copy.mbps)}% of B0)`;
+        const bare = r.pairs.get(key({ ...c, algo: 'bare' }))!;
+        const perRun = r.pairs.get(key(c))!.map((p, i) => (100 * bare[i].ms) / p.ms);
+        return `${c.size} n=${c.n} ${fmt(median(perRun))}% (${perRun.map((v) => fmt(v)).join(', ')})`;
       });
     printAllReduce(
       `Loopback all-reduce, medians of ${flags.runs} interleaved runs (load at the end ${load()})`,
       configs,
       r,
-      `target (issue 5): ring busbw ≥ 60% of raw ws: ${ringW2.join(', ')}`,
+      [
+        `target (issue 5): ring busbw ≥ 60% of raw ws (median busbw / median B; in brackets also each run's busbw / that run's B): ${ratios('ring').join('; ')}`,
+        `bare ws ring, the same ringAllReduce with none of dptrain's transport: ${ratios('bare').join('; ')}`,
+        `dptrain ring busbw / bare ring busbw, each run: ${overRing.join('; ')}`,
+      ]
+        .filter((line) => !line.endsWith(': '))
+        .join('\n'),
       true,
       'zero',
     );
@@ -643,10 +768,7 @@ async function loopbackSection(flags: Flags): Promise<void> {
 }
 
 function pick(sizes: string[]): Record<string, number> {
-  return Object.fromEntries(sizes.map((s) => {
-    if (!(s in SIZES)) throw new Error(`unknown size ${s}; use ${Object.keys(SIZES).join(',')}`);
-    return [s, SIZES[s]];
-  }));
+  return Object.fromEntries(sizes.map((s) => [s, SIZES[s]]));
 }
 
 async function labSection(flags: Flags): Promise<void> {
@@ -834,12 +956,13 @@ async function e2eSection(flags: Flags): Promise<void> {
 
 type Flags = ReturnType<typeof parseFlags>;
 function parseFlags() {
-  return scriptFlags(process.argv.slice(2), {
+  const flags = scriptFlags(process.argv.slice(2), {
     sections: 'loopback,lab,e2e',
     runs: '7',
     'min-rep-ms': '250',
     workers: '2,3,4',
     sizes: 'W1,W2',
+    algos: 'star,ring,bare',
     'raw-frames': '64',
     'lab-runs': '5',
     'lab-sizes': 'W1,W2',
@@ -848,6 +971,13 @@ function parseFlags() {
     'e2e-steps': '60,24',
     'e2e-warmup': '10,4',
   });
+  // checked before any process starts
+  for (const s of [...flags.sizes.split(','), ...flags['lab-sizes'].split(',')]) {
+    if (!(s in SIZES)) badFlagValue(`unknown size ${s}; use ${Object.keys(SIZES).join(',')}`);
+  }
+  const unknown = flags.algos.split(',').filter((a) => !['star', 'ring', 'bare'].includes(a));
+  if (unknown.length > 0) badFlagValue(`--algos: unknown ${unknown.join(', ')}; choose among star, ring, bare`);
+  return flags;
 }
 
 async function main(): Promise<void> {

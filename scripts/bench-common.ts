@@ -50,6 +50,12 @@ export function scriptFlags<T extends Record<string, string>>(argv: string[], de
   return flags as T;
 }
 
+/** A flag with a value this benchmark cannot use: one clear line and exit 2, as for an unknown flag. */
+export function badFlagValue(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
+
 export function fmt(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
