@@ -163,8 +163,12 @@ class BarePrev {
   }
 }
 
-/** A worker's bare ring listener: one BarePrev per predecessor name (`?from=`), the newest kept. */
-async function bareListener(host: string): Promise<{ port: number; prev(name: string): Promise<BarePrev> }> {
+/**
+ * A worker's bare ring listener: one BarePrev per predecessor connection, keyed by `?from=` (the
+ * predecessor's name and the ring's epoch: each prepare opens new connections, and a worker must
+ * not take the predecessor's connection of an earlier ring for the new one).
+ */
+async function bareListener(host: string): Promise<{ port: number; prev(from: string): Promise<BarePrev> }> {
   const wss = new WebSocketServer({ host, port: 0, perMessageDeflate: false, maxPayload: 4 * RING_CHUNK_FLOATS + FRAME_SLACK });
   await new Promise((resolve) => wss.once('listening', resolve));
   const inboxes = new Map<string, BarePrev>();
@@ -172,15 +176,17 @@ async function bareListener(host: string): Promise<{ port: number; prev(name: st
   wss.on('connection', (ws, request) => {
     const from = new URL(request.url ?? '/', 'ws://bare/').searchParams.get('from') ?? '';
     const inbox = new BarePrev(ws);
-    inboxes.set(from, inbox);
-    waiters.get(from)?.(inbox);
+    const waiter = waiters.get(from);
     waiters.delete(from);
+    if (waiter) waiter(inbox);
+    else inboxes.set(from, inbox);
   });
   return {
     port: (wss.address() as { port: number }).port,
-    prev: (name) => {
-      const inbox = inboxes.get(name);
-      return inbox ? Promise.resolve(inbox) : new Promise((resolve) => waiters.set(name, resolve));
+    prev: (from) => {
+      const inbox = inboxes.get(from);
+      inboxes.delete(from);
+      return inbox ? Promise.resolve(inbox) : new Promise((resolve) => waiters.set(from, resolve));
     },
   };
 }
@@ -239,7 +245,7 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
       const [next, prev] = await Promise.all([peers.outgoing(c.nextName, c.nextUrl, never), peers.incoming(c.prevName, never)]);
       ring = { next, prev };
       bareRing?.next.ws.close();
-      const [bareNext, barePrev] = await Promise.all([bareConnect(`${c.nextBareUrl}?from=${cfg.name}`), bare.prev(c.prevName)]);
+      const [bareNext, barePrev] = await Promise.all([bareConnect(`${c.nextBareUrl}?from=${cfg.name}.${c.epoch}`), bare.prev(`${c.prevName}.${c.epoch}`)]);
       bareRing = { next: bareNext, prev: barePrev };
       out({ ok: true });
     } else if (c.op === 'run') {
@@ -480,6 +486,8 @@ class AllReduceRunner {
   readonly #helperCpuMs: (() => number) | null;
   #step = 0;
   #ringN = 0;
+  /** Counts prepares: the bare ring's connections are new each time. */
+  #epoch = 0;
 
   /** `helperCpuMs`: CPU so far of helper processes to account separately (the lab's delay processes). */
   constructor(cluster: Cluster, helperCpuMs: (() => number) | null) {
@@ -494,8 +502,11 @@ class AllReduceRunner {
     await Promise.all(
       ranks
         .slice(0, n)
-        .map((child, r) => child.request({ op: 'prepare', nextName: names[(r + 1) % n], nextUrl: ringUrls[(r + 1) % n], nextBareUrl: bareUrls[(r + 1) % n], prevName: names[(r + n - 1) % n] })),
+        .map((child, r) =>
+          child.request({ op: 'prepare', epoch: this.#epoch, nextName: names[(r + 1) % n], nextUrl: ringUrls[(r + 1) % n], nextBareUrl: bareUrls[(r + 1) % n], prevName: names[(r + n - 1) % n] }),
+        ),
     );
+    this.#epoch++;
     this.#ringN = n;
   }
 
