@@ -243,3 +243,54 @@ test('mutated ws-engine messages of every type are each accepted or refused with
   assert.equal(({} as Record<string, unknown>).a, undefined);
   assert.ok(grown < 32 * 1024 * 1024, `heap grew by ${grown} bytes`);
 });
+
+// Large Float32Arrays travel as the aligned extension 0x61 (src/transport/aligned-arrays.ts) and
+// decode to a view of the frame. Mutations aimed at its header, padding count, padding bytes and
+// trailer, and shifts that break the alignment, are each refused with a counted reason or decode
+// to arrays that own exactly their bytes: a view never reaches past its extension.
+test('mutated frames holding aligned large Float32Arrays are each accepted or refused with a counted reason', () => {
+  const random = seeded(SEED + 2);
+  const int = (n: number) => Math.floor(random() * n);
+  const codec = new Codec();
+  const counts = new Map<string, number>();
+  let accepted = 0;
+  let views = 0;
+  const FRAMES = 3_000;
+  for (let n = 1; n <= FRAMES; n++) {
+    const floats = 16_384 + int(40);
+    const values = new Float32Array(floats).map((_, i) => i * 0.25);
+    const frame = Buffer.from(codec.encode({ type: 'x'.repeat(1 + int(8)), values, tail: int(3) }));
+    const ext = frame.indexOf(0x61, frame.indexOf(Buffer.from('values')) + 6); // the extension's type byte
+    const k = frame[ext + 2];
+    const trailer = ext + 3 + k + 4 * floats; // the 7 - k zero bytes after the array
+    let mutated: Buffer;
+    switch (int(7)) {
+      case 0: mutated = frame; mutated[ext - 5 + int(6)] ^= 1 << int(8); break; // the ext32 header or type byte
+      case 1: mutated = frame; mutated[ext + 1] = int(12); break; // the type code
+      case 2: mutated = frame; mutated[ext + 2] = int(256); break; // the padding count
+      case 3: mutated = frame; if (k > 0) mutated[ext + 3 + int(k)] = 1 + int(255); else mutated[ext + 2] = 1 + int(7); break; // a padding byte
+      case 4: mutated = frame; if (7 - k > 0) mutated[trailer + int(7 - k)] = 1 + int(255); else mutated[ext + 2] = int(7); break; // a trailer byte
+      case 5: { const at = int(ext + 1); mutated = Buffer.concat([frame.subarray(0, at), Buffer.from([0xc0]), frame.subarray(at)]); break; } // shift it
+      default: mutated = frame.subarray(0, trailer + int(7 - k + 1)); break; // truncated in the trailer
+    }
+    const copy = Buffer.from(mutated); // a buffer of its own at offset 0, as ws hands frames over
+    if (
+      acceptOrCount(copy, n, counts, () => {
+        const decoded = codec.decode(copy) as Record<string, unknown>;
+        for (const value of Object.values(decoded)) {
+          if (!(value instanceof Float32Array)) continue;
+          if (value.buffer === copy.buffer) {
+            views++;
+            assert.ok(value.byteOffset % 4 === 0 && value.byteOffset + value.byteLength <= copy.length);
+          } else assert.equal(value.buffer.byteLength, value.byteLength);
+        }
+      })
+    ) accepted++;
+  }
+  const refused = [...counts.values()].reduce((a, b) => a + b, 0);
+  console.log(`aligned-array fuzz: ${FRAMES} frames, ${accepted} accepted (${views} views), ${refused} refused`, Object.fromEntries(counts));
+  assert.equal(accepted + refused, FRAMES);
+  assert.ok(refused > FRAMES / 3 && views > 0, 'both outcomes occurred');
+  for (const [key, n] of counts) if (key.startsWith('badFrame:')) assert.equal(codec.rejections.get(key), n, key);
+  assert.equal(counts.get('badFrame:decodeFailed') ?? 0, 0, 'frames that passed the scan but msgpackr refused');
+});
