@@ -29,11 +29,7 @@ export function machineLine(): string {
   return `machine: ${os.availableParallelism()} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
 }
 
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
+export { median } from '../src/util/index.js';
 
 /** Parses `--name value` flags of a script with defaults; unknown flags are an error. */
 export function scriptFlags<T extends Record<string, string>>(argv: string[], defaults: T): T {

@@ -13,6 +13,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Codec, connect, defineMessages, f, listen, type Connection } from '../src/transport/index.js';
+import { median } from '../src/util/index.js';
 
 const W2_PARAMS = 1_863_690;
 const FRAME_BYTES = W2_PARAMS * 4;
@@ -21,11 +22,6 @@ const messages = defineMessages({ chunk: { seq: f.integer({ min: 0 }), data: f.f
 const dims = { params: W2_PARAMS };
 const script = fileURLToPath(import.meta.url);
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

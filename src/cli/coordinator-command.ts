@@ -11,7 +11,7 @@ import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinator
 import { ConfigError } from '../errors.js';
 import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
@@ -45,7 +45,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)
     .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
     .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1 (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
-    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runCoordinator(options)));

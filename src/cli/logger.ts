@@ -4,11 +4,17 @@
  * Logs go to stderr so that stdout stays free for results; a progress bar shares stderr politely.
  */
 import { Writable } from 'node:stream';
+import { Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { ProgressBar } from './progress.js';
 
 export type LogFormat = 'pretty' | 'json';
+
+/** `--log-format`, as every command that logs takes it. */
+export function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty');
+}
 
 export function createLogger(format: LogFormat, progress: ProgressBar | null): Logger {
   if (format === 'json') {

@@ -3,7 +3,7 @@
  * readable line and an exit code (2 for a usage or config mistake, 1 otherwise), never a stack
  * trace; anything else is a bug and keeps its stack.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { DptrainError } from '../errors.js';
 import { runTrain } from './train-command.js';
 import { registerSweepCommand } from './sweep-command.js';
@@ -12,6 +12,7 @@ import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerWorkerCommand } from './worker-command.js';
 import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
 export const EXIT_USAGE = 2;
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
   const trainCommand = program
     .command('train')
     .description('train a model (default: an MLP on the bundled MNIST digits)')
-    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .addOption(logFormatOption())
     .addHelpText('after', batchSizeHelp)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runTrain(options)));

@@ -3,11 +3,11 @@
  * whole sweep (only on a terminal), and a results table on stdout at the end.
  * The training flags are train's own (addTrainFlags), less those the sweep sets itself.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepOptions, type SweepResults } from '../study/index.js';
 import type { RunInfo, StepRecord } from '../train/index.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseBatchSize, parseInteger, parseNumber } from './parse.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
@@ -53,7 +53,7 @@ export function registerSweepCommand(program: Command): Command {
     .option('--lr-factor <f>', `tuned: ratio of neighbouring rates (default: ${SWEEP_DEFAULTS.lrFactor})`)
     .option('--evals-per-epoch <k>', `validate about k times per epoch at every batch size (--eval-every ceil(steps per epoch / k) per run), so steps-to-target is resolved to 1/k epoch; 0 = --eval-every as given (default: ${SWEEP_DEFAULTS.evalsPerEpoch})`)
     .option('--gns-samples <n>', `rows used to measure B_simple at the start and end of each run; 0 = off (default: ${SWEEP_DEFAULTS.gnsSamples})`)
-    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .addOption(logFormatOption())
     .addHelpText('after', sweepHelp)
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runSweep(options)));

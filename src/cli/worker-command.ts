@@ -6,11 +6,11 @@
  * Ctrl-C leaves the run at once; the coordinator recomputes the current step without it.
  */
 import os from 'node:os';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../transport/index.js';
-import { createLogger, type LogFormat } from './logger.js';
+import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
 
 export function registerWorkerCommand(program: Command): Command {
@@ -24,7 +24,7 @@ export function registerWorkerCommand(program: Command): Command {
     .option('--rejoins <n>', `join again this many times after the coordinator dropped this worker (default: ${wsDefaults.rejoins})`)
     .option('--reconnect-timeout <seconds>', `after losing the coordinator (killed, network), keep reconnecting this long, with backoff, then exit 1 (default: ${wsDefaults.reconnectTimeoutMs / 1000})`)
     .option('--ring-host <address>', 'address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0)')
-    .addOption(new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty'))
+    .addOption(logFormatOption())
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runWorkerCommand(options)));
 }

@@ -31,6 +31,7 @@ import {
   type Dataset,
 } from '../data/index.js';
 import { ConfigError, DptrainError, shown } from '../errors.js';
+import { median } from '../util/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
@@ -677,16 +678,14 @@ async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: Ou
   };
 }
 
-function median(values: number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const m = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/** The median, or null when there is none or it is not finite (more than half the seeds missed). */
+function finiteMedian(values: number[]): number | null {
+  const m = median(values);
   return Number.isFinite(m) ? m : null;
 }
 
 function medianOf(outcomes: RunOutcome[], pick: (o: RunOutcome) => number | null): number | null {
-  return median(outcomes.map(pick).filter((v): v is number => v !== null && Number.isFinite(v)));
+  return finiteMedian(outcomes.map(pick).filter((v): v is number => v !== null && Number.isFinite(v)));
 }
 
 /** Per batch size: choose the rate, take medians over seeds, fit, classify. Pure; exported for tests. */
@@ -703,11 +702,9 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
     // that all missed, the best median final value of the target metric.
     const score = (lr: number | null) => {
       const group = mine.filter((o) => o.gridLr === lr);
-      const steps = [...group.map((o) => o.stepsToTarget ?? Infinity)].sort((a, b) => a - b);
-      const mid = steps.length >> 1;
-      const medianSteps = steps.length % 2 ? steps[mid] : (steps[mid - 1] + steps[mid]) / 2;
+      const medianSteps = median(group.map((o) => o.stepsToTarget ?? Infinity));
       const finals = group.map((o) => o.final[opts.target.metric]).filter((v): v is number => v !== null && Number.isFinite(v));
-      const finalMedian = median(finals) ?? (targetIsAccuracy ? -Infinity : Infinity);
+      const finalMedian = finiteMedian(finals) ?? (targetIsAccuracy ? -Infinity : Infinity);
       return { medianSteps, final: targetIsAccuracy ? -finalMedian : finalMedian };
     };
     // Equal steps: the rate nearer the middle of the grid (log scale), so that a tie with an inner
@@ -845,7 +842,7 @@ function describeGnsSource(opts: ResolvedSweepOptions, outcomes: RunOutcome[], r
 
 /** Median over runs with misses as +∞ (null when the median is a miss). */
 function medianWithMisses(runs: RunOutcome[], pick: (o: RunOutcome) => number | null): number | null {
-  return median(runs.map((o) => pick(o) ?? Infinity));
+  return finiteMedian(runs.map((o) => pick(o) ?? Infinity));
 }
 
 const CSV_COLUMNS = [

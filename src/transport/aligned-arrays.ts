@@ -31,8 +31,8 @@ export const ALIGNED_MIN_BYTES = 64 * 1024;
 /** Bytes an aligned array's extension data holds besides the array: code, k and 7 bytes of padding. */
 export const ALIGNED_OVERHEAD = 9;
 
-// msgpackr's type codes (unpack.js `typedArrays`) of the arrays written aligned.
-const FLOAT32_CODE = 7;
+/** msgpackr's type code (unpack.js `typedArrays`) of Float32Array, the one type written aligned. */
+export const FLOAT32_CODE = 7;
 
 type Allocate = (size: number) => { target: Uint8Array; position: number };
 

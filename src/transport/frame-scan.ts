@@ -19,7 +19,7 @@
  * The result is `null` (acceptable) or the reason for refusal, which the codec counts.
  */
 import { isUtf8 } from 'node:buffer';
-import { ALIGNED_ARRAY_EXT, ALIGNED_OVERHEAD } from './aligned-arrays.js';
+import { ALIGNED_ARRAY_EXT, ALIGNED_OVERHEAD, FLOAT32_CODE } from './aligned-arrays.js';
 
 export type FrameRejection =
   | 'empty'
@@ -77,7 +77,7 @@ function isForbiddenKey(bytes: Uint8Array, start: number, length: number): boole
 
 /** An aligned Float32 array's data (aligned-arrays.ts): code 7, k < 8, k + 7 - k zero bytes of padding. */
 function isAlignedFloat32(bytes: Uint8Array, pos: number, ext: number): boolean {
-  if (ext < ALIGNED_OVERHEAD || (ext - ALIGNED_OVERHEAD) % 4 !== 0 || bytes[pos] !== 7) return false;
+  if (ext < ALIGNED_OVERHEAD || (ext - ALIGNED_OVERHEAD) % 4 !== 0 || bytes[pos] !== FLOAT32_CODE) return false;
   const k = bytes[pos + 1];
   if (k > 7) return false;
   for (let i = pos + 2; i < pos + 2 + k; i++) if (bytes[i] !== 0) return false;

@@ -1,2 +1,3 @@
 export { Rng, permutation } from './rng.js';
+export { median } from './stats.js';
 export { type FloatArray, type FloatArrayConstructor, type Dtype, floatArrayOf } from './float.js';

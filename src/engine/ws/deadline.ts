@@ -4,6 +4,8 @@
  * A median ignores the odd slow step (a GC pause, an epoch's evaluation) that a mean would not,
  * and the floor covers the first steps, before there is a history (hivemind #676 asks for this).
  */
+import { median } from '../../util/index.js';
+
 export class StepDeadline {
   readonly #recent: number[] = [];
   readonly #window: number;
@@ -25,10 +27,7 @@ export class StepDeadline {
   /** The current deadline, ms. */
   get ms(): number {
     if (this.#recent.length === 0) return this.#floorMs;
-    const sorted = [...this.#recent].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    return Math.max(this.#floorMs, Math.ceil(this.#factor * median));
+    return Math.max(this.#floorMs, Math.ceil(this.#factor * median(this.#recent)));
   }
 }
 
@@ -113,10 +112,4 @@ function trimmedMean(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const kept = sorted.slice(0, sorted.length - Math.floor(sorted.length / 10));
   return kept.reduce((sum, v) => sum + v, 0) / kept.length;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

@@ -137,7 +137,7 @@ export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise
     for (let t = 0; t < rounds; t++) {
       const segment = sendSegment(t);
       for (const [start, end] of pieces(segment, r.chunkFloats)) {
-        if (t > 0) await abortable(progress.reached(t - 1, end - segment.start), r.signal, 'a ring send');
+        if (t > 0 && !progress.reached(t - 1, end - segment.start)) await abortable(progress.until(t - 1, end - segment.start), r.signal, 'a ring send');
         await abortable(r.next.send({ type: 'ring', step: r.step, attempt: r.attempt, round: t, offset: start, values: buffer.subarray(start, end) }), r.signal, 'a ring send');
       }
     }
@@ -203,12 +203,14 @@ class RoundProgress {
   #failure: { error: unknown } | null = null;
   #waiters: { round: number; floats: number; resolve(): void; reject(error: unknown): void }[] = [];
 
-  #done(round: number, floats: number): boolean {
+  /** Whether the receiver has processed `floats` floats of round `round` (or a later round). */
+  reached(round: number, floats: number): boolean {
     return this.#round > round || (this.#round === round && this.#floats >= floats);
   }
 
-  reached(round: number, floats: number): Promise<void> {
-    if (this.#done(round, floats)) return Promise.resolve();
+  /** Resolves once `reached(round, floats)`; rejects with the receiver's error if it fails first. */
+  until(round: number, floats: number): Promise<void> {
+    if (this.reached(round, floats)) return Promise.resolve();
     if (this.#failure) return Promise.reject(this.#failure.error);
     return new Promise((resolve, reject) => this.#waiters.push({ round, floats, resolve, reject }));
   }
@@ -217,7 +219,7 @@ class RoundProgress {
     this.#round = round;
     this.#floats = floats;
     this.#waiters = this.#waiters.filter((w) => {
-      if (!this.#done(w.round, w.floats)) return true;
+      if (!this.reached(w.round, w.floats)) return true;
       w.resolve();
       return false;
     });
