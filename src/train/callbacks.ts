@@ -34,45 +34,68 @@ export interface Callback {
   onTrainEnd?(summary: RunSummary): void | Promise<void>;
 }
 
+/** Early stopping's progress: the best value of the monitored metric so far and the epochs since. */
+export interface EarlyStoppingState {
+  /** Best value so far; null before the first epoch that had one. */
+  best: number | null;
+  /** Epochs since `best` improved. */
+  wait: number;
+  /** 0-based epoch whose end gave `best` (null before any; absent in older checkpoints). */
+  bestEpoch?: number | null;
+}
+
+/** What early stopping watches: --monitor, --patience, --min-delta. */
+export interface EarlyStoppingRule {
+  monitor: MonitoredMetric;
+  patience: number;
+  minDelta: number;
+}
+
+/**
+ * Keras EarlyStopping's decision at an epoch end, updating `state`: whether the monitored value
+ * improved on the best by more than minDelta (losses improve downward, accuracies upward), and
+ * the reason to stop once `patience` epochs passed without improvement (null otherwise).
+ */
+export function judgeEpoch(state: EarlyStoppingState, record: EpochRecord, rule: EarlyStoppingRule): { improved: boolean; stop: string | null } {
+  const value = record[rule.monitor];
+  if (value === null) return { improved: false, stop: null };
+  const sign = rule.monitor.endsWith('Loss') ? -1 : 1;
+  // A NaN value (an epoch whose every step was skipped) is no improvement, as in Keras.
+  if (!Number.isNaN(value) && (state.best === null || sign * (value - state.best) > rule.minDelta)) {
+    state.best = value;
+    state.bestEpoch = record.epoch;
+    state.wait = 0;
+    return { improved: true, stop: null };
+  }
+  state.wait += 1;
+  if (state.wait < rule.patience) return { improved: false, stop: null };
+  return { improved: false, stop: `${rule.monitor} did not improve for ${rule.patience} epochs (best ${state.best?.toPrecision(4) ?? 'none'})` };
+}
+
 /**
  * Stops when `monitor` has not improved by more than `minDelta` for `patience` epochs
- * (Keras EarlyStopping semantics; losses improve downward, accuracies upward).
+ * (Keras EarlyStopping semantics; losses improve downward, accuracies upward). train() runs the
+ * same rule itself for --patience (judgeEpoch), keeping its state in the loop state.
  */
 export class EarlyStopping implements Callback {
-  readonly #monitor: MonitoredMetric;
-  readonly #patience: number;
-  readonly #minDelta: number;
-  #best = Number.NaN;
-  #wait = 0;
+  readonly #rule: EarlyStoppingRule;
+  #state: EarlyStoppingState = { best: null, wait: 0, bestEpoch: null };
 
   constructor(monitor: MonitoredMetric, patience: number, minDelta = 0) {
-    this.#monitor = monitor;
-    this.#patience = patience;
-    this.#minDelta = minDelta;
+    this.#rule = { monitor, patience, minDelta };
   }
 
-  /** Best value so far (null before any) and epochs since it improved, for a checkpoint. */
+  /** Best value so far (null before any) and epochs since it improved. */
   state(): { best: number | null; wait: number } {
-    return { best: Number.isNaN(this.#best) ? null : this.#best, wait: this.#wait };
+    return { best: this.#state.best, wait: this.#state.wait };
   }
 
   restore(state: { best: number | null; wait: number }): void {
-    this.#best = state.best ?? Number.NaN;
-    this.#wait = state.wait;
+    this.#state = { best: state.best, wait: state.wait, bestEpoch: null };
   }
 
   onEpochEnd(record: EpochRecord, control: TrainControl): void {
-    const value = record[this.#monitor];
-    if (value === null) return;
-    const sign = this.#monitor.endsWith('Loss') ? -1 : 1;
-    if (Number.isNaN(this.#best) || sign * (value - this.#best) > this.#minDelta) {
-      this.#best = value;
-      this.#wait = 0;
-      return;
-    }
-    this.#wait += 1;
-    if (this.#wait >= this.#patience) {
-      control.stop(`${this.#monitor} did not improve for ${this.#patience} epochs (best ${this.#best.toPrecision(4)})`);
-    }
+    const { stop } = judgeEpoch(this.#state, record, this.#rule);
+    if (stop !== null) control.stop(stop);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The gradient noise scale B_simple = tr(Σ)/|G|² (McCandlish et al. 2018, "An Empirical Model of
  * Large-Batch Training", appendix A.1), from what a data-parallel step already has: each shard's
- * gradient SUM and its sample count, and the all-reduced global sum. See
- * shared/research/batch-size.md §2.3 for the derivation of the unequal-shard form used here.
+ * gradient SUM and its sample count, and the all-reduced global sum. docs/batch-size.md explains
+ * how the study uses it; the unequal-shard form used here follows.
  *
  * With K non-empty shards, shard k holding b_k samples with gradient sum s_k (mean g_k = s_k/b_k),
  * and the global batch B = Σ b_k with mean ḡ = Σ s_k / B:
@@ -31,7 +31,7 @@ export interface GnsEstimate {
   trSigma: number;
 }
 
-/** What metrics.jsonl logs as `"gns"` (design.md §4): the two moving averages and their ratio. */
+/** What metrics.jsonl logs as `"gns"` (docs/formats.md): the two moving averages and their ratio. */
 export interface GnsRecord {
   /** EMA(tr Σ) / EMA(|G|²) in samples; null while EMA(|G|²) ≤ 0 (no meaningful ratio yet). */
   bSimple: number | null;
@@ -77,14 +77,34 @@ export interface GnsState {
 }
 
 /**
+ * Adds one per-step estimate to the averages in `state` (EMA decay `beta`) and returns the
+ * current record. GnsTracker and the training loop (whose state holds the averages) share it.
+ */
+export function addGnsEstimate(state: GnsState, estimate: GnsEstimate, beta = DEFAULT_GNS_BETA): GnsRecord {
+  state.gradSq = beta * state.gradSq + (1 - beta) * estimate.gradSq;
+  state.trSigma = beta * state.trSigma + (1 - beta) * estimate.trSigma;
+  state.steps += 1;
+  return gnsRecord(state, beta)!;
+}
+
+/** The record of the averages in `state`, or null before any step contributed. */
+export function gnsRecord(state: GnsState, beta = DEFAULT_GNS_BETA): GnsRecord | null {
+  if (state.steps === 0) return null;
+  // The same correction divides both averages, so it cancels in the ratio; it matters only
+  // for the reported averages themselves.
+  const correction = 1 - beta ** state.steps;
+  const gradSq = state.gradSq / correction;
+  const trSigma = state.trSigma / correction;
+  return { bSimple: gradSq > 0 ? trSigma / gradSq : null, trSigma, gradSq };
+}
+
+/**
  * Keeps bias-corrected exponential moving averages of Ĝ² and T̂ over steps and reports
  * B_simple = EMA(T̂)/EMA(Ĝ²). Steps without an estimate (one shard, non-finite) leave it unchanged.
  */
 export class GnsTracker {
   readonly beta: number;
-  #gradSq = 0;
-  #trSigma = 0;
-  #steps = 0;
+  #state: GnsState = { gradSq: 0, trSigma: 0, steps: 0 };
 
   /** `beta` in [0, 1): the EMA decay per step (default 0.99). */
   constructor(beta = DEFAULT_GNS_BETA) {
@@ -96,7 +116,7 @@ export class GnsTracker {
 
   /** Steps that contributed so far. */
   get steps(): number {
-    return this.#steps;
+    return this.#state.steps;
   }
 
   /** Adds one step; returns the current record, or null when this step gave no estimate. */
@@ -108,32 +128,20 @@ export class GnsTracker {
 
   /** Adds one per-step estimate (e.g. from gnsEstimate) and returns the current record. */
   add(estimate: GnsEstimate): GnsRecord {
-    const b = this.beta;
-    this.#gradSq = b * this.#gradSq + (1 - b) * estimate.gradSq;
-    this.#trSigma = b * this.#trSigma + (1 - b) * estimate.trSigma;
-    this.#steps += 1;
-    return this.current()!;
+    return addGnsEstimate(this.#state, estimate, this.beta);
   }
 
   /** The averages, for a checkpoint; `restore` continues from them exactly. */
   state(): GnsState {
-    return { gradSq: this.#gradSq, trSigma: this.#trSigma, steps: this.#steps };
+    return { ...this.#state };
   }
 
   restore(state: GnsState): void {
-    this.#gradSq = state.gradSq;
-    this.#trSigma = state.trSigma;
-    this.#steps = state.steps;
+    this.#state = { ...state };
   }
 
   /** The record after the last update, or null before any. */
   current(): GnsRecord | null {
-    if (this.#steps === 0) return null;
-    // The same correction divides both averages, so it cancels in the ratio; it matters only
-    // for the reported averages themselves.
-    const correction = 1 - this.beta ** this.#steps;
-    const gradSq = this.#gradSq / correction;
-    const trSigma = this.#trSigma / correction;
-    return { bSimple: gradSq > 0 ? trSigma / gradSq : null, trSigma, gradSq };
+    return gnsRecord(this.#state, this.beta);
   }
 }

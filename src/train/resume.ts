@@ -1,11 +1,9 @@
 /**
  * --resume: which checkpoint a run continues from, the options it continues with, and the check
- * that nothing which shapes the run's trajectory changed (research/reliability.md §5: a checkpoint
- * of another model or dataset is refused, naming the difference).
+ * that nothing which shapes the run's trajectory changed (docs/reliability.md: a checkpoint of
+ * another model or dataset is refused, naming the difference).
  */
-import { ConfigError, FormatError, shown } from '../errors.js';
-import type { GnsState } from './gns.js';
-import type { EpochRecord } from './records.js';
+import { ConfigError, shown } from '../errors.js';
 import { defaultTrainConfig, flagOf, resolveTrainConfig, type TrainConfig } from './config.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
@@ -24,21 +22,6 @@ const TRAJECTORY_KEYS = [
 
 /** Options that change float rounding only: allowed, with a warning that bit-identity is lost. */
 const ROUNDING_KEYS = ['workers', 'engine', 'kernels', 'microBatch'] as const satisfies readonly (keyof TrainConfig)[];
-
-/** The loop's own state in a checkpoint (CheckpointMeta.loop): what the next step needs besides tensors. */
-export interface LoopState {
-  /** Updates applied (Adam's t); below `step` by the skipped steps. */
-  updates: number;
-  /** Epoch records of the finished epochs (the run's History). */
-  history: EpochRecord[];
-  /** Sums over the current epoch's steps so far. */
-  epoch: { loss: number; correct: number; samples: number; steps: number };
-  gns: GnsState;
-  earlyStopping: { best: number | null; wait: number } | null;
-  skipped: { inRow: number; total: number };
-  /** A stop a callback requested at the last epoch end (the run ends at the next check). */
-  stopRequest: string | null;
-}
 
 /** The latest valid checkpoint in `dir`; each newer unusable one is reported and passed over. */
 export async function loadResumePoint(dir: string, log: Logger): Promise<LatestCheckpoint> {
@@ -121,37 +104,4 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
 
 function sameValue(a: unknown, b: unknown): boolean {
   return a === b || (typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b));
-}
-
-/** Checks the shape of a checkpoint's loop state (the file's checksum vouches only for its bytes). */
-export function parseLoopState(raw: Record<string, unknown>, source: string): LoopState {
-  const bad = (what: string) => new FormatError('checkpointInvalid', `${source}: the loop state's ${what} is missing or malformed — the file was not written by this version of dptrain; resume from another checkpoint`);
-  const num = (v: unknown, what: string) => {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(what);
-    return v;
-  };
-  const obj = (v: unknown, what: string) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(what);
-    return v as Record<string, unknown>;
-  };
-  const epoch = obj(raw.epoch, 'epoch');
-  const gns = obj(raw.gns, 'gns');
-  const skipped = obj(raw.skipped, 'skipped');
-  if (!Array.isArray(raw.history) || raw.history.some((r) => typeof r !== 'object' || r === null || (r as { type?: unknown }).type !== 'epoch')) throw bad('history');
-  let earlyStopping: LoopState['earlyStopping'] = null;
-  if (raw.earlyStopping !== null) {
-    const e = obj(raw.earlyStopping, 'earlyStopping');
-    if (e.best !== null) num(e.best, 'earlyStopping.best');
-    earlyStopping = { best: e.best as number | null, wait: num(e.wait, 'earlyStopping.wait') };
-  }
-  if (raw.stopRequest !== null && typeof raw.stopRequest !== 'string') throw bad('stopRequest');
-  return {
-    updates: num(raw.updates, 'updates'),
-    history: raw.history as EpochRecord[],
-    epoch: { loss: num(epoch.loss, 'epoch.loss'), correct: num(epoch.correct, 'epoch.correct'), samples: num(epoch.samples, 'epoch.samples'), steps: num(epoch.steps, 'epoch.steps') },
-    gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
-    earlyStopping,
-    skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
-    stopRequest: raw.stopRequest as string | null,
-  };
 }

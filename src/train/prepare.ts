@@ -1,0 +1,232 @@
+/**
+ * Everything train() settles before its first step: the configuration (and the checkpoint it
+ * resumes from), the data, the model and its initial parameters, batches and learning-rate
+ * schedule, checkpoints, the run directory, the engine, and the loop state. What this returns is
+ * read-only to the loop, except `state`.
+ */
+import {
+  applyStandardization,
+  datasetHash,
+  fitStandardization,
+  loadDataset,
+  resolveBatchSize,
+  splitDataset,
+  stepsPerEpoch as countStepsPerEpoch,
+  type Dataset,
+} from '../data/index.js';
+import { createEngine, type Engine, type FaultInjection } from '../engine/index.js';
+import { ConfigError } from '../errors.js';
+import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
+import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
+import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
+import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { checkModelFitsData } from './compatibility.js';
+import { RunDirectory, loadParameters } from './run-dir.js';
+import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
+import { checkResumable, resolveRun } from './resume.js';
+import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
+import { StepTimings } from './timing.js';
+
+/** Where the run's messages go; pino's logger fits. Silent by default. */
+export interface TrainLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface TrainHooks {
+  callbacks?: Callback[];
+  logger?: TrainLogger;
+  /** A dataset already in memory, used instead of loading `config.dataset` (whose default becomes its spec). */
+  data?: Dataset;
+  /**
+   * Ends the run at the next step boundary once aborted (the step in flight finishes first).
+   * The loop checks it between steps only (shouldStop in loop.ts).
+   */
+  signal?: AbortSignal;
+  /** Test-only: make worker tasks fail (threads engine) to exercise recovery. */
+  faults?: FaultInjection[];
+  /** Called at each phase of a checkpoint write (tests kill the process there). */
+  checkpointWrites?: CheckpointWriteHooks;
+}
+
+/** A run ready for its first (or, resumed, its next) step. */
+export interface PreparedRun {
+  config: TrainConfig;
+  log: TrainLogger;
+  callbacks: Callback[];
+  signal: AbortSignal | null;
+  /** The checkpoint this run continues from, or null. */
+  resumed: LatestCheckpoint | null;
+  /** The spec of the data trained on, and the hash of its samples. */
+  dataset: { spec: string; hash: string };
+  trainSet: Dataset;
+  valSet: Dataset | null;
+  isClassifier: boolean;
+  model: ModelSpec;
+  layout: ParamLayout;
+  /** The global batch size (--batch-size full resolved). */
+  batchSize: number;
+  stepsPerEpoch: number;
+  /** Steps of the whole run: epochs × steps per epoch, or --max-steps when smaller. */
+  totalSteps: number;
+  /** The learning rate after --lr-rule, before the schedule. */
+  peakLr: number;
+  schedule: ScheduleConfig;
+  /** --patience > 0: the rule the loop stops by; null when early stopping is off. */
+  earlyStopping: EarlyStoppingRule | null;
+  store: CheckpointStore | null;
+  checkpointEvery: CheckpointInterval;
+  runDir: RunDirectory | null;
+  engine: Engine;
+  info: RunInfo;
+  /** The loop's only mutable state. */
+  state: LoopState;
+}
+
+/** Resolves, loads and creates everything the loop needs; on failure nothing is left open. */
+export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHooks, log: TrainLogger): Promise<PreparedRun> {
+  // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
+  const run = await resolveRun(options, log);
+  const { resumed } = run;
+  // In-memory data: the run records its spec, unless a dataset was named.
+  const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
+
+  // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
+  const loaded = hooks.data ?? (await loadDataset(config.dataset));
+  let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
+  if (config.standardize) {
+    const stats = fitStandardization(trainSet);
+    trainSet = applyStandardization(trainSet, stats);
+    valSet = valSet && applyStandardization(valSet, stats);
+  }
+  const dataset = { spec: loaded.spec, hash: datasetHash(loaded) };
+
+  // Model: parse, check it fits the data, initialise or load parameters.
+  const model = parseModelSpec(config.model);
+  checkModelFitsData(model, trainSet, config.dataset);
+  const layout = paramLayout(model);
+  if (resumed) {
+    checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
+  }
+  const initial = resumed
+    ? resumed.checkpoint.params
+    : config.init
+      ? await loadParameters(config.init, layout, model.text)
+      : (initParams(model, config.seed) as Float32Array);
+
+  // Batches and learning rate: Keras fit semantics, LR scaled from the base batch size.
+  const batchSize = resolveBatchSize(config.batchSize, trainSet.n);
+  const stepsPerEpoch = countStepsPerEpoch(trainSet.n, batchSize, config.dropLast);
+  const allSteps = config.epochs * stepsPerEpoch;
+  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, allSteps) : allSteps;
+  const peakLr = scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule);
+  const schedule: ScheduleConfig = {
+    name: config.lrSchedule,
+    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
+    totalSteps,
+    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
+    gamma: config.gamma,
+    minLr: config.minLr,
+  };
+  const earlyStopping = config.patience > 0 ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
+
+  // Checkpoints and outputs: checked before anything is written.
+  const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
+  const start = resumed?.checkpoint.meta;
+  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
+
+  // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
+  let engine: Engine;
+  try {
+    engine = await createEngine(
+      {
+        model,
+        train: trainSet,
+        validation: valSet,
+        params: initial,
+        optimizerState: resumed?.checkpoint.optimizerState,
+        optimizer: {
+          name: config.optimizer,
+          momentum: config.momentum,
+          nesterov: config.nesterov,
+          weightDecay: config.weightDecay,
+          beta1: config.beta1,
+          beta2: config.beta2,
+          eps: config.eps,
+        },
+        seed: config.seed,
+        microBatch: config.microBatch > 0 ? config.microBatch : undefined,
+        chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
+        kernels: config.kernels,
+      },
+      {
+        kind: config.engine,
+        workers: config.workers,
+        threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) },
+      },
+    );
+  } catch (error) {
+    await runDir?.abandon();
+    throw error;
+  }
+
+  // The loop state: fresh, or the checkpoint's.
+  const timings = new StepTimings(engine.workers);
+  const state = resumed ? restoreLoopState(resumed.checkpoint.meta, resumed.path, earlyStopping !== null, timings) : freshLoopState(earlyStopping !== null, timings);
+  const info: RunInfo = {
+    model: model.text,
+    numParams: layout.size,
+    dataset: config.dataset,
+    trainSamples: trainSet.n,
+    valSamples: valSet?.n ?? 0,
+    batchSize,
+    stepsPerEpoch,
+    epochs: config.epochs,
+    totalSteps,
+    lr: peakLr,
+    engine: engine.kind,
+    workers: engine.workers,
+  };
+  return {
+    config,
+    log,
+    callbacks: [...(hooks.callbacks ?? [])],
+    signal: hooks.signal ?? null,
+    resumed,
+    dataset,
+    trainSet,
+    valSet,
+    isClassifier: trainSet.task === 'classification',
+    model,
+    layout,
+    batchSize,
+    stepsPerEpoch,
+    totalSteps,
+    peakLr,
+    schedule,
+    earlyStopping,
+    store,
+    checkpointEvery: parseCheckpointEvery(config.checkpointEvery),
+    runDir,
+    engine,
+    info,
+    state,
+  };
+}
+
+/**
+ * The checkpoint store, or null without one. A resumed run keeps checkpointing where it resumed
+ * from, unless told otherwise; a new run never mixes its checkpoints with another run's.
+ */
+async function openCheckpointStore(config: TrainConfig, resumed: LatestCheckpoint | null, log: TrainLogger, hooks: CheckpointWriteHooks | undefined): Promise<CheckpointStore | null> {
+  const dir = config.checkpointDir ?? config.resume;
+  if (!dir) return null;
+  const store = await CheckpointStore.open(dir, { keep: config.keep, log, hooks });
+  if (!resumed) {
+    const existing = await listCheckpoints(store.dir);
+    if (existing.length > 0) {
+      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, or choose an empty directory`);
+    }
+  }
+  return store;
+}

@@ -1,0 +1,150 @@
+/**
+ * The training loop's state: everything that changes from one step to the next, in one object.
+ * A checkpoint is this state at a step boundary (plus the engine's tensors); a resume rebuilds it
+ * from the checkpoint, so the next step sees exactly what it would have seen (docs/reliability.md).
+ */
+import { FormatError } from '../errors.js';
+import type { GnsState } from './gns.js';
+import type { EarlyStoppingState } from './callbacks.js';
+import type { EpochRecord } from './records.js';
+import type { CheckpointMeta } from './checkpoint.js';
+import type { StepTimings } from './timing.js';
+
+/** Sums over the current epoch's applied steps (skipped steps add nothing). */
+export interface EpochSums {
+  loss: number;
+  correct: number;
+  samples: number;
+  steps: number;
+}
+
+/** Wall-clock measurements of the current process; not saved in checkpoints (a resumed run measures anew). */
+export interface LoopClock {
+  /** performance.now() when training began in this process. */
+  runStarted: number;
+  /** performance.now() when the current epoch began (or resumed) in this process. */
+  epochStarted: number;
+  /** Time the current epoch spent in validations within it (--eval-every), excluded from its samples/s. */
+  epochEvalMs: number;
+  /** Each step's time split (compute, reduce, update, idle), for the step records and the summary. */
+  timings: StepTimings;
+}
+
+export interface LoopState {
+  /** Steps taken so far = index of the next step, counted from 0 over the whole run. */
+  step: number;
+  /** Epoch of the next step; after the last epoch ends, the number of epochs run. */
+  epoch: number;
+  /** Index of the next step within its epoch (0 at an epoch boundary). */
+  position: number;
+  /** Samples processed so far, skipped steps' batches included. */
+  samples: number;
+  /** Updates applied (Adam's t); below `step` by the skipped steps. */
+  updates: number;
+  epochSums: EpochSums;
+  /** Epoch records of the finished epochs (the run's History; after a resume, see restoreLoopState). */
+  history: EpochRecord[];
+  gns: GnsState;
+  /** The built-in early stopping's state (--patience), null when it is off. */
+  earlyStopping: EarlyStoppingState | null;
+  skipped: { inRow: number; total: number };
+  /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
+  stopRequest: string | null;
+  /** Training time of the finished epochs, over every process of the run (the summary's samples/s). */
+  trainSeconds: number;
+  clock: LoopClock;
+}
+
+/** The state of a run that has not taken a step. */
+export function freshLoopState(earlyStopping: boolean, timings: StepTimings): LoopState {
+  return {
+    step: 0,
+    epoch: 0,
+    position: 0,
+    samples: 0,
+    updates: 0,
+    epochSums: { loss: 0, correct: 0, samples: 0, steps: 0 },
+    history: [],
+    gns: { gradSq: 0, trSigma: 0, steps: 0 },
+    earlyStopping: earlyStopping ? { best: null, wait: 0, bestEpoch: null } : null,
+    skipped: { inRow: 0, total: 0 },
+    stopRequest: null,
+    trainSeconds: 0,
+    clock: startClock(timings),
+  };
+}
+
+/** The loop state in a checkpoint's meta.loop; position, step, epoch and samples are meta's own fields. */
+export function savedLoopState(state: LoopState): Record<string, unknown> {
+  return {
+    updates: state.updates,
+    // as metrics.jsonl has them: an epoch whose every step was skipped has a NaN train loss, JSON null
+    history: state.history.map(jsonRecord),
+    epoch: { ...state.epochSums },
+    gns: { ...state.gns },
+    earlyStopping: state.earlyStopping && { ...state.earlyStopping },
+    skipped: { ...state.skipped },
+    stopRequest: state.stopRequest,
+    trainSeconds: state.trainSeconds,
+  };
+}
+
+/** The clock of a run starting (or resuming) now. */
+function startClock(timings: StepTimings): LoopClock {
+  const now = performance.now();
+  return { runStarted: now, epochStarted: now, epochEvalMs: 0, timings };
+}
+
+/** An epoch record with its non-finite numbers as null, as JSON.stringify writes them. */
+function jsonRecord(record: EpochRecord): EpochRecord {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) out[key] = typeof value === 'number' && !Number.isFinite(value) ? null : value;
+  return out as unknown as EpochRecord;
+}
+
+/**
+ * The loop state saved in a checkpoint, its shape checked (the file's checksum vouches only for
+ * its bytes). `earlyStopping` says whether this run uses early stopping (the option may have been
+ * turned on or off at resume: its state then starts fresh or is dropped).
+ */
+export function restoreLoopState(meta: CheckpointMeta, source: string, earlyStopping: boolean, timings: StepTimings): LoopState {
+  const raw = meta.loop;
+  const bad = (what: string) => new FormatError('checkpointInvalid', `${source}: the loop state's ${what} is missing or malformed — the file was not written by this version of dptrain; resume from another checkpoint`);
+  const num = (v: unknown, what: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(what);
+    return v;
+  };
+  const obj = (v: unknown, what: string) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(what);
+    return v as Record<string, unknown>;
+  };
+  const epoch = obj(raw.epoch, 'epoch');
+  const gns = obj(raw.gns, 'gns');
+  const skipped = obj(raw.skipped, 'skipped');
+  if (!Array.isArray(raw.history) || raw.history.some((r) => typeof r !== 'object' || r === null || (r as { type?: unknown }).type !== 'epoch')) throw bad('history');
+  let saved: EarlyStoppingState | null = null;
+  if (raw.earlyStopping !== null) {
+    const e = obj(raw.earlyStopping, 'earlyStopping');
+    if (e.best !== null) num(e.best, 'earlyStopping.best');
+    const bestEpoch = e.bestEpoch === undefined || e.bestEpoch === null ? null : num(e.bestEpoch, 'earlyStopping.bestEpoch');
+    saved = { best: e.best as number | null, wait: num(e.wait, 'earlyStopping.wait'), bestEpoch };
+  }
+  if (raw.stopRequest !== null && typeof raw.stopRequest !== 'string') throw bad('stopRequest');
+  const history = raw.history as EpochRecord[];
+  return {
+    step: meta.step,
+    epoch: meta.epoch,
+    position: meta.position,
+    samples: meta.samples,
+    updates: num(raw.updates, 'updates'),
+    epochSums: { loss: num(epoch.loss, 'epoch.loss'), correct: num(epoch.correct, 'epoch.correct'), samples: num(epoch.samples, 'epoch.samples'), steps: num(epoch.steps, 'epoch.steps') },
+    history: [...history],
+    gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
+    earlyStopping: earlyStopping ? (saved ?? { best: null, wait: 0, bestEpoch: null }) : null,
+    skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
+    stopRequest: raw.stopRequest as string | null,
+    // Older checkpoints did not save it: their history holds every finished epoch.
+    trainSeconds: raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds'),
+    clock: startClock(timings),
+  };
+}
