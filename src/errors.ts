@@ -28,6 +28,13 @@ export class ConfigError extends DptrainError {
   }
 }
 
+/** A command line that does not parse (unknown option or command, missing value): `dptrain.cli.*`. */
+export class UsageError extends DptrainError {
+  constructor(problem: string, message: string, options?: DptrainErrorOptions) {
+    super(`dptrain.cli.${problem}`, message, options);
+  }
+}
+
 /** A dataset spec, file or content that cannot be used: `dptrain.data.*`. */
 export class DataError extends DptrainError {
   constructor(problem: string, message: string, options?: DptrainErrorOptions) {

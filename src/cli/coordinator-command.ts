@@ -11,6 +11,7 @@ import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinator
 import { ConfigError } from '../errors.js';
 import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
+import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
 import { logRunEnd } from './train-command.js';
@@ -129,7 +130,7 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
 }
 
 /**
- * `step 120, star, step 14.2 ms, 2 worker(s): w1 (host-a, 2 threads, 43 rows, compute 12.3 ms, answers in 13.0 ms = 92% of the step) | w2 (...); slowest: w1 (92%)`.
+ * `step 120, star, step 14.2 ms, 2 workers: w1 (host-a, 2 threads, 43 rows, compute 12.3 ms, answers in 13.0 ms = 92% of the step) | w2 (...); slowest: w1 (92%)`.
  * A worker's share is its mean time from `step` to its result over recent steps, as a share of
  * the gradient phase: the slowest worker's share is what the others spend waiting for it.
  */
@@ -137,12 +138,12 @@ export function describeStatus(status: CoordinatorStatus): string {
   const workers = status.workers
     .map((w) => {
       const pace = w.responseMs === null || w.responseMs === undefined ? '' : `, answers in ${w.responseMs.toFixed(1)} ms = ${Math.round(100 * (w.share ?? 0))}% of the step`;
-      return `${w.name} (${w.host}, ${w.threads} thread${w.threads === 1 ? '' : 's'}, ${w.lastRows} rows, compute ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`}${pace})`;
+      return `${w.name} (${w.host}, ${plural(w.threads, 'thread')}, ${plural(w.lastRows, 'row')}, compute ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`}${pace})`;
     })
     .join(' | ');
   const stepMs = status.stepMs === null || status.stepMs === undefined ? '' : `, step ${status.stepMs.toFixed(1)} ms`;
   const slowest = status.workers.find((w) => w.name === status.slowest);
   const slow = slowest ? `; slowest: ${slowest.name} (${Math.round(100 * (slowest.share ?? 0))}% of step time)` : '';
   const waiting = status.waiting.length > 0 ? `; waiting to join: ${status.waiting.join(', ')}` : '';
-  return `step ${status.step}, ${status.allreduce ?? '-'}${stepMs}, ${status.workers.length} worker(s): ${workers}${slow}${waiting}`;
+  return `step ${status.step}, ${status.allreduce ?? '-'}${stepMs}, ${plural(status.workers.length, 'worker')}: ${workers}${slow}${waiting}`;
 }

@@ -1,6 +1,7 @@
 /**
  * pino logging for the CLI: readable lines on a terminal (pino-pretty, fields hidden because the
- * messages carry the numbers), or one JSON object per line with `--log-format json`.
+ * messages carry the numbers; coloured only on a terminal without NO_COLOR), or one JSON object per
+ * line with `--log-format json`.
  * Logs go to stderr so that stdout stays free for results; a progress bar shares stderr politely.
  */
 import { Writable } from 'node:stream';
@@ -8,6 +9,8 @@ import { Option } from 'commander';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { ProgressBar } from './progress.js';
+import { colorEnabled } from './terminal.js';
+import { exitIfBrokenPipe } from './broken-pipe.js';
 
 export type LogFormat = 'pretty' | 'json';
 
@@ -18,7 +21,9 @@ export function logFormatOption(): Option {
 
 export function createLogger(format: LogFormat, progress: ProgressBar | null): Logger {
   if (format === 'json') {
-    return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ fd: 2, sync: true }));
+    const destination = pino.destination({ fd: 2, sync: true });
+    destination.on('error', exitIfBrokenPipe);
+    return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
   }
   const stderr = new Writable({
     write(chunk, _encoding, done) {
@@ -33,7 +38,7 @@ export function createLogger(format: LogFormat, progress: ProgressBar | null): L
     pretty({
       destination: stderr,
       sync: true,
-      colorize: Boolean(process.stderr.isTTY),
+      colorize: colorEnabled(process.stderr),
       hideObject: true,
       translateTime: 'HH:MM:ss',
       ignore: 'pid,hostname',

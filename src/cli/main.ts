@@ -1,10 +1,13 @@
 /**
- * The `dptrain` command. The only place that exits the process: DptrainErrors become one
- * readable line and an exit code (2 for a usage or config mistake, 1 otherwise), never a stack
- * trace; anything else is a bug and keeps its stack.
+ * The `dptrain` command. The only place that exits the process: DptrainErrors and commander's
+ * parse errors become one readable line (a JSON line with --log-format json) and an exit code
+ * (2 for a mistake in the command, 1 otherwise), never a stack trace; anything else is a bug and
+ * keeps its stack (src/cli/error-output.ts). A closed stdout or stderr ends the process quietly.
  */
-import { Command, CommanderError } from 'commander';
-import { DptrainError } from '../errors.js';
+import { Command } from 'commander';
+import { exitQuietlyOnBrokenPipe } from './broken-pipe.js';
+import { logFormatOf, reportError, usageErrorFrom } from './error-output.js';
+import { packageVersion } from './version.js';
 import { runTrain } from './train-command.js';
 import { registerSweepCommand } from './sweep-command.js';
 import { registerReportCommand } from './report-command.js';
@@ -15,15 +18,14 @@ import { registerBenchCommand } from './bench-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
-export const EXIT_USAGE = 2;
-export const EXIT_FAILURE = 1;
+export { EXIT_USAGE, EXIT_FAILURE } from './error-output.js';
 
 export function buildProgram(): Command {
   const program = new Command('dptrain')
     .description('Data-parallel neural-network training for Node.js')
-    .version(process.env.npm_package_version ?? '0.1.0')
-    .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .version(packageVersion())
+    // Errors are reported by main() in dptrain's one-line form; help still goes where commander puts it.
+    .configureOutput({ outputError: () => {} });
 
   const trainCommand = program
     .command('train')
@@ -39,30 +41,19 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerInspectCommand(program);
   registerBenchCommand(program);
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride((error) => {
+      throw usageErrorFrom(error, command);
+    });
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnBrokenPipe();
   try {
     await buildProgram().parseAsync(argv);
   } catch (error) {
-    process.exitCode = exitCodeFor(error);
+    process.exitCode = reportError(error, logFormatOf(argv));
   }
-}
-
-function exitCodeFor(error: unknown): number {
-  if (error instanceof CommanderError) {
-    // commander has printed its message already; help and version exit 0.
-    return error.exitCode === 0 ? 0 : EXIT_USAGE;
-  }
-  if (error instanceof DptrainError) {
-    process.stderr.write(`dptrain: error: ${error.message} [${error.code}]\n`);
-    return error.code.startsWith('dptrain.config.') ||
-      error.code.startsWith('dptrain.model.') ||
-      error.code.startsWith('dptrain.data.')
-      ? EXIT_USAGE
-      : EXIT_FAILURE;
-  }
-  process.stderr.write(`dptrain: internal error (please report it): ${(error as Error)?.stack ?? String(error)}\n`);
-  return EXIT_FAILURE;
 }

@@ -11,6 +11,7 @@ import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseBatchSize, parseInteger, parseNumber } from './parse.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
+import { interactive } from './terminal.js';
 
 /** Training options a sweep sets per run, so their train flags are not offered. */
 const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out']);
@@ -101,7 +102,7 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>): SweepOpti
 export async function runSweep(flags: Record<string, unknown>): Promise<SweepResults> {
   const options = sweepOptionsFromFlags(flags);
   const format = flags.logFormat as LogFormat;
-  const progress = format === 'pretty' && process.stderr.isTTY ? new SweepProgress(process.stderr) : null;
+  const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);
   const results = await sweep(options, {
     logger,

@@ -1,16 +1,21 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
 import { train, type TrainResult } from '../train/index.js';
+import { plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { trainConfigFromFlags } from './train-options.js';
+import { interactive } from './terminal.js';
+import { packageVersion } from './version.js';
 
 export async function runTrain(flags: Record<string, unknown>): Promise<TrainResult> {
   const config = trainConfigFromFlags(flags);
   const format = flags.logFormat as LogFormat;
-  const progress = format === 'pretty' && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);
+  // Something on screen at once: loading the data and starting the workers takes a moment.
+  logger.info({ version: packageVersion() }, `dptrain ${packageVersion()}: preparing the run (data, model, workers)`);
   const result = await train(config, {
     logger,
     callbacks: progress
@@ -27,7 +32,7 @@ export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
   const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
   const parts = [
-    `${summary.epochs} epochs, ${summary.steps} steps in ${formatDuration(summary.seconds)}`,
+    `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')} in ${formatDuration(summary.seconds)}`,
     `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
     summary.final.valLoss !== null ? `val loss ${summary.final.valLoss.toFixed(4)}` : `train loss ${summary.final.trainLoss?.toFixed(4)}`,
     accuracy !== null ? `${summary.final.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',

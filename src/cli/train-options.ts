@@ -70,7 +70,9 @@ export function addTrainFlags(command: Command): Command {
   for (const spec of trainFlags) {
     const fallback = defaultTrainConfig[spec.key];
     const shownDefault = typeof fallback === 'boolean' || fallback === null ? undefined : String(fallback);
-    command.option(spec.flag, spec.help + (shownDefault !== undefined ? ` (default: ${shownDefault})` : ''));
+    // A help text that describes its default itself ("the machine's available parallelism") keeps only that.
+    const describesDefault = spec.help.includes('(default:');
+    command.option(spec.flag, spec.help + (shownDefault !== undefined && !describesDefault ? ` (default: ${shownDefault})` : ''));
   }
   return command;
 }

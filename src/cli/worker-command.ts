@@ -1,5 +1,5 @@
 /**
- * `dptrain worker --connect ws://HOST:PORT`: join a coordinator and compute shards with a local
+ * `dptrain worker --connect HOST:PORT` (or ws://HOST:PORT): join a coordinator and compute shards with a local
  * engine over --threads threads until the run ends. Exits 0 when the coordinator ends the run,
  * 1 when it refuses this worker, drops it more than --rejoins times, or cannot be reached again
  * within --reconnect-timeout after the connection was lost (the log says why).
@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../transport/index.js';
+import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
 
@@ -17,7 +18,7 @@ export function registerWorkerCommand(program: Command): Command {
   return program
     .command('worker')
     .description('join a `dptrain coordinator` and compute shards with this host\'s threads until the run ends')
-    .option('--connect <url>', 'the coordinator, e.g. ws://10.0.0.1:7000 (required)')
+    .option('--connect <url>', 'the coordinator, HOST:PORT or ws://HOST:PORT, e.g. 10.0.0.1:7000 (required)')
     .option('--token-file <file>', 'the shared secret file (chmod 600), the coordinator\'s')
     .option('--threads <t>', `threads of the local engine; 1 = one thread (default: this machine's ${os.availableParallelism()})`)
     .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
@@ -29,6 +30,28 @@ export function registerWorkerCommand(program: Command): Command {
     .action(async (options: Record<string, unknown>) => void (await runWorkerCommand(options)));
 }
 
+/**
+ * `--connect`: the coordinator as `HOST:PORT` or `[IPv6]:PORT` (what its start-up line prints), or a
+ * `ws://` / `wss://` URL; returns the URL to dial.
+ */
+export function parseConnect(raw: unknown): string {
+  const text = typeof raw === 'string' ? raw.trim() : '';
+  const bare = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const candidate = bare ? `ws://${bare[1]}:${bare[2]}/` : text;
+  let url: URL | null = null;
+  try {
+    url = new URL(candidate);
+  } catch {
+    // reported below
+  }
+  const valid = url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && (!bare || Number(bare[2]) <= 65_535);
+  if (!valid) {
+    const what = raw === undefined ? 'it is missing' : `got ${JSON.stringify(raw)}`;
+    throw new ConfigError('badOption', `--connect must be the coordinator's HOST:PORT or ws://HOST:PORT, as its start-up line prints (${what}), e.g. --connect 10.0.0.1:7000`);
+  }
+  return candidate;
+}
+
 /** A default worker name the transport accepts: the host name, sanitized, and the process id. */
 export function defaultWorkerName(): string {
   const host = os.hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 50) || 'worker';
@@ -36,10 +59,7 @@ export function defaultWorkerName(): string {
 }
 
 export async function runWorkerCommand(flags: Record<string, unknown>): Promise<WorkerOutcome> {
-  const url = flags.connect;
-  if (typeof url !== 'string' || !/^wss?:\/\/[^/]+/.test(url.trim())) {
-    throw new ConfigError('badOption', `--connect must be the coordinator's ws://HOST:PORT (got ${JSON.stringify(url ?? '')}), e.g. --connect ws://10.0.0.1:7000`);
-  }
+  const url = parseConnect(flags.connect);
   const threads = flags.threads === undefined ? os.availableParallelism() : parseInteger('--threads', flags.threads as string);
   if (!(threads >= 1 && threads <= 1024)) throw new ConfigError('badOption', `--threads must be an integer from 1 to 1024 (got ${threads})`);
   const name = typeof flags.name === 'string' ? flags.name : defaultWorkerName();
@@ -62,8 +82,8 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const outcome = await runWorker({ url: url.trim(), name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost: flags.ringHost as string | undefined, log }, stop.signal);
-    log.info({ steps: outcome.steps }, `worker "${name}" done: ${outcome.steps} steps served`);
+    const outcome = await runWorker({ url, name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost: flags.ringHost as string | undefined, log }, stop.signal);
+    log.info({ steps: outcome.steps }, `worker "${name}" done: ${plural(outcome.steps, 'step')} served`);
     return outcome;
   } finally {
     process.off('SIGINT', onSignal);

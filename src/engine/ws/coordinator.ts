@@ -26,7 +26,8 @@ import { loadKernels } from '../../kernels/index.js';
 import { Model, type BatchResult } from '../../model/index.js';
 import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../../optim/index.js';
 import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
-import { isLoopback, listen, type Server, type TransportLogger } from '../../transport/index.js';
+import { hostPort, isLoopback, listen, reachableHosts, type Server, type TransportLogger } from '../../transport/index.js';
+import { plural } from '../../util/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
@@ -169,7 +170,11 @@ export class WsEngine implements Engine {
       }),
     );
     engine.#roster.start();
-    log.info({ url: server.url, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ${server.url}: waiting for ${options.minWorkers} worker(s) (dptrain worker --connect ${server.url}${options.token ? ' --token-file FILE' : ''})`);
+    // The hint names an address a worker can dial: never the unspecified 0.0.0.0 the server may bind.
+    const dial = reachableHosts(server.host).map((h) => hostPort(h, server.port));
+    const others = dial.length > 1 ? `; this host's other addresses: ${dial.slice(1).join(', ')}` : '';
+    const everywhere = dial[0] !== hostPort(server.host, server.port) && !isLoopback(server.host) ? ' (listening on every interface)' : '';
+    log.info({ url: `ws://${dial[0]}/`, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ws://${dial[0]}/${everywhere}: waiting for ${plural(options.minWorkers, 'worker')} (dptrain worker --connect ${dial[0]}${options.token ? ' --token-file FILE' : ''}${others})`);
     try {
       await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
         const have = engine.#roster.waiting.length;
