@@ -14,6 +14,7 @@ const areaOfClass: Record<string, string> = {
   EngineError: 'engine',
   TransportError: 'transport',
   StudyError: 'study',
+  UsageError: 'cli',
 };
 
 function sourceFiles(dir: string): string[] {

@@ -7,16 +7,16 @@ import { CommanderError, type Command } from 'commander';
 import { DptrainError, UsageError } from '../errors.js';
 import type { LogFormat } from './logger.js';
 
-/** commander's error codes and the `dptrain.cli.*` problem each becomes. */
-const USAGE_PROBLEMS: Record<string, string> = {
-  'commander.unknownOption': 'unknownOption',
-  'commander.unknownCommand': 'unknownCommand',
-  'commander.missingArgument': 'missingArgument',
-  'commander.optionMissingArgument': 'missingValue',
-  'commander.invalidArgument': 'badChoice',
-  'commander.excessArguments': 'tooManyArguments',
-  'commander.conflictingOption': 'conflictingOptions',
-  'commander.missingMandatoryOptionValue': 'missingOption',
+/** commander's error codes and the code each becomes (full codes, so docs/errors.md's test sees them). */
+const USAGE_CODES: Record<string, string> = {
+  'commander.unknownOption': 'dptrain.cli.unknownOption',
+  'commander.unknownCommand': 'dptrain.cli.unknownCommand',
+  'commander.missingArgument': 'dptrain.cli.missingArgument',
+  'commander.optionMissingArgument': 'dptrain.cli.missingValue',
+  'commander.invalidArgument': 'dptrain.cli.badChoice',
+  'commander.excessArguments': 'dptrain.cli.tooManyArguments',
+  'commander.conflictingOption': 'dptrain.cli.conflictingOptions',
+  'commander.missingMandatoryOptionValue': 'dptrain.cli.missingOption',
 };
 
 /**
@@ -38,7 +38,7 @@ export function logFormatOf(argv: readonly string[]): LogFormat {
  */
 export function usageErrorFrom(error: CommanderError, command: Command): Error {
   if (error.exitCode === 0 || error.code === 'commander.help') return error;
-  const problem = USAGE_PROBLEMS[error.code] ?? 'badCommandLine';
+  const problem = (USAGE_CODES[error.code] ?? 'dptrain.cli.badCommandLine').slice('dptrain.cli.'.length);
   const text = error.message.replace(/^error: /, '').replace(/\.\s*$/, '').replace(/\s*\n\s*/g, ' ').replace(/\(Did you mean/, '(did you mean').trim();
   const path = command.parent ? `dptrain ${command.name()}` : 'dptrain';
   return new UsageError(problem, `${text} — see ${path} --help`, { cause: error });

@@ -21,14 +21,13 @@ export function logFormatOption(): Option {
 
 export function createLogger(format: LogFormat, progress: ProgressBar | null): Logger {
   if (format === 'json') {
-    const destination = pino.destination({ fd: 2, sync: true });
-    destination.on('error', exitIfBrokenPipe);
-    return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+    return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, stderrDestination());
   }
+  const destination = stderrDestination();
   const stderr = new Writable({
     write(chunk, _encoding, done) {
       progress?.clear();
-      process.stderr.write(chunk);
+      destination.write(String(chunk));
       progress?.redraw();
       done();
     },
@@ -44,4 +43,15 @@ export function createLogger(format: LogFormat, progress: ProgressBar | null): L
       ignore: 'pid,hostname',
     }),
   );
+}
+
+/**
+ * fd 2, written synchronously. A closed pipe (`dptrain train 2>&1 | head`) raises EPIPE at the
+ * write itself, so the process ends at that line even inside a loop that never yields to the
+ * event loop (process.stderr would report it only on a later tick).
+ */
+function stderrDestination(): ReturnType<typeof pino.destination> {
+  const destination = pino.destination({ fd: 2, sync: true });
+  destination.on('error', exitIfBrokenPipe);
+  return destination;
 }

@@ -1,6 +1,8 @@
 /**
- * A one-line progress bar on a terminal (epoch, step/steps, loss, samples/s, ETA).
- * Drawn only when stderr is a TTY; log lines clear it first so the two never mix.
+ * A one-line progress bar on a terminal (epoch, step/steps, loss, samples/s, ETA), and before
+ * the first step a status line, so a terminal is never silent while the run starts.
+ * Drawn only when stderr is a terminal (src/cli/terminal.ts); log lines clear it first so the two
+ * never mix. It uses no colour.
  */
 import type { RunInfo, StepRecord } from '../train/index.js';
 
@@ -19,7 +21,15 @@ export class ProgressBar {
     this.#out = out;
   }
 
+  /** A transient status line until the first step ("loading the data…"); log lines clear it too. */
+  status(text: string): void {
+    this.#line = text;
+    this.#draw();
+  }
+
   begin(info: RunInfo): void {
+    this.clear();
+    this.#line = '';
     this.#info = info;
     this.#started = performance.now();
   }
@@ -59,7 +69,8 @@ export class ProgressBar {
   }
 
   #draw(): void {
-    const width = this.#out.columns ?? 100;
+    // A pseudo-terminal without a size reports 0 columns.
+    const width = this.#out.columns || 100;
     this.#out.write('\r\x1b[2K' + this.#line.slice(0, Math.max(10, width - 1)));
   }
 }

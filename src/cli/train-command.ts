@@ -14,8 +14,8 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);
-  // Something on screen at once: loading the data and starting the workers takes a moment.
-  logger.info({ version: packageVersion() }, `dptrain ${packageVersion()}: preparing the run (data, model, workers)`);
+  // Something on a terminal at once: loading the data and starting the workers takes a moment.
+  progress?.status(`dptrain ${packageVersion()}: loading the data and starting the workers…`);
   const result = await train(config, {
     logger,
     callbacks: progress

@@ -1,0 +1,31 @@
+// `dptrain report DIR` of something that is not a run or sweep directory says what it got and
+// what it expected, in one line with exit 2 (issue 12, item 8).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli, tempDir } from './helpers.js';
+
+function expectOneLine(args: string[], pattern: RegExp, code: string): void {
+  const result = runCli(args);
+  assert.equal(result.status, 2, result.stderr);
+  const lines = result.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0], pattern);
+  assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
+}
+
+test('dptrain report of a directory that does not exist says so', () => {
+  const missing = path.join(tempDir(), 'runs', 'mnist');
+  expectOneLine(['report', missing], new RegExp(`^dptrain: error: ${missing} does not exist .*— dptrain report takes the --out directory of \`dptrain train --out DIR\``), 'dptrain.config.reportDirNotFound');
+});
+
+test('dptrain report of a file says it is a file, not a directory', () => {
+  const file = path.join(tempDir(), 'final.safetensors');
+  fs.writeFileSync(file, 'x');
+  expectOneLine(['report', file], /is a file, not a directory \(for a parameters file use dptrain inspect\) — dptrain report takes/, 'dptrain.config.notAReportDir');
+});
+
+test('dptrain report of a directory without a run or sweep says what it expected', () => {
+  expectOneLine(['report', tempDir()], /holds neither results\.json \(a sweep\) nor metrics\.jsonl \(a run\)/, 'dptrain.config.notAReportDir');
+});
