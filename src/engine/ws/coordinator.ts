@@ -13,7 +13,7 @@
  *               ring  members all-reduce among themselves (ring.ts) and send their finished
  *                     segments here, so this replica gets the same bits;
  *   update    this process applies the update to its own replica (parameters and optimizer
- *             state never live only on a worker: design.md §2.5), and every member applies
+ *             state never live only on a worker: docs/architecture.md, "One truth for the parameters"), and every member applies
  *             the same update to the same reduced gradient. Every `hashEvery` updates the
  *             members send a hash of their parameters; a replica that differs is named and dropped.
  * A member that disconnects, misses the adaptive deadline or breaks the protocol is dropped and
@@ -314,7 +314,7 @@ export class WsEngine implements Engine {
    * Drops the step just computed (non-finite, --on-nonfinite skip): this replica keeps its
    * parameters and optimizer state, and so does every member, told by `skip`. The version does
    * not move, so the next step's `version` check still holds on every replica. The decision is
-   * made here, once, and broadcast: a worker never decides alone (research/reliability.md §6).
+   * made here, once, and broadcast: a worker never decides alone (docs/protocol.md §6).
    */
   async skipUpdate(): Promise<void> {
     const message: CoordinatorMessage = { type: 'skip', step: this.#step, version: this.#version };
