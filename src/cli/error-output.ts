@@ -7,6 +7,11 @@ import { CommanderError, type Command } from 'commander';
 import { DptrainError, UsageError } from '../errors.js';
 import type { LogFormat } from './logger.js';
 
+/** Exit status for a mistake in the command (usage, option, model, dataset). */
+export const EXIT_USAGE = 2;
+/** Exit status for a failure while running (a diverged loss, a lost coordinator). */
+export const EXIT_FAILURE = 1;
+
 /** commander's error codes and the code each becomes (full codes, so docs/errors.md's test sees them). */
 const USAGE_CODES: Record<string, string> = {
   'commander.unknownOption': 'dptrain.cli.unknownOption',
@@ -69,6 +74,3 @@ export function reportError(error: unknown, format: LogFormat): number {
   else process.stderr.write(`dptrain: internal error (please report it): ${stack}\n`);
   return EXIT_FAILURE;
 }
-
-export const EXIT_USAGE = 2;
-export const EXIT_FAILURE = 1;
