@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from './helpers.js';
@@ -31,4 +32,14 @@ test('`npm start -- FLAGS` trains with those flags and its first dptrain line co
   assert.match(lines.at(-1)!.msg, /^done: 1 epoch, /);
   console.log(`# npm start -- (1 epoch of 180 samples) took ${seconds.toFixed(1)} s`);
   assert.ok(seconds < 30, `npm start took ${seconds.toFixed(1)} s`);
+});
+
+test('the bin in a clone that was never built says to run npm ci, in one line', () => {
+  const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'dptrain-unbuilt-'));
+  fs.cpSync(path.join(repoRoot, 'bin'), path.join(clone, 'bin'), { recursive: true });
+  fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(clone, 'package.json'));
+  const result = spawnSync(process.execPath, [path.join(clone, 'bin', 'dptrain.js'), 'train'], { encoding: 'utf8' });
+  fs.rmSync(clone, { recursive: true, force: true });
+  assert.equal(result.status, 2, result.stderr);
+  assert.equal(result.stderr, 'dptrain: error: dptrain is not built yet (dist/ is missing) — run npm ci, or npm run build [dptrain.cli.notBuilt]\n');
 });

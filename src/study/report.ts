@@ -15,6 +15,7 @@ import type { RunSummary } from '../train/index.js';
 import { predictSteps } from './fit.js';
 import { readJson, readRunMetrics, type RunMetrics } from './metrics.js';
 import type { SweepResults } from './sweep.js';
+import { plural } from '../util/index.js';
 
 export type SeriesStyle = 'line' | 'points' | 'dashed';
 
@@ -282,7 +283,7 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
   );
 
   const summary = [
-    `${results.model} on ${results.dataset} (${N.toLocaleString('en-US')} training samples), ${results.optimizer}${results.optimizer === 'sgd' ? ` momentum ${results.momentum}` : ''}, learning rate rule ${results.lrRule}${results.lrRule === 'tuned' ? ` (${results.lrTrials} rates a factor ${results.lrFactor} apart per batch size)` : ` (${results.baseLr} at B=${results.baseBatchSize})`}, ${results.seeds.length} seed(s), at most ${results.maxEpochs} epochs per run.`,
+    `${results.model} on ${results.dataset} (${N.toLocaleString('en-US')} training samples), ${results.optimizer}${results.optimizer === 'sgd' ? ` momentum ${results.momentum}` : ''}, learning rate rule ${results.lrRule}${results.lrRule === 'tuned' ? ` (${results.lrTrials} rates a factor ${results.lrFactor} apart per batch size)` : ` (${results.baseLr} at B=${results.baseBatchSize})`}, ${plural(results.seeds.length, 'seed')}, at most ${plural(results.maxEpochs, 'epoch')} per run.`,
     `Target: ${results.target.text}, checked ${results.targetCheck}.`,
     fit
       ? `Fit (${fit.method}): S_min = ${fmt(fit.sMin)} steps, E_min = ${fmt(fit.eMin)} samples, B_crit = E_min/S_min = ${fit.bCrit === null ? 'beyond the largest batch size' : fmt(fit.bCrit)}; rms relative residual ${fmt(fit.rmsRelativeError * 100, 2)}%.${results.fitNote ? ' ' + results.fitNote + '.' : ''}`
@@ -383,10 +384,10 @@ export async function runPage(dir: string): Promise<ReportPage> {
   }
   const text = summary
     ? [
-        `${summary.model} on ${summary.dataset} (${summary.trainSamples.toLocaleString('en-US')} training samples, ${summary.valSamples.toLocaleString('en-US')} held out); batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}; ${summary.engine} engine, ${summary.workers} worker(s).`,
-        `${summary.epochs} epochs, ${summary.steps.toLocaleString('en-US')} steps, ${summary.samples.toLocaleString('en-US')} samples in ${summary.seconds.toFixed(1)} s (${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s); final train loss ${fmt(summary.final.trainLoss)}, val loss ${fmt(summary.final.valLoss)}, val accuracy ${fmt(summary.final.valAccuracy)}.`,
+        `${summary.model} on ${summary.dataset} (${summary.trainSamples.toLocaleString('en-US')} training samples, ${summary.valSamples.toLocaleString('en-US')} held out); batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}; ${summary.engine} engine, ${plural(summary.workers, 'worker')}.`,
+        `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')}, ${plural(summary.samples, 'sample')} in ${summary.seconds.toFixed(1)} s (${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s); final train loss ${fmt(summary.final.trainLoss)}, val loss ${fmt(summary.final.valLoss)}, val accuracy ${fmt(summary.final.valAccuracy)}.`,
       ]
-    : [`${metrics.epochs.length} epochs, ${metrics.steps.toLocaleString('en-US')} steps (no summary.json: the run did not finish).`];
+    : [`${plural(metrics.epochs.length, 'epoch')}, ${plural(metrics.steps, 'step')} (no summary.json: the run did not finish).`];
   return { kind: 'run', title: `Training run: ${summary ? `${summary.model} on ${summary.dataset}` : path.basename(path.resolve(dir))}`, summary: text, table: null, warnings: [], charts: charts.filter((c): c is ChartDef => c !== null) };
 }
 

@@ -31,7 +31,7 @@ import {
   type Dataset,
 } from '../data/index.js';
 import { ConfigError, DptrainError, shown } from '../errors.js';
-import { median } from '../util/index.js';
+import { median, plural } from '../util/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
@@ -500,7 +500,7 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
     datasetHash: hash,
     runs: runs.map((r) => r.id),
   });
-  log.info({ runs: runs.length }, `sweep of ${runs.length} run(s) over batch sizes ${opts.batchSizes.join(', ')} to ${opts.target.text}, at most ${opts.maxEpochs} epochs each; writing ${opts.out}`);
+  log.info({ runs: runs.length }, `sweep of ${plural(runs.length, 'run')} over batch sizes ${opts.batchSizes.join(', ')} to ${opts.target.text}, at most ${plural(opts.maxEpochs, 'epoch')} each; writing ${opts.out}`);
   hooks.onPlan?.(runs);
 
   const splits = new Map<number, Dataset>();
@@ -784,7 +784,7 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
     }
   }
   const notReached = rows.filter((r) => !r.reached).map((r) => r.batchSize);
-  if (notReached.length) warnings.push(`not reached within ${opts.maxEpochs} epochs at batch size(s) ${notReached.join(', ')} — raise --max-epochs or ease --target`);
+  if (notReached.length) warnings.push(`not reached within ${plural(opts.maxEpochs, 'epoch')} at batch size(s) ${notReached.join(', ')} — raise --max-epochs or ease --target`);
 
   const { source: bSimpleSource, setup: gnsSetup } = describeGnsSource(opts, outcomes, rows);
   return {
@@ -883,5 +883,5 @@ export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 
     return `${head}: reached ${opts.target.text} after ${o.stepsToTarget!.toLocaleString('en-US')} steps, ${epochs} epoch${epochs === 1 ? '' : 's'}, ${o.samplesToTarget!.toLocaleString('en-US')} samples, ${o.secondsToTarget!.toFixed(1)} s of training${shownMetric}${resumed}`;
   }
   if (o.status === 'diverged') return `${head}: diverged after ${o.stepsRun.toLocaleString('en-US')} steps${resumed}`;
-  return `${head}: not reached in ${opts.maxEpochs} epochs${shownMetric}${resumed}`;
+  return `${head}: not reached in ${plural(opts.maxEpochs, 'epoch')}${shownMetric}${resumed}`;
 }
