@@ -25,7 +25,11 @@ export interface LogLine {
 export class Proc {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
-  /** stderr lines that are not JSON (errors printed by main). */
+  /**
+   * The errors main printed, as `dptrain: error: <msg> [<code>]`: with --log-format json main
+   * prints them as JSON lines (level 50 with a code), rendered here in the plain form; and any
+   * stderr line that is not JSON.
+   */
   readonly text: string[] = [];
   readonly exited: Promise<number | null>;
   readonly #waiters = new Set<() => void>();
@@ -42,7 +46,9 @@ export class Proc {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         try {
-          this.lines.push(JSON.parse(line) as LogLine);
+          const parsed = JSON.parse(line) as LogLine;
+          this.lines.push(parsed);
+          if (parsed.level >= 50 && typeof parsed.code === 'string') this.text.push(`dptrain: error: ${parsed.msg} [${parsed.code}]`);
         } catch {
           this.text.push(line);
         }
