@@ -26,7 +26,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:7000';
 export const coordinatorHelp = `
 Across hosts
   On one host:     dptrain coordinator --listen 10.0.0.1:7000 --token-file token --min-workers 2 [train options]
-  On each other:   dptrain worker --connect ws://10.0.0.1:7000 --token-file token --threads 4
+  On each other:   dptrain worker --connect 10.0.0.1:7000 --token-file token --threads 4
   The token is a shared secret (openssl rand -hex 32 > token && chmod 600 token; copy it to every
   host); it never crosses the wire. Without --token-file the coordinator listens on loopback only.
   Workers load the dataset by its spec and prove its hash (or receive it with --ship-data); each

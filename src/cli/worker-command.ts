@@ -1,6 +1,6 @@
 /**
- * `dptrain worker --connect HOST:PORT` (or ws://HOST:PORT): join a coordinator and compute shards with a local
- * engine over --threads threads until the run ends. Exits 0 when the coordinator ends the run,
+ * `dptrain worker --connect HOST:PORT` (or ws://HOST:PORT): join a coordinator and compute shards
+ * with a local engine over --threads threads until the run ends. Exits 0 when the coordinator ends the run,
  * 1 when it refuses this worker, drops it more than --rejoins times, or cannot be reached again
  * within --reconnect-timeout after the connection was lost (the log says why).
  * Ctrl-C leaves the run at once; the coordinator recomputes the current step without it.
@@ -18,7 +18,7 @@ export function registerWorkerCommand(program: Command): Command {
   return program
     .command('worker')
     .description('join a `dptrain coordinator` and compute shards with this host\'s threads until the run ends')
-    .option('--connect <url>', 'the coordinator, HOST:PORT or ws://HOST:PORT, e.g. 10.0.0.1:7000 (required)')
+    .option('--connect <address>', 'the coordinator, HOST:PORT or ws://HOST:PORT, e.g. 10.0.0.1:7000 (required)')
     .option('--token-file <file>', 'the shared secret file (chmod 600), the coordinator\'s')
     .option('--threads <t>', `threads of the local engine; 1 = one thread (default: this machine's ${os.availableParallelism()})`)
     .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
