@@ -15,6 +15,7 @@ import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
+import { plural } from '../util/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
 
@@ -69,7 +70,7 @@ function controlOf(run: PreparedRun): TrainControl {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${info.stepsPerEpoch} steps per epoch, lr ${info.lr}; ${engine.kind} engine, ${engine.workers} worker(s), ${engine.kernels} kernels`);
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
   run.state.clock.runStarted = performance.now();
 }
