@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { datasetHash, loadDataset } from '../src/data/index.js';
-import { mnistPixelValue } from '../src/data/mnist.js';
+import { MNIST_FILES, mnistPixelValue } from '../src/data/mnist.js';
+import { repoRoot, tempDir } from './helpers.js';
 
 test('mnist loads the 10,000 bundled digits as 784 pixels in [0, 1] with 10 classes', async () => {
   const start = performance.now();
@@ -57,4 +62,38 @@ test('the bundled byte k is the package\'s pixel value k/255 rounded to 3 decima
 
 test('mnist rejects options', async () => {
   await assert.rejects(loadDataset('mnist?n=10'), { code: 'dptrain.data.unknownOption', message: /unknown option "n".*mnist takes no options/ });
+});
+
+/** A copy of the built CLI whose data/ the test may damage; returns the copy's bin. */
+function cliCopyWithData(damage: (dataDir: string) => void): { bin: string; dir: string } {
+  const dir = tempDir('dptrain-mnist-copy-');
+  fs.cpSync(path.join(repoRoot, 'dist', 'src'), path.join(dir, 'dist', 'src'), { recursive: true });
+  fs.symlinkSync(path.join(repoRoot, 'dist', 'wasm'), path.join(dir, 'dist', 'wasm'));
+  fs.cpSync(path.join(repoRoot, 'bin'), path.join(dir, 'bin'), { recursive: true });
+  fs.cpSync(path.join(repoRoot, 'data'), path.join(dir, 'data'), { recursive: true });
+  fs.copyFileSync(path.join(repoRoot, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
+  damage(path.join(dir, 'data'));
+  return { bin: path.join(dir, 'bin', 'dptrain.js'), dir };
+}
+
+test('`dptrain train` with a bundled digits file changed by one pixel refuses it by its SHA-256, in one line', () => {
+  const { bin, dir } = cliCopyWithData((data) => {
+    const file = path.join(data, MNIST_FILES.images.name);
+    const idx = gunzipSync(fs.readFileSync(file));
+    idx[16 + 300] ^= 1;
+    fs.writeFileSync(file, gzipSync(idx));
+  });
+  const result = spawnSync(process.execPath, [bin, 'train', '--epochs', '1'], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(result.status, 2, result.stderr);
+  assert.match(result.stderr, /^dptrain: error: the bundled digits .*mnist-10k-images-idx3-ubyte\.gz have SHA-256 [0-9a-f]{64}, not 4e3355b0.* — restore it \(git checkout -- data\/, or reinstall dptrain\) \[dptrain\.data\.badMnistFile\]\n$/);
+});
+
+test('`dptrain train` without the bundled labels file names it', () => {
+  const { bin, dir } = cliCopyWithData((data) => fs.rmSync(path.join(data, MNIST_FILES.labels.name)));
+  const result = spawnSync(process.execPath, [bin, 'train', '--epochs', '1'], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(result.status, 2, result.stderr);
+  assert.match(result.stderr, /^dptrain: error: cannot read the bundled digits .*mnist-10k-labels-idx1-ubyte\.gz \(ENOENT\) — restore it .*\[dptrain\.data\.fileNotFound\]\n$/);
 });

@@ -53,15 +53,21 @@ type BundledFile = (typeof MNIST_FILES)[keyof typeof MNIST_FILES];
 /** The values after the IDX header of a bundled file, once its SHA-256 matches. */
 async function readBundled(file: BundledFile): Promise<Uint8Array> {
   const path = fileURLToPath(new URL(file.name, DATA_DIR));
+  const restore = 'restore it (git checkout -- data/, or reinstall dptrain)';
   let bytes: Uint8Array;
   try {
-    bytes = gunzipSync(await readFile(path));
+    bytes = await readFile(path);
   } catch (cause) {
-    throw new DataError('fileNotFound', `cannot read the bundled digits ${path} (${(cause as Error).message}) — restore it (git checkout -- data/ or reinstall dptrain)`, { cause });
+    throw new DataError('fileNotFound', `cannot read the bundled digits ${path} (${(cause as NodeJS.ErrnoException).code ?? String(cause)}) — ${restore}`, { cause });
+  }
+  try {
+    bytes = gunzipSync(bytes);
+  } catch (cause) {
+    throw new DataError('badMnistFile', `the bundled digits ${path} do not decompress (${(cause as Error).message}) — ${restore}`, { cause });
   }
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (digest !== file.sha256) {
-    throw new DataError('badMnistFile', `the bundled digits ${path} have SHA-256 ${digest}, not ${file.sha256} — restore the file (git checkout -- data/ or reinstall dptrain)`);
+    throw new DataError('badMnistFile', `the bundled digits ${path} have SHA-256 ${digest}, not ${file.sha256} — ${restore}`);
   }
   // The hash pins the content, so the header is the one the build script wrote.
   const headerBytes = 4 + 4 * file.dims.length;
