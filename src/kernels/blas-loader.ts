@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { DptrainError } from '../errors.js';
+import { ConfigError, DptrainError } from '../errors.js';
 import type { BlasReport } from './kernels.js';
 
 /** cblas enums (cblas.h): row-major storage, and whether an operand is transposed. */
@@ -171,7 +171,8 @@ const opened = new Map<string, BlasLibrary>();
 /**
  * The BLAS library to use: `explicit` (from --blas-library) or else DPTRAIN_BLAS, opened as given;
  * otherwise the first of blasCandidates() that opens. Cached per thread and file.
- * Throws DptrainError `dptrain.kernels.blasUnavailable` naming what was tried.
+ * Throws ConfigError `dptrain.config.badBlasLibrary` when the named library cannot be used, and
+ * DptrainError `dptrain.kernels.blasUnavailable` when the search finds none (or koffi is missing).
  */
 export async function openBlas(explicit?: string | null): Promise<BlasLibrary> {
   const koffi = await importKoffi();
@@ -186,7 +187,8 @@ export async function openBlas(explicit?: string | null): Promise<BlasLibrary> {
       opened.set(given.file, library);
       return library;
     } catch (cause) {
-      throw new DptrainError('dptrain.kernels.blasUnavailable', `the BLAS library ${given.file} (${flag}) cannot be used: ${firstLine(cause)} — give the path of a CBLAS library such as libopenblas.so.0, or unset ${flag}`, { cause });
+      // The user named it: a mistake to fix (exit 2), not a missing optional speed-up.
+      throw new ConfigError('badBlasLibrary', `${flag} ${given.file} cannot be used: ${firstLine(cause)} — give a CBLAS library such as libopenblas.so.0 or its full path`, { cause });
     }
   }
   const tried: string[] = [];
