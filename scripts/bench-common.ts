@@ -55,3 +55,26 @@ export function badFlagValue(message: string): never {
 export function fmt(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
+
+/** The OpenBLAS variables that pin its CPU kernel (set on some machines where old builds miscompute). */
+export const OPENBLAS_ENV = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
+
+/**
+ * Unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in this process unless `keep`, before OpenBLAS is
+ * loaded (it reads them once, at load), so that it picks its own fastest kernel for this CPU; the
+ * blas set's self-test still refuses a library that then computes wrong. Returns what it unset.
+ */
+export function unsetOpenblasEnv(keep: boolean): string[] {
+  if (keep) return [];
+  const unset = OPENBLAS_ENV.filter((v) => process.env[v] !== undefined);
+  for (const v of unset) delete process.env[v];
+  return unset;
+}
+
+/** The BLAS facts every benchmark prints: library, version, the core OpenBLAS picked, and the environment. */
+export function blasLine(report: { blas: { config: string | null; vendor: string; core: string | null; library: string; threads: string } | null; fallback: string | null } | undefined, unset: string[]): string {
+  const b = report?.blas;
+  const env = OPENBLAS_ENV.map((v) => `${v}=${process.env[v] ?? '(unset)'}`).join(' ');
+  const lib = b ? `${b.config ?? b.vendor}; core ${b.core ?? 'n/a'}; ${b.library}; ${b.threads}` : `none (${report?.fallback ?? 'not asked for'})`;
+  return `BLAS: ${lib}; ${env}${unset.length ? ` (unset by this benchmark: ${unset.join(', ')})` : ''}`;
+}

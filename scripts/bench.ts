@@ -7,6 +7,10 @@
  * the JS reference), with the update's cost.
  * Medians of --runs runs of at least --seconds seconds each, after warm-up steps.
  *
+ * --kernels auto|blas|wasm|js picks the kernel set (auto: blas where a fast library passes its
+ * self-test); OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset in this process before OpenBLAS
+ * loads (--openblas-env keep leaves them), and the BLAS line says which core OpenBLAS picked.
+ *
  * --variants unfolded,js adds, at the largest worker count, the engine with a separate round of
  * update tasks (foldUpdate: false) and with the JS collective kernels (collective: 'js').
  */
@@ -20,10 +24,10 @@ import { initParams, parseModelSpec } from '../src/model/index.js';
 import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type WasmMemory, type WasmModule } from '../src/collective/index.js';
 import { allocateShared, applyVersionUpdate, planLayout, stateAllocator, viewsOf, type SharedLayout } from '../src/engine/shared-memory.js';
 import { StepTimings, type TimingSummary } from '../src/train/timing.js';
-import { WORKLOADS, benchDataset, fmt, machineLine, median, scriptFlags, type Workload } from './bench-common.js';
+import { WORKLOADS, benchDataset, blasLine, fmt, machineLine, median, scriptFlags, unsetOpenblasEnv, type Workload } from './bench-common.js';
 
 const flags = isMainThread
-  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto' })
+  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto', 'openblas-env': 'unset' })
   : ({} as Record<string, string>);
 const runs = Number(flags.runs);
 const seconds = Number(flags.seconds);
@@ -80,7 +84,7 @@ async function measure(workload: Workload, kind: EngineKind, workers: number, ch
 /** The collective path the threads engine takes with these flags: the compiled wasm module, or null for js. */
 async function enginePath(): Promise<{ module: WasmModule | null; detail: string }> {
   const kernels = await loadKernels(flags.kernels as KernelsChoice);
-  if (flags.collective === 'js' || (flags.collective === 'auto' && kernels.name !== 'wasm')) return { module: null, detail: 'js' };
+  if (flags.collective === 'js' || (flags.collective === 'auto' && kernels.name === 'js')) return { module: null, detail: 'js' };
   try {
     return { module: await compileCollective(), detail: 'wasm (shared memory, f32x4)' };
   } catch (error) {
@@ -250,7 +254,10 @@ function pct(x: number): string {
 
 async function main(): Promise<void> {
   console.log(machineLine());
+  // Before any kernel set loads OpenBLAS: --openblas-env keep leaves OPENBLAS_CORETYPE/L2_SIZE as set.
+  const unset = unsetOpenblasEnv(flags['openblas-env'] === 'keep');
   const path = await enginePath();
+  console.log(blasLine((await loadKernels(flags.kernels as KernelsChoice)).report, unset));
   console.log(`kernels: ${(await loadKernels(flags.kernels as KernelsChoice)).detail}; all-reduce and update: ${path.detail}; ${runs} runs of >= ${seconds} s after ${warmupSteps} warm-up steps; medians`);
   const variants = flags.variants.split(',').filter(Boolean);
   const workerCounts = flags.workers.split(',').map(Number);
