@@ -230,3 +230,43 @@ test('dptrain train with default flags names the kernel set it chose at start-up
   if (/, blas \(/.test(line)) assert.match(log, /BLAS: .*auto chose it: \d+\.\dx the wasm kernels/);
   else assert.match(line, /no blas: .*(apt-get install libopenblas0-pthread|wasm kernels \(auto needs)/);
 });
+
+test('the blas set uses params and grad wherever they live (no staging copies), staging only bias vectors, even wider than its scratch', { skip }, async () => {
+  const { initParams, Model, parseModelSpec } = await import('../src/model/index.js');
+  const shared = new Float32Array(new SharedArrayBuffer(64));
+  assert.ok(blas!.isResident(shared) && blas!.isResident(new Float32Array(4)));
+  // A Model on blas with params and grad in a SharedArrayBuffer (the threads engine's) and plain: the same bits.
+  const spec = parseModelSpec('mlp:9-8-4');
+  const model = new Model(spec, { kernels: blas! });
+  const rng = new Rng(4, 'blas-model');
+  const source = { x: random(20 * 9, rng), y: Float32Array.from({ length: 20 }, (_, i) => i % 4), inputDim: 9, targetDim: 1 };
+  const params = initParams(spec, 1) as Float32Array;
+  const sharedParams = new Float32Array(new SharedArrayBuffer(params.byteLength));
+  sharedParams.set(params);
+  const grad = new Float32Array(model.numParams);
+  const sharedGrad = new Float32Array(new SharedArrayBuffer(grad.byteLength));
+  const rows = Uint32Array.from({ length: 20 }, (_, i) => i);
+  model.accumulateGradient(params, source, rows, grad);
+  model.accumulateGradient(sharedParams, source, rows, sharedGrad);
+  assert.deepEqual(Array.from(sharedGrad), Array.from(grad));
+  model.dispose();
+  // A layer 70,000 wide: its bias and bias gradient bypass the 65,536-float scratch.
+  const [n, inDim, outDim] = [2, 3, 70_000];
+  const x = random(n * inDim, rng);
+  const w = random(outDim * inDim, rng);
+  const b = random(outDim, rng);
+  const dy = random(n * outDim, rng);
+  const y = new Float32Array(n * outDim);
+  const want = new Float32Array(n * outDim);
+  blas!.linearForward(x, w, b, y, n, inDim, outDim, true);
+  jsKernels.linearForward(x, w, b, want, n, inDim, outDim, true);
+  const db = new Float32Array(outDim).fill(1);
+  const wantDb = new Float32Array(outDim).fill(1);
+  blas!.biasGradAcc(dy, db, n, outDim);
+  jsKernels.biasGradAcc(dy, wantDb, n, outDim);
+  for (const [got, ref] of [[y, want], [db, wantDb]]) {
+    let diff = 0;
+    for (let i = 0; i < ref.length; i++) diff = Math.max(diff, Math.abs(got[i] - ref[i]));
+    assert.ok(diff < 1e-5, `max difference ${diff}`);
+  }
+});

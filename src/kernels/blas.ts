@@ -10,7 +10,9 @@ import { DptrainError } from '../errors.js';
 import type { FloatArray } from '../util/float.js';
 import { Rng } from '../util/rng.js';
 import { NO_TRANS, ROW_MAJOR, TRANS, type BlasLibrary, type Sgemm } from './blas-loader.js';
-import type { BlasReport, Kernels, KernelsReport } from './kernels.js';
+import type { BlasReport, KernelBuffer, Kernels, KernelsReport } from './kernels.js';
+import { reluForward } from './activations.js';
+import { addBias, biasGradAcc } from './matmul.js';
 import type { WasmKernelSet } from './wasm.js';
 
 /** Self-test shapes [n, in, out]: odd edges, a single row, and one past OpenBLAS's small-matrix paths. */
@@ -62,8 +64,23 @@ export function delegateAll(wasm: WasmKernelSet): Record<string, unknown> {
   return set;
 }
 
-/** The products of the blas set over `sgemm`, with the epilogues from `wasm`. */
-function blasProducts(sgemm: Sgemm, wasm: WasmKernelSet) {
+/**
+ * Floats of the blas set's scratch in wasm memory, allocated once with the set: bias vectors and
+ * bias gradients of params and grad that live elsewhere are staged through it (O(width) per call)
+ * without allocating during a step, which could grow the memory and detach the Model's views.
+ */
+const SCRATCH_FLOATS = 1 << 16;
+
+/** The products of the blas set over `sgemm`, with the epilogues and the bias gradient from `wasm`. */
+function blasProducts(sgemm: Sgemm, wasm: WasmKernelSet, scratch: KernelBuffer) {
+  /** `v`'s first `length` elements as an array in wasm memory: `v` itself, or the scratch; null when too wide. */
+  const staged = (v: Float32Array, length: number): Float32Array | null => {
+    if (wasm.isResident(v)) return v;
+    if (length > SCRATCH_FLOATS) return null;
+    const s = (scratch.array as Float32Array).subarray(0, length);
+    s.set(v.subarray(0, length));
+    return s;
+  };
   // x: [n, in], w: [out, in] -> y: [n, out] = x·Wᵀ
   const xwt = (x: FloatArray, w: FloatArray, y: FloatArray, n: number, inDim: number, outDim: number): Float32Array => {
     const yy = checked(y, n * outDim, 'y');
@@ -84,8 +101,12 @@ function blasProducts(sgemm: Sgemm, wasm: WasmKernelSet) {
   return {
     linearForward: (x: FloatArray, w: FloatArray, b: FloatArray, y: FloatArray, n: number, inDim: number, outDim: number, relu: boolean): void => {
       if (degenerate(n, inDim, outDim)) return wasm.linearForward(x, w, b, y, n, inDim, outDim, relu);
-      checked(b, outDim, 'b');
-      wasm.epilogue(xwt(x, w, y, n, inDim, outDim), n, outDim, b, null, relu);
+      const bias = checked(b, outDim, 'b');
+      const out = xwt(x, w, y, n, inDim, outDim);
+      const bias_ = staged(bias, outDim);
+      if (bias_ !== null) return wasm.epilogue(out, n, outDim, bias_, null, relu);
+      addBias(out, bias, n, outDim);
+      if (relu) reluForward(out, n * outDim);
     },
     matmulXWt: (x: FloatArray, w: FloatArray, y: FloatArray, n: number, inDim: number, outDim: number): void => {
       if (degenerate(n, inDim, outDim)) return wasm.matmulXWt(x, w, y, n, inDim, outDim);
@@ -99,6 +120,14 @@ function blasProducts(sgemm: Sgemm, wasm: WasmKernelSet) {
       if (degenerate(n, outDim, inDim)) return wasm.matmulDyWReluMask(dy, w, y, dx, n, outDim, inDim);
       checked(y, n * inDim, 'y');
       wasm.epilogue(dyw(dy, w, dx, n, outDim, inDim), n, inDim, null, y, false);
+    },
+    // dy: [n, out] -> db: [out] += column sums of dy (the wasm kernel, db staged when it lives elsewhere)
+    biasGradAcc: (dy: FloatArray, db: FloatArray, n: number, outDim: number): void => {
+      const d = checked(db, outDim, 'db');
+      const s = staged(d, outDim);
+      if (s === null) return biasGradAcc(dy, d, n, outDim);
+      wasm.biasGradAcc(dy, s, n, outDim);
+      if (s !== d) d.set(s);
     },
     // dy: [n, out], x: [n, in] -> dw: [out, in] += dyᵀ·x
     matmulDyTXAcc: (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number): void => {
@@ -114,7 +143,15 @@ function blasProducts(sgemm: Sgemm, wasm: WasmKernelSet) {
  */
 export function createBlasKernels(wasm: WasmKernelSet, library: BlasLibrary, report: KernelsReport): Kernels {
   const set = delegateAll(wasm);
-  Object.assign(set, blasProducts(library.sgemm, wasm), { name: 'blas', detail: report.detail, report });
+  const scratch = wasm.allocate(SCRATCH_FLOATS);
+  Object.assign(set, blasProducts(library.sgemm, wasm, scratch), {
+    name: 'blas',
+    detail: report.detail,
+    report,
+    // The products take any Float32Array in place (params and grad in the engines' shared memory
+    // too: the Model then stages nothing); only bias vectors go through the scratch.
+    isResident: (array: FloatArray) => array instanceof Float32Array,
+  });
   return Object.freeze(set) as unknown as Kernels;
 }
 
