@@ -99,31 +99,32 @@ test('blas writes only the first n rows and rejects arrays shorter than the shap
   });
 });
 
-test('blas products are bit-identical when repeated and wherever the operands sit in memory', { skip }, () => {
-  const [n, inDim, outDim] = [37, 300, 129];
-  const rng = new Rng(8, 'blas-bits');
-  const x0 = random(n * inDim, rng);
-  const w0 = random(outDim * inDim, rng);
-  const dy0 = random(n * outDim, rng);
-  const results: Buffer[] = [];
-  for (const offset of [0, 1, 3, 16, 0]) {
-    // Operands at 4-byte and 64-byte offsets: fixed chunks reach the products of different threads at different addresses.
-    const arena = new Float32Array(offset + 2 * n * inDim + outDim * inDim + n * outDim);
-    const x = arena.subarray(offset, offset + n * inDim);
-    const w = arena.subarray(offset + n * inDim, offset + n * inDim + outDim * inDim);
-    const dy = arena.subarray(offset + n * inDim + outDim * inDim, offset + n * inDim + outDim * inDim + n * outDim);
-    x.set(x0);
-    w.set(w0);
-    dy.set(dy0);
-    const y = new Float32Array(n * outDim);
-    const dx = new Float32Array(n * inDim);
-    const dw = new Float32Array(outDim * inDim);
-    blas!.matmulXWt(x, w, y, n, inDim, outDim);
-    blas!.matmulDyW(dy, w, dx, n, outDim, inDim);
-    blas!.matmulDyTXAcc(dy, x, dw, n, outDim, inDim);
-    results.push(Buffer.concat([y, dx, dw].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
+test('blas products are bit-identical when repeated and wherever the operands sit in memory (gemm, and gemv at one row)', { skip }, () => {
+  for (const [n, inDim, outDim] of [[37, 300, 129], [1, 784, 128]]) {
+    const rng = new Rng(8, 'blas-bits');
+    const x0 = random(n * inDim, rng);
+    const w0 = random(outDim * inDim, rng);
+    const dy0 = random(n * outDim, rng);
+    const results: Buffer[] = [];
+    for (const offset of [0, 1, 3, 16, 0]) {
+      // Operands at 4-byte and 64-byte offsets: fixed chunks reach the products of different threads at different addresses.
+      const arena = new Float32Array(offset + 2 * n * inDim + outDim * inDim + n * outDim);
+      const x = arena.subarray(offset, offset + n * inDim);
+      const w = arena.subarray(offset + n * inDim, offset + n * inDim + outDim * inDim);
+      const dy = arena.subarray(offset + n * inDim + outDim * inDim, offset + n * inDim + outDim * inDim + n * outDim);
+      x.set(x0);
+      w.set(w0);
+      dy.set(dy0);
+      const y = new Float32Array(n * outDim);
+      const dx = new Float32Array(n * inDim);
+      const dw = new Float32Array(outDim * inDim);
+      blas!.matmulXWt(x, w, y, n, inDim, outDim);
+      blas!.matmulDyW(dy, w, dx, n, outDim, inDim);
+      blas!.matmulDyTXAcc(dy, x, dw, n, outDim, inDim);
+      results.push(Buffer.concat([y, dx, dw].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
+    }
+    for (const r of results.slice(1)) assert.ok(r.equals(results[0]), `${n}x${inDim}x${outDim}`);
   }
-  for (const r of results.slice(1)) assert.ok(r.equals(results[0]));
 });
 
 test('concurrent blas products from four worker threads are each correct and bit-identical to one thread alone', { skip, timeout: 60_000 }, async () => {
