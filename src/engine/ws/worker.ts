@@ -405,7 +405,8 @@ class WorkerSession {
       await loadKernels(kernels);
     } catch (error) {
       this.#log.warn({ kernels }, `the ${kernels} kernels do not load here (${(error as Error).message}); the coordinator will refuse this worker`);
-      kernels = 'js';
+      // Report the best set that does load, so that the refusal names what to pass to the coordinator.
+      kernels = kernels === 'blas' ? ((await loadKernels('auto', { preferBlas: false })).name as KernelsName) : 'js';
     }
     const engineSetup: EngineSetup = {
       model: parseModelSpec(setup.model),
