@@ -229,7 +229,18 @@ test('dptrain train with default flags names the kernel set it chose at start-up
   assert.ok(line, log);
   assert.match(line, /worker\(s\), (blas \(|wasm \(simd128)/);
   if (/, blas \(/.test(line)) assert.match(log, /BLAS: .*auto chose it: \d+\.\dx the wasm kernels/);
-  else assert.match(line, /no blas: .*(apt-get install libopenblas0-pthread|wasm kernels \(auto needs)/);
+  else assert.match(log, /BLAS not used: .*(apt-get install libopenblas0-pthread|wasm kernels \(auto needs)/);
+});
+
+test('--blas-library none turns BLAS off: auto runs wasm and says why at start-up, --kernels blas is dptrain.kernels.blasUnavailable', { timeout: 120_000 }, () => {
+  const args = ['train', '--dataset', 'synthetic:blobs?n=200&d=8&classes=3', '--model', 'mlp:8-6-3', '--max-steps', '2', '--epochs', '1', '--blas-library', 'none'];
+  const auto = runCli(args);
+  assert.equal(auto.status, 0, auto.stderr);
+  assert.match(auto.stderr + auto.stdout, /worker\(s\), wasm \(simd128[^)]*\) kernels/);
+  assert.match(auto.stderr + auto.stdout, /BLAS not used: BLAS is turned off \(--blas-library none\)/);
+  const blasRun = runCli([...args, '--kernels', 'blas']);
+  assert.equal(blasRun.status, 1);
+  assert.equal(blasRun.stderr.trim(), 'dptrain: error: BLAS is turned off (--blas-library none) — name a library, or use --kernels wasm [dptrain.kernels.blasUnavailable]');
 });
 
 test('the blas set uses params and grad wherever they live (no staging copies), staging only bias vectors, even wider than its scratch', { skip }, async () => {

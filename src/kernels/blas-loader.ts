@@ -57,6 +57,9 @@ interface Candidate {
   vendor: Vendor;
 }
 
+/** `--blas-library none` / `DPTRAIN_BLAS=none`: no BLAS (auto runs wasm), e.g. to compare or to pin a run to wasm. */
+export const BLAS_NONE = 'none';
+
 /** How to get the fast path, for messages (Debian and Ubuntu package names). */
 export const BLAS_INSTALL_HINT = 'apt-get install libopenblas0-pthread (Debian/Ubuntu), or pass --blas-library PATH';
 
@@ -184,9 +187,12 @@ const opened = new Map<string, BlasLibrary>();
  * DptrainError `dptrain.kernels.blasUnavailable` when the search finds none (or koffi is missing).
  */
 export async function openBlas(explicit?: string | null): Promise<BlasLibrary> {
-  const koffi = await importKoffi();
   const env = process.env.DPTRAIN_BLAS;
   const given = explicit ? { file: explicit, source: 'option' as const } : env ? { file: env, source: 'env' as const } : null;
+  if (given?.file === BLAS_NONE) {
+    throw new DptrainError('dptrain.kernels.blasUnavailable', `BLAS is turned off (${given.source === 'option' ? '--blas-library ' : 'DPTRAIN_BLAS='}${BLAS_NONE}) — name a library, or use --kernels wasm`);
+  }
+  const koffi = await importKoffi();
   if (given) {
     const cached = opened.get(given.file);
     if (cached) return cached;

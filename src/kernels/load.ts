@@ -4,7 +4,7 @@
  */
 import { ConfigError, DptrainError, shown } from '../errors.js';
 import { AUTO_MIN_SPEEDUP, createBlasKernels, delegateAll, describeBlas, selfTest, selfTestError, speedProbe, SELF_TEST_TOLERANCE } from './blas.js';
-import { BLAS_INSTALL_HINT, openBlas } from './blas-loader.js';
+import { BLAS_INSTALL_HINT, BLAS_NONE, openBlas } from './blas-loader.js';
 import { jsKernels, kernelsChoices, type BlasReport, type Kernels, type KernelsChoice, type KernelsReport } from './kernels.js';
 import { loadWasmKernels, type WasmKernelSet } from './wasm.js';
 
@@ -88,6 +88,7 @@ async function loadAuto(blasLibrary: string | null | undefined): Promise<Kernels
   } catch (error) {
     // A library the user named must load; the search finding none is the ordinary case.
     const named = blasLibrary || process.env.DPTRAIN_BLAS;
+    if (named === BLAS_NONE) return withFallback(wasm, null, (error as Error).message.replace(/ — .*$/, ''));
     if (named || !(error instanceof DptrainError && error.code === 'dptrain.kernels.blasUnavailable')) throw error;
     return withFallback(wasm, null, `${error.message.replace(/ — .*$/, '')}; for ~3x faster products: ${BLAS_INSTALL_HINT}`);
   }
@@ -109,9 +110,9 @@ function blasSet(wasm: WasmKernelSet, library: Awaited<ReturnType<typeof openBla
   return createBlasKernels(wasm, library, { name: 'blas', detail, blas, fallback: null });
 }
 
-/** The wasm set, described with why BLAS was not used. */
+/** The wasm set, with why BLAS was not used in its report (logged at start-up, in summary.json). */
 function withFallback(wasm: WasmKernelSet, blas: BlasReport | null, why: string): Kernels {
-  const detail = `${wasm.detail}; no blas: ${why}`;
+  const detail = wasm.detail;
   const report: KernelsReport = { name: 'wasm', detail, blas, fallback: why };
   return Object.freeze(Object.assign(delegateAll(wasm), { detail, report })) as unknown as Kernels;
 }
@@ -122,7 +123,7 @@ function withFallback(wasm: WasmKernelSet, blas: BlasReport | null, why: string)
  */
 export function blasChoiceLine(report: KernelsReport): string {
   const blas = report.blas;
-  if (!blas) return report.fallback ? `no BLAS library: ${report.fallback}` : `${report.detail} kernels`;
+  if (!blas) return report.fallback ? `BLAS not used: ${report.fallback}` : `${report.detail} kernels`;
   const about = `${blas.config ?? blas.vendor}${blas.core ? ` (core ${blas.core})` : ''}, ${blas.library} from the ${blas.source === 'search' ? 'library search' : blas.source === 'option' ? '--blas-library option' : 'DPTRAIN_BLAS variable'}, ${blas.threads}`;
   const test = `self-test max relative error ${blas.selfTestError.toExponential(1)}`;
   if (report.name === 'blas') {
