@@ -138,7 +138,8 @@ function blasProducts(library: BlasLibrary, wasm: WasmKernelSet, scratch: Kernel
       const s = staged(d, outDim);
       if (s === null) return biasGradAcc(dy, d, n, outDim);
       wasm.biasGradAcc(dy, s, n, outDim);
-      if (s !== d) d.set(s);
+      // Read the scratch afresh: copying a non-resident dy in may have grown (and detached) the memory.
+      if (s !== d) d.set((scratch.array as Float32Array).subarray(0, outDim));
     },
     // dy: [n, out], x: [n, in] -> dw: [out, in] += dyᵀ·x
     matmulDyTXAcc: (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number): void => {
@@ -157,12 +158,13 @@ export function createBlasKernels(wasm: WasmKernelSet, library: BlasLibrary, rep
   const scratch = wasm.allocate(SCRATCH_FLOATS);
   Object.assign(set, blasProducts(library, wasm, scratch), {
     name: 'blas',
-    detail: report.detail,
     report,
     // The products take any Float32Array in place (params and grad in the engines' shared memory
     // too: the Model then stages nothing); only bias vectors go through the scratch.
     isResident: (array: FloatArray) => array instanceof Float32Array,
   });
+  // The description follows the report, which auto completes after its speed probe.
+  Object.defineProperty(set, 'detail', { get: () => report.detail, enumerable: true });
   return Object.freeze(set) as unknown as Kernels;
 }
 

@@ -102,7 +102,8 @@ async function loadAuto(blasLibrary: string | null | undefined): Promise<Kernels
   if (report.speedup < AUTO_MIN_SPEEDUP) {
     return withFallback(wasm, report, `${report.library} ran at ${report.speedup.toFixed(1)}x the wasm kernels (auto needs ${AUTO_MIN_SPEEDUP}x; reference BLAS is slower than wasm); --kernels blas uses it anyway`);
   }
-  return blasSet(wasm, library, report);
+  kernels.report!.detail = describeBlas(report);
+  return kernels;
 }
 
 function blasSet(wasm: WasmKernelSet, library: Awaited<ReturnType<typeof openBlas>>, blas: BlasReport): Kernels {
