@@ -431,6 +431,34 @@ export function matmulDyTXAcc(
 }
 
 /**
+ * The products' epilogues alone, for the blas kernel set (src/kernels/blas.ts), whose products
+ * come from the system BLAS: c (n x cols, row-major) += bias [cols] (when bias != 0), then ReLU
+ * (relu), or c = 0 where mask (n x cols) <= 0 (when mask != 0). Same operations, in the same
+ * order, as the fused epilogue of the GEMM driver.
+ */
+export function epilogue(c: usize, n: i32, cols: i32, bias: usize, mask: usize, relu: bool): void {
+  const flags = (relu ? RELU : 0) | (mask ? MASK : 0);
+  const cols4 = cols & ~3;
+  for (let i = 0; i < n; i++) {
+    const row = c + <usize>i * cols * 4;
+    const maskRow: usize = mask ? mask + <usize>i * cols * 4 : 0;
+    let j = 0;
+    for (; j < cols4; j += 4) {
+      const o = <usize>j * 4;
+      finish4(v128.load(row + o), row + o, flags, bias ? bias + o : 0, maskRow + o);
+    }
+    for (; j < cols; j++) {
+      const o = <usize>j * 4;
+      let v = load<f32>(row + o);
+      if (bias) v += load<f32>(bias + o);
+      if (flags & RELU) v = v < 0 ? 0 : v;
+      if (flags & MASK) v = load<f32>(maskRow + o) <= 0 ? 0 : v;
+      store<f32>(row + o, v);
+    }
+  }
+}
+
+/**
  * db += column sums of dy. dy: [n, outDim] -> db: [outDim]
  * Row by row, adding each row of dy into db: contiguous reads, and db stays in L1. (Summing one
  * column block at a time down the rows strides by a whole row per load and was 20x slower.)

@@ -1,6 +1,11 @@
 /** Shared pieces of the benchmark scripts: workloads (design.md §5), machine facts, statistics. */
 import os from 'node:os';
-import { loadDataset, type Dataset } from '../src/data/index.js';
+import { batchRange, loadDataset, resolveBatchSize, stepsPerEpoch, type Dataset } from '../src/data/index.js';
+import { createEngine, type Engine, type EngineChoice } from '../src/engine/index.js';
+import type { KernelsChoice } from '../src/kernels/index.js';
+import { initParams, parseModelSpec } from '../src/model/index.js';
+import { defaultOptimizerConfig } from '../src/optim/index.js';
+import { StepTimings, type TimingSummary } from '../src/train/timing.js';
 
 export interface Workload {
   name: string;
@@ -31,6 +36,61 @@ export function machineLine(): string {
 
 export { median } from '../src/util/index.js';
 
+export interface Measurement {
+  samplesPerSec: number;
+  timing: TimingSummary;
+}
+
+/**
+ * Steps an engine on `workload` (plain SGD lr 0.1, as design.md §5) for at least `seconds` after
+ * `warmupSteps` steps; returns samples/s and the step's time split.
+ */
+export async function measureEngine(
+  workload: Pick<Workload, 'model' | 'batchSize'>,
+  choice: EngineChoice,
+  o: { kernels: KernelsChoice; chunks?: number; seconds: number; warmupSteps: number },
+): Promise<Measurement> {
+  const data = await benchDataset();
+  const spec = parseModelSpec(workload.model);
+  const engine: Engine = await createEngine(
+    {
+      model: spec,
+      train: data,
+      validation: null,
+      params: initParams(spec, 0) as Float32Array,
+      optimizer: { ...defaultOptimizerConfig },
+      seed: 0,
+      microBatch: undefined,
+      chunks: o.chunks,
+      kernels: o.kernels,
+    },
+    choice,
+  );
+  try {
+    const batch = resolveBatchSize(workload.batchSize, data.n);
+    const perEpoch = stepsPerEpoch(data.n, batch, true);
+    let step = 0;
+    const runStep = async (timings: StepTimings | null) => {
+      const started = performance.now();
+      const epoch = Math.floor(step / perEpoch);
+      const { start, end } = batchRange(step % perEpoch, data.n, batch);
+      const result = await engine.computeGradients({ epoch, step, start, end });
+      const { updateMs } = await engine.applyUpdate({ lr: 0.1, gradScale: 1 / result.count, t: step + 1 });
+      timings?.add(result, updateMs, performance.now() - started);
+      step += 1;
+      return result.count;
+    };
+    for (let i = 0; i < o.warmupSteps; i++) await runStep(null);
+    const timings = new StepTimings(engine.workers);
+    const started = performance.now();
+    let samples = 0;
+    while (performance.now() - started < o.seconds * 1000) samples += await runStep(timings);
+    return { samplesPerSec: samples / ((performance.now() - started) / 1000), timing: timings.summary() };
+  } finally {
+    await engine.close();
+  }
+}
+
 /** Parses `--name value` flags of a script with defaults; unknown flags are an error. */
 export function scriptFlags<T extends Record<string, string>>(argv: string[], defaults: T): T {
   const flags: Record<string, string> = { ...defaults };
@@ -54,4 +114,27 @@ export function badFlagValue(message: string): never {
 
 export function fmt(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** The OpenBLAS variables that pin its CPU kernel (set on some machines where old builds miscompute). */
+export const OPENBLAS_ENV = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
+
+/**
+ * Unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in this process unless `keep`, before OpenBLAS is
+ * loaded (it reads them once, at load), so that it picks its own fastest kernel for this CPU; the
+ * blas set's self-test still refuses a library that then computes wrong. Returns what it unset.
+ */
+export function unsetOpenblasEnv(keep: boolean): string[] {
+  if (keep) return [];
+  const unset = OPENBLAS_ENV.filter((v) => process.env[v] !== undefined);
+  for (const v of unset) delete process.env[v];
+  return unset;
+}
+
+/** The BLAS facts every benchmark prints: library, version, the core OpenBLAS picked, and the environment. */
+export function blasLine(report: { blas: { config: string | null; vendor: string; core: string | null; library: string; threads: string } | null; fallback: string | null } | undefined, unset: string[]): string {
+  const b = report?.blas;
+  const env = OPENBLAS_ENV.map((v) => `${v}=${process.env[v] ?? '(unset)'}`).join(' ');
+  const lib = b ? `${b.config ?? b.vendor}; core ${b.core ?? 'n/a'}; ${b.library}; ${b.threads}` : `none (${report?.fallback ?? 'not asked for'})`;
+  return `BLAS: ${lib}; ${env}${unset.length ? ` (unset by this benchmark: ${unset.join(', ')})` : ''}`;
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:kernels`: the js and wasm kernel sets side by side (issue 3).
+ * `npm run bench:kernels`: the js, wasm and blas kernel sets side by side (issues 3, 15).
  *
  *   1. GFLOP/s per kernel and shape: the layer shapes of W1 and W2 (design.md §5) at batch
  *      128/256/512, plus odd sizes. fwd = y = relu(x·Wᵀ + b), dx = (dy·W) masked by ReLU,
@@ -9,33 +9,42 @@
  *   3. What the wasm path costs around the products: staging params and grad, per call.
  *
  * Every figure is the median of --runs runs (default 3); the kernel sets alternate run by run so
- * that load from other processes falls on both. Prints the core count and CPU model first.
+ * that load from other processes falls on both. Prints the core count, CPU model, load average,
+ * the BLAS library and the core OpenBLAS picked first, and the headline figure of issue 15 (W2's
+ * large layer products through the blas set, target >= 90 GFLOP/s in one thread) last.
  * Options: --runs N, --seconds S (per end-to-end run, default 5), --only kernels|e2e|copies,
- * --quick (1 s runs, fewer shapes).
+ * --quick (1 s runs, fewer shapes), --sets js,wasm,blas (default all that load),
+ * --keep-openblas-env (default: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset in this process
+ * before OpenBLAS loads, so that it picks its fastest kernel for this CPU; the self-test still guards it).
  */
 import os from 'node:os';
 import { loadDataset, epochPermutation, type Dataset } from '../src/data/index.js';
-import { createWasmKernels, jsKernels, type KernelBuffer, type Kernels } from '../src/kernels/index.js';
+import { createWasmKernels, jsKernels, loadKernels, type KernelBuffer, type Kernels } from '../src/kernels/index.js';
 import { Model, parseModelSpec, initParams } from '../src/model/index.js';
 import { createOptimizer, defaultOptimizerConfig } from '../src/optim/index.js';
+import { blasLine, unsetOpenblasEnv } from './bench-common.js';
 
 interface Options {
   runs: number;
   seconds: number;
   only: string | null;
   quick: boolean;
+  sets: string[];
+  keepOpenblasEnv: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { runs: 3, seconds: 5, only: null, quick: false };
+  const o: Options = { runs: 3, seconds: 5, only: null, quick: false, sets: ['js', 'wasm', 'blas'], keepOpenblasEnv: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--only') o.only = argv[++i];
     else if (a === '--quick') o.quick = true;
+    else if (a === '--sets') o.sets = String(argv[++i]).split(',');
+    else if (a === '--keep-openblas-env') o.keepOpenblasEnv = true;
     else {
-      process.stderr.write(`unknown option ${a}; this benchmark takes --runs N, --seconds S, --only kernels|e2e|copies, --quick\n`);
+      process.stderr.write(`unknown option ${a}; this benchmark takes --runs N, --seconds S, --only kernels|e2e|copies, --quick, --sets js,wasm,blas, --keep-openblas-env\n`);
       process.exit(2);
     }
   }
@@ -126,6 +135,9 @@ function kernelRun(k: Kernels, n: number, inDim: number, outDim: number, seconds
   return gflops;
 }
 
+/** W2's large products (layers 1 and 2 at batch 512: fwd, dx, dW) per set: total flops / total time. */
+const w2Headline = new Map<string, { flops: number; seconds: number }>();
+
 function benchKernels(sets: Kernels[], o: Options): void {
   console.log('\n## Kernels: GFLOP/s (fwd = relu(x·Wᵀ + b), dx = (dy·W) ⊙ relu′, dW += dyᵀ·x; median of runs)\n');
   console.log(`| layer | n x in x out | ${sets.map((k) => KERNEL_NAMES.map((name) => `${label(k)} ${name}`).join(' | ')).join(' | ')} |`);
@@ -143,6 +155,16 @@ function benchKernels(sets: Kernels[], o: Options): void {
       });
     }
     for (const per of results) for (const values of per) cells.push(fmt(median(values)));
+    if ((s.label === 'W2 L1' || s.label === 'W2 L2') && s.n === (o.quick ? 256 : 512)) {
+      sets.forEach((k, ki) => {
+        const h = w2Headline.get(label(k)) ?? { flops: 0, seconds: 0 };
+        for (const values of results[ki]) {
+          h.flops += flops;
+          h.seconds += flops / (median(values) * 1e9);
+        }
+        w2Headline.set(label(k), h);
+      });
+    }
     console.log(`| ${s.label} | ${s.n}x${s.inDim}x${s.outDim} | ${cells.join(' | ')} |`);
   }
 }
@@ -248,7 +270,8 @@ function benchCopies(wasm: Kernels, o: Options): void {
 }
 
 function label(k: Kernels): string {
-  return k.name === 'js' ? 'js' : (k as Kernels & { variant: string }).variant === 'relaxed' ? 'wasm-fma' : 'wasm';
+  if (k.name === 'js' || k.name === 'blas') return k.name;
+  return (k as Kernels & { variant: string }).variant === 'relaxed' ? 'wasm-fma' : 'wasm';
 }
 
 async function main(): Promise<void> {
@@ -257,16 +280,36 @@ async function main(): Promise<void> {
   console.log('# dptrain kernel benchmark');
   console.log(`cores (os.availableParallelism): ${os.availableParallelism()}; CPU: ${cpus[0]?.model ?? 'unknown'}`);
   console.log(`node ${process.version}; load average at start: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
-  const sets: Kernels[] = [jsKernels, await createWasmKernels('simd')];
+  // Before OpenBLAS loads (it reads these once, at load): its own choice of kernel for this CPU.
+  const unset = unsetOpenblasEnv(o.keepOpenblasEnv);
+  const sets: Kernels[] = [];
+  if (o.sets.includes('js')) sets.push(jsKernels);
+  const wasm = await createWasmKernels('simd');
+  if (o.sets.includes('wasm')) sets.push(wasm);
   try {
-    sets.push(await createWasmKernels('relaxed'));
+    if (o.sets.includes('wasm')) sets.push(await createWasmKernels('relaxed'));
   } catch (error) {
     console.log(`wasm-fma (relaxed SIMD) not run: ${(error as Error).message}`);
   }
+  let blas: Kernels | null = null;
+  let why: string | null = 'not asked for (--sets)';
+  if (o.sets.includes('blas')) {
+    try {
+      blas = await loadKernels('blas');
+      sets.push(blas);
+    } catch (error) {
+      why = (error as Error).message;
+    }
+  }
+  console.log(blasLine(blas?.report ?? { blas: null, fallback: why }, unset));
   console.log(`kernel sets: ${sets.map((k) => `${label(k)} = ${k.detail}`).join('; ')}`);
   if (o.only === null || o.only === 'kernels') benchKernels(sets, o);
   if (o.only === null || o.only === 'e2e') await benchE2e(sets, o);
-  if (o.only === null || o.only === 'copies') benchCopies(sets[1], o);
+  if (o.only === null || o.only === 'copies') benchCopies(wasm, o);
+  if (w2Headline.size > 0) {
+    console.log(`\n## W2's large layer products (layers 1 and 2, batch ${o.quick ? 256 : 512}: fwd + dx + dW), one thread; target for blas >= 90 GFLOP/s (issue 15)\n`);
+    for (const [name, h] of w2Headline) console.log(`- ${name}: ${fmt(h.flops / h.seconds / 1e9)} GFLOP/s`);
+  }
   console.log(`\nload average at end: ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }
 

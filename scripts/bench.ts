@@ -7,80 +7,43 @@
  * the JS reference), with the update's cost.
  * Medians of --runs runs of at least --seconds seconds each, after warm-up steps.
  *
+ * --kernels auto|blas|wasm|js picks the kernel set (auto: blas where a fast library passes its
+ * self-test); OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset in this process before OpenBLAS
+ * loads (--openblas-env keep leaves them), and the BLAS line says which core OpenBLAS picked.
+ *
  * --variants unfolded,js adds, at the largest worker count, the engine with a separate round of
  * update tasks (foldUpdate: false) and with the JS collective kernels (collective: 'js').
  */
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { batchRange, resolveBatchSize, stepsPerEpoch } from '../src/data/index.js';
-import { createEngine, type Engine, type EngineChoice, type EngineKind } from '../src/engine/index.js';
+import type { EngineChoice, EngineKind } from '../src/engine/index.js';
 import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
 import { loadKernels, type KernelsChoice } from '../src/kernels/index.js';
-import { initParams, parseModelSpec } from '../src/model/index.js';
 import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type WasmMemory, type WasmModule } from '../src/collective/index.js';
 import { allocateShared, applyVersionUpdate, planLayout, stateAllocator, viewsOf, type SharedLayout } from '../src/engine/shared-memory.js';
-import { StepTimings, type TimingSummary } from '../src/train/timing.js';
-import { WORKLOADS, benchDataset, fmt, machineLine, median, scriptFlags, type Workload } from './bench-common.js';
+import { WORKLOADS, blasLine, fmt, machineLine, measureEngine, median, scriptFlags, unsetOpenblasEnv, type Measurement, type Workload } from './bench-common.js';
 
 const flags = isMainThread
-  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto' })
+  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto', 'openblas-env': 'unset' })
   : ({} as Record<string, string>);
 const runs = Number(flags.runs);
 const seconds = Number(flags.seconds);
 const warmupSteps = Number(flags.warmup);
 
-interface Measurement {
-  samplesPerSec: number;
-  timing: TimingSummary;
-}
-
 /** Steps an engine for at least `seconds` after warm-up; returns samples/s and the time split. */
-async function measure(workload: Workload, kind: EngineKind, workers: number, chunks?: number, threads: EngineChoice['threads'] = {}): Promise<Measurement> {
-  const data = await benchDataset();
-  const spec = parseModelSpec(workload.model);
-  const engine: Engine = await createEngine(
-    {
-      model: spec,
-      train: data,
-      validation: null,
-      params: initParams(spec, 0) as Float32Array,
-      optimizer: { ...defaultOptimizerConfig },
-      seed: 0,
-      microBatch: undefined,
-      chunks,
-      kernels: flags.kernels as KernelsChoice,
-    },
-    { kind, workers, threads: { collective: flags.collective as 'auto' | 'wasm' | 'js', ...threads } },
-  );
-  try {
-    const batch = resolveBatchSize(workload.batchSize, data.n);
-    const perEpoch = stepsPerEpoch(data.n, batch, true);
-    let step = 0;
-    const runStep = async (timings: StepTimings | null) => {
-      const started = performance.now();
-      const epoch = Math.floor(step / perEpoch);
-      const { start, end } = batchRange(step % perEpoch, data.n, batch);
-      const result = await engine.computeGradients({ epoch, step, start, end });
-      const { updateMs } = await engine.applyUpdate({ lr: 0.1, gradScale: 1 / result.count, t: step + 1 });
-      timings?.add(result, updateMs, performance.now() - started);
-      step += 1;
-      return result.count;
-    };
-    for (let i = 0; i < warmupSteps; i++) await runStep(null);
-    const timings = new StepTimings(engine.workers);
-    const started = performance.now();
-    let samples = 0;
-    while (performance.now() - started < seconds * 1000) samples += await runStep(timings);
-    return { samplesPerSec: samples / ((performance.now() - started) / 1000), timing: timings.summary() };
-  } finally {
-    await engine.close();
-  }
+function measure(workload: Workload, kind: EngineKind, workers: number, chunks?: number, threads: EngineChoice['threads'] = {}): Promise<Measurement> {
+  return measureEngine(workload, { kind, workers, threads: { collective: flags.collective as 'auto' | 'wasm' | 'js', ...threads } }, {
+    kernels: flags.kernels as KernelsChoice,
+    chunks,
+    seconds,
+    warmupSteps,
+  });
 }
 
 /** The collective path the threads engine takes with these flags: the compiled wasm module, or null for js. */
 async function enginePath(): Promise<{ module: WasmModule | null; detail: string }> {
   const kernels = await loadKernels(flags.kernels as KernelsChoice);
-  if (flags.collective === 'js' || (flags.collective === 'auto' && kernels.name !== 'wasm')) return { module: null, detail: 'js' };
+  if (flags.collective === 'js' || (flags.collective === 'auto' && kernels.name === 'js')) return { module: null, detail: 'js' };
   try {
     return { module: await compileCollective(), detail: 'wasm (shared memory, f32x4)' };
   } catch (error) {
@@ -250,7 +213,10 @@ function pct(x: number): string {
 
 async function main(): Promise<void> {
   console.log(machineLine());
+  // Before any kernel set loads OpenBLAS: --openblas-env keep leaves OPENBLAS_CORETYPE/L2_SIZE as set.
+  const unset = unsetOpenblasEnv(flags['openblas-env'] === 'keep');
   const path = await enginePath();
+  console.log(blasLine((await loadKernels(flags.kernels as KernelsChoice)).report, unset));
   console.log(`kernels: ${(await loadKernels(flags.kernels as KernelsChoice)).detail}; all-reduce and update: ${path.detail}; ${runs} runs of >= ${seconds} s after ${warmupSteps} warm-up steps; medians`);
   const variants = flags.variants.split(',').filter(Boolean);
   const workerCounts = flags.workers.split(',').map(Number);

@@ -14,11 +14,20 @@ test('dptrain bench engine runs the engine benchmark with the flags given and st
 test('dptrain bench with an unknown suite or flag says so in one line and exits 2', () => {
   const suite = runCli(['bench', 'nope']);
   assert.equal(suite.status, 2);
-  assert.equal(suite.stderr.trim(), 'dptrain: error: unknown benchmark suite "nope" — choose one of engine, kernels, transport, allreduce [dptrain.config.badOption]');
+  assert.equal(suite.stderr.trim(), 'dptrain: error: unknown benchmark suite "nope" — choose one of engine, kernels, transport, allreduce, peers [dptrain.config.badOption]');
   for (const s of ['engine', 'kernels']) {
     const flag = runCli(['bench', s, '--bogus', '1']);
     assert.equal(flag.status, 2, s);
     assert.match(flag.stderr, /^unknown (argument|option) --bogus; this benchmark takes --runs/);
     assert.doesNotMatch(flag.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+test('dptrain bench peers refuses an unknown flag and a directory without the PyTorch peer scripts in one line, exit 2', () => {
+  const flag = runCli(['bench', 'peers', '--bogus', '1']);
+  assert.equal(flag.status, 2);
+  assert.match(flag.stderr, /^unknown argument --bogus; this benchmark takes --rounds \(default 3\)/);
+  const dir = runCli(['bench', 'peers', '--peers', '/nonexistent-peers']);
+  assert.equal(dir.status, 2);
+  assert.equal(dir.stderr.trim(), '--peers /nonexistent-peers has no train_bench.py — pass the directory of the PyTorch peer scripts');
 });

@@ -60,3 +60,19 @@ export function maxRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>
   }
   return scale === 0 ? diff : diff / scale;
 }
+
+/**
+ * The kernel sets every exactness test runs with: wasm, and blas where a BLAS library loads and
+ * passes its self-test (else skipped with the reason, e.g. on a machine without OpenBLAS).
+ */
+export async function exactnessKernelSets(): Promise<{ kernels: 'wasm' | 'blas'; skip: string | false }[]> {
+  const { loadKernels } = await import('../src/kernels/index.js');
+  const blasSkip = await loadKernels('blas').then(
+    () => false as const,
+    (error: Error) => `no usable BLAS library here (${error.message})`,
+  );
+  return [
+    { kernels: 'wasm', skip: false },
+    { kernels: 'blas', skip: blasSkip },
+  ];
+}

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { ConfigError, DptrainError } from '../src/errors.js';
 import { createWasmKernels, jsKernels, loadKernels, type Kernels, type WasmVariant } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
+import { exactnessKernelSets } from './helpers.js';
 
 // [n, in, out]: tiny, odd (tails of the 4 x 8 register tile), exact tiles, past one packed block
 // (KC = 256 deep, MC = 128 rows, NC = 512 columns), and large odd shapes.
@@ -113,9 +114,17 @@ function cases(n: number, inDim: number, outDim: number, rng: Rng): Case[] {
   ];
 }
 
-for (const { variant, skip } of VARIANTS) {
-  test(`every wasm (${variant}) kernel equals the js reference within 1e-5 relative error on ${SHAPES.length} shapes`, { skip }, async () => {
-    const wasm = await createWasmKernels(variant);
+/** Every native set checked against the js reference: the wasm builds and, where a library loads, blas. */
+const NATIVE_SETS: { name: string; skip: string | false; load: () => Promise<Kernels> }[] = [
+  ...VARIANTS.map(({ variant, skip }) => ({ name: `wasm (${variant})`, skip, load: () => createWasmKernels(variant) })),
+  ...(await exactnessKernelSets())
+    .filter((set) => set.kernels === 'blas')
+    .map(({ skip }) => ({ name: 'blas', skip, load: () => loadKernels('blas') })),
+];
+
+for (const { name, skip, load } of NATIVE_SETS) {
+  test(`every ${name} kernel equals the js reference within 1e-5 relative error on ${SHAPES.length} shapes`, { skip }, async () => {
+    const wasm = await load();
     for (const [n, inDim, outDim] of SHAPES) {
       const rng = new Rng(n * 1000 + inDim, 'wasm', outDim);
       for (const c of cases(n, inDim, outDim, rng)) {
@@ -193,20 +202,23 @@ test('a kernel buffer keeps its contents when the wasm memory grows, through a f
   small.free();
 });
 
-test('loadKernels returns the js set for "js" and one cached wasm set per thread for "wasm" and "auto"', async () => {
+test('loadKernels returns the js set for "js", one cached wasm set per thread for "wasm", and one cached set for "auto"', async () => {
   assert.equal(await loadKernels('js'), jsKernels);
   const wasm = await loadKernels('wasm');
   assert.equal(wasm.name, 'wasm');
   assert.match(wasm.detail, /^wasm \(simd128/);
   assert.equal(await loadKernels('wasm'), wasm);
-  assert.equal(await loadKernels('auto'), wasm, 'auto picks wasm where WebAssembly SIMD is available');
+  const auto = await loadKernels('auto');
+  assert.equal(await loadKernels('auto'), auto);
+  assert.ok(auto.name === 'blas' || auto.name === 'wasm', 'auto picks blas or wasm where WebAssembly SIMD is available');
+  assert.equal(await loadKernels('auto', { preferBlas: false }), wasm, 'without BLAS, auto is the wasm set itself');
 });
 
 test('loadKernels rejects an unknown name with ConfigError dptrain.config.badKernels', async () => {
   await assert.rejects(loadKernels('gpu' as 'js'), (error: unknown) => {
     assert.ok(error instanceof ConfigError && error instanceof DptrainError);
     assert.equal(error.code, 'dptrain.config.badKernels');
-    assert.equal(error.message, 'kernels must be one of js, wasm, auto (got "gpu")');
+    assert.equal(error.message, 'kernels must be one of js, wasm, blas, auto (got "gpu")');
     return true;
   });
 });

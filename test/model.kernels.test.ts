@@ -5,7 +5,7 @@ import { createWasmKernels, jsKernels, loadKernels, type Kernels } from '../src/
 import { initParams, Model, parseModelSpec, type SampleSource } from '../src/model/index.js';
 import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
 import { Rng } from '../src/util/rng.js';
-import { maxRelativeDifference } from './helpers.js';
+import { exactnessKernelSets, maxRelativeDifference } from './helpers.js';
 
 const wasm = await loadKernels('wasm');
 
@@ -59,18 +59,20 @@ const RUNS: { spec: string; batch: number; microBatch?: number; optimizer?: Part
   { spec: 'mlp:20-30-5', batch: 16, optimizer: { momentum: 0.9, nesterov: true } },
 ];
 
-for (const run of RUNS) {
-  const what = `${run.spec}, batch ${run.batch}${run.microBatch ? `, micro-batch ${run.microBatch}` : ''}${run.optimizer ? ', SGD Nesterov momentum' : ''}`;
-  test(`10 training steps with the wasm kernels match the js kernels within float32 tolerance (${what})`, () => {
-    const js = trainSteps(jsKernels, run.spec, { ...run, steps: 10 });
-    const w = trainSteps(wasm, run.spec, { ...run, steps: 10 });
-    const d = maxRelativeDifference(js.params, w.params);
-    assert.ok(d < 1e-4, `params differ by ${d} relative`);
-    for (let t = 0; t < 10; t++) {
-      assert.ok(Math.abs(js.losses[t] - w.losses[t]) <= 1e-4 * Math.abs(js.losses[t]), `step ${t + 1} loss ${w.losses[t]} vs ${js.losses[t]}`);
-    }
-    assert.ok(w.losses[9] < w.losses[0], 'training lowers the loss');
-  });
+for (const { kernels, skip } of await exactnessKernelSets()) {
+  for (const run of RUNS) {
+    const what = `${run.spec}, batch ${run.batch}${run.microBatch ? `, micro-batch ${run.microBatch}` : ''}${run.optimizer ? ', SGD Nesterov momentum' : ''}`;
+    test(`10 training steps with the ${kernels} kernels match the js kernels within float32 tolerance (${what})`, { skip }, async () => {
+      const js = trainSteps(jsKernels, run.spec, { ...run, steps: 10 });
+      const w = trainSteps(await loadKernels(kernels), run.spec, { ...run, steps: 10 });
+      const d = maxRelativeDifference(js.params, w.params);
+      assert.ok(d < 1e-4, `params differ by ${d} relative`);
+      for (let t = 0; t < 10; t++) {
+        assert.ok(Math.abs(js.losses[t] - w.losses[t]) <= 1e-4 * Math.abs(js.losses[t]), `step ${t + 1} loss ${w.losses[t]} vs ${js.losses[t]}`);
+      }
+      assert.ok(w.losses[9] < w.losses[0], 'training lowers the loss');
+    });
+  }
 }
 
 test('accumulateGradient with the wasm kernels adds to grad, evaluate agrees, and the caller arrays are not replaced', () => {

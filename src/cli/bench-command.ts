@@ -12,9 +12,10 @@ import { ConfigError } from '../errors.js';
 /** Suite name → the compiled script and what it measures. */
 export const benchSuites = {
   engine: { script: 'bench.js', measures: 'samples/s of the inline engine and of 1…N worker threads on W1–W3, the step split, the shared-memory all-reduce bandwidth' },
-  kernels: { script: 'bench-kernels.js', measures: 'samples/s and GFLOP/s of the js and wasm kernels on W1–W3' },
+  kernels: { script: 'bench-kernels.js', measures: 'samples/s and GFLOP/s of the js, wasm and blas kernels on W1–W3' },
   transport: { script: 'bench-transport.js', measures: 'ws and dptrain Connection throughput and latency on loopback' },
   allreduce: { script: 'bench-allreduce.js', measures: 'star and ring all-reduce algbw/busbw across processes (loopback, namespace lab), end-to-end samples/s' },
+  peers: { script: 'bench-peers.js', measures: 'dptrain vs PyTorch (../shared/peers) interleaved round by round: medians and ratios at 1 and 2 workers' },
 } as const;
 
 export type BenchSuite = keyof typeof benchSuites;

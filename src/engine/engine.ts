@@ -7,7 +7,7 @@
 import type { Dataset } from '../data/index.js';
 import type { ModelSpec, BatchResult } from '../model/index.js';
 import type { OptimizerConfig } from '../optim/index.js';
-import type { KernelsChoice } from '../kernels/index.js';
+import type { KernelsChoice, KernelsReport } from '../kernels/index.js';
 
 export type EngineKind = 'inline' | 'threads' | 'ws';
 
@@ -26,8 +26,10 @@ export interface EngineSetup {
   validation: Dataset | null;
   /** Rows computed at once per worker; undefined = the model's default. */
   microBatch: number | undefined;
-  /** Kernel set every worker loads (docs/kernels.md); 'auto' = wasm where it runs. */
+  /** Kernel set every worker loads (docs/kernels.md); 'auto' = blas, else wasm, where they run. */
   kernels: KernelsChoice;
+  /** The BLAS library for 'blas' and 'auto' (--blas-library); undefined = DPTRAIN_BLAS or the search. */
+  blasLibrary?: string | null;
   /**
    * Gradient slots per step: the batch is split into this many fixed chunks whose sums are
    * reduced in chunk order, so the result is bit-identical for every worker count. Undefined =
@@ -93,6 +95,8 @@ export interface Engine {
   readonly workers: number;
   /** The kernel set in use, as its start-up description (e.g. `wasm (simd128)`). */
   readonly kernels: string;
+  /** How the kernel set was chosen: the BLAS library and its self-test, or why auto fell back. */
+  readonly kernelsReport?: KernelsReport;
   /** The live parameters, identical on every replica after each update. */
   readonly params: Float32Array;
   /** The reduced gradient sum of the last `computeGradients`. */

@@ -1,7 +1,7 @@
 /** The reference engine: one worker, in the calling thread. Every other engine is tested against it. */
 import { epochPermutation, type Dataset } from '../data/index.js';
 import { Model } from '../model/index.js';
-import { loadKernels, type Kernels } from '../kernels/index.js';
+import { loadKernels, type Kernels, type KernelsReport } from '../kernels/index.js';
 import { reduceSlotsRange } from '../collective/index.js';
 import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
@@ -23,11 +23,13 @@ export class InlineEngine implements Engine {
   readonly #slots: Float32Array | null;
 
   readonly kernels: string;
+  readonly kernelsReport?: KernelsReport;
 
   /** Use `InlineEngine.create`, which loads the kernels first. */
   constructor(setup: EngineSetup, kernels: Kernels) {
     this.#setup = setup;
     this.kernels = kernels.detail;
+    this.kernelsReport = kernels.report;
     this.#model = new Model(setup.model, { kernels });
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
@@ -89,7 +91,7 @@ export class InlineEngine implements Engine {
   }
 
   static async create(setup: EngineSetup): Promise<InlineEngine> {
-    return new InlineEngine(setup, await loadKernels(setup.kernels));
+    return new InlineEngine(setup, await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary }));
   }
 
   async close(): Promise<void> {

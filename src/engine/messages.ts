@@ -20,6 +20,8 @@ export interface SharedDataset {
 export interface WorkerSetup {
   model: string;
   kernels: KernelsChoice;
+  /** The BLAS library the main thread resolved (for 'blas'); null otherwise. */
+  blasLibrary: string | null;
   workers: number;
   numParams: number;
   microBatch: number | undefined;

@@ -24,8 +24,9 @@ import type {
 import { applyVersionUpdate, stateAllocator, viewsOf, type VersionedState } from './shared-memory.js';
 
 const setup = Piscina.workerData as WorkerSetup;
-// Each thread loads its own kernel instance once (wasm memory is per thread).
-const model = new Model(parseModelSpec(setup.model), { kernels: await loadKernels(setup.kernels) });
+// Each thread loads its own kernel instance once (wasm memory is per thread); with blas this also
+// sets the library to one thread per call, before any product (the main thread already has).
+const model = new Model(parseModelSpec(setup.model), { kernels: await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary }) });
 const P = setup.numParams;
 const { layout } = setup;
 const buffer = (setup.memory ? setup.memory.buffer : setup.buffer) as SharedArrayBuffer;

@@ -20,7 +20,7 @@ import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
-import { loadKernels } from '../kernels/index.js';
+import { loadKernels, type KernelsReport } from '../kernels/index.js';
 import { createOptimizer, restoreOptimizerState, type Optimizer } from '../optim/index.js';
 import { compileCollective, partitionRanges, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
@@ -88,6 +88,7 @@ export class ThreadsEngine implements Engine {
   readonly kind = 'threads' as const;
   readonly workers: number;
   readonly kernels: string;
+  kernelsReport?: KernelsReport;
   /** The reduce/update path: 'wasm (shared memory, f32x4)', 'js', or 'js (wasm unavailable: ...)'. */
   readonly collective: string;
   #pool: Piscina<WorkerTask, unknown>;
@@ -111,10 +112,10 @@ export class ThreadsEngine implements Engine {
 
   /** Resolves the kernel choice in this thread first, so every worker loads the same set. */
   static async create(setup: EngineSetup, options: ThreadsEngineOptions): Promise<ThreadsEngine> {
-    const kernels = await loadKernels(setup.kernels);
+    const kernels = await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary });
     const choice = options.collective ?? 'auto';
     let collective: CollectiveChoice = { module: null, detail: 'js' };
-    if (choice === 'wasm' || (choice === 'auto' && kernels.name === 'wasm')) {
+    if (choice === 'wasm' || (choice === 'auto' && kernels.name !== 'js')) {
       try {
         collective = { module: await compileCollective(), detail: 'wasm (shared memory, f32x4)' };
       } catch (error) {
@@ -122,7 +123,10 @@ export class ThreadsEngine implements Engine {
         collective = { module: null, detail: `js (wasm unavailable: ${(error as Error).message})` };
       }
     }
-    return new ThreadsEngine({ ...setup, kernels: kernels.name }, options, kernels.detail, collective);
+    // Workers load exactly the resolved set: the same library, self-tested, without a new probe.
+    const engine = new ThreadsEngine({ ...setup, kernels: kernels.name, blasLibrary: kernels.report?.blas?.library ?? null }, options, kernels.detail, collective);
+    engine.kernelsReport = kernels.report;
+    return engine;
   }
 
   /** Use `ThreadsEngine.create`. */
@@ -153,6 +157,7 @@ export class ThreadsEngine implements Engine {
     this.#shared = {
       model: setup.model.text,
       kernels: setup.kernels,
+      blasLibrary: setup.blasLibrary ?? null,
       workers,
       slotCount,
       numParams: P,
@@ -348,7 +353,7 @@ export class ThreadsEngine implements Engine {
   async evaluate(data: Dataset): Promise<BatchResult> {
     if (data !== this.#setup.validation) {
       // Not the shared validation set: evaluate in this thread.
-      this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels) });
+      this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels, { blasLibrary: this.#setup.blasLibrary }) });
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
       return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch);
     }

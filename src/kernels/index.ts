@@ -21,6 +21,10 @@ export {
   type KernelsName,
   type KernelsChoice,
   type KernelBuffer,
+  type KernelsReport,
+  type BlasReport,
 } from './kernels.js';
-export { loadKernels } from './load.js';
-export { createWasmKernels, type WasmVariant } from './wasm.js';
+export { loadKernels, blasChoiceLine, type LoadKernelsOptions } from './load.js';
+export { createWasmKernels, type WasmVariant, type WasmKernelSet } from './wasm.js';
+export { blasCandidates, openBlas, BLAS_INSTALL_HINT } from './blas-loader.js';
+export { AUTO_MIN_SPEEDUP, SELF_TEST_TOLERANCE } from './blas.js';

@@ -16,12 +16,44 @@ import {
   matmulXWt,
 } from './matmul.js';
 
-export type KernelsName = 'js' | 'wasm';
+export type KernelsName = 'js' | 'wasm' | 'blas';
 
-/** A kernel set's name, or 'auto': wasm where WebAssembly SIMD is available, js otherwise. */
+/**
+ * A kernel set's name, or 'auto': blas where a BLAS library passes its self-test at >= 2x the
+ * wasm speed, else wasm where WebAssembly SIMD is available, else js.
+ */
 export type KernelsChoice = KernelsName | 'auto';
 
-export const kernelsChoices: readonly KernelsChoice[] = Object.freeze(['js', 'wasm', 'auto']);
+export const kernelsChoices: readonly KernelsChoice[] = Object.freeze(['js', 'wasm', 'blas', 'auto']);
+
+/** What a loaded BLAS library said about itself and how it was chosen (summary.json `blas`). */
+export interface BlasReport {
+  /** The file that was opened, e.g. `libopenblas.so.0` or an absolute path. */
+  library: string;
+  /** Where the name came from: `--blas-library`, `DPTRAIN_BLAS`, or the search list. */
+  source: 'option' | 'env' | 'search';
+  vendor: 'openblas' | 'mkl' | 'accelerate' | 'generic';
+  /** `openblas_get_config()`, where the library has it. */
+  config: string | null;
+  /** `openblas_get_corename()`: the CPU kernel OpenBLAS picked (e.g. `Haswell`, `Zen`, `SkylakeX`). */
+  core: string | null;
+  /** How one thread per caller was set, e.g. `openblas_set_num_threads(1)`. */
+  threads: string;
+  /** Largest relative error of the self-test products against the wasm kernels. */
+  selfTestError: number;
+  /** Speed probe: BLAS GFLOP/s over wasm GFLOP/s on one product (null: not measured). */
+  speedup: number | null;
+}
+
+/** Why the kernel set was chosen (for the start-up line and summary.json). */
+export interface KernelsReport {
+  name: KernelsName;
+  detail: string;
+  /** The BLAS library in use, or the one auto measured and refused. */
+  blas: BlasReport | null;
+  /** Why auto did not use BLAS (no library, failed self-test, too slow), with how to get it. */
+  fallback: string | null;
+}
 
 /**
  * An array that a kernel set reads and writes without copying: for js a plain typed array, for
@@ -46,8 +78,10 @@ export interface KernelBuffer<T extends FloatArray = FloatArray> {
  */
 export interface Kernels {
   readonly name: KernelsName;
-  /** For the start-up log, e.g. `js`, `wasm (simd128)`, `wasm (relaxed-simd, FMA)`. */
+  /** For the start-up log, e.g. `js`, `wasm (simd128)`, `blas (OpenBLAS 0.3.21, core Zen, ...)`. */
   readonly detail: string;
+  /** How the set was chosen (loadKernels fills it in; absent on sets made directly). */
+  readonly report?: KernelsReport;
   /** Element types the functions accept: js both, wasm float32 only. */
   readonly dtypes: readonly Dtype[];
   /** A zeroed buffer of `length` elements that these kernels use in place (default float32). */

@@ -45,7 +45,23 @@ interface WasmExports {
   matmulDyW(dy: number, w: number, mask: number, dx: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
+  epilogue(c: number, n: number, cols: number, bias: number, mask: number, relu: number): void;
 }
+
+/**
+ * The wasm set as created here: the Kernels functions, plus the products' epilogues alone for
+ * the blas set (blas.ts), which gets its products from the system BLAS.
+ */
+export type WasmKernelSet = Kernels & {
+  readonly variant: WasmVariant;
+  /** Bytes of wasm memory in use (workspace, staging, packing buffers). */
+  readonly memoryBytes: number;
+  /**
+   * c (n x cols) += bias, then ReLU where relu; or c = 0 where mask (n x cols) <= 0 (the ReLU
+   * gradient). bias and mask may be null. The same operations as the fused product epilogues.
+   */
+  epilogue(c: FloatArray, n: number, cols: number, bias: FloatArray | null, mask: FloatArray | null, relu: boolean): void;
+};
 
 /** Allocation granule: one cache line, also keeps every buffer 16-byte aligned for v128. */
 const ALIGN = 64;
@@ -168,7 +184,7 @@ const INOUT = 3;
  * ReLU-gradient epilogues) and the bias gradient. Delegated to the js functions, which run on
  * views of wasm memory as well: bias add, activations and losses (O(n·width), under 1 % of a step).
  */
-class WasmKernels implements Kernels {
+class WasmKernels implements WasmKernelSet {
   readonly name = 'wasm' as const;
   readonly detail: string;
   readonly dtypes: readonly Dtype[] = Object.freeze(['float32'] as Dtype[]);
@@ -291,6 +307,17 @@ class WasmKernels implements Kernels {
     this.#end();
   };
 
+  epilogue = (c: FloatArray, n: number, cols: number, bias: FloatArray | null, mask: FloatArray | null, relu: boolean): void => {
+    checkDims(n, cols, 0);
+    this.#arg(0, c, n * cols, INOUT, 'c');
+    this.#ptrs[1] = this.#ptrs[2] = 0;
+    if (bias !== null) this.#arg(1, bias, cols, IN, 'bias');
+    if (mask !== null) this.#arg(2, mask, n * cols, IN, 'mask');
+    const p = this.#begin();
+    this.#x.epilogue(p[0], n, cols, p[1], p[2], relu ? 1 : 0);
+    this.#end();
+  };
+
   /**
    * Records argument `slot`: its address if it lives in this memory, else a temporary copy made
    * by #begin. Addresses are taken before anything is allocated, because growing the memory
@@ -350,7 +377,7 @@ async function readValid(variant: WasmVariant): Promise<Uint8Array | null> {
  * Throws DptrainError `dptrain.kernels.wasmUnavailable` when the file is missing (not built) or
  * this runtime cannot run it.
  */
-export async function createWasmKernels(variant: WasmVariant = 'simd'): Promise<Kernels & { variant: WasmVariant; memoryBytes: number }> {
+export async function createWasmKernels(variant: WasmVariant = 'simd'): Promise<WasmKernelSet> {
   let bytes: Uint8Array | null;
   try {
     bytes = await readValid(variant);
@@ -380,10 +407,10 @@ export async function createWasmKernels(variant: WasmVariant = 'simd'): Promise<
 }
 
 /** This thread's wasm kernel set, created on first use: the relaxed build where it validates. */
-let threadKernels: Promise<Kernels> | null = null;
+let threadKernels: Promise<WasmKernelSet> | null = null;
 
 /** The wasm kernel set of the calling thread (instantiated once per thread, then cached). */
-export function loadWasmKernels(): Promise<Kernels> {
+export function loadWasmKernels(): Promise<WasmKernelSet> {
   threadKernels ??= (async () => {
     try {
       return await createWasmKernels('relaxed');

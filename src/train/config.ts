@@ -56,8 +56,10 @@ export interface TrainConfig {
    * chunk order: bit-identical results for every worker count (0 = one slot per worker).
    */
   reduceChunks: number;
-  /** Kernel set: wasm (WebAssembly SIMD) where available, js (plain TypeScript), or auto. */
+  /** Kernel set: blas (system BLAS for the products), wasm (WebAssembly SIMD), js (plain TypeScript), or auto. */
   kernels: KernelsChoice;
+  /** The BLAS library for --kernels blas/auto (a soname or path); null = DPTRAIN_BLAS or the search (docs/kernels.md). */
+  blasLibrary: string | null;
   /** Validate after every this many steps within an epoch, as well as at epoch ends (0 = at epoch ends only). */
   evalEvery: number;
   /** Early stopping: epochs without improvement of `monitor` (0 = off). */
@@ -131,6 +133,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   workers: os.availableParallelism(),
   reduceChunks: 0,
   kernels: 'auto',
+  blasLibrary: null,
   evalEvery: 0,
   patience: 0,
   monitor: 'valLoss',
@@ -150,7 +153,7 @@ export const choices = {
   lrSchedule: ['constant', 'step', 'cosine'],
   lrRule: ['none', 'linear', 'sqrt'],
   engine: ['threads', 'inline', 'ws'],
-  kernels: ['auto', 'wasm', 'js'],
+  kernels: ['auto', 'blas', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
   onNonfinite: ['stop', 'skip'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
@@ -211,6 +214,7 @@ function validate(c: TrainConfig): void {
     throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
   }
   oneOf('kernels', c.kernels);
+  if (c.blasLibrary !== null) nonEmptyString('blasLibrary', c.blasLibrary);
   nonNegativeInteger('evalEvery', c.evalEvery);
   if (c.evalEvery > 0 && c.valSplit === 0) {
     throw new ConfigError('badOption', `--eval-every ${c.evalEvery} needs a validation set, but --val-split is 0 — use --val-split > 0, or leave --eval-every at 0`);

@@ -6,6 +6,7 @@
  */
 import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
+import { blasChoiceLine } from '../kernels/index.js';
 import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
@@ -71,6 +72,8 @@ async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
   log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
+  const kernelsReport = engine.kernelsReport;
+  if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
   run.state.clock.runStarted = performance.now();
 }
@@ -294,6 +297,8 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     engine: engine.kind,
     workers: engine.workers,
     kernels: engine.kernels,
+    blas: engine.kernelsReport?.blas ?? null,
+    kernelsFallback: engine.kernelsReport?.fallback ?? null,
     cores: availableCores(),
     timing: state.clock.timings.summary(),
   };

@@ -158,6 +158,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
         microBatch: config.microBatch > 0 ? config.microBatch : undefined,
         chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
         kernels: config.kernels,
+        blasLibrary: config.blasLibrary,
       },
       {
         kind: config.engine,

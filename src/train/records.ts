@@ -1,6 +1,7 @@
 /** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (design.md §4). */
 import type { StepTiming, TimingSummary } from './timing.js';
 import type { GnsRecord } from './gns.js';
+import type { BlasReport } from '../kernels/index.js';
 
 /** metrics.jsonl line for one synchronized update. */
 export interface StepRecord {
@@ -116,6 +117,10 @@ export interface RunSummary {
   engine: string;
   workers: number;
   kernels: string;
+  /** The BLAS library the products ran on (or the one auto measured and refused); null without BLAS. */
+  blas: BlasReport | null;
+  /** Why auto did not use BLAS (no library, self-test, speed), with how to get it; null otherwise. */
+  kernelsFallback: string | null;
   cores: number;
   timing: TimingSummary;
 }

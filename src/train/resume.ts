@@ -21,7 +21,7 @@ const TRAJECTORY_KEYS = [
 ] as const satisfies readonly (keyof TrainConfig)[];
 
 /** Options that change float rounding only: allowed, with a warning that bit-identity is lost. */
-const ROUNDING_KEYS = ['workers', 'engine', 'kernels', 'microBatch'] as const satisfies readonly (keyof TrainConfig)[];
+const ROUNDING_KEYS = ['workers', 'engine', 'kernels', 'blasLibrary', 'microBatch'] as const satisfies readonly (keyof TrainConfig)[];
 
 /** The latest valid checkpoint in `dir`; each newer unusable one is reported and passed over. */
 export async function loadResumePoint(dir: string, log: Logger): Promise<LatestCheckpoint> {

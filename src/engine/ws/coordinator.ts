@@ -126,7 +126,9 @@ export class WsEngine implements Engine {
     if (4 * P + FRAME_SLACK > WORKER_MAX_PAYLOAD) {
       throw new ConfigError('badOption', `the model has ${P.toLocaleString('en-US')} parameters; the ws engine sends parameters and gradients in one frame of at most ${WORKER_MAX_PAYLOAD / 1024 / 1024} MiB, so at most ${Math.floor((WORKER_MAX_PAYLOAD - FRAME_SLACK) / 4).toLocaleString('en-US')} parameters`);
     }
-    const kernels = await loadKernels(setup.kernels);
+    // auto resolves here, as for the other engines (same bits as the inline engine on this
+    // machine); every worker must then load the same set, or is refused naming the one it has.
+    const kernels = await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary });
     const model = new Model(setup.model, { kernels });
     const ringChunkBytes = options.ringChunkBytes ?? wsDefaults.ringChunkBytes;
     const chunkFloats = dataChunkFloats(wsDefaults.dataChunkBytes);

@@ -68,7 +68,7 @@ const coordinatorSchemas = {
     /** 0 = the model's default. */
     microBatch: f.integer({ min: 0 }),
     /** The kernel set the coordinator resolved; every replica uses the same. */
-    kernels: f.enum(['js', 'wasm']),
+    kernels: f.enum(['js', 'wasm', 'blas']),
     /** 0 = one gradient slot per worker; k = k fixed chunks reduced in chunk order (star only). */
     chunks: f.integer({ min: 0, max: 65_536 }),
     /** Whether the worker must listen for a ring predecessor (ring or auto). */
@@ -150,7 +150,7 @@ const coordinatorSchemas = {
     datasetHash: hash,
     trainHash: hash,
     numParams: f.integer({ min: 1 }),
-    kernels: f.enum(['js', 'wasm']),
+    kernels: f.enum(['js', 'wasm', 'blas']),
     /** The port of its ring listener (ring or auto). */
     ringPort: f.optional(f.integer({ min: 1, max: 65_535 })),
   },

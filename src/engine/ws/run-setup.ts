@@ -16,6 +16,7 @@ import {
 } from '../../data/index.js';
 import { EngineError } from '../../errors.js';
 import type { EngineSetup } from '../engine.js';
+import type { KernelsName } from '../../kernels/index.js';
 import type { SetupMessage } from './messages.js';
 
 /** Floats per shipped-data chunk. */
@@ -25,7 +26,7 @@ export function dataChunkFloats(chunkBytes: number): number {
 
 export interface SetupFacts {
   setup: EngineSetup;
-  kernels: 'js' | 'wasm';
+  kernels: KernelsName;
   datasetSpec: string;
   datasetHash: string;
   valSplit: number;

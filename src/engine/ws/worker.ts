@@ -16,7 +16,7 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../errors.js';
-import { loadKernels } from '../../kernels/index.js';
+import { loadKernels, type KernelsName } from '../../kernels/index.js';
 import { parseModelSpec } from '../../model/index.js';
 import type { Range } from '../../collective/index.js';
 import { connect, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
@@ -400,12 +400,13 @@ class WorkerSession {
       this.#log.warn({ mine: data.loadedHash, coordinator: setup.datasetHash }, `dataset ${setup.dataset} hashes to ${data.loadedHash} here but to ${setup.datasetHash} on the coordinator; the coordinator will refuse this worker`);
     }
 
-    let kernels: 'js' | 'wasm' = setup.kernels;
+    let kernels: KernelsName = setup.kernels;
     try {
       await loadKernels(kernels);
     } catch (error) {
       this.#log.warn({ kernels }, `the ${kernels} kernels do not load here (${(error as Error).message}); the coordinator will refuse this worker`);
-      kernels = 'js';
+      // Report the best set that does load, so that the refusal names what to pass to the coordinator.
+      kernels = kernels === 'blas' ? ((await loadKernels('auto', { preferBlas: false })).name as KernelsName) : 'js';
     }
     const engineSetup: EngineSetup = {
       model: parseModelSpec(setup.model),
