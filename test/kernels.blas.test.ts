@@ -212,7 +212,7 @@ test('dptrain train --kernels blas trains on the system BLAS and writes the libr
   const out = path.join(tempDir(), 'run');
   const r = runCli(['train', '--kernels', 'blas', '--dataset', 'synthetic:blobs?n=400&d=20&classes=3', '--model', 'mlp:20-16-3', '--epochs', '1', '--workers', '2', '--out', out]);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr + r.stdout, /2 worker\(s\), blas \(/);
+  assert.match(r.stderr + r.stdout, /2 workers, blas \(/);
   assert.match(r.stderr + r.stdout, /BLAS: .*self-test max relative error .*; chosen with --kernels blas/);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.match(summary.kernels, /^blas \(/);
@@ -227,7 +227,7 @@ test('dptrain train with default flags names the kernel set it chose at start-up
   const log = r.stderr + r.stdout;
   const line = log.split('\n').find((l) => l.includes('training mlp:'));
   assert.ok(line, log);
-  assert.match(line, /worker\(s\), (blas \(|wasm \(simd128)/);
+  assert.match(line, /workers?, (blas \(|wasm \(simd128)/);
   if (/, blas \(/.test(line)) assert.match(log, /BLAS: .*auto chose it: \d+\.\dx the wasm kernels/);
   else assert.match(log, /BLAS not used: .*(apt-get install libopenblas0-pthread|wasm kernels \(auto needs)/);
 });
@@ -236,7 +236,7 @@ test('--blas-library none turns BLAS off: auto runs wasm and says why at start-u
   const args = ['train', '--dataset', 'synthetic:blobs?n=200&d=8&classes=3', '--model', 'mlp:8-6-3', '--max-steps', '2', '--epochs', '1', '--blas-library', 'none'];
   const auto = runCli(args);
   assert.equal(auto.status, 0, auto.stderr);
-  assert.match(auto.stderr + auto.stdout, /worker\(s\), wasm \(simd128[^)]*\) kernels/);
+  assert.match(auto.stderr + auto.stdout, /workers?, wasm \(simd128[^)]*\) kernels/);
   assert.match(auto.stderr + auto.stdout, /BLAS not used: BLAS is turned off \(--blas-library none\)/);
   const blasRun = runCli([...args, '--kernels', 'blas']);
   assert.equal(blasRun.status, 1);
