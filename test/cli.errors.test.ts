@@ -16,7 +16,7 @@ function expectUsageError(args: string[], pattern: RegExp, code?: string): void 
 }
 
 test('an unknown model spec names the spec and the valid forms', () => {
-  expectUsageError([...fast, '--model', 'cnn:3x3'], /unknown model spec "cnn:3x3".*mlp:/, 'dptrain.model.unknownSpec');
+  expectUsageError([...fast, '--model', 'rnn:3x3'], /unknown model spec "rnn:3x3".*mlp:/, 'dptrain.model.unknownSpec');
 });
 
 test('a model whose input width does not match the dataset names both widths', () => {

@@ -90,11 +90,11 @@ function rejects(text: string, code: string, message: RegExp): void {
 }
 
 test('an unknown model kind is rejected with the forms that work', () => {
-  assert.throws(() => parseModelSpec('cnn:3x3'), {
+  assert.throws(() => parseModelSpec('rnn:3x3'), {
     name: 'ModelError',
     code: 'dptrain.model.unknownSpec',
     message:
-      'unknown model spec "cnn:3x3" — use mlp:784-256-128-10, mlp:IN-H-OUT:tanh, logreg:IN-CLASSES or linreg:IN-OUT',
+      'unknown model spec "rnn:3x3" — use mlp:784-256-128-10, mlp:IN-H-OUT:tanh, logreg:IN-CLASSES, linreg:IN-OUT, cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense10, lenet5, cnn-mnist or ./net.json',
   });
 });
 

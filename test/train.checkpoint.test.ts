@@ -270,7 +270,7 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
       ['a missing field', ({ loop: _loop, ...m }) => m, /meta.loop is missing/],
       ['__proto__ in the loop state', (m) => JSON.stringify(m).replace('"loop":{', '"loop":{"__proto__":{"polluted":true},'), /meta.loop has the key "__proto__"/],
       ['a duplicate key', (m) => JSON.stringify(m).replace('"step":12', '"step":12,"step":3'), /not valid JSON: duplicate key "step"/],
-      ['an unknown model', (m) => ({ ...m, model: 'cnn:3x3' }), /meta.model "cnn:3x3" is not a model spec/],
+      ['an unknown model', (m) => ({ ...m, model: 'rnn:3x3' }), /meta.model "rnn:3x3" is not a model spec/],
     ];
     for (const [what, edit, pattern] of cases) {
       assert.throws(() => decodeCheckpoint(reseal(good, edit), FILE), (e: unknown) => {

@@ -22,6 +22,11 @@ export interface Dataset {
   readonly task: Task;
   /** 0 for regression. */
   readonly numClasses: number;
+  /**
+   * Per-sample shape in PyTorch's order, [C, H, W] for images (mnist, IDX); undefined = flat
+   * [inputDim] (CSV, synthetic). Layer models check it (docs/models.md#shapes).
+   */
+  readonly sampleShape?: readonly number[];
 }
 
 /** Limits on what a loader may build; one place for the defaults. */
@@ -32,7 +37,7 @@ export const DATA_LIMITS = {
 
 /** Builds a Dataset after checking that shapes and labels agree; loaders and workers use it. */
 export function createDataset(fields: Dataset): Dataset {
-  const { spec, n, inputDim, x, targetDim, y, task, numClasses } = fields;
+  const { spec, n, inputDim, x, targetDim, y, task, numClasses, sampleShape } = fields;
   const fail = (message: string): never => {
     throw new DataError('badShape', `dataset "${spec}": ${message}`);
   };
@@ -55,7 +60,9 @@ export function createDataset(fields: Dataset): Dataset {
   } else {
     fail(`task must be "classification" or "regression" (got ${String(task)})`);
   }
-  return Object.freeze({ spec, n, inputDim, x, targetDim, y, task, numClasses });
+  if (sampleShape !== undefined && sampleShape.reduce((a, b) => a * b, 1) !== inputDim) fail(`sample shape ${sampleShape.join('x')} does not hold inputDim = ${inputDim} values`);
+  const shape = sampleShape === undefined ? {} : { sampleShape: Object.freeze(sampleShape.slice()) };
+  return Object.freeze({ spec, n, inputDim, x, targetDim, y, task, numClasses, ...shape });
 }
 
 /**

@@ -47,7 +47,7 @@ export function loadIdx(spec: DatasetSpec): Dataset {
     y[i] = labels.data[i];
     if (labels.data[i] > maxLabel) maxLabel = labels.data[i];
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1 });
+  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, sampleShape: [1, rows, cols] });
 }
 
 /** The labels file next to an images file, by the MNIST naming convention. */

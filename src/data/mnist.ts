@@ -45,7 +45,7 @@ export async function loadMnist(spec: DatasetSpec): Promise<Dataset> {
   const x = new Float32Array(COUNT * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = valueOf[images[i]];
   const y = Float32Array.from(labels);
-  return createDataset({ spec: spec.text, n: COUNT, inputDim: PIXELS, x, targetDim: 1, y, task: 'classification', numClasses: CLASSES });
+  return createDataset({ spec: spec.text, n: COUNT, inputDim: PIXELS, x, targetDim: 1, y, task: 'classification', numClasses: CLASSES, sampleShape: [1, 28, 28] });
 }
 
 type BundledFile = (typeof MNIST_FILES)[keyof typeof MNIST_FILES];

@@ -28,3 +28,6 @@ export { loadKernels, blasChoiceLine, type LoadKernelsOptions } from './load.js'
 export { createWasmKernels, type WasmVariant, type WasmKernelSet } from './wasm.js';
 export { blasCandidates, openBlas, BLAS_INSTALL_HINT } from './blas-loader.js';
 export { AUTO_MIN_SPEEDUP, SELF_TEST_TOLERANCE } from './blas.js';
+export { type Window2d } from './conv.js';
+export { type DropoutKey, erf } from './elementwise.js';
+export { type ConvKernels } from './conv-set.js';

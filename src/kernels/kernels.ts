@@ -6,6 +6,7 @@
 import type { Dtype, FloatArray } from '../util/float.js';
 import { reluBackward, reluForward, tanhBackward, tanhForward } from './activations.js';
 import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
+import { convKernels, type ConvKernels } from './conv-set.js';
 import {
   addBias,
   biasGradAcc,
@@ -76,7 +77,7 @@ export interface KernelBuffer<T extends FloatArray = FloatArray> {
  * The wasm set works in place on arrays it allocated (KernelBuffer views) and copies any other
  * Float32Array in and out around the call, so every function accepts plain arrays too.
  */
-export interface Kernels {
+export interface Kernels extends ConvKernels {
   readonly name: KernelsName;
   /** For the start-up log, e.g. `js`, `wasm (simd128)`, `blas (OpenBLAS 0.3.21, core Zen, ...)`. */
   readonly detail: string;
@@ -138,4 +139,5 @@ export const jsKernels: Kernels = Object.freeze({
   tanhBackward,
   softmaxCrossEntropy,
   meanSquaredError,
+  ...convKernels,
 });

@@ -12,6 +12,7 @@ import { reluBackward, reluForward, tanhBackward, tanhForward } from './activati
 import type { KernelBuffer, Kernels } from './kernels.js';
 import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
 import { addBias } from './matmul.js';
+import { convKernels } from './conv-set.js';
 
 /**
  * The parts of the WebAssembly JS API used here. Declared locally: the project's lib settings
@@ -196,6 +197,23 @@ class WasmKernels implements WasmKernelSet {
   readonly tanhBackward = tanhBackward;
   readonly softmaxCrossEntropy = softmaxCrossEntropy;
   readonly meanSquaredError = meanSquaredError;
+  // Layer kernels besides the GEMMs (im2col, pooling, GELU, dropout): the js functions on views.
+  readonly im2colHwc = convKernels.im2colHwc;
+  readonly col2imHwc = convKernels.col2imHwc;
+  readonly convWeightToKkc = convKernels.convWeightToKkc;
+  readonly convGradFromKkcAcc = convKernels.convGradFromKkcAcc;
+  readonly maxPoolHwcForward = convKernels.maxPoolHwcForward;
+  readonly maxPoolHwcBackward = convKernels.maxPoolHwcBackward;
+  readonly avgPoolHwcForward = convKernels.avgPoolHwcForward;
+  readonly avgPoolHwcBackward = convKernels.avgPoolHwcBackward;
+  readonly globalAvgPoolHwcForward = convKernels.globalAvgPoolHwcForward;
+  readonly globalAvgPoolHwcBackward = convKernels.globalAvgPoolHwcBackward;
+  readonly hwcToChw = convKernels.hwcToChw;
+  readonly chwToHwc = convKernels.chwToHwc;
+  readonly geluForward = convKernels.geluForward;
+  readonly geluBackward = convKernels.geluBackward;
+  readonly dropoutMask = convKernels.dropoutMask;
+  readonly multiplyInPlace = convKernels.multiplyInPlace;
 
   #x: WasmExports;
   #arena: Arena;

@@ -3,35 +3,38 @@
  *
  * - Weights of a layer followed by ReLU: He/Kaiming normal, std = sqrt(2 / fan_in)
  *   (He et al. 2015; keeps activation variance constant through ReLU layers).
- * - Weights of the output layer and of tanh layers (and logreg/linreg): Glorot/Xavier uniform,
- *   U(±sqrt(6 / (fan_in + fan_out))) (Glorot & Bengio 2010).
+ * - Other weights (the output layer, layers followed by tanh, GELU or nothing, logreg/linreg):
+ *   Glorot/Xavier uniform, U(±sqrt(6 / (fan_in + fan_out))) (Glorot & Bengio 2010).
+ *   For a convolution fan_in = in·kh·kw and fan_out = out·kh·kw, as PyTorch computes them.
  * - Biases: zero (no draws).
  */
 import { Rng } from '../util/rng.js';
 import { floatArrayOf, type Dtype, type FloatArray } from '../util/float.js';
-import { paramLayout } from './layout.js';
+import { layoutOfStack } from './layout.js';
 import type { ModelSpec } from './spec.js';
+import { buildStack } from './stack.js';
 
 /** A fresh flat parameter array for `spec` (see paramLayout), in `dtype` (default float32). */
 export function initParams(spec: ModelSpec, seed: number, dtype: Dtype = 'float32'): FloatArray {
-  const layout = paramLayout(spec);
+  const stack = buildStack(spec);
+  const layout = layoutOfStack(stack);
   const params = new (floatArrayOf(dtype))(layout.size);
   const rng = new Rng(seed, 'init');
-  const layers = spec.sizes.length - 1;
-  for (let i = 0; i < layers; i++) {
-    const fanIn = spec.sizes[i];
-    const fanOut = spec.sizes[i + 1];
-    const weight = layout.tensors[2 * i];
-    const end = weight.offset + weight.size;
-    const isHidden = i + 1 < layers;
-    if (isHidden && spec.activation === 'relu') {
-      const std = Math.sqrt(2 / fanIn);
-      for (let k = weight.offset; k < end; k++) params[k] = std * rng.normal();
-    } else {
-      const limit = Math.sqrt(6 / (fanIn + fanOut));
-      for (let k = weight.offset; k < end; k++) params[k] = limit * (2 * rng.next() - 1);
+  let t = 0;
+  stack.layers.forEach((layer, i) => {
+    const reluNext = stack.layers[i + 1]?.layer.type === 'relu';
+    for (const p of layer.params) {
+      const tensor = layout.tensors[t++];
+      if (p.suffix !== 'weight') continue; // biases stay zero
+      const end = tensor.offset + tensor.size;
+      if (reluNext) {
+        const std = Math.sqrt(2 / p.fanIn);
+        for (let k = tensor.offset; k < end; k++) params[k] = std * rng.normal();
+      } else {
+        const limit = Math.sqrt(6 / (p.fanIn + p.fanOut));
+        for (let k = tensor.offset; k < end; k++) params[k] = limit * (2 * rng.next() - 1);
+      }
     }
-    // Bias stays zero.
-  }
+  });
   return params;
 }

@@ -1,11 +1,13 @@
 /**
  * Parameter layout: every parameter in ONE flat array, PyTorch naming and layout
- * (design.md §4): for each linear layer i, `layers.{i}.weight` [out, in] row-major, then
- * `layers.{i}.bias` [out]. One flat array makes all-reduce and optimizers layout-agnostic.
+ * (docs/models.md): for the dense forms, for each linear layer i, `layers.{i}.weight` [out, in] row-major, then
+ * `layers.{i}.bias` [out]; for layer models `layers.{position}.weight` (conv: [out, in, kh, kw]). One flat array makes all-reduce and optimizers layout-agnostic.
  */
 import { ModelError, shown } from '../errors.js';
 import type { FloatArray } from '../util/float.js';
+import { shapeSize } from './layers.js';
 import type { ModelSpec } from './spec.js';
+import { buildStack, type LayerStack } from './stack.js';
 
 export interface ParamTensor {
   name: string;
@@ -22,17 +24,21 @@ export interface ParamLayout {
   size: number;
 }
 
-/** The layout of a spec's parameters: weight then bias for each linear layer, in order. */
+/** The layout of a spec's parameters: each layer's weight then bias, in layer order (stack.ts names them). */
 export function paramLayout(spec: ModelSpec): ParamLayout {
+  return layoutOfStack(buildStack(spec));
+}
+
+/** The layout of an already-built stack. */
+export function layoutOfStack(stack: LayerStack): ParamLayout {
   const tensors: ParamTensor[] = [];
   let offset = 0;
-  for (let i = 0; i + 1 < spec.sizes.length; i++) {
-    const inDim = spec.sizes[i];
-    const outDim = spec.sizes[i + 1];
-    tensors.push({ name: `layers.${i}.weight`, shape: [outDim, inDim], offset, size: outDim * inDim });
-    offset += outDim * inDim;
-    tensors.push({ name: `layers.${i}.bias`, shape: [outDim], offset, size: outDim });
-    offset += outDim;
+  for (const layer of stack.layers) {
+    for (const p of layer.params) {
+      const size = shapeSize(p.shape);
+      tensors.push({ name: `${layer.name}.${p.suffix}`, shape: p.shape.slice(), offset, size });
+      offset += size;
+    }
   }
   return { tensors, size: offset };
 }

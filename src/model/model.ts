@@ -1,13 +1,16 @@
 /**
- * Forward and backward passes of a feed-forward model over a flat parameter array.
+ * Forward and backward passes of a model (a stack of layers) over a flat parameter array.
  * The model holds no parameters: callers pass `params` and `grad` (both laid out by
  * paramLayout), so replicas, optimizers and the all-reduce share plain buffers.
  */
 import { ModelError, shown } from '../errors.js';
 import { jsKernels, type KernelBuffer, type Kernels } from '../kernels/index.js';
 import { floatArrayOf, type Dtype, type FloatArray, type FloatArrayConstructor } from '../util/float.js';
-import { paramLayout, type ParamLayout } from './layout.js';
+import { layoutOfStack, type ParamLayout } from './layout.js';
+import { compileOps, type LayerOp, type RunContext } from './layer-ops.js';
+import { shapeSize } from './layers.js';
 import type { ModelSpec } from './spec.js';
+import { buildStack, type StackLayer } from './stack.js';
 
 /**
  * Rows of a dataset: x [rows, inputDim], y [rows, targetDim], float32.
@@ -52,38 +55,59 @@ const workspaceRegistry = new FinalizationRegistry<Set<KernelBuffer>>((buffers) 
   for (const b of buffers) b.free();
 });
 
-/** Views of one flat array (params or grad), per linear layer; rebuilt when the array changes. */
-interface LayerViews {
+/** Views of one flat array (params or grad), per op: its layer's tensors; rebuilt when the array changes. */
+interface OpViews {
   array: FloatArray | null;
-  weights: FloatArray[];
-  biases: FloatArray[];
+  tensors: FloatArray[][];
 }
 
+/** The dropout key of a training call: the run's seed and the global step (docs/models.md#dropout). */
+export interface TrainingStep {
+  seed: number;
+  step: number;
+}
+
+/** Floats of workspace per row above which a layer model's default micro-batch shrinks (64 MiB of float32). */
+const WORKSPACE_FLOATS = 16 * 1024 * 1024;
+
 /**
- * A feed-forward model (mlp, logreg, linreg) with its own workspace (activations, deltas,
- * the gathered micro-batch), grown lazily to the largest micro-batch seen and reused.
- * The workspace is allocated by the kernel set, so with the wasm kernels it lives in wasm memory
- * and the products run in place; params and grad from elsewhere are copied in (and grad back out)
- * once per call (docs/kernels.md: about 1 % of a W2 step).
+ * A model (a stack of layers: stack.ts, layer-ops.ts) with its own workspace (activations,
+ * deltas, per-layer scratch, the gathered micro-batch), grown lazily to the largest micro-batch
+ * seen and reused. The workspace is allocated by the kernel set, so with the wasm kernels it
+ * lives in wasm memory and the products run in place; params and grad from elsewhere are copied
+ * in (and grad back out) once per call (docs/kernels.md: about 1 % of a W2 step).
  * Not thread-safe and not reentrant: use one Model per thread.
  */
 export class Model {
   readonly spec: ModelSpec;
   readonly layout: ParamLayout;
   readonly numParams: number;
+  /** Elements per sample of the input, and its shape ([C, H, W] or [D]). */
   readonly inputDim: number;
+  readonly inputShape: readonly number[];
   readonly outputDim: number;
   readonly dtype: Dtype;
   readonly kernels: Kernels;
+  /** Rows per call when the caller gives no micro-batch. */
+  readonly defaultMicroBatch: number;
 
   #k: Kernels;
   #Float: FloatArrayConstructor;
-  #sizes: number[];
-  #layers: number;
+  #ops: { op: LayerOp; layer: number }[];
+  /** Per op: the workspace buffer its output lives in (an in-place op shares its input's). */
+  #outBuf: number[];
+  /** Widths (per row) of the workspace buffers; buffer 0 holds the gathered input. */
+  #bufWidths: number[];
+  /** Per op: copy its input into its own buffer before an in-place forward. */
+  #copyIn: boolean[];
+  #deltaWidth: number;
+  /** Per op: the layout tensors of its layer. */
+  #opTensors: { offset: number; size: number }[][];
+  /** Channels-last images need the input rows transposed from (C, H, W) when C > 1. */
+  #inputChannels: number;
   #classification: boolean;
   /** Rows the workspace can hold. */
   #capacity = 0;
-  /** acts[0] = gathered inputs; acts[l] = output of layer l (post-activation; acts[L] = logits). */
   #actBufs: KernelBuffer[] = [];
   /** Two delta buffers, [capacity, max width], used in turn going backward. */
   #deltaABuf: KernelBuffer | null = null;
@@ -92,7 +116,7 @@ export class Model {
   /** Copies of params and grad in kernel memory, for kernels that cannot use them in place. */
   #paramStage: KernelBuffer | null = null;
   #gradStage: KernelBuffer | null = null;
-  /** Every live kernel buffer above, for dispose() and the finalization registry. */
+  /** Every live kernel buffer above and the ops' scratch, for dispose() and the finalization registry. */
   #owned = new Set<KernelBuffer>();
   #disposed = false;
   // Views of the buffers above, read again at the start of every call (wasm memory may have grown).
@@ -101,17 +125,19 @@ export class Model {
   #deltaB: FloatArray;
   #targets: FloatArray;
   #labels = new Float32Array(0);
-  #paramViews: LayerViews = { array: null, weights: [], biases: [] };
-  #gradViews: LayerViews = { array: null, weights: [], biases: [] };
+  #paramViews: OpViews = { array: null, tensors: [] };
+  #gradViews: OpViews = { array: null, tensors: [] };
+  #ctx: RunContext;
 
   constructor(spec: ModelSpec, options: ModelOptions = {}) {
     this.spec = spec;
-    this.layout = paramLayout(spec);
+    const stack = buildStack(spec);
+    this.layout = layoutOfStack(stack);
     this.numParams = this.layout.size;
-    this.#sizes = spec.sizes.slice();
-    this.#layers = this.#sizes.length - 1;
-    this.inputDim = this.#sizes[0];
-    this.outputDim = this.#sizes[this.#layers];
+    this.inputShape = Object.freeze(stack.inputShape.slice());
+    this.inputDim = shapeSize(stack.inputShape);
+    this.outputDim = stack.outputDim;
+    this.#inputChannels = stack.inputShape.length === 3 ? stack.inputShape[0] : 1;
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
       throw new ModelError('badDtype', `options.dtype must be "float32" or "float64" (got ${shown(this.dtype)})`);
@@ -129,6 +155,34 @@ export class Model {
     this.#deltaA = new this.#Float(0);
     this.#deltaB = new this.#Float(0);
     this.#targets = new this.#Float(0);
+
+    // Ops, the buffer each writes, and the tensors each reads.
+    this.#ops = compileOps(stack.layers);
+    this.#bufWidths = [this.inputDim];
+    this.#outBuf = [];
+    this.#copyIn = [];
+    this.#ops.forEach(({ op }, i) => {
+      const inBuf = i === 0 ? 0 : this.#outBuf[i - 1];
+      // An in-place op may overwrite its input unless the op before needs that output back.
+      const alias = op.inPlace && (i === 0 || !this.#ops[i - 1].op.needsOwnOutput);
+      this.#copyIn.push(op.inPlace && !alias);
+      if (alias) this.#outBuf.push(inBuf);
+      else {
+        this.#outBuf.push(this.#bufWidths.length);
+        this.#bufWidths.push(op.outWidth);
+      }
+    });
+    this.#deltaWidth = Math.max(...this.#ops.map(({ op }, i) => (i === 0 ? op.outWidth : Math.max(op.inWidth, op.outWidth))));
+    const tensorsOfLayer: { offset: number; size: number }[][] = stack.layers.map(() => []);
+    let t = 0;
+    stack.layers.forEach((layer, i) => {
+      for (let j = 0; j < layer.params.length; j++) tensorsOfLayer[i].push(this.layout.tensors[t++]);
+    });
+    this.#opTensors = this.#ops.map(({ layer }) => tensorsOfLayer[layer]);
+    // Dense models keep the old default; layer models bound their workspace (im2col columns are large).
+    const perRow = this.#bufWidths.reduce((a, b) => a + b, 0) + 2 * this.#deltaWidth + stackScratchPerRow(stack.layers);
+    this.defaultMicroBatch = spec.kind === 'cnn' ? Math.max(1, Math.min(DEFAULT_MAX_MICRO_BATCH, Math.floor(WORKSPACE_FLOATS / perRow))) : DEFAULT_MAX_MICRO_BATCH;
+    this.#ctx = { k: this.#k, training: false, seed: 0, step: 0, samples: [], firstRow: 0 };
   }
 
   /**
@@ -136,6 +190,7 @@ export class Model {
    * overwrites), working `microBatch` rows at a time (default: all rows, at most 4096).
    * Micro-batching only splits the rows: the result is the same up to float rounding.
    * `params` and `grad` are flat arrays of `numParams` elements in the model's dtype.
+   * `training` keys the dropout masks (default seed 0, step 0); models without dropout ignore it.
    */
   accumulateGradient(
     params: FloatArray,
@@ -143,15 +198,20 @@ export class Model {
     indices: ArrayLike<number>,
     grad: FloatArray,
     microBatch?: number,
+    training: TrainingStep = { seed: 0, step: 0 },
   ): BatchResult {
     this.#checkArray('params', params);
     this.#checkArray('grad', grad);
+    this.#ctx.training = true;
+    this.#ctx.seed = training.seed;
+    this.#ctx.step = training.step;
     return this.#run(params, source, indices, grad, microBatch);
   }
 
   /** Loss sum and correct count over rows `indices` of `source`, forward only. */
   evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number): BatchResult {
     this.#checkArray('params', params);
+    this.#ctx.training = false;
     return this.#run(params, source, indices, null, microBatch);
   }
 
@@ -167,7 +227,7 @@ export class Model {
     const count = indices.length;
     let step: number;
     if (microBatch === undefined) {
-      step = Math.min(count, DEFAULT_MAX_MICRO_BATCH);
+      step = Math.min(count, this.defaultMicroBatch);
     } else if (Number.isInteger(microBatch) && microBatch >= 1) {
       step = Math.min(count, microBatch);
     } else {
@@ -200,12 +260,14 @@ export class Model {
 
     let lossSum = 0;
     let correct = 0;
+    this.#ctx.samples = indices;
     for (let start = 0; start < count; start += step) {
       const n = Math.min(step, count - start);
+      this.#ctx.firstRow = start;
       this.#gather(source, indices, start, n);
       this.#forward(p, n);
       const dOut = g === null ? null : this.#deltaA;
-      const logits = this.#acts[this.#layers];
+      const logits = this.#acts[this.#outBuf[this.#ops.length - 1]];
       if (this.#classification) {
         const r = this.#k.softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
         lossSum += r.lossSum;
@@ -245,6 +307,7 @@ export class Model {
     this.#owned.clear();
     this.#actBufs = [];
     this.#deltaABuf = this.#deltaBBuf = this.#targetsBuf = this.#paramStage = this.#gradStage = null;
+    this.#ctx.samples = [];
     this.#acts = [];
     this.#capacity = 0;
   }
@@ -253,57 +316,65 @@ export class Model {
     if (this.#disposed) throw new ModelError('disposed', `this Model (${this.spec.text}) was disposed — create a new one`);
   }
 
-  /** acts[l+1] = act(acts[l]·W_lᵀ + b_l); the last layer stays linear (the loss takes logits). */
-  #forward(p: LayerViews, n: number): void {
-    const k = this.#k;
-    const sizes = this.#sizes;
+  /** Each op from its input buffer into its output buffer; the last output holds the logits. */
+  #forward(p: OpViews, n: number): void {
     const acts = this.#acts;
-    for (let l = 0; l < this.#layers; l++) {
-      const inDim = sizes[l];
-      const outDim = sizes[l + 1];
-      const y = acts[l + 1];
-      const hidden = l + 1 < this.#layers;
-      // ReLU is fused into the product's epilogue (one pass over y instead of three).
-      k.linearForward(acts[l], p.weights[l], p.biases[l], y, n, inDim, outDim, hidden && this.spec.activation === 'relu');
-      if (hidden && this.spec.activation === 'tanh') k.tanhForward(y, n * outDim);
+    const ctx = this.#ctx;
+    for (let i = 0; i < this.#ops.length; i++) {
+      const op = this.#ops[i].op;
+      const x = acts[i === 0 ? 0 : this.#outBuf[i - 1]];
+      const y = acts[this.#outBuf[i]];
+      if (this.#copyIn[i]) y.set(x.subarray(0, n * op.inWidth));
+      op.forward(ctx, x, y, n, p.tensors[i]);
     }
   }
 
-  /** Starts from the loss gradient in deltaA; adds dW_l, db_l into g for every layer. */
-  #backward(p: LayerViews, g: LayerViews, n: number): void {
-    const k = this.#k;
-    const sizes = this.#sizes;
+  /** Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g. */
+  #backward(p: OpViews, g: OpViews, n: number): void {
     const acts = this.#acts;
+    const ops = this.#ops;
+    const ctx = this.#ctx;
     let delta = this.#deltaA;
     let other = this.#deltaB;
-    for (let l = this.#layers - 1; l >= 0; l--) {
-      const inDim = sizes[l];
-      const outDim = sizes[l + 1];
-      k.matmulDyTXAcc(delta, acts[l], g.weights[l], n, outDim, inDim);
-      k.biasGradAcc(delta, g.biases[l], n, outDim);
-      if (l === 0) break;
-      // Delta of the previous layer's output, through its activation (ReLU: fused mask).
-      if (this.spec.activation === 'relu') {
-        k.matmulDyWReluMask(delta, p.weights[l], acts[l], other, n, outDim, inDim);
-      } else {
-        k.matmulDyW(delta, p.weights[l], other, n, outDim, inDim);
-        if (this.spec.activation === 'tanh') k.tanhBackward(other, acts[l], n * inDim);
+    const last = ops.length - 1;
+    if (ops[last].op.outputIsRelu) this.#k.reluBackward(delta, acts[this.#outBuf[last]], n * this.outputDim);
+    for (let i = last; i >= 0; i--) {
+      const op = ops[i].op;
+      const x = acts[i === 0 ? 0 : this.#outBuf[i - 1]];
+      const y = acts[this.#outBuf[i]];
+      // The op before a ReLU output leaves its gradient to this op (layer-ops.ts).
+      const dxMask = i > 0 && ops[i - 1].op.outputIsRelu ? x : null;
+      const dx = i === 0 ? null : op.inPlace ? delta : other;
+      op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
+      if (dx === other) {
+        other = delta;
+        delta = dx;
       }
-      const swap = delta;
-      delta = other;
-      other = swap;
     }
   }
 
-  /** Copies rows indices[start .. start+n) into acts[0] (converting to dtype) and their targets. */
+  /**
+   * Copies rows indices[start .. start+n) into acts[0] (converting to dtype) and their targets.
+   * Images with several channels are reordered from (C, H, W) to the channels-last layout.
+   */
   #gather(source: SampleSource, indices: ArrayLike<number>, start: number, n: number): void {
     const inDim = this.inputDim;
     const x = source.x;
     const y = source.y;
     const xs = this.#acts[0];
-    for (let r = 0; r < n; r++) {
-      const from = indices[start + r] * inDim;
-      xs.set(x.subarray(from, from + inDim), r * inDim); // a memcpy per row (float32 source)
+    const c = this.#inputChannels;
+    if (c === 1) {
+      for (let r = 0; r < n; r++) {
+        const from = indices[start + r] * inDim;
+        xs.set(x.subarray(from, from + inDim), r * inDim); // a memcpy per row (float32 source)
+      }
+    } else {
+      const hw = inDim / c;
+      for (let r = 0; r < n; r++) {
+        const from = indices[start + r] * inDim;
+        const to = r * inDim;
+        for (let ch = 0; ch < c; ch++) for (let q = 0; q < hw; q++) xs[to + q * c + ch] = x[from + ch * hw + q];
+      }
     }
     if (this.#classification) {
       const labels = this.#labels;
@@ -348,7 +419,9 @@ export class Model {
       throw new ModelError(
         'inputMismatch',
         `model ${spec} expects ${this.inputDim} inputs but the dataset has ${source.inputDim} features — ` +
-          `change the first size of the model spec to ${source.inputDim}`,
+          (this.spec.kind === 'cnn'
+            ? `change the input shape of the model spec (${this.inputShape.join('x')}) to one of ${source.inputDim} values`
+            : `change the first size of the model spec to ${source.inputDim}`),
       );
     }
     const targetDim = this.#classification ? 1 : this.outputDim;
@@ -388,10 +461,14 @@ export class Model {
     if (rows <= this.#capacity) return;
     // Free first, so that the allocator can reuse the space.
     for (const b of [...this.#actBufs, this.#deltaABuf, this.#deltaBBuf, this.#targetsBuf]) if (b !== null) this.#release(b);
-    this.#actBufs = this.#sizes.map((width) => this.#alloc(rows * width));
-    const maxWidth = Math.max(...this.#sizes.slice(1));
-    this.#deltaABuf = this.#alloc(rows * maxWidth);
-    this.#deltaBBuf = this.#alloc(rows * maxWidth);
+    this.#actBufs = this.#bufWidths.map((width) => this.#alloc(rows * width));
+    this.#deltaABuf = this.#alloc(rows * this.#deltaWidth);
+    this.#deltaBBuf = this.#alloc(rows * this.#deltaWidth);
+    const alloc = (length: number): KernelBuffer => {
+      const b = this.#alloc(length);
+      return { get array() { return b.array; }, length: b.length, free: () => this.#release(b) }; // prettier-ignore
+    };
+    for (const { op } of this.#ops) op.reserve(rows, alloc);
     if (this.#classification) this.#labels = new Float32Array(rows);
     else this.#targetsBuf = this.#alloc(rows * this.outputDim);
     this.#capacity = rows;
@@ -416,18 +493,21 @@ export class Model {
     if (this.#targetsBuf !== null) this.#targets = this.#targetsBuf.array;
   }
 
-  /** Per-layer subarrays of `array`, cached for the last array seen (no allocation per call). */
-  #views(cache: LayerViews, array: FloatArray): LayerViews {
+  /** Per-op tensor subarrays of `array`, cached for the last array seen (no allocation per call). */
+  #views(cache: OpViews, array: FloatArray): OpViews {
     if (cache.array === array) return cache;
     cache.array = array;
-    cache.weights = [];
-    cache.biases = [];
-    for (let l = 0; l < this.#layers; l++) {
-      const w = this.layout.tensors[2 * l];
-      const b = this.layout.tensors[2 * l + 1];
-      cache.weights.push(array.subarray(w.offset, w.offset + w.size));
-      cache.biases.push(array.subarray(b.offset, b.offset + b.size));
-    }
+    cache.tensors = this.#opTensors.map((tensors) => tensors.map((t) => array.subarray(t.offset, t.offset + t.size)));
     return cache;
   }
+}
+
+/** Per-row scratch floats of a stack's layers (im2col columns, dropout masks), to size the default micro-batch. */
+function stackScratchPerRow(layers: StackLayer[]): number {
+  let floats = 0;
+  for (const s of layers) {
+    if (s.layer.type === 'conv2d') floats += s.outShape[1] * s.outShape[2] * s.layer.kernel * s.layer.kernel * s.inShape[0];
+    else if (s.layer.type === 'dropout') floats += shapeSize(s.outShape);
+  }
+  return floats;
 }

@@ -1,30 +1,41 @@
 /** Checks that a model spec can train on a dataset, before any work is done. */
 import type { Dataset } from '../data/index.js';
 import { ModelError } from '../errors.js';
-import type { ModelSpec } from '../model/index.js';
+import { inputShapeOf, outputSize, shapeText, type ModelSpec } from '../model/index.js';
 
 export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: string): void {
-  const inputs = spec.sizes[0];
-  const outputs = spec.sizes[spec.sizes.length - 1];
-  if (inputs !== data.inputDim) {
+  const inputShape = inputShapeOf(spec);
+  const inputs = inputShape.reduce((a, b) => a * b, 1);
+  const outputs = outputSize(spec);
+  const dataShape = data.sampleShape ?? [data.inputDim];
+  if (spec.kind === 'cnn') {
+    // Images must match exactly; flat rows (CSV) of the right size are read as (C, H, W) in order.
+    if (inputs !== data.inputDim || (dataShape.length > 1 && shapeText(dataShape) !== shapeText(inputShape))) {
+      throw new ModelError(
+        'inputMismatch',
+        `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — make the first token of --model ${shapeText(dataShape)}`,
+      );
+    }
+  } else if (inputs !== data.inputDim) {
     throw new ModelError(
       'inputMismatch',
       `model ${spec.text} takes ${inputs} inputs but dataset ${datasetSpec} has ${data.inputDim} features per sample — make the first size of --model ${data.inputDim}`,
     );
   }
+  const regression = spec.kind === 'cnn' ? `cnn:${shapeText(inputShape)} ... dense${data.targetDim} mse` : `linreg:${inputs}-${data.targetDim}`;
   if (data.task === 'classification') {
     if (spec.loss !== 'softmax-cross-entropy') {
       throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a classification task (${data.numClasses} classes) but ${spec.text} is a regression model — use mlp:... or logreg:${inputs}-${data.numClasses}`);
     }
     if (outputs !== data.numClasses) {
-      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.numClasses} classes — make the last size of --model ${data.numClasses}`);
+      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.numClasses} classes — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.numClasses}`);
     }
   } else {
     if (spec.loss !== 'mse') {
-      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task but ${spec.text} is a classifier — use linreg:${inputs}-${data.targetDim} (mean squared error)`);
+      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task but ${spec.text} is a classifier — use ${regression} (mean squared error)`);
     }
     if (outputs !== data.targetDim) {
-      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — make the last size of --model ${data.targetDim}`);
+      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.targetDim}`);
     }
   }
 }

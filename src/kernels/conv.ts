@@ -1,0 +1,236 @@
+/**
+ * Convolution and pooling kernels over channels-last (HWC) activations, the layout the Model
+ * keeps images in between layers: one output pixel's C channels are contiguous, so im2col copies
+ * runs of C floats and a convolution is ONE GEMM over the batch, cols [n·Ho·Wo, kh·kw·C] times the
+ * weight, whose output is already HWC (no transpose per layer; docs/models.md#layout).
+ * The weight stays in PyTorch's [out, C, kh, kw] layout in the parameters; convWeightToKkc
+ * reorders it to [out, kh, kw, C] for the GEMM, convGradFromKkcAcc brings the gradient back.
+ * Shapes below: x [n, H, W, C], output [n, Ho, Wo, C'], Ho = ⌊(H + 2p − k)/s⌋ + 1.
+ */
+import type { FloatArray } from '../util/float.js';
+
+/** Geometry of one window sweep (conv or pool) over a batch of HWC images. */
+export interface Window2d {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  k: number;
+  stride: number;
+  pad: number;
+  ho: number;
+  wo: number;
+}
+
+/**
+ * cols[(i·Ho + oy)·Wo + ox, (ky·k + kx)·C + ch] = x[i, oy·s − p + ky, ox·s − p + kx, ch], 0 outside.
+ * x: [n, H, W, C] -> cols: [n·Ho·Wo, k·k·C]
+ */
+export function im2colHwc(x: FloatArray, cols: FloatArray, g: Window2d): void {
+  const { n, h, w, c, k, stride, pad, ho, wo } = g;
+  const K = k * k * c;
+  let row = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++, row++) {
+        let to = row * K;
+        for (let ky = 0; ky < k; ky++) {
+          const iy = oy * stride - pad + ky;
+          if (iy < 0 || iy >= h) {
+            cols.fill(0, to, to + k * c);
+            to += k * c;
+            continue;
+          }
+          for (let kx = 0; kx < k; kx++, to += c) {
+            const ix = ox * stride - pad + kx;
+            if (ix < 0 || ix >= w) {
+              cols.fill(0, to, to + c);
+              continue;
+            }
+            const from = xi + (iy * w + ix) * c;
+            if (c === 1) cols[to] = x[from];
+            else for (let ch = 0; ch < c; ch++) cols[to + ch] = x[from + ch];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of im2colHwc: dx = Σ of dcols over the windows (overwrites dx). dcols: [n·Ho·Wo, k·k·C] -> dx: [n, H, W, C] */
+export function col2imHwc(dcols: FloatArray, dx: FloatArray, g: Window2d): void {
+  const { n, h, w, c, k, stride, pad, ho, wo } = g;
+  const K = k * k * c;
+  dx.fill(0, 0, n * h * w * c);
+  let row = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++, row++) {
+        let from = row * K;
+        for (let ky = 0; ky < k; ky++) {
+          const iy = oy * stride - pad + ky;
+          if (iy < 0 || iy >= h) {
+            from += k * c;
+            continue;
+          }
+          for (let kx = 0; kx < k; kx++, from += c) {
+            const ix = ox * stride - pad + kx;
+            if (ix < 0 || ix >= w) continue;
+            const to = xi + (iy * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) dx[to + ch] += dcols[from + ch];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** wk[o, ky, kx, ch] = w[o, ch, ky, kx]. w: [out, C, k, k] -> wk: [out, k, k, C] */
+export function convWeightToKkc(w: FloatArray, wk: FloatArray, out: number, c: number, k: number): void {
+  const kk = k * k;
+  for (let o = 0; o < out; o++) {
+    const base = o * c * kk;
+    for (let ch = 0; ch < c; ch++) {
+      for (let q = 0; q < kk; q++) wk[base + q * c + ch] = w[base + ch * kk + q];
+    }
+  }
+}
+
+/** dw[o, ch, ky, kx] += dwk[o, ky, kx, ch]. dwk: [out, k, k, C] -> dw: [out, C, k, k] */
+export function convGradFromKkcAcc(dwk: FloatArray, dw: FloatArray, out: number, c: number, k: number): void {
+  const kk = k * k;
+  for (let o = 0; o < out; o++) {
+    const base = o * c * kk;
+    for (let ch = 0; ch < c; ch++) {
+      for (let q = 0; q < kk; q++) dw[base + ch * kk + q] += dwk[base + q * c + ch];
+    }
+  }
+}
+
+/**
+ * Max over each window, padding ignored; argmax[j] = index into x of the first maximum in scan
+ * order (ky, then kx), as PyTorch breaks ties. x: [n, H, W, C] -> y, argmax: [n, Ho, Wo, C]
+ */
+export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void {
+  const { n, h, w, c, k, stride, pad, ho, wo } = g;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = Math.max(0, oy * stride - pad);
+      const y1 = Math.min(h, oy * stride - pad + k);
+      for (let ox = 0; ox < wo; ox++) {
+        const x0 = Math.max(0, ox * stride - pad);
+        const x1 = Math.min(w, ox * stride - pad + k);
+        for (let ch = 0; ch < c; ch++, j++) {
+          let best = -Infinity;
+          let at = xi + (y0 * w + x0) * c + ch;
+          for (let iy = y0; iy < y1; iy++) {
+            for (let ix = x0; ix < x1; ix++) {
+              const idx = xi + (iy * w + ix) * c + ch;
+              const v = x[idx];
+              // NaN wins, so that a non-finite input is seen downstream.
+              if (v > best || v !== v) {
+                best = v;
+                at = idx;
+                if (v !== v) break;
+              }
+            }
+          }
+          y[j] = x[at];
+          argmax[j] = at;
+        }
+      }
+    }
+  }
+}
+
+/** dx = 0, then dx[argmax[j]] += dy[j]. dy: [n, Ho, Wo, C] -> dx: [n, H, W, C] */
+export function maxPoolHwcBackward(dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Window2d): void {
+  const outCount = g.n * g.ho * g.wo * g.c;
+  dx.fill(0, 0, g.n * g.h * g.w * g.c);
+  for (let j = 0; j < outCount; j++) dx[argmax[j]] += dy[j];
+}
+
+/** Mean over each window, padding counted as zeros (PyTorch's count_include_pad = True). */
+export function avgPoolHwcForward(x: FloatArray, y: FloatArray, g: Window2d): void {
+  const { n, h, w, c, k, stride, pad, ho, wo } = g;
+  const scale = 1 / (k * k);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = Math.max(0, oy * stride - pad);
+      const y1 = Math.min(h, oy * stride - pad + k);
+      for (let ox = 0; ox < wo; ox++, j += c) {
+        const x0 = Math.max(0, ox * stride - pad);
+        const x1 = Math.min(w, ox * stride - pad + k);
+        for (let ch = 0; ch < c; ch++) {
+          let s = 0;
+          for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) s += x[xi + (iy * w + ix) * c + ch];
+          y[j + ch] = s * scale;
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of avgPoolHwcForward (overwrites dx). */
+export function avgPoolHwcBackward(dy: FloatArray, dx: FloatArray, g: Window2d): void {
+  const { n, h, w, c, k, stride, pad, ho, wo } = g;
+  const scale = 1 / (k * k);
+  dx.fill(0, 0, n * h * w * c);
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = Math.max(0, oy * stride - pad);
+      const y1 = Math.min(h, oy * stride - pad + k);
+      for (let ox = 0; ox < wo; ox++, j += c) {
+        const x0 = Math.max(0, ox * stride - pad);
+        const x1 = Math.min(w, ox * stride - pad + k);
+        for (let ch = 0; ch < c; ch++) {
+          const d = dy[j + ch] * scale;
+          for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx[xi + (iy * w + ix) * c + ch] += d;
+        }
+      }
+    }
+  }
+}
+
+/** y[i, ch] = mean over the hw pixels of x[i, ·, ch]. x: [n, hw, C] -> y: [n, C] */
+export function globalAvgPoolHwcForward(x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void {
+  const scale = 1 / hw;
+  for (let i = 0; i < n; i++) {
+    const xi = i * hw * c;
+    for (let ch = 0; ch < c; ch++) y[i * c + ch] = 0;
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) y[i * c + ch] += x[xi + p * c + ch];
+    for (let ch = 0; ch < c; ch++) y[i * c + ch] *= scale;
+  }
+}
+
+/** dx[i, p, ch] = dy[i, ch] / hw. dy: [n, C] -> dx: [n, hw, C] */
+export function globalAvgPoolHwcBackward(dy: FloatArray, dx: FloatArray, n: number, hw: number, c: number): void {
+  const scale = 1 / hw;
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) dx[(i * hw + p) * c + ch] = dy[i * c + ch] * scale;
+  }
+}
+
+/** y[i, ch, p] = x[i, p, ch]: channels-last to PyTorch's channels-first. x: [n, hw, C] -> y: [n, C, hw] */
+export function hwcToChw(x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void {
+  for (let i = 0; i < n; i++) {
+    const base = i * hw * c;
+    for (let p = 0; p < hw; p++) for (let ch = 0; ch < c; ch++) y[base + ch * hw + p] = x[base + p * c + ch];
+  }
+}
+
+/** The inverse of hwcToChw. x: [n, C, hw] -> y: [n, hw, C] */
+export function chwToHwc(x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void {
+  for (let i = 0; i < n; i++) {
+    const base = i * hw * c;
+    for (let ch = 0; ch < c; ch++) for (let p = 0; p < hw; p++) y[base + p * c + ch] = x[base + ch * hw + p];
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * The numeric side of each layer: forward and backward over a batch of rows, through a kernel
+ * set. Images travel between layers channels-last (HWC, kernels/conv.ts explains why); flatten
+ * turns them into PyTorch's (C, H, W) order, so dense weights after it match PyTorch's.
+ *
+ * Gradient protocol: an op whose `outputIsRelu` is set has already had its ReLU applied, and the
+ * op after it zeroes its dx where that output is <= 0 (`dxMask`), inside the GEMM for dense
+ * layers (the fused ReLU-gradient epilogue). In-place ops (relu, tanh, dropout, an identity
+ * flatten) keep the sign of their input, so a mask read through them is still right.
+ */
+import type { DropoutKey, KernelBuffer, Kernels, Window2d } from '../kernels/index.js';
+import type { FloatArray } from '../util/float.js';
+import type { StackLayer } from './stack.js';
+
+/** What one forward/backward call knows beyond its arrays. */
+export interface RunContext {
+  k: Kernels;
+  /** Training (dropout active) or evaluation. */
+  training: boolean;
+  /** Seed and step of the dropout masks (training only). */
+  seed: number;
+  step: number;
+  /** Dataset row index of each row of the call, from `firstRow` on. */
+  samples: ArrayLike<number>;
+  firstRow: number;
+}
+
+/** Allocates kernel memory for an op's scratch (the Model owns and frees it). */
+export type Allocate = (length: number) => KernelBuffer;
+
+export interface LayerOp {
+  /** Elements per sample in and out. */
+  readonly inWidth: number;
+  readonly outWidth: number;
+  /** Forward writes its output over its input (the Model passes one array as x and y). */
+  readonly inPlace: boolean;
+  /** Backward reads the op's own output y (so a later in-place op must not overwrite it). */
+  readonly needsOwnOutput: boolean;
+  /** The output is a ReLU output and dy arrives already masked (see the file comment). */
+  outputIsRelu: boolean;
+  /** Absorbs a following ReLU into this op's epilogue; false when it cannot. */
+  fuseRelu(): boolean;
+  /** Grows per-row scratch to `rows` rows (called before any view is read). */
+  reserve(rows: number, alloc: Allocate): void;
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
+  /** dx null: the gradient wrt the input is not needed (first op). Adds parameter gradients into g. */
+  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
+}
+
+/** Shared bits: in-place flags and no scratch. */
+abstract class BaseOp implements LayerOp {
+  readonly inWidth: number;
+  readonly outWidth: number;
+  readonly inPlace: boolean = false;
+  readonly needsOwnOutput: boolean = false;
+  outputIsRelu = false;
+  constructor(s: StackLayer) {
+    this.inWidth = s.inShape.reduce((a, b) => a * b, 1);
+    this.outWidth = s.outShape.reduce((a, b) => a * b, 1);
+  }
+  fuseRelu(): boolean {
+    return false;
+  }
+  reserve(_rows: number, _alloc: Allocate): void {}
+  abstract forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
+  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
+}
+
+/** Applies dxMask to dx for ops that cannot fuse it. */
+function maskDx(ctx: RunContext, dx: FloatArray, dxMask: FloatArray | null, count: number): void {
+  if (dxMask !== null) ctx.k.reluBackward(dx, dxMask, count);
+}
+
+/** Buffers grown to `rows · perRow` elements on demand. */
+class Scratch {
+  #buf: KernelBuffer | null = null;
+  #perRow: number;
+  constructor(perRow: number) {
+    this.#perRow = perRow;
+  }
+  reserve(rows: number, alloc: Allocate): void {
+    const need = rows * this.#perRow;
+    if (this.#buf !== null && this.#buf.length >= need) return;
+    this.#buf?.free();
+    this.#buf = alloc(need);
+  }
+  get array(): FloatArray {
+    return this.#buf!.array;
+  }
+}
+
+/** y = x·Wᵀ + b (nn.Linear); the ReLU epilogue when fused. */
+class DenseOp extends BaseOp {
+  #bias: boolean;
+  #relu = false;
+  constructor(s: StackLayer, bias: boolean) {
+    super(s);
+    this.#bias = bias;
+  }
+  override fuseRelu(): boolean {
+    this.#relu = true;
+    this.outputIsRelu = true;
+    return true;
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void {
+    const k = ctx.k;
+    if (this.#bias) k.linearForward(x, p[0], p[1], y, n, this.inWidth, this.outWidth, this.#relu);
+    else {
+      k.matmulXWt(x, p[0], y, n, this.inWidth, this.outWidth);
+      if (this.#relu) k.reluForward(y, n * this.outWidth);
+    }
+  }
+  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void {
+    const k = ctx.k;
+    k.matmulDyTXAcc(dy, x, g[0], n, this.outWidth, this.inWidth);
+    if (this.#bias) k.biasGradAcc(dy, g[1], n, this.outWidth);
+    if (dx === null) return;
+    if (dxMask !== null) k.matmulDyWReluMask(dy, p[0], dxMask, dx, n, this.outWidth, this.inWidth);
+    else k.matmulDyW(dy, p[0], dx, n, this.outWidth, this.inWidth);
+  }
+}
+
+/** Geometry of a window layer for n rows. */
+function windowOf(s: StackLayer, kernel: number, stride: number, padding: number, n: number): Window2d {
+  const [c, h, w] = s.inShape;
+  return { n, h, w, c, k: kernel, stride, pad: padding, ho: s.outShape[1], wo: s.outShape[2] };
+}
+
+/** nn.Conv2d as im2col + one GEMM over the batch (kernels/conv.ts). */
+class Conv2dOp extends BaseOp {
+  #s: StackLayer;
+  #kernel: number;
+  #stride: number;
+  #padding: number;
+  #bias: boolean;
+  #relu = false;
+  /** A 1x1, stride 1, unpadded conv needs no im2col: the HWC input is the cols matrix. */
+  #direct: boolean;
+  #filters: number;
+  /** kh·kw·C: the GEMM's depth. */
+  #depth: number;
+  #cols: Scratch;
+  #wk: KernelBuffer | null = null;
+  #dwk: KernelBuffer | null = null;
+  constructor(s: StackLayer, layer: { filters: number; kernel: number; stride: number; padding: number; bias: boolean }) {
+    super(s);
+    this.#s = s;
+    this.#kernel = layer.kernel;
+    this.#stride = layer.stride;
+    this.#padding = layer.padding;
+    this.#bias = layer.bias;
+    this.#filters = layer.filters;
+    this.#depth = layer.kernel * layer.kernel * s.inShape[0];
+    this.#direct = layer.kernel === 1 && layer.stride === 1 && layer.padding === 0;
+    this.#cols = new Scratch(this.#direct ? 0 : s.outShape[1] * s.outShape[2] * this.#depth);
+  }
+  override fuseRelu(): boolean {
+    this.#relu = true;
+    this.outputIsRelu = true;
+    return true;
+  }
+  override reserve(rows: number, alloc: Allocate): void {
+    if (!this.#direct) this.#cols.reserve(rows, alloc);
+    this.#wk ??= alloc(this.#filters * this.#depth);
+    this.#dwk ??= alloc(this.#filters * this.#depth);
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void {
+    const k = ctx.k;
+    const g = windowOf(this.#s, this.#kernel, this.#stride, this.#padding, n);
+    const wk = this.#wk!.array;
+    k.convWeightToKkc(p[0], wk, this.#filters, g.c, this.#kernel);
+    let cols = x;
+    if (!this.#direct) {
+      cols = this.#cols.array;
+      k.im2colHwc(x, cols, g);
+    }
+    const rows = n * g.ho * g.wo;
+    if (this.#bias) k.linearForward(cols, wk, p[1], y, rows, this.#depth, this.#filters, this.#relu);
+    else {
+      k.matmulXWt(cols, wk, y, rows, this.#depth, this.#filters);
+      if (this.#relu) k.reluForward(y, rows * this.#filters);
+    }
+  }
+  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, _p: FloatArray[], g: FloatArray[]): void {
+    const k = ctx.k;
+    const win = windowOf(this.#s, this.#kernel, this.#stride, this.#padding, n);
+    const rows = n * win.ho * win.wo;
+    const cols = this.#direct ? x : this.#cols.array;
+    const dwk = this.#dwk!.array;
+    dwk.fill(0);
+    k.matmulDyTXAcc(dy, cols, dwk, rows, this.#filters, this.#depth);
+    k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
+    if (this.#bias) k.biasGradAcc(dy, g[1], rows, this.#filters);
+    if (dx === null) return;
+    const wk = this.#wk!.array;
+    if (this.#direct) {
+      if (dxMask !== null) k.matmulDyWReluMask(dy, wk, dxMask, dx, rows, this.#filters, this.#depth);
+      else k.matmulDyW(dy, wk, dx, rows, this.#filters, this.#depth);
+      return;
+    }
+    // dcols overwrites cols: the weight gradient above was its last reader.
+    k.matmulDyW(dy, wk, cols, rows, this.#filters, this.#depth);
+    k.col2imHwc(cols, dx, win);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** nn.MaxPool2d: the gradient goes to the first maximum of each window. */
+class MaxPoolOp extends BaseOp {
+  #s: StackLayer;
+  #layer: { kernel: number; stride: number; padding: number };
+  #argmax = new Int32Array(0);
+  constructor(s: StackLayer, layer: { kernel: number; stride: number; padding: number }) {
+    super(s);
+    this.#s = s;
+    this.#layer = layer;
+  }
+  override reserve(rows: number): void {
+    if (this.#argmax.length < rows * this.outWidth) this.#argmax = new Int32Array(rows * this.outWidth);
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.maxPoolHwcForward(x, y, this.#argmax, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    ctx.k.maxPoolHwcBackward(dy, this.#argmax, dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** nn.AvgPool2d (count_include_pad = True). */
+class AvgPoolOp extends BaseOp {
+  #s: StackLayer;
+  #layer: { kernel: number; stride: number; padding: number };
+  constructor(s: StackLayer, layer: { kernel: number; stride: number; padding: number }) {
+    super(s);
+    this.#s = s;
+    this.#layer = layer;
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.avgPoolHwcForward(x, y, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    ctx.k.avgPoolHwcBackward(dy, dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** Mean over H·W per channel: [C, H, W] -> [C]. */
+class GlobalAvgPoolOp extends BaseOp {
+  #hw: number;
+  #c: number;
+  constructor(s: StackLayer) {
+    super(s);
+    this.#c = s.inShape[0];
+    this.#hw = s.inShape[1] * s.inShape[2];
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.globalAvgPoolHwcForward(x, y, n, this.#hw, this.#c);
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    ctx.k.globalAvgPoolHwcBackward(dy, dx, n, this.#hw, this.#c);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** HWC -> (C, H, W) order; in place (a no-op) when that order is the same (C = 1, or H·W = 1, or already flat). */
+class FlattenOp extends BaseOp {
+  override readonly inPlace: boolean;
+  #hw: number;
+  #c: number;
+  constructor(s: StackLayer) {
+    super(s);
+    const image = s.inShape.length === 3;
+    this.#c = image ? s.inShape[0] : 1;
+    this.#hw = image ? s.inShape[1] * s.inShape[2] : this.inWidth;
+    this.inPlace = this.#c === 1 || this.#hw === 1;
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
+    if (!this.inPlace) ctx.k.hwcToChw(x, y, n, this.#hw, this.#c);
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    if (!this.inPlace) ctx.k.chwToHwc(dy, dx, n, this.#hw, this.#c);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** A ReLU that no layer before it could absorb: in place, its gradient applied by the next op. */
+class ReluOp extends BaseOp {
+  override readonly inPlace = true;
+  override outputIsRelu = true;
+  forward(ctx: RunContext, _x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.reluForward(y, n * this.outWidth);
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, _dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    // dy (= dx, in place) is already masked by the op after this one.
+    if (dx !== null) maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** tanh in place; backward reads its output. */
+class TanhOp extends BaseOp {
+  override readonly inPlace = true;
+  override readonly needsOwnOutput = true;
+  forward(ctx: RunContext, _x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.tanhForward(y, n * this.outWidth);
+  }
+  backward(ctx: RunContext, _x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    ctx.k.tanhBackward(dy, y, n * this.outWidth);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** GELU into its own buffer (backward reads its input). */
+class GeluOp extends BaseOp {
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
+    ctx.k.geluForward(x, y, n * this.outWidth);
+  }
+  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    ctx.k.geluBackward(dy, x, dx, n * this.outWidth);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/** Inverted dropout in place, masks keyed by (seed, step, layer, sample, unit); identity in evaluation. */
+class DropoutOp extends BaseOp {
+  override readonly inPlace = true;
+  #rate: number;
+  #key: DropoutKey = { seed: 0, step: 0, layer: 0 };
+  #mask: Scratch;
+  constructor(s: StackLayer, rate: number, layerIndex: number) {
+    super(s);
+    this.#rate = rate;
+    this.#key.layer = layerIndex;
+    this.#mask = new Scratch(this.outWidth);
+  }
+  override reserve(rows: number, alloc: Allocate): void {
+    this.#mask.reserve(rows, alloc);
+  }
+  forward(ctx: RunContext, _x: FloatArray, y: FloatArray, n: number): void {
+    if (!ctx.training || this.#rate === 0) return;
+    this.#key.seed = ctx.seed;
+    this.#key.step = ctx.step;
+    const mask = this.#mask.array;
+    ctx.k.dropoutMask(mask, n, this.outWidth, this.#rate, this.#key, ctx.samples, ctx.firstRow);
+    ctx.k.multiplyInPlace(y, mask, n * this.outWidth);
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
+    if (dx === null) return;
+    if (this.#rate !== 0) ctx.k.multiplyInPlace(dy, this.#mask.array, n * this.outWidth);
+    maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
+/**
+ * The ops of a stack, with each ReLU absorbed into the dense or conv layer before it where it
+ * can be (one pass over the output instead of two, and the same kernel calls as before layers
+ * existed, so the dense models' results stay bit-identical). Returns each op with the index of
+ * its stack layer (whose parameters it uses).
+ */
+export function compileOps(layers: StackLayer[]): { op: LayerOp; layer: number }[] {
+  const ops: { op: LayerOp; layer: number }[] = [];
+  let dropouts = 0;
+  layers.forEach((s, i) => {
+    const l = s.layer;
+    const prev = ops[ops.length - 1];
+    if (l.type === 'relu' && prev !== undefined && !prev.op.outputIsRelu && prev.op.fuseRelu()) return;
+    let op: LayerOp;
+    switch (l.type) {
+      case 'dense':
+        op = new DenseOp(s, l.bias);
+        break;
+      case 'conv2d':
+        op = new Conv2dOp(s, l);
+        break;
+      case 'maxpool2d':
+        op = new MaxPoolOp(s, l);
+        break;
+      case 'avgpool2d':
+        op = new AvgPoolOp(s, l);
+        break;
+      case 'globalavgpool':
+        op = new GlobalAvgPoolOp(s);
+        break;
+      case 'flatten':
+        op = new FlattenOp(s);
+        break;
+      case 'relu':
+        op = new ReluOp(s);
+        break;
+      case 'tanh':
+        op = new TanhOp(s);
+        break;
+      case 'gelu':
+        op = new GeluOp(s);
+        break;
+      case 'dropout':
+        op = new DropoutOp(s, l.rate, dropouts++);
+        break;
+    }
+    ops.push({ op, layer: i });
+  });
+  return ops;
+}

@@ -1,0 +1,182 @@
+/**
+ * Layers as data (docs/models.md): what each layer is, the shape it produces from its input
+ * shape, and the parameter tensors it owns (PyTorch names and layouts). The numeric work lives
+ * in layer-ops.ts; parsing the spec grammar and JSON files in spec.ts and json-spec.ts.
+ *
+ * Shapes are PyTorch's per-sample shapes: [C, H, W] for images, [D] for flat vectors.
+ */
+import { ModelError } from '../errors.js';
+
+/** A fully-connected layer, PyTorch `nn.Linear`: weight [units, in], bias [units]. */
+export interface DenseLayer {
+  type: 'dense';
+  units: number;
+  bias: boolean;
+}
+
+/** A 2-D convolution, PyTorch `nn.Conv2d` (NCHW): weight [filters, C, kernel, kernel], bias [filters]. */
+export interface Conv2dLayer {
+  type: 'conv2d';
+  filters: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  bias: boolean;
+}
+
+/** Max or average pooling, PyTorch `nn.MaxPool2d` / `nn.AvgPool2d` (count_include_pad = True). */
+export interface Pool2dLayer {
+  type: 'maxpool2d' | 'avgpool2d';
+  kernel: number;
+  stride: number;
+  padding: number;
+}
+
+/** Mean over H and W per channel: [C, H, W] -> [C] (Keras GlobalAveragePooling2D). */
+export interface GlobalAvgPoolLayer {
+  type: 'globalavgpool';
+}
+
+/** [C, H, W] -> [C·H·W] in PyTorch's (C, H, W) order. */
+export interface FlattenLayer {
+  type: 'flatten';
+}
+
+/** Element-wise activations; GELU is the exact (erf) form, PyTorch's default. */
+export interface ActivationLayer {
+  type: 'relu' | 'tanh' | 'gelu';
+}
+
+/** Inverted dropout: zeroes each unit with probability `rate` in training, identity in evaluation. */
+export interface DropoutLayer {
+  type: 'dropout';
+  rate: number;
+}
+
+export type LayerSpec =
+  | DenseLayer
+  | Conv2dLayer
+  | Pool2dLayer
+  | GlobalAvgPoolLayer
+  | FlattenLayer
+  | ActivationLayer
+  | DropoutLayer;
+
+export type LayerType = LayerSpec['type'];
+
+/** How a weight is initialised (init.ts); biases are always zero. */
+export type WeightInit = 'he-normal' | 'glorot-uniform';
+
+/** One parameter tensor of a layer: its name suffix (`weight`, `bias`), shape and init. */
+export interface LayerParam {
+  suffix: 'weight' | 'bias';
+  shape: number[];
+  /** For weights: fan-in and fan-out (elements feeding one output, outputs fed by one input). */
+  fanIn: number;
+  fanOut: number;
+}
+
+/** Largest accepted size of any dimension, unit count or channel count. */
+export const MAX_DIM = 1_000_000;
+
+/** The spec-grammar token of a layer (canonical form; spec.ts parses it back). */
+export function layerToken(layer: LayerSpec): string {
+  switch (layer.type) {
+    case 'dense':
+      return `dense${layer.units}${layer.bias ? '' : 'nobias'}`;
+    case 'conv2d': {
+      const s = layer.stride === 1 ? '' : `s${layer.stride}`;
+      const p = layer.padding === 0 ? '' : `p${layer.padding}`;
+      return `conv${layer.filters}k${layer.kernel}${s}${p}${layer.bias ? '' : 'nobias'}`;
+    }
+    case 'maxpool2d':
+    case 'avgpool2d': {
+      const name = layer.type === 'maxpool2d' ? 'maxpool' : 'avgpool';
+      const s = layer.stride === layer.kernel ? '' : `s${layer.stride}`;
+      const p = layer.padding === 0 ? '' : `p${layer.padding}`;
+      return `${name}${layer.kernel}${s}${p}`;
+    }
+    case 'globalavgpool':
+      return 'gap';
+    case 'flatten':
+    case 'relu':
+    case 'tanh':
+    case 'gelu':
+      return layer.type;
+    case 'dropout':
+      return `dropout${layer.rate}`;
+  }
+}
+
+/** Text of a shape as the grammar writes it: `1x28x28`, `784`. */
+export function shapeText(shape: readonly number[]): string {
+  return shape.join('x');
+}
+
+/** Output size of a window sweep: ⌊(size + 2·padding − kernel) / stride⌋ + 1 (PyTorch). */
+export function windowOutput(size: number, kernel: number, stride: number, padding: number): number {
+  return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+}
+
+/**
+ * The per-sample output shape of `layer` for input `shape`. Throws ModelError
+ * `dptrain.model.badShape` naming the layer token when the layer cannot take that input.
+ */
+export function layerOutputShape(layer: LayerSpec, shape: readonly number[], position: number): number[] {
+  const token = layerToken(layer);
+  const fail = (what: string): never => {
+    throw new ModelError('badShape', `layer ${position + 1} (${token}) ${what}`);
+  };
+  switch (layer.type) {
+    case 'dense':
+      if (shape.length !== 1) fail(`needs a flat input but gets ${shapeText(shape)} — put flatten (or gap) before it`);
+      return [layer.units];
+    case 'conv2d':
+    case 'maxpool2d':
+    case 'avgpool2d': {
+      if (shape.length !== 3) fail(`needs an image input CxHxW but gets ${shapeText(shape)}`);
+      const [c, h, w] = shape;
+      if (2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use p${Math.floor(layer.kernel / 2)} or less`);
+      const ho = windowOutput(h, layer.kernel, layer.stride, layer.padding);
+      const wo = windowOutput(w, layer.kernel, layer.stride, layer.padding);
+      if (ho < 1 || wo < 1) {
+        fail(`shrinks its input ${shapeText(shape)} to nothing (kernel ${layer.kernel}, stride ${layer.stride}, padding ${layer.padding}) — use a smaller kernel or more padding, or remove a pooling layer`);
+      }
+      return [layer.type === 'conv2d' ? layer.filters : c, ho, wo];
+    }
+    case 'globalavgpool':
+      if (shape.length !== 3) fail(`needs an image input CxHxW but gets ${shapeText(shape)}`);
+      return [shape[0]];
+    case 'flatten':
+      return [shape.reduce((a, b) => a * b, 1)];
+    case 'relu':
+    case 'tanh':
+    case 'gelu':
+    case 'dropout':
+      return shape.slice();
+  }
+}
+
+/** The parameter tensors of `layer` for input `shape`, in the order they are stored. */
+export function layerParams(layer: LayerSpec, shape: readonly number[]): LayerParam[] {
+  switch (layer.type) {
+    case 'dense': {
+      const inDim = shape[0];
+      const weight: LayerParam = { suffix: 'weight', shape: [layer.units, inDim], fanIn: inDim, fanOut: layer.units };
+      return layer.bias ? [weight, { suffix: 'bias', shape: [layer.units], fanIn: 0, fanOut: 0 }] : [weight];
+    }
+    case 'conv2d': {
+      const k2 = layer.kernel * layer.kernel;
+      const inC = shape[0];
+      const weight: LayerParam = { suffix: 'weight', shape: [layer.filters, inC, layer.kernel, layer.kernel], fanIn: inC * k2, fanOut: layer.filters * k2 };
+      return layer.bias ? [weight, { suffix: 'bias', shape: [layer.filters], fanIn: 0, fanOut: 0 }] : [weight];
+    }
+    default:
+      return [];
+  }
+}
+
+/** Elements of a shape. */
+export function shapeSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}

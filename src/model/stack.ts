@@ -1,0 +1,83 @@
+/**
+ * The layer stack of any model spec: each layer with its input and output shapes, its
+ * parameter tensors' names, and the shapes checked. The dense forms (mlp, logreg, linreg) become
+ * dense + activation stacks whose tensors keep their original names (`layers.{i}` counts dense
+ * layers only); layer models name each tensor by the layer's position, like a PyTorch
+ * `nn.Sequential` held in an attribute `layers` (`layers.0.weight`, `layers.3.weight`, ...).
+ */
+import { ModelError } from '../errors.js';
+import { layerOutputShape, layerParams, layerToken, shapeSize, shapeText, type LayerParam, type LayerSpec } from './layers.js';
+import type { LossKind, ModelSpec } from './spec.js';
+
+export interface StackLayer {
+  layer: LayerSpec;
+  /** Prefix of this layer's tensor names, e.g. `layers.3`. */
+  name: string;
+  inShape: number[];
+  outShape: number[];
+  params: LayerParam[];
+}
+
+export interface LayerStack {
+  inputShape: number[];
+  layers: StackLayer[];
+  /** Width of the model's output (logits or regression outputs). */
+  outputDim: number;
+  loss: LossKind;
+}
+
+/** The layer stack of `spec`; throws ModelError (`badShape`, `badSpec`) when the shapes do not fit. */
+export function buildStack(spec: ModelSpec): LayerStack {
+  let layers: LayerSpec[];
+  let inputShape: number[];
+  let names: string[];
+  if (spec.kind === 'cnn') {
+    layers = spec.layers;
+    inputShape = spec.inputShape;
+    names = layers.map((_, i) => `layers.${i}`);
+  } else {
+    layers = [];
+    names = [];
+    inputShape = [spec.sizes[0]];
+    for (let i = 1; i < spec.sizes.length; i++) {
+      layers.push({ type: 'dense', units: spec.sizes[i], bias: true });
+      names.push(`layers.${i - 1}`);
+      if (i + 1 < spec.sizes.length && spec.activation !== 'identity') {
+        layers.push({ type: spec.activation });
+        names.push(`layers.${i - 1}.act`);
+      }
+    }
+  }
+  const stack: StackLayer[] = [];
+  let shape = inputShape;
+  layers.forEach((layer, i) => {
+    const outShape = layerOutputShape(layer, shape, i);
+    stack.push({ layer, name: names[i], inShape: shape, outShape, params: layerParams(layer, shape) });
+    shape = outShape;
+  });
+  if (shape.length !== 1) {
+    throw new ModelError('badShape', `model ${spec.text} ends with ${shapeText(shape)}, not a flat vector — end it with flatten (or gap) and a dense layer, e.g. ... flatten dense10`);
+  }
+  if (spec.loss === 'softmax-cross-entropy' && shape[0] < 2) {
+    throw new ModelError('badSpec', `model ${spec.text} ends with ${shape[0]} output, a classifier needs at least 2 classes — end it with denseCLASSES, or add mse as the last token for regression`);
+  }
+  if (!stack.some((l) => l.params.length > 0)) {
+    throw new ModelError('badSpec', `model ${spec.text} has no layer with parameters (${layers.map(layerToken).join(' ')}) — add a dense or conv layer`);
+  }
+  return { inputShape: inputShape.slice(), layers: stack, outputDim: shape[0], loss: spec.loss };
+}
+
+/** Elements per sample of the model's input. */
+export function inputSize(spec: ModelSpec): number {
+  return spec.kind === 'cnn' ? shapeSize(spec.inputShape) : spec.sizes[0];
+}
+
+/** Per-sample input shape of the model ([D] for the dense forms). */
+export function inputShapeOf(spec: ModelSpec): number[] {
+  return spec.kind === 'cnn' ? spec.inputShape.slice() : [spec.sizes[0]];
+}
+
+/** Width of the model's output. */
+export function outputSize(spec: ModelSpec): number {
+  return spec.kind === 'cnn' ? buildStack(spec).outputDim : spec.sizes[spec.sizes.length - 1];
+}
