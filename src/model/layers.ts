@@ -136,7 +136,8 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
     case 'avgpool2d': {
       if (shape.length !== 3) fail(`needs an image input CxHxW but gets ${shapeText(shape)}`);
       const [c, h, w] = shape;
-      if (2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use p${Math.floor(layer.kernel / 2)} or less`);
+      // PyTorch's rule for pools (a window of only padding has no maximum); convolutions take any padding.
+      if (layer.type !== 'conv2d' && 2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use p${Math.floor(layer.kernel / 2)} or less`);
       const ho = windowOutput(h, layer.kernel, layer.stride, layer.padding);
       const wo = windowOutput(w, layer.kernel, layer.stride, layer.padding);
       if (ho < 1 || wo < 1) {
