@@ -31,6 +31,24 @@ export {
   type GnsRecord,
 } from './study/index.js';
 export { parseModelSpec, paramLayout, initParams, Model, type ModelSpec, type ParamLayout } from './model/index.js';
+export {
+  buildStack,
+  sequential,
+  dense,
+  conv2d,
+  maxPool2d,
+  avgPool2d,
+  globalAvgPool,
+  flatten,
+  relu,
+  tanh,
+  gelu,
+  dropout,
+  MODEL_PRESETS,
+  type LayerSpec,
+  type LayerModelSpec,
+  type DenseModelSpec,
+} from './model/index.js';
 export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, type Tensor } from './io/index.js';
 export { InlineEngine, ThreadsEngine, createEngine, type Engine, type StepPlan, type GradientResult, type UpdatePlan } from './engine/index.js';
 export {

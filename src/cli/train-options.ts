@@ -23,7 +23,7 @@ const choice =
 
 export const trainFlags: FlagSpec[] = [
   { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
-  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT' },
+  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT | cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense10 | lenet5 | cnn-mnist | ./net.json (docs/models.md)' },
   { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize },
   { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer },
   { key: 'maxSteps', flag: '--max-steps <n>', help: 'stop after this many steps (0 = no limit)', parse: integer },

@@ -47,12 +47,13 @@ export class InlineEngine implements Engine {
     const started = performance.now();
     const order = this.#epochOrder(plan.epoch);
     const { slots } = planSlots(plan.start, plan.end, this.#slotCount, 1);
+    const training = { seed: this.#setup.seed, step: plan.step };
     // One slot: accumulate straight into the gradient. Fixed chunks: one buffer per chunk, then
     // the same chunk-order reduce as the threads engine, so both give the same bits.
     const sums = slots.map((rows, i) => {
       const grad = this.#slotCount === 1 ? this.gradient : this.#slots!.subarray(i * this.params.length, (i + 1) * this.params.length);
       grad.fill(0);
-      return this.#model.accumulateGradient(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grad, this.#setup.microBatch);
+      return this.#model.accumulateGradient(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grad, this.#setup.microBatch, training);
     });
     const computeMs = performance.now() - started;
     const reduceStarted = performance.now();

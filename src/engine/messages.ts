@@ -19,6 +19,8 @@ export interface SharedDataset {
 /** workerData of every pool thread (the same for a replacement thread). */
 export interface WorkerSetup {
   model: string;
+  /** The run's seed: with a task's step, it keys the dropout masks (docs/models.md#dropout). */
+  seed: number;
   kernels: KernelsChoice;
   /** The BLAS library the main thread resolved (for 'blas'); null otherwise. */
   blasLibrary: string | null;

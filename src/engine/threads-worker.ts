@@ -76,17 +76,18 @@ function step(task: StepTask): StepResult {
   const started = performance.now();
   const params = views.params[task.version % 2];
   const sums: StepResult['slots'] = [];
+  const training = { seed: setup.seed, step: task.step };
   task.slots.forEach((rowsOfSlot, i) => {
     const grad = slot(task.firstSlot + i);
     grad.fill(0);
     const rows = setup.permutation.subarray(rowsOfSlot.start, rowsOfSlot.end);
     if (task.fault) {
       // Fail halfway, with half a gradient already in the slot: the retry must not depend on it.
-      model.accumulateGradient(params, setup.train, rows.subarray(0, rows.length >> 1), grad, setup.microBatch);
+      model.accumulateGradient(params, setup.train, rows.subarray(0, rows.length >> 1), grad, setup.microBatch, training);
       if (task.fault === 'exit') process.exit(70);
       throw new Error(`injected fault in worker ${task.worker} at step ${task.step}`);
     }
-    sums.push(model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch));
+    sums.push(model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch, training));
   });
   const computed = performance.now();
 

@@ -156,6 +156,7 @@ export class ThreadsEngine implements Engine {
 
     this.#shared = {
       model: setup.model.text,
+      seed: setup.seed,
       kernels: setup.kernels,
       blasLibrary: setup.blasLibrary ?? null,
       workers,

@@ -111,7 +111,9 @@ export function convGradFromKkcAcc(dwk: FloatArray, dw: FloatArray, out: number,
 
 /**
  * Max over each window, padding ignored; argmax[j] = index into x of the first maximum in scan
- * order (ky, then kx), as PyTorch breaks ties. x: [n, H, W, C] -> y, argmax: [n, Ho, Wo, C]
+ * order (ky, then kx), as PyTorch breaks ties; a NaN wins, so that it is seen downstream.
+ * The channel loop is innermost: one pixel's channels are contiguous in HWC.
+ * x: [n, H, W, C] -> y, argmax: [n, Ho, Wo, C]
  */
 export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void {
   const { n, h, w, c, k, stride, pad, ho, wo } = g;
@@ -121,37 +123,47 @@ export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Arr
     for (let oy = 0; oy < ho; oy++) {
       const y0 = Math.max(0, oy * stride - pad);
       const y1 = Math.min(h, oy * stride - pad + k);
-      for (let ox = 0; ox < wo; ox++) {
+      for (let ox = 0; ox < wo; ox++, j += c) {
         const x0 = Math.max(0, ox * stride - pad);
         const x1 = Math.min(w, ox * stride - pad + k);
-        for (let ch = 0; ch < c; ch++, j++) {
-          let best = -Infinity;
-          let at = xi + (y0 * w + x0) * c + ch;
-          for (let iy = y0; iy < y1; iy++) {
-            for (let ix = x0; ix < x1; ix++) {
-              const idx = xi + (iy * w + ix) * c + ch;
-              const v = x[idx];
-              // NaN wins, so that a non-finite input is seen downstream.
-              if (v > best || v !== v) {
-                best = v;
-                at = idx;
-                if (v !== v) break;
+        const first = xi + (y0 * w + x0) * c;
+        for (let ch = 0; ch < c; ch++) {
+          y[j + ch] = x[first + ch];
+          argmax[j + ch] = first + ch;
+        }
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = iy === y0 ? x0 + 1 : x0; ix < x1; ix++) {
+            const base = xi + (iy * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) {
+              const v = x[base + ch];
+              const best = y[j + ch];
+              if (v > best || (v !== v && best === best)) {
+                y[j + ch] = v;
+                argmax[j + ch] = base + ch;
               }
             }
           }
-          y[j] = x[at];
-          argmax[j] = at;
         }
       }
     }
   }
 }
 
-/** dx = 0, then dx[argmax[j]] += dy[j]. dy: [n, Ho, Wo, C] -> dx: [n, H, W, C] */
-export function maxPoolHwcBackward(dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Window2d): void {
+/**
+ * dx = 0, then dx[argmax[j]] += dy[j]; with `mask` (the input was a ReLU output), only where
+ * mask[argmax[j]] > 0: elsewhere dx is 0 anyway, so this is the whole ReLU gradient.
+ * dy: [n, Ho, Wo, C] -> dx: [n, H, W, C]
+ */
+export function maxPoolHwcBackward(dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Window2d, mask: FloatArray | null = null): void {
   const outCount = g.n * g.ho * g.wo * g.c;
   dx.fill(0, 0, g.n * g.h * g.w * g.c);
-  for (let j = 0; j < outCount; j++) dx[argmax[j]] += dy[j];
+  if (mask === null) for (let j = 0; j < outCount; j++) dx[argmax[j]] += dy[j];
+  else {
+    for (let j = 0; j < outCount; j++) {
+      const at = argmax[j];
+      if (mask[at] > 0) dx[at] += dy[j];
+    }
+  }
 }
 
 /** Mean over each window, padding counted as zeros (PyTorch's count_include_pad = True). */
@@ -167,11 +179,14 @@ export function avgPoolHwcForward(x: FloatArray, y: FloatArray, g: Window2d): vo
       for (let ox = 0; ox < wo; ox++, j += c) {
         const x0 = Math.max(0, ox * stride - pad);
         const x1 = Math.min(w, ox * stride - pad + k);
-        for (let ch = 0; ch < c; ch++) {
-          let s = 0;
-          for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) s += x[xi + (iy * w + ix) * c + ch];
-          y[j + ch] = s * scale;
+        for (let ch = 0; ch < c; ch++) y[j + ch] = 0;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const base = xi + (iy * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) y[j + ch] += x[base + ch];
+          }
         }
+        for (let ch = 0; ch < c; ch++) y[j + ch] *= scale;
       }
     }
   }
@@ -191,9 +206,11 @@ export function avgPoolHwcBackward(dy: FloatArray, dx: FloatArray, g: Window2d):
       for (let ox = 0; ox < wo; ox++, j += c) {
         const x0 = Math.max(0, ox * stride - pad);
         const x1 = Math.min(w, ox * stride - pad + k);
-        for (let ch = 0; ch < c; ch++) {
-          const d = dy[j + ch] * scale;
-          for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) dx[xi + (iy * w + ix) * c + ch] += d;
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const base = xi + (iy * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) dx[base + ch] += dy[j + ch] * scale;
+          }
         }
       }
     }

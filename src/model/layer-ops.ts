@@ -223,8 +223,8 @@ class MaxPoolOp extends BaseOp {
   }
   backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
     if (dx === null) return;
-    ctx.k.maxPoolHwcBackward(dy, this.#argmax, dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
-    maskDx(ctx, dx, dxMask, n * this.inWidth);
+    // The ReLU mask rides along: only the argmax positions can carry gradient.
+    ctx.k.maxPoolHwcBackward(dy, this.#argmax, dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
   }
 }
 

@@ -2,6 +2,7 @@
  * Training options: the defaults, and the validation every entry point shares (the CLI parses
  * flags into these types, the library call passes them directly). Messages name the flag.
  */
+import { presetTrainingDefaults } from './presets.js';
 import os from 'node:os';
 import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
@@ -171,7 +172,8 @@ export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainCon
     }
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const config: TrainConfig = { ...defaultTrainConfig, ...defined };
+  // A model preset brings its own defaults (presets.ts); flags given still win.
+  const config: TrainConfig = { ...defaultTrainConfig, ...presetTrainingDefaults(defined.model), ...defined };
   validate(config);
   return config;
 }

@@ -45,7 +45,7 @@ const coordinatorSchemas = {
   // ---- coordinator -> worker -------------------------------------------------------------
   /** First message after the handshake: everything a worker needs to rebuild the run's data and model. */
   setup: {
-    model: f.string({ maxLength: 200 }),
+    model: f.string({ maxLength: 4000 }),
     numParams: f.integer({ min: 1 }),
     /** The dataset spec, loaded by the worker itself (unless `shipData`). */
     dataset: f.string({ maxLength: 1000 }),
