@@ -1,0 +1,76 @@
+// Layer models through the CLI: the presets, the cnn: grammar and JSON files, the way a user types them first.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { decodeSafetensors } from '../src/index.js';
+import { runCli, tempDir } from './helpers.js';
+
+function expectUsageError(args: string[], pattern: RegExp, code: string): void {
+  const result = runCli(args);
+  assert.equal(result.status, 2, `exit status for ${args.join(' ')}: ${result.stderr}`);
+  assert.match(result.stderr, pattern);
+  assert.ok(result.stderr.includes(`[${code}]`), result.stderr);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+}
+
+const tiny = ['train', '--dataset', 'mnist', '--max-steps', '2', '--batch-size', '16', '--workers', '2'];
+
+test('dptrain train --model lenet5 trains on the bundled digits with the preset defaults and writes PyTorch names', { timeout: 300_000 }, () => {
+  const out = path.join(tempDir(), 'run');
+  const result = runCli(['train', '--model', 'lenet5', '--max-steps', '3', '--out', out]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr + result.stdout, /cnn:1x28x28 conv6k5p2 tanh avgpool2 conv16k5 tanh avgpool2 flatten dense120 tanh dense84 tanh dense10 \(61,706 parameters\)/);
+  const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  assert.equal(JSON.stringify(config).includes('"lrSchedule":"cosine"'), true, 'the preset brings its schedule');
+  const { tensors } = decodeSafetensors(fs.readFileSync(path.join(out, 'final.safetensors')));
+  assert.deepEqual(tensors.get('layers.0.weight')!.shape, [6, 1, 5, 5]);
+  assert.deepEqual(tensors.get('layers.7.weight')!.shape, [120, 400]);
+});
+
+test('--model with the cnn: grammar and --model ./net.json train the same network to the same bits', { timeout: 300_000 }, () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'net.json');
+  fs.writeFileSync(file, JSON.stringify({
+    input: [1, 28, 28],
+    layers: [{ type: 'conv2d', filters: 4, kernel: 3, stride: 2 }, { type: 'relu' }, { type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'dense', units: 10 }],
+  }));
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  const viaText = runCli([...tiny, '--model', 'cnn:1x28x28 conv4k3s2 relu maxpool2 flatten dense10', '--out', a]);
+  assert.equal(viaText.status, 0, viaText.stderr);
+  const viaFile = runCli([...tiny, '--model', file, '--out', b]);
+  assert.equal(viaFile.status, 0, viaFile.stderr);
+  assert.deepEqual(fs.readFileSync(path.join(a, 'final.safetensors')), fs.readFileSync(path.join(b, 'final.safetensors')));
+});
+
+test('an unknown layer token is named with the list of tokens and a valid example', () => {
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3p1 relu maxpool flatten dense10'], /layer 3 \("maxpool"\).*maxpoolK.*e\.g\. cnn:1x28x28 conv32k3p1/, 'dptrain.model.badSpec');
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32 relu flatten dense10'], /unknown layer 1 \("conv32"\)/, 'dptrain.model.badSpec');
+});
+
+test('a bad kernel, stride or padding is refused naming the layer', () => {
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k0 flatten dense10'], /layer 1 \("conv8k0"\) has kernel 0/, 'dptrain.model.badSpec');
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k3s0 flatten dense10'], /has stride 0/, 'dptrain.model.badSpec');
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool2p2 flatten dense10'], /layer 1 \(maxpool2p2\) has padding 2 larger than half its kernel 2/, 'dptrain.model.badShape');
+});
+
+test('a network that shrinks the image to nothing is refused naming the layer and the shape', () => {
+  expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool4 maxpool4 maxpool4 flatten dense10'], /layer 3 \(maxpool4\) shrinks its input 1x1x1 to nothing/, 'dptrain.model.badShape');
+});
+
+test('a JSON model file with an extra key or a wrong type is refused naming the place', () => {
+  const dir = tempDir();
+  const extra = path.join(dir, 'extra.json');
+  fs.writeFileSync(extra, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', filters: 4, kernel: 3, dilation: 2 }, { type: 'flatten' }, { type: 'dense', units: 10 }] }));
+  expectUsageError([...tiny, '--model', extra], /layers\[0\] \(conv2d\) has unknown key "dilation"/, 'dptrain.model.badModelFile');
+  const wrong = path.join(dir, 'wrong.json');
+  fs.writeFileSync(wrong, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', units: '10' }] }));
+  expectUsageError([...tiny, '--model', wrong], /layers\[1\]\.units must be an integer from 1/, 'dptrain.model.badModelFile');
+  expectUsageError([...tiny, '--model', path.join(dir, 'missing.json')], /cannot read model file/, 'dptrain.model.badModelFile');
+});
+
+test('a model whose input shape is not the data sample shape is refused before training, naming both', () => {
+  expectUsageError([...tiny, '--model', 'cnn:3x28x28 conv4k3 relu flatten dense10'], /takes samples of shape 3x28x28 but dataset mnist has samples of shape 1x28x28/, 'dptrain.model.inputMismatch');
+  expectUsageError([...tiny, '--model', 'cnn:1x28x27 conv4k3 relu flatten dense10'], /1x28x27.*1x28x28/, 'dptrain.model.inputMismatch');
+});
