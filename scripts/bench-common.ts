@@ -19,6 +19,8 @@ export const WORKLOADS: Workload[] = [
   { name: 'W1', model: 'mlp:784-256-128-10', batchSize: 256, params: 235_146 },
   { name: 'W2', model: 'mlp:784-1024-1024-10', batchSize: 512, params: 1_863_690 },
   { name: 'W3', model: 'logreg:784-10', batchSize: 1024, params: 7_850 },
+  // issue 14: the CNN of docs/models.md (conv32k3p1 relu maxpool2 conv64k3p1 relu maxpool2 flatten dense128 relu dense10).
+  { name: 'W4', model: 'cnn-mnist', batchSize: 256, params: 421_642 },
 ];
 
 export const BENCH_DATASET = 'synthetic:blobs?n=60000&d=784&classes=10&seed=0';

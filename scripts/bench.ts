@@ -21,10 +21,11 @@ import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '.
 import { loadKernels, type KernelsChoice } from '../src/kernels/index.js';
 import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type WasmMemory, type WasmModule } from '../src/collective/index.js';
 import { allocateShared, applyVersionUpdate, planLayout, stateAllocator, viewsOf, type SharedLayout } from '../src/engine/shared-memory.js';
+import { convThroughput } from './bench-conv.js';
 import { WORKLOADS, blasLine, fmt, machineLine, measureEngine, median, scriptFlags, unsetOpenblasEnv, type Measurement, type Workload } from './bench-common.js';
 
 const flags = isMainThread
-  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto', 'openblas-env': 'unset' })
+  ? scriptFlags(process.argv.slice(2), { runs: '3', seconds: '5', warmup: '3', workloads: 'W1,W2,W3,W4', workers: '1,2', chunks: '8', kernels: 'auto', variants: '', collective: 'auto', 'openblas-env': 'unset' })
   : ({} as Record<string, string>);
 const runs = Number(flags.runs);
 const seconds = Number(flags.seconds);
@@ -263,6 +264,10 @@ async function main(): Promise<void> {
           `= ${pct(bus / bw.copyGBs)} of a 1-thread copy (${bw.copyGBs.toFixed(2)} GB/s), ${pct(bus / bw.threadedCopyGBs)} of ${w} threads copying at once (${bw.threadedCopyGBs.toFixed(2)} GB/s); ` +
           `the kernel alone (1 thread, ranges in turn) busbw ${kernelBus.toFixed(2)} GB/s = ${pct(kernelBus / bw.copyGBs)} of the 1-thread copy`,
       );
+    }
+    if (workload.model.startsWith('cnn') || workload.model === 'cnn-mnist') {
+      const conv = await convThroughput(workload.model, await loadKernels(flags.kernels as KernelsChoice));
+      console.log(`  conv layers in 1 thread, forward + backward over ${conv.rows} samples: ${conv.gflops.toFixed(1)} GFLOP/s (${conv.perLayer.map((l) => `${l.token} ${l.gflops.toFixed(1)}`).join(', ')})`);
     }
     const sgd = updateCost(workload.params, { ...defaultOptimizerConfig }, path.module);
     const momentum = updateCost(workload.params, { ...defaultOptimizerConfig, momentum: 0.9 }, path.module);

@@ -24,33 +24,38 @@ export interface Window2d {
 
 /**
  * cols[(i·Ho + oy)·Wo + ox, (ky·k + kx)·C + ch] = x[i, oy·s − p + ky, ox·s − p + kx, ch], 0 outside.
+ * For one ky the k pixels kx = 0..k−1 are adjacent in HWC, so a window row inside the image is
+ * one contiguous run of k·C floats (copied in one loop); only edge windows go pixel by pixel.
  * x: [n, H, W, C] -> cols: [n·Ho·Wo, k·k·C]
  */
 export function im2colHwc(x: FloatArray, cols: FloatArray, g: Window2d): void {
   const { n, h, w, c, k, stride, pad, ho, wo } = g;
-  const K = k * k * c;
+  const run = k * c;
+  const K = k * run;
   let row = 0;
   for (let i = 0; i < n; i++) {
     const xi = i * h * w * c;
     for (let oy = 0; oy < ho; oy++) {
       for (let ox = 0; ox < wo; ox++, row++) {
+        const ix0 = ox * stride - pad;
+        const inside = ix0 >= 0 && ix0 + k <= w;
         let to = row * K;
-        for (let ky = 0; ky < k; ky++) {
+        for (let ky = 0; ky < k; ky++, to += run) {
           const iy = oy * stride - pad + ky;
           if (iy < 0 || iy >= h) {
-            cols.fill(0, to, to + k * c);
-            to += k * c;
+            cols.fill(0, to, to + run);
             continue;
           }
-          for (let kx = 0; kx < k; kx++, to += c) {
-            const ix = ox * stride - pad + kx;
-            if (ix < 0 || ix >= w) {
-              cols.fill(0, to, to + c);
-              continue;
-            }
-            const from = xi + (iy * w + ix) * c;
-            if (c === 1) cols[to] = x[from];
-            else for (let ch = 0; ch < c; ch++) cols[to + ch] = x[from + ch];
+          const from = xi + (iy * w + ix0) * c;
+          if (inside) {
+            for (let q = 0; q < run; q++) cols[to + q] = x[from + q];
+            continue;
+          }
+          for (let kx = 0; kx < k; kx++) {
+            const ix = ix0 + kx;
+            const at = to + kx * c;
+            if (ix < 0 || ix >= w) cols.fill(0, at, at + c);
+            else for (let ch = 0; ch < c; ch++) cols[at + ch] = x[from + kx * c + ch];
           }
         }
       }
@@ -61,25 +66,29 @@ export function im2colHwc(x: FloatArray, cols: FloatArray, g: Window2d): void {
 /** The adjoint of im2colHwc: dx = Σ of dcols over the windows (overwrites dx). dcols: [n·Ho·Wo, k·k·C] -> dx: [n, H, W, C] */
 export function col2imHwc(dcols: FloatArray, dx: FloatArray, g: Window2d): void {
   const { n, h, w, c, k, stride, pad, ho, wo } = g;
-  const K = k * k * c;
+  const run = k * c;
+  const K = k * run;
   dx.fill(0, 0, n * h * w * c);
   let row = 0;
   for (let i = 0; i < n; i++) {
     const xi = i * h * w * c;
     for (let oy = 0; oy < ho; oy++) {
       for (let ox = 0; ox < wo; ox++, row++) {
+        const ix0 = ox * stride - pad;
+        const inside = ix0 >= 0 && ix0 + k <= w;
         let from = row * K;
-        for (let ky = 0; ky < k; ky++) {
+        for (let ky = 0; ky < k; ky++, from += run) {
           const iy = oy * stride - pad + ky;
-          if (iy < 0 || iy >= h) {
-            from += k * c;
+          if (iy < 0 || iy >= h) continue;
+          const to = xi + (iy * w + ix0) * c;
+          if (inside) {
+            for (let q = 0; q < run; q++) dx[to + q] += dcols[from + q];
             continue;
           }
-          for (let kx = 0; kx < k; kx++, from += c) {
-            const ix = ox * stride - pad + kx;
+          for (let kx = 0; kx < k; kx++) {
+            const ix = ix0 + kx;
             if (ix < 0 || ix >= w) continue;
-            const to = xi + (iy * w + ix) * c;
-            for (let ch = 0; ch < c; ch++) dx[to + ch] += dcols[from + ch];
+            for (let ch = 0; ch < c; ch++) dx[to + kx * c + ch] += dcols[from + kx * c + ch];
           }
         }
       }
