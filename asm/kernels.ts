@@ -478,3 +478,6 @@ export function biasGradAcc(dy: usize, db: usize, n: i32, outDim: i32): void {
     }
   }
 }
+
+// Convolution helpers (issue 14): im2col and col2im over channels-last images.
+export { im2colHwc, col2imHwc } from './conv';

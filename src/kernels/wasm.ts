@@ -13,6 +13,7 @@ import type { KernelBuffer, Kernels } from './kernels.js';
 import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
 import { addBias } from './matmul.js';
 import { convKernels } from './conv-set.js';
+import type { Window2d } from './conv.js';
 
 /**
  * The parts of the WebAssembly JS API used here. Declared locally: the project's lib settings
@@ -47,6 +48,8 @@ interface WasmExports {
   matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
   epilogue(c: number, n: number, cols: number, bias: number, mask: number, relu: number): void;
+  im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
 }
 
 /**
@@ -182,7 +185,7 @@ const INOUT = 3;
 
 /**
  * The wasm kernel set of one instance. Native: the three products (with the bias + ReLU and
- * ReLU-gradient epilogues) and the bias gradient. Delegated to the js functions, which run on
+ * ReLU-gradient epilogues), the bias gradient, and im2col/col2im for convolutions. Delegated to the js functions, which run on
  * views of wasm memory as well: bias add, activations and losses (O(n·width), under 1 % of a step).
  */
 class WasmKernels implements WasmKernelSet {
@@ -197,9 +200,7 @@ class WasmKernels implements WasmKernelSet {
   readonly tanhBackward = tanhBackward;
   readonly softmaxCrossEntropy = softmaxCrossEntropy;
   readonly meanSquaredError = meanSquaredError;
-  // Layer kernels besides the GEMMs (im2col, pooling, GELU, dropout): the js functions on views.
-  readonly im2colHwc = convKernels.im2colHwc;
-  readonly col2imHwc = convKernels.col2imHwc;
+  // Layer kernels besides the GEMMs and im2col/col2im (pooling, GELU, dropout): the js functions on views.
   readonly convWeightToKkc = convKernels.convWeightToKkc;
   readonly convGradFromKkcAcc = convKernels.convGradFromKkcAcc;
   readonly maxPoolHwcForward = convKernels.maxPoolHwcForward;
@@ -333,6 +334,24 @@ class WasmKernels implements WasmKernelSet {
     if (mask !== null) this.#arg(2, mask, n * cols, IN, 'mask');
     const p = this.#begin();
     this.#x.epilogue(p[0], n, cols, p[1], p[2], relu ? 1 : 0);
+    this.#end();
+  };
+
+  im2colHwc = (x: FloatArray, cols: FloatArray, g: Window2d): void => {
+    const rows = g.n * g.ho * g.wo;
+    this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
+    this.#arg(1, cols, rows * g.k * g.k * g.c, OUT, 'cols');
+    const p = this.#begin();
+    this.#x.im2colHwc(p[0], p[1], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  col2imHwc = (dcols: FloatArray, dx: FloatArray, g: Window2d): void => {
+    const rows = g.n * g.ho * g.wo;
+    this.#arg(0, dcols, rows * g.k * g.k * g.c, IN, 'dcols');
+    this.#arg(1, dx, g.n * g.h * g.w * g.c, OUT, 'dx');
+    const p = this.#begin();
+    this.#x.col2imHwc(p[0], p[1], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
     this.#end();
   };
 

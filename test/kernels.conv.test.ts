@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createWasmKernels, jsKernels, type Window2d } from '../src/kernels/index.js';
+import { Rng } from '../src/util/rng.js';
+
+const GEOMETRIES: Window2d[] = [
+  { n: 2, h: 7, w: 5, c: 3, k: 3, stride: 2, pad: 1, ho: 4, wo: 3 },
+  { n: 1, h: 9, w: 6, c: 1, k: 5, stride: 1, pad: 2, ho: 9, wo: 6 },
+  { n: 3, h: 6, w: 7, c: 5, k: 3, stride: 1, pad: 0, ho: 4, wo: 5 },
+  { n: 2, h: 14, w: 14, c: 32, k: 3, stride: 1, pad: 1, ho: 14, wo: 14 },
+];
+
+for (const g of GEOMETRIES) {
+  test(`wasm im2col and col2im equal the js reference bit for bit (${g.h}x${g.w}x${g.c}, k${g.k} s${g.stride} p${g.pad})`, async () => {
+    const wasm = await createWasmKernels('simd');
+    const rng = new Rng(1, 'conv');
+    const x = Float32Array.from({ length: g.n * g.h * g.w * g.c }, () => rng.normal());
+    const colsLength = g.n * g.ho * g.wo * g.k * g.k * g.c;
+    const jsCols = new Float32Array(colsLength).fill(9);
+    const wasmCols = new Float32Array(colsLength).fill(7); // stale values must be overwritten
+    jsKernels.im2colHwc(x, jsCols, g);
+    wasm.im2colHwc(x, wasmCols, g);
+    assert.deepEqual(wasmCols, jsCols);
+    const dcols = Float32Array.from({ length: colsLength }, () => rng.normal());
+    const jsDx = new Float32Array(x.length).fill(3);
+    const wasmDx = new Float32Array(x.length).fill(5);
+    jsKernels.col2imHwc(dcols, jsDx, g);
+    wasm.col2imHwc(dcols, wasmDx, g);
+    assert.deepEqual(wasmDx, jsDx);
+    // col2im is im2col's adjoint: <im2col(x), d> = <x, col2im(d)>.
+    let left = 0;
+    let right = 0;
+    for (let i = 0; i < colsLength; i++) left += jsCols[i] * dcols[i];
+    for (let i = 0; i < x.length; i++) right += x[i] * jsDx[i];
+    assert.ok(Math.abs(left - right) < 1e-3 * Math.max(1, Math.abs(left)), `${left} vs ${right}`);
+  });
+}
+
+test('max pooling sends the gradient to the first maximum of a window, as PyTorch does on ties', () => {
+  const g: Window2d = { n: 1, h: 2, w: 2, c: 1, k: 2, stride: 2, pad: 0, ho: 1, wo: 1 };
+  const x = Float32Array.of(1, 3, 3, 2);
+  const y = new Float32Array(1);
+  const argmax = new Int32Array(1);
+  jsKernels.maxPoolHwcForward(x, y, argmax, g);
+  assert.equal(y[0], 3);
+  const dx = new Float32Array(4);
+  jsKernels.maxPoolHwcBackward(Float32Array.of(5), argmax, dx, g);
+  assert.deepEqual(Array.from(dx), [0, 5, 0, 0]);
+});
+
+test('average pooling counts padding as zeros (count_include_pad = True)', () => {
+  const g: Window2d = { n: 1, h: 2, w: 2, c: 1, k: 2, stride: 2, pad: 1, ho: 2, wo: 2 };
+  const y = new Float32Array(4);
+  jsKernels.avgPoolHwcForward(Float32Array.of(4, 8, 12, 16), y, g);
+  assert.deepEqual(Array.from(y), [1, 2, 3, 4]);
+});
