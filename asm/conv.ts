@@ -90,3 +90,60 @@ export function col2imHwc(dcols: usize, dx: usize, n: i32, h: i32, w: i32, c: i3
     }
   }
 }
+
+/**
+ * Max pooling over HWC windows with the first maximum's index (as an i32 element index into x);
+ * a NaN wins. Four channels at a time where C is a multiple of 4, one at a time otherwise.
+ * x: [n, H, W, C] -> y: [n, Ho, Wo, C] (f32), argmax: [n, Ho, Wo, C] (i32)
+ */
+export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, n: i32, h: i32, w: i32, c: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): void {
+  let j: usize = 0; // output element index
+  const vec = (c & 3) == 0;
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c; // element index of image i
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = max(0, oy * stride - pad);
+      const y1 = min(h, oy * stride - pad + k);
+      for (let ox = 0; ox < wo; ox++, j += <usize>c) {
+        const x0 = max(0, ox * stride - pad);
+        const x1 = min(w, ox * stride - pad + k);
+        const first = xi + (y0 * w + x0) * c;
+        if (vec) {
+          for (let ch = 0; ch < c; ch += 4) {
+            let best = v128.load(x + <usize>(first + ch) * 4);
+            let at = i32x4.add(i32x4.splat(first + ch), v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0));
+            for (let iy = y0; iy < y1; iy++) {
+              for (let ix = iy == y0 ? x0 + 1 : x0; ix < x1; ix++) {
+                const idx = xi + (iy * w + ix) * c + ch;
+                const v = v128.load(x + <usize>idx * 4);
+                // v > best, or v is NaN while best is not.
+                const take = v128.or(f32x4.gt(v, best), v128.and(f32x4.ne(v, v), f32x4.eq(best, best)));
+                best = v128.bitselect(v, best, take);
+                at = v128.bitselect(i32x4.add(i32x4.splat(idx), v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0)), at, take);
+              }
+            }
+            v128.store(y + (j + <usize>ch) * 4, best);
+            v128.store(argmax + (j + <usize>ch) * 4, at);
+          }
+        } else {
+          for (let ch = 0; ch < c; ch++) {
+            let best = load<f32>(x + <usize>(first + ch) * 4);
+            let at = first + ch;
+            for (let iy = y0; iy < y1; iy++) {
+              for (let ix = iy == y0 ? x0 + 1 : x0; ix < x1; ix++) {
+                const idx = xi + (iy * w + ix) * c + ch;
+                const v = load<f32>(x + <usize>idx * 4);
+                if (v > best || (v != v && best == best)) {
+                  best = v;
+                  at = idx;
+                }
+              }
+            }
+            store<f32>(y + (j + <usize>ch) * 4, best);
+            store<i32>(argmax + (j + <usize>ch) * 4, at);
+          }
+        }
+      }
+    }
+  }
+}

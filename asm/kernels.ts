@@ -480,4 +480,4 @@ export function biasGradAcc(dy: usize, db: usize, n: i32, outDim: i32): void {
 }
 
 // Convolution helpers (issue 14): im2col and col2im over channels-last images.
-export { im2colHwc, col2imHwc } from './conv';
+export { im2colHwc, col2imHwc, maxPoolHwcForward } from './conv';

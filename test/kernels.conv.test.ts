@@ -36,6 +36,29 @@ for (const g of GEOMETRIES) {
   });
 }
 
+test('wasm max pooling equals the js reference, values and argmax, including ties and NaN', async () => {
+  const wasm = await createWasmKernels('simd');
+  for (const g of [...GEOMETRIES, { n: 2, h: 6, w: 6, c: 8, k: 2, stride: 2, pad: 0, ho: 3, wo: 3 }]) {
+    const rng = new Rng(2, 'pool');
+    const count = g.n * g.h * g.w * g.c;
+    const x = wasm.allocate(count);
+    // Coarse values make ties common; one NaN must win its window.
+    x.array.set(Float32Array.from({ length: count }, () => Math.round(rng.normal() * 2)));
+    x.array[5] = NaN;
+    const outCount = g.n * g.ho * g.wo * g.c;
+    const jsY = new Float32Array(outCount);
+    const jsArg = new Int32Array(outCount);
+    jsKernels.maxPoolHwcForward(x.array, jsY, jsArg, g);
+    const y = wasm.allocate(outCount);
+    const argBuf = wasm.allocate(outCount);
+    const arg = new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount);
+    wasm.maxPoolHwcForward(x.array, y.array, arg, g);
+    assert.deepEqual(Array.from(new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount)), Array.from(jsArg), `argmax ${g.h}x${g.w}x${g.c}`);
+    assert.deepEqual(Array.from(y.array), Array.from(jsY));
+    for (const b of [x, y, argBuf]) b.free();
+  }
+});
+
 test('max pooling sends the gradient to the first maximum of a window, as PyTorch does on ties', () => {
   const g: Window2d = { n: 1, h: 2, w: 2, c: 1, k: 2, stride: 2, pad: 0, ho: 1, wo: 1 };
   const x = Float32Array.of(1, 3, 3, 2);

@@ -48,6 +48,7 @@ interface WasmExports {
   matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
   epilogue(c: number, n: number, cols: number, bias: number, mask: number, relu: number): void;
+  maxPoolHwcForward(x: number, y: number, argmax: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
 }
@@ -203,7 +204,6 @@ class WasmKernels implements WasmKernelSet {
   // Layer kernels besides the GEMMs and im2col/col2im (pooling, GELU, dropout): the js functions on views.
   readonly convWeightToKkc = convKernels.convWeightToKkc;
   readonly convGradFromKkcAcc = convKernels.convGradFromKkcAcc;
-  readonly maxPoolHwcForward = convKernels.maxPoolHwcForward;
   readonly maxPoolHwcBackward = convKernels.maxPoolHwcBackward;
   readonly avgPoolHwcForward = convKernels.avgPoolHwcForward;
   readonly avgPoolHwcBackward = convKernels.avgPoolHwcBackward;
@@ -343,6 +343,19 @@ class WasmKernels implements WasmKernelSet {
     this.#arg(1, cols, rows * g.k * g.k * g.c, OUT, 'cols');
     const p = this.#begin();
     this.#x.im2colHwc(p[0], p[1], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  /** Native when argmax lives in this memory (the Model puts it there); the js function otherwise. */
+  maxPoolHwcForward = (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcForward(x, y, argmax, g);
+    const outCount = g.n * g.ho * g.wo * g.c;
+    if (argmax.length < outCount) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${outCount}`);
+    const at = argmax.byteOffset; // stable even if #begin grows the memory
+    this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
+    this.#arg(1, y, outCount, OUT, 'y');
+    const p = this.#begin();
+    this.#x.maxPoolHwcForward(p[0], p[1], at, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
     this.#end();
   };
 

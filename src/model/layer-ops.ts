@@ -209,22 +209,33 @@ class Conv2dOp extends BaseOp {
 class MaxPoolOp extends BaseOp {
   #s: StackLayer;
   #layer: { kernel: number; stride: number; padding: number };
-  #argmax = new Int32Array(0);
+  /** Argmax indices as int32 over kernel memory (so the wasm kernel writes them in place). */
+  #argmaxBuf: Scratch;
+  #argmax: Int32Array<ArrayBufferLike> = new Int32Array(0);
   constructor(s: StackLayer, layer: { kernel: number; stride: number; padding: number }) {
     super(s);
     this.#s = s;
     this.#layer = layer;
+    this.#argmaxBuf = new Scratch(this.outWidth);
   }
-  override reserve(rows: number): void {
-    if (this.#argmax.length < rows * this.outWidth) this.#argmax = new Int32Array(rows * this.outWidth);
+  override reserve(rows: number, alloc: Allocate): void {
+    this.#argmaxBuf.reserve(rows, alloc);
+  }
+  /** An int32 view of the argmax buffer, made again when the memory behind it moved. */
+  #argmaxView(): Int32Array {
+    const f = this.#argmaxBuf.array;
+    if (this.#argmax.buffer !== f.buffer || this.#argmax.byteOffset !== f.byteOffset || this.#argmax.length === 0) {
+      this.#argmax = new Int32Array(f.buffer, f.byteOffset, f.length);
+    }
+    return this.#argmax;
   }
   forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
-    ctx.k.maxPoolHwcForward(x, y, this.#argmax, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+    ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
   }
   backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
     if (dx === null) return;
     // The ReLU mask rides along: only the argmax positions can carry gradient.
-    ctx.k.maxPoolHwcBackward(dy, this.#argmax, dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
+    ctx.k.maxPoolHwcBackward(dy, this.#argmaxView(), dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
   }
 }
 
