@@ -44,3 +44,18 @@ test('the same seed gives bit-identical parameters for a conv net with dropout',
   const b = await train({ ...options, maxSteps: 2, engine: 'threads', workers: 2 }, { data });
   assert.deepEqual(Buffer.from(a.params.buffer), Buffer.from(b.params.buffer));
 });
+
+test('a conv net with dropout resumed from a checkpoint ends with the uninterrupted run\'s final.safetensors bytes', { timeout: 300_000 }, async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { tempDir } = await import('./helpers.js');
+  const root = tempDir();
+  const full = path.join(root, 'full');
+  const opts = { ...options, maxSteps: 6, engine: 'threads', workers: 2 } as const;
+  await train({ ...opts, out: full, checkpointDir: path.join(full, 'ckpt'), checkpointEvery: '3steps', keep: 10 }, { data });
+  const dir = path.join(root, 'resumed');
+  fs.mkdirSync(path.join(dir, 'ckpt'), { recursive: true });
+  fs.copyFileSync(path.join(full, 'ckpt', 'ckpt-000000003.safetensors'), path.join(dir, 'ckpt', 'ckpt-000000003.safetensors'));
+  await train({ resume: path.join(dir, 'ckpt'), out: dir }, { data });
+  assert.ok(fs.readFileSync(path.join(dir, 'final.safetensors')).equals(fs.readFileSync(path.join(full, 'final.safetensors'))));
+});
