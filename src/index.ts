@@ -44,6 +44,7 @@ export {
   tanh,
   gelu,
   dropout,
+  layerNorm,
   MODEL_PRESETS,
   type LayerSpec,
   type LayerModelSpec,

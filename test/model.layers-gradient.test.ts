@@ -33,6 +33,8 @@ const CASES: { spec: string; indices: number[] }[] = [
   { spec: 'cnn:5x6x7 conv3k1 relu conv2k3s2p1 gap dense3', indices: [6, 1, 2, 0, 5, 3, 4] },
   { spec: 'cnn:3x8x5 conv5k3p1 relu maxpool3s2p1 conv3k3p2nobias relu flatten dropout0.3 dense4 gelu dense3', indices: [1, 2, 3, 4, 5, 6, 0] },
   { spec: 'cnn:20 dense6 gelu dropout0.5 dense5nobias tanh dense3', indices: [0, 2, 4, 6, 1, 3, 5] },
+  { spec: 'cnn:3x6x5 conv4k3s2p1 relu flatten layernorm dense5 layernorm gelu dense3', indices: [2, 5, 7, 1, 0, 3, 6] },
+  { spec: 'cnn:9 layernorm dense4 relu layernorm dense3', indices: [5] },
   { spec: 'cnn:2x5x4 conv3k3s2p1 relu avgpool2s1 flatten dense2 mse', indices: [6, 5, 4, 3, 2, 1, 0] },
 ];
 

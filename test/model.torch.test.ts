@@ -84,7 +84,7 @@ async function compare(specText: string, batchSize: number | 'full'): Promise<nu
 
 const SPECS = [
   'cnn:3x10x9 conv6k3p1 relu maxpool2 conv5k3s2p1 tanh avgpool2s1 flatten dense12 gelu dense4',
-  'cnn:2x11x8 conv4k5s2p2 relu maxpool3s2p1 conv3k1 gelu gap dense3',
+  'cnn:2x11x8 conv4k5s2p2 relu maxpool3s2p1 conv3k1 gelu gap dense6 layernorm relu dense3',
 ];
 
 for (const spec of SPECS) {

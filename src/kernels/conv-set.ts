@@ -1,5 +1,5 @@
 /**
- * The layer kernels beyond dense layers (conv.ts, elementwise.ts) as one group of a kernel set.
+ * The layer kernels beyond dense layers (conv.ts, elementwise.ts, norm.ts) as one group of a kernel set.
  * Every set has them; the wasm set runs these js functions on views of its memory, while its
  * GEMMs (which carry a convolution's arithmetic) run natively.
  */
@@ -18,6 +18,7 @@ import {
   maxPoolHwcForward,
 } from './conv.js';
 import { dropoutMask, geluBackward, geluForward, multiplyInPlace } from './elementwise.js';
+import { layerNormBackward, layerNormForward } from './norm.js';
 
 /** The conv, pooling, layout, GELU and dropout functions of a kernel set (shapes in conv.ts and elementwise.ts). */
 export interface ConvKernels {
@@ -37,6 +38,8 @@ export interface ConvKernels {
   geluBackward: typeof geluBackward;
   dropoutMask: typeof dropoutMask;
   multiplyInPlace: typeof multiplyInPlace;
+  layerNormForward: typeof layerNormForward;
+  layerNormBackward: typeof layerNormBackward;
 }
 
 /** The js implementations (the reference). */
@@ -57,4 +60,6 @@ export const convKernels: ConvKernels = Object.freeze({
   geluBackward,
   dropoutMask,
   multiplyInPlace,
+  layerNormForward,
+  layerNormBackward,
 });

@@ -215,6 +215,8 @@ class WasmKernels implements WasmKernelSet {
   readonly geluBackward = convKernels.geluBackward;
   readonly dropoutMask = convKernels.dropoutMask;
   readonly multiplyInPlace = convKernels.multiplyInPlace;
+  readonly layerNormForward = convKernels.layerNormForward;
+  readonly layerNormBackward = convKernels.layerNormBackward;
 
   #x: WasmExports;
   #arena: Arena;

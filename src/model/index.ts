@@ -35,4 +35,5 @@ export {
   tanh,
   gelu,
   dropout,
+  layerNorm,
 } from './sequential.js';

@@ -6,6 +6,7 @@
  * - Other weights (the output layer, layers followed by tanh, GELU or nothing, logreg/linreg):
  *   Glorot/Xavier uniform, U(±sqrt(6 / (fan_in + fan_out))) (Glorot & Bengio 2010).
  *   For a convolution fan_in = in·kh·kw and fan_out = out·kh·kw, as PyTorch computes them.
+ * - LayerNorm: weight (scale) 1, bias 0, no draws, as PyTorch.
  * - Biases: zero (no draws).
  */
 import { Rng } from '../util/rng.js';
@@ -27,7 +28,9 @@ export function initParams(spec: ModelSpec, seed: number, dtype: Dtype = 'float3
       const tensor = layout.tensors[t++];
       if (p.suffix !== 'weight') continue; // biases stay zero
       const end = tensor.offset + tensor.size;
-      if (reluNext) {
+      if (p.ones) {
+        params.fill(1, tensor.offset, end); // a normalization's scale starts at 1 (no draws)
+      } else if (reluNext) {
         const std = Math.sqrt(2 / p.fanIn);
         for (let k = tensor.offset; k < end; k++) params[k] = std * rng.normal();
       } else {

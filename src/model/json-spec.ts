@@ -32,6 +32,7 @@ const FIELDS: Record<LayerSpec['type'], Record<string, Field | 'required-int'>> 
   relu: {},
   tanh: {},
   gelu: {},
+  layernorm: {},
   dropout: { rate: ['rate', 0.5] },
 };
 

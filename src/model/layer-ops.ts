@@ -368,6 +368,28 @@ class DropoutOp extends BaseOp {
   }
 }
 
+/** nn.LayerNorm(D) over flat rows; keeps x̂ and 1/σ per row for backward. */
+class LayerNormOp extends BaseOp {
+  #xhat: Scratch;
+  #rstd: Scratch;
+  constructor(s: StackLayer) {
+    super(s);
+    this.#xhat = new Scratch(this.outWidth);
+    this.#rstd = new Scratch(1);
+  }
+  override reserve(rows: number, alloc: Allocate): void {
+    this.#xhat.reserve(rows, alloc);
+    this.#rstd.reserve(rows, alloc);
+  }
+  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void {
+    ctx.k.layerNormForward(x, y, this.#xhat.array, this.#rstd.array, p[0], p[1], n, this.outWidth, 1e-5);
+  }
+  backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void {
+    ctx.k.layerNormBackward(dy, this.#xhat.array, this.#rstd.array, p[0], dx, g[0], g[1], n, this.outWidth);
+    if (dx !== null) maskDx(ctx, dx, dxMask, n * this.inWidth);
+  }
+}
+
 /**
  * The ops of a stack, with each ReLU absorbed into the dense or conv layer before it where it
  * can be (one pass over the output instead of two, and the same kernel calls as before layers
@@ -412,6 +434,9 @@ export function compileOps(layers: StackLayer[]): { op: LayerOp; layer: number }
         break;
       case 'dropout':
         op = new DropoutOp(s, l.rate, dropouts++);
+        break;
+      case 'layernorm':
+        op = new LayerNormOp(s);
         break;
     }
     ops.push({ op, layer: i });

@@ -53,7 +53,13 @@ export interface DropoutLayer {
   rate: number;
 }
 
+/** PyTorch nn.LayerNorm(D) over a flat input: weight (γ, starts at 1) and bias (β, starts at 0), ε = 1e-5. */
+export interface LayerNormLayer {
+  type: 'layernorm';
+}
+
 export type LayerSpec =
+  | LayerNormLayer
   | DenseLayer
   | Conv2dLayer
   | Pool2dLayer
@@ -74,6 +80,8 @@ export interface LayerParam {
   /** For weights: fan-in and fan-out (elements feeding one output, outputs fed by one input). */
   fanIn: number;
   fanOut: number;
+  /** Starts at 1 instead of a random draw (a normalization's scale). */
+  ones?: boolean;
 }
 
 /** Largest accepted size of any dimension, unit count or channel count. */
@@ -102,6 +110,7 @@ export function layerToken(layer: LayerSpec): string {
     case 'relu':
     case 'tanh':
     case 'gelu':
+    case 'layernorm':
       return layer.type;
     case 'dropout':
       return `dropout${layer.rate}`;
@@ -150,6 +159,9 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
       return [shape[0]];
     case 'flatten':
       return [shape.reduce((a, b) => a * b, 1)];
+    case 'layernorm':
+      if (shape.length !== 1) fail(`normalizes a flat input but gets ${shapeText(shape)} — put flatten before it`);
+      return shape.slice();
     case 'relu':
     case 'tanh':
     case 'gelu':
@@ -172,6 +184,11 @@ export function layerParams(layer: LayerSpec, shape: readonly number[]): LayerPa
       const weight: LayerParam = { suffix: 'weight', shape: [layer.filters, inC, layer.kernel, layer.kernel], fanIn: inC * k2, fanOut: layer.filters * k2 };
       return layer.bias ? [weight, { suffix: 'bias', shape: [layer.filters], fanIn: 0, fanOut: 0 }] : [weight];
     }
+    case 'layernorm':
+      return [
+        { suffix: 'weight', shape: [shape[0]], fanIn: 0, fanOut: 0, ones: true },
+        { suffix: 'bias', shape: [shape[0]], fanIn: 0, fanOut: 0 },
+      ];
     default:
       return [];
   }

@@ -507,7 +507,7 @@ function stackScratchPerRow(layers: StackLayer[]): number {
   let floats = 0;
   for (const s of layers) {
     if (s.layer.type === 'conv2d') floats += s.outShape[1] * s.outShape[2] * s.layer.kernel * s.layer.kernel * s.inShape[0];
-    else if (s.layer.type === 'dropout') floats += shapeSize(s.outShape);
+    else if (s.layer.type === 'dropout' || s.layer.type === 'layernorm') floats += shapeSize(s.outShape);
   }
   return floats;
 }

@@ -4,7 +4,7 @@
  * returns a LayerModelSpec whose `text` is the `cnn:` spec (what `train({ model })` takes).
  */
 import { parseModelFile } from './json-spec.js';
-import type { ActivationLayer, Conv2dLayer, DenseLayer, DropoutLayer, FlattenLayer, GlobalAvgPoolLayer, LayerSpec, Pool2dLayer } from './layers.js';
+import type { LayerNormLayer, ActivationLayer, Conv2dLayer, DenseLayer, DropoutLayer, FlattenLayer, GlobalAvgPoolLayer, LayerSpec, Pool2dLayer } from './layers.js';
 import { layerModelSpec, type LayerModelSpec, type LossKind } from './spec.js';
 
 /** A dense (nn.Linear) layer; bias defaults to true. */
@@ -42,6 +42,11 @@ export function tanh(): ActivationLayer {
 export function gelu(): ActivationLayer {
   return { type: 'gelu' };
 }
+/** Layer normalization over a flat input (nn.LayerNorm(D)). */
+export function layerNorm(): LayerNormLayer {
+  return { type: 'layernorm' };
+}
+
 /** Inverted dropout with drop probability `rate` (default 0.5). */
 export function dropout(rate = 0.5): DropoutLayer {
   return { type: 'dropout', rate };
