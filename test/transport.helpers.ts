@@ -185,9 +185,10 @@ export async function rawServerHandshake(
     clientNonce: hello.nonce as Uint8Array,
     serverNonce,
   });
-  peer.send({ type: 'challenge', protocol: o.protocol ?? PROTOCOL_VERSION, name, nonce: serverNonce, proof });
+  // protocol 3: the challenge carries no proof; the server's proof comes with the welcome.
+  peer.send({ type: 'challenge', protocol: o.protocol ?? PROTOCOL_VERSION, name, nonce: serverNonce });
   const answer = await peer.next();
-  if (answer.type === 'proof' && o.welcome !== false) peer.send({ type: 'welcome', meta: {} });
+  if (answer.type === 'proof' && o.welcome !== false) peer.send({ type: 'welcome', proof, meta: {} });
   return answer;
 }
 

@@ -147,6 +147,7 @@ export class Link {
   #phase: Phase = 'handshake';
   #validate: Validate;
   #validateOpen: Validate | undefined;
+  #checkWelcome: ((welcome: { type: string }) => TransportError | undefined) | undefined;
   #error: TransportError | undefined;
   #closedByUs = false;
   #resolveClosed!: (info: CloseInfo) => void;
@@ -233,8 +234,14 @@ export class Link {
     setReceiveLimit(this.#ws, this.limits.maxPayload);
   }
 
-  openOnWelcome(validate: Validate): void {
+  /**
+   * Arms `open(validate)` for the moment a `welcome` arrives, if `check` finds nothing wrong with it
+   * (the client checks the server's proof there). Otherwise the link fails with `check`'s error in
+   * the same tick, before any frame after the welcome can be read as an application message.
+   */
+  openOnWelcome(validate: Validate, check: (welcome: { type: string }) => TransportError | undefined = () => undefined): void {
     this.#validateOpen = validate;
+    this.#checkWelcome = check;
   }
 
   /**
@@ -444,7 +451,14 @@ export class Link {
       return;
     }
     this.#stats.messagesReceived++;
-    if (this.#phase === 'handshake' && message.type === 'welcome' && this.#validateOpen) this.open(this.#validateOpen);
+    if (this.#phase === 'handshake' && message.type === 'welcome' && this.#validateOpen) {
+      const refusal = this.#checkWelcome?.(message);
+      if (refusal) {
+        this.fail(refusal);
+        return;
+      }
+      this.open(this.#validateOpen);
+    }
 
     const waiter = this.#waiters.shift();
     if (waiter) {
