@@ -126,7 +126,7 @@ test('the admission check and duplicate names refuse with the reason, on both si
   const clog = collectLog();
   await assert.rejects(
     connect(server.url, { name: 'w1', messages: testMessages, meta: { datasetHash: 'abc' }, log: clog, limits: fastLimits }),
-    isTransportError('refused', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\)$/),
+    isTransportError('nameTaken', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\)$/),
   );
   await assert.rejects(
     connect(server.url, { name: 'w2', messages: testMessages, meta: { datasetHash: 'xyz' }, limits: fastLimits }),
@@ -151,7 +151,7 @@ test('two clients racing with one name: exactly one joins', async () => {
   const server = await listen({ messages: testMessages, limits: fastLimits, admit: () => delay(50).then(() => undefined) });
   const results = await Promise.allSettled([0, 1, 2].map(() => connect(server.url, { name: 'twin', messages: testMessages, limits: fastLimits })));
   assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-  for (const r of results) if (r.status === 'rejected') assert.ok(isTransportError('refused', /a peer named "twin" is already connected/)(r.reason));
+  for (const r of results) if (r.status === 'rejected') assert.ok(isTransportError('nameTaken', /a peer named "twin" is already connected/)(r.reason));
   await server.close();
 });
 

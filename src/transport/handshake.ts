@@ -67,7 +67,8 @@ export interface ServerHandshakeOptions {
   name: string;
   token: Uint8Array | undefined;
   meta: Meta;
-  admit: Admit<{ name: string; role: string; meta: Meta; remoteAddress: string | undefined }>;
+  /** The server's admission: a reason to refuse (`refused`), `{ nameTaken }` for a name already connected, or nothing. */
+  admit(peer: { name: string; role: string; meta: Meta; remoteAddress: string | undefined }): Promise<string | { nameTaken: string } | undefined>;
   /** Looks at the claimed name before anything is proven: a reason to refuse it (a locked-out address and name). */
   screen?(claimed: { name: string; role: string }): string | undefined;
   /** Called the moment the client's proof has been verified. */
@@ -119,6 +120,7 @@ export async function serverHandshake(
   if (typeof refusal === 'string') {
     throw link.fail(new TransportError('refused', `${link.peer} is not admitted: ${refusal}`, { reason: 'admit' }));
   }
+  if (refusal) throw link.fail(new TransportError('nameTaken', `${link.peer} is not admitted: ${refusal.nameTaken}`));
   if (link.phase !== 'handshake') throw link.error ?? new TransportError('closed', `${link.peer} left during the handshake`);
 
   options.open();

@@ -59,40 +59,44 @@ const closeCodeOf: Partial<Record<TransportProblem, number>> = {
   authFailed: CloseCode.authFailed,
   protocolVersion: CloseCode.protocolVersion,
   refused: CloseCode.refused,
+  nameTaken: CloseCode.nameTaken,
   timeout: CloseCode.handshakeTimeout,
 };
 
-const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'badMessage']);
+const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'badMessage']);
 
 /** Text from the peer, made safe for one log line. */
 export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
 }
 
-/** The error that a close code received from the peer stands for. */
+/** The error that a close code received from the peer stands for (carrying the code and reason). */
 function errorFromClose(code: number, peerReason: string, peer: string): TransportError | undefined {
   if (code === CloseCode.normal || code === CloseCode.goingAway) return undefined;
   const reason = printable(peerReason);
   const text = `${peer} closed the connection (${describeCloseCode(code)}${reason ? `: ${reason}` : ''})`;
+  const close = { closeCode: code, closeReason: reason };
   switch (code) {
     case CloseCode.tooLarge:
-      return new TransportError('payloadTooLarge', `${text}: a frame we sent exceeded its maxPayload`);
+      return new TransportError('payloadTooLarge', `${text}: a frame we sent exceeded its maxPayload`, close);
     case CloseCode.badFrame:
-      return new TransportError('badFrame', text);
+      return new TransportError('badFrame', text, close);
     case CloseCode.badMessage:
-      return new TransportError('badMessage', text);
+      return new TransportError('badMessage', text, close);
     case CloseCode.authFailed:
-      return new TransportError('authFailed', text);
+      return new TransportError('authFailed', text, close);
     case CloseCode.protocolVersion:
-      return new TransportError('protocolVersion', text);
+      return new TransportError('protocolVersion', text, close);
     case CloseCode.refused:
-      return new TransportError('refused', text);
+      return new TransportError('refused', text, close);
+    case CloseCode.nameTaken:
+      return new TransportError('nameTaken', text, close);
     case CloseCode.handshakeTimeout:
-      return new TransportError('timeout', text, { recoverable: true });
+      return new TransportError('timeout', text, { ...close, recoverable: true });
     case CloseCode.abnormal:
-      return new TransportError('closed', `connection to ${peer} was lost (no close frame)`, { recoverable: true });
+      return new TransportError('closed', `connection to ${peer} was lost (no close frame)`, { ...close, recoverable: true });
     default:
-      return new TransportError('closed', text, { recoverable: true });
+      return new TransportError('closed', text, { ...close, recoverable: true });
   }
 }
 

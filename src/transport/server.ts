@@ -213,7 +213,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
           const unique = this.#options.uniqueNames !== false;
           const taken = () => {
             const holder = this.#names.get(candidate.name);
-            return holder ? `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` : undefined;
+            return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` } : undefined;
           };
           if (unique && taken()) return taken();
           const refusal = await this.#options.admit?.(candidate);
