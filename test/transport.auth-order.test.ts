@@ -48,7 +48,7 @@ test('clients that leave after the challenge are counted: maxAuthFailures of the
   await until(() => slog.warnings().filter((m) => /connection to worker "w1" .* was lost/.test(m)).length === 3, 2_000, 'three abandons seen');
   // The right token does not help "w1" from 127.0.0.1 now: it is refused before proving anything.
   const refused = await connect(server.url, { name: 'w1', token, messages: testMessages, limits }).catch((error: unknown) => error);
-  assert.ok(refused instanceof TransportError && refused.code === 'dptrain.transport.refused', String(refused));
+  assert.ok(refused instanceof TransportError && refused.code === 'dptrain.transport.lockedOut', String(refused));
   assert.match(refused.message, /3 failed or abandoned handshakes as "w1" from 127\.0\.0\.1; locked out for \d+ s more — check the token file/);
   // The lockout is keyed by (address, claimed name): "w2" from the same address is not kept out.
   const w2 = await connect(server.url, { name: 'w2', token, messages: testMessages, limits });
@@ -59,7 +59,7 @@ test('clients that leave after the challenge are counted: maxAuthFailures of the
 
 test('sockets that upgrade and never say hello are counted against their address, which is then refused at the upgrade with HTTP 429', async () => {
   const slog = collectLog();
-  const limits = { ...fastLimits, handshakeTimeoutMs: 150, maxAuthFailures: 3, reconnect: { attempts: 1 } };
+  const limits = { ...fastLimits, handshakeTimeoutMs: 150, maxAuthFailuresPerAddress: 3, reconnect: { attempts: 1 } };
   const server = await listen({ token, messages: testMessages, log: slog, limits });
   for (let i = 0; i < 3; i++) {
     const raw = await rawClient(server.url);

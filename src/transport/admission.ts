@@ -6,10 +6,12 @@
  * - Addresses that have proven the token to this server before get reservedHandshakes more slots:
  *   a worker coming back still gets in while strangers fill the others.
  * - A failed or abandoned handshake counts against (address, claimed name): maxAuthFailures of
- *   them within authLockoutMs lock that pair out. Failures before any name count against the
- *   address itself, and maxAuthFailuresPerAddress of any kind lock the whole address out, so
- *   rotating names buys a guesser little. A worker behind the same address as a guesser (NAT)
- *   is kept out only when the guesser uses its name or passes the per-address count.
+ *   them within authLockoutMs lock that pair out. Every failure, named or not (a socket silent
+ *   until the handshake timeout), also counts against the address, and maxAuthFailuresPerAddress
+ *   of them lock the whole address out, so rotating names buys a guesser little. A worker behind
+ *   the same address as a guesser (NAT) is kept out only when the guesser uses its name or passes
+ *   the per-address count; a worker whose own attempts time out (a partition) does not lock itself
+ *   out before maxAuthFailuresPerAddress of them.
  * Memory is bounded: at most MAX_TRACKED keys of each kind (the oldest is forgotten first).
  */
 import type { TransportLimits } from './limits.js';
@@ -29,7 +31,7 @@ type AdmissionLimits = Pick<
 
 export class Admission {
   readonly #limits: AdmissionLimits;
-  /** Failure times by `address\0name` (name '' before any hello) and by address alone. */
+  /** Failure times by `address\0name` and by address alone. */
   readonly #byName = new FailureLog();
   readonly #byAddress = new FailureLog();
   readonly #pendingByAddress = new Map<string, number>();
@@ -50,11 +52,9 @@ export class Admission {
   checkUpgrade(address: string, now: number): UpgradeRefusal | undefined {
     const l = this.#limits;
     const window = l.authLockoutMs;
-    const nameless = this.#byName.lockedFor(key(address, ''), l.maxAuthFailures, window, now);
-    const wide = this.#byAddress.lockedFor(address, l.maxAuthFailuresPerAddress, window, now);
-    const lockedFor = Math.max(nameless, wide);
+    const lockedFor = this.#byAddress.lockedFor(address, l.maxAuthFailuresPerAddress, window, now);
     if (lockedFor > 0) {
-      const count = wide > 0 ? this.#byAddress.count(address, window, now) : this.#byName.count(key(address, ''), window, now);
+      const count = this.#byAddress.count(address, window, now);
       return {
         status: '429 Too Many Requests',
         why: `${count} failed or abandoned handshakes from ${address}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file`,
@@ -92,7 +92,7 @@ export class Admission {
 
   /** A handshake from `address` ended before the client proved the token (`name` once it said one). */
   failed(address: string, name: string | undefined, now: number): void {
-    this.#byName.add(key(address, name ?? ''), this.#limits.maxAuthFailures, this.#limits.authLockoutMs, now);
+    if (name !== undefined) this.#byName.add(key(address, name), this.#limits.maxAuthFailures, this.#limits.authLockoutMs, now);
     this.#byAddress.add(address, this.#limits.maxAuthFailuresPerAddress, this.#limits.authLockoutMs, now);
   }
 

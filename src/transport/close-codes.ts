@@ -31,6 +31,8 @@ export const CloseCode = Object.freeze({
   handshakeTimeout: 4005,
   /** The server already holds a connection under the client's name (nameTaken). */
   nameTaken: 4006,
+  /** The client's (address, name) is locked out after failed or abandoned handshakes (lockedOut). */
+  lockedOut: 4007,
 });
 
 export type CloseCodeName = keyof typeof CloseCode;

@@ -19,6 +19,8 @@ export type TransportProblem =
   | 'refused'
   /** The server already holds a connection under our name (it may not have noticed that it died yet). */
   | 'nameTaken'
+  /** Too many failed or abandoned handshakes from our address under our name: wait out authLockoutMs. */
+  | 'lockedOut'
   /** A handshake, heartbeat or connect attempt took too long. */
   | 'timeout'
   /** The connection closed (or was never open) while sending or waiting for a message. */

@@ -88,7 +88,7 @@ export async function serverHandshake(
   const address = link.remoteAddress ?? 'unknown address';
   link.peer = `${h.role} "${h.name}" (${address})`;
   const screened = options.screen?.({ name: h.name, role: h.role });
-  if (typeof screened === 'string') throw link.fail(new TransportError('refused', `${link.peer} is not admitted: ${screened}`, { reason: 'lockedOut' }));
+  if (typeof screened === 'string') throw link.fail(new TransportError('lockedOut', `${link.peer} is not admitted: ${screened}`, { recoverable: true }));
 
   const transcript: Transcript = {
     protocol: PROTOCOL_VERSION,

@@ -60,10 +60,11 @@ const closeCodeOf: Partial<Record<TransportProblem, number>> = {
   protocolVersion: CloseCode.protocolVersion,
   refused: CloseCode.refused,
   nameTaken: CloseCode.nameTaken,
+  lockedOut: CloseCode.lockedOut,
   timeout: CloseCode.handshakeTimeout,
 };
 
-const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'badMessage']);
+const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'lockedOut', 'badMessage']);
 
 /** Text from the peer, made safe for one log line. */
 export function printable(text: string): string {
@@ -91,6 +92,8 @@ function errorFromClose(code: number, peerReason: string, peer: string): Transpo
       return new TransportError('refused', text, close);
     case CloseCode.nameTaken:
       return new TransportError('nameTaken', text, close);
+    case CloseCode.lockedOut:
+      return new TransportError('lockedOut', text, { ...close, recoverable: true });
     case CloseCode.handshakeTimeout:
       return new TransportError('timeout', text, { ...close, recoverable: true });
     case CloseCode.abnormal:

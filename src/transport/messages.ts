@@ -34,7 +34,7 @@ export const handshakeMessages = defineMessages({
   /** server -> client: the client's proof held and it is admitted; the server's proof and application facts. */
   welcome: { proof, meta },
   /** either way: the handshake is refused; the connection closes with the matching close code. */
-  refuse: { code: f.enum(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'badMessage']), reason: f.string({ maxLength: 1000 }) },
+  refuse: { code: f.enum(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'lockedOut', 'badMessage']), reason: f.string({ maxLength: 1000 }) },
 });
 
 export type HandshakeMessage = ReturnType<typeof handshakeMessages.validate>;

@@ -181,13 +181,14 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     this.#admission.begin(address);
     let handshaking = true;
     let claimed: string | undefined;
-    let proven = false;
+    /** False once the client proved the token, or was refused unheard as already locked out. */
+    let countsAsFailure = true;
     const endHandshake = () => {
       if (!handshaking) return;
       handshaking = false;
       this.#admission.end(address);
       // Gone, silent or wrong before proving the token: counted, whatever the way it ended.
-      if (!proven && !this.#closing) this.#admission.failed(address, claimed, Date.now());
+      if (countsAsFailure && !this.#closing) this.#admission.failed(address, claimed, Date.now());
     };
     void link.closed.then(() => {
       this.#links.delete(link);
@@ -203,10 +204,13 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
         meta: this.#options.meta ?? {},
         screen: ({ name }) => {
           claimed = name;
-          return this.#admission.checkName(address, name, Date.now());
+          const lockedOut = this.#admission.checkName(address, name, Date.now());
+          // Refused unheard, so not a new failure: a client that keeps retrying waits out the lockout, no longer.
+          if (lockedOut !== undefined) countsAsFailure = false;
+          return lockedOut;
         },
         proven: () => {
-          proven = true;
+          countsAsFailure = false;
           this.#admission.proven(address);
         },
         admit: async (candidate) => {

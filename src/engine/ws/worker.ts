@@ -175,10 +175,11 @@ const RETRYABLE = new Set(['closed', 'timeout', 'connectFailed']);
 
 /**
  * Our name is still taken: a live coordinator has not yet noticed that our old connection died
- * (a network break seen first on our side). It will within its heartbeat timeout, so retry.
+ * (a network break seen first on our side). It will within its heartbeat timeout, so retry. Or our
+ * name is locked out after attempts that timed out during the break: that ends within a minute.
  */
 function isStaleName(error: TransportError): boolean {
-  return error.problem === 'nameTaken';
+  return error.problem === 'nameTaken' || error.problem === 'lockedOut';
 }
 
 /** `12 s`, `1.5 s`, `2 min`. */
