@@ -89,3 +89,25 @@ test('a client still refuses a server that cannot prove the token, and reads non
   assert.ok(sawProof);
   await impostor.close();
 });
+
+test('a locked-out name that keeps retrying is not counted again: it is let in authLockoutMs after its last real failure', async () => {
+  const limits = { ...fastLimits, maxAuthFailures: 2, authLockoutMs: 1_500, reconnect: { attempts: 1 } };
+  const server = await listen({ token, messages: testMessages, limits });
+  const wrong = crypto.randomBytes(32);
+  for (let i = 0; i < 2; i++) {
+    const error = await connect(server.url, { name: 'w1', token: wrong, messages: testMessages, limits }).catch((e: unknown) => e);
+    assert.ok(error instanceof TransportError && error.code === 'dptrain.transport.authFailed', String(error));
+  }
+  const lastFailure = Date.now();
+  // Retries while locked out are refused unheard, with a recoverable lockedOut, and do not extend the lockout.
+  for (let i = 0; i < 3; i++) {
+    const error = await connect(server.url, { name: 'w1', token, messages: testMessages, limits }).catch((e: unknown) => e);
+    assert.ok(error instanceof TransportError && error.code === 'dptrain.transport.lockedOut' && error.recoverable, String(error));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastFailure + 1_600 - Date.now())));
+  const client = await connect(server.url, { name: 'w1', token, messages: testMessages, limits });
+  assert.equal(client.peer.name, 'coordinator');
+  await client.close();
+  await server.close();
+});

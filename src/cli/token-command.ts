@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { generateToken, TransportError } from '../transport/index.js';
 
+/** Adds `dptrain token` to the program. */
 export function registerTokenCommand(program: Command): Command {
   return program
     .command('token')
@@ -19,6 +20,7 @@ export function registerTokenCommand(program: Command): Command {
     .action((options: { out?: string; force?: boolean }) => runToken(options));
 }
 
+/** Prints a fresh token, or writes it to `options.out` (mode 0600; an existing file only with `force`). */
 export function runToken(options: { out?: string; force?: boolean }): void {
   const token = generateToken();
   if (options.out === undefined) {

@@ -49,7 +49,7 @@ function refused(link: Link, message: Extract<HandshakeMessage, { type: 'refuse'
   const error =
     problem === 'authFailed' && link.side === 'client'
       ? new TransportError(problem, `${link.peer} refused our token: the token files differ (or one side has none)`, { reason: 'tokenRefused' })
-      : new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`, { reason: 'refusedByPeer' });
+      : new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`, { reason: 'refusedByPeer', recoverable: problem === 'lockedOut' });
   link.log.warn({ peer: link.peer, code: error.code }, error.message);
   link.terminate(error);
   return error;
