@@ -145,7 +145,7 @@ async function reconnect(options: WorkerOptions, dims: Record<string, number>, s
       );
       return connection;
     } catch (error) {
-      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isStaleName(error))) throw error;
+      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isPassingRefusal(error))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -178,7 +178,7 @@ const RETRYABLE = new Set(['closed', 'timeout', 'connectFailed']);
  * (a network break seen first on our side). It will within its heartbeat timeout, so retry. Or our
  * name is locked out after attempts that timed out during the break: that ends within a minute.
  */
-function isStaleName(error: TransportError): boolean {
+function isPassingRefusal(error: TransportError): boolean {
   return error.problem === 'nameTaken' || error.problem === 'lockedOut';
 }
 
