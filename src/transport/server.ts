@@ -213,26 +213,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
           countsAsFailure = false;
           this.#admission.proven(address);
         },
-        admit: async (candidate) => {
-          const unique = this.#options.uniqueNames !== false;
-          const taken = () => {
-            const holder = this.#names.get(candidate.name);
-            return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` } : undefined;
-          };
-          if (unique && taken()) return taken();
-          const refusal = await this.#options.admit?.(candidate);
-          if (typeof refusal === 'string') return refusal;
-          // checked again and reserved in the same tick: two clients racing with one name cannot both win
-          if (unique) {
-            const again = taken();
-            if (again) return again;
-            this.#names.set(candidate.name, link);
-            void link.closed.then(() => {
-              if (this.#names.get(candidate.name) === link) this.#names.delete(candidate.name);
-            });
-          }
-          return undefined;
-        },
+        admit: (candidate) => this.#admit(link, candidate),
         open: () => link.open((raw) => messages.validate(raw, dims)),
       });
       endHandshake();
@@ -249,6 +230,28 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
       endHandshake();
       if (link.phase === 'handshake' || link.phase === 'open') link.terminate();
     }
+  }
+
+  /** Unique names (reserved until the connection closes), then the application's admission check. */
+  async #admit(link: Link, candidate: PeerInfo): Promise<string | { nameTaken: string } | undefined> {
+    const unique = this.#options.uniqueNames !== false;
+    const taken = () => {
+      const holder = this.#names.get(candidate.name);
+      return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` } : undefined;
+    };
+    if (unique && taken()) return taken();
+    const refusal = await this.#options.admit?.(candidate);
+    if (typeof refusal === 'string') return refusal;
+    // checked again and reserved in the same tick: two clients racing with one name cannot both win
+    if (unique) {
+      const again = taken();
+      if (again) return again;
+      this.#names.set(candidate.name, link);
+      void link.closed.then(() => {
+        if (this.#names.get(candidate.name) === link) this.#names.delete(candidate.name);
+      });
+    }
+    return undefined;
   }
 }
 
