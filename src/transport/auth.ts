@@ -51,9 +51,9 @@ export const MIN_TOKEN_BITS = 128;
 /** Bytes of a token made by `dptrain token` (256 bits), written as hex. */
 export const GENERATED_TOKEN_BYTES = 32;
 
-/** How to make a good token, for error messages. */
-function howToMake(file: string): string {
-  return `make one with: dptrain token --out ${file} --force (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`;
+/** How to make a good token in `file`, for error messages (`--force` to replace one that exists). */
+function howToMake(file: string, exists: boolean): string {
+  return `make one with: dptrain token --out ${file}${exists ? ' --force' : ''} (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`;
 }
 
 /** A fresh random token (256 bits from crypto.randomBytes), as hex text with a newline. */
@@ -111,7 +111,7 @@ export function readTokenFile(file: string): Buffer {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
-    throw new TransportError('tokenFile', `token file "${file}" ${why}; ${howToMake(file).replace(' --force', '')}`, { cause: error });
+    throw new TransportError('tokenFile', `token file "${file}" ${why}; ${howToMake(file, false)}`, { cause: error });
   }
   if (!stat.isFile()) throw new TransportError('tokenFile', `token file "${file}" is not a regular file`);
   if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
@@ -128,11 +128,11 @@ export function readTokenFile(file: string): Buffer {
   }
   let end = text.length;
   while (end > 0 && (text[end - 1] === 0x0a || text[end - 1] === 0x0d || text[end - 1] === 0x20 || text[end - 1] === 0x09)) end--;
-  if (end === 0) throw new TransportError('tokenFile', `token file "${file}" is empty; ${howToMake(file)}`);
+  if (end === 0) throw new TransportError('tokenFile', `token file "${file}" is empty; ${howToMake(file, true)}`);
   const token = Buffer.from(text.subarray(0, end));
   const { weakness } = tokenStrength(token);
   if (weakness) {
-    throw new TransportError('tokenFile', `token in "${file}" is too weak (${weakness}; at least ${MIN_TOKEN_BITS} random bits are needed); ${howToMake(file)}`, {
+    throw new TransportError('tokenFile', `token in "${file}" is too weak (${weakness}; at least ${MIN_TOKEN_BITS} random bits are needed); ${howToMake(file, true)}`, {
       reason: 'weakToken',
     });
   }
