@@ -56,6 +56,11 @@ test('weak tokens are refused: short, low-variety, or a repeated pattern, each n
   }
 });
 
+test('a token file bigger than 4 KiB is refused as the wrong file, unread', () => {
+  const file = tokenFile(crypto.randomBytes(4097).toString('hex').slice(0, 4097));
+  assert.throws(() => readTokenFile(file), { code: 'dptrain.transport.tokenFile', message: `token file "${file}" is 4097 bytes, not a token (at most 4096); is it the right file?` });
+});
+
 test('random tokens of 128 bits or more in the usual encodings are accepted', () => {
   for (let i = 0; i < 200; i++) {
     for (const token of [

@@ -48,6 +48,8 @@ export function verifyProof(expected: Uint8Array, received: Uint8Array): boolean
 
 /** Bits a token must carry (as many as a 32-hex-digit or 22-base64-character random string). */
 export const MIN_TOKEN_BITS = 128;
+/** Largest token file read (a token is a line; anything bigger is the wrong file). */
+const MAX_TOKEN_FILE_BYTES = 4096;
 /** Bytes of a token made by `dptrain token` (256 bits), written as hex. */
 export const GENERATED_TOKEN_BYTES = 32;
 
@@ -114,6 +116,9 @@ export function readTokenFile(file: string): Buffer {
     throw new TransportError('tokenFile', `token file "${file}" ${why}; ${howToMake(file, false)}`, { cause: error });
   }
   if (!stat.isFile()) throw new TransportError('tokenFile', `token file "${file}" is not a regular file`);
+  if (stat.size > MAX_TOKEN_FILE_BYTES) {
+    throw new TransportError('tokenFile', `token file "${file}" is ${stat.size} bytes, not a token (at most ${MAX_TOKEN_FILE_BYTES}); is it the right file?`);
+  }
   if (process.platform !== 'win32' && (stat.mode & 0o077) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
     throw new TransportError('tokenFile', `token file "${file}" is readable by other users (mode ${mode}); it must be readable by its owner only: chmod 600 ${file}`);
