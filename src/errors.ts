@@ -70,6 +70,35 @@ export class EngineError extends DptrainError {
   }
 }
 
+/**
+ * A step round of the threads engine was aborted because another thread of it failed. Thrown inside
+ * a pool thread and turned there into an aborted result (an Error's class and code do not survive
+ * the structured clone back to the engine), so the engine matches it by result, not by message.
+ */
+export class BarrierAborted extends EngineError {
+  readonly round: number;
+  constructor(round: number) {
+    super('roundAborted', `step round ${round} was aborted because another worker failed`, { recoverable: true });
+    this.round = round;
+  }
+}
+
+/** An operation cancelled because the coordinator started another attempt of the step (ws engine). */
+export class Superseded extends EngineError {
+  constructor(what: string) {
+    super('superseded', `${what} was superseded`, { recoverable: true });
+  }
+}
+
+/** Untrusted JSON that does not parse (a safetensors or checkpoint header); `position` is the offset. */
+export class JsonSyntaxError extends FormatError {
+  readonly position: number;
+  constructor(message: string, position: number) {
+    super('jsonSyntax', `${message} at position ${position}`);
+    this.position = position;
+  }
+}
+
 /** Shorthand for messages: a value as the user typed it. */
 export function shown(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);

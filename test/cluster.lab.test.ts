@@ -1,6 +1,7 @@
 // cluster/lab (issue 5): hosts made of network namespaces, with emulated link delay. Needs root
 // with CAP_NET_ADMIN; where the machine does not allow it, every test skips and says why.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -156,7 +157,7 @@ test('the launcher runs a coordinator in h0 and workers in the other hosts throu
   const hosts = labSync(['hostfile', '--slots', '2']);
   assert.equal(hosts.status, 0, hosts.out);
   fs.writeFileSync(hostfile, hosts.out);
-  fs.writeFileSync(token, 'c'.repeat(64), { mode: 0o600 });
+  fs.writeFileSync(token, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
   const prefix = env.DPTRAIN_LAB_PREFIX;
   const r = spawnSync(
     lab,
@@ -196,7 +197,7 @@ test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is
   assert.match(labSync(['status']).out, /# delay=2ms .*# loss=2%/);
   const dir = tempDir('dptrain-lab-');
   const token = path.join(dir, 'token');
-  fs.writeFileSync(token, 'd'.repeat(64), { mode: 0o600 });
+  fs.writeFileSync(token, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
   const spec: RunSpec = { dataset: 'synthetic:spirals?n=3000&classes=3&seed=2', model: 'mlp:2-64-64-3', batchSize: 300, maxSteps: 40, reduceChunks: 4 };
   const out = path.join(dir, 'run');
   try {

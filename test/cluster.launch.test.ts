@@ -1,6 +1,7 @@
 // cluster/launch (issue 5): the commands it would run, and its process handling with a local ssh
 // stand-in (cluster/test/fake-ssh) and a stand-in dptrain (cluster/test/fake-dptrain.mjs).
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -261,7 +262,7 @@ test('with the real dptrain: two workers over the ssh stand-in train a small mod
     return;
   }
   const port = await freePort();
-  const token = writeFile('token', 'b'.repeat(64) + '\n', 0o600);
+  const token = writeFile('token', crypto.randomBytes(32).toString('hex') + '\n', 0o600); // as `dptrain token` makes one
   const out = path.join(dir, 'run');
   const run = startLaunch(
     [

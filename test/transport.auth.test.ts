@@ -1,10 +1,11 @@
 // Token files and proofs; limits validated one at a time with messages that name the limit.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { computeProof, createNonce, verifyProof } from '../src/transport/auth.js';
-import { defaultLimits, readTokenFile, resolveLimits, TransportError } from '../src/transport/index.js';
+import { defaultLimits, generateToken, readTokenFile, resolveLimits, tokenStrength, TransportError } from '../src/transport/index.js';
 import { tempDir } from './helpers.js';
 
 function tokenFile(contents: string, mode = 0o600): string {
@@ -14,27 +15,73 @@ function tokenFile(contents: string, mode = 0o600): string {
   return file;
 }
 
+const goodHex = crypto.randomBytes(32).toString('hex');
+
 test('a token file gives its bytes without the trailing newline', () => {
-  const secret = 'a'.repeat(64);
-  assert.deepEqual(readTokenFile(tokenFile(`${secret}\n`)), Buffer.from(secret));
+  assert.deepEqual(readTokenFile(tokenFile(`${goodHex}\n`)), Buffer.from(goodHex));
 });
 
 test('a missing token file is refused with how to create one', () => {
   const file = path.join(tempDir(), 'nope');
-  assert.throws(() => readTokenFile(file), (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.tokenFile' && e.message === `token file "${file}" does not exist; create one with: openssl rand -hex 32 > ${file} && chmod 600 ${file}`);
+  assert.throws(() => readTokenFile(file), (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.tokenFile' && e.message === `token file "${file}" does not exist; make one with: dptrain token --out ${file} (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`);
 });
 
-test('an empty or too short token is refused', () => {
+test('an empty token is refused with how to make a good one', () => {
   const empty = tokenFile('\n\n');
-  assert.throws(() => readTokenFile(empty), { code: 'dptrain.transport.tokenFile', message: `token file "${empty}" is empty; put a secret in it: openssl rand -hex 32 > ${empty}` });
-  const short = tokenFile('secret\n');
-  assert.throws(() => readTokenFile(short), { code: 'dptrain.transport.tokenFile', message: `token in "${short}" is 6 bytes; use at least 16 (openssl rand -hex 32 gives 64)` });
+  assert.throws(() => readTokenFile(empty), { code: 'dptrain.transport.tokenFile', message: `token file "${empty}" is empty; make one with: dptrain token --out ${empty} --force (or: openssl rand -hex 32 > ${empty} && chmod 600 ${empty})` });
 });
 
-test('a token file that other users can read is refused', { skip: process.platform === 'win32' }, () => {
-  const file = tokenFile('b'.repeat(64), 0o644);
-  assert.throws(() => readTokenFile(file), { code: 'dptrain.transport.tokenFile', message: `token file "${file}" is accessible to other users (mode 644); run: chmod 600 ${file}` });
-  fs.chmodSync(file, 0o640); // group-readable is the user's choice
+test('weak tokens are refused: short, low-variety, or a repeated pattern, each naming why and how to make a good one', () => {
+  const weak: [string, RegExp][] = [
+    ['passwordpassword', /16 characters carry at most about 96 bits/],
+    ['secret', /6 characters carry at most about 36 bits/],
+    ['0123456789abcdef0123456789abcde', /31 characters carry at most about 124 bits/], // 124 hex bits
+    ['c'.repeat(64), /uses only 1 distinct characters/],
+    ['passwordpasswordpasswordpassword', /uses only 7 distinct characters/],
+    ['0123456789abcdef'.repeat(4), /repeats a 16-character pattern/],
+  ];
+  for (const [token, why] of weak) {
+    const file = tokenFile(`${token}\n`);
+    assert.throws(
+      () => readTokenFile(file),
+      (e: unknown) =>
+        e instanceof TransportError &&
+        e.code === 'dptrain.transport.tokenFile' &&
+        e.reason === 'weakToken' &&
+        why.test(e.message) &&
+        e.message.startsWith(`token in "${file}" is too weak (`) &&
+        e.message.endsWith(`at least 128 random bits are needed); make one with: dptrain token --out ${file} --force (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`),
+      token,
+    );
+  }
+});
+
+test('a token file bigger than 4 KiB is refused as the wrong file, unread', () => {
+  const file = tokenFile(crypto.randomBytes(4097).toString('hex').slice(0, 4097));
+  assert.throws(() => readTokenFile(file), { code: 'dptrain.transport.tokenFile', message: `token file "${file}" is 4097 bytes, not a token (at most 4096); is it the right file?` });
+});
+
+test('random tokens of 128 bits or more in the usual encodings are accepted', () => {
+  for (let i = 0; i < 200; i++) {
+    for (const token of [
+      crypto.randomBytes(16).toString('hex'), // 32 hex digits: 128 bits
+      crypto.randomBytes(16).toString('base64url'), // 22 characters
+      crypto.randomBytes(32).toString('base64'), // openssl rand -base64 32
+      generateToken().trim(),
+    ]) {
+      assert.equal(tokenStrength(Buffer.from(token)).weakness, undefined, token);
+    }
+  }
+  assert.equal(tokenStrength(crypto.randomBytes(16)).weakness, undefined, '16 raw random bytes');
+});
+
+test('a token file that its group or other users can read is refused with chmod 600', { skip: process.platform === 'win32' }, () => {
+  for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+    const file = tokenFile(goodHex, mode);
+    const shown = mode.toString(8);
+    assert.throws(() => readTokenFile(file), { code: 'dptrain.transport.tokenFile', message: `token file "${file}" is readable by other users (mode ${shown}); it must be readable by its owner only: chmod 600 ${file}` });
+  }
+  const file = tokenFile(goodHex, 0o400);
   assert.equal(readTokenFile(file).length, 64);
 });
 
@@ -58,8 +105,9 @@ test('proofs are mutual, bound to side, names, role and both nonces, and verifie
 
 test('each limit is checked and a bad value names the limit', () => {
   assert.deepEqual(resolveLimits(), { ...defaultLimits, reconnect: { ...defaultLimits.reconnect } });
+  assert.equal(resolveLimits({ reservedHandshakes: 0 }).reservedHandshakes, 0, 'no reserved slots is allowed');
   for (const name of Object.keys(defaultLimits).filter((k) => k !== 'reconnect')) {
-    for (const bad of [0, -1, 1.5, 'x', Number.NaN]) {
+    for (const bad of [...(name === 'reservedHandshakes' ? [] : [0]), -1, 1.5, 'x', Number.NaN]) {
       assert.throws(
         () => resolveLimits({ [name]: bad }),
         (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.badOption' && e.message.startsWith(`limits.${name} must be an integer`),

@@ -313,3 +313,23 @@ test('receive(timeoutMs) times out without closing; server.close() says goingAwa
   assert.equal(info.error, undefined);
   await until(() => !client.isOpen);
 });
+
+test('an application close code reaches the other side as closeCode and closeReason on its error, to be matched without reading the message', async () => {
+  const { server, client, conn } = await pair();
+  await conn.close(4101, 'evicted: missed the step deadline');
+  const info = await client.closed;
+  assert.equal(info.code, 4101);
+  assert.ok(info.error instanceof TransportError);
+  assert.equal(info.error.code, 'dptrain.transport.closed');
+  assert.equal(info.error.closeCode, 4101);
+  assert.equal(info.error.closeReason, 'evicted: missed the step deadline');
+  const receiving = await client.receive().catch((e: unknown) => e);
+  assert.ok(receiving instanceof TransportError && receiving.closeCode === 4101, String(receiving));
+  // A connection lost without a close frame carries 1006.
+  const second = await pair();
+  second.conn.terminate();
+  const lost = await second.client.closed;
+  assert.equal(lost.error?.closeCode, CloseCode.abnormal);
+  await server.close();
+  await second.server.close();
+});

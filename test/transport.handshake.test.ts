@@ -41,17 +41,20 @@ test('a client and a server with the same token join, and each learns the other\
   await server.close();
 });
 
-test('a client with the wrong token is refused, and both sides log why', async () => {
+test('a client with the wrong token is refused, and each side describes the mismatch from its own side', async () => {
   const slog = collectLog();
   const clog = collectLog();
   const server = await listen({ token: tokenA, messages: testMessages, log: slog, limits: fastLimits });
-  // The server proves itself first, so the client is the one that notices the tokens differ.
-  await assert.rejects(
-    connect(server.url, { name: 'w1', token: tokenB, messages: testMessages, log: clog, limits: fastLimits }),
-    isTransportError('authFailed', /^server "coordinator" \(ws:\/\/127\.0\.0\.1:\d+\/\) failed to prove the shared token \(the tokens differ, or one side has none\)$/),
+  // The client proves itself first (protocol 3), so the server is the one that notices the tokens differ.
+  const error = await connect(server.url, { name: 'w1', token: tokenB, messages: testMessages, log: clog, limits: fastLimits }).catch((e: unknown) => e);
+  assert.ok(isTransportError('authFailed', /^server "coordinator" \(ws:\/\/127\.0\.0\.1:\d+\/\) refused our token: the token files differ \(or one side has none\)$/)(error), String(error));
+  assert.equal((error as TransportError).reason, 'tokenRefused');
+  assert.ok(clog.lines.some((l) => l.fields.code === 'dptrain.transport.authFailed' && /refused our token/.test(l.message)), clog.warnings().join('\n'));
+  await until(
+    () => slog.lines.some((l) => l.fields.code === 'dptrain.transport.authFailed' && /closing connection to worker "w1" .*: a worker at 127\.0\.0\.1:\d+ \(calling itself "w1"\) presented a wrong token/.test(l.message)),
+    2_000,
+    'server log',
   );
-  assert.ok(clog.warnings().some((m) => /closing connection to server "coordinator".*failed to prove the shared token/.test(m)), clog.warnings().join('\n'));
-  await until(() => slog.warnings().some((m) => /worker "w1" .* refused the connection: server "coordinator" .* failed to prove the shared token/.test(m)), 2_000, 'server log');
   assert.equal(server.connections.size, 0);
   await server.close();
 });
@@ -63,10 +66,10 @@ test('a client that cannot prove the token is refused by the server with close c
   const answer = await rawHandshake(raw, { token: tokenB, name: 'intruder' }); // ignores the server's proof
   assert.equal(answer.type, 'refuse');
   assert.equal(answer.code, 'authFailed');
-  assert.match(answer.reason as string, /worker "intruder" \(127\.0\.0\.1:\d+\) failed to prove the shared token/);
+  assert.match(answer.reason as string, /^a worker at 127\.0\.0\.1:\d+ \(calling itself "intruder"\) presented a wrong token \(or none\)/);
   const closed = await raw.closed;
   assert.equal(closed.code, CloseCode.authFailed);
-  assert.ok(slog.warnings().some((m) => /closing connection to worker "intruder".*failed to prove the shared token/.test(m)));
+  assert.ok(slog.warnings().some((m) => /closing connection to worker "intruder".*presented a wrong token/.test(m)));
   // no token at all is no better
   const raw2 = await rawClient(server.url);
   assert.equal((await rawHandshake(raw2, { name: 'anon' })).code, 'authFailed');
@@ -82,10 +85,10 @@ test('a client speaking another protocol version is refused with 4003 and a reas
   assert.deepEqual(answer, {
     type: 'refuse',
     code: 'protocolVersion',
-    reason: 'the client speaks protocol 1, this server speaks protocol 2; run the same dptrain version on both',
+    reason: 'the client speaks protocol 1, this server speaks protocol 3; run the same dptrain version on both',
   });
   assert.equal((await raw.closed).code, CloseCode.protocolVersion);
-  assert.ok(slog.warnings().some((m) => m.includes('the client speaks protocol 1, this server speaks protocol 2')));
+  assert.ok(slog.warnings().some((m) => m.includes('the client speaks protocol 1, this server speaks protocol 3')));
   await server.close();
 });
 
@@ -99,12 +102,12 @@ test('a server speaking another protocol version is refused by the client', asyn
   const clog = collectLog();
   await assert.rejects(
     connect(raw.url, { name: 'w1', messages: testMessages, log: clog, limits: fastLimits }),
-    isTransportError('protocolVersion', /^the server speaks protocol 1, this client speaks protocol 2/),
+    isTransportError('protocolVersion', /^the server speaks protocol 1, this client speaks protocol 3/),
   );
   assert.deepEqual(await serverSaw, {
     type: 'refuse',
     code: 'protocolVersion',
-    reason: 'the server speaks protocol 1, this client speaks protocol 2; run the same dptrain version on both',
+    reason: 'the server speaks protocol 1, this client speaks protocol 3; run the same dptrain version on both',
   });
   assert.equal((await serverClosed!).code, CloseCode.protocolVersion);
   assert.ok(clog.warnings().some((m) => m.includes('the server speaks protocol 1')));
@@ -123,7 +126,7 @@ test('the admission check and duplicate names refuse with the reason, on both si
   const clog = collectLog();
   await assert.rejects(
     connect(server.url, { name: 'w1', messages: testMessages, meta: { datasetHash: 'abc' }, log: clog, limits: fastLimits }),
-    isTransportError('refused', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\)$/),
+    isTransportError('nameTaken', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\)$/),
   );
   await assert.rejects(
     connect(server.url, { name: 'w2', messages: testMessages, meta: { datasetHash: 'xyz' }, limits: fastLimits }),
@@ -148,7 +151,7 @@ test('two clients racing with one name: exactly one joins', async () => {
   const server = await listen({ messages: testMessages, limits: fastLimits, admit: () => delay(50).then(() => undefined) });
   const results = await Promise.allSettled([0, 1, 2].map(() => connect(server.url, { name: 'twin', messages: testMessages, limits: fastLimits })));
   assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-  for (const r of results) if (r.status === 'rejected') assert.ok(isTransportError('refused', /a peer named "twin" is already connected/)(r.reason));
+  for (const r of results) if (r.status === 'rejected') assert.ok(isTransportError('nameTaken', /a peer named "twin" is already connected/)(r.reason));
   await server.close();
 });
 
@@ -253,19 +256,19 @@ test('a plain HTTP request gets 426, and a server at maxPendingHandshakes answer
   await server.close();
 });
 
-test('an address that fails authentication maxAuthFailures times is locked out with HTTP 429, then let in after authLockoutMs', async () => {
+test('an address that fails authentication maxAuthFailuresPerAddress times under any names is locked out with HTTP 429, then let in after authLockoutMs', async () => {
   const slog = collectLog();
-  const limits = { ...fastLimits, maxAuthFailures: 3, authLockoutMs: 1_500, reconnect: { attempts: 1 } };
+  const limits = { ...fastLimits, maxAuthFailuresPerAddress: 3, authLockoutMs: 1_500, reconnect: { attempts: 1 } };
   const server = await listen({ token: tokenA, messages: testMessages, log: slog, limits });
   for (let i = 0; i < 3; i++) {
     await assert.rejects(connect(server.url, { name: `guess${i}`, token: tokenB, messages: testMessages, limits }), isTransportError('authFailed'));
   }
   // The server counts a failure when its side of the handshake ends, a moment after the client's.
-  await until(() => slog.warnings().filter((m) => /failed to prove the shared token/.test(m)).length >= 3, 2_000, 'three failures logged');
+  await until(() => slog.warnings().filter((m) => /presented a wrong token/.test(m)).length >= 3, 2_000, 'three failures logged');
   const refusal = await connect(server.url, { name: 'w1', token: tokenA, messages: testMessages, limits }).catch((error: unknown) => error);
   // Even the right token is refused while the address is locked out, before any WebSocket exists.
   assert.ok(isTransportError('connectFailed', /HTTP 429 Too Many Requests/)(refusal), String(refusal));
-  assert.ok(slog.warnings().some((m) => /refusing a connection .*: 3 failed authentications from 127\.0\.0\.1; locked out for [12] s more — check the token file/.test(m)), slog.warnings().join('\n'));
+  assert.ok(slog.warnings().some((m) => /refusing a connection .*: 3 failed or abandoned handshakes from 127\.0\.0\.1; locked out for [12] s more — check the token file/.test(m)), slog.warnings().join('\n'));
   await delay(1_600);
   const client = await connect(server.url, { name: 'w1', token: tokenA, messages: testMessages, limits });
   assert.equal(client.peer.name, 'coordinator');

@@ -185,9 +185,10 @@ export async function rawServerHandshake(
     clientNonce: hello.nonce as Uint8Array,
     serverNonce,
   });
-  peer.send({ type: 'challenge', protocol: o.protocol ?? PROTOCOL_VERSION, name, nonce: serverNonce, proof });
+  // protocol 3: the challenge carries no proof; the server's proof comes with the welcome.
+  peer.send({ type: 'challenge', protocol: o.protocol ?? PROTOCOL_VERSION, name, nonce: serverNonce });
   const answer = await peer.next();
-  if (answer.type === 'proof' && o.welcome !== false) peer.send({ type: 'welcome', meta: {} });
+  if (answer.type === 'proof' && o.welcome !== false) peer.send({ type: 'welcome', proof, meta: {} });
   return answer;
 }
 
@@ -201,4 +202,50 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The upgrade flood of issue 13 item 2: `sockets` raw TCP connections from `localAddress` (any
+ * 127.x.y.z is a distinct source address on Linux) that send a valid WebSocket upgrade and then
+ * nothing, each reopened as soon as the server closes or refuses it. Counts the HTTP status of
+ * every answer until `stop()`.
+ */
+export function silentFlood(port: number, o: { localAddress: string; sockets: number }): { statuses: Map<string, number>; stop(): void } {
+  const statuses = new Map<string, number>();
+  const open = new Set<import('node:net').Socket>();
+  let stopped = false;
+  const one = async () => {
+    const net = await import('node:net');
+    const crypto = await import('node:crypto');
+    while (!stopped) {
+      const socket = net.connect({ host: '127.0.0.1', port, localAddress: o.localAddress });
+      open.add(socket);
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        if (!head.includes('\r\n')) {
+          head += chunk.toString('latin1');
+          if (head.includes('\r\n')) {
+            const status = head.slice(9, 12);
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          }
+        }
+      });
+      socket.on('error', () => {});
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      open.delete(socket);
+      if (!stopped) await delay(50); // 20 sockets: up to 400 upgrades a second once refused at once
+    }
+  };
+  for (let i = 0; i < o.sockets; i++) void one();
+  return {
+    statuses,
+    stop: () => {
+      stopped = true;
+      for (const socket of open) socket.destroy();
+    },
+  };
 }

@@ -158,7 +158,7 @@ class RawSocket {
       const payload = b.subarray(at, at + length);
       this.#buffer = b.subarray(at + length);
       if (opcode === 8) this.#close({ code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString('utf8') });
-      else this.#frames.push({ opcode, payload });
+      else if (opcode !== 9 && opcode !== 10) this.#frames.push({ opcode, payload }); // heartbeat pings are not messages
       this.#wake?.();
     }
   }

@@ -49,11 +49,15 @@ test('wrong token, protocol version, dataset hash, model, oversized frame, malfo
   const coordinator = await startCoordinator(['--min-workers', '3', '--token-file', good.file, '--allreduce', 'star', ...trainArgs(spec, out)]);
   const url = coordinator.url;
 
-  // Wrong token: the worker process refuses the coordinator's proof and exits 1; both sides say why.
+  // Wrong token: the coordinator refuses the worker's proof; each side says so from its own side, with the code.
   const wrongToken = startWorker(url, 'badtoken', ['--token-file', other.file]);
   assert.equal(await wrongToken.exited, 1);
-  assert.match(wrongToken.text.join('\n'), /failed to prove the shared token/);
-  await coordinator.waitFor(/^worker "badtoken" .*refused the connection: .*failed to prove the shared token/);
+  assert.match(
+    wrongToken.text.join('\n'),
+    /^dptrain: error: the coordinator at ws:\/\/127\.0\.0\.1:\d+\/? refused our token \(check --token-file matches the coordinator's\) \[dptrain\.transport\.authFailed\]$/m,
+  );
+  const wrongTokenLog = await coordinator.waitFor(/a worker at 127\.0\.0\.1:\d+ \(calling itself "badtoken"\) presented a wrong token/);
+  assert.equal(wrongTokenLog.code, 'dptrain.transport.authFailed');
 
   // Another protocol version: refused before any schema check.
   const oldVersion = await rawClient(url);

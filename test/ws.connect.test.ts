@@ -1,6 +1,7 @@
 // `dptrain worker --connect` takes what the coordinator's start-up line prints: HOST:PORT (or a
 // ws:// / wss:// URL), and that line names an address a worker can dial, never 0.0.0.0
 // (issue 12, item 7). Real processes; the only address contacted is 127.0.0.1.
+import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,7 +39,7 @@ test('--connect in a form that is neither HOST:PORT nor ws(s):// is one line and
 test('a coordinator listening on 0.0.0.0 prints an address of this machine to dial, not 0.0.0.0', { timeout: 60_000 }, async () => {
   const dir = tempDir('dptrain-connect-');
   const token = path.join(dir, 'token');
-  fs.writeFileSync(token, 'a'.repeat(64), { mode: 0o600 });
+  fs.writeFileSync(token, crypto.randomBytes(32).toString('hex'), { mode: 0o600 }); // as `dptrain token` makes one
   const coordinator = new Proc(['coordinator', '--listen', '0.0.0.0:0', '--token-file', token, '--log-format', 'json', ...trainArgs(spec, path.join(dir, 'run'))]);
   const hint = (await coordinator.waitFor(/^coordinator at /, 60_000)).msg;
   coordinator.kill();

@@ -7,7 +7,7 @@ import { CommanderError, type Command } from 'commander';
 import { DptrainError, UsageError } from '../errors.js';
 import type { LogFormat } from './logger.js';
 
-/** Exit status for a mistake in the command (usage, option, model, dataset). */
+/** Exit status for a mistake in the command (usage, option, model, dataset, token file). */
 export const EXIT_USAGE = 2;
 /** Exit status for a failure while running (a diverged loss, a lost coordinator). */
 export const EXIT_FAILURE = 1;
@@ -66,7 +66,7 @@ export function reportError(error: unknown, format: LogFormat): number {
   }
   if (error instanceof DptrainError) {
     writeErrorLine(format, error.message, { code: error.code });
-    return /^dptrain\.(cli|config|model|data)\./.test(error.code) ? EXIT_USAGE : EXIT_FAILURE;
+    return /^dptrain\.(cli|config|model|data)\./.test(error.code) || error.code === 'dptrain.transport.tokenFile' ? EXIT_USAGE : EXIT_FAILURE;
   }
   // Anything else is a bug: keep its stack.
   const stack = (error as Error)?.stack ?? String(error);

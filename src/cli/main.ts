@@ -15,6 +15,7 @@ import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerWorkerCommand } from './worker-command.js';
 import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
+import { registerTokenCommand } from './token-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerInspectCommand(program);
   registerBenchCommand(program);
+  registerTokenCommand(program);
   for (const command of [program, ...program.commands]) {
     command.exitOverride((error) => {
       throw usageErrorFrom(error, command);

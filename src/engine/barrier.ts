@@ -13,6 +13,8 @@
  * 50–180 µs on this 2-core machine, so the reduce (and the previous step's update) run inside
  * the step task behind this barrier rather than as extra rounds of tasks.
  */
+import { BarrierAborted } from '../errors.js';
+
 export const CONTROL_WORDS = 5;
 const ARRIVED = 0;
 const RELEASED = 1;
@@ -24,11 +26,7 @@ export type BarrierPhase = typeof UPDATED | typeof COMPUTED;
 /** How often a waiting worker re-checks the abort word even without a notify. */
 const POLL_MS = 50;
 
-export class BarrierAborted extends Error {
-  constructor(round: number) {
-    super(`step round ${round} was aborted because another worker failed`);
-  }
-}
+export { BarrierAborted };
 
 /** Coordinator side: prepare a new round before dispatching its tasks. */
 export function openRound(control: Int32Array): void {

@@ -107,6 +107,14 @@ export interface EvaluateTask {
 
 export type WorkerTask = StepTask | UpdateTask | EvaluateTask;
 
+/**
+ * A step task whose round was aborted at a barrier because another task of it failed: returned,
+ * not thrown, because an Error's class and code do not survive the structured clone to the engine.
+ */
+export interface StepAborted {
+  aborted: number;
+}
+
 export interface StepResult {
   /** Per slot of this worker, in slot order: the model's sums. */
   slots: { lossSum: number; correct: number; count: number }[];

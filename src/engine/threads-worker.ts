@@ -7,7 +7,7 @@
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { reduceSlotsRange, WasmCollective } from '../collective/index.js';
-import { arriveAndWait, COMPUTED, UPDATED } from './barrier.js';
+import { arriveAndWait, BarrierAborted, COMPUTED, UPDATED } from './barrier.js';
 import { Model, parseModelSpec } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
 import { createOptimizer, type Optimizer } from '../optim/index.js';
@@ -15,6 +15,7 @@ import type {
   EvaluateResult,
   EvaluateTask,
   StepResult,
+  StepAborted,
   StepTask,
   UpdateResult,
   UpdateTask,
@@ -53,10 +54,15 @@ const versioned: VersionedState = {
   wasm,
 };
 
-export default function run(task: WorkerTask): StepResult | UpdateResult | EvaluateResult {
+export default function run(task: WorkerTask): StepResult | StepAborted | UpdateResult | EvaluateResult {
   switch (task.kind) {
     case 'step':
-      return step(task);
+      try {
+        return step(task);
+      } catch (error) {
+        if (error instanceof BarrierAborted) return { aborted: error.round };
+        throw error;
+      }
     case 'update':
       return update(task);
     case 'evaluate':

@@ -29,6 +29,7 @@ import type {
   EvaluateResult,
   InjectedFault,
   StepResult,
+  StepAborted,
   StepTask,
   UpdateResult,
   VersionUpdate,
@@ -293,16 +294,16 @@ export class ThreadsEngine implements Engine {
       openRound(control);
       const settled = await Promise.allSettled(
         tasksFor(round).map((task) =>
-          (this.#pool.run(task) as Promise<StepResult>).catch((error: unknown) => {
+          (this.#pool.run(task) as Promise<StepResult | StepAborted>).catch((error: unknown) => {
             abortRound(control, round);
             throw error;
           }),
         ),
       );
-      const failures = settled.flatMap((s, worker) => (s.status === 'rejected' && !(s.reason instanceof Error && s.reason.message.includes('was aborted')) ? [{ worker, reason: s.reason as Error }] : []));
-      if (failures.length === 0 && settled.every((s) => s.status === 'fulfilled')) {
-        return settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
-      }
+      // A task stopped at the barrier by another's failure returns StepAborted: not a failure of its own.
+      const failures = settled.flatMap((s, worker) => (s.status === 'rejected' ? [{ worker, reason: s.reason as Error }] : []));
+      const results = settled.flatMap((s) => (s.status === 'fulfilled' && !('aborted' in s.value) ? [s.value] : []));
+      if (results.length === settled.length) return results;
       const what = failures.map((f) => `worker ${f.worker}'s shard of step ${step} failed (${f.reason?.message ?? f.reason})`).join('; ') || `step ${step} was aborted`;
       if (attempt >= this.#options.maxAttempts) {
         throw new EngineError('workerFailed', `${what}; gave up after ${attempt} attempts — see the warnings above; the run stopped before applying this step`, {

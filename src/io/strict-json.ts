@@ -5,18 +5,12 @@
  * the stack. Grammar: RFC 8259.
  */
 
+import { JsonSyntaxError } from '../errors.js';
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
 export type JsonObject = Map<string, JsonValue>;
 
-export class JsonSyntaxError extends Error {
-  constructor(
-    message: string,
-    readonly position: number,
-  ) {
-    super(`${message} at position ${position}`);
-    this.name = 'JsonSyntaxError';
-  }
-}
+export { JsonSyntaxError };
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 

@@ -29,6 +29,10 @@ export const CloseCode = Object.freeze({
   refused: 4004,
   /** The handshake did not complete within handshakeTimeoutMs (timeout). */
   handshakeTimeout: 4005,
+  /** The server already holds a connection under the client's name (nameTaken). */
+  nameTaken: 4006,
+  /** The client's (address, name) is locked out after failed or abandoned handshakes (lockedOut). */
+  lockedOut: 4007,
 });
 
 export type CloseCodeName = keyof typeof CloseCode;

@@ -15,15 +15,19 @@ export type TransportProblem =
   | 'authFailed'
   /** The peers speak different protocol versions. */
   | 'protocolVersion'
-  /** The peer's admission check refused us (duplicate name, another model, ...). */
+  /** The peer's admission check refused us (another model, a locked-out name, ...). */
   | 'refused'
+  /** The server already holds a connection under our name (it may not have noticed that it died yet). */
+  | 'nameTaken'
+  /** Too many failed or abandoned handshakes from our address under our name: wait out authLockoutMs. */
+  | 'lockedOut'
   /** A handshake, heartbeat or connect attempt took too long. */
   | 'timeout'
   /** The connection closed (or was never open) while sending or waiting for a message. */
   | 'closed'
   /** `connect()` gave up after its reconnect attempts. */
   | 'connectFailed'
-  /** The token file is missing, empty, too short or readable by other users. */
+  /** The token file is missing, empty, weak (under 128 bits) or readable by other users; or `dptrain token` cannot write it. */
   | 'tokenFile'
   /** A limit or option passed to the transport is out of range. */
   | 'badOption'
@@ -35,6 +39,10 @@ export type TransportProblem =
 export interface TransportErrorOptions extends DptrainErrorOptions {
   /** A short machine-readable sub-reason (the counted rejection reason for badFrame/badMessage). */
   reason?: string;
+  /** The WebSocket close code received from the peer, when the error stands for one. */
+  closeCode?: number;
+  /** The peer's close reason text (made printable), with closeCode. */
+  closeReason?: string;
 }
 
 /** A failure of the transport layer: `dptrain.transport.*`. */
@@ -42,10 +50,19 @@ export class TransportError extends DptrainError {
   readonly problem: TransportProblem;
   /** Finer reason for counting (badFrame: `lengthTooLarge`, badMessage: `wrongLength`, ...). */
   readonly reason: string | undefined;
+  /**
+   * The close code the peer closed with (1006 when the socket ended without one), so callers match
+   * on it: 4100-4999 are the application's (the ws engine's evicted, refused, ...).
+   */
+  readonly closeCode: number | undefined;
+  /** The peer's close reason, printable; set with closeCode. */
+  readonly closeReason: string | undefined;
 
   constructor(problem: TransportProblem, message: string, options: TransportErrorOptions = {}) {
     super(`dptrain.transport.${problem}`, message, options);
     this.problem = problem;
     this.reason = options.reason;
+    this.closeCode = options.closeCode;
+    this.closeReason = options.closeReason;
   }
 }

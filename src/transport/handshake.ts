@@ -1,14 +1,17 @@
 /**
- * The handshake of protocol 1 (docs/protocol.md §Handshake):
+ * The handshake of protocol 3 (docs/protocol.md §4): the connecting side proves first.
  *
  *   client                                   server
  *     hello {protocol, name, role, nonce_c, meta} ->
- *                 <- challenge {protocol, name, nonce_s, proof_s}   (or refuse)
- *     checks proof_s
+ *                 <- challenge {protocol, name, nonce_s}             (or refuse)
  *     proof {proof_c} ->
  *                                           checks proof_c, admit(peer)
- *                 <- welcome {meta}                                  (or refuse)
+ *                 <- welcome {proof_s, meta}                         (or refuse)
+ *     checks proof_s, admit(server)
  *
+ * The server proves nothing until the client has: anyone who can reach a listening port would
+ * otherwise collect HMAC(token, transcript) with nonces of its choice and test candidate tokens
+ * offline (issue 13). The client still never accepts a server that cannot prove the token.
  * Any failure goes through Link.fail: `refuse {code, reason}` to the peer, then the close code.
  */
 import { computeProof, createNonce, verifyProof, type Transcript } from './auth.js';
@@ -42,7 +45,11 @@ export function handshakeValidator(side: 'server' | 'client'): (raw: unknown) =>
 
 function refused(link: Link, message: Extract<HandshakeMessage, { type: 'refuse' }>): TransportError {
   const problem = message.code;
-  const error = new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`);
+  // A server refuses a proof only when the tokens differ: say so from our side, not in its words.
+  const error =
+    problem === 'authFailed' && link.side === 'client'
+      ? new TransportError(problem, `${link.peer} refused our token: the token files differ (or one side has none)`, { reason: 'tokenRefused' })
+      : new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`, { reason: 'refusedByPeer', recoverable: problem === 'lockedOut' });
   link.log.warn({ peer: link.peer, code: error.code }, error.message);
   link.terminate(error);
   return error;
@@ -60,7 +67,12 @@ export interface ServerHandshakeOptions {
   name: string;
   token: Uint8Array | undefined;
   meta: Meta;
-  admit: Admit<{ name: string; role: string; meta: Meta; remoteAddress: string | undefined }>;
+  /** The server's admission: a reason to refuse (`refused`), `{ nameTaken }` for a name already connected, or nothing. */
+  admit(peer: { name: string; role: string; meta: Meta; remoteAddress: string | undefined }): Promise<string | { nameTaken: string } | undefined>;
+  /** Looks at the claimed name before anything is proven: a reason to refuse it (a locked-out address and name). */
+  screen?(claimed: { name: string; role: string }): string | undefined;
+  /** Called the moment the client's proof has been verified. */
+  proven?(): void;
   /** Switches the link to the application's messages (called just before `welcome` is sent). */
   open(): void;
 }
@@ -73,7 +85,10 @@ export async function serverHandshake(
   const hello = await link.receive();
   if (hello.type !== 'hello') throw unexpected(link, hello as HandshakeMessage, 'hello');
   const h = hello as Extract<HandshakeMessage, { type: 'hello' }>;
-  link.peer = `${h.role} "${h.name}" (${link.remoteAddress ?? 'unknown address'})`;
+  const address = link.remoteAddress ?? 'unknown address';
+  link.peer = `${h.role} "${h.name}" (${address})`;
+  const screened = options.screen?.({ name: h.name, role: h.role });
+  if (typeof screened === 'string') throw link.fail(new TransportError('lockedOut', `${link.peer} is not admitted: ${screened}`, { recoverable: true }));
 
   const transcript: Transcript = {
     protocol: PROTOCOL_VERSION,
@@ -83,34 +98,33 @@ export async function serverHandshake(
     clientNonce: h.nonce,
     serverNonce: createNonce(),
   };
-  await link.send({
-    type: 'challenge',
-    protocol: PROTOCOL_VERSION,
-    name: options.name,
-    nonce: transcript.serverNonce,
-    proof: computeProof(options.token, 'server', transcript),
-  } as HandshakeMessage);
+  // No proof of ours yet: the client proves first.
+  await link.send({ type: 'challenge', protocol: PROTOCOL_VERSION, name: options.name, nonce: transcript.serverNonce } as HandshakeMessage);
 
   const answer = (await link.receive()) as HandshakeMessage;
   if (answer.type === 'refuse') throw refused(link, answer);
   if (answer.type !== 'proof') throw unexpected(link, answer, 'proof');
   if (!verifyProof(computeProof(options.token, 'client', transcript), answer.proof)) {
     throw link.fail(
-      new TransportError('authFailed', `${link.peer} failed to prove the shared token (the tokens differ, or one side has none)`, {
-        reason: 'badProof',
-      }),
+      new TransportError(
+        'authFailed',
+        `a ${h.role} at ${address} (calling itself "${h.name}") presented a wrong token (or none): its token file differs from ours`,
+        { reason: 'badProof' },
+      ),
     );
   }
+  options.proven?.();
 
   const peer = { name: h.name, role: h.role, meta: h.meta, remoteAddress: link.remoteAddress };
   const refusal = await options.admit(peer);
   if (typeof refusal === 'string') {
     throw link.fail(new TransportError('refused', `${link.peer} is not admitted: ${refusal}`, { reason: 'admit' }));
   }
+  if (refusal) throw link.fail(new TransportError('nameTaken', `${link.peer} is not admitted: ${refusal.nameTaken}`));
   if (link.phase !== 'handshake') throw link.error ?? new TransportError('closed', `${link.peer} left during the handshake`);
 
   options.open();
-  await link.send({ type: 'welcome', meta: options.meta } as HandshakeMessage);
+  await link.send({ type: 'welcome', proof: computeProof(options.token, 'server', transcript), meta: options.meta } as HandshakeMessage);
   link.log.info({ peer: link.peer }, `${link.peer} joined`);
   return { name: h.name, role: h.role, meta: h.meta };
 }
@@ -121,14 +135,13 @@ export interface ClientHandshakeOptions {
   token: Uint8Array | undefined;
   meta: Meta;
   admit: Admit<{ name: string; meta: Meta; remoteAddress: string | undefined }>;
-  /** The application's validator, armed to take over the moment `welcome` arrives. */
+  /** The application's validator, armed to take over the moment a welcome with a valid proof arrives. */
   validateOpen(raw: unknown): { type: string };
 }
 
 /** Runs the client side; resolves with the authenticated server. */
 export async function clientHandshake(link: Link, options: ClientHandshakeOptions): Promise<{ name: string; meta: Meta }> {
   const clientNonce = createNonce();
-  link.openOnWelcome(options.validateOpen);
   await link.send({
     type: 'hello',
     protocol: PROTOCOL_VERSION,
@@ -151,18 +164,23 @@ export async function clientHandshake(link: Link, options: ClientHandshakeOption
     clientNonce,
     serverNonce: challenge.nonce,
   };
-  if (!verifyProof(computeProof(options.token, 'server', transcript), challenge.proof)) {
-    throw link.fail(
-      new TransportError('authFailed', `${link.peer} failed to prove the shared token (the tokens differ, or one side has none)`, {
-        reason: 'badProof',
-      }),
-    );
-  }
+  const expected = computeProof(options.token, 'server', transcript);
+  const checkWelcome = (m: { type: string }): TransportError | undefined =>
+    verifyProof(expected, (m as Extract<HandshakeMessage, { type: 'welcome' }>).proof)
+      ? undefined
+      : new TransportError('authFailed', `${link.peer} accepted our proof but failed to prove the shared token itself: it is not the server that holds our token`, {
+          reason: 'badProof',
+        });
+  // Application frames (up to maxPayload) are taken only after a welcome that proves the token;
+  // a welcome that does not fails the link before the next frame is read.
+  link.openOnWelcome(options.validateOpen, checkWelcome);
   await link.send({ type: 'proof', proof: computeProof(options.token, 'client', transcript) } as HandshakeMessage);
 
   const welcome = (await link.receive()) as HandshakeMessage;
   if (welcome.type === 'refuse') throw refused(link, welcome);
   if (welcome.type !== 'welcome') throw unexpected(link, welcome, 'welcome');
+  const proofFailed = checkWelcome(welcome);
+  if (proofFailed) throw link.fail(proofFailed);
   const refusal = await options.admit({ name: challenge.name, meta: welcome.meta, remoteAddress: link.remoteAddress });
   if (typeof refusal === 'string') {
     throw link.fail(new TransportError('refused', `${link.peer} is not accepted: ${refusal}`, { reason: 'admit' }));

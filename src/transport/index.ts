@@ -14,7 +14,7 @@ export {
   type MessagesOf,
 } from './schema.js';
 export { PROTOCOL_VERSION, validateMessage, type HandshakeMessage, type Meta } from './messages.js';
-export { readTokenFile, MIN_TOKEN_BYTES } from './auth.js';
+export { readTokenFile, tokenStrength, generateToken, MIN_TOKEN_BITS } from './auth.js';
 export { CloseCode, describeCloseCode, type CloseCodeName } from './close-codes.js';
 export { Connection, type PeerInfo, type CloseInfo, type ConnectionStats } from './connection.js';
 export { listen, isLoopback, Server, type ListenOptions } from './server.js';

@@ -49,7 +49,11 @@ export interface TransportLimits {
    * "All-reduce across hosts"). Held for the connection's life; 1 turns reuse off. Default 16 MiB.
    */
   framePoolBytes: number;
-  /** Time for the whole handshake (hello to welcome), ms. Default 10000. */
+  /**
+   * Time for the whole handshake (HTTP upgrade, hello to welcome), ms. Default 5000: two round
+   * trips and two HMACs take milliseconds even across a slow LAN; every second more is a second
+   * a silent socket holds a handshake slot.
+   */
   handshakeTimeoutMs: number;
   /** Interval between ws pings, ms. Default 5000. */
   heartbeatIntervalMs: number;
@@ -65,12 +69,27 @@ export interface TransportLimits {
   maxConnections: number;
   /** Connections still in their handshake at once; more get HTTP 503. Default 16. */
   maxPendingHandshakes: number;
+  /** Of those, from one address at once; more from it get HTTP 503. Default 4: one address cannot fill the slots. */
+  maxPendingPerAddress: number;
   /**
-   * Failed authentications (wrong or missing token) from one address within authLockoutMs before
-   * that address is locked out: its upgrades get HTTP 429 until authLockoutMs after its last
-   * failure. Default 5: a token guessed online is slowed to 5 tries a minute.
+   * Handshake slots beyond maxPendingHandshakes kept for addresses that have proven the token to
+   * this server before (a worker coming back), so a flood from elsewhere cannot keep them out. Default 8.
+   */
+  reservedHandshakes: number;
+  /**
+   * Failed or abandoned handshakes (a wrong or missing token, a client gone or silent before it
+   * proved the token) within authLockoutMs, per (address, claimed name), before that pair is
+   * locked out until authLockoutMs after its last failure. Failures before any name was said
+   * count for the address itself and lock it out at the HTTP upgrade (429). Default 5: a token
+   * guessed online is slowed to 5 tries a minute per name.
    */
   maxAuthFailures: number;
+  /**
+   * Failed or abandoned handshakes from one address, whatever names it claimed, before the whole
+   * address is locked out (HTTP 429). Default 20: rotating names buys a guesser little, while a
+   * worker behind the same address as a guesser is kept out only past this count.
+   */
+  maxAuthFailuresPerAddress: number;
   /** The failure window and the lockout, ms. Default 60000. */
   authLockoutMs: number;
   /** `connect()` retry schedule for network failures (not for refusals). */
@@ -90,13 +109,16 @@ export const defaultLimits: Readonly<TransportLimits> = Object.freeze({
   maxKeyBytes: 256,
   maxQueuedBytes: 16 * MiB,
   framePoolBytes: 16 * MiB,
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 5_000,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 15_000,
   closeTimeoutMs: 2_000,
   maxConnections: 256,
   maxPendingHandshakes: 16,
+  maxPendingPerAddress: 4,
+  reservedHandshakes: 8,
   maxAuthFailures: 5,
+  maxAuthFailuresPerAddress: 20,
   authLockoutMs: 60_000,
   reconnect: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, attempts: 10 }),
 });
@@ -108,6 +130,14 @@ function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INT
     throw new TransportError('badOption', `limits.${name} must be an integer from 1 to ${max} (got ${String(value)})`);
   }
   return value;
+}
+
+function nonNegativeInteger(name: string, value: unknown): number {
+  if (value === 0) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TransportError('badOption', `limits.${name} must be an integer of 0 or more (got ${String(value)})`);
+  }
+  return positiveInteger(name, value);
 }
 
 /** Defaults with `overrides` applied, each checked; unknown names are refused. */
@@ -143,7 +173,10 @@ export function resolveLimits(overrides: LimitOverrides = {}): TransportLimits {
     closeTimeoutMs: positiveInteger('closeTimeoutMs', merged.closeTimeoutMs),
     maxConnections: positiveInteger('maxConnections', merged.maxConnections),
     maxPendingHandshakes: positiveInteger('maxPendingHandshakes', merged.maxPendingHandshakes),
+    maxPendingPerAddress: positiveInteger('maxPendingPerAddress', merged.maxPendingPerAddress),
+    reservedHandshakes: nonNegativeInteger('reservedHandshakes', merged.reservedHandshakes),
     maxAuthFailures: positiveInteger('maxAuthFailures', merged.maxAuthFailures),
+    maxAuthFailuresPerAddress: positiveInteger('maxAuthFailuresPerAddress', merged.maxAuthFailuresPerAddress),
     authLockoutMs: positiveInteger('authLockoutMs', merged.authLockoutMs),
     reconnect: {
       initialDelayMs: positiveInteger('reconnect.initialDelayMs', merged.reconnect.initialDelayMs),

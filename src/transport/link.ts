@@ -59,40 +59,47 @@ const closeCodeOf: Partial<Record<TransportProblem, number>> = {
   authFailed: CloseCode.authFailed,
   protocolVersion: CloseCode.protocolVersion,
   refused: CloseCode.refused,
+  nameTaken: CloseCode.nameTaken,
+  lockedOut: CloseCode.lockedOut,
   timeout: CloseCode.handshakeTimeout,
 };
 
-const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'badMessage']);
+const refuseCodes = new Set<TransportProblem>(['authFailed', 'protocolVersion', 'refused', 'nameTaken', 'lockedOut', 'badMessage']);
 
 /** Text from the peer, made safe for one log line. */
 export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
 }
 
-/** The error that a close code received from the peer stands for. */
+/** The error that a close code received from the peer stands for (carrying the code and reason). */
 function errorFromClose(code: number, peerReason: string, peer: string): TransportError | undefined {
   if (code === CloseCode.normal || code === CloseCode.goingAway) return undefined;
   const reason = printable(peerReason);
   const text = `${peer} closed the connection (${describeCloseCode(code)}${reason ? `: ${reason}` : ''})`;
+  const close = { closeCode: code, closeReason: reason };
   switch (code) {
     case CloseCode.tooLarge:
-      return new TransportError('payloadTooLarge', `${text}: a frame we sent exceeded its maxPayload`);
+      return new TransportError('payloadTooLarge', `${text}: a frame we sent exceeded its maxPayload`, close);
     case CloseCode.badFrame:
-      return new TransportError('badFrame', text);
+      return new TransportError('badFrame', text, close);
     case CloseCode.badMessage:
-      return new TransportError('badMessage', text);
+      return new TransportError('badMessage', text, close);
     case CloseCode.authFailed:
-      return new TransportError('authFailed', text);
+      return new TransportError('authFailed', text, close);
     case CloseCode.protocolVersion:
-      return new TransportError('protocolVersion', text);
+      return new TransportError('protocolVersion', text, close);
     case CloseCode.refused:
-      return new TransportError('refused', text);
+      return new TransportError('refused', text, close);
+    case CloseCode.nameTaken:
+      return new TransportError('nameTaken', text, close);
+    case CloseCode.lockedOut:
+      return new TransportError('lockedOut', text, { ...close, recoverable: true });
     case CloseCode.handshakeTimeout:
-      return new TransportError('timeout', text, { recoverable: true });
+      return new TransportError('timeout', text, { ...close, recoverable: true });
     case CloseCode.abnormal:
-      return new TransportError('closed', `connection to ${peer} was lost (no close frame)`, { recoverable: true });
+      return new TransportError('closed', `connection to ${peer} was lost (no close frame)`, { ...close, recoverable: true });
     default:
-      return new TransportError('closed', text, { recoverable: true });
+      return new TransportError('closed', text, { ...close, recoverable: true });
   }
 }
 
@@ -147,6 +154,7 @@ export class Link {
   #phase: Phase = 'handshake';
   #validate: Validate;
   #validateOpen: Validate | undefined;
+  #checkWelcome: ((welcome: { type: string }) => TransportError | undefined) | undefined;
   #error: TransportError | undefined;
   #closedByUs = false;
   #resolveClosed!: (info: CloseInfo) => void;
@@ -233,8 +241,14 @@ export class Link {
     setReceiveLimit(this.#ws, this.limits.maxPayload);
   }
 
-  openOnWelcome(validate: Validate): void {
+  /**
+   * Arms `open(validate)` for the moment a `welcome` arrives, if `check` finds nothing wrong with it
+   * (the client checks the server's proof there). Otherwise the link fails with `check`'s error in
+   * the same tick, before any frame after the welcome can be read as an application message.
+   */
+  openOnWelcome(validate: Validate, check: (welcome: { type: string }) => TransportError | undefined = () => undefined): void {
     this.#validateOpen = validate;
+    this.#checkWelcome = check;
   }
 
   /**
@@ -444,7 +458,14 @@ export class Link {
       return;
     }
     this.#stats.messagesReceived++;
-    if (this.#phase === 'handshake' && message.type === 'welcome' && this.#validateOpen) this.open(this.#validateOpen);
+    if (this.#phase === 'handshake' && message.type === 'welcome' && this.#validateOpen) {
+      const refusal = this.#checkWelcome?.(message);
+      if (refusal) {
+        this.fail(refusal);
+        return;
+      }
+      this.open(this.#validateOpen);
+    }
 
     const waiter = this.#waiters.shift();
     if (waiter) {

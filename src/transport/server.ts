@@ -2,9 +2,11 @@
  * `listen()`: a WebSocket server that authenticates every client and hands out `Connection`s.
  * Binds 127.0.0.1 unless told otherwise, and refuses a non-loopback address without a token.
  * Upgrades go through our own http.Server so that limits apply before ws sees a request:
- * a plain HTTP request gets 426, a server at maxConnections or maxPendingHandshakes gets 503.
+ * a plain HTTP request gets 426, a server at maxConnections or at its handshake slots gets 503,
+ * a locked-out address 429 (admission.ts).
  */
 import http from 'node:http';
+import { Admission } from './admission.js';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from './close-codes.js';
@@ -68,8 +70,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
   readonly #links = new Set<Link>();
   /** Names of admitted clients, reserved from admission until their connection closes. */
   readonly #names = new Map<string, Link>();
-  #pending = 0;
-  readonly #authFailures: AuthFailures;
+  readonly #admission: Admission;
   readonly #accepted: Connection<M>[] = [];
   readonly #acceptWaiters: AcceptWaiter<M>[] = [];
   #closing = false;
@@ -80,7 +81,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     this.#options = options;
     this.#log = options.log ?? silentLogger;
     this.limits = limits;
-    this.#authFailures = new AuthFailures(limits);
+    this.#admission = new Admission(limits);
     this.host = host;
     this.port = port;
     this.name = options.name ?? 'coordinator';
@@ -159,13 +160,8 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     };
     if (this.#closing) return refuse('503 Service Unavailable', 'the server is shutting down');
     if (this.#links.size >= this.limits.maxConnections) return refuse('503 Service Unavailable', `the server holds maxConnections (${this.limits.maxConnections})`);
-    if (this.#pending >= this.limits.maxPendingHandshakes) {
-      return refuse('503 Service Unavailable', `maxPendingHandshakes (${this.limits.maxPendingHandshakes}) handshakes are in progress`);
-    }
-    const lockedFor = this.#authFailures.lockedFor(request.socket.remoteAddress ?? '', Date.now());
-    if (lockedFor > 0) {
-      return refuse('429 Too Many Requests', `${this.limits.maxAuthFailures} failed authentications from ${request.socket.remoteAddress}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file`);
-    }
+    const refusal = this.#admission.checkUpgrade(request.socket.remoteAddress ?? '', Date.now());
+    if (refusal) return refuse(refusal.status, refusal.why);
     this.#wss.handleUpgrade(request, socket, head, (ws) => void this.#onSocket(ws, request));
   }
 
@@ -180,12 +176,23 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
       label: `client ${remote}`,
       validateHandshake: handshakeValidator('server'),
     });
+    const address = request.socket.remoteAddress ?? '';
     this.#links.add(link);
-    this.#pending++;
+    this.#admission.begin(address);
     let handshaking = true;
+    let claimed: string | undefined;
+    /** False once the client proved the token, or was refused unheard as already locked out. */
+    let countsAsFailure = true;
+    const endHandshake = () => {
+      if (!handshaking) return;
+      handshaking = false;
+      this.#admission.end(address);
+      // Gone, silent or wrong before proving the token: counted, whatever the way it ended.
+      if (countsAsFailure && !this.#closing) this.#admission.failed(address, claimed, Date.now());
+    };
     void link.closed.then(() => {
       this.#links.delete(link);
-      if (handshaking) this.#pending--;
+      endHandshake();
     });
 
     const dims = this.#options.dims ?? {};
@@ -195,30 +202,21 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
         name: this.name,
         token: this.#options.token,
         meta: this.#options.meta ?? {},
-        admit: async (candidate) => {
-          const unique = this.#options.uniqueNames !== false;
-          const taken = () => {
-            const holder = this.#names.get(candidate.name);
-            return holder ? `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` : undefined;
-          };
-          if (unique && taken()) return taken();
-          const refusal = await this.#options.admit?.(candidate);
-          if (typeof refusal === 'string') return refusal;
-          // checked again and reserved in the same tick: two clients racing with one name cannot both win
-          if (unique) {
-            const again = taken();
-            if (again) return again;
-            this.#names.set(candidate.name, link);
-            void link.closed.then(() => {
-              if (this.#names.get(candidate.name) === link) this.#names.delete(candidate.name);
-            });
-          }
-          return undefined;
+        screen: ({ name }) => {
+          claimed = name;
+          const lockedOut = this.#admission.checkName(address, name, Date.now());
+          // Refused unheard, so not a new failure: a client that keeps retrying waits out the lockout, no longer.
+          if (lockedOut !== undefined) countsAsFailure = false;
+          return lockedOut;
         },
+        proven: () => {
+          countsAsFailure = false;
+          this.#admission.proven(address);
+        },
+        admit: (candidate) => this.#admit(link, candidate),
         open: () => link.open((raw) => messages.validate(raw, dims)),
       });
-      handshaking = false;
-      this.#pending--;
+      endHandshake();
       const connection = new Connection<M>(link, messages, dims, { ...peer, remoteAddress: remote }, this.name);
       this.#open.add(connection);
       void connection.closed.then(() => this.#open.delete(connection));
@@ -227,11 +225,33 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
         clearTimeout(waiter.timer);
         waiter.resolve(connection);
       } else this.#accepted.push(connection);
-    } catch (error) {
-      // Link.fail has logged the reason and told the client; a failed proof counts against its address.
-      if (error instanceof TransportError && error.problem === 'authFailed') this.#authFailures.add(request.socket.remoteAddress ?? '', Date.now());
+    } catch {
+      // Link.fail has logged the reason and told the client; counted now, not when the socket has closed.
+      endHandshake();
       if (link.phase === 'handshake' || link.phase === 'open') link.terminate();
     }
+  }
+
+  /** Unique names (reserved until the connection closes), then the application's admission check. */
+  async #admit(link: Link, candidate: PeerInfo): Promise<string | { nameTaken: string } | undefined> {
+    const unique = this.#options.uniqueNames !== false;
+    const taken = () => {
+      const holder = this.#names.get(candidate.name);
+      return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` } : undefined;
+    };
+    if (unique && taken()) return taken();
+    const refusal = await this.#options.admit?.(candidate);
+    if (typeof refusal === 'string') return refusal;
+    // checked again and reserved in the same tick: two clients racing with one name cannot both win
+    if (unique) {
+      const again = taken();
+      if (again) return again;
+      this.#names.set(candidate.name, link);
+      void link.closed.then(() => {
+        if (this.#names.get(candidate.name) === link) this.#names.delete(candidate.name);
+      });
+    }
+    return undefined;
   }
 }
 
@@ -277,40 +297,4 @@ export async function listen<M extends { type: string }>(options: ListenOptions<
   const server = new Server<M>(httpServer, options, limits, host, boundPort);
   (options.log ?? silentLogger).info({ url: server.url }, `listening on ${server.url}`);
   return server;
-}
-
-/**
- * Recent failed authentications by remote address: `maxAuthFailures` within `authLockoutMs` lock
- * the address out until `authLockoutMs` after its last failure. Bounded: at most 4096 addresses
- * are tracked (the oldest is forgotten first).
- */
-class AuthFailures {
-  readonly #byAddress = new Map<string, number[]>();
-  readonly #max: number;
-  readonly #windowMs: number;
-
-  constructor(limits: { maxAuthFailures: number; authLockoutMs: number }) {
-    this.#max = limits.maxAuthFailures;
-    this.#windowMs = limits.authLockoutMs;
-  }
-
-  add(address: string, now: number): void {
-    const times = this.#recent(address, now);
-    times.push(now);
-    this.#byAddress.delete(address); // re-inserted last: Map order is age order
-    this.#byAddress.set(address, times.slice(-this.#max));
-    if (this.#byAddress.size > 4096) this.#byAddress.delete(this.#byAddress.keys().next().value!);
-  }
-
-  /** Milliseconds until `address` may try again; 0 when it is not locked out. */
-  lockedFor(address: string, now: number): number {
-    const times = this.#recent(address, now);
-    return times.length >= this.#max ? times[times.length - 1] + this.#windowMs - now : 0;
-  }
-
-  #recent(address: string, now: number): number[] {
-    const times = (this.#byAddress.get(address) ?? []).filter((t) => now - t < this.#windowMs);
-    if (times.length === 0) this.#byAddress.delete(address);
-    return times;
-  }
 }

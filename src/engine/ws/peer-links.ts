@@ -5,14 +5,10 @@
  * coordinator names another neighbour (the membership changed).
  */
 import { connect, listen, type Connection, type LimitOverrides, type Server, type TransportLogger } from '../../transport/index.js';
+import { Superseded } from '../../errors.js';
 import { peerMessages, type PeerMessage } from './messages.js';
 
-/** Thrown when an operation was cancelled because the coordinator started another attempt. */
-export class Superseded extends Error {
-  constructor(what: string) {
-    super(`${what} was superseded`);
-  }
-}
+export { Superseded };
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   if (signal.aborted) return Promise.reject(new Superseded(what));

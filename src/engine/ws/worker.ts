@@ -24,6 +24,7 @@ import type { Engine, EngineSetup } from '../engine.js';
 import { ThreadsEngine } from '../threads.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
 import { wsDefaults } from './options.js';
+import { EngineCloseCode } from './worker-link.js';
 import { parameterDigest } from './param-hash.js';
 import { PeerLinks, Superseded } from './peer-links.js';
 import { ringAllReduce, RingLinkError } from './ring.js';
@@ -93,12 +94,12 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
   let dims = newDims();
   let connection = await openConnection(options, dims, signal, options.limits);
   for (;;) {
+    const served = { steps: 0 };
     try {
-      const outcome = await runSession(connection, options, signal);
+      const outcome = await runSession(connection, options, served, signal);
       return { ...outcome, steps: steps + outcome.steps };
-    } catch (error) {
-      if (error instanceof SessionError) steps += error.steps;
-      const cause = error instanceof SessionError ? error.cause : error;
+    } catch (cause) {
+      steps += served.steps;
       if (signal?.aborted) throw cause;
       const why = (cause as Error)?.message ?? String(cause);
       if (isDrop(cause)) {
@@ -144,7 +145,7 @@ async function reconnect(options: WorkerOptions, dims: Record<string, number>, s
       );
       return connection;
     } catch (error) {
-      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isStaleName(error))) throw error;
+      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isPassingRefusal(error))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -174,10 +175,11 @@ const RETRYABLE = new Set(['closed', 'timeout', 'connectFailed']);
 
 /**
  * Our name is still taken: a live coordinator has not yet noticed that our old connection died
- * (a network break seen first on our side). It will within its heartbeat timeout, so retry.
+ * (a network break seen first on our side). It will within its heartbeat timeout, so retry. Or our
+ * name is locked out after attempts that timed out during the break: that ends within a minute.
  */
-function isStaleName(error: TransportError): boolean {
-  return error.problem === 'refused' && /a peer named "[^"]+" is already connected/.test(error.message);
+function isPassingRefusal(error: TransportError): boolean {
+  return error.problem === 'nameTaken' || error.problem === 'lockedOut';
 }
 
 /** `12 s`, `1.5 s`, `2 min`. */
@@ -195,20 +197,33 @@ function isDrop(error: unknown): boolean {
 /** The connection ended without `done` and without a refusal: the coordinator or the network is gone. */
 function isLoss(error: unknown): boolean {
   if (error instanceof EngineError) return error.code === 'dptrain.engine.sessionEnded';
-  return error instanceof TransportError && (error.problem === 'closed' || error.problem === 'timeout') && !/\(41\d\d application/.test(error.message);
+  return error instanceof TransportError && (error.problem === 'closed' || error.problem === 'timeout') && !isEngineCloseCode(error.closeCode);
 }
 
-/** A session's failure and the steps it served before it. */
-class SessionError extends Error {
-  readonly steps: number;
-  constructor(cause: unknown, steps: number) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-    this.steps = steps;
+/** 4100-4999: a close code of the ws engine (docs/protocol.md §6.4), not of the transport. */
+function isEngineCloseCode(code: number | undefined): code is number {
+  return code !== undefined && code >= 4100 && code <= 4999;
+}
+
+/**
+ * The handshake with the coordinator; its welcome must state our engine revision and the parameter
+ * count. A token mismatch is told from our side: the coordinator refused our token.
+ */
+async function openConnection(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, limits: LimitOverrides | undefined): Promise<Connection<CoordinatorMessage>> {
+  try {
+    return await connectOnce(options, dims, signal, limits);
+  } catch (error) {
+    if (error instanceof TransportError && error.problem === 'authFailed' && error.reason === 'tokenRefused') {
+      throw new TransportError('authFailed', `the coordinator at ${options.url} refused our token (check --token-file matches the coordinator's)`, {
+        reason: 'tokenRefused',
+        cause: error,
+      });
+    }
+    throw error;
   }
 }
 
-/** The handshake with the coordinator; its welcome must state our engine revision and the parameter count. */
-function openConnection(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, limits: LimitOverrides | undefined): Promise<Connection<CoordinatorMessage>> {
+function connectOnce(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, limits: LimitOverrides | undefined): Promise<Connection<CoordinatorMessage>> {
   return connect<CoordinatorMessage>(options.url, {
     name: options.name,
     role: 'worker',
@@ -232,16 +247,16 @@ function openConnection(options: WorkerOptions, dims: Record<string, number>, si
   });
 }
 
-async function runSession(connection: Connection<CoordinatorMessage>, options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+/** Runs one session; `served.steps` holds the steps it served, whether it ends or throws. */
+async function runSession(connection: Connection<CoordinatorMessage>, options: WorkerOptions, served: { steps: number }, signal?: AbortSignal): Promise<WorkerOutcome> {
   const session = new WorkerSession(connection, options);
   const onAbort = () => void session.leave('stopped by the user');
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort();
   try {
     return await session.run();
-  } catch (error) {
-    throw new SessionError(error, session.steps);
   } finally {
+    served.steps = session.steps;
     signal?.removeEventListener('abort', onAbort);
     await session.close();
   }
@@ -333,11 +348,10 @@ class WorkerSession {
       throw new EngineError('sessionEnded', `the coordinator closed the connection without ending the run`, { recoverable: true });
     } catch (error) {
       if (this.#fatal) throw this.#fatal;
-      const code = error instanceof TransportError && error.problem === 'closed' ? /\((41\d\d) application: ?(.*)\)$/.exec(error.message) : null;
-      if (code) {
-        const [, closeCode, why] = code;
-        if (closeCode === '4102') throw new EngineError('joinRefused', `the coordinator refused this worker: ${why}`, { cause: error });
-        if (closeCode === '4104') throw new EngineError('protocolViolation', `the coordinator closed the session: ${why}`, { cause: error });
+      if (error instanceof TransportError && error.problem === 'closed' && isEngineCloseCode(error.closeCode)) {
+        const why = error.closeReason ?? '';
+        if (error.closeCode === EngineCloseCode.refused) throw new EngineError('joinRefused', `the coordinator refused this worker: ${why}`, { cause: error });
+        if (error.closeCode === EngineCloseCode.protocol) throw new EngineError('protocolViolation', `the coordinator closed the session: ${why}`, { cause: error });
         throw new EngineError('evicted', `the coordinator dropped this worker: ${why}`, { cause: error, recoverable: true });
       }
       throw error;
