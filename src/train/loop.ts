@@ -231,6 +231,7 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
   if (!store || run.checkpointEvery.unit !== unit) return;
   const count = unit === 'steps' ? state.step : state.epoch;
   if (count % run.checkpointEvery.every !== 0) return;
+  await engine.synchronize();
   const checkpoint: Checkpoint = {
     meta: {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -302,6 +303,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     cores: availableCores(),
     timing: state.clock.timings.summary(),
   };
+  await engine.synchronize();
   const params = Float32Array.from(engine.params);
   await run.runDir?.finish(summary, params, run.layout, run.model.text);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
