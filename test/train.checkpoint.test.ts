@@ -241,10 +241,17 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
 
   test('a future format version is refused with both versions named', () => {
     const future = reseal(good, (meta) => ({ ...meta, formatVersion: CHECKPOINT_FORMAT_VERSION + 1 }));
-    assertRefused(() => decodeCheckpoint(future, FILE), 'checkpointVersion', /has checkpoint format version 2, but this dptrain reads format version 1 — use the newer dptrain/);
+    const [next, now] = [CHECKPOINT_FORMAT_VERSION + 1, CHECKPOINT_FORMAT_VERSION];
+    assertRefused(() => decodeCheckpoint(future, FILE), 'checkpointVersion', new RegExp(`has checkpoint format version ${next}, but this dptrain reads format version ${now} — use the newer dptrain`));
     // A newer format may checksum differently, so its version is reported first, with a warning.
     const damaged = flipBit(future, future.length - 1);
-    assertRefused(() => decodeCheckpoint(damaged, FILE), 'checkpointVersion', /format version 2.*checksum does not match either/);
+    assertRefused(() => decodeCheckpoint(damaged, FILE), 'checkpointVersion', new RegExp(`format version ${next}.*checksum does not match either`));
+  });
+
+  test('a checkpoint of format version 1 (before best.* tensors and the bounded history) is still read', () => {
+    const old = decodeCheckpoint(reseal(good, (meta) => ({ ...meta, formatVersion: 1 })), FILE);
+    assert.equal(old.meta.formatVersion, 1);
+    assert.equal(old.best, undefined);
   });
 
   test('a parameter count that does not match the model is refused', () => {
@@ -317,7 +324,7 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
     refuse((c) => (c.meta.loop.x = NaN), /meta.loop.x is NaN; checkpoint JSON holds finite numbers only/);
     refuse((c) => (c.meta.loop.when = new Date(0)), /meta.loop.when is a Date/);
     refuse((c) => (c.meta.loop.list = [1, undefined]), /meta.loop.list\[1\] is undefined/);
-    refuse((c) => (c.meta.formatVersion = 2), /meta.formatVersion must be 1/);
+    refuse((c) => (c.meta.formatVersion = CHECKPOINT_FORMAT_VERSION + 1), new RegExp(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}`));
     refuse((c) => (c.params = new Float32Array(25)), /params must be a Float32Array of 26 values for mlp:3-4-2 \(got a Float32Array of 25\)/);
     refuse((c) => (c.optimizerState.exp_avg = new Float32Array(3)), /optimizerState.exp_avg must be a Float32Array of 26 values/);
     refuse((c) => (c.meta.numParams = 30), /meta.numParams is 30 but mlp:3-4-2 has 26 parameters/);

@@ -11,7 +11,7 @@ import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
-import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
+import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
@@ -212,9 +212,14 @@ async function endEpoch(run: PreparedRun): Promise<void> {
   log.info(record, describeEpoch(record, config.epochs));
   for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run));
 
-  // Early stopping (--patience): after the callbacks, so that a callback's reason comes first.
+  // Early stopping (--patience) and --restore-best: judge --monitor, keep the best epoch's weights.
+  // After the callbacks, so that a callback's stop reason comes first.
   if (run.earlyStopping && state.earlyStopping) {
-    const { stop } = judgeEpoch(state.earlyStopping, record, run.earlyStopping);
+    const { improved, stop } = judgeEpoch(state.earlyStopping, record, run.earlyStopping);
+    if (improved && config.restoreBest) {
+      await run.engine.synchronize();
+      (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
+    }
     if (stop !== null) state.stopRequest ??= stop;
   }
 
@@ -252,6 +257,7 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
     },
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
+    ...(state.bestParams && { best: state.bestParams }),
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -265,11 +271,31 @@ function stopReasonOf(run: PreparedRun): StopReason {
   return 'epochs';
 }
 
+/** The best epoch by --monitor, when the loop watched it; `restored` when --restore-best ends with its weights. */
+function bestEpochOf(run: PreparedRun): BestEpoch | null {
+  const watched = run.state.earlyStopping;
+  if (!run.earlyStopping || watched?.best == null) return null;
+  return { monitor: run.earlyStopping.monitor, value: watched.best, epoch: watched.bestEpoch ?? -1, restored: run.state.bestParams !== null };
+}
+
+/** The end-of-run lines: why it stopped, and which weights it ends with. */
+function reportEnd(run: PreparedRun, stopReason: StopReason, best: BestEpoch | null): void {
+  const { log, state, config } = run;
+  const bestText = best ? `best ${best.monitor} ${best.value.toPrecision(4)} at epoch ${best.epoch + 1}` : `no ${config.monitor} value to judge`;
+  if (stopReason === 'earlyStopping') {
+    log.info({ reason: state.stopRequest, best }, `early stopping after epoch ${state.epoch}: ${state.stopRequest}; ${bestText}`);
+  }
+  if (!config.restoreBest) return;
+  if (best?.restored) log.info({ best }, `restoring the weights of epoch ${best.epoch + 1}, the best by ${best.monitor} (${best.value.toPrecision(4)}), as the final parameters`);
+  else log.warn({ best }, `--restore-best: no best weights were kept (${bestText}), so the final parameters are the last epoch's`);
+}
+
 /** summary.json and final.safetensors, onTrainEnd, the result. */
 async function finishRun(run: PreparedRun): Promise<TrainResult> {
-  const { state, engine, config, log, resumed } = run;
+  const { state, engine, config, resumed } = run;
   const stopReason = stopReasonOf(run);
-  if (stopReason === 'earlyStopping') log.info({ reason: state.stopRequest }, 'early stopping');
+  const best = bestEpochOf(run);
+  reportEnd(run, stopReason, best);
   const last = state.history.at(-1);
   const summary: RunSummary = {
     steps: state.step,
@@ -280,6 +306,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     stopReason,
     skippedSteps: state.skipped.total,
     resumedFrom: resumed ? { path: resumed.path, step: resumed.checkpoint.meta.step } : null,
+    best,
     final: {
       trainLoss: last?.trainLoss ?? null,
       trainAccuracy: last?.trainAccuracy ?? null,
@@ -304,7 +331,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     timing: state.clock.timings.summary(),
   };
   await engine.synchronize();
-  const params = Float32Array.from(engine.params);
+  const params = Float32Array.from(state.bestParams ?? engine.params);
   await run.runDir?.finish(summary, params, run.layout, run.model.text);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params };

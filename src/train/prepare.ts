@@ -72,7 +72,7 @@ export interface PreparedRun {
   /** The learning rate after --lr-rule, before the schedule. */
   peakLr: number;
   schedule: ScheduleConfig;
-  /** --patience > 0: the rule the loop stops by; null when early stopping is off. */
+  /** --patience > 0 or --restore-best: how the loop judges each epoch (patience 0: never stops); null when neither is on. */
   earlyStopping: EarlyStoppingRule | null;
   store: CheckpointStore | null;
   checkpointEvery: CheckpointInterval;
@@ -128,7 +128,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     gamma: config.gamma,
     minLr: config.minLr,
   };
-  const earlyStopping = config.patience > 0 ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
+  const watchBest = config.patience > 0 || config.restoreBest;
+  const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
   // Checkpoints and outputs: checked before anything is written.
   const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
@@ -173,7 +174,10 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
-  const state = resumed ? restoreLoopState(resumed.checkpoint.meta, resumed.path, earlyStopping !== null, timings) : freshLoopState(earlyStopping !== null, timings);
+  const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
+  if (config.restoreBest && state.earlyStopping?.best != null && state.bestParams === null) {
+    log.warn({ path: resumed?.path }, `${resumed?.path} holds no best weights (its run did not use --restore-best): the best ${config.monitor} so far is kept, and the final weights are the best epoch's only if a later epoch improves on it`);
+  }
   const info: RunInfo = {
     model: model.text,
     numParams: layout.size,
