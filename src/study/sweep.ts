@@ -285,6 +285,8 @@ export function planRuns(options: ResolvedSweepOptions, trainSamples: number): P
           lr: gridLr ?? base.lr,
           lrRule: options.lrRule === 'tuned' ? 'none' : options.lrRule,
           evalEvery,
+          // The report reads every step's loss and noise scale (study/metrics.ts), unless --log-every says otherwise.
+          logEvery: base.logEvery > 0 ? base.logEvery : 1,
           out: dir,
         };
         runs.push({ id, dir, batchSize, resolvedBatchSize: B, seed, gridLr, config });

@@ -12,6 +12,8 @@ export interface RunInfo {
   stepsPerEpoch: number;
   epochs: number;
   totalSteps: number;
+  /** metrics.jsonl holds the step records of every this many steps (--log-every, resolved). */
+  logEvery: number;
   lr: number;
   engine: string;
   workers: number;

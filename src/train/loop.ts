@@ -71,7 +71,8 @@ function controlOf(run: PreparedRun): TrainControl {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
+  const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
@@ -109,7 +110,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
   state.updates += 1;
   const { updateMs } = await engine.applyUpdate({ lr, gradScale: clip / result.count, t: state.updates });
 
-  // 7. Log.
+  // 7. Log: callbacks see every step, metrics.jsonl every --log-every-th.
   state.samples += result.count;
   const sums = state.epochSums;
   sums.loss += result.lossSum;
@@ -133,7 +134,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
     timing: state.clock.timings.add(result, updateMs, performance.now() - stepStarted),
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
-  run.runDir?.writeRecord(record);
+  if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
   for (const c of run.callbacks) await c.onStep?.(record);
   state.step += 1;
   state.position += 1;
@@ -299,7 +300,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   const last = state.history.at(-1);
   const summary: RunSummary = {
     steps: state.step,
-    epochs: state.history.length,
+    epochs: state.epoch,
     samples: state.samples,
     seconds: (performance.now() - state.clock.runStarted) / 1000,
     samplesPerSec: state.trainSeconds > 0 ? state.samples / state.trainSeconds : 0,

@@ -69,6 +69,8 @@ export interface PreparedRun {
   stepsPerEpoch: number;
   /** Steps of the whole run: epochs × steps per epoch, or --max-steps when smaller. */
   totalSteps: number;
+  /** metrics.jsonl gets the step records of steps 0, logEvery, 2·logEvery, ... (--log-every resolved). */
+  logEvery: number;
   /** The learning rate after --lr-rule, before the schedule. */
   peakLr: number;
   schedule: ScheduleConfig;
@@ -82,6 +84,9 @@ export interface PreparedRun {
   /** The loop's only mutable state. */
   state: LoopState;
 }
+
+/** --log-every 0 (auto): at most about this many step records in a run's metrics.jsonl. */
+export const AUTO_LOGGED_STEPS = 10_000;
 
 /** Resolves, loads and creates everything the loop needs; on failure nothing is left open. */
 export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHooks, log: TrainLogger): Promise<PreparedRun> {
@@ -129,6 +134,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     minLr: config.minLr,
   };
   const watchBest = config.patience > 0 || config.restoreBest;
+  const logEvery = config.logEvery > 0 ? config.logEvery : Math.max(1, Math.ceil(totalSteps / AUTO_LOGGED_STEPS));
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
   // Checkpoints and outputs: checked before anything is written.
@@ -175,6 +181,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
   const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
+  // A resumed run's history: every epoch record in metrics.jsonl when it holds them all.
+  if (runDir && runDir.keptEpochs.length === state.epoch && state.epoch > state.history.length) state.history = runDir.keptEpochs;
   if (config.restoreBest && state.earlyStopping?.best != null && state.bestParams === null) {
     log.warn({ path: resumed?.path }, `${resumed?.path} holds no best weights (its run did not use --restore-best): the best ${config.monitor} so far is kept, and the final weights are the best epoch's only if a later epoch improves on it`);
   }
@@ -188,6 +196,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     stepsPerEpoch,
     epochs: config.epochs,
     totalSteps,
+    logEvery,
     lr: peakLr,
     engine: engine.kind,
     workers: engine.workers,
@@ -207,6 +216,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     batchSize,
     stepsPerEpoch,
     totalSteps,
+    logEvery,
     peakLr,
     schedule,
     earlyStopping,

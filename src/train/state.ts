@@ -42,7 +42,10 @@ export interface LoopState {
   /** Updates applied (Adam's t); below `step` by the skipped steps. */
   updates: number;
   epochSums: EpochSums;
-  /** Epoch records of the finished epochs (the run's History; after a resume, see restoreLoopState). */
+  /**
+   * Epoch records of the finished epochs (the run's History). After a resume: those in --out's
+   * metrics.jsonl, or else the last HISTORY_IN_CHECKPOINT the checkpoint kept, then the new ones.
+   */
   history: EpochRecord[];
   gns: GnsState;
   /** The best value of --monitor and the epochs since (--patience or --restore-best), null when neither is on. */
@@ -56,6 +59,13 @@ export interface LoopState {
   trainSeconds: number;
   clock: LoopClock;
 }
+
+/**
+ * Epoch records a checkpoint keeps: the most recent ones. The whole history made every checkpoint
+ * grow with the run (a long run of short epochs wrote hundreds of KB per checkpoint); metrics.jsonl
+ * holds every record, and a resumed run with --out takes its history from there.
+ */
+export const HISTORY_IN_CHECKPOINT = 100;
 
 /** The state of a run that has not taken a step. */
 export function freshLoopState(earlyStopping: boolean, timings: StepTimings): LoopState {
@@ -82,7 +92,7 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
   return {
     updates: state.updates,
     // as metrics.jsonl has them: an epoch whose every step was skipped has a NaN train loss, JSON null
-    history: state.history.map(jsonRecord),
+    history: state.history.slice(-HISTORY_IN_CHECKPOINT).map(jsonRecord),
     epoch: { ...state.epochSums },
     gns: { ...state.gns },
     earlyStopping: state.earlyStopping && { ...state.earlyStopping },
