@@ -248,6 +248,19 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
     assertRefused(() => decodeCheckpoint(damaged, FILE), 'checkpointVersion', new RegExp(`format version ${next}.*checksum does not match either`));
   });
 
+  test('the best epoch\'s parameters (--restore-best) round-trip as best.* tensors; a partial set is refused', () => {
+    const withBest = { ...sampleCheckpoint(12), best: Float32Array.from({ length: SAMPLE_NUM_PARAMS }, (_, i) => i / 7) };
+    const bytes = encodeCheckpoint(withBest);
+    const back = decodeCheckpoint(bytes, FILE);
+    assert.deepEqual(bitsOf(back.best!), bitsOf(withBest.best));
+    assertSameCheckpoint(back, withBest);
+    assert.ok(decodeSafetensors(bytes).tensors.has('best.layers.1.bias'));
+    // One best.* tensor missing: the rest cannot be trusted as the best epoch's weights.
+    const decoded = decodeSafetensors(bytes);
+    const partial = encodeSafetensors([...decoded.tensors.values()].filter((t) => t.name !== 'best.layers.0.bias'), { ...decoded.metadata, 'dptrain.checksum': `sha256:${'0'.repeat(64)}` });
+    assertRefused(() => decodeCheckpoint(withChecksum(partial, documentedChecksum(partial)), FILE), 'checkpointInvalid', /tensor "best\.layers\.0\.bias" of the best epoch's mlp:3-4-2 is missing/);
+  });
+
   test('a checkpoint of format version 1 (before best.* tensors and the bounded history) is still read', () => {
     const old = decodeCheckpoint(reseal(good, (meta) => ({ ...meta, formatVersion: 1 })), FILE);
     assert.equal(old.meta.formatVersion, 1);
