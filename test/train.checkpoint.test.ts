@@ -1,4 +1,4 @@
-// Checkpoint files and the checkpoint directory (issue 6; research/reliability.md §7 rows 13–16).
+// Checkpoint files and the checkpoint directory (issue 6; docs/reliability.md rows K1–K12).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
