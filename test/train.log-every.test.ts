@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { train } from '../src/index.js';
 import { decodeCheckpoint } from '../src/train/index.js';
+import { readRunMetrics } from '../src/study/metrics.js';
 import { makeClassification, runCli, tempDir } from './helpers.js';
 
 type Row = { type: string; step?: number; epoch?: number; ms?: number; timing?: unknown; samplesPerSec?: number };
@@ -95,4 +96,18 @@ test('checkpoints keep the last 100 epoch records; a resumed run recovers the wh
     if (out) assert.deepEqual(epochs(resumed.history), epochs(uninterrupted.history));
     else assert.deepEqual(epochs(resumed.history), epochs(uninterrupted.history.slice(20)));
   }
+});
+
+test('the study\'s metrics reader counts the same steps and samples at every validation when steps were thinned', async () => {
+  const data = makeClassification(150, 5, 3);
+  const options = { model: 'mlp:5-6-3', batchSize: 16, epochs: 3, lr: 0.1, evalEvery: 4, engine: 'inline', workers: 1 } as const;
+  const [every, thinned] = [tempDir(), tempDir()];
+  await train({ ...options, logEvery: 1, out: every }, { data });
+  await train({ ...options, logEvery: 5, out: thinned }, { data });
+  const [a, b] = [await readRunMetrics(every), await readRunMetrics(thinned)];
+  const points = (m: typeof a) => m.checkpoints.map((c) => [c.kind, c.epoch, c.steps, c.samples, c.valLoss]);
+  assert.deepEqual(points(b), points(a));
+  assert.equal(b.steps, a.steps);
+  assert.equal(a.steps, 27);
+  assert.ok(b.meanStepMs! > 0);
 });
