@@ -17,10 +17,10 @@
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { EngineChoice, EngineKind } from '../src/engine/index.js';
-import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
+import { defaultOptimizerConfig, stateTensorCount, VersionedOptimizer, WasmUpdateKernels, type OptimizerConfig } from '../src/optim/index.js';
 import { loadKernels, type KernelsChoice } from '../src/kernels/index.js';
 import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type WasmMemory, type WasmModule } from '../src/collective/index.js';
-import { allocateShared, applyVersionUpdate, planLayout, stateAllocator, viewsOf, type SharedLayout } from '../src/engine/shared-memory.js';
+import { allocateShared, planLayout, viewsOf, type SharedLayout } from '../src/engine/shared-memory.js';
 import { convThroughput } from './bench-conv.js';
 import { WORKLOADS, blasLine, fmt, machineLine, measureEngine, median, scriptFlags, unsetOpenblasEnv, type Measurement, type Workload } from './bench-common.js';
 
@@ -186,25 +186,15 @@ async function allReduceBandwidth(params: number, workers: number, module: WasmM
 
 /** One thread's cost of an update of all `params` parameters: out of place in wasm, or copy + in place (JS). */
 function updateCost(params: number, optimizer: OptimizerConfig, module: WasmModule | null): { ms: number; jsMs: number } {
-  let stateTensors = 0;
-  createOptimizer(optimizer, 0, (length) => (stateTensors++, new Float32Array(length)));
-  const layout = planLayout(params, stateTensors, 1, 1);
+  const layout = planLayout(params, stateTensorCount(optimizer), 1, 1);
   const shared = allocateShared(layout, module !== null);
   shared.reduced.forEach((_, i, a) => (a[i] = ((i % 89) - 44) * 1e-3));
   shared.params[0].forEach((_, i, a) => (a[i] = ((i % 83) - 41) * 1e-2));
-  const state = {
-    params: shared.params,
-    state: shared.state,
-    reduced: shared.reduced,
-    numParams: params,
-    stateTensors,
-    optimizer,
-    optimizers: [0, 1].map((v) => createOptimizer(optimizer, params, stateAllocator(shared.state[v], params))) as [ReturnType<typeof createOptimizer>, ReturnType<typeof createOptimizer>],
-  };
-  const wasm = module && shared.memory ? new WasmCollective(module, shared.memory) : null;
-  const u = { version: 0, lr: 0.1, gradScale: 1 / 256, t: 1 };
-  const ms = time(() => applyVersionUpdate({ ...state, wasm }, u, 0, params)) * 1000;
-  const jsMs = time(() => applyVersionUpdate({ ...state, wasm: null }, u, 0, params)) * 1000;
+  const wasm = new VersionedOptimizer(optimizer, shared, module && shared.memory ? new WasmUpdateKernels(module, shared.memory) : null);
+  const js = new VersionedOptimizer(optimizer, shared, null);
+  const u = { lr: 0.1, gradScale: 1 / 256, t: 1 };
+  const ms = time(() => wasm.update(0, shared.reduced, u)) * 1000;
+  const jsMs = time(() => js.update(0, shared.reduced, u)) * 1000;
   return { ms, jsMs };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { CheckpointStore } from '../src/train/index.js';
+import { CHECKPOINT_FORMAT_VERSION, CheckpointStore } from '../src/train/index.js';
 import { SAMPLE_DATASET_HASH, SAMPLE_NUM_PARAMS, sampleCheckpoint } from './fixtures/checkpoints.js';
 import { runCli, tempDir, type CliResult } from './helpers.js';
 
@@ -32,7 +32,7 @@ describe('dptrain inspect', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     const out = r.stdout;
-    assert.ok(out.startsWith(`${checkpoint}: dptrain checkpoint, format version 1\n`), out);
+    assert.ok(out.startsWith(`${checkpoint}: dptrain checkpoint, format version ${CHECKPOINT_FORMAT_VERSION}\n`), out);
     assert.match(out, /^  model        mlp:3-4-2, 26 parameters$/m);
     assert.match(out, /^  dataset      synthetic:blobs\?n=60&d=3&classes=2&seed=0$/m);
     assert.match(out, new RegExp(`^  dataset hash ${SAMPLE_DATASET_HASH}$`, 'm'));

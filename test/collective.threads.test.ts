@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { batchRange, stepsPerEpoch } from '../src/data/index.js';
 import { InlineEngine, ThreadsEngine, type ThreadsEngineOptions } from '../src/engine/index.js';
 import type { EngineSetup } from '../src/engine/engine.js';
+import { EngineError } from '../src/errors.js';
 import { initParams, parseModelSpec } from '../src/model/index.js';
 import { clipFactor, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
 import type { KernelsChoice } from '../src/kernels/index.js';
@@ -54,14 +55,16 @@ async function trace(setup: EngineSetup, options: Omit<ThreadsEngineOptions, 'wo
       await engine.applyUpdate({ lr: 0.05, gradScale: clip / r.count, t: step + 1 });
       out.gradSumSq.push(r.gradSumSq);
       out.shards.push(r.shards.map((s) => s.gradSumSq));
-      // Every other step, read the parameters and state right away (a folded update is applied first).
+      // Every other step, read the parameters and state right away (synchronize applies a folded update first).
       if (step % 2 === 1) {
+        await engine.synchronize();
         out.params.push(Buffer.from(Float32Array.from(engine.params).buffer));
         for (const a of Object.values(engine.optimizerState)) out.state.push(Buffer.from(Float32Array.from(a).buffer));
       }
     }
     const val = await engine.evaluate(validation);
     out.valLoss = val.lossSum / val.count;
+    await engine.synchronize();
     out.params.push(Buffer.from(Float32Array.from(engine.params).buffer));
   } finally {
     await engine.close();
@@ -134,7 +137,7 @@ test('the js kernel set runs the JS collective path; auto picks wasm with the wa
   }
 });
 
-test('a folded update is applied before the parameters are read, evaluated, or the gradient handed out', async () => {
+test('a folded update is applied by evaluate() and synchronize(); reading the buffers before is refused', async () => {
   const setup = setupFor({ momentum: 0.9 });
   const folded = await ThreadsEngine.create(setup, { workers: 2 });
   const unfolded = await ThreadsEngine.create(setup, { workers: 2, foldUpdate: false });
@@ -143,15 +146,20 @@ test('a folded update is applied before the parameters are read, evaluated, or t
       const r = await engine.computeGradients({ epoch: 0, step: 0, start: 0, end: BATCH });
       await engine.applyUpdate({ lr: 0.1, gradScale: 1 / r.count, t: 1 });
     }
-    // Evaluate first (no params read before it), then the params, state and gradient.
+    // The folded update is pending: the getters refuse to hand out buffers that are not current.
+    for (const read of [() => folded.params, () => folded.optimizerState, () => folded.gradient]) {
+      assert.throws(read, (error: unknown) => error instanceof EngineError && error.code === 'dptrain.engine.notSynchronized' && /synchronize\(\)/.test(error.message));
+    }
+    // Evaluate first (it completes the update), then the params, state and gradient.
     assert.deepEqual(await folded.evaluate(validation), await unfolded.evaluate(validation));
     assert.deepEqual(Buffer.from(folded.params.buffer, folded.params.byteOffset, folded.params.byteLength), Buffer.from(unfolded.params.buffer, unfolded.params.byteOffset, unfolded.params.byteLength));
     assert.notDeepEqual(Array.from(folded.params), Array.from(setup.params));
     assert.deepEqual(Array.from(folded.optimizerState.momentum_buffer), Array.from(unfolded.optimizerState.momentum_buffer));
-    // Writing the gradient after applyUpdate (as the ws worker does before the next update) must not change that update.
+    // Writing the gradient after applyUpdate and synchronize (as the ws worker does before the next update) must not change that update.
     for (const engine of [folded, unfolded]) {
       const r = await engine.computeGradients({ epoch: 0, step: 1, start: BATCH, end: 2 * BATCH });
       await engine.applyUpdate({ lr: 0.1, gradScale: 1 / r.count, t: 2 });
+      await engine.synchronize();
       engine.gradient.fill(123);
       await engine.computeGradients({ epoch: 0, step: 2, start: 2 * BATCH, end: 3 * BATCH });
     }

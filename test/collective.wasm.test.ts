@@ -1,5 +1,5 @@
-// The wasm collective kernels (asm/collective.ts) against the JS references, bit for bit:
-// the reduce-scatter against reduceSlotsRange, the out-of-place SGD update against SgdOptimizer.
+// The wasm collective kernels (asm/collective.ts) against the JS references, bit for bit: the
+// reduce-scatter against reduceSlotsRange. (The module's SGD update kernels: optim.versioned.test.ts.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
@@ -13,7 +13,6 @@ import {
   type WasmModule,
 } from '../src/collective/index.js';
 import { normSq64 } from '../src/collective/shared-reduce.js';
-import { createOptimizer, defaultOptimizerConfig, type OptimizerConfig } from '../src/optim/index.js';
 import { Rng } from '../src/util/rng.js';
 
 const WORLD_SIZES = [1, 2, 3, 5];
@@ -120,66 +119,3 @@ test('the wasm reduce rejects ranges, short arrays, small scratch and arrays out
 });
 
 // ---- The out-of-place SGD update ----
-
-const configs: [string, Partial<OptimizerConfig>][] = [
-  ['plain SGD', {}],
-  ['SGD + weight decay', { weightDecay: 5e-4 }],
-  ['momentum', { momentum: 0.9 }],
-  ['momentum + weight decay', { momentum: 0.9, weightDecay: 1e-3 }],
-  ['Nesterov', { momentum: 0.95, nesterov: true }],
-  ['Nesterov + weight decay', { momentum: 0.5, nesterov: true, weightDecay: 1e-2 }],
-];
-
-for (const [name, overrides] of configs) {
-  test(`the wasm out-of-place update is bit-identical to the JS optimizer: ${name}, ranges of W in {1, 2, 3, 5}, 4 steps`, () => {
-    const config: OptimizerConfig = { ...defaultOptimizerConfig, ...overrides };
-    const length = 1003;
-    const rng = new Rng(7, name);
-    for (const workers of WORLD_SIZES) {
-      // wasm: params and buffer double-buffered in the shared memory; JS: one copy updated in place.
-      const { arrays, wasm } = memoryWith([length, length, length, length, length]);
-      const [p0, p1, b0, b1, grad] = arrays;
-      fill(p0, workers, 3);
-      const jsParams = Float32Array.from(p0);
-      const js = createOptimizer(config, length);
-      const versions = [p0, p1];
-      const buffers = [b0, b1];
-      for (let t = 1; t <= 4; t++) {
-        fill(grad, 100 * workers + t, 6);
-        const lr = 0.01 + rng.next() * 0.2;
-        const gradScale = 1 / (1 + Math.floor(rng.next() * 300));
-        const from = (t - 1) % 2;
-        const to = 1 - from;
-        const before = Float32Array.from(versions[from]);
-        for (const r of partitionRanges(length, workers)) {
-          const done = wasm.update({ config, paramsFrom: versions[from], paramsTo: versions[to], bufferFrom: buffers[from], bufferTo: buffers[to], grad, start: r.start, end: r.end, lr, gradScale });
-          assert.equal(done, true);
-        }
-        js.update(jsParams, grad, { lr, gradScale, t });
-        assert.deepEqual(bits(versions[to]), bits(jsParams), `${workers} ranges, step ${t}: params`);
-        if (config.momentum > 0) assert.deepEqual(bits(buffers[to]), bits(js.state.momentum_buffer), `${workers} ranges, step ${t}: momentum buffer`);
-        assert.deepEqual(bits(versions[from]), bits(before), `${workers} ranges, step ${t}: version v is intact`);
-      }
-    }
-  });
-}
-
-test('the wasm update touches only its range and leaves Adam to the JS path', () => {
-  const config: OptimizerConfig = { ...defaultOptimizerConfig, momentum: 0.9 };
-  const { arrays, wasm } = memoryWith([100, 100, 100, 100, 100]);
-  const [p0, p1, b0, b1, grad] = arrays;
-  p0.fill(1);
-  grad.fill(1);
-  p1.fill(-7);
-  b1.fill(-7);
-  wasm.update({ config, paramsFrom: p0, paramsTo: p1, bufferFrom: b0, bufferTo: b1, grad, start: 32, end: 64, lr: 0.1, gradScale: 1 });
-  for (const a of [p1, b1]) {
-    assert.ok(a.subarray(0, 32).every((v) => v === -7));
-    assert.ok(a.subarray(64).every((v) => v === -7));
-    assert.ok(a.subarray(32, 64).every((v) => v !== -7));
-  }
-  for (const name of ['adam', 'adamw'] as const) {
-    assert.equal(wasm.update({ config: { ...defaultOptimizerConfig, name }, paramsFrom: p0, paramsTo: p1, grad, start: 0, end: 100, lr: 0.1, gradScale: 1 }), false);
-  }
-  assert.throws(() => wasm.update({ config, paramsFrom: p0, paramsTo: p1, grad, start: 0, end: 100, lr: 0.1, gradScale: 1 }), /momentum buffer/);
-});

@@ -1,4 +1,4 @@
-// Checkpoint files and the checkpoint directory (issue 6; research/reliability.md §7 rows 13–16).
+// Checkpoint files and the checkpoint directory (issue 6; docs/reliability.md rows K1–K12).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -241,10 +241,30 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
 
   test('a future format version is refused with both versions named', () => {
     const future = reseal(good, (meta) => ({ ...meta, formatVersion: CHECKPOINT_FORMAT_VERSION + 1 }));
-    assertRefused(() => decodeCheckpoint(future, FILE), 'checkpointVersion', /has checkpoint format version 2, but this dptrain reads format version 1 — use the newer dptrain/);
+    const [next, now] = [CHECKPOINT_FORMAT_VERSION + 1, CHECKPOINT_FORMAT_VERSION];
+    assertRefused(() => decodeCheckpoint(future, FILE), 'checkpointVersion', new RegExp(`has checkpoint format version ${next}, but this dptrain reads format version ${now} — use the newer dptrain`));
     // A newer format may checksum differently, so its version is reported first, with a warning.
     const damaged = flipBit(future, future.length - 1);
-    assertRefused(() => decodeCheckpoint(damaged, FILE), 'checkpointVersion', /format version 2.*checksum does not match either/);
+    assertRefused(() => decodeCheckpoint(damaged, FILE), 'checkpointVersion', new RegExp(`format version ${next}.*checksum does not match either`));
+  });
+
+  test('the best epoch\'s parameters (--restore-best) round-trip as best.* tensors; a partial set is refused', () => {
+    const withBest = { ...sampleCheckpoint(12), best: Float32Array.from({ length: SAMPLE_NUM_PARAMS }, (_, i) => i / 7) };
+    const bytes = encodeCheckpoint(withBest);
+    const back = decodeCheckpoint(bytes, FILE);
+    assert.deepEqual(bitsOf(back.best!), bitsOf(withBest.best));
+    assertSameCheckpoint(back, withBest);
+    assert.ok(decodeSafetensors(bytes).tensors.has('best.layers.1.bias'));
+    // One best.* tensor missing: the rest cannot be trusted as the best epoch's weights.
+    const decoded = decodeSafetensors(bytes);
+    const partial = encodeSafetensors([...decoded.tensors.values()].filter((t) => t.name !== 'best.layers.0.bias'), { ...decoded.metadata, 'dptrain.checksum': `sha256:${'0'.repeat(64)}` });
+    assertRefused(() => decodeCheckpoint(withChecksum(partial, documentedChecksum(partial)), FILE), 'checkpointInvalid', /tensor "best\.layers\.0\.bias" of the best epoch's mlp:3-4-2 is missing/);
+  });
+
+  test('a checkpoint of format version 1 (before best.* tensors and the bounded history) is still read', () => {
+    const old = decodeCheckpoint(reseal(good, (meta) => ({ ...meta, formatVersion: 1 })), FILE);
+    assert.equal(old.meta.formatVersion, 1);
+    assert.equal(old.best, undefined);
   });
 
   test('a parameter count that does not match the model is refused', () => {
@@ -317,7 +337,7 @@ describe('checkpoint file: damage and untrusted content are refused', () => {
     refuse((c) => (c.meta.loop.x = NaN), /meta.loop.x is NaN; checkpoint JSON holds finite numbers only/);
     refuse((c) => (c.meta.loop.when = new Date(0)), /meta.loop.when is a Date/);
     refuse((c) => (c.meta.loop.list = [1, undefined]), /meta.loop.list\[1\] is undefined/);
-    refuse((c) => (c.meta.formatVersion = 2), /meta.formatVersion must be 1/);
+    refuse((c) => (c.meta.formatVersion = CHECKPOINT_FORMAT_VERSION + 1), new RegExp(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}`));
     refuse((c) => (c.params = new Float32Array(25)), /params must be a Float32Array of 26 values for mlp:3-4-2 \(got a Float32Array of 25\)/);
     refuse((c) => (c.optimizerState.exp_avg = new Float32Array(3)), /optimizerState.exp_avg must be a Float32Array of 26 values/);
     refuse((c) => (c.meta.numParams = 30), /meta.numParams is 30 but mlp:3-4-2 has 26 parameters/);

@@ -57,6 +57,8 @@ export const trainFlags: FlagSpec[] = [
   { key: 'patience', flag: '--patience <epochs>', help: 'early stopping: stop after this many epochs without improvement (0 = off)', parse: integer },
   { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor') },
   { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },
+  { key: 'restoreBest', flag: '--restore-best', help: 'end with the weights of the best epoch by --monitor (final.safetensors), as Keras restore_best_weights' },
+  { key: 'logEvery', flag: '--log-every <n>', help: 'a step record in metrics.jsonl every n steps; epoch and eval records always (0 = auto: every step up to 10,000 steps, else at most ~10,000 records)', parse: integer },
   { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here' },
   { key: 'init', flag: '--init <file>', help: 'start from the parameters in this .safetensors file' },
   { key: 'checkpointDir', flag: '--checkpoint-dir <dir>', help: 'write checkpoints (parameters, optimizer state, position) here, atomically' },

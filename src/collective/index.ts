@@ -4,11 +4,9 @@ export {
   compileCollective,
   createSharedMemory,
   reduceScratchBytes,
-  wasmUpdateKind,
   WasmCollective,
   WASM_PAGE,
   MAX_WASM_PAGES,
-  type OutOfPlaceUpdate,
   type WasmMemory,
   type WasmModule,
 } from './wasm.js';

@@ -2,11 +2,11 @@
  * The WebAssembly collective kernels (asm/collective.ts -> dist/wasm/collective.wasm) over a
  * shared WebAssembly.Memory: the threads engine allocates all its parameter, optimizer-state and
  * gradient buffers in one such memory, and every thread instantiates the module over it, so the
- * reduce-scatter and the SGD update run in place with f32x4 SIMD. They give the same bits as the
- * JavaScript reference (reduceSlotsRange; src/optim/sgd.ts), which runs where this cannot.
+ * reduce-scatter runs in place with f32x4 SIMD, with the same bits as the JavaScript reference
+ * (reduceSlotsRange), which runs where this cannot. The same module holds the SGD update kernels;
+ * optim/wasm-update.ts instantiates it for them (the optimizer update lives in optim/).
  */
 import { readFile } from 'node:fs/promises';
-import type { OptimizerConfig } from '../optim/index.js';
 import type { ReduceRangeResult } from './shared-reduce.js';
 
 /**
@@ -35,9 +35,6 @@ interface CollectiveExports {
   reduceScratchBytes(n: number): number;
   heapBase(): number;
   reduce(slots: number, n: number, length: number, out: number, start: number, end: number, scratch: number): void;
-  sgd(pFrom: number, pTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number): void;
-  momentum(pFrom: number, pTo: number, bFrom: number, bTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number, mu: number): void;
-  nesterov(pFrom: number, pTo: number, bFrom: number, bTo: number, grad: number, start: number, end: number, lr: number, s: number, wd: number, mu: number): void;
   copy(dst: number, src: number, bytes: number): void;
 }
 
@@ -81,28 +78,6 @@ export function createSharedMemory(pages: number): WasmMemory {
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
 }
 
-/** Which SGD variant the wasm update implements for a config, or null (Adam/AdamW: the JS path). */
-export function wasmUpdateKind(config: OptimizerConfig): 'sgd' | 'momentum' | 'nesterov' | null {
-  if (config.name !== 'sgd') return null;
-  if (config.momentum === 0) return 'sgd';
-  return config.nesterov ? 'nesterov' : 'momentum';
-}
-
-/** Arguments of one out-of-place update of [start, end): read version v, write version v + 1. */
-export interface OutOfPlaceUpdate {
-  config: OptimizerConfig;
-  paramsFrom: Float32Array;
-  paramsTo: Float32Array;
-  /** The momentum buffer of versions v and v + 1 (SGD with momentum only). */
-  bufferFrom?: Float32Array;
-  bufferTo?: Float32Array;
-  grad: Float32Array;
-  start: number;
-  end: number;
-  lr: number;
-  gradScale: number;
-}
-
 /** A region of the shared memory for one caller's reduce results (16-byte aligned). */
 export interface Scratch {
   offset: number;
@@ -141,30 +116,6 @@ export class WasmCollective {
     this.#x.reduce(this.#address(slots), n, length, this.#address(out), start, end, scratch.offset);
     const at = scratch.offset / 8;
     return { sumSq: this.#f64[at + n], slotSumSq: this.#f64.slice(at, at + n) };
-  }
-
-  /**
-   * The SGD update of [start, end) out of place, bit-identical to SgdOptimizer.update in place on a
-   * copy of version v. Returns false (doing nothing) for an optimizer it does not implement.
-   */
-  update(u: OutOfPlaceUpdate): boolean {
-    const kind = wasmUpdateKind(u.config);
-    if (kind === null) return false;
-    const length = u.paramsFrom.length;
-    checkRange(u.start, u.end, length);
-    for (const a of [u.paramsTo, u.grad]) if (a.length !== length) throw new RangeError(`update arrays of different lengths (${a.length} vs ${length})`);
-    const { weightDecay: wd, momentum: mu } = u.config;
-    const [pFrom, pTo, grad] = [this.#address(u.paramsFrom), this.#address(u.paramsTo), this.#address(u.grad)];
-    if (kind === 'sgd') {
-      this.#x.sgd(pFrom, pTo, grad, u.start, u.end, u.lr, u.gradScale, wd);
-      return true;
-    }
-    if (!u.bufferFrom || !u.bufferTo || u.bufferFrom.length !== length || u.bufferTo.length !== length) {
-      throw new RangeError('SGD with momentum needs the momentum buffer of both versions');
-    }
-    const [bFrom, bTo] = [this.#address(u.bufferFrom), this.#address(u.bufferTo)];
-    this.#x[kind](pFrom, pTo, bFrom, bTo, grad, u.start, u.end, u.lr, u.gradScale, wd, mu);
-    return true;
   }
 
   /** The byte address of a view of the shared memory (checked: the kernels write through it). */

@@ -20,7 +20,7 @@ export interface EngineSetup {
   /** Saved optimizer state to start from (a resumed checkpoint's); undefined = fresh state. */
   optimizerState?: Readonly<Record<string, Float32Array>>;
   optimizer: OptimizerConfig;
-  /** Seed of the epoch permutations (design.md §2.4). */
+  /** Seed of the epoch permutations (docs/architecture.md, "Semantics the engines keep"). */
   seed: number;
   /** The validation split; engines may share it with their workers for evaluate(). */
   validation: Dataset | null;
@@ -97,14 +97,27 @@ export interface Engine {
   readonly kernels: string;
   /** How the kernel set was chosen: the BLAS library and its self-test, or why auto fell back. */
   readonly kernelsReport?: KernelsReport;
-  /** The live parameters, identical on every replica after each update. */
+  /**
+   * The live parameters, identical on every replica after each update. The three buffers are
+   * plain reads (no getter does work); after `applyUpdate`, read them after `synchronize()`.
+   */
   readonly params: Float32Array;
   /** The reduced gradient sum of the last `computeGradients`. */
   readonly gradient: Float32Array;
   /** Optimizer state tensors by PyTorch name (for checkpoints). */
   readonly optimizerState: Readonly<Record<string, Float32Array>>;
   computeGradients(plan: StepPlan): Promise<GradientResult>;
+  /**
+   * The optimizer update with the last reduced gradient (optim/ runs it). An engine may defer it
+   * (the threads engine folds it into the next step's tasks); `synchronize()` completes it.
+   */
   applyUpdate(update: UpdatePlan): Promise<UpdateTiming>;
+  /**
+   * Completes a deferred update, so that `params`, `optimizerState` and `gradient` are current
+   * (the threads engine throws EngineError `notSynchronized` if they are read before). No-op
+   * for engines that update at once.
+   */
+  synchronize(): Promise<void>;
   /**
    * Drops the last computed gradient instead of applying it (a non-finite step under
    * --on-nonfinite skip): every replica keeps its parameters and optimizer state.

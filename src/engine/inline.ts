@@ -75,6 +75,9 @@ export class InlineEngine implements Engine {
     };
   }
 
+  /** Nothing to complete: applyUpdate updates at once. */
+  async synchronize(): Promise<void> {}
+
   /** Nothing to undo: the gradient is only read by applyUpdate. */
   async skipUpdate(): Promise<void> {}
 

@@ -30,8 +30,6 @@ export interface WorkerSetup {
   optimizer: OptimizerConfig;
   /** Gradient slots per step (fixed chunks, or one per worker). */
   slotCount: number;
-  /** Number of optimizer state tensors (0 for plain SGD, 1 for momentum, 2 for Adam). */
-  stateTensors: number;
   train: SharedDataset;
   validation: SharedDataset | null;
   /** The current epoch's permutation of the training rows, written by the coordinator. */

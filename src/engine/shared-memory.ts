@@ -7,9 +7,8 @@
  * Either way it is sized exactly once, never grows, and the Float32Array views never detach.
  */
 import type { Dataset } from '../data/index.js';
-import { createSharedMemory, reduceScratchBytes, MAX_WASM_PAGES, WASM_PAGE, type WasmCollective, type WasmMemory } from '../collective/index.js';
-import type { Optimizer, OptimizerConfig } from '../optim/index.js';
-import type { SharedDataset, VersionUpdate } from './messages.js';
+import { createSharedMemory, reduceScratchBytes, MAX_WASM_PAGES, WASM_PAGE, type WasmMemory } from '../collective/index.js';
+import type { SharedDataset } from './messages.js';
 
 export function sharedFloat32(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
@@ -26,16 +25,6 @@ export function shareDataset(data: Dataset): SharedDataset {
   const y = sharedFloat32(data.y.length);
   y.set(data.y);
   return { n: data.n, inputDim: data.inputDim, targetDim: data.targetDim, x, y };
-}
-
-/** An optimizer `allocate` callback handing out consecutive [numParams] views of one state buffer. */
-export function stateAllocator(state: Float32Array, numParams: number): (length: number) => Float32Array {
-  let tensor = 0;
-  return (length) => {
-    const view = state.subarray(tensor * numParams, tensor * numParams + length);
-    tensor += 1;
-    return view;
-  };
 }
 
 /** Byte offsets of the engine's buffers in its one shared buffer; every array starts on a cache line. */
@@ -118,51 +107,4 @@ export function viewsOf(buffer: SharedArrayBuffer, layout: SharedLayout): Omit<S
 /** Whether a layout fits a 32-bit WebAssembly memory. */
 export function fitsWasmMemory(layout: SharedLayout): boolean {
   return Math.ceil(layout.bytes / WASM_PAGE) <= MAX_WASM_PAGES;
-}
-
-/** What an out-of-place update needs: the views, one optimizer per version parity, the wasm kernels if any. */
-export interface VersionedState {
-  params: [Float32Array, Float32Array];
-  state: [Float32Array, Float32Array];
-  reduced: Float32Array;
-  numParams: number;
-  stateTensors: number;
-  optimizer: OptimizerConfig;
-  /** Optimizers over state[0] and state[1]. */
-  optimizers: [Optimizer, Optimizer];
-  wasm: WasmCollective | null;
-}
-
-/**
- * The optimizer update of [start, end) from version u.version to u.version + 1 with the reduced
- * gradient. Version v is only read, so an update that dies halfway can be run again. SGD (plain,
- * momentum, Nesterov) runs out of place in wasm where available; otherwise (Adam/AdamW, or the
- * JS path) the range of version v is copied to v + 1 and the optimizer updates the copy in place.
- * Both give the same bits.
- */
-export function applyVersionUpdate(s: VersionedState, u: VersionUpdate, start: number, end: number): void {
-  const from = u.version % 2;
-  const to = 1 - from;
-  const P = s.numParams;
-  if (
-    s.wasm?.update({
-      config: s.optimizer,
-      paramsFrom: s.params[from],
-      paramsTo: s.params[to],
-      bufferFrom: s.stateTensors > 0 ? s.state[from].subarray(0, P) : undefined,
-      bufferTo: s.stateTensors > 0 ? s.state[to].subarray(0, P) : undefined,
-      grad: s.reduced,
-      start,
-      end,
-      lr: u.lr,
-      gradScale: u.gradScale,
-    })
-  ) {
-    return;
-  }
-  s.params[to].set(s.params[from].subarray(start, end), start);
-  for (let k = 0; k < s.stateTensors; k++) {
-    s.state[to].set(s.state[from].subarray(k * P + start, k * P + end), k * P + start);
-  }
-  s.optimizers[to].update(s.params[to], s.reduced, { lr: u.lr, gradScale: u.gradScale, t: u.t, start, end });
 }

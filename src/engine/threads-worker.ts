@@ -10,7 +10,7 @@ import { reduceSlotsRange, WasmCollective } from '../collective/index.js';
 import { arriveAndWait, BarrierAborted, COMPUTED, UPDATED } from './barrier.js';
 import { Model, parseModelSpec } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
-import { createOptimizer, type Optimizer } from '../optim/index.js';
+import { VersionedOptimizer, WasmUpdateKernels } from '../optim/index.js';
 import type {
   EvaluateResult,
   EvaluateTask,
@@ -22,7 +22,7 @@ import type {
   WorkerSetup,
   WorkerTask,
 } from './messages.js';
-import { applyVersionUpdate, stateAllocator, viewsOf, type VersionedState } from './shared-memory.js';
+import { viewsOf } from './shared-memory.js';
 
 const setup = Piscina.workerData as WorkerSetup;
 // Each thread loads its own kernel instance once (wasm memory is per thread); with blas this also
@@ -34,25 +34,16 @@ const buffer = (setup.memory ? setup.memory.buffer : setup.buffer) as SharedArra
 const views = viewsOf(buffer, layout);
 const slot = (index: number) => views.slots.subarray(index * P, (index + 1) * P);
 
-/** One optimizer per parameter version parity, each over that parity's shared state. */
-const optimizers: [Optimizer, Optimizer] = [
-  createOptimizer(setup.optimizer, P, stateAllocator(views.state[0], P)),
-  createOptimizer(setup.optimizer, P, stateAllocator(views.state[1], P)),
-];
-
 /** This thread's instance of the collective kernels over the shared memory (null: the JS path). */
 const wasm = setup.memory && setup.collectiveModule ? new WasmCollective(setup.collectiveModule, setup.memory) : null;
+/** The optimizer over both shared parameter and state versions, with the wasm update where it runs. */
+const optimizer = new VersionedOptimizer(
+  setup.optimizer,
+  views,
+  setup.memory && setup.collectiveModule ? new WasmUpdateKernels(setup.collectiveModule, setup.memory) : null,
+);
 /** Worker w's reduce scratch (tasks, not threads, own it: a thread may run any worker's task). */
 const scratchOf = (worker: number) => ({ offset: layout.scratch + worker * layout.scratchBytes, bytes: layout.scratchBytes });
-
-const versioned: VersionedState = {
-  ...views,
-  numParams: P,
-  stateTensors: setup.stateTensors,
-  optimizer: setup.optimizer,
-  optimizers,
-  wasm,
-};
 
 export default function run(task: WorkerTask): StepResult | StepAborted | UpdateResult | EvaluateResult {
   switch (task.kind) {
@@ -75,7 +66,8 @@ function step(task: StepTask): StepResult {
   let updateMs = 0;
   if (task.update) {
     const t0 = performance.now();
-    applyVersionUpdate(versioned, task.update, task.reduceStart, task.reduceEnd);
+    const u = task.update;
+    optimizer.update(u.version, views.reduced, { lr: u.lr, gradScale: u.gradScale, t: u.t, start: task.reduceStart, end: task.reduceEnd });
     updateMs = performance.now() - t0;
     arriveAndWait(setup.control, setup.workers, task.round, UPDATED);
   }
@@ -118,7 +110,7 @@ function step(task: StepTask): StepResult {
 /** Reads version v, writes version v + 1 for the range; the source is never modified, so a retry gives the same result. */
 function update(task: UpdateTask): UpdateResult {
   const started = performance.now();
-  applyVersionUpdate(versioned, task, task.start, task.end);
+  optimizer.update(task.version, views.reduced, { lr: task.lr, gradScale: task.gradScale, t: task.t, start: task.start, end: task.end });
   return { ms: performance.now() - started };
 }
 

@@ -21,8 +21,8 @@ import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
 import { Model } from '../model/index.js';
 import { loadKernels, type KernelsReport } from '../kernels/index.js';
-import { createOptimizer, restoreOptimizerState, type Optimizer } from '../optim/index.js';
-import { compileCollective, partitionRanges, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
+import { restoreOptimizerState, stateTensorCount, VersionedOptimizer, WasmUpdateKernels } from '../optim/index.js';
+import { compileCollective, partitionRanges, type Range, type WasmModule } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type {
@@ -37,17 +37,7 @@ import type {
   WorkerTask,
 } from './messages.js';
 import { abortRound, CONTROL_WORDS, openRound } from './barrier.js';
-import {
-  allocateShared,
-  applyVersionUpdate,
-  fitsWasmMemory,
-  planLayout,
-  shareDataset,
-  sharedUint32,
-  stateAllocator,
-  type SharedState,
-  type VersionedState,
-} from './shared-memory.js';
+import { allocateShared, fitsWasmMemory, planLayout, shareDataset, sharedUint32, type SharedState } from './shared-memory.js';
 
 /** Test-only: make the task of (step, worker) fail once. */
 export interface FaultInjection {
@@ -71,7 +61,7 @@ export interface ThreadsEngineOptions {
   collective?: 'auto' | 'wasm' | 'js';
   /**
    * Run each step's optimizer update inside the next step's tasks (default true), saving a round
-   * of tasks per step; params, optimizerState and evaluate() apply a pending update first.
+   * of tasks per step; synchronize() and evaluate() apply a pending update first.
    * false: applyUpdate runs a round of update tasks, as a reference for tests and the benchmark.
    */
   foldUpdate?: boolean;
@@ -104,8 +94,8 @@ export class ThreadsEngine implements Engine {
   #foldedUpdateMs = 0;
   #round = 0;
   #epoch = -1;
-  #optimizers: [Optimizer, Optimizer];
-  #versioned: VersionedState;
+  /** The coordinator thread's optimizer over the shared versions: checkpoints read its state, synchronize() runs a pending update with it. */
+  #optimizer: VersionedOptimizer;
   #setup: EngineSetup;
   #options: Required<Omit<ThreadsEngineOptions, 'faults' | 'onWarning'>> & ThreadsEngineOptions;
   #faults: FaultInjection[];
@@ -144,8 +134,7 @@ export class ThreadsEngine implements Engine {
 
     // Count the optimizer's state tensors, then lay out everything a step writes in one buffer:
     // a shared WebAssembly.Memory of exactly that size for the wasm kernels, else a SharedArrayBuffer.
-    let stateTensors = 0;
-    createOptimizer(setup.optimizer, 0, (length) => (stateTensors++, new Float32Array(length)));
+    const stateTensors = stateTensorCount(setup.optimizer);
     const layout = planLayout(P, stateTensors, slotCount, workers + 1);
     if (collective.module && !fitsWasmMemory(layout)) {
       if (options.collective === 'wasm') throw new RangeError(`the engine's buffers (${layout.bytes} bytes) do not fit a 4 GiB WebAssembly memory`);
@@ -165,7 +154,6 @@ export class ThreadsEngine implements Engine {
       numParams: P,
       microBatch: setup.microBatch,
       optimizer: setup.optimizer,
-      stateTensors,
       train: shareDataset(setup.train),
       validation: setup.validation ? shareDataset(setup.validation) : null,
       permutation: sharedUint32(setup.train.n),
@@ -175,23 +163,12 @@ export class ThreadsEngine implements Engine {
       collectiveModule: collective.module,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
     };
-    // The coordinator's own views of the optimizer state, for checkpoints, names, and applying a
-    // pending update in this thread when the parameters are read.
-    this.#optimizers = [
-      createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[0], P)),
-      createOptimizer(setup.optimizer, P, stateAllocator(this.#views.state[1], P)),
-    ];
-    if (setup.optimizerState) restoreOptimizerState(this.#optimizers[0].state, setup.optimizerState);
-    this.#versioned = {
-      params: this.#views.params,
-      state: this.#views.state,
-      reduced: this.#views.reduced,
-      numParams: P,
-      stateTensors,
-      optimizer: setup.optimizer,
-      optimizers: this.#optimizers,
-      wasm: collective.module && this.#views.memory ? new WasmCollective(collective.module, this.#views.memory) : null,
-    };
+    this.#optimizer = new VersionedOptimizer(
+      setup.optimizer,
+      this.#views,
+      collective.module && this.#views.memory ? new WasmUpdateKernels(collective.module, this.#views.memory) : null,
+    );
+    if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state(0), setup.optimizerState);
     this.#ranges = partitionRanges(P, workers);
     this.#pool = new Piscina<WorkerTask, unknown>({
       filename: workerFile,
@@ -205,21 +182,37 @@ export class ThreadsEngine implements Engine {
     this.#pool.on('error', (error: Error) => this.#options.onWarning?.(`a worker thread failed outside a task: ${error.message}`, {}));
   }
 
-  /** The live parameters (a pending update is applied first, in this thread). */
+  /** The live parameters. Read them after synchronize(): with an update pending they are not current. */
   get params(): Float32Array {
-    this.#applyPending();
+    this.#checkSynchronized('params');
     return this.#views.params[this.#version % 2];
   }
 
-  /** The reduced gradient sum (a pending update, which reads it, is applied first: the caller may write it). */
+  /** The reduced gradient sum of the last step; a pending update still reads it, so it is not handed out before synchronize(). */
   get gradient(): Float32Array {
-    this.#applyPending();
+    this.#checkSynchronized('gradient');
     return this.#views.reduced;
   }
 
   get optimizerState(): Readonly<Record<string, Float32Array>> {
-    this.#applyPending();
-    return this.#optimizers[this.#version % 2].state;
+    this.#checkSynchronized('optimizerState');
+    return this.#optimizer.state(this.#version);
+  }
+
+  /** A folded update is recorded, not applied: reading the buffers before synchronize() is a bug of the caller. */
+  #checkSynchronized(what: string): void {
+    if (this.#pending) {
+      throw new EngineError('notSynchronized', `ThreadsEngine.${what} was read with the update of step ${this.#pending.t - 1} still pending — await engine.synchronize() after applyUpdate() before reading the parameters, optimizer state or gradient`);
+    }
+  }
+
+  /** Applies a pending (folded) update over all parameters in this thread: the same kernel, the same bits as the workers'. */
+  async synchronize(): Promise<void> {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#optimizer.update(pending.version, this.#views.reduced, { lr: pending.lr, gradScale: pending.gradScale, t: pending.t });
+    this.#version = pending.version + 1;
+    this.#pending = null;
   }
 
   async computeGradients(plan: StepPlan): Promise<GradientResult> {
@@ -320,14 +313,14 @@ export class ThreadsEngine implements Engine {
 
   /**
    * Folded (default): records the update, which the next computeGradients applies inside its
-   * tasks (or this thread, if the parameters are read first), and reports the time of the
+   * tasks (or synchronize() in this thread, if called first), and reports the time of the
    * update applied during this step — the previous step's, the one on this step's critical path.
    * Otherwise: a round of update tasks, one range per worker.
    */
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
     if (this.#options.foldUpdate) {
-      this.#applyPending();
+      await this.synchronize();
       this.#pending = { version: this.#version, lr: update.lr, gradScale: update.gradScale, t: update.t };
       const updateMs = this.#foldedUpdateMs + (performance.now() - started);
       this.#foldedUpdateMs = 0;
@@ -343,23 +336,15 @@ export class ThreadsEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  /** Applies a pending (folded) update over all parameters in this thread: the wasm kernel or the optimizer, the same bits as the workers'. */
-  #applyPending(): void {
-    const pending = this.#pending;
-    if (!pending) return;
-    applyVersionUpdate(this.#versioned, pending, 0, this.#setup.params.length);
-    this.#version = pending.version + 1;
-    this.#pending = null;
-  }
-
   async evaluate(data: Dataset): Promise<BatchResult> {
     if (data !== this.#setup.validation) {
       // Not the shared validation set: evaluate in this thread.
       this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels, { blasLibrary: this.#setup.blasLibrary }) });
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
+      await this.synchronize();
       return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch);
     }
-    this.#applyPending();
+    await this.synchronize();
     const parts = shardRanges(0, data.n, this.workers).filter((r) => r.end > r.start);
     const results = await Promise.all(
       parts.map((r, worker) =>

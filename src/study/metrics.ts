@@ -1,8 +1,10 @@
 /**
- * Reading a run directory back (design.md §4): summary.json, config.json and metrics.jsonl,
+ * Reading a run directory back (docs/formats.md): summary.json, config.json and metrics.jsonl,
  * streamed line by line because a B = 1 run writes a line per sample. Step records are reduced
  * on the fly to at most `maxPoints` log-spaced bins (mean loss per bin), which is what plots need;
- * eval and epoch records become checkpoints, the points where a target can be checked.
+ * eval and epoch records become checkpoints, the points where a target can be checked. A run
+ * logged with --log-every N > 1 has every N-th step record: step counts then come from the epoch
+ * records and step indices, and training time is scaled up from the logged steps.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,7 +50,7 @@ export interface Checkpoint {
   /** Steps and samples taken so far. */
   steps: number;
   samples: number;
-  /** Training wall time so far: the step records' `ms` summed (validation excluded). */
+  /** Training wall time so far: the step records' `ms` summed (validation excluded; estimated from the logged steps with --log-every). */
   trainMs: number;
   valLoss: number | null;
   valAccuracy: number | null;
@@ -87,8 +89,18 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   let binCount = 0;
   let last: LoggedStep | null = null;
   let stepMs = 0;
+  /** Step records read; the last step index seen (step or skip record); whether some steps were not logged (--log-every). */
+  let logged = 0;
+  let skipped = 0;
+  let lastIndex = -1;
+  let thinned = false;
+  /** Steps and samples the epoch records account for so far. */
+  let applied = 0;
+  let appliedSamples = 0;
   let steps = 0;
   let samples = 0;
+  /** Training time so far: the logged steps' time, scaled up to `count` steps when only some were logged. */
+  const trainMsAt = (count: number) => (thinned && logged > 0 ? (stepMs * count) / logged : stepMs);
   const flush = () => {
     if (binCount > 0 && last) curve.push({ step: last.step + 1, samples: last.samples, loss: binLoss / binCount });
     binLoss = 0;
@@ -106,13 +118,24 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
     if (record.type === 'epoch') {
       const e = record as EpochRecord;
       epochs.push(e);
-      checkpoints.push({ kind: 'epoch', epoch: e.epoch, steps, samples, trainMs: stepMs, valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy });
+      applied += e.steps;
+      appliedSamples += e.samples;
+      steps = Math.max(steps, applied);
+      samples = Math.max(samples, appliedSamples);
+      checkpoints.push({ kind: 'epoch', epoch: e.epoch, steps, samples, trainMs: trainMsAt(steps), valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy });
     } else if (record.type === 'eval') {
       const e = record as EvalRecord;
-      checkpoints.push({ kind: 'eval', epoch: e.epoch, steps: e.step, samples: e.samples, trainMs: stepMs, valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: null, trainAccuracy: null });
+      checkpoints.push({ kind: 'eval', epoch: e.epoch, steps: e.step, samples: e.samples, trainMs: trainMsAt(e.step), valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: null, trainAccuracy: null });
+    } else if (record.type === 'skip') {
+      skipped += 1;
+      lastIndex = (record as { step: number }).step;
     } else if (record.type === 'step') {
       const s = record as LoggedStep;
-      steps += 1;
+      logged += 1;
+      thinned ||= s.step > lastIndex + 1;
+      lastIndex = s.step;
+      // Applied steps: the step index counts skipped steps too, and every skip is logged.
+      steps = thinned ? Math.max(steps + 1, s.step + 1 - skipped) : steps + 1;
       samples = s.samples;
       stepMs += s.ms;
       last = s;
@@ -128,7 +151,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   flush();
   const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
   const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
-  return { epochs, checkpoints, curve, gns, steps, meanStepMs: steps > 0 ? stepMs / steps : null };
+  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null };
 }
 
 export async function readJson<T>(file: string): Promise<T | null> {

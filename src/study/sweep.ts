@@ -1,8 +1,9 @@
 /**
- * Batch-size sweeps (design.md §7; Shallue et al. 2018's protocol as research/batch-size.md §9
- * describes it): train once per (batch size, seed[, learning rate]) until a target metric is met
- * or a budget of epochs runs out, then report steps, epochs, samples and seconds to the target,
- * fit S(B) = S_min + E_min/B and classify each B's scaling regime.
+ * Batch-size sweeps (docs/batch-size.md; the protocol of Shallue et al. 2018, "Measuring the
+ * Effects of Data Parallelism on Neural Network Training"): train once per (batch size, seed[,
+ * learning rate]) until a target metric is met or a budget of epochs runs out, then report steps,
+ * epochs, samples and seconds to the target, fit S(B) = S_min + E_min/B and classify each B's
+ * scaling regime.
  *
  * The target is checked wherever train() validates: at every epoch end, and within epochs every
  * --eval-every steps (or --evals-per-epoch times per epoch, the sweep's per-B cadence). So
@@ -239,7 +240,7 @@ function fmtLr(lr: number): string {
 /**
  * The tuned grid for batch size B: `trials` rates a factor `factor` apart, centred (in log scale)
  * on ε₀(B/B₀)^¾, the geometric mean of the linear-rule prediction ε₀B/B₀ and the square-root one
- * ε₀√(B/B₀). research/batch-size.md §9 centres the grid on the linear prediction and extends it to
+ * ε₀√(B/B₀). Shallue et al.'s protocol centres the grid on the linear prediction and extends it to
  * the square-root one; with a fixed budget per B, centring between the two spans both whenever
  * they are less than factor^(trials−1) apart. Rates are rounded to 4 significant digits.
  */
@@ -285,6 +286,8 @@ export function planRuns(options: ResolvedSweepOptions, trainSamples: number): P
           lr: gridLr ?? base.lr,
           lrRule: options.lrRule === 'tuned' ? 'none' : options.lrRule,
           evalEvery,
+          // The report reads every step's loss and noise scale (study/metrics.ts), unless --log-every says otherwise.
+          logEvery: base.logEvery > 0 ? base.logEvery : 1,
           out: dir,
         };
         runs.push({ id, dir, batchSize, resolvedBatchSize: B, seed, gridLr, config });
@@ -337,7 +340,7 @@ export interface RunOutcome {
   error: string | null;
 }
 
-/** The gradient slots a step's noise-scale estimate comes from (research/batch-size.md §2.3). */
+/** The gradient slots a step's noise-scale estimate comes from (docs/batch-size.md; src/train/gns.ts). */
 export interface GnsSetup {
   engine: string;
   workers: number;

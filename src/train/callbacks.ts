@@ -12,6 +12,8 @@ export interface RunInfo {
   stepsPerEpoch: number;
   epochs: number;
   totalSteps: number;
+  /** metrics.jsonl holds the step records of every this many steps (--log-every, resolved). */
+  logEvery: number;
   lr: number;
   engine: string;
   workers: number;
@@ -44,7 +46,7 @@ export interface EarlyStoppingState {
   bestEpoch?: number | null;
 }
 
-/** What early stopping watches: --monitor, --patience, --min-delta. */
+/** What early stopping watches: --monitor, --patience (0: watch the best, never stop), --min-delta. */
 export interface EarlyStoppingRule {
   monitor: MonitoredMetric;
   patience: number;
@@ -68,8 +70,8 @@ export function judgeEpoch(state: EarlyStoppingState, record: EpochRecord, rule:
     return { improved: true, stop: null };
   }
   state.wait += 1;
-  if (state.wait < rule.patience) return { improved: false, stop: null };
-  return { improved: false, stop: `${rule.monitor} did not improve for ${rule.patience} epochs (best ${state.best?.toPrecision(4) ?? 'none'})` };
+  if (rule.patience === 0 || state.wait < rule.patience) return { improved: false, stop: null };
+  return { improved: false, stop: `${rule.monitor} did not improve for ${rule.patience} epochs` };
 }
 
 /**
@@ -96,6 +98,6 @@ export class EarlyStopping implements Callback {
 
   onEpochEnd(record: EpochRecord, control: TrainControl): void {
     const { stop } = judgeEpoch(this.#state, record, this.#rule);
-    if (stop !== null) control.stop(stop);
+    if (stop !== null) control.stop(`${stop} (best ${this.#state.best?.toPrecision(4) ?? 'none'})`);
   }
 }

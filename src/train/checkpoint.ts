@@ -1,10 +1,11 @@
 /**
- * One checkpoint file (design.md "Parameters and checkpoints", research/reliability.md §5): a
- * safetensors file that `safetensors.torch.load_file` reads as the model's tensors plus the
- * optimizer's, with the run's state as JSON metadata and a SHA-256 over the whole file.
+ * One checkpoint file (docs/formats.md, docs/reliability.md): a safetensors file that
+ * `safetensors.torch.load_file` reads as the model's tensors plus the optimizer's, with the run's
+ * state as JSON metadata and a SHA-256 over the whole file.
  *
  *   tensors   layers.{i}.weight [out, in], layers.{i}.bias [out]   F32, run-dir.ts's PyTorch names
  *             optimizer.{name} [numParams]                        F32, sorted by name (none for plain SGD)
+ *             best.layers.{i}.weight, best.layers.{i}.bias         F32, the best epoch's parameters (--restore-best only)
  *   metadata  format: "pt"                      (what PyTorch tooling expects of a state dict)
  *             dptrain.model: the model spec     (as in final.safetensors)
  *             dptrain.checkpoint: JSON of CheckpointMeta
@@ -25,8 +26,11 @@ import { paramLayout, parseModelSpec, type ParamLayout } from '../model/index.js
 import { optimizerNames } from '../optim/index.js';
 import { parameterTensors } from './run-dir.js';
 
-/** The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/**
+ * The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes.
+ * 2: the best epoch's parameters (best.*), and meta.loop's history bounded (state.ts); 1 is read too.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 2;
 
 /** The run's state at a step boundary: everything an exact resume needs besides the tensors. */
 export interface CheckpointMeta {
@@ -67,6 +71,8 @@ export interface Checkpoint {
   params: Float32Array;
   /** Optimizer state by PyTorch name (momentum_buffer, exp_avg, exp_avg_sq), numParams values each. */
   optimizerState: Record<string, Float32Array>;
+  /** The parameters of the best epoch so far (--restore-best), in the layout of `params`; absent otherwise. */
+  best?: Float32Array;
 }
 
 /** A tensor as a file lists it. */
@@ -94,6 +100,7 @@ const CHECKSUM_KEY = 'dptrain.checksum';
 const MODEL_KEY = 'dptrain.model';
 const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
+const BEST_PREFIX = 'best.';
 const STATE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
 // Keys that would reach Object.prototype or look like it when the JSON becomes plain objects.
@@ -123,7 +130,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const fail: Fail = (message) => {
     throw new FormatError('cannotEncodeCheckpoint', `cannot encode checkpoint: ${message}`);
   };
-  const { meta, params, optimizerState } = checkpoint;
+  const { meta, params, optimizerState, best } = checkpoint;
   const checked = validateMeta(meta, fail);
   if (checked.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     fail(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}, the version this dptrain writes (got ${checked.formatVersion})`);
@@ -131,6 +138,9 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const layout = layoutOf(checked, fail);
   if (!(params instanceof Float32Array) || params.length !== layout.size) {
     fail(`params must be a Float32Array of ${layout.size} values for ${checked.model} (got ${describeArray(params)})`);
+  }
+  if (best !== undefined && (!(best instanceof Float32Array) || best.length !== layout.size)) {
+    fail(`best must be a Float32Array of ${layout.size} values for ${checked.model} (got ${describeArray(best)})`);
   }
   if (optimizerState === null || typeof optimizerState !== 'object') fail('optimizerState must be an object of Float32Arrays');
   const names = Object.keys(optimizerState).sort();
@@ -146,6 +156,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const tensors = [
     ...parameterTensors(params, layout),
     ...names.map((name) => ({ name: OPTIMIZER_PREFIX + name, dtype: 'F32' as const, shape: [layout.size], data: optimizerState[name] })),
+    ...(best ? parameterTensors(best, layout).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
   const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER });
@@ -330,24 +341,39 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const layout = layoutOf(meta, invalid);
   if (metadata[MODEL_KEY] !== meta.model) invalid(`metadata "${MODEL_KEY}" (${shown(metadata[MODEL_KEY] ?? null)}) differs from meta.model (${shown(meta.model)})`);
 
-  // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each; all F32.
+  // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each, then the best
+  //    epoch's copy of the model's (all of them or none); all F32.
   const expected = new Set(layout.tensors.map((t) => t.name));
   checkLayoutTensors(tensors, layout, meta.model, ['F32'], invalid);
   const params = new Float32Array(layout.size);
   for (const t of layout.tensors) params.set(tensors.get(t.name)!.data as Float32Array, t.offset);
+  const best = readBestTensors(tensors, layout, meta.model, invalid);
   const optimizerState: Record<string, Float32Array> = {};
   for (const [name, t] of tensors) {
-    if (expected.has(name)) continue;
+    if (expected.has(name) || (best && name.startsWith(BEST_PREFIX) && expected.has(name.slice(BEST_PREFIX.length)))) continue;
     const stateName = name.startsWith(OPTIMIZER_PREFIX) ? name.slice(OPTIMIZER_PREFIX.length) : '';
     if (!STATE_NAME.test(stateName) || FORBIDDEN_KEYS.has(stateName)) {
-      invalid(`unexpected tensor ${shown(name)} (a checkpoint holds ${meta.model}'s tensors and ${OPTIMIZER_PREFIX}<state>)`);
+      invalid(`unexpected tensor ${shown(name)} (a checkpoint holds ${meta.model}'s tensors, ${OPTIMIZER_PREFIX}<state> and ${BEST_PREFIX}<tensor>)`);
     }
     if (t.dtype !== 'F32' || !sameShape(t.shape, [layout.size])) {
       invalid(`optimizer tensor ${shown(name)} is ${t.dtype} [${t.shape.join(', ')}]; it must be F32 [${layout.size}]`);
     }
     optimizerState[stateName] = t.data as Float32Array;
   }
-  return { checkpoint: { meta, params, optimizerState }, checksum: stated };
+  return { checkpoint: { meta, params, optimizerState, ...(best && { best }) }, checksum: stated };
+}
+
+/** The best.* copy of the model's tensors as flat parameters, or undefined when the file has none. */
+function readBestTensors(tensors: DecodedSafetensors['tensors'], layout: ParamLayout, model: string, fail: Fail): Float32Array | undefined {
+  if (![...tensors.keys()].some((name) => name.startsWith(BEST_PREFIX))) return undefined;
+  const best = new Float32Array(layout.size);
+  for (const t of layout.tensors) {
+    const found = tensors.get(BEST_PREFIX + t.name);
+    if (found === undefined) return fail(`tensor "${BEST_PREFIX}${t.name}" of the best epoch's ${model} is missing`);
+    if (found.dtype !== 'F32' || !sameShape(found.shape, t.shape)) fail(`tensor "${BEST_PREFIX}${t.name}" is ${found.dtype} [${found.shape.join(', ')}]; it must be F32 [${t.shape.join(', ')}]`);
+    best.set(found.data as Float32Array, t.offset);
+  }
+  return best;
 }
 
 function checkParameterTensors(decoded: DecodedSafetensors, model: string, source: string): void {

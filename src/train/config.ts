@@ -14,7 +14,7 @@ export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAc
 
 /** Everything `train()` accepts; every field has a default (see `defaultTrainConfig`). */
 export interface TrainConfig {
-  /** Dataset spec (design.md §4), e.g. `mnist`, `csv:data.csv?label=price`. */
+  /** Dataset spec (docs/formats.md), e.g. `mnist`, `csv:data.csv?label=price`. */
   dataset: string;
   /** Model spec, e.g. `mlp:784-128-10`. */
   model: string;
@@ -67,6 +67,17 @@ export interface TrainConfig {
   patience: number;
   monitor: MonitoredMetric;
   minDelta: number;
+  /**
+   * Keep the parameters of the epoch with the best `monitor` value and end with them (final
+   * params and final.safetensors), whether or not early stopping ended the run.
+   */
+  restoreBest: boolean;
+  /**
+   * Write a step record to metrics.jsonl every this many steps (steps 0, N, 2N, ...); epoch, eval
+   * and skip records are always written. 0 = auto: every step for runs of up to 10,000 steps,
+   * else every ceil(total steps / 10,000)-th, so a run's file holds at most ~10,000 step records.
+   */
+  logEvery: number;
   /** Run directory for config.json, metrics.jsonl, summary.json, final.safetensors. */
   out: string | null;
   /** safetensors file with initial parameters. */
@@ -139,6 +150,8 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   patience: 0,
   monitor: 'valLoss',
   minDelta: 0,
+  restoreBest: false,
+  logEvery: 0,
   out: null,
   init: null,
   checkpointDir: null,
@@ -224,6 +237,11 @@ function validate(c: TrainConfig): void {
   nonNegativeInteger('patience', c.patience);
   oneOf('monitor', c.monitor);
   nonNegativeNumber('minDelta', c.minDelta);
+  boolean('restoreBest', c.restoreBest);
+  if (c.restoreBest && c.monitor.startsWith('val') && c.valSplit === 0) {
+    throw new ConfigError('badOption', `--restore-best keeps the best epoch by --monitor ${c.monitor}, which needs a validation set, but --val-split is 0 — use --val-split > 0, or --monitor trainLoss`);
+  }
+  nonNegativeInteger('logEvery', c.logEvery);
   if (c.out !== null) nonEmptyString('out', c.out);
   if (c.init !== null) nonEmptyString('init', c.init);
   if (c.checkpointDir !== null) nonEmptyString('checkpointDir', c.checkpointDir);

@@ -11,7 +11,7 @@ import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
-import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
+import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
@@ -71,7 +71,8 @@ function controlOf(run: PreparedRun): TrainControl {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
+  const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
@@ -109,7 +110,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
   state.updates += 1;
   const { updateMs } = await engine.applyUpdate({ lr, gradScale: clip / result.count, t: state.updates });
 
-  // 7. Log.
+  // 7. Log: callbacks see every step, metrics.jsonl every --log-every-th.
   state.samples += result.count;
   const sums = state.epochSums;
   sums.loss += result.lossSum;
@@ -133,7 +134,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
     timing: state.clock.timings.add(result, updateMs, performance.now() - stepStarted),
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
-  run.runDir?.writeRecord(record);
+  if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
   for (const c of run.callbacks) await c.onStep?.(record);
   state.step += 1;
   state.position += 1;
@@ -212,9 +213,14 @@ async function endEpoch(run: PreparedRun): Promise<void> {
   log.info(record, describeEpoch(record, config.epochs));
   for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run));
 
-  // Early stopping (--patience): after the callbacks, so that a callback's reason comes first.
+  // Early stopping (--patience) and --restore-best: judge --monitor, keep the best epoch's weights.
+  // After the callbacks, so that a callback's stop reason comes first.
   if (run.earlyStopping && state.earlyStopping) {
-    const { stop } = judgeEpoch(state.earlyStopping, record, run.earlyStopping);
+    const { improved, stop } = judgeEpoch(state.earlyStopping, record, run.earlyStopping);
+    if (improved && config.restoreBest) {
+      await run.engine.synchronize();
+      (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
+    }
     if (stop !== null) state.stopRequest ??= stop;
   }
 
@@ -231,6 +237,7 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
   if (!store || run.checkpointEvery.unit !== unit) return;
   const count = unit === 'steps' ? state.step : state.epoch;
   if (count % run.checkpointEvery.every !== 0) return;
+  await engine.synchronize();
   const checkpoint: Checkpoint = {
     meta: {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -251,6 +258,7 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
     },
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
+    ...(state.bestParams && { best: state.bestParams }),
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -264,21 +272,42 @@ function stopReasonOf(run: PreparedRun): StopReason {
   return 'epochs';
 }
 
+/** The best epoch by --monitor, when the loop watched it; `restored` when --restore-best ends with its weights. */
+function bestEpochOf(run: PreparedRun): BestEpoch | null {
+  const watched = run.state.earlyStopping;
+  if (!run.earlyStopping || watched?.best == null) return null;
+  return { monitor: run.earlyStopping.monitor, value: watched.best, epoch: watched.bestEpoch ?? -1, restored: run.state.bestParams !== null };
+}
+
+/** The end-of-run lines: why it stopped, and which weights it ends with. */
+function reportEnd(run: PreparedRun, stopReason: StopReason, best: BestEpoch | null): void {
+  const { log, state, config } = run;
+  const bestText = best ? `best ${best.monitor} ${best.value.toPrecision(4)} at epoch ${best.epoch + 1}` : `no ${config.monitor} value to judge`;
+  if (stopReason === 'earlyStopping') {
+    log.info({ reason: state.stopRequest, best }, `early stopping after epoch ${state.epoch}: ${state.stopRequest}; ${bestText}`);
+  }
+  if (!config.restoreBest) return;
+  if (best?.restored) log.info({ best }, `restoring the weights of epoch ${best.epoch + 1}, the best by ${best.monitor} (${best.value.toPrecision(4)}), as the final parameters`);
+  else log.warn({ best }, `--restore-best: no best weights were kept (${bestText}), so the final parameters are the last epoch's`);
+}
+
 /** summary.json and final.safetensors, onTrainEnd, the result. */
 async function finishRun(run: PreparedRun): Promise<TrainResult> {
-  const { state, engine, config, log, resumed } = run;
+  const { state, engine, config, resumed } = run;
   const stopReason = stopReasonOf(run);
-  if (stopReason === 'earlyStopping') log.info({ reason: state.stopRequest }, 'early stopping');
+  const best = bestEpochOf(run);
+  reportEnd(run, stopReason, best);
   const last = state.history.at(-1);
   const summary: RunSummary = {
     steps: state.step,
-    epochs: state.history.length,
+    epochs: state.epoch,
     samples: state.samples,
     seconds: (performance.now() - state.clock.runStarted) / 1000,
     samplesPerSec: state.trainSeconds > 0 ? state.samples / state.trainSeconds : 0,
     stopReason,
     skippedSteps: state.skipped.total,
     resumedFrom: resumed ? { path: resumed.path, step: resumed.checkpoint.meta.step } : null,
+    best,
     final: {
       trainLoss: last?.trainLoss ?? null,
       trainAccuracy: last?.trainAccuracy ?? null,
@@ -302,7 +331,8 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     cores: availableCores(),
     timing: state.clock.timings.summary(),
   };
-  const params = Float32Array.from(engine.params);
+  await engine.synchronize();
+  const params = Float32Array.from(state.bestParams ?? engine.params);
   await run.runDir?.finish(summary, params, run.layout, run.model.text);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params };

@@ -14,7 +14,7 @@ import {
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
 } from '../data/index.js';
-import { createEngine, type Engine, type FaultInjection } from '../engine/index.js';
+import { createEngine, type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
@@ -69,10 +69,12 @@ export interface PreparedRun {
   stepsPerEpoch: number;
   /** Steps of the whole run: epochs × steps per epoch, or --max-steps when smaller. */
   totalSteps: number;
+  /** metrics.jsonl gets the step records of steps 0, logEvery, 2·logEvery, ... (--log-every resolved). */
+  logEvery: number;
   /** The learning rate after --lr-rule, before the schedule. */
   peakLr: number;
   schedule: ScheduleConfig;
-  /** --patience > 0: the rule the loop stops by; null when early stopping is off. */
+  /** --patience > 0 or --restore-best: how the loop judges each epoch (patience 0: never stops); null when neither is on. */
   earlyStopping: EarlyStoppingRule | null;
   store: CheckpointStore | null;
   checkpointEvery: CheckpointInterval;
@@ -83,6 +85,9 @@ export interface PreparedRun {
   state: LoopState;
 }
 
+/** --log-every 0 (auto): at most about this many step records in a run's metrics.jsonl. */
+export const AUTO_LOGGED_STEPS = 10_000;
+
 /** Resolves, loads and creates everything the loop needs; on failure nothing is left open. */
 export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHooks, log: TrainLogger): Promise<PreparedRun> {
   // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
@@ -92,14 +97,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const loaded = hooks.data ?? (await loadDataset(config.dataset));
-  let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
-  if (config.standardize) {
-    const stats = fitStandardization(trainSet);
-    trainSet = applyStandardization(trainSet, stats);
-    valSet = valSet && applyStandardization(valSet, stats);
-  }
-  const dataset = { spec: loaded.spec, hash: datasetHash(loaded) };
+  const { trainSet, valSet, dataset } = await prepareData(config, hooks.data);
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
@@ -114,21 +112,10 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
       ? await loadParameters(config.init, layout, model.text)
       : (initParams(model, config.seed) as Float32Array);
 
-  // Batches and learning rate: Keras fit semantics, LR scaled from the base batch size.
-  const batchSize = resolveBatchSize(config.batchSize, trainSet.n);
-  const stepsPerEpoch = countStepsPerEpoch(trainSet.n, batchSize, config.dropLast);
-  const allSteps = config.epochs * stepsPerEpoch;
-  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, allSteps) : allSteps;
-  const peakLr = scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule);
-  const schedule: ScheduleConfig = {
-    name: config.lrSchedule,
-    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-    totalSteps,
-    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
-    gamma: config.gamma,
-    minLr: config.minLr,
-  };
-  const earlyStopping = config.patience > 0 ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
+  // Batches, learning rate and logging; what early stopping and --restore-best watch.
+  const steps = planSteps(config, trainSet.n);
+  const watchBest = config.patience > 0 || config.restoreBest;
+  const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
   // Checkpoints and outputs: checked before anything is written.
   const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
@@ -139,32 +126,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   let engine: Engine;
   try {
     engine = await createEngine(
-      {
-        model,
-        train: trainSet,
-        validation: valSet,
-        params: initial,
-        optimizerState: resumed?.checkpoint.optimizerState,
-        optimizer: {
-          name: config.optimizer,
-          momentum: config.momentum,
-          nesterov: config.nesterov,
-          weightDecay: config.weightDecay,
-          beta1: config.beta1,
-          beta2: config.beta2,
-          eps: config.eps,
-        },
-        seed: config.seed,
-        microBatch: config.microBatch > 0 ? config.microBatch : undefined,
-        chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
-        kernels: config.kernels,
-        blasLibrary: config.blasLibrary,
-      },
-      {
-        kind: config.engine,
-        workers: config.workers,
-        threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) },
-      },
+      { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState },
+      { kind: config.engine, workers: config.workers, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
     );
   } catch (error) {
     await runDir?.abandon();
@@ -173,18 +136,24 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
-  const state = resumed ? restoreLoopState(resumed.checkpoint.meta, resumed.path, earlyStopping !== null, timings) : freshLoopState(earlyStopping !== null, timings);
+  const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
+  // A resumed run's history: every epoch record in metrics.jsonl when it holds them all.
+  if (runDir && runDir.keptEpochs.length === state.epoch && state.epoch > state.history.length) state.history = runDir.keptEpochs;
+  if (config.restoreBest && state.earlyStopping?.best != null && state.bestParams === null) {
+    log.warn({ path: resumed?.path }, `${resumed?.path} holds no best weights (its run did not use --restore-best): the best ${config.monitor} so far is kept, and the final weights are the best epoch's only if a later epoch improves on it`);
+  }
   const info: RunInfo = {
     model: model.text,
     numParams: layout.size,
     dataset: config.dataset,
     trainSamples: trainSet.n,
     valSamples: valSet?.n ?? 0,
-    batchSize,
-    stepsPerEpoch,
+    batchSize: steps.batchSize,
+    stepsPerEpoch: steps.stepsPerEpoch,
     epochs: config.epochs,
-    totalSteps,
-    lr: peakLr,
+    totalSteps: steps.totalSteps,
+    logEvery: steps.logEvery,
+    lr: steps.peakLr,
     engine: engine.kind,
     workers: engine.workers,
   };
@@ -200,11 +169,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     isClassifier: trainSet.task === 'classification',
     model,
     layout,
-    batchSize,
-    stepsPerEpoch,
-    totalSteps,
-    peakLr,
-    schedule,
+    ...steps,
     earlyStopping,
     store,
     checkpointEvery: parseCheckpointEvery(config.checkpointEvery),
@@ -212,6 +177,57 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     engine,
     info,
     state,
+  };
+}
+
+/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics. */
+async function prepareData(config: TrainConfig, given: Dataset | undefined): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string } }> {
+  const loaded = given ?? (await loadDataset(config.dataset));
+  let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
+  if (config.standardize) {
+    const stats = fitStandardization(trainSet);
+    trainSet = applyStandardization(trainSet, stats);
+    valSet = valSet && applyStandardization(valSet, stats);
+  }
+  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
+}
+
+/** Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the step-record cadence. */
+function planSteps(config: TrainConfig, trainSamples: number): Pick<PreparedRun, 'batchSize' | 'stepsPerEpoch' | 'totalSteps' | 'logEvery' | 'peakLr' | 'schedule'> {
+  const batchSize = resolveBatchSize(config.batchSize, trainSamples);
+  const stepsPerEpoch = countStepsPerEpoch(trainSamples, batchSize, config.dropLast);
+  const allSteps = config.epochs * stepsPerEpoch;
+  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, allSteps) : allSteps;
+  const schedule: ScheduleConfig = {
+    name: config.lrSchedule,
+    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
+    totalSteps,
+    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
+    gamma: config.gamma,
+    minLr: config.minLr,
+  };
+  return {
+    batchSize,
+    stepsPerEpoch,
+    totalSteps,
+    logEvery: config.logEvery > 0 ? config.logEvery : Math.max(1, Math.ceil(totalSteps / AUTO_LOGGED_STEPS)),
+    peakLr: scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule),
+    schedule,
+  };
+}
+
+/** The engine's setup from the config and the data (the model and parameters are added by the caller). */
+function engineSetup(config: TrainConfig, train: Dataset, validation: Dataset | null): Omit<EngineSetup, 'model' | 'params' | 'optimizerState'> {
+  const { optimizer: name, momentum, nesterov, weightDecay, beta1, beta2, eps } = config;
+  return {
+    train,
+    validation,
+    optimizer: { name, momentum, nesterov, weightDecay, beta1, beta2, eps },
+    seed: config.seed,
+    microBatch: config.microBatch > 0 ? config.microBatch : undefined,
+    chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
+    kernels: config.kernels,
+    blasLibrary: config.blasLibrary,
   };
 }
 

@@ -1,4 +1,4 @@
-/** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (design.md §4). */
+/** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (docs/formats.md). */
 import type { StepTiming, TimingSummary } from './timing.js';
 import type { GnsRecord } from './gns.js';
 import type { BlasReport } from '../kernels/index.js';
@@ -87,6 +87,14 @@ export interface EpochRecord {
 
 export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping';
 
+/** summary.json's `best`. */
+export interface BestEpoch {
+  monitor: string;
+  value: number;
+  epoch: number;
+  restored: boolean;
+}
+
 /** summary.json: the run's totals. */
 export interface RunSummary {
   steps: number;
@@ -99,6 +107,12 @@ export interface RunSummary {
   skippedSteps: number;
   /** The checkpoint this run continued from (--resume), or null. */
   resumedFrom: { path: string; step: number } | null;
+  /**
+   * The best epoch by --monitor, when early stopping (--patience) or --restore-best watched it
+   * (null otherwise, or before any epoch had a value): `epoch` is 0-based as in metrics.jsonl;
+   * `restored` says whether the final parameters are that epoch's (--restore-best).
+   */
+  best: BestEpoch | null;
   final: {
     trainLoss: number | null;
     trainAccuracy: number | null;

@@ -12,11 +12,14 @@ import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from
 
 export class RunDirectory {
   readonly dir: string;
+  /** A resumed run: the epoch records metrics.jsonl kept from before the checkpoint (empty for a new run). */
+  readonly keptEpochs: EpochRecord[];
   #metrics: fs.WriteStream;
   #failure: Error | null = null;
 
-  private constructor(dir: string, metrics: fs.WriteStream) {
+  private constructor(dir: string, metrics: fs.WriteStream, keptEpochs: EpochRecord[]) {
     this.dir = dir;
+    this.keptEpochs = keptEpochs;
     this.#metrics = metrics;
     metrics.on('error', (error) => (this.#failure = error));
   }
@@ -33,9 +36,9 @@ export class RunDirectory {
       throw new ConfigError('badOutDir', `--out ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
     }
     const file = path.join(dir, 'metrics.jsonl');
-    const kept = resumeAt ? await recordsBefore(file, resumeAt) : '';
-    if (resumeAt) await writeFileAtomic(file, new TextEncoder().encode(kept));
-    return new RunDirectory(dir, fs.createWriteStream(file, { flags: resumeAt ? 'a' : 'w' }));
+    const kept = resumeAt ? await recordsBefore(file, resumeAt) : { text: '', epochs: [] };
+    if (resumeAt) await writeFileAtomic(file, new TextEncoder().encode(kept.text));
+    return new RunDirectory(dir, fs.createWriteStream(file, { flags: resumeAt ? 'a' : 'w' }), kept.epochs);
   }
 
   async writeConfig(config: object): Promise<void> {
@@ -63,15 +66,16 @@ export class RunDirectory {
  * The lines of metrics.jsonl written before the checkpoint at (step, epoch): records are in run
  * order, so everything from the first record past that point on (and a torn last line) is dropped.
  */
-async function recordsBefore(file: string, at: { step: number; epoch: number }): Promise<string> {
+async function recordsBefore(file: string, at: { step: number; epoch: number }): Promise<{ text: string; epochs: EpochRecord[] }> {
   let text: string;
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', epochs: [] };
     throw error;
   }
   const kept: string[] = [];
+  const epochs: EpochRecord[] = [];
   for (const line of text.split('\n')) {
     let record: { type?: unknown; step?: unknown; epoch?: unknown };
     try {
@@ -85,8 +89,9 @@ async function recordsBefore(file: string, at: { step: number; epoch: number }):
       (record.type === 'epoch' && typeof record.epoch === 'number' && record.epoch >= at.epoch);
     if (after) break;
     kept.push(line + '\n');
+    if (record.type === 'epoch') epochs.push(record as unknown as EpochRecord);
   }
-  return kept.join('');
+  return { text: kept.join(''), epochs };
 }
 
 async function writeJson(file: string, value: object): Promise<void> {

@@ -7,7 +7,7 @@ import { FormatError } from '../errors.js';
 import type { GnsState } from './gns.js';
 import type { EarlyStoppingState } from './callbacks.js';
 import type { EpochRecord } from './records.js';
-import type { CheckpointMeta } from './checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
 import type { StepTimings } from './timing.js';
 
 /** Sums over the current epoch's applied steps (skipped steps add nothing). */
@@ -42,11 +42,16 @@ export interface LoopState {
   /** Updates applied (Adam's t); below `step` by the skipped steps. */
   updates: number;
   epochSums: EpochSums;
-  /** Epoch records of the finished epochs (the run's History; after a resume, see restoreLoopState). */
+  /**
+   * Epoch records of the finished epochs (the run's History). After a resume: those in --out's
+   * metrics.jsonl, or else the last HISTORY_IN_CHECKPOINT the checkpoint kept, then the new ones.
+   */
   history: EpochRecord[];
   gns: GnsState;
-  /** The built-in early stopping's state (--patience), null when it is off. */
+  /** The best value of --monitor and the epochs since (--patience or --restore-best), null when neither is on. */
   earlyStopping: EarlyStoppingState | null;
+  /** --restore-best: the parameters at the end of the best epoch so far (null before any). */
+  bestParams: Float32Array | null;
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
   stopRequest: string | null;
@@ -54,6 +59,13 @@ export interface LoopState {
   trainSeconds: number;
   clock: LoopClock;
 }
+
+/**
+ * Epoch records a checkpoint keeps: the most recent ones. The whole history made every checkpoint
+ * grow with the run (a long run of short epochs wrote hundreds of KB per checkpoint); metrics.jsonl
+ * holds every record, and a resumed run with --out takes its history from there.
+ */
+export const HISTORY_IN_CHECKPOINT = 100;
 
 /** The state of a run that has not taken a step. */
 export function freshLoopState(earlyStopping: boolean, timings: StepTimings): LoopState {
@@ -67,6 +79,7 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings): Lo
     history: [],
     gns: { gradSq: 0, trSigma: 0, steps: 0 },
     earlyStopping: earlyStopping ? { best: null, wait: 0, bestEpoch: null } : null,
+    bestParams: null,
     skipped: { inRow: 0, total: 0 },
     stopRequest: null,
     trainSeconds: 0,
@@ -79,7 +92,7 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
   return {
     updates: state.updates,
     // as metrics.jsonl has them: an epoch whose every step was skipped has a NaN train loss, JSON null
-    history: state.history.map(jsonRecord),
+    history: state.history.slice(-HISTORY_IN_CHECKPOINT).map(jsonRecord),
     epoch: { ...state.epochSums },
     gns: { ...state.gns },
     earlyStopping: state.earlyStopping && { ...state.earlyStopping },
@@ -104,10 +117,12 @@ function jsonRecord(record: EpochRecord): EpochRecord {
 
 /**
  * The loop state saved in a checkpoint, its shape checked (the file's checksum vouches only for
- * its bytes). `earlyStopping` says whether this run uses early stopping (the option may have been
- * turned on or off at resume: its state then starts fresh or is dropped).
+ * its bytes). `earlyStopping` says whether this run watches --monitor, `restoreBest` whether it
+ * keeps the best weights (either may have been turned on or off at resume: that state then starts
+ * fresh or is dropped).
  */
-export function restoreLoopState(meta: CheckpointMeta, source: string, earlyStopping: boolean, timings: StepTimings): LoopState {
+export function restoreLoopState(checkpoint: Checkpoint, source: string, earlyStopping: boolean, restoreBest: boolean, timings: StepTimings): LoopState {
+  const { meta } = checkpoint;
   const raw = meta.loop;
   const bad = (what: string) => new FormatError('checkpointInvalid', `${source}: the loop state's ${what} is missing or malformed — the file was not written by this version of dptrain; resume from another checkpoint`);
   const num = (v: unknown, what: string) => {
@@ -141,6 +156,7 @@ export function restoreLoopState(meta: CheckpointMeta, source: string, earlyStop
     history: [...history],
     gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
     earlyStopping: earlyStopping ? (saved ?? { best: null, wait: 0, bestEpoch: null }) : null,
+    bestParams: restoreBest && checkpoint.best ? Float32Array.from(checkpoint.best) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
     stopRequest: raw.stopRequest as string | null,
     // Older checkpoints did not save it: their history holds every finished epoch.

@@ -323,6 +323,9 @@ export class WsEngine implements Engine {
     await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
   }
 
+  /** Nothing to complete: this replica updates in applyUpdate. */
+  async synchronize(): Promise<void> {}
+
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
     this.#optimizer.update(this.params, this.gradient, update);

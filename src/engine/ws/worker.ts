@@ -50,7 +50,7 @@ export interface WorkerOptions {
   limits?: LimitOverrides;
   log: TransportLogger;
   /**
-   * Fault injection for tests (research/reliability.md row 22), like the threads engine's
+   * Fault injection for tests (docs/reliability.md), like the threads engine's
    * `faults`: each entry fires once, in whichever session reaches its version.
    */
   faults?: WorkerFault[];
@@ -299,11 +299,13 @@ class WorkerSession {
         switch (m.type) {
           case 'state':
             await this.#finishCurrent();
+            await this.#engine!.synchronize();
             this.#engine!.params.set(m.params);
             this.#version = m.version;
             this.#log.info({ version: m.version }, `received the parameters of version ${m.version}; serving steps`);
             break;
           case 'optimizerState': {
+            await this.#engine!.synchronize();
             const target = this.#engine!.optimizerState[m.name];
             if (!target) return this.#violation(`optimizer state "${m.name}" does not exist for ${this.#setup!.optimizer.name}`);
             target.set(m.values);
@@ -543,10 +545,13 @@ class WorkerSession {
 
   async #applyUpdate(m: MessageOf<'update'>): Promise<void> {
     const engine = this.#engine!;
+    // A pending update still reads the gradient: complete it before the gradient is replaced.
+    await engine.synchronize();
     if (m.gradient) engine.gradient.set(m.gradient);
     await engine.applyUpdate({ lr: m.lr, gradScale: m.gradScale, t: m.t });
     this.#version = m.version;
     const fault = this.#options.faults?.findIndex((f) => 'afterVersion' in f && f.afterVersion === m.version) ?? -1;
+    if (fault >= 0 || m.hash) await engine.synchronize();
     if (fault >= 0) {
       const [{ perturb }] = this.#options.faults!.splice(fault, 1) as { perturb: number }[];
       engine.params[0] += perturb;
