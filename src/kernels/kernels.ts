@@ -20,7 +20,7 @@ import {
 export type KernelsName = 'js' | 'wasm' | 'blas';
 
 /**
- * A kernel set's name, or 'auto': blas where a BLAS library passes its self-test at >= 2x the
+ * A kernel set's name, or 'auto': blas where a BLAS library passes its self-test at >= 1.5x the
  * wasm speed, else wasm where WebAssembly SIMD is available, else js.
  */
 export type KernelsChoice = KernelsName | 'auto';

@@ -25,7 +25,7 @@ const cache = new Map<string, Promise<Kernels>>();
  * The kernel set for `choice`: 'js' (plain TypeScript), 'wasm' (WebAssembly SIMD; throws
  * DptrainError `dptrain.kernels.wasmUnavailable` when it cannot run here), 'blas' (the system
  * BLAS for the dense products; throws `dptrain.kernels.blasUnavailable` or `blasSelfTest`), or
- * 'auto' (default: blas where a library passes its self-test at >= 2x the wasm speed, else wasm,
+ * 'auto' (default: blas where a library passes its self-test at >= 1.5x the wasm speed, else wasm,
  * else js; `detail` and `report` say which and why).
  * The first call in each thread loads; later calls with the same arguments return the same set.
  */
