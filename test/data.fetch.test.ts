@@ -108,10 +108,24 @@ describe('dptrain data fetch against a local mirror', () => {
     const verified = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
     assert.equal(verified.status, 0, verified.stderr);
     assert.match(verified.stdout, /fashion-mnist\/train-images-idx3-ubyte\.gz\t\d+ bytes\tok/);
+    const listed = await dptrain(['data', 'list', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /fashion-mnist\/t10k-labels-idx1-ubyte\.gz\t\d+ bytes/);
+    assert.match(listed.stdout, /mnist-full\/train-images-idx3-ubyte\.gz\tmissing/);
     const before = requests;
     const again = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', 'http://127.0.0.1:9/'], { DPTRAIN_REGISTRY_OVERRIDE: override });
     assert.equal(again.status, 0, again.stderr);
     assert.equal(requests, before);
+  });
+
+  it('reports a cached file that no longer matches its MD5', async () => {
+    const cache = path.join(dir, 'corrupt');
+    fs.mkdirSync(path.join(cache, 'fashion-mnist'), { recursive: true });
+    fs.writeFileSync(path.join(cache, 'fashion-mnist', 'train-labels-idx1-ubyte.gz'), 'not the file');
+    const run = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(run.status, 2);
+    assert.match(run.stdout, /train-labels-idx1-ubyte\.gz\t12 bytes\tMD5 MISMATCH/);
+    assert.match(run.stderr, /dptrain\.data\.checksumMismatch/);
   });
 
   it('trains on fashion-mnist fetched on first use with default flags', async () => {
