@@ -25,12 +25,17 @@ export function registerDataCommand(program: Command): Command {
     .action(async (name: string, options: DataOptions) => {
       const entry = entryNamed(name);
       const tty = process.stderr.isTTY;
-      await ensureDataset(entry, registryFiles(entry), {
-        dataDir: options.dataDir,
-        mirror: options.dataMirror,
-        onProgress: tty ? (line) => process.stderr.write(`\r${line}\x1b[K`) : undefined,
-      });
-      if (tty) process.stderr.write('\n');
+      let progressShown = false;
+      try {
+        await ensureDataset(entry, registryFiles(entry), {
+          dataDir: options.dataDir,
+          mirror: options.dataMirror,
+          onProgress: tty ? (line) => (progressShown = process.stderr.write(`\r${line}\x1b[K`) || true) : undefined,
+        });
+      } finally {
+        // End the progress line so what follows (a result or an error) starts on its own line.
+        if (progressShown) process.stderr.write('\n');
+      }
       process.stdout.write(`${name}: cached in ${dataDirOf(options.dataDir)}/${name}\n`);
     });
   for (const verb of ['list', 'verify'] as const) {

@@ -22,9 +22,15 @@ export async function loadDownloaded(spec: DatasetSpec): Promise<DownloadedDatas
   if (entry === undefined) throw new DataError('unknownSpec', `no registry entry for "${spec.kind}"`);
   const split = o.choice('split', 'train', ['train', 'test'] as const) ?? 'train';
   const files = entry[split];
-  const paths = await ensureDataset(entry, [files.images, files.labels], {
-    onProgress: process.stderr.isTTY ? (line) => process.stderr.write(`\r${line}\x1b[K`) : undefined,
-  });
+  let progressShown = false;
+  let paths: Map<string, string>;
+  try {
+    paths = await ensureDataset(entry, [files.images, files.labels], {
+      onProgress: process.stderr.isTTY ? (line) => (progressShown = process.stderr.write(`\r${line}\x1b[K`) || true) : undefined,
+    });
+  } finally {
+    if (progressShown) process.stderr.write('\n');
+  }
   const imagesPath = paths.get(files.images.name) as string;
   const labelsPath = paths.get(files.labels.name) as string;
   const query = new URLSearchParams({ labels: labelsPath }).toString();

@@ -106,13 +106,19 @@ async function download(url: string, file: RegistryFile, path: string, options: 
     const total = Number(response.headers.get('content-length')) || 0;
     const started = Date.now();
     let received = 0;
+    let shown = 0;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       clearTimeout(timer);
       timer = setTimeout(() => controller.abort(), stallMs);
       hash.update(chunk);
       received += chunk.length;
       if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
-      options.onProgress?.(progressLine(file.name, received, total, Date.now() - started));
+      // At most ten progress lines a second, plus the last one.
+      const now = Date.now();
+      if (now - shown >= 100 || received === total) {
+        shown = now;
+        options.onProgress?.(progressLine(file.name, received, total, now - started));
+      }
     }
     if (total > 0 && received !== total) throw new Error(`truncated: ${received} of ${total} bytes`);
     await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
