@@ -140,6 +140,18 @@ describe('dptrain data fetch against a local mirror', () => {
     assert.deepEqual(cacheFiles(cache), ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']);
   });
 
+  it('trains cnn-mnist on the cached fashion-mnist without contacting any mirror', async () => {
+    const cache = path.join(dir, 'train');
+    const before = requests;
+    const run = await dptrain(['train', '--dataset', 'fashion-mnist', '--model', 'cnn-mnist', '--epochs', '1', '--max-steps', '3', '--out', path.join(dir, 'run-cnn')], {
+      DPTRAIN_REGISTRY_OVERRIDE: override,
+      DPTRAIN_DATA_DIR: cache,
+      DPTRAIN_DATA_MIRROR: `${base}/ok/`,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(requests, before);
+  });
+
   it('tries the next mirror after a 404', async () => {
     const cache = path.join(dir, 'second');
     const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/missing/,${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
