@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/util/rng.js';
 import type { Dataset } from '../src/data/index.js';
 
+// Every test (and every dptrain it starts) may contact only 127.0.0.1 (src/data/fetch.ts).
+process.env.DPTRAIN_NETWORK ??= 'loopback-only';
+
 /** The repository root (tests run from dist/test/). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const binPath = path.join(repoRoot, 'bin', 'dptrain.js');

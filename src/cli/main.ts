@@ -16,6 +16,7 @@ import { registerWorkerCommand } from './worker-command.js';
 import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTokenCommand } from './token-command.js';
+import { registerDataCommand } from './data-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerInspectCommand(program);
   registerBenchCommand(program);
   registerTokenCommand(program);
+  registerDataCommand(program);
   for (const command of [program, ...program.commands]) {
     command.exitOverride((error) => {
       throw usageErrorFrom(error, command);

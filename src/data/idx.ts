@@ -84,8 +84,12 @@ function readIdx(path: string, magic: number, what: 'images' | 'labels'): IdxArr
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      bytes = gunzipSync(bytes);
+      // Bounded: a gzip bomb stops at the dataset size limit instead of exhausting memory.
+      bytes = gunzipSync(bytes, { maxOutputLength: DATA_LIMITS.maxElements });
     } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new DataError('tooLarge', `${path} inflates beyond ${DATA_LIMITS.maxElements} bytes, the dataset size limit — is it the right file?`, { cause });
+      }
       throw new DataError('badGzip', `${path} starts like a gzip file but does not decompress (${(cause as Error).message}) — download it again`, { cause });
     }
   }

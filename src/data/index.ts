@@ -3,6 +3,7 @@ import { DataError } from '../errors.js';
 import type { Dataset } from './dataset.js';
 import { loadCsv } from './csv.js';
 import { loadIdx } from './idx.js';
+import { loadDownloaded } from './downloaded.js';
 import { loadMnist } from './mnist.js';
 import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
@@ -29,6 +30,9 @@ export async function loadDataset(spec: string): Promise<Dataset> {
       return loadIdx(parsed);
     case 'csv':
       return loadCsv(parsed);
+    case 'mnist-full':
+    case 'fashion-mnist':
+      return loadDownloaded(parsed);
     default:
       throw new DataError('unknownSpec', `unknown dataset "${parsed.kind}" — ${UNKNOWN_SPEC_HINT}`);
   }

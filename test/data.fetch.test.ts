@@ -1,0 +1,227 @@
+/**
+ * Downloads through a real HTTP server on 127.0.0.1 serving fixture IDX files in the official
+ * format; the registry's MD5s are swapped for the fixtures' through DPTRAIN_REGISTRY_OVERRIDE.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { checkNetworkGuard } from '../src/data/fetch.js';
+import { loadDataset } from '../src/data/index.js';
+import { REGISTRY, registryFiles } from '../src/data/registry.js';
+import { binPath, repoRoot, tempDir } from './helpers.js';
+
+const N = 300;
+
+function idxImages(n: number, seed: number): Buffer {
+  const header = Buffer.alloc(16);
+  header.writeUInt32BE(0x803, 0);
+  header.writeUInt32BE(n, 4);
+  header.writeUInt32BE(28, 8);
+  header.writeUInt32BE(28, 12);
+  const pixels = Buffer.alloc(n * 784);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 31 + seed * 7 + (i >> 9)) & 0xff;
+  return gzipSync(Buffer.concat([header, pixels]));
+}
+
+function idxLabels(n: number): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(0x801, 0);
+  header.writeUInt32BE(n, 4);
+  const labels = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) labels[i] = i % 10;
+  return gzipSync(Buffer.concat([header, labels]));
+}
+
+const fixtures = new Map<string, Buffer>([
+  ['train-images-idx3-ubyte.gz', idxImages(N, 1)],
+  ['train-labels-idx1-ubyte.gz', idxLabels(N)],
+  ['t10k-images-idx3-ubyte.gz', idxImages(100, 2)],
+  ['t10k-labels-idx1-ubyte.gz', idxLabels(100)],
+]);
+const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs dptrain without blocking this process, so the in-process server keeps answering. */
+function dptrain(args: string[], env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [binPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('dptrain data fetch against a local mirror', () => {
+  let server: http.Server;
+  let base = '';
+  let requests = 0;
+  const dir = tempDir('dptrain-fetch-');
+  const override = path.join(dir, 'override.json');
+  const badOverride = path.join(dir, 'bad-override.json');
+
+  before(async () => {
+    fs.writeFileSync(override, JSON.stringify({ 'fashion-mnist': Object.fromEntries([...fixtures].map(([name, bytes]) => [name, md5(bytes)])) }));
+    fs.writeFileSync(badOverride, JSON.stringify({ 'fashion-mnist': { 'train-images-idx3-ubyte.gz': '0'.repeat(32) } }));
+    server = http.createServer((request, response) => {
+      requests++;
+      const [, mode, name] = (request.url ?? '').split('/');
+      const body = fixtures.get(name);
+      if (mode === 'missing' || body === undefined) {
+        response.writeHead(404).end();
+      } else if (mode === 'stall') {
+        response.writeHead(200, { 'content-length': body.length });
+        response.write(body.subarray(0, 100)); // then nothing: the client must time out
+      } else if (mode === 'truncated') {
+        response.writeHead(200, { 'content-length': body.length });
+        response.write(body.subarray(0, body.length >> 1), () => response.socket?.destroy());
+      } else {
+        response.writeHead(200, { 'content-length': body.length }).end(body);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cacheFiles = (cache: string) => (fs.existsSync(path.join(cache, 'fashion-mnist')) ? fs.readdirSync(path.join(cache, 'fashion-mnist')).sort() : []);
+
+  it('fetches every file, verifies it, and a second use needs no network', async () => {
+    const cache = path.join(dir, 'ok');
+    const fetched = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(fetched.status, 0, fetched.stderr);
+    assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
+    for (const [name, bytes] of fixtures) assert.ok(fs.readFileSync(path.join(cache, 'fashion-mnist', name)).equals(bytes));
+    const verified = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.match(verified.stdout, /fashion-mnist\/train-images-idx3-ubyte\.gz\t\d+ bytes\tok/);
+    const listed = await dptrain(['data', 'list', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /fashion-mnist\/t10k-labels-idx1-ubyte\.gz\t\d+ bytes/);
+    assert.match(listed.stdout, /mnist-full\/train-images-idx3-ubyte\.gz\tmissing/);
+    const before = requests;
+    const again = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', 'http://127.0.0.1:9/'], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(requests, before);
+  });
+
+  it('reports a cached file that no longer matches its MD5', async () => {
+    const cache = path.join(dir, 'corrupt');
+    fs.mkdirSync(path.join(cache, 'fashion-mnist'), { recursive: true });
+    fs.writeFileSync(path.join(cache, 'fashion-mnist', 'train-labels-idx1-ubyte.gz'), 'not the file');
+    const run = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(run.status, 2);
+    assert.match(run.stdout, /train-labels-idx1-ubyte\.gz\t12 bytes\tMD5 MISMATCH/);
+    assert.match(run.stderr, /dptrain\.data\.checksumMismatch/);
+  });
+
+  it('trains on fashion-mnist fetched on first use with default flags', async () => {
+    const cache = path.join(dir, 'train');
+    const out = path.join(dir, 'run');
+    const run = await dptrain(['train', '--dataset', 'fashion-mnist', '--epochs', '1', '--out', out], {
+      DPTRAIN_REGISTRY_OVERRIDE: override,
+      DPTRAIN_DATA_DIR: cache,
+      DPTRAIN_DATA_MIRROR: `${base}/ok/`,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(cacheFiles(cache), ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz']);
+  });
+
+  it('trains cnn-mnist on the cached fashion-mnist without contacting any mirror', async () => {
+    const cache = path.join(dir, 'train');
+    const before = requests;
+    const run = await dptrain(['train', '--dataset', 'fashion-mnist', '--model', 'cnn-mnist', '--epochs', '1', '--max-steps', '3', '--out', path.join(dir, 'run-cnn')], {
+      DPTRAIN_REGISTRY_OVERRIDE: override,
+      DPTRAIN_DATA_DIR: cache,
+      DPTRAIN_DATA_MIRROR: `${base}/ok/`,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(requests, before);
+  });
+
+  it('tries the next mirror after a 404', async () => {
+    const cache = path.join(dir, 'second');
+    const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/missing/,${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(cacheFiles(cache).length, 4);
+  });
+
+  it('refuses a file whose MD5 differs, caches nothing and shows both hashes', async () => {
+    const cache = path.join(dir, 'bad');
+    const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: badOverride });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /dptrain\.data\.checksumMismatch/);
+    assert.ok(run.stderr.includes(md5(fixtures.get('train-images-idx3-ubyte.gz') as Buffer)));
+    assert.ok(run.stderr.includes('0'.repeat(32)));
+    assert.deepEqual(cacheFiles(cache), []);
+  });
+
+  for (const mode of ['truncated', 'stall'] as const) {
+    it(`leaves nothing in the cache after a ${mode} download and says where to put the file`, async () => {
+      const cache = path.join(dir, mode);
+      const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/${mode}/`], {
+        DPTRAIN_REGISTRY_OVERRIDE: override,
+        DPTRAIN_FETCH_TIMEOUT_MS: '500',
+      });
+      assert.equal(run.status, 2, run.stderr);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, /dptrain\.data\.fetchFailed/);
+      assert.match(run.stderr, mode === 'stall' ? /stalled/ : /truncated|terminated|other side closed/);
+      assert.ok(run.stderr.includes(path.join(cache, 'fashion-mnist', 'train-images-idx3-ubyte.gz')));
+      assert.ok(run.stderr.includes(md5(fixtures.get('train-images-idx3-ubyte.gz') as Buffer)));
+      assert.deepEqual(cacheFiles(cache), []);
+    });
+  }
+
+  it('lets two processes fetch into the same cache at once', async () => {
+    const cache = path.join(dir, 'concurrent');
+    const args = ['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`];
+    const runs = await Promise.all([dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override }), dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override })]);
+    for (const run of runs) assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
+    for (const [name, bytes] of fixtures) assert.ok(fs.readFileSync(path.join(cache, 'fashion-mnist', name)).equals(bytes));
+  });
+});
+
+describe('offline behaviour and the network guard', () => {
+  it('refuses a non-loopback host at once under DPTRAIN_NETWORK=loopback-only', () => {
+    assert.equal(process.env.DPTRAIN_NETWORK, 'loopback-only');
+    assert.throws(() => checkNetworkGuard('https://ossci-datasets.s3.amazonaws.com/mnist/x.gz'), { code: 'dptrain.data.networkForbidden' });
+    assert.doesNotThrow(() => checkNetworkGuard('http://127.0.0.1:1/x.gz'));
+  });
+
+  it('fails in one line naming the URL, the place for the file and its MD5 when no mirror answers', async () => {
+    const cache = tempDir('dptrain-offline-');
+    const started = Date.now();
+    const run = await dptrain(['data', 'fetch', 'mnist-full', '--data-dir', cache], {});
+    assert.equal(run.status, 2);
+    assert.ok(Date.now() - started < 20_000);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, /dptrain\.data\.fetchFailed/);
+    assert.ok(run.stderr.includes(`${REGISTRY['mnist-full'].mirrors[0]}train-images-idx3-ubyte.gz`));
+    assert.ok(run.stderr.includes(path.join(cache, 'mnist-full', 'train-images-idx3-ubyte.gz')));
+    assert.ok(run.stderr.includes(registryFiles(REGISTRY['mnist-full'])[0].md5));
+    fs.rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('stops inflating a gzip that grows beyond the dataset size limit', async () => {
+    const dir = tempDir('dptrain-bomb-');
+    const bomb = path.join(dir, 'bomb-images-idx3-ubyte.gz');
+    fs.writeFileSync(bomb, gzipSync(Buffer.alloc(2 ** 28 + 1024), { level: 1 }));
+    await assert.rejects(loadDataset(`idx:${bomb}?labels=${bomb}`), { code: 'dptrain.data.tooLarge' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
