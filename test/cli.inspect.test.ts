@@ -58,7 +58,8 @@ describe('dptrain inspect', () => {
     assert.match(json.checksum, /^sha256:[0-9a-f]{64}$/);
     assert.deepEqual(json.meta, JSON.parse(JSON.stringify(sampleCheckpoint(12).meta)));
     assert.deepEqual(json.optimizerState, ['exp_avg', 'exp_avg_sq']);
-    assert.deepEqual(json.tensors[0], { name: 'layers.0.weight', dtype: 'F32', shape: [4, 3] });
+    assert.deepEqual(json.tensors[0], { name: 'layers.0.weight', dtype: 'F32', shape: [4, 3], nonFinite: 0 });
+    assert.equal(json.finite, true);
     assert.equal(json.tensors.length, 6);
   });
 
@@ -87,12 +88,13 @@ describe('dptrain inspect', () => {
       file,
       kind: 'parameters',
       valid: true,
+      finite: true,
       model: 'logreg:4-3',
       numParams: 15,
       metadata: { 'dptrain.model': 'logreg:4-3', format: 'pt' },
       tensors: [
-        { name: 'layers.0.weight', dtype: 'F32', shape: [3, 4] },
-        { name: 'layers.0.bias', dtype: 'F32', shape: [3] },
+        { name: 'layers.0.weight', dtype: 'F32', shape: [3, 4], nonFinite: 0 },
+        { name: 'layers.0.bias', dtype: 'F32', shape: [3], nonFinite: 0 },
       ],
     });
   });
@@ -115,7 +117,7 @@ describe('dptrain inspect', () => {
   test('a file that is not safetensors, and a missing file: one line naming the problem, exit 1', () => {
     const text = path.join(dir, 'notes.txt');
     fs.writeFileSync(text, 'these are my notes, not tensors\n');
-    assertOneErrorLine(runCli(['inspect', text]), 'dptrain.format.safetensorsHeaderTooLarge', /notes\.txt: header of \d+ bytes is larger than the limit/);
+    assertOneErrorLine(runCli(['inspect', text]), 'dptrain.format.notSafetensors', /notes\.txt: not a safetensors file: it is text \(first line "these are my notes, not tensors"\)/);
     const missing = path.join(dir, 'nope.safetensors');
     assertOneErrorLine(runCli(['inspect', missing]), 'dptrain.format.fileNotFound', /nope\.safetensors: no such file/);
   });

@@ -87,9 +87,9 @@ describe('csv:PATH', () => {
     await assert.rejects(loadDataset(`csv:${csv('a,b,label\n1,2,0\n3,oops,1\n')}`), {
       name: 'DataError',
       code: 'dptrain.data.badCsvRow',
-      message: /line 3: field "oops" in column "b" is not a number/,
+      message: /line 3, column "b" \(2\): field "oops" is not a number/,
     });
-    await assert.rejects(loadDataset(`csv:${csv('a,b,label\n1,,0\n')}`), { code: 'dptrain.data.badCsvRow', message: /line 2: field ""/ });
+    await assert.rejects(loadDataset(`csv:${csv('a,b,label\n1,,0\n')}`), { code: 'dptrain.data.missingCsvValue', message: /line 2, column "b" \(2\): the value is missing \(an empty cell\)/ });
   });
 
   test('an unknown label column is unknownLabelColumn, listing the columns', async () => {

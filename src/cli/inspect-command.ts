@@ -2,10 +2,8 @@
  * `dptrain inspect FILE [--json]`: what a checkpoint or parameters file holds, verified (checksum,
  * meta fields, tensors against the model). A damaged file is one error line and exit 1 (main.ts).
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { FormatError } from '../errors.js';
-import { inspectSafetensors, type SafetensorsContents, type TensorInfo } from '../train/index.js';
+import { inspectSafetensors, readSafetensorsFile, type SafetensorsContents, type TensorInfo } from '../train/index.js';
 
 /** Config values worth a glance, in this order, when the checkpoint's config has them. */
 const KEY_CONFIG = [
@@ -24,37 +22,31 @@ export function registerInspectCommand(program: Command): Command {
 }
 
 export async function runInspect(file: string, options: { json?: boolean } = {}): Promise<SafetensorsContents> {
-  const contents = inspectSafetensors(await readInput(file), file);
+  const contents = inspectSafetensors(await readSafetensorsFile(file), file);
   process.stdout.write(options.json ? JSON.stringify(asJson(file, contents), null, 2) + '\n' : asText(file, contents));
   return contents;
 }
 
-async function readInput(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError('fileNotFound', `${file}: no such file`, { cause: error });
-    throw new FormatError('fileUnreadable', `${file}: cannot be read (${code ?? String(error)})`, { cause: error });
-  }
-}
 
 function asJson(file: string, contents: SafetensorsContents): object {
   if (contents.kind === 'parameters') {
     const { kind, model, numParams, metadata, tensors } = contents;
-    return { file, kind, valid: true, model, numParams, metadata: { ...metadata }, tensors };
+    return { file, kind, valid: true, finite: allFinite(tensors), model, numParams, metadata: { ...metadata }, tensors };
   }
   const { meta, optimizerState } = contents.checkpoint;
   return {
     file,
     kind: 'checkpoint',
     valid: true,
+    finite: allFinite(contents.tensors),
     checksum: contents.checksum,
     meta,
     optimizerState: Object.keys(optimizerState),
     tensors: contents.tensors,
   };
 }
+
+const allFinite = (tensors: readonly TensorInfo[]): boolean => tensors.every((t) => t.nonFinite === 0);
 
 function asText(file: string, contents: SafetensorsContents): string {
   const lines: string[] = [];
@@ -92,5 +84,13 @@ function describeState(names: string[]): string {
 function tensorRows(tensors: readonly TensorInfo[], lines: string[]): void {
   lines.push(`  tensors      ${tensors.length}`);
   const width = Math.max(...tensors.map((t) => t.name.length), 0);
-  for (const t of tensors) lines.push(`    ${t.name.padEnd(width)}  ${t.dtype.padEnd(3)}  [${t.shape.join(', ')}]`);
+  for (const t of tensors) {
+    const flag = t.nonFinite > 0 ? `  NON-FINITE: ${t.nonFinite} NaN/Inf` : '';
+    lines.push(`    ${t.name.padEnd(width)}  ${t.dtype.padEnd(3)}  [${t.shape.join(', ')}]${flag}`);
+  }
+  const nonFinite = tensors.reduce((sum, t) => sum + t.nonFinite, 0);
+  if (nonFinite > 0) {
+    const where = tensors.filter((t) => t.nonFinite > 0).length;
+    lines.push(`  warning      ${nonFinite} non-finite value${nonFinite === 1 ? '' : 's'} (NaN or ±Infinity) in ${where} tensor${where === 1 ? '' : 's'}: --init and --resume refuse this file`);
+  }
 }

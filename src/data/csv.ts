@@ -1,14 +1,20 @@
 /**
- * `csv:PATH[?label=NAME|INDEX&task=classification|regression&header=auto|yes|no]`.
+ * `csv:PATH[?label=NAME|INDEX&task=classification|regression&header=auto|yes|no&delimiter=,|;|tab]`.
  *
- * - Fields: comma-separated, RFC 4180 quoting ("a,b", "say ""hi"""), LF or CRLF, blank lines
- *   skipped, a UTF-8 BOM ignored.
+ * - Encoding: UTF-8 (a UTF-8 BOM ignored). Invalid UTF-8 is refused with its byte offset and line;
+ *   a UTF-16 or UTF-32 BOM, or NUL bytes, are refused as "not UTF-8 text".
+ * - Fields: separated by the delimiter (option `delimiter`, else detected from the first line: the
+ *   one of `,` `;` tab that splits the first two lines into the same number of fields, the most
+ *   fields winning, `,` on a tie or when none does), RFC 4180 quoting ("a,b", "say ""hi"""), LF or
+ *   CRLF, blank lines skipped.
  * - Header: with header=auto (the default) the first row is a header when one of its fields is
  *   non-numeric while the second row holds a number in that column (or, for a one-row file, when
  *   any field is non-numeric). This is the brief's "first row has a non-numeric field" rule,
  *   refined so that a headerless file with string labels (iris) is not taken for a header.
- * - Label: column `label` by header name or 0-based index; default the last column. Every other
- *   column is a feature and must be numeric.
+ * - Label: option `label` by header name (exact, else case-insensitive) or 0-based index; without
+ *   it a header column named `label` or `target` (case-insensitive) wherever it is, else the last
+ *   column. Every other column is a feature and must be a number within float32 range; an empty
+ *   cell (or NA, N/A, NaN, null, None, ?) is refused as a missing value, naming line and column.
  * - Task: classification when all labels are integers ≥ 0 (class = label, classes = max + 1) or
  *   any label is non-numeric (classes = the sorted unique label strings); else regression.
  *   task=classification with other numeric labels (e.g. -1/1) maps the sorted unique values to 0..k-1.
@@ -26,28 +32,33 @@ interface CsvRow {
 }
 
 export function loadCsv(spec: DatasetSpec): Dataset {
-  const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header']);
+  const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header', 'delimiter']);
   const labelOption = o.string('label');
+  const delimiterOption = o.choice('delimiter', undefined, [',', ';', 'tab', '\t', '|']);
   const taskOption = o.choice<Task>('task', undefined, ['classification', 'regression']);
   const headerOption = o.choice('header', 'auto', ['auto', 'yes', 'no']);
   const path = spec.target;
   if (path === '') throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use csv:PATH, e.g. csv:data/iris.csv`);
 
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new DataError(
       'fileNotFound',
       code === 'ENOENT'
         ? `CSV file not found: ${resolve(path)} — check the path (relative paths start at ${process.cwd()})`
-        : `cannot read CSV file ${resolve(path)} (${code ?? String(cause)})`,
+        : code === 'EISDIR'
+          ? `CSV file ${resolve(path)} is a directory — pass the path of a .csv file`
+          : `cannot read CSV file ${resolve(path)} (${code ?? String(cause)})`,
       { cause },
     );
   }
 
-  const rows = parseCsv(text, path);
+  const text = decodeCsvText(bytes, path);
+  const delimiter = delimiterOption === undefined ? detectDelimiter(text) : delimiterOption === 'tab' ? '\t' : delimiterOption;
+  const rows = parseCsv(text, path, delimiter);
   if (rows.length === 0) throw new DataError('emptyCsv', `${path} holds no rows`);
 
   // Header row?
@@ -64,17 +75,23 @@ export function loadCsv(spec: DatasetSpec): Dataset {
   if (width < 2) throw new DataError('emptyCsv', `${path} has ${width} column; it needs at least one feature and a label`);
   for (const row of data) {
     if (row.fields.length !== width) {
+      const missing = row.fields.length < width ? ` (${columnList(names.slice(row.fields.length), hasHeader)} missing)` : '';
+      const shownDelimiter = delimiter === '\t' ? 'tab' : `"${delimiter}"`;
       throw new DataError(
         'raggedCsv',
-        `${path} line ${row.line} has ${row.fields.length} fields, but ${hasHeader ? 'the header has' : 'line ' + rows[0].line + ' has'} ${width}`,
+        `${path} line ${row.line} has ${row.fields.length} fields, but ${hasHeader ? 'the header has' : 'line ' + rows[0].line + ' has'} ${width}${missing} — fields are separated by ${shownDelimiter}; set another with ?delimiter=`,
       );
     }
   }
 
-  // Label column: by name first, then by 0-based index.
-  let labelColumn = width - 1;
+  // Label column: the option by name (exact, then any case), then by 0-based index; without the
+  // option a header column named label or target, else the last column.
+  const lowerNames = names.map((name) => name.toLowerCase());
+  const named = hasHeader ? lowerNames.findIndex((name) => name === 'label' || name === 'target') : -1;
+  let labelColumn = named >= 0 ? named : width - 1;
   if (labelOption !== undefined) {
-    const byName = hasHeader ? names.indexOf(labelOption.trim()) : -1;
+    const exact = hasHeader ? names.indexOf(labelOption.trim()) : -1;
+    const byName = exact >= 0 || !hasHeader ? exact : lowerNames.indexOf(labelOption.trim().toLowerCase());
     const byIndex = /^\d+$/.test(labelOption.trim()) ? Number(labelOption) : -1;
     labelColumn = byName >= 0 ? byName : byIndex >= 0 && byIndex < width ? byIndex : -1;
     if (labelColumn < 0) {
@@ -95,15 +112,16 @@ export function loadCsv(spec: DatasetSpec): Dataset {
     let k = i * inputDim;
     for (let j = 0; j < width; j++) {
       if (j === labelColumn) continue;
-      if (!isNumeric(fields[j])) {
-        throw new DataError('badCsvRow', `${path} line ${line}: field ${JSON.stringify(fields[j])} in column ${JSON.stringify(names[j])} is not a number`);
-      }
-      x[k++] = Number(fields[j]);
+      x[k++] = numberAt(fields[j], { path, line, column: j, names });
     }
   }
 
   // Labels and task.
   const rawLabels = data.map((row) => row.fields[labelColumn].trim());
+  const empty = rawLabels.indexOf('');
+  if (empty >= 0) {
+    throw new DataError('missingCsvValue', `${path} line ${data[empty].line}: the label (column ${columnName(names, labelColumn)}) is missing — every row needs a label; fill it or drop the row`);
+  }
   const numeric = rawLabels.every(isNumeric);
   const values = numeric ? rawLabels.map(Number) : [];
   const classIndices = numeric && values.every((v) => Number.isInteger(v) && v >= 0);
@@ -115,7 +133,7 @@ export function loadCsv(spec: DatasetSpec): Dataset {
     if (bad >= 0) {
       throw new DataError('badCsvRow', `${path} line ${data[bad].line}: label ${JSON.stringify(rawLabels[bad])} in column ${JSON.stringify(names[labelColumn])} is not a number, as task=regression needs`);
     }
-    y.set(values);
+    for (let i = 0; i < n; i++) y[i] = numberAt(rawLabels[i], { path, line: data[i].line, column: labelColumn, names });
   } else if (classIndices) {
     y.set(values);
     numClasses = values.reduce((max, v) => (v > max ? v : max), 0) + 1;
@@ -131,8 +149,8 @@ export function loadCsv(spec: DatasetSpec): Dataset {
   return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task, numClasses });
 }
 
-/** RFC 4180 fields; quoted fields may hold commas, quotes ("") and newlines. Blank lines are skipped. */
-export function parseCsv(text: string, path = 'CSV'): CsvRow[] {
+/** RFC 4180 fields; quoted fields may hold delimiters, quotes ("") and newlines. Blank lines are skipped. */
+export function parseCsv(text: string, path = 'CSV', delimiter = ','): CsvRow[] {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const rows: CsvRow[] = [];
   let fields: string[] = [];
@@ -173,13 +191,13 @@ export function parseCsv(text: string, path = 'CSV'): CsvRow[] {
         i++;
       }
       // Only spaces may follow the closing quote before the separator.
-      while (i < text.length && (text[i] === ' ' || text[i] === '\t')) i++;
-      if (i < text.length && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') {
+      while (i < text.length && text[i] !== delimiter && (text[i] === ' ' || text[i] === '\t')) i++;
+      if (i < text.length && text[i] !== delimiter && text[i] !== '\n' && text[i] !== '\r') {
         throw new DataError('badCsvRow', `${path} line ${line}: unexpected ${JSON.stringify(text[i])} after a closing quote`);
       }
       continue;
     }
-    if (ch === ',') {
+    if (ch === delimiter) {
       fields.push(field);
       field = '';
     } else if (ch === '\n' || ch === '\r') {
@@ -194,4 +212,120 @@ export function parseCsv(text: string, path = 'CSV'): CsvRow[] {
   }
   if (field !== '' || fields.length > 0 || quoted) endRow();
   return rows;
+}
+
+/** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */
+const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '?']);
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A feature (or regression label) cell as a float32 value: a finite number within float32 range. */
+function numberAt(field: string, at: { path: string; line: number; column: number; names: string[] }): number {
+  const where = `${at.path} line ${at.line}, column ${columnName(at.names, at.column)}`;
+  const trimmed = field.trim();
+  if (MISSING.has(trimmed.toLowerCase())) {
+    const shownValue = trimmed === '' ? 'an empty cell' : JSON.stringify(trimmed);
+    throw new DataError('missingCsvValue', `${where}: the value is missing (${shownValue}) — fill it (e.g. with the column mean) or drop the row`);
+  }
+  if (!isNumeric(field)) throw new DataError('badCsvRow', `${where}: field ${JSON.stringify(field)} is not a number`);
+  const value = Number(field);
+  // Math.fround(1e39) is Infinity: such a value would overflow the first forward pass.
+  if (!(Math.abs(value) <= FLOAT32_MAX) || !Number.isFinite(Math.fround(value))) {
+    throw new DataError('csvValueOutOfRange', `${where}: ${trimmed} is beyond the float32 range (±3.4e38) that training uses — rescale the column`);
+  }
+  return value;
+}
+
+/** `"petal_width" (4th)` with a header, `4` (1-based) without. */
+function columnName(names: readonly string[], column: number): string {
+  return names[column] === String(column) ? `${column + 1}` : `${JSON.stringify(names[column])} (${column + 1})`;
+}
+
+function columnList(names: readonly string[], hasHeader: boolean): string {
+  const shownNames = names.slice(0, 5).map((name) => (hasHeader ? JSON.stringify(name) : String(Number(name) + 1)));
+  const more = names.length > 5 ? ` and ${names.length - 5} more` : '';
+  return `${names.length === 1 ? 'column' : 'columns'} ${shownNames.join(', ')}${more}`;
+}
+
+/**
+ * The file's text, refusing what is not UTF-8: a UTF-16/32 byte-order mark, NUL bytes (binary or
+ * UTF-16 without a BOM) and invalid UTF-8 (with its byte offset and line). A UTF-8 BOM is dropped.
+ */
+export function decodeCsvText(bytes: Uint8Array, path: string): string {
+  const bom = bytes[0] === 0xff && bytes[1] === 0xfe ? 'UTF-16 LE' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'UTF-16 BE' : bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff ? 'UTF-32 BE' : null;
+  if (bom !== null) {
+    const kind = bom === 'UTF-16 LE' && bytes[2] === 0 && bytes[3] === 0 ? 'UTF-32 LE' : bom;
+    throw new DataError('badCsvEncoding', `${path} is ${kind} text (it starts with a ${kind} byte-order mark), not UTF-8 — save it as UTF-8 (e.g. iconv -f ${kind.replace(' ', '')} -t UTF-8)`);
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    const { line } = positionOf(bytes, nul);
+    throw new DataError('badCsvEncoding', `${path} holds a NUL byte at byte offset ${nul} (line ${line}): it is binary or UTF-16 without a byte-order mark, not UTF-8 CSV text — save it as UTF-8 CSV`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    const { line } = positionOf(bytes, offset);
+    const shownBytes = [...bytes.subarray(offset, offset + 4)].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
+    throw new DataError('badCsvEncoding', `${path} is not valid UTF-8: byte offset ${offset} (line ${line}) starts ${shownBytes} — save it as UTF-8 (Latin-1 or Windows-1252 files convert with iconv -f WINDOWS-1252 -t UTF-8)`);
+  }
+}
+
+/** The offset of the first byte that does not start a valid UTF-8 sequence (RFC 3629); bytes.length if none. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    let need: number;
+    let min: number;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) [need, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [need, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [need, min] = [3, 0x10000];
+    else return i;
+    if (i + need >= bytes.length) return i; // the sequence is cut off by the end of the file
+    let cp = b & (0xff >> (need + 2));
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return bytes.length;
+}
+
+function positionOf(bytes: Uint8Array, offset: number): { line: number } {
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  return { line };
+}
+
+/**
+ * The delimiter of the first line: among `,` `;` tab (outside quotes), the one that splits the first
+ * two non-blank lines into the same number (> 1) of fields, the most fields winning; `,` otherwise.
+ */
+export function detectDelimiter(text: string): string {
+  const lines = text.replace(/^\ufeff/, '').split(/\r?\n/).filter((line) => line.trim() !== '').slice(0, 2);
+  if (lines.length === 0) return ',';
+  let best = ',';
+  let bestCount = 0;
+  for (const d of [',', ';', '\t']) {
+    const counts = lines.map((line) => countOutsideQuotes(line, d));
+    if (counts[0] > bestCount && counts.every((c) => c === counts[0])) [best, bestCount] = [d, counts[0]];
+  }
+  return best;
+}
+
+function countOutsideQuotes(line: string, delimiter: string): number {
+  let count = 0;
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === delimiter && !quoted) count++;
+  }
+  return count;
 }

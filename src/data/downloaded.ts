@@ -34,6 +34,6 @@ export async function loadDownloaded(spec: DatasetSpec): Promise<DownloadedDatas
   const imagesPath = paths.get(files.images.name) as string;
   const labelsPath = paths.get(files.labels.name) as string;
   const query = new URLSearchParams({ labels: labelsPath }).toString();
-  const dataset = loadIdx(parseDatasetSpec(`idx:${imagesPath}?${query}`));
+  const dataset = await loadIdx(parseDatasetSpec(`idx:${imagesPath}?${query}`));
   return { ...dataset, spec: spec.text, sampleShape: entry.shape, classNames: entry.classNames };
 }

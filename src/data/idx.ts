@@ -5,10 +5,13 @@
  * Without ?labels the labels path is the image path with "images-idx3" -> "labels-idx1" in the
  * file name (train-images-idx3-ubyte.gz -> train-labels-idx1-ubyte.gz), else "-images" -> "-labels".
  * Format: http://yann.lecun.com/exdb/mnist/ ("FILE FORMATS FOR THE MNIST DATABASE").
+ * Reading is bounded: the header is checked before the values are read or inflated (see readIdx).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, type ReadStream } from 'node:fs';
+import { pipeline } from 'node:stream';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { createDataset, DATA_LIMITS, type Dataset } from './dataset.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
@@ -16,7 +19,7 @@ import { SpecOptions, type DatasetSpec } from './spec.js';
 const IMAGES_MAGIC = 0x00000803;
 const LABELS_MAGIC = 0x00000801;
 
-export function loadIdx(spec: DatasetSpec): Dataset {
+export async function loadIdx(spec: DatasetSpec): Promise<Dataset> {
   const o = new SpecOptions(spec, 'idx:PATH', ['labels']);
   if (spec.target === '') {
     throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use idx:PATH, e.g. idx:data/train-images-idx3-ubyte.gz`);
@@ -24,8 +27,8 @@ export function loadIdx(spec: DatasetSpec): Dataset {
   const imagesPath = spec.target;
   const labelsPath = o.string('labels') ?? guessLabelsPath(imagesPath);
 
-  const images = readIdx(imagesPath, IMAGES_MAGIC, 'images');
-  const labels = readIdx(labelsPath, LABELS_MAGIC, 'labels');
+  const images = await readIdx(imagesPath, IMAGES_MAGIC, 'images');
+  const labels = await readIdx(labelsPath, LABELS_MAGIC, 'labels');
   const [n, rows, cols] = images.dims;
   const inputDim = rows * cols;
   if (labels.dims[0] !== n) {
@@ -47,7 +50,7 @@ export function loadIdx(spec: DatasetSpec): Dataset {
     y[i] = labels.data[i];
     if (labels.data[i] > maxLabel) maxLabel = labels.data[i];
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, sampleShape: [1, rows, cols] });
+  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1 });
 }
 
 /** The labels file next to an images file, by the MNIST naming convention. */
@@ -71,33 +74,98 @@ interface IdxArray {
   data: Uint8Array;
 }
 
-/** Reads a uint8 IDX file with the given magic (gunzipping first when it starts with 1f 8b). */
-function readIdx(path: string, magic: number, what: 'images' | 'labels'): IdxArray {
-  let bytes: Uint8Array;
+/** A stream's bytes in order, pulled as needed: the caller stops reading when it has enough. */
+class ByteReader {
+  readonly #chunks: AsyncIterator<Buffer>;
+  #pending: Buffer = Buffer.alloc(0);
+  #ended = false;
+
+  constructor(stream: AsyncIterable<Buffer>) {
+    this.#chunks = stream[Symbol.asyncIterator]();
+  }
+
+  /** Up to `count` bytes (fewer only at the end of the stream). */
+  async read(count: number): Promise<Uint8Array> {
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      if (this.#pending.length === 0) {
+        if (this.#ended) break;
+        const next = await this.#chunks.next();
+        if (next.done) {
+          this.#ended = true;
+          break;
+        }
+        this.#pending = next.value;
+        continue;
+      }
+      const take = Math.min(count - filled, this.#pending.length);
+      out.set(this.#pending.subarray(0, take), filled);
+      this.#pending = this.#pending.subarray(take);
+      filled += take;
+    }
+    return filled === count ? out : out.subarray(0, filled);
+  }
+
+  /** Stops the stream (and the inflation behind it) without reading the rest. */
+  async close(): Promise<void> {
+    await this.#chunks.return?.();
+  }
+}
+
+/**
+ * Reads a uint8 IDX file with the given magic, gunzipping as a stream when it starts with 1f 8b.
+ * The header is read and checked first (magic, dimensions, DATA_LIMITS), then exactly the values it
+ * declares: inflation stops there, so a gzip bomb costs what its header declares, never more.
+ * Bytes after the declared values are ignored, as before.
+ */
+async function readIdx(path: string, magic: number, what: 'images' | 'labels'): Promise<IdxArray> {
+  const file = await openIdx(path, what);
+  // pipeline forwards a read error of the file into the gunzip stream; closing early is not an error.
+  const reader = new ByteReader(file.gzipped ? pipeline(file.stream, createGunzip(), () => undefined) : file.stream);
   try {
-    bytes = readFileSync(path);
+    return await readIdxFrom(reader, path, magic, what);
+  } catch (cause) {
+    if (cause instanceof DataError) throw cause;
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (file.gzipped && typeof code === 'string' && code.startsWith('Z_')) {
+      throw new DataError('badGzip', `${path} starts like a gzip file but does not decompress (${(cause as Error).message}) — download it again`, { cause });
+    }
+    throw new DataError('fileNotFound', `cannot read ${what} file ${resolve(path)} (${code ?? String(cause)})`, { cause });
+  } finally {
+    await reader.close();
+    file.stream.destroy();
+  }
+}
+
+async function openIdx(path: string, what: 'images' | 'labels'): Promise<{ stream: ReadStream; gzipped: boolean }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     const hint = what === 'labels' ? ' — pass the labels file with ?labels=PATH' : ` — check the path (relative paths start at ${process.cwd()})`;
     if (code === 'ENOENT') throw new DataError('fileNotFound', `${what} file not found: ${resolve(path)}${hint}`, { cause });
+    if (code === 'EISDIR') throw new DataError('fileNotFound', `${what} file ${resolve(path)} is a directory, not an IDX file${hint}`, { cause });
     throw new DataError('fileNotFound', `cannot read ${what} file ${resolve(path)} (${code ?? String(cause)})${hint}`, { cause });
   }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      // Bounded: a gzip bomb stops at the dataset size limit instead of exhausting memory.
-      bytes = gunzipSync(bytes, { maxOutputLength: DATA_LIMITS.maxElements });
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new DataError('tooLarge', `${path} inflates beyond ${DATA_LIMITS.maxElements} bytes, the dataset size limit — is it the right file?`, { cause });
-      }
-      throw new DataError('badGzip', `${path} starts like a gzip file but does not decompress (${(cause as Error).message}) — download it again`, { cause });
-    }
+  const magicBytes = new Uint8Array(2);
+  const { bytesRead } = await handle.read(magicBytes, 0, 2, 0);
+  const gzipped = bytesRead === 2 && magicBytes[0] === 0x1f && magicBytes[1] === 0x8b;
+  return { stream: handle.createReadStream({ start: 0, autoClose: true }), gzipped };
+}
+
+/** The header, checked, then the values it declares (the format is in the module comment). */
+async function readIdxFrom(reader: ByteReader, path: string, magic: number, what: 'images' | 'labels'): Promise<IdxArray> {
+  const head = await reader.read(4);
+  if (head.length < 4) {
+    throw new DataError('truncatedFile', `${path} has ${head.length} bytes, too few for an IDX header — download it again`);
   }
-  if (bytes.length < 4) {
-    throw new DataError('truncatedFile', `${path} has ${bytes.length} bytes, too few for an IDX header — download it again`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const found = view.getUint32(0, false);
+  const found = new DataView(head.buffer, head.byteOffset, 4).getUint32(0, false);
   if (found !== magic) {
     throw new DataError(
       'badIdxMagic',
@@ -106,18 +174,23 @@ function readIdx(path: string, magic: number, what: 'images' | 'labels'): IdxArr
     );
   }
   const ndims = magic & 0xff;
-  const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) {
-    throw new DataError('truncatedFile', `${path} ends inside its IDX header (${bytes.length} of ${headerBytes} bytes) — download it again`);
+  const dimBytes = await reader.read(4 * ndims);
+  if (dimBytes.length < 4 * ndims) {
+    throw new DataError('truncatedFile', `${path} ends inside its IDX header (${4 + dimBytes.length} of ${4 + 4 * ndims} bytes) — download it again`);
   }
-  const dims: number[] = [];
-  for (let k = 0; k < ndims; k++) dims.push(view.getUint32(4 + 4 * k, false));
+  const view = new DataView(dimBytes.buffer, dimBytes.byteOffset, dimBytes.byteLength);
+  const dims = Array.from({ length: ndims }, (_, k) => view.getUint32(4 * k, false));
   const count = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length - headerBytes < count) {
+  // Refused before a single value is inflated: the data limit bounds what a header may declare.
+  if (count > DATA_LIMITS.maxElements) {
+    throw new DataError('tooLarge', `${path}: its IDX header declares ${dims.join('×')} = ${count} values, more than the limit of ${DATA_LIMITS.maxElements}`);
+  }
+  const data = await reader.read(count);
+  if (data.length < count) {
     throw new DataError(
       'truncatedFile',
-      `${path} is truncated: its header promises ${dims.join('×')} = ${count} values but only ${bytes.length - headerBytes} follow — download it again`,
+      `${path} is truncated: its header promises ${dims.join('×')} = ${count} values but only ${data.length} follow — download it again`,
     );
   }
-  return { dims, data: bytes.subarray(headerBytes, headerBytes + count) };
+  return { dims, data };
 }

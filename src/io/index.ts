@@ -9,5 +9,9 @@ export {
   decodeSafetensors,
   saveSafetensors,
   loadSafetensors,
+  describeContent,
+  SafetensorsFile,
+  type SafetensorsHeader,
+  type TensorEntry,
 } from './safetensors.js';
 export { writeFileAtomic } from './atomic-write.js';

@@ -6,7 +6,7 @@
  *   the rest  the data buffer: little-endian tensors that tile it without holes or overlaps; offsets are relative to it
  * The decoder trusts nothing in the file and checks what the reference (Rust) implementation checks.
  */
-import { readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { FormatError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
@@ -158,51 +158,109 @@ export function readLittleEndian(dtype: TensorDtype, bytes: Uint8Array, count: n
 
 // ---- decode ----
 
-interface Entry {
+const isArray = (v: JsonValue | undefined): v is JsonValue[] => Array.isArray(v);
+const isCount = (v: JsonValue): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+type Fail = (code: string, message: string, cause?: unknown) => never;
+
+/** The header as read from a file or buffer, validated against the size of the data that follows. */
+export interface SafetensorsHeader {
+  /** A null-prototype object: keys such as "__proto__" are plain data. */
+  metadata: Record<string, string>;
+  /** In header order; offsets relative to the data buffer. */
+  entries: TensorEntry[];
+  /** Where the data buffer starts in the file: 8 + the header length. */
+  dataStart: number;
+}
+
+/** A tensor as the header declares it, checked against the data buffer. */
+export interface TensorEntry {
   name: string;
   dtype: TensorDtype;
   shape: number[];
+  /** Elements: product(shape). */
   count: number;
+  /** Byte offsets in the data buffer. */
   begin: number;
   end: number;
 }
 
-const isArray = (v: JsonValue | undefined): v is JsonValue[] => Array.isArray(v);
-const isCount = (v: JsonValue): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+function failWith(source: string): Fail {
+  return (code, message, cause) => {
+    throw new FormatError(code, `${source}: ${message}`, cause === undefined ? {} : { cause });
+  };
+}
 
-/**
- * Decodes and validates safetensors bytes. Every problem is a FormatError naming it and the tensor:
- * `truncatedSafetensors` (the file ends before what it declares), `safetensorsHeaderTooLarge`,
- * `badSafetensorsHeader` (UTF-8, JSON, structure, duplicate keys, metadata), `badSafetensorsTensor`
- * (dtype, shape, offsets, size), `badSafetensorsLayout` (holes, overlaps, bytes left over).
- * Tensor data is copied into fresh typed arrays.
- */
-export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): DecodedSafetensors {
-  const maxHeaderBytes = options.maxHeaderBytes ?? safetensorsDefaults.maxHeaderBytes;
+function checkMaxHeaderBytes(maxHeaderBytes: number): void {
   if (!Number.isSafeInteger(maxHeaderBytes) || maxHeaderBytes < 2) {
     throw new RangeError(`maxHeaderBytes must be an integer >= 2 (got ${maxHeaderBytes})`);
   }
-  const source = options.source ?? 'safetensors data';
-  const fail = (code: string, message: string, cause?: unknown): never => {
-    throw new FormatError(code, `${source}: ${message}`, cause === undefined ? {} : { cause });
-  };
+}
 
-  // 1. Header length, checked against the limit and the file before anything is read.
-  if (bytes.length < 8) fail('truncatedSafetensors', `${bytes.length} bytes is too short for safetensors (the header length alone takes 8)`);
-  const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+/**
+ * The header length from the first bytes of a file of `fileBytes` bytes, checked against the limit
+ * and the file before the header is read. A length that cannot be a safetensors header (under 2
+ * bytes, or too large while no "{" follows) means the file is something else: `notSafetensors`,
+ * saying what `head` (the file's first bytes) looks like.
+ */
+function headerLengthOf(head: Uint8Array, fileBytes: number, maxHeaderBytes: number, fail: Fail): number {
+  if (fileBytes < 8) {
+    fail('truncatedSafetensors', `${fileBytes} bytes is too short for safetensors (the header length alone takes 8)`);
+  }
+  const declared = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  const opensObject = head.length > 8 && head[8] === 0x7b; // "{"
+  const implausible = declared < 2n || declared > BigInt(maxHeaderBytes) || 8n + declared > BigInt(fileBytes);
+  if (implausible && !opensObject) fail('notSafetensors', `not a safetensors file: ${describeContent(head)}`);
   if (declared > BigInt(maxHeaderBytes)) {
     fail('safetensorsHeaderTooLarge', `header of ${declared} bytes is larger than the limit of ${maxHeaderBytes} bytes (maxHeaderBytes)`);
   }
   const headerLength = Number(declared);
-  if (8 + headerLength > bytes.length) {
-    fail('truncatedSafetensors', `header of ${headerLength} bytes goes beyond the end of the file (${bytes.length - 8} bytes follow the length)`);
+  if (8 + headerLength > fileBytes) {
+    fail('truncatedSafetensors', `header of ${headerLength} bytes goes beyond the end of the file (${fileBytes - 8} bytes follow the length)`);
   }
-  const data = bytes.subarray(8 + headerLength);
+  return headerLength;
+}
 
-  // 2. The header: UTF-8, then strict JSON (no duplicate keys; objects as Maps).
+/** What a file that is not safetensors looks like, from its first bytes (for error messages). */
+export function describeContent(head: Uint8Array): string {
+  if (head.length === 0) return 'it is empty';
+  if (head.every((b) => b === 0)) return 'it starts with zero bytes (an empty or sparse file?)';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'it is gzip-compressed data';
+  if (head[0] === 0x50 && head[1] === 0x4b) return 'it looks like a zip archive (a PyTorch .pt/.pth file? convert it with safetensors.torch.save_file)';
+  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'it looks like a Python pickle (a PyTorch .pt/.pth file? convert it with safetensors.torch.save_file)';
+  if (head[0] === 0x89 && head[1] === 0x48 && head[2] === 0x44 && head[3] === 0x46) return 'it looks like an HDF5 file (Keras .h5?)';
+  if (head[0] === 0 && head[1] === 0 && head[2] === 0x08 && (head[3] === 1 || head[3] === 3)) return 'it looks like an IDX data file (use it as a dataset: idx:PATH)';
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head);
+  } catch {
+    // The first bytes may end inside a multi-byte character; binary data has control bytes.
+    text = '';
+  }
+  const printable = text !== '' && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+  if (!printable) return `it holds binary data starting ${[...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+  const [firstLine, secondLine] = text.replace(/^\ufeff/, '').split(/\r?\n/);
+  const shownLine = JSON.stringify(firstLine.length > 60 ? firstLine.slice(0, 60) + '…' : firstLine);
+  if (/^\s*[{[]/.test(firstLine)) return `it is text that looks like JSON (first line ${shownLine})`;
+  if (looksLikeCsv(firstLine, secondLine)) return `it is text that looks like CSV (first line ${shownLine}; use it as a dataset: csv:PATH)`;
+  return `it is text (first line ${shownLine})`;
+}
+
+/** Two lines with the same number (> 0) of one delimiter: a CSV header and row. */
+function looksLikeCsv(first: string, second: string | undefined): boolean {
+  if (second === undefined) return false;
+  return [',', ';', '\t'].some((d) => first.split(d).length > 1 && first.split(d).length === second.split(d).length);
+}
+
+/**
+ * Parses and validates the header bytes (UTF-8, strict JSON, entries) against a data buffer of
+ * `dataLength` bytes: every tensor inside it, the tensors tiling it exactly.
+ */
+function parseHeader(headerBytes: Uint8Array, dataLength: number, dataStart: number, fail: Fail): SafetensorsHeader {
+  // The header: UTF-8, then strict JSON (no duplicate keys; objects as Maps).
   let text = '';
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch (error) {
     fail('badSafetensorsHeader', 'header is not valid UTF-8', error);
   }
@@ -215,9 +273,9 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
   }
   if (!(header instanceof Map)) return fail('badSafetensorsHeader', 'header must be a JSON object');
 
-  // 3. Metadata and tensor entries.
+  // Metadata and tensor entries.
   const metadata: Record<string, string> = Object.create(null);
-  const entries: Entry[] = [];
+  const entries: TensorEntry[] = [];
   for (const [name, value] of header) {
     if (name === METADATA_KEY) {
       if (!(value instanceof Map)) fail('badSafetensorsHeader', `"${METADATA_KEY}" must be an object of strings`);
@@ -227,13 +285,13 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
       }
       continue;
     }
-    entries.push(tensorEntry(name, value, data.length, fail));
+    entries.push(tensorEntry(name, value, dataLength, fail));
   }
 
-  // 4. Layout: sorted by offsets, the tensors tile the data buffer exactly.
+  // Layout: sorted by offsets, the tensors tile the data buffer exactly.
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
-  let previous: Entry | undefined;
+  let previous: TensorEntry | undefined;
   for (const e of byOffset) {
     if (e.begin < covered) {
       fail('badSafetensorsLayout', `tensor ${JSON.stringify(e.name)} (bytes ${e.begin}-${e.end}) overlaps tensor ${JSON.stringify(previous!.name)} (bytes ${previous!.begin}-${previous!.end})`);
@@ -245,20 +303,38 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
     covered = e.end;
     previous = e;
   }
-  if (covered < data.length) {
-    fail('badSafetensorsLayout', `${data.length - covered} bytes after the last tensor belong to no tensor (data bytes ${covered}-${data.length})`);
+  if (covered < dataLength) {
+    fail('badSafetensorsLayout', `${dataLength - covered} bytes after the last tensor belong to no tensor (data bytes ${covered}-${dataLength})`);
   }
+  return { metadata, entries, dataStart };
+}
 
-  // 5. Copy the data out, in header order.
+/**
+ * Decodes and validates safetensors bytes. Every problem is a FormatError naming it and the tensor:
+ * `notSafetensors` (the bytes are something else; the message says what they look like),
+ * `truncatedSafetensors` (the file ends before what it declares), `safetensorsHeaderTooLarge`,
+ * `badSafetensorsHeader` (UTF-8, JSON, structure, duplicate keys, metadata), `badSafetensorsTensor`
+ * (dtype, shape, offsets, size), `badSafetensorsLayout` (holes, overlaps, bytes left over).
+ * Tensor data is copied into fresh typed arrays.
+ */
+export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): DecodedSafetensors {
+  const maxHeaderBytes = options.maxHeaderBytes ?? safetensorsDefaults.maxHeaderBytes;
+  checkMaxHeaderBytes(maxHeaderBytes);
+  const fail = failWith(options.source ?? 'safetensors data');
+  const headerLength = headerLengthOf(bytes.subarray(0, 64), bytes.length, maxHeaderBytes, fail);
+  const data = bytes.subarray(8 + headerLength);
+  const { metadata, entries } = parseHeader(bytes.subarray(8, 8 + headerLength), data.length, 8 + headerLength, fail);
+  // Copy the data out, in header order.
   const tensors = new Map<string, Tensor>();
-  for (const e of entries) {
-    const slice = data.subarray(e.begin, e.end);
-    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: readLittleEndian(e.dtype, slice, e.count, HOST_LITTLE_ENDIAN) });
-  }
+  for (const e of entries) tensors.set(e.name, tensorOf(e, data.subarray(e.begin, e.end)));
   return { tensors, metadata };
 }
 
-function tensorEntry(name: string, value: JsonValue, dataLength: number, fail: (code: string, message: string) => never): Entry {
+function tensorOf(e: TensorEntry, bytes: Uint8Array): Tensor {
+  return { name: e.name, dtype: e.dtype, shape: e.shape, data: readLittleEndian(e.dtype, bytes, e.count, HOST_LITTLE_ENDIAN) };
+}
+
+function tensorEntry(name: string, value: JsonValue, dataLength: number, fail: Fail): TensorEntry {
   const where = `tensor ${JSON.stringify(name)}`;
   if (!(value instanceof Map)) return fail('badSafetensorsTensor', `${where} must be an object with dtype, shape and data_offsets`);
   const dtype = value.get('dtype');
@@ -299,15 +375,120 @@ export async function saveSafetensors(path: string, tensors: readonly Tensor[], 
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-/** Reads and decodes a file; errors name the path. A missing file is FormatError `fileNotFound`. */
-export async function loadSafetensors(path: string, options: DecodeOptions = {}): Promise<DecodedSafetensors> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new FormatError('fileNotFound', `${path}: no such file`, { cause: error });
-    throw new FormatError('fileUnreadable', `${path}: cannot be read (${code ?? String(error)})`, { cause: error });
+/**
+ * A safetensors file opened for reading: its header is read and checked against the file's size
+ * first (a sparse or bogus multi-gigabyte file is refused after reading a few bytes), then only the
+ * tensors asked for are read. Close it when done.
+ */
+export class SafetensorsFile {
+  readonly path: string;
+  readonly header: SafetensorsHeader;
+  /** The file's size in bytes. */
+  readonly fileBytes: number;
+  readonly #handle: FileHandle;
+
+  private constructor(path: string, handle: FileHandle, header: SafetensorsHeader, fileBytes: number) {
+    this.path = path;
+    this.#handle = handle;
+    this.header = header;
+    this.fileBytes = fileBytes;
   }
-  return decodeSafetensors(bytes, { source: path, ...options });
+
+  /**
+   * Opens `path` and reads and validates its header. FormatErrors: `fileNotFound`, `notAFile` (a
+   * directory), `fileUnreadable`, and decodeSafetensors's codes for the header (naming the path).
+   */
+  static async open(path: string, options: DecodeOptions = {}): Promise<SafetensorsFile> {
+    const maxHeaderBytes = options.maxHeaderBytes ?? safetensorsDefaults.maxHeaderBytes;
+    checkMaxHeaderBytes(maxHeaderBytes);
+    const source = options.source ?? path;
+    const fail = failWith(source);
+    const handle = await openForReading(path, source);
+    try {
+      const fileBytes = (await handle.stat()).size;
+      const head = await readAt(handle, 0, Math.min(64, fileBytes), source);
+      const headerLength = headerLengthOf(head, fileBytes, maxHeaderBytes, fail);
+      const headerBytes = await readAt(handle, 8, headerLength, source);
+      const header = parseHeader(headerBytes, fileBytes - 8 - headerLength, 8 + headerLength, fail);
+      return new SafetensorsFile(path, handle, header, fileBytes);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** The named tensors (all when `names` is omitted), read from their offsets into fresh arrays. */
+  async read(names?: readonly string[]): Promise<Map<string, Tensor>> {
+    const wanted = names === undefined ? null : new Set(names);
+    const tensors = new Map<string, Tensor>();
+    for (const e of this.header.entries) {
+      if (wanted !== null && !wanted.has(e.name)) continue;
+      tensors.set(e.name, tensorOf(e, await readAt(this.#handle, this.header.dataStart + e.begin, e.end - e.begin, this.path)));
+    }
+    return tensors;
+  }
+
+  /** The whole file's bytes (for a checksum over all of them), after the header has been checked. */
+  async readAll(): Promise<Uint8Array> {
+    return readAt(this.#handle, 0, this.fileBytes, this.path);
+  }
+
+  async close(): Promise<void> {
+    await this.#handle.close();
+  }
+}
+
+async function openForReading(path: string, source: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw fileError(error, source);
+  }
+  try {
+    if ((await handle.stat()).isDirectory()) {
+      throw new FormatError('notAFile', `${source} is a directory, not a safetensors file — pass a file such as ${source.replace(/\/+$/, '')}/final.safetensors or a ckpt-<step>.safetensors`);
+    }
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle;
+}
+
+function fileError(error: unknown, source: string): FormatError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new FormatError('fileNotFound', `${source}: no such file`, { cause: error });
+  if (code === 'EISDIR') return new FormatError('notAFile', `${source} is a directory, not a safetensors file`, { cause: error });
+  return new FormatError('fileUnreadable', `${source}: cannot be read (${code ?? String(error)})`, { cause: error });
+}
+
+/** Exactly `length` bytes at `position`; a file that shrank meanwhile is `truncatedSafetensors`. */
+async function readAt(handle: FileHandle, position: number, length: number, source: string): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(out, done, length - done, position + done));
+    } catch (error) {
+      throw fileError(error, source);
+    }
+    if (bytesRead === 0) throw new FormatError('truncatedSafetensors', `${source}: the file ended at byte ${position + done} while reading it (was it changed meanwhile?)`);
+    done += bytesRead;
+  }
+  return out;
+}
+
+/**
+ * Reads and decodes a file, header first: declared sizes are checked against the file's size before
+ * any tensor is read. Errors name the path; a missing file is FormatError `fileNotFound`.
+ */
+export async function loadSafetensors(path: string, options: DecodeOptions = {}): Promise<DecodedSafetensors> {
+  const file = await SafetensorsFile.open(path, options);
+  try {
+    return { tensors: await file.read(), metadata: file.header.metadata };
+  } finally {
+    await file.close();
+  }
 }

@@ -6,11 +6,11 @@
  * interrupted writes are never loaded and are removed when a store is opened. One run per directory.
  */
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, DptrainError, FormatError, TrainError, shown } from '../errors.js';
 import { atomicWriteTarget, writeFileAtomic, type AtomicWritePhase } from '../io/atomic-write.js';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { encodeCheckpoint, loadCheckpointFile, type Checkpoint } from './checkpoint.js';
 
 export interface CheckpointWriteHooks {
   /**
@@ -165,7 +165,7 @@ export async function findLatestCheckpoint(dir: string): Promise<LatestCheckpoin
   const rejected: LatestCheckpoint['rejected'] = [];
   for (const file of files) {
     try {
-      const checkpoint = decodeCheckpoint(await readCheckpointFile(file.path), file.path);
+      const checkpoint = await loadCheckpointFile(file.path);
       if (checkpoint.meta.step !== file.step) {
         throw new FormatError('checkpointInvalid', `${file.path} holds step ${checkpoint.meta.step} but its name says step ${file.step} — checkpoint files must keep the names dptrain gave them`);
       }
@@ -177,12 +177,4 @@ export async function findLatestCheckpoint(dir: string): Promise<LatestCheckpoin
   }
   const reasons = rejected.map((r) => `${path.basename(r.path)}: ${r.code}`).join('; ');
   throw new FormatError('noValidCheckpoint', `${dir} holds ${files.length} checkpoint file(s) and none is valid (${reasons}) — nothing to resume from; start the run again without --resume`);
-}
-
-async function readCheckpointFile(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (cause) {
-    throw new FormatError('fileUnreadable', `${file}: cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)})`, { cause });
-  }
 }

@@ -19,11 +19,13 @@
  * type-checked, the checksum verified before anything in the file is trusted.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { FormatError, shown } from '../errors.js';
-import { decodeSafetensors, encodeSafetensors, type DecodedSafetensors, type TensorDtype } from '../io/index.js';
+import { decodeSafetensors, encodeSafetensors, SafetensorsFile, type DecodedSafetensors, type SafetensorsHeader, type TensorDtype } from '../io/index.js';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
 import { paramLayout, parseModelSpec, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
+import { countNonFinite, describeCounts } from './non-finite.js';
 import { parameterTensors } from './run-dir.js';
 
 /**
@@ -80,6 +82,8 @@ export interface TensorInfo {
   name: string;
   dtype: TensorDtype;
   shape: number[];
+  /** NaN and ±Infinity values in it (0 for integer dtypes). */
+  nonFinite: number;
 }
 
 /** What a safetensors file holds, as `dptrain inspect` shows it. */
@@ -242,7 +246,111 @@ function describeArray(value: unknown): string {
  * a newer format), `checkpointChecksum` (the data or meta were changed after writing).
  */
 export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
-  return readCheckpoint(decodeContainer(bytes, source, true), bytes, source).checkpoint;
+  const { checkpoint } = readCheckpoint(decodeContainer(bytes, source, true), bytes, source);
+  const counts = [
+    ...paramTensorsOf(checkpoint).map((t) => ({ name: t.name, nonFinite: countNonFinite(t.data) })),
+    ...Object.keys(checkpoint.optimizerState).map((name) => ({ name: OPTIMIZER_PREFIX + name, nonFinite: countNonFinite(checkpoint.optimizerState[name]) })),
+  ];
+  const bad = counts.filter((t) => t.nonFinite > 0);
+  if (bad.length > 0) {
+    throw new FormatError(
+      'checkpointNonFinite',
+      `${source} holds non-finite values (NaN or ±Infinity): ${describeCounts(bad)} — its checksum is valid, so they were written that way; a run cannot continue from it: use an earlier checkpoint`,
+    );
+  }
+  return checkpoint;
+}
+
+/**
+ * Reads and verifies a checkpoint file, header first: the header must fit the file's size and
+ * declare the tensors of the model its metadata names (shapes checked) before the rest of the file
+ * is read, so a bogus multi-gigabyte file costs a few bytes of reading. Then as decodeCheckpoint.
+ */
+export async function loadCheckpointFile(path: string): Promise<Checkpoint> {
+  let file: SafetensorsFile;
+  try {
+    file = await SafetensorsFile.open(path);
+  } catch (error) {
+    throw asCheckpointError(error, path);
+  }
+  try {
+    checkCheckpointHeader(file.header, path);
+    return decodeCheckpoint(await file.readAll(), path);
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * A safetensors file's bytes for `dptrain inspect`, read only after its header has been checked
+ * against its size. Header errors of a file whose header names checkpoint metadata are reported
+ * with the checkpoint codes (checkpointTruncated, checkpointInvalid), as inspectSafetensors does.
+ */
+export async function readSafetensorsFile(path: string): Promise<Uint8Array> {
+  let file: SafetensorsFile;
+  try {
+    file = await SafetensorsFile.open(path);
+  } catch (error) {
+    throw (await headerMentionsCheckpoint(path)) ? asCheckpointError(error, path) : error;
+  }
+  try {
+    return await file.readAll();
+  } finally {
+    await file.close();
+  }
+}
+
+/** Whether the first MiB of `path` (read without trusting it) mentions checkpoint metadata. */
+async function headerMentionsCheckpoint(path: string): Promise<boolean> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const head = new Uint8Array(1024 * 1024);
+      const { bytesRead } = await handle.read(head, 0, head.length, 0);
+      return looksLikeCheckpoint(head.subarray(0, bytesRead));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** The tensors a checkpoint's header declares, against the model its metadata names; checkpointInvalid if they differ. */
+function checkCheckpointHeader(header: SafetensorsHeader, source: string): void {
+  const metaText = header.metadata[META_KEY];
+  if (metaText === undefined) return; // decodeCheckpoint says what it is
+  let model: unknown;
+  try {
+    const parsed = parseStrictJson(metaText);
+    model = parsed instanceof Map ? parsed.get('model') : undefined;
+  } catch {
+    return; // decodeCheckpoint reports the JSON
+  }
+  if (typeof model !== 'string') return;
+  let layout: ParamLayout;
+  try {
+    layout = paramLayout(parseModelSpec(model));
+  } catch {
+    return;
+  }
+  const invalid: Fail = (message) => {
+    throw new FormatError('checkpointInvalid', `${source}: ${message} — the file is damaged or was not written by dptrain; use another checkpoint`);
+  };
+  const declared = new Map(header.entries.map((e) => [e.name, e]));
+  checkLayoutTensors(declared, layout, model, ['F32'], invalid);
+  const names = new Set(layout.tensors.map((t) => t.name));
+  for (const e of header.entries) {
+    if (names.has(e.name)) continue;
+    if (!e.name.startsWith(OPTIMIZER_PREFIX) || e.dtype !== 'F32' || !sameShape(e.shape, [layout.size])) {
+      invalid(`tensor ${shown(e.name)} is ${e.dtype} [${e.shape.join(', ')}]; a checkpoint of ${model} holds its tensors and F32 ${OPTIMIZER_PREFIX}<state> [${layout.size}]`);
+    }
+  }
+}
+
+function paramTensorsOf(checkpoint: Checkpoint): { name: string; data: Float32Array }[] {
+  const layout = paramLayout(parseModelSpec(checkpoint.meta.model));
+  return layout.tensors.map((t) => ({ name: t.name, data: checkpoint.params.subarray(t.offset, t.offset + t.size) }));
 }
 
 /**
@@ -253,7 +361,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint 
  */
 export function inspectSafetensors(bytes: Uint8Array, source: string): SafetensorsContents {
   const decoded = decodeContainer(bytes, source, looksLikeCheckpoint(bytes));
-  const tensors = [...decoded.tensors.values()].map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+  const tensors = [...decoded.tensors.values()].map(({ name, dtype, shape, data }) => ({ name, dtype, shape, nonFinite: countNonFinite(data) }));
   // Either key makes it a checkpoint, so that one damaged key does not pass it off as a parameters file.
   if (decoded.metadata[META_KEY] !== undefined || decoded.metadata[CHECKSUM_KEY] !== undefined) {
     const { checkpoint, checksum } = readCheckpoint(decoded, bytes, source);
@@ -277,13 +385,19 @@ function decodeContainer(bytes: Uint8Array, source: string, asCheckpoint: boolea
   try {
     return decodeSafetensors(bytes, { source });
   } catch (error) {
-    if (!asCheckpoint || !(error instanceof FormatError)) throw error;
-    const detail = error.message.startsWith(`${source}: `) ? error.message.slice(source.length + 2) : error.message;
-    if (error.code === 'dptrain.format.truncatedSafetensors') {
-      throw new FormatError('checkpointTruncated', `${source} is truncated: ${detail} — the write was cut short or the file was damaged; use an earlier checkpoint`, { cause: error });
-    }
-    throw new FormatError('checkpointInvalid', `${source} is not a valid safetensors file (${detail}) — the file is damaged; use an earlier checkpoint`, { cause: error });
+    throw asCheckpoint ? asCheckpointError(error, source) : error;
   }
+}
+
+/** A safetensors error of a file expected to be a checkpoint, as a checkpoint error (file errors kept). */
+function asCheckpointError(error: unknown, source: string): unknown {
+  if (!(error instanceof FormatError)) return error;
+  if (['dptrain.format.fileNotFound', 'dptrain.format.fileUnreadable', 'dptrain.format.notAFile'].includes(error.code)) return error;
+  const detail = error.message.startsWith(`${source}: `) ? error.message.slice(source.length + 2) : error.message;
+  if (error.code === 'dptrain.format.truncatedSafetensors') {
+    return new FormatError('checkpointTruncated', `${source} is truncated: ${detail} — the write was cut short or the file was damaged; use an earlier checkpoint`, { cause: error });
+  }
+  return new FormatError('checkpointInvalid', `${source} is not a valid safetensors file (${detail}) — the file is damaged; use an earlier checkpoint`, { cause: error });
 }
 
 function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: string): { checkpoint: Checkpoint; checksum: string } {
@@ -390,7 +504,7 @@ function checkParameterTensors(decoded: DecodedSafetensors, model: string, sourc
 }
 
 /** Every tensor of `layout` is present with its shape and one of the `dtypes`; `fail` otherwise. */
-function checkLayoutTensors(tensors: DecodedSafetensors['tensors'], layout: ParamLayout, model: string, dtypes: readonly TensorDtype[], fail: Fail): void {
+function checkLayoutTensors(tensors: ReadonlyMap<string, { dtype: TensorDtype; shape: number[] }>, layout: ParamLayout, model: string, dtypes: readonly TensorDtype[], fail: Fail): void {
   for (const t of layout.tensors) {
     const found = tensors.get(t.name);
     if (found === undefined) return fail(`tensor "${t.name}" of ${model} is missing`);

@@ -18,12 +18,15 @@ export {
   CHECKPOINT_FORMAT_VERSION,
   encodeCheckpoint,
   decodeCheckpoint,
+  loadCheckpointFile,
+  readSafetensorsFile,
   inspectSafetensors,
   type Checkpoint,
   type CheckpointMeta,
   type SafetensorsContents,
   type TensorInfo,
 } from './checkpoint.js';
+export { countNonFinite } from './non-finite.js';
 export {
   CheckpointStore,
   findLatestCheckpoint,

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ModelError, DptrainError } from '../errors.js';
-import { loadSafetensors, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import { SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import { countNonFinite, describeCounts } from './non-finite.js';
 import type { ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
 
@@ -113,25 +114,45 @@ export async function saveParameters(file: string, params: Float32Array, layout:
 }
 
 /**
- * Reads `--init FILE`: every tensor of the layout must be present with the same shape, F32 or F64.
- * Extra tensors (optimizer state in a checkpoint) are ignored.
+ * Reads `--init FILE`, header first: every tensor of the layout must be declared with the same
+ * shape, F32 or F64, before any data is read; then only those tensors are read (extra tensors, such
+ * as a checkpoint's optimizer state, are skipped). ModelError `initMismatch` names both models when
+ * the file's `dptrain.model` metadata says which one it was saved for; `nonFiniteParameters` when
+ * a tensor holds NaN or ±Infinity (counted per tensor).
  */
 export async function loadParameters(file: string, layout: ParamLayout, model: string): Promise<Float32Array> {
-  const { tensors } = await loadSafetensors(file);
-  const params = new Float32Array(layout.size);
-  for (const t of layout.tensors) {
-    const found = tensors.get(t.name);
-    if (!found) {
-      const names = [...tensors.keys()].slice(0, 6).join(', ') || 'none';
-      throw new ModelError('initMismatch', `--init ${file} has no tensor "${t.name}" that ${model} needs (it has: ${names}) — pass a file saved for the same model spec`);
+  const st = await SafetensorsFile.open(file, { source: `--init ${file}` });
+  try {
+    const declared = new Map(st.header.entries.map((e) => [e.name, e]));
+    const savedFor = st.header.metadata['dptrain.model'];
+    const models = savedFor !== undefined && savedFor !== model ? ` (the file holds parameters of ${savedFor}; this run's model is ${model})` : '';
+    for (const t of layout.tensors) {
+      const found = declared.get(t.name);
+      if (!found) {
+        const names = [...declared.keys()].slice(0, 6).join(', ') || 'none';
+        throw new ModelError('initMismatch', `--init ${file} has no tensor "${t.name}" that ${model} needs (it has: ${names})${models} — pass a file saved for the same model spec`);
+      }
+      if (found.shape.length !== t.shape.length || found.shape.some((d, i) => d !== t.shape[i])) {
+        throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" has shape [${found.shape}] but ${model} needs [${t.shape}]${models} — pass a file saved for the same model spec`);
+      }
+      if (found.dtype !== 'F32' && found.dtype !== 'F64') {
+        throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" is ${found.dtype}; parameters must be F32 or F64`);
+      }
     }
-    if (found.shape.length !== t.shape.length || found.shape.some((d, i) => d !== t.shape[i])) {
-      throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" has shape [${found.shape}] but ${model} needs [${t.shape}] — pass a file saved for the same model spec`);
+    const tensors = await st.read(layout.tensors.map((t) => t.name));
+    const params = new Float32Array(layout.size);
+    const bad: { name: string; nonFinite: number }[] = [];
+    for (const t of layout.tensors) {
+      const data = tensors.get(t.name)!.data as Float32Array | Float64Array;
+      const nonFinite = countNonFinite(data);
+      if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
+      params.set(data, t.offset);
     }
-    if (found.dtype !== 'F32' && found.dtype !== 'F64') {
-      throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" is ${found.dtype}; parameters must be F32 or F64`);
+    if (bad.length > 0) {
+      throw new ModelError('nonFiniteParameters', `--init ${file} holds non-finite values (NaN or ±Infinity): ${describeCounts(bad)} — training cannot start from them; pass a file of finite parameters (\`dptrain inspect ${file}\` counts them per tensor)`);
     }
-    params.set(found.data as Float32Array | Float64Array, t.offset);
+    return params;
+  } finally {
+    await st.close();
   }
-  return params;
 }
