@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, ModelError, DptrainError } from '../errors.js';
-import { SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
+import { encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
 import type { ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
@@ -16,18 +16,30 @@ export class RunDirectory {
   /** A resumed run: the epoch records metrics.jsonl kept from before the checkpoint (empty for a new run). */
   readonly keptEpochs: EpochRecord[];
   #metrics: fs.WriteStream;
+  #metricsPath: string;
   #failure: Error | null = null;
+  /** Bytes of metrics.jsonl known to be on disk: whole records only (a failed write is cut back to it). */
+  #confirmedBytes: number;
+  #records = 0;
+  /** Files completely written so far, for the message when a write fails. */
+  #written: string[] = [];
 
-  private constructor(dir: string, metrics: fs.WriteStream, keptEpochs: EpochRecord[]) {
+  private constructor(dir: string, metricsPath: string, metrics: fs.WriteStream, keptBytes: number, keptEpochs: EpochRecord[]) {
     this.dir = dir;
     this.keptEpochs = keptEpochs;
+    this.#metricsPath = metricsPath;
     this.#metrics = metrics;
-    metrics.on('error', (error) => (this.#failure = error));
+    this.#confirmedBytes = keptBytes;
+    metrics.on('error', (error) => {
+      this.#failure ??= error;
+    });
   }
 
   /**
    * Creates DIR (and parents). A new run replaces an existing metrics.jsonl; a resumed run keeps
    * its records up to the checkpoint it resumed from (`resumeAt`) and appends after them.
+   * ConfigError `badOutDir` when DIR cannot be created or written; TrainError `outWrite` when the
+   * file system fails while writing (disk full).
    */
   static async open(dir: string, resumeAt?: { step: number; epoch: number }): Promise<RunDirectory> {
     try {
@@ -38,29 +50,81 @@ export class RunDirectory {
     }
     const file = path.join(dir, 'metrics.jsonl');
     const kept = resumeAt ? await recordsBefore(file, resumeAt) : { text: '', epochs: [] };
-    if (resumeAt) await writeFileAtomic(file, new TextEncoder().encode(kept.text));
-    return new RunDirectory(dir, fs.createWriteStream(file, { flags: resumeAt ? 'a' : 'w' }), kept.epochs);
+    const keptBytes = new TextEncoder().encode(kept.text);
+    if (resumeAt) {
+      try {
+        await writeFileAtomic(file, keptBytes);
+      } catch (cause) {
+        throw outWriteError(dir, 'metrics.jsonl', cause, [], 'the records before the checkpoint are unchanged');
+      }
+    }
+    return new RunDirectory(dir, file, fs.createWriteStream(file, { flags: resumeAt ? 'a' : 'w' }), keptBytes.length, kept.epochs);
   }
 
   async writeConfig(config: object): Promise<void> {
-    await writeJson(path.join(this.dir, 'config.json'), config);
+    await this.#writeFile('config.json', jsonBytes(config));
   }
 
+  /** Appends one record; TrainError `outWrite` if an earlier append failed (the file keeps its whole records). */
   writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord): void {
-    if (this.#failure) throw new DptrainError('dptrain.train.metricsWrite', `cannot write metrics.jsonl: ${this.#failure.message}`, { cause: this.#failure });
-    this.#metrics.write(JSON.stringify(record) + '\n');
+    if (this.#failure) throw this.#metricsError();
+    const line = Buffer.from(JSON.stringify(record) + '\n');
+    this.#metrics.write(line, (error) => {
+      if (error) return;
+      this.#confirmedBytes += line.length;
+      this.#records++;
+    });
   }
 
   async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.#metrics.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    await writeJson(path.join(this.dir, 'summary.json'), summary);
-    await saveParameters(path.join(this.dir, 'final.safetensors'), params, layout, model);
+    await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
+    if (this.#failure) throw await this.#metricsErrorAfterCut();
+    this.#written.push(`metrics.jsonl (${this.#records} records)`);
+    await this.#writeFile('summary.json', jsonBytes(summary));
+    await this.#writeFile('final.safetensors', encodeSafetensors(parameterTensors(params, layout), parametersMetadata(model)));
   }
 
-  /** Closes metrics.jsonl after a failed run, keeping what was written. */
+  /** Closes metrics.jsonl after a failed run, keeping what was written (whole records). */
   async abandon(): Promise<void> {
-    await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
+    if (!this.#metrics.destroyed) await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
+    if (this.#failure) await this.#cutMetrics();
   }
+
+  /** Writes DIR/name atomically: on failure the file is absent or keeps its old content, never half written. */
+  async #writeFile(name: string, bytes: Uint8Array): Promise<void> {
+    try {
+      await writeFileAtomic(path.join(this.dir, name), bytes);
+    } catch (cause) {
+      throw outWriteError(this.dir, name, cause, this.#written, 'no partial file is left');
+    }
+    this.#written.push(name);
+  }
+
+  #metricsError(): DptrainError {
+    return outWriteError(this.dir, 'metrics.jsonl', this.#failure, this.#written, `it keeps its first ${this.#records} records whole`);
+  }
+
+  async #metricsErrorAfterCut(): Promise<DptrainError> {
+    await this.#cutMetrics();
+    return this.#metricsError();
+  }
+
+  /** Cuts metrics.jsonl back to its whole records, so a torn last line is not left behind. */
+  async #cutMetrics(): Promise<void> {
+    await fs.promises.truncate(this.#metricsPath, this.#confirmedBytes).catch(() => undefined);
+  }
+}
+
+/**
+ * TrainError `outWrite`: one line saying which file under --out could not be written and why, what
+ * was written before it, and that it was not (the cause's errno code, e.g. ENOSPC, is named).
+ */
+function outWriteError(dir: string, name: string, cause: unknown, written: readonly string[], state: string): DptrainError {
+  if (cause instanceof DptrainError) return cause;
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  const reason = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : code === 'EDQUOT' ? 'disk quota exceeded (EDQUOT)' : `${(cause as Error | null)?.message ?? String(cause)}`;
+  const before = written.length > 0 ? `written before it: ${written.join(', ')}` : 'nothing was written before it';
+  return new TrainError('outWrite', `cannot write ${name} in --out ${dir}: ${reason}; ${name} was not written (${state}); ${before} — free space and run again`, { cause });
 }
 
 /**
@@ -95,8 +159,12 @@ async function recordsBefore(file: string, at: { step: number; epoch: number }):
   return { text: kept.join(''), epochs };
 }
 
-async function writeJson(file: string, value: object): Promise<void> {
-  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'));
+function jsonBytes(value: object): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
+}
+
+function parametersMetadata(model: string): Record<string, string> {
+  return { format: 'pt', 'dptrain.model': model };
 }
 
 /** Parameters as PyTorch-named F32 tensors; loads with safetensors.torch.load_file. */
@@ -110,7 +178,7 @@ export function parameterTensors(params: Float32Array, layout: ParamLayout): Ten
 }
 
 export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
-  await saveSafetensors(file, parameterTensors(params, layout), { format: 'pt', 'dptrain.model': model });
+  await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model));
 }
 
 /**
