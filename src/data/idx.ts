@@ -116,8 +116,8 @@ class ByteReader {
 /**
  * Reads a uint8 IDX file with the given magic, gunzipping as a stream when it starts with 1f 8b.
  * The header is read and checked first (magic, dimensions, DATA_LIMITS), then exactly the values it
- * declares: inflation stops there, so a gzip bomb costs what its header declares, never more.
- * Bytes after the declared values are ignored, as before.
+ * declares and one byte more: inflation stops there, so a gzip bomb costs what its header declares
+ * (at most DATA_LIMITS.maxElements values), never more. Data after the declared values is refused.
  */
 async function readIdx(path: string, magic: number, what: 'images' | 'labels'): Promise<IdxArray> {
   const file = await openIdx(path, what);
@@ -190,6 +190,14 @@ async function readIdxFrom(reader: ByteReader, path: string, magic: number, what
     throw new DataError(
       'truncatedFile',
       `${path} is truncated: its header promises ${dims.join('×')} = ${count} values but only ${data.length} follow — download it again`,
+    );
+  }
+  // Anything after the declared values means the header is wrong (or the file is a decompression
+  // bomb behind a small header): one byte more is read to tell, never the rest.
+  if ((await reader.read(1)).length > 0) {
+    throw new DataError(
+      'idxTrailingData',
+      `${path} holds more data than its IDX header declares (${dims.join('×')} = ${count} values) — the file is damaged or not an IDX file; download it again`,
     );
   }
   return { dims, data };
