@@ -34,7 +34,7 @@ interface CsvRow {
 export function loadCsv(spec: DatasetSpec): Dataset {
   const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header', 'delimiter']);
   const labelOption = o.string('label');
-  const delimiterOption = o.choice('delimiter', undefined, [',', ';', 'tab', '\t', '|']);
+  const delimiterOption = delimiterFrom(o.string('delimiter'), spec.text);
   const taskOption = o.choice<Task>('task', undefined, ['classification', 'regression']);
   const headerOption = o.choice('header', 'auto', ['auto', 'yes', 'no']);
   const path = spec.target;
@@ -57,7 +57,7 @@ export function loadCsv(spec: DatasetSpec): Dataset {
   }
 
   const text = decodeCsvText(bytes, path);
-  const delimiter = delimiterOption === undefined ? detectDelimiter(text) : delimiterOption === 'tab' ? '\t' : delimiterOption;
+  const delimiter = delimiterOption ?? detectDelimiter(text);
   const rows = parseCsv(text, path, delimiter);
   if (rows.length === 0) throw new DataError('emptyCsv', `${path} holds no rows`);
 
@@ -212,6 +212,14 @@ export function parseCsv(text: string, path = 'CSV', delimiter = ','): CsvRow[] 
   }
   if (field !== '' || fields.length > 0 || quoted) endRow();
   return rows;
+}
+
+/** The `delimiter` option: "," ";" "|" or "tab" (a raw tab also works); undefined when absent. */
+function delimiterFrom(raw: string | undefined, specText: string): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'tab' || raw === '\t') return '\t';
+  if (raw === ',' || raw === ';' || raw === '|') return raw;
+  throw new DataError('badOption', `option delimiter=${JSON.stringify(raw)} in dataset spec "${specText}" must be "," ";" "|" or "tab" (write ";" as %3B if your shell needs it)`);
 }
 
 /** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */

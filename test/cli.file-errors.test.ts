@@ -1,0 +1,73 @@
+// Issue 12 item 8: file errors say what the file is. `inspect` of a CSV says it is not safetensors
+// and what it looks like; a directory says so; --init of another model's file names both models.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { paramLayout, parseModelSpec } from '../src/model/index.js';
+import { saveParameters } from '../src/train/index.js';
+import { runCli, tempDir, type CliResult } from './helpers.js';
+
+let dir = '';
+before(() => {
+  dir = tempDir('dptrain-file-errors-');
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function oneLine(r: CliResult, status: number, code: string): string {
+  assert.equal(r.status, status, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
+  return lines[0];
+}
+
+describe('dptrain inspect of something that is not a safetensors file', () => {
+  test('a CSV file: "not a safetensors file", and it looks like CSV', () => {
+    const file = path.join(dir, 'iris.csv');
+    fs.writeFileSync(file, 'sepal_length,sepal_width,species\n5.1,3.5,setosa\n4.9,3.0,setosa\n');
+    const line = oneLine(runCli(['inspect', file]), 1, 'dptrain.format.notSafetensors');
+    assert.match(line, /iris\.csv: not a safetensors file: it is text that looks like CSV \(first line "sepal_length,sepal_width,species"; use it as a dataset: csv:PATH\)/);
+  });
+
+  test('a gzip file, a JSON file and binary junk say what they look like', () => {
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['data.gz', gzipSync(Buffer.alloc(100)), /it is gzip-compressed data/],
+      ['config.json', Buffer.from('{\n  "model": "mlp:4-8-3"\n}\n'), /it is text that looks like JSON/],
+      ['junk.bin', Buffer.from([0x13, 0x37, 0xfa, 0xce, 0x01, 0x02, 0x03, 0x04, 0xff, 0x00, 0x12]), /it holds binary data starting 13 37 fa ce 01 02 03 04/],
+    ];
+    for (const [name, bytes, pattern] of cases) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, bytes);
+      assert.match(oneLine(runCli(['inspect', file]), 1, 'dptrain.format.notSafetensors'), pattern);
+    }
+  });
+
+  test('a directory: says it is a directory and which files to pass', () => {
+    const run = path.join(dir, 'run');
+    fs.mkdirSync(run);
+    const line = oneLine(runCli(['inspect', run]), 1, 'dptrain.format.notAFile');
+    assert.match(line, /run is a directory, not a safetensors file — pass a file such as .*run\/final\.safetensors/);
+  });
+});
+
+describe('--init of another model\'s parameters', () => {
+  test('names both models: the one the file holds and the run\'s', async () => {
+    const other = 'mlp:4-16-3';
+    const file = path.join(dir, 'other.safetensors');
+    const layout = paramLayout(parseModelSpec(other));
+    await saveParameters(file, new Float32Array(layout.size), layout, other);
+    const line = oneLine(
+      runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', file]),
+      2,
+      'dptrain.model.initMismatch',
+    );
+    assert.match(line, /tensor "layers\.0\.weight" has shape \[16,4\] but mlp:4-8-3 needs \[8,4\] \(the file holds parameters of mlp:4-16-3; this run's model is mlp:4-8-3\)/);
+  });
+
+  test('a directory passed to --init says so', () => {
+    const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', dir]), 1, 'dptrain.format.notAFile');
+    assert.match(line, /--init .* is a directory, not a safetensors file/);
+  });
+});

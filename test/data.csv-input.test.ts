@@ -1,0 +1,117 @@
+// Issue 13 item 9 and issue 12 item 8 (CSV): encoding problems are named as such (byte offset and
+// line), the delimiter is detected (`,` `;` tab) or set with ?delimiter=, a label/target column is
+// found by name wherever it is, and missing cells are named as missing (line and column).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadDataset } from '../src/data/index.js';
+import { runCli, tempDir } from './helpers.js';
+
+let dir = '';
+let count = 0;
+before(() => {
+  dir = tempDir('dptrain-csv-input-');
+});
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function csv(content: string | Uint8Array): string {
+  const file = path.join(dir, `f${count++}.csv`);
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+async function refused(spec: string, code: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(loadDataset(spec), (error: unknown) => {
+    assert.equal((error as { code?: string }).code, `dptrain.data.${code}`, String(error));
+    assert.match((error as Error).message, pattern);
+    return true;
+  });
+}
+
+const SAMPLES = Array.from({ length: 100 }, (_, i) => [i / 10, (i % 5) / 4, i % 2]);
+
+describe('CSV encoding', () => {
+  test('dptrain train on a CSV starting with invalid UTF-8: exit 2, one line about the encoding, not --val-split', () => {
+    const body = Buffer.from(['a,b,label', ...SAMPLES.map((r) => r.join(','))].join('\n') + '\n');
+    const file = csv(Buffer.concat([Buffer.from([0xc3, 0x28]), body]));
+    const r = runCli(['train', '--dataset', `csv:${file}`, '--model', 'logreg:2-2']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /is not valid UTF-8: byte offset 0 \(line 1\) starts 0xc3 0x28 .*— save it as UTF-8.*\[dptrain\.data\.badCsvEncoding\]/);
+    assert.doesNotMatch(r.stderr, /val-split/);
+  });
+
+  test('a Latin-1 byte on line 3 is named with its byte offset and line', async () => {
+    const file = csv(Buffer.concat([Buffer.from('name,x,label\n1,2,0\ncaf'), Buffer.from([0xe9]), Buffer.from(',3,1\n')]));
+    await refused(`csv:${file}`, 'badCsvEncoding', /not valid UTF-8: byte offset 22 \(line 3\) starts 0xe9/);
+  });
+
+  test('UTF-16 (with a byte-order mark) and NUL bytes are refused as not UTF-8 text', async () => {
+    const utf16 = csv(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a,b,label\n1,2,0\n', 'utf16le')]));
+    await refused(`csv:${utf16}`, 'badCsvEncoding', /is UTF-16 LE text \(it starts with a UTF-16 LE byte-order mark\), not UTF-8/);
+    const nul = csv(Buffer.from('a,b,label\n1,2,0\n3,\u00004,1\n'));
+    await refused(`csv:${nul}`, 'badCsvEncoding', /NUL byte at byte offset 18 \(line 3\)/);
+  });
+
+  test('a UTF-8 byte-order mark is dropped: the first column keeps its name', async () => {
+    const ds = await loadDataset(`csv:${csv('\ufefflabel,a,b\n1,0.5,2\n0,1.5,3\n')}`);
+    assert.deepEqual(Array.from(ds.y), [1, 0]);
+    assert.deepEqual(Array.from(ds.x), [0.5, 2, 1.5, 3]);
+  });
+});
+
+describe('CSV delimiter', () => {
+  const expectedX = [1.5, 2, 3.25, 4];
+  test('";" and tab are detected from the first lines', async () => {
+    for (const text of ['a;b;label\n1.5;2;0\n3.25;4;1\n', 'a\tb\tlabel\n1.5\t2\t0\n3.25\t4\t1\n']) {
+      const ds = await loadDataset(`csv:${csv(text)}`);
+      assert.deepEqual(Array.from(ds.x), expectedX);
+      assert.deepEqual(Array.from(ds.y), [0, 1]);
+    }
+  });
+
+  test('a ";" file with decimal commas is split on ";" (and the commas are then named as not numbers)', async () => {
+    await refused(`csv:${csv('a;b;label\n1,5;2;0\n3,25;4;1\n')}`, 'badCsvRow', /line 2, column "a" \(1\): field "1,5" is not a number/);
+  });
+
+  test('?delimiter= overrides the detection (";" "tab" "," "|")', async () => {
+    const ds = await loadDataset(`csv:${csv('a|b|label\n1.5|2|0\n3.25|4|1\n')}?delimiter=|`);
+    assert.deepEqual(Array.from(ds.x), expectedX);
+    const tab = await loadDataset(`csv:${csv('a\tb\tlabel\n1.5\t2\t0\n3.25\t4\t1\n')}?delimiter=tab`);
+    assert.deepEqual(Array.from(tab.x), expectedX);
+    await refused(`csv:${csv('a;b;label\n1;2;0\n')}?delimiter=,`, 'emptyCsv', /has 1 column/);
+    await assert.rejects(loadDataset(`csv:${csv('a,b\n1,2\n')}?delimiter=x`), { code: 'dptrain.data.badOption', message: /delimiter="x" .* must be "," ";" "\|" or "tab"/ });
+  });
+
+  test('dptrain train --dataset csv:SEMICOLON.csv trains with default flags', () => {
+    const file = csv(['f1;f2;label', ...SAMPLES.map((r) => r.join(';'))].join('\n') + '\n');
+    const r = runCli(['train', '--dataset', `csv:${file}`, '--model', 'logreg:2-2', '--epochs', '2']);
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
+
+describe('CSV label column and missing cells', () => {
+  test('a column named label or target (any case) is the label wherever it is; otherwise the last column', async () => {
+    const first = await loadDataset(`csv:${csv('Target,f1,f2\n1,0.5,7\n0,1.5,8\n')}`);
+    assert.deepEqual(Array.from(first.y), [1, 0]);
+    assert.deepEqual(Array.from(first.x), [0.5, 7, 1.5, 8]);
+    const middle = await loadDataset(`csv:${csv('f1,LABEL,f2\n0.5,1,7\n1.5,0,8\n')}`);
+    assert.deepEqual(Array.from(middle.y), [1, 0]);
+    assert.deepEqual(Array.from(middle.x), [0.5, 7, 1.5, 8]);
+    const last = await loadDataset(`csv:${csv('f1,f2,species\n0.5,7,1\n1.5,8,0\n')}`);
+    assert.deepEqual(Array.from(last.y), [1, 0]);
+    const byOption = await loadDataset(`csv:${csv('f1,Kind,f2\n0.5,1,7\n1.5,0,8\n')}?label=kind`);
+    assert.deepEqual(Array.from(byOption.y), [1, 0]);
+  });
+
+  test('an empty cell or an NA marker is missingCsvValue, naming line and column', async () => {
+    await refused(`csv:${csv('a,b,label\n1,2,0\n3,,1\n')}`, 'missingCsvValue', /line 3, column "b" \(2\): the value is missing \(an empty cell\)/);
+    await refused(`csv:${csv('a,b,label\n1,NA,0\n3,4,1\n')}`, 'missingCsvValue', /line 2, column "b" \(2\): the value is missing \("NA"\)/);
+    await refused(`csv:${csv('a,b,label\n1,2,\n3,4,1\n')}`, 'missingCsvValue', /line 2: the label \(column "label" \(3\)\) is missing/);
+  });
+
+  test('a short row names the missing columns', async () => {
+    await refused(`csv:${csv('a,b,c,label\n1,2,3,0\n4,5\n')}`, 'raggedCsv', /line 3 has 2 fields, but the header has 4 \(columns "c", "label" missing\)/);
+  });
+});
