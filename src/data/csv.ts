@@ -31,12 +31,24 @@ interface CsvRow {
   fields: string[];
 }
 
+/** The options of a csv: spec, parsed. */
+export interface CsvOptions {
+  /** Label column by name or 0-based index. */
+  label?: string;
+  task?: Task;
+  header: 'auto' | 'yes' | 'no';
+  /** A one-character delimiter; detected when absent. */
+  delimiter?: string;
+}
+
 export function loadCsv(spec: DatasetSpec): Dataset {
   const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header', 'delimiter']);
-  const labelOption = o.string('label');
-  const delimiterOption = delimiterFrom(o.string('delimiter'), spec.text);
-  const taskOption = o.choice<Task>('task', undefined, ['classification', 'regression']);
-  const headerOption = o.choice('header', 'auto', ['auto', 'yes', 'no']);
+  const options: CsvOptions = {
+    label: o.string('label'),
+    delimiter: delimiterFrom(o.string('delimiter'), spec.text),
+    task: o.choice<Task>('task', undefined, ['classification', 'regression']),
+    header: o.choice('header', 'auto', ['auto', 'yes', 'no'])!,
+  };
   const path = spec.target;
   if (path === '') throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use csv:PATH, e.g. csv:data/iris.csv`);
 
@@ -55,9 +67,17 @@ export function loadCsv(spec: DatasetSpec): Dataset {
       { cause },
     );
   }
+  return csvDataset(bytes, path, options, spec.text);
+}
 
+/**
+ * A dataset from the bytes of a CSV file (named `path` in messages): everything loadCsv does after
+ * reading the file. Throws DataError for every problem; the fuzz tests feed it mutated files.
+ */
+export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions, specText = `csv:${path}`): Dataset {
+  const { label: labelOption, task: taskOption, header: headerOption } = options;
   const text = decodeCsvText(bytes, path);
-  const delimiter = delimiterOption ?? detectDelimiter(text);
+  const delimiter = options.delimiter ?? detectDelimiter(text);
   const rows = parseCsv(text, path, delimiter);
   if (rows.length === 0) throw new DataError('emptyCsv', `${path} holds no rows`);
 
@@ -135,8 +155,16 @@ export function loadCsv(spec: DatasetSpec): Dataset {
     }
     for (let i = 0; i < n; i++) y[i] = numberAt(rawLabels[i], { path, line: data[i].line, column: labelColumn, names });
   } else if (classIndices) {
+    const largest = values.reduce((max, v) => (v > max ? v : max), 0);
+    if (largest >= MAX_CLASSES) {
+      const at = values.indexOf(largest);
+      throw new DataError(
+        'badCsvRow',
+        `${path} line ${data[at].line}: label ${rawLabels[at]} in column ${columnName(names, labelColumn)}, read as a class index, would need ${largest + 1} classes, more than a model outputs (${MAX_CLASSES}) — for a numeric target pass ?task=regression, or check the label column (?label=NAME)`,
+      );
+    }
     y.set(values);
-    numClasses = values.reduce((max, v) => (v > max ? v : max), 0) + 1;
+    numClasses = largest + 1;
   } else {
     // Sorted unique labels -> 0..k-1 (numeric order when all are numbers).
     const unique = numeric
@@ -146,7 +174,7 @@ export function loadCsv(spec: DatasetSpec): Dataset {
     for (let i = 0; i < n; i++) y[i] = index.get(numeric ? String(values[i]) : rawLabels[i])!;
     numClasses = unique.length;
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task, numClasses });
+  return createDataset({ spec: specText, n, inputDim, x, targetDim: 1, y, task, numClasses });
 }
 
 /** RFC 4180 fields; quoted fields may hold delimiters, quotes ("") and newlines. Blank lines are skipped. */
@@ -225,6 +253,8 @@ function delimiterFrom(raw: string | undefined, specText: string): string | unde
 /** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */
 const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '?']);
 const FLOAT32_MAX = 3.4028234663852886e38;
+/** Model layer sizes are at most 10^6 (docs/errors.md, dptrain.model.badSpec), so are class counts. */
+const MAX_CLASSES = 1_000_000;
 
 /** A feature (or regression label) cell as a float32 value: a finite number within float32 range. */
 function numberAt(field: string, at: { path: string; line: number; column: number; names: string[] }): number {

@@ -68,7 +68,7 @@ function guessLabelsPath(imagesPath: string): string {
   return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
 }
 
-interface IdxArray {
+export interface IdxArray {
   dims: number[];
   /** The uint8 values after the header. */
   data: Uint8Array;
@@ -76,17 +76,20 @@ interface IdxArray {
 
 /** A stream's bytes in order, pulled as needed: the caller stops reading when it has enough. */
 class ByteReader {
-  readonly #chunks: AsyncIterator<Buffer>;
+  readonly #chunks: AsyncIterator<Buffer> | Iterator<Buffer>;
   #pending: Buffer = Buffer.alloc(0);
   #ended = false;
 
-  constructor(stream: AsyncIterable<Buffer>) {
-    this.#chunks = stream[Symbol.asyncIterator]();
+  constructor(stream: AsyncIterable<Buffer> | Iterable<Buffer>) {
+    this.#chunks = Symbol.asyncIterator in stream ? stream[Symbol.asyncIterator]() : stream[Symbol.iterator]();
   }
 
-  /** Up to `count` bytes (fewer only at the end of the stream). */
+  /**
+   * Up to `count` bytes (fewer only at the end of the stream). Memory follows the bytes that
+   * arrive, not `count`: a header that promises more than the file holds costs nothing extra.
+   */
   async read(count: number): Promise<Uint8Array> {
-    const out = new Uint8Array(count);
+    const parts: Buffer[] = [];
     let filled = 0;
     while (filled < count) {
       if (this.#pending.length === 0) {
@@ -100,11 +103,11 @@ class ByteReader {
         continue;
       }
       const take = Math.min(count - filled, this.#pending.length);
-      out.set(this.#pending.subarray(0, take), filled);
+      parts.push(this.#pending.subarray(0, take));
       this.#pending = this.#pending.subarray(take);
       filled += take;
     }
-    return filled === count ? out : out.subarray(0, filled);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, filled);
   }
 
   /** Stops the stream (and the inflation behind it) without reading the rest. */
@@ -157,6 +160,14 @@ async function openIdx(path: string, what: 'images' | 'labels'): Promise<{ strea
   const { bytesRead } = await handle.read(magicBytes, 0, 2, 0);
   const gzipped = bytesRead === 2 && magicBytes[0] === 0x1f && magicBytes[1] === 0x8b;
   return { stream: handle.createReadStream({ start: 0, autoClose: true }), gzipped };
+}
+
+/**
+ * The IDX array in `bytes` (already decompressed), checked as readIdx checks a file: for tests and
+ * the fuzzer. Throws DataError (badIdxMagic, truncatedFile, tooLarge, idxTrailingData).
+ */
+export async function parseIdx(bytes: Uint8Array, path: string, magic: number, what: 'images' | 'labels'): Promise<IdxArray> {
+  return readIdxFrom(new ByteReader([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]), path, magic, what);
 }
 
 /** The header, checked, then the values it declares (the format is in the module comment). */
