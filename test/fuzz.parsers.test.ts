@@ -36,13 +36,13 @@ const text = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 describe('seeded fuzzing of the parsers (at least 100,000 inputs in total)', () => {
   test('the frame decoder: every frame decodes or is refused as a counted badFrame', async () => {
     const codec = new Codec({ maxPayload: 1 << 16 });
-    const packr = new Codec({ maxPayload: 1 << 16 });
+    const encoder = new Codec({ maxPayload: 1 << 16 });
     const corpus = [
       { type: 'grad', step: 3, data: new Float32Array([1, -2, 0.5]) },
       { type: 'chunk', seq: 1, data: new Float64Array(4) },
       { type: 'note', text: 'hé', shard: { start: 0, end: 8 }, list: [1, null, true, 'x'] },
       { type: 'hello', nonce: Buffer.from('0123456789abcdef'), n: 2 ** 40 },
-    ].map((m) => Uint8Array.from(packr.encode(m)));
+    ].map((m) => Uint8Array.from(encoder.encode(m)));
     reports.push(
       await fuzz({
         name: 'frame',
