@@ -347,8 +347,14 @@ function positionOf(bytes: Uint8Array, offset: number): { line: number } {
  * two non-blank lines into the same number (> 1) of fields, the most fields winning; `,` otherwise.
  */
 export function detectDelimiter(text: string): string {
-  // The first 64 KiB hold the first lines of any sane CSV; splitting the whole file would cost its size again.
-  const lines = text.slice(0, 65536).replace(/^\ufeff/, '').split(/\r?\n/).filter((line) => line.trim() !== '').slice(0, 2);
+  // The first two non-blank lines, found without splitting the whole file.
+  const lines: string[] = [];
+  for (let at = 0; at < text.length && lines.length < 2; ) {
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, end < 0 ? text.length : end).replace(/^\ufeff/, '').replace(/\r$/, '');
+    if (line.trim() !== '') lines.push(line);
+    at = end < 0 ? text.length : end + 1;
+  }
   if (lines.length === 0) return ',';
   let best = ',';
   let bestCount = 0;
