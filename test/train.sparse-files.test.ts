@@ -52,12 +52,16 @@ function headerDeclaring(junkBytes: number): Uint8Array {
   return out;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T | null; error: unknown; ms: number }> {
+/** Runs `fn`: its value or error, the time it took, and how much it raised the process's peak RSS (MiB). */
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T | null; error: unknown; ms: number; peakGrowthMiB: number }> {
+  const peakBefore = process.resourceUsage().maxRSS; // KiB
   const started = performance.now();
+  const measure = () => ({ ms: performance.now() - started, peakGrowthMiB: (process.resourceUsage().maxRSS - peakBefore) / 1024 });
   try {
-    return { value: await fn(), error: null, ms: performance.now() - started };
+    const value = await fn();
+    return { value, error: null, ...measure() };
   } catch (error) {
-    return { value: null, error, ms: performance.now() - started };
+    return { value: null, error, ...measure() };
   }
 }
 
@@ -82,11 +86,12 @@ describe('sparse 1.5 GB files are refused from their header', () => {
     // The header's length with a 10-digit junk size, then the junk size that fills 1.5 GB exactly.
     const junk = SPARSE_BYTES - headerDeclaring(1_000_000_000).length;
     const file = sparseFile('junk-tensor.safetensors', headerDeclaring(junk));
-    const { value, error, ms } = await timed(() => loadParameters(file, layout, MODEL));
+    const { value, error, ms, peakGrowthMiB } = await timed(() => loadParameters(file, layout, MODEL));
     assert.equal(error, null, String(error));
     assert.equal(value!.length, layout.size);
     assert.ok(value!.every((v) => v === 0.5));
     assert.ok(ms < 500, `${ms.toFixed(0)} ms`);
+    assert.ok(peakGrowthMiB < 100, `peak RSS grew by ${peakGrowthMiB.toFixed(0)} MiB`);
   });
 
   test('--resume past a bogus sparse newest checkpoint (zeros, or a checkpoint extended to 1.5 GB): the fallback is immediate', async () => {
@@ -95,8 +100,9 @@ describe('sparse 1.5 GB files are refused from their header', () => {
       const store = await CheckpointStore.open(ckptDir, { keep: 5 });
       await store.save(sampleCheckpoint(4));
       sparseFile(path.join(`ckpt-${kind}`, 'ckpt-000000009.safetensors'), kind === 'zeros' ? undefined : encodeCheckpoint(sampleCheckpoint(9)));
-      const { value, error, ms } = await timed(() => findLatestCheckpoint(ckptDir));
+      const { value, error, ms, peakGrowthMiB } = await timed(() => findLatestCheckpoint(ckptDir));
       assert.equal(error, null, String(error));
+      assert.ok(peakGrowthMiB < 100, `peak RSS grew by ${peakGrowthMiB.toFixed(0)} MiB`);
       assert.equal(value!.checkpoint.meta.step, 4);
       assert.equal(value!.rejected.length, 1);
       assert.equal(value!.rejected[0].code, 'dptrain.format.checkpointInvalid', value!.rejected[0].reason);
@@ -140,5 +146,20 @@ describe('sparse 1.5 GB files are refused from their header', () => {
       assert.match(r.stderr.trimEnd(), /^dptrain: error: .*cli-zeros\.safetensors: not a safetensors file: it starts with zero bytes.*\[dptrain\.format\.notSafetensors\]$/);
       assert.ok(ms < 5000, `${args[0]}: ${ms.toFixed(0)} ms (process start included)`);
     }
+  });
+
+  test('through the CLI: dptrain train --resume past a sparse 1.5 GB newest checkpoint warns, uses the one before, and finishes', () => {
+    const ckptDir = path.join(dir, 'cli-resume');
+    const first = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '1', '--checkpoint-dir', ckptDir]);
+    assert.equal(first.status, 0, first.stderr);
+    const newest = path.join(ckptDir, 'ckpt-999999999.safetensors');
+    fs.writeFileSync(newest, '');
+    fs.truncateSync(newest, SPARSE_BYTES);
+    const started = performance.now();
+    const resumed = runCli(['train', '--resume', ckptDir, '--epochs', '2']);
+    const ms = performance.now() - started;
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stderr, /ckpt-999999999\.safetensors is not a valid safetensors file \(not a safetensors file: it starts with zero bytes.*using the checkpoint before it/);
+    assert.ok(ms < 15_000, `the resumed run took ${ms.toFixed(0)} ms`);
   });
 });
