@@ -111,6 +111,11 @@ describe('CSV label column and missing cells', () => {
     await refused(`csv:${csv('a,b,label\n1,2,\n3,4,1\n')}`, 'missingCsvValue', /line 2: the label \(column "label" \(3\)\) is missing/);
   });
 
+  test('a directory given as a CSV or IDX file says it is a directory', async () => {
+    await refused(`csv:${dir}`, 'fileNotFound', /is a directory — pass the path of a \.csv file/);
+    await refused(`idx:${dir}?labels=${dir}`, 'fileNotFound', /images file .* is a directory, not an IDX file/);
+  });
+
   test('a short row names the missing columns', async () => {
     await refused(`csv:${csv('a,b,c,label\n1,2,3,0\n4,5\n')}`, 'raggedCsv', /line 3 has 2 fields, but the header has 4 \(columns "c", "label" missing\)/);
   });

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadDataset } from '../src/data/index.js';
 import { paramLayout, parseModelSpec } from '../src/model/index.js';
-import { CheckpointStore, encodeCheckpoint, findLatestCheckpoint, saveParameters } from '../src/train/index.js';
+import { encodeSafetensors } from '../src/io/index.js';
+import { CheckpointStore, encodeCheckpoint, findLatestCheckpoint, loadParameters, saveParameters } from '../src/train/index.js';
 import { sampleCheckpoint } from './fixtures/checkpoints.js';
 import { runCli, tempDir } from './helpers.js';
 
@@ -81,7 +82,14 @@ describe('non-finite parameters', () => {
     const r = runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', model, '--init', nanInit]);
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /--init .*nan-init\.safetensors holds non-finite values \(NaN or ±Infinity\): layers\.0\.weight: 2, layers\.1\.bias: 1 — .*\[dptrain\.model\.nonFiniteParameters\]/);
+    assert.match(r.stderr, /--init .*nan-init\.safetensors holds non-finite values \(NaN or ±Infinity, or F64 values beyond the float32 range\): layers\.0\.weight: 2, layers\.1\.bias: 1 — .*\[dptrain\.model\.nonFiniteParameters\]/);
+  });
+
+  test('an F64 --init file whose values overflow float32 (1e300) is refused the same way', async () => {
+    const file = path.join(dir, 'f64-huge.safetensors');
+    const tensors = layout.tensors.map((t) => ({ name: t.name, dtype: 'F64' as const, shape: [...t.shape], data: new Float64Array(t.size).fill(t.name === 'layers.1.weight' ? 1e300 : 0.1) }));
+    fs.writeFileSync(file, encodeSafetensors(tensors, { format: 'pt', 'dptrain.model': model }));
+    await assert.rejects(loadParameters(file, layout, model), { code: 'dptrain.model.nonFiniteParameters', message: /layers\.1\.weight: 24 —/ });
   });
 
   test('a checkpoint with NaN/Inf and a valid checksum is refused; --resume falls back to the one before', async () => {

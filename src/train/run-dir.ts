@@ -211,13 +211,13 @@ export async function loadParameters(file: string, layout: ParamLayout, model: s
     const params = new Float32Array(layout.size);
     const bad: { name: string; nonFinite: number }[] = [];
     for (const t of layout.tensors) {
-      const data = tensors.get(t.name)!.data as Float32Array | Float64Array;
-      const nonFinite = countNonFinite(data);
+      params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
+      // Counted after the conversion to float32, so F64 values beyond its range count too.
+      const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
       if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
-      params.set(data, t.offset);
     }
     if (bad.length > 0) {
-      throw new ModelError('nonFiniteParameters', `--init ${file} holds non-finite values (NaN or ±Infinity): ${describeCounts(bad)} — training cannot start from them; pass a file of finite parameters (\`dptrain inspect ${file}\` counts them per tensor)`);
+      throw new ModelError('nonFiniteParameters', `--init ${file} holds non-finite values (NaN or ±Infinity, or F64 values beyond the float32 range): ${describeCounts(bad)} — training cannot start from them; pass a file of finite parameters (\`dptrain inspect ${file}\` counts them per tensor)`);
     }
     return params;
   } finally {
