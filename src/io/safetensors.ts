@@ -59,6 +59,8 @@ const dtypes = new Map<string, { bytes: number; array: TypedArrayConstructor }>(
 const dtypeList = [...dtypes.keys()].join(', ');
 
 const METADATA_KEY = '__metadata__';
+/** The first bytes read to tell what a file that is not safetensors looks like (two CSV lines, say). */
+const SNIFF_BYTES = 512;
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const showShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
@@ -232,9 +234,9 @@ export function describeContent(head: Uint8Array): string {
   if (head[0] === 0 && head[1] === 0 && head[2] === 0x08 && (head[3] === 1 || head[3] === 3)) return 'it looks like an IDX data file (use it as a dataset: idx:PATH)';
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(head);
+    // stream: the first bytes may end inside a multi-byte character, which is not an error.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
   } catch {
-    // The first bytes may end inside a multi-byte character; binary data has control bytes.
     text = '';
   }
   const printable = text !== '' && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
@@ -321,7 +323,7 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
   const maxHeaderBytes = options.maxHeaderBytes ?? safetensorsDefaults.maxHeaderBytes;
   checkMaxHeaderBytes(maxHeaderBytes);
   const fail = failWith(options.source ?? 'safetensors data');
-  const headerLength = headerLengthOf(bytes.subarray(0, 64), bytes.length, maxHeaderBytes, fail);
+  const headerLength = headerLengthOf(bytes.subarray(0, SNIFF_BYTES), bytes.length, maxHeaderBytes, fail);
   const data = bytes.subarray(8 + headerLength);
   const { metadata, entries } = parseHeader(bytes.subarray(8, 8 + headerLength), data.length, 8 + headerLength, fail);
   // Copy the data out, in header order.
@@ -406,7 +408,7 @@ export class SafetensorsFile {
     const handle = await openForReading(path, source);
     try {
       const fileBytes = (await handle.stat()).size;
-      const head = await readAt(handle, 0, Math.min(64, fileBytes), source);
+      const head = await readAt(handle, 0, Math.min(SNIFF_BYTES, fileBytes), source);
       const headerLength = headerLengthOf(head, fileBytes, maxHeaderBytes, fail);
       const headerBytes = await readAt(handle, 8, headerLength, source);
       const header = parseHeader(headerBytes, fileBytes - 8 - headerLength, 8 + headerLength, fail);
