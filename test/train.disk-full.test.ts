@@ -95,4 +95,14 @@ describe('a full disk under --out', () => {
     assert.ok(!fs.existsSync(path.join(out, 'config.json')));
     assertNoTempFiles(out);
   });
+
+  test('dptrain sweep --out on a disk with no space left: exit 1, one outWrite line, no stack trace', (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const out = outWithFree('sweep', 0);
+    const r = runCli(['sweep', '--batch-sizes', '8,32', '--target', 'train_loss=0.5', '--max-epochs', '2', '--out', out, '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr.trimEnd().split('\n').at(-1)!, /^dptrain: error: cannot write [a-z.]+ in --out .*: no space left on device \(ENOSPC\).*\[dptrain\.train\.outWrite\]$/);
+    assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+    assertNoTempFiles(out);
+  });
 });

@@ -38,6 +38,7 @@ import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '
 import {
   DEFAULT_GNS_BETA,
   loadParameters,
+  outWriteError,
   resolveTrainConfig,
   train,
   type Callback,
@@ -545,13 +546,22 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
 
   const results = summarize(opts, outcomes, { trainSamples, spec });
   for (const warning of results.warnings) log.warn({}, warning);
-  await writeJsonFile(path.join(opts.out, 'results.json'), results);
-  await writeFileAtomic(path.join(opts.out, 'results.csv'), new TextEncoder().encode(resultsCsv(results)));
+  await writeJsonFile(path.join(opts.out, 'results.json'), results, ['sweep.json', 'the run directories']);
+  await writeSweepFile(path.join(opts.out, 'results.csv'), new TextEncoder().encode(resultsCsv(results)), ['sweep.json', 'the run directories', 'results.json']);
   return results;
 }
 
-async function writeJsonFile(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'));
+async function writeJsonFile(file: string, value: unknown, written: string[] = []): Promise<void> {
+  await writeSweepFile(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'), written);
+}
+
+/** An atomic write under --out; a file-system failure (disk full) is one `outWrite` line, not a stack trace. */
+async function writeSweepFile(file: string, bytes: Uint8Array, written: string[] = []): Promise<void> {
+  try {
+    await writeFileAtomic(file, bytes);
+  } catch (cause) {
+    throw outWriteError(path.dirname(file), path.basename(file), cause, written, 'no partial file is left');
+  }
 }
 
 /** The earlier result of this run, when its directory holds a finished run of the same configuration. */

@@ -118,8 +118,9 @@ export class RunDirectory {
 /**
  * TrainError `outWrite`: one line saying which file under --out could not be written and why, what
  * was written before it, and that it was not (the cause's errno code, e.g. ENOSPC, is named).
+ * A DptrainError cause is returned as it is.
  */
-function outWriteError(dir: string, name: string, cause: unknown, written: readonly string[], state: string): DptrainError {
+export function outWriteError(dir: string, name: string, cause: unknown, written: readonly string[], state: string): DptrainError {
   if (cause instanceof DptrainError) return cause;
   const code = (cause as NodeJS.ErrnoException | null)?.code;
   const reason = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : code === 'EDQUOT' ? 'disk quota exceeded (EDQUOT)' : `${(cause as Error | null)?.message ?? String(cause)}`;
