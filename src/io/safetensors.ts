@@ -425,7 +425,10 @@ export class SafetensorsFile {
     const tensors = new Map<string, Tensor>();
     for (const e of this.header.entries) {
       if (wanted !== null && !wanted.has(e.name)) continue;
-      tensors.set(e.name, tensorOf(e, await readAt(this.#handle, this.header.dataStart + e.begin, e.end - e.begin, this.path)));
+      const bytes = await readAt(this.#handle, this.header.dataStart + e.begin, e.end - e.begin, this.path);
+      // The bytes are a fresh buffer at offset 0 (aligned): on a little-endian host they are the tensor, no copy.
+      const data = HOST_LITTLE_ENDIAN ? new (dtypes.get(e.dtype)!.array)(bytes.buffer as ArrayBuffer, 0, e.count) : readLittleEndian(e.dtype, bytes, e.count, false);
+      tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
     }
     return tensors;
   }
