@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { loadDataset } from '../src/data/index.js';
 import { runCli, tempDir } from './helpers.js';
@@ -52,6 +53,17 @@ describe('CSV encoding', () => {
     await refused(`csv:${utf16}`, 'badCsvEncoding', /is UTF-16 LE text \(it starts with a UTF-16 LE byte-order mark\), not UTF-8/);
     const nul = csv(Buffer.from('a,b,label\n1,2,0\n3,\u00004,1\n'));
     await refused(`csv:${nul}`, 'badCsvEncoding', /NUL byte at byte offset 18 \(line 3\)/);
+  });
+
+  test('sparse files are refused before they are read: 1.5 GB from its size, 400 MB of zeros from its first bytes', async () => {
+    const huge = csv('');
+    fs.truncateSync(huge, 1.5 * 1024 ** 3);
+    const zeros = csv('');
+    fs.truncateSync(zeros, 400 * 1024 ** 2);
+    const started = performance.now();
+    await refused(`csv:${huge}`, 'tooLarge', /holds 1610612736 bytes; a CSV file is read as one string of at most \d+ bytes/);
+    await refused(`csv:${zeros}`, 'badCsvEncoding', /NUL byte at byte offset 0 \(line 1\)/);
+    assert.ok(performance.now() - started < 1000, `${(performance.now() - started).toFixed(0)} ms`);
   });
 
   test('a UTF-8 byte-order mark is dropped: the first column keeps its name', async () => {

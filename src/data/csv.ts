@@ -19,7 +19,8 @@
  *   any label is non-numeric (classes = the sorted unique label strings); else regression.
  *   task=classification with other numeric labels (e.g. -1/1) maps the sorted unique values to 0..k-1.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { constants } from 'node:buffer';
 import { resolve } from 'node:path';
 import { DataError } from '../errors.js';
 import { createDataset, DATA_LIMITS, type Dataset, type Task } from './dataset.js';
@@ -52,22 +53,42 @@ export function loadCsv(spec: DatasetSpec): Dataset {
   const path = spec.target;
   if (path === '') throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use csv:PATH, e.g. csv:data/iris.csv`);
 
-  let bytes: Uint8Array;
+  const bytes = readCsvFile(path);
+  return csvDataset(bytes, path, options, spec.text);
+}
+
+/**
+ * The file's bytes. A file too large to become one JS string is refused from its size, and one that
+ * is not UTF-8 text (a UTF-16 byte-order mark, NUL bytes: binary, or a sparse file of zeros) from
+ * its first 64 KiB, before the rest is read.
+ */
+function readCsvFile(path: string): Uint8Array {
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new DataError(
       'fileNotFound',
       code === 'ENOENT'
         ? `CSV file not found: ${resolve(path)} — check the path (relative paths start at ${process.cwd()})`
-        : code === 'EISDIR'
-          ? `CSV file ${resolve(path)} is a directory — pass the path of a .csv file`
-          : `cannot read CSV file ${resolve(path)} (${code ?? String(cause)})`,
+        : `cannot read CSV file ${resolve(path)} (${code ?? String(cause)})`,
       { cause },
     );
   }
-  return csvDataset(bytes, path, options, spec.text);
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) throw new DataError('fileNotFound', `CSV file ${resolve(path)} is a directory — pass the path of a .csv file`);
+    if (stats.size > CSV_MAX_BYTES) {
+      throw new DataError('tooLarge', `${path} holds ${stats.size} bytes; a CSV file is read as one string of at most ${CSV_MAX_BYTES} bytes (about 512 MiB) — split it, or convert it to IDX files`);
+    }
+    const head = Buffer.alloc(Math.min(stats.size, 65536));
+    readSync(fd, head, 0, head.length, 0);
+    refuseNonText(head, path);
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -253,6 +274,8 @@ function delimiterFrom(raw: string | undefined, specText: string): string | unde
 /** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */
 const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '?']);
 const FLOAT32_MAX = 3.4028234663852886e38;
+/** The longest string V8 makes (~512 MiB); UTF-8 text of at most this many bytes always fits. */
+const CSV_MAX_BYTES = constants.MAX_STRING_LENGTH;
 /** Model layer sizes are at most 10^6 (docs/errors.md, dptrain.model.badSpec), so are class counts. */
 const MAX_CLASSES = 1_000_000;
 
@@ -289,6 +312,19 @@ function columnList(names: readonly string[], hasHeader: boolean): string {
  * UTF-16 without a BOM) and invalid UTF-8 (with its byte offset and line). A UTF-8 BOM is dropped.
  */
 export function decodeCsvText(bytes: Uint8Array, path: string): string {
+  refuseNonText(bytes, path);
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    const { line } = positionOf(bytes, offset);
+    const shownBytes = [...bytes.subarray(offset, offset + 4)].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
+    throw new DataError('badCsvEncoding', `${path} is not valid UTF-8: byte offset ${offset} (line ${line}) starts ${shownBytes} — save it as UTF-8 (Latin-1 or Windows-1252 files convert with iconv -f WINDOWS-1252 -t UTF-8)`);
+  }
+}
+
+/** Refuses bytes that are not UTF-8 text at all: a UTF-16/UTF-32 byte-order mark, or NUL bytes. */
+function refuseNonText(bytes: Uint8Array, path: string): void {
   const bom = bytes[0] === 0xff && bytes[1] === 0xfe ? 'UTF-16 LE' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'UTF-16 BE' : bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 0xfe && bytes[3] === 0xff ? 'UTF-32 BE' : null;
   if (bom !== null) {
     const kind = bom === 'UTF-16 LE' && bytes[2] === 0 && bytes[3] === 0 ? 'UTF-32 LE' : bom;
@@ -298,14 +334,6 @@ export function decodeCsvText(bytes: Uint8Array, path: string): string {
   if (nul >= 0) {
     const { line } = positionOf(bytes, nul);
     throw new DataError('badCsvEncoding', `${path} holds a NUL byte at byte offset ${nul} (line ${line}): it is binary or UTF-16 without a byte-order mark, not UTF-8 CSV text — save it as UTF-8 CSV`);
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    const offset = firstInvalidUtf8(bytes);
-    const { line } = positionOf(bytes, offset);
-    const shownBytes = [...bytes.subarray(offset, offset + 4)].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
-    throw new DataError('badCsvEncoding', `${path} is not valid UTF-8: byte offset ${offset} (line ${line}) starts ${shownBytes} — save it as UTF-8 (Latin-1 or Windows-1252 files convert with iconv -f WINDOWS-1252 -t UTF-8)`);
   }
 }
 
