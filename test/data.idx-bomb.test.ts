@@ -98,6 +98,6 @@ describe('gzip bombs in IDX files', () => {
     const ms = performance.now() - started;
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr.trimEnd(), /^dptrain: error: .*bomb-images\.gz holds more data than its IDX header declares.*\[dptrain\.data\.idxTrailingData\]$/);
-    assert.ok(ms < 5000, `the CLI took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 10_000, `the CLI took ${ms.toFixed(0)} ms (process start included)`);
   });
 });

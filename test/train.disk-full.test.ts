@@ -74,13 +74,14 @@ describe('a full disk under --out', () => {
   test('metrics.jsonl filling the disk mid-run: exit 1, one line; the file keeps whole records only', (t) => {
     if (skipReason) return t.skip(skipReason);
     const out = outWithFree('run', 3 * PAGE);
-    const r = runCli(['train', '--dataset', 'synthetic:blobs?n=2000&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '3', '--batch-size', '8', '--out', out]);
+    // 40 epochs: enough records to fill the disk even if step records were logged less often.
+    const r = runCli(['train', '--dataset', 'synthetic:blobs?n=400&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '40', '--batch-size', '8', '--out', out]);
     const line = assertOutWriteError(r, 'metrics.jsonl');
     const kept = Number(/it keeps its first (\d+) records whole/.exec(line)?.[1]);
     assert.match(line, /written before it: config\.json/);
     const records = jsonLines(path.join(out, 'metrics.jsonl'));
     assert.equal(records.length, kept);
-    assert.ok(kept > 0 && kept < 600, `some records fit, not all (${kept})`);
+    assert.ok(kept > 0, `some records fit (${kept})`);
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).model, 'logreg:4-3');
     assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')));
     assertNoTempFiles(out);

@@ -144,7 +144,7 @@ describe('sparse 1.5 GB files are refused from their header', () => {
       const ms = performance.now() - started;
       assert.equal(r.status, 1, r.stderr);
       assert.match(r.stderr.trimEnd(), /^dptrain: error: .*cli-zeros\.safetensors: not a safetensors file: it starts with zero bytes.*\[dptrain\.format\.notSafetensors\]$/);
-      assert.ok(ms < 5000, `${args[0]}: ${ms.toFixed(0)} ms (process start included)`);
+      assert.ok(ms < 10_000, `${args[0]}: ${ms.toFixed(0)} ms (process start included)`);
     }
   });
 
