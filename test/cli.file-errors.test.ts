@@ -59,7 +59,7 @@ describe('--init of another model\'s parameters', () => {
     const layout = paramLayout(parseModelSpec(other));
     await saveParameters(file, new Float32Array(layout.size), layout, other);
     const line = oneLine(
-      runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', file]),
+      runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', file]),
       2,
       'dptrain.model.initMismatch',
     );
@@ -67,7 +67,7 @@ describe('--init of another model\'s parameters', () => {
   });
 
   test('a directory passed to --init says so', () => {
-    const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', dir]), 1, 'dptrain.format.notAFile');
+    const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', dir]), 1, 'dptrain.format.notAFile');
     assert.match(line, /--init .* is a directory, not a safetensors file/);
   });
 });

@@ -79,7 +79,7 @@ describe('non-finite parameters', () => {
   });
 
   test('dptrain train --init with NaN/Inf weights: exit 2, one line naming each tensor and its count', () => {
-    const r = runCli(['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', model, '--init', nanInit]);
+    const r = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', model, '--init', nanInit]);
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /--init .*nan-init\.safetensors holds non-finite values \(NaN or ±Infinity, or F64 values beyond the float32 range\): layers\.0\.weight: 2, layers\.1\.bias: 1 — .*\[dptrain\.model\.nonFiniteParameters\]/);

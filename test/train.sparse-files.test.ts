@@ -136,7 +136,7 @@ describe('sparse 1.5 GB files are refused from their header', () => {
   test('through the CLI: train --init SPARSE and inspect SPARSE each answer with one line in about a second', () => {
     const file = sparseFile('cli-zeros.safetensors');
     for (const args of [
-      ['train', '--dataset', 'synthetic:blobs?n=64&d=4&classes=3', '--model', MODEL, '--init', file],
+      ['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', MODEL, '--init', file],
       ['inspect', file],
     ]) {
       const started = performance.now();
