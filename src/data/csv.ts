@@ -125,21 +125,7 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
     }
   }
 
-  // Label column: the option by name (exact, then any case), then by 0-based index; without the
-  // option a header column named label or target, else the last column.
-  const lowerNames = names.map((name) => name.toLowerCase());
-  const named = hasHeader ? lowerNames.findIndex((name) => name === 'label' || name === 'target') : -1;
-  let labelColumn = named >= 0 ? named : width - 1;
-  if (labelOption !== undefined) {
-    const exact = hasHeader ? names.indexOf(labelOption.trim()) : -1;
-    const byName = exact >= 0 || !hasHeader ? exact : lowerNames.indexOf(labelOption.trim().toLowerCase());
-    const byIndex = /^\d+$/.test(labelOption.trim()) ? Number(labelOption) : -1;
-    labelColumn = byName >= 0 ? byName : byIndex >= 0 && byIndex < width ? byIndex : -1;
-    if (labelColumn < 0) {
-      const columns = hasHeader ? `columns: ${names.map((name) => JSON.stringify(name)).join(', ')}, or an index 0..${width - 1}` : `no header row, so use an index 0..${width - 1}`;
-      throw new DataError('unknownLabelColumn', `label column ${JSON.stringify(labelOption)} is not in ${path} — ${columns}`);
-    }
-  }
+  const labelColumn = findLabelColumn(labelOption, names, hasHeader, path);
 
   // Features: x: [n, width - 1], every non-label field numeric.
   const n = data.length;
@@ -157,44 +143,7 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
     }
   }
 
-  // Labels and task.
-  const rawLabels = data.map((row) => row.fields[labelColumn].trim());
-  const empty = rawLabels.indexOf('');
-  if (empty >= 0) {
-    throw new DataError('missingCsvValue', `${path} line ${data[empty].line}: the label (column ${columnName(names, labelColumn)}) is missing — every row needs a label; fill it or drop the row`);
-  }
-  const numeric = rawLabels.every(isNumeric);
-  const values = numeric ? rawLabels.map(Number) : [];
-  const classIndices = numeric && values.every((v) => Number.isInteger(v) && v >= 0);
-  const task: Task = taskOption ?? (numeric && !classIndices ? 'regression' : 'classification');
-  const y = new Float32Array(n);
-  let numClasses = 0;
-  if (task === 'regression') {
-    const bad = rawLabels.findIndex((label) => !isNumeric(label));
-    if (bad >= 0) {
-      throw new DataError('badCsvRow', `${path} line ${data[bad].line}: label ${JSON.stringify(rawLabels[bad])} in column ${JSON.stringify(names[labelColumn])} is not a number, as task=regression needs`);
-    }
-    for (let i = 0; i < n; i++) y[i] = numberAt(rawLabels[i], { path, line: data[i].line, column: labelColumn, names });
-  } else if (classIndices) {
-    const largest = values.reduce((max, v) => (v > max ? v : max), 0);
-    if (largest >= MAX_CLASSES) {
-      const at = values.indexOf(largest);
-      throw new DataError(
-        'badCsvRow',
-        `${path} line ${data[at].line}: label ${rawLabels[at]} in column ${columnName(names, labelColumn)}, read as a class index, would need ${largest + 1} classes, more than a model outputs (${MAX_CLASSES}) — for a numeric target pass ?task=regression, or check the label column (?label=NAME)`,
-      );
-    }
-    y.set(values);
-    numClasses = largest + 1;
-  } else {
-    // Sorted unique labels -> 0..k-1 (numeric order when all are numbers).
-    const unique = numeric
-      ? [...new Set(values)].sort((a, b) => a - b).map(String)
-      : [...new Set(rawLabels)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const index = new Map(unique.map((label, k) => [label, k]));
-    for (let i = 0; i < n; i++) y[i] = index.get(numeric ? String(values[i]) : rawLabels[i])!;
-    numClasses = unique.length;
-  }
+  const { y, task, numClasses } = labelsOf(data, labelColumn, names, taskOption, path);
   return createDataset({ spec: specText, n, inputDim, x, targetDim: 1, y, task, numClasses });
 }
 
@@ -269,6 +218,71 @@ function delimiterFrom(raw: string | undefined, specText: string): string | unde
   if (raw === 'tab' || raw === '\t') return '\t';
   if (raw === ',' || raw === ';' || raw === '|') return raw;
   throw new DataError('badOption', `option delimiter=${JSON.stringify(raw)} in dataset spec "${specText}" must be "," ";" "|" or "tab" (write ";" as %3B if your shell needs it)`);
+}
+
+/**
+ * The label column: the `label` option by header name (exact, then any case) or 0-based index;
+ * without it a header column named label or target (any case), else the last column.
+ */
+function findLabelColumn(labelOption: string | undefined, names: readonly string[], hasHeader: boolean, path: string): number {
+  const width = names.length;
+  const lowerNames = names.map((name) => name.toLowerCase());
+  if (labelOption === undefined) {
+    const named = hasHeader ? lowerNames.findIndex((name) => name === 'label' || name === 'target') : -1;
+    return named >= 0 ? named : width - 1;
+  }
+  const exact = hasHeader ? names.indexOf(labelOption.trim()) : -1;
+  const byName = exact >= 0 || !hasHeader ? exact : lowerNames.indexOf(labelOption.trim().toLowerCase());
+  const byIndex = /^\d+$/.test(labelOption.trim()) ? Number(labelOption) : -1;
+  const column = byName >= 0 ? byName : byIndex >= 0 && byIndex < width ? byIndex : -1;
+  if (column < 0) {
+    const columns = hasHeader ? `columns: ${names.map((name) => JSON.stringify(name)).join(', ')}, or an index 0..${width - 1}` : `no header row, so use an index 0..${width - 1}`;
+    throw new DataError('unknownLabelColumn', `label column ${JSON.stringify(labelOption)} is not in ${path} — ${columns}`);
+  }
+  return column;
+}
+
+/** The labels as y, and the task they imply (or `taskOption`), as the module comment describes. */
+function labelsOf(data: readonly CsvRow[], labelColumn: number, names: string[], taskOption: Task | undefined, path: string): { y: Float32Array; task: Task; numClasses: number } {
+  const n = data.length;
+  const rawLabels = data.map((row) => row.fields[labelColumn].trim());
+  const empty = rawLabels.indexOf('');
+  if (empty >= 0) {
+    throw new DataError('missingCsvValue', `${path} line ${data[empty].line}: the label (column ${columnName(names, labelColumn)}) is missing — every row needs a label; fill it or drop the row`);
+  }
+  const numeric = rawLabels.every(isNumeric);
+  const values = numeric ? rawLabels.map(Number) : [];
+  const classIndices = numeric && values.every((v) => Number.isInteger(v) && v >= 0);
+  const task: Task = taskOption ?? (numeric && !classIndices ? 'regression' : 'classification');
+  const y = new Float32Array(n);
+  let numClasses = 0;
+  if (task === 'regression') {
+    const bad = rawLabels.findIndex((label) => !isNumeric(label));
+    if (bad >= 0) {
+      throw new DataError('badCsvRow', `${path} line ${data[bad].line}: label ${JSON.stringify(rawLabels[bad])} in column ${JSON.stringify(names[labelColumn])} is not a number, as task=regression needs`);
+    }
+    for (let i = 0; i < n; i++) y[i] = numberAt(rawLabels[i], { path, line: data[i].line, column: labelColumn, names });
+  } else if (classIndices) {
+    const largest = values.reduce((max, v) => (v > max ? v : max), 0);
+    if (largest >= MAX_CLASSES) {
+      const at = values.indexOf(largest);
+      throw new DataError(
+        'badCsvRow',
+        `${path} line ${data[at].line}: label ${rawLabels[at]} in column ${columnName(names, labelColumn)}, read as a class index, would need ${largest + 1} classes, more than a model outputs (${MAX_CLASSES}) — for a numeric target pass ?task=regression, or check the label column (?label=NAME)`,
+      );
+    }
+    y.set(values);
+    numClasses = largest + 1;
+  } else {
+    // Sorted unique labels -> 0..k-1 (numeric order when all are numbers).
+    const unique = numeric
+      ? [...new Set(values)].sort((a, b) => a - b).map(String)
+      : [...new Set(rawLabels)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const index = new Map(unique.map((label, k) => [label, k]));
+    for (let i = 0; i < n; i++) y[i] = index.get(numeric ? String(values[i]) : rawLabels[i])!;
+    numClasses = unique.length;
+  }
+  return { y, task, numClasses };
 }
 
 /** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */
