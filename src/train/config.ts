@@ -7,6 +7,7 @@ import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
+import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -22,9 +23,14 @@ export interface TrainConfig {
   epochs: number;
   /** Stop after this many steps even if epochs remain (0 = no limit). */
   maxSteps: number;
-  /** Learning rate at `baseBatchSize` (scaled by `lrRule`). */
+  /**
+   * Learning rate (at `baseBatchSize` when `lrRule` scales it). Default: 0.05 for sgd, 0.001 for
+   * adam and adamw (PyTorch's and Keras' Adam default); without `lrRule`, sgd's default at a batch
+   * below 64 is 0.05·√(B/64) (see `defaultLearningRate`).
+   */
   lr: number;
   optimizer: OptimizerName;
+  /** SGD momentum. Default: 0.9 for sgd, 0 (none) for adam and adamw, whose momentum is beta1. */
   momentum: number;
   nesterov: boolean;
   weightDecay: number;
@@ -50,6 +56,7 @@ export interface TrainConfig {
   standardize: boolean;
   seed: number;
   engine: EngineKind;
+  /** Data-parallel workers. Default: the machine's available parallelism for threads, 1 otherwise. */
   workers: number;
   /**
    * Split every global batch into this many fixed chunks whose gradient sums are reduced in
@@ -68,6 +75,8 @@ export interface TrainConfig {
   minDelta: number;
   /** Run directory for config.json, metrics.jsonl, summary.json, final.safetensors. */
   out: string | null;
+  /** Replace the run files in an `out` that already holds a run (without it, such an `out` is refused). */
+  overwrite: boolean;
   /** safetensors file with initial parameters. */
   init: string | null;
   /** Directory for checkpoints (null = none): ckpt-<step>.safetensors, written atomically. */
@@ -139,6 +148,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   monitor: 'valLoss',
   minDelta: 0,
   out: null,
+  overwrite: false,
   init: null,
   checkpointDir: null,
   checkpointEvery: '1epoch',
@@ -163,17 +173,128 @@ export function flagOf(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
-/** Merges user options over the defaults and validates every field; unknown keys are an error. */
-export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainConfig {
+/** SGD's learning rate at the default batch size, and the batch size below which it is scaled down. */
+export const SGD_DEFAULT_LR = 0.05;
+export const SGD_DEFAULT_LR_BATCH = 64;
+/** Adam's and AdamW's default learning rate, as in PyTorch and Keras. */
+export const ADAM_DEFAULT_LR = 0.001;
+
+/**
+ * The learning rate a run gets when `lr` is not given. sgd: 0.05; below a batch of 64, and with
+ * `lrRule` none, 0.05·√(B/64), because 0.05 with momentum 0.9 sits at chance accuracy at B = 1
+ * on mnist (docs/cli.md, "Defaults and explicit options"). adam, adamw: 0.001.
+ */
+export function defaultLearningRate(c: Pick<TrainConfig, 'optimizer' | 'batchSize' | 'lrRule'>): number {
+  if (c.optimizer !== 'sgd') return ADAM_DEFAULT_LR;
+  if (c.lrRule === 'none' && typeof c.batchSize === 'number' && c.batchSize >= 1 && c.batchSize < SGD_DEFAULT_LR_BATCH) {
+    return SGD_DEFAULT_LR * Math.sqrt(c.batchSize / SGD_DEFAULT_LR_BATCH);
+  }
+  return SGD_DEFAULT_LR;
+}
+
+/**
+ * The default of `key` in a run whose other options are `c`: a default follows the options it
+ * depends on, so that it never conflicts with one that was given (the learning rate and momentum
+ * follow the optimizer, the workers follow the engine).
+ */
+export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
+  switch (key) {
+    case 'lr':
+      return defaultLearningRate(c);
+    case 'momentum':
+      return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
+    case 'workers':
+      return c.engine === 'threads' ? availableCores() : 1;
+    default:
+      return defaultTrainConfig[key];
+  }
+}
+
+/** The options whose default depends on other options, in the order they are resolved. */
+const DEPENDENT_DEFAULTS = ['momentum', 'lr', 'workers'] as const satisfies readonly (keyof TrainConfig)[];
+
+const SCHEDULE_OPTION = (schedule: string) => (c: TrainConfig) => (c.lrSchedule === schedule ? null : `it applies to --lr-schedule ${schedule} (this run: ${c.lrSchedule})`);
+const ADAM_OPTION = (c: TrainConfig) => (c.optimizer === 'sgd' ? 'it applies to --optimizer adam and adamw (this run: sgd)' : null);
+const EARLY_STOPPING_OPTION = (c: TrainConfig) => (c.patience === 0 ? 'early stopping is off (--patience 0); give --patience N to use it' : null);
+const CHECKPOINT_OPTION = (c: TrainConfig) => (c.checkpointDir === null && c.resume === null ? 'no checkpoints are written; give --checkpoint-dir DIR' : null);
+
+/**
+ * "Option X has no effect when Y", for every training option that can be inert. Given such an
+ * option, the run warns once and goes on. docs/cli.md lists the same table.
+ */
+export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
+  { option: 'momentum', inert: (c) => (c.optimizer === 'sgd' ? null : `it applies to --optimizer sgd (this run: ${c.optimizer}, whose momentum is --beta1)`) },
+  { option: 'nesterov', inert: (c) => (c.optimizer !== 'sgd' ? `it applies to --optimizer sgd (this run: ${c.optimizer})` : c.momentum === 0 ? 'it needs --momentum above 0 (this run: 0)' : null) },
+  { option: 'beta1', inert: ADAM_OPTION },
+  { option: 'beta2', inert: ADAM_OPTION },
+  { option: 'eps', inert: ADAM_OPTION },
+  { option: 'stepEpochs', inert: SCHEDULE_OPTION('step') },
+  { option: 'gamma', inert: SCHEDULE_OPTION('step') },
+  { option: 'minLr', inert: SCHEDULE_OPTION('cosine') },
+  { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
+  { option: 'dropLast', inert: (c) => (c.batchSize === 'full' ? 'a full batch leaves no partial last batch' : null) },
+  { option: 'workers', inert: (c) => (c.engine === 'inline' ? 'the inline engine runs one worker in the main thread; give --engine threads for more' : c.engine === 'ws' ? "the ws engine's workers are the `dptrain worker` processes that join" : null) },
+  { option: 'evalEvery', inert: (c) => (c.valSplit === 0 ? 'there is no validation set (--val-split 0); give --val-split above 0' : null) },
+  { option: 'patience', inert: (c) => (c.valSplit === 0 && c.monitor.startsWith('val') ? `there is no validation set to monitor (--val-split 0, --monitor ${c.monitor}); give --val-split above 0 or --monitor trainLoss` : null) },
+  { option: 'monitor', inert: EARLY_STOPPING_OPTION },
+  { option: 'minDelta', inert: EARLY_STOPPING_OPTION },
+  { option: 'checkpointEvery', inert: CHECKPOINT_OPTION },
+  { option: 'keep', inert: CHECKPOINT_OPTION },
+  { option: 'maxNonfiniteInRow', inert: (c) => (c.onNonfinite === 'stop' ? 'the run stops at the first non-finite step (--on-nonfinite stop); give --on-nonfinite skip to use it' : null) },
+  { option: 'overwrite', inert: (c) => (c.out === null ? 'there is no --out directory' : c.resume !== null ? 'a resumed run continues the run files in --out' : null) },
+];
+
+/** What resolveTrainOptions found: the run's config, the options given, and the inert ones. */
+export interface ResolvedTrainOptions {
+  config: TrainConfig;
+  /** The keys the caller set (see givenKeys). */
+  given: Set<string>;
+  /** Given options that have no effect in this run, to be warned about once. */
+  warnings: OptionWarning[];
+}
+
+/**
+ * Merges the given options over the defaults (defaults that depend on other options follow them),
+ * validates every field (unknown keys are an error), and lists the given options that have no
+ * effect. Inert options the engine would refuse are reset to their neutral value (momentum 0 with
+ * adam, no Nesterov without momentum, one worker inline), so config.json records what ran.
+ */
+export function resolveTrainOptions(options: Partial<TrainConfig> = {}): ResolvedTrainOptions {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(defaultTrainConfig, key)) {
       throw new ConfigError('unknownOption', `unknown training option "${key}" — see \`dptrain train --help\` for the list`);
     }
   }
+  const given = givenKeys(options);
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const config: TrainConfig = { ...defaultTrainConfig, ...defined };
   validate(config);
-  return config;
+  for (const key of DEPENDENT_DEFAULTS) {
+    if (!given.has(key)) (config as unknown as Record<string, unknown>)[key] = defaultOf(key, config);
+  }
+  const warnings = inertOptions(trainNoEffectRules, config, given, (key) => defaultOf(key, config), flagOf);
+  if (config.optimizer !== 'sgd') config.momentum = 0;
+  if (config.optimizer !== 'sgd' || config.momentum === 0) config.nesterov = false;
+  if (config.engine === 'inline') config.workers = 1;
+  return { config, given, warnings };
+}
+
+/** resolveTrainOptions' config: the given options over the defaults, validated. */
+export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainConfig {
+  return resolveTrainOptions(options).config;
+}
+
+/**
+ * Where the run's peak learning rate comes from, for the start-up line: e.g. `lr 0.001 (Adam's
+ * default)`, `lr 0.05 (given)`, `lr 0.2 (--lr 0.05 at batch 256, scaled linear to batch 1024)`.
+ */
+export function describeLearningRate(c: TrainConfig, lrGiven: boolean, batchSize: number, peakLr: number): string {
+  const base = lrGiven ? `--lr ${c.lr}` : c.optimizer === 'sgd' ? `default ${c.lr}` : `Adam's default ${c.lr}`;
+  if (c.lrRule !== 'none') return `lr ${peakLr} (${base} at batch ${c.baseBatchSize}, scaled by --lr-rule ${c.lrRule} to batch ${batchSize})`;
+  if (lrGiven) return `lr ${peakLr} (given)`;
+  if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
+  if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}); --lr sets it)`;
+  return `lr ${peakLr} (default; --lr sets it)`;
 }
 
 function validate(c: TrainConfig): void {
@@ -185,9 +306,6 @@ function validate(c: TrainConfig): void {
   positiveNumber('lr', c.lr);
   oneOf('optimizer', c.optimizer);
   inRange('momentum', c.momentum, 0, 1, true);
-  if (c.nesterov && (c.optimizer !== 'sgd' || c.momentum <= 0)) {
-    throw new ConfigError('badOption', '--nesterov needs --optimizer sgd and --momentum above 0');
-  }
   nonNegativeNumber('weightDecay', c.weightDecay);
   inRange('beta1', c.beta1, 0, 1, true);
   inRange('beta2', c.beta2, 0, 1, true);
@@ -210,19 +328,14 @@ function validate(c: TrainConfig): void {
   oneOf('engine', c.engine);
   positiveInteger('workers', c.workers);
   nonNegativeInteger('reduceChunks', c.reduceChunks);
-  if (c.workers > 1 && c.engine === 'inline') {
-    throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
-  }
   oneOf('kernels', c.kernels);
   if (c.blasLibrary !== null) nonEmptyString('blasLibrary', c.blasLibrary);
   nonNegativeInteger('evalEvery', c.evalEvery);
-  if (c.evalEvery > 0 && c.valSplit === 0) {
-    throw new ConfigError('badOption', `--eval-every ${c.evalEvery} needs a validation set, but --val-split is 0 — use --val-split > 0, or leave --eval-every at 0`);
-  }
   nonNegativeInteger('patience', c.patience);
   oneOf('monitor', c.monitor);
   nonNegativeNumber('minDelta', c.minDelta);
   if (c.out !== null) nonEmptyString('out', c.out);
+  boolean('overwrite', c.overwrite);
   if (c.init !== null) nonEmptyString('init', c.init);
   if (c.checkpointDir !== null) nonEmptyString('checkpointDir', c.checkpointDir);
   parseCheckpointEvery(c.checkpointEvery);

@@ -1,6 +1,12 @@
 export { train, type TrainHooks, type TrainLogger, type TrainResult } from './loop.js';
 export {
   resolveTrainConfig,
+  resolveTrainOptions,
+  trainNoEffectRules,
+  defaultOf as defaultTrainOption,
+  defaultLearningRate,
+  describeLearningRate,
+  type ResolvedTrainOptions,
   defaultTrainConfig,
   choices as trainChoices,
   flagOf,
@@ -35,3 +41,4 @@ export {
   type LatestCheckpoint,
 } from './checkpoint-store.js';
 export { resolveRunConfig } from './resume.js';
+export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';
