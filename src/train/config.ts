@@ -187,7 +187,7 @@ export const ADAM_DEFAULT_LR = 0.001;
 export function defaultLearningRate(c: Pick<TrainConfig, 'optimizer' | 'batchSize' | 'lrRule'>): number {
   if (c.optimizer !== 'sgd') return ADAM_DEFAULT_LR;
   if (c.lrRule === 'none' && typeof c.batchSize === 'number' && c.batchSize >= 1 && c.batchSize < SGD_DEFAULT_LR_BATCH) {
-    return SGD_DEFAULT_LR * Math.sqrt(c.batchSize / SGD_DEFAULT_LR_BATCH);
+    return Number((SGD_DEFAULT_LR * Math.sqrt(c.batchSize / SGD_DEFAULT_LR_BATCH)).toPrecision(3));
   }
   return SGD_DEFAULT_LR;
 }
@@ -293,7 +293,7 @@ export function describeLearningRate(c: TrainConfig, lrGiven: boolean, batchSize
   if (c.lrRule !== 'none') return `lr ${peakLr} (${base} at batch ${c.baseBatchSize}, scaled by --lr-rule ${c.lrRule} to batch ${batchSize})`;
   if (lrGiven) return `lr ${peakLr} (given)`;
   if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
-  if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}); --lr sets it)`;
+  if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}), as 0.05 is too large for small batches; --lr sets it)`;
   return `lr ${peakLr} (default; --lr sets it)`;
 }
 
