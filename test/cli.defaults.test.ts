@@ -60,11 +60,25 @@ test('`dptrain train --lr-schedule constant --gamma 0.5` warns once that --gamma
   ]);
 });
 
-test('`dptrain train --patience 2 --val-split 0` warns once that there is nothing to monitor', () => {
-  const result = runCli(['train', '--patience', '2', '--val-split', '0', ...SHORT]);
-  assert.equal(result.status, 0, result.stderr);
-  assert.equal(warnings(result.stderr).length, 1, result.stderr);
-  assert.match(warnings(result.stderr)[0], /--patience 2 has no effect and is ignored: there is no validation set to monitor/);
+test('`dptrain train --patience 1 --val-split 0` stops early on the training loss (the default --monitor follows --val-split); an explicit val monitor is warned about', () => {
+  const train = runCli(['train', '--patience', '1', '--val-split', '0', '--min-delta', '10', '--max-steps', '600', '--out', path.join(tempDir(), 'p')]);
+  assert.equal(train.status, 0, train.stderr);
+  assert.deepEqual(warnings(train.stderr), []);
+  assert.match(train.stderr, /INFO: early stopping/);
+  const val = runCli(['train', '--patience', '2', '--val-split', '0', '--monitor', 'valLoss', ...SHORT]);
+  assert.equal(val.status, 0, val.stderr);
+  assert.equal(warnings(val.stderr).length, 1, val.stderr);
+  assert.match(warnings(val.stderr)[0], /--patience 2 has no effect and is ignored: there is no validation set to monitor/);
+});
+
+test('`dptrain train --dataset synthetic:blobs?n=50` picks a model that fits the data and a batch no larger than it; `--max-steps` runs as many epochs as it needs', () => {
+  const small = runCli(['train', '--dataset', 'synthetic:blobs?n=50&d=3&classes=3', '--epochs', '2']);
+  assert.equal(small.status, 0, small.stderr);
+  assert.match(startLine(small.stderr), /training mlp:3-128-3 .* on 45 samples .*; batch 45, 1 steps per epoch/);
+  const steps = runCli(['train', '--dataset', 'synthetic:teacher?n=300&d=4', '--max-steps', '40']);
+  assert.equal(steps.status, 0, steps.stderr);
+  assert.match(startLine(steps.stderr), /training linreg:4-1 /);
+  assert.match(steps.stderr, /done: 8 epochs, 40 steps/);
 });
 
 test('the default `dptrain train` warns about nothing', () => {

@@ -63,7 +63,7 @@ const inertCases: Record<string, Partial<TrainConfig>> = {
   dropLast: { batchSize: 'full', dropLast: true },
   workers: { engine: 'inline', workers: 2 },
   evalEvery: { valSplit: 0, evalEvery: 3 },
-  patience: { valSplit: 0, patience: 2 },
+  patience: { valSplit: 0, patience: 2, monitor: 'valLoss' },
   monitor: { monitor: 'trainLoss' },
   minDelta: { minDelta: 0.01 },
   checkpointEvery: { checkpointEvery: '5steps' },
@@ -117,4 +117,17 @@ test('train({ out }) twice: the second is refused with outDirInUse; overwrite re
   fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
   await train({ ...SMALL, out: other }, { data });
   assert.equal(fs.readFileSync(path.join(other, 'notes.txt'), 'utf8'), 'mine');
+});
+
+test('defaults that follow the data: a model that fits it, a batch no larger than the training split, epochs enough for maxSteps', async () => {
+  const blobs = makeClassification(30, 4, 2);
+  const small = await train({ epochs: 1 }, { data: blobs });
+  assert.equal(small.config.model, 'mlp:4-128-2');
+  assert.equal(small.summary.batchSize, 27);
+  assert.equal(small.config.lr, 0.0325, '0.05·√(27/64), 3 significant digits');
+  const steps = await train({ model: 'mlp:5-6-3', maxSteps: 25 }, { data });
+  assert.equal(steps.summary.steps, 25);
+  assert.equal(steps.config.epochs, 9, '25 steps at 3 per epoch (180 samples, batch 64)');
+  const both = await train({ model: 'mlp:5-6-3', maxSteps: 25, epochs: 1 }, { data });
+  assert.equal(both.summary.steps, 3, 'an explicit --epochs still bounds the run');
 });

@@ -25,9 +25,9 @@ const choice =
 
 export const trainFlags: FlagSpec[] = [
   { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
-  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT' },
-  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize },
-  { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer },
+  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT', shownDefault: 'mlp:IN-128-CLASSES (linreg:IN-OUT for regression) fitting --dataset' },
+  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize, shownDefault: '64, at most the training split' },
+  { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer, shownDefault: '10; with --max-steps, as many as it needs' },
   { key: 'maxSteps', flag: '--max-steps <n>', help: 'stop after this many steps (0 = no limit)', parse: integer },
   { key: 'lr', flag: '--lr <rate>', help: 'learning rate (at --base-batch-size when --lr-rule scales it)', parse: number, shownDefault: '0.05 for sgd (0.05·√(B/64) below batch 64), 0.001 for adam and adamw' },
   { key: 'optimizer', flag: '--optimizer <name>', help: 'sgd | adam | adamw (PyTorch semantics)', parse: choice('optimizer') },
@@ -57,7 +57,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'blasLibrary', flag: '--blas-library <path>', help: 'the BLAS library for blas/auto, e.g. libopenblas.so.0 (default: $DPTRAIN_BLAS, else OpenBLAS, MKL, Accelerate, libblas.so.3)' },
   { key: 'evalEvery', flag: '--eval-every <n>', help: 'also validate after every n steps within an epoch: an "eval" record in metrics.jsonl (0 = at epoch ends only)', parse: integer },
   { key: 'patience', flag: '--patience <epochs>', help: 'early stopping: stop after this many epochs without improvement (0 = off)', parse: integer },
-  { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor') },
+  { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor'), shownDefault: 'valLoss; trainLoss with --val-split 0' },
   { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },
   { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here (a directory that holds a run is refused)' },
   { key: 'overwrite', flag: '--overwrite', help: "with --out: delete the run files already there (config.json, metrics.jsonl, summary.json, final.safetensors), then train" },

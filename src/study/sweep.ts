@@ -36,6 +36,7 @@ import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
   DEFAULT_GNS_BETA,
+  defaultModelFor,
   flagOf,
   inertOptions,
   isOptionWarning,
@@ -511,6 +512,8 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
     throw new ConfigError('badOption', `--target ${opts.target.text} needs a classification dataset, but ${base.dataset} is ${data.task} — use a loss target such as train_loss=0.1`);
   }
   const trainSamples = splitDataset(data, base.valSplit, base.seed).train.n;
+  // Without --model, a model that fits the data (as train() chooses it).
+  if (options.train?.model === undefined) base.model = defaultModelFor(data);
   const spec = parseModelSpec(base.model);
   const runs = planRuns(opts, trainSamples);
 

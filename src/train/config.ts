@@ -205,13 +205,52 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
       return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
     case 'workers':
       return c.engine === 'threads' ? availableCores() : 1;
+    case 'monitor':
+      return c.valSplit === 0 ? 'trainLoss' : defaultTrainConfig.monitor;
     default:
       return defaultTrainConfig[key];
   }
 }
 
 /** The options whose default depends on other options, in the order they are resolved. */
-const DEPENDENT_DEFAULTS = ['momentum', 'lr', 'workers'] as const satisfies readonly (keyof TrainConfig)[];
+const DEPENDENT_DEFAULTS = ['momentum', 'lr', 'workers', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
+
+/** What the data-dependent defaults need to know of the loaded data (its training split). */
+export interface DataShape {
+  trainSamples: number;
+  inputDim: number;
+  task: 'classification' | 'regression';
+  numClasses: number;
+  targetDim: number;
+}
+
+/** The model a dataset gets when --model is not given: mlp:IN-128-CLASSES, or linreg:IN-OUT for regression. */
+export function defaultModelFor(data: Pick<DataShape, 'inputDim' | 'task' | 'numClasses' | 'targetDim'>): string {
+  return data.task === 'classification' ? `mlp:${data.inputDim}-128-${data.numClasses}` : `linreg:${data.inputDim}-${data.targetDim}`;
+}
+
+/**
+ * Defaults that follow the data, once it is loaded: the model fits the dataset (mlp:784-128-10
+ * for mnist, as before); the batch is at most the training split (learning rate and the other
+ * dependent defaults follow); a resumed run keeps its checkpoint's. And with --max-steps given
+ * (now, when resumed) but not --epochs, enough epochs to run them (as PyTorch Lightning's max_steps).
+ */
+export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string>, data: DataShape, resumed = false): TrainConfig {
+  const c: TrainConfig = { ...config };
+  if (!resumed) {
+    if (!given.has('model')) c.model = defaultModelFor(data);
+    if (!given.has('batchSize') && typeof c.batchSize === 'number' && c.batchSize > data.trainSamples && data.trainSamples > 0) c.batchSize = data.trainSamples;
+    for (const key of DEPENDENT_DEFAULTS) {
+      if (!given.has(key)) (c as unknown as Record<string, unknown>)[key] = defaultOf(key, c);
+    }
+  }
+  if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) {
+    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize;
+    const perEpoch = c.dropLast ? Math.floor(data.trainSamples / batch) : Math.ceil(data.trainSamples / batch);
+    c.epochs = Math.max(1, Math.ceil(c.maxSteps / Math.max(1, perEpoch)));
+  }
+  return c;
+}
 
 const SCHEDULE_OPTION = (schedule: string) => (c: TrainConfig) => (c.lrSchedule === schedule ? null : `it applies to --lr-schedule ${schedule} (this run: ${c.lrSchedule})`);
 const ADAM_OPTION = (c: TrainConfig) => (c.optimizer === 'sgd' ? 'it applies to --optimizer adam and adamw (this run: sgd)' : null);
