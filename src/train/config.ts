@@ -323,14 +323,19 @@ export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainCon
   return resolveTrainOptions(options).config;
 }
 
+/** Where a run's `lr` came from: given now, a default, or the checkpoint a resumed run continues. */
+export type LrOrigin = 'given' | 'default' | 'checkpoint';
+
 /**
  * Where the run's peak learning rate comes from, for the start-up line: e.g. `lr 0.001 (Adam's
- * default)`, `lr 0.05 (given)`, `lr 0.2 (--lr 0.05 at batch 256, scaled linear to batch 1024)`.
+ * default; --lr sets it)`, `lr 0.05 (given)`, `lr 0.2 (--lr 0.05 at batch 256, scaled by --lr-rule
+ * linear to batch 1024)`.
  */
-export function describeLearningRate(c: TrainConfig, lrGiven: boolean, batchSize: number, peakLr: number): string {
-  const base = lrGiven ? `--lr ${c.lr}` : c.optimizer === 'sgd' ? `default ${c.lr}` : `Adam's default ${c.lr}`;
+export function describeLearningRate(c: TrainConfig, origin: LrOrigin, batchSize: number, peakLr: number): string {
+  const base = origin === 'given' ? `--lr ${c.lr}` : origin === 'checkpoint' ? `the checkpoint's ${c.lr}` : c.optimizer === 'sgd' ? `default ${c.lr}` : `Adam's default ${c.lr}`;
   if (c.lrRule !== 'none') return `lr ${peakLr} (${base} at batch ${c.baseBatchSize}, scaled by --lr-rule ${c.lrRule} to batch ${batchSize})`;
-  if (lrGiven) return `lr ${peakLr} (given)`;
+  if (origin === 'given') return `lr ${peakLr} (given)`;
+  if (origin === 'checkpoint') return `lr ${peakLr} (the checkpoint's)`;
   if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
   if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}), as 0.05 is too large for small batches; --lr sets it)`;
   return `lr ${peakLr} (default; --lr sets it)`;
