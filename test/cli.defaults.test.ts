@@ -81,6 +81,15 @@ test('`dptrain train --dataset synthetic:blobs?n=50` picks a model that fits the
   assert.match(steps.stderr, /done: 8 epochs, 40 steps/);
 });
 
+test('`dptrain train --init FILE` trains the model FILE was saved for, not the default one', () => {
+  const out = path.join(tempDir(), 'first');
+  const data = ['--dataset', 'synthetic:blobs?n=300&d=3&classes=3', '--epochs', '1'];
+  assert.equal(runCli(['train', ...data, '--model', 'mlp:3-8-3', '--out', out]).status, 0);
+  const init = runCli(['train', ...data, '--init', path.join(out, 'final.safetensors')]);
+  assert.equal(init.status, 0, init.stderr);
+  assert.match(startLine(init.stderr), /training mlp:3-8-3 /);
+});
+
 test('the default `dptrain train` warns about nothing', () => {
   const result = runCli(['train', ...SHORT]);
   assert.equal(result.status, 0, result.stderr);

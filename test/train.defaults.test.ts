@@ -131,3 +131,10 @@ test('defaults that follow the data: a model that fits it, a batch no larger tha
   const both = await train({ model: 'mlp:5-6-3', maxSteps: 25, epochs: 1 }, { data });
   assert.equal(both.summary.steps, 3, 'an explicit --epochs still bounds the run');
 });
+
+test('--init without --model trains the model the file was saved for', async () => {
+  const out = path.join(tempDir(), 'first');
+  await train({ ...SMALL, model: 'mlp:5-7-3', out }, { data });
+  const again = await train({ epochs: 1, init: path.join(out, 'final.safetensors') }, { data });
+  assert.equal(again.config.model, 'mlp:5-7-3');
+});

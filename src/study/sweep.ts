@@ -599,6 +599,7 @@ async function claimSweepDir(opts: ResolvedSweepOptions, log: TrainLogger): Prom
     if (stat === null || (stat.isDirectory() && (await fs.promises.readdir(path.join(opts.out, name))).length === 0)) continue;
     found.push(name);
   }
+  if (found.length === 0 && opts.resume) log.warn({ out: opts.out }, `--resume has no effect: ${opts.out} holds no sweep yet, so every run is trained`);
   if (found.length === 0 || opts.resume) return;
   if (!opts.overwrite) {
     throw new ConfigError('outDirInUse', `--out ${opts.out} already holds a sweep (${found.join(', ')}) — continue it with --resume (finished runs of the same settings are read back), replace it with --overwrite, or choose another directory`);
