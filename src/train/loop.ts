@@ -10,7 +10,7 @@ import { blasChoiceLine } from '../kernels/index.js';
 import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
-import { availableCores, type TrainConfig } from './config.js';
+import { availableCores, describeLearningRate, type TrainConfig } from './config.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
@@ -71,7 +71,7 @@ function controlOf(run: PreparedRun): TrainControl {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels`);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);

@@ -19,7 +19,7 @@ import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
-import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { fitDefaultsToData, parseCheckpointEvery, type CheckpointInterval, type LrOrigin, type TrainConfig } from './config.js';
 import { checkModelFitsData } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
@@ -71,6 +71,8 @@ export interface PreparedRun {
   totalSteps: number;
   /** The learning rate after --lr-rule, before the schedule. */
   peakLr: number;
+  /** Where config.lr came from (given, a default, the checkpoint), for the start-up line. */
+  lrOrigin: LrOrigin;
   schedule: ScheduleConfig;
   /** --patience > 0: the rule the loop stops by; null when early stopping is off. */
   earlyStopping: EarlyStoppingRule | null;
@@ -100,6 +102,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     valSet = valSet && applyStandardization(valSet, stats);
   }
   const dataset = { spec: loaded.spec, hash: datasetHash(loaded) };
+  // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
+  Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
@@ -133,7 +137,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // Checkpoints and outputs: checked before anything is written.
   const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
   const start = resumed?.checkpoint.meta;
-  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
+  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
@@ -204,6 +208,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     stepsPerEpoch,
     totalSteps,
     peakLr,
+    lrOrigin: run.lrOrigin,
     schedule,
     earlyStopping,
     store,
