@@ -1,5 +1,15 @@
 export { train, type TrainHooks, type TrainLogger, type TrainResult } from './loop.js';
 export {
+  defaultTrainConfig,
+  choices as trainChoices,
+  flagOf,
+  availableCores,
+  validateTrainConfig,
+  type TrainConfig,
+  type ScheduleName,
+  type MonitoredMetric,
+} from './config.js';
+export {
   resolveTrainConfig,
   resolveTrainOptions,
   trainNoEffectRules,
@@ -7,17 +17,11 @@ export {
   defaultLearningRate,
   defaultModelFor,
   fitDefaultsToData,
-  type DataShape,
   describeLearningRate,
+  type DataShape,
+  type LrOrigin,
   type ResolvedTrainOptions,
-  defaultTrainConfig,
-  choices as trainChoices,
-  flagOf,
-  availableCores,
-  type TrainConfig,
-  type ScheduleName,
-  type MonitoredMetric,
-} from './config.js';
+} from './defaults.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
 export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from './records.js';
 export { saveParameters, loadParameters, parameterTensors } from './run-dir.js';

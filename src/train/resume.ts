@@ -5,7 +5,8 @@
  */
 import { ConfigError, shown } from '../errors.js';
 import { loadSafetensors } from '../io/index.js';
-import { defaultTrainConfig, flagOf, resolveTrainOptions, type LrOrigin, type TrainConfig } from './config.js';
+import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
+import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
