@@ -129,8 +129,11 @@ test('`dptrain train --out DIR` twice: the second is refused naming the run; --o
 test('`dptrain sweep --out DIR` twice: the second is refused; --resume reads the runs back; --overwrite starts afresh', () => {
   const out = path.join(tempDir(), 'sweep');
   const args = ['sweep', '--batch-sizes', '32,full', '--target', 'train_loss=0.05', '--max-epochs', '5', '--gns-samples', '0',
-    '--dataset', 'synthetic:teacher?n=300&d=4&noise=0', '--model', 'linreg:4-1', '--out', out];
-  assert.equal(runCli(args).status, 0);
+    '--dataset', 'synthetic:teacher?n=300&d=4&noise=0', '--model', 'linreg:4-1', '--gamma', '0.5', '--out', out];
+  // A given option without effect is warned about once for the whole sweep, not once per run.
+  const first = runCli(args);
+  assert.equal(first.status, 0, first.stderr);
+  assert.deepEqual(warnings(first.stderr).filter((line) => / has no effect /.test(line)).map((line) => line.replace(/^.*WARN: /, '')), ['--gamma 0.5 has no effect and is ignored: it applies to --lr-schedule step (this run: constant)']);
   const again = runCli(args);
   assert.equal(again.status, 2, again.stderr);
   assert.match(again.stderr, /^dptrain: error: --out \S+ already holds a sweep \(sweep\.json, results\.json, results\.csv, runs\) — continue it with --resume .*\[dptrain\.config\.outDirInUse\]\n$/);

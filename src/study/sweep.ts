@@ -517,8 +517,8 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
   const spec = parseModelSpec(base.model);
   const runs = planRuns(opts, trainSamples);
 
-  for (const warning of opts.warnings) log.warn(warningFields(warning), warning.message);
   await claimSweepDir(opts, log);
+  for (const warning of opts.warnings) log.warn(warningFields(warning), warning.message);
   try {
     await fs.promises.mkdir(path.join(opts.out, 'runs'), { recursive: true });
   } catch (cause) {
