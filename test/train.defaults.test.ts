@@ -128,6 +128,9 @@ test('defaults that follow the data: a model that fits it, a batch no larger tha
   const steps = await train({ model: 'mlp:5-6-3', maxSteps: 25 }, { data });
   assert.equal(steps.summary.steps, 25);
   assert.equal(steps.config.epochs, 9, '25 steps at 3 per epoch (180 samples, batch 64)');
+  assert.equal(steps.summary.stopReason, 'maxSteps');
+  const whole = await train({ model: 'mlp:5-6-3', maxSteps: 27 }, { data });
+  assert.deepEqual([whole.config.epochs, whole.summary.steps, whole.summary.stopReason], [9, 27, 'maxSteps'], 'a whole number of epochs still stops at --max-steps');
   const both = await train({ model: 'mlp:5-6-3', maxSteps: 25, epochs: 1 }, { data });
   assert.equal(both.summary.steps, 3, 'an explicit --epochs still bounds the run');
 });

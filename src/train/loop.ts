@@ -261,7 +261,8 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
 function stopReasonOf(run: PreparedRun): StopReason {
   const { state } = run;
   if (state.stopRequest !== null) return 'earlyStopping';
-  if (state.step >= run.totalSteps && run.totalSteps < run.config.epochs * run.stepsPerEpoch) return 'maxSteps';
+  // --max-steps reached (also when --epochs was derived from it and ends at the same step).
+  if (run.config.maxSteps > 0 && state.step >= run.config.maxSteps) return 'maxSteps';
   return 'epochs';
 }
 
