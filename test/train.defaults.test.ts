@@ -141,3 +141,17 @@ test('--init without --model trains the model the file was saved for', async () 
   const again = await train({ epochs: 1, init: path.join(out, 'final.safetensors') }, { data });
   assert.equal(again.config.model, 'mlp:5-7-3');
 });
+
+test('overwrite also replaces an earlier run\'s checkpoints in --checkpoint-dir, and says so', async () => {
+  const root = tempDir();
+  const options = { ...SMALL, epochs: 2, out: path.join(root, 'out'), checkpointDir: path.join(root, 'ckpt'), checkpointEvery: '1epoch', keep: 5 };
+  await train(options, { data });
+  assert.deepEqual(fs.readdirSync(options.checkpointDir).filter((f) => f.startsWith('ckpt-')).length, 2);
+  const log = collect();
+  await train({ ...options, epochs: 1, overwrite: true }, { data, logger: log.logger });
+  assert.deepEqual(log.warnings, [
+    `--overwrite: removed the earlier run's 2 checkpoint(s) from ${options.checkpointDir}`,
+    `--overwrite: removed the earlier run's config.json, metrics.jsonl, summary.json, final.safetensors from ${options.out}`,
+  ]);
+  assert.deepEqual(fs.readdirSync(options.checkpointDir).filter((f) => f.startsWith('ckpt-')), ['ckpt-000000009.safetensors']);
+});

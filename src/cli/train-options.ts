@@ -60,7 +60,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor'), shownDefault: 'valLoss; trainLoss with --val-split 0' },
   { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },
   { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here (a directory that holds a run is refused)' },
-  { key: 'overwrite', flag: '--overwrite', help: "with --out: delete the run files already there (config.json, metrics.jsonl, summary.json, final.safetensors), then train" },
+  { key: 'overwrite', flag: '--overwrite', help: "delete an earlier run's files in --out (config.json, metrics.jsonl, summary.json, final.safetensors) and its checkpoints in --checkpoint-dir, then train" },
   { key: 'init', flag: '--init <file>', help: 'start from the parameters in this .safetensors file' },
   { key: 'checkpointDir', flag: '--checkpoint-dir <dir>', help: 'write checkpoints (parameters, optimizer state, position) here, atomically' },
   { key: 'checkpointEvery', flag: '--checkpoint-every <n>', help: 'checkpoint every N steps or epochs: 500steps | 2epochs | 500 (steps)' },

@@ -75,7 +75,10 @@ export interface TrainConfig {
   minDelta: number;
   /** Run directory for config.json, metrics.jsonl, summary.json, final.safetensors. */
   out: string | null;
-  /** Replace the run files in an `out` that already holds a run (without it, such an `out` is refused). */
+  /**
+   * Replace an earlier run's files in `out` (config.json, metrics.jsonl, summary.json,
+   * final.safetensors) and its checkpoints in `checkpointDir`; without it, a new run refuses both.
+   */
   overwrite: boolean;
   /** safetensors file with initial parameters. */
   init: string | null;

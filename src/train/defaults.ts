@@ -115,7 +115,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'checkpointEvery', inert: CHECKPOINT_OPTION },
   { option: 'keep', inert: CHECKPOINT_OPTION },
   { option: 'maxNonfiniteInRow', inert: (c) => (c.onNonfinite === 'stop' ? 'the run stops at the first non-finite step (--on-nonfinite stop); give --on-nonfinite skip to use it' : null) },
-  { option: 'overwrite', inert: (c) => (c.out === null ? 'there is no --out directory' : c.resume !== null ? 'a resumed run continues the run files in --out' : null) },
+  { option: 'overwrite', inert: (c) => (c.out === null && c.checkpointDir === null ? 'there is no --out or --checkpoint-dir' : c.resume !== null ? 'a resumed run continues its files' : null) },
 ];
 
 /** What resolveTrainOptions found: the run's config, the options given, and the inert ones. */

@@ -4,6 +4,7 @@
  * schedule, checkpoints, the run directory, the engine, and the loop state. What this returns is
  * read-only to the loop, except `state`.
  */
+import fs from 'node:fs';
 import {
   applyStandardization,
   datasetHash,
@@ -231,9 +232,12 @@ async function openCheckpointStore(config: TrainConfig, resumed: LatestCheckpoin
   const store = await CheckpointStore.open(dir, { keep: config.keep, log, hooks });
   if (!resumed) {
     const existing = await listCheckpoints(store.dir);
-    if (existing.length > 0) {
-      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, or choose an empty directory`);
+    if (existing.length > 0 && !config.overwrite) {
+      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, pass --overwrite to delete them, or choose an empty directory`);
     }
+    // --overwrite: a new run replaces the earlier run's checkpoints too.
+    await Promise.all(existing.map((c) => fs.promises.rm(c.path, { force: true })));
+    if (existing.length > 0) log.warn({ dir: store.dir, removed: existing.length }, `--overwrite: removed the earlier run's ${existing.length} checkpoint(s) from ${store.dir}`);
   }
   return store;
 }
