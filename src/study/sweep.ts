@@ -16,8 +16,9 @@
  *   runs/<id>/            one train() run directory each (config.json, metrics.jsonl, summary.json,
  *                         final.safetensors) plus outcome.json (the sweep's notes on that run)
  *   results.json, results.csv
- * A sweep is resumable: a run whose outcome.json and config.json match the planned configuration
- * is read back instead of trained again.
+ * A sweep is resumable (`resume`): a run whose outcome.json and config.json match the planned
+ * configuration is read back instead of trained again. Without `resume` (or `overwrite`, which
+ * deletes it first), an `out` that holds a sweep is refused, so old and new runs never mix.
  */
 import fs from 'node:fs';
 import path from 'node:path';
