@@ -62,6 +62,7 @@ const inertCases: Record<string, Partial<TrainConfig>> = {
   baseBatchSize: { baseBatchSize: 32 },
   dropLast: { batchSize: 'full', dropLast: true },
   workers: { engine: 'inline', workers: 2 },
+  blasLibrary: { kernels: 'js', blasLibrary: 'libopenblas.so.0' },
   evalEvery: { valSplit: 0, evalEvery: 3 },
   patience: { valSplit: 0, patience: 2, monitor: 'valLoss' },
   monitor: { monitor: 'trainLoss' },

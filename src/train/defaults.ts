@@ -108,6 +108,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
   { option: 'dropLast', inert: (c) => (c.batchSize === 'full' ? 'a full batch leaves no partial last batch' : null) },
   { option: 'workers', inert: (c) => (c.engine === 'inline' ? 'the inline engine runs one worker in the main thread; give --engine threads for more' : c.engine === 'ws' ? "the ws engine's workers are the `dptrain worker` processes that join" : null) },
+  { option: 'blasLibrary', inert: (c) => (c.kernels === 'wasm' || c.kernels === 'js' ? `it applies to --kernels blas and auto (this run: ${c.kernels})` : null) },
   { option: 'evalEvery', inert: (c) => (c.valSplit === 0 ? 'there is no validation set (--val-split 0); give --val-split above 0' : null) },
   { option: 'patience', inert: (c) => (c.valSplit === 0 && c.monitor.startsWith('val') ? `there is no validation set to monitor (--val-split 0, --monitor ${c.monitor}); give --val-split above 0 or --monitor trainLoss` : null) },
   { option: 'monitor', inert: EARLY_STOPPING_OPTION },
