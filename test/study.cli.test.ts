@@ -19,7 +19,7 @@ test('`dptrain sweep` trains per batch size, prints a results table and writes r
   assert.ok(fs.existsSync(path.join(out, 'results.csv')));
   assert.ok(fs.existsSync(path.join(out, 'results.json')));
 
-  const again = runCli(['sweep', '--batch-sizes', '4,32,full', '--target', 'train_loss=0.01', '--max-epochs', '30', '--lr-rule', 'sqrt', '--out', out, ...DATA]);
+  const again = runCli(['sweep', '--batch-sizes', '4,32,full', '--target', 'train_loss=0.01', '--max-epochs', '30', '--lr-rule', 'sqrt', '--out', out, '--resume', ...DATA]);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.stderr.match(/\[done earlier\]/g)?.length, 3, 'the second sweep resumes every run');
 

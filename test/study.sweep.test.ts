@@ -64,34 +64,34 @@ test('a sweep is resumable: finished runs are read back, new ones trained, harde
   const first = await sweep(options(out));
   assert.ok(first.runs.every((r) => !r.resumed));
 
-  const again = await sweep(options(out));
+  const again = await sweep(options(out, { resume: true }));
   assert.ok(again.runs.every((r) => r.resumed), 'nothing trained a second time');
   assert.deepEqual(again.batchSizes.map((r) => r.stepsToTarget), first.batchSizes.map((r) => r.stepsToTarget));
   assert.deepEqual(again.fit, first.fit);
 
   // One more batch size: only its run is trained.
-  const more = await sweep(options(out, { batchSizes: [4, 32, 128, 'full'] }));
+  const more = await sweep(options(out, { batchSizes: [4, 32, 128, 'full'], resume: true }));
   assert.deepEqual(more.runs.map((r) => r.resumed), [true, true, false, true]);
 
   // A changed training option is a different run.
-  const changed = await sweep(options(out, { train: { ...TRAIN, lr: 0.04 } }));
+  const changed = await sweep(options(out, { train: { ...TRAIN, lr: 0.04 }, resume: true }));
   assert.ok(changed.runs.every((r) => !r.resumed));
 
   // A run stopped at train_loss=0.01 knows nothing about 0.001 unless its last epoch already met
   // it: the full-batch run (which stops just below 0.01) is trained again. An easier target is
   // answered from the records.
-  const harder = await sweep(options(out, { target: 'train_loss=0.001', train: { ...TRAIN, lr: 0.04 } }));
+  const harder = await sweep(options(out, { target: 'train_loss=0.001', train: { ...TRAIN, lr: 0.04 }, resume: true }));
   const full = changed.runs.find((r) => r.batchSize === 'full')!;
   assert.ok(full.final.trainLoss! > 0.001, `the full-batch run stopped at train loss ${full.final.trainLoss}`);
   assert.equal(harder.runs.find((r) => r.batchSize === 'full')!.resumed, false);
   for (const r of harder.runs.filter((r) => r.resumed)) assert.ok(r.final.trainLoss! <= 0.001);
-  const easier = await sweep(options(out, { target: 'train_loss=0.05', train: { ...TRAIN, lr: 0.04 } }));
+  const easier = await sweep(options(out, { target: 'train_loss=0.05', train: { ...TRAIN, lr: 0.04 }, resume: true }));
   assert.ok(easier.runs.every((r) => r.resumed));
   assert.ok(easier.batchSizes.every((r, i) => r.stepsToTarget! <= harder.batchSizes[i].stepsToTarget!));
 
   // An interrupted run (no outcome.json) is trained again.
   fs.rmSync(path.join(out, 'runs', easier.runs[0].id, 'outcome.json'));
-  const resumed = await sweep(options(out, { target: 'train_loss=0.05', train: { ...TRAIN, lr: 0.04 } }));
+  const resumed = await sweep(options(out, { target: 'train_loss=0.05', train: { ...TRAIN, lr: 0.04 }, resume: true }));
   assert.deepEqual(resumed.runs.map((r) => r.resumed), [false, true, true]);
 });
 
@@ -105,7 +105,7 @@ test('a diverged run counts as not reached, says so, and is not trained again on
   assert.ok(results.warnings.some((w) => /not reached within 5 epochs/.test(w)));
   const csv = fs.readFileSync(path.join(out, 'results.csv'), 'utf8').trim().split('\n');
   assert.match(csv[1], /^4,4,225,50,1,0,not reached,not reached,not reached,not reached,/);
-  const again = await sweep(opts);
+  const again = await sweep({ ...opts, resume: true });
   assert.ok(again.runs.every((r) => r.resumed && r.status === 'diverged'));
 });
 
@@ -190,7 +190,7 @@ const optionErrors: [string, Partial<SweepOptions> | ((o: SweepOptions) => Sweep
   ['--out', { out: '' }, /^--out must be a directory for the sweep/],
   ['--lr-trials', { lrRule: 'tuned', lrTrials: 1 }, /^--lr-trials must be an integer from 2 to 50 \(got 1\)/],
   ['--lr-factor', { lrRule: 'tuned', lrFactor: 1 }, /^--lr-factor must be a number in \(1, 100\] \(got 1\)/],
-  ['--lr-trials without tuned', { lrTrials: 3 }, /^--lr-trials and --lr-factor apply only to --lr-rule tuned/],
+  ['--resume with --overwrite', { resume: true, overwrite: true }, /^--resume continues the sweep in --out, --overwrite deletes it — give one of them/],
   ['--gns-samples', { gnsSamples: -1 }, /^--gns-samples must be an integer ≥ 0/],
   ['a batch size among the training options', { train: { batchSize: 8 } }, /sets the training option "batchSize" itself from --batch-sizes/],
   ['a validation target without validation data', { train: { valSplit: 0 } }, /^--target val_acc=0\.9 needs a validation set, but --val-split is 0/],

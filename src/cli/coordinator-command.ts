@@ -13,7 +13,7 @@ import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
-import { parseInteger, parseNumber } from './parse.js';
+import { explicitOptions, parseInteger, parseNumber } from './parse.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
@@ -49,7 +49,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
-    .action(async (options: Record<string, unknown>) => void (await runCoordinator(options)));
+    .action(async (options: Record<string, unknown>, command: Command) => void (await runCoordinator(options, command)));
   for (const option of addTrainFlags(new Command()).options) {
     if (!SET_BY_COORDINATOR.has(option.attributeName())) command.addOption(option);
   }
@@ -68,7 +68,8 @@ export function parseListen(raw: string): { host: string; port: number } {
   return { host, port };
 }
 
-export async function runCoordinator(flags: Record<string, unknown>): Promise<TrainResult> {
+/** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
+export async function runCoordinator(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   const { host, port } = parseListen(typeof flags.listen === 'string' ? flags.listen : DEFAULT_LISTEN);
   const tokenFile = flags.tokenFile as string | undefined;
   if (!isLoopback(host) && !tokenFile) {
@@ -86,8 +87,11 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
     throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
   }
   const token = tokenFile ? readTokenFile(tokenFile) : undefined;
-  // With --resume, the checkpoint's options under the flags given now (as train() resolves them).
-  const config = await resolveRunConfig({ ...trainConfigFromFlags(flags), engine: 'ws' });
+  // Only the options given reach train(), so that it tells defaults from choices (docs/cli.md,
+  // "Defaults and explicit options"); resolved here too (with --resume, the checkpoint's options
+  // under the flags given now), because the dataset is loaded before train() runs.
+  const given = { ...trainConfigFromFlags(command ? explicitOptions(command) : flags), engine: 'ws' as const };
+  const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
   const loaded = await loadDataset(config.dataset);
@@ -120,7 +124,7 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
       logger.info({ progress: status }, describeStatus(status));
     },
   };
-  const result = await withCoordinator(options, () => train(config, { logger, data: loaded }));
+  const result = await withCoordinator(options, () => train(given, { logger, data: loaded }));
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
   const last = unlogged as CoordinatorStatus | null;
   if (last) logger.info({ progress: last }, describeStatus(last));

@@ -35,7 +35,7 @@ export function buildProgram(): Command {
     .addOption(logFormatOption())
     .addHelpText('after', batchSizeHelp)
     .exitOverride()
-    .action(async (options: Record<string, unknown>) => void (await runTrain(options)));
+    .action(async (options: Record<string, unknown>, command: Command) => void (await runTrain(options, command)));
   addTrainFlags(trainCommand);
   registerSweepCommand(program);
   registerReportCommand(program);

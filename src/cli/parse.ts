@@ -1,5 +1,21 @@
 /** Flag value parsers: strings from the command line into typed values, with messages that name the flag. */
+import type { Command } from 'commander';
 import { ConfigError, shown } from '../errors.js';
+
+/**
+ * The options the user gave (on the command line or through an environment variable), without
+ * commander's defaults: only these may conflict or be warned about (docs/cli.md, "Defaults and
+ * explicit options").
+ */
+export function explicitOptions(command: Command): Record<string, unknown> {
+  const options = command.opts();
+  return Object.fromEntries(
+    Object.entries(options).filter(([key]) => {
+      const source = command.getOptionValueSource(key);
+      return source !== undefined && source !== 'default' && source !== 'implied';
+    }),
+  );
+}
 
 function invalid(flag: string, raw: string, expected: string): ConfigError {
   return new ConfigError('badOption', `${flag} must be ${expected} (got ${shown(raw)})`);

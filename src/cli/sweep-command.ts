@@ -8,13 +8,13 @@ import { ConfigError } from '../errors.js';
 import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepOptions, type SweepResults } from '../study/index.js';
 import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
-import { parseBatchSize, parseInteger, parseNumber } from './parse.js';
+import { explicitOptions, parseBatchSize, parseInteger, parseNumber } from './parse.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 import { interactive } from './terminal.js';
 
 /** Training options a sweep sets per run, so their train flags are not offered. */
-const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out']);
+const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out', 'resume', 'overwrite']);
 
 export const sweepHelp = `
 What a sweep measures
@@ -57,17 +57,23 @@ export function registerSweepCommand(program: Command): Command {
     .addOption(logFormatOption())
     .addHelpText('after', sweepHelp)
     .exitOverride()
-    .action(async (options: Record<string, unknown>) => void (await runSweep(options)));
+    .action(async (options: Record<string, unknown>, command: Command) => void (await runSweep(options, command)));
   // train's flags, less the ones the sweep sets per run (its own --out is the sweep directory).
   for (const option of addTrainFlags(new Command()).options) {
     if (!SET_BY_SWEEP.has(option.attributeName())) command.addOption(option);
   }
-  command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required)');
+  command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required; one that holds a sweep is refused without --resume or --overwrite)');
+  command.option('--resume', 'continue the sweep in --out: runs finished with the same settings are read back, the others trained');
+  command.option('--overwrite', 'delete the sweep in --out (sweep.json, results.json, results.csv, report.html, runs/), then run this one');
   return command;
 }
 
-/** Flags -> SweepOptions; every message names its flag. */
-export function sweepOptionsFromFlags(flags: Record<string, unknown>): SweepOptions {
+/**
+ * Flags -> SweepOptions; every message names its flag. `command`, when given, tells which flags
+ * were typed: only those reach the training options (the others are defaults).
+ */
+export function sweepOptionsFromFlags(flags: Record<string, unknown>, command?: Command): SweepOptions {
+  const typed = command ? explicitOptions(command) : flags;
   const required = (key: string, flag: string, example: string): string => {
     const value = flags[key];
     if (typeof value !== 'string' || value.trim() === '') throw new ConfigError('missingOption', `${flag} is required, e.g. ${flag} ${example}`);
@@ -93,14 +99,16 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>): SweepOpti
     lrFactor: typeof flags.lrFactor === 'string' ? parseNumber('--lr-factor', flags.lrFactor) : undefined,
     gnsSamples: integer('gnsSamples', '--gns-samples'),
     evalsPerEpoch: integer('evalsPerEpoch', '--evals-per-epoch'),
-    // The sweep's --lr-rule and --out are its own; train's flags are read without them.
-    train: trainConfigFromFlags(Object.fromEntries(Object.entries(flags).filter(([key]) => !SET_BY_SWEEP.has(key)))),
+    resume: flags.resume === true ? true : undefined,
+    overwrite: flags.overwrite === true ? true : undefined,
+    // The sweep's --lr-rule, --out, --resume and --overwrite are its own; train's flags are read without them.
+    train: trainConfigFromFlags(Object.fromEntries(Object.entries(typed).filter(([key]) => !SET_BY_SWEEP.has(key)))),
   };
   return options;
 }
 
-export async function runSweep(flags: Record<string, unknown>): Promise<SweepResults> {
-  const options = sweepOptionsFromFlags(flags);
+export async function runSweep(flags: Record<string, unknown>, command?: Command): Promise<SweepResults> {
+  const options = sweepOptionsFromFlags(flags, command);
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);

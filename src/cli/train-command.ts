@@ -5,12 +5,15 @@ import { plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
 import { ProgressBar, formatDuration } from './progress.js';
+import type { Command } from 'commander';
+import { explicitOptions } from './parse.js';
 import { trainConfigFromFlags } from './train-options.js';
 import { interactive } from './terminal.js';
 import { packageVersion } from './version.js';
 
-export async function runTrain(flags: Record<string, unknown>): Promise<TrainResult> {
-  const config = trainConfigFromFlags(flags);
+/** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
+export async function runTrain(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
+  const config = trainConfigFromFlags(command ? explicitOptions(command) : flags);
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);

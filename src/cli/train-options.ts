@@ -12,6 +12,8 @@ interface FlagSpec {
   flag: string;
   help: string;
   parse?: (flag: string, raw: string) => TrainConfig[keyof TrainConfig];
+  /** The default as help shows it, where it depends on other options. */
+  shownDefault?: string;
 }
 
 const number = parseNumber;
@@ -23,13 +25,13 @@ const choice =
 
 export const trainFlags: FlagSpec[] = [
   { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
-  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT | cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense10 | lenet5 | cnn-mnist | ./net.json (docs/models.md)' },
-  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize },
-  { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer },
+  { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT | cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense10 | lenet5 | cnn-mnist | ./net.json (docs/models.md)', shownDefault: 'mlp:IN-128-CLASSES (linreg:IN-OUT for regression) fitting --dataset' },
+  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize, shownDefault: '64, at most the training split' },
+  { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer, shownDefault: '10; with --max-steps, as many as it needs' },
   { key: 'maxSteps', flag: '--max-steps <n>', help: 'stop after this many steps (0 = no limit)', parse: integer },
-  { key: 'lr', flag: '--lr <rate>', help: 'learning rate (at --base-batch-size when --lr-rule scales it)', parse: number },
+  { key: 'lr', flag: '--lr <rate>', help: 'learning rate (at --base-batch-size when --lr-rule scales it)', parse: number, shownDefault: '0.05 for sgd (0.05·√(B/64) below batch 64), 0.001 for adam and adamw' },
   { key: 'optimizer', flag: '--optimizer <name>', help: 'sgd | adam | adamw (PyTorch semantics)', parse: choice('optimizer') },
-  { key: 'momentum', flag: '--momentum <m>', help: 'SGD momentum in [0, 1)', parse: number },
+  { key: 'momentum', flag: '--momentum <m>', help: 'SGD momentum in [0, 1)', parse: number, shownDefault: '0.9 for sgd; adam and adamw use --beta1' },
   { key: 'nesterov', flag: '--nesterov', help: 'Nesterov momentum (SGD)' },
   { key: 'weightDecay', flag: '--weight-decay <w>', help: 'L2 penalty (sgd, adam) or decoupled decay (adamw)', parse: number },
   { key: 'beta1', flag: '--beta1 <b>', help: 'Adam first-moment decay', parse: number },
@@ -49,17 +51,18 @@ export const trainFlags: FlagSpec[] = [
   { key: 'standardize', flag: '--standardize', help: 'scale features to mean 0, std 1 (statistics from the training split)' },
   { key: 'seed', flag: '--seed <s>', help: 'seed of init, split and shuffles; same seed, same run', parse: integer },
   { key: 'engine', flag: '--engine <name>', help: 'threads (a worker-thread pool, shared memory) | inline (one thread, the reference)', parse: choice('engine') },
-  { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers (default: the machine\'s available parallelism)', parse: integer },
+  { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers', parse: integer, shownDefault: "the machine's available parallelism with --engine threads, 1 with inline" },
   { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer },
   { key: 'kernels', flag: '--kernels <name>', help: 'auto (blas where a fast BLAS library passes its self-test, else wasm) | blas (system BLAS for the matrix products) | wasm (SIMD kernels) | js (plain TypeScript, the reference)', parse: choice('kernels') },
   { key: 'blasLibrary', flag: '--blas-library <path>', help: 'the BLAS library for blas/auto, e.g. libopenblas.so.0 (default: $DPTRAIN_BLAS, else OpenBLAS, MKL, Accelerate, libblas.so.3)' },
   { key: 'evalEvery', flag: '--eval-every <n>', help: 'also validate after every n steps within an epoch: an "eval" record in metrics.jsonl (0 = at epoch ends only)', parse: integer },
   { key: 'patience', flag: '--patience <epochs>', help: 'early stopping: stop after this many epochs without improvement (0 = off)', parse: integer },
-  { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor') },
+  { key: 'monitor', flag: '--monitor <metric>', help: 'early stopping metric: valLoss | valAccuracy | trainLoss | trainAccuracy', parse: choice('monitor'), shownDefault: 'valLoss; trainLoss with --val-split 0' },
   { key: 'minDelta', flag: '--min-delta <d>', help: 'early stopping: smallest change that counts as improvement', parse: number },
   { key: 'restoreBest', flag: '--restore-best', help: 'end with the weights of the best epoch by --monitor (final.safetensors), as Keras restore_best_weights' },
   { key: 'logEvery', flag: '--log-every <n>', help: 'a step record in metrics.jsonl every n steps; epoch and eval records always (0 = auto: every step up to 10,000 steps, else at most ~10,000 records)', parse: integer },
-  { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here' },
+  { key: 'out', flag: '--out <dir>', help: 'write config.json, metrics.jsonl, summary.json, final.safetensors here (a directory that holds a run is refused)' },
+  { key: 'overwrite', flag: '--overwrite', help: "delete an earlier run's files in --out (config.json, metrics.jsonl, summary.json, final.safetensors) and its checkpoints in --checkpoint-dir, then train" },
   { key: 'init', flag: '--init <file>', help: 'start from the parameters in this .safetensors file' },
   { key: 'checkpointDir', flag: '--checkpoint-dir <dir>', help: 'write checkpoints (parameters, optimizer state, position) here, atomically' },
   { key: 'checkpointEvery', flag: '--checkpoint-every <n>', help: 'checkpoint every N steps or epochs: 500steps | 2epochs | 500 (steps)' },
@@ -72,15 +75,18 @@ export const trainFlags: FlagSpec[] = [
 export function addTrainFlags(command: Command): Command {
   for (const spec of trainFlags) {
     const fallback = defaultTrainConfig[spec.key];
-    const shownDefault = typeof fallback === 'boolean' || fallback === null ? undefined : String(fallback);
-    // A help text that describes its default itself ("the machine's available parallelism") keeps only that.
+    const shownDefault = spec.shownDefault ?? (typeof fallback === 'boolean' || fallback === null ? undefined : String(fallback));
+    // A help text that describes its default itself keeps only that.
     const describesDefault = spec.help.includes('(default:');
     command.option(spec.flag, spec.help + (shownDefault !== undefined && !describesDefault ? ` (default: ${shownDefault})` : ''));
   }
   return command;
 }
 
-/** Turns commander's raw option values into TrainConfig fields; unset flags stay undefined. */
+/**
+ * Turns commander's raw option values into TrainConfig fields; unset flags stay undefined, so that
+ * train() knows which options were given (pass explicitOptions(command)).
+ */
 export function trainConfigFromFlags(raw: Record<string, unknown>): Partial<TrainConfig> {
   const config: Partial<Record<keyof TrainConfig, unknown>> = {};
   for (const spec of trainFlags) {

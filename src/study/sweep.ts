@@ -17,8 +17,9 @@
  *   runs/<id>/            one train() run directory each (config.json, metrics.jsonl, summary.json,
  *                         final.safetensors) plus outcome.json (the sweep's notes on that run)
  *   results.json, results.csv
- * A sweep is resumable: a run whose outcome.json and config.json match the planned configuration
- * is read back instead of trained again.
+ * A sweep is resumable (`resume`): a run whose outcome.json and config.json match the planned
+ * configuration is read back instead of trained again. Without `resume` (or `overwrite`, which
+ * deletes it first), an `out` that holds a sweep is refused, so old and new runs never mix.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,10 +38,18 @@ import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
   DEFAULT_GNS_BETA,
+  defaultModelFor,
+  flagOf,
+  inertOptions,
+  isOptionWarning,
   loadParameters,
   outWriteError,
   resolveTrainConfig,
+  resolveTrainOptions,
   train,
+  warningFields,
+  type NoEffectRule,
+  type OptionWarning,
   type Callback,
   type RunInfo,
   type StepRecord,
@@ -125,8 +134,12 @@ export interface SweepOptions {
   lrRule?: SweepLrRule;
   /** Runs per configuration, with seeds train.seed, train.seed + 1, ... (default 1). */
   seeds?: number;
-  /** The sweep directory. */
+  /** The sweep directory. One that already holds a sweep is refused, unless `resume` or `overwrite`. */
   out: string;
+  /** Continue the sweep in `out`: runs finished with the same configuration are read back, the others trained. */
+  resume?: boolean;
+  /** Delete the sweep already in `out` (sweep.json, results.json, results.csv, report.html, runs/) first. */
+  overwrite?: boolean;
   /** tuned: rates per batch size (default 5, at least 2). */
   lrTrials?: number;
   /** tuned: ratio of neighbouring rates (default 2, > 1). */
@@ -154,8 +167,19 @@ export interface ResolvedSweepOptions {
   lrFactor: number;
   gnsSamples: number;
   evalsPerEpoch: number;
+  resume: boolean;
+  overwrite: boolean;
   train: TrainConfig;
+  /** Given options (the sweep's and the training options) that have no effect, to warn about once. */
+  warnings: OptionWarning[];
 }
+
+/** The sweep's own "option X has no effect when Y" rules (train's are trainNoEffectRules). */
+export const sweepNoEffectRules: readonly NoEffectRule<ResolvedSweepOptions>[] = [
+  { option: 'lrTrials', inert: (o) => (o.lrRule === 'tuned' ? null : `it applies to --lr-rule tuned (this sweep: ${o.lrRule})`) },
+  { option: 'lrFactor', inert: (o) => (o.lrRule === 'tuned' ? null : `it applies to --lr-rule tuned (this sweep: ${o.lrRule})`) },
+  { option: 'evalsPerEpoch', inert: (o) => (o.target.metric.startsWith('val') ? null : `--target ${o.target.text} is a training metric (an epoch mean), checked at epoch ends only`) },
+];
 
 function bad(flag: string, value: unknown, expected: string): ConfigError {
   return new ConfigError('badOption', `${flag} must be ${expected} (got ${shown(value)})`);
@@ -189,20 +213,26 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
   if (!(Number.isSafeInteger(lrTrials) && lrTrials >= 2 && lrTrials <= 50)) throw bad('--lr-trials', lrTrials, 'an integer from 2 to 50');
   const lrFactor = o.lrFactor ?? SWEEP_DEFAULTS.lrFactor;
   if (!(typeof lrFactor === 'number' && Number.isFinite(lrFactor) && lrFactor > 1 && lrFactor <= 100)) throw bad('--lr-factor', lrFactor, 'a number in (1, 100]');
-  if (lrRule !== 'tuned' && (o.lrTrials !== undefined || o.lrFactor !== undefined)) {
-    throw new ConfigError('badOption', `--lr-trials and --lr-factor apply only to --lr-rule tuned (got --lr-rule ${lrRule})`);
-  }
   const gnsSamples = o.gnsSamples ?? SWEEP_DEFAULTS.gnsSamples;
   if (!(Number.isSafeInteger(gnsSamples) && gnsSamples >= 0)) throw bad('--gns-samples', gnsSamples, 'an integer ≥ 0');
   const evalsPerEpoch = o.evalsPerEpoch ?? SWEEP_DEFAULTS.evalsPerEpoch;
   if (!(Number.isSafeInteger(evalsPerEpoch) && evalsPerEpoch >= 0 && evalsPerEpoch <= 10_000)) throw bad('--evals-per-epoch', evalsPerEpoch, 'an integer from 0 to 10000');
+  const resume = o.resume ?? false;
+  const overwrite = o.overwrite ?? false;
+  if (typeof resume !== 'boolean') throw bad('--resume', resume, 'true or false');
+  if (typeof overwrite !== 'boolean') throw bad('--overwrite', overwrite, 'true or false');
+  if (resume && overwrite) {
+    throw new ConfigError('badOption', '--resume continues the sweep in --out, --overwrite deletes it — give one of them');
+  }
   const given = o.train ?? {};
-  for (const [key, flag] of [['batchSize', '--batch-sizes'], ['epochs', '--max-epochs'], ['out', '--out'], ['lrRule', '--lr-rule']] as const) {
+  for (const [key, flag] of [['batchSize', '--batch-sizes'], ['epochs', '--max-epochs'], ['out', '--out'], ['lrRule', '--lr-rule'], ['resume', '--resume'], ['overwrite', '--overwrite']] as const) {
     if (given[key] !== undefined) {
       throw new ConfigError('badOption', `a sweep sets the training option "${key}" itself from ${flag}; leave it out of the training options`);
     }
   }
   const trainConfig = resolveTrainConfig({ ...given, epochs: o.maxEpochs });
+  // Train's inert options, judged with the sweep's learning-rate rule (tuned scales from the base batch too).
+  const trainWarnings = resolveTrainOptions({ ...given, epochs: o.maxEpochs, lrRule: lrRule === 'tuned' ? 'linear' : lrRule }).warnings;
   if (target.metric.startsWith('val') && trainConfig.valSplit === 0) {
     throw new ConfigError('badOption', `--target ${target.text} needs a validation set, but --val-split is 0 — use a train_ target or --val-split > 0`);
   }
@@ -210,11 +240,16 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     if (trainConfig.evalEvery > 0) {
       throw new ConfigError('badOption', `--evals-per-epoch ${evalsPerEpoch} and --eval-every ${trainConfig.evalEvery} both set the validation cadence — give one of them`);
     }
-    if (!target.metric.startsWith('val')) {
-      throw new ConfigError('badOption', `--evals-per-epoch adds validations within epochs, but --target ${target.text} is a training metric, checked at epoch ends only — use a val_ target, or leave --evals-per-epoch out`);
-    }
   }
-  return { batchSizes: [...o.batchSizes], target, maxEpochs: o.maxEpochs, lrRule, seeds, out: o.out, lrTrials, lrFactor, gnsSamples, evalsPerEpoch, train: trainConfig };
+  const resolved: ResolvedSweepOptions = { batchSizes: [...o.batchSizes], target, maxEpochs: o.maxEpochs, lrRule, seeds, out: o.out, lrTrials, lrFactor, gnsSamples, evalsPerEpoch, resume, overwrite, train: trainConfig, warnings: [] };
+  const sweepGiven = new Set(Object.entries(o).flatMap(([key, value]) => (value === undefined ? [] : [key])));
+  const sweepWarnings = inertOptions(sweepNoEffectRules, resolved, sweepGiven, (key) => (SWEEP_DEFAULTS as Record<string, unknown>)[key], sweepFlagOf);
+  return { ...resolved, evalsPerEpoch: target.metric.startsWith('val') ? evalsPerEpoch : 0, warnings: [...sweepWarnings, ...trainWarnings] };
+}
+
+/** The sweep's flag for an option (its own names differ from train's in a few places). */
+function sweepFlagOf(key: string): string {
+  return key === 'maxEpochs' ? '--max-epochs' : flagOf(key);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +400,7 @@ interface OutcomeFile {
 }
 
 function comparableConfig(config: Partial<TrainConfig> | Record<string, unknown>): Record<string, unknown> {
-  const { out: _out, resolved: _resolved, ...rest } = resolveTrainConfig(
+  const { out: _out, overwrite: _overwrite, resolved: _resolved, ...rest } = resolveTrainConfig(
     Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'resolved')) as Partial<TrainConfig>,
   ) as TrainConfig & { resolved?: unknown };
   return JSON.parse(JSON.stringify(rest));
@@ -482,9 +517,13 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
     throw new ConfigError('badOption', `--target ${opts.target.text} needs a classification dataset, but ${base.dataset} is ${data.task} — use a loss target such as train_loss=0.1`);
   }
   const trainSamples = splitDataset(data, base.valSplit, base.seed).train.n;
+  // Without --model, a model that fits the data (as train() chooses it).
+  if (options.train?.model === undefined) base.model = defaultModelFor(data);
   const spec = parseModelSpec(base.model);
   const runs = planRuns(opts, trainSamples);
 
+  await claimSweepDir(opts, log);
+  for (const warning of opts.warnings) log.warn(warningFields(warning), warning.message);
   try {
     await fs.promises.mkdir(path.join(opts.out, 'runs'), { recursive: true });
   } catch (cause) {
@@ -551,6 +590,29 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
   return results;
 }
 
+/** What a sweep writes into --out: what makes a directory "hold a sweep", and what --overwrite deletes. */
+export const SWEEP_FILES = ['sweep.json', 'results.json', 'results.csv', 'report.html', 'runs'] as const;
+
+/**
+ * Refuses an --out that holds a sweep (unless resume), or deletes that sweep's files (overwrite);
+ * an empty or missing directory, or one with other files, is fine.
+ */
+async function claimSweepDir(opts: ResolvedSweepOptions, log: TrainLogger): Promise<void> {
+  const found: string[] = [];
+  for (const name of SWEEP_FILES) {
+    const stat = await fs.promises.stat(path.join(opts.out, name)).catch(() => null);
+    if (stat === null || (stat.isDirectory() && (await fs.promises.readdir(path.join(opts.out, name))).length === 0)) continue;
+    found.push(name);
+  }
+  if (found.length === 0 && opts.resume) log.warn({ out: opts.out }, `--resume has no effect: ${opts.out} holds no sweep yet, so every run is trained`);
+  if (found.length === 0 || opts.resume) return;
+  if (!opts.overwrite) {
+    throw new ConfigError('outDirInUse', `--out ${opts.out} already holds a sweep (${found.join(', ')}) — continue it with --resume (finished runs of the same settings are read back), replace it with --overwrite, or choose another directory`);
+  }
+  await Promise.all(found.map((name) => fs.promises.rm(path.join(opts.out, name), { recursive: true, force: true })));
+  log.warn({ out: opts.out, removed: found }, `--overwrite: removed the earlier sweep's ${found.map((name) => (name === 'runs' ? 'runs/' : name)).join(', ')} from ${opts.out}`);
+}
+
 async function writeJsonFile(file: string, value: unknown, written: string[] = []): Promise<void> {
   await writeSweepFile(file, new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n'), written);
 }
@@ -611,7 +673,10 @@ async function executeRun(
   };
   let saved: OutcomeFile;
   try {
-    const result = await train(run.config, { data, callbacks: [watcher], logger: { info() {}, warn: (f, m) => log.warn(f, `${run.id}: ${m}`) } });
+    // The run's directory may hold an earlier, different run of this id (resume re-trains it);
+    // inert options were warned about once for the whole sweep.
+    const runLog: TrainLogger = { info() {}, warn: (f, m) => void (isOptionWarning(f) ? undefined : log.warn(f, `${run.id}: ${m}`)) };
+    const result = await train({ ...run.config, overwrite: true }, { data, callbacks: [watcher], logger: runLog });
     const summary = result.summary;
     saved = { config: planned, datasetHash: hash, status: 'finished', stoppedAtTarget, lr: summary.lr, error: null, bSimpleStart, bSimpleEnd: measureEnd(result.params), gnsSamples: opts.gnsSamples };
   } catch (error) {

@@ -1,8 +1,8 @@
 /**
  * Training options: the defaults, and the validation every entry point shares (the CLI parses
  * flags into these types, the library call passes them directly). Messages name the flag.
+ * defaults.ts resolves given options against these (defaults that follow other options).
  */
-import { presetTrainingDefaults } from './presets.js';
 import os from 'node:os';
 import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
@@ -23,9 +23,14 @@ export interface TrainConfig {
   epochs: number;
   /** Stop after this many steps even if epochs remain (0 = no limit). */
   maxSteps: number;
-  /** Learning rate at `baseBatchSize` (scaled by `lrRule`). */
+  /**
+   * Learning rate (at `baseBatchSize` when `lrRule` scales it). Default: 0.05 for sgd, 0.001 for
+   * adam and adamw (PyTorch's and Keras' Adam default); without `lrRule`, sgd's default at a batch
+   * below 64 is 0.05·√(B/64) (see `defaultLearningRate`).
+   */
   lr: number;
   optimizer: OptimizerName;
+  /** SGD momentum. Default: 0.9 for sgd, 0 (none) for adam and adamw, whose momentum is beta1. */
   momentum: number;
   nesterov: boolean;
   weightDecay: number;
@@ -51,6 +56,7 @@ export interface TrainConfig {
   standardize: boolean;
   seed: number;
   engine: EngineKind;
+  /** Data-parallel workers. Default: the machine's available parallelism for threads, 1 otherwise. */
   workers: number;
   /**
    * Split every global batch into this many fixed chunks whose gradient sums are reduced in
@@ -80,6 +86,11 @@ export interface TrainConfig {
   logEvery: number;
   /** Run directory for config.json, metrics.jsonl, summary.json, final.safetensors. */
   out: string | null;
+  /**
+   * Replace an earlier run's files in `out` (config.json, metrics.jsonl, summary.json,
+   * final.safetensors) and its checkpoints in `checkpointDir`; without it, a new run refuses both.
+   */
+  overwrite: boolean;
   /** safetensors file with initial parameters. */
   init: string | null;
   /** Directory for checkpoints (null = none): ckpt-<step>.safetensors, written atomically. */
@@ -153,6 +164,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   restoreBest: false,
   logEvery: 0,
   out: null,
+  overwrite: false,
   init: null,
   checkpointDir: null,
   checkpointEvery: '1epoch',
@@ -177,21 +189,8 @@ export function flagOf(key: string): string {
   return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
-/** Merges user options over the defaults and validates every field; unknown keys are an error. */
-export function resolveTrainConfig(options: Partial<TrainConfig> = {}): TrainConfig {
-  for (const key of Object.keys(options)) {
-    if (!Object.hasOwn(defaultTrainConfig, key)) {
-      throw new ConfigError('unknownOption', `unknown training option "${key}" — see \`dptrain train --help\` for the list`);
-    }
-  }
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  // A model preset brings its own defaults (presets.ts); flags given still win.
-  const config: TrainConfig = { ...defaultTrainConfig, ...presetTrainingDefaults(defined.model), ...defined };
-  validate(config);
-  return config;
-}
-
-function validate(c: TrainConfig): void {
+/** Checks every field's type and range; messages name the flag. (Options resolve in defaults.ts.) */
+export function validateTrainConfig(c: TrainConfig): void {
   nonEmptyString('dataset', c.dataset);
   nonEmptyString('model', c.model);
   if (c.batchSize !== 'full') positiveInteger('batchSize', c.batchSize, 'or "full"');
@@ -200,9 +199,6 @@ function validate(c: TrainConfig): void {
   positiveNumber('lr', c.lr);
   oneOf('optimizer', c.optimizer);
   inRange('momentum', c.momentum, 0, 1, true);
-  if (c.nesterov && (c.optimizer !== 'sgd' || c.momentum <= 0)) {
-    throw new ConfigError('badOption', '--nesterov needs --optimizer sgd and --momentum above 0');
-  }
   nonNegativeNumber('weightDecay', c.weightDecay);
   inRange('beta1', c.beta1, 0, 1, true);
   inRange('beta2', c.beta2, 0, 1, true);
@@ -225,15 +221,9 @@ function validate(c: TrainConfig): void {
   oneOf('engine', c.engine);
   positiveInteger('workers', c.workers);
   nonNegativeInteger('reduceChunks', c.reduceChunks);
-  if (c.workers > 1 && c.engine === 'inline') {
-    throw new ConfigError('badOption', `--workers ${c.workers} needs --engine threads; the inline engine runs one worker in the main thread`);
-  }
   oneOf('kernels', c.kernels);
   if (c.blasLibrary !== null) nonEmptyString('blasLibrary', c.blasLibrary);
   nonNegativeInteger('evalEvery', c.evalEvery);
-  if (c.evalEvery > 0 && c.valSplit === 0) {
-    throw new ConfigError('badOption', `--eval-every ${c.evalEvery} needs a validation set, but --val-split is 0 — use --val-split > 0, or leave --eval-every at 0`);
-  }
   nonNegativeInteger('patience', c.patience);
   oneOf('monitor', c.monitor);
   nonNegativeNumber('minDelta', c.minDelta);
@@ -243,6 +233,7 @@ function validate(c: TrainConfig): void {
   }
   nonNegativeInteger('logEvery', c.logEvery);
   if (c.out !== null) nonEmptyString('out', c.out);
+  boolean('overwrite', c.overwrite);
   if (c.init !== null) nonEmptyString('init', c.init);
   if (c.checkpointDir !== null) nonEmptyString('checkpointDir', c.checkpointDir);
   parseCheckpointEvery(c.checkpointEvery);

@@ -1,14 +1,27 @@
 export { train, type TrainHooks, type TrainLogger, type TrainResult } from './loop.js';
 export {
-  resolveTrainConfig,
   defaultTrainConfig,
   choices as trainChoices,
   flagOf,
   availableCores,
+  validateTrainConfig,
   type TrainConfig,
   type ScheduleName,
   type MonitoredMetric,
 } from './config.js';
+export {
+  resolveTrainConfig,
+  resolveTrainOptions,
+  trainNoEffectRules,
+  defaultOf as defaultTrainOption,
+  defaultLearningRate,
+  defaultModelFor,
+  fitDefaultsToData,
+  describeLearningRate,
+  type DataShape,
+  type LrOrigin,
+  type ResolvedTrainOptions,
+} from './defaults.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
 export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from './records.js';
 export { saveParameters, loadParameters, parameterTensors, outWriteError } from './run-dir.js';
@@ -38,3 +51,4 @@ export {
   type LatestCheckpoint,
 } from './checkpoint-store.js';
 export { resolveRunConfig } from './resume.js';
+export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';

@@ -11,6 +11,7 @@ import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
+import { describeLearningRate } from './defaults.js';
 import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
@@ -72,7 +73,7 @@ async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, lr ${info.lr}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
@@ -268,7 +269,8 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
 function stopReasonOf(run: PreparedRun): StopReason {
   const { state } = run;
   if (state.stopRequest !== null) return 'earlyStopping';
-  if (state.step >= run.totalSteps && run.totalSteps < run.config.epochs * run.stepsPerEpoch) return 'maxSteps';
+  // --max-steps reached (also when --epochs was derived from it and ends at the same step).
+  if (run.config.maxSteps > 0 && state.step >= run.config.maxSteps) return 'maxSteps';
   return 'epochs';
 }
 

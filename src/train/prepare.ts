@@ -4,6 +4,7 @@
  * schedule, checkpoints, the run directory, the engine, and the loop state. What this returns is
  * read-only to the loop, except `state`.
  */
+import fs from 'node:fs';
 import {
   applyStandardization,
   datasetHash,
@@ -20,6 +21,7 @@ import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayo
 import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
 import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
@@ -73,6 +75,8 @@ export interface PreparedRun {
   logEvery: number;
   /** The learning rate after --lr-rule, before the schedule. */
   peakLr: number;
+  /** Where config.lr came from (given, a default, the checkpoint), for the start-up line. */
+  lrOrigin: LrOrigin;
   schedule: ScheduleConfig;
   /** --patience > 0 or --restore-best: how the loop judges each epoch (patience 0: never stops); null when neither is on. */
   earlyStopping: EarlyStoppingRule | null;
@@ -98,6 +102,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const { trainSet, valSet, dataset } = await prepareData(config, hooks.data);
+  // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
+  Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
@@ -120,7 +126,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // Checkpoints and outputs: checked before anything is written.
   const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
   const start = resumed?.checkpoint.meta;
-  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined) : null;
+  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
@@ -170,6 +176,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     model,
     layout,
     ...steps,
+    lrOrigin: run.lrOrigin,
     earlyStopping,
     store,
     checkpointEvery: parseCheckpointEvery(config.checkpointEvery),
@@ -241,9 +248,12 @@ async function openCheckpointStore(config: TrainConfig, resumed: LatestCheckpoin
   const store = await CheckpointStore.open(dir, { keep: config.keep, log, hooks });
   if (!resumed) {
     const existing = await listCheckpoints(store.dir);
-    if (existing.length > 0) {
-      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, or choose an empty directory`);
+    if (existing.length > 0 && !config.overwrite) {
+      throw new ConfigError('checkpointDirInUse', `--checkpoint-dir ${store.dir} already holds checkpoints of a run (the latest at step ${existing[0].step}) — continue that run with --resume ${store.dir}, pass --overwrite to delete them, or choose an empty directory`);
     }
+    // --overwrite: a new run replaces the earlier run's checkpoints too.
+    await Promise.all(existing.map((c) => fs.promises.rm(c.path, { force: true })));
+    if (existing.length > 0) log.warn({ dir: store.dir, removed: existing.length }, `--overwrite: removed the earlier run's ${existing.length} checkpoint(s) from ${store.dir}`);
   }
   return store;
 }

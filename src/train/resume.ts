@@ -4,7 +4,10 @@
  * another model or dataset is refused, naming the difference).
  */
 import { ConfigError, shown } from '../errors.js';
-import { defaultTrainConfig, flagOf, resolveTrainConfig, type TrainConfig } from './config.js';
+import { loadSafetensors } from '../io/index.js';
+import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
+import { resolveTrainOptions, type LrOrigin } from './defaults.js';
+import { givenKeys, warningFields } from './option-effects.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
 
@@ -42,7 +45,7 @@ export async function loadResumePoint(dir: string, log: Logger): Promise<LatestC
  * starts, and it checkpoints into the directory it resumed from (which may have been moved) unless
  * --checkpoint-dir is given again.
  */
-const NOT_RESUMED = new Set(['init', 'resume', 'checkpointDir']);
+const NOT_RESUMED = new Set(['init', 'resume', 'checkpointDir', 'overwrite']);
 
 /**
  * The options of a resumed run: the checkpoint's, under the ones given now. So `--resume DIR`
@@ -59,16 +62,41 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
 
 const silent: Logger = { info() {}, warn() {} };
 
-/**
- * The configuration of a run with these options, and the checkpoint it continues from (with
- * `resume`): the checkpoint's options under the given ones (resumedOptions).
- */
-export async function resolveRun(options: Partial<TrainConfig>, log: Logger = silent): Promise<{ config: TrainConfig; resumed: LatestCheckpoint | null }> {
-  const resumed = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
-  return { config: resolveTrainConfig(resumed ? resumedOptions(resumed.checkpoint.meta, options) : options), resumed };
+/** A run's resolved options. */
+export interface ResolvedRun {
+  config: TrainConfig;
+  /** The checkpoint the run continues from (`resume`), or null. */
+  resumed: LatestCheckpoint | null;
+  /** The keys given now (a model taken from the --init file counts as given). */
+  given: Set<string>;
+  /** Where `lr` came from, for the start-up line. */
+  lrOrigin: LrOrigin;
 }
 
-/** resolveRun's config, for commands that need it before train() (the coordinator loads the dataset first). */
+/**
+ * The configuration of a run with these options, and the checkpoint it continues from (with
+ * `resume`): the checkpoint's options under the given ones (resumedOptions). Each given option
+ * that has no effect is warned about here, once (option-effects.ts).
+ */
+export async function resolveRun(options: Partial<TrainConfig>, log: Logger = silent): Promise<ResolvedRun> {
+  const resumed = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
+  // --init without --model: the model the file was saved for, so that the default cannot conflict with it.
+  const initModel = !resumed && typeof options.init === 'string' && options.model === undefined ? await modelOfParameterFile(options.init) : null;
+  const chosen = initModel ? { ...options, model: initModel } : options;
+  const { config, warnings } = resolveTrainOptions(resumed ? resumedOptions(resumed.checkpoint.meta, chosen) : chosen);
+  for (const warning of warnings) log.warn(warningFields(warning), warning.message);
+  const given = givenKeys(chosen);
+  return { config, resumed, given, lrOrigin: given.has('lr') ? 'given' : resumed ? 'checkpoint' : 'default' };
+}
+
+/** The model spec a parameters or checkpoint file names in its metadata (`dptrain.model`), or null. */
+async function modelOfParameterFile(file: string): Promise<string | null> {
+  const { metadata } = await loadSafetensors(file);
+  const model = metadata['dptrain.model'];
+  return typeof model === 'string' && model !== '' ? model : null;
+}
+
+/** resolveRun's config, for commands that need it before train() (the coordinator loads the dataset first). Warns nothing: train() does. */
 export async function resolveRunConfig(options: Partial<TrainConfig>): Promise<TrainConfig> {
   return (await resolveRun(options)).config;
 }

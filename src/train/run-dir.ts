@@ -11,6 +11,30 @@ import { countNonFinite, describeCounts } from './non-finite.js';
 import type { ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
 
+/** The files a run writes into --out: what makes a directory "hold a run", and what --overwrite deletes. */
+export const RUN_FILES = ['config.json', 'metrics.jsonl', 'summary.json', 'final.safetensors'] as const;
+
+interface RunDirLog {
+  warn(fields: object, message: string): void;
+}
+
+/** The RUN_FILES present in `dir`. */
+export async function runFilesIn(dir: string): Promise<string[]> {
+  const present = await Promise.all(RUN_FILES.map((name): Promise<string | null> => fs.promises.access(path.join(dir, name)).then(() => name, () => null)));
+  return present.filter((name): name is string => name !== null);
+}
+
+/** Refuses a directory holding an earlier run's files, or deletes them with `overwrite`. */
+async function claimOutDir(dir: string, overwrite: boolean, log?: RunDirLog): Promise<void> {
+  const found = await runFilesIn(dir);
+  if (found.length === 0) return;
+  if (!overwrite) {
+    throw new ConfigError('outDirInUse', `--out ${dir} already holds a run (${found.join(', ')}) — choose another directory, pass --overwrite to replace that run's files, or continue it with --resume CHECKPOINT_DIR`);
+  }
+  await Promise.all(found.map((name) => fs.promises.rm(path.join(dir, name), { force: true })));
+  log?.warn({ out: dir, removed: found }, `--overwrite: removed the earlier run's ${found.join(', ')} from ${dir}`);
+}
+
 export class RunDirectory {
   readonly dir: string;
   /** A resumed run: the epoch records metrics.jsonl kept from before the checkpoint (empty for a new run). */
@@ -36,18 +60,20 @@ export class RunDirectory {
   }
 
   /**
-   * Creates DIR (and parents). A new run replaces an existing metrics.jsonl; a resumed run keeps
-   * its records up to the checkpoint it resumed from (`resumeAt`) and appends after them.
+   * Creates DIR (and parents). A new run refuses a DIR that already holds a run's files, unless
+   * `overwrite` (which deletes them first, and says so); an empty DIR or other files are fine. A
+   * resumed run keeps its records up to the checkpoint it resumed from (`resumeAt`) and appends.
    * ConfigError `badOutDir` when DIR cannot be created or written; TrainError `outWrite` when the
    * file system fails while writing (disk full).
    */
-  static async open(dir: string, resumeAt?: { step: number; epoch: number }): Promise<RunDirectory> {
+  static async open(dir: string, resumeAt?: { step: number; epoch: number }, options: { overwrite?: boolean; log?: RunDirLog } = {}): Promise<RunDirectory> {
     try {
       await fs.promises.mkdir(dir, { recursive: true });
       await fs.promises.access(dir, fs.constants.W_OK);
     } catch (cause) {
       throw new ConfigError('badOutDir', `--out ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
     }
+    if (!resumeAt) await claimOutDir(dir, options.overwrite ?? false, options.log);
     const file = path.join(dir, 'metrics.jsonl');
     const kept = resumeAt ? await recordsBefore(file, resumeAt) : { text: '', epochs: [] };
     const keptBytes = new TextEncoder().encode(kept.text);
