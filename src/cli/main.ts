@@ -14,6 +14,7 @@ import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
+import { EXIT_INTERRUPTED, interruptReceived } from './interrupt.js';
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -48,6 +49,8 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     process.exitCode = exitCodeFor(error);
   }
+  // Ctrl-C or SIGTERM during train, sweep or coordinator: the outputs are written, the exit says so.
+  if (interruptReceived() !== null) process.exitCode = EXIT_INTERRUPTED;
 }
 
 function exitCodeFor(error: unknown): number {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { train, type TrainResult } from '../train/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
+import { watchInterrupts, type InterruptWatch } from './interrupt.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { trainConfigFromFlags } from './train-options.js';
 
@@ -11,20 +12,34 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);
+  const interrupts = watchRunInterrupts(logger, progress);
   const result = await train(config, {
     logger,
+    signal: interrupts.signal,
     callbacks: progress
       ? [{ onTrainBegin: (info) => progress.begin(info), onStep: (record) => progress.update(record) }]
       : [],
-  }).finally(() => progress?.end());
+  }).finally(() => {
+    progress?.end();
+    interrupts.dispose();
+  });
 
   logRunEnd(logger, result);
   return result;
 }
 
-/** The run's last log lines: totals and final metrics, and where the outputs went. */
+/** Ctrl-C / SIGTERM during a run: end the progress line and say what happens next (see interrupt.ts). */
+export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what = 'the current step'): InterruptWatch {
+  return watchInterrupts((signal) => {
+    progress?.end();
+    logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
+  });
+}
+
+/** The run's last log lines: totals and final metrics, and where the outputs went (train() logged an interrupt's). */
 export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
+  if (summary.stopReason === 'interrupted') return;
   const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
   const parts = [
     `${summary.epochs} epochs, ${summary.steps} steps in ${formatDuration(summary.seconds)}`,
