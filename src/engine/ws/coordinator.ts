@@ -171,10 +171,11 @@ export class WsEngine implements Engine {
     engine.#roster.start();
     log.info({ url: server.url, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ${server.url}: waiting for ${options.minWorkers} worker(s) (dptrain worker --connect ${server.url}${options.token ? ' --token-file FILE' : ''})`);
     try {
+      // An interrupt ends the wait: train() then stops before its first step.
       await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
         const have = engine.#roster.waiting.length;
         log.info({ ready: have, minWorkers: options.minWorkers }, `waiting for workers: ${have} of ${options.minWorkers} ready`);
-      });
+      }, options.signal);
     } catch (error) {
       await engine.close();
       throw error;
@@ -351,7 +352,7 @@ export class WsEngine implements Engine {
     const links = [...this.#roster.members, ...this.#roster.waiting];
     await Promise.all(
       links.map(async (link) => {
-        await link.send({ type: 'done', reason: 'the run is over' });
+        await link.send({ type: 'done', reason: this.#options.signal?.aborted ? 'interrupted' : 'finished' });
         await link.connection.close(1000, 'run finished');
       }),
     );
