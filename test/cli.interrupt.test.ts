@@ -3,11 +3,12 @@
 // are written, the process exits 130 without a stack trace, and --resume continues exactly.
 // A second Ctrl-C exits at once. The library's train() takes the same AbortSignal.
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { train } from '../src/train/index.js';
-import { makeClassification, runCli, tempDir } from './helpers.js';
+import { binPath, makeClassification, runCli, tempDir } from './helpers.js';
 import { startCli } from './process.helpers.js';
 
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -39,6 +40,30 @@ test('Ctrl-C during `dptrain train --out DIR` (default flags) after the first ep
   assert.ok((summary.steps as number) > 0 && (summary.steps as number) < 1410, `stopped mid-run: ${summary.steps} steps`);
   assert.match(run.output(), /wrote .*\{summary.json,final.safetensors\}$/m);
   assert.doesNotMatch(run.output(), /checkpoint/, 'no checkpoint without --checkpoint-dir');
+});
+
+test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the interrupt is logged; exit 130', { timeout: 120_000 }, async (t) => {
+  if (spawnSync('script', ['--version']).status !== 0) {
+    t.skip('util-linux `script` (a pty for the test) is not installed');
+    return;
+  }
+  const out = path.join(tempDir('dptrain-int-'), 'run');
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const child = spawn('script', ['-qfec', `${quote(process.execPath)} ${quote(binPath)} train --out ${quote(out)}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let text = '';
+  let typed = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+    // Ctrl-C once the progress bar is drawn: the terminal turns it into SIGINT for dptrain.
+    if (!typed && /\r\x1b\[2Kepoch 1\/10/.test(text)) {
+      typed = true;
+      child.stdin.write('\x03');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 130, JSON.stringify(text));
+  assert.match(text, /\r\x1b\[2K\[\d\d:\d\d:\d\d\] \S*WARN\S*: \S*SIGINT: stopping after the current step/, JSON.stringify(text.slice(-600)));
+  assert.equal(readJson(path.join(out, 'summary.json')).stopReason, 'interrupted');
 });
 
 test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at; --resume finishes byte-identical to an uninterrupted run', { timeout: 180_000 }, async () => {
@@ -85,7 +110,7 @@ test('a second Ctrl-C exits 130 at once, without waiting for the step in progres
   const exit = await run.exited;
   assert.equal(exit.code, 130, run.output());
   assert.ok(exit.at - second < 1_500, `exited ${Math.round(exit.at - second)} ms after the second Ctrl-C`);
-  assert.match(run.output(), /dptrain: SIGINT again: exiting at once/);
+  assert.match(run.output(), /SIGINT again: exiting at once/);
   assert.doesNotMatch(run.output(), /\n\s+at /, 'no stack trace');
   assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')), 'the step in progress was not waited for');
 });

@@ -26,19 +26,24 @@ export interface InterruptWatch {
   dispose(): void;
 }
 
-/**
- * Watches for SIGINT and SIGTERM until dispose(). `onFirst` runs at the first signal (end the
- * progress line, log what will happen); the second signal writes one line and exits at once.
- */
-export function watchInterrupts(onFirst: (signal: NodeJS.Signals) => void): InterruptWatch {
+/** What a command says at each signal (through its logger, so that JSON logs stay JSON). */
+export interface InterruptReport {
+  /** The first signal: end the progress line, say that the run stops after the current step. */
+  first(signal: NodeJS.Signals): void;
+  /** The second: one line, written synchronously, before the process exits 130. */
+  second(signal: NodeJS.Signals): void;
+}
+
+/** Watches for SIGINT and SIGTERM until dispose(): the first aborts `signal`, the second exits at once. */
+export function watchInterrupts(report: InterruptReport): InterruptWatch {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (received !== null) {
-      process.stderr.write(`\ndptrain: ${signal} again: exiting at once (the last checkpoint written is intact)\n`);
+      report.second(signal);
       process.exit(EXIT_INTERRUPTED);
     }
     received = signal;
-    onFirst(signal);
+    report.first(signal);
     controller.abort(new Error(`${signal} received`));
   };
   for (const s of SIGNALS) process.on(s, onSignal);

@@ -59,7 +59,7 @@ export class ProgressBar {
   }
 
   #draw(): void {
-    const width = this.#out.columns ?? 100;
+    const width = this.#out.columns || 100; // a pty without a size reports 0
     this.#out.write('\r\x1b[2K' + this.#line.slice(0, Math.max(10, width - 1)));
   }
 }

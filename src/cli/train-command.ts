@@ -30,9 +30,12 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
 
 /** Ctrl-C / SIGTERM during a run: end the progress line and say what happens next (see interrupt.ts). */
 export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what = 'the current step'): InterruptWatch {
-  return watchInterrupts((signal) => {
-    progress?.end();
-    logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
+  return watchInterrupts({
+    first: (signal) => {
+      progress?.end();
+      logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
+    },
+    second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once (the last checkpoint written is intact)`),
   });
 }
 
