@@ -128,6 +128,27 @@ test('the library: train(options, { signal }) stops at the next step with stopRe
   assert.equal(result.history.length, 0, 'no record for the partial epoch');
 });
 
+for (const when of ['mid-epoch', 'epoch end'] as const) {
+  test(`the library: interrupted at ${when === 'mid-epoch' ? 'step 13 (mid-epoch)' : 'the end of epoch 2'}, checkpointed, resumed: the same bits as an uninterrupted run`, async () => {
+    const data = makeClassification(300, 4, 3);
+    const options = { model: 'mlp:4-8-3', batchSize: 16, epochs: 4, engine: 'inline' as const, workers: 1, lrSchedule: 'cosine' as const, evalEvery: 5 };
+    const full = await train(options, { data });
+    const dir = tempDir('dptrain-int-');
+    const controller = new AbortController();
+    const trigger = when === 'mid-epoch'
+      ? { onStep: (r: { step: number }) => void (r.step === 12 && controller.abort()) }
+      : { onEpochEnd: (r: { epoch: number }) => void (r.epoch === 1 && controller.abort()) };
+    const stopped = await train({ ...options, checkpointDir: dir, checkpointEvery: '1000steps' }, { data, signal: controller.signal, callbacks: [trigger] });
+    assert.equal(stopped.summary.stopReason, 'interrupted');
+    assert.equal(stopped.summary.steps, when === 'mid-epoch' ? 13 : 34);
+    assert.deepEqual(fs.readdirSync(dir), [`ckpt-${String(stopped.summary.steps).padStart(9, '0')}.safetensors`]);
+    const resumed = await train({ resume: dir }, { data });
+    assert.equal(resumed.summary.stopReason, 'epochs');
+    assert.deepEqual(resumed.params, full.params);
+    assert.deepEqual(resumed.history, full.history.map((e, i) => ({ ...e, ms: resumed.history[i].ms, samplesPerSec: resumed.history[i].samplesPerSec })));
+  });
+}
+
 test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupted, results.json says which batch sizes finished, and the report builds', { timeout: 180_000 }, async () => {
   const out = path.join(tempDir('dptrain-int-'), 'sweep');
   const run = startCli([
