@@ -13,7 +13,8 @@ import { isLoopback, readTokenFile } from '../transport/index.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
-import { logRunEnd, watchRunInterrupts } from './train-command.js';
+import { watchRunInterrupts } from './interrupt.js';
+import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
 /** Train options that the coordinator decides itself. */

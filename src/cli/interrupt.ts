@@ -3,8 +3,10 @@
  * The first signal aborts an AbortSignal that train() checks at every step boundary: the step in
  * progress finishes, the outputs and a checkpoint are written, and the command exits 130. A second
  * signal exits 130 at once (outputs may then be incomplete; checkpoints are written atomically, so
- * the latest complete one still resumes). docs/cli.md, "Exit codes and interrupts".
+ * the latest complete one still resumes). docs/cli.md, "Interrupts (Ctrl-C, SIGTERM)".
  */
+import type { Logger } from 'pino';
+import type { ProgressBar } from './progress.js';
 
 /** The exit code after an interrupt: 128 + SIGINT, as shells report a Ctrl-C'd command. */
 export const EXIT_INTERRUPTED = 130;
@@ -53,4 +55,15 @@ export function watchInterrupts(report: InterruptReport): InterruptWatch {
       for (const s of SIGNALS) process.off(s, onSignal);
     },
   };
+}
+
+/** A training command's report: end the progress line, say what happens next, and what the second signal does. */
+export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what = 'the current step'): InterruptWatch {
+  return watchInterrupts({
+    first: (signal) => {
+      progress?.end();
+      logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
+    },
+    second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once (the last checkpoint written is intact)`),
+  });
 }

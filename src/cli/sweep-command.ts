@@ -10,7 +10,7 @@ import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseBatchSize, parseInteger, parseNumber } from './parse.js';
 import { ProgressBar, formatDuration } from './progress.js';
-import { watchRunInterrupts } from './train-command.js';
+import { watchRunInterrupts } from './interrupt.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
 /** Training options a sweep sets per run, so their train flags are not offered. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { train, type TrainResult } from '../train/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
-import { watchInterrupts, type InterruptWatch } from './interrupt.js';
+import { watchRunInterrupts } from './interrupt.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import { trainConfigFromFlags } from './train-options.js';
 
@@ -26,17 +26,6 @@ export async function runTrain(flags: Record<string, unknown>): Promise<TrainRes
 
   logRunEnd(logger, result);
   return result;
-}
-
-/** Ctrl-C / SIGTERM during a run: end the progress line and say what happens next (see interrupt.ts). */
-export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what = 'the current step'): InterruptWatch {
-  return watchInterrupts({
-    first: (signal) => {
-      progress?.end();
-      logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
-    },
-    second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once (the last checkpoint written is intact)`),
-  });
 }
 
 /** The run's last log lines: totals and final metrics, and where the outputs went (train() logged an interrupt's). */
