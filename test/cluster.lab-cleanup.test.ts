@@ -92,7 +92,7 @@ test('at the next start, a lab whose owner and reaper were both killed is remove
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(namespaces(dead.prefix).length, 3, 'nobody was left to clean up');
 
-    const pruned = pruneStaleLabs();
+    const pruned = pruneStaleLabs('^dpc[0-9]+$');
     assert.equal(pruned.status, 0, pruned.out);
     assert.match(pruned.out, new RegExp(`owner of lab ${dead.prefix} \\(\\d+\\) is gone; removing it`));
     assert.deepEqual(namespaces(dead.prefix), []);

@@ -18,7 +18,7 @@ const labSync = (args: string[], timeout?: number) => runLab(env, args, timeout)
 const check = labSync(['check']);
 const unavailable = check.status === 0 ? undefined : check.out.replace(/^lab check: /, '');
 // The labs of earlier runs that were killed together with their reaper.
-if (unavailable === undefined) pruneStaleLabs();
+if (unavailable === undefined) pruneStaleLabs('^dpt[0-9]+$');
 const delayCheck = unavailable ? undefined : labSync(['check', '--delay']);
 
 /** Skips the test when the machine cannot build the lab; returns true if it did. */

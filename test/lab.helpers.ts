@@ -22,9 +22,13 @@ export function labSync(env: NodeJS.ProcessEnv, args: string[], timeout = 20_000
   return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
 }
 
-/** Removes the labs whose owning process has died (and their leftover probe namespaces). */
-export function pruneStaleLabs(): LabResult {
-  return labSync(process.env, ['prune']);
+/**
+ * Removes the labs whose prefix matches `match` (an extended regex) and whose owning process and
+ * reaper have ended, with their leftover probe namespaces. Each test file prunes only its own kind
+ * of prefix, so that files running at once do not prune each other's deliberately dead labs.
+ */
+export function pruneStaleLabs(match: string): LabResult {
+  return labSync(process.env, ['prune', match]);
 }
 
 /**
