@@ -92,48 +92,44 @@ export async function runCoordinator(flags: Record<string, unknown>): Promise<Tr
   const logger = createLogger(flags.logFormat as LogFormat, null);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
   const interrupts = watchRunInterrupts(logger, null);
-  try {
-    const loaded = await loadDataset(config.dataset);
-    let lastProgress = 0;
-    let lastMembers = '';
-    let unlogged: CoordinatorStatus | null = null;
-    const options: WsCoordinatorOptions = {
-      host,
-      port,
-      minWorkers,
-      allreduce: flags.allreduce as WsCoordinatorOptions['allreduce'],
-      token,
-      shipData: flags.shipData === true,
-      loaded,
-      datasetSpec: config.dataset,
-      valSplit: config.valSplit,
-      standardize: config.standardize,
-      hashEvery,
-      deadlineFloorMs,
-      rejoinTimeoutMs,
-      log: logger,
-      signal: interrupts.signal,
-      onStatus: (status) => {
-        const members = status.workers.map((w) => w.name).join(',');
-        const now = performance.now();
-        unlogged = status;
-        if (members === lastMembers && now - lastProgress < PROGRESS_EVERY_MS) return;
-        lastMembers = members;
-        lastProgress = now;
-        unlogged = null;
-        logger.info({ progress: status }, describeStatus(status));
-      },
-    };
-    const result = await withCoordinator(options, () => train(config, { logger, data: loaded, signal: interrupts.signal }));
-    // The last steps' view (shares of step time over the last steps), unless it was just logged.
-    const last = unlogged as CoordinatorStatus | null;
-    if (last) logger.info({ progress: last }, describeStatus(last));
+  const loaded = await loadDataset(config.dataset);
+  let lastProgress = 0;
+  let lastMembers = '';
+  let unlogged: CoordinatorStatus | null = null;
+  const options: WsCoordinatorOptions = {
+    host,
+    port,
+    minWorkers,
+    allreduce: flags.allreduce as WsCoordinatorOptions['allreduce'],
+    token,
+    shipData: flags.shipData === true,
+    loaded,
+    datasetSpec: config.dataset,
+    valSplit: config.valSplit,
+    standardize: config.standardize,
+    hashEvery,
+    deadlineFloorMs,
+    rejoinTimeoutMs,
+    log: logger,
+    signal: interrupts.signal,
+    onStatus: (status) => {
+      const members = status.workers.map((w) => w.name).join(',');
+      const now = performance.now();
+      unlogged = status;
+      if (members === lastMembers && now - lastProgress < PROGRESS_EVERY_MS) return;
+      lastMembers = members;
+      lastProgress = now;
+      unlogged = null;
+      logger.info({ progress: status }, describeStatus(status));
+    },
+  };
+  const result = await withCoordinator(options, () => train(config, { logger, data: loaded, signal: interrupts.signal })).finally(() => interrupts.dispose());
+  // The last steps' view (shares of step time over the last steps), unless it was just logged.
+  const last = unlogged as CoordinatorStatus | null;
+  if (last) logger.info({ progress: last }, describeStatus(last));
 
-    logRunEnd(logger, result);
-    return result;
-  } finally {
-    interrupts.dispose();
-  }
+  logRunEnd(logger, result);
+  return result;
 }
 
 /**
