@@ -42,6 +42,16 @@ test('Ctrl-C during `dptrain train --out DIR` (default flags) after the first ep
   assert.doesNotMatch(run.output(), /checkpoint/, 'no checkpoint without --checkpoint-dir');
 });
 
+test('Ctrl-C during a bare `dptrain train` (no flags at all): exit 130 and one line saying that nothing was written and how to keep outputs', { timeout: 120_000 }, async () => {
+  const run = startCli(['train'], { cwd: tempDir('dptrain-int-') });
+  await run.waitFor(FIRST_EPOCH);
+  run.child.kill('SIGINT');
+  const exit = await run.exited;
+  assert.equal(exit.code, 130, run.output());
+  assert.match(run.output(), /interrupted at epoch \d+\/10 step \d+\/141 \(run step \d+\); wrote nothing \(--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume\)\n/);
+  assert.doesNotMatch(run.output(), /\n\s+at /, 'no stack trace');
+});
+
 test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the interrupt is logged; exit 130', { timeout: 120_000 }, async (t) => {
   if (spawnSync('script', ['--version']).status !== 0) {
     t.skip('util-linux `script` (a pty for the test) is not installed');

@@ -344,7 +344,7 @@ function describeInterrupt(run: PreparedRun, checkpoint: string | null): string 
     config.out ? `${config.out}/{summary.json,final.safetensors}` : '',
     checkpoint ? `checkpoint ${checkpoint} (continue with --resume ${run.store!.dir})` : '',
   ].filter(Boolean);
-  return wrote.length > 0 ? `${where}; wrote ${wrote.join(' and ')}` : `${where}; wrote nothing (no --out or --checkpoint-dir)`;
+  return wrote.length > 0 ? `${where}; wrote ${wrote.join(' and ')}` : `${where}; wrote nothing (--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume)`;
 }
 
 function describeEpoch(r: EpochRecord, epochs: number): string {
