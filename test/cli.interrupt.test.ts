@@ -78,12 +78,12 @@ test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the 
 
 test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at; --resume finishes byte-identical to an uninterrupted run', { timeout: 180_000 }, async () => {
   const root = tempDir('dptrain-int-');
-  // Default flags but 4 epochs, to keep the three runs short.
-  const full = runCli(['train', '--epochs', '4', '--out', path.join(root, 'full')]);
+  // Default flags but 3 epochs, to keep the three runs short.
+  const full = runCli(['train', '--epochs', '3', '--out', path.join(root, 'full')]);
   assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const out = path.join(root, 'run');
-  const run = startCli(['train', '--epochs', '4', '--out', out, '--checkpoint-dir', ckpt]);
+  const run = startCli(['train', '--epochs', '3', '--out', out, '--checkpoint-dir', ckpt]);
   await run.waitFor(FIRST_EPOCH);
   run.child.kill('SIGINT');
   const exit = await run.exited;
