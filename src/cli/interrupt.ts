@@ -64,6 +64,6 @@ export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null,
       progress?.end();
       logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
     },
-    second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once (the last checkpoint written is intact)`),
+    second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once, without waiting for the step (checkpoints already written stay whole)`),
   });
 }
