@@ -160,12 +160,13 @@ for (const when of ['mid-epoch', 'epoch end'] as const) {
   });
 }
 
-test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupted, results.json says which batch sizes finished, and the report builds', { timeout: 180_000 }, async () => {
+test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupted, results.json says which batch sizes finished, the report builds, and the same sweep again trains only that run', { timeout: 180_000 }, async () => {
   const out = path.join(tempDir('dptrain-int-'), 'sweep');
-  const run = startCli([
+  const args = [
     'sweep', '--batch-sizes', '8,64,1', '--target', 'val_acc=0.99', '--max-epochs', '3', '--dataset', 'synthetic:blobs?n=2000&d=8&classes=3&seed=1',
     '--model', 'mlp:8-16-3', '--workers', '1', '--gns-samples', '0', '--out', out,
-  ]);
+  ];
+  const run = startCli(args);
   // The third run (B = 1, 1800 steps per epoch) is interrupted.
   await run.waitFor(/run 2\/3 .*\n/);
   run.child.kill('SIGINT');
@@ -181,4 +182,13 @@ test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupt
   assert.ok(!fs.existsSync(path.join(out, 'runs', 'b1-seed0', 'outcome.json')), 'an interrupted run has no outcome: a later sweep trains it again');
   const report = runCli(['report', out]);
   assert.equal(report.status, 0, report.stderr);
+
+  // The same sweep again: the finished runs are kept, the interrupted one is trained again.
+  const again = runCli(args);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stderr, /run 1\/3 b8-seed0 .*\[done earlier\]\n.*run 2\/3 b64-seed0 .*\[done earlier\]\n.*run 3\/3 b1-seed0 \(B=1, [^\n]*\n/);
+  assert.doesNotMatch(again.stderr, /run 3\/3 .*\[done earlier\]/);
+  const complete = readJson(path.join(out, 'results.json'));
+  assert.equal(complete.interrupted, undefined);
+  assert.deepEqual((complete.batchSizes as { batchSize: number }[]).map((b) => b.batchSize), [8, 64, 1]);
 });
