@@ -7,19 +7,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { binPath, repoRoot, tempDir } from './helpers.js';
+import { labPath, labSync as runLab, ownedLabEnv, pruneStaleLabs } from './lab.helpers.js';
 import { finalParams, referenceParams, trainArgs, type RunSpec } from './ws.helpers.js';
 
-const lab = path.join(repoRoot, 'cluster', 'lab');
-// Our own namespace names (dptNNN-h0, ...), so that a lab someone runs by hand (dp-*) is left alone.
-const env = { ...process.env, DPTRAIN_LAB_PREFIX: `dpt${process.pid}` };
-
-function labSync(args: string[], timeout = 20_000) {
-  const r = spawnSync(lab, args, { cwd: repoRoot, env, encoding: 'utf8', timeout });
-  return { status: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
-}
+const lab = labPath;
+// Our own namespace names (dptNNN-h0, ...), so that a lab someone runs by hand (dp-*) is left alone;
+// owned by this process, so that its lab goes when this process does (Ctrl-C during `npm test`).
+const env = ownedLabEnv(`dpt${process.pid}`);
+const labSync = (args: string[], timeout?: number) => runLab(env, args, timeout);
 
 const check = labSync(['check']);
 const unavailable = check.status === 0 ? undefined : check.out.replace(/^lab check: /, '');
+// The labs of earlier runs that were killed together with their reaper.
+if (unavailable === undefined) pruneStaleLabs('^dpt[0-9]+$');
 const delayCheck = unavailable ? undefined : labSync(['check', '--delay']);
 
 /** Skips the test when the machine cannot build the lab; returns true if it did. */

@@ -14,6 +14,7 @@ import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseInteger, parseNumber } from './parse.js';
+import { watchRunInterrupts } from './interrupt.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 
@@ -94,6 +95,8 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
+  // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
+  const interrupts = watchRunInterrupts(logger, null);
   const loaded = await loadDataset(config.dataset);
   let lastProgress = 0;
   let lastMembers = '';
@@ -113,6 +116,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     deadlineFloorMs,
     rejoinTimeoutMs,
     log: logger,
+    signal: interrupts.signal,
     onStatus: (status) => {
       const members = status.workers.map((w) => w.name).join(',');
       const now = performance.now();
@@ -124,7 +128,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
       logger.info({ progress: status }, describeStatus(status));
     },
   };
-  const result = await withCoordinator(options, () => train(given, { logger, data: loaded }));
+  const result = await withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal })).finally(() => interrupts.dispose());
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
   const last = unlogged as CoordinatorStatus | null;
   if (last) logger.info({ progress: last }, describeStatus(last));

@@ -19,6 +19,7 @@ import { registerTokenCommand } from './token-command.js';
 import { registerDataCommand } from './data-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
+import { EXIT_INTERRUPTED, interruptReceived } from './interrupt.js';
 
 export { EXIT_USAGE, EXIT_FAILURE } from './error-output.js';
 
@@ -60,4 +61,6 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     process.exitCode = reportError(error, logFormatOf(argv));
   }
+  // Ctrl-C or SIGTERM during train, sweep or coordinator: the outputs are written, the exit says so.
+  if (interruptReceived() !== null) process.exitCode = EXIT_INTERRUPTED;
 }

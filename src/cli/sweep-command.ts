@@ -10,6 +10,7 @@ import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseBatchSize, parseInteger, parseNumber } from './parse.js';
 import { ProgressBar, formatDuration } from './progress.js';
+import { watchRunInterrupts } from './interrupt.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 import { interactive } from './terminal.js';
 
@@ -112,13 +113,18 @@ export async function runSweep(flags: Record<string, unknown>, command?: Command
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);
+  const interrupts = watchRunInterrupts(logger, progress, 'the current step of the run in progress');
   const results = await sweep(options, {
     logger,
+    signal: interrupts.signal,
     onPlan: (runs) => progress?.plan(runs.length),
     onRunStart: (run, index) => progress?.startRun(run, index),
     onStep: (record, _run, info) => progress?.step(record, info),
     onRunEnd: (_outcome, index) => progress?.endRun(index),
-  }).finally(() => progress?.end());
+  }).finally(() => {
+    progress?.end();
+    interrupts.dispose();
+  });
   process.stdout.write(resultsTable(results));
   logger.info({ out: options.out }, `wrote ${options.out}/results.json and results.csv — \`dptrain report ${options.out}\` draws the plots`);
   return results;
@@ -219,5 +225,6 @@ class SweepProgress extends ProgressBar {
   override end(): void {
     this.clear();
     this.#line = '';
+    this.#total = 0; // no more drawing (after Ctrl-C, the run's last step still reports)
   }
 }

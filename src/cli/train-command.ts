@@ -4,6 +4,7 @@ import { train, type TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
+import { watchRunInterrupts } from './interrupt.js';
 import { ProgressBar, formatDuration } from './progress.js';
 import type { Command } from 'commander';
 import { explicitOptions } from './parse.js';
@@ -19,20 +20,26 @@ export async function runTrain(flags: Record<string, unknown>, command?: Command
   const logger = createLogger(format, progress);
   // Something on a terminal at once: loading the data and starting the workers takes a moment.
   progress?.status(`dptrain ${packageVersion()}: loading the data and starting the workers…`);
+  const interrupts = watchRunInterrupts(logger, progress);
   const result = await train(config, {
     logger,
+    signal: interrupts.signal,
     callbacks: progress
       ? [{ onTrainBegin: (info) => progress.begin(info), onStep: (record) => progress.update(record) }]
       : [],
-  }).finally(() => progress?.end());
+  }).finally(() => {
+    progress?.end();
+    interrupts.dispose();
+  });
 
   logRunEnd(logger, result);
   return result;
 }
 
-/** The run's last log lines: totals and final metrics, and where the outputs went. */
+/** The run's last log lines: totals and final metrics, and where the outputs went (train() logged an interrupt's). */
 export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
+  if (summary.stopReason === 'interrupted') return;
   const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
   const parts = [
     `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')} in ${formatDuration(summary.seconds)}`,

@@ -474,6 +474,8 @@ export interface SweepResults {
   batchSizes: BatchSizeResult[];
   runs: RunOutcome[];
   warnings: string[];
+  /** Present when the sweep was interrupted: the run stopped mid-way (null: between runs), and the batch sizes that did and did not finish. */
+  interrupted?: { run: string | null; finished: (number | 'full')[]; unfinished: (number | 'full')[] };
 }
 
 export interface SweepHooks {
@@ -484,6 +486,12 @@ export interface SweepHooks {
   /** train()'s step callback, for progress. */
   onStep?(record: StepRecord, run: PlannedRun, info: RunInfo): void;
   onRunEnd?(outcome: RunOutcome, index: number, total: number): void;
+  /**
+   * Stops the sweep when aborted (Ctrl-C in the CLI): the run in progress stops at its next step
+   * and is written as interrupted (no outcome.json, so a later sweep into the same directory
+   * trains it again); results.json and results.csv hold the batch sizes whose runs all finished.
+   */
+  signal?: AbortSignal;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -565,10 +573,15 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
   };
 
   const outcomes: RunOutcome[] = [];
+  let interrupted: { run: string | null } | null = null;
   for (const [index, run] of runs.entries()) {
+    if (hooks.signal?.aborted) {
+      interrupted = { run: null };
+      break;
+    }
     hooks.onRunStart?.(run, index, runs.length);
     const planned = comparableConfig(run.config);
-    let outcome = await resumeRun(run, planned, hash, opts);
+    let outcome: RunOutcome | null | 'interrupted' = await resumeRun(run, planned, hash, opts);
     if (outcome === null) {
       let bSimpleStart = startNoise.get(run.seed);
       if (bSimpleStart === undefined) {
@@ -578,12 +591,23 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
       }
       outcome = await executeRun(run, planned, hash, opts, data, hooks, log, bSimpleStart, (params) => measure(params, run.seed));
     }
+    if (outcome === 'interrupted') {
+      interrupted = { run: run.id };
+      break;
+    }
     outcomes.push(outcome);
     hooks.onRunEnd?.(outcome, index, runs.length);
     log.info({ outcome: { ...outcome, gnsLogged: undefined } }, describeOutcome(outcome, opts, index, runs.length));
   }
 
-  const results = summarize(opts, outcomes, { trainSamples, spec });
+  // Interrupted: only batch sizes whose every planned run finished are summarised.
+  const finished = opts.batchSizes.filter((b) => runs.every((r) => r.batchSize !== b || outcomes.some((o) => o.id === r.id)));
+  const results = summarize(opts, interrupted ? outcomes.filter((o) => finished.includes(o.batchSize)) : outcomes, { trainSamples, spec });
+  if (interrupted) {
+    results.interrupted = { run: interrupted.run, finished, unfinished: opts.batchSizes.filter((b) => !finished.includes(b)) };
+    const list = (bs: (number | 'full')[]) => (bs.length > 0 ? bs.join(', ') : 'none');
+    log.warn({ interrupted: results.interrupted }, `sweep interrupted${interrupted.run ? ` during run ${interrupted.run}` : ' between runs'}: finished batch sizes ${list(finished)}; not finished: ${list(results.interrupted.unfinished)}; results.json holds the finished ones`);
+  }
   for (const warning of results.warnings) log.warn({}, warning);
   await writeJsonFile(path.join(opts.out, 'results.json'), results, ['sweep.json', 'the run directories']);
   await writeSweepFile(path.join(opts.out, 'results.csv'), new TextEncoder().encode(resultsCsv(results)), ['sweep.json', 'the run directories', 'results.json']);
@@ -649,7 +673,7 @@ async function executeRun(
   log: TrainLogger,
   bSimpleStart: number | null,
   measureEnd: (params: Float32Array) => number | null,
-): Promise<RunOutcome> {
+): Promise<RunOutcome | 'interrupted'> {
   await fs.promises.rm(path.join(run.dir, 'outcome.json'), { force: true });
   let info: RunInfo | null = null;
   let stoppedAtTarget = false;
@@ -676,8 +700,9 @@ async function executeRun(
     // The run's directory may hold an earlier, different run of this id (resume re-trains it);
     // inert options were warned about once for the whole sweep.
     const runLog: TrainLogger = { info() {}, warn: (f, m) => void (isOptionWarning(f) ? undefined : log.warn(f, `${run.id}: ${m}`)) };
-    const result = await train({ ...run.config, overwrite: true }, { data, callbacks: [watcher], logger: runLog });
+    const result = await train({ ...run.config, overwrite: true }, { data, signal: hooks.signal, callbacks: [watcher], logger: runLog });
     const summary = result.summary;
+    if (summary.stopReason === 'interrupted') return 'interrupted';
     saved = { config: planned, datasetHash: hash, status: 'finished', stoppedAtTarget, lr: summary.lr, error: null, bSimpleStart, bSimpleEnd: measureEnd(result.params), gnsSamples: opts.gnsSamples };
   } catch (error) {
     if (!(error instanceof DptrainError && error.code === 'dptrain.train.nonFinite')) throw error;

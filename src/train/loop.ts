@@ -15,6 +15,7 @@ import { describeLearningRate } from './defaults.js';
 import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
+import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
 import { plural } from '../util/index.js';
@@ -44,9 +45,14 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       while (state.position < run.stepsPerEpoch && state.step < run.totalSteps && !shouldStop(run)) {
         await trainStep(run);
       }
+      // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
+      if (interrupted(run)) break;
       await endEpoch(run);
     }
-    return await finishRun(run);
+    const checkpoint = interrupted(run) ? await checkpointInterrupted(run) : null;
+    const result = await finishRun(run);
+    if (result.summary.stopReason === 'interrupted') run.log.info({ step: state.step, epoch: state.epoch, position: state.position, out: run.config.out, checkpoint }, describeInterrupt(run, checkpoint));
+    return result;
   } catch (error) {
     await run.runDir?.abandon();
     throw error;
@@ -61,6 +67,16 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
  */
 function shouldStop(run: PreparedRun): boolean {
   return run.state.stopRequest !== null || (run.signal?.aborted ?? false);
+}
+
+/**
+ * Whether the run is stopping for its AbortSignal with steps left to run (the signal may fire
+ * after the last step: then the run has ended anyway). A callback's stop request comes first.
+ */
+function interrupted(run: PreparedRun): boolean {
+  const { state } = run;
+  const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? state.position < run.stepsPerEpoch : state.epoch < run.config.epochs);
+  return (run.signal?.aborted ?? false) && state.stopRequest === null && stepsLeft;
 }
 
 /** For callbacks: a stop request ends the run at the next step boundary; the first reason is kept. */
@@ -234,10 +250,26 @@ async function endEpoch(run: PreparedRun): Promise<void> {
 
 /** A checkpoint at this step boundary when --checkpoint-every counts `unit` and the count is due. */
 async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Promise<void> {
-  const { store, state, engine, config } = run;
-  if (!store || run.checkpointEvery.unit !== unit) return;
-  const count = unit === 'steps' ? state.step : state.epoch;
+  if (!run.store || run.checkpointEvery.unit !== unit) return;
+  const count = unit === 'steps' ? run.state.step : run.state.epoch;
   if (count % run.checkpointEvery.every !== 0) return;
+  await writeCheckpoint(run, run.store);
+}
+
+/**
+ * An interrupt checkpoints the step boundary it stopped at, whatever --checkpoint-every says, so
+ * that --resume continues from there; unless that step has one already. Null without a store.
+ */
+async function checkpointInterrupted(run: PreparedRun): Promise<string | null> {
+  if (!run.store) return null;
+  const [latest] = await listCheckpoints(run.store.dir);
+  if (latest?.step === run.state.step) return latest.path;
+  return writeCheckpoint(run, run.store);
+}
+
+/** The checkpoint of this step boundary; returns its path. */
+async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promise<string> {
+  const { state, engine, config } = run;
   await engine.synchronize();
   const checkpoint: Checkpoint = {
     meta: {
@@ -263,12 +295,14 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
+  return path;
 }
 
 /** Why the loop ended. */
 function stopReasonOf(run: PreparedRun): StopReason {
   const { state } = run;
   if (state.stopRequest !== null) return 'earlyStopping';
+  if (interrupted(run)) return 'interrupted';
   // --max-steps reached (also when --epochs was derived from it and ends at the same step).
   if (run.config.maxSteps > 0 && state.step >= run.config.maxSteps) return 'maxSteps';
   return 'epochs';
@@ -338,6 +372,17 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   await run.runDir?.finish(summary, params, run.layout, run.model.text);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params };
+}
+
+/** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */
+function describeInterrupt(run: PreparedRun, checkpoint: string | null): string {
+  const { state, config } = run;
+  const where = `interrupted at epoch ${Math.min(state.epoch + 1, config.epochs)}/${config.epochs} step ${state.position}/${run.stepsPerEpoch} (run step ${state.step})`;
+  const wrote = [
+    config.out ? `${config.out}/{summary.json,final.safetensors}` : '',
+    checkpoint ? `checkpoint ${checkpoint} (continue with --resume ${run.store!.dir})` : '',
+  ].filter(Boolean);
+  return wrote.length > 0 ? `${where}; wrote ${wrote.join(' and ')}` : `${where}; wrote nothing (--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume)`;
 }
 
 function describeEpoch(r: EpochRecord, epochs: number): string {

@@ -85,7 +85,8 @@ export interface EpochRecord {
   ms: number;
 }
 
-export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping';
+/** Why the run ended; `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI). */
+export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping' | 'interrupted';
 
 /** summary.json's `best`. */
 export interface BestEpoch {

@@ -178,10 +178,11 @@ export class WsEngine implements Engine {
     const everywhere = dial[0] !== hostPort(server.host, server.port) && !isLoopback(server.host) ? ' (listening on every interface)' : '';
     log.info({ url: `ws://${dial[0]}/`, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ws://${dial[0]}/${everywhere}: waiting for ${plural(options.minWorkers, 'worker')} (dptrain worker --connect ${dial[0]}${options.token ? ' --token-file FILE' : ''}${others})`);
     try {
+      // An interrupt ends the wait: train() then stops before its first step.
       await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
         const have = engine.#roster.waiting.length;
         log.info({ ready: have, minWorkers: options.minWorkers }, `waiting for workers: ${have} of ${options.minWorkers} ready`);
-      });
+      }, options.signal);
     } catch (error) {
       await engine.close();
       throw error;
@@ -361,7 +362,7 @@ export class WsEngine implements Engine {
     const links = [...this.#roster.members, ...this.#roster.waiting];
     await Promise.all(
       links.map(async (link) => {
-        await link.send({ type: 'done', reason: 'the run is over' });
+        await link.send({ type: 'done', reason: this.#options.signal?.aborted ? 'interrupted' : 'finished' });
         await link.connection.close(1000, 'run finished');
       }),
     );

@@ -92,6 +92,11 @@ export interface WsCoordinatorOptions {
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
   onStatus?: (status: CoordinatorStatus) => void;
+  /**
+   * The run's interrupt (train()'s `signal`): once aborted, the wait for `minWorkers` ends, and
+   * close() tells every worker `done {reason: "interrupted"}` instead of "finished".
+   */
+  signal?: AbortSignal;
 }
 
 /** What a progress view shows. */

@@ -58,9 +58,20 @@ export class Roster {
   }
 
   /** Resolves when members + waiting reach `count`, or after `timeoutMs` (resolving false). */
-  async waitFor(count: number, timeoutMs: number, onWait?: () => void): Promise<boolean> {
+  async waitFor(count: number, timeoutMs: number, onWait?: () => void, signal?: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
+    const onAbort = () => this.#wake();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.#waitFor(count, deadline, onWait, signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #waitFor(count: number, deadline: number, onWait: (() => void) | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     while (this.members.filter((m) => !m.isGone).length + this.waiting.length < count) {
+      if (signal?.aborted) return false;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {

@@ -339,7 +339,7 @@ class WorkerSession {
             await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
             break;
           case 'done':
-            this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the session: ${m.reason} (${this.#steps} steps served)`);
+            this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the run (${m.reason}); ${this.#steps} steps served`);
             await this.#finishCurrent();
             return { reason: m.reason, steps: this.#steps };
           default:

@@ -1,0 +1,60 @@
+// Ctrl-C of `dptrain coordinator` (issue 12 item 4): the step in progress finishes, the outputs and
+// a checkpoint are written, every worker is told that the run ended (done "interrupted") and exits
+// 0 saying so, the coordinator exits 130; --resume with new workers continues exactly.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { tempDir } from './helpers.js';
+import { finalParams, freePort, killAll, referenceParams, startCoordinator, startCoordinatorOn, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
+
+after(killAll);
+
+// --reduce-chunks 2: the ws result is bit-identical to the inline engine's, the reference of the resumed run.
+const spec: RunSpec = { dataset: 'synthetic:blobs?n=2000&d=20&classes=4&seed=1', model: 'mlp:20-32-4', batchSize: 32, maxSteps: 800, seed: 5, reduceChunks: 2 };
+
+test('Ctrl-C of `dptrain coordinator` with 2 workers: the workers exit 0 saying the coordinator ended the run (interrupted), the coordinator exits 130 with summary.json, final.safetensors and a checkpoint; --resume finishes bit-identical', { timeout: 120_000 }, async () => {
+  const root = tempDir();
+  const out = path.join(root, 'run');
+  const ckpt = path.join(root, 'ckpt');
+  const coordinator = await startCoordinator(['--min-workers', '2', ...trainArgs(spec, out), '--checkpoint-dir', ckpt]);
+  const workers = [startWorker(coordinator.url, 'w1'), startWorker(coordinator.url, 'w2')];
+  await coordinator.waitFor(/^epoch 1\//, 60_000);
+  coordinator.kill('SIGINT');
+  assert.equal(await coordinator.exited, 130, coordinator.log());
+  for (const w of workers) {
+    assert.equal(await w.exited, 0, w.log());
+    assert.equal(w.messages(/^the coordinator ended the run \(interrupted\); \d+ steps served$/).length, 1, w.log());
+    assert.doesNotMatch(w.log(), /sessionEnded|closed the connection without ending the run|reconnect/);
+  }
+  assert.equal(coordinator.messages(/^SIGINT: stopping after the current step/).length, 1, coordinator.log());
+  const line = await coordinator.waitFor(/^interrupted at epoch \d+\/\d+ step \d+\/\d+ \(run step (\d+)\); wrote .*final\.safetensors\} and checkpoint /);
+  const step = Number(/run step (\d+)/.exec(line.msg)![1]);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
+  assert.equal(summary.stopReason, 'interrupted');
+  assert.equal(summary.steps, step);
+  assert.ok(fs.existsSync(path.join(out, 'final.safetensors')));
+  assert.ok(fs.existsSync(path.join(ckpt, `ckpt-${String(step).padStart(9, '0')}.safetensors`)), fs.readdirSync(ckpt).join(', '));
+  assert.equal(coordinator.text.filter((t) => /\n?\s+at /.test(t)).length, 0, 'no stack trace');
+
+  // --resume with two new workers continues exactly.
+  const resumed = await startCoordinator(['--min-workers', '2', '--resume', ckpt]);
+  const again = [startWorker(resumed.url, 'w3'), startWorker(resumed.url, 'w4')];
+  assert.equal(await resumed.exited, 0, resumed.log());
+  for (const w of again) assert.equal(await w.exited, 0, w.log());
+  assert.deepEqual(await finalParams(out, spec.model), await referenceParams(spec));
+});
+
+test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worker is told and exits 0, the coordinator exits 130', { timeout: 60_000 }, async () => {
+  const root = tempDir();
+  const port = await freePort();
+  const coordinator = await startCoordinatorOn(port, ['--min-workers', '2', ...trainArgs(spec, path.join(root, 'run'))]);
+  const worker = startWorker(coordinator.url, 'w1');
+  await coordinator.waitFor(/^waiting for workers: 1 of 2 ready/, 30_000);
+  coordinator.kill('SIGINT');
+  assert.equal(await coordinator.exited, 130, coordinator.log());
+  assert.equal(await worker.exited, 0, worker.log());
+  assert.equal(worker.messages(/^the coordinator ended the run \(interrupted\); 0 steps served$/).length, 1, worker.log());
+  const summary = JSON.parse(fs.readFileSync(path.join(root, 'run', 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
+  assert.deepEqual([summary.stopReason, summary.steps], ['interrupted', 0]);
+});
