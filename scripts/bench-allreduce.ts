@@ -69,7 +69,7 @@ const repo = path.resolve(path.dirname(script), '..', '..');
 const labScript = path.join(repo, 'cluster', 'lab');
 const dptrain = path.join(repo, 'bin', 'dptrain.js');
 
-/** Gradient sizes in floats (design.md §5). */
+/** Gradient sizes in floats (docs/benchmarks.md). */
 const SIZES: Record<string, number> = Object.fromEntries(WORKLOADS.filter((w) => w.name !== 'W3').map((w) => [w.name, w.params]));
 /** As the engine: room for a message's fields around its largest array (coordinator.ts, worker.ts). */
 const FRAME_SLACK = 64 * 1024;

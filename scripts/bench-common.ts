@@ -1,4 +1,4 @@
-/** Shared pieces of the benchmark scripts: workloads (design.md §5), machine facts, statistics. */
+/** Shared pieces of the benchmark scripts: workloads (docs/benchmarks.md), machine facts, statistics. */
 import os from 'node:os';
 import { batchRange, loadDataset, resolveBatchSize, stepsPerEpoch, type Dataset } from '../src/data/index.js';
 import { createEngine, type Engine, type EngineChoice } from '../src/engine/index.js';
@@ -14,7 +14,7 @@ export interface Workload {
   params: number;
 }
 
-/** design.md §5: synthetic MNIST-shaped data, softmax cross-entropy, plain SGD lr 0.1. */
+/** docs/benchmarks.md: synthetic MNIST-shaped data, softmax cross-entropy, plain SGD lr 0.1. */
 export const WORKLOADS: Workload[] = [
   { name: 'W1', model: 'mlp:784-256-128-10', batchSize: 256, params: 235_146 },
   { name: 'W2', model: 'mlp:784-1024-1024-10', batchSize: 512, params: 1_863_690 },
@@ -44,7 +44,7 @@ export interface Measurement {
 }
 
 /**
- * Steps an engine on `workload` (plain SGD lr 0.1, as design.md §5) for at least `seconds` after
+ * Steps an engine on `workload` (plain SGD lr 0.1, as docs/benchmarks.md) for at least `seconds` after
  * `warmupSteps` steps; returns samples/s and the step's time split.
  */
 export async function measureEngine(

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:kernels`: the js, wasm and blas kernel sets side by side (issues 3, 15).
  *
- *   1. GFLOP/s per kernel and shape: the layer shapes of W1 and W2 (design.md §5) at batch
+ *   1. GFLOP/s per kernel and shape: the layer shapes of W1 and W2 (docs/benchmarks.md) at batch
  *      128/256/512, plus odd sizes. fwd = y = relu(x·Wᵀ + b), dx = (dy·W) masked by ReLU,
  *      dW = dW + dyᵀ·x; each counts 2·n·in·out flops.
  *   2. End-to-end samples/s of W1, W2, W3 with one worker: Model.accumulateGradient + plain SGD

@@ -40,7 +40,7 @@ if (!(seconds >= 1)) badFlagValue(`--seconds must be at least 1 (got ${flags.sec
 const script = path.join(flags.peers, 'train_bench.py');
 if (!fs.existsSync(script)) badFlagValue(`--peers ${flags.peers} has no train_bench.py — pass the directory of the PyTorch peer scripts`);
 
-/** The workloads both sides know: design.md §5's W1–W3, and W5 (the seed's B = 1 SGD regime). */
+/** The workloads both sides know: docs/benchmarks.md's W1–W3, and W5 (the seed's B = 1 SGD regime). */
 const KNOWN = [...WORKLOADS, { name: 'W5', model: 'mlp:784-128-10', batchSize: 1, params: 101_770 }];
 const workloads = flags.workloads.split(',').map((name) => KNOWN.find((w) => w.name === name) ?? badFlagValue(`unknown workload ${name}; choose from ${KNOWN.map((w) => w.name).join(', ')}`));
 

@@ -186,7 +186,7 @@ function dptrainIn(host: string, args: string[]): Promise<{ code: number | null;
   });
 }
 
-test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is falsely dropped, and the result is bit-identical (research/reliability.md row 9)', { timeout: 90_000 }, async (t) => {
+test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is falsely dropped, and the result is bit-identical (docs/reliability.md)', { timeout: 90_000 }, async (t) => {
   if (skipUnlessLab(t)) return;
   const lossCheck = labSync(['check', '--delay', '--loss']);
   if (lossCheck.status !== 0) {

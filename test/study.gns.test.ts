@@ -75,7 +75,7 @@ test('the tracker rejects a decay outside [0, 1)', () => {
 });
 
 /**
- * Noiseless linear regression, x ~ N(0, I_d): research/batch-size.md §11c gives B_simple = d + 1
+ * Noiseless linear regression, x ~ N(0, I_d): the definition of B_simple (docs/batch-size.md) gives B_simple = d + 1
  * for the d weights alone. linreg:d-1 also has a bias, whose input is the constant 1; then
  * B_simple = ((d+2)|Δw|² + dΔb²)/(|Δw|² + Δb²), between d and d + 2 — within 1/(d+1) of d + 1.
  */

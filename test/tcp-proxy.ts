@@ -1,5 +1,5 @@
 /**
- * A TCP proxy for fault tests (research/reliability.md §7, harness notes): one listening port on
+ * A TCP proxy for fault tests (docs/reliability.md): one listening port on
  * 127.0.0.1 that pipes every connection to a target port, and can
  *   - cut: destroy both sockets of the next client-to-target WebSocket frame of at least
  *     `minPayload` bytes, halfway through its payload (a socket cut mid-frame);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { train, type StepRecord } from '../src/index.js';
 import { makeClassification } from './helpers.js';
 
-// The Keras FAQ example of design.md §1: N = 1050, B = 100.
+// The Keras FAQ example (docs/batch-size.md, "Terms"): N = 1050, B = 100.
 const data = makeClassification(1050, 4, 3);
 const base = { model: 'logreg:4-3', valSplit: 0, epochs: 1, lr: 0.1, momentum: 0 } as const;
 

@@ -1,4 +1,4 @@
-// A gradient explosion capped by --clip-norm (research/reliability.md §7 row 20): one sample's
+// A gradient explosion capped by --clip-norm (docs/reliability.md): one sample's
 // feature is 1e15, finite but enough to make its batch's gradient norm ~1e13. With --clip-norm the
 // update of that step is scaled to at most lr × clipNorm, the step record carries the factor
 // applied, and no parameter becomes infinite; without it the same step throws the parameters far.

@@ -1,11 +1,11 @@
-// The gradient noise scale logged per step (issue: threads engine; research/batch-size.md §checks).
+// The gradient noise scale logged per step (issue: threads engine; docs/batch-size.md).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { train, type StepRecord, type TrainConfig } from '../src/index.js';
 
 // Noiseless linear regression with x ~ N(0, I_d): the per-sample gradient is g = 2(x·e)x with
 // e = w − w*, so G = 2e, E|g|² = 4|e|²(d + 2), tr Σ = 4|e|²(d + 1) and B_simple = d + 1 wherever
-// the parameters are (research/batch-size.md §checks). A learning rate of 1e-7 keeps the
+// the parameters are (docs/batch-size.md). A learning rate of 1e-7 keeps the
 // parameters where they started, so every step measures the same quantity.
 const d = 15;
 const base: Partial<TrainConfig> = {

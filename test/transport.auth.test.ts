@@ -99,7 +99,7 @@ test('proofs are mutual, bound to side, names, role and both nonces, and verifie
   assert.ok(!verifyProof(client, computeProof(undefined, 'client', t)), 'no token is not the token');
   assert.ok(!verifyProof(client, client.subarray(0, 31)), 'a short proof is refused, not compared');
   assert.notDeepEqual(createNonce(), createNonce());
-  // the comparison is crypto.timingSafeEqual (research/reliability.md row 23)
+  // the comparison is crypto.timingSafeEqual (docs/reliability.md)
   assert.match(fs.readFileSync(new URL('../../src/transport/auth.ts', import.meta.url), 'utf8'), /timingSafeEqual\(expected, received\)/);
 });
 

@@ -1,4 +1,4 @@
-// ws limits from the wire (issue 6, research/reliability.md rows 25-27): frames built from literal
+// ws limits from the wire (issue 6, docs/reliability.md): frames built from literal
 // bytes on a plain net.Socket, so that no ws client's own limits or masking hide what the
 // server does. Over-limit frame headers (before and after the handshake), a fragment flood from
 // 50 connections at once, a frame dribbled in more socket chunks than maxBufferedChunks, and a

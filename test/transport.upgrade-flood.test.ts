@@ -1,4 +1,4 @@
-// Hostile upgrade requests (research/reliability.md §7 row 28; CVE-2024-37890: ws crashed on a
+// Hostile upgrade requests (docs/reliability.md; CVE-2024-37890: ws crashed on a
 // request with more headers than server.maxHeadersCount; CVE-2021-32640: a ReDoS on
 // Sec-WebSocket-Protocol). A raw net.Socket writes each request by hand to a real listen()
 // server, which must answer promptly (a refusal, or a 101 when the request is valid after all),

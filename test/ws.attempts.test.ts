@@ -1,4 +1,4 @@
-// A step that fails on every attempt (research/reliability.md §7 row 34: the retry budget is
+// A step that fails on every attempt (docs/reliability.md: the retry budget is
 // exhausted): its worker cuts the connection whenever it gets that step and comes back each time.
 // After maxAttempts (8) the coordinator stops with a clear error instead of looping; the last
 // checkpoint is intact, and a --resume without the fault finishes bit-identical to the inline engine.

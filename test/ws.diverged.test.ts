@@ -1,4 +1,4 @@
-// A replica that diverges (its parameters perturbed after an update, research/reliability.md §7
+// A replica that diverges (its parameters perturbed after an update, docs/reliability.md
 // row 22) is found by the parameter-hash check, named and dropped; it rejoins with the
 // coordinator's parameters and the run ends bit-identical to the inline engine (--reduce-chunks).
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// A half-open connection to a worker (research/reliability.md §7 row 8): a TCP proxy between the
+// A half-open connection to a worker (docs/reliability.md): a TCP proxy between the
 // worker and the coordinator stops forwarding and keeps both sockets open, so neither side gets
 // a FIN or a reset. The step deadline is set far above the transport heartbeat timeout (15 s)
 // here, so it is the heartbeat, not the deadline, that finds the dead peer.

@@ -1,4 +1,4 @@
-// No workers left (research/reliability.md §7 row 35), with real processes on 127.0.0.1: the
+// No workers left (docs/reliability.md), with real processes on 127.0.0.1: the
 // coordinator of a run whose only worker was killed waits --rejoin-timeout for one to join. When
 // none does it stops with exit 1 and dptrain.engine.noWorkers, naming the step; when one does, it
 // gets the current parameters and the run ends as if nothing happened (bit-identical with fixed

@@ -1,4 +1,4 @@
-// Network faults between one worker and its coordinator (research/reliability.md §7 rows 7 and
+// Network faults between one worker and its coordinator (docs/reliability.md
 // 10), injected by a TCP proxy (tcp-proxy.ts) between the worker and the coordinator's port; the
 // other workers connect directly. Fixed reduce chunks make the result independent of who
 // computed what, so "the step is recomputed and nothing was half-applied" is checked bit for bit

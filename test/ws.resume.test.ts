@@ -1,6 +1,6 @@
 // A coordinator killed with SIGKILL mid-run and restarted with --resume takes its workers back
 // (they reconnect with backoff) and continues exactly: final.safetensors is byte-identical to an
-// uninterrupted run with the same workers (issue 6, research/reliability.md §7 row 12).
+// uninterrupted run with the same workers (issue 6, docs/reliability.md).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,4 @@
-// Slow and hung workers (issue 6, research/reliability.md rows 5 and 6), with real processes on
+// Slow and hung workers (issue 6, docs/reliability.md), with real processes on
 // 127.0.0.1. A worker made slow from outside (SIGSTOP/SIGCONT duty cycle: stopped 60% of every
 // 50 ms, each pause far below the step deadline) is named as the slowest with its share of the
 // step time and never dropped; a hung one (SIGSTOP for good) is dropped at the step deadline,

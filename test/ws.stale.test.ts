@@ -1,4 +1,4 @@
-// Gradients that must not count (research/reliability.md §7 rows 21 and 2), injected by TCP
+// Gradients that must not count (docs/reliability.md), injected by TCP
 // proxies (tcp-proxy.ts) that read the WebSocket frames between real workers and a real
 // coordinator: a worker's own gradient frames of an earlier step replayed byte for byte during a
 // later step, and a worker SIGKILLed right after its whole gradient reached the coordinator but

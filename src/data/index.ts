@@ -15,7 +15,7 @@ export { fitStandardization, applyStandardization, type Standardization } from '
 export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRanges, type Range } from './sampler.js';
 
 /**
- * Loads a dataset from its spec (design.md §4): `mnist`, `synthetic:blobs|spirals|teacher?...`,
+ * Loads a dataset from its spec (docs/formats.md, "Dataset specs"): `mnist`, `synthetic:blobs|spirals|teacher?...`,
  * `idx:PATH[?labels=PATH]`, `csv:PATH[?label=NAME|INDEX&task=...]`. Throws DataError
  * (`dptrain.data.*`) for an unknown kind or option, a missing or malformed file.
  */

@@ -1,5 +1,5 @@
 /**
- * The sampler, with Keras `fit` semantics (design.md §1): an epoch is ceil(N/B) steps over a
+ * The sampler, with Keras `fit` semantics (docs/batch-size.md, "Terms"): an epoch is ceil(N/B) steps over a
  * seeded permutation of (seed, epoch); the last batch holds N mod B samples unless dropLast.
  * A step message carries only (epoch, step, shard range), so every function here is pure.
  */

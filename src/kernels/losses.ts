@@ -1,6 +1,6 @@
 /**
  * Losses over a batch of rows. Each returns the SUM over rows (workers return sums; the
- * caller divides by the global count, design.md §2.1) and writes the gradient of that sum.
+ * caller divides by the global count, docs/architecture.md, "Semantics the engines keep") and writes the gradient of that sum.
  */
 import type { FloatArray } from '../util/float.js';
 

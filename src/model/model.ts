@@ -23,7 +23,7 @@ export interface SampleSource {
   targetDim: number;
 }
 
-/** Sums over the rows of one call (design.md §2.1: workers return sums, not means). */
+/** Sums over the rows of one call (docs/architecture.md, "Semantics the engines keep": workers return sums, not means). */
 export interface BatchResult {
   /** Sum over rows of the per-sample loss. */
   lossSum: number;

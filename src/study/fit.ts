@@ -2,7 +2,7 @@
  * The steps/examples trade-off of McCandlish et al. 2018 §2.3: S(B) = S_min + E_min/B, critical
  * batch B_crit = E_min/S_min, and the scaling regime of each batch size (Shallue et al. 2018).
  *
- * Fit (research/batch-size.md §9: "regress S on 1/B"): weighted linear least squares of S on
+ * Fit (docs/batch-size.md, §2: regress S on 1/B): weighted linear least squares of S on
  * x = 1/B, intercept S_min, slope E_min, with weights w = 1/S². Steps-to-target vary between seeds
  * roughly in proportion to S (at B = 1 a run takes thousands of steps, at full batch a few), so
  * unweighted least squares would let the smallest batch sizes decide everything; 1/S² makes it a

@@ -2,7 +2,7 @@
  * Gradient statistics at FIXED parameters, computed directly with Model.accumulateGradient
  * (no engine): shard gradient sums for the noise-scale estimator, the exact per-sample mean
  * gradient and covariance trace of a dataset, and the error of the mini-batch gradient against
- * the full-batch gradient (research/batch-size.md §1 and §11a-c). Used by the sweep (B_simple at
+ * the full-batch gradient (docs/batch-size.md). Used by the sweep (B_simple at
  * the start and the end of a run), the tests and scripts/claims.ts.
  */
 import { Model, type ModelSpec, type SampleSource } from '../model/index.js';
@@ -88,7 +88,7 @@ export interface NoiseScaleMeasurement extends GnsEstimate {
 /**
  * B_simple at fixed parameters from one large batch of `samples` rows split into shards of
  * `shardSize` rows: the A.1 estimator with B_small = shardSize, B_big = samples (unbiased for
- * tr Σ and |G|² up to the finite-population terms of research/batch-size.md §2.3).
+ * tr Σ and |G|² up to the finite-population terms of docs/batch-size.md).
  */
 export function measureNoiseScale(
   model: Model | ModelSpec,
@@ -117,7 +117,7 @@ export interface ExactGradientStats {
   n: number;
 }
 
-/** Exact statistics by looping over per-sample gradients (research/batch-size.md §11b). */
+/** Exact statistics by looping over per-sample gradients (docs/batch-size.md). */
 export function exactGradientStats(model: Model | ModelSpec, params: Float32Array, data: Rows): ExactGradientStats {
   const m = asModel(model);
   const grad = new Float32Array(m.numParams);

@@ -1,6 +1,7 @@
 /** Hooks into the training loop, as Keras callbacks: on step, on validation within an epoch, on epoch end, early stopping. */
 import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
 import type { MonitoredMetric } from './config.js';
+import { plural } from '../util/index.js';
 
 export interface RunInfo {
   model: string;
@@ -71,7 +72,7 @@ export function judgeEpoch(state: EarlyStoppingState, record: EpochRecord, rule:
   }
   state.wait += 1;
   if (rule.patience === 0 || state.wait < rule.patience) return { improved: false, stop: null };
-  return { improved: false, stop: `${rule.monitor} did not improve for ${rule.patience} epochs` };
+  return { improved: false, stop: `${rule.monitor} did not improve for ${plural(rule.patience, 'epoch')}` };
 }
 
 /**

@@ -2,7 +2,7 @@
  * A checkpoint directory (`--checkpoint-dir`): `ckpt-<step, 9 digits>.safetensors` files, each
  * written atomically (temp file beside it, fsync, rename, fsync of the directory: the rename is the
  * commit point), the newest `keep` kept. Loading takes the newest file that verifies and reports
- * the ones it skipped (research/reliability.md §5 and rows 13–15 of its §7 matrix). Temp files of
+ * the ones it skipped (docs/reliability.md, "Checkpoints"). Temp files of
  * interrupted writes are never loaded and are removed when a store is opened. One run per directory.
  */
 import { constants } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The wire codec: msgpackr configured for untrusted peers (research/reliability.md §4).
+ * The wire codec: msgpackr configured for untrusted peers (docs/reliability.md).
  *
  * - Typed arrays travel as binary: `moreTypes: true` writes one as msgpackr's typed-array extension
  *   (0x74), which decodes back to a typed array, never to a list of numbers or a Buffer; a

@@ -47,7 +47,7 @@ export interface WorkerPace {
 
 /**
  * Stragglers: a worker that answers much later than the others, step after step, makes every
- * step wait for it, but it is not failing, so the deadline leaves it alone (research/reliability.md
+ * step wait for it, but it is not failing, so the deadline leaves it alone (docs/reliability.md
  * row 6: no timeout below the deadline, no reassignment storm). It is reported instead: the
  * slowest worker with its share of the step time, and a warning when its time over the window
  * exceeds `factor` × the median worker's (and by at least `minMs`, so sub-millisecond noise of
