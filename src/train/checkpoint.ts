@@ -340,10 +340,14 @@ function checkCheckpointHeader(header: SafetensorsHeader, source: string): void 
   const declared = new Map(header.entries.map((e) => [e.name, e]));
   checkLayoutTensors(declared, layout, model, ['F32'], invalid);
   const names = new Set(layout.tensors.map((t) => t.name));
+  const shapes = new Map(layout.tensors.map((t) => [BEST_PREFIX + t.name, t.shape]));
   for (const e of header.entries) {
     if (names.has(e.name)) continue;
+    // The best epoch's copy of a model tensor (--restore-best): the tensor's own dtype and shape.
+    const bestShape = shapes.get(e.name);
+    if (bestShape !== undefined && e.dtype === 'F32' && sameShape(e.shape, bestShape)) continue;
     if (!e.name.startsWith(OPTIMIZER_PREFIX) || e.dtype !== 'F32' || !sameShape(e.shape, [layout.size])) {
-      invalid(`tensor ${shown(e.name)} is ${e.dtype} [${e.shape.join(', ')}]; a checkpoint of ${model} holds its tensors and F32 ${OPTIMIZER_PREFIX}<state> [${layout.size}]`);
+      invalid(`tensor ${shown(e.name)} is ${e.dtype} [${e.shape.join(', ')}]; a checkpoint of ${model} holds its tensors, F32 ${OPTIMIZER_PREFIX}<state> [${layout.size}] and, with --restore-best, ${BEST_PREFIX}<tensor>`);
     }
   }
 }
