@@ -183,10 +183,11 @@ test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupt
   const report = runCli(['report', out]);
   assert.equal(report.status, 0, report.stderr);
 
-  // The same sweep again: the finished runs are kept, the interrupted one is trained again.
-  const again = runCli(args);
+  // The same sweep again with --resume (a used --out is refused without it): the finished runs
+  // are kept, the interrupted one is trained again.
+  const again = runCli([...args, '--resume']);
   assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stderr, /run 1\/3 b8-seed0 .*\[done earlier\]\n.*run 2\/3 b64-seed0 .*\[done earlier\]\n.*run 3\/3 b1-seed0 \(B=1, [^\n]*\n/);
+  assert.match(again.stderr, /run 1\/3 b8-seed0 .*\[done earlier\]\n.*run 2\/3 b64-seed0 .*\[done earlier\]\n(?:.*\n)*?.*run 3\/3 b1-seed0 \(B=1, [^\n]*\n/);
   assert.doesNotMatch(again.stderr, /run 3\/3 .*\[done earlier\]/);
   const complete = readJson(path.join(out, 'results.json'));
   assert.equal(complete.interrupted, undefined);
