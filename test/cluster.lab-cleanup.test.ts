@@ -55,11 +55,14 @@ function namespaces(prefix: string): string[] {
   return list.split('\n').map((l) => l.split(' ')[0]).filter((ns) => ns.startsWith(`${prefix}-`)).sort();
 }
 
-/** Resolves once no namespace of `prefix` is left; rejects with what is left after `ms`. */
+/**
+ * Resolves once no namespace of `prefix` is left and its state directory is removed (the reaper
+ * removes the namespaces first, then the directory); rejects with what is left after `ms`.
+ */
 async function gone(prefix: string, ms = 10_000): Promise<void> {
   const deadline = performance.now() + ms;
-  while (namespaces(prefix).length > 0) {
-    if (performance.now() > deadline) throw new Error(`still there after ${ms} ms: ${namespaces(prefix).join(', ')}`);
+  while (namespaces(prefix).length > 0 || fs.existsSync(`/run/dptrain-lab/${prefix}`)) {
+    if (performance.now() > deadline) throw new Error(`still there after ${ms} ms: ${namespaces(prefix).join(", ") || "the state directory"}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
