@@ -189,6 +189,7 @@ test('Ctrl-C during `dptrain sweep`: the run in progress is written as interrupt
   assert.equal(again.status, 0, again.stderr);
   assert.match(again.stderr, /run 1\/3 b8-seed0 .*\[done earlier\]\n.*run 2\/3 b64-seed0 .*\[done earlier\]\n(?:.*\n)*?.*run 3\/3 b1-seed0 \(B=1, [^\n]*\n/);
   assert.doesNotMatch(again.stderr, /run 3\/3 .*\[done earlier\]/);
+  assert.doesNotMatch(again.stderr, /--overwrite/, 'the user never typed --overwrite: the sweep clears its own unfinished run');
   const complete = readJson(path.join(out, 'results.json'));
   assert.equal(complete.interrupted, undefined);
   assert.deepEqual((complete.batchSizes as { batchSize: number }[]).map((b) => b.batchSize), [8, 64, 1]);

@@ -44,6 +44,7 @@ import {
   isOptionWarning,
   loadParameters,
   outWriteError,
+  runFilesIn,
   resolveTrainConfig,
   resolveTrainOptions,
   train,
@@ -675,6 +676,11 @@ async function executeRun(
   measureEnd: (params: Float32Array) => number | null,
 ): Promise<RunOutcome | 'interrupted'> {
   await fs.promises.rm(path.join(run.dir, 'outcome.json'), { force: true });
+  // A resumed sweep re-trains a run that did not finish: its leftovers are the sweep's own, so they
+  // are cleared here (train's --overwrite warning would name a flag the user never typed).
+  const stale = await runFilesIn(run.dir);
+  await Promise.all(stale.map((name) => fs.promises.rm(path.join(run.dir, name), { force: true })));
+  if (stale.length > 0) log.info({ run: run.id, removed: stale }, `${run.id}: re-training (it had not finished; its partial ${stale.join(', ')} removed)`);
   let info: RunInfo | null = null;
   let stoppedAtTarget = false;
   const watcher: Callback = {
