@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError, DptrainError } from '../errors.js';
 import { writeFileAtomic } from '../io/index.js';
-import type { RunSummary } from '../train/index.js';
+import type { AdaptRecord, RunSummary } from '../train/index.js';
 import { predictSteps } from './fit.js';
 import { readJson, readRunMetrics, type RunMetrics } from './metrics.js';
 import type { SweepResults } from './sweep.js';
@@ -382,6 +382,7 @@ export async function runPage(dir: string): Promise<ReportPage> {
       ),
     );
   }
+  charts.push(...adaptiveCharts(metrics.adapt));
   const text = summary
     ? [
         `${summary.model} on ${summary.dataset} (${summary.trainSamples.toLocaleString('en-US')} training samples, ${summary.valSamples.toLocaleString('en-US')} held out); batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}; ${summary.engine} engine, ${plural(summary.workers, 'worker')}.`,
@@ -389,6 +390,34 @@ export async function runPage(dir: string): Promise<ReportPage> {
       ]
     : [`${plural(metrics.epochs.length, 'epoch')}, ${plural(metrics.steps, 'step')} (no summary.json: the run did not finish).`];
   return { kind: 'run', title: `Training run: ${summary ? `${summary.model} on ${summary.dataset}` : path.basename(path.resolve(dir))}`, summary: text, table: null, warnings: [], charts: charts.filter((c): c is ChartDef => c !== null) };
+}
+
+/**
+ * --batch-size auto (docs/batch-size.md, "Choosing the batch size while training"): the batch
+ * size and the noise scale φ at each choice, the goodput predicted at the chosen B, and the
+ * learning-rate gain; from the run's `adapt` records. None for a fixed batch size.
+ */
+function adaptiveCharts(adapt: AdaptRecord[]): (ChartDef | null)[] {
+  if (adapt.length === 0) return [];
+  const at = (pick: (r: AdaptRecord) => number | null) => adapt.map((r) => ({ x: r.step + 1, y: pick(r) }));
+  return [
+    chart(
+      { id: 'adaptive-batch', title: 'Batch size B(t) and noise scale φ(t) (--batch-size auto)', note: 'At each choice: the batch size from then on, the smoothed noise scale φ = B_simple it used, and the unconstrained best B = √(a·φ/b) of the step-time fit T(B) = a + b·B. B moves at most 2x per choice.', xLabel: 'step', yLabel: 'samples', xLog: false, yLog: true },
+      [
+        { label: 'batch size B', style: 'line', color: 0, points: at((r) => r.batchSize) },
+        { label: 'φ (B_simple)', style: 'line', color: 1, points: at((r) => r.phi) },
+        { label: 'best B of the model', style: 'dashed', color: 2, points: at((r) => (r.optimum !== null && Number.isFinite(r.optimum) ? r.optimum : null)) },
+      ],
+    ),
+    chart(
+      { id: 'adaptive-goodput', title: 'Predicted goodput at the chosen batch size', note: 'goodput(B) = B/T(B) · E(B): samples per second times the progress per sample relative to B0, E(B) = (φ + B0)/(φ + B).', xLabel: 'step', yLabel: 'base-batch samples / s', xLog: false, yLog: false },
+      [{ label: 'predicted goodput', style: 'line', color: 0, points: at((r) => r.goodput) }],
+    ),
+    chart(
+      { id: 'adaptive-gain', title: 'Learning-rate gain', note: 'The factor on --lr (given at B0) at the chosen batch size: AdaScale\'s r = (B/B0)(φ + B0)/(φ + B), between 1 and B/B0.', xLabel: 'step', yLabel: 'gain', xLog: false, yLog: false },
+      [{ label: 'lr gain', style: 'line', color: 0, points: at((r) => r.gain) }],
+    ),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
+import { validateAdaptiveOptions } from './adaptive/settings.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -18,8 +19,11 @@ export interface TrainConfig {
   dataset: string;
   /** Model spec, e.g. `mlp:784-128-10`. */
   model: string;
-  /** Global batch size, or 'full' for full-batch gradient descent. */
-  batchSize: number | 'full';
+  /**
+   * Global batch size, 'full' for full-batch gradient descent, or 'auto': chosen while training
+   * to maximize goodput (docs/batch-size.md, "Choosing the batch size while training").
+   */
+  batchSize: number | 'full' | 'auto';
   epochs: number;
   /** Stop after this many steps even if epochs remain (0 = no limit). */
   maxSteps: number;
@@ -47,7 +51,8 @@ export interface TrainConfig {
   gamma: number;
   /** For the cosine schedule: the final learning rate. */
   minLr: number;
-  lrRule: LrRule;
+  /** How --lr at baseBatchSize scales to the batch size; adascale: AdaScale's gain from the noise scale. */
+  lrRule: LrRule | 'adascale';
   baseBatchSize: number;
   /** Rows computed at once (gradient accumulation); 0 = the model's default. */
   microBatch: number;
@@ -105,6 +110,14 @@ export interface TrainConfig {
   onNonfinite: NonFinitePolicy;
   /** With onNonfinite = skip: stop after this many skipped steps in a row. */
   maxNonfiniteInRow: number;
+  /** --batch-size auto: the smallest batch size to choose (null = baseBatchSize). */
+  minBatchSize: number | null;
+  /** --batch-size auto: the largest batch size to choose, or 'full' (null = the training split). */
+  maxBatchSize: number | 'full' | null;
+  /** --batch-size auto: steps between choices (null = each epoch, at most every 50 steps). */
+  adaptEvery: number | null;
+  /** --batch-size auto: `FIXED_MS,PER_SAMPLE_MS`, a step-time model used instead of measured times (reproducible choices). */
+  stepTimeModel: string | null;
 }
 
 export type NonFinitePolicy = 'stop' | 'skip';
@@ -172,12 +185,16 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   resume: null,
   onNonfinite: 'stop',
   maxNonfiniteInRow: 10,
+  minBatchSize: null,
+  maxBatchSize: null,
+  adaptEvery: null,
+  stepTimeModel: null,
 });
 
 export const choices = {
   optimizer: ['sgd', 'adam', 'adamw'],
   lrSchedule: ['constant', 'step', 'cosine'],
-  lrRule: ['none', 'linear', 'sqrt'],
+  lrRule: ['none', 'linear', 'sqrt', 'adascale'],
   engine: ['threads', 'inline', 'ws'],
   kernels: ['auto', 'blas', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
@@ -193,7 +210,7 @@ export function flagOf(key: string): string {
 export function validateTrainConfig(c: TrainConfig): void {
   nonEmptyString('dataset', c.dataset);
   nonEmptyString('model', c.model);
-  if (c.batchSize !== 'full') positiveInteger('batchSize', c.batchSize, 'or "full"');
+  if (c.batchSize !== 'full' && c.batchSize !== 'auto') positiveInteger('batchSize', c.batchSize, 'or "full" or "auto"');
   positiveInteger('epochs', c.epochs);
   nonNegativeInteger('maxSteps', c.maxSteps);
   positiveNumber('lr', c.lr);
@@ -244,6 +261,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   }
   oneOf('onNonfinite', c.onNonfinite);
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
+  validateAdaptiveOptions(c);
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {

@@ -5,6 +5,7 @@
  * docs/cli.md, "Defaults and explicit options", describes both.
  */
 import { presetTrainingDefaults } from './presets.js';
+import { isAdaptive } from './adaptive/settings.js';
 import { ConfigError } from '../errors.js';
 import { availableCores, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
 import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
@@ -43,13 +44,22 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
       return c.engine === 'threads' ? availableCores() : 1;
     case 'monitor':
       return c.valSplit === 0 ? 'trainLoss' : defaultTrainConfig.monitor;
+    // --batch-size auto: the rate follows B by AdaScale's gain from B0 = 64, where the sgd default
+    // rate holds; one gradient slot cannot measure the noise scale, so a single local worker
+    // splits each batch into 2 chunks (ws: one slot per worker that joins; docs/batch-size.md).
+    case 'lrRule':
+      return c.batchSize === 'auto' ? 'adascale' : defaultTrainConfig.lrRule;
+    case 'baseBatchSize':
+      return c.batchSize === 'auto' ? SGD_DEFAULT_LR_BATCH : defaultTrainConfig.baseBatchSize;
+    case 'reduceChunks':
+      return isAdaptive(c) && (c.engine === 'inline' || (c.engine === 'threads' && c.workers < 2)) ? 2 : defaultTrainConfig.reduceChunks;
     default:
       return defaultTrainConfig[key];
   }
 }
 
 /** The options whose default depends on other options, in the order they are resolved. */
-const DEPENDENT_DEFAULTS = ['momentum', 'lr', 'workers', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
+const DEPENDENT_DEFAULTS = ['lrRule', 'baseBatchSize', 'momentum', 'lr', 'workers', 'reduceChunks', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
 
 /** What the data-dependent defaults need to know of the loaded data (its training split). */
 export interface DataShape {
@@ -81,7 +91,7 @@ export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string
     }
   }
   if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) {
-    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize;
+    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize === 'auto' ? Math.min(c.baseBatchSize, data.trainSamples) : c.batchSize;
     const perEpoch = c.dropLast ? Math.floor(data.trainSamples / batch) : Math.ceil(data.trainSamples / batch);
     c.epochs = Math.max(1, Math.ceil(c.maxSteps / Math.max(1, perEpoch)));
   }
@@ -106,7 +116,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'stepEpochs', inert: SCHEDULE_OPTION('step') },
   { option: 'gamma', inert: SCHEDULE_OPTION('step') },
   { option: 'minLr', inert: SCHEDULE_OPTION('cosine') },
-  { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
+  { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' && c.batchSize !== 'auto' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
   { option: 'dropLast', inert: (c) => (c.batchSize === 'full' ? 'a full batch leaves no partial last batch' : null) },
   { option: 'workers', inert: (c) => (c.engine === 'inline' ? 'the inline engine runs one worker in the main thread; give --engine threads for more' : c.engine === 'ws' ? "the ws engine's workers are the `dptrain worker` processes that join" : null) },
   { option: 'blasLibrary', inert: (c) => (c.kernels === 'wasm' || c.kernels === 'js' ? `it applies to --kernels blas and auto (this run: ${c.kernels})` : null) },
@@ -177,6 +187,8 @@ export type LrOrigin = 'given' | 'default' | 'checkpoint';
  */
 export function describeLearningRate(c: TrainConfig, origin: LrOrigin, batchSize: number, peakLr: number): string {
   const base = origin === 'given' ? `--lr ${c.lr}` : origin === 'checkpoint' ? `the checkpoint's ${c.lr}` : c.optimizer === 'sgd' ? `default ${c.lr}` : `Adam's default ${c.lr}`;
+  if (c.lrRule === 'adascale') return `lr ${peakLr} at batch ${c.baseBatchSize} (${origin === 'given' ? 'given' : base}), times the AdaScale gain at each step's batch size`;
+  if (c.batchSize === 'auto') return `lr ${peakLr} at batch ${c.baseBatchSize} (${origin === 'given' ? 'given' : base})${c.lrRule === 'none' ? ' at every batch size (--lr-rule none)' : `, scaled by --lr-rule ${c.lrRule} to each step's batch size`}`;
   if (c.lrRule !== 'none') return `lr ${peakLr} (${base} at batch ${c.baseBatchSize}, scaled by --lr-rule ${c.lrRule} to batch ${batchSize})`;
   if (origin === 'given') return `lr ${peakLr} (given)`;
   if (origin === 'checkpoint') return `lr ${peakLr} (the checkpoint's)`;

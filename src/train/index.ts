@@ -52,3 +52,14 @@ export {
 } from './checkpoint-store.js';
 export { resolveRunConfig } from './resume.js';
 export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';
+export {
+  statisticalEfficiency,
+  adaScaleGain,
+  goodput,
+  analyticOptimum,
+  chooseBatchSize,
+  fitStepTimes,
+  StepTimes,
+  type AdaptRecord,
+  type StepTimeLine,
+} from './adaptive/index.js';

@@ -18,6 +18,7 @@ import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
+import { describeAdaptive, epochDone, finishAdaptiveStep, planAdaptiveStep } from './adaptive-step.js';
 import { plural } from '../util/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
@@ -42,7 +43,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     // Epochs, then steps within each. An epoch that has begun (a resume mid-epoch) always gets its end.
     while (state.position > 0 || (state.epoch < run.config.epochs && state.step < run.totalSteps && !shouldStop(run))) {
       state.clock.epochStarted = performance.now();
-      while (state.position < run.stepsPerEpoch && state.step < run.totalSteps && !shouldStop(run)) {
+      while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
         await trainStep(run);
       }
       // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
@@ -75,7 +76,7 @@ function shouldStop(run: PreparedRun): boolean {
  */
 function interrupted(run: PreparedRun): boolean {
   const { state } = run;
-  const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? state.position < run.stepsPerEpoch : state.epoch < run.config.epochs);
+  const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? !epochDone(run) : state.epoch < run.config.epochs);
   return (run.signal?.aborted ?? false) && state.stopRequest === null && stepsLeft;
 }
 
@@ -90,6 +91,7 @@ async function beginRun(run: PreparedRun): Promise<void> {
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
   log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
+  if (run.adaptive) log.info({ adaptive: run.adaptive.settings }, describeAdaptive(run));
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
@@ -102,10 +104,11 @@ async function trainStep(run: PreparedRun): Promise<void> {
   const stepStarted = performance.now();
 
   // 1. Schedule: the learning rate of this step.
-  const lr = learningRate(run.peakLr, state.step, run.schedule);
-
   // 2. Plan: this step's rows of the epoch permutation (the engine splits them into shards).
-  const { start, end } = batchRange(state.position, run.trainSet.n, run.batchSize);
+  //    --batch-size auto may first choose another batch size; its rate then includes the gain.
+  const adaptive = run.adaptive ? planAdaptiveStep(run) : null;
+  const lr = adaptive ? adaptive.lr : learningRate(run.peakLr, state.step, run.schedule);
+  const { start, end } = adaptive ?? batchRange(state.position, run.trainSet.n, run.batchSize);
 
   // 3. Compute and all-reduce: the gradient sum over the global batch.
   const result = await engine.computeGradients({ epoch: state.epoch, step: state.step, start, end });
@@ -152,12 +155,13 @@ async function trainStep(run: PreparedRun): Promise<void> {
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
   if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
+  if (adaptive) finishAdaptiveStep(run, record, adaptive.gain);
   for (const c of run.callbacks) await c.onStep?.(record);
   state.step += 1;
   state.position += 1;
 
   // 8. Evaluate: every --eval-every steps within the epoch (its end evaluates anyway); onEval may stop here.
-  if (config.evalEvery > 0 && run.valSet && state.step % config.evalEvery === 0 && state.position < run.stepsPerEpoch && state.step < run.totalSteps) {
+  if (config.evalEvery > 0 && run.valSet && state.step % config.evalEvery === 0 && !epochDone(run) && state.step < run.totalSteps) {
     await evaluateWithinEpoch(run);
   }
 
@@ -178,6 +182,7 @@ async function skipStep(run: PreparedRun, result: GradientResult, lr: number): P
   await run.engine.skipUpdate();
   state.skipped.inRow += 1;
   state.skipped.total += 1;
+  if (state.adaptive) run.adaptive?.afterSkip(state.adaptive);
   const record: SkipRecord = { type: 'skip', epoch: state.epoch, step: state.step, samples: state.samples, value, workers: result.nonFiniteWorkers, inRow: state.skipped.inRow };
   run.runDir?.writeRecord(record);
   run.log.warn(record, `${at} skipped: the loss or gradient is ${value}${where}; no replica applied it (${state.skipped.inRow} in a row, ${state.skipped.total} in all)`);
@@ -243,6 +248,7 @@ async function endEpoch(run: PreparedRun): Promise<void> {
 
   state.epoch += 1;
   state.position = 0;
+  if (state.adaptive) run.adaptive?.endEpoch(state.adaptive);
   state.epochSums = { loss: 0, correct: 0, samples: 0, steps: 0 };
   clock.epochEvalMs = 0;
   await checkpointIfDue(run, 'epochs');
@@ -356,7 +362,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     datasetHash: run.dataset.hash,
     trainSamples: run.trainSet.n,
     valSamples: run.valSet?.n ?? 0,
-    batchSize: run.batchSize,
+    batchSize: state.adaptive?.batchSize ?? run.batchSize,
     stepsPerEpoch: run.stepsPerEpoch,
     lr: run.peakLr,
     engine: engine.kind,

@@ -18,7 +18,7 @@ import {
 import { createEngine, type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
-import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
+import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
 import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
@@ -28,6 +28,7 @@ import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type Lates
 import { checkResumable, resolveRun } from './resume.js';
 import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
 import { StepTimings } from './timing.js';
+import { AdaptiveBatch, freshAdaptiveState, resolveAdaptiveSettings } from './adaptive/index.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
 export interface TrainLogger {
@@ -66,8 +67,10 @@ export interface PreparedRun {
   isClassifier: boolean;
   model: ModelSpec;
   layout: ParamLayout;
-  /** The global batch size (--batch-size full resolved). */
+  /** The global batch size (--batch-size full resolved; auto: the first step's). */
   batchSize: number;
+  /** --batch-size auto (or --lr-rule adascale): chooses each step's rows and learning-rate gain; null otherwise. */
+  adaptive: AdaptiveBatch | null;
   stepsPerEpoch: number;
   /** Steps of the whole run: epochs × steps per epoch, or --max-steps when smaller. */
   totalSteps: number;
@@ -119,7 +122,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
       : (initParams(model, config.seed) as Float32Array);
 
   // Batches, learning rate and logging; what early stopping and --restore-best watch.
-  const steps = planSteps(config, trainSet.n);
+  const adaptiveSettings = resolveAdaptiveSettings(config, trainSet.n);
+  const steps = planSteps(config, trainSet.n, adaptiveSettings === null ? null : freshAdaptiveState(adaptiveSettings, 1).batchSize);
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
@@ -143,6 +147,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
   const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
+  if (adaptiveSettings) state.adaptive ??= freshAdaptiveState(adaptiveSettings, engine.workers);
+  else state.adaptive = null;
   // A resumed run's history: every epoch record in metrics.jsonl when it holds them all.
   if (runDir && runDir.keptEpochs.length === state.epoch && state.epoch > state.history.length) state.history = runDir.keptEpochs;
   if (config.restoreBest && state.earlyStopping?.best != null && state.bestParams === null) {
@@ -176,6 +182,9 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     model,
     layout,
     ...steps,
+    adaptive: adaptiveSettings && new AdaptiveBatch(adaptiveSettings),
+    // The loop's bound: with adaptive batches, the epochs (and --max-steps) end the run; info keeps the estimate.
+    totalSteps: adaptiveSettings ? (config.maxSteps > 0 ? config.maxSteps : Number.POSITIVE_INFINITY) : steps.totalSteps,
     lrOrigin: run.lrOrigin,
     earlyStopping,
     store,
@@ -199,17 +208,24 @@ async function prepareData(config: TrainConfig, given: Dataset | undefined): Pro
   return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
 }
 
-/** Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the step-record cadence. */
-function planSteps(config: TrainConfig, trainSamples: number): Pick<PreparedRun, 'batchSize' | 'stepsPerEpoch' | 'totalSteps' | 'logEvery' | 'peakLr' | 'schedule'> {
-  const batchSize = resolveBatchSize(config.batchSize, trainSamples);
+/**
+ * Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the
+ * step-record cadence. With adaptive batches (`adaptiveStart`, the first B), the rate is --lr at
+ * B0 (the loop multiplies it by the gain), the schedule counts base-batch steps (AdaScale's
+ * scale-invariant iterations), and steps per epoch are an estimate at the first B.
+ */
+function planSteps(config: TrainConfig, trainSamples: number, adaptiveStart: number | null): Pick<PreparedRun, 'batchSize' | 'stepsPerEpoch' | 'totalSteps' | 'logEvery' | 'peakLr' | 'schedule'> {
+  const batchSize = adaptiveStart ?? resolveBatchSize(config.batchSize as number | 'full', trainSamples);
+  const scheduleBatch = adaptiveStart === null ? batchSize : Math.min(config.baseBatchSize, trainSamples);
   const stepsPerEpoch = countStepsPerEpoch(trainSamples, batchSize, config.dropLast);
+  const scheduleSteps = countStepsPerEpoch(trainSamples, scheduleBatch, config.dropLast);
   const allSteps = config.epochs * stepsPerEpoch;
   const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, allSteps) : allSteps;
   const schedule: ScheduleConfig = {
     name: config.lrSchedule,
-    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-    totalSteps,
-    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
+    warmupSteps: Math.round(config.warmupEpochs * scheduleSteps),
+    totalSteps: adaptiveStart === null ? totalSteps : config.epochs * scheduleSteps,
+    stepSize: Math.max(1, Math.round(config.stepEpochs * scheduleSteps)),
     gamma: config.gamma,
     minLr: config.minLr,
   };
@@ -218,7 +234,7 @@ function planSteps(config: TrainConfig, trainSamples: number): Pick<PreparedRun,
     stepsPerEpoch,
     totalSteps,
     logEvery: config.logEvery > 0 ? config.logEvery : Math.max(1, Math.ceil(totalSteps / AUTO_LOGGED_STEPS)),
-    peakLr: scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule),
+    peakLr: adaptiveStart === null ? scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule as LrRule) : config.lr,
     schedule,
   };
 }

@@ -10,6 +10,7 @@ import { encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, t
 import { countNonFinite, describeCounts } from './non-finite.js';
 import type { ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
+import type { AdaptRecord } from './adaptive/index.js';
 
 /** The files a run writes into --out: what makes a directory "hold a run", and what --overwrite deletes. */
 export const RUN_FILES = ['config.json', 'metrics.jsonl', 'summary.json', 'final.safetensors'] as const;
@@ -92,7 +93,7 @@ export class RunDirectory {
   }
 
   /** Appends one record; TrainError `outWrite` if an earlier append failed (the file keeps its whole records). */
-  writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord): void {
+  writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord | AdaptRecord): void {
     if (this.#failure) throw this.#metricsError();
     const line = Buffer.from(JSON.stringify(record) + '\n');
     this.#metrics.write(line, (error) => {
@@ -178,6 +179,7 @@ async function recordsBefore(file: string, at: { step: number; epoch: number }):
     const after =
       ((record.type === 'step' || record.type === 'skip') && typeof record.step === 'number' && record.step >= at.step) ||
       (record.type === 'eval' && typeof record.step === 'number' && record.step > at.step) ||
+      (record.type === 'adapt' && typeof record.step === 'number' && record.step >= at.step) ||
       (record.type === 'epoch' && typeof record.epoch === 'number' && record.epoch >= at.epoch);
     if (after) break;
     kept.push(line + '\n');

@@ -9,6 +9,7 @@ import type { EarlyStoppingState } from './callbacks.js';
 import type { EpochRecord } from './records.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { StepTimings } from './timing.js';
+import { restoreAdaptiveState, saveAdaptiveState, type AdaptiveState } from './adaptive/index.js';
 
 /** Sums over the current epoch's applied steps (skipped steps add nothing). */
 export interface EpochSums {
@@ -58,6 +59,8 @@ export interface LoopState {
   /** Training time of the finished epochs, over every process of the run (the summary's samples/s). */
   trainSeconds: number;
   clock: LoopClock;
+  /** --batch-size auto (or --lr-rule adascale): the batch size, the epoch's offset, the fits; null otherwise. */
+  adaptive: AdaptiveState | null;
 }
 
 /**
@@ -68,7 +71,7 @@ export interface LoopState {
 export const HISTORY_IN_CHECKPOINT = 100;
 
 /** The state of a run that has not taken a step. */
-export function freshLoopState(earlyStopping: boolean, timings: StepTimings): LoopState {
+export function freshLoopState(earlyStopping: boolean, timings: StepTimings, adaptive: AdaptiveState | null = null): LoopState {
   return {
     step: 0,
     epoch: 0,
@@ -84,6 +87,7 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings): Lo
     stopRequest: null,
     trainSeconds: 0,
     clock: startClock(timings),
+    adaptive,
   };
 }
 
@@ -99,6 +103,7 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
     skipped: { ...state.skipped },
     stopRequest: state.stopRequest,
     trainSeconds: state.trainSeconds,
+    ...(state.adaptive && { adaptive: saveAdaptiveState(state.adaptive) }),
   };
 }
 
@@ -162,5 +167,6 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     // Older checkpoints did not save it: their history holds every finished epoch.
     trainSeconds: raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds'),
     clock: startClock(timings),
+    adaptive: raw.adaptive === undefined ? null : restoreAdaptiveState(raw.adaptive, bad),
   };
 }
