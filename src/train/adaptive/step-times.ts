@@ -3,8 +3,8 @@
  * T(B) = fixed + perSample·B, fitted online from the step times the loop measures, separately for
  * each worker count (a ws worker joining or leaving changes both terms; Pollux refits its model
  * the same way). Step times on a shared machine have a long right tail (another process takes the
- * core), so each batch size keeps its recent times and contributes their median, weighted by how
- * many there are; the line is a weighted least-squares fit through those medians.
+ * core), so each batch size keeps its recent times and contributes their median; the line is a
+ * least-squares fit through those medians with relative residuals, weighted by the counts.
  */
 import type { StepTimeLine } from './goodput.js';
 
@@ -69,13 +69,19 @@ export class StepTimes {
 }
 
 /**
- * T(B) = fixed + perSample·B through the median time of each batch size, weighted by its count;
+ * T(B) = fixed + perSample·B through the median time of each batch size (relative residuals,
+ * weighted by its count);
  * null with fewer than two distinct batch sizes. Both terms are kept ≥ 0: a negative intercept
  * refits the line through the origin, a negative slope (bigger batches no slower, within noise)
  * becomes 0 with the weighted mean as the fixed cost.
  */
 export function fitStepTimes(groups: readonly { batchSize: number; ms: readonly number[] }[]): FittedLine | null {
-  const points = groups.filter((g) => g.ms.length > 0).map((g) => ({ x: g.batchSize, y: median(g.ms), w: g.ms.length }));
+  // Step-time noise is multiplicative (a busy core slows a step by a factor), so the residuals
+  // are weighted as relative ones (1/y²), times the count behind each median.
+  const points = groups.filter((g) => g.ms.length > 0).map((g) => {
+    const y = median(g.ms);
+    return { x: g.batchSize, y, w: g.ms.length / (y * y) };
+  });
   if (points.length < 2) return null;
   let sw = 0, sx = 0, sy = 0;
   for (const p of points) {
@@ -104,7 +110,7 @@ export function fitStepTimes(groups: readonly { batchSize: number; ms: readonly 
     fixedMs = 0;
     perSampleMs = sxy0 / sxx0;
   }
-  return { fixedMs, perSampleMs, batchSizes: points.length, samples: sw };
+  return { fixedMs, perSampleMs, batchSizes: points.length, samples: groups.reduce((n, g) => n + g.ms.length, 0) };
 }
 
 export function median(values: readonly number[]): number {
