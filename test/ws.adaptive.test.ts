@@ -31,6 +31,11 @@ test('auto on the ws engine: a worker that joins mid-run is a new worker count, 
   const joined = records.find((r) => r.type === 'adapt' && r.reason === 'workersChanged');
   assert.ok(joined && joined.workers === 3, 'an adapt record for the third worker');
   assert.ok(new Set(records.filter((r) => r.type === 'step').map((r) => r.batchSize)).size >= 3, 'B changed');
-  const inline = await train({ ...auto, dataset, model, engine: 'inline', workers: 1 });
+  const sizes: number[] = [];
+  const losses: number[] = [];
+  const inline = await train({ ...auto, dataset, model, engine: 'inline', workers: 1 }, { callbacks: [{ onStep: (r) => void (sizes.push(r.batchSize), losses.push(r.loss)) }] });
+  const steps = records.filter((r) => r.type === 'step') as unknown as { batchSize: number; loss: number }[];
+  assert.deepEqual(steps.map((r) => r.batchSize), sizes, 'the same batch sizes');
+  assert.deepEqual(steps.map((r) => r.loss), losses, 'the same losses');
   assert.deepEqual(await finalParams(out, model), inline.params);
 });

@@ -165,8 +165,10 @@ export class AdaptiveBatch {
   afterStep(state: AdaptiveState, step: { count: number; ms: number; gain: number; workers: number }): void {
     const { baseBatchSize: b0, lrRule } = this.settings;
     state.progress += lrRule === 'adascale' ? step.gain : step.count / b0;
-    if (step.workers !== state.workers) return; // measured at the boundary (beforeStep)
-    if (step.count === state.batchSize && state.stepsAtSize > 0) state.times.add(step.workers, step.count, step.ms);
+    // Not measured when the workers changed during the step (the next boundary starts their fit);
+    // counted either way, so that the cadence does not depend on when a worker joined.
+    const measured = step.workers === state.workers && step.count === state.batchSize && state.stepsAtSize > 0;
+    if (measured) state.times.add(step.workers, step.count, step.ms);
     state.stepsAtSize += 1;
     state.sinceChoice += 1;
   }
@@ -224,13 +226,16 @@ export class AdaptiveBatch {
     return this.#setSize(state, gns, at, choice.batchSize, choice.reason, line, choice.predictedGain);
   }
 
-  /** A new worker count: its own fit (the old one no longer predicts); probe again unless it has one. */
+  /**
+   * A new worker count: its own fit (the old one no longer predicts). With one, the choices go on
+   * at their cadence; without, the probe runs again from the current B.
+   */
   #workersChanged(state: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number; workers: number }): AdaptRecord {
     state.workers = at.workers;
-    state.stepsAtSize = 0;
-    state.sinceChoice = 0;
+    state.stepsAtSize = 0; // the first step with the new workers is a warm-up, not measured
     const line = this.model(state, at.workers);
     state.probe = line === null ? probeSizes(state.batchSize, this.settings) : [];
+    if (line === null) state.sinceChoice = 0;
     return this.#record(state, gns, at, state.batchSize, 'workersChanged', line, null);
   }
 
