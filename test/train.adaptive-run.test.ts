@@ -113,3 +113,14 @@ test('with measured step times the run probes B0, 2·B0 and 4·B0 and then choos
   assert.ok(first.fit && !first.fit.given && first.fit.batchSizes === 3 && first.fit.workers === 2, JSON.stringify(first));
   assert.ok(first.fit.fixedMs >= 0 && first.fit.perSampleMs >= 0);
 });
+
+test('--lr-rule adascale at a fixed batch size: ceil(N/B) steps per epoch, each at --lr times a gain between B/B0 and 1', async () => {
+  const lrs: number[] = [];
+  const sizes: number[] = [];
+  const result = await train({ model: 'mlp:8-16-3', batchSize: 128, lrRule: 'adascale', baseBatchSize: 256, epochs: 2, lr: 0.05, seed: 2, engine: 'threads', workers: 2 }, { data, callbacks: [{ onStep: (r) => void (lrs.push(r.lr), sizes.push(r.batchSize)) }] });
+  assert.deepEqual(sizes, [128, 128, 128, 128, 28, 128, 128, 128, 128, 28]);
+  assert.equal(result.history.length, 2);
+  assert.equal(lrs[0], 0.05, 'gain 1 before the noise scale is measured');
+  for (const lr of lrs.slice(1)) assert.ok(lr >= 0.05 * (128 / 256) - 1e-12 && lr <= 0.05 + 1e-12, `lr ${lr}`);
+  assert.ok(lrs.some((lr) => lr < 0.05), 'the gain below 1 at B < B0 shows');
+});
