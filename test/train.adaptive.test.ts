@@ -57,7 +57,7 @@ test('a nearly pure-noise quadratic (|G|² = 0.01, tr Σ = 100): φ ≈ 10⁴, s
   const d = 100;
   const phi = measuredPhi((rng, out) => {
     for (let j = 0; j < d; j++) out[j] = 0.01 + rng.normal();
-  }, d, 512, 1500);
+  }, d, 512, 600);
   assert.ok(phi !== null && phi > 5000 && phi < 20000, `φ = ${phi} (true value 10,000)`);
   for (const B of [128, 256, 512]) {
     const e = statisticalEfficiency(B, phi!, B0);
