@@ -119,6 +119,7 @@ Batch size, epoch and iteration
 Examples
   dptrain train                                   # an MLP on the bundled MNIST digits
   dptrain train --batch-size 256 --lr 0.1 --lr-rule linear --base-batch-size 64
+  dptrain train --batch-size auto                  # B chosen while training (goodput), lr by AdaScale
   dptrain train --dataset csv:houses.csv?label=price --model linreg:13-1 --standardize
   dptrain train --out runs/a --epochs 10           # config, metrics.jsonl, final.safetensors
 `;
