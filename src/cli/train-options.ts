@@ -73,7 +73,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'minBatchSize', flag: '--min-batch-size <n>', help: '--batch-size auto: the smallest batch size to choose', parse: integer, shownDefault: '--base-batch-size' },
   { key: 'maxBatchSize', flag: '--max-batch-size <n|full>', help: '--batch-size auto: the largest batch size to choose', parse: parseBatchSize, shownDefault: 'full, the training split' },
   { key: 'adaptEvery', flag: '--adapt-every <steps>', help: '--batch-size auto: steps between choices of the batch size', parse: integer, shownDefault: 'each epoch, at most every 50 steps' },
-  { key: 'stepTimeModel', flag: '--step-time-model <fixed,per-sample>', help: '--batch-size auto: use T(B) = FIXED + PER_SAMPLE·B ms instead of measured step times, e.g. 2,0.015 (reproducible choices: same seed, same batch sizes)' },
+  { key: 'stepTimeModel', flag: '--step-time-model <ms,ms>', help: '--batch-size auto: FIXED,PER_SAMPLE: use T(B) = FIXED + PER_SAMPLE·B ms instead of measured step times, e.g. 2,0.015 (reproducible choices: same seed, same batch sizes)' },
 ];
 
 export function addTrainFlags(command: Command): Command {

@@ -210,7 +210,7 @@ export function flagOf(key: string): string {
 export function validateTrainConfig(c: TrainConfig): void {
   nonEmptyString('dataset', c.dataset);
   nonEmptyString('model', c.model);
-  if (c.batchSize !== 'full' && c.batchSize !== 'auto') positiveInteger('batchSize', c.batchSize, 'or "full" or "auto"');
+  if (c.batchSize !== 'full' && c.batchSize !== 'auto' && !(Number.isInteger(c.batchSize) && c.batchSize >= 1)) throw bad('batchSize', c.batchSize, 'a positive integer, "full" or "auto"');
   positiveInteger('epochs', c.epochs);
   nonNegativeInteger('maxSteps', c.maxSteps);
   positiveNumber('lr', c.lr);
