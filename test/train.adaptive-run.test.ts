@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { train, type StepRecord } from '../src/index.js';
 import { AdaptiveBatch, adaScaleGain, freshAdaptiveState, type AdaptRecord, type AdaptiveSettings } from '../src/train/adaptive/index.js';
 import { makeClassification, tempDir } from './helpers.js';
+import { buildReportPage } from '../src/study/index.js';
 
 const data = makeClassification(600, 8, 3);
 // 540 training samples; B starts at B0 = 8 and the given model T(B) = 1 + 0.01·B ms puts the best
@@ -123,4 +124,16 @@ test('--lr-rule adascale at a fixed batch size: ceil(N/B) steps per epoch, each 
   assert.equal(lrs[0], 0.05, 'gain 1 before the noise scale is measured');
   for (const lr of lrs.slice(1)) assert.ok(lr >= 0.05 * (128 / 256) - 1e-12 && lr <= 0.05 + 1e-12, `lr ${lr}`);
   assert.ok(lrs.some((lr) => lr < 0.05), 'the gain below 1 at B < B0 shows');
+});
+
+test('the run report of an auto run draws B(t) with φ(t), the predicted goodput and the learning-rate gain', async () => {
+  const out = path.join(tempDir(), 'run');
+  await train({ ...options, epochs: 2, out }, { data });
+  const page = await buildReportPage(out);
+  const charts = new Map(page.charts.map((c) => [c.id, c]));
+  for (const id of ['adaptive-batch', 'adaptive-goodput', 'adaptive-gain']) assert.ok(charts.has(id), `chart ${id}`);
+  const batch = charts.get('adaptive-batch')!;
+  assert.deepEqual(batch.series.map((s) => s.label), ['batch size B', 'φ (B_simple)', 'best B of the model']);
+  const choices = records(out).filter((r): r is AdaptRecord => r.type === 'adapt');
+  assert.deepEqual(batch.series[0].values.filter((v) => v !== null), choices.map((c) => c.batchSize));
 });
