@@ -89,8 +89,9 @@ export function chooseBatchSize(input: BatchChoiceInput): BatchChoice {
   const lo = Math.max(input.min, Math.ceil(current / input.maxFactor));
   const hi = Math.max(lo, Math.min(input.max, Math.floor(current * input.maxFactor)));
   const score = (b: number) => goodput(b, phi, b0, line);
+  const currentScore = score(current);
   let best = current;
-  let bestScore = score(current);
+  let bestScore = currentScore;
   for (const b of candidates(lo, hi)) {
     const s = score(b);
     if (s > bestScore) {
@@ -98,7 +99,6 @@ export function chooseBatchSize(input: BatchChoiceInput): BatchChoice {
       bestScore = s;
     }
   }
-  const currentScore = score(current);
   const gain = bestScore / currentScore - 1;
   if (best === current || gain < input.minGain) return { batchSize: current, predictedGain: 0, goodput: currentScore, reason: 'keep' };
   // Limited: the best reachable B sits on the edge of the window while the optimum lies beyond it.
