@@ -137,3 +137,18 @@ test('the run report of an auto run draws B(t) with φ(t), the predicted goodput
   const choices = records(out).filter((r): r is AdaptRecord => r.type === 'adapt');
   assert.deepEqual(batch.series[0].values.filter((v) => v !== null), choices.map((c) => c.batchSize));
 });
+
+test('without a measured noise scale a choice moves B back toward B0, at most 2x at a time', () => {
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 16, max: 540, adaptEvery: 1, trainSamples: 540, dropLast: false, lrRule: 'adascale', fixedModel: { fixedMs: 1, perSampleMs: 0.01 }, choose: true };
+  const batches = new AdaptiveBatch(settings);
+  const noGns = { gradSq: 0, trSigma: 0, steps: 0 };
+  const path = [256];
+  const state = { ...freshAdaptiveState(settings, 1), batchSize: 256, sinceChoice: 1 };
+  for (let i = 0; i < 3; i++) {
+    const record = batches.beforeStep(state, noGns, { step: i, epoch: 0, samples: 0, workers: 1 })!;
+    assert.equal(record.reason, 'noNoiseScale');
+    path.push(state.batchSize);
+    state.sinceChoice = 1;
+  }
+  assert.deepEqual(path, [256, 128, 64, 64]);
+});

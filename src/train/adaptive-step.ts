@@ -66,3 +66,12 @@ export function describeAdaptive(run: PreparedRun): string {
   const model = s.fixedModel ? `the given T(B) = ${s.fixedModel.fixedMs} + ${s.fixedModel.perSampleMs}·B ms` : a.probe.length > 0 ? `step times fitted after probing B = ${a.probe.join(', ')}` : 'the fitted step times';
   return `--batch-size auto: ${run.resumed ? 'continues' : 'starts'} at ${a.batchSize}, chooses in [${s.min}, ${s.max}] ${cadence} by goodput = B/T(B)·(φ + ${s.baseBatchSize})/(φ + B), with ${model}; learning rate by --lr-rule ${s.lrRule}`;
 }
+
+/** The start-up lines: what auto does, and a warning when one gradient slot cannot measure φ. */
+export function reportAdaptiveStart(run: PreparedRun): void {
+  run.log.info({ adaptive: run.adaptive!.settings }, describeAdaptive(run));
+  const slots = run.config.reduceChunks > 0 ? run.config.reduceChunks : run.engine.workers;
+  if (slots < 2 && run.engine.kind !== 'ws') {
+    run.log.warn({ slots }, `one gradient slot per step cannot measure the noise scale φ, so the batch size returns to ${run.adaptive!.settings.baseBatchSize} after its probe and the learning-rate gain stays 1 — give --reduce-chunks 2 (the default with one worker) or more workers`);
+  }
+}

@@ -202,6 +202,13 @@ export class AdaptiveBatch {
     return fit && { ...fit, given: false };
   }
 
+  /** One step of at most MAX_CHANGE from `batchSize` toward B0, within the bounds. */
+  #towardBase(batchSize: number): number {
+    const { baseBatchSize: b0, min, max } = this.settings;
+    const next = batchSize > b0 ? Math.max(b0, Math.ceil(batchSize / MAX_CHANGE)) : Math.min(b0, batchSize * MAX_CHANGE);
+    return clamp(next, min, max);
+  }
+
   /** --adapt-every, or each epoch at the current B and at most every DEFAULT_ADAPT_EVERY steps. */
   #adaptEvery(state: AdaptiveState): number {
     return this.settings.adaptEvery ?? Math.min(DEFAULT_ADAPT_EVERY, Math.ceil(this.settings.trainSamples / state.batchSize));
@@ -211,7 +218,8 @@ export class AdaptiveBatch {
     const phi = currentPhi(gns);
     const line = this.model(state, at.workers);
     state.sinceChoice = 0;
-    if (phi === null) return this.#setSize(state, gns, at, state.batchSize, 'noNoiseScale', line);
+    // Without φ there is no goodput to maximize and the gain is 1: back toward B0, where --lr holds.
+    if (phi === null) return this.#setSize(state, gns, at, this.#towardBase(state.batchSize), 'noNoiseScale', line);
     if (line === null) return this.#setSize(state, gns, at, state.batchSize, 'noFit', line);
     const choice = chooseBatchSize({
       current: state.batchSize,
