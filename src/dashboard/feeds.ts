@@ -146,7 +146,7 @@ export class TrainFeed implements Callback {
       const B = this.#last.batchSize;
       this.#hub.setCaption('gns', `Now: B = ${B}, B_simple ≈ ${fmt(gns.bSimple)} (B/B_simple = ${fmt(B / gns.bSimple)}): taking B_simple as the critical batch size, B is in the ${classifyRegime(B, gns.bSimple)} regime.`);
     } else {
-      this.#hub.setCaption('gns', 'B_simple needs two or more gradient slots holding samples per step (2+ workers, or --reduce-chunks 2+).');
+      this.#hub.setCaption('gns', 'Not measured now: B_simple needs two or more gradient slots holding samples per step (2+ workers, or --reduce-chunks 2+).');
     }
     this.#hub.setCaption('timeline', slowestText(this.#hub));
   }

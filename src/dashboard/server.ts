@@ -190,6 +190,7 @@ export class DashboardServer {
       return send(303, 'text/plain; charset=utf-8', 'see /\n', { Location: '/', 'Set-Cookie': `${COOKIE}=${this.#key}; Path=/; HttpOnly; SameSite=Strict` });
     }
     if (!this.#authorized(req)) return send(401, 'text/plain; charset=utf-8', 'this dashboard needs its token: open the URL dptrain printed at start-up (…/?token=…)\n');
+    if (url.pathname === '/favicon.ico') return send(204, 'image/x-icon', ''); // none, and no 404 in the console
     const asset = this.#assets.get(url.pathname);
     if (!asset) return send(404, 'text/plain; charset=utf-8', 'not found\n');
     send(200, asset.type, asset.body);

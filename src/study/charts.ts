@@ -26,6 +26,7 @@ table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; } th { background: #f4f4f4; }
 ul.warnings li { color: #9a5b00; }
 footer { color: #777; font-size: 12px; margin-top: 3em; }
+.u-legend th, .u-legend td { border: none; background: none; padding: 1px 4px; }
 `;
 
 /** Defines window.dptrainCharts; load it after uPlot. */
