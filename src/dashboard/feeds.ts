@@ -253,12 +253,18 @@ export class SweepFeed {
   readonly #train: TrainFeed;
   #rows: SweepRow[] = [];
   #runStarted = false;
+  /** The running row's step moved since the table was last sent. */
+  #rowsMoved = false;
   readonly #reached: { batchSize: number; steps: number }[] = [];
 
   constructor(hub: DashboardHub, train: TrainFeed) {
     this.#hub = hub;
     this.#train = train;
     hub.defineChart(SWEEP_CHART);
+    hub.onRefresh(() => {
+      if (this.#rowsMoved) this.#hub.setSweep(this.#rows);
+      this.#rowsMoved = false;
+    });
   }
 
   /** The sweep's hooks, each calling `also`'s first (the CLI's progress bar). */
@@ -284,6 +290,7 @@ export class SweepFeed {
         if (row) {
           row.step = record.step + 1;
           row.totalSteps = info.totalSteps;
+          this.#rowsMoved = true;
         }
       },
       onRunEnd: (outcome, index, total) => {

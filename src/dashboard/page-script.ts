@@ -1,7 +1,7 @@
 /**
  * The dashboard's browser script (plain ES5 in a string, served as /assets/dashboard.js): it
  * takes the server's snapshot and deltas over the WebSocket, keeps the series bounded as the
- * server does (series.ts), and redraws the text up to four times a second, the charts once: the header and progress,
+ * server does (series.ts), and redraws the text once a second, the charts every two seconds: the header and progress,
  * the charts (the shared chart script, study/charts.ts), the step timeline on a canvas, the
  * roster and events of a coordinator, a sweep's table. Text is set with textContent only.
  * For tests: body[data-step], body[data-state], body[data-charts] and window.__dashboard().
@@ -13,6 +13,8 @@ export const PAGE_SCRIPT = `
   var S = null;
   var plots = {};
   var dirty = false;
+  // What changed since the last redraw: the rest of the page is left alone.
+  var changed = { facts: true, roster: true, sweep: true };
   var COLORS = { compute: '#1f77b4', idle: '#c7c7c7', reduce: '#ff7f0e', update: '#2ca02c' };
 
   function $(id) { return document.getElementById(id); }
@@ -81,6 +83,7 @@ export const PAGE_SCRIPT = `
   }
   function applySnapshot(m) {
     S = m;
+    changed = { facts: true, roster: true, sweep: true };
     Object.keys(m.series).forEach(function (k) { S.series[k] = makeSeries(m.series[k]); });
     Object.keys(plots).forEach(function (id) { if (plots[id].plot) plots[id].plot.destroy(); });
     plots = {};
@@ -90,11 +93,12 @@ export const PAGE_SCRIPT = `
   function applyDelta(d) {
     if (!S) return;
     S.progress = d.progress;
-    if (d.facts) S.facts = d.facts;
+    if (d.facts) { S.facts = d.facts; changed.facts = true; }
     if (d.charts) S.charts = d.charts;
     if (d.captions) S.captions = d.captions;
-    if (d.roster) S.roster = d.roster;
-    if (d.sweep) S.sweep = d.sweep;
+    if (d.roster) { S.roster = d.roster; changed.roster = true; }
+    if (d.events.length) changed.roster = true;
+    if (d.sweep) { S.sweep = d.sweep; changed.sweep = true; }
     Object.keys(d.series).forEach(function (k) { append(k, d.series[k]); });
     Object.keys(d.replaced).forEach(function (k) { S.series[k] = makeSeries(d.replaced[k]); });
     S.timeline = appendBySeq(S.timeline, d.timeline, S.limits.timelineSteps);
@@ -104,12 +108,15 @@ export const PAGE_SCRIPT = `
   // ---- header ----
   function renderHeader() {
     var p = S.progress, facts = $('facts');
-    clear(facts);
-    S.facts.forEach(function (f) {
-      var dt = document.createElement('dt'), dd = document.createElement('dd');
-      dt.textContent = f[0]; dd.textContent = f[1];
-      facts.appendChild(dt); facts.appendChild(dd);
-    });
+    if (changed.facts) {
+      changed.facts = false;
+      clear(facts);
+      S.facts.forEach(function (f) {
+        var dt = document.createElement('dt'), dd = document.createElement('dd');
+        dt.textContent = f[0]; dd.textContent = f[1];
+        facts.appendChild(dt); facts.appendChild(dd);
+      });
+    }
     var parts = [];
     if (S.kind === 'sweep' && S.sweep) {
       var done = S.sweep.filter(function (r) { return r.status !== 'pending' && r.status !== 'running'; }).length;
@@ -206,8 +213,10 @@ export const PAGE_SCRIPT = `
     var cssW = Math.min(1000, canvas.parentNode.clientWidth || 960);
     var cssH = top + Math.max(1, names.length) * rowH + axisH + legendH;
     var dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(cssW * dpr); canvas.height = Math.round(cssH * dpr);
-    canvas.style.width = cssW + 'px'; canvas.style.height = cssH + 'px';
+    if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+      canvas.width = Math.round(cssW * dpr); canvas.height = Math.round(cssH * dpr);
+      canvas.style.width = cssW + 'px'; canvas.style.height = cssH + 'px';
+    }
     var ctx = canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, cssW, cssH);
@@ -258,7 +267,8 @@ export const PAGE_SCRIPT = `
 
   // ---- coordinator: roster and events ----
   function renderRoster() {
-    if (!S.roster) return;
+    if (!S.roster || !changed.roster) return;
+    changed.roster = false;
     $('roster-section').className = '';
     var body = $('roster').tBodies[0];
     clear(body);
@@ -285,7 +295,8 @@ export const PAGE_SCRIPT = `
 
   // ---- sweep ----
   function renderSweep() {
-    if (!S.sweep) return;
+    if (!S.sweep || !changed.sweep) return;
+    changed.sweep = false;
     $('sweep').className = '';
     var body = $('sweep-table').tBodies[0];
     clear(body);
@@ -300,8 +311,8 @@ export const PAGE_SCRIPT = `
     });
   }
 
-  // Text every update (at most 4 a second); charts and timeline at most once a second, which
-  // keeps the browser's share of a loaded machine small (docs/dashboard.md, "Cost").
+  // Text once a second, charts and timeline every two seconds, nothing while the tab is hidden:
+  // the browser's share of the machine stays small (docs/dashboard.md, "Cost").
   var heavyPending = false, heavyNow = false, lastHeavy = 0;
   function render() {
     if (!S) return;
@@ -312,7 +323,7 @@ export const PAGE_SCRIPT = `
   }
   function renderHeavy() {
     var now = Date.now();
-    if (!S || !heavyPending || (!heavyNow && now - lastHeavy < 1000)) return;
+    if (!S || !heavyPending || (!heavyNow && now - lastHeavy < 2000)) return;
     heavyPending = false;
     heavyNow = false;
     lastHeavy = now;
@@ -341,8 +352,11 @@ export const PAGE_SCRIPT = `
       setTimeout(connect, 2000);
     };
   }
+  var lastText = 0;
   setInterval(function () {
-    if (dirty) { dirty = false; render(); }
+    if (document.hidden) return;
+    var now = Date.now();
+    if (dirty && (heavyNow || now - lastText >= 1000)) { dirty = false; lastText = now; render(); }
     renderHeavy();
   }, 250);
   // For tests: the state, its series flattened.

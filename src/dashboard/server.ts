@@ -23,8 +23,8 @@ import type { DashboardHub } from './hub.js';
 import { pageAssets, type Asset } from './page.js';
 
 export const dashboardDefaults = Object.freeze({
-  /** How often browsers get what changed, ms. */
-  flushMs: 250,
+  /** How often browsers get what changed, ms (the page redraws its text once a second). */
+  flushMs: 500,
   /** Browsers connected at once. */
   maxClients: 16,
   /** Unsent bytes a browser may have before its updates are dropped. */
