@@ -5,6 +5,7 @@ import { runTrain } from '../src/cli/train-command.js';
 import { dashboardsStarted, startDashboard, type DashboardDelta, type DashboardSnapshot } from '../src/dashboard/index.js';
 import { sweep } from '../src/study/index.js';
 import { tempDir } from './helpers.js';
+import { startCli } from './process.helpers.js';
 
 const TRAIN = { dataset: 'synthetic:teacher?n=600&d=8&noise=0', model: 'linreg:8-1', lr: 0.05, momentum: 0, baseBatchSize: 16 };
 
@@ -39,4 +40,31 @@ test('a sweep\'s page: the table fills in run by run and the steps-to-target cha
     ws.close();
     await dash.close();
   }
+});
+
+test('dptrain sweep --dashboard: the page gets the sweep\'s table with the running run, and the run\'s steps', { timeout: 60_000 }, async () => {
+  const out = tempDir('dptrain-dash-sweep-cli-');
+  // A target the noise keeps out of reach: the first run lasts until Ctrl-C.
+  const run = startCli(['sweep', '--dashboard', '--batch-sizes', '8,32', '--target', 'train_loss=0.00001', '--max-epochs', '500', '--dataset', 'synthetic:teacher?n=600&d=8&noise=0.5', '--model', 'linreg:8-1', '--out', out]);
+  try {
+    await run.waitFor(/dashboard at http:\/\/127\.0\.0\.1:\d+\//);
+    const url = /dashboard at (http:\/\/\S+)/.exec(run.output())![1];
+    const ws = new WebSocket(url.replace('http://', 'ws://') + 'ws');
+    const seen = await new Promise<DashboardSnapshot | DashboardDelta>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no running sweep row:\n${run.output()}`)), 40_000);
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data)) as DashboardSnapshot | DashboardDelta;
+        if (m.sweep?.some((r) => r.status === 'running' && r.step > 0) && m.progress.step > 0) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      });
+    });
+    ws.close();
+    assert.deepEqual(seen.sweep!.map((r) => [r.id, r.batchSize]), [['b8-seed0', 8], ['b32-seed0', 32]]);
+    assert.equal(seen.sweep![1].status, 'pending');
+  } finally {
+    run.child.kill('SIGINT');
+  }
+  assert.equal((await run.exited).code, 130, run.output());
 });
