@@ -1,8 +1,10 @@
 /**
  * The dashboard's cost (docs/dashboard.md, "Cost"): W1 (mlp:784-256-128-10, B = 256) with the
  * threads engine and 2 workers, trained by the real CLI without `--dashboard`, with it and a
- * headless Chromium showing the page, and with it and a client that completes the WebSocket
- * upgrade and never reads; interleaved round by round so that the machine's load hits all alike.
+ * headless Chromium on this machine showing the page, with it and a client that reads every
+ * update but draws nothing (the run's side of a browser on another machine), and with it and a
+ * client that completes the WebSocket upgrade and never reads; interleaved round by round (the
+ * order rotates) so that the machine's load hits all alike.
  * Prints each run's training samples/s (summary.json) and the training process's peak RSS
  * (VmHWM), the medians and the ratios. Needs /usr/bin/chromium.
  *
@@ -15,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { WebSocket } from 'ws';
 import { BENCH_DATASET, machineLine, median } from './bench-common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,7 +28,15 @@ function flag(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-type Arm = 'off' | 'browser' | 'stuck';
+type Arm = 'off' | 'browser' | 'reader' | 'stuck';
+
+/** A client that reads every update and draws nothing: the run's side of a browser on another machine. */
+function reader(url: string): WebSocket {
+  const ws = new WebSocket(url.replace('http://', 'ws://') + 'ws');
+  ws.on('message', () => {});
+  ws.on('error', () => {});
+  return ws;
+}
 
 /** A client that completes the upgrade, then never reads a byte. */
 function stuckClient(url: string): net.Socket {
@@ -88,6 +99,7 @@ async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{
   let text = '';
   let opened: Promise<unknown> | null = null;
   let stuck: net.Socket | null = null;
+  let read: WebSocket | null = null;
   let rssMb = 0;
   let cpu = 0;
   const browserCpu0 = browserCpuSeconds(child.pid!);
@@ -101,11 +113,13 @@ async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{
     const m = /dashboard at (http:\/\/\S+)/.exec(text);
     if (browser && m && !opened) opened = browser.newPage({ viewport: { width: 1100, height: 900 } }).then((page) => page.goto(m[1]).then(() => page));
     if (arm === 'stuck' && m && !stuck) stuck = stuckClient(m[1]);
+    if (arm === 'reader' && m && !read) read = reader(m[1]);
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(poll);
   const browserCpu = browserCpuSeconds(child.pid!) - browserCpu0;
   (stuck as net.Socket | null)?.destroy();
+  (read as WebSocket | null)?.terminate();
   if (code !== 0) throw new Error(`train exited ${code}:\n${text}`);
   if (arm !== 'off' && !/dashboard at/.test(text)) throw new Error('no dashboard URL');
   const page = (await opened) as { close(): Promise<void> } | null;
@@ -121,12 +135,12 @@ async function main(): Promise<void> {
   console.log(machineLine());
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
-  const arms: Arm[] = ['off', 'browser', 'stuck'];
-  const sps: Record<Arm, number[]> = { off: [], browser: [], stuck: [] };
-  const rss: Record<Arm, number[]> = { off: [], browser: [], stuck: [] };
-  const cpu: Record<Arm, number[]> = { off: [], browser: [], stuck: [] };
-  const browserCpu: Record<Arm, number[]> = { off: [], browser: [], stuck: [] };
-  const label: Record<Arm, string> = { off: 'no dashboard          ', browser: 'dashboard + browser   ', stuck: 'dashboard + stuck client' };
+  const arms: Arm[] = ['off', 'browser', 'reader', 'stuck'];
+  const sps: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const rss: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const cpu: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const browserCpu: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const label: Record<Arm, string> = { off: 'no dashboard            ', browser: 'dashboard + local browser', reader: 'dashboard + reading client', stuck: 'dashboard + stuck client ' };
   try {
     for (let r = 0; r < rounds; r++) {
       // A different order each round: the arms rotate.

@@ -94,10 +94,9 @@ export class TrainFeed implements Callback {
     hub.point('loss', x, record.loss);
     if (record.accuracy !== null) hub.point('accuracy', x, record.accuracy);
     hub.point('lr', x, record.lr);
-    if (record.gns && record.gns.bSimple !== null) {
-      hub.point('bSimple', x, record.gns.bSimple);
-      hub.point('batchSize', x, record.batchSize);
-    }
+    // B every step, so that a batch size that changes during the run (B(t)) shows beside B_simple.
+    hub.point('batchSize', x, record.batchSize);
+    if (record.gns && record.gns.bSimple !== null) hub.point('bSimple', x, record.gns.bSimple);
     const { timing } = record;
     if (!this.#named || this.#names.length !== timing.computeMs.length) this.#names = timing.computeMs.map((_, i) => (this.#info?.engine === 'inline' ? 'inline' : `worker ${i + 1}`));
     hub.addTimelineStep({ step: x, ms: record.ms, workers: this.#names, computeMs: timing.computeMs, reduceMs: timing.reduceMs, updateMs: timing.updateMs });

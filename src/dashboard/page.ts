@@ -19,7 +19,8 @@ header h1 { margin-bottom: 0.2em; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0.6em 0; font-size: 14px; }
 dl.facts dt { color: #555; } dl.facts dd { margin: 0; }
 .progress { display: flex; align-items: center; gap: 12px; font-size: 14px; margin: 0.4em 0 1em; }
-.progress progress { width: 260px; height: 14px; }
+.progress .bar { width: 260px; height: 12px; background: #e6e6e6; border-radius: 6px; overflow: hidden; }
+#progress-fill { height: 100%; width: 0; background: #1f77b4; }
 #progress-text { font-variant-numeric: tabular-nums; }
 #charts { display: grid; grid-template-columns: 1fr 1fr; gap: 0 24px; }
 #charts section.chart { min-width: 0; }
@@ -46,7 +47,7 @@ function html(title: string): string {
 <body>
 <header>
 <h1 id="title">${safe}</h1>
-<div class="progress"><span id="status">connecting…</span><progress id="progress-bar" max="1" value="0"></progress><span id="progress-text"></span></div>
+<div class="progress"><span id="status">connecting…</span><div class="bar"><div id="progress-fill"></div></div><span id="progress-text"></span></div>
 <p class="caption" id="progress-message"></p>
 <dl class="facts" id="facts"></dl>
 </header>
