@@ -1,7 +1,7 @@
 /**
  * What the dashboard shows, in memory and bounded: the run header and progress, chart series
  * (BoundedSeries), the step timeline of the last steps, the roster and membership events of a
- * coordinator, a sweep's table. The feeds (feeds.ts) write into it; the server (server.ts) sends
+ * coordinator, a sweep's table. The feeds (train-feed.ts, coordinator-feed.ts, sweep-feed.ts) write into it; the server (server.ts) sends
  * a browser the whole state once (`snapshot`) and then, a few times a second, what changed
  * (`delta`). Every part has a limit, so memory does not grow with the run's length.
  */

@@ -11,7 +11,9 @@ import type { SweepHooks } from '../study/index.js';
 import type { Callback } from '../train/index.js';
 import { readTokenFile } from '../transport/index.js';
 import { dashboardKey, needsKey, parseDashboardAddress } from './address.js';
-import { CoordinatorFeed, SweepFeed, TrainFeed } from './feeds.js';
+import { CoordinatorFeed } from './coordinator-feed.js';
+import { SweepFeed } from './sweep-feed.js';
+import { TrainFeed } from './train-feed.js';
 import { DashboardHub, type DashboardSnapshot } from './hub.js';
 import { DashboardServer } from './server.js';
 

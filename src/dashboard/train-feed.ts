@@ -1,13 +1,11 @@
 /**
- * The feeds: what a run reports, written into the DashboardHub. TrainFeed is a training-loop
- * Callback (per step: a few numbers pushed, no more; throughput and captions are worked out a
- * few times a second in the hub's refresh); CoordinatorFeed turns the ws engine's status and
- * membership events into the roster; SweepFeed the sweep's hooks into its table and chart.
+ * The training loop's feed: a Callback that writes each step into the DashboardHub (a few numbers
+ * pushed, no more); throughput, ETA and captions are worked out a few times a second, in the
+ * hub's refresh, and only while a browser is connected.
  */
-import type { CoordinatorStatus, MembershipEvent } from '../engine/index.js';
-import { classifyRegime, fitScaling, predictSteps, type PlannedRun, type RunOutcome, type SweepHooks } from '../study/index.js';
+import { classifyRegime } from '../study/index.js';
 import type { Callback, EpochRecord, EvalRecord, RunInfo, RunSummary, StepRecord } from '../train/index.js';
-import { hubLimits, type ChartSpec, type DashboardHub, type RosterRow, type SweepRow } from './hub.js';
+import type { ChartSpec, DashboardHub } from './hub.js';
 
 /** The run's charts: every series key the train feed writes. */
 export const RUN_CHARTS: readonly ChartSpec[] = [
@@ -33,15 +31,6 @@ export const RUN_CHARTS: readonly ChartSpec[] = [
   },
 ];
 
-export const SWEEP_CHART: ChartSpec = {
-  id: 'sweep-steps', title: 'Steps to target vs batch size', note: 'One point per finished run that reached the target. Dashed: perfect scaling from the smallest batch size (steps halve when B doubles); line: the fit S_min + E_min/B once two batch sizes reached it.',
-  xLabel: 'batch size B (log scale)', yLabel: 'steps to target (log scale)', xLog: true, yLog: true, group: 'sweep',
-  series: [
-    { key: 'sweep.steps', label: 'measured', style: 'points', color: 0 },
-    { key: 'sweep.perfect', label: 'perfect scaling', style: 'dashed', color: 8 },
-    { key: 'sweep.fit', label: 'fit S_min + E_min/B', style: 'line', color: 1 },
-  ],
-};
 
 /** Throughput is measured over about this window, s. */
 const RATE_WINDOW_S = 5;
@@ -173,172 +162,4 @@ export function slowestText(hub: DashboardHub): string {
   const [slow, fast] = [means[0], means[means.length - 1]];
   const share = stepMs > 0 ? Math.round((100 * waitMs) / stepMs) : 0;
   return `Slowest worker: ${slow.name}, computing ${slow.ms.toFixed(2)} ms per step on average (fastest: ${fast.name}, ${fast.ms.toFixed(2)} ms); the others wait for it ${share}% of the step time.`;
-}
-
-/** The ws coordinator's roster: members from its status, the departed from membership events. */
-export class CoordinatorFeed {
-  readonly #hub: DashboardHub;
-  readonly #train: TrainFeed;
-  readonly #rows = new Map<string, RosterRow>();
-  #status: CoordinatorStatus | null = null;
-  #dirty = false;
-
-  constructor(hub: DashboardHub, train: TrainFeed) {
-    this.#hub = hub;
-    this.#train = train;
-    hub.onRefresh(() => this.#refresh());
-  }
-
-  onStatus(status: CoordinatorStatus): void {
-    this.#status = status;
-    this.#train.workerNames = status.workers.map((w) => w.name);
-    this.#dirty = true;
-  }
-
-  onMembership(event: MembershipEvent): void {
-    const row = this.#row(event.worker, event.host, event.threads);
-    const verb = { join: 'joined', leave: 'left', drop: 'dropped', lost: 'dropped (connection lost)' }[event.kind];
-    row.state = event.kind === 'join' ? 'computing' : event.kind === 'leave' ? 'left' : 'dropped';
-    row.reason = event.kind === 'join' ? '' : event.reason;
-    if (event.kind === 'join') row.joinedAtStep = event.step;
-    this.#hub.addEvent({ step: event.step, kind: event.kind, worker: event.worker, text: `${event.worker} (${event.host}, ${event.threads} thread${event.threads === 1 ? '' : 's'}) ${verb} at step ${event.step}: ${event.reason}` });
-    this.#dirty = true;
-  }
-
-  #row(name: string, host: string, threads: number): RosterRow {
-    let row = this.#rows.get(name);
-    if (!row) {
-      row = { name, host, threads, state: 'joined', joinedAtStep: null, lastStepMs: null, share: null, bytesSent: null, bytesReceived: null, reason: '' };
-      this.#rows.set(name, row);
-      // Bounded: forget the oldest departed worker.
-      if (this.#rows.size > hubLimits.rosterRows) {
-        const gone = [...this.#rows.values()].find((r) => r.state === 'left' || r.state === 'dropped');
-        if (gone) this.#rows.delete(gone.name);
-      }
-    }
-    return row;
-  }
-
-  #refresh(): void {
-    if (!this.#dirty) return;
-    this.#dirty = false;
-    const status = this.#status;
-    if (status) {
-      for (const w of status.workers) {
-        const row = this.#row(w.name, w.host, w.threads);
-        if (row.state !== 'dropped' && row.state !== 'left') row.state = 'computing';
-        row.joinedAtStep = w.joinedAtStep;
-        row.lastStepMs = w.responseMs ?? w.lastComputeMs;
-        row.share = w.share ?? null;
-        row.bytesSent = w.bytesSent ?? null;
-        row.bytesReceived = w.bytesReceived ?? null;
-      }
-      for (const name of status.waiting) {
-        const row = this.#rows.get(name);
-        if (!row || row.state === 'dropped' || row.state === 'left') {
-          const fresh = this.#row(name, row?.host ?? '', row?.threads ?? 0);
-          fresh.state = 'joined';
-          fresh.reason = 'waits for the next step boundary';
-        }
-      }
-    }
-    this.#hub.setRoster([...this.#rows.values()]);
-  }
-}
-
-/** A sweep: its table of runs, the steps-to-target chart, and the current run's charts (TrainFeed). */
-export class SweepFeed {
-  readonly #hub: DashboardHub;
-  readonly #train: TrainFeed;
-  #rows: SweepRow[] = [];
-  #runStarted = false;
-  /** The running row's step moved since the table was last sent. */
-  #rowsMoved = false;
-  readonly #reached: { batchSize: number; steps: number }[] = [];
-
-  constructor(hub: DashboardHub, train: TrainFeed) {
-    this.#hub = hub;
-    this.#train = train;
-    hub.defineChart(SWEEP_CHART);
-    hub.onRefresh(() => {
-      if (this.#rowsMoved) this.#hub.setSweep(this.#rows);
-      this.#rowsMoved = false;
-    });
-  }
-
-  /** The sweep's hooks, each calling `also`'s first (the CLI's progress bar). */
-  hooks(also: SweepHooks = {}): SweepHooks {
-    return {
-      ...also,
-      onPlan: (runs) => {
-        also.onPlan?.(runs);
-        this.#plan(runs);
-      },
-      onRunStart: (run, index, total) => {
-        also.onRunStart?.(run, index, total);
-        this.#start(run, index, total);
-      },
-      onStep: (record, run, info) => {
-        also.onStep?.(record, run, info);
-        if (!this.#runStarted) {
-          this.#runStarted = true;
-          this.#train.onTrainBegin(info);
-        }
-        this.#train.onStep(record);
-        const row = this.#rows.find((r) => r.id === run.id);
-        if (row) {
-          row.step = record.step + 1;
-          row.totalSteps = info.totalSteps;
-          this.#rowsMoved = true;
-        }
-      },
-      onRunEnd: (outcome, index, total) => {
-        also.onRunEnd?.(outcome, index, total);
-        this.#end(outcome, index, total);
-      },
-    };
-  }
-
-  #plan(runs: readonly PlannedRun[]): void {
-    this.#rows = runs.map((r) => ({ id: r.id, batchSize: r.resolvedBatchSize, seed: r.seed, lr: r.gridLr, status: 'pending', step: 0, totalSteps: null, stepsToTarget: null, seconds: null }));
-    this.#hub.setSweep(this.#rows);
-    this.#hub.setProgress({ state: 'training', step: 0, totalSteps: runs.length, message: `${runs.length} runs planned` });
-  }
-
-  #start(run: PlannedRun, index: number, total: number): void {
-    this.#hub.resetRun();
-    this.#runStarted = false;
-    const row = this.#rows.find((r) => r.id === run.id);
-    if (row) row.status = 'running';
-    this.#hub.setSweep(this.#rows);
-    this.#hub.setProgress({ message: `run ${index + 1} of ${total}: ${run.id}` });
-  }
-
-  #end(outcome: RunOutcome, index: number, total: number): void {
-    const row = this.#rows.find((r) => r.id === outcome.id);
-    if (row) {
-      row.status = outcome.status;
-      row.lr = outcome.lr;
-      row.step = outcome.stepsRun;
-      row.stepsToTarget = outcome.stepsToTarget;
-      row.seconds = outcome.secondsToTarget;
-    }
-    this.#hub.setSweep(this.#rows);
-    this.#hub.setProgress({ message: `${index + 1} of ${total} runs finished`, ...(index + 1 === total && { state: 'finished' as const }) });
-    if (outcome.stepsToTarget !== null) this.#reached.push({ batchSize: outcome.resolvedBatchSize, steps: outcome.stepsToTarget });
-    this.#drawSteps();
-  }
-
-  #drawSteps(): void {
-    const points = [...this.#reached].sort((a, b) => a.batchSize - b.batchSize);
-    this.#hub.setSeries('sweep.steps', { x: points.map((p) => p.batchSize), y: points.map((p) => p.steps) });
-    if (points.length === 0) return;
-    const bs = [...new Set(points.map((p) => p.batchSize))];
-    const ref = points[0];
-    this.#hub.setSeries('sweep.perfect', { x: bs, y: bs.map((b) => (ref.steps * ref.batchSize) / b) });
-    if (bs.length >= 2) {
-      const fit = fitScaling(points);
-      this.#hub.setSeries('sweep.fit', { x: bs, y: bs.map((b) => predictSteps(fit, b)) });
-    }
-  }
 }
