@@ -68,7 +68,7 @@ test('with a token: the page answers 401 without it, the URL\'s token sets a coo
   assert.doesNotMatch(page.body, /<script>|<style>| style=|https?:\/\//, 'no inline script or style, nothing from elsewhere');
 
   await assert.rejects(firstMessage(`ws://127.0.0.1:${dash.server.port}/ws`), /refused: 401/);
-  await assert.rejects(firstMessage(`ws://127.0.0.1:${dash.server.port}/ws`, { cookie: 'dptrain_dashboard=nope' }), /refused: 401/);
+  await assert.rejects(firstMessage(`ws://127.0.0.1:${dash.server.port}/ws`, { cookie: `dptrain_dashboard_${dash.server.port}=nope` }), /refused: 401/);
   const snapshot = await firstMessage(`ws://127.0.0.1:${dash.server.port}/ws`, { cookie });
   assert.equal(snapshot.type, 'snapshot');
 });

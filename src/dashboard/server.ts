@@ -33,7 +33,8 @@ export const dashboardDefaults = Object.freeze({
   maxPayload: 4096,
 });
 
-const COOKIE = 'dptrain_dashboard';
+/** Cookies are per host, not per port: each dashboard's cookie carries its port in its name. */
+const cookieName = (port: number) => `dptrain_dashboard_${port}`;
 
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -165,7 +166,7 @@ export class DashboardServer {
   }
 
   #authorized(req: http.IncomingMessage): boolean {
-    return this.#key === null || sameKey(cookieOf(req, COOKIE), this.#key);
+    return this.#key === null || sameKey(cookieOf(req, cookieName(this.port)), this.#key);
   }
 
   /** Host must name a loopback address when listening on one (DNS rebinding). */
@@ -187,7 +188,7 @@ export class DashboardServer {
     if (this.#key !== null && token !== null && url.pathname === '/') {
       if (!sameKey(token, this.#key)) return send(401, 'text/plain; charset=utf-8', 'wrong token: open the URL dptrain printed at start-up\n');
       // The key moves from the URL (history, screenshots) into a cookie this origin alone sends.
-      return send(303, 'text/plain; charset=utf-8', 'see /\n', { Location: '/', 'Set-Cookie': `${COOKIE}=${this.#key}; Path=/; HttpOnly; SameSite=Strict` });
+      return send(303, 'text/plain; charset=utf-8', 'see /\n', { Location: '/', 'Set-Cookie': `${cookieName(this.port)}=${this.#key}; Path=/; HttpOnly; SameSite=Strict` });
     }
     if (!this.#authorized(req)) return send(401, 'text/plain; charset=utf-8', 'this dashboard needs its token: open the URL dptrain printed at start-up (…/?token=…)\n');
     if (url.pathname === '/favicon.ico') return send(204, 'image/x-icon', ''); // none, and no 404 in the console
