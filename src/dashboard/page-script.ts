@@ -13,6 +13,7 @@ export const PAGE_SCRIPT = `
   var S = null;
   var plots = {};
   var dirty = false;
+  var endedNote = '';
   // What changed since the last redraw: the rest of the page is left alone.
   var changed = { facts: true, roster: true, sweep: true };
   var COLORS = { compute: '#1f77b4', idle: '#c7c7c7', reduce: '#ff7f0e', update: '#2ca02c' };
@@ -130,7 +131,7 @@ export const PAGE_SCRIPT = `
     $('progress-text').textContent = parts.join(' · ');
     // A plain bar: Chromium's <progress> keeps repainting (measured: ~1% of a core).
     $('progress-fill').style.width = (p.totalSteps ? Math.min(100, (100 * p.step) / p.totalSteps) : 0).toFixed(1) + '%';
-    $('progress-message').textContent = p.message || '';
+    $('progress-message').textContent = [p.message, endedNote].filter(Boolean).join(' — ');
     document.body.setAttribute('data-step', String(p.step));
     document.body.setAttribute('data-state', p.state);
   }
@@ -346,7 +347,9 @@ export const PAGE_SCRIPT = `
       document.body.setAttribute('data-connected', '0');
       var state = S ? S.progress.state : 'starting';
       if (e.code === 1001 || state === 'finished' || state === 'interrupted' || state === 'failed') {
-        setStatus('the run ended — this page keeps its last state', 'ended');
+        setStatus('ended', 'ended');
+        endedNote = 'the run ended; this page keeps its last state.';
+        dirty = true;
         return;
       }
       setStatus('disconnected — retrying', 'lost');

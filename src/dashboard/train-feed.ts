@@ -25,7 +25,7 @@ export const RUN_CHARTS: readonly ChartSpec[] = [
     series: [{ key: 'lr', label: 'learning rate', style: 'line', color: 2 }],
   },
   {
-    id: 'gns', title: 'Gradient noise scale B_simple vs the batch size B', note: 'B_simple = tr(Σ)/|G|² from the shard gradients (moving averages), in samples, against the global batch size used. B well below B_simple: perfect scaling (a larger B saves steps in proportion); far above it: diminishing returns (docs/batch-size.md).',
+    id: 'gns', title: 'Gradient noise scale B_simple vs the batch size B', note: 'B_simple = tr(Σ)/|G|² from the shard gradients (moving averages), in samples, against the global batch size used (not an epoch\'s partial last batch). B well below B_simple: perfect scaling (a larger B saves steps in proportion); far above it: diminishing returns (docs/batch-size.md).',
     xLabel: 'step', yLabel: 'samples (log scale)', xLog: false, yLog: true,
     series: [{ key: 'bSimple', label: 'B_simple', style: 'line', color: 3 }, { key: 'batchSize', label: 'batch size B', style: 'dashed', color: 8 }],
   },
@@ -45,6 +45,8 @@ export class TrainFeed implements Callback {
   #named = false;
   #step = 0;
   #last: StepRecord | null = null;
+  /** The batch size last plotted (a full batch; the partial last batch of an epoch is left out). */
+  #batch = 0;
   /** (time s, samples, step) marks, about one a second, for throughput and ETA. */
   readonly #marks: [number, number, number][] = [];
 
@@ -62,6 +64,7 @@ export class TrainFeed implements Callback {
 
   onTrainBegin(info: RunInfo): void {
     this.#info = info;
+    this.#batch = 0;
     this.#marks.length = 0;
     const schedule = `${info.lrSchedule ?? 'constant'}${info.warmupEpochs ? `, warmup ${fmt(info.warmupEpochs)} epochs` : ''}`;
     this.#hub.setFacts([
@@ -83,8 +86,13 @@ export class TrainFeed implements Callback {
     hub.point('loss', x, record.loss);
     if (record.accuracy !== null) hub.point('accuracy', x, record.accuracy);
     hub.point('lr', x, record.lr);
-    // B every step, so that a batch size that changes during the run (B(t)) shows beside B_simple.
-    hub.point('batchSize', x, record.batchSize);
+    // B every step, so that a batch size that changes during the run (B(t)) shows beside B_simple;
+    // not an epoch's partial last batch (the samples so far then end a whole epoch).
+    const partial = record.batchSize < this.#batch && this.#info !== null && record.samples % this.#info.trainSamples === 0;
+    if (!partial) {
+      hub.point('batchSize', x, record.batchSize);
+      this.#batch = record.batchSize;
+    }
     if (record.gns && record.gns.bSimple !== null) hub.point('bSimple', x, record.gns.bSimple);
     const { timing } = record;
     if (!this.#named || this.#names.length !== timing.computeMs.length) this.#names = timing.computeMs.map((_, i) => (this.#info?.engine === 'inline' ? 'inline' : `worker ${i + 1}`));
@@ -131,7 +139,7 @@ export class TrainFeed implements Callback {
     }
     const gns = this.#last.gns;
     if (gns && gns.bSimple !== null && Number.isFinite(gns.bSimple) && gns.bSimple > 0) {
-      const B = this.#last.batchSize;
+      const B = this.#batch || this.#last.batchSize;
       this.#hub.setCaption('gns', `Now: B = ${B}, B_simple ≈ ${fmt(gns.bSimple)} (B/B_simple = ${fmt(B / gns.bSimple)}): taking B_simple as the critical batch size, B is in the ${classifyRegime(B, gns.bSimple)} regime.`);
     } else {
       this.#hub.setCaption('gns', 'Not measured now: B_simple needs two or more gradient slots holding samples per step (2+ workers, or --reduce-chunks 2+).');
