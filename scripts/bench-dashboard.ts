@@ -151,7 +151,7 @@ async function main(): Promise<void> {
         rss[arm].push(m.rssMb);
         cpu[arm].push(m.cpu);
         browserCpu[arm].push(m.browserCpu);
-        console.log(`round ${r + 1}: ${label[arm]} ${Math.round(m.sps).toLocaleString('en-US')} samples/s, peak RSS ${m.rssMb.toFixed(0)} MB, train CPU ${m.cpu.toFixed(2)} s, browser CPU ${m.browserCpu.toFixed(2)} s`);
+        console.log(`round ${r + 1}: ${label[arm]} ${Math.round(m.sps).toLocaleString('en-US')} samples/s, peak RSS ${m.rssMb.toFixed(0)} MB, train CPU ${m.cpu.toFixed(2)} s, browser CPU ${arm === 'browser' ? `${m.browserCpu.toFixed(2)} s` : '—'}`);
       }
     }
   } finally {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const base = median(sps.off);
   for (const arm of arms) {
     const m = median(sps[arm]);
-    console.log(`${label[arm]}: median ${Math.round(m).toLocaleString('en-US')} samples/s (ratio to no dashboard ${(m / base).toFixed(3)}), peak RSS ${median(rss[arm]).toFixed(0)} MB, train CPU ${median(cpu[arm]).toFixed(2)} s (ratio ${(median(cpu[arm]) / median(cpu.off)).toFixed(3)}), browser CPU ${median(browserCpu[arm]).toFixed(2)} s per run`);
+    console.log(`${label[arm]}: median ${Math.round(m).toLocaleString('en-US')} samples/s (ratio to no dashboard ${(m / base).toFixed(3)}), peak RSS ${median(rss[arm]).toFixed(0)} MB, train CPU ${median(cpu[arm]).toFixed(2)} s (ratio ${(median(cpu[arm]) / median(cpu.off)).toFixed(3)}), browser CPU ${arm === 'browser' ? `${median(browserCpu[arm]).toFixed(2)} s per run` : '—'}`);
   }
   console.log(`W1, threads x2, wasm kernels, ${steps} steps per run, ${rounds} rounds`);
   console.log(machineLine());
