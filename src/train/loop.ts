@@ -29,6 +29,8 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Final parameters, flat, in the layout of `layers.{i}.weight` / `layers.{i}.bias`. */
   params: Float32Array;
+  /** Final BatchNorm running statistics (running_mean, running_var, num_batches_tracked per layer; empty without BatchNorm). */
+  buffers: Float32Array;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -291,6 +293,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     },
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
+    ...(engine.buffers.length > 0 && { buffers: Float32Array.from(engine.buffers) }),
     ...(state.bestParams && { best: state.bestParams }),
   };
   const path = await store.save(checkpoint);
@@ -369,9 +372,10 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   };
   await engine.synchronize();
   const params = Float32Array.from(state.bestParams ?? engine.params);
-  await run.runDir?.finish(summary, params, run.layout, run.model.text);
+  const buffers = Float32Array.from(engine.buffers);
+  await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params };
+  return { config, summary, history: state.history, params, buffers };
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */
