@@ -107,7 +107,8 @@ const SPECS = [
   'cnn:3x10x9 conv6k3p1 relu maxpool2 conv5k3s2p1 tanh avgpool2s1 flatten dense12 gelu dense4',
   'cnn:2x11x8 conv4k5s2p2 relu maxpool3s2p1 conv3k1 gelu gap dense6 layernorm relu dense3',
   // BatchNorm2d and BatchNorm1d: running statistics and the evaluation-mode loss compared too.
-  'cnn:3x10x9 conv6k3p1 bn relu maxpool2 conv5k3s2p1 bn tanh flatten dense12 bn gelu dense4',
+  // No bias right before bn: BatchNorm's mean removes it, so it would not train (PyTorch practice too).
+  'cnn:3x10x9 conv6k3p1nobias bn relu maxpool2 conv5k3s2p1nobias bn tanh flatten dense12nobias bn gelu dense4',
 ];
 
 for (const spec of SPECS) {
