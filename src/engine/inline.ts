@@ -65,6 +65,7 @@ export class InlineEngine implements Engine {
     } else {
       // BatchNorm: every chunk's statistics are summed in chunk order, as the threads engine does.
       while (this.#chunkModels.length < slots.length) this.#chunkModels.push(this.#chunkModels.length === 0 ? this.#model : new Model(this.#setup.model, { kernels: this.#model.kernels, batchNorm: this.#setup.batchNorm }));
+      slots.forEach((rows, i) => this.#chunkModels[i].reserveCall(rows.end - rows.start, this.params, grads[i]));
       const gens = slots.map((rows, i) => this.#chunkModels[i].gradientSteps(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grads[i], this.#setup.microBatch, training));
       sums = runLockstep(gens, (partials) => sumInOrder(partials));
       this.#pendingStats = Float64Array.from(this.#model.batchStats);

@@ -128,6 +128,8 @@ function update(task: UpdateTask): UpdateResult {
  */
 function batchNormSlots(task: StepTask, params: Float32Array, training: { seed: number; step: number }): StepResult['slots'] {
   while (slotModels.length < Math.max(1, task.slots.length)) slotModels.push(new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm }));
+  // Every allocation first: one slot's call must not grow this thread's memory under another's views.
+  task.slots.forEach((rowsOfSlot, i) => slotModels[i].reserveCall(rowsOfSlot.end - rowsOfSlot.start, params, slot(task.firstSlot + i)));
   const gens = task.slots.map((rowsOfSlot, i) => {
     const grad = slot(task.firstSlot + i);
     grad.fill(0);

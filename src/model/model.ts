@@ -368,6 +368,18 @@ export class Model {
   }
 
   /**
+   * Makes now every allocation a training call of `rows` rows with `params` and `grad` like these
+   * needs. Several Models of one thread running gradientSteps in lockstep call it for each first:
+   * an allocation inside one call could grow the thread's kernel memory and detach the views
+   * another call holds across its exchanges.
+   */
+  reserveCall(rows: number, params: FloatArray, grad: FloatArray): void {
+    this.reserve(Math.max(1, rows));
+    if (!this.#k.isResident(params)) this.#paramStage ??= this.#alloc(this.numParams);
+    if (!this.#k.isResident(grad)) this.#gradStage ??= this.#alloc(this.numParams);
+  }
+
+  /**
    * Returns the workspace to the kernel set now (with the wasm kernels: the thread's wasm
    * memory; otherwise a Model's workspace is freed when it is garbage-collected). The Model
    * cannot be used afterwards (ModelError `dptrain.model.disposed`). Calling it again does nothing.

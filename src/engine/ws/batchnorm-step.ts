@@ -44,6 +44,8 @@ export class WorkerBatchNorm {
     const order = this.#epochOrder(m.epoch);
     while (this.#models.length < slots.length) this.#models.push(new Model(this.#spec, { kernels: this.#kernels, batchNorm: this.#mode }));
     const training = { seed: this.#seed, step: m.step };
+    // Every allocation first: one slot's call must not grow the kernel memory under another's views.
+    slots.forEach((rows, i) => this.#models[i].reserveCall(rows.end - rows.start, params, grads[i]));
     const gens = slots.map((rows, i) => {
       grads[i].fill(0);
       return this.#models[i].gradientSteps(params, this.#train, order.subarray(rows.start, rows.end), grads[i], this.#microBatch, training);
