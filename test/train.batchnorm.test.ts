@@ -72,3 +72,20 @@ test('a BatchNorm net resumed from a checkpoint ends with the uninterrupted run\
   assert.ok(bytes.equals(fs.readFileSync(path.join(full, 'final.safetensors'))));
   assert.ok(bytes.includes(Buffer.from('"layers.1.running_var"')) && bytes.includes(Buffer.from('"layers.1.num_batches_tracked":{"dtype":"I64","shape":[]')));
 });
+
+test('--restore-best ends with the best epoch\'s running statistics too, and keeps them through a resume', { timeout: 300_000 }, async () => {
+  const root = tempDir();
+  const full = path.join(root, 'full');
+  const opts = { ...options, maxSteps: 0, epochs: 4, lr: 0.4, valSplit: 0.25, restoreBest: true, engine: 'threads', workers: 2 } as const;
+  const result = await train({ ...opts, out: full, checkpointDir: path.join(full, 'ckpt'), checkpointEvery: '1epoch', keep: 10 }, { data });
+  const best = result.summary.best!;
+  assert.equal(best.restored, true);
+  const stepsPerEpoch = result.summary.stepsPerEpoch;
+  assert.equal(result.buffers[12], (best.epoch + 1) * stepsPerEpoch, `num_batches_tracked of the best epoch ${best.epoch}`);
+  const dir = path.join(root, 'resumed');
+  fs.mkdirSync(path.join(dir, 'ckpt'), { recursive: true });
+  const second = `ckpt-${String(2 * stepsPerEpoch).padStart(9, '0')}.safetensors`;
+  fs.copyFileSync(path.join(full, 'ckpt', second), path.join(dir, 'ckpt', second));
+  await train({ resume: path.join(dir, 'ckpt'), out: dir }, { data });
+  assert.ok(fs.readFileSync(path.join(dir, 'final.safetensors')).equals(fs.readFileSync(path.join(full, 'final.safetensors'))));
+});

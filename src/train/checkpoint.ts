@@ -78,6 +78,8 @@ export interface Checkpoint {
   best?: Float32Array;
   /** The BatchNorm running statistics (model buffers.ts); absent for a model without BatchNorm. */
   buffers?: Float32Array;
+  /** With `best` and BatchNorm: the best epoch's running statistics (best.layers.{i}.running_mean, ...). */
+  bestBuffers?: Float32Array;
 }
 
 /** A tensor as a file lists it. */
@@ -137,7 +139,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const fail: Fail = (message) => {
     throw new FormatError('cannotEncodeCheckpoint', `cannot encode checkpoint: ${message}`);
   };
-  const { meta, params, optimizerState, best, buffers } = checkpoint;
+  const { meta, params, optimizerState, best, buffers, bestBuffers } = checkpoint;
   const checked = validateMeta(meta, fail);
   if (checked.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     fail(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}, the version this dptrain writes (got ${checked.formatVersion})`);
@@ -165,6 +167,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     ...names.map((name) => ({ name: OPTIMIZER_PREFIX + name, dtype: 'F32' as const, shape: [layout.size], data: optimizerState[name] })),
     ...(best ? parameterTensors(best, layout).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
     ...encodableBuffers(checked.model, buffers, fail),
+    ...(best && bestBuffers ? encodableBuffers(checked.model, bestBuffers, fail).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
   const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER });
@@ -348,7 +351,7 @@ function checkCheckpointHeader(header: SafetensorsHeader, source: string): void 
   const buffers = new Map(buffersOf(model).tensors.map((t) => [t.name, t]));
   for (const e of header.entries) {
     if (names.has(e.name)) continue;
-    const buffer = buffers.get(e.name);
+    const buffer = buffers.get(e.name) ?? buffers.get(e.name.startsWith(BEST_PREFIX) ? e.name.slice(BEST_PREFIX.length) : '');
     if (buffer !== undefined && e.dtype === (buffer.shape.length === 0 ? 'I64' : 'F32') && sameShape(e.shape, buffer.shape)) continue;
     // The best epoch's copy of a model tensor (--restore-best): the tensor's own dtype and shape.
     const bestShape = shapes.get(e.name);
@@ -475,7 +478,8 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const best = readBestTensors(tensors, layout, meta.model, invalid);
   const bufferLayoutOfModel = buffersOf(meta.model);
   const buffers = readBufferTensors(tensors, bufferLayoutOfModel, meta.model, invalid);
-  const bufferNames = new Set(bufferLayoutOfModel.tensors.map((t) => t.name));
+  const bufferNames = new Set(bufferLayoutOfModel.tensors.flatMap((t) => [t.name, BEST_PREFIX + t.name]));
+  const bestBuffers = best && bufferLayoutOfModel.tensors.some((t) => tensors.has(BEST_PREFIX + t.name)) ? readBufferTensors(tensors, bufferLayoutOfModel, meta.model, invalid, BEST_PREFIX) : undefined;
   const optimizerState: Record<string, Float32Array> = {};
   for (const [name, t] of tensors) {
     if (expected.has(name) || bufferNames.has(name) || (best && name.startsWith(BEST_PREFIX) && expected.has(name.slice(BEST_PREFIX.length)))) continue;
@@ -488,7 +492,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
     }
     optimizerState[stateName] = t.data as Float32Array;
   }
-  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(buffers && { buffers }) }, checksum: stated };
+  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(buffers && { buffers }), ...(bestBuffers && { bestBuffers }) }, checksum: stated };
 }
 
 /** The BatchNorm buffer layout of a model spec (empty without BatchNorm). */
@@ -507,14 +511,15 @@ function encodableBuffers(model: string, buffers: Float32Array | undefined, fail
 }
 
 /** The model's BatchNorm buffers from a checkpoint's tensors (undefined without BatchNorm); each must be there. */
-function readBufferTensors(tensors: DecodedSafetensors['tensors'], layout: BufferLayout, model: string, fail: Fail): Float32Array | undefined {
+function readBufferTensors(tensors: DecodedSafetensors['tensors'], layout: BufferLayout, model: string, fail: Fail, prefix = ''): Float32Array | undefined {
   if (layout.size === 0) return undefined;
   const buffers = new Float32Array(layout.size);
   for (const t of layout.tensors) {
-    const found = tensors.get(t.name);
+    const name = prefix + t.name;
+    const found = tensors.get(name);
     const dtype = t.shape.length === 0 ? 'I64' : 'F32';
-    if (found === undefined) return fail(`tensor "${t.name}" (a BatchNorm buffer of ${model}) is missing`);
-    if (found.dtype !== dtype || !sameShape(found.shape, t.shape)) fail(`tensor "${t.name}" is ${found.dtype} [${found.shape.join(', ')}]; it must be ${dtype} [${t.shape.join(', ')}]`);
+    if (found === undefined) return fail(`tensor "${name}" (a BatchNorm buffer of ${model}) is missing`);
+    if (found.dtype !== dtype || !sameShape(found.shape, t.shape)) fail(`tensor "${name}" is ${found.dtype} [${found.shape.join(', ')}]; it must be ${dtype} [${t.shape.join(', ')}]`);
     if (dtype === 'I64') buffers[t.offset] = Number((found.data as BigInt64Array)[0]);
     else buffers.set(found.data as Float32Array, t.offset);
   }

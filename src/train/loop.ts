@@ -239,6 +239,7 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     if (improved && config.restoreBest) {
       await run.engine.synchronize();
       (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
+      if (run.engine.buffers.length > 0) (state.bestBuffers ??= new Float32Array(run.engine.buffers.length)).set(run.engine.buffers);
     }
     if (stop !== null) state.stopRequest ??= stop;
   }
@@ -295,6 +296,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     optimizerState: { ...engine.optimizerState },
     ...(engine.buffers.length > 0 && { buffers: Float32Array.from(engine.buffers) }),
     ...(state.bestParams && { best: state.bestParams }),
+    ...(state.bestParams && state.bestBuffers && { bestBuffers: state.bestBuffers }),
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -372,7 +374,8 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   };
   await engine.synchronize();
   const params = Float32Array.from(state.bestParams ?? engine.params);
-  const buffers = Float32Array.from(engine.buffers);
+  // --restore-best ends with the best epoch's running statistics too, matching its weights.
+  const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
   await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params, buffers };
