@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { decodeSafetensors } from '../src/index.js';
-import { runCli, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { binPath, repoRoot, runCli, tempDir } from './helpers.js';
 
 function expectUsageError(args: string[], pattern: RegExp, code: string): void {
   const result = runCli(args);
@@ -39,4 +40,27 @@ test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, 
   expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:5'], /ghost:5 needs ghost batches that divide the global batch of 16 samples .*ghost:4/, 'dptrain.config.badOption');
   expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batch-size', '1'], /BatchNorm1d layer layers\.2 .* a batch of 1 sample.*at least 2 values per channel/, 'dptrain.config.badOption');
   expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batchnorm', 'local', '--batch-size', '3', '--workers', '2', '--engine', 'threads'], /a shard of 1 sample/, 'dptrain.config.badOption');
+});
+
+test('kill -9 of `dptrain train` with BatchNorm mid-run, then --resume: final.safetensors byte-identical (running statistics included)', { timeout: 300_000 }, async () => {
+  const root = tempDir();
+  const run = ['train', '--dataset', 'mnist', '--model', 'cnn:1x28x28 conv2k5s3 bn relu flatten dense10', '--batch-size', '16', '--max-steps', '240', '--engine', 'threads', '--workers', '2', '--seed', '3'];
+  const full = runCli([...run, '--out', path.join(root, 'full')]);
+  assert.equal(full.status, 0, full.stderr);
+  const ckpt = path.join(root, 'ckpt');
+  const killed = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
+    const child = spawn(process.execPath, [binPath, ...run, '--out', path.join(root, 'run'), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps', '--log-format', 'json'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      log += chunk;
+      if (/checkpoint [^"]*ckpt-000000090/.test(log) && child.exitCode === null) child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (_code, signal) => resolve(signal));
+  });
+  assert.equal(killed, 'SIGKILL', 'the run must still be going when killed');
+  const resumed = runCli(['train', '--resume', ckpt]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.ok(fs.readFileSync(path.join(root, 'run', 'final.safetensors')).equals(fs.readFileSync(path.join(root, 'full', 'final.safetensors'))));
 });
