@@ -8,16 +8,20 @@ import type { FloatArray } from '../util/float.js';
 
 /** out[c] += Σ x[r, c], out[C + c] += Σ x[r, c]², out[2C] += the rows, over rows [r0, r1). */
 export function batchNormSums(x: FloatArray, r0: number, r1: number, c: number, out: Float64Array, at = 0): void {
-  for (let ch = 0; ch < c; ch++) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = r0 * c + ch, end = r1 * c; i < end; i += c) {
-      const v = x[i];
-      s1 += v;
-      s2 += v * v;
+  // Row by row (the memory order), with per-channel accumulators: one pass over x.
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let r = r0; r < r1; r++) {
+    const row = r * c;
+    for (let ch = 0; ch < c; ch++) {
+      const v = x[row + ch];
+      s1[ch] += v;
+      s2[ch] += v * v;
     }
-    out[at + ch] += s1;
-    out[at + c + ch] += s2;
+  }
+  for (let ch = 0; ch < c; ch++) {
+    out[at + ch] += s1[ch];
+    out[at + c + ch] += s2[ch];
   }
   out[at + 2 * c] += r1 - r0;
 }
@@ -36,29 +40,44 @@ export function batchNormMoments(sums: Float64Array, at: number, c: number, eps:
   }
 }
 
-/** x̂ = (x − mean)·rstd, y = γ·x̂ + β over rows [r0, r1); xhat null in evaluation. y may alias x. */
-export function batchNormApply(x: FloatArray, y: FloatArray, xhat: FloatArray | null, r0: number, r1: number, c: number, mean: Float64Array, rstd: Float64Array, gamma: FloatArray, beta: FloatArray): void {
+/**
+ * x̂ = (x − mean)·rstd, y = γ·x̂ + β over rows [r0, r1), then max(0, y) when `relu` (a following
+ * ReLU fused: one pass instead of two); xhat null in evaluation. y may alias x.
+ */
+export function batchNormApply(x: FloatArray, y: FloatArray, xhat: FloatArray | null, r0: number, r1: number, c: number, mean: Float64Array, rstd: Float64Array, gamma: FloatArray, beta: FloatArray, relu = false): void {
+  // y = x·scale + shift per channel: γ·(x − mean)·rstd + β with the products taken once.
+  const scale = new Float64Array(c);
+  const shift = new Float64Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    scale[ch] = gamma[ch] * rstd[ch];
+    shift[ch] = beta[ch] - scale[ch] * mean[ch];
+  }
   for (let r = r0; r < r1; r++) {
     const at = r * c;
-    for (let ch = 0; ch < c; ch++) {
-      const h = (x[at + ch] - mean[ch]) * rstd[ch];
-      if (xhat !== null) xhat[at + ch] = h;
-      y[at + ch] = gamma[ch] * h + beta[ch];
+    if (xhat !== null) for (let ch = 0; ch < c; ch++) xhat[at + ch] = (x[at + ch] - mean[ch]) * rstd[ch];
+    if (relu) {
+      for (let ch = 0; ch < c; ch++) y[at + ch] = Math.max(0, x[at + ch] * scale[ch] + shift[ch]);
+    } else {
+      for (let ch = 0; ch < c; ch++) y[at + ch] = x[at + ch] * scale[ch] + shift[ch];
     }
   }
 }
 
 /** out[c] += Σ dy, out[C + c] += Σ dy·x̂ over rows [r0, r1): the backward pass's per-channel sums. */
 export function batchNormGradSums(dy: FloatArray, xhat: FloatArray, r0: number, r1: number, c: number, out: Float64Array, at = 0): void {
-  for (let ch = 0; ch < c; ch++) {
-    let s1 = 0;
-    let s2 = 0;
-    for (let i = r0 * c + ch, end = r1 * c; i < end; i += c) {
-      s1 += dy[i];
-      s2 += dy[i] * xhat[i];
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let r = r0; r < r1; r++) {
+    const row = r * c;
+    for (let ch = 0; ch < c; ch++) {
+      const g = dy[row + ch];
+      s1[ch] += g;
+      s2[ch] += g * xhat[row + ch];
     }
-    out[at + ch] += s1;
-    out[at + c + ch] += s2;
+  }
+  for (let ch = 0; ch < c; ch++) {
+    out[at + ch] += s1[ch];
+    out[at + c + ch] += s2[ch];
   }
 }
 

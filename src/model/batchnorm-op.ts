@@ -25,6 +25,8 @@ export class BatchNormOp extends BaseOp {
   #rstd = new Float64Array(0);
   #partial: Float64Array;
   #gradSums: Float64Array;
+  /** A following ReLU runs in this op's output pass (layer-ops.ts's gradient protocol). */
+  #relu = false;
 
   constructor(s: StackLayer, slot: NormSlot) {
     super(s);
@@ -35,6 +37,12 @@ export class BatchNormOp extends BaseOp {
     this.#xhat = new Scratch(this.outWidth);
     this.#partial = new Float64Array(2 * this.#c + 1);
     this.#gradSums = new Float64Array(2 * this.#c);
+  }
+
+  override fuseRelu(): boolean {
+    this.#relu = true;
+    this.outputIsRelu = true;
+    return true;
   }
 
   override reserve(rows: number, alloc: Allocate): void {
@@ -72,7 +80,7 @@ export class BatchNormOp extends BaseOp {
         mean[ch] = b[this.#slot.offset + ch];
         rstd[ch] = 1 / Math.sqrt(b[this.#slot.offset + c + ch] + BN_EPS);
       }
-      batchNormApply(x, y, null, 0, n * hw, c, mean, rstd, p[0], p[1]);
+      batchNormApply(x, y, null, 0, n * hw, c, mean, rstd, p[0], p[1], this.#relu);
       return;
     }
     const xhat = this.#xhat.array;
@@ -92,7 +100,7 @@ export class BatchNormOp extends BaseOp {
       stats.set(totals.subarray(0, 2 * c + 1), at);
       this.#checkCount(totals[2 * c], 'over the global batch');
       batchNormMoments(totals, 0, c, BN_EPS, this.#mean, this.#rstd);
-      batchNormApply(x, y, xhat, 0, n * hw, c, this.#mean, this.#rstd, p[0], p[1]);
+      batchNormApply(x, y, xhat, 0, n * hw, c, this.#mean, this.#rstd, p[0], p[1], this.#relu);
       return;
     }
     stats.set(partial, at);
@@ -106,7 +114,7 @@ export class BatchNormOp extends BaseOp {
       const mean = this.#mean.subarray(g * c, (g + 1) * c);
       const rstd = this.#rstd.subarray(g * c, (g + 1) * c);
       batchNormMoments(sums, 0, c, BN_EPS, mean, rstd);
-      batchNormApply(x, y, xhat, r0, r1, c, mean, rstd, p[0], p[1]);
+      batchNormApply(x, y, xhat, r0, r1, c, mean, rstd, p[0], p[1], this.#relu);
     }
   }
 
