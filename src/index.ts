@@ -62,3 +62,4 @@ export {
   TrainError,
   EngineError,
 } from './errors.js';
+export { startDashboard, DashboardHub, type Dashboard, type DashboardOptions, type ChartSpec } from './dashboard/index.js';

@@ -169,6 +169,10 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     lr: steps.peakLr,
     engine: engine.kind,
     workers: engine.workers,
+    kernels: engine.kernels,
+    optimizer: config.optimizer,
+    lrSchedule: config.lrSchedule,
+    warmupEpochs: config.warmupEpochs,
   };
   return {
     config,

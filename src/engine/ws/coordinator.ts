@@ -33,7 +33,7 @@ import { plural } from '../../util/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
-import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type CoordinatorStatus, type WsCoordinatorOptions } from './options.js';
+import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
 import { checkHelloMeta, Roster } from './roster.js';
@@ -225,6 +225,8 @@ export class WsEngine implements Engine {
         joinedAtStep: m.joinedAtStep,
         responseMs: paces.get(m.name)?.ms ?? null,
         share: paces.get(m.name)?.share ?? null,
+        bytesSent: m.connection.stats().bytesSent,
+        bytesReceived: m.connection.stats().bytesReceived,
       })),
       waiting: this.#roster.waiting.map((m) => m.name),
       allreduce: this.#lastAlgorithm,
@@ -317,6 +319,7 @@ export class WsEngine implements Engine {
         this.#roster.remove(f.link);
         f.link.drop(f.code, f.reason);
         this.#log.warn({ worker: f.link.name, host: f.link.host, step: plan.step, attempt, reason: f.reason }, `dropping worker ${f.link.label} at step ${plan.step}: ${f.reason}`);
+        this.#membership('drop', f.link, plan.step, f.reason);
       }
       if (attempt >= this.#options.maxAttempts) {
         throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);
@@ -392,6 +395,7 @@ export class WsEngine implements Engine {
         this.#roster.remove(link);
         link.drop(1000, 'left');
         this.#log.info({ worker: link.name, host: link.host, step }, `worker ${link.label} left before step ${step} (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+        this.#membership('leave', link, step, link.leaving);
       }
     }
     if (this.#roster.members.length === 0 && this.#roster.waiting.length === 0) {
@@ -414,6 +418,7 @@ export class WsEngine implements Engine {
       link.joinedAtStep = step;
       this.#roster.members.push(link);
       this.#log.info({ worker: link.name, host: link.host, threads: link.threads, step, workers: this.#roster.members.length }, `worker ${link.label} joins at step ${step} with parameters of version ${this.#version}; ${this.#roster.members.length} worker(s)`);
+      this.#membership('join', link, step, `joined with parameters of version ${this.#version}`);
     }
   }
 
@@ -526,6 +531,7 @@ export class WsEngine implements Engine {
         if (mine !== undefined && mine !== m.digest) {
           const reason = `its parameters diverged: sha256 ${m.digest.slice(0, 16)}… at version ${m.version}, the coordinator's ${mine.slice(0, 16)}…`;
           this.#log.warn({ worker: link.name, host: link.host, version: m.version }, `dropping worker ${link.label}: ${reason}`);
+          this.#membership('drop', link, this.#step, reason);
           this.#roster.remove(link);
           link.drop(EngineCloseCode.diverged, reason);
           this.#round?.onGone(link, reason);
@@ -567,9 +573,16 @@ export class WsEngine implements Engine {
     }
     if (link.leaving !== null) {
       this.#log.info({ worker: link.name, host: link.host }, `worker ${link.label} left (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+      this.#membership('leave', link, this.#step, link.leaving);
     } else {
       this.#log.warn({ worker: link.name, host: link.host, reason }, `lost worker ${link.label} between steps: ${reason}; ${this.#roster.members.length} worker(s) remain`);
+      this.#membership('lost', link, this.#step, reason);
     }
+  }
+
+  /** Tells a live view (options.onMembership) who joined, left or was dropped, and why. */
+  #membership(kind: MembershipEvent['kind'], link: WorkerLink, step: number, reason: string): void {
+    this.#options.onMembership?.({ kind, worker: link.name, host: link.host, threads: link.threads, step, reason });
   }
 }
 
