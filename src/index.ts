@@ -45,6 +45,7 @@ export {
   gelu,
   dropout,
   layerNorm,
+  batchNorm,
   MODEL_PRESETS,
   type LayerSpec,
   type LayerModelSpec,

@@ -70,6 +70,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'resume', flag: '--resume <dir>', help: 'continue the run checkpointed in DIR from its latest valid checkpoint (exactly: same result as an uninterrupted run)' },
   { key: 'onNonfinite', flag: '--on-nonfinite <policy>', help: 'a NaN or Inf loss or gradient: stop (name step and worker) | skip (drop the step on every replica)', parse: choice('onNonfinite') },
   { key: 'maxNonfiniteInRow', flag: '--max-nonfinite-in-row <n>', help: 'with --on-nonfinite skip: stop after this many skipped steps in a row', parse: integer },
+  { key: 'batchnorm', flag: '--batchnorm <mode>', help: 'BatchNorm statistics in training: sync (whole global batch, same at any worker count) | local (each worker\'s shard, as DDP) | ghost:G (groups of G samples)' },
 ];
 
 export function addTrainFlags(command: Command): Command {

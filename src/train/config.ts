@@ -8,6 +8,7 @@ import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
+import { batchNormModeOf, type BatchNormMode } from '../model/index.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -105,6 +106,12 @@ export interface TrainConfig {
   onNonfinite: NonFinitePolicy;
   /** With onNonfinite = skip: stop after this many skipped steps in a row. */
   maxNonfiniteInRow: number;
+  /**
+   * How BatchNorm layers normalize in training (docs/models.md#batchnorm): `sync` (over the whole
+   * global batch, the same result at any worker count), `local` (over each worker's shard, as
+   * PyTorch DDP does), or `ghost:G` (over fixed groups of G consecutive samples).
+   */
+  batchnorm: string;
 }
 
 export type NonFinitePolicy = 'stop' | 'skip';
@@ -172,6 +179,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   resume: null,
   onNonfinite: 'stop',
   maxNonfiniteInRow: 10,
+  batchnorm: 'sync',
 });
 
 export const choices = {
@@ -244,6 +252,16 @@ export function validateTrainConfig(c: TrainConfig): void {
   }
   oneOf('onNonfinite', c.onNonfinite);
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
+  parseBatchNormMode(c.batchnorm);
+}
+
+/** Parses --batchnorm: local, sync or ghost:G (G a positive integer). */
+export function parseBatchNormMode(text: unknown): BatchNormMode {
+  const mode = batchNormModeOf(text);
+  if (mode === null) {
+    throw new ConfigError('badOption', `--batchnorm must be local, sync or ghost:G with G a positive number of samples, e.g. ghost:16 (got ${shown(text)})`);
+  }
+  return mode;
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {
