@@ -45,6 +45,7 @@ export {
   gelu,
   dropout,
   layerNorm,
+  batchNorm,
   MODEL_PRESETS,
   type LayerSpec,
   type LayerModelSpec,
@@ -61,3 +62,4 @@ export {
   TrainError,
   EngineError,
 } from './errors.js';
+export { startDashboard, DashboardHub, type Dashboard, type DashboardOptions, type ChartSpec } from './dashboard/index.js';

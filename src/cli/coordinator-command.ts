@@ -17,6 +17,7 @@ import { explicitOptions, parseInteger, parseNumber } from './parse.js';
 import { watchRunInterrupts } from './interrupt.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
+import { addDashboardFlags, dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 
 /** Train options that the coordinator decides itself. */
 const SET_BY_COORDINATOR = new Set(['engine', 'workers']);
@@ -54,6 +55,7 @@ export function registerCoordinatorCommand(program: Command): Command {
   for (const option of addTrainFlags(new Command()).options) {
     if (!SET_BY_COORDINATOR.has(option.attributeName())) command.addOption(option);
   }
+  addDashboardFlags(command, false);
   return command;
 }
 
@@ -95,6 +97,8 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
+  // --dashboard listens before the data loads, so that a port in use fails at once.
+  const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
   const interrupts = watchRunInterrupts(logger, null);
   const loaded = await loadDataset(config.dataset);
@@ -117,7 +121,9 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     rejoinTimeoutMs,
     log: logger,
     signal: interrupts.signal,
+    onMembership: dashboard?.coordinator.onMembership,
     onStatus: (status) => {
+      dashboard?.coordinator.onStatus(status);
       const members = status.workers.map((w) => w.name).join(',');
       const now = performance.now();
       unlogged = status;
@@ -128,7 +134,8 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
       logger.info({ progress: status }, describeStatus(status));
     },
   };
-  const result = await withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal })).finally(() => interrupts.dispose());
+  const callbacks = dashboard ? [dashboard.callback] : [];
+  const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks }))).finally(() => interrupts.dispose());
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
   const last = unlogged as CoordinatorStatus | null;
   if (last) logger.info({ progress: last }, describeStatus(last));

@@ -19,6 +19,7 @@ import { registerTokenCommand } from './token-command.js';
 import { registerDataCommand } from './data-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
+import { addDashboardFlags } from './dashboard-flags.js';
 import { EXIT_INTERRUPTED, interruptReceived } from './interrupt.js';
 
 export { EXIT_USAGE, EXIT_FAILURE } from './error-output.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (options: Record<string, unknown>, command: Command) => void (await runTrain(options, command)));
   addTrainFlags(trainCommand);
+  addDashboardFlags(trainCommand, true);
   registerSweepCommand(program);
   registerReportCommand(program);
   registerCoordinatorCommand(program);

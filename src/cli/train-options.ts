@@ -74,6 +74,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'maxBatchSize', flag: '--max-batch-size <n|full>', help: '--batch-size auto: the largest batch size to choose', parse: parseBatchSize, shownDefault: 'full, the training split' },
   { key: 'adaptEvery', flag: '--adapt-every <steps>', help: '--batch-size auto: steps between choices of the batch size', parse: integer, shownDefault: 'each epoch, at most every 50 steps' },
   { key: 'stepTimeModel', flag: '--step-time-model <ms,ms>', help: '--batch-size auto: FIXED,PER_SAMPLE: use T(B) = FIXED + PER_SAMPLE·B ms instead of measured step times, e.g. 2,0.015 (reproducible choices: same seed, same batch sizes)' },
+  { key: 'batchnorm', flag: '--batchnorm <mode>', help: 'BatchNorm statistics in training: sync (whole global batch, same at any worker count) | local (each worker\'s shard, as DDP) | ghost:G (groups of G samples)' },
 ];
 
 export function addTrainFlags(command: Command): Command {

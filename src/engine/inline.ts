@@ -1,6 +1,7 @@
 /** The reference engine: one worker, in the calling thread. Every other engine is tested against it. */
 import { epochPermutation, type Dataset } from '../data/index.js';
-import { Model } from '../model/index.js';
+import { initBuffers, Model, updateRunningStats } from '../model/index.js';
+import { runLockstep, slotUnit, sumInOrder } from './lockstep.js';
 import { loadKernels, type Kernels, type KernelsReport } from '../kernels/index.js';
 import { reduceSlotsRange } from '../collective/index.js';
 import { planSlots } from './plan.js';
@@ -14,7 +15,12 @@ export class InlineEngine implements Engine {
   readonly workers = 1;
   readonly params: Float32Array;
   readonly gradient: Float32Array;
+  readonly buffers: Float32Array;
   #model: Model;
+  /** With BatchNorm and fixed chunks: one Model per chunk, run in lockstep (lockstep.ts). */
+  #chunkModels: Model[] = [];
+  /** The batch statistics of the last computed step, applied to the buffers by its update. */
+  #pendingStats: Float64Array | null = null;
   #optimizer: Optimizer;
   #setup: EngineSetup;
   #permutation: { epoch: number; order: Uint32Array } | null = null;
@@ -30,7 +36,8 @@ export class InlineEngine implements Engine {
     this.#setup = setup;
     this.kernels = kernels.detail;
     this.kernelsReport = kernels.report;
-    this.#model = new Model(setup.model, { kernels });
+    this.#model = new Model(setup.model, { kernels, batchNorm: setup.batchNorm });
+    this.buffers = setup.buffers ? Float32Array.from(setup.buffers) : initBuffers(this.#model.bufferLayout);
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
@@ -46,15 +53,23 @@ export class InlineEngine implements Engine {
   async computeGradients(plan: StepPlan): Promise<GradientResult> {
     const started = performance.now();
     const order = this.#epochOrder(plan.epoch);
-    const { slots } = planSlots(plan.start, plan.end, this.#slotCount, 1);
+    const { slots } = planSlots(plan.start, plan.end, this.#slotCount, 1, slotUnit(this.#setup.batchNorm));
     const training = { seed: this.#setup.seed, step: plan.step };
     // One slot: accumulate straight into the gradient. Fixed chunks: one buffer per chunk, then
     // the same chunk-order reduce as the threads engine, so both give the same bits.
-    const sums = slots.map((rows, i) => {
-      const grad = this.#slotCount === 1 ? this.gradient : this.#slots!.subarray(i * this.params.length, (i + 1) * this.params.length);
-      grad.fill(0);
-      return this.#model.accumulateGradient(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grad, this.#setup.microBatch, training);
-    });
+    const grads = slots.map((_, i) => (this.#slotCount === 1 ? this.gradient : this.#slots!.subarray(i * this.params.length, (i + 1) * this.params.length)));
+    for (const grad of grads) grad.fill(0);
+    let sums: BatchResult[];
+    if (this.#model.numBuffers === 0) {
+      sums = slots.map((rows, i) => this.#model.accumulateGradient(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grads[i], this.#setup.microBatch, training));
+    } else {
+      // BatchNorm: every chunk's statistics are summed in chunk order, as the threads engine does.
+      while (this.#chunkModels.length < slots.length) this.#chunkModels.push(this.#chunkModels.length === 0 ? this.#model : new Model(this.#setup.model, { kernels: this.#model.kernels, batchNorm: this.#setup.batchNorm }));
+      slots.forEach((rows, i) => this.#chunkModels[i].reserveCall(rows.end - rows.start, this.params, grads[i]));
+      const gens = slots.map((rows, i) => this.#chunkModels[i].gradientSteps(this.params, this.#setup.train, order.subarray(rows.start, rows.end), grads[i], this.#setup.microBatch, training));
+      sums = runLockstep(gens, (partials) => sumInOrder(partials));
+      this.#pendingStats = Float64Array.from(this.#model.batchStats);
+    }
     const computeMs = performance.now() - started;
     const reduceStarted = performance.now();
     let gradSumSq: number;
@@ -78,12 +93,16 @@ export class InlineEngine implements Engine {
   /** Nothing to complete: applyUpdate updates at once. */
   async synchronize(): Promise<void> {}
 
-  /** Nothing to undo: the gradient is only read by applyUpdate. */
-  async skipUpdate(): Promise<void> {}
+  /** The gradient is only read by applyUpdate; the step's batch statistics are dropped with it. */
+  async skipUpdate(): Promise<void> {
+    this.#pendingStats = null;
+  }
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
     this.#optimizer.update(this.params, this.gradient, update);
+    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
+    this.#pendingStats = null;
     return { updateMs: performance.now() - started };
   }
 
@@ -91,7 +110,7 @@ export class InlineEngine implements Engine {
     if (this.#allRows === null || this.#allRows.length < data.n) {
       this.#allRows = Uint32Array.from({ length: data.n }, (_, i) => i);
     }
-    return this.#model.evaluate(this.params, data, this.#allRows.subarray(0, data.n), this.#setup.microBatch);
+    return this.#model.evaluate(this.params, data, this.#allRows.subarray(0, data.n), this.#setup.microBatch, this.buffers);
   }
 
   static async create(setup: EngineSetup): Promise<InlineEngine> {
@@ -99,6 +118,7 @@ export class InlineEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    for (const m of this.#chunkModels) m.dispose();
     this.#model.dispose();
   }
 

@@ -36,4 +36,7 @@ export {
   gelu,
   dropout,
   layerNorm,
+  batchNorm,
 } from './sequential.js';
+export { bufferLayout, initBuffers, updateRunningStats, BN_EPS, BN_MOMENTUM, type BufferLayout, type NormSlot } from './buffers.js';
+export { batchNormModeOf, batchNormText, type BatchNormMode } from './op-base.js';

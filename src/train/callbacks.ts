@@ -18,6 +18,12 @@ export interface RunInfo {
   lr: number;
   engine: string;
   workers: number;
+  /** The kernel set in use, as its start-up description (e.g. `wasm (simd128)`). */
+  kernels?: string;
+  optimizer?: string;
+  /** --lr-schedule (constant, step, cosine) and --warmup-epochs. */
+  lrSchedule?: string;
+  warmupEpochs?: number;
 }
 
 export interface TrainControl {

@@ -9,6 +9,7 @@ import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import { validateAdaptiveOptions } from './adaptive/settings.js';
+import { batchNormModeOf, type BatchNormMode } from '../model/index.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -118,6 +119,12 @@ export interface TrainConfig {
   adaptEvery: number | null;
   /** --batch-size auto: `FIXED_MS,PER_SAMPLE_MS`, a step-time model used instead of measured times (reproducible choices). */
   stepTimeModel: string | null;
+  /**
+   * How BatchNorm layers normalize in training (docs/models.md#batchnorm): `sync` (over the whole
+   * global batch, the same result at any worker count), `local` (over each worker's shard, as
+   * PyTorch DDP does), or `ghost:G` (over fixed groups of G consecutive samples).
+   */
+  batchnorm: string;
 }
 
 export type NonFinitePolicy = 'stop' | 'skip';
@@ -189,6 +196,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   maxBatchSize: null,
   adaptEvery: null,
   stepTimeModel: null,
+  batchnorm: 'sync',
 });
 
 export const choices = {
@@ -262,6 +270,16 @@ export function validateTrainConfig(c: TrainConfig): void {
   oneOf('onNonfinite', c.onNonfinite);
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
   validateAdaptiveOptions(c);
+  parseBatchNormMode(c.batchnorm);
+}
+
+/** Parses --batchnorm: local, sync or ghost:G (G a positive integer). */
+export function parseBatchNormMode(text: unknown): BatchNormMode {
+  const mode = batchNormModeOf(text);
+  if (mode === null) {
+    throw new ConfigError('badOption', `--batchnorm must be local, sync or ghost:G with G a positive number of samples, e.g. ghost:16 (got ${shown(text)})`);
+  }
+  return mode;
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {

@@ -7,6 +7,7 @@
 import { presetTrainingDefaults } from './presets.js';
 import { isAdaptive } from './adaptive/settings.js';
 import { ConfigError } from '../errors.js';
+import { parseModelSpec } from '../model/index.js';
 import { availableCores, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
 import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
 
@@ -127,6 +128,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'checkpointEvery', inert: CHECKPOINT_OPTION },
   { option: 'keep', inert: CHECKPOINT_OPTION },
   { option: 'maxNonfiniteInRow', inert: (c) => (c.onNonfinite === 'stop' ? 'the run stops at the first non-finite step (--on-nonfinite stop); give --on-nonfinite skip to use it' : null) },
+  { option: 'batchnorm', inert: (c) => (hasBatchNorm(c.model) ? null : `the model ${c.model} has no BatchNorm layer (bn)`) },
   { option: 'overwrite', inert: (c) => (c.out === null && c.checkpointDir === null ? 'there is no --out or --checkpoint-dir' : c.resume !== null ? 'a resumed run continues its files' : null) },
 ];
 
@@ -195,4 +197,14 @@ export function describeLearningRate(c: TrainConfig, origin: LrOrigin, batchSize
   if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
   if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}), as 0.05 is too large for small batches; --lr sets it)`;
   return `lr ${peakLr} (default; --lr sets it)`;
+}
+
+/** Whether a model spec has a BatchNorm layer (false for a spec that does not parse: the run reports that). */
+function hasBatchNorm(model: string): boolean {
+  try {
+    const spec = parseModelSpec(model);
+    return spec.kind === 'cnn' && spec.layers.some((l) => l.type === 'batchnorm');
+  } catch {
+    return false;
+  }
 }

@@ -30,6 +30,8 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Final parameters, flat, in the layout of `layers.{i}.weight` / `layers.{i}.bias`. */
   params: Float32Array;
+  /** Final BatchNorm running statistics (running_mean, running_var, num_batches_tracked per layer; empty without BatchNorm). */
+  buffers: Float32Array;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -242,6 +244,7 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     if (improved && config.restoreBest) {
       await run.engine.synchronize();
       (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
+      if (run.engine.buffers.length > 0) (state.bestBuffers ??= new Float32Array(run.engine.buffers.length)).set(run.engine.buffers);
     }
     if (stop !== null) state.stopRequest ??= stop;
   }
@@ -297,7 +300,9 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     },
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
+    ...(engine.buffers.length > 0 && { buffers: Float32Array.from(engine.buffers) }),
     ...(state.bestParams && { best: state.bestParams }),
+    ...(state.bestParams && state.bestBuffers && { bestBuffers: state.bestBuffers }),
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -375,9 +380,11 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   };
   await engine.synchronize();
   const params = Float32Array.from(state.bestParams ?? engine.params);
-  await run.runDir?.finish(summary, params, run.layout, run.model.text);
+  // --restore-best ends with the best epoch's running statistics too, matching its weights.
+  const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
+  await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params };
+  return { config, summary, history: state.history, params, buffers };
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */

@@ -20,7 +20,8 @@ import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
-import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { parseBatchNormMode, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { checkBatchNormBatches } from './batchnorm-check.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
@@ -124,6 +125,9 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // Batches, learning rate and logging; what early stopping and --restore-best watch.
   const adaptiveSettings = resolveAdaptiveSettings(config, trainSet.n);
   const steps = planSteps(config, trainSet.n, adaptiveSettings === null ? null : freshAdaptiveState(adaptiveSettings, 1).batchSize);
+  const lastBatch = config.dropLast ? steps.batchSize : trainSet.n % steps.batchSize || steps.batchSize;
+  const slots = config.engine === 'ws' ? 0 : config.reduceChunks > 0 ? config.reduceChunks : config.engine === 'inline' ? 1 : config.workers;
+  checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, slots });
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
@@ -136,7 +140,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   let engine: Engine;
   try {
     engine = await createEngine(
-      { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState },
+      { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState, buffers: resumed?.checkpoint.buffers },
       { kind: config.engine, workers: config.workers, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
     );
   } catch (error) {
@@ -144,6 +148,9 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     throw error;
   }
 
+  if (model.kind === 'cnn' && model.layers.some((l) => l.type === 'batchnorm') && config.batchnorm === 'local') {
+    log.info({ batchnorm: 'local', workers: engine.workers }, `--batchnorm local: each worker normalizes over its own shard, so results depend on the worker count (${engine.workers} here); the running statistics are updated from the whole global batch, the same on every replica (--batchnorm sync gives the same result at any worker count)`);
+  }
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
   const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
@@ -168,6 +175,10 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     lr: steps.peakLr,
     engine: engine.kind,
     workers: engine.workers,
+    kernels: engine.kernels,
+    optimizer: config.optimizer,
+    lrSchedule: config.lrSchedule,
+    warmupEpochs: config.warmupEpochs,
   };
   return {
     config,
@@ -251,6 +262,7 @@ function engineSetup(config: TrainConfig, train: Dataset, validation: Dataset | 
     chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
     kernels: config.kernels,
     blasLibrary: config.blasLibrary,
+    batchNorm: parseBatchNormMode(config.batchnorm),
   };
 }
 

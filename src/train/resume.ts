@@ -122,6 +122,10 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
     const saved = Object.hasOwn(meta.config, key) ? meta.config[key] : defaultTrainConfig[key];
     if (!sameValue(saved, now.config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(saved)}, this run ${shown(now.config[key])}`);
   }
+  // --batchnorm changes the trajectory of a model with BatchNorm (checkpoints before it have no such model).
+  if (meta.config.batchnorm !== undefined && !sameValue(meta.config.batchnorm, now.config.batchnorm)) {
+    problems.push(`--batchnorm: the checkpoint used ${shown(meta.config.batchnorm)}, this run ${shown(now.config.batchnorm)}`);
+  }
   if (problems.length > 0) {
     throw new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
 import { encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
-import type { ParamLayout } from '../model/index.js';
+import { bufferLayout, buildStack, parseModelSpec, type BufferLayout, type ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
 import type { AdaptRecord } from './adaptive/index.js';
 
@@ -103,12 +103,13 @@ export class RunDirectory {
     });
   }
 
-  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
+  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string, buffers: Float32Array = new Float32Array(0)): Promise<void> {
     await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
     if (this.#failure) throw await this.#metricsErrorAfterCut();
     this.#written.push(`metrics.jsonl (${this.#records} records)`);
     await this.#writeFile('summary.json', jsonBytes(summary));
-    await this.#writeFile('final.safetensors', encodeSafetensors(parameterTensors(params, layout), parametersMetadata(model)));
+    const tensors = [...parameterTensors(params, layout), ...bufferTensors(buffers, bufferLayout(buildStack(parseModelSpec(model))))];
+    await this.#writeFile('final.safetensors', encodeSafetensors(tensors, parametersMetadata(model)));
   }
 
   /** Closes metrics.jsonl after a failed run, keeping what was written (whole records). */
@@ -204,6 +205,18 @@ export function parameterTensors(params: Float32Array, layout: ParamLayout): Ten
     shape: [...t.shape],
     data: params.subarray(t.offset, t.offset + t.size),
   }));
+}
+
+/**
+ * The BatchNorm buffers as PyTorch's state_dict holds them: `layers.{i}.running_mean` and
+ * `.running_var` F32 [C], `.num_batches_tracked` I64 [] (a scalar), so load_state_dict takes them.
+ */
+export function bufferTensors(buffers: Float32Array, layout: BufferLayout): Tensor[] {
+  return layout.tensors.map((t) =>
+    t.shape.length === 0
+      ? { name: t.name, dtype: 'I64' as const, shape: [], data: BigInt64Array.of(BigInt(Math.round(buffers[t.offset]))) }
+      : { name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: buffers.subarray(t.offset, t.offset + t.size) },
+  );
 }
 
 export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {

@@ -53,6 +53,8 @@ export interface LoopState {
   earlyStopping: EarlyStoppingState | null;
   /** --restore-best: the parameters at the end of the best epoch so far (null before any). */
   bestParams: Float32Array | null;
+  /** --restore-best: the BatchNorm running statistics at the end of that epoch (null without BatchNorm). */
+  bestBuffers: Float32Array | null;
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
   stopRequest: string | null;
@@ -83,6 +85,7 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings, ada
     gns: { gradSq: 0, trSigma: 0, steps: 0 },
     earlyStopping: earlyStopping ? { best: null, wait: 0, bestEpoch: null } : null,
     bestParams: null,
+    bestBuffers: null,
     skipped: { inRow: 0, total: 0 },
     stopRequest: null,
     trainSeconds: 0,
@@ -162,6 +165,7 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
     earlyStopping: earlyStopping ? (saved ?? { best: null, wait: 0, bestEpoch: null }) : null,
     bestParams: restoreBest && checkpoint.best ? Float32Array.from(checkpoint.best) : null,
+    bestBuffers: restoreBest && checkpoint.bestBuffers ? Float32Array.from(checkpoint.bestBuffers) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
     stopRequest: raw.stopRequest as string | null,
     // Older checkpoints did not save it: their history holds every finished epoch.

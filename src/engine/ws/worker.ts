@@ -17,7 +17,9 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../errors.js';
 import { loadKernels, type KernelsName } from '../../kernels/index.js';
-import { parseModelSpec } from '../../model/index.js';
+import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../../model/index.js';
+import { sumOfSquares } from '../../optim/index.js';
+import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
 import { connect, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { Engine, EngineSetup } from '../engine.js';
@@ -280,6 +282,8 @@ class WorkerSession {
   #current: Current | null = null;
   #steps = 0;
   #fatal: Error | null = null;
+  /** A model with BatchNorm computes its steps here, exchanging statistics through the coordinator. */
+  #bn: WorkerBatchNorm | null = null;
 
   get steps(): number {
     return this.#steps;
@@ -338,6 +342,9 @@ class WorkerSession {
           case 'probe':
             await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
             break;
+          case 'bnTotal':
+            this.#bn?.onTotal(m);
+            break;
           case 'done':
             this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the run (${m.reason}); ${this.#steps} steps served`);
             await this.#finishCurrent();
@@ -378,6 +385,7 @@ class WorkerSession {
     if (this.#connection.isOpen) await this.#connection.close(1000, 'worker exiting');
     await this.#peers?.close();
     await this.#engine?.close();
+    this.#bn?.close();
   }
 
   #violation(why: string): never {
@@ -443,6 +451,13 @@ class WorkerSession {
       this.#log.info({ chunks: setup.chunks }, `--reduce-chunks: this worker computes its chunks one at a time in one thread (bit-identical results at the cost of its other threads)`);
     }
 
+    const spec = parseModelSpec(setup.model);
+    if (bufferLayout(buildStack(spec)).size > 0) {
+      const mode = batchNormModeOf(setup.batchnorm ?? 'sync');
+      if (mode === null) this.#violation(`setup has batchnorm ${JSON.stringify(setup.batchnorm)}`);
+      this.#bn = new WorkerBatchNorm(spec, await loadKernels(kernels), mode, data.train, setup.seed, engineSetup.microBatch);
+    }
+
     let ringPort: number | undefined;
     if (setup.ring) {
       const host = this.#options.ringHost ?? (isLoopbackUrl(this.#options.url) ? '127.0.0.1' : '0.0.0.0');
@@ -482,6 +497,7 @@ class WorkerSession {
   async #runStep(m: StepMessage, signal: AbortSignal): Promise<void> {
     const engine = this.#engine!;
     const started = performance.now();
+    if (this.#bn) return this.#runBatchNormStep(m, signal);
     if (m.chunks) {
       // Fixed chunks: one gradient per chunk, computed exactly as the inline engine computes it.
       for (let i = 0; i < m.chunks.rows.length; i++) {
@@ -496,7 +512,40 @@ class WorkerSession {
     }
     const r = await engine.computeGradients({ epoch: m.epoch, step: m.step, start: m.start, end: m.end });
     if (signal.aborted) return;
-    const shard = sums(r, performance.now() - started);
+    await this.#reduceShard(m, signal, sums(r, performance.now() - started));
+  }
+
+  /** A step of a BatchNorm model (batchnorm-step.ts): computed here, then delivered as any other. */
+  async #runBatchNormStep(m: StepMessage, signal: AbortSignal): Promise<void> {
+    const engine = this.#engine!;
+    await engine.synchronize();
+    const started = performance.now();
+    const P = engine.params.length;
+    const grads = m.chunks ? m.chunks.rows.map(() => new Float32Array(P)) : [engine.gradient];
+    const send = (index: number, values: number[]) => this.#connection.send({ type: 'bnPartial', step: m.step, attempt: m.attempt, index, values }).then(() => undefined);
+    let results;
+    try {
+      results = await this.#bn!.compute(m, engine.params, grads, send, signal);
+    } catch (error) {
+      if (error instanceof Superseded || signal.aborted) return;
+      throw error;
+    }
+    if (signal.aborted) return;
+    const computeMs = performance.now() - started;
+    if (m.chunks) {
+      for (let i = 0; i < results.length; i++) {
+        const gradSumSq = sumOfSquares(grads[i]);
+        await this.#connection.send({ type: 'chunkGrad', step: m.step, attempt: m.attempt, chunk: m.chunks.first + i, ...sums({ ...results[i], gradSumSq }, computeMs / results.length), gradient: grads[i] });
+      }
+      this.#steps++;
+      return;
+    }
+    await this.#reduceShard(m, signal, sums({ ...results[0], gradSumSq: sumOfSquares(engine.gradient) }, computeMs));
+  }
+
+  /** Delivers a computed shard gradient (engine.gradient): to the coordinator (star) or through the ring. */
+  async #reduceShard(m: StepMessage, signal: AbortSignal, shard: ShardSums): Promise<void> {
+    const engine = this.#engine!;
     if (m.algorithm === 'star') {
       await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard, gradient: engine.gradient });
       this.#steps++;
