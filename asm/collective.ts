@@ -334,6 +334,33 @@ export function normSq64(p: usize, start: i32, end: i32): f64 {
   return f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
 }
 
+/**
+ * Σ x² over [start, end) of the float32 vector at p, reading only: the arithmetic of `reduce`'s
+ * norm of one slot (chunks of 32 from start, float32 then float64 lanes, (l0 + l2) + (l1 + l3),
+ * the float64 fallback), so the inline engine's gradient norm has the bits of the threads
+ * engine's with one worker, without the store of the reduce.
+ */
+export function normSq(p: usize, start: i32, end: i32): f64 {
+  const body = start + ((end - start) & ~3);
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  for (let c = start; c < body; c += CHUNK) {
+    const ce = min(c + CHUNK, body);
+    let f = f32x4.splat(0);
+    for (let j = c; j < ce; j += 4) f = sq32(f, v128.load(p + (<usize>j << 2)));
+    lo = f64x2.add(lo, lo64(f));
+    hi = f64x2.add(hi, hi64(f));
+  }
+  if (body < end) {
+    const f = sq32(f32x4.splat(0), loadTail(p + (<usize>body << 2), end - body));
+    lo = f64x2.add(lo, lo64(f));
+    hi = f64x2.add(hi, hi64(f));
+  }
+  const t = f64x2.add(lo, hi);
+  const norm = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  return norm >= NORM_MIN && norm < Infinity ? norm : normSq64(p, start, end);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Out-of-place SGD (src/optim/sgd.ts; torch.optim.SGD with dampening 0): reads parameters (and
 // the momentum buffer) of version v at pFrom (bFrom), writes version v + 1 at pTo (bTo), over
@@ -346,31 +373,47 @@ const NESTEROV: i32 = 2;
 /** p' = p - lr·(s·g + wd·p) */
 export function sgd(pFrom: usize, pTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(SGD, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
-  if (body < end) updateLoop(SGD, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  if (wd == 0) {
+    updateLoop(SGD, false, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
+    if (body < end) updateLoop(SGD, false, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  } else {
+    updateLoop(SGD, true, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
+    if (body < end) updateLoop(SGD, true, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  }
 }
 
 /** b' = round32(μ·b + s·g + wd·p);  p' = p - lr·b' */
 export function momentum(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(MOMENTUM, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
-  if (body < end) updateLoop(MOMENTUM, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  if (wd == 0) {
+    updateLoop(MOMENTUM, false, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(MOMENTUM, false, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  } else {
+    updateLoop(MOMENTUM, true, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(MOMENTUM, true, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  }
 }
 
 /** g' = s·g + wd·p;  b' = round32(μ·b + g');  p' = p - lr·(g' + μ·b') */
 export function nesterov(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(NESTEROV, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
-  if (body < end) updateLoop(NESTEROV, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  if (wd == 0) {
+    updateLoop(NESTEROV, false, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(NESTEROV, false, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  } else {
+    updateLoop(NESTEROV, true, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(NESTEROV, true, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  }
 }
 
 /**
  * The three variants, each exactly as src/optim/sgd.ts evaluates it in float64 (JavaScript
- * evaluates left to right and never fuses a multiply-add; neither does f64x2 here). `kind` and
- * `tail` are constants at every call.
+ * evaluates left to right and never fuses a multiply-add; neither does f64x2 here). Without
+ * weight decay (`decay` false) the wd·p term is not computed, in both (as torch.optim.SGD). `kind`,
+ * `decay` and `tail` are constants at every call.
  */
 @inline
-function updateLoop(kind: i32, pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, from: i32, to: i32, lr: f64, s: f64, wd: f64, mu: f64, tail: bool): void {
+function updateLoop(kind: i32, decay: bool, pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, from: i32, to: i32, lr: f64, s: f64, wd: f64, mu: f64, tail: bool): void {
   const LR = f64x2.splat(lr);
   const S = f64x2.splat(s);
   const WD = f64x2.splat(wd);
@@ -386,23 +429,24 @@ function updateLoop(kind: i32, pFrom: usize, pTo: usize, bFrom: usize, bTo: usiz
     let rhi: v128;
     if (kind == SGD) {
       // p - lr * (s * grad + wd * p)
-      rlo = f64x2.sub(plo, f64x2.mul(LR, f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo))));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi))));
+      const glo = decay ? f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo)) : f64x2.mul(S, lo64(g));
+      const ghi = decay ? f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi)) : f64x2.mul(S, hi64(g));
+      rlo = f64x2.sub(plo, f64x2.mul(LR, glo));
+      rhi = f64x2.sub(phi, f64x2.mul(LR, ghi));
     } else if (kind == MOMENTUM) {
       // b = fround(mu * buf + s * grad + wd * p);  p - lr * b
       const b = load4(bFrom + o, tail, count);
-      const b32 = pack32(
-        f64x2.add(f64x2.add(f64x2.mul(MU, lo64(b)), f64x2.mul(S, lo64(g))), f64x2.mul(WD, plo)),
-        f64x2.add(f64x2.add(f64x2.mul(MU, hi64(b)), f64x2.mul(S, hi64(g))), f64x2.mul(WD, phi)),
-      );
+      const mlo = f64x2.add(f64x2.mul(MU, lo64(b)), f64x2.mul(S, lo64(g)));
+      const mhi = f64x2.add(f64x2.mul(MU, hi64(b)), f64x2.mul(S, hi64(g)));
+      const b32 = pack32(decay ? f64x2.add(mlo, f64x2.mul(WD, plo)) : mlo, decay ? f64x2.add(mhi, f64x2.mul(WD, phi)) : mhi);
       store4(bTo + o, b32, tail, count);
       rlo = f64x2.sub(plo, f64x2.mul(LR, lo64(b32)));
       rhi = f64x2.sub(phi, f64x2.mul(LR, hi64(b32)));
     } else {
       // g = s * grad + wd * p;  b = fround(mu * buf + g);  p - lr * (g + mu * b)
       const b = load4(bFrom + o, tail, count);
-      const glo = f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo));
-      const ghi = f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi));
+      const glo = decay ? f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo)) : f64x2.mul(S, lo64(g));
+      const ghi = decay ? f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi)) : f64x2.mul(S, hi64(g));
       const b32 = pack32(f64x2.add(f64x2.mul(MU, lo64(b)), glo), f64x2.add(f64x2.mul(MU, hi64(b)), ghi));
       store4(bTo + o, b32, tail, count);
       rlo = f64x2.sub(plo, f64x2.mul(LR, f64x2.add(glo, f64x2.mul(MU, lo64(b32)))));
@@ -410,6 +454,11 @@ function updateLoop(kind: i32, pFrom: usize, pTo: usize, bFrom: usize, bTo: usiz
     }
     store4(pTo + o, pack32(rlo, rhi), tail, count);
   }
+}
+
+/** Zeroes `bytes` bytes (a gradient slot before a step: a native memset, where a TypedArray fill on shared memory is ~9x slower). */
+export function zero(dst: usize, bytes: usize): void {
+  memory.fill(dst, 0, bytes);
 }
 
 /** Copies `bytes` bytes (the Adam path's copy of version v to v + 1 before its in-place update). */

@@ -40,7 +40,7 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
     case 'momentum':
       return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
     case 'workers':
-      return c.engine === 'threads' ? availableCores() : 1;
+      return c.engine === 'threads' ? 'auto' : 1;
     case 'monitor':
       return c.valSplit === 0 ? 'trainLoss' : defaultTrainConfig.monitor;
     default:

@@ -15,12 +15,13 @@ import {
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
 } from '../data/index.js';
-import { createEngine, type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import { type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
-import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { availableCores, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
@@ -130,11 +131,15 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
+  let workersChoice: WorkersChoice | null;
   try {
-    engine = await createEngine(
+    // --workers auto (the default with threads): inline or a thread pool, by a probe (auto-workers.ts).
+    ({ engine, choice: workersChoice } = await openRunEngine(
+      config.engine,
+      config.workers,
       { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState },
-      { kind: config.engine, workers: config.workers, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
-    );
+      { batchSize: steps.batchSize, cores: availableCores(), saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
+    ));
   } catch (error) {
     await runDir?.abandon();
     throw error;
@@ -162,6 +167,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     lr: steps.peakLr,
     engine: engine.kind,
     workers: engine.workers,
+    workersChoice,
   };
   return {
     config,
