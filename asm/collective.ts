@@ -22,8 +22,7 @@
  *   about 8 · 2^-24 ≈ 5e-7 (relative) of the exact value. A norm outside [2^-70, ∞) (an overflow
  *   of a float32 square, a NaN, or a vector so small that float32 squares underflow) is computed
  *   again in float64 (exact squares, four float64 lanes, same combination).
- * - update: float64 arithmetic in the exact order of src/optim/sgd.ts, the momentum buffer rounded
- *   to float32 before it is used, results rounded once to float32.
+ * - update: float32 arithmetic, each operation in the order of src/optim/sgd.ts, never fused.
  */
 
 /** Elements per chunk of the float32 norm accumulators (8 per lane). */
@@ -84,12 +83,6 @@ function lo64(v: v128): v128 {
 @inline
 function hi64(v: v128): v128 {
   return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
-
-/** Two f64x2 rounded to float32 and packed into one f32x4 (lo in lanes 0, 1). */
-@inline
-function pack32(lo: v128, hi: v128): v128 {
-  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 /** acc + x·x, lane-wise in float32. */
@@ -370,7 +363,7 @@ const SGD: i32 = 0;
 const MOMENTUM: i32 = 1;
 const NESTEROV: i32 = 2;
 
-/** p' = p - lr·(s·g + wd·p) */
+/** p' = p - lr·(s·g + wd·p), in float32 */
 export function sgd(pFrom: usize, pTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64): void {
   const body = start + ((end - start) & ~3);
   if (wd == 0) {
@@ -382,7 +375,7 @@ export function sgd(pFrom: usize, pTo: usize, grad: usize, start: i32, end: i32,
   }
 }
 
-/** b' = round32(μ·b + s·g + wd·p);  p' = p - lr·b' */
+/** b' = μ·b + (s·g + wd·p);  p' = p - lr·b', in float32 */
 export function momentum(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
   if (wd == 0) {
@@ -394,7 +387,7 @@ export function momentum(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, gra
   }
 }
 
-/** g' = s·g + wd·p;  b' = round32(μ·b + g');  p' = p - lr·(g' + μ·b') */
+/** g' = s·g + wd·p;  b' = μ·b + g';  p' = p - lr·(g' + μ·b'), in float32 */
 export function nesterov(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
   if (wd == 0) {
@@ -407,52 +400,33 @@ export function nesterov(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, gra
 }
 
 /**
- * The three variants, each exactly as src/optim/sgd.ts evaluates it in float64 (JavaScript
- * evaluates left to right and never fuses a multiply-add; neither does f64x2 here). Without
- * weight decay (`decay` false) the wd·p term is not computed, in both (as torch.optim.SGD). `kind`,
- * `decay` and `tail` are constants at every call.
+ * The three variants in float32, each operation rounded as src/optim/sgd.ts rounds it with
+ * Math.fround (a float32 product or sum computed in float64 and rounded once is the float32
+ * result), in the same order and never fused (PyTorch's SGD works in the parameters' float32 as
+ * well). Without weight decay (`decay` false) the wd·p term is not computed, in both (as
+ * torch.optim.SGD). `kind`, `decay` and `tail` are constants at every call.
  */
 @inline
 function updateLoop(kind: i32, decay: bool, pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, from: i32, to: i32, lr: f64, s: f64, wd: f64, mu: f64, tail: bool): void {
-  const LR = f64x2.splat(lr);
-  const S = f64x2.splat(s);
-  const WD = f64x2.splat(wd);
-  const MU = f64x2.splat(mu);
+  const LR = f32x4.splat(<f32>lr);
+  const S = f32x4.splat(<f32>s);
+  const WD = f32x4.splat(<f32>wd);
+  const MU = f32x4.splat(<f32>mu);
   for (let j = from; j < to; j += 4) {
     const o = <usize>j << 2;
     const count = to - j;
     const p = load4(pFrom + o, tail, count);
-    const g = load4(grad + o, tail, count);
-    const plo = lo64(p);
-    const phi = hi64(p);
-    let rlo: v128;
-    let rhi: v128;
-    if (kind == SGD) {
-      // p - lr * (s * grad + wd * p)
-      const glo = decay ? f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo)) : f64x2.mul(S, lo64(g));
-      const ghi = decay ? f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi)) : f64x2.mul(S, hi64(g));
-      rlo = f64x2.sub(plo, f64x2.mul(LR, glo));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, ghi));
-    } else if (kind == MOMENTUM) {
-      // b = fround(mu * buf + s * grad + wd * p);  p - lr * b
-      const b = load4(bFrom + o, tail, count);
-      const mlo = f64x2.add(f64x2.mul(MU, lo64(b)), f64x2.mul(S, lo64(g)));
-      const mhi = f64x2.add(f64x2.mul(MU, hi64(b)), f64x2.mul(S, hi64(g)));
-      const b32 = pack32(decay ? f64x2.add(mlo, f64x2.mul(WD, plo)) : mlo, decay ? f64x2.add(mhi, f64x2.mul(WD, phi)) : mhi);
-      store4(bTo + o, b32, tail, count);
-      rlo = f64x2.sub(plo, f64x2.mul(LR, lo64(b32)));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, hi64(b32)));
-    } else {
-      // g = s * grad + wd * p;  b = fround(mu * buf + g);  p - lr * (g + mu * b)
-      const b = load4(bFrom + o, tail, count);
-      const glo = decay ? f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo)) : f64x2.mul(S, lo64(g));
-      const ghi = decay ? f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi)) : f64x2.mul(S, hi64(g));
-      const b32 = pack32(f64x2.add(f64x2.mul(MU, lo64(b)), glo), f64x2.add(f64x2.mul(MU, hi64(b)), ghi));
-      store4(bTo + o, b32, tail, count);
-      rlo = f64x2.sub(plo, f64x2.mul(LR, f64x2.add(glo, f64x2.mul(MU, lo64(b32)))));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, f64x2.add(ghi, f64x2.mul(MU, hi64(b32)))));
+    // g = s * grad (+ wd * p)
+    let g = f32x4.mul(S, load4(grad + o, tail, count));
+    if (decay) g = f32x4.add(g, f32x4.mul(WD, p));
+    let d = g;
+    if (kind != SGD) {
+      // b = mu * buf + g;  then p moves by b (momentum) or by g + mu * b (Nesterov)
+      const b = f32x4.add(f32x4.mul(MU, load4(bFrom + o, tail, count)), g);
+      store4(bTo + o, b, tail, count);
+      d = kind == MOMENTUM ? b : f32x4.add(g, f32x4.mul(MU, b));
     }
-    store4(pTo + o, pack32(rlo, rhi), tail, count);
+    store4(pTo + o, f32x4.sub(p, f32x4.mul(LR, d)), tail, count);
   }
 }
 
