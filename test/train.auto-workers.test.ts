@@ -51,7 +51,7 @@ test('`dptrain train` (defaults) probes and says which engine it chose and why, 
     assert.ok(choice.probe.inlineMs > 0 && choice.probe.threadsMs > 0, JSON.stringify(choice.probe));
     assert.equal(choice.probe.workers, Math.min(summary.cores, summary.batchSize));
   }
-  assert.ok(startLine(result.stderr).includes(`(${choice.reason})`), startLine(result.stderr));
+  assert.ok(startLine(result.stderr).endsWith(`; ${choice.reason}`), startLine(result.stderr));
   assert.match(choice.reason, /^--workers auto chose (the inline engine|\d+ worker threads): /);
 });
 
