@@ -51,7 +51,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'standardize', flag: '--standardize', help: 'scale features to mean 0, std 1 (statistics from the training split)' },
   { key: 'seed', flag: '--seed <s>', help: 'seed of init, split and shuffles; same seed, same run', parse: integer },
   { key: 'engine', flag: '--engine <name>', help: 'threads (a worker-thread pool, shared memory) | inline (one thread, the reference)', parse: choice('engine') },
-  { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers', parse: integer, shownDefault: "the machine's available parallelism with --engine threads, 1 with inline" },
+  { key: 'workers', flag: '--workers <n|auto>', help: 'data-parallel workers; auto = the inline engine or one thread per core, whichever a probe of the first step measures faster', parse: (flag, raw) => (raw.trim().toLowerCase() === 'auto' ? 'auto' : integer(flag, raw)), shownDefault: 'auto with --engine threads, 1 with inline' },
   { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer, shownDefault: '0; 2 with --batch-size auto and one worker' },
   { key: 'kernels', flag: '--kernels <name>', help: 'auto (blas where a fast BLAS library passes its self-test, else wasm) | blas (system BLAS for the matrix products) | wasm (SIMD kernels) | js (plain TypeScript, the reference)', parse: choice('kernels') },
   { key: 'blasLibrary', flag: '--blas-library <path>', help: 'the BLAS library for blas/auto, e.g. libopenblas.so.0 (default: $DPTRAIN_BLAS, else OpenBLAS, MKL, Accelerate, libblas.so.3)' },

@@ -37,6 +37,7 @@ import { median, plural } from '../util/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
+  availableCores,
   DEFAULT_GNS_BETA,
   defaultModelFor,
   flagOf,
@@ -232,6 +233,9 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     }
   }
   const trainConfig = resolveTrainConfig({ ...given, epochs: o.maxEpochs });
+  // The sweep logs B_simple along its runs, which needs two or more gradient slots: --workers auto
+  // (which may choose the inline engine for small steps) stays one worker thread per core here.
+  if (trainConfig.workers === 'auto') trainConfig.workers = availableCores();
   // Train's inert options, judged with the sweep's learning-rate rule (tuned scales from the base batch too).
   const trainWarnings = resolveTrainOptions({ ...given, epochs: o.maxEpochs, lrRule: lrRule === 'tuned' ? 'linear' : lrRule }).warnings;
   if (target.metric.startsWith('val') && trainConfig.valSplit === 0) {

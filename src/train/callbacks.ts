@@ -1,6 +1,7 @@
 /** Hooks into the training loop, as Keras callbacks: on step, on validation within an epoch, on epoch end, early stopping. */
 import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
 import type { MonitoredMetric } from './config.js';
+import type { WorkersChoice } from './auto-workers.js';
 import { plural } from '../util/index.js';
 
 export interface RunInfo {
@@ -24,6 +25,8 @@ export interface RunInfo {
   /** --lr-schedule (constant, step, cosine) and --warmup-epochs. */
   lrSchedule?: string;
   warmupEpochs?: number;
+  /** How `--workers auto` chose the engine (null when the workers were given, or another engine). */
+  workersChoice?: WorkersChoice | null;
 }
 
 export interface TrainControl {

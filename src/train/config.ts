@@ -62,8 +62,12 @@ export interface TrainConfig {
   standardize: boolean;
   seed: number;
   engine: EngineKind;
-  /** Data-parallel workers. Default: the machine's available parallelism for threads, 1 otherwise. */
-  workers: number;
+  /**
+   * Data-parallel workers. Default with threads: 'auto', the inline engine or the machine's
+   * available parallelism, whichever a probe of the run's step measures faster (auto-workers.ts);
+   * 1 otherwise.
+   */
+  workers: number | 'auto';
   /**
    * Split every global batch into this many fixed chunks whose gradient sums are reduced in
    * chunk order: bit-identical results for every worker count (0 = one slot per worker).
@@ -173,7 +177,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   standardize: false,
   seed: 0,
   engine: 'threads',
-  workers: os.availableParallelism(),
+  workers: 'auto',
   reduceChunks: 0,
   kernels: 'auto',
   blasLibrary: null,
@@ -244,7 +248,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   nonNegativeInteger('seed', c.seed);
   if (c.seed > 0xffffffff) throw bad('seed', c.seed, 'an integer from 0 to 4294967295');
   oneOf('engine', c.engine);
-  positiveInteger('workers', c.workers);
+  if (c.workers !== 'auto') positiveInteger('workers', c.workers, 'or "auto"');
   nonNegativeInteger('reduceChunks', c.reduceChunks);
   oneOf('kernels', c.kernels);
   if (c.blasLibrary !== null) nonEmptyString('blasLibrary', c.blasLibrary);

@@ -42,7 +42,7 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
     case 'momentum':
       return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
     case 'workers':
-      return c.engine === 'threads' ? availableCores() : 1;
+      return c.engine === 'threads' ? 'auto' : 1;
     case 'monitor':
       return c.valSplit === 0 ? 'trainLoss' : defaultTrainConfig.monitor;
     // --batch-size auto: the rate follows B by AdaScale's gain from B0 = 64, where the sgd default
@@ -53,7 +53,7 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
     case 'baseBatchSize':
       return c.batchSize === 'auto' ? SGD_DEFAULT_LR_BATCH : defaultTrainConfig.baseBatchSize;
     case 'reduceChunks':
-      return isAdaptive(c) && (c.engine === 'inline' || (c.engine === 'threads' && c.workers < 2)) ? 2 : defaultTrainConfig.reduceChunks;
+      return isAdaptive(c) && (c.engine === 'inline' || (c.engine === 'threads' && (c.workers === 'auto' || c.workers < 2))) ? 2 : defaultTrainConfig.reduceChunks;
     default:
       return defaultTrainConfig[key];
   }

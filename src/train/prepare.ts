@@ -15,13 +15,14 @@ import {
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
 } from '../data/index.js';
-import { createEngine, type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import { type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
-import { parseBatchNormMode, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { availableCores, parseBatchNormMode, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
 import { checkBatchNormBatches } from './batchnorm-check.js';
+import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
@@ -126,7 +127,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const adaptiveSettings = resolveAdaptiveSettings(config, trainSet.n);
   const steps = planSteps(config, trainSet.n, adaptiveSettings === null ? null : freshAdaptiveState(adaptiveSettings, 1).batchSize);
   const lastBatch = config.dropLast ? steps.batchSize : trainSet.n % steps.batchSize || steps.batchSize;
-  const slots = config.engine === 'ws' ? 0 : config.reduceChunks > 0 ? config.reduceChunks : config.engine === 'inline' ? 1 : config.workers;
+  const slots = config.engine === 'ws' ? 0 : config.reduceChunks > 0 ? config.reduceChunks : config.engine === 'inline' ? 1 : config.workers === 'auto' ? availableCores() : config.workers;
   checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, slots });
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
@@ -138,11 +139,15 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
+  let workersChoice: WorkersChoice | null;
   try {
-    engine = await createEngine(
+    // --workers auto (the default with threads): inline or a thread pool, by a probe (auto-workers.ts).
+    ({ engine, choice: workersChoice } = await openRunEngine(
+      config.engine,
+      config.workers,
       { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState, buffers: resumed?.checkpoint.buffers },
-      { kind: config.engine, workers: config.workers, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
-    );
+      { batchSize: steps.batchSize, cores: availableCores(), saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
+    ));
   } catch (error) {
     await runDir?.abandon();
     throw error;
@@ -179,6 +184,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     optimizer: config.optimizer,
     lrSchedule: config.lrSchedule,
     warmupEpochs: config.warmupEpochs,
+    workersChoice,
   };
   return {
     config,

@@ -1,6 +1,7 @@
 /** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (docs/formats.md). */
 import type { StepTiming, TimingSummary } from './timing.js';
 import type { GnsRecord } from './gns.js';
+import type { WorkersChoice } from './auto-workers.js';
 import type { BlasReport } from '../kernels/index.js';
 
 /** metrics.jsonl line for one synchronized update. */
@@ -137,5 +138,7 @@ export interface RunSummary {
   /** Why auto did not use BLAS (no library, self-test, speed), with how to get it; null otherwise. */
   kernelsFallback: string | null;
   cores: number;
+  /** How `--workers auto` chose the engine: the engine, workers, why, and the probe's step times; null when it did not apply. */
+  workersChoice: WorkersChoice | null;
   timing: TimingSummary;
 }
