@@ -208,11 +208,18 @@ export class Model {
     return this.#run(params, source, indices, grad, microBatch);
   }
 
-  /** Loss sum and correct count over rows `indices` of `source`, forward only. */
-  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number): BatchResult {
+  /**
+   * Loss sum and correct count over rows `indices` of `source`, forward only. With `outputs`
+   * ([indices.length, outputDim], row k for indices[k]) it also keeps the model's outputs: the
+   * logits of a classifier, the predictions of a regression model (evaluate and predict).
+   */
+  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number, outputs?: FloatArray): BatchResult {
     this.#checkArray('params', params);
+    if (outputs !== undefined && outputs.length !== indices.length * this.outputDim) {
+      throw new ModelError('badOutputs', `outputs has ${outputs.length} values but ${indices.length} rows of ${this.outputDim} outputs need ${indices.length * this.outputDim}`);
+    }
     this.#ctx.training = false;
-    return this.#run(params, source, indices, null, microBatch);
+    return this.#run(params, source, indices, null, microBatch, outputs);
   }
 
   #run(
@@ -221,6 +228,7 @@ export class Model {
     indices: ArrayLike<number>,
     grad: FloatArray | null,
     microBatch: number | undefined,
+    outputs?: FloatArray,
   ): BatchResult {
     this.#checkLive();
     const rows = this.#checkSource(source);
@@ -268,6 +276,7 @@ export class Model {
       this.#forward(p, n);
       const dOut = g === null ? null : this.#deltaA;
       const logits = this.#acts[this.#outBuf[this.#ops.length - 1]];
+      outputs?.set(logits.subarray(0, n * this.outputDim), start * this.outputDim);
       if (this.#classification) {
         const r = this.#k.softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
         lossSum += r.lossSum;

@@ -10,6 +10,7 @@
  *             dptrain.model: the model spec     (as in final.safetensors)
  *             dptrain.checkpoint: JSON of CheckpointMeta
  *             dptrain.checksum: "sha256:<hex>" of the whole file as written with these 64 hex digits all "0"
+ *             dptrain.about: what the model says about its data, as in final.safetensors (format version 3)
  *
  * The checksum covers every byte (header, tensor table, metadata, padding, data), so any change to
  * the file after writing is detected, not only changes to the tensors.
@@ -21,7 +22,18 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { FormatError, shown } from '../errors.js';
-import { decodeSafetensors, encodeSafetensors, SafetensorsFile, type DecodedSafetensors, type SafetensorsHeader, type TensorDtype } from '../io/index.js';
+import {
+  ABOUT_KEY,
+  decodeModelAbout,
+  decodeSafetensors,
+  encodeModelAbout,
+  encodeSafetensors,
+  SafetensorsFile,
+  type DecodedSafetensors,
+  type ModelAbout,
+  type SafetensorsHeader,
+  type TensorDtype,
+} from '../io/index.js';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
 import { paramLayout, parseModelSpec, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
@@ -31,8 +43,9 @@ import { parameterTensors } from './run-dir.js';
 /**
  * The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes.
  * 2: the best epoch's parameters (best.*), and meta.loop's history bounded (state.ts); 1 is read too.
+ * 3: the `dptrain.about` metadata (what the model says about its data); 1 and 2 are read too.
  */
-export const CHECKPOINT_FORMAT_VERSION = 2;
+export const CHECKPOINT_FORMAT_VERSION = 3;
 
 /** The run's state at a step boundary: everything an exact resume needs besides the tensors. */
 export interface CheckpointMeta {
@@ -75,6 +88,8 @@ export interface Checkpoint {
   optimizerState: Record<string, Float32Array>;
   /** The parameters of the best epoch so far (--restore-best), in the layout of `params`; absent otherwise. */
   best?: Float32Array;
+  /** What the model says about its data (`dptrain.about`); absent in files of format version 1 and 2. */
+  about?: ModelAbout;
 }
 
 /** A tensor as a file lists it. */
@@ -102,7 +117,7 @@ export type SafetensorsContents =
 const META_KEY = 'dptrain.checkpoint';
 const CHECKSUM_KEY = 'dptrain.checksum';
 const MODEL_KEY = 'dptrain.model';
-const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY];
+const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY, ABOUT_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
 const BEST_PREFIX = 'best.';
 const STATE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -134,7 +149,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const fail: Fail = (message) => {
     throw new FormatError('cannotEncodeCheckpoint', `cannot encode checkpoint: ${message}`);
   };
-  const { meta, params, optimizerState, best } = checkpoint;
+  const { meta, params, optimizerState, best, about } = checkpoint;
   const checked = validateMeta(meta, fail);
   if (checked.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     fail(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}, the version this dptrain writes (got ${checked.formatVersion})`);
@@ -163,7 +178,8 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     ...(best ? parameterTensors(best, layout).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
-  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER });
+  const aboutEntry = about ? { [ABOUT_KEY]: encodeModelAbout(about) } : {};
+  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER, ...aboutEntry });
   const at = checksumDigitsAt(bytes);
   if (at < 0) throw new Error('internal: the checksum field is not in the encoded header');
   bytes.set(Buffer.from(checksumOf(bytes, at), 'latin1'), at);
@@ -458,6 +474,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const meta = validateMeta(plainJson(parsed!, 'meta', invalid), invalid);
   const layout = layoutOf(meta, invalid);
   if (metadata[MODEL_KEY] !== meta.model) invalid(`metadata "${MODEL_KEY}" (${shown(metadata[MODEL_KEY] ?? null)}) differs from meta.model (${shown(meta.model)})`);
+  const about = aboutOf(metadata[ABOUT_KEY], meta.formatVersion, invalid);
 
   // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each, then the best
   //    epoch's copy of the model's (all of them or none); all F32.
@@ -478,7 +495,18 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
     }
     optimizerState[stateName] = t.data as Float32Array;
   }
-  return { checkpoint: { meta, params, optimizerState, ...(best && { best }) }, checksum: stated };
+  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(about && { about }) }, checksum: stated };
+}
+
+/** The checkpoint's `dptrain.about` (format version 3 on), checked; undefined in older files. */
+function aboutOf(text: string | undefined, formatVersion: number, invalid: Fail): ModelAbout | undefined {
+  if (text === undefined) return undefined;
+  if (formatVersion < 3) invalid(`metadata "${ABOUT_KEY}" is in a file of format version ${formatVersion}, which has none`);
+  try {
+    return decodeModelAbout(text, 'the checkpoint');
+  } catch (error) {
+    return invalid((error as Error).message);
+  }
 }
 
 /** The best.* copy of the model's tensors as flat parameters, or undefined when the file has none. */

@@ -19,6 +19,7 @@ import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
 import { plural } from '../util/index.js';
+import { TrainedModel } from '../inference/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
 
@@ -29,6 +30,8 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Final parameters, flat, in the layout of `layers.{i}.weight` / `layers.{i}.bias`. */
   params: Float32Array;
+  /** The trained model, to predict, evaluate or save (docs/library.md). */
+  model: TrainedModel;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -292,6 +295,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
     ...(state.bestParams && { best: state.bestParams }),
+    about: run.about,
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -369,9 +373,9 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   };
   await engine.synchronize();
   const params = Float32Array.from(state.bestParams ?? engine.params);
-  await run.runDir?.finish(summary, params, run.layout, run.model.text);
+  await run.runDir?.finish(summary, params, run.layout, run.model.text, run.about);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params };
+  return { config, summary, history: state.history, params, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels }) };
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */
