@@ -140,7 +140,7 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   const order = [4, 3, 2, 1, 0];
   fs.writeFileSync(reordered, [head, ...rows].map((r) => order.map((j) => r[j]).join(',')).join('\n') + '\n');
   const a = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${csv}`, '--json']).stdout);
-  const b = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${reordered}`, '--json']).stdout);
+  const b = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']).stdout);
   assert.equal(a.accuracy, b.accuracy);
   assert.deepEqual(a.confusion, b.confusion);
 });

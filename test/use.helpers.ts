@@ -8,15 +8,15 @@ export const SPECIES = ['setosa', 'versicolor', 'virginica'];
 
 /**
  * An iris-like CSV: a header, four features on different scales (so --standardize matters), a text
- * label column `species` (not the last: it is found by name), 3 classes that overlap a little.
+ * label column `species` (the last, where the csv: loader looks by default), 3 classes that overlap a little.
  */
 export function writeFlowersCsv(dir: string, n = 300, seed = 1, name = 'flowers.csv'): string {
   const rng = new Rng(seed, 'flowers');
-  const lines = ['sepal_length,species,sepal_width,petal_length,petal_width'];
+  const lines = ['sepal_length,sepal_width,petal_length,petal_width,species'];
   for (let i = 0; i < n; i++) {
     const c = i % 3;
     const f = [5 + c * 0.9 + 0.5 * rng.normal(), 3 - c * 0.2 + 0.3 * rng.normal(), 1.5 + c * 2 + 0.6 * rng.normal(), 100 * (0.2 + c * 0.8 + 0.3 * rng.normal())];
-    lines.push([f[0].toFixed(2), SPECIES[c], f[1].toFixed(2), f[2].toFixed(2), f[3].toFixed(1)].join(','));
+    lines.push([f[0].toFixed(2), f[1].toFixed(2), f[2].toFixed(2), f[3].toFixed(1), SPECIES[c]].join(','));
   }
   const file = path.join(dir, name);
   fs.writeFileSync(file, lines.join('\n') + '\n');

@@ -27,7 +27,7 @@ test('final.safetensors and checkpoints describe the data: features, classes, ta
   assert.equal(about.outputs, 3);
   assert.deepEqual(about.featureNames, FEATURES);
   assert.deepEqual(about.classNames, SPECIES);
-  assert.deepEqual(about.labelColumn, { name: 'species', index: 1 });
+  assert.deepEqual(about.labelColumn, { name: 'species', index: 4 });
   assert.equal(about.preprocessing.pixelScale, null);
   assert.deepEqual(about.dataset, { spec: `csv:${csv}`, hash: result.summary.datasetHash, samples: 300, valSplit: 0.2, seed: 3 });
   // The statistics are the training split's, exactly (float32 values through JSON).

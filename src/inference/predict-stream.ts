@@ -83,7 +83,7 @@ interface Peekable {
 
 async function peekable(stream: Readable): Promise<Peekable> {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  let buffered = new Uint8Array(0);
+  let buffered: Uint8Array = new Uint8Array(0);
   let done = false;
   return {
     async peek(n: number): Promise<Uint8Array> {
@@ -181,7 +181,7 @@ async function predictIdx(model: TrainedModel, chunks: AsyncGenerator<Uint8Array
   const scale = model.metadata?.preprocessing.pixelScale ?? { divideBy: 255, roundTo: null };
   const pixel = new Float32Array(256).map((_, k) => (scale.roundTo === null ? k / scale.divideBy : Math.round((k * 10 ** scale.roundTo) / scale.divideBy) / 10 ** scale.roundTo));
   let header: { n: number; size: number } | null = null;
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   let images = 0;
   for await (const chunk of chunks) {
     pending = pending.length > 0 ? concat(pending, chunk) : chunk;

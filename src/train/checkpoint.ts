@@ -178,7 +178,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     ...(best ? parameterTensors(best, layout).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
-  const aboutEntry = about ? { [ABOUT_KEY]: encodeModelAbout(about) } : {};
+  const aboutEntry: Record<string, string> = about ? { [ABOUT_KEY]: encodeModelAbout(about) } : {};
   const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER, ...aboutEntry });
   const at = checksumDigitsAt(bytes);
   if (at < 0) throw new Error('internal: the checksum field is not in the encoded header');
