@@ -76,7 +76,7 @@ async function openInput(file: string): Promise<Readable> {
       await handle.close();
       throw new DataError('fileNotFound', `--input ${file} is a directory — pass a CSV or IDX file, or - for stdin`);
     }
-    return handle.createReadStream({ highWaterMark: 1 << 20 });
+    return handle.createReadStream({ highWaterMark: 1 << 18 });
   } catch (cause) {
     if (cause instanceof DataError) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;

@@ -9,9 +9,17 @@ export function csvField(text: string): string {
 export function float32Text(value: number): string {
   const f = Math.fround(value);
   if (!Number.isFinite(f)) return String(f);
-  for (let digits = 6; digits < 9; digits++) {
-    const text = f.toPrecision(digits);
-    if (Math.fround(Number(text)) === f) return String(Number(text));
+  // Most float32 values need 8 or 9 digits: try 8 first, then fewer while they still read back.
+  const exact = (digits: number): number | null => {
+    const v = Number(f.toPrecision(digits));
+    return Math.fround(v) === f ? v : null;
+  };
+  let best = exact(8);
+  if (best === null) return String(Number(f.toPrecision(9)));
+  for (let digits = 7; digits >= 1; digits--) {
+    const shorter = exact(digits);
+    if (shorter === null) break;
+    best = shorter;
   }
-  return String(Number(f.toPrecision(9)));
+  return String(best);
 }

@@ -301,16 +301,16 @@ class BatchWriter {
 /** A feature cell as a number, or why it is not one (the csv: loader's rules, src/data/csv.ts). */
 function parseFeature(field: string | undefined): number | string {
   if (field === undefined) return 'missing';
+  // The common case first: a plain decimal number (Number() alone would also take "0x1A" or "").
+  const value = Number(field);
+  if (Number.isFinite(value) && NUMBER.test(field)) return Math.abs(value) > FLOAT32_MAX ? `${field.trim()} is beyond the float32 range (±3.4e38)` : value;
   const trimmed = field.trim();
   if (trimmed === '' || MISSING.has(trimmed.toLowerCase())) return `the value is missing (${trimmed === '' ? 'an empty cell' : JSON.stringify(trimmed)})`;
-  const value = Number(trimmed);
-  if (!Number.isFinite(value) || !NUMBER.test(trimmed)) return `${JSON.stringify(field)} is not a number`;
-  if (Math.abs(value) > FLOAT32_MAX) return `${trimmed} is beyond the float32 range (±3.4e38)`;
-  return value;
+  return `${JSON.stringify(field)} is not a number`;
 }
 
 const MISSING = new Set(['na', 'n/a', 'nan', 'null', 'none', '?']);
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** One line per row: class name, index and probabilities, or the regression outputs. */
