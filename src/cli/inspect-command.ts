@@ -43,6 +43,7 @@ function asJson(file: string, contents: SafetensorsContents): object {
     checksum: contents.checksum,
     meta,
     optimizerState: Object.keys(optimizerState),
+    ...(contents.checkpoint.about && { about: contents.checkpoint.about }),
     tensors: contents.tensors,
   };
 }
