@@ -146,3 +146,30 @@ test('the stream parser: quoted fields across chunk boundaries, CRLF, one-byte c
   small.forEach((r, i) => r.p.forEach((p, k) => assert.ok(Math.abs(p - reference[i].p[k]) < 1e-6)));
   assert.deepEqual(reference.map((r) => r.name), ['setosa', 'virginica', 'versicolor']);
 });
+
+test('predict with a regression model: one column named after the training label, the values evaluate scores', () => {
+  const dir = tempDir('dptrain-predict-reg-');
+  const csv = path.join(dir, 'houses.csv');
+  const lines = ['rooms,age,price'];
+  for (let i = 0; i < 400; i++) {
+    const rooms = 1 + (i % 7);
+    const age = (i * 37) % 50;
+    lines.push(`${rooms},${age},${(30 * rooms - 0.8 * age + 100 + Math.sin(i)).toFixed(3)}`);
+  }
+  fs.writeFileSync(csv, lines.join('\n') + '\n');
+  const out = path.join(dir, 'run');
+  const trained = runCli(['train', '--dataset', `csv:${csv}`, '--standardize', '--epochs', '30', '--out', out, '--engine', 'inline']);
+  assert.equal(trained.status, 0, trained.stderr);
+  const model = path.join(out, 'final.safetensors');
+  const result = runCli(['predict', model, '--input', csv]);
+  assert.equal(result.status, 0, result.stderr);
+  const [header, ...rows] = result.stdout.trim().split('\n');
+  assert.equal(header, 'price');
+  const predicted = rows.map(Number);
+  const truth = lines.slice(1).map((l) => Number(l.split(',')[2]));
+  const mse = predicted.reduce((a, p, i) => a + (p - truth[i]) ** 2, 0) / truth.length;
+  const evaluation = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${csv}`, '--json']).stdout);
+  assert.equal(evaluation.task, 'regression');
+  assert.ok(Math.abs(mse - evaluation.mse) <= 1e-4 * evaluation.mse, `predict's MSE ${mse} vs evaluate's ${evaluation.mse}`);
+  assert.ok(evaluation.r2 > 0.9, `R² ${evaluation.r2}`);
+});
