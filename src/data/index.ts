@@ -9,7 +9,7 @@ import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
 
 export { createDataset, datasetHash, subset, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
-export { detectDelimiter, decodeCsvText } from './csv.js';
+export { detectDelimiter } from './csv.js';
 export { isNumeric } from './spec.js';
 export { parseDatasetSpec, type DatasetSpec } from './spec.js';
 export { splitDataset } from './split.js';
