@@ -15,7 +15,7 @@ let mnistRun: string | null = null;
 function trainedOnMnist(): string {
   if (mnistRun) return mnistRun;
   const out = path.join(tempDir('dptrain-evaluate-'), 'run');
-  const result = runCli(['train', '--epochs', '2', '--out', out], { timeoutMs: 300_000 });
+  const result = runCli(['train', '--epochs', '1', '--out', out], { timeoutMs: 300_000 });
   assert.equal(result.status, 0, result.stderr);
   return (mnistRun = out);
 }
