@@ -38,6 +38,10 @@ test('final.safetensors and checkpoints describe the data: features, classes, ta
   // The checkpoint carries the same description, inside its checksum.
   const checkpoint = await loadCheckpointFile(path.join(ckpt, 'ckpt-000000064.safetensors'));
   assert.deepEqual(checkpoint.about, about);
+  // loadModel takes a checkpoint too (its checksum verified): the same parameters and description.
+  const fromCheckpoint = await loadModel(path.join(ckpt, 'ckpt-000000064.safetensors'));
+  assert.deepEqual(fromCheckpoint.params, checkpoint.params);
+  assert.deepEqual(fromCheckpoint.metadata, about);
   // train() returns the model object, describing itself the same way.
   assert.deepEqual(result.model.metadata, about);
   assert.deepEqual(result.model.classNames, SPECIES);

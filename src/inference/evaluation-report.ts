@@ -133,6 +133,8 @@ function scatterSvg(points: { truth: number; predicted: number }[]): string {
 <line x1="${at(lo)}" y1="${size - at(lo)}" x2="${at(hi)}" y2="${size - at(hi)}" stroke="#e06c00"/>
 ${dots}
 <text x="${size / 2}" y="${size - 6}" text-anchor="middle" font-size="12" fill="#666">true</text>
+<text x="${pad}" y="${size - pad + 14}" text-anchor="middle" font-size="11" fill="#666">${lo.toPrecision(3)}</text>
+<text x="${size - pad}" y="${size - pad + 14}" text-anchor="middle" font-size="11" fill="#666">${hi.toPrecision(3)}</text>
 <text x="12" y="${size / 2}" text-anchor="middle" font-size="12" fill="#666" transform="rotate(-90 12 ${size / 2})">predicted</text>
 </svg>`;
 }
