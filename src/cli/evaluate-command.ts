@@ -52,11 +52,11 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   for (const line of model.missing) logger.warn({ file }, line);
   const { spec, part } = datasetChoice(model, flags);
   const data = await loadDataset(spec);
-  const evaluation = await model.evaluate(data, { part, engine: flags.engine, workers, kernels: flags.kernels });
+  const { evaluation, outputs, targets } = await model.evaluateWithOutputs(data, { part, engine: flags.engine, workers, kernels: flags.kernels });
   const title = titleOf(file, evaluation, data.n);
   process.stdout.write(flags.json ? JSON.stringify({ model: file, ...evaluation }, null, 2) + '\n' : evaluationText(evaluation, title));
   if (flags.out !== undefined) {
-    await writeOutputs(flags.out, file, evaluation, title, model, data.spec);
+    await writeOutputs(flags.out, file, evaluation, title, model, scatterPoints(model, outputs, targets));
     logger.info({ out: flags.out }, `wrote ${path.join(flags.out, '{evaluation.json,evaluation.html}')}`);
   }
   return evaluation;
@@ -77,7 +77,7 @@ function titleOf(file: string, e: Evaluation, total: number): string {
 }
 
 /** evaluation.json and evaluation.html, each written atomically. */
-async function writeOutputs(dir: string, file: string, evaluation: Evaluation, title: string, model: TrainedModel, spec: string): Promise<void> {
+async function writeOutputs(dir: string, file: string, evaluation: Evaluation, title: string, model: TrainedModel, points: { truth: number; predicted: number }[]): Promise<void> {
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (cause) {
@@ -85,16 +85,13 @@ async function writeOutputs(dir: string, file: string, evaluation: Evaluation, t
   }
   const json = { model: file, modelSpec: model.spec.text, ...evaluation };
   await writeFileAtomic(path.join(dir, 'evaluation.json'), new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
-  const points = evaluation.task === 'regression' ? await regressionPoints(model, spec, evaluation.part) : [];
   await writeFileAtomic(path.join(dir, 'evaluation.html'), new TextEncoder().encode(evaluationHtml(evaluation, title, points)));
 }
 
-/** Up to 2,000 (true, predicted) pairs of the first output, for the scatter plot. */
-async function regressionPoints(model: TrainedModel, spec: string, part: EvaluationPart): Promise<{ truth: number; predicted: number }[]> {
-  const loaded = await loadDataset(spec);
-  const data = part === 'all' ? loaded : model.splitPart(loaded, part);
-  const n = Math.min(data.n, 2000);
-  const predictions = await model.predict(data.x.subarray(0, n * data.inputDim));
+/** Regression: up to 2,000 (true, predicted) pairs of the first output, for the scatter plot; none for classification. */
+function scatterPoints(model: TrainedModel, outputs: Float32Array, targets: Float32Array): { truth: number; predicted: number }[] {
+  if (model.task !== 'regression') return [];
   const k = model.outputs;
-  return Array.from({ length: n }, (_, i) => ({ truth: data.y[i * data.targetDim], predicted: predictions.outputs[i * k] }));
+  const n = Math.min(targets.length / k, 2000);
+  return Array.from({ length: n }, (_, i) => ({ truth: targets[i * k], predicted: outputs[i * k] }));
 }

@@ -180,6 +180,11 @@ export class TrainedModel {
    * fitted to the model first (fitDataToModel); its rows are split over the engine's workers.
    */
   async evaluate(data: Dataset | string, options: EvaluateOptions & { part?: EvaluationPart } = {}): Promise<Evaluation> {
+    return (await this.evaluateWithOutputs(data, options)).evaluation;
+  }
+
+  /** evaluate(), also returning the model's outputs [n, outputs] and the targets the metrics compared them with. */
+  async evaluateWithOutputs(data: Dataset | string, options: EvaluateOptions & { part?: EvaluationPart } = {}): Promise<{ evaluation: Evaluation; outputs: Float32Array; targets: Float32Array }> {
     const loaded = typeof data === 'string' ? await loadDataset(data) : data;
     const part = options.part ?? 'all';
     const chosen = part === 'all' ? loaded : this.splitPart(loaded, part);
@@ -203,7 +208,7 @@ export class TrainedModel {
       const outputs = new Float32Array(fitted.n * this.outputs);
       const sums = await engine.evaluate(fitted, outputs);
       const metrics = this.task === 'classification' ? classificationMetrics(outputs, fitted.y, this.classNames, sums) : regressionMetrics(outputs, fitted.y, this.outputNames, sums);
-      return { ...metrics, dataset: loaded.spec, part, engine: engine.kind, workers: engine.workers };
+      return { evaluation: { ...metrics, dataset: loaded.spec, part, engine: engine.kind, workers: engine.workers }, outputs, targets: fitted.y };
     } finally {
       await engine.close();
     }
