@@ -6,6 +6,7 @@ export {
   EarlyStopping,
   saveParameters,
   loadParameters,
+  loadModel,
   type TrainConfig,
   type TrainHooks,
   type TrainLogger,
@@ -18,6 +19,8 @@ export {
   type RunSummary,
 } from './train/index.js';
 export { loadDataset, datasetHash, type Dataset } from './data/index.js';
+export { TrainedModel, type Predictions, type Evaluation, type EvaluateOptions, type EvaluationPart, type PredictInput } from './inference/index.js';
+export { type ModelAbout } from './io/index.js';
 export {
   sweep,
   writeReport,

@@ -17,6 +17,8 @@ import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { registerDataCommand } from './data-command.js';
+import { registerEvaluateCommand } from './evaluate-command.js';
+import { registerPredictCommand } from './predict-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
 import { addDashboardFlags } from './dashboard-flags.js';
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
   registerBenchCommand(program);
   registerTokenCommand(program);
   registerDataCommand(program);
+  registerEvaluateCommand(program);
+  registerPredictCommand(program);
   for (const command of [program, ...program.commands]) {
     command.exitOverride((error) => {
       throw usageErrorFrom(error, command);

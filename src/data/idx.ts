@@ -50,7 +50,7 @@ export async function loadIdx(spec: DatasetSpec): Promise<Dataset> {
     y[i] = labels.data[i];
     if (labels.data[i] > maxLabel) maxLabel = labels.data[i];
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1 });
+  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, pixelScale: { divideBy: 255 } });
 }
 
 /** The labels file next to an images file, by the MNIST naming convention. */

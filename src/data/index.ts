@@ -8,7 +8,9 @@ import { loadMnist } from './mnist.js';
 import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
 
-export { createDataset, datasetHash, subset, DATA_LIMITS, type Dataset, type Task } from './dataset.js';
+export { createDataset, datasetHash, subset, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
+export { detectDelimiter } from './csv.js';
+export { isNumeric } from './spec.js';
 export { parseDatasetSpec, type DatasetSpec } from './spec.js';
 export { splitDataset } from './split.js';
 export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';

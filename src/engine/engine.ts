@@ -133,7 +133,10 @@ export interface Engine {
    * --on-nonfinite skip): every replica keeps its parameters and optimizer state.
    */
   skipUpdate(): Promise<void>;
-  /** Loss and correct count over a whole dataset with the current parameters. */
-  evaluate(data: Dataset): Promise<BatchResult>;
+  /**
+   * Loss and correct count over a whole dataset with the current parameters; with `outputs`
+   * ([data.n, model outputs]) also the model's outputs per row (logits, or regression predictions).
+   */
+  evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult>;
   close(): Promise<void>;
 }

@@ -155,11 +155,11 @@ export class InlineEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  async evaluate(data: Dataset): Promise<BatchResult> {
+  async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
     if (this.#allRows === null || this.#allRows.length < data.n) {
       this.#allRows = Uint32Array.from({ length: data.n }, (_, i) => i);
     }
-    return this.#model.evaluate(this.params, data, this.#allRows.subarray(0, data.n), this.#setup.microBatch, this.buffers);
+    return this.#model.evaluate(this.params, data, this.#allRows.subarray(0, data.n), this.#setup.microBatch, this.buffers, outputs);
   }
 
   static async create(setup: EngineSetup): Promise<InlineEngine> {

@@ -112,6 +112,8 @@ export interface EvaluateTask {
   /** Rows [start, end) of the validation set. */
   start: number;
   end: number;
+  /** Where to write the outputs of every row ([rows, outputs] float32, shared by the tasks), when asked for. */
+  outputs?: SharedArrayBuffer;
 }
 
 export type WorkerTask = StepTask | UpdateTask | EvaluateTask;

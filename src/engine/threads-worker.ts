@@ -167,5 +167,7 @@ function evaluate(task: EvaluateTask): EvaluateResult {
   const data = setup.validation;
   if (!data) throw new Error('no validation set was shared with the pool');
   if (!allRows) allRows = Uint32Array.from({ length: data.n }, (_, i) => i);
-  return model.evaluate(views.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch, setup.buffers);
+  const width = model.outputDim;
+  const outputs = task.outputs && new Float32Array(task.outputs, task.start * width * 4, (task.end - task.start) * width);
+  return model.evaluate(views.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch, setup.buffers, outputs);
 }

@@ -359,21 +359,24 @@ export class ThreadsEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  async evaluate(data: Dataset): Promise<BatchResult> {
+  async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
     if (data !== this.#setup.validation) {
       // Not the shared validation set: evaluate in this thread.
       this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels, { blasLibrary: this.#setup.blasLibrary }) });
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
       await this.synchronize();
-      return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch, this.#shared.buffers);
+      return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch, this.#shared.buffers, outputs);
     }
     await this.synchronize();
+    // The workers write the outputs of their rows into one shared buffer, copied out at the end.
+    const shared = outputs && new SharedArrayBuffer(outputs.byteLength);
     const parts = shardRanges(0, data.n, this.workers).filter((r) => r.end > r.start);
     const results = await Promise.all(
       parts.map((r, worker) =>
-        this.#run<EvaluateResult>({ kind: 'evaluate', version: this.#version, start: r.start, end: r.end }, `worker ${worker}'s evaluation`),
+        this.#run<EvaluateResult>({ kind: 'evaluate', version: this.#version, start: r.start, end: r.end, ...(shared && { outputs: shared }) }, `worker ${worker}'s evaluation`),
       ),
     );
+    if (outputs && shared) outputs.set(new Float32Array(shared));
     return sumResults(results);
   }
 

@@ -277,15 +277,20 @@ export class Model {
   /**
    * Loss sum and correct count over rows `indices` of `source`, forward only. A model with
    * BatchNorm normalizes with the running statistics `buffers` (numBuffers values, buffers.ts).
+   * With `outputs` ([indices.length, outputDim], row k for indices[k]) it also keeps the model's
+   * outputs: the logits of a classifier, the predictions of a regression model (evaluate, predict).
    */
-  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number, buffers?: FloatArray): BatchResult {
+  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number, buffers?: FloatArray, outputs?: FloatArray): BatchResult {
     this.#checkArray('params', params);
+    if (outputs !== undefined && outputs.length !== indices.length * this.outputDim) {
+      throw new ModelError('badOutputs', `outputs has ${outputs.length} values but ${indices.length} rows of ${this.outputDim} outputs need ${indices.length * this.outputDim}`);
+    }
     if (this.numBuffers > 0 && (buffers === undefined || buffers.length !== this.numBuffers)) {
       throw new ModelError('paramCountMismatch', `model ${this.spec.text} has BatchNorm layers: evaluation needs their ${this.numBuffers} running-statistics values (got ${buffers?.length ?? 'none'})`);
     }
     this.#ctx.training = false;
     this.#ctx.buffers = buffers ?? null;
-    return drive(this.#run(params, source, indices, null, microBatch));
+    return drive(this.#run(params, source, indices, null, microBatch, outputs));
   }
 
   *#run(
@@ -294,6 +299,7 @@ export class Model {
     indices: ArrayLike<number>,
     grad: FloatArray | null,
     microBatch: number | undefined,
+    outputs?: FloatArray,
   ): Generator<Float64Array, BatchResult, Float64Array> {
     this.#checkLive();
     const rows = this.#checkSource(source);
@@ -341,6 +347,7 @@ export class Model {
       yield* this.#forward(p, n);
       const dOut = g === null ? null : this.#deltaA;
       const logits = this.#acts[this.#outBuf[this.#ops.length - 1]];
+      outputs?.set(logits.subarray(0, n * this.outputDim), start * this.outputDim);
       if (this.#classification) {
         const r = this.#k.softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
         lossSum += r.lossSum;

@@ -11,6 +11,7 @@
  *             dptrain.model: the model spec     (as in final.safetensors)
  *             dptrain.checkpoint: JSON of CheckpointMeta
  *             dptrain.checksum: "sha256:<hex>" of the whole file as written with these 64 hex digits all "0"
+ *             dptrain.about: what the model says about its data, as in final.safetensors (format version 3)
  *
  * The checksum covers every byte (header, tensor table, metadata, padding, data), so any change to
  * the file after writing is detected, not only changes to the tensors.
@@ -22,7 +23,18 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { FormatError, shown } from '../errors.js';
-import { decodeSafetensors, encodeSafetensors, SafetensorsFile, type DecodedSafetensors, type SafetensorsHeader, type TensorDtype } from '../io/index.js';
+import {
+  ABOUT_KEY,
+  decodeModelAbout,
+  decodeSafetensors,
+  encodeModelAbout,
+  encodeSafetensors,
+  SafetensorsFile,
+  type DecodedSafetensors,
+  type ModelAbout,
+  type SafetensorsHeader,
+  type TensorDtype,
+} from '../io/index.js';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
 import { bufferLayout, buildStack, paramLayout, parseModelSpec, type BufferLayout, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
@@ -32,8 +44,9 @@ import { bufferTensors, parameterTensors } from './run-dir.js';
 /**
  * The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes.
  * 2: the best epoch's parameters (best.*), and meta.loop's history bounded (state.ts); 1 is read too.
+ * 3: the `dptrain.about` metadata (what the model says about its data); 1 and 2 are read too.
  */
-export const CHECKPOINT_FORMAT_VERSION = 2;
+export const CHECKPOINT_FORMAT_VERSION = 3;
 
 /** The run's state at a step boundary: everything an exact resume needs besides the tensors. */
 export interface CheckpointMeta {
@@ -80,6 +93,8 @@ export interface Checkpoint {
   buffers?: Float32Array;
   /** With `best` and BatchNorm: the best epoch's running statistics (best.layers.{i}.running_mean, ...). */
   bestBuffers?: Float32Array;
+  /** What the model says about its data (`dptrain.about`); absent in files of format version 1 and 2. */
+  about?: ModelAbout;
 }
 
 /** A tensor as a file lists it. */
@@ -107,7 +122,7 @@ export type SafetensorsContents =
 const META_KEY = 'dptrain.checkpoint';
 const CHECKSUM_KEY = 'dptrain.checksum';
 const MODEL_KEY = 'dptrain.model';
-const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY];
+const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY, ABOUT_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
 const BEST_PREFIX = 'best.';
 const STATE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -139,7 +154,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const fail: Fail = (message) => {
     throw new FormatError('cannotEncodeCheckpoint', `cannot encode checkpoint: ${message}`);
   };
-  const { meta, params, optimizerState, best, buffers, bestBuffers } = checkpoint;
+  const { meta, params, optimizerState, best, buffers, bestBuffers, about } = checkpoint;
   const checked = validateMeta(meta, fail);
   if (checked.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     fail(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}, the version this dptrain writes (got ${checked.formatVersion})`);
@@ -170,7 +185,8 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     ...(best && bestBuffers ? encodableBuffers(checked.model, bestBuffers, fail).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
-  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER });
+  const aboutEntry: Record<string, string> = about ? { [ABOUT_KEY]: encodeModelAbout(about) } : {};
+  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER, ...aboutEntry });
   const at = checksumDigitsAt(bytes);
   if (at < 0) throw new Error('internal: the checksum field is not in the encoded header');
   bytes.set(Buffer.from(checksumOf(bytes, at), 'latin1'), at);
@@ -468,6 +484,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const meta = validateMeta(plainJson(parsed!, 'meta', invalid), invalid);
   const layout = layoutOf(meta, invalid);
   if (metadata[MODEL_KEY] !== meta.model) invalid(`metadata "${MODEL_KEY}" (${shown(metadata[MODEL_KEY] ?? null)}) differs from meta.model (${shown(meta.model)})`);
+  const about = aboutOf(metadata[ABOUT_KEY], meta.formatVersion, invalid);
 
   // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each, then the best
   //    epoch's copy of the model's (all of them or none); all F32.
@@ -492,7 +509,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
     }
     optimizerState[stateName] = t.data as Float32Array;
   }
-  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(buffers && { buffers }), ...(bestBuffers && { bestBuffers }) }, checksum: stated };
+  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(buffers && { buffers }), ...(bestBuffers && { bestBuffers }), ...(about && { about }) }, checksum: stated };
 }
 
 /** The BatchNorm buffer layout of a model spec (empty without BatchNorm). */
@@ -524,6 +541,17 @@ function readBufferTensors(tensors: DecodedSafetensors['tensors'], layout: Buffe
     else buffers.set(found.data as Float32Array, t.offset);
   }
   return buffers;
+}
+
+/** The checkpoint's `dptrain.about` (format version 3 on), checked; undefined in older files. */
+function aboutOf(text: string | undefined, formatVersion: number, invalid: Fail): ModelAbout | undefined {
+  if (text === undefined) return undefined;
+  if (formatVersion < 3) invalid(`metadata "${ABOUT_KEY}" is in a file of format version ${formatVersion}, which has none`);
+  try {
+    return decodeModelAbout(text, 'the checkpoint');
+  } catch (error) {
+    return invalid((error as Error).message);
+  }
 }
 
 /** The best.* copy of the model's tensors as flat parameters, or undefined when the file has none. */

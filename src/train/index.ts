@@ -51,6 +51,8 @@ export {
   type LatestCheckpoint,
 } from './checkpoint-store.js';
 export { resolveRunConfig } from './resume.js';
+export { loadModel } from './model-file.js';
+export { modelAboutOf } from './about.js';
 export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';
 export {
   statisticalEfficiency,

@@ -20,6 +20,7 @@ import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from 
 import { savedLoopState } from './state.js';
 import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
 import { plural } from '../util/index.js';
+import { TrainedModel } from '../inference/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
 
@@ -32,6 +33,8 @@ export interface TrainResult {
   params: Float32Array;
   /** Final BatchNorm running statistics (running_mean, running_var, num_batches_tracked per layer; empty without BatchNorm). */
   buffers: Float32Array;
+  /** The trained model, to predict, evaluate or save (docs/library.md). */
+  model: TrainedModel;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -303,6 +306,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     ...(engine.buffers.length > 0 && { buffers: Float32Array.from(engine.buffers) }),
     ...(state.bestParams && { best: state.bestParams }),
     ...(state.bestParams && state.bestBuffers && { bestBuffers: state.bestBuffers }),
+    about: run.about,
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -383,9 +387,9 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   const params = Float32Array.from(state.bestParams ?? engine.params);
   // --restore-best ends with the best epoch's running statistics too, matching its weights.
   const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
-  await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers);
+  await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params, buffers };
+  return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }) };
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */

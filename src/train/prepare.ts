@@ -14,8 +14,11 @@ import {
   splitDataset,
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
+  type Standardization,
 } from '../data/index.js';
 import { type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import type { ModelAbout } from '../io/index.js';
+import { modelAboutOf } from './about.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
@@ -64,6 +67,8 @@ export interface PreparedRun {
   resumed: LatestCheckpoint | null;
   /** The spec of the data trained on, and the hash of its samples. */
   dataset: { spec: string; hash: string };
+  /** What the model files say about the data (`dptrain.about`, docs/formats.md). */
+  about: ModelAbout;
   trainSet: Dataset;
   valSet: Dataset | null;
   isClassifier: boolean;
@@ -106,13 +111,14 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const { trainSet, valSet, dataset } = await prepareData(config, hooks.data);
+  const { trainSet, valSet, dataset, loaded, stats } = await prepareData(config, hooks.data);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
+  const about = modelAboutOf(loaded, model, stats, { valSplit: config.valSplit, seed: config.seed }, dataset.hash);
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
@@ -193,6 +199,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     signal: hooks.signal ?? null,
     resumed,
     dataset,
+    about,
     trainSet,
     valSet,
     isClassifier: trainSet.task === 'classification',
@@ -214,15 +221,19 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 }
 
 /** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics. */
-async function prepareData(config: TrainConfig, given: Dataset | undefined): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string } }> {
+async function prepareData(
+  config: TrainConfig,
+  given: Dataset | undefined,
+): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
   const loaded = given ?? (await loadDataset(config.dataset));
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
+  let stats: Standardization | null = null;
   if (config.standardize) {
-    const stats = fitStandardization(trainSet);
+    stats = fitStandardization(trainSet);
     trainSet = applyStandardization(trainSet, stats);
     valSet = valSet && applyStandardization(valSet, stats);
   }
-  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
+  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
 }
 
 /**

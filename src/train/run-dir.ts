@@ -1,12 +1,13 @@
 /**
  * The run directory (`--out DIR`): config.json, metrics.jsonl, summary.json, final.safetensors.
- * final.safetensors holds parameters only, with no timestamps or paths, so equal parameters give
+ * final.safetensors holds the parameters and what the model says about its data (`dptrain.about`,
+ * docs/formats.md), with no timestamps, so equal parameters trained on the same data spec give
  * equal bytes and runs can be compared with `cmp`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
-import { encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import { ABOUT_KEY, encodeModelAbout, encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type ModelAbout, type Tensor } from '../io/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
 import { bufferLayout, buildStack, parseModelSpec, type BufferLayout, type ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
@@ -103,13 +104,13 @@ export class RunDirectory {
     });
   }
 
-  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string, buffers: Float32Array = new Float32Array(0)): Promise<void> {
+  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string, buffers: Float32Array = new Float32Array(0), about?: ModelAbout): Promise<void> {
     await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
     if (this.#failure) throw await this.#metricsErrorAfterCut();
     this.#written.push(`metrics.jsonl (${this.#records} records)`);
     await this.#writeFile('summary.json', jsonBytes(summary));
     const tensors = [...parameterTensors(params, layout), ...bufferTensors(buffers, bufferLayout(buildStack(parseModelSpec(model))))];
-    await this.#writeFile('final.safetensors', encodeSafetensors(tensors, parametersMetadata(model)));
+    await this.#writeFile('final.safetensors', encodeSafetensors(tensors, parametersMetadata(model, about)));
   }
 
   /** Closes metrics.jsonl after a failed run, keeping what was written (whole records). */
@@ -193,8 +194,9 @@ function jsonBytes(value: object): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
 }
 
-function parametersMetadata(model: string): Record<string, string> {
-  return { format: 'pt', 'dptrain.model': model };
+/** final.safetensors' metadata: PyTorch's format tag, the model spec, and what the model says about its data. */
+function parametersMetadata(model: string, about?: ModelAbout): Record<string, string> {
+  return { format: 'pt', 'dptrain.model': model, ...(about && { [ABOUT_KEY]: encodeModelAbout(about) }) };
 }
 
 /** Parameters as PyTorch-named F32 tensors; loads with safetensors.torch.load_file. */
@@ -219,8 +221,8 @@ export function bufferTensors(buffers: Float32Array, layout: BufferLayout): Tens
   );
 }
 
-export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
-  await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model));
+export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string, about?: ModelAbout): Promise<void> {
+  await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model, about));
 }
 
 /**

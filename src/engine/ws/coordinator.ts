@@ -368,9 +368,9 @@ export class WsEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  async evaluate(data: Dataset): Promise<BatchResult> {
+  async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
     const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
-    return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch, this.buffers);
+    return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch, this.buffers, outputs);
   }
 
   async close(): Promise<void> {
