@@ -70,6 +70,10 @@ export const trainFlags: FlagSpec[] = [
   { key: 'resume', flag: '--resume <dir>', help: 'continue the run checkpointed in DIR from its latest valid checkpoint (exactly: same result as an uninterrupted run)' },
   { key: 'onNonfinite', flag: '--on-nonfinite <policy>', help: 'a NaN or Inf loss or gradient: stop (name step and worker) | skip (drop the step on every replica)', parse: choice('onNonfinite') },
   { key: 'maxNonfiniteInRow', flag: '--max-nonfinite-in-row <n>', help: 'with --on-nonfinite skip: stop after this many skipped steps in a row', parse: integer },
+  { key: 'dataDir', flag: '--data-dir <dir>', help: 'cache of downloaded datasets (mnist-full, fashion-mnist, cifar10)', shownDefault: '$DPTRAIN_DATA_DIR, else $XDG_CACHE_HOME/dptrain or ~/.cache/dptrain' },
+  { key: 'dataMirror', flag: '--data-mirror <url>', help: 'mirror(s), comma-separated, tried before the published ones when a dataset is downloaded', shownDefault: '$DPTRAIN_DATA_MIRROR' },
+  { key: 'test', flag: '--test <spec>', help: 'a test set (e.g. idx:t10k-images-idx3-ubyte.gz, csv:test.csv, fashion-mnist?split=test) evaluated at the end into summary.json' },
+  { key: 'evalOn', flag: '--eval-on <set>', help: "val | test: also evaluate the test set (--test, or a downloaded dataset's official test split) at every validation", parse: choice('evalOn') },
 ];
 
 export function addTrainFlags(command: Command): Command {

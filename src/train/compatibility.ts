@@ -1,6 +1,6 @@
 /** Checks that a model spec can train on a dataset, before any work is done. */
 import type { Dataset } from '../data/index.js';
-import { ModelError } from '../errors.js';
+import { DataError, ModelError } from '../errors.js';
 import { inputShapeOf, outputSize, shapeText, type ModelSpec } from '../model/index.js';
 
 export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: string): void {
@@ -37,5 +37,19 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
     if (outputs !== data.targetDim) {
       throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.targetDim}`);
     }
+  }
+}
+
+/** A test set must hold the training data's kind of samples: the same features, task and targets, no unknown class. */
+export function checkTestSetFits(test: Dataset, train: Dataset, datasetSpec: string): void {
+  const shapeOf = (d: Dataset) => shapeText(d.sampleShape ?? [d.inputDim]);
+  const differs =
+    test.inputDim !== train.inputDim ? `${test.inputDim} features per sample, not ${train.inputDim}` :
+    test.task !== train.task ? `a ${test.task} task, not ${train.task}` :
+    test.targetDim !== train.targetDim ? `${test.targetDim} targets per sample, not ${train.targetDim}` :
+    test.task === 'classification' && test.numClasses > train.numClasses ? `${test.numClasses} classes, more than the ${train.numClasses} of the training data` :
+    null;
+  if (differs !== null) {
+    throw new DataError('testSetMismatch', `test set ${test.spec} (samples ${shapeOf(test)}) does not fit dataset ${datasetSpec} (samples ${shapeOf(train)}): it has ${differs} — give a --test set from the same source`);
   }
 }

@@ -10,6 +10,8 @@ import {
   datasetHash,
   fitStandardization,
   loadDataset,
+  parseDatasetSpec,
+  REGISTRY,
   resolveBatchSize,
   splitDataset,
   stepsPerEpoch as countStepsPerEpoch,
@@ -22,7 +24,7 @@ import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
 import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
-import { checkModelFitsData } from './compatibility.js';
+import { checkModelFitsData, checkTestSetFits } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
 import { checkResumable, resolveRun } from './resume.js';
@@ -63,6 +65,8 @@ export interface PreparedRun {
   dataset: { spec: string; hash: string };
   trainSet: Dataset;
   valSet: Dataset | null;
+  /** The test set (--test, or the official test split with --eval-on test), standardised like train; null without one. */
+  testSet: Dataset | null;
   isClassifier: boolean;
   model: ModelSpec;
   layout: ParamLayout;
@@ -101,13 +105,14 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const { trainSet, valSet, dataset } = await prepareData(config, hooks.data);
+  const { trainSet, valSet, testSet, dataset } = await prepareData(config, hooks.data);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
+  if (testSet) checkTestSetFits(testSet, trainSet, config.dataset);
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
@@ -172,6 +177,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     dataset,
     trainSet,
     valSet,
+    testSet,
     isClassifier: trainSet.task === 'classification',
     model,
     layout,
@@ -187,16 +193,29 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   };
 }
 
-/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics. */
-async function prepareData(config: TrainConfig, given: Dataset | undefined): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string } }> {
-  const loaded = given ?? (await loadDataset(config.dataset));
+/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics; and its test set. */
+async function prepareData(config: TrainConfig, given: Dataset | undefined): Promise<{ trainSet: Dataset; valSet: Dataset | null; testSet: Dataset | null; dataset: { spec: string; hash: string } }> {
+  const downloads = { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined };
+  const loaded = given ?? (await loadDataset(config.dataset, downloads));
+  const testSpec = testSpecOf(config);
+  let testSet = testSpec === null ? null : await loadDataset(testSpec, downloads);
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
   if (config.standardize) {
     const stats = fitStandardization(trainSet);
     trainSet = applyStandardization(trainSet, stats);
     valSet = valSet && applyStandardization(valSet, stats);
+    testSet = testSet && applyStandardization(testSet, stats);
   }
-  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
+  return { trainSet, valSet, testSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
+}
+
+/** --test, else with --eval-on test a downloaded dataset's official test split; null for none. */
+function testSpecOf(config: TrainConfig): string | null {
+  if (config.test !== null) return config.test;
+  if (config.evalOn !== 'test') return null;
+  const { kind } = parseDatasetSpec(config.dataset);
+  if (Object.hasOwn(REGISTRY, kind)) return `${kind}?split=test`;
+  throw new ConfigError('badOption', `--eval-on test needs a test set: ${config.dataset} has no official test split — give --test SPEC (e.g. csv:test.csv or idx:t10k-images-idx3-ubyte.gz)`);
 }
 
 /** Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the step-record cadence. */
