@@ -39,6 +39,7 @@ import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '
 import {
   DEFAULT_GNS_BETA,
   defaultModelFor,
+  sizeModelToData,
   flagOf,
   inertOptions,
   isOptionWarning,
@@ -528,6 +529,7 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
   const trainSamples = splitDataset(data, base.valSplit, base.seed).train.n;
   // Without --model, a model that fits the data (as train() chooses it).
   if (options.train?.model === undefined) base.model = defaultModelFor(data);
+  else base.model = sizeModelToData(base.model, data);
   const spec = parseModelSpec(base.model);
   const runs = planRuns(opts, trainSamples);
 

@@ -19,7 +19,7 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   } else if (inputs !== data.inputDim) {
     throw new ModelError(
       'inputMismatch',
-      `model ${spec.text} takes ${inputs} inputs but dataset ${datasetSpec} has ${data.inputDim} features per sample — make the first size of --model ${data.inputDim}`,
+      `model ${spec.text} takes ${inputs} inputs but dataset ${datasetSpec} has ${data.inputDim} features per sample — make the first size of --model ${data.inputDim}${spec.kind === 'mlp' ? ', or give hidden sizes only (e.g. mlp:256-128)' : ''}`,
     );
   }
   const regression = spec.kind === 'cnn' ? `cnn:${shapeText(inputShape)} ... dense${data.targetDim} mse` : `linreg:${inputs}-${data.targetDim}`;
@@ -50,6 +50,6 @@ export function checkTestSetFits(test: Dataset, train: Dataset, datasetSpec: str
     test.task === 'classification' && test.numClasses > train.numClasses ? `${test.numClasses} classes, more than the ${train.numClasses} of the training data` :
     null;
   if (differs !== null) {
-    throw new DataError('testSetMismatch', `test set ${test.spec} (samples ${shapeOf(test)}) does not fit dataset ${datasetSpec} (samples ${shapeOf(train)}): it has ${differs} — give a --test set from the same source`);
+    throw new DataError('testSetMismatch', `test set ${test.spec} (samples of shape ${shapeOf(test)}) does not fit dataset ${datasetSpec} (samples of shape ${shapeOf(train)}): it has ${differs} — give a --test set from the same source`);
   }
 }
