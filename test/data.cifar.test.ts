@@ -120,6 +120,18 @@ describe('cifar10 from a local mirror', () => {
     assert.equal(summary.classNames[3], 'cat');
   });
 
+  it('--eval-on test scores the official test split from the cached archive; --model mlp:64 is sized from the images', async () => {
+    const cache = path.join(dir, 'train');
+    const out = path.join(dir, 'run-test');
+    const run = await dptrain(['train', '--dataset', 'cifar10', '--model', 'mlp:64', '--eval-on', 'test', '--epochs', '1', '--engine', 'inline', '--data-dir', cache, '--data-mirror', 'http://127.0.0.1:9/', '--out', out], {});
+    assert.equal(run.status, 0, run.stderr);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    assert.equal(summary.model, 'mlp:3072-64-10');
+    assert.deepEqual([summary.test.spec, summary.test.samples], ['cifar10?split=test', TEST_N]);
+    const epoch = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.type === 'epoch');
+    assert.equal(epoch.testLoss, summary.test.loss);
+  });
+
   it('refuses an archive that inflates beyond the bound, and one without the batches', async () => {
     const bombDir = tempDir('dptrain-cifar-bomb-');
     // A tar whose first member is 4 MiB of zeros: refused at a 1 MiB bound before the rest is inflated.
