@@ -101,7 +101,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
   const interrupts = watchRunInterrupts(logger, null);
-  const loaded = await loadDataset(config.dataset);
+  const loaded = await loadDataset(config.dataset, { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined });
   let lastProgress = 0;
   let lastMembers = '';
   let unlogged: CoordinatorStatus | null = null;

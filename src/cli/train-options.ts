@@ -75,6 +75,10 @@ export const trainFlags: FlagSpec[] = [
   { key: 'adaptEvery', flag: '--adapt-every <steps>', help: '--batch-size auto: steps between choices of the batch size', parse: integer, shownDefault: 'each epoch, at most every 50 steps' },
   { key: 'stepTimeModel', flag: '--step-time-model <ms,ms>', help: '--batch-size auto: FIXED,PER_SAMPLE: use T(B) = FIXED + PER_SAMPLE·B ms instead of measured step times, e.g. 2,0.015 (reproducible choices: same seed, same batch sizes)' },
   { key: 'batchnorm', flag: '--batchnorm <mode>', help: 'BatchNorm statistics in training: sync (whole global batch, same at any worker count) | local (each worker\'s shard, as DDP) | ghost:G (groups of G samples)' },
+  { key: 'dataDir', flag: '--data-dir <dir>', help: 'cache of downloaded datasets (mnist-full, fashion-mnist, cifar10)', shownDefault: '$DPTRAIN_DATA_DIR, else $XDG_CACHE_HOME/dptrain or ~/.cache/dptrain' },
+  { key: 'dataMirror', flag: '--data-mirror <url>', help: 'mirror(s), comma-separated, tried before the published ones when a dataset is downloaded', shownDefault: '$DPTRAIN_DATA_MIRROR' },
+  { key: 'test', flag: '--test <spec>', help: 'a test set (e.g. idx:t10k-images-idx3-ubyte.gz, csv:test.csv, fashion-mnist?split=test) evaluated at the end into summary.json' },
+  { key: 'evalOn', flag: '--eval-on <set>', help: "val | test: also evaluate the test set (--test, or a downloaded dataset's official test split) at every validation", parse: choice('evalOn') },
 ];
 
 export function addTrainFlags(command: Command): Command {

@@ -43,6 +43,15 @@ export interface PixelScale {
   readonly roundTo?: number;
 }
 
+/**
+ * A zeroed Float32Array over a SharedArrayBuffer. Loaders and subsets allocate sample values
+ * here so that the threads engine maps this very memory in every thread instead of copying it:
+ * one copy of CIFAR-10's 614 MB, not two (docs/datasets.md, "Memory").
+ */
+export function sampleArray(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
+}
+
 /** Limits on what a loader may build; one place for the defaults. */
 export const DATA_LIMITS = {
   /** Most float32 values in x (2^28 = 1 GiB). */
@@ -75,8 +84,8 @@ export function createDataset(fields: Dataset): Dataset {
     fail(`task must be "classification" or "regression" (got ${String(task)})`);
   }
   if (sampleShape !== undefined && sampleShape.reduce((a, b) => a * b, 1) !== inputDim) fail(`sample shape ${sampleShape.join('x')} does not hold inputDim = ${inputDim} values`);
-  const shape = sampleShape === undefined ? {} : { sampleShape: Object.freeze(sampleShape.slice()) };
   if (classNames !== undefined && (task !== 'classification' || classNames.length !== numClasses)) fail(`${classNames.length} class names for ${numClasses} classes`);
+  const shape = sampleShape === undefined ? {} : { sampleShape: Object.freeze(sampleShape.slice()) };
   if (featureNames !== undefined && featureNames.length !== inputDim) fail(`${featureNames.length} feature names for ${inputDim} features`);
   const described = {
     ...(classNames && { classNames: Object.freeze(classNames.slice()) }),
@@ -104,8 +113,8 @@ export function datasetHash(ds: Dataset): string {
 export function subset(ds: Dataset, indices: ArrayLike<number>, spec: string = ds.spec): Dataset {
   const m = indices.length;
   const { inputDim: d, targetDim: t } = ds;
-  const x = new Float32Array(m * d);
-  const y = new Float32Array(m * t);
+  const x = sampleArray(m * d);
+  const y = sampleArray(m * t);
   for (let k = 0; k < m; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= ds.n) {

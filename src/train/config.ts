@@ -129,6 +129,21 @@ export interface TrainConfig {
    * PyTorch DDP does), or `ghost:G` (over fixed groups of G consecutive samples).
    */
   batchnorm: string;
+  /** Cache of downloaded datasets (null: DPTRAIN_DATA_DIR, else $XDG_CACHE_HOME/dptrain or ~/.cache/dptrain). */
+  dataDir: string | null;
+  /** Mirrors (comma-separated) tried first for downloads (null: DPTRAIN_DATA_MIRROR, else the published ones). */
+  dataMirror: string | null;
+  /**
+   * A test set (a dataset spec with the training data's features), evaluated with the final
+   * parameters at the end; its figures go to summary.json `test`. null: none, unless evalOn is 'test'.
+   */
+  test: string | null;
+  /**
+   * 'test': also evaluate the test set (`test`, or a downloaded dataset's official `?split=test`)
+   * at every validation point (testLoss, testAccuracy in metrics.jsonl). Validation still comes
+   * from --val-split, and early stopping still watches it.
+   */
+  evalOn: 'val' | 'test';
 }
 
 export type NonFinitePolicy = 'stop' | 'skip';
@@ -201,6 +216,10 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   adaptEvery: null,
   stepTimeModel: null,
   batchnorm: 'sync',
+  dataDir: null,
+  dataMirror: null,
+  test: null,
+  evalOn: 'val',
 });
 
 export const choices = {
@@ -211,6 +230,7 @@ export const choices = {
   kernels: ['auto', 'blas', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
   onNonfinite: ['stop', 'skip'],
+  evalOn: ['val', 'test'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
 
 /** The CLI flag that sets a config key, for messages: batchSize -> --batch-size. */
@@ -275,6 +295,8 @@ export function validateTrainConfig(c: TrainConfig): void {
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
   validateAdaptiveOptions(c);
   parseBatchNormMode(c.batchnorm);
+  for (const key of ['dataDir', 'dataMirror', 'test'] as const) if (c[key] !== null) nonEmptyString(key, c[key]);
+  oneOf('evalOn', c.evalOn);
 }
 
 /** Parses --batchnorm: local, sync or ghost:G (G a positive integer). */

@@ -6,6 +6,7 @@
  */
 import { presetTrainingDefaults } from './presets.js';
 import { isAdaptive } from './adaptive/settings.js';
+import { sizeModelToData } from './model-sizing.js';
 import { ConfigError } from '../errors.js';
 import { parseModelSpec } from '../model/index.js';
 import { availableCores, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
@@ -78,12 +79,14 @@ export function defaultModelFor(data: Pick<DataShape, 'inputDim' | 'task' | 'num
 
 /**
  * Defaults that follow the data, once it is loaded: the model fits the dataset (mlp:784-128-10
- * for mnist, as before); the batch is at most the training split (learning rate and the other
+ * for mnist, as before), and a given `mlp`, `mlp:H1-H2` or `logreg` takes its widths from it; the batch is at most the training split (learning rate and the other
  * dependent defaults follow); a resumed run keeps its checkpoint's. And with --max-steps given
  * (now, when resumed) but not --epochs, enough epochs to run them (as PyTorch Lightning's max_steps).
  */
 export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string>, data: DataShape, resumed = false): TrainConfig {
   const c: TrainConfig = { ...config };
+  // `mlp`, `mlp:256-128` (hidden sizes), `logreg`, `linreg`: the data gives the input and output widths.
+  if (given.has('model')) c.model = sizeModelToData(c.model, data);
   if (!resumed) {
     if (!given.has('model')) c.model = defaultModelFor(data);
     if (!given.has('batchSize') && typeof c.batchSize === 'number' && c.batchSize > data.trainSamples && data.trainSamples > 0) c.batchSize = data.trainSamples;

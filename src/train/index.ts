@@ -22,6 +22,7 @@ export {
   type LrOrigin,
   type ResolvedTrainOptions,
 } from './defaults.js';
+export { sizeModelToData } from './model-sizing.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
 export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from './records.js';
 export { saveParameters, loadParameters, parameterTensors, outWriteError, runFilesIn } from './run-dir.js';

@@ -6,13 +6,14 @@
  */
 import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
-import { blasChoiceLine } from '../kernels/index.js';
+import { blasChoiceLine, loadKernels } from '../kernels/index.js';
+import { Model, type BatchResult } from '../model/index.js';
 import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
 import { describeLearningRate } from './defaults.js';
-import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
+import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason, TestFigures } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
@@ -210,10 +211,36 @@ async function evaluateWithinEpoch(run: PreparedRun): Promise<void> {
     samples: state.samples,
     valLoss: val.lossSum / val.count,
     valAccuracy: run.isClassifier ? val.correct / val.count : null,
+    ...(await testFiguresDuringRun(run)),
   };
   run.runDir?.writeRecord(record);
   for (const c of run.callbacks) await c.onEval?.(record, controlOf(run));
   state.clock.epochEvalMs += performance.now() - started;
+}
+
+/** --eval-on test: the test set's loss and accuracy with the live parameters; nothing otherwise. */
+async function testFiguresDuringRun(run: PreparedRun): Promise<{ testLoss?: number; testAccuracy?: number | null }> {
+  if (run.config.evalOn !== 'test' || !run.testSet) return {};
+  const test = await run.engine.evaluate(run.testSet);
+  return { testLoss: test.lossSum / test.count, testAccuracy: run.isClassifier ? test.correct / test.count : null };
+}
+
+/**
+ * summary.json's `test`: the test set scored with the final parameters, by the engine when they
+ * are its live ones, else (--restore-best's weights) by a model in this thread.
+ */
+async function finalTestFigures(run: PreparedRun, params: Float32Array): Promise<TestFigures | null> {
+  const data = run.testSet;
+  if (!data) return null;
+  let result: BatchResult;
+  if (run.state.bestParams === null) {
+    result = await run.engine.evaluate(data);
+  } else {
+    const model = new Model(run.model, { kernels: await loadKernels(run.config.kernels, { blasLibrary: run.config.blasLibrary }) });
+    result = model.evaluate(params, data, Uint32Array.from({ length: data.n }, (_, i) => i), run.config.microBatch > 0 ? run.config.microBatch : undefined);
+    model.dispose();
+  }
+  return { spec: data.spec, samples: data.n, loss: result.lossSum / result.count, accuracy: run.isClassifier ? result.correct / result.count : null };
 }
 
 /** End of epoch: evaluate on the validation set, report, let callbacks and early stopping stop the run, checkpoint. */
@@ -231,6 +258,7 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     trainAccuracy: run.isClassifier ? sums.correct / sums.samples : null,
     valLoss: val ? val.lossSum / val.count : null,
     valAccuracy: val && run.isClassifier ? val.correct / val.count : null,
+    ...(await testFiguresDuringRun(run)),
     samplesPerSec: sums.samples / (trainMs / 1000),
     ms: performance.now() - clock.epochStarted,
   };
@@ -365,10 +393,12 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
       valLoss: last?.valLoss ?? null,
       valAccuracy: last?.valAccuracy ?? null,
     },
+    test: null,
     model: run.model.text,
     numParams: run.layout.size,
     dataset: config.dataset,
     datasetHash: run.dataset.hash,
+    classNames: run.trainSet.classNames ? [...run.trainSet.classNames] : null,
     trainSamples: run.trainSet.n,
     valSamples: run.valSet?.n ?? 0,
     batchSize: state.adaptive?.batchSize ?? run.batchSize,
@@ -387,6 +417,11 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   const params = Float32Array.from(state.bestParams ?? engine.params);
   // --restore-best ends with the best epoch's running statistics too, matching its weights.
   const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
+  summary.test = await finalTestFigures(run, params);
+  if (summary.test) {
+    const { spec, samples, loss, accuracy } = summary.test;
+    run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${loss.toFixed(4)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
+  }
   await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }) };

@@ -10,6 +10,8 @@ import {
   datasetHash,
   fitStandardization,
   loadDataset,
+  parseDatasetSpec,
+  REGISTRY,
   resolveBatchSize,
   splitDataset,
   stepsPerEpoch as countStepsPerEpoch,
@@ -27,7 +29,7 @@ import { availableCores, parseBatchNormMode, parseCheckpointEvery, type Checkpoi
 import { checkBatchNormBatches } from './batchnorm-check.js';
 import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
-import { checkModelFitsData } from './compatibility.js';
+import { checkModelFitsData, checkTestSetFits } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
 import { checkResumable, resolveRun } from './resume.js';
@@ -71,6 +73,8 @@ export interface PreparedRun {
   about: ModelAbout;
   trainSet: Dataset;
   valSet: Dataset | null;
+  /** The test set (--test, or the official test split with --eval-on test), standardised like train; null without one. */
+  testSet: Dataset | null;
   isClassifier: boolean;
   model: ModelSpec;
   layout: ParamLayout;
@@ -111,7 +115,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const { trainSet, valSet, dataset, loaded, stats } = await prepareData(config, hooks.data);
+  const { trainSet, valSet, testSet, dataset, loaded, stats } = await prepareData(config, hooks.data);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
@@ -119,6 +123,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
   const about = modelAboutOf(loaded, model, stats, { valSplit: config.valSplit, seed: config.seed }, dataset.hash);
+  if (testSet) checkTestSetFits(testSet, trainSet, config.dataset);
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
@@ -202,6 +207,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     about,
     trainSet,
     valSet,
+    testSet,
     isClassifier: trainSet.task === 'classification',
     model,
     layout,
@@ -220,20 +226,33 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   };
 }
 
-/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics. */
+/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics; and its test set. */
 async function prepareData(
   config: TrainConfig,
   given: Dataset | undefined,
-): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
-  const loaded = given ?? (await loadDataset(config.dataset));
+): Promise<{ trainSet: Dataset; valSet: Dataset | null; testSet: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
+  const downloads = { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined };
+  const loaded = given ?? (await loadDataset(config.dataset, downloads));
+  const testSpec = testSpecOf(config);
+  let testSet = testSpec === null ? null : await loadDataset(testSpec, downloads);
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
   let stats: Standardization | null = null;
   if (config.standardize) {
     stats = fitStandardization(trainSet);
     trainSet = applyStandardization(trainSet, stats);
     valSet = valSet && applyStandardization(valSet, stats);
+    testSet = testSet && applyStandardization(testSet, stats);
   }
-  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
+  return { trainSet, valSet, testSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
+}
+
+/** --test, else with --eval-on test a downloaded dataset's official test split; null for none. */
+function testSpecOf(config: TrainConfig): string | null {
+  if (config.test !== null) return config.test;
+  if (config.evalOn !== 'test') return null;
+  const { kind } = parseDatasetSpec(config.dataset);
+  if (Object.hasOwn(REGISTRY, kind)) return `${kind}?split=test`;
+  throw new ConfigError('badOption', `--eval-on test needs a test set: ${config.dataset} has no official test split — give --test SPEC (e.g. csv:test.csv or idx:t10k-images-idx3-ubyte.gz)`);
 }
 
 /**
