@@ -229,7 +229,7 @@ async function testFiguresDuringRun(run: PreparedRun): Promise<{ testLoss?: numb
  * summary.json's `test`: the test set scored with the final parameters, by the engine when they
  * are its live ones, else (--restore-best's weights) by a model in this thread.
  */
-async function finalTestFigures(run: PreparedRun, params: Float32Array): Promise<TestFigures | null> {
+async function finalTestFigures(run: PreparedRun, params: Float32Array, buffers: Float32Array): Promise<TestFigures | null> {
   const data = run.testSet;
   if (!data) return null;
   let result: BatchResult;
@@ -237,7 +237,7 @@ async function finalTestFigures(run: PreparedRun, params: Float32Array): Promise
     result = await run.engine.evaluate(data);
   } else {
     const model = new Model(run.model, { kernels: await loadKernels(run.config.kernels, { blasLibrary: run.config.blasLibrary }) });
-    result = model.evaluate(params, data, Uint32Array.from({ length: data.n }, (_, i) => i), run.config.microBatch > 0 ? run.config.microBatch : undefined);
+    result = model.evaluate(params, data, Uint32Array.from({ length: data.n }, (_, i) => i), run.config.microBatch > 0 ? run.config.microBatch : undefined, buffers.length > 0 ? buffers : undefined);
     model.dispose();
   }
   return { spec: data.spec, samples: data.n, loss: result.lossSum / result.count, accuracy: run.isClassifier ? result.correct / result.count : null };
@@ -417,7 +417,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   const params = Float32Array.from(state.bestParams ?? engine.params);
   // --restore-best ends with the best epoch's running statistics too, matching its weights.
   const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
-  summary.test = await finalTestFigures(run, params);
+  summary.test = await finalTestFigures(run, params, buffers);
   if (summary.test) {
     const { spec, samples, loss, accuracy } = summary.test;
     run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${loss.toFixed(4)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
