@@ -51,6 +51,7 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
       state.clock.epochStarted = performance.now();
       while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
         await trainStep(run);
+        await letEventsIn();
       }
       // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
       if (interrupted(run)) break;
@@ -89,6 +90,22 @@ function interrupted(run: PreparedRun): boolean {
 /** For callbacks: a stop request ends the run at the next step boundary; the first reason is kept. */
 function controlOf(run: PreparedRun): TrainControl {
   return { stop: (reason: string) => void (run.state.stopRequest ??= reason) };
+}
+
+/** Most time between two visits of the event loop during training (ms). */
+const EVENT_LOOP_EVERY_MS = 20;
+let lastEventLoopVisit = 0;
+
+/**
+ * The inline engine's steps resolve as microtasks, so a run on it never gives the event loop a
+ * turn: Ctrl-C/SIGTERM handlers, abort signals, the dashboard's sockets and log flushes would wait
+ * for the end of the run. Every EVENT_LOOP_EVERY_MS this yields one macrotask turn (~µs).
+ */
+async function letEventsIn(): Promise<void> {
+  const now = performance.now();
+  if (now - lastEventLoopVisit < EVENT_LOOP_EVERY_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  lastEventLoopVisit = performance.now();
 }
 
 /** config.json, the start-up line, onTrainBegin. */
