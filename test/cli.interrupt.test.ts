@@ -82,12 +82,14 @@ test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the 
 
 test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at; --resume finishes byte-identical to an uninterrupted run', { timeout: 180_000 }, async () => {
   const root = tempDir('dptrain-int-');
-  // Default flags but 30 epochs: long enough to interrupt (~3 s), short enough to run three times.
-  const full = runCli(['train', '--epochs', '30', '--out', path.join(root, 'full')]);
+  // Default flags but 30 epochs (long enough to interrupt, short enough to run three times) and a
+  // fixed --workers: auto's probe may choose differently for the two runs, which then differ in
+  // rounding (docs/cli.md, "--workers auto"); the resumed run keeps its checkpoint's engine.
+  const full = runCli(['train', '--epochs', '30', '--workers', '2', '--out', path.join(root, 'full')]);
   assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const out = path.join(root, 'run');
-  const run = startCli(['train', '--epochs', '30', '--out', out, '--checkpoint-dir', ckpt]);
+  const run = startCli(['train', '--epochs', '30', '--workers', '2', '--out', out, '--checkpoint-dir', ckpt]);
   await run.waitFor(FIRST_EPOCH);
   run.child.kill('SIGINT');
   const exit = await run.exited;
