@@ -9,7 +9,7 @@ import { createEngine, type EngineKind } from '../engine/index.js';
 import { DataError, ModelError } from '../errors.js';
 import { ABOUT_KEY, encodeModelAbout, saveSafetensors, type ModelAbout, type Tensor } from '../io/index.js';
 import { loadKernels, type KernelsChoice } from '../kernels/index.js';
-import { bufferLayout, buildStack, inputShapeOf, Model, outputSize, paramLayout, type ModelSpec } from '../model/index.js';
+import { bufferLayout, bufferTensors, buildStack, inputShapeOf, Model, outputSize, paramLayout, type ModelSpec } from '../model/index.js';
 import { fitDataToModel, standardizationOf, type ModelShape } from './matching.js';
 import { classificationMetrics, regressionMetrics, softmaxRows, argmaxRow, type EvaluationMetrics } from './metrics.js';
 
@@ -239,11 +239,7 @@ export class TrainedModel {
     const layout = paramLayout(this.spec);
     const tensors: Tensor[] = layout.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: [...t.shape], data: this.params.subarray(t.offset, t.offset + t.size) }));
     // BatchNorm running statistics under PyTorch's names, as final.safetensors has them.
-    for (const t of this.buffers.length > 0 ? bufferLayout(buildStack(this.spec)).tensors : []) {
-      tensors.push(t.shape.length === 0
-        ? { name: t.name, dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(Math.round(this.buffers[t.offset]))) }
-        : { name: t.name, dtype: 'F32', shape: [...t.shape], data: this.buffers.subarray(t.offset, t.offset + t.size) });
-    }
+    if (this.buffers.length > 0) tensors.push(...bufferTensors(this.buffers, bufferLayout(buildStack(this.spec))));
     await saveSafetensors(file, tensors, { format: 'pt', 'dptrain.model': this.spec.text, ...(this.metadata && { [ABOUT_KEY]: encodeModelAbout(this.metadata) }) });
   }
 

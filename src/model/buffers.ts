@@ -78,3 +78,31 @@ export function updateRunningStats(layout: BufferLayout, buffers: Float32Array, 
     buffers[n.offset + 2 * c] += 1;
   }
 }
+
+/** A buffer as a file holds it: running_mean/var F32 [C], num_batches_tracked I64 [] (PyTorch's state_dict). */
+export interface BufferTensor {
+  name: string;
+  dtype: 'F32' | 'I64';
+  shape: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+/** The dtype a buffer tensor has in a file: num_batches_tracked (a scalar) is int64, the rest float32. */
+export function bufferDtype(t: ParamTensor): 'F32' | 'I64' {
+  return t.shape.length === 0 ? 'I64' : 'F32';
+}
+
+/** The buffers as PyTorch's tensors (views of `buffers`, the scalar converted), so load_state_dict takes them. */
+export function bufferTensors(buffers: Float32Array, layout: BufferLayout): BufferTensor[] {
+  return layout.tensors.map((t) =>
+    bufferDtype(t) === 'I64'
+      ? { name: t.name, dtype: 'I64' as const, shape: [], data: BigInt64Array.of(BigInt(Math.round(buffers[t.offset]))) }
+      : { name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: buffers.subarray(t.offset, t.offset + t.size) },
+  );
+}
+
+/** Writes one buffer tensor read from a file (of bufferDtype(t), checked by the caller) into `buffers`. */
+export function setBufferTensor(buffers: Float32Array, t: ParamTensor, data: ArrayLike<number> | BigInt64Array): void {
+  if (bufferDtype(t) === 'I64') buffers[t.offset] = Number((data as BigInt64Array)[0]);
+  else buffers.set(data as ArrayLike<number>, t.offset);
+}

@@ -38,5 +38,5 @@ export {
   layerNorm,
   batchNorm,
 } from './sequential.js';
-export { bufferLayout, initBuffers, updateRunningStats, BN_EPS, BN_MOMENTUM, type BufferLayout, type NormSlot } from './buffers.js';
+export { bufferDtype, bufferLayout, bufferTensors, initBuffers, setBufferTensor, updateRunningStats, BN_EPS, BN_MOMENTUM, type BufferLayout, type BufferTensor, type NormSlot } from './buffers.js';
 export { batchNormModeOf, batchNormText, type BatchNormMode } from './op-base.js';

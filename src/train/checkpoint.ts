@@ -36,10 +36,10 @@ import {
   type TensorDtype,
 } from '../io/index.js';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
-import { bufferLayout, buildStack, paramLayout, parseModelSpec, type BufferLayout, type ParamLayout } from '../model/index.js';
+import { bufferDtype, bufferLayout, bufferTensors, buildStack, paramLayout, parseModelSpec, setBufferTensor, type BufferLayout, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
-import { bufferTensors, parameterTensors } from './run-dir.js';
+import { parameterTensors } from './run-dir.js';
 
 /**
  * The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes.
@@ -534,11 +534,10 @@ function readBufferTensors(tensors: DecodedSafetensors['tensors'], layout: Buffe
   for (const t of layout.tensors) {
     const name = prefix + t.name;
     const found = tensors.get(name);
-    const dtype = t.shape.length === 0 ? 'I64' : 'F32';
+    const dtype = bufferDtype(t);
     if (found === undefined) return fail(`tensor "${name}" (a BatchNorm buffer of ${model}) is missing`);
     if (found.dtype !== dtype || !sameShape(found.shape, t.shape)) fail(`tensor "${name}" is ${found.dtype} [${found.shape.join(', ')}]; it must be ${dtype} [${t.shape.join(', ')}]`);
-    if (dtype === 'I64') buffers[t.offset] = Number((found.data as BigInt64Array)[0]);
-    else buffers.set(found.data as Float32Array, t.offset);
+    setBufferTensor(buffers, t, found.data as Float32Array | BigInt64Array);
   }
   return buffers;
 }

@@ -9,9 +9,10 @@ import { DptrainError, ModelError } from '../errors.js';
 import { ABOUT_KEY, decodeModelAbout, SafetensorsFile, type ModelAbout } from '../io/index.js';
 import { TrainedModel } from '../inference/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
-import { bufferLayout, buildStack, inputShapeOf, outputSize, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
+import { bufferLayout, buildStack, setBufferTensor, inputShapeOf, outputSize, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import { loadCheckpointFile } from './checkpoint.js';
-import { countNonFinite, describeCounts } from './non-finite.js';
+import { describeCounts } from './non-finite.js';
+import { readFlatParameters } from './run-dir.js';
 
 const HINT = 'pass a final.safetensors or checkpoint written by dptrain train';
 
@@ -56,14 +57,7 @@ async function readParameters(st: SafetensorsFile, spec: ModelSpec, file: string
       throw new ModelError('cannotLoadModel', `${file}: tensor "${t.name}" of ${spec.text} is ${shape}, not F32 [${t.shape.join(', ')}] — the file is damaged or does not hold the model its metadata names`);
     }
   }
-  const tensors = await wrap(file, () => st.read(layout.tensors.map((t) => t.name)));
-  const params = new Float32Array(layout.size);
-  const bad: { name: string; nonFinite: number }[] = [];
-  for (const t of layout.tensors) {
-    params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
-    const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
-    if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
-  }
+  const { params, bad } = await wrap(file, () => readFlatParameters(st, layout));
   if (bad.length > 0) throw new ModelError('cannotLoadModel', `${file} holds non-finite parameters: ${describeCounts(bad)} — the run that wrote it diverged; use an earlier checkpoint`);
   return params;
 }
@@ -77,11 +71,7 @@ async function readBuffers(st: SafetensorsFile, spec: ModelSpec, file: string): 
   if (missing) throw new ModelError('cannotLoadModel', `${file}: tensor "${missing.name}" (a BatchNorm running statistic of ${spec.text}) is missing — the file is damaged or does not hold the model its metadata names`);
   const tensors = await wrap(file, () => st.read(layout.tensors.map((t) => t.name)));
   const buffers = new Float32Array(layout.size);
-  for (const t of layout.tensors) {
-    const data = tensors.get(t.name)!.data;
-    if (t.shape.length === 0) buffers[t.offset] = Number((data as BigInt64Array)[0]);
-    else buffers.set(data as Float32Array, t.offset);
-  }
+  for (const t of layout.tensors) setBufferTensor(buffers, t, tensors.get(t.name)!.data as Float32Array | BigInt64Array);
   return buffers;
 }
 

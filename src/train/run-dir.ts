@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
 import { ABOUT_KEY, encodeModelAbout, encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type ModelAbout, type Tensor } from '../io/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
-import { bufferLayout, buildStack, parseModelSpec, type BufferLayout, type ParamLayout } from '../model/index.js';
+import { bufferLayout, bufferTensors, buildStack, parseModelSpec, type ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
 import type { AdaptRecord } from './adaptive/index.js';
 
@@ -210,15 +210,20 @@ export function parameterTensors(params: Float32Array, layout: ParamLayout): Ten
 }
 
 /**
- * The BatchNorm buffers as PyTorch's state_dict holds them: `layers.{i}.running_mean` and
- * `.running_var` F32 [C], `.num_batches_tracked` I64 [] (a scalar), so load_state_dict takes them.
+ * The layout's tensors (declared F32 or F64 with its shapes, checked by the caller) read into one
+ * float32 vector, and the tensors holding non-finite values with their counts.
  */
-export function bufferTensors(buffers: Float32Array, layout: BufferLayout): Tensor[] {
-  return layout.tensors.map((t) =>
-    t.shape.length === 0
-      ? { name: t.name, dtype: 'I64' as const, shape: [], data: BigInt64Array.of(BigInt(Math.round(buffers[t.offset]))) }
-      : { name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: buffers.subarray(t.offset, t.offset + t.size) },
-  );
+export async function readFlatParameters(st: SafetensorsFile, layout: ParamLayout): Promise<{ params: Float32Array; bad: { name: string; nonFinite: number }[] }> {
+  const tensors = await st.read(layout.tensors.map((t) => t.name));
+  const params = new Float32Array(layout.size);
+  const bad: { name: string; nonFinite: number }[] = [];
+  for (const t of layout.tensors) {
+    params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
+    // Counted after the conversion to float32, so F64 values beyond its range count too.
+    const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
+    if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
+  }
+  return { params, bad };
 }
 
 export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string, about?: ModelAbout): Promise<void> {
@@ -251,15 +256,7 @@ export async function loadParameters(file: string, layout: ParamLayout, model: s
         throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" is ${found.dtype}; parameters must be F32 or F64`);
       }
     }
-    const tensors = await st.read(layout.tensors.map((t) => t.name));
-    const params = new Float32Array(layout.size);
-    const bad: { name: string; nonFinite: number }[] = [];
-    for (const t of layout.tensors) {
-      params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
-      // Counted after the conversion to float32, so F64 values beyond its range count too.
-      const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
-      if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
-    }
+    const { params, bad } = await readFlatParameters(st, layout);
     if (bad.length > 0) {
       throw new ModelError('nonFiniteParameters', `--init ${file} holds non-finite values (NaN or ±Infinity, or F64 values beyond the float32 range): ${describeCounts(bad)} — training cannot start from them; pass a file of finite parameters (\`dptrain inspect ${file}\` counts them per tensor)`);
     }
