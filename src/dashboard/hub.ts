@@ -210,7 +210,7 @@ export class DashboardHub {
   }
 
   addTimelineStep(step: Omit<TimelineStep, 'seq'>): void {
-    // Microseconds are plenty for a bar; full doubles (4.191675000000032) would triple the bytes sent.
+    // Microseconds are plenty for a bar; full doubles (4.191675000000032) send digits no bar shows.
     const { step: at, ms, workers, computeMs, reduceMs, updateMs } = step;
     this.#timeline.push({ step: at, ms: micro(ms), workers, computeMs: computeMs.map(micro), reduceMs: micro(reduceMs), updateMs: micro(updateMs), seq: ++this.#seq });
     if (this.#timeline.length > hubLimits.timelineSteps) this.#timeline.shift();
