@@ -6,6 +6,7 @@ import type { OptimizerConfig } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import type { WasmMemory, WasmModule } from '../collective/index.js';
 import type { SharedLayout } from './shared-memory.js';
+import type { BucketShared } from './buckets.js';
 
 /** A dataset's arrays in shared memory, mapped once by every thread. */
 export interface SharedDataset {
@@ -47,6 +48,8 @@ export interface WorkerSetup {
   collectiveModule: WasmModule | null;
   /** The step barrier's words (see barrier.ts). */
   control: Int32Array;
+  /** Gradient buckets (buckets.ts): each is reduced as soon as every thread's backward finished it. */
+  buckets: BucketShared | null;
 }
 
 /** Test-only fault injection: the task fails halfway through its shard. */

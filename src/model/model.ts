@@ -191,6 +191,9 @@ export class Model {
    * Micro-batching only splits the rows: the result is the same up to float rounding.
    * `params` and `grad` are flat arrays of `numParams` elements in the model's dtype.
    * `training` keys the dropout masks (default seed 0, step 0); models without dropout ignore it.
+   * `onGradientReady(from)`, called during the last micro-batch's backward pass, says that
+   * grad[from, numParams) is final (backward finishes the last layer first), so that a caller can
+   * start reducing those gradients while backward goes on (the ws engine's buckets).
    */
   accumulateGradient(
     params: FloatArray,
@@ -199,13 +202,14 @@ export class Model {
     grad: FloatArray,
     microBatch?: number,
     training: TrainingStep = { seed: 0, step: 0 },
+    onGradientReady?: (from: number) => void,
   ): BatchResult {
     this.#checkArray('params', params);
     this.#checkArray('grad', grad);
     this.#ctx.training = true;
     this.#ctx.seed = training.seed;
     this.#ctx.step = training.step;
-    return this.#run(params, source, indices, grad, microBatch);
+    return this.#run(params, source, indices, grad, microBatch, onGradientReady);
   }
 
   /** Loss sum and correct count over rows `indices` of `source`, forward only. */
@@ -221,6 +225,7 @@ export class Model {
     indices: ArrayLike<number>,
     grad: FloatArray | null,
     microBatch: number | undefined,
+    onGradientReady?: (from: number) => void,
   ): BatchResult {
     this.#checkLive();
     const rows = this.#checkSource(source);
@@ -260,6 +265,8 @@ export class Model {
 
     let lossSum = 0;
     let correct = 0;
+    /** grad[readyFrom, numParams) is final and, when staged, already copied back. */
+    let readyFrom = this.numParams;
     this.#ctx.samples = indices;
     for (let start = 0; start < count; start += step) {
       const n = Math.min(step, count - start);
@@ -275,9 +282,17 @@ export class Model {
       } else {
         lossSum += this.#k.meanSquaredError(logits, this.#targets, n, this.outputDim, dOut).lossSum;
       }
-      if (g !== null) this.#backward(p, g, n);
+      if (g === null) continue;
+      // Only the last micro-batch finishes a layer's gradient; a staged gradient is copied back first.
+      const last = start + n >= count && onGradientReady;
+      const ready = last ? (from: number) => {
+        if (stageGrad) grad!.set(gArray!.subarray(from, readyFrom), from);
+        readyFrom = from;
+        onGradientReady!(from);
+      } : null;
+      this.#backward(p, g, n, ready);
     }
-    if (stageGrad) grad!.set(gArray!);
+    if (stageGrad && readyFrom > 0) grad!.set(gArray!.subarray(0, readyFrom));
     return { lossSum, correct, count };
   }
 
@@ -329,8 +344,11 @@ export class Model {
     }
   }
 
-  /** Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g. */
-  #backward(p: OpViews, g: OpViews, n: number): void {
+  /**
+   * Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g.
+   * `ready(from)`: after a layer's last op (in backward order), its first tensor's offset.
+   */
+  #backward(p: OpViews, g: OpViews, n: number, ready: ((from: number) => void) | null = null): void {
     const acts = this.#acts;
     const ops = this.#ops;
     const ctx = this.#ctx;
@@ -350,6 +368,8 @@ export class Model {
         other = delta;
         delta = dx;
       }
+      const tensors = this.#opTensors[i];
+      if (ready && tensors.length > 0 && (i === 0 || ops[i - 1].layer !== ops[i].layer)) ready(tensors[0].offset);
     }
   }
 

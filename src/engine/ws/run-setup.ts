@@ -33,6 +33,10 @@ export interface SetupFacts {
   standardize: boolean;
   ring: boolean;
   ringChunkFloats: number;
+  buckets: { start: number; end: number }[];
+  overlap: boolean;
+  compress: 'none' | 'fp16' | 'bf16';
+  compressFeedback: boolean;
   loaded: Dataset;
   shipData: boolean;
 }
@@ -57,6 +61,10 @@ export function setupMessage(facts: SetupFacts): SetupMessage {
     chunks: setup.chunks ?? 0,
     ring: facts.ring,
     ringChunkFloats: facts.ringChunkFloats,
+    buckets: facts.buckets,
+    overlap: facts.overlap,
+    compress: facts.compress,
+    compressFeedback: facts.compressFeedback,
     ...(facts.shipData && {
       shipped: {
         n: facts.loaded.n,
