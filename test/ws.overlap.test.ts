@@ -76,21 +76,22 @@ const buckets = ['--allreduce', 'ring', '--bucket-mb', '0.01'];
 
 test('ring with 2 buckets: a worker killed with SIGKILL is dropped and another joins; the run ends within 1e-5 of inline, every replica equal', { timeout: 120_000 }, async () => {
   const out = path.join(tempDir('dptrain-overlap-'), 'run');
-  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...buckets, ...trainArgs(longer, out)]);
+  const spec: RunSpec = { ...longer, maxSteps: 300 }; // long enough for a new worker process to start and join
+  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...buckets, ...trainArgs(spec, out)]);
   assert.match(coordinator.log(), /gradients: 2 buckets/);
   const workers = ['w1', 'w2', 'w3'].map((name) => startWorker(coordinator.url, name));
   await waitForSteps(out, 10, 60_000);
   workers[1].kill('SIGKILL');
-  await coordinator.waitFor(/^(dropping|lost) worker "w2"/, 30_000);
   const joiner = startWorker(coordinator.url, 'w4');
+  await coordinator.waitFor(/^(dropping|lost) worker "w2"/, 30_000);
   await coordinator.waitFor(/^worker "w4" .*joins at step/, 30_000);
   assert.equal(await coordinator.exited, 0, coordinator.log());
   for (const w of [workers[0], workers[2], joiner]) assert.equal(await w.exited, 0, w.log());
   assert.deepEqual(coordinator.messages(/diverged|protocol violation|malformed/), []);
   const records = stepRecords(out);
-  assert.equal(records.length, longer.maxSteps);
+  assert.equal(records.length, spec.maxSteps);
   assert.equal(records.at(-1)!.timing.computeMs.length, 3, 'three workers again after the join');
-  const relative = maxRelativeDifference(await referenceParams(longer), await finalParams(out, longer.model));
+  const relative = maxRelativeDifference(await referenceParams(spec), await finalParams(out, spec.model));
   assert.ok(relative < 1e-5, `relative difference ${relative}`);
 });
 
