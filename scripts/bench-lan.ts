@@ -49,7 +49,7 @@ function lab(args: string[]): string {
 }
 
 /** Runs CMD in lab host h`host`; resolves with its stdout once it exits 0. */
-function inHost(host: number, command: string[], label: string, timeoutMs = 600_000): { done: Promise<string>; kill(): void } {
+function inHost(host: number, command: string[], label: string, timeoutMs = 600_000): { done: Promise<string>; kill(): void; stderr(): string } {
   const child = spawn(labScript, ['run', `h${host}`, '--', ...command], { env: labEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -66,7 +66,8 @@ function inHost(host: number, command: string[], label: string, timeoutMs = 600_
       else reject(new Error(`${label} exited ${code}: ${err.slice(-3000)}`));
     });
   });
-  return { done, kill: () => child.kill('SIGTERM') };
+  done.catch(() => {}); // awaited by the caller; a failure before that must not crash the script
+  return { done, kill: () => child.kill('SIGTERM'), stderr: () => err };
 }
 
 async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: string, flags: Flags, dir: string, token: string): Promise<Sample> {
@@ -77,7 +78,11 @@ async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: st
   const extra = flags['bucket-mb'] ? ['--bucket-mb', flags['bucket-mb']] : [];
   const coordinator = inHost(0, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(0)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, ...extra,
     '--dataset', BENCH_DATASET, '--model', w.model, '--batch-size', String(w.batchSize), '--lr', '0.1', '--momentum', '0', '--max-steps', String(steps), '--val-split', '0', '--out', out, '--log-format', 'json'], `${w.name} dptrain coordinator`);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Workers start once the coordinator listens (it loads the dataset first).
+  for (const started = Date.now(); !/coordinator at ws:\/\//.test(coordinator.stderr()); ) {
+    if (Date.now() - started > 120_000) throw new Error(`the coordinator did not listen within 120 s: ${coordinator.stderr().slice(-2000)}`);
+    await Promise.race([coordinator.done, new Promise((resolve) => setTimeout(resolve, 200))]);
+  }
   const workers = Array.from({ length: n }, (_, k) =>
     inHost(k + 1, [process.execPath, dptrain, 'worker', '--connect', `${ip(0)}:${p}`, '--token-file', token, '--threads', '1', '--name', `h${k + 1}`, '--log-format', 'json'], `${w.name} dptrain worker h${k + 1}`),
   );
