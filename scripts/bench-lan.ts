@@ -70,13 +70,13 @@ function inHost(host: number, command: string[], label: string, timeoutMs = 600_
   return { done, kill: () => child.kill('SIGTERM'), stderr: () => err };
 }
 
-async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: string, flags: Flags, dir: string, token: string): Promise<Sample> {
+async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: string, overlap: boolean, flags: Flags, dir: string, token: string): Promise<Sample> {
   const out = path.join(dir, `${w.name}-${n}-${compress}-${port}`);
   const p = port++;
   const steps = Number(flags.steps);
   const warmup = Number(flags.warmup);
   const extra = flags['bucket-mb'] ? ['--bucket-mb', flags['bucket-mb']] : [];
-  const coordinator = inHost(0, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(0)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, ...extra,
+  const coordinator = inHost(0, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(0)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, '--overlap', overlap ? 'on' : 'off', ...extra,
     '--dataset', BENCH_DATASET, '--model', w.model, '--batch-size', String(w.batchSize), '--lr', '0.1', '--momentum', '0', '--max-steps', String(steps), '--val-split', '0', '--out', out, '--log-format', 'json'], `${w.name} dptrain coordinator`);
   // Workers start once the coordinator listens (it loads the dataset first).
   for (const started = Date.now(); !/coordinator at ws:\/\//.test(coordinator.stderr()); ) {
@@ -127,7 +127,7 @@ async function runDdp(w: (typeof WORKLOADS)[number], n: number, hook: string, fl
   return { sps: (w.batchSize / r.step_ms) * 1000, stepMs: r.step_ms, computeMs: r.nosync_ms, exposedMs: exposed, commMs: r.allreduce_ms, overlap: Math.min(1, Math.max(0, 1 - exposed / r.allreduce_ms)) };
 }
 
-const VARIANTS = ['dptrain', 'dptrain-bf16', 'ddp', 'ddp-fp16'] as const;
+const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'ddp', 'ddp-fp16'] as const;
 
 type Flags = ReturnType<typeof parseFlags>;
 function parseFlags() {
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
         for (let round = 0; round < Number(flags.rounds); round++) {
           for (const w of workloads) {
             for (const v of variants) {
-              const s = v.startsWith('dptrain') ? await runDptrain(w, n, v === 'dptrain-bf16' ? 'bf16' : 'none', flags, dir, token) : await runDdp(w, n, v === 'ddp-fp16' ? 'fp16' : 'none', flags);
+              const s = v.startsWith('dptrain') ? await runDptrain(w, n, v === 'dptrain-bf16' ? 'bf16' : 'none', v !== 'dptrain-no-overlap', flags, dir, token) : await runDdp(w, n, v === 'ddp-fp16' ? 'fp16' : 'none', flags);
               results.set(`${w.name}|${v}`, [...(results.get(`${w.name}|${v}`) ?? []), s]);
             }
           }
@@ -196,7 +196,7 @@ function printTable(rate: string, n: number, flags: Flags, workloads: typeof WOR
   console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in h0 + ${n} workers; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
   console.log('| workload | run | samples/s [min–max] | vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
-  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-bf16': 'dptrain --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
+  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
   for (const w of workloads) {
     const ddp = results.get(`${w.name}|ddp`);
     const base = ddp ? median(ddp.map((s) => s.sps)) : Number.NaN;
