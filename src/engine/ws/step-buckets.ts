@@ -77,8 +77,9 @@ export class StepTimeline {
     this.#buckets[bucket].endMs = this.now();
   }
 
-  computed(): void {
-    this.#computeMs = this.now();
+  /** Backward ended (and the local reduce): `at`, a sharedClock() reading of the last bucket's reduce, else now. */
+  computed(at = Number.NaN): void {
+    this.#computeMs = Number.isFinite(at) ? Math.max(0, at - this.#origin) : this.now();
   }
 
   toJSON(): { computeMs: number; buckets: { readyMs: number; startMs: number; endMs: number }[] } {

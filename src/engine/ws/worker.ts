@@ -520,7 +520,8 @@ class WorkerSession {
     } : undefined);
     const result = computing.then(
       (r) => {
-        timeline.computed();
+        // Backward's end is when the last bucket was reduced, not when this thread hears the step is done.
+        timeline.computed(engine.bucketReadyAt(buckets.length - 1));
         if (!overlap) for (let b = 0; b < buckets.length; b++) timeline.ready(b, engine.bucketReadyAt(b));
         reduced ??= engine.gradient;
         queue.readyUpTo(buckets.length);
