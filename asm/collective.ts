@@ -22,8 +22,7 @@
  *   about 8 · 2^-24 ≈ 5e-7 (relative) of the exact value. A norm outside [2^-70, ∞) (an overflow
  *   of a float32 square, a NaN, or a vector so small that float32 squares underflow) is computed
  *   again in float64 (exact squares, four float64 lanes, same combination).
- * - update: float64 arithmetic in the exact order of src/optim/sgd.ts, the momentum buffer rounded
- *   to float32 before it is used, results rounded once to float32.
+ * - update: float32 arithmetic, each operation in the order of src/optim/sgd.ts, never fused.
  */
 
 /** Elements per chunk of the float32 norm accumulators (8 per lane). */
@@ -84,12 +83,6 @@ function lo64(v: v128): v128 {
 @inline
 function hi64(v: v128): v128 {
   return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
-
-/** Two f64x2 rounded to float32 and packed into one f32x4 (lo in lanes 0, 1). */
-@inline
-function pack32(lo: v128, hi: v128): v128 {
-  return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
 /** acc + x·x, lane-wise in float32. */
@@ -334,6 +327,33 @@ export function normSq64(p: usize, start: i32, end: i32): f64 {
   return f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
 }
 
+/**
+ * Σ x² over [start, end) of the float32 vector at p, reading only: the arithmetic of `reduce`'s
+ * norm of one slot (chunks of 32 from start, float32 then float64 lanes, (l0 + l2) + (l1 + l3),
+ * the float64 fallback), so the inline engine's gradient norm has the bits of the threads
+ * engine's with one worker, without the store of the reduce.
+ */
+export function normSq(p: usize, start: i32, end: i32): f64 {
+  const body = start + ((end - start) & ~3);
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  for (let c = start; c < body; c += CHUNK) {
+    const ce = min(c + CHUNK, body);
+    let f = f32x4.splat(0);
+    for (let j = c; j < ce; j += 4) f = sq32(f, v128.load(p + (<usize>j << 2)));
+    lo = f64x2.add(lo, lo64(f));
+    hi = f64x2.add(hi, hi64(f));
+  }
+  if (body < end) {
+    const f = sq32(f32x4.splat(0), loadTail(p + (<usize>body << 2), end - body));
+    lo = f64x2.add(lo, lo64(f));
+    hi = f64x2.add(hi, hi64(f));
+  }
+  const t = f64x2.add(lo, hi);
+  const norm = f64x2.extract_lane(t, 0) + f64x2.extract_lane(t, 1);
+  return norm >= NORM_MIN && norm < Infinity ? norm : normSq64(p, start, end);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Out-of-place SGD (src/optim/sgd.ts; torch.optim.SGD with dampening 0): reads parameters (and
 // the momentum buffer) of version v at pFrom (bFrom), writes version v + 1 at pTo (bTo), over
@@ -343,73 +363,76 @@ const SGD: i32 = 0;
 const MOMENTUM: i32 = 1;
 const NESTEROV: i32 = 2;
 
-/** p' = p - lr·(s·g + wd·p) */
+/** p' = p - lr·(s·g + wd·p), in float32 */
 export function sgd(pFrom: usize, pTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(SGD, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
-  if (body < end) updateLoop(SGD, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  if (wd == 0) {
+    updateLoop(SGD, false, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
+    if (body < end) updateLoop(SGD, false, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  } else {
+    updateLoop(SGD, true, pFrom, pTo, 0, 0, grad, start, body, lr, s, wd, 0, false);
+    if (body < end) updateLoop(SGD, true, pFrom, pTo, 0, 0, grad, body, end, lr, s, wd, 0, true);
+  }
 }
 
-/** b' = round32(μ·b + s·g + wd·p);  p' = p - lr·b' */
+/** b' = μ·b + (s·g + wd·p);  p' = p - lr·b', in float32 */
 export function momentum(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(MOMENTUM, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
-  if (body < end) updateLoop(MOMENTUM, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  if (wd == 0) {
+    updateLoop(MOMENTUM, false, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(MOMENTUM, false, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  } else {
+    updateLoop(MOMENTUM, true, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(MOMENTUM, true, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  }
 }
 
-/** g' = s·g + wd·p;  b' = round32(μ·b + g');  p' = p - lr·(g' + μ·b') */
+/** g' = s·g + wd·p;  b' = μ·b + g';  p' = p - lr·(g' + μ·b'), in float32 */
 export function nesterov(pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, start: i32, end: i32, lr: f64, s: f64, wd: f64, mu: f64): void {
   const body = start + ((end - start) & ~3);
-  updateLoop(NESTEROV, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
-  if (body < end) updateLoop(NESTEROV, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  if (wd == 0) {
+    updateLoop(NESTEROV, false, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(NESTEROV, false, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  } else {
+    updateLoop(NESTEROV, true, pFrom, pTo, bFrom, bTo, grad, start, body, lr, s, wd, mu, false);
+    if (body < end) updateLoop(NESTEROV, true, pFrom, pTo, bFrom, bTo, grad, body, end, lr, s, wd, mu, true);
+  }
 }
 
 /**
- * The three variants, each exactly as src/optim/sgd.ts evaluates it in float64 (JavaScript
- * evaluates left to right and never fuses a multiply-add; neither does f64x2 here). `kind` and
- * `tail` are constants at every call.
+ * The three variants in float32, each operation rounded as src/optim/sgd.ts rounds it with
+ * Math.fround (a float32 product or sum computed in float64 and rounded once is the float32
+ * result), in the same order and never fused (PyTorch's SGD works in the parameters' float32 as
+ * well). Without weight decay (`decay` false) the wd·p term is not computed, in both (as
+ * torch.optim.SGD). `kind`, `decay` and `tail` are constants at every call.
  */
 @inline
-function updateLoop(kind: i32, pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, from: i32, to: i32, lr: f64, s: f64, wd: f64, mu: f64, tail: bool): void {
-  const LR = f64x2.splat(lr);
-  const S = f64x2.splat(s);
-  const WD = f64x2.splat(wd);
-  const MU = f64x2.splat(mu);
+function updateLoop(kind: i32, decay: bool, pFrom: usize, pTo: usize, bFrom: usize, bTo: usize, grad: usize, from: i32, to: i32, lr: f64, s: f64, wd: f64, mu: f64, tail: bool): void {
+  const LR = f32x4.splat(<f32>lr);
+  const S = f32x4.splat(<f32>s);
+  const WD = f32x4.splat(<f32>wd);
+  const MU = f32x4.splat(<f32>mu);
   for (let j = from; j < to; j += 4) {
     const o = <usize>j << 2;
     const count = to - j;
     const p = load4(pFrom + o, tail, count);
-    const g = load4(grad + o, tail, count);
-    const plo = lo64(p);
-    const phi = hi64(p);
-    let rlo: v128;
-    let rhi: v128;
-    if (kind == SGD) {
-      // p - lr * (s * grad + wd * p)
-      rlo = f64x2.sub(plo, f64x2.mul(LR, f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo))));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi))));
-    } else if (kind == MOMENTUM) {
-      // b = fround(mu * buf + s * grad + wd * p);  p - lr * b
-      const b = load4(bFrom + o, tail, count);
-      const b32 = pack32(
-        f64x2.add(f64x2.add(f64x2.mul(MU, lo64(b)), f64x2.mul(S, lo64(g))), f64x2.mul(WD, plo)),
-        f64x2.add(f64x2.add(f64x2.mul(MU, hi64(b)), f64x2.mul(S, hi64(g))), f64x2.mul(WD, phi)),
-      );
-      store4(bTo + o, b32, tail, count);
-      rlo = f64x2.sub(plo, f64x2.mul(LR, lo64(b32)));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, hi64(b32)));
-    } else {
-      // g = s * grad + wd * p;  b = fround(mu * buf + g);  p - lr * (g + mu * b)
-      const b = load4(bFrom + o, tail, count);
-      const glo = f64x2.add(f64x2.mul(S, lo64(g)), f64x2.mul(WD, plo));
-      const ghi = f64x2.add(f64x2.mul(S, hi64(g)), f64x2.mul(WD, phi));
-      const b32 = pack32(f64x2.add(f64x2.mul(MU, lo64(b)), glo), f64x2.add(f64x2.mul(MU, hi64(b)), ghi));
-      store4(bTo + o, b32, tail, count);
-      rlo = f64x2.sub(plo, f64x2.mul(LR, f64x2.add(glo, f64x2.mul(MU, lo64(b32)))));
-      rhi = f64x2.sub(phi, f64x2.mul(LR, f64x2.add(ghi, f64x2.mul(MU, hi64(b32)))));
+    // g = s * grad (+ wd * p)
+    let g = f32x4.mul(S, load4(grad + o, tail, count));
+    if (decay) g = f32x4.add(g, f32x4.mul(WD, p));
+    let d = g;
+    if (kind != SGD) {
+      // b = mu * buf + g;  then p moves by b (momentum) or by g + mu * b (Nesterov)
+      const b = f32x4.add(f32x4.mul(MU, load4(bFrom + o, tail, count)), g);
+      store4(bTo + o, b, tail, count);
+      d = kind == MOMENTUM ? b : f32x4.add(g, f32x4.mul(MU, b));
     }
-    store4(pTo + o, pack32(rlo, rhi), tail, count);
+    store4(pTo + o, f32x4.sub(p, f32x4.mul(LR, d)), tail, count);
   }
+}
+
+/** Zeroes `bytes` bytes (a gradient slot before a step: a native memset, where a TypedArray fill on shared memory is ~9x slower). */
+export function zero(dst: usize, bytes: usize): void {
+  memory.fill(dst, 0, bytes);
 }
 
 /** Copies `bytes` bytes (the Adam path's copy of version v to v + 1 before its in-place update). */

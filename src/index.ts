@@ -6,6 +6,7 @@ export {
   EarlyStopping,
   saveParameters,
   loadParameters,
+  loadModel,
   type TrainConfig,
   type TrainHooks,
   type TrainLogger,
@@ -18,6 +19,8 @@ export {
   type RunSummary,
 } from './train/index.js';
 export { loadDataset, datasetHash, type Dataset } from './data/index.js';
+export { TrainedModel, type Predictions, type Evaluation, type EvaluateOptions, type EvaluationPart, type PredictInput } from './inference/index.js';
+export { type ModelAbout } from './io/index.js';
 export {
   sweep,
   writeReport,
@@ -45,6 +48,7 @@ export {
   gelu,
   dropout,
   layerNorm,
+  batchNorm,
   MODEL_PRESETS,
   type LayerSpec,
   type LayerModelSpec,
@@ -61,3 +65,4 @@ export {
   TrainError,
   EngineError,
 } from './errors.js';
+export { startDashboard, DashboardHub, type Dashboard, type DashboardOptions, type ChartSpec } from './dashboard/index.js';

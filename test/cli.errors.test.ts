@@ -46,8 +46,8 @@ test('a malformed CSV row names the line', () => {
 });
 
 test('a non-positive batch size is refused', () => {
-  expectUsageError([...fast, '--batch-size', '0'], /--batch-size must be a positive integer or "full" \(got 0\)/, 'dptrain.config.badOption');
-  expectUsageError([...fast, '--batch-size', '-3'], /--batch-size must be a positive integer or "full"/, 'dptrain.config.badOption');
+  expectUsageError([...fast, '--batch-size', '0'], /--batch-size must be a positive integer, "full" or "auto" \(got 0\)/, 'dptrain.config.badOption');
+  expectUsageError([...fast, '--batch-size', '-3'], /--batch-size must be a positive integer, "full" or "auto"/, 'dptrain.config.badOption');
 });
 
 test('a batch size above the number of training samples is refused', () => {
@@ -73,6 +73,6 @@ test('--help explains batch size, epoch and iteration with the N = 1050, B = 100
   const result = runCli(['train', '--help']);
   assert.equal(result.status, 0);
   assert.match(result.stdout, /N = 1050 samples, B = 100: each epoch has 11 steps/);
-  assert.match(result.stdout, /--batch-size <n\|full>/);
+  assert.match(result.stdout, /--batch-size <n\|full\|auto>/);
   assert.match(result.stdout, /--micro-batch/);
 });

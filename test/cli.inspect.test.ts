@@ -77,6 +77,7 @@ describe('dptrain inspect', () => {
         '  model        logreg:4-3 (the tensors match it)',
         '  parameters   15',
         '  metadata     dptrain.model=logreg:4-3, format=pt',
+        '  about        classification of 4 inputs into 3 classes; trained on synthetic:blobs?n=200&d=4&classes=3 (200 samples, --val-split 0.1, seed 0)',
         '  tensors      2',
         '    layers.0.weight  F32  [3, 4]',
         '    layers.0.bias    F32  [3]',
@@ -84,6 +85,8 @@ describe('dptrain inspect', () => {
       ].join('\n'),
     );
     const json = JSON.parse(runCli(['inspect', '--json', file]).stdout);
+    const about = JSON.parse(json.metadata['dptrain.about']);
+    assert.deepEqual([about.task, about.outputs, about.dataset.spec], ['classification', 3, 'synthetic:blobs?n=200&d=4&classes=3']);
     assert.deepEqual(json, {
       file,
       kind: 'parameters',
@@ -91,7 +94,7 @@ describe('dptrain inspect', () => {
       finite: true,
       model: 'logreg:4-3',
       numParams: 15,
-      metadata: { 'dptrain.model': 'logreg:4-3', format: 'pt' },
+      metadata: { 'dptrain.model': 'logreg:4-3', format: 'pt', 'dptrain.about': json.metadata['dptrain.about'] },
       tensors: [
         { name: 'layers.0.weight', dtype: 'F32', shape: [3, 4], nonFinite: 0 },
         { name: 'layers.0.bias', dtype: 'F32', shape: [3], nonFinite: 0 },

@@ -14,6 +14,10 @@ import { startCli } from './process.helpers.js';
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
 const bytes = (file: string) => fs.readFileSync(file);
 const FIRST_EPOCH = /epoch 1\/\d+: train loss/;
+// The default run (10 epochs of the bundled digits) takes about a second on 2 cores since the
+// inline engine's fixed cost was cut, less than a signal needs to arrive mid-run: the runs that are
+// interrupted train the default model for LONG epochs instead, all other flags as a user types them.
+const LONG = '300';
 
 /** Exit 130, the one interrupt line, no stack trace, and a loadable final.safetensors with summary.json. */
 function assertInterrupted(exit: { code: number | null; signal: NodeJS.Signals | null }, output: string, out: string): void {
@@ -31,24 +35,24 @@ function assertInterrupted(exit: { code: number | null; signal: NodeJS.Signals |
 
 test('Ctrl-C during `dptrain train --out DIR` (default flags) after the first epoch: exit 130, summary.json says interrupted, final.safetensors loads', { timeout: 120_000 }, async () => {
   const out = path.join(tempDir('dptrain-int-'), 'run');
-  const run = startCli(['train', '--out', out]);
+  const run = startCli(['train', '--epochs', LONG, '--out', out]);
   await run.waitFor(FIRST_EPOCH);
   run.child.kill('SIGINT');
   const exit = await run.exited;
   assertInterrupted(exit, run.output(), out);
   const summary = readJson(path.join(out, 'summary.json'));
-  assert.ok((summary.steps as number) > 0 && (summary.steps as number) < 1410, `stopped mid-run: ${summary.steps} steps`);
+  assert.ok((summary.steps as number) > 0 && (summary.steps as number) < 300 * 141, `stopped mid-run: ${summary.steps} steps`);
   assert.match(run.output(), /wrote .*\{summary.json,final.safetensors\}$/m);
   assert.doesNotMatch(run.output(), /checkpoint/, 'no checkpoint without --checkpoint-dir');
 });
 
 test('Ctrl-C during a bare `dptrain train` (no flags at all): exit 130 and one line saying that nothing was written and how to keep outputs', { timeout: 120_000 }, async () => {
-  const run = startCli(['train'], { cwd: tempDir('dptrain-int-') });
+  const run = startCli(['train', '--epochs', LONG], { cwd: tempDir('dptrain-int-') });
   await run.waitFor(FIRST_EPOCH);
   run.child.kill('SIGINT');
   const exit = await run.exited;
   assert.equal(exit.code, 130, run.output());
-  assert.match(run.output(), /interrupted at epoch \d+\/10 step \d+\/141 \(run step \d+\); wrote nothing \(--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume\)\n/);
+  assert.match(run.output(), /interrupted at epoch \d+\/300 step \d+\/141 \(run step \d+\); wrote nothing \(--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume\)\n/);
   assert.doesNotMatch(run.output(), /\n\s+at /, 'no stack trace');
 });
 
@@ -59,13 +63,13 @@ test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the 
   }
   const out = path.join(tempDir('dptrain-int-'), 'run');
   const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const child = spawn('script', ['-qfec', `${quote(process.execPath)} ${quote(binPath)} train --out ${quote(out)}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qfec', `${quote(process.execPath)} ${quote(binPath)} train --epochs ${LONG} --out ${quote(out)}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let text = '';
   let typed = false;
   child.stdout.on('data', (chunk: Buffer) => {
     text += chunk.toString();
     // Ctrl-C once the progress bar is drawn: the terminal turns it into SIGINT for dptrain.
-    if (!typed && /\r\x1b\[2Kepoch 1\/10/.test(text)) {
+    if (!typed && /\r\x1b\[2Kepoch 1\/300/.test(text)) {
       typed = true;
       child.stdin.write('\x03');
     }
@@ -78,12 +82,14 @@ test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the 
 
 test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at; --resume finishes byte-identical to an uninterrupted run', { timeout: 180_000 }, async () => {
   const root = tempDir('dptrain-int-');
-  // Default flags but 3 epochs, to keep the three runs short.
-  const full = runCli(['train', '--epochs', '3', '--out', path.join(root, 'full')]);
+  // Default flags but 30 epochs (long enough to interrupt, short enough to run three times) and a
+  // fixed --workers: auto's probe may choose differently for the two runs, which then differ in
+  // rounding (docs/cli.md, "--workers auto"); the resumed run keeps its checkpoint's engine.
+  const full = runCli(['train', '--epochs', '30', '--workers', '2', '--out', path.join(root, 'full')]);
   assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const out = path.join(root, 'run');
-  const run = startCli(['train', '--epochs', '3', '--out', out, '--checkpoint-dir', ckpt]);
+  const run = startCli(['train', '--epochs', '30', '--workers', '2', '--out', out, '--checkpoint-dir', ckpt]);
   await run.waitFor(FIRST_EPOCH);
   run.child.kill('SIGINT');
   const exit = await run.exited;
@@ -101,8 +107,8 @@ test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at
 
 test('SIGTERM during `dptrain train` is handled like Ctrl-C: outputs written, exit 130', { timeout: 120_000 }, async () => {
   const out = path.join(tempDir('dptrain-int-'), 'run');
-  const run = startCli(['train', '--out', out, '--log-format', 'json']);
-  await run.waitFor(/"msg":"epoch 1\/10/);
+  const run = startCli(['train', '--epochs', LONG, '--out', out, '--log-format', 'json']);
+  await run.waitFor(/"msg":"epoch 1\/300/);
   run.child.kill('SIGTERM');
   const exit = await run.exited;
   assert.match(run.output(), /"signal":"SIGTERM"/);

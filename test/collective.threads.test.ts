@@ -101,12 +101,13 @@ for (const workers of [1, 2, 3, 5]) {
   });
 }
 
-test('one worker thread on the wasm path is bit-identical to the inline engine (without clipping)', async () => {
-  for (const [name, optimizer] of OPTIMIZERS.filter(([, , clip]) => clip === 0)) {
+test('one worker thread on the wasm path is bit-identical to the inline engine, clipped too (the same gradient norm)', async () => {
+  for (const [name, optimizer, clip] of OPTIMIZERS) {
     const setup = setupFor(optimizer);
-    const inline = await trace(setup, { workers: 0 });
-    const threads = await trace(setup, { workers: 1, collective: 'wasm' });
+    const inline = await trace(setup, { workers: 0 }, 12, clip);
+    const threads = await trace(setup, { workers: 1, collective: 'wasm' }, 12, clip);
     assert.deepEqual(threads.params, inline.params, name);
+    assert.deepEqual(threads.gradSumSq, inline.gradSumSq, `${name}: gradSumSq`);
   }
 });
 

@@ -3,7 +3,7 @@
  * format; the registry's MD5s are swapped for the fixtures' through DPTRAIN_REGISTRY_OVERRIDE.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -65,6 +65,7 @@ describe('dptrain data fetch against a local mirror', () => {
   let server: http.Server;
   let base = '';
   let requests = 0;
+  const requestsByMode = new Map<string, number>();
   const dir = tempDir('dptrain-fetch-');
   const override = path.join(dir, 'override.json');
   const badOverride = path.join(dir, 'bad-override.json');
@@ -75,12 +76,27 @@ describe('dptrain data fetch against a local mirror', () => {
     server = http.createServer((request, response) => {
       requests++;
       const [, mode, name] = (request.url ?? '').split('/');
+      requestsByMode.set(mode, (requestsByMode.get(mode) ?? 0) + 1);
       const body = fixtures.get(name);
       if (mode === 'missing' || body === undefined) {
         response.writeHead(404).end();
       } else if (mode === 'stall') {
         response.writeHead(200, { 'content-length': body.length });
         response.write(body.subarray(0, 100)); // then nothing: the client must time out
+      } else if (mode === 'slow') {
+        // Ten pieces 100 ms apart: a second process starts while the first is still downloading.
+        response.writeHead(200, { 'content-length': body.length });
+        const piece = Math.ceil(body.length / 10);
+        let at = 0;
+        const timer = setInterval(() => {
+          response.write(body.subarray(at, at + piece));
+          at += piece;
+          if (at >= body.length) {
+            clearInterval(timer);
+            response.end();
+          }
+        }, 100);
+        response.on('close', () => clearInterval(timer));
       } else if (mode === 'truncated') {
         response.writeHead(200, { 'content-length': body.length });
         response.write(body.subarray(0, body.length >> 1), () => response.socket?.destroy());
@@ -186,15 +202,54 @@ describe('dptrain data fetch against a local mirror', () => {
     });
   }
 
-  it('lets two processes fetch into the same cache at once', async () => {
+  it('lets two processes fetch into the same cache at once: one downloads, the other waits for it', async () => {
     const cache = path.join(dir, 'concurrent');
-    const args = ['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`];
-    const runs = await Promise.all([dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override }), dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override })]);
+    const args = ['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/slow/`];
+    const first = dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override });
+    await waitFor(() => cacheFiles(cache).some((name) => name.endsWith('.lock')));
+    const runs = await Promise.all([first, dptrain(args, { DPTRAIN_REGISTRY_OVERRIDE: override })]);
     for (const run of runs) assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
     for (const [name, bytes] of fixtures) assert.ok(fs.readFileSync(path.join(cache, 'fashion-mnist', name)).equals(bytes));
+    assert.equal(requestsByMode.get('slow'), fixtures.size, 'each file downloaded once');
+  });
+
+  it('restarts a download killed midway (kill -9): the stale lock and .part file are removed', async () => {
+    const cache = path.join(dir, 'killed');
+    const child = spawn(process.execPath, [binPath, 'data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/stall/`], {
+      cwd: repoRoot,
+      env: { ...process.env, DPTRAIN_REGISTRY_OVERRIDE: override, DPTRAIN_FETCH_TIMEOUT_MS: '60000' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor(() => cacheFiles(cache).some((name) => name.includes('.part-')));
+    child.kill('SIGKILL');
+    await exited;
+    assert.deepEqual(cacheFiles(cache).map((name) => name.replace(/part-.*/, 'part')), ['train-images-idx3-ubyte.gz.lock', 'train-images-idx3-ubyte.gz.part']);
+    const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
+    for (const [name, bytes] of fixtures) assert.ok(fs.readFileSync(path.join(cache, 'fashion-mnist', name)).equals(bytes));
+  });
+
+  it('a truncated download is started again by the next fetch', async () => {
+    const cache = path.join(dir, 'truncated-then-ok');
+    const broken = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/truncated/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(broken.status, 2);
+    const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
   });
 });
+
+/** Polls `condition` every 20 ms, failing after 60 s. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 describe('offline behaviour and the network guard', () => {
   it('refuses a non-loopback host at once under DPTRAIN_NETWORK=loopback-only', () => {

@@ -17,7 +17,7 @@ test('an unknown dataset kind names the kinds that exist', async () => {
     (err: unknown) =>
       err instanceof DataError &&
       err.code === 'dptrain.data.unknownSpec' &&
-      err.message === 'unknown dataset "foo" — use mnist, mnist-full, fashion-mnist, synthetic:blobs|spirals|teacher, idx:PATH or csv:PATH',
+      err.message === 'unknown dataset "foo" — use mnist, mnist-full, fashion-mnist, cifar10, synthetic:blobs|spirals|teacher, idx:PATH or csv:PATH',
   );
   await assert.rejects(loadDataset(''), { code: 'dptrain.data.unknownSpec' });
   await assert.rejects(loadDataset('synthetic:moons'), { code: 'dptrain.data.unknownSpec', message: /synthetic:blobs/ });

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildStack, decodeSafetensors, encodeSafetensors, initParams, paramLayout, parseModelSpec, train } from '../src/index.js';
+import { bufferLayout, Model } from '../src/model/index.js';
 import { batchRange, createDataset, epochPermutation, type Dataset } from '../src/data/index.js';
 import { Rng } from '../src/util/rng.js';
 import { maxRelativeDifference, repoRoot, tempDir } from './helpers.js';
@@ -58,9 +59,12 @@ async function compare(specText: string, batchSize: number | 'full'): Promise<nu
     const { start, end } = batchRange(s % perEpoch, n, B);
     batches.push(Array.from(order.subarray(start, end)));
   }
-  fs.writeFileSync(path.join(dir, 'setup.json'), JSON.stringify({ stack: stack.layers.map((l) => ({ layer: l.layer, inShape: l.inShape })), lr, momentum, batches }));
-
   const out = path.join(dir, 'run');
+  const buffers = bufferLayout(stack);
+  // With BatchNorm, the script also loads our final.safetensors strictly (running statistics included).
+  const loadCheck = buffers.size > 0 ? { ours: path.join(out, 'final.safetensors') } : {};
+  fs.writeFileSync(path.join(dir, 'setup.json'), JSON.stringify({ stack: stack.layers.map((l) => ({ layer: l.layer, inShape: l.inShape })), lr, momentum, batches, ...loadCheck }));
+
   await train(
     { model: specText, batchSize, epochs: Math.ceil(steps / perEpoch), maxSteps: steps, lr, momentum, optimizer: 'sgd', seed, valSplit: 0, engine: 'inline', workers: 1, kernels: 'js', init: path.join(dir, 'init.safetensors'), out },
     { data },
@@ -78,6 +82,23 @@ async function compare(specText: string, batchSize: number | 'full'): Promise<nu
     assert.ok(moved > 1e-3, `${t.name} moved in training (relative ${moved})`);
     worst = Math.max(worst, maxRelativeDifference(b, a));
   }
+  if (buffers.size > 0) {
+    for (const t of buffers.tensors) {
+      const a = ours.get(t.name)!;
+      const b = theirs.get(t.name)!;
+      assert.deepEqual(b.shape, t.shape, `${t.name} has PyTorch's shape`);
+      if (t.shape.length === 0) assert.equal(Number((a.data as BigInt64Array)[0]), Number(b.data[0]), `${t.name}`);
+      else worst = Math.max(worst, maxRelativeDifference(b.data as Float32Array, a.data as Float32Array));
+    }
+    // Evaluation mode: normalized with the running statistics.
+    const final = new Float32Array(layout.size);
+    for (const t of layout.tensors) final.set(ours.get(t.name)!.data as Float32Array, t.offset);
+    const running = new Float32Array(buffers.size);
+    for (const t of buffers.tensors) running.set(t.shape.length === 0 ? [Number((ours.get(t.name)!.data as BigInt64Array)[0])] : (ours.get(t.name)!.data as Float32Array), t.offset);
+    const evalLoss = new Model(spec).evaluate(final, data, Array.from({ length: n }, (_, i) => i), undefined, running).lossSum;
+    const torchLoss = (JSON.parse(fs.readFileSync(path.join(dir, 'torch.json'), 'utf8')) as { evalLossSum: number }).evalLossSum;
+    worst = Math.max(worst, Math.abs(evalLoss - torchLoss) / Math.abs(torchLoss));
+  }
   fs.rmSync(dir, { recursive: true, force: true });
   return worst;
 }
@@ -85,6 +106,9 @@ async function compare(specText: string, batchSize: number | 'full'): Promise<nu
 const SPECS = [
   'cnn:3x10x9 conv6k3p1 relu maxpool2 conv5k3s2p1 tanh avgpool2s1 flatten dense12 gelu dense4',
   'cnn:2x11x8 conv4k5s2p2 relu maxpool3s2p1 conv3k1 gelu gap dense6 layernorm relu dense3',
+  // BatchNorm2d and BatchNorm1d: running statistics and the evaluation-mode loss compared too.
+  // No bias right before bn: BatchNorm's mean removes it, so it would not train (PyTorch practice too).
+  'cnn:3x10x9 conv6k3p1nobias bn relu maxpool2 conv5k3s2p1nobias bn tanh flatten dense12nobias bn gelu dense4',
 ];
 
 for (const spec of SPECS) {

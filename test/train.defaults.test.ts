@@ -71,6 +71,7 @@ const inertCases: Record<string, Partial<TrainConfig>> = {
   keep: { keep: 5 },
   maxNonfiniteInRow: { maxNonfiniteInRow: 3 },
   overwrite: { overwrite: true },
+  batchnorm: { batchnorm: 'local' },
 };
 
 test('the rule table and this test name the same options', () => {

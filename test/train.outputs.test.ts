@@ -35,7 +35,9 @@ test('--out writes config.json, metrics.jsonl, summary.json and final.safetensor
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   assert.equal(summary.steps, 8);
   assert.equal(summary.epochs, 2);
-  assert.equal(summary.engine, 'threads');
+  // The default --workers auto picks the engine by a probe (inline for a model this small, as a rule).
+  assert.equal(summary.engine, summary.workersChoice.engine);
+  assert.match(summary.workersChoice.reason, /^--workers auto chose /);
   assert.equal(summary.final.valAccuracy, result.history[1].valAccuracy);
   assert.ok(summary.cores >= 1);
 

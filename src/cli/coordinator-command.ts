@@ -17,6 +17,7 @@ import { explicitOptions, parseInteger, parseNumber } from './parse.js';
 import { watchRunInterrupts } from './interrupt.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
+import { addDashboardFlags, dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 
 /** Train options that the coordinator decides itself. */
 const SET_BY_COORDINATOR = new Set(['engine', 'workers']);
@@ -58,6 +59,7 @@ export function registerCoordinatorCommand(program: Command): Command {
   for (const option of addTrainFlags(new Command()).options) {
     if (!SET_BY_COORDINATOR.has(option.attributeName())) command.addOption(option);
   }
+  addDashboardFlags(command, false);
   return command;
 }
 
@@ -106,9 +108,11 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
+  // --dashboard listens before the data loads, so that a port in use fails at once.
+  const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
   const interrupts = watchRunInterrupts(logger, null);
-  const loaded = await loadDataset(config.dataset);
+  const loaded = await loadDataset(config.dataset, { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined });
   let lastProgress = 0;
   let lastMembers = '';
   let unlogged: CoordinatorStatus | null = null;
@@ -132,7 +136,9 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     compressFeedback: flags.compressFeedback === true,
     log: logger,
     signal: interrupts.signal,
+    onMembership: dashboard?.coordinator.onMembership,
     onStatus: (status) => {
+      dashboard?.coordinator.onStatus(status);
       const members = status.workers.map((w) => w.name).join(',');
       const now = performance.now();
       unlogged = status;
@@ -143,7 +149,8 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
       logger.info({ progress: status }, describeStatus(status));
     },
   };
-  const result = await withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal })).finally(() => interrupts.dispose());
+  const callbacks = dashboard ? [dashboard.callback] : [];
+  const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks }))).finally(() => interrupts.dispose());
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
   const last = unlogged as CoordinatorStatus | null;
   if (last) logger.info({ progress: last }, describeStatus(last));

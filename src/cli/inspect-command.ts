@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { inspectSafetensors, readSafetensorsFile, type SafetensorsContents, type TensorInfo } from '../train/index.js';
+import { ABOUT_KEY, decodeModelAbout, type ModelAbout } from '../io/index.js';
 
 /** Config values worth a glance, in this order, when the checkpoint's config has them. */
 const KEY_CONFIG = [
@@ -42,6 +43,7 @@ function asJson(file: string, contents: SafetensorsContents): object {
     checksum: contents.checksum,
     meta,
     optimizerState: Object.keys(optimizerState),
+    ...(contents.checkpoint.about && { about: contents.checkpoint.about }),
     tensors: contents.tensors,
   };
 }
@@ -55,8 +57,11 @@ function asText(file: string, contents: SafetensorsContents): string {
     lines.push(`${file}: parameters only (not a checkpoint)`);
     if (contents.model !== null) row('model', `${contents.model} (the tensors match it)`);
     row('parameters', String(contents.numParams));
-    const metadata = Object.keys(contents.metadata).sort().map((key) => `${key}=${contents.metadata[key]}`);
+    // dptrain.about is JSON (long with --standardize): summarized on its own line.
+    const metadata = Object.keys(contents.metadata).sort().filter((key) => key !== ABOUT_KEY).map((key) => `${key}=${contents.metadata[key]}`);
     row('metadata', metadata.length > 0 ? metadata.join(', ') : 'none');
+    const about = contents.metadata[ABOUT_KEY];
+    if (about !== undefined) row('about', describeAbout(decodeModelAbout(about, file)));
     tensorRows(contents.tensors, lines);
     return lines.join('\n') + '\n';
   }
@@ -72,9 +77,24 @@ function asText(file: string, contents: SafetensorsContents): string {
   row('saved by', `${meta.engine} engine, ${meta.workers} worker${meta.workers === 1 ? '' : 's'}`);
   const config = KEY_CONFIG.filter((key) => Object.hasOwn(meta.config, key)).map((key) => `${key}=${JSON.stringify(meta.config[key])}`);
   row('config', config.length > 0 ? config.join(', ') : '(none of the usual keys)');
+  if (contents.checkpoint.about) row('about', describeAbout(contents.checkpoint.about));
   tensorRows(contents.tensors, lines);
   lines.push(`checksum ok (${contents.checksum})`);
   return lines.join('\n') + '\n';
+}
+
+/** `classification of 4 inputs into 3 classes (setosa, …); features sepal_length, …; standardized; trained on csv:iris.csv (150 samples, --val-split 0.1, seed 0)`. */
+function describeAbout(about: ModelAbout): string {
+  const short = (names: string[]) => (names.length > 4 ? `${names.slice(0, 4).join(', ')}, …` : names.join(', '));
+  const outputs = about.task === 'classification' ? `${about.outputs} classes${about.classNames ? ` (${short(about.classNames)})` : ''}` : `${about.outputs} target${about.outputs === 1 ? '' : 's'}`;
+  const parts = [`${about.task} of ${about.inputShape.join('x')} inputs into ${outputs}`];
+  if (about.featureNames) parts.push(`features ${short(about.featureNames)}`);
+  if (about.preprocessing.standardize) parts.push('standardized');
+  const scale = about.preprocessing.pixelScale;
+  if (scale) parts.push(`pixels / ${scale.divideBy}${scale.roundTo !== null ? ` (${scale.roundTo} decimals)` : ''}`);
+  const d = about.dataset;
+  parts.push(`trained on ${d.spec} (${d.samples} samples, --val-split ${d.valSplit}, seed ${d.seed})`);
+  return parts.join('; ');
 }
 
 function describeState(names: string[]): string {

@@ -17,8 +17,11 @@ import { registerInspectCommand } from './inspect-command.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { registerDataCommand } from './data-command.js';
+import { registerEvaluateCommand } from './evaluate-command.js';
+import { registerPredictCommand } from './predict-command.js';
 import { logFormatOption } from './logger.js';
 import { addTrainFlags, batchSizeHelp } from './train-options.js';
+import { addDashboardFlags } from './dashboard-flags.js';
 import { EXIT_INTERRUPTED, interruptReceived } from './interrupt.js';
 
 export { EXIT_USAGE, EXIT_FAILURE } from './error-output.js';
@@ -38,6 +41,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .action(async (options: Record<string, unknown>, command: Command) => void (await runTrain(options, command)));
   addTrainFlags(trainCommand);
+  addDashboardFlags(trainCommand, true);
   registerSweepCommand(program);
   registerReportCommand(program);
   registerCoordinatorCommand(program);
@@ -46,6 +50,8 @@ export function buildProgram(): Command {
   registerBenchCommand(program);
   registerTokenCommand(program);
   registerDataCommand(program);
+  registerEvaluateCommand(program);
+  registerPredictCommand(program);
   for (const command of [program, ...program.commands]) {
     command.exitOverride((error) => {
       throw usageErrorFrom(error, command);

@@ -45,6 +45,14 @@ export function parseBatchSize(flag: string, raw: string): number | 'full' {
   return Number(trimmed);
 }
 
+/** --batch-size: an integer, "full", or "auto" (chosen while training). */
+export function parseTrainBatchSize(flag: string, raw: string): number | 'full' | 'auto' {
+  if (raw.trim().toLowerCase() === 'auto') return 'auto';
+  const trimmed = raw.trim();
+  if (trimmed.toLowerCase() !== 'full' && !/^[-+]?\d+$/.test(trimmed)) throw invalid(flag, raw, 'a positive integer, "full" or "auto"');
+  return parseBatchSize(flag, raw);
+}
+
 export function parseChoice<T extends string>(flag: string, raw: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(raw)) throw invalid(flag, raw, `one of ${allowed.join(', ')}`);
   return raw as T;

@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepOptions, type SweepResults } from '../study/index.js';
+import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepHooks, type SweepOptions, type SweepResults } from '../study/index.js';
 import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseBatchSize, parseInteger, parseNumber } from './parse.js';
@@ -13,6 +13,7 @@ import { ProgressBar, formatDuration } from './progress.js';
 import { watchRunInterrupts } from './interrupt.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
 import { interactive } from './terminal.js';
+import { addDashboardFlags, dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 
 /** Training options a sweep sets per run, so their train flags are not offered. */
 const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out', 'resume', 'overwrite']);
@@ -66,6 +67,7 @@ export function registerSweepCommand(program: Command): Command {
   command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required; one that holds a sweep is refused without --resume or --overwrite)');
   command.option('--resume', 'continue the sweep in --out: runs finished with the same settings are read back, the others trained');
   command.option('--overwrite', 'delete the sweep in --out (sweep.json, results.json, results.csv, report.html, runs/), then run this one');
+  addDashboardFlags(command, true);
   return command;
 }
 
@@ -113,15 +115,18 @@ export async function runSweep(flags: Record<string, unknown>, command?: Command
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);
+  // --dashboard listens before the data loads, so that a port in use fails at once.
+  const dashboard = await dashboardFromFlags(flags, 'sweep', logger);
   const interrupts = watchRunInterrupts(logger, progress, 'the current step of the run in progress');
-  const results = await sweep(options, {
+  const hooks: SweepHooks = {
     logger,
     signal: interrupts.signal,
     onPlan: (runs) => progress?.plan(runs.length),
     onRunStart: (run, index) => progress?.startRun(run, index),
     onStep: (record, _run, info) => progress?.step(record, info),
     onRunEnd: (_outcome, index) => progress?.endRun(index),
-  }).finally(() => {
+  };
+  const results = await withDashboard(dashboard, () => sweep(options, dashboard ? dashboard.sweepHooks(hooks) : hooks)).finally(() => {
     progress?.end();
     interrupts.dispose();
   });

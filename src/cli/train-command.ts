@@ -1,6 +1,6 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
-import { train, type TrainResult } from '../train/index.js';
+import { train, type RunInfo, type StepRecord, type TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
@@ -11,6 +11,7 @@ import { explicitOptions } from './parse.js';
 import { trainConfigFromFlags } from './train-options.js';
 import { interactive } from './terminal.js';
 import { packageVersion } from './version.js';
+import { dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runTrain(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
@@ -20,14 +21,19 @@ export async function runTrain(flags: Record<string, unknown>, command?: Command
   const logger = createLogger(format, progress);
   // Something on a terminal at once: loading the data and starting the workers takes a moment.
   progress?.status(`dptrain ${packageVersion()}: loading the data and starting the workers…`);
+  // --dashboard listens before the data loads, so that a port in use fails at once.
+  const dashboard = await dashboardFromFlags(flags, 'train', logger);
   const interrupts = watchRunInterrupts(logger, progress);
-  const result = await train(config, {
-    logger,
-    signal: interrupts.signal,
-    callbacks: progress
-      ? [{ onTrainBegin: (info) => progress.begin(info), onStep: (record) => progress.update(record) }]
-      : [],
-  }).finally(() => {
+  const result = await withDashboard(dashboard, () =>
+    train(config, {
+      logger,
+      signal: interrupts.signal,
+      callbacks: [
+        ...(progress ? [{ onTrainBegin: (info: RunInfo) => progress.begin(info), onStep: (record: StepRecord) => progress.update(record) }] : []),
+        ...(dashboard ? [dashboard.callback] : []),
+      ],
+    }),
+  ).finally(() => {
     progress?.end();
     interrupts.dispose();
   });

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { defaultTrainConfig, trainChoices, type TrainConfig } from '../train/index.js';
-import { parseBatchSize, parseChoice, parseInteger, parseNumber } from './parse.js';
+import { parseBatchSize, parseChoice, parseInteger, parseNumber, parseTrainBatchSize } from './parse.js';
 
 interface FlagSpec {
   key: keyof TrainConfig;
@@ -26,7 +26,7 @@ const choice =
 export const trainFlags: FlagSpec[] = [
   { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
   { key: 'model', flag: '--model <spec>', help: 'mlp:784-256-128-10[:tanh] | logreg:IN-CLASSES | linreg:IN-OUT | cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense10 | lenet5 | cnn-mnist | ./net.json (docs/models.md)', shownDefault: 'mlp:IN-128-CLASSES (linreg:IN-OUT for regression) fitting --dataset' },
-  { key: 'batchSize', flag: '--batch-size <n|full>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD', parse: parseBatchSize, shownDefault: '64, at most the training split' },
+  { key: 'batchSize', flag: '--batch-size <n|full|auto>', help: 'global batch size B: samples per update, summed over all workers; "full" = the whole training set (gradient descent), 1 = SGD; "auto" = chosen while training to maximize goodput (docs/batch-size.md)', parse: parseTrainBatchSize, shownDefault: '64, at most the training split' },
   { key: 'epochs', flag: '--epochs <n>', help: 'passes over the training set', parse: integer, shownDefault: '10; with --max-steps, as many as it needs' },
   { key: 'maxSteps', flag: '--max-steps <n>', help: 'stop after this many steps (0 = no limit)', parse: integer },
   { key: 'lr', flag: '--lr <rate>', help: 'learning rate (at --base-batch-size when --lr-rule scales it)', parse: number, shownDefault: '0.05 for sgd (0.05·√(B/64) below batch 64), 0.001 for adam and adamw' },
@@ -43,16 +43,16 @@ export const trainFlags: FlagSpec[] = [
   { key: 'stepEpochs', flag: '--step-epochs <k>', help: 'step schedule: multiply the rate by --gamma every k epochs', parse: number },
   { key: 'gamma', flag: '--gamma <g>', help: 'step schedule decay factor in (0, 1]', parse: number },
   { key: 'minLr', flag: '--min-lr <rate>', help: 'cosine schedule: final learning rate', parse: number },
-  { key: 'lrRule', flag: '--lr-rule <rule>', help: 'scale --lr with the batch size: none | linear (lr·B/B0, Goyal et al. 2017) | sqrt (lr·√(B/B0))', parse: choice('lrRule') },
-  { key: 'baseBatchSize', flag: '--base-batch-size <b0>', help: 'the batch size B0 at which --lr is given', parse: integer },
+  { key: 'lrRule', flag: '--lr-rule <rule>', help: 'scale --lr with the batch size: none | linear (lr·B/B0, Goyal et al. 2017) | sqrt (lr·√(B/B0)) | adascale (lr·(B/B0)(φ+B0)/(φ+B), φ the noise scale; Johnson et al. 2020)', parse: choice('lrRule'), shownDefault: 'none; adascale with --batch-size auto' },
+  { key: 'baseBatchSize', flag: '--base-batch-size <b0>', help: 'the batch size B0 at which --lr is given', parse: integer, shownDefault: '256; 64 with --batch-size auto' },
   { key: 'microBatch', flag: '--micro-batch <m>', help: 'compute at most m samples at once (bounds memory; same result); 0 = automatic', parse: integer },
   { key: 'dropLast', flag: '--drop-last', help: 'drop the partial last batch of each epoch' },
   { key: 'valSplit', flag: '--val-split <f>', help: 'fraction of samples held out for validation (seeded)', parse: number },
   { key: 'standardize', flag: '--standardize', help: 'scale features to mean 0, std 1 (statistics from the training split)' },
   { key: 'seed', flag: '--seed <s>', help: 'seed of init, split and shuffles; same seed, same run', parse: integer },
   { key: 'engine', flag: '--engine <name>', help: 'threads (a worker-thread pool, shared memory) | inline (one thread, the reference)', parse: choice('engine') },
-  { key: 'workers', flag: '--workers <n>', help: 'data-parallel workers', parse: integer, shownDefault: "the machine's available parallelism with --engine threads, 1 with inline" },
-  { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer },
+  { key: 'workers', flag: '--workers <n|auto>', help: 'data-parallel workers; auto = the inline engine or one thread per core, whichever a probe of the first step measures faster', parse: (flag, raw) => (raw.trim().toLowerCase() === 'auto' ? 'auto' : integer(flag, raw)), shownDefault: 'auto with --engine threads, 1 with inline' },
+  { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer, shownDefault: '0; 2 with --batch-size auto and one worker' },
   { key: 'kernels', flag: '--kernels <name>', help: 'auto (blas where a fast BLAS library passes its self-test, else wasm) | blas (system BLAS for the matrix products) | wasm (SIMD kernels) | js (plain TypeScript, the reference)', parse: choice('kernels') },
   { key: 'blasLibrary', flag: '--blas-library <path>', help: 'the BLAS library for blas/auto, e.g. libopenblas.so.0 (default: $DPTRAIN_BLAS, else OpenBLAS, MKL, Accelerate, libblas.so.3)' },
   { key: 'evalEvery', flag: '--eval-every <n>', help: 'also validate after every n steps within an epoch: an "eval" record in metrics.jsonl (0 = at epoch ends only)', parse: integer },
@@ -70,6 +70,15 @@ export const trainFlags: FlagSpec[] = [
   { key: 'resume', flag: '--resume <dir>', help: 'continue the run checkpointed in DIR from its latest valid checkpoint (exactly: same result as an uninterrupted run)' },
   { key: 'onNonfinite', flag: '--on-nonfinite <policy>', help: 'a NaN or Inf loss or gradient: stop (name step and worker) | skip (drop the step on every replica)', parse: choice('onNonfinite') },
   { key: 'maxNonfiniteInRow', flag: '--max-nonfinite-in-row <n>', help: 'with --on-nonfinite skip: stop after this many skipped steps in a row', parse: integer },
+  { key: 'minBatchSize', flag: '--min-batch-size <n>', help: '--batch-size auto: the smallest batch size to choose', parse: integer, shownDefault: '--base-batch-size' },
+  { key: 'maxBatchSize', flag: '--max-batch-size <n|full>', help: '--batch-size auto: the largest batch size to choose', parse: parseBatchSize, shownDefault: 'full, the training split' },
+  { key: 'adaptEvery', flag: '--adapt-every <steps>', help: '--batch-size auto: steps between choices of the batch size', parse: integer, shownDefault: 'each epoch, at most every 50 steps' },
+  { key: 'stepTimeModel', flag: '--step-time-model <ms,ms>', help: '--batch-size auto: FIXED,PER_SAMPLE: use T(B) = FIXED + PER_SAMPLE·B ms instead of measured step times, e.g. 2,0.015 (reproducible choices: same seed, same batch sizes)' },
+  { key: 'batchnorm', flag: '--batchnorm <mode>', help: 'BatchNorm statistics in training: sync (whole global batch, same at any worker count) | local (each worker\'s shard, as DDP) | ghost:G (groups of G samples)' },
+  { key: 'dataDir', flag: '--data-dir <dir>', help: 'cache of downloaded datasets (mnist-full, fashion-mnist, cifar10)', shownDefault: '$DPTRAIN_DATA_DIR, else $XDG_CACHE_HOME/dptrain or ~/.cache/dptrain' },
+  { key: 'dataMirror', flag: '--data-mirror <url>', help: 'mirror(s), comma-separated, tried before the published ones when a dataset is downloaded', shownDefault: '$DPTRAIN_DATA_MIRROR' },
+  { key: 'test', flag: '--test <spec>', help: 'a test set (e.g. idx:t10k-images-idx3-ubyte.gz, csv:test.csv, fashion-mnist?split=test) evaluated at the end into summary.json' },
+  { key: 'evalOn', flag: '--eval-on <set>', help: "val | test: also evaluate the test set (--test, or a downloaded dataset's official test split) at every validation", parse: choice('evalOn') },
 ];
 
 export function addTrainFlags(command: Command): Command {
@@ -115,6 +124,7 @@ Batch size, epoch and iteration
 Examples
   dptrain train                                   # an MLP on the bundled MNIST digits
   dptrain train --batch-size 256 --lr 0.1 --lr-rule linear --base-batch-size 64
+  dptrain train --batch-size auto                  # B chosen while training (goodput), lr by AdaScale
   dptrain train --dataset csv:houses.csv?label=price --model linreg:13-1 --standardize
   dptrain train --out runs/a --epochs 10           # config, metrics.jsonl, final.safetensors
 `;

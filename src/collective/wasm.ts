@@ -36,6 +36,8 @@ interface CollectiveExports {
   heapBase(): number;
   reduce(slots: number, n: number, length: number, out: number, start: number, end: number, scratch: number): void;
   copy(dst: number, src: number, bytes: number): void;
+  normSq(p: number, start: number, end: number): number;
+  zero(dst: number, bytes: number): void;
 }
 
 const FILE = new URL('../../wasm/collective.wasm', import.meta.url);
@@ -116,6 +118,20 @@ export class WasmCollective {
     this.#x.reduce(this.#address(slots), n, length, this.#address(out), start, end, scratch.offset);
     const at = scratch.offset / 8;
     return { sumSq: this.#f64[at + n], slotSumSq: this.#f64.slice(at, at + n) };
+  }
+
+  /**
+   * Σ x² over [start, end) of `x` with the bits reduceRange gives the norm of one slot (the JS
+   * reference: reduceSlotsRange over one slot), reading only.
+   */
+  normSq(x: Float32Array, start: number, end: number): number {
+    checkRange(start, end, x.length);
+    return this.#x.normSq(this.#address(x), start, end);
+  }
+
+  /** Zeroes `x` (a native memset: TypedArray.fill on shared memory is several times slower). */
+  zero(x: Float32Array): void {
+    this.#x.zero(this.#address(x), x.byteLength);
   }
 
   /** The byte address of a view of the shared memory (checked: the kernels write through it). */

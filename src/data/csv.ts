@@ -143,8 +143,11 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
     }
   }
 
-  const { y, task, numClasses } = labelsOf(data, labelColumn, names, taskOption, path);
-  return createDataset({ spec: specText, n, inputDim, x, targetDim: 1, y, task, numClasses });
+  const { y, task, numClasses, classNames } = labelsOf(data, labelColumn, names, taskOption, path);
+  // What a model file records of the columns, so that evaluate and predict can match them (docs/formats.md).
+  const featureNames = hasHeader ? names.filter((_, j) => j !== labelColumn) : undefined;
+  const labelColumnOf = { name: names[labelColumn], index: labelColumn };
+  return createDataset({ spec: specText, n, inputDim, x, targetDim: 1, y, task, numClasses, ...(classNames && { classNames }), ...(featureNames && { featureNames }), labelColumn: labelColumnOf });
 }
 
 /** RFC 4180 fields; quoted fields may hold delimiters, quotes ("") and newlines. Blank lines are skipped. */
@@ -243,7 +246,13 @@ function findLabelColumn(labelOption: string | undefined, names: readonly string
 }
 
 /** The labels as y, and the task they imply (or `taskOption`), as the module comment describes. */
-function labelsOf(data: readonly CsvRow[], labelColumn: number, names: string[], taskOption: Task | undefined, path: string): { y: Float32Array; task: Task; numClasses: number } {
+function labelsOf(
+  data: readonly CsvRow[],
+  labelColumn: number,
+  names: string[],
+  taskOption: Task | undefined,
+  path: string,
+): { y: Float32Array; task: Task; numClasses: number; classNames?: string[] } {
   const n = data.length;
   const rawLabels = data.map((row) => row.fields[labelColumn].trim());
   const empty = rawLabels.indexOf('');
@@ -281,6 +290,8 @@ function labelsOf(data: readonly CsvRow[], labelColumn: number, names: string[],
     const index = new Map(unique.map((label, k) => [label, k]));
     for (let i = 0; i < n; i++) y[i] = index.get(numeric ? String(values[i]) : rawLabels[i])!;
     numClasses = unique.length;
+    // The labels as written name the classes (text labels; numeric values mapped to 0..k-1).
+    return { y, task, numClasses, classNames: unique };
   }
   return { y, task, numClasses };
 }

@@ -27,6 +27,29 @@ export interface Dataset {
    * [inputDim] (CSV, synthetic). Layer models check it (docs/models.md#shapes).
    */
   readonly sampleShape?: readonly number[];
+  /** Classification: the name of each class index (a CSV's text labels, a dataset's known names); undefined = the indices. */
+  readonly classNames?: readonly string[];
+  /** The feature columns' names in x's order (a CSV header); undefined when the data has none. */
+  readonly featureNames?: readonly string[];
+  /** A CSV's label column: its header name (or its index as text) and 0-based index among all columns. */
+  readonly labelColumn?: { readonly name: string; readonly index: number };
+  /** Images: how x came from the file's uint8 pixels, x = byte / divideBy (rounded to roundTo decimals when set). */
+  readonly pixelScale?: PixelScale;
+}
+
+/** x = byte / divideBy, rounded to `roundTo` decimals when given (the bundled mnist digits). */
+export interface PixelScale {
+  readonly divideBy: number;
+  readonly roundTo?: number;
+}
+
+/**
+ * A zeroed Float32Array over a SharedArrayBuffer. Loaders and subsets allocate sample values
+ * here so that the threads engine maps this very memory in every thread instead of copying it:
+ * one copy of CIFAR-10's 614 MB, not two (docs/datasets.md, "Memory").
+ */
+export function sampleArray(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
 }
 
 /** Limits on what a loader may build; one place for the defaults. */
@@ -37,7 +60,7 @@ export const DATA_LIMITS = {
 
 /** Builds a Dataset after checking that shapes and labels agree; loaders and workers use it. */
 export function createDataset(fields: Dataset): Dataset {
-  const { spec, n, inputDim, x, targetDim, y, task, numClasses, sampleShape } = fields;
+  const { spec, n, inputDim, x, targetDim, y, task, numClasses, sampleShape, classNames, featureNames, labelColumn, pixelScale } = fields;
   const fail = (message: string): never => {
     throw new DataError('badShape', `dataset "${spec}": ${message}`);
   };
@@ -61,8 +84,16 @@ export function createDataset(fields: Dataset): Dataset {
     fail(`task must be "classification" or "regression" (got ${String(task)})`);
   }
   if (sampleShape !== undefined && sampleShape.reduce((a, b) => a * b, 1) !== inputDim) fail(`sample shape ${sampleShape.join('x')} does not hold inputDim = ${inputDim} values`);
+  if (classNames !== undefined && (task !== 'classification' || classNames.length !== numClasses)) fail(`${classNames.length} class names for ${numClasses} classes`);
   const shape = sampleShape === undefined ? {} : { sampleShape: Object.freeze(sampleShape.slice()) };
-  return Object.freeze({ spec, n, inputDim, x, targetDim, y, task, numClasses, ...shape });
+  if (featureNames !== undefined && featureNames.length !== inputDim) fail(`${featureNames.length} feature names for ${inputDim} features`);
+  const described = {
+    ...(classNames && { classNames: Object.freeze(classNames.slice()) }),
+    ...(featureNames && { featureNames: Object.freeze(featureNames.slice()) }),
+    ...(labelColumn && { labelColumn: Object.freeze({ ...labelColumn }) }),
+    ...(pixelScale && { pixelScale: Object.freeze({ ...pixelScale }) }),
+  };
+  return Object.freeze({ spec, n, inputDim, x, targetDim, y, task, numClasses, ...shape, ...described });
 }
 
 /**
@@ -82,8 +113,8 @@ export function datasetHash(ds: Dataset): string {
 export function subset(ds: Dataset, indices: ArrayLike<number>, spec: string = ds.spec): Dataset {
   const m = indices.length;
   const { inputDim: d, targetDim: t } = ds;
-  const x = new Float32Array(m * d);
-  const y = new Float32Array(m * t);
+  const x = sampleArray(m * d);
+  const y = sampleArray(m * t);
   for (let k = 0; k < m; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= ds.n) {

@@ -1,14 +1,20 @@
 /**
- * `mnist-full[?split=train|test]`, `fashion-mnist[?split=...]`: the official IDX files, fetched
- * into the cache on first use (src/data/fetch.ts), then read like `idx:PATH`. The dataset carries
- * its sample shape and class names as metadata for image layers and reports.
+ * `mnist-full[?split=train|test]`, `fashion-mnist[?split=...]`, `cifar10[?split=...]`: the official
+ * files, fetched into the cache on first use (src/data/fetch.ts), then read: IDX pairs like
+ * `idx:PATH`, CIFAR-10's archive by src/data/cifar.ts. The dataset carries its sample shape and
+ * class names for image layers, summary.json and reports; its class count is the registry's, not
+ * the largest label seen.
  */
-import { ensureDataset } from './fetch.js';
+import { ensureDataset, type FetchOptions } from './fetch.js';
 import { loadIdx } from './idx.js';
-import { registryEntry } from './registry.js';
+import { readCifar10 } from './cifar.js';
+import { registryEntry, type RegistryEntry } from './registry.js';
 import { parseDatasetSpec, SpecOptions, type DatasetSpec } from './spec.js';
-import type { Dataset } from './dataset.js';
+import { createDataset, type Dataset } from './dataset.js';
 import { DataError } from '../errors.js';
+
+/** Where downloads go and come from (the train/sweep flags --data-dir and --data-mirror). */
+export type DownloadOptions = Pick<FetchOptions, 'dataDir' | 'mirror'>;
 
 /** A downloaded dataset: a Dataset plus what the registry knows about its samples. */
 export interface DownloadedDataset extends Dataset {
@@ -16,24 +22,43 @@ export interface DownloadedDataset extends Dataset {
   readonly classNames: readonly string[];
 }
 
-export async function loadDownloaded(spec: DatasetSpec): Promise<DownloadedDataset> {
+export async function loadDownloaded(spec: DatasetSpec, options: DownloadOptions = {}): Promise<DownloadedDataset> {
   const o = new SpecOptions(spec, spec.kind, ['split']);
   const entry = registryEntry(spec.kind);
   if (entry === undefined) throw new DataError('unknownSpec', `no registry entry for "${spec.kind}"`);
   const split = o.choice('split', 'train', ['train', 'test'] as const) ?? 'train';
-  const files = entry[split];
+  const paths = await fetchWithProgress(entry, split, options);
+  const files = entry[split].map((file) => paths.get(file.name) as string);
+  const samples = entry.format === 'cifar10-binary' ? await readCifar10(files[0], split) : await loadIdxPair(files[0], files[1]);
+  const dataset = createDataset({
+    spec: spec.text,
+    n: samples.n,
+    inputDim: samples.x.length / samples.n,
+    x: samples.x,
+    targetDim: 1,
+    y: samples.y,
+    task: 'classification',
+    numClasses: entry.classNames.length,
+    sampleShape: entry.shape,
+    classNames: entry.classNames,
+  });
+  return dataset as DownloadedDataset;
+}
+
+async function loadIdxPair(imagesPath: string, labelsPath: string): Promise<Dataset> {
+  const query = new URLSearchParams({ labels: labelsPath }).toString();
+  return loadIdx(parseDatasetSpec(`idx:${imagesPath}?${query}`));
+}
+
+/** The split's files in the cache, fetched first if missing, with a progress line on a terminal. */
+async function fetchWithProgress(entry: RegistryEntry, split: 'train' | 'test', options: DownloadOptions): Promise<Map<string, string>> {
   let progressShown = false;
-  let paths: Map<string, string>;
   try {
-    paths = await ensureDataset(entry, [files.images, files.labels], {
+    return await ensureDataset(entry, entry[split], {
+      ...options,
       onProgress: process.stderr.isTTY ? (line) => (progressShown = process.stderr.write(`\r${line}\x1b[K`) || true) : undefined,
     });
   } finally {
     if (progressShown) process.stderr.write('\n');
   }
-  const imagesPath = paths.get(files.images.name) as string;
-  const labelsPath = paths.get(files.labels.name) as string;
-  const query = new URLSearchParams({ labels: labelsPath }).toString();
-  const dataset = await loadIdx(parseDatasetSpec(`idx:${imagesPath}?${query}`));
-  return { ...dataset, spec: spec.text, sampleShape: entry.shape, classNames: entry.classNames };
 }

@@ -1,14 +1,17 @@
 /**
  * Download one published file into the cache: mirrors tried in order, streamed to a temp file
- * beside its final path, checked against the published MD5, then renamed into place. The rename
- * is atomic, so two processes fetching at once each write their own temp file and the cache only
- * ever holds a complete, verified file; an interrupted fetch leaves at most a `.part-*` file that
- * the next fetch ignores. DPTRAIN_NETWORK=loopback-only (set by the test runner) refuses any
- * host but 127.0.0.1 / ::1 / localhost at once.
+ * beside its final path, checked against the published size and MD5, then renamed into place.
+ * The rename is atomic, so the cache only ever holds a complete, verified file. Two processes
+ * fetching the same file take turns through a lock file (`FILE.lock`, created exclusively, holding
+ * the owner's pid): the second waits and then finds the file cached. A fetch killed midway leaves
+ * a `.part-PID-*` file and maybe its lock; the next fetch removes both once that pid is gone and
+ * restarts the download. DPTRAIN_NETWORK=loopback-only (set by the test runner) refuses any host
+ * but 127.0.0.1 / ::1 / localhost at once.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, type WriteStream, existsSync, mkdirSync, renameSync, rmSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { createWriteStream, type WriteStream, existsSync, mkdirSync, renameSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 import { DataError } from '../errors.js';
 import type { RegistryEntry, RegistryFile } from './registry.js';
@@ -47,10 +50,67 @@ export async function ensureDataset(entry: RegistryEntry, files: readonly Regist
   const paths = new Map<string, string>();
   for (const file of files) {
     const path = cachedPath(entry, file, options.dataDir);
-    if (!existsSync(path)) await fetchFile(entry, file, path, options);
+    if (!existsSync(path)) await withFetchLock(path, () => (existsSync(path) ? Promise.resolve() : fetchFile(entry, file, path, options)));
     paths.set(file.name, path);
   }
   return paths;
+}
+
+/** How often a process waiting for another's download looks again. */
+const LOCK_POLL_MS = 100;
+
+/**
+ * Runs `fetch` holding `PATH.lock`; while another live process holds it, waits (its own stall
+ * timeout bounds its download). A lock or temp file whose process is gone is removed first.
+ */
+async function withFetchLock(path: string, fetch: () => Promise<void>): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true });
+  const lock = `${path}.lock`;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number(readFileSafe(lock));
+    // An empty lock is one being written this instant: wait for its pid.
+    if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) rmSync(lock, { force: true });
+    else await sleep(LOCK_POLL_MS);
+  }
+  try {
+    removeStaleParts(path);
+    await fetch();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temp files `FILE.part-PID-TIME` of processes that no longer run (a download killed midway). */
+function removeStaleParts(path: string): void {
+  const prefix = `${basename(path)}.part-`;
+  for (const name of readdirSync(dirname(path))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (!(Number.isInteger(pid) && pid > 0 && processAlive(pid))) rmSync(join(dirname(path), name), { force: true });
+  }
 }
 
 async function fetchFile(entry: RegistryEntry, file: RegistryFile, path: string, options: FetchOptions): Promise<void> {
@@ -70,7 +130,7 @@ async function fetchFile(entry: RegistryEntry, file: RegistryFile, path: string,
   }
   throw new DataError(
     'fetchFailed',
-    `could not download ${file.name} for ${entry.name}: ${failures.join('; ')} — put the file by hand at ${path} (MD5 ${file.md5}) or pass --data-mirror URL`,
+    `could not download ${file.name} for ${entry.name}: ${failures.join('; ')} — put the file by hand at ${path} (MD5 ${file.md5}${file.bytes === undefined ? '' : `, ${file.bytes} bytes`}) or pass --data-mirror URL`,
   );
 }
 
@@ -122,6 +182,9 @@ async function download(url: string, file: RegistryFile, path: string, options: 
     }
     if (total > 0 && received !== total) throw new Error(`truncated: ${received} of ${total} bytes`);
     await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    if (file.bytes !== undefined && received !== file.bytes) {
+      throw new DataError('checksumMismatch', `${url} sent ${received} bytes but the published size is ${file.bytes} — nothing was cached; check the mirror`);
+    }
     const actual = hash.digest('hex');
     if (actual !== file.md5) {
       throw new DataError('checksumMismatch', `${url} has MD5 ${actual} but the published MD5 is ${file.md5} — nothing was cached; check the mirror`);

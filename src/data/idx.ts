@@ -13,8 +13,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { DataError } from '../errors.js';
-import { createDataset, DATA_LIMITS, type Dataset } from './dataset.js';
+import { createDataset, DATA_LIMITS, sampleArray, type Dataset } from './dataset.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
+import { ByteReader } from './byte-reader.js';
 
 const IMAGES_MAGIC = 0x00000803;
 const LABELS_MAGIC = 0x00000801;
@@ -42,15 +43,15 @@ export async function loadIdx(spec: DatasetSpec): Promise<Dataset> {
     throw new DataError('tooLarge', `${imagesPath} holds ${n}×${inputDim} pixels, more than the limit of ${DATA_LIMITS.maxElements}`);
   }
 
-  const x = new Float32Array(n * inputDim);
+  const x = sampleArray(n * inputDim);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
-  const y = new Float32Array(n);
+  const y = sampleArray(n);
   let maxLabel = 0;
   for (let i = 0; i < n; i++) {
     y[i] = labels.data[i];
     if (labels.data[i] > maxLabel) maxLabel = labels.data[i];
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1 });
+  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, pixelScale: { divideBy: 255 } });
 }
 
 /** The labels file next to an images file, by the MNIST naming convention. */
@@ -72,48 +73,6 @@ export interface IdxArray {
   dims: number[];
   /** The uint8 values after the header. */
   data: Uint8Array;
-}
-
-/** A stream's bytes in order, pulled as needed: the caller stops reading when it has enough. */
-class ByteReader {
-  readonly #chunks: AsyncIterator<Buffer> | Iterator<Buffer>;
-  #pending: Buffer = Buffer.alloc(0);
-  #ended = false;
-
-  constructor(stream: AsyncIterable<Buffer> | Iterable<Buffer>) {
-    this.#chunks = Symbol.asyncIterator in stream ? stream[Symbol.asyncIterator]() : stream[Symbol.iterator]();
-  }
-
-  /**
-   * Up to `count` bytes (fewer only at the end of the stream). Memory follows the bytes that
-   * arrive, not `count`: a header that promises more than the file holds costs nothing extra.
-   */
-  async read(count: number): Promise<Uint8Array> {
-    const parts: Buffer[] = [];
-    let filled = 0;
-    while (filled < count) {
-      if (this.#pending.length === 0) {
-        if (this.#ended) break;
-        const next = await this.#chunks.next();
-        if (next.done) {
-          this.#ended = true;
-          break;
-        }
-        this.#pending = next.value;
-        continue;
-      }
-      const take = Math.min(count - filled, this.#pending.length);
-      parts.push(this.#pending.subarray(0, take));
-      this.#pending = this.#pending.subarray(take);
-      filled += take;
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, filled);
-  }
-
-  /** Stops the stream (and the inflation behind it) without reading the rest. */
-  async close(): Promise<void> {
-    await this.#chunks.return?.();
-  }
 }
 
 /**

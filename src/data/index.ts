@@ -3,12 +3,16 @@ import { DataError } from '../errors.js';
 import type { Dataset } from './dataset.js';
 import { loadCsv } from './csv.js';
 import { loadIdx } from './idx.js';
-import { loadDownloaded } from './downloaded.js';
+import { loadDownloaded, type DownloadOptions } from './downloaded.js';
 import { loadMnist } from './mnist.js';
 import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
 
-export { createDataset, datasetHash, subset, DATA_LIMITS, type Dataset, type Task } from './dataset.js';
+export { createDataset, datasetHash, subset, sampleArray, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
+export { detectDelimiter } from './csv.js';
+export { isNumeric } from './spec.js';
+export { REGISTRY } from './registry.js';
+export type { DownloadOptions } from './downloaded.js';
 export { parseDatasetSpec, type DatasetSpec } from './spec.js';
 export { splitDataset } from './split.js';
 export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';
@@ -16,10 +20,11 @@ export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRan
 
 /**
  * Loads a dataset from its spec (docs/formats.md, "Dataset specs"): `mnist`, `synthetic:blobs|spirals|teacher?...`,
- * `idx:PATH[?labels=PATH]`, `csv:PATH[?label=NAME|INDEX&task=...]`. Throws DataError
- * (`dptrain.data.*`) for an unknown kind or option, a missing or malformed file.
+ * `idx:PATH[?labels=PATH]`, `csv:PATH[?label=NAME|INDEX&task=...]`, and the downloaded `mnist-full`,
+ * `fashion-mnist`, `cifar10` (`?split=train|test`; `downloads` says where their cache and mirror
+ * are). Throws DataError (`dptrain.data.*`) for an unknown kind or option, a missing or malformed file.
  */
-export async function loadDataset(spec: string): Promise<Dataset> {
+export async function loadDataset(spec: string, downloads: DownloadOptions = {}): Promise<Dataset> {
   const parsed = parseDatasetSpec(spec);
   switch (parsed.kind) {
     case 'mnist':
@@ -32,7 +37,8 @@ export async function loadDataset(spec: string): Promise<Dataset> {
       return loadCsv(parsed);
     case 'mnist-full':
     case 'fashion-mnist':
-      return loadDownloaded(parsed);
+    case 'cifar10':
+      return loadDownloaded(parsed, downloads);
     default:
       throw new DataError('unknownSpec', `unknown dataset "${parsed.kind}" — ${UNKNOWN_SPEC_HINT}`);
   }

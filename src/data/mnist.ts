@@ -19,6 +19,7 @@ const ROWS = 28;
 const PIXELS = ROWS * ROWS;
 const CLASSES = 10;
 const COUNT = 10_000;
+const DIGIT_NAMES = Array.from({ length: CLASSES }, (_, k) => String(k));
 
 /** The bundled pair: file name in data/ and SHA-256 of its uncompressed IDX bytes. */
 export const MNIST_FILES = {
@@ -28,6 +29,9 @@ export const MNIST_FILES = {
 
 /** data/ at the repository (or installed package) root; this file runs from dist/src/data/. */
 const DATA_DIR = new URL('../../../data/', import.meta.url);
+
+/** How mnistPixelValue scales a byte, as model files record it. */
+export const MNIST_PIXEL_SCALE = Object.freeze({ divideBy: 255, roundTo: 3 });
 
 /** The pixel value of byte k: k/255 rounded to 3 decimals, as the `mnist` package stored it. */
 export function mnistPixelValue(k: number): number {
@@ -45,7 +49,7 @@ export async function loadMnist(spec: DatasetSpec): Promise<Dataset> {
   const x = new Float32Array(COUNT * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = valueOf[images[i]];
   const y = Float32Array.from(labels);
-  return createDataset({ spec: spec.text, n: COUNT, inputDim: PIXELS, x, targetDim: 1, y, task: 'classification', numClasses: CLASSES, sampleShape: [1, 28, 28] });
+  return createDataset({ spec: spec.text, n: COUNT, inputDim: PIXELS, x, targetDim: 1, y, task: 'classification', numClasses: CLASSES, sampleShape: [1, 28, 28], pixelScale: MNIST_PIXEL_SCALE, classNames: DIGIT_NAMES });
 }
 
 type BundledFile = (typeof MNIST_FILES)[keyof typeof MNIST_FILES];

@@ -16,7 +16,7 @@ export interface DatasetSpec {
   readonly options: ReadonlyMap<string, string>;
 }
 
-export const UNKNOWN_SPEC_HINT = 'use mnist, mnist-full, fashion-mnist, synthetic:blobs|spirals|teacher, idx:PATH or csv:PATH';
+export const UNKNOWN_SPEC_HINT = 'use mnist, mnist-full, fashion-mnist, cifar10, synthetic:blobs|spirals|teacher, idx:PATH or csv:PATH';
 
 export function parseDatasetSpec(text: string): DatasetSpec {
   if (typeof text !== 'string' || text.trim() === '') {

@@ -1,6 +1,6 @@
 /** Per-feature standardization of x, fitted on the training set only. */
 import { DataError } from '../errors.js';
-import type { Dataset } from './dataset.js';
+import { sampleArray, type Dataset } from './dataset.js';
 
 export interface Standardization {
   /** Per-feature mean, [inputDim]. */
@@ -53,7 +53,7 @@ export function applyStandardization(ds: Dataset, s: Standardization): Dataset {
   if (s.mean.length !== d || s.std.length !== d) {
     throw new DataError('standardizationMismatch', `standardization has ${s.mean.length} features but dataset "${ds.spec}" has ${d}`);
   }
-  const x = new Float32Array(ds.x.length);
+  const x = sampleArray(ds.x.length);
   const inv = new Float64Array(d);
   for (let j = 0; j < d; j++) inv[j] = 1 / s.std[j];
   for (let i = 0; i < ds.n; i++) {

@@ -15,10 +15,13 @@
  */
 import { BarrierAborted } from '../errors.js';
 
-export const CONTROL_WORDS = 5;
+export const CONTROL_WORDS = 7;
 const ARRIVED = 0;
 const RELEASED = 1;
 const ABORTED = 4;
+/** The exchange barrier (BatchNorm statistics, any number per round): arrivals, and exchanges completed this round. */
+const X_ARRIVED = 5;
+const X_DONE = 6;
 /** Barrier phases within one round. */
 export const UPDATED = 0;
 export const COMPUTED = 1;
@@ -32,6 +35,8 @@ export { BarrierAborted };
 export function openRound(control: Int32Array): void {
   Atomics.store(control, ARRIVED, 0);
   Atomics.store(control, ARRIVED + 2, 0);
+  Atomics.store(control, X_ARRIVED, 0);
+  Atomics.store(control, X_DONE, 0);
 }
 
 /** Coordinator side: wake every waiter of `round` and make it throw BarrierAborted. */
@@ -39,6 +44,7 @@ export function abortRound(control: Int32Array, round: number): void {
   Atomics.store(control, ABORTED, round);
   Atomics.notify(control, RELEASED);
   Atomics.notify(control, RELEASED + 2);
+  Atomics.notify(control, X_DONE);
 }
 
 /**
@@ -58,5 +64,26 @@ export function arriveAndWait(control: Int32Array, parties: number, round: numbe
     if (last === round) return;
     if (Atomics.load(control, ABORTED) === round) throw new BarrierAborted(round);
     Atomics.wait(control, released, last, POLL_MS);
+  }
+}
+
+/**
+ * Worker side: the barrier of exchange `index` (0, 1, ... within the round; every task passes
+ * the same exchanges in the same order): returns when all `parties` arrived; throws
+ * BarrierAborted if the round is aborted. The last to arrive resets the count before it
+ * releases the others, so the next exchange can start at once.
+ */
+export function exchangeBarrier(control: Int32Array, parties: number, round: number, index: number): void {
+  if (Atomics.add(control, X_ARRIVED, 1) + 1 === parties) {
+    Atomics.store(control, X_ARRIVED, 0);
+    Atomics.store(control, X_DONE, index + 1);
+    Atomics.notify(control, X_DONE);
+    return;
+  }
+  for (;;) {
+    const done = Atomics.load(control, X_DONE);
+    if (done > index) return;
+    if (Atomics.load(control, ABORTED) === round) throw new BarrierAborted(round);
+    Atomics.wait(control, X_DONE, done, POLL_MS);
   }
 }

@@ -5,7 +5,7 @@
  * The loop never knows whether workers are inline, threads or remote hosts.
  */
 import type { Dataset } from '../data/index.js';
-import type { ModelSpec, BatchResult } from '../model/index.js';
+import type { ModelSpec, BatchResult, BatchNormMode } from '../model/index.js';
 import type { OptimizerConfig } from '../optim/index.js';
 import type { KernelsChoice, KernelsReport } from '../kernels/index.js';
 
@@ -36,6 +36,10 @@ export interface EngineSetup {
    * one slot per worker (fastest; equal across worker counts only up to float rounding).
    */
   chunks?: number;
+  /** How BatchNorm layers normalize in training (--batchnorm; default local). */
+  batchNorm?: BatchNormMode;
+  /** The BatchNorm running statistics to start from (a checkpoint's); undefined = fresh (mean 0, var 1). */
+  buffers?: Float32Array;
 }
 
 /** One step: the rows [start, end) of epoch `epoch`'s permutation form the global batch. */
@@ -119,6 +123,12 @@ export interface Engine {
   readonly gradient: Float32Array;
   /** Optimizer state tensors by PyTorch name (for checkpoints). */
   readonly optimizerState: Readonly<Record<string, Float32Array>>;
+  /**
+   * The BatchNorm running statistics (model buffers.ts; empty without BatchNorm), identical on
+   * every replica: each applied step updates them from the global batch's statistics; a skipped
+   * step leaves them. Read after synchronize(), like params.
+   */
+  readonly buffers: Float32Array;
   computeGradients(plan: StepPlan): Promise<GradientResult>;
   /**
    * The optimizer update with the last reduced gradient (optim/ runs it). An engine may defer it
@@ -136,7 +146,10 @@ export interface Engine {
    * --on-nonfinite skip): every replica keeps its parameters and optimizer state.
    */
   skipUpdate(): Promise<void>;
-  /** Loss and correct count over a whole dataset with the current parameters. */
-  evaluate(data: Dataset): Promise<BatchResult>;
+  /**
+   * Loss and correct count over a whole dataset with the current parameters; with `outputs`
+   * ([data.n, model outputs]) also the model's outputs per row (logits, or regression predictions).
+   */
+  evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult>;
   close(): Promise<void>;
 }

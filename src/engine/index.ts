@@ -22,4 +22,5 @@ export {
   type WorkerFault,
   type WorkerOutcome,
   type CoordinatorStatus,
+  type MembershipEvent,
 } from './ws/index.js';

@@ -3,6 +3,7 @@
  * cross: data, parameters, gradients and optimizer state stay in shared memory (SharedMemory).
  */
 import type { OptimizerConfig } from '../optim/index.js';
+import type { BatchNormMode } from '../model/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import type { WasmMemory, WasmModule } from '../collective/index.js';
 import type { SharedLayout } from './shared-memory.js';
@@ -50,6 +51,16 @@ export interface WorkerSetup {
   control: Int32Array;
   /** Gradient buckets (buckets.ts): each is reduced as soon as every thread's backward finished it. */
   buckets: BucketShared | null;
+  /** How BatchNorm layers normalize in training. */
+  batchNorm: BatchNormMode;
+  /** The BatchNorm running statistics (written by the engine's thread at each update, read by evaluations). */
+  buffers: Float32Array;
+  /**
+   * BatchNorm exchanges (lockstep.ts): two areas (by exchange parity) of slotCount × width
+   * float64 partial sums, each slot's written by its owner; empty without BatchNorm.
+   */
+  exchange: Float64Array;
+  exchangeWidth: number;
 }
 
 /** Test-only fault injection: the task fails halfway through its shard. */
@@ -104,6 +115,8 @@ export interface EvaluateTask {
   /** Rows [start, end) of the validation set. */
   start: number;
   end: number;
+  /** Where to write the outputs of every row ([rows, outputs] float32, shared by the tasks), when asked for. */
+  outputs?: SharedArrayBuffer;
 }
 
 export type WorkerTask = StepTask | UpdateTask | EvaluateTask;
@@ -130,6 +143,8 @@ export interface StepResult {
   sumSq: number;
   /** Per slot, Σ slot² over this worker's range. */
   slotSumSq: Float64Array;
+  /** With BatchNorm: the step's batch statistics (the same on every worker). */
+  batchStats?: Float64Array;
 }
 
 export interface UpdateResult {

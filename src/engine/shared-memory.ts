@@ -18,13 +18,20 @@ export function sharedUint32(length: number): Uint32Array {
   return new Uint32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
 }
 
-/** Copies a dataset into shared memory once; every thread then maps it without a copy. */
+/**
+ * A dataset in shared memory, mapped by every thread without a copy. Arrays already over a
+ * SharedArrayBuffer (loaders and subsets allocate them so: data/dataset.ts sampleArray) are used
+ * as they are, so the process holds one copy of the samples; others are copied once.
+ */
 export function shareDataset(data: Dataset): SharedDataset {
-  const x = sharedFloat32(data.x.length);
-  x.set(data.x);
-  const y = sharedFloat32(data.y.length);
-  y.set(data.y);
-  return { n: data.n, inputDim: data.inputDim, targetDim: data.targetDim, x, y };
+  return { n: data.n, inputDim: data.inputDim, targetDim: data.targetDim, x: shared(data.x), y: shared(data.y) };
+}
+
+function shared(values: Float32Array): Float32Array {
+  if (values.buffer instanceof SharedArrayBuffer) return values;
+  const copy = sharedFloat32(values.length);
+  copy.set(values);
+  return copy;
 }
 
 /** Byte offsets of the engine's buffers in its one shared buffer; every array starts on a cache line. */

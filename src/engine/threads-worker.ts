@@ -7,7 +7,8 @@
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { reduceSlotsRange, WasmCollective } from '../collective/index.js';
-import { arriveAndWait, BarrierAborted, COMPUTED, UPDATED } from './barrier.js';
+import { arriveAndWait, BarrierAborted, COMPUTED, exchangeBarrier, UPDATED } from './barrier.js';
+import { runLockstep } from './lockstep.js';
 import { Model, parseModelSpec } from '../model/index.js';
 import { loadKernels } from '../kernels/index.js';
 import { VersionedOptimizer, WasmUpdateKernels } from '../optim/index.js';
@@ -28,7 +29,10 @@ import { bucketArrivals } from './buckets.js';
 const setup = Piscina.workerData as WorkerSetup;
 // Each thread loads its own kernel instance once (wasm memory is per thread); with blas this also
 // sets the library to one thread per call, before any product (the main thread already has).
-const model = new Model(parseModelSpec(setup.model), { kernels: await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary }) });
+const kernels = await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary });
+const model = new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm });
+/** With BatchNorm: a Model per slot this thread computes in one task (they run in lockstep), model first. */
+const slotModels: Model[] = [model];
 const P = setup.numParams;
 const { layout } = setup;
 const buffer = (setup.memory ? setup.memory.buffer : setup.buffer) as SharedArrayBuffer;
@@ -74,12 +78,15 @@ function step(task: StepTask): StepResult {
   }
   const started = performance.now();
   const params = views.params[task.version % 2];
-  const sums: StepResult['slots'] = [];
+  let sums: StepResult['slots'] = [];
   const training = { seed: setup.seed, step: task.step };
-  if (setup.buckets && !task.fault) return bucketStep(task, params, training, updateMs, started);
-  task.slots.forEach((rowsOfSlot, i) => {
+  if (setup.buckets && !task.fault && model.numBuffers === 0) return bucketStep(task, params, training, updateMs, started);
+  if (model.numBuffers > 0) sums = batchNormSlots(task, params, training);
+  else task.slots.forEach((rowsOfSlot, i) => {
     const grad = slot(task.firstSlot + i);
-    grad.fill(0);
+    // A native memset where the wasm path runs: TypedArray.fill on shared memory is several times slower.
+    if (wasm) wasm.zero(grad);
+    else grad.fill(0);
     const rows = setup.permutation.subarray(rowsOfSlot.start, rowsOfSlot.end);
     if (task.fault) {
       // Fail halfway, with half a gradient already in the slot: the retry must not depend on it.
@@ -99,6 +106,7 @@ function step(task: StepTask): StepResult {
     : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, task.reduceStart, task.reduceEnd);
   return {
     slots: sums,
+    ...(model.numBuffers > 0 && { batchStats: Float64Array.from(model.batchStats) }),
     threadId,
     computeMs: computed - started,
     waitMs: released - computed,
@@ -143,11 +151,52 @@ function update(task: UpdateTask): UpdateResult {
   return { ms: performance.now() - started };
 }
 
+/**
+ * A BatchNorm model's slots, in lockstep with every other worker's: at each exchange each slot's
+ * partial sums go to its place in the shared exchange area, and after the barrier every worker
+ * sums all slots in slot order (the same bits everywhere). A worker without slots still passes
+ * every exchange, with an empty call.
+ */
+function batchNormSlots(task: StepTask, params: Float32Array, training: { seed: number; step: number }): StepResult['slots'] {
+  while (slotModels.length < Math.max(1, task.slots.length)) slotModels.push(new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm }));
+  // Every allocation first: one slot's call must not grow this thread's memory under another's views.
+  task.slots.forEach((rowsOfSlot, i) => slotModels[i].reserveCall(rowsOfSlot.end - rowsOfSlot.start, params, slot(task.firstSlot + i)));
+  const gens = task.slots.map((rowsOfSlot, i) => {
+    const grad = slot(task.firstSlot + i);
+    grad.fill(0);
+    const rows = setup.permutation.subarray(rowsOfSlot.start, rowsOfSlot.end);
+    if (task.fault) {
+      if (task.fault === 'exit') process.exit(70);
+      throw new Error(`injected fault in worker ${task.worker} at step ${task.step}`);
+    }
+    return slotModels[i].gradientSteps(params, setup.train, rows, grad, setup.microBatch, training);
+  });
+  if (gens.length === 0) gens.push(model.gradientSteps(params, setup.train, [], emptyGrad(), setup.microBatch, training));
+  const width = setup.exchangeWidth;
+  const area = setup.slotCount * width;
+  let index = 0;
+  const results = runLockstep(gens, (partials) => {
+    const base = (index % 2) * area;
+    if (task.slots.length > 0) partials.forEach((p, i) => setup.exchange.set(p, base + (task.firstSlot + i) * width));
+    exchangeBarrier(setup.control, setup.workers, task.round, index++);
+    const length = partials[0].length;
+    const totals = new Float64Array(length);
+    for (let s = 0; s < setup.slotCount; s++) for (let j = 0; j < length; j++) totals[j] += setup.exchange[base + s * width + j];
+    return totals;
+  });
+  return task.slots.length > 0 ? results : [];
+}
+
+let emptyGradient: Float32Array | null = null;
+const emptyGrad = () => (emptyGradient ??= new Float32Array(P));
+
 let allRows: Uint32Array | null = null;
 
 function evaluate(task: EvaluateTask): EvaluateResult {
   const data = setup.validation;
   if (!data) throw new Error('no validation set was shared with the pool');
   if (!allRows) allRows = Uint32Array.from({ length: data.n }, (_, i) => i);
-  return model.evaluate(views.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch);
+  const width = model.outputDim;
+  const outputs = task.outputs && new Float32Array(task.outputs, task.start * width * 4, (task.end - task.start) * width);
+  return model.evaluate(views.params[task.version % 2], data, allRows.subarray(task.start, task.end), setup.microBatch, setup.buffers, outputs);
 }

@@ -19,7 +19,8 @@ import { epochPermutation, shardRanges, type Dataset } from '../data/index.js';
 import { planSlots } from './plan.js';
 import { sumResults } from './sum-results.js';
 import { EngineError } from '../errors.js';
-import { Model } from '../model/index.js';
+import { bufferLayout, buildStack, initBuffers, Model, updateRunningStats, type BufferLayout } from '../model/index.js';
+import { exchangeWidth, slotUnit } from './lockstep.js';
 import { loadKernels, type KernelsReport } from '../kernels/index.js';
 import { restoreOptimizerState, stateTensorCount, VersionedOptimizer, WasmUpdateKernels } from '../optim/index.js';
 import { compileCollective, partitionRanges, type Range, type WasmModule } from '../collective/index.js';
@@ -38,7 +39,7 @@ import type {
 } from './messages.js';
 import { abortRound, CONTROL_WORDS, openRound } from './barrier.js';
 import { createBucketShared, resetBuckets, watchBuckets, type BucketShared } from './buckets.js';
-import { allocateShared, fitsWasmMemory, planLayout, shareDataset, sharedUint32, type SharedState } from './shared-memory.js';
+import { allocateShared, fitsWasmMemory, planLayout, shareDataset, sharedFloat32, sharedUint32, type SharedState } from './shared-memory.js';
 
 /** Test-only: make the task of (step, worker) fail once. */
 export interface FaultInjection {
@@ -110,6 +111,9 @@ export class ThreadsEngine implements Engine {
   #options: Required<Omit<ThreadsEngineOptions, 'faults' | 'onWarning' | 'buckets'>> & ThreadsEngineOptions;
   #faults: FaultInjection[];
   #mainModel: Model | null = null;
+  #bufferLayout: BufferLayout;
+  /** The batch statistics of the last computed step, applied to the buffers by its update. */
+  #pendingStats: Float64Array | null = null;
 
   /** Resolves the kernel choice in this thread first, so every worker loads the same set. */
   static async create(setup: EngineSetup, options: ThreadsEngineOptions): Promise<ThreadsEngine> {
@@ -153,6 +157,10 @@ export class ThreadsEngine implements Engine {
     this.collective = collective.detail;
     this.#views = allocateShared(layout, collective.module !== null);
     this.#views.params[0].set(setup.params);
+    this.#bufferLayout = bufferLayout(buildStack(setup.model));
+    const buffers = sharedFloat32(this.#bufferLayout.size);
+    buffers.set(setup.buffers ?? initBuffers(this.#bufferLayout));
+    const width = exchangeWidth(setup.model);
 
     this.#shared = {
       model: setup.model.text,
@@ -173,6 +181,10 @@ export class ThreadsEngine implements Engine {
       collectiveModule: collective.module,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
       buckets: options.buckets && slotCount === workers ? createBucketShared(options.buckets, slotCount) : null,
+      batchNorm: setup.batchNorm ?? { kind: 'local' },
+      buffers,
+      exchange: new Float64Array(new SharedArrayBuffer(Math.max(1, 2 * slotCount * width) * 8)),
+      exchangeWidth: width,
     };
     this.#optimizer = new VersionedOptimizer(
       setup.optimizer,
@@ -205,6 +217,11 @@ export class ThreadsEngine implements Engine {
     return this.#views.reduced;
   }
 
+  /** The BatchNorm running statistics (updated at applyUpdate, so current once it returns). */
+  get buffers(): Float32Array {
+    return this.#shared.buffers;
+  }
+
   get optimizerState(): Readonly<Record<string, Float32Array>> {
     this.#checkSynchronized('optimizerState');
     return this.#optimizer.state(this.#version);
@@ -232,7 +249,7 @@ export class ThreadsEngine implements Engine {
       this.#shared.permutation.set(epochPermutation(this.#setup.train.n, this.#setup.seed, plan.epoch));
       this.#epoch = plan.epoch;
     }
-    const { slots, owners } = planSlots(plan.start, plan.end, this.#shared.slotCount, this.workers);
+    const { slots, owners } = planSlots(plan.start, plan.end, this.#shared.slotCount, this.workers, slotUnit(this.#setup.batchNorm));
     // The previous step's update rides in this round: each worker updates its range, then all
     // pass the UPDATED barrier before reading version + 1.
     const update = this.#pending;
@@ -260,6 +277,7 @@ export class ThreadsEngine implements Engine {
       this.#foldedUpdateMs = Math.max(...results.map((r) => r.updateMs));
     }
 
+    this.#pendingStats = results[0].batchStats ?? null;
     // Sums in slot and range order, so the result does not depend on thread timing.
     const slotSums = results.flatMap((r) => r.slots);
     const totals = sumResults(slotSums);
@@ -287,8 +305,10 @@ export class ThreadsEngine implements Engine {
     };
   }
 
-  /** Nothing to undo: no update is pending after computeGradients, and the gradient is only read by an update. */
-  async skipUpdate(): Promise<void> {}
+  /** No update is pending after computeGradients, and the gradient is only read by an update; the batch statistics are dropped. */
+  async skipUpdate(): Promise<void> {
+    this.#pendingStats = null;
+  }
 
   /**
    * Dispatches one round of step tasks. If any fails (throws, or its thread exits), the others are
@@ -335,6 +355,9 @@ export class ThreadsEngine implements Engine {
    */
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
+    // The running statistics are a few floats: updated here at once (no task reads them before the next evaluation).
+    if (this.#pendingStats) updateRunningStats(this.#bufferLayout, this.#shared.buffers, this.#pendingStats);
+    this.#pendingStats = null;
     if (this.#options.foldUpdate) {
       await this.synchronize();
       this.#pending = { version: this.#version, lr: update.lr, gradScale: update.gradScale, t: update.t };
@@ -352,21 +375,24 @@ export class ThreadsEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  async evaluate(data: Dataset): Promise<BatchResult> {
+  async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
     if (data !== this.#setup.validation) {
       // Not the shared validation set: evaluate in this thread.
       this.#mainModel ??= new Model(this.#setup.model, { kernels: await loadKernels(this.#setup.kernels, { blasLibrary: this.#setup.blasLibrary }) });
       const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
       await this.synchronize();
-      return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch);
+      return this.#mainModel.evaluate(this.params, data, rows, this.#setup.microBatch, this.#shared.buffers, outputs);
     }
     await this.synchronize();
+    // The workers write the outputs of their rows into one shared buffer, copied out at the end.
+    const shared = outputs && new SharedArrayBuffer(outputs.byteLength);
     const parts = shardRanges(0, data.n, this.workers).filter((r) => r.end > r.start);
     const results = await Promise.all(
       parts.map((r, worker) =>
-        this.#run<EvaluateResult>({ kind: 'evaluate', version: this.#version, start: r.start, end: r.end }, `worker ${worker}'s evaluation`),
+        this.#run<EvaluateResult>({ kind: 'evaluate', version: this.#version, start: r.start, end: r.end, ...(shared && { outputs: shared }) }, `worker ${worker}'s evaluation`),
       ),
     );
+    if (outputs && shared) outputs.set(new Float32Array(shared));
     return sumResults(results);
   }
 

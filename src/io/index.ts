@@ -15,3 +15,4 @@ export {
   type TensorEntry,
 } from './safetensors.js';
 export { writeFileAtomic } from './atomic-write.js';
+export { ABOUT_KEY, ABOUT_VERSION, encodeModelAbout, decodeModelAbout, type ModelAbout } from './model-about.js';

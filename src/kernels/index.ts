@@ -31,3 +31,4 @@ export { AUTO_MIN_SPEEDUP, SELF_TEST_TOLERANCE } from './blas.js';
 export { type Window2d } from './conv.js';
 export { type DropoutKey, erf } from './elementwise.js';
 export { type ConvKernels } from './conv-set.js';
+export { batchNormSums, batchNormMoments, batchNormApply, batchNormGradSums, batchNormInputGrad } from './batchnorm.js';

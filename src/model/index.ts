@@ -36,4 +36,7 @@ export {
   gelu,
   dropout,
   layerNorm,
+  batchNorm,
 } from './sequential.js';
+export { bufferDtype, bufferLayout, bufferTensors, initBuffers, setBufferTensor, updateRunningStats, BN_EPS, BN_MOMENTUM, type BufferLayout, type BufferTensor, type NormSlot } from './buffers.js';
+export { batchNormModeOf, batchNormText, type BatchNormMode } from './op-base.js';

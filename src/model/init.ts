@@ -1,12 +1,12 @@
 /**
  * Parameter initialization, seeded: draws from `new Rng(seed, 'init')` in layout order.
  *
- * - Weights of a layer followed by ReLU: He/Kaiming normal, std = sqrt(2 / fan_in)
- *   (He et al. 2015; keeps activation variance constant through ReLU layers).
+ * - Weights of a layer followed by ReLU, directly or through a BatchNorm: He/Kaiming normal,
+ *   std = sqrt(2 / fan_in) (He et al. 2015; keeps activation variance constant through ReLU layers).
  * - Other weights (the output layer, layers followed by tanh, GELU or nothing, logreg/linreg):
  *   Glorot/Xavier uniform, U(±sqrt(6 / (fan_in + fan_out))) (Glorot & Bengio 2010).
  *   For a convolution fan_in = in·kh·kw and fan_out = out·kh·kw, as PyTorch computes them.
- * - LayerNorm: weight (scale) 1, bias 0, no draws, as PyTorch.
+ * - LayerNorm and BatchNorm: weight (scale) 1, bias 0, no draws, as PyTorch.
  * - Biases: zero (no draws).
  */
 import { Rng } from '../util/rng.js';
@@ -23,7 +23,9 @@ export function initParams(spec: ModelSpec, seed: number, dtype: Dtype = 'float3
   const rng = new Rng(seed, 'init');
   let t = 0;
   stack.layers.forEach((layer, i) => {
-    const reluNext = stack.layers[i + 1]?.layer.type === 'relu';
+    // conv/dense → bn → relu counts as followed by ReLU (the usual Keras choice for that block).
+    const next = stack.layers[i + 1]?.layer.type === 'batchnorm' ? stack.layers[i + 2] : stack.layers[i + 1];
+    const reluNext = next?.layer.type === 'relu';
     for (const p of layer.params) {
       const tensor = layout.tensors[t++];
       if (p.suffix !== 'weight') continue; // biases stay zero

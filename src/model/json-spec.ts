@@ -33,6 +33,7 @@ const FIELDS: Record<LayerSpec['type'], Record<string, Field | 'required-int'>> 
   tanh: {},
   gelu: {},
   layernorm: {},
+  batchnorm: {},
   dropout: { rate: ['rate', 0.5] },
 };
 

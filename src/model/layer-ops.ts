@@ -8,86 +8,14 @@
  * layers (the fused ReLU-gradient epilogue). In-place ops (relu, tanh, dropout, an identity
  * flatten) keep the sign of their input, so a mask read through them is still right.
  */
-import type { DropoutKey, KernelBuffer, Kernels, Window2d } from '../kernels/index.js';
+import type { DropoutKey, KernelBuffer, Window2d } from '../kernels/index.js';
 import type { FloatArray } from '../util/float.js';
 import type { StackLayer } from './stack.js';
+import { BatchNormOp } from './batchnorm-op.js';
+import type { NormSlot } from './buffers.js';
+import { BaseOp, maskDx, Scratch, type Allocate, type LayerOp, type RunContext } from './op-base.js';
 
-/** What one forward/backward call knows beyond its arrays. */
-export interface RunContext {
-  k: Kernels;
-  /** Training (dropout active) or evaluation. */
-  training: boolean;
-  /** Seed and step of the dropout masks (training only). */
-  seed: number;
-  step: number;
-  /** Dataset row index of each row of the call, from `firstRow` on. */
-  samples: ArrayLike<number>;
-  firstRow: number;
-}
-
-/** Allocates kernel memory for an op's scratch (the Model owns and frees it). */
-export type Allocate = (length: number) => KernelBuffer;
-
-export interface LayerOp {
-  /** Elements per sample in and out. */
-  readonly inWidth: number;
-  readonly outWidth: number;
-  /** Forward writes its output over its input (the Model passes one array as x and y). */
-  readonly inPlace: boolean;
-  /** Backward reads the op's own output y (so a later in-place op must not overwrite it). */
-  readonly needsOwnOutput: boolean;
-  /** The output is a ReLU output and dy arrives already masked (see the file comment). */
-  outputIsRelu: boolean;
-  /** Absorbs a following ReLU into this op's epilogue; false when it cannot. */
-  fuseRelu(): boolean;
-  /** Grows per-row scratch to `rows` rows (called before any view is read). */
-  reserve(rows: number, alloc: Allocate): void;
-  forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
-  /** dx null: the gradient wrt the input is not needed (first op). Adds parameter gradients into g. */
-  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
-}
-
-/** Shared bits: in-place flags and no scratch. */
-abstract class BaseOp implements LayerOp {
-  readonly inWidth: number;
-  readonly outWidth: number;
-  readonly inPlace: boolean = false;
-  readonly needsOwnOutput: boolean = false;
-  outputIsRelu = false;
-  constructor(s: StackLayer) {
-    this.inWidth = s.inShape.reduce((a, b) => a * b, 1);
-    this.outWidth = s.outShape.reduce((a, b) => a * b, 1);
-  }
-  fuseRelu(): boolean {
-    return false;
-  }
-  reserve(_rows: number, _alloc: Allocate): void {}
-  abstract forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
-  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
-}
-
-/** Applies dxMask to dx for ops that cannot fuse it. */
-function maskDx(ctx: RunContext, dx: FloatArray, dxMask: FloatArray | null, count: number): void {
-  if (dxMask !== null) ctx.k.reluBackward(dx, dxMask, count);
-}
-
-/** Buffers grown to `rows · perRow` elements on demand. */
-class Scratch {
-  #buf: KernelBuffer | null = null;
-  #perRow: number;
-  constructor(perRow: number) {
-    this.#perRow = perRow;
-  }
-  reserve(rows: number, alloc: Allocate): void {
-    const need = rows * this.#perRow;
-    if (this.#buf !== null && this.#buf.length >= need) return;
-    this.#buf?.free();
-    this.#buf = alloc(need);
-  }
-  get array(): FloatArray {
-    return this.#buf!.array;
-  }
-}
+export type { Allocate, LayerOp, RunContext } from './op-base.js';
 
 /** y = x·Wᵀ + b (nn.Linear); the ReLU epilogue when fused. */
 class DenseOp extends BaseOp {
@@ -396,7 +324,7 @@ class LayerNormOp extends BaseOp {
  * existed, so the dense models' results stay bit-identical). Returns each op with the index of
  * its stack layer (whose parameters it uses).
  */
-export function compileOps(layers: StackLayer[]): { op: LayerOp; layer: number }[] {
+export function compileOps(layers: StackLayer[], norms: readonly NormSlot[] = []): { op: LayerOp; layer: number }[] {
   const ops: { op: LayerOp; layer: number }[] = [];
   let dropouts = 0;
   layers.forEach((s, i) => {
@@ -437,6 +365,9 @@ export function compileOps(layers: StackLayer[]): { op: LayerOp; layer: number }
         break;
       case 'layernorm':
         op = new LayerNormOp(s);
+        break;
+      case 'batchnorm':
+        op = new BatchNormOp(s, norms.find((n) => n.layer === i)!);
         break;
     }
     ops.push({ op, layer: i });

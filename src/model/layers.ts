@@ -58,7 +58,17 @@ export interface LayerNormLayer {
   type: 'layernorm';
 }
 
+/**
+ * PyTorch nn.BatchNorm1d(C) on a flat input [n, C] or nn.BatchNorm2d(C) on an image [n, C, H, W]
+ * (statistics per channel over n, H and W): weight (γ, starts at 1), bias (β, 0), ε = 1e-5,
+ * momentum 0.1, and the buffers running_mean, running_var and num_batches_tracked (buffers.ts).
+ */
+export interface BatchNormLayer {
+  type: 'batchnorm';
+}
+
 export type LayerSpec =
+  | BatchNormLayer
   | LayerNormLayer
   | DenseLayer
   | Conv2dLayer
@@ -112,6 +122,8 @@ export function layerToken(layer: LayerSpec): string {
     case 'gelu':
     case 'layernorm':
       return layer.type;
+    case 'batchnorm':
+      return 'bn';
     case 'dropout':
       return `dropout${layer.rate}`;
   }
@@ -162,6 +174,7 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
     case 'layernorm':
       if (shape.length !== 1) fail(`normalizes a flat input but gets ${shapeText(shape)} — put flatten before it`);
       return shape.slice();
+    case 'batchnorm':
     case 'relu':
     case 'tanh':
     case 'gelu':
@@ -185,6 +198,7 @@ export function layerParams(layer: LayerSpec, shape: readonly number[]): LayerPa
       return layer.bias ? [weight, { suffix: 'bias', shape: [layer.filters], fanIn: 0, fanOut: 0 }] : [weight];
     }
     case 'layernorm':
+    case 'batchnorm':
       return [
         { suffix: 'weight', shape: [shape[0]], fanIn: 0, fanOut: 0, ones: true },
         { suffix: 'bias', shape: [shape[0]], fanIn: 0, fanOut: 0 },

@@ -8,6 +8,8 @@ import { jsKernels, type KernelBuffer, type Kernels } from '../kernels/index.js'
 import { floatArrayOf, type Dtype, type FloatArray, type FloatArrayConstructor } from '../util/float.js';
 import { layoutOfStack, type ParamLayout } from './layout.js';
 import { compileOps, type LayerOp, type RunContext } from './layer-ops.js';
+import type { BatchNormMode } from './op-base.js';
+import { bufferLayout, type BufferLayout } from './buffers.js';
 import { shapeSize } from './layers.js';
 import type { ModelSpec } from './spec.js';
 import { buildStack, type StackLayer } from './stack.js';
@@ -41,6 +43,8 @@ export interface ModelOptions {
    * kernels. The wasm kernels are float32 only (ModelError `dptrain.model.kernelsDtype` otherwise).
    */
   kernels?: Kernels;
+  /** How BatchNorm layers normalize in training (default local: over each call's rows). */
+  batchNorm?: BatchNormMode;
 }
 
 /** Largest micro-batch when the caller gives none, to bound activation memory. */
@@ -90,6 +94,9 @@ export class Model {
   readonly kernels: Kernels;
   /** Rows per call when the caller gives no micro-batch. */
   readonly defaultMicroBatch: number;
+  /** The BatchNorm buffers (running statistics) and the layout of a batch-statistics vector. */
+  readonly bufferLayout: BufferLayout;
+  readonly numBuffers: number;
 
   #k: Kernels;
   #Float: FloatArrayConstructor;
@@ -128,6 +135,8 @@ export class Model {
   #paramViews: OpViews = { array: null, tensors: [] };
   #gradViews: OpViews = { array: null, tensors: [] };
   #ctx: RunContext;
+  /** The batch statistics of the last training call (ctx.stats). */
+  #stats: Float64Array;
 
   constructor(spec: ModelSpec, options: ModelOptions = {}) {
     this.spec = spec;
@@ -157,7 +166,10 @@ export class Model {
     this.#targets = new this.#Float(0);
 
     // Ops, the buffer each writes, and the tensors each reads.
-    this.#ops = compileOps(stack.layers);
+    this.bufferLayout = bufferLayout(stack);
+    this.#stats = new Float64Array(this.bufferLayout.statsSize);
+    this.numBuffers = this.bufferLayout.size;
+    this.#ops = compileOps(stack.layers, this.bufferLayout.norms);
     this.#bufWidths = [this.inputDim];
     this.#outBuf = [];
     this.#copyIn = [];
@@ -182,7 +194,17 @@ export class Model {
     // Dense models keep the old default; layer models bound their workspace (im2col columns are large).
     const perRow = this.#bufWidths.reduce((a, b) => a + b, 0) + 2 * this.#deltaWidth + stackScratchPerRow(stack.layers);
     this.defaultMicroBatch = spec.kind === 'cnn' ? Math.max(1, Math.min(DEFAULT_MAX_MICRO_BATCH, Math.floor(WORKSPACE_FLOATS / perRow))) : DEFAULT_MAX_MICRO_BATCH;
-    this.#ctx = { k: this.#k, training: false, seed: 0, step: 0, samples: [], firstRow: 0 };
+    this.#ctx = {
+      k: this.#k,
+      training: false,
+      seed: 0,
+      step: 0,
+      samples: [],
+      firstRow: 0,
+      norm: options.batchNorm ?? { kind: 'local' },
+      buffers: null,
+      stats: this.#stats,
+    };
   }
 
   /**
@@ -204,29 +226,87 @@ export class Model {
     training: TrainingStep = { seed: 0, step: 0 },
     onGradientReady?: (from: number) => void,
   ): BatchResult {
+    return drive(this.gradientSteps(params, source, indices, grad, microBatch, training, onGradientReady));
+  }
+
+  /**
+   * accumulateGradient as a generator, for models whose BatchNorm statistics cross workers: at
+   * each exchange it yields per-channel partial sums over this call's rows and must be resumed
+   * with the element-wise sums of every slot's partials of the same exchange, in a fixed slot
+   * order (an identity resume: this call is the whole batch). With `sync`, each BatchNorm layer
+   * exchanges once going forward and once going backward; otherwise one exchange at the end
+   * carries the statistics for the running update. After the call, `batchStats` holds the
+   * totals. A model with BatchNorm computes a training call in one pass, whatever microBatch says.
+   */
+  *gradientSteps(
+    params: FloatArray,
+    source: SampleSource,
+    indices: ArrayLike<number>,
+    grad: FloatArray,
+    microBatch?: number,
+    training: TrainingStep = { seed: 0, step: 0 },
+    onGradientReady?: (from: number) => void,
+  ): Generator<Float64Array, BatchResult, Float64Array> {
     this.#checkArray('params', params);
     this.#checkArray('grad', grad);
     this.#ctx.training = true;
     this.#ctx.seed = training.seed;
     this.#ctx.step = training.step;
-    return this.#run(params, source, indices, grad, microBatch, onGradientReady);
+    this.#stats.fill(0);
+    const norms = this.bufferLayout.norms.length > 0;
+    const sync = this.#ctx.norm?.kind === 'sync';
+    if (norms && indices.length === 0 && sync) yield* this.#emptyExchanges();
+    const result = yield* this.#run(params, source, indices, grad, norms ? Math.max(1, indices.length) : microBatch, undefined, onGradientReady);
+    if (norms && !sync) this.#stats.set(yield this.#stats);
+    return result;
   }
 
-  /** Loss sum and correct count over rows `indices` of `source`, forward only. */
-  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number): BatchResult {
+  /** A sync call without rows still takes part in every exchange of the step, with zero sums. */
+  *#emptyExchanges(): Generator<Float64Array, void, Float64Array> {
+    for (const n of this.bufferLayout.norms) this.#stats.set((yield new Float64Array(2 * n.channels + 1)).subarray(0, 2 * n.channels + 1), n.statsOffset);
+    // Backward: every BatchNorm layer but a first op exchanges its gradient sums, last layer first.
+    for (let i = this.#ops.length - 1; i > 0; i--) {
+      const { op, layer } = this.#ops[i];
+      if (op.backwardSteps) yield new Float64Array(2 * this.bufferLayout.norms.find((n) => n.layer === layer)!.channels);
+    }
+  }
+
+  /**
+   * The sums over the normalized batch of the last training call, per BatchNorm layer (Σx [C],
+   * Σx² [C], count at bufferLayout.norms[i].statsOffset): what updateRunningStats takes.
+   */
+  get batchStats(): Float64Array {
+    return this.#stats;
+  }
+
+  /**
+   * Loss sum and correct count over rows `indices` of `source`, forward only. A model with
+   * BatchNorm normalizes with the running statistics `buffers` (numBuffers values, buffers.ts).
+   * With `outputs` ([indices.length, outputDim], row k for indices[k]) it also keeps the model's
+   * outputs: the logits of a classifier, the predictions of a regression model (evaluate, predict).
+   */
+  evaluate(params: FloatArray, source: SampleSource, indices: ArrayLike<number>, microBatch?: number, buffers?: FloatArray, outputs?: FloatArray): BatchResult {
     this.#checkArray('params', params);
+    if (outputs !== undefined && outputs.length !== indices.length * this.outputDim) {
+      throw new ModelError('badOutputs', `outputs has ${outputs.length} values but ${indices.length} rows of ${this.outputDim} outputs need ${indices.length * this.outputDim}`);
+    }
+    if (this.numBuffers > 0 && (buffers === undefined || buffers.length !== this.numBuffers)) {
+      throw new ModelError('paramCountMismatch', `model ${this.spec.text} has BatchNorm layers: evaluation needs their ${this.numBuffers} running-statistics values (got ${buffers?.length ?? 'none'})`);
+    }
     this.#ctx.training = false;
-    return this.#run(params, source, indices, null, microBatch);
+    this.#ctx.buffers = buffers ?? null;
+    return drive(this.#run(params, source, indices, null, microBatch, outputs));
   }
 
-  #run(
+  *#run(
     params: FloatArray,
     source: SampleSource,
     indices: ArrayLike<number>,
     grad: FloatArray | null,
     microBatch: number | undefined,
+    outputs?: FloatArray,
     onGradientReady?: (from: number) => void,
-  ): BatchResult {
+  ): Generator<Float64Array, BatchResult, Float64Array> {
     this.#checkLive();
     const rows = this.#checkSource(source);
     const count = indices.length;
@@ -272,9 +352,10 @@ export class Model {
       const n = Math.min(step, count - start);
       this.#ctx.firstRow = start;
       this.#gather(source, indices, start, n);
-      this.#forward(p, n);
+      yield* this.#forward(p, n);
       const dOut = g === null ? null : this.#deltaA;
       const logits = this.#acts[this.#outBuf[this.#ops.length - 1]];
+      outputs?.set(logits.subarray(0, n * this.outputDim), start * this.outputDim);
       if (this.#classification) {
         const r = this.#k.softmaxCrossEntropy(logits, this.#labels, n, this.outputDim, dOut);
         lossSum += r.lossSum;
@@ -290,7 +371,7 @@ export class Model {
         readyFrom = from;
         onGradientReady!(from);
       } : null;
-      this.#backward(p, g, n, ready);
+      yield* this.#backward(p, g, n, ready);
     }
     if (stageGrad && readyFrom > 0) grad!.set(gArray!.subarray(0, readyFrom));
     return { lossSum, correct, count };
@@ -307,6 +388,18 @@ export class Model {
     }
     this.#checkLive();
     this.#ensureCapacity(rows);
+  }
+
+  /**
+   * Makes now every allocation a training call of `rows` rows with `params` and `grad` like these
+   * needs. Several Models of one thread running gradientSteps in lockstep call it for each first:
+   * an allocation inside one call could grow the thread's kernel memory and detach the views
+   * another call holds across its exchanges.
+   */
+  reserveCall(rows: number, params: FloatArray, grad: FloatArray): void {
+    this.reserve(Math.max(1, rows));
+    if (!this.#k.isResident(params)) this.#paramStage ??= this.#alloc(this.numParams);
+    if (!this.#k.isResident(grad)) this.#gradStage ??= this.#alloc(this.numParams);
   }
 
   /**
@@ -332,7 +425,7 @@ export class Model {
   }
 
   /** Each op from its input buffer into its output buffer; the last output holds the logits. */
-  #forward(p: OpViews, n: number): void {
+  *#forward(p: OpViews, n: number): Generator<Float64Array, void, Float64Array> {
     const acts = this.#acts;
     const ctx = this.#ctx;
     for (let i = 0; i < this.#ops.length; i++) {
@@ -340,7 +433,8 @@ export class Model {
       const x = acts[i === 0 ? 0 : this.#outBuf[i - 1]];
       const y = acts[this.#outBuf[i]];
       if (this.#copyIn[i]) y.set(x.subarray(0, n * op.inWidth));
-      op.forward(ctx, x, y, n, p.tensors[i]);
+      if (op.forwardSteps) yield* op.forwardSteps(ctx, x, y, n, p.tensors[i]);
+      else op.forward(ctx, x, y, n, p.tensors[i]);
     }
   }
 
@@ -348,7 +442,7 @@ export class Model {
    * Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g.
    * `ready(from)`: after a layer's last op (in backward order), its first tensor's offset.
    */
-  #backward(p: OpViews, g: OpViews, n: number, ready: ((from: number) => void) | null = null): void {
+  *#backward(p: OpViews, g: OpViews, n: number, ready: ((from: number) => void) | null = null): Generator<Float64Array, void, Float64Array> {
     const acts = this.#acts;
     const ops = this.#ops;
     const ctx = this.#ctx;
@@ -363,7 +457,8 @@ export class Model {
       // The op before a ReLU output leaves its gradient to this op (layer-ops.ts).
       const dxMask = i > 0 && ops[i - 1].op.outputIsRelu ? x : null;
       const dx = i === 0 ? null : op.inPlace ? delta : other;
-      op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
+      if (op.backwardSteps) yield* op.backwardSteps(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
+      else op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
       if (dx === other) {
         other = delta;
         delta = dx;
@@ -527,7 +622,14 @@ function stackScratchPerRow(layers: StackLayer[]): number {
   let floats = 0;
   for (const s of layers) {
     if (s.layer.type === 'conv2d') floats += s.outShape[1] * s.outShape[2] * s.layer.kernel * s.layer.kernel * s.inShape[0];
-    else if (s.layer.type === 'dropout' || s.layer.type === 'layernorm') floats += shapeSize(s.outShape);
+    else if (s.layer.type === 'dropout' || s.layer.type === 'layernorm' || s.layer.type === 'batchnorm') floats += shapeSize(s.outShape);
   }
   return floats;
+}
+
+/** Runs a training or evaluation generator whose exchanges are answered by itself (one slot: the whole batch). */
+function drive<R>(steps: Generator<Float64Array, R, Float64Array>): R {
+  let next = steps.next();
+  while (!next.done) next = steps.next(next.value);
+  return next.value;
 }

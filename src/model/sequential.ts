@@ -4,7 +4,7 @@
  * returns a LayerModelSpec whose `text` is the `cnn:` spec (what `train({ model })` takes).
  */
 import { parseModelFile } from './json-spec.js';
-import type { LayerNormLayer, ActivationLayer, Conv2dLayer, DenseLayer, DropoutLayer, FlattenLayer, GlobalAvgPoolLayer, LayerSpec, Pool2dLayer } from './layers.js';
+import type { BatchNormLayer, LayerNormLayer, ActivationLayer, Conv2dLayer, DenseLayer, DropoutLayer, FlattenLayer, GlobalAvgPoolLayer, LayerSpec, Pool2dLayer } from './layers.js';
 import { layerModelSpec, type LayerModelSpec, type LossKind } from './spec.js';
 
 /** A dense (nn.Linear) layer; bias defaults to true. */
@@ -45,6 +45,11 @@ export function gelu(): ActivationLayer {
 /** Layer normalization over a flat input (nn.LayerNorm(D)). */
 export function layerNorm(): LayerNormLayer {
   return { type: 'layernorm' };
+}
+
+/** Batch normalization (nn.BatchNorm1d on a flat input, nn.BatchNorm2d on an image; docs/models.md#batchnorm). */
+export function batchNorm(): BatchNormLayer {
+  return { type: 'batchnorm' };
 }
 
 /** Inverted dropout with drop probability `rate` (default 0.5). */

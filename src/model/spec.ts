@@ -78,7 +78,7 @@ export function layerModelSpec(inputShape: number[], layers: LayerSpec[], loss: 
 }
 
 const LAYER_EXAMPLE = 'e.g. cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense128 relu dense10';
-const TOKENS = 'denseN, convNkK[sS][pP], maxpoolK[sS][pP], avgpoolK[sS][pP], gap, flatten, relu, tanh, gelu, layernorm, dropoutR, and mse last for regression';
+const TOKENS = 'denseN, convNkK[sS][pP], maxpoolK[sS][pP], avgpoolK[sS][pP], gap, flatten, relu, tanh, gelu, layernorm, bn, dropoutR, and mse last for regression';
 
 function parseLayerSpec(given: string): LayerModelSpec {
   const tokens = given.slice('cnn:'.length).trim().split(/\s+/).filter((t) => t !== '');
@@ -143,6 +143,7 @@ function parseLayerToken(token: string, index: number, bad: (what: string) => Mo
     return { type: 'dropout', rate };
   }
   if (token === 'gap') return { type: 'globalavgpool' };
+  if (token === 'bn' || token === 'batchnorm') return { type: 'batchnorm' };
   if (token === 'flatten' || token === 'relu' || token === 'tanh' || token === 'gelu' || token === 'layernorm') return { type: token };
   if (token === 'mse') throw bad(`${where}: mse (the regression loss) can only be the last token`);
   throw bad(`unknown ${where}; the layer tokens are ${TOKENS}`);

@@ -65,7 +65,7 @@ export interface Optimizer {
   /**
    * Updates params[start, end) in place from grad[start, end). Purely element-wise, so threads may
    * update disjoint ranges of the same shared arrays, and ranges give bit-identical results to
-   * one call over everything. Arithmetic in float64, stored in float32.
+   * one call over everything. SGD computes in float32 (as PyTorch), Adam and AdamW in float64; stored in float32.
    */
   update(params: Float32Array, grad: Float32Array, args: UpdateArgs): void;
 }

@@ -63,3 +63,4 @@ export {
   type ChartSeries,
   type SeriesStyle,
 } from './report.js';
+export { uplotAssets, CHART_CSS, CHART_SCRIPT } from './charts.js';

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { DptrainError } from '../errors.js';
-import type { EpochRecord, EvalRecord, RunSummary } from '../train/index.js';
+import type { AdaptRecord, EpochRecord, EvalRecord, RunSummary } from '../train/index.js';
 
 /** A step record as read back; `gns` is present once the training loop logs it. */
 interface LoggedStep {
@@ -70,6 +70,8 @@ export interface RunMetrics {
   steps: number;
   /** Mean wall time per step over the run (ms). */
   meanStepMs: number | null;
+  /** --batch-size auto: every choice of the batch size (empty for a fixed batch size). */
+  adapt: AdaptRecord[];
 }
 
 /** Reads metrics.jsonl of a run directory (missing file: a DptrainError `dptrain.study.noMetrics`). */
@@ -82,6 +84,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   const checkpoints: Checkpoint[] = [];
   const curve: CurvePoint[] = [];
   const gnsAll: GnsPoint[] = [];
+  const adapt: AdaptRecord[] = [];
   // Bins end at steps ⌈r^k⌉ with r chosen so that 1e7 steps give maxPoints bins.
   const ratio = Math.pow(1e7, 1 / maxPoints);
   let binEnd = 1;
@@ -126,6 +129,8 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
     } else if (record.type === 'eval') {
       const e = record as EvalRecord;
       checkpoints.push({ kind: 'eval', epoch: e.epoch, steps: e.step, samples: e.samples, trainMs: trainMsAt(e.step), valLoss: e.valLoss, valAccuracy: e.valAccuracy, trainLoss: null, trainAccuracy: null });
+    } else if (record.type === 'adapt') {
+      adapt.push(record as AdaptRecord);
     } else if (record.type === 'skip') {
       skipped += 1;
       lastIndex = (record as { step: number }).step;
@@ -151,7 +156,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   flush();
   const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
   const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
-  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null };
+  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null, adapt };
 }
 
 export async function readJson<T>(file: string): Promise<T | null> {

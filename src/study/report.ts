@@ -7,11 +7,11 @@
  * script only hands them to uPlot, and tests can check the definitions without a browser.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ConfigError, DptrainError } from '../errors.js';
 import { writeFileAtomic } from '../io/index.js';
-import type { RunSummary } from '../train/index.js';
+import type { AdaptRecord, RunSummary } from '../train/index.js';
+import { CHART_CSS, CHART_SCRIPT, uplotAssets } from './charts.js';
 import { predictSteps } from './fit.js';
 import { readJson, readRunMetrics, type RunMetrics } from './metrics.js';
 import type { SweepResults } from './sweep.js';
@@ -30,6 +30,8 @@ export interface ChartSeries {
   x?: number[];
   /** Stroke width in CSS pixels (default 2). */
   width?: number;
+  /** Drawn see-through (the raw series under a smoothed one). */
+  faint?: boolean;
 }
 
 export interface ChartDef {
@@ -382,6 +384,7 @@ export async function runPage(dir: string): Promise<ReportPage> {
       ),
     );
   }
+  charts.push(...adaptiveCharts(metrics.adapt));
   const text = summary
     ? [
         `${summary.model} on ${summary.dataset} (${summary.trainSamples.toLocaleString('en-US')} training samples, ${summary.valSamples.toLocaleString('en-US')} held out); batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}; ${summary.engine} engine, ${plural(summary.workers, 'worker')}.`,
@@ -389,6 +392,34 @@ export async function runPage(dir: string): Promise<ReportPage> {
       ]
     : [`${plural(metrics.epochs.length, 'epoch')}, ${plural(metrics.steps, 'step')} (no summary.json: the run did not finish).`];
   return { kind: 'run', title: `Training run: ${summary ? `${summary.model} on ${summary.dataset}` : path.basename(path.resolve(dir))}`, summary: text, table: null, warnings: [], charts: charts.filter((c): c is ChartDef => c !== null) };
+}
+
+/**
+ * --batch-size auto (docs/batch-size.md, "Choosing the batch size while training"): the batch
+ * size and the noise scale φ at each choice, the goodput predicted at the chosen B, and the
+ * learning-rate gain; from the run's `adapt` records. None for a fixed batch size.
+ */
+function adaptiveCharts(adapt: AdaptRecord[]): (ChartDef | null)[] {
+  if (adapt.length === 0) return [];
+  const at = (pick: (r: AdaptRecord) => number | null) => adapt.map((r) => ({ x: r.step + 1, y: pick(r) }));
+  return [
+    chart(
+      { id: 'adaptive-batch', title: 'Batch size B(t) and noise scale φ(t) (--batch-size auto)', note: 'At each choice: the batch size from then on, the smoothed noise scale φ = B_simple it used, and the unconstrained best B = √(a·φ/b) of the step-time fit T(B) = a + b·B. B moves at most 2x per choice.', xLabel: 'step', yLabel: 'samples', xLog: false, yLog: true },
+      [
+        { label: 'batch size B', style: 'line', color: 0, points: at((r) => r.batchSize) },
+        { label: 'φ (B_simple)', style: 'line', color: 1, points: at((r) => r.phi) },
+        { label: 'best B of the model', style: 'dashed', color: 2, points: at((r) => (r.optimum !== null && Number.isFinite(r.optimum) ? r.optimum : null)) },
+      ],
+    ),
+    chart(
+      { id: 'adaptive-goodput', title: 'Predicted goodput at the chosen batch size', note: 'goodput(B) = B/T(B) · E(B): samples per second times the progress per sample relative to B0, E(B) = (φ + B0)/(φ + B).', xLabel: 'step', yLabel: 'base-batch samples / s', xLog: false, yLog: false },
+      [{ label: 'predicted goodput', style: 'line', color: 0, points: at((r) => r.goodput) }],
+    ),
+    chart(
+      { id: 'adaptive-gain', title: 'Learning-rate gain', note: 'The factor on --lr (given at B0) at the chosen batch size: AdaScale\'s r = (B/B0)(φ + B0)/(φ + B), between 1 and B/B0.', xLabel: 'step', yLabel: 'gain', xLog: false, yLog: false },
+      [{ label: 'lr gain', style: 'line', color: 0, points: at((r) => r.gain) }],
+    ),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,14 +438,6 @@ export async function buildReportPage(dir: string): Promise<ReportPage> {
   throw new ConfigError('notAReportDir', `${dir} holds neither results.json (a sweep) nor metrics.jsonl (a run) — pass the --out directory of \`dptrain sweep\` or \`dptrain train\``);
 }
 
-const require = createRequire(import.meta.url);
-
-function uplotAssets(): { js: string; css: string } {
-  const js = fs.readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
-  const css = fs.readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
-  return { js, css };
-}
-
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** JSON that is safe inside a <script> element. */
@@ -422,82 +445,16 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-/** Draws every chart of DATA with uPlot; runs in the page. */
+/** Draws every chart of the page's data with the shared chart script (charts.ts); runs in the page. */
 const PAGE_SCRIPT = `
 (function () {
   var page = JSON.parse(document.getElementById('report-data').textContent);
-  var palette = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+  var charts = window.dptrainCharts;
   var root = document.getElementById('charts');
-  function tick(v) {
-    if (v == null) return '';
-    var a = Math.abs(v);
-    if (a === 0) return '0';
-    if (a >= 1e5 || a < 1e-3) return v.toExponential(0).replace('e+', 'e');
-    return String(Number(v.toPrecision(3)));
-  }
-  function ticks(u, vals) { return vals.map(tick); }
-  function fixed(range) { return range ? function () { return range; } : undefined; }
-  // xy charts: a polyline in data order, broken where a value is null; points as small discs.
-  function xyPath(points) {
-    return function (u, si) {
-      var d = u.data[si], xs = d[0], ys = d[1], path = new Path2D(), pen = false, r = 4.5 * devicePixelRatio;
-      for (var i = 0; i < xs.length; i++) {
-        if (xs[i] == null || ys[i] == null) { pen = false; continue; }
-        var px = u.valToPos(xs[i], 'x', true), py = u.valToPos(ys[i], 'y', true);
-        if (points) { path.moveTo(px + r, py); path.arc(px, py, r, 0, 2 * Math.PI); }
-        else if (pen) path.lineTo(px, py);
-        else { path.moveTo(px, py); pen = true; }
-      }
-      return { stroke: path, fill: points ? path : null, clip: null, band: null, gaps: null, flags: 0 };
-    };
-  }
   window.__charts = [];
   page.charts.forEach(function (def) {
-    var xy = def.layout === 'xy';
-    var section = document.createElement('section');
-    section.className = 'chart';
-    section.id = def.id;
-    var h = document.createElement('h2');
-    h.textContent = def.title;
-    var p = document.createElement('p');
-    p.className = 'note';
-    p.textContent = def.note;
-    var box = document.createElement('div');
-    section.appendChild(h); section.appendChild(p); section.appendChild(box);
-    root.appendChild(section);
-    var series = [xy ? {} : { label: def.xLabel }].concat(def.series.map(function (s) {
-      var c = palette[s.color % palette.length];
-      var o = { label: s.label, stroke: c, width: s.style === 'points' ? 0 : (s.width || 2), spanGaps: !xy };
-      if (xy) o.facets = [{ scale: 'x', auto: !def.xRange }, { scale: 'y', auto: !def.yRange }];
-      if (s.style === 'dashed') o.dash = [6, 4];
-      if (xy) { o.paths = xyPath(s.style === 'points'); o.points = { show: false }; if (s.style === 'points') { o.fill = c; o.width = 1; } }
-      else if (s.style === 'points') { o.paths = function () { return null; }; o.points = { show: true, size: 9, fill: c, stroke: c }; }
-      else o.points = { show: false };
-      return o;
-    }));
-    var width = Math.max(480, Math.min(960, root.clientWidth || 900));
-    var height = def.height || 360;
-    if (def.square && def.xRange && def.yRange) {
-      // One unit as long on both axes: size the plot to the ranges (axes take about 80 px).
-      var ratio = (def.yRange[1] - def.yRange[0]) / (def.xRange[1] - def.xRange[0]);
-      height = Math.round((width - 80) * ratio + 80);
-    }
-    var data = xy
-      ? [null].concat(def.series.map(function (s) { return [s.x, s.values]; }))
-      : [def.x].concat(def.series.map(function (s) { return s.values; }));
-    var chart = new uPlot({
-      mode: xy ? 2 : 1,
-      width: width,
-      height: height,
-      legend: { show: true, live: !xy },
-      cursor: xy ? { show: false } : { drag: { x: false, y: false } },
-      scales: {
-        x: { time: false, distr: def.xLog ? 3 : 1, log: 10, auto: !def.xRange, range: fixed(def.xRange) },
-        y: { distr: def.yLog ? 3 : 1, log: 10, auto: !def.yRange, range: fixed(def.yRange) }
-      },
-      axes: [{ label: def.xLabel, values: ticks }, { label: def.yLabel, size: 64, values: ticks }],
-      series: series
-    }, data, box);
+    var box = charts.section(root, def);
+    charts.draw(def, box, Math.max(480, Math.min(960, root.clientWidth || 900)));
     window.__charts.push({ id: def.id, points: def.series.map(function (s) { return s.values.filter(function (v) { return v !== null; }).length; }) });
   });
   document.body.setAttribute('data-charts-ready', String(page.charts.length));
@@ -521,15 +478,7 @@ export function renderHtml(page: ReportPage): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(page.title)}</title>
 <style>${css}</style>
-<style>
-body { font: 15px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1000px; padding: 0 16px; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin: 1.6em 0 0.2em; }
-p.note { color: #555; margin: 0 0 0.5em; }
-table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; } th { background: #f4f4f4; }
-ul.warnings li { color: #9a5b00; }
-footer { color: #777; font-size: 12px; margin-top: 3em; }
-</style>
+<style>${CHART_CSS}</style>
 </head>
 <body>
 <h1>${escapeHtml(page.title)}</h1>
@@ -540,6 +489,7 @@ ${table}
 <footer>Written by dptrain report. Charts: uPlot (MIT). Terms and how to read each chart: docs/batch-size.md.</footer>
 <script id="report-data" type="application/json">${scriptJson(page)}</script>
 <script>${js}</script>
+<script>${CHART_SCRIPT}</script>
 <script>${PAGE_SCRIPT}</script>
 </body>
 </html>

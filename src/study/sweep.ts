@@ -37,8 +37,10 @@ import { median, plural } from '../util/index.js';
 import { writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
+  availableCores,
   DEFAULT_GNS_BETA,
   defaultModelFor,
+  sizeModelToData,
   flagOf,
   inertOptions,
   isOptionWarning,
@@ -232,6 +234,9 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     }
   }
   const trainConfig = resolveTrainConfig({ ...given, epochs: o.maxEpochs });
+  // The sweep logs B_simple along its runs, which needs two or more gradient slots: --workers auto
+  // (which may choose the inline engine for small steps) stays one worker thread per core here.
+  if (trainConfig.workers === 'auto') trainConfig.workers = availableCores();
   // Train's inert options, judged with the sweep's learning-rate rule (tuned scales from the base batch too).
   const trainWarnings = resolveTrainOptions({ ...given, epochs: o.maxEpochs, lrRule: lrRule === 'tuned' ? 'linear' : lrRule }).warnings;
   if (target.metric.startsWith('val') && trainConfig.valSplit === 0) {
@@ -520,7 +525,7 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
 
   // Data: loaded once and handed to every run; the training split of a seed is rebuilt here as
   // train() builds it, to measure B_simple on the same rows.
-  const data = await loadDataset(base.dataset);
+  const data = await loadDataset(base.dataset, { dataDir: base.dataDir ?? undefined, mirror: base.dataMirror ?? undefined });
   const hash = datasetHash(data);
   if (opts.target.metric.endsWith('Accuracy') && data.task !== 'classification') {
     throw new ConfigError('badOption', `--target ${opts.target.text} needs a classification dataset, but ${base.dataset} is ${data.task} — use a loss target such as train_loss=0.1`);
@@ -528,6 +533,7 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
   const trainSamples = splitDataset(data, base.valSplit, base.seed).train.n;
   // Without --model, a model that fits the data (as train() chooses it).
   if (options.train?.model === undefined) base.model = defaultModelFor(data);
+  else base.model = sizeModelToData(base.model, data);
   const spec = parseModelSpec(base.model);
   const runs = planRuns(opts, trainSamples);
 

@@ -1,6 +1,7 @@
 /** Hooks into the training loop, as Keras callbacks: on step, on validation within an epoch, on epoch end, early stopping. */
 import type { EpochRecord, EvalRecord, RunSummary, StepRecord } from './records.js';
 import type { MonitoredMetric } from './config.js';
+import type { WorkersChoice } from './auto-workers.js';
 import { plural } from '../util/index.js';
 
 export interface RunInfo {
@@ -18,6 +19,14 @@ export interface RunInfo {
   lr: number;
   engine: string;
   workers: number;
+  /** The kernel set in use, as its start-up description (e.g. `wasm (simd128)`). */
+  kernels?: string;
+  optimizer?: string;
+  /** --lr-schedule (constant, step, cosine) and --warmup-epochs. */
+  lrSchedule?: string;
+  warmupEpochs?: number;
+  /** How `--workers auto` chose the engine (null when the workers were given, or another engine). */
+  workersChoice?: WorkersChoice | null;
 }
 
 export interface TrainControl {

@@ -6,10 +6,12 @@
  *   tensors   layers.{i}.weight [out, in], layers.{i}.bias [out]   F32, run-dir.ts's PyTorch names
  *             optimizer.{name} [numParams]                        F32, sorted by name (none for plain SGD)
  *             best.layers.{i}.weight, best.layers.{i}.bias         F32, the best epoch's parameters (--restore-best only)
+ *             layers.{i}.running_mean, .running_var [C] F32, .num_batches_tracked [] I64: BatchNorm buffers (models with bn)
  *   metadata  format: "pt"                      (what PyTorch tooling expects of a state dict)
  *             dptrain.model: the model spec     (as in final.safetensors)
  *             dptrain.checkpoint: JSON of CheckpointMeta
  *             dptrain.checksum: "sha256:<hex>" of the whole file as written with these 64 hex digits all "0"
+ *             dptrain.about: what the model says about its data, as in final.safetensors (format version 3)
  *
  * The checksum covers every byte (header, tensor table, metadata, padding, data), so any change to
  * the file after writing is detected, not only changes to the tensors.
@@ -21,9 +23,20 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { FormatError, shown } from '../errors.js';
-import { decodeSafetensors, encodeSafetensors, SafetensorsFile, type DecodedSafetensors, type SafetensorsHeader, type TensorDtype } from '../io/index.js';
+import {
+  ABOUT_KEY,
+  decodeModelAbout,
+  decodeSafetensors,
+  encodeModelAbout,
+  encodeSafetensors,
+  SafetensorsFile,
+  type DecodedSafetensors,
+  type ModelAbout,
+  type SafetensorsHeader,
+  type TensorDtype,
+} from '../io/index.js';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
-import { paramLayout, parseModelSpec, type ParamLayout } from '../model/index.js';
+import { bufferDtype, bufferLayout, bufferTensors, buildStack, paramLayout, parseModelSpec, setBufferTensor, type BufferLayout, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
 import { parameterTensors } from './run-dir.js';
@@ -31,8 +44,9 @@ import { parameterTensors } from './run-dir.js';
 /**
  * The version this dptrain writes and the newest it reads. Bump it when the layout or meta changes.
  * 2: the best epoch's parameters (best.*), and meta.loop's history bounded (state.ts); 1 is read too.
+ * 3: the `dptrain.about` metadata (what the model says about its data); 1 and 2 are read too.
  */
-export const CHECKPOINT_FORMAT_VERSION = 2;
+export const CHECKPOINT_FORMAT_VERSION = 3;
 
 /** The run's state at a step boundary: everything an exact resume needs besides the tensors. */
 export interface CheckpointMeta {
@@ -75,6 +89,12 @@ export interface Checkpoint {
   optimizerState: Record<string, Float32Array>;
   /** The parameters of the best epoch so far (--restore-best), in the layout of `params`; absent otherwise. */
   best?: Float32Array;
+  /** The BatchNorm running statistics (model buffers.ts); absent for a model without BatchNorm. */
+  buffers?: Float32Array;
+  /** With `best` and BatchNorm: the best epoch's running statistics (best.layers.{i}.running_mean, ...). */
+  bestBuffers?: Float32Array;
+  /** What the model says about its data (`dptrain.about`); absent in files of format version 1 and 2. */
+  about?: ModelAbout;
 }
 
 /** A tensor as a file lists it. */
@@ -102,7 +122,7 @@ export type SafetensorsContents =
 const META_KEY = 'dptrain.checkpoint';
 const CHECKSUM_KEY = 'dptrain.checksum';
 const MODEL_KEY = 'dptrain.model';
-const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY];
+const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY, ABOUT_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
 const BEST_PREFIX = 'best.';
 const STATE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -134,7 +154,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   const fail: Fail = (message) => {
     throw new FormatError('cannotEncodeCheckpoint', `cannot encode checkpoint: ${message}`);
   };
-  const { meta, params, optimizerState, best } = checkpoint;
+  const { meta, params, optimizerState, best, buffers, bestBuffers, about } = checkpoint;
   const checked = validateMeta(meta, fail);
   if (checked.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     fail(`meta.formatVersion must be ${CHECKPOINT_FORMAT_VERSION}, the version this dptrain writes (got ${checked.formatVersion})`);
@@ -161,9 +181,12 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     ...parameterTensors(params, layout),
     ...names.map((name) => ({ name: OPTIMIZER_PREFIX + name, dtype: 'F32' as const, shape: [layout.size], data: optimizerState[name] })),
     ...(best ? parameterTensors(best, layout).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
+    ...encodableBuffers(checked.model, buffers, fail),
+    ...(best && bestBuffers ? encodableBuffers(checked.model, bestBuffers, fail).map((t) => ({ ...t, name: BEST_PREFIX + t.name })) : []),
   ];
   // Encode with a zero checksum, hash the whole file, then write the digits in place (same length).
-  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER });
+  const aboutEntry: Record<string, string> = about ? { [ABOUT_KEY]: encodeModelAbout(about) } : {};
+  const bytes = encodeSafetensors(tensors, { format: 'pt', [MODEL_KEY]: checked.model, [META_KEY]: metaText, [CHECKSUM_KEY]: CHECKSUM_PLACEHOLDER, ...aboutEntry });
   const at = checksumDigitsAt(bytes);
   if (at < 0) throw new Error('internal: the checksum field is not in the encoded header');
   bytes.set(Buffer.from(checksumOf(bytes, at), 'latin1'), at);
@@ -341,8 +364,11 @@ function checkCheckpointHeader(header: SafetensorsHeader, source: string): void 
   checkLayoutTensors(declared, layout, model, ['F32'], invalid);
   const names = new Set(layout.tensors.map((t) => t.name));
   const shapes = new Map(layout.tensors.map((t) => [BEST_PREFIX + t.name, t.shape]));
+  const buffers = new Map(buffersOf(model).tensors.map((t) => [t.name, t]));
   for (const e of header.entries) {
     if (names.has(e.name)) continue;
+    const buffer = buffers.get(e.name) ?? buffers.get(e.name.startsWith(BEST_PREFIX) ? e.name.slice(BEST_PREFIX.length) : '');
+    if (buffer !== undefined && e.dtype === (buffer.shape.length === 0 ? 'I64' : 'F32') && sameShape(e.shape, buffer.shape)) continue;
     // The best epoch's copy of a model tensor (--restore-best): the tensor's own dtype and shape.
     const bestShape = shapes.get(e.name);
     if (bestShape !== undefined && e.dtype === 'F32' && sameShape(e.shape, bestShape)) continue;
@@ -458,6 +484,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const meta = validateMeta(plainJson(parsed!, 'meta', invalid), invalid);
   const layout = layoutOf(meta, invalid);
   if (metadata[MODEL_KEY] !== meta.model) invalid(`metadata "${MODEL_KEY}" (${shown(metadata[MODEL_KEY] ?? null)}) differs from meta.model (${shown(meta.model)})`);
+  const about = aboutOf(metadata[ABOUT_KEY], meta.formatVersion, invalid);
 
   // 3. The tensors: exactly the model's, then optimizer.{name} of numParams each, then the best
   //    epoch's copy of the model's (all of them or none); all F32.
@@ -466,9 +493,13 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
   const params = new Float32Array(layout.size);
   for (const t of layout.tensors) params.set(tensors.get(t.name)!.data as Float32Array, t.offset);
   const best = readBestTensors(tensors, layout, meta.model, invalid);
+  const bufferLayoutOfModel = buffersOf(meta.model);
+  const buffers = readBufferTensors(tensors, bufferLayoutOfModel, meta.model, invalid);
+  const bufferNames = new Set(bufferLayoutOfModel.tensors.flatMap((t) => [t.name, BEST_PREFIX + t.name]));
+  const bestBuffers = best && bufferLayoutOfModel.tensors.some((t) => tensors.has(BEST_PREFIX + t.name)) ? readBufferTensors(tensors, bufferLayoutOfModel, meta.model, invalid, BEST_PREFIX) : undefined;
   const optimizerState: Record<string, Float32Array> = {};
   for (const [name, t] of tensors) {
-    if (expected.has(name) || (best && name.startsWith(BEST_PREFIX) && expected.has(name.slice(BEST_PREFIX.length)))) continue;
+    if (expected.has(name) || bufferNames.has(name) || (best && name.startsWith(BEST_PREFIX) && expected.has(name.slice(BEST_PREFIX.length)))) continue;
     const stateName = name.startsWith(OPTIMIZER_PREFIX) ? name.slice(OPTIMIZER_PREFIX.length) : '';
     if (!STATE_NAME.test(stateName) || FORBIDDEN_KEYS.has(stateName)) {
       invalid(`unexpected tensor ${shown(name)} (a checkpoint holds ${meta.model}'s tensors, ${OPTIMIZER_PREFIX}<state> and ${BEST_PREFIX}<tensor>)`);
@@ -478,7 +509,48 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
     }
     optimizerState[stateName] = t.data as Float32Array;
   }
-  return { checkpoint: { meta, params, optimizerState, ...(best && { best }) }, checksum: stated };
+  return { checkpoint: { meta, params, optimizerState, ...(best && { best }), ...(buffers && { buffers }), ...(bestBuffers && { bestBuffers }), ...(about && { about }) }, checksum: stated };
+}
+
+/** The BatchNorm buffer layout of a model spec (empty without BatchNorm). */
+function buffersOf(model: string): BufferLayout {
+  return bufferLayout(buildStack(parseModelSpec(model)));
+}
+
+/** The buffers' tensors to write: all of the model's, or none for a model without BatchNorm. */
+function encodableBuffers(model: string, buffers: Float32Array | undefined, fail: Fail): ReturnType<typeof bufferTensors> {
+  const layout = buffersOf(model);
+  if (layout.size === 0) return [];
+  if (!(buffers instanceof Float32Array) || buffers.length !== layout.size) {
+    fail(`buffers must be a Float32Array of ${layout.size} values (the BatchNorm running statistics of ${model}) (got ${describeArray(buffers)})`);
+  }
+  return bufferTensors(buffers!, layout);
+}
+
+/** The model's BatchNorm buffers from a checkpoint's tensors (undefined without BatchNorm); each must be there. */
+function readBufferTensors(tensors: DecodedSafetensors['tensors'], layout: BufferLayout, model: string, fail: Fail, prefix = ''): Float32Array | undefined {
+  if (layout.size === 0) return undefined;
+  const buffers = new Float32Array(layout.size);
+  for (const t of layout.tensors) {
+    const name = prefix + t.name;
+    const found = tensors.get(name);
+    const dtype = bufferDtype(t);
+    if (found === undefined) return fail(`tensor "${name}" (a BatchNorm buffer of ${model}) is missing`);
+    if (found.dtype !== dtype || !sameShape(found.shape, t.shape)) fail(`tensor "${name}" is ${found.dtype} [${found.shape.join(', ')}]; it must be ${dtype} [${t.shape.join(', ')}]`);
+    setBufferTensor(buffers, t, found.data as Float32Array | BigInt64Array);
+  }
+  return buffers;
+}
+
+/** The checkpoint's `dptrain.about` (format version 3 on), checked; undefined in older files. */
+function aboutOf(text: string | undefined, formatVersion: number, invalid: Fail): ModelAbout | undefined {
+  if (text === undefined) return undefined;
+  if (formatVersion < 3) invalid(`metadata "${ABOUT_KEY}" is in a file of format version ${formatVersion}, which has none`);
+  try {
+    return decodeModelAbout(text, 'the checkpoint');
+  } catch (error) {
+    return invalid((error as Error).message);
+  }
 }
 
 /** The best.* copy of the model's tensors as flat parameters, or undefined when the file has none. */

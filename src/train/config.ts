@@ -8,6 +8,8 @@ import { ConfigError, shown } from '../errors.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
+import { validateAdaptiveOptions } from './adaptive/settings.js';
+import { batchNormModeOf, type BatchNormMode } from '../model/index.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';
@@ -18,8 +20,11 @@ export interface TrainConfig {
   dataset: string;
   /** Model spec, e.g. `mlp:784-128-10`. */
   model: string;
-  /** Global batch size, or 'full' for full-batch gradient descent. */
-  batchSize: number | 'full';
+  /**
+   * Global batch size, 'full' for full-batch gradient descent, or 'auto': chosen while training
+   * to maximize goodput (docs/batch-size.md, "Choosing the batch size while training").
+   */
+  batchSize: number | 'full' | 'auto';
   epochs: number;
   /** Stop after this many steps even if epochs remain (0 = no limit). */
   maxSteps: number;
@@ -47,7 +52,8 @@ export interface TrainConfig {
   gamma: number;
   /** For the cosine schedule: the final learning rate. */
   minLr: number;
-  lrRule: LrRule;
+  /** How --lr at baseBatchSize scales to the batch size; adascale: AdaScale's gain from the noise scale. */
+  lrRule: LrRule | 'adascale';
   baseBatchSize: number;
   /** Rows computed at once (gradient accumulation); 0 = the model's default. */
   microBatch: number;
@@ -56,8 +62,12 @@ export interface TrainConfig {
   standardize: boolean;
   seed: number;
   engine: EngineKind;
-  /** Data-parallel workers. Default: the machine's available parallelism for threads, 1 otherwise. */
-  workers: number;
+  /**
+   * Data-parallel workers. Default with threads: 'auto', the inline engine or the machine's
+   * available parallelism, whichever a probe of the run's step measures faster (auto-workers.ts);
+   * 1 otherwise.
+   */
+  workers: number | 'auto';
   /**
    * Split every global batch into this many fixed chunks whose gradient sums are reduced in
    * chunk order: bit-identical results for every worker count (0 = one slot per worker).
@@ -105,6 +115,35 @@ export interface TrainConfig {
   onNonfinite: NonFinitePolicy;
   /** With onNonfinite = skip: stop after this many skipped steps in a row. */
   maxNonfiniteInRow: number;
+  /** --batch-size auto: the smallest batch size to choose (null = baseBatchSize). */
+  minBatchSize: number | null;
+  /** --batch-size auto: the largest batch size to choose, or 'full' (null = the training split). */
+  maxBatchSize: number | 'full' | null;
+  /** --batch-size auto: steps between choices (null = each epoch, at most every 50 steps). */
+  adaptEvery: number | null;
+  /** --batch-size auto: `FIXED_MS,PER_SAMPLE_MS`, a step-time model used instead of measured times (reproducible choices). */
+  stepTimeModel: string | null;
+  /**
+   * How BatchNorm layers normalize in training (docs/models.md#batchnorm): `sync` (over the whole
+   * global batch, the same result at any worker count), `local` (over each worker's shard, as
+   * PyTorch DDP does), or `ghost:G` (over fixed groups of G consecutive samples).
+   */
+  batchnorm: string;
+  /** Cache of downloaded datasets (null: DPTRAIN_DATA_DIR, else $XDG_CACHE_HOME/dptrain or ~/.cache/dptrain). */
+  dataDir: string | null;
+  /** Mirrors (comma-separated) tried first for downloads (null: DPTRAIN_DATA_MIRROR, else the published ones). */
+  dataMirror: string | null;
+  /**
+   * A test set (a dataset spec with the training data's features), evaluated with the final
+   * parameters at the end; its figures go to summary.json `test`. null: none, unless evalOn is 'test'.
+   */
+  test: string | null;
+  /**
+   * 'test': also evaluate the test set (`test`, or a downloaded dataset's official `?split=test`)
+   * at every validation point (testLoss, testAccuracy in metrics.jsonl). Validation still comes
+   * from --val-split, and early stopping still watches it.
+   */
+  evalOn: 'val' | 'test';
 }
 
 export type NonFinitePolicy = 'stop' | 'skip';
@@ -153,7 +192,7 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   standardize: false,
   seed: 0,
   engine: 'threads',
-  workers: os.availableParallelism(),
+  workers: 'auto',
   reduceChunks: 0,
   kernels: 'auto',
   blasLibrary: null,
@@ -172,16 +211,26 @@ export const defaultTrainConfig: Readonly<TrainConfig> = Object.freeze({
   resume: null,
   onNonfinite: 'stop',
   maxNonfiniteInRow: 10,
+  minBatchSize: null,
+  maxBatchSize: null,
+  adaptEvery: null,
+  stepTimeModel: null,
+  batchnorm: 'sync',
+  dataDir: null,
+  dataMirror: null,
+  test: null,
+  evalOn: 'val',
 });
 
 export const choices = {
   optimizer: ['sgd', 'adam', 'adamw'],
   lrSchedule: ['constant', 'step', 'cosine'],
-  lrRule: ['none', 'linear', 'sqrt'],
+  lrRule: ['none', 'linear', 'sqrt', 'adascale'],
   engine: ['threads', 'inline', 'ws'],
   kernels: ['auto', 'blas', 'wasm', 'js'],
   monitor: ['valLoss', 'valAccuracy', 'trainLoss', 'trainAccuracy'],
   onNonfinite: ['stop', 'skip'],
+  evalOn: ['val', 'test'],
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
 
 /** The CLI flag that sets a config key, for messages: batchSize -> --batch-size. */
@@ -193,7 +242,7 @@ export function flagOf(key: string): string {
 export function validateTrainConfig(c: TrainConfig): void {
   nonEmptyString('dataset', c.dataset);
   nonEmptyString('model', c.model);
-  if (c.batchSize !== 'full') positiveInteger('batchSize', c.batchSize, 'or "full"');
+  if (c.batchSize !== 'full' && c.batchSize !== 'auto' && !(Number.isInteger(c.batchSize) && c.batchSize >= 1)) throw bad('batchSize', c.batchSize, 'a positive integer, "full" or "auto"');
   positiveInteger('epochs', c.epochs);
   nonNegativeInteger('maxSteps', c.maxSteps);
   positiveNumber('lr', c.lr);
@@ -219,7 +268,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   nonNegativeInteger('seed', c.seed);
   if (c.seed > 0xffffffff) throw bad('seed', c.seed, 'an integer from 0 to 4294967295');
   oneOf('engine', c.engine);
-  positiveInteger('workers', c.workers);
+  if (c.workers !== 'auto') positiveInteger('workers', c.workers, 'or "auto"');
   nonNegativeInteger('reduceChunks', c.reduceChunks);
   oneOf('kernels', c.kernels);
   if (c.blasLibrary !== null) nonEmptyString('blasLibrary', c.blasLibrary);
@@ -244,6 +293,19 @@ export function validateTrainConfig(c: TrainConfig): void {
   }
   oneOf('onNonfinite', c.onNonfinite);
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
+  validateAdaptiveOptions(c);
+  parseBatchNormMode(c.batchnorm);
+  for (const key of ['dataDir', 'dataMirror', 'test'] as const) if (c[key] !== null) nonEmptyString(key, c[key]);
+  oneOf('evalOn', c.evalOn);
+}
+
+/** Parses --batchnorm: local, sync or ghost:G (G a positive integer). */
+export function parseBatchNormMode(text: unknown): BatchNormMode {
+  const mode = batchNormModeOf(text);
+  if (mode === null) {
+    throw new ConfigError('badOption', `--batchnorm must be local, sync or ghost:G with G a positive number of samples, e.g. ghost:16 (got ${shown(text)})`);
+  }
+  return mode;
 }
 
 function bad(key: string, value: unknown, expected: string): ConfigError {

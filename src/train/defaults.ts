@@ -5,7 +5,10 @@
  * docs/cli.md, "Defaults and explicit options", describes both.
  */
 import { presetTrainingDefaults } from './presets.js';
+import { isAdaptive } from './adaptive/settings.js';
+import { sizeModelToData } from './model-sizing.js';
 import { ConfigError } from '../errors.js';
+import { parseModelSpec } from '../model/index.js';
 import { availableCores, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
 import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
 
@@ -40,16 +43,25 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
     case 'momentum':
       return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
     case 'workers':
-      return c.engine === 'threads' ? availableCores() : 1;
+      return c.engine === 'threads' ? 'auto' : 1;
     case 'monitor':
       return c.valSplit === 0 ? 'trainLoss' : defaultTrainConfig.monitor;
+    // --batch-size auto: the rate follows B by AdaScale's gain from B0 = 64, where the sgd default
+    // rate holds; one gradient slot cannot measure the noise scale, so a single local worker
+    // splits each batch into 2 chunks (ws: one slot per worker that joins; docs/batch-size.md).
+    case 'lrRule':
+      return c.batchSize === 'auto' ? 'adascale' : defaultTrainConfig.lrRule;
+    case 'baseBatchSize':
+      return c.batchSize === 'auto' ? SGD_DEFAULT_LR_BATCH : defaultTrainConfig.baseBatchSize;
+    case 'reduceChunks':
+      return isAdaptive(c) && (c.engine === 'inline' || (c.engine === 'threads' && (c.workers === 'auto' || c.workers < 2))) ? 2 : defaultTrainConfig.reduceChunks;
     default:
       return defaultTrainConfig[key];
   }
 }
 
 /** The options whose default depends on other options, in the order they are resolved. */
-const DEPENDENT_DEFAULTS = ['momentum', 'lr', 'workers', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
+const DEPENDENT_DEFAULTS = ['lrRule', 'baseBatchSize', 'momentum', 'lr', 'workers', 'reduceChunks', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
 
 /** What the data-dependent defaults need to know of the loaded data (its training split). */
 export interface DataShape {
@@ -67,12 +79,14 @@ export function defaultModelFor(data: Pick<DataShape, 'inputDim' | 'task' | 'num
 
 /**
  * Defaults that follow the data, once it is loaded: the model fits the dataset (mlp:784-128-10
- * for mnist, as before); the batch is at most the training split (learning rate and the other
+ * for mnist, as before), and a given `mlp`, `mlp:H1-H2` or `logreg` takes its widths from it; the batch is at most the training split (learning rate and the other
  * dependent defaults follow); a resumed run keeps its checkpoint's. And with --max-steps given
  * (now, when resumed) but not --epochs, enough epochs to run them (as PyTorch Lightning's max_steps).
  */
 export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string>, data: DataShape, resumed = false): TrainConfig {
   const c: TrainConfig = { ...config };
+  // `mlp`, `mlp:256-128` (hidden sizes), `logreg`, `linreg`: the data gives the input and output widths.
+  if (given.has('model')) c.model = sizeModelToData(c.model, data);
   if (!resumed) {
     if (!given.has('model')) c.model = defaultModelFor(data);
     if (!given.has('batchSize') && typeof c.batchSize === 'number' && c.batchSize > data.trainSamples && data.trainSamples > 0) c.batchSize = data.trainSamples;
@@ -81,7 +95,7 @@ export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string
     }
   }
   if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) {
-    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize;
+    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize === 'auto' ? Math.min(c.baseBatchSize, data.trainSamples) : c.batchSize;
     const perEpoch = c.dropLast ? Math.floor(data.trainSamples / batch) : Math.ceil(data.trainSamples / batch);
     c.epochs = Math.max(1, Math.ceil(c.maxSteps / Math.max(1, perEpoch)));
   }
@@ -106,7 +120,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'stepEpochs', inert: SCHEDULE_OPTION('step') },
   { option: 'gamma', inert: SCHEDULE_OPTION('step') },
   { option: 'minLr', inert: SCHEDULE_OPTION('cosine') },
-  { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
+  { option: 'baseBatchSize', inert: (c) => (c.lrRule === 'none' && c.batchSize !== 'auto' ? '--lr is used as given at every batch size (--lr-rule none); give --lr-rule linear or sqrt to scale it from here' : null) },
   { option: 'dropLast', inert: (c) => (c.batchSize === 'full' ? 'a full batch leaves no partial last batch' : null) },
   { option: 'workers', inert: (c) => (c.engine === 'inline' ? 'the inline engine runs one worker in the main thread; give --engine threads for more' : c.engine === 'ws' ? "the ws engine's workers are the `dptrain worker` processes that join" : null) },
   { option: 'blasLibrary', inert: (c) => (c.kernels === 'wasm' || c.kernels === 'js' ? `it applies to --kernels blas and auto (this run: ${c.kernels})` : null) },
@@ -117,6 +131,7 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'checkpointEvery', inert: CHECKPOINT_OPTION },
   { option: 'keep', inert: CHECKPOINT_OPTION },
   { option: 'maxNonfiniteInRow', inert: (c) => (c.onNonfinite === 'stop' ? 'the run stops at the first non-finite step (--on-nonfinite stop); give --on-nonfinite skip to use it' : null) },
+  { option: 'batchnorm', inert: (c) => (hasBatchNorm(c.model) ? null : `the model ${c.model} has no BatchNorm layer (bn)`) },
   { option: 'overwrite', inert: (c) => (c.out === null && c.checkpointDir === null ? 'there is no --out or --checkpoint-dir' : c.resume !== null ? 'a resumed run continues its files' : null) },
 ];
 
@@ -177,10 +192,22 @@ export type LrOrigin = 'given' | 'default' | 'checkpoint';
  */
 export function describeLearningRate(c: TrainConfig, origin: LrOrigin, batchSize: number, peakLr: number): string {
   const base = origin === 'given' ? `--lr ${c.lr}` : origin === 'checkpoint' ? `the checkpoint's ${c.lr}` : c.optimizer === 'sgd' ? `default ${c.lr}` : `Adam's default ${c.lr}`;
+  if (c.lrRule === 'adascale') return `lr ${peakLr} at batch ${c.baseBatchSize} (${origin === 'given' ? 'given' : base}), times the AdaScale gain at each step's batch size`;
+  if (c.batchSize === 'auto') return `lr ${peakLr} at batch ${c.baseBatchSize} (${origin === 'given' ? 'given' : base})${c.lrRule === 'none' ? ' at every batch size (--lr-rule none)' : `, scaled by --lr-rule ${c.lrRule} to each step's batch size`}`;
   if (c.lrRule !== 'none') return `lr ${peakLr} (${base} at batch ${c.baseBatchSize}, scaled by --lr-rule ${c.lrRule} to batch ${batchSize})`;
   if (origin === 'given') return `lr ${peakLr} (given)`;
   if (origin === 'checkpoint') return `lr ${peakLr} (the checkpoint's)`;
   if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
   if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}), as 0.05 is too large for small batches; --lr sets it)`;
   return `lr ${peakLr} (default; --lr sets it)`;
+}
+
+/** Whether a model spec has a BatchNorm layer (false for a spec that does not parse: the run reports that). */
+function hasBatchNorm(model: string): boolean {
+  try {
+    const spec = parseModelSpec(model);
+    return spec.kind === 'cnn' && spec.layers.some((l) => l.type === 'batchnorm');
+  } catch {
+    return false;
+  }
 }

@@ -22,6 +22,7 @@ export {
   type LrOrigin,
   type ResolvedTrainOptions,
 } from './defaults.js';
+export { sizeModelToData } from './model-sizing.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
 export type { StepRecord, EvalRecord, EpochRecord, RunSummary, StopReason } from './records.js';
 export { saveParameters, loadParameters, parameterTensors, outWriteError, runFilesIn } from './run-dir.js';
@@ -51,4 +52,17 @@ export {
   type LatestCheckpoint,
 } from './checkpoint-store.js';
 export { resolveRunConfig } from './resume.js';
+export { loadModel } from './model-file.js';
+export { modelAboutOf } from './about.js';
 export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';
+export {
+  statisticalEfficiency,
+  adaScaleGain,
+  goodput,
+  analyticOptimum,
+  chooseBatchSize,
+  fitStepTimes,
+  StepTimes,
+  type AdaptRecord,
+  type StepTimeLine,
+} from './adaptive/index.js';

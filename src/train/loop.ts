@@ -6,19 +6,22 @@
  */
 import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
-import { blasChoiceLine } from '../kernels/index.js';
+import { blasChoiceLine, loadKernels } from '../kernels/index.js';
+import { Model, type BatchResult } from '../model/index.js';
 import { TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
 import { describeLearningRate } from './defaults.js';
-import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason } from './records.js';
+import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason, TestFigures } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
+import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
 import { plural } from '../util/index.js';
+import { TrainedModel } from '../inference/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
 
@@ -29,6 +32,10 @@ export interface TrainResult {
   history: EpochRecord[];
   /** Final parameters, flat, in the layout of `layers.{i}.weight` / `layers.{i}.bias`. */
   params: Float32Array;
+  /** Final BatchNorm running statistics (running_mean, running_var, num_batches_tracked per layer; empty without BatchNorm). */
+  buffers: Float32Array;
+  /** The trained model, to predict, evaluate or save (docs/library.md). */
+  model: TrainedModel;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -42,8 +49,9 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     // Epochs, then steps within each. An epoch that has begun (a resume mid-epoch) always gets its end.
     while (state.position > 0 || (state.epoch < run.config.epochs && state.step < run.totalSteps && !shouldStop(run))) {
       state.clock.epochStarted = performance.now();
-      while (state.position < run.stepsPerEpoch && state.step < run.totalSteps && !shouldStop(run)) {
+      while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
         await trainStep(run);
+        await letEventsIn();
       }
       // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
       if (interrupted(run)) break;
@@ -75,7 +83,7 @@ function shouldStop(run: PreparedRun): boolean {
  */
 function interrupted(run: PreparedRun): boolean {
   const { state } = run;
-  const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? state.position < run.stepsPerEpoch : state.epoch < run.config.epochs);
+  const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? !epochDone(run) : state.epoch < run.config.epochs);
   return (run.signal?.aborted ?? false) && state.stopRequest === null && stepsLeft;
 }
 
@@ -84,12 +92,29 @@ function controlOf(run: PreparedRun): TrainControl {
   return { stop: (reason: string) => void (run.state.stopRequest ??= reason) };
 }
 
+/** Most time between two visits of the event loop during training (ms). */
+const EVENT_LOOP_EVERY_MS = 20;
+let lastEventLoopVisit = 0;
+
+/**
+ * The inline engine's steps resolve as microtasks, so a run on it never gives the event loop a
+ * turn: Ctrl-C/SIGTERM handlers, abort signals, the dashboard's sockets and log flushes would wait
+ * for the end of the run. Every EVENT_LOOP_EVERY_MS this yields one macrotask turn (~µs).
+ */
+async function letEventsIn(): Promise<void> {
+  const now = performance.now();
+  if (now - lastEventLoopVisit < EVENT_LOOP_EVERY_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  lastEventLoopVisit = performance.now();
+}
+
 /** config.json, the start-up line, onTrainBegin. */
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}`);
+  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
+  if (run.adaptive) reportAdaptiveStart(run);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
@@ -102,10 +127,11 @@ async function trainStep(run: PreparedRun): Promise<void> {
   const stepStarted = performance.now();
 
   // 1. Schedule: the learning rate of this step.
-  const lr = learningRate(run.peakLr, state.step, run.schedule);
-
   // 2. Plan: this step's rows of the epoch permutation (the engine splits them into shards).
-  const { start, end } = batchRange(state.position, run.trainSet.n, run.batchSize);
+  //    --batch-size auto may first choose another batch size; its rate then includes the gain.
+  const adaptive = run.adaptive ? planAdaptiveStep(run) : null;
+  const lr = adaptive ? adaptive.lr : learningRate(run.peakLr, state.step, run.schedule);
+  const { start, end } = adaptive ?? batchRange(state.position, run.trainSet.n, run.batchSize);
 
   // 3. Compute and all-reduce: the gradient sum over the global batch.
   const result = await engine.computeGradients({ epoch: state.epoch, step: state.step, start, end });
@@ -152,12 +178,13 @@ async function trainStep(run: PreparedRun): Promise<void> {
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
   if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
+  if (adaptive) finishAdaptiveStep(run, record, adaptive.gain);
   for (const c of run.callbacks) await c.onStep?.(record);
   state.step += 1;
   state.position += 1;
 
   // 8. Evaluate: every --eval-every steps within the epoch (its end evaluates anyway); onEval may stop here.
-  if (config.evalEvery > 0 && run.valSet && state.step % config.evalEvery === 0 && state.position < run.stepsPerEpoch && state.step < run.totalSteps) {
+  if (config.evalEvery > 0 && run.valSet && state.step % config.evalEvery === 0 && !epochDone(run) && state.step < run.totalSteps) {
     await evaluateWithinEpoch(run);
   }
 
@@ -178,6 +205,7 @@ async function skipStep(run: PreparedRun, result: GradientResult, lr: number): P
   await run.engine.skipUpdate();
   state.skipped.inRow += 1;
   state.skipped.total += 1;
+  if (state.adaptive) run.adaptive?.afterSkip(state.adaptive);
   const record: SkipRecord = { type: 'skip', epoch: state.epoch, step: state.step, samples: state.samples, value, workers: result.nonFiniteWorkers, inRow: state.skipped.inRow };
   run.runDir?.writeRecord(record);
   run.log.warn(record, `${at} skipped: the loss or gradient is ${value}${where}; no replica applied it (${state.skipped.inRow} in a row, ${state.skipped.total} in all)`);
@@ -200,10 +228,36 @@ async function evaluateWithinEpoch(run: PreparedRun): Promise<void> {
     samples: state.samples,
     valLoss: val.lossSum / val.count,
     valAccuracy: run.isClassifier ? val.correct / val.count : null,
+    ...(await testFiguresDuringRun(run)),
   };
   run.runDir?.writeRecord(record);
   for (const c of run.callbacks) await c.onEval?.(record, controlOf(run));
   state.clock.epochEvalMs += performance.now() - started;
+}
+
+/** --eval-on test: the test set's loss and accuracy with the live parameters; nothing otherwise. */
+async function testFiguresDuringRun(run: PreparedRun): Promise<{ testLoss?: number; testAccuracy?: number | null }> {
+  if (run.config.evalOn !== 'test' || !run.testSet) return {};
+  const test = await run.engine.evaluate(run.testSet);
+  return { testLoss: test.lossSum / test.count, testAccuracy: run.isClassifier ? test.correct / test.count : null };
+}
+
+/**
+ * summary.json's `test`: the test set scored with the final parameters, by the engine when they
+ * are its live ones, else (--restore-best's weights) by a model in this thread.
+ */
+async function finalTestFigures(run: PreparedRun, params: Float32Array, buffers: Float32Array): Promise<TestFigures | null> {
+  const data = run.testSet;
+  if (!data) return null;
+  let result: BatchResult;
+  if (run.state.bestParams === null) {
+    result = await run.engine.evaluate(data);
+  } else {
+    const model = new Model(run.model, { kernels: await loadKernels(run.config.kernels, { blasLibrary: run.config.blasLibrary }) });
+    result = model.evaluate(params, data, Uint32Array.from({ length: data.n }, (_, i) => i), run.config.microBatch > 0 ? run.config.microBatch : undefined, buffers.length > 0 ? buffers : undefined);
+    model.dispose();
+  }
+  return { spec: data.spec, samples: data.n, loss: result.lossSum / result.count, accuracy: run.isClassifier ? result.correct / result.count : null };
 }
 
 /** End of epoch: evaluate on the validation set, report, let callbacks and early stopping stop the run, checkpoint. */
@@ -221,6 +275,7 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     trainAccuracy: run.isClassifier ? sums.correct / sums.samples : null,
     valLoss: val ? val.lossSum / val.count : null,
     valAccuracy: val && run.isClassifier ? val.correct / val.count : null,
+    ...(await testFiguresDuringRun(run)),
     samplesPerSec: sums.samples / (trainMs / 1000),
     ms: performance.now() - clock.epochStarted,
   };
@@ -237,12 +292,14 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     if (improved && config.restoreBest) {
       await run.engine.synchronize();
       (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
+      if (run.engine.buffers.length > 0) (state.bestBuffers ??= new Float32Array(run.engine.buffers.length)).set(run.engine.buffers);
     }
     if (stop !== null) state.stopRequest ??= stop;
   }
 
   state.epoch += 1;
   state.position = 0;
+  if (state.adaptive) run.adaptive?.endEpoch(state.adaptive);
   state.epochSums = { loss: 0, correct: 0, samples: 0, steps: 0 };
   clock.epochEvalMs = 0;
   await checkpointIfDue(run, 'epochs');
@@ -291,7 +348,10 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
     },
     params: engine.params,
     optimizerState: { ...engine.optimizerState },
+    ...(engine.buffers.length > 0 && { buffers: Float32Array.from(engine.buffers) }),
     ...(state.bestParams && { best: state.bestParams }),
+    ...(state.bestParams && state.bestBuffers && { bestBuffers: state.bestBuffers }),
+    about: run.about,
   };
   const path = await store.save(checkpoint);
   run.log.info({ path, step: state.step, epoch: state.epoch }, `checkpoint ${path} (step ${state.step})`);
@@ -350,13 +410,15 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
       valLoss: last?.valLoss ?? null,
       valAccuracy: last?.valAccuracy ?? null,
     },
+    test: null,
     model: run.model.text,
     numParams: run.layout.size,
     dataset: config.dataset,
     datasetHash: run.dataset.hash,
+    classNames: run.trainSet.classNames ? [...run.trainSet.classNames] : null,
     trainSamples: run.trainSet.n,
     valSamples: run.valSet?.n ?? 0,
-    batchSize: run.batchSize,
+    batchSize: state.adaptive?.batchSize ?? run.batchSize,
     stepsPerEpoch: run.stepsPerEpoch,
     lr: run.peakLr,
     engine: engine.kind,
@@ -365,13 +427,21 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     blas: engine.kernelsReport?.blas ?? null,
     kernelsFallback: engine.kernelsReport?.fallback ?? null,
     cores: availableCores(),
+    workersChoice: run.info.workersChoice ?? null,
     timing: state.clock.timings.summary(),
   };
   await engine.synchronize();
   const params = Float32Array.from(state.bestParams ?? engine.params);
-  await run.runDir?.finish(summary, params, run.layout, run.model.text);
+  // --restore-best ends with the best epoch's running statistics too, matching its weights.
+  const buffers = Float32Array.from(state.bestParams && state.bestBuffers ? state.bestBuffers : engine.buffers);
+  summary.test = await finalTestFigures(run, params, buffers);
+  if (summary.test) {
+    const { spec, samples, loss, accuracy } = summary.test;
+    run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${loss.toFixed(4)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
+  }
+  await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params };
+  return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }) };
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */

@@ -10,24 +10,32 @@ import {
   datasetHash,
   fitStandardization,
   loadDataset,
+  parseDatasetSpec,
+  REGISTRY,
   resolveBatchSize,
   splitDataset,
   stepsPerEpoch as countStepsPerEpoch,
   type Dataset,
+  type Standardization,
 } from '../data/index.js';
-import { createEngine, type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import { type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import type { ModelAbout } from '../io/index.js';
+import { modelAboutOf } from './about.js';
 import { ConfigError } from '../errors.js';
 import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
-import { scaleLearningRate, type ScheduleConfig } from '../optim/index.js';
+import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
-import { parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { availableCores, parseBatchNormMode, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
+import { checkBatchNormBatches } from './batchnorm-check.js';
+import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
-import { checkModelFitsData } from './compatibility.js';
+import { checkModelFitsData, checkTestSetFits } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
 import { checkResumable, resolveRun } from './resume.js';
 import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
 import { StepTimings } from './timing.js';
+import { AdaptiveBatch, freshAdaptiveState, resolveAdaptiveSettings } from './adaptive/index.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
 export interface TrainLogger {
@@ -61,13 +69,19 @@ export interface PreparedRun {
   resumed: LatestCheckpoint | null;
   /** The spec of the data trained on, and the hash of its samples. */
   dataset: { spec: string; hash: string };
+  /** What the model files say about the data (`dptrain.about`, docs/formats.md). */
+  about: ModelAbout;
   trainSet: Dataset;
   valSet: Dataset | null;
+  /** The test set (--test, or the official test split with --eval-on test), standardised like train; null without one. */
+  testSet: Dataset | null;
   isClassifier: boolean;
   model: ModelSpec;
   layout: ParamLayout;
-  /** The global batch size (--batch-size full resolved). */
+  /** The global batch size (--batch-size full resolved; auto: the first step's). */
   batchSize: number;
+  /** --batch-size auto (or --lr-rule adascale): chooses each step's rows and learning-rate gain; null otherwise. */
+  adaptive: AdaptiveBatch | null;
   stepsPerEpoch: number;
   /** Steps of the whole run: epochs × steps per epoch, or --max-steps when smaller. */
   totalSteps: number;
@@ -101,13 +115,15 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const { trainSet, valSet, dataset } = await prepareData(config, hooks.data);
+  const { trainSet, valSet, testSet, dataset, loaded, stats } = await prepareData(config, hooks.data);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
+  const about = modelAboutOf(loaded, model, stats, { valSplit: config.valSplit, seed: config.seed }, dataset.hash);
+  if (testSet) checkTestSetFits(testSet, trainSet, config.dataset);
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
@@ -119,7 +135,11 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
       : (initParams(model, config.seed) as Float32Array);
 
   // Batches, learning rate and logging; what early stopping and --restore-best watch.
-  const steps = planSteps(config, trainSet.n);
+  const adaptiveSettings = resolveAdaptiveSettings(config, trainSet.n);
+  const steps = planSteps(config, trainSet.n, adaptiveSettings === null ? null : freshAdaptiveState(adaptiveSettings, 1).batchSize);
+  const lastBatch = config.dropLast ? steps.batchSize : trainSet.n % steps.batchSize || steps.batchSize;
+  const slots = config.engine === 'ws' ? 0 : config.reduceChunks > 0 ? config.reduceChunks : config.engine === 'inline' ? 1 : config.workers === 'auto' ? availableCores() : config.workers;
+  checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, slots });
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
 
@@ -130,19 +150,28 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
+  let workersChoice: WorkersChoice | null;
   try {
-    engine = await createEngine(
-      { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState },
-      { kind: config.engine, workers: config.workers, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
-    );
+    // --workers auto (the default with threads): inline or a thread pool, by a probe (auto-workers.ts).
+    ({ engine, choice: workersChoice } = await openRunEngine(
+      config.engine,
+      config.workers,
+      { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState, buffers: resumed?.checkpoint.buffers },
+      { batchSize: steps.batchSize, cores: availableCores(), saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
+    ));
   } catch (error) {
     await runDir?.abandon();
     throw error;
   }
 
+  if (model.kind === 'cnn' && model.layers.some((l) => l.type === 'batchnorm') && config.batchnorm === 'local') {
+    log.info({ batchnorm: 'local', workers: engine.workers }, `--batchnorm local: each worker normalizes over its own shard, so results depend on the worker count (${engine.workers} here); the running statistics are updated from the whole global batch, the same on every replica (--batchnorm sync gives the same result at any worker count)`);
+  }
   // The loop state: fresh, or the checkpoint's.
   const timings = new StepTimings(engine.workers);
   const state = resumed ? restoreLoopState(resumed.checkpoint, resumed.path, watchBest, config.restoreBest, timings) : freshLoopState(watchBest, timings);
+  if (adaptiveSettings) state.adaptive ??= freshAdaptiveState(adaptiveSettings, engine.workers);
+  else state.adaptive = null;
   // A resumed run's history: every epoch record in metrics.jsonl when it holds them all.
   if (runDir && runDir.keptEpochs.length === state.epoch && state.epoch > state.history.length) state.history = runDir.keptEpochs;
   if (config.restoreBest && state.earlyStopping?.best != null && state.bestParams === null) {
@@ -162,6 +191,11 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     lr: steps.peakLr,
     engine: engine.kind,
     workers: engine.workers,
+    kernels: engine.kernels,
+    optimizer: config.optimizer,
+    lrSchedule: config.lrSchedule,
+    warmupEpochs: config.warmupEpochs,
+    workersChoice,
   };
   return {
     config,
@@ -170,12 +204,17 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     signal: hooks.signal ?? null,
     resumed,
     dataset,
+    about,
     trainSet,
     valSet,
+    testSet,
     isClassifier: trainSet.task === 'classification',
     model,
     layout,
     ...steps,
+    adaptive: adaptiveSettings && new AdaptiveBatch(adaptiveSettings),
+    // The loop's bound: with adaptive batches, the epochs (and --max-steps) end the run; info keeps the estimate.
+    totalSteps: adaptiveSettings ? (config.maxSteps > 0 ? config.maxSteps : Number.POSITIVE_INFINITY) : steps.totalSteps,
     lrOrigin: run.lrOrigin,
     earlyStopping,
     store,
@@ -187,29 +226,53 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   };
 }
 
-/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics. */
-async function prepareData(config: TrainConfig, given: Dataset | undefined): Promise<{ trainSet: Dataset; valSet: Dataset | null; dataset: { spec: string; hash: string } }> {
-  const loaded = given ?? (await loadDataset(config.dataset));
+/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics; and its test set. */
+async function prepareData(
+  config: TrainConfig,
+  given: Dataset | undefined,
+): Promise<{ trainSet: Dataset; valSet: Dataset | null; testSet: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
+  const downloads = { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined };
+  const loaded = given ?? (await loadDataset(config.dataset, downloads));
+  const testSpec = testSpecOf(config);
+  let testSet = testSpec === null ? null : await loadDataset(testSpec, downloads);
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
+  let stats: Standardization | null = null;
   if (config.standardize) {
-    const stats = fitStandardization(trainSet);
+    stats = fitStandardization(trainSet);
     trainSet = applyStandardization(trainSet, stats);
     valSet = valSet && applyStandardization(valSet, stats);
+    testSet = testSet && applyStandardization(testSet, stats);
   }
-  return { trainSet, valSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) } };
+  return { trainSet, valSet, testSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
 }
 
-/** Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the step-record cadence. */
-function planSteps(config: TrainConfig, trainSamples: number): Pick<PreparedRun, 'batchSize' | 'stepsPerEpoch' | 'totalSteps' | 'logEvery' | 'peakLr' | 'schedule'> {
-  const batchSize = resolveBatchSize(config.batchSize, trainSamples);
+/** --test, else with --eval-on test a downloaded dataset's official test split; null for none. */
+function testSpecOf(config: TrainConfig): string | null {
+  if (config.test !== null) return config.test;
+  if (config.evalOn !== 'test') return null;
+  const { kind } = parseDatasetSpec(config.dataset);
+  if (Object.hasOwn(REGISTRY, kind)) return `${kind}?split=test`;
+  throw new ConfigError('badOption', `--eval-on test needs a test set: ${config.dataset} has no official test split — give --test SPEC (e.g. csv:test.csv or idx:t10k-images-idx3-ubyte.gz)`);
+}
+
+/**
+ * Batches and learning rate with Keras fit semantics (LR scaled from the base batch size), and the
+ * step-record cadence. With adaptive batches (`adaptiveStart`, the first B), the rate is --lr at
+ * B0 (the loop multiplies it by the gain), the schedule counts base-batch steps (AdaScale's
+ * scale-invariant iterations), and steps per epoch are an estimate at the first B.
+ */
+function planSteps(config: TrainConfig, trainSamples: number, adaptiveStart: number | null): Pick<PreparedRun, 'batchSize' | 'stepsPerEpoch' | 'totalSteps' | 'logEvery' | 'peakLr' | 'schedule'> {
+  const batchSize = adaptiveStart ?? resolveBatchSize(config.batchSize as number | 'full', trainSamples);
+  const scheduleBatch = adaptiveStart === null ? batchSize : Math.min(config.baseBatchSize, trainSamples);
   const stepsPerEpoch = countStepsPerEpoch(trainSamples, batchSize, config.dropLast);
+  const scheduleSteps = countStepsPerEpoch(trainSamples, scheduleBatch, config.dropLast);
   const allSteps = config.epochs * stepsPerEpoch;
   const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, allSteps) : allSteps;
   const schedule: ScheduleConfig = {
     name: config.lrSchedule,
-    warmupSteps: Math.round(config.warmupEpochs * stepsPerEpoch),
-    totalSteps,
-    stepSize: Math.max(1, Math.round(config.stepEpochs * stepsPerEpoch)),
+    warmupSteps: Math.round(config.warmupEpochs * scheduleSteps),
+    totalSteps: adaptiveStart === null ? totalSteps : config.epochs * scheduleSteps,
+    stepSize: Math.max(1, Math.round(config.stepEpochs * scheduleSteps)),
     gamma: config.gamma,
     minLr: config.minLr,
   };
@@ -218,7 +281,7 @@ function planSteps(config: TrainConfig, trainSamples: number): Pick<PreparedRun,
     stepsPerEpoch,
     totalSteps,
     logEvery: config.logEvery > 0 ? config.logEvery : Math.max(1, Math.ceil(totalSteps / AUTO_LOGGED_STEPS)),
-    peakLr: scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule),
+    peakLr: adaptiveStart === null ? scaleLearningRate(config.lr, batchSize, config.baseBatchSize, config.lrRule as LrRule) : config.lr,
     schedule,
   };
 }
@@ -235,6 +298,7 @@ function engineSetup(config: TrainConfig, train: Dataset, validation: Dataset | 
     chunks: config.reduceChunks > 0 ? config.reduceChunks : undefined,
     kernels: config.kernels,
     blasLibrary: config.blasLibrary,
+    batchNorm: parseBatchNormMode(config.batchnorm),
   };
 }
 

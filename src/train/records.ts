@@ -1,6 +1,7 @@
 /** The records a run emits: one per step, one per validation within an epoch, one per epoch, one summary (docs/formats.md). */
 import type { StepTiming, TimingSummary } from './timing.js';
 import type { GnsRecord } from './gns.js';
+import type { WorkersChoice } from './auto-workers.js';
 import type { BlasReport } from '../kernels/index.js';
 
 /** metrics.jsonl line for one synchronized update. */
@@ -48,6 +49,9 @@ export interface EvalRecord {
   valLoss: number;
   /** Null for regression. */
   valAccuracy: number | null;
+  /** With --eval-on test only: the test set's figures at the same point. */
+  testLoss?: number;
+  testAccuracy?: number | null;
 }
 
 /**
@@ -81,8 +85,20 @@ export interface EpochRecord {
   /** Null when there is no validation set (--val-split 0). */
   valLoss: number | null;
   valAccuracy: number | null;
+  /** With --eval-on test only: the test set's loss and accuracy after this epoch. */
+  testLoss?: number;
+  testAccuracy?: number | null;
   samplesPerSec: number;
   ms: number;
+}
+
+/** summary.json's `test`: the test set (--test, --eval-on test) scored with the final parameters. */
+export interface TestFigures {
+  spec: string;
+  samples: number;
+  loss: number;
+  /** Null for regression. */
+  accuracy: number | null;
 }
 
 /** Why the run ended; `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI). */
@@ -120,10 +136,14 @@ export interface RunSummary {
     valLoss: number | null;
     valAccuracy: number | null;
   };
+  /** The test set's figures with the final parameters; null without --test or --eval-on test. */
+  test: TestFigures | null;
   model: string;
   numParams: number;
   dataset: string;
   datasetHash: string;
+  /** The dataset's class names by class index (fashion-mnist, cifar10, mnist digits, CSV text labels); null where it has none. */
+  classNames: string[] | null;
   trainSamples: number;
   valSamples: number;
   batchSize: number;
@@ -137,5 +157,7 @@ export interface RunSummary {
   /** Why auto did not use BLAS (no library, self-test, speed), with how to get it; null otherwise. */
   kernelsFallback: string | null;
   cores: number;
+  /** How `--workers auto` chose the engine: the engine, workers, why, and the probe's step times; null when it did not apply. */
+  workersChoice: WorkersChoice | null;
   timing: TimingSummary;
 }

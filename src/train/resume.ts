@@ -20,7 +20,7 @@ interface Logger {
 const TRAJECTORY_KEYS = [
   'batchSize', 'lr', 'optimizer', 'momentum', 'nesterov', 'weightDecay', 'beta1', 'beta2', 'eps', 'clipNorm',
   'lrSchedule', 'warmupEpochs', 'stepEpochs', 'gamma', 'minLr', 'lrRule', 'baseBatchSize', 'dropLast',
-  'valSplit', 'standardize', 'seed', 'reduceChunks',
+  'valSplit', 'standardize', 'seed', 'reduceChunks', 'minBatchSize', 'maxBatchSize', 'adaptEvery', 'stepTimeModel',
 ] as const satisfies readonly (keyof TrainConfig)[];
 
 /** Options that change float rounding only: allowed, with a warning that bit-identity is lost. */
@@ -118,7 +118,13 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
     problems.push(`dataset: the checkpoint was trained on ${meta.dataset} (${meta.datasetHash}), this run loaded ${now.dataset} (${now.datasetHash})`);
   }
   for (const key of TRAJECTORY_KEYS) {
-    if (!sameValue(meta.config[key], now.config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(meta.config[key])}, this run ${shown(now.config[key])}`);
+    // An option newer than the checkpoint's version had its default then.
+    const saved = Object.hasOwn(meta.config, key) ? meta.config[key] : defaultTrainConfig[key];
+    if (!sameValue(saved, now.config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(saved)}, this run ${shown(now.config[key])}`);
+  }
+  // --batchnorm changes the trajectory of a model with BatchNorm (checkpoints before it have no such model).
+  if (meta.config.batchnorm !== undefined && !sameValue(meta.config.batchnorm, now.config.batchnorm)) {
+    problems.push(`--batchnorm: the checkpoint used ${shown(meta.config.batchnorm)}, this run ${shown(now.config.batchnorm)}`);
   }
   if (problems.length > 0) {
     throw new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);

@@ -1,15 +1,17 @@
 /**
  * The run directory (`--out DIR`): config.json, metrics.jsonl, summary.json, final.safetensors.
- * final.safetensors holds parameters only, with no timestamps or paths, so equal parameters give
+ * final.safetensors holds the parameters and what the model says about its data (`dptrain.about`,
+ * docs/formats.md), with no timestamps, so equal parameters trained on the same data spec give
  * equal bytes and runs can be compared with `cmp`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
-import { encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type Tensor } from '../io/index.js';
+import { ABOUT_KEY, encodeModelAbout, encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type ModelAbout, type Tensor } from '../io/index.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
-import type { ParamLayout } from '../model/index.js';
+import { bufferLayout, bufferTensors, buildStack, parseModelSpec, type ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
+import type { AdaptRecord } from './adaptive/index.js';
 
 /** The files a run writes into --out: what makes a directory "hold a run", and what --overwrite deletes. */
 export const RUN_FILES = ['config.json', 'metrics.jsonl', 'summary.json', 'final.safetensors'] as const;
@@ -92,7 +94,7 @@ export class RunDirectory {
   }
 
   /** Appends one record; TrainError `outWrite` if an earlier append failed (the file keeps its whole records). */
-  writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord): void {
+  writeRecord(record: StepRecord | SkipRecord | EvalRecord | EpochRecord | AdaptRecord): void {
     if (this.#failure) throw this.#metricsError();
     const line = Buffer.from(JSON.stringify(record) + '\n');
     this.#metrics.write(line, (error) => {
@@ -102,12 +104,13 @@ export class RunDirectory {
     });
   }
 
-  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
+  async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string, buffers: Float32Array = new Float32Array(0), about?: ModelAbout): Promise<void> {
     await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
     if (this.#failure) throw await this.#metricsErrorAfterCut();
     this.#written.push(`metrics.jsonl (${this.#records} records)`);
     await this.#writeFile('summary.json', jsonBytes(summary));
-    await this.#writeFile('final.safetensors', encodeSafetensors(parameterTensors(params, layout), parametersMetadata(model)));
+    const tensors = [...parameterTensors(params, layout), ...bufferTensors(buffers, bufferLayout(buildStack(parseModelSpec(model))))];
+    await this.#writeFile('final.safetensors', encodeSafetensors(tensors, parametersMetadata(model, about)));
   }
 
   /** Closes metrics.jsonl after a failed run, keeping what was written (whole records). */
@@ -178,6 +181,7 @@ async function recordsBefore(file: string, at: { step: number; epoch: number }):
     const after =
       ((record.type === 'step' || record.type === 'skip') && typeof record.step === 'number' && record.step >= at.step) ||
       (record.type === 'eval' && typeof record.step === 'number' && record.step > at.step) ||
+      (record.type === 'adapt' && typeof record.step === 'number' && record.step >= at.step) ||
       (record.type === 'epoch' && typeof record.epoch === 'number' && record.epoch >= at.epoch);
     if (after) break;
     kept.push(line + '\n');
@@ -190,8 +194,9 @@ function jsonBytes(value: object): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
 }
 
-function parametersMetadata(model: string): Record<string, string> {
-  return { format: 'pt', 'dptrain.model': model };
+/** final.safetensors' metadata: PyTorch's format tag, the model spec, and what the model says about its data. */
+function parametersMetadata(model: string, about?: ModelAbout): Record<string, string> {
+  return { format: 'pt', 'dptrain.model': model, ...(about && { [ABOUT_KEY]: encodeModelAbout(about) }) };
 }
 
 /** Parameters as PyTorch-named F32 tensors; loads with safetensors.torch.load_file. */
@@ -204,8 +209,25 @@ export function parameterTensors(params: Float32Array, layout: ParamLayout): Ten
   }));
 }
 
-export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string): Promise<void> {
-  await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model));
+/**
+ * The layout's tensors (declared F32 or F64 with its shapes, checked by the caller) read into one
+ * float32 vector, and the tensors holding non-finite values with their counts.
+ */
+export async function readFlatParameters(st: SafetensorsFile, layout: ParamLayout): Promise<{ params: Float32Array; bad: { name: string; nonFinite: number }[] }> {
+  const tensors = await st.read(layout.tensors.map((t) => t.name));
+  const params = new Float32Array(layout.size);
+  const bad: { name: string; nonFinite: number }[] = [];
+  for (const t of layout.tensors) {
+    params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
+    // Counted after the conversion to float32, so F64 values beyond its range count too.
+    const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
+    if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
+  }
+  return { params, bad };
+}
+
+export async function saveParameters(file: string, params: Float32Array, layout: ParamLayout, model: string, about?: ModelAbout): Promise<void> {
+  await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model, about));
 }
 
 /**
@@ -234,15 +256,7 @@ export async function loadParameters(file: string, layout: ParamLayout, model: s
         throw new ModelError('initMismatch', `--init ${file}: tensor "${t.name}" is ${found.dtype}; parameters must be F32 or F64`);
       }
     }
-    const tensors = await st.read(layout.tensors.map((t) => t.name));
-    const params = new Float32Array(layout.size);
-    const bad: { name: string; nonFinite: number }[] = [];
-    for (const t of layout.tensors) {
-      params.set(tensors.get(t.name)!.data as Float32Array | Float64Array, t.offset);
-      // Counted after the conversion to float32, so F64 values beyond its range count too.
-      const nonFinite = countNonFinite(params.subarray(t.offset, t.offset + t.size));
-      if (nonFinite > 0) bad.push({ name: t.name, nonFinite });
-    }
+    const { params, bad } = await readFlatParameters(st, layout);
     if (bad.length > 0) {
       throw new ModelError('nonFiniteParameters', `--init ${file} holds non-finite values (NaN or ±Infinity, or F64 values beyond the float32 range): ${describeCounts(bad)} — training cannot start from them; pass a file of finite parameters (\`dptrain inspect ${file}\` counts them per tensor)`);
     }

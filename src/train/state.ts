@@ -9,6 +9,7 @@ import type { EarlyStoppingState } from './callbacks.js';
 import type { EpochRecord } from './records.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { StepTimings } from './timing.js';
+import { restoreAdaptiveState, saveAdaptiveState, type AdaptiveState } from './adaptive/index.js';
 
 /** Sums over the current epoch's applied steps (skipped steps add nothing). */
 export interface EpochSums {
@@ -52,12 +53,16 @@ export interface LoopState {
   earlyStopping: EarlyStoppingState | null;
   /** --restore-best: the parameters at the end of the best epoch so far (null before any). */
   bestParams: Float32Array | null;
+  /** --restore-best: the BatchNorm running statistics at the end of that epoch (null without BatchNorm). */
+  bestBuffers: Float32Array | null;
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
   stopRequest: string | null;
   /** Training time of the finished epochs, over every process of the run (the summary's samples/s). */
   trainSeconds: number;
   clock: LoopClock;
+  /** --batch-size auto (or --lr-rule adascale): the batch size, the epoch's offset, the fits; null otherwise. */
+  adaptive: AdaptiveState | null;
 }
 
 /**
@@ -68,7 +73,7 @@ export interface LoopState {
 export const HISTORY_IN_CHECKPOINT = 100;
 
 /** The state of a run that has not taken a step. */
-export function freshLoopState(earlyStopping: boolean, timings: StepTimings): LoopState {
+export function freshLoopState(earlyStopping: boolean, timings: StepTimings, adaptive: AdaptiveState | null = null): LoopState {
   return {
     step: 0,
     epoch: 0,
@@ -80,10 +85,12 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings): Lo
     gns: { gradSq: 0, trSigma: 0, steps: 0 },
     earlyStopping: earlyStopping ? { best: null, wait: 0, bestEpoch: null } : null,
     bestParams: null,
+    bestBuffers: null,
     skipped: { inRow: 0, total: 0 },
     stopRequest: null,
     trainSeconds: 0,
     clock: startClock(timings),
+    adaptive,
   };
 }
 
@@ -99,6 +106,7 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
     skipped: { ...state.skipped },
     stopRequest: state.stopRequest,
     trainSeconds: state.trainSeconds,
+    ...(state.adaptive && { adaptive: saveAdaptiveState(state.adaptive) }),
   };
 }
 
@@ -157,10 +165,12 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
     earlyStopping: earlyStopping ? (saved ?? { best: null, wait: 0, bestEpoch: null }) : null,
     bestParams: restoreBest && checkpoint.best ? Float32Array.from(checkpoint.best) : null,
+    bestBuffers: restoreBest && checkpoint.bestBuffers ? Float32Array.from(checkpoint.bestBuffers) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
     stopRequest: raw.stopRequest as string | null,
     // Older checkpoints did not save it: their history holds every finished epoch.
     trainSeconds: raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds'),
     clock: startClock(timings),
+    adaptive: raw.adaptive === undefined ? null : restoreAdaptiveState(raw.adaptive, bad),
   };
 }

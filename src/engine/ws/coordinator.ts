@@ -23,7 +23,9 @@
 import { datasetHash, type Dataset } from '../../data/index.js';
 import { ConfigError, EngineError } from '../../errors.js';
 import { loadKernels } from '../../kernels/index.js';
-import { Model, type BatchResult } from '../../model/index.js';
+import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../model/index.js';
+import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
+import { slotUnit } from '../lockstep.js';
 import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../../optim/index.js';
 import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
 import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
@@ -33,7 +35,7 @@ import { plural } from '../../util/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport, WorkerTimeline } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
-import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type Compress, type CoordinatorStatus, type WsCoordinatorOptions } from './options.js';
+import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type Compress, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
 import { checkHelloMeta, Roster } from './roster.js';
@@ -56,6 +58,10 @@ export class WsEngine implements Engine {
   readonly kernels: string;
   readonly params: Float32Array;
   readonly gradient: Float32Array;
+  /** The BatchNorm running statistics: this replica's (workers compute with batch statistics only). */
+  readonly buffers: Float32Array;
+  /** The batch statistics of the last computed step, applied to the buffers by its update. */
+  #pendingStats: Float64Array | null = null;
   readonly #setup: EngineSetup;
   readonly #options: ResolvedOptions;
   readonly #log: TransportLogger;
@@ -100,6 +106,7 @@ export class WsEngine implements Engine {
     this.#model = kernels.model;
     this.params = Float32Array.from(setup.params);
     this.gradient = new Float32Array(this.params.length);
+    this.buffers = setup.buffers ? Float32Array.from(setup.buffers) : initBuffers(this.#model.bufferLayout);
     this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
     if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state, setup.optimizerState);
     this.#chunkCount = setup.chunks ?? 0;
@@ -235,6 +242,8 @@ export class WsEngine implements Engine {
         joinedAtStep: m.joinedAtStep,
         responseMs: paces.get(m.name)?.ms ?? null,
         share: paces.get(m.name)?.share ?? null,
+        bytesSent: m.connection.stats().bytesSent,
+        bytesReceived: m.connection.stats().bytesReceived,
       })),
       waiting: this.#roster.waiting.map((m) => m.name),
       allreduce: this.#lastAlgorithm,
@@ -250,7 +259,7 @@ export class WsEngine implements Engine {
       await this.#boundary(plan.step, attempt === 1);
       const members = [...this.#roster.members];
       const threads = members.map((m) => m.threads);
-      const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount);
+      const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount, slotUnit(this.#setup.batchNorm));
       const algorithm = chooseAllreduce(this.#options.allreduce ?? 'auto', members.length, P, this.#chunkCount);
       const segments = algorithm === 'ring' ? partitionRanges(P, members.length) : null;
       const assignments = new Map<WorkerLink, Assignment>();
@@ -270,6 +279,10 @@ export class WsEngine implements Engine {
         numParams: P,
         ringTarget: this.gradient,
       });
+      if (this.#model.numBuffers > 0) {
+        const slotsOf = new Map(members.map((link, i) => [link, shards.owners ? shards.owners[i] : { start: i, end: i + 1 }]));
+        round.bn = new BnExchangeRound(plan.step, attempt, slotsOf, shards.owners ? this.#chunkCount : members.length);
+      }
       this.#round = round;
       await Promise.all(
         members.map((link, i) => {
@@ -311,6 +324,7 @@ export class WsEngine implements Engine {
 
       if (round.failures.length === 0) {
         const result = this.#reduce(round, shards.chunks);
+        this.#pendingStats = round.bn ? exchangeStats(this.#setup.batchNorm ?? { kind: 'sync' }, this.#model.bufferLayout, round.bn.totals) : null;
         const stepMs = performance.now() - round.started;
         this.#deadline.record(stepMs);
         this.#watchPace(plan.step, members, stepMs);
@@ -326,6 +340,7 @@ export class WsEngine implements Engine {
         this.#roster.remove(f.link);
         f.link.drop(f.code, f.reason);
         this.#log.warn({ worker: f.link.name, host: f.link.host, step: plan.step, attempt, reason: f.reason }, `dropping worker ${f.link.label} at step ${plan.step}: ${f.reason}`);
+        this.#membership('drop', f.link, plan.step, f.reason);
       }
       if (attempt >= this.#options.maxAttempts) {
         throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);
@@ -341,6 +356,7 @@ export class WsEngine implements Engine {
    * made here, once, and broadcast: a worker never decides alone (docs/protocol.md §6).
    */
   async skipUpdate(): Promise<void> {
+    this.#pendingStats = null;
     const message: CoordinatorMessage = { type: 'skip', step: this.#step, version: this.#version };
     await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
   }
@@ -351,6 +367,8 @@ export class WsEngine implements Engine {
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
     this.#optimizer.update(this.params, this.gradient, update);
+    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
+    this.#pendingStats = null;
     this.#version += 1;
     const hash = this.#options.hashEvery > 0 && this.#version % this.#options.hashEvery === 0;
     if (hash) {
@@ -371,9 +389,9 @@ export class WsEngine implements Engine {
     return { updateMs: performance.now() - started };
   }
 
-  async evaluate(data: Dataset): Promise<BatchResult> {
+  async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
     const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
-    return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch);
+    return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch, this.buffers, outputs);
   }
 
   async close(): Promise<void> {
@@ -398,6 +416,7 @@ export class WsEngine implements Engine {
         this.#roster.remove(link);
         link.drop(1000, 'left');
         this.#log.info({ worker: link.name, host: link.host, step }, `worker ${link.label} left before step ${step} (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+        this.#membership('leave', link, step, link.leaving);
       }
     }
     if (this.#roster.members.length === 0 && this.#roster.waiting.length === 0) {
@@ -420,6 +439,7 @@ export class WsEngine implements Engine {
       link.joinedAtStep = step;
       this.#roster.members.push(link);
       this.#log.info({ worker: link.name, host: link.host, threads: link.threads, step, workers: this.#roster.members.length }, `worker ${link.label} joins at step ${step} with parameters of version ${this.#version}; ${this.#roster.members.length} worker(s)`);
+      this.#membership('join', link, step, `joined with parameters of version ${this.#version}`);
     }
   }
 
@@ -532,6 +552,7 @@ export class WsEngine implements Engine {
         if (mine !== undefined && mine !== m.digest) {
           const reason = `its parameters diverged: sha256 ${m.digest.slice(0, 16)}… at version ${m.version}, the coordinator's ${mine.slice(0, 16)}…`;
           this.#log.warn({ worker: link.name, host: link.host, version: m.version }, `dropping worker ${link.label}: ${reason}`);
+          this.#membership('drop', link, this.#step, reason);
           this.#roster.remove(link);
           link.drop(EngineCloseCode.diverged, reason);
           this.#round?.onGone(link, reason);
@@ -573,9 +594,16 @@ export class WsEngine implements Engine {
     }
     if (link.leaving !== null) {
       this.#log.info({ worker: link.name, host: link.host }, `worker ${link.label} left (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+      this.#membership('leave', link, this.#step, link.leaving);
     } else {
       this.#log.warn({ worker: link.name, host: link.host, reason }, `lost worker ${link.label} between steps: ${reason}; ${this.#roster.members.length} worker(s) remain`);
+      this.#membership('lost', link, this.#step, reason);
     }
+  }
+
+  /** Tells a live view (options.onMembership) who joined, left or was dropped, and why. */
+  #membership(kind: MembershipEvent['kind'], link: WorkerLink, step: number, reason: string): void {
+    this.#options.onMembership?.({ kind, worker: link.name, host: link.host, threads: link.threads, step, reason });
   }
 }
 

@@ -11,6 +11,7 @@ export {
   type WsCoordinatorOptions,
   type CoordinatorStatus,
   type WorkerStatus,
+  type MembershipEvent,
 } from './options.js';
 export { coordinatorMessages, peerMessages, type CoordinatorMessage, type PeerMessage } from './messages.js';
 export { EngineCloseCode } from './worker-link.js';

@@ -13,10 +13,11 @@ import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
  * Revision of the messages below, stated by both sides in the handshake's meta (`engine`): the
  * transport's PROTOCOL_VERSION covers framing and the handshake, this the engine's messages, so
  * a worker and a coordinator of different builds are refused with a reason instead of failing
- * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6). 3: gradient
- * buckets sent as `part`s, `--compress` (issue 20).
+ * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6). 3: BatchNorm
+ * exchanges (`batchnorm` in setup, `bnPartial`, `bnTotal`; issue 14). 4: gradient buckets sent as
+ * `part`s, `--compress` (issue 20).
  */
-export const ENGINE_REVISION = 3;
+export const ENGINE_REVISION = 4;
 
 const step = f.integer({ min: 0 });
 const attempt = f.integer({ min: 1 });
@@ -94,6 +95,8 @@ const coordinatorSchemas = {
     compress: f.enum(['none', 'fp16', 'bf16']),
     /** Keep each worker's rounding residual and add it to its next gradient. */
     compressFeedback: f.boolean(),
+    /** How BatchNorm layers normalize (--batchnorm: local, sync, ghost:G); absent = sync. */
+    batchnorm: f.optional(f.string({ maxLength: 32, pattern: /^(local|sync|ghost:[0-9]{1,9})$/ })),
     /** Present with --ship-data: the dataset follows in `dataChunk` messages. */
     shipped: f.optional(
       f.object({
@@ -160,6 +163,8 @@ const coordinatorSchemas = {
    * stays the version of the next step. Engine revision 2 (docs/protocol.md §6.1).
    */
   skip: { step, version },
+  /** The sums over every slot of BatchNorm exchange `index` of this step (docs/protocol.md §6). */
+  bnTotal: { step, attempt, index: count, values: f.array(f.number(), { maxLength: 1 << 20 }) },
   /** The ring stalled past the deadline: are you alive? (Answered with `probeReply` at once, even mid-step.) */
   probe: { step, attempt },
   /** The run is over (or the worker is dismissed); the connection closes after it. */
@@ -185,6 +190,8 @@ const coordinatorSchemas = {
   part: { step, attempt, offset: count, values: f.optional(f.float32({ maxLength: 'params' })), packed: f.optional(packed) },
   /** Star with --reduce-chunks: one fixed chunk's gradient sum (count/loss of that chunk). */
   chunkGrad: { step, attempt, chunk: count, ...shardSums, gradient: f.float32('params') },
+  /** A BatchNorm exchange: this worker's slots' partial sums, concatenated in slot order. */
+  bnPartial: { step, attempt, index: count, values: f.array(f.number(), { maxLength: 1 << 20 }) },
   /** Ring: the local shard is computed (lets the coordinator tell a slow compute from a stalled ring). */
   computed: { step, attempt, computeMs: ms },
   /** Ring: the worker's shard sums, after its reduced segments went as `part`s. */

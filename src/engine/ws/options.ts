@@ -107,6 +107,8 @@ export interface WsCoordinatorOptions {
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
   onStatus?: (status: CoordinatorStatus) => void;
+  /** Called at every membership change (a join, a leave, a drop and its reason), for a live view. */
+  onMembership?: (event: MembershipEvent) => void;
   /**
    * The run's interrupt (train()'s `signal`): once aborted, the wait for `minWorkers` ends, and
    * close() tells every worker `done {reason: "interrupted"}` instead of "finished".
@@ -128,6 +130,18 @@ export interface CoordinatorStatus {
   slowest?: string | null;
 }
 
+/** One change of membership, as a live view lists it. */
+export interface MembershipEvent {
+  /** join: became a member; leave: asked to go; drop: dropped by the coordinator (deadline, diverged, protocol); lost: its connection ended between steps. */
+  kind: 'join' | 'leave' | 'drop' | 'lost';
+  worker: string;
+  host: string;
+  threads: number;
+  /** The step at (or before) which it happened. */
+  step: number;
+  reason: string;
+}
+
 export interface WorkerStatus {
   name: string;
   host: string;
@@ -141,6 +155,9 @@ export interface WorkerStatus {
   responseMs?: number | null;
   /** Mean share of the step's gradient phase it took over recent steps, 0..1 (~1: the others waited for it). */
   share?: number | null;
+  /** Bytes this coordinator sent to it and received from it so far (frames, handshake included). */
+  bytesSent?: number;
+  bytesReceived?: number;
 }
 
 /** Validates the coordinator options that do not come from TrainConfig; messages name the flag. */

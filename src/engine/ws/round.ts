@@ -10,6 +10,7 @@ import { decodeHalf, halfOf, type HalfKind } from '../../transport/index.js';
 import type { Allreduce } from './options.js';
 import type { CoordinatorMessage, MessageOf, ShardSums } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
+import type { BnExchangeRound } from './bn-exchange.js';
 
 export interface Assignment {
   rows: Range;
@@ -68,6 +69,8 @@ export class AttemptRound {
   #over = false;
   #timer: NodeJS.Timeout | undefined;
   #stall: { probe(link: WorkerLink): void; graceMs: number; extraMs: number } | null = null;
+  /** The BatchNorm exchanges of this attempt (a model with BatchNorm only). */
+  bn: BnExchangeRound | null = null;
   readonly #alive = new Set<WorkerLink>();
   readonly #codes: { evicted: number; protocol: number };
   readonly #sink: PartSink;
@@ -173,6 +176,11 @@ export class AttemptRound {
       case 'probeReply':
         this.#alive.add(link);
         return;
+      case 'bnPartial': {
+        const wrong = this.bn ? this.bn.add(link, m) : `unexpected "bnPartial" (the model has no BatchNorm)`;
+        if (wrong !== null) return violation(wrong);
+        return;
+      }
       case 'ringFailed': {
         // The link from its predecessor broke: drop the predecessor (the sending side of the link).
         const peer = this.members.find((other) => other.name === m.peer);

@@ -18,6 +18,7 @@ import { EngineError } from '../../errors.js';
 import type { EngineSetup } from '../engine.js';
 import type { KernelsName } from '../../kernels/index.js';
 import type { SetupMessage } from './messages.js';
+import { batchNormText } from '../../model/index.js';
 
 /** Floats per shipped-data chunk. */
 export function dataChunkFloats(chunkBytes: number): number {
@@ -59,6 +60,7 @@ export function setupMessage(facts: SetupFacts): SetupMessage {
     microBatch: setup.microBatch ?? 0,
     kernels: facts.kernels,
     chunks: setup.chunks ?? 0,
+    batchnorm: batchNormText(setup.batchNorm ?? { kind: 'sync' }),
     ring: facts.ring,
     ringChunkFloats: facts.ringChunkFloats,
     buckets: facts.buckets,

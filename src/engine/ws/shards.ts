@@ -4,7 +4,8 @@
  * boundaries depend only on the rows and the threads list, so a re-run with the same membership
  * assigns the same shards. With fixed chunks, whole chunks are assigned the same way.
  */
-import { shardRanges, type Range } from '../../data/index.js';
+import { type Range } from '../../data/index.js';
+import { unitRanges } from '../plan.js';
 
 /** Splits [start, end) into contiguous pieces proportional to `weights` (positive integers). */
 export function proportionalRanges(start: number, end: number, weights: readonly number[]): Range[] {
@@ -32,9 +33,14 @@ export interface ShardAssignment {
 }
 
 /** The shards of one step for workers with `threads`; `chunkCount` > 0 assigns fixed chunks. */
-export function assignShards(start: number, end: number, threads: readonly number[], chunkCount: number): ShardAssignment {
-  if (chunkCount <= 0) return { rows: proportionalRanges(start, end, threads), chunks: null, owners: null };
-  const chunks = shardRanges(start, end, chunkCount);
+export function assignShards(start: number, end: number, threads: readonly number[], chunkCount: number, unit = 1): ShardAssignment {
+  if (chunkCount <= 0) {
+    if (unit <= 1) return { rows: proportionalRanges(start, end, threads), chunks: null, owners: null };
+    // Whole ghost batches per worker (--batchnorm ghost:G): split the units, then map them back to rows.
+    const units = proportionalRanges(0, Math.ceil(Math.max(0, end - start) / unit), threads);
+    return { rows: units.map((u) => ({ start: Math.min(end, start + u.start * unit), end: Math.min(end, start + u.end * unit) })), chunks: null, owners: null };
+  }
+  const chunks = unitRanges(start, end, chunkCount, unit);
   const owners = proportionalRanges(0, chunkCount, threads);
   const rows = owners.map((o) => (o.end > o.start ? { start: chunks[o.start].start, end: chunks[o.end - 1].end } : { start: end, end }));
   return { rows, chunks, owners };

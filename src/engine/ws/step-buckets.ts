@@ -37,6 +37,11 @@ export class BucketQueue {
     });
   }
 
+  /** How many buckets, from the first, are final. */
+  get released(): number {
+    return this.#ready;
+  }
+
   /** The compute failed: every wait rejects. */
   fail(error: unknown): void {
     this.#failure = { error };

@@ -17,7 +17,9 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EngineError } from '../../errors.js';
 import { loadKernels, type KernelsName } from '../../kernels/index.js';
-import { parseModelSpec } from '../../model/index.js';
+import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../../model/index.js';
+import { sumOfSquares } from '../../optim/index.js';
+import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
 import { connect, decodeHalf, encodeHalf, halfBytes, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { EngineSetup, GradientResult } from '../engine.js';
@@ -284,6 +286,8 @@ class WorkerSession {
   #current: Current | null = null;
   #steps = 0;
   #fatal: Error | null = null;
+  /** A model with BatchNorm computes its steps here, exchanging statistics through the coordinator. */
+  #bn: WorkerBatchNorm | null = null;
 
   get steps(): number {
     return this.#steps;
@@ -342,6 +346,9 @@ class WorkerSession {
           case 'probe':
             await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
             break;
+          case 'bnTotal':
+            this.#bn?.onTotal(m);
+            break;
           case 'done':
             this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the run (${m.reason}); ${this.#steps} steps served`);
             await this.#finishCurrent();
@@ -382,6 +389,7 @@ class WorkerSession {
     if (this.#connection.isOpen) await this.#connection.close(1000, 'worker exiting');
     await this.#peers?.close();
     await this.#engine?.close();
+    this.#bn?.close();
   }
 
   #violation(why: string): never {
@@ -454,6 +462,13 @@ class WorkerSession {
       this.#log.info({ chunks: setup.chunks }, `--reduce-chunks: this worker computes its chunks one at a time in one thread (bit-identical results at the cost of its other threads)`);
     }
 
+    const spec = parseModelSpec(setup.model);
+    if (bufferLayout(buildStack(spec)).size > 0) {
+      const mode = batchNormModeOf(setup.batchnorm ?? 'sync');
+      if (mode === null) this.#violation(`setup has batchnorm ${JSON.stringify(setup.batchnorm)}`);
+      this.#bn = new WorkerBatchNorm(spec, await loadKernels(kernels), mode, data.train, setup.seed, engineSetup.microBatch);
+    }
+
     let ringPort: number | undefined;
     if (setup.ring) {
       const host = this.#options.ringHost ?? (isLoopbackUrl(this.#options.url) ? '127.0.0.1' : '0.0.0.0');
@@ -493,6 +508,7 @@ class WorkerSession {
   async #runStep(m: StepMessage, signal: AbortSignal): Promise<void> {
     const engine = this.#engine!;
     const started = performance.now();
+    if (this.#bn) return this.#runBatchNormStep(m, signal);
     if (m.chunks) {
       // Fixed chunks: one gradient per chunk, computed exactly as the inline engine computes it.
       for (let i = 0; i < m.chunks.rows.length; i++) {
@@ -506,24 +522,75 @@ class WorkerSession {
       return;
     }
     const plan = { epoch: m.epoch, step: m.step, start: m.start, end: m.end };
-    if (m.algorithm === 'ring' && (!m.ring || !this.#peers)) this.#violation(`step ${m.step} asks for the ring without a ring plan or listener`);
-    const buckets = this.#setup!.buckets;
-    const timeline = new StepTimeline(buckets.length);
-    const queue = new BucketQueue();
     // With overlap the pool hands over each bucket as soon as it is reduced; else all at the end.
     const overlap = this.#setup!.overlap;
     let reduced: Float32Array | null = null;
+    const timeline = new StepTimeline(this.#setup!.buckets.length);
+    const queue = new BucketQueue();
     const computing = engine.computeGradients(plan, overlap ? (b, buffer) => {
       reduced = buffer;
       timeline.ready(b, engine.bucketReadyAt(b));
       queue.readyUpTo(b + 1);
     } : undefined);
-    const result = computing.then(
+    const result = computing.then((r) => {
+      reduced ??= engine.gradient;
+      return r;
+    });
+    // Backward's end is when the last bucket was reduced, not when this thread hears the step is done.
+    await this.#deliverBuckets(m, signal, result, () => reduced!, timeline, queue, (b) => engine.bucketReadyAt(b));
+  }
+
+  /** A step of a BatchNorm model (batchnorm-step.ts): computed here, then delivered as any other. */
+  async #runBatchNormStep(m: StepMessage, signal: AbortSignal): Promise<void> {
+    const engine = this.#engine!;
+    await engine.synchronize();
+    const started = performance.now();
+    const P = engine.params.length;
+    const grads = m.chunks ? m.chunks.rows.map(() => new Float32Array(P)) : [engine.gradient];
+    const send = (index: number, values: number[]) => this.#connection.send({ type: 'bnPartial', step: m.step, attempt: m.attempt, index, values }).then(() => undefined);
+    const computing = this.#bn!.compute(m, engine.params, grads, send, signal);
+    if (m.chunks) {
+      let results;
+      try {
+        results = await computing;
+      } catch (error) {
+        if (error instanceof Superseded || signal.aborted) return;
+        throw error;
+      }
+      if (signal.aborted) return;
+      const computeMs = performance.now() - started;
+      for (let i = 0; i < results.length; i++) {
+        const gradSumSq = sumOfSquares(grads[i]);
+        await this.#connection.send({ type: 'chunkGrad', step: m.step, attempt: m.attempt, chunk: m.chunks.first + i, ...sums({ ...results[i], gradSumSq }, computeMs / results.length), gradient: grads[i] });
+      }
+      this.#steps++;
+      return;
+    }
+    // The BatchNorm exchanges sit inside forward and backward, so the buckets go after the whole backward.
+    const result = computing.then((results) => ({ ...results[0], gradSumSq: sumOfSquares(engine.gradient) }));
+    await this.#deliverBuckets(m, signal, result, () => engine.gradient, new StepTimeline(this.#setup!.buckets.length), new BucketQueue(), () => Number.NaN);
+  }
+
+  /**
+   * Delivers the shard's gradient bucket by bucket, to the coordinator (star) or through the ring,
+   * as the queue releases buckets (at once when `result` settles, if nothing released them before),
+   * then the shard's sums. `readyAt(b)`: when bucket b was final (a sharedClock() reading, NaN = now).
+   */
+  async #deliverBuckets(
+    m: StepMessage,
+    signal: AbortSignal,
+    result: Promise<GradientSums>,
+    reduced: () => Float32Array,
+    timeline: StepTimeline,
+    queue: BucketQueue,
+    readyAt: (bucket: number) => number,
+  ): Promise<void> {
+    if (m.algorithm === 'ring' && (!m.ring || !this.#peers)) this.#violation(`step ${m.step} asks for the ring without a ring plan or listener`);
+    const buckets = this.#setup!.buckets;
+    const settled = result.then(
       (r) => {
-        // Backward's end is when the last bucket was reduced, not when this thread hears the step is done.
-        timeline.computed(engine.bucketReadyAt(buckets.length - 1));
-        if (!overlap) for (let b = 0; b < buckets.length; b++) timeline.ready(b, engine.bucketReadyAt(b));
-        reduced ??= engine.gradient;
+        timeline.computed(readyAt(buckets.length - 1));
+        for (let b = queue.released; b < buckets.length; b++) timeline.ready(b, readyAt(b));
         queue.readyUpTo(buckets.length);
         return r;
       },
@@ -533,17 +600,20 @@ class WorkerSession {
       },
     );
     try {
-      if (m.algorithm === 'star') await this.#starBuckets(m, queue, () => reduced!, timeline, signal);
-      else await this.#ringBuckets(m, queue, () => reduced!, timeline, result, signal);
-      const r = await result;
+      if (m.algorithm === 'star') await this.#starBuckets(m, queue, reduced, timeline, signal);
+      else await this.#ringBuckets(m, queue, reduced, timeline, settled, signal);
+      const r = await settled;
       if (signal.aborted) return;
       const shard = { ...sums(r, timeline.toJSON().computeMs), timeline: timeline.toJSON() };
       if (m.algorithm === 'star') await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard });
       else await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard });
       this.#steps++;
+    } catch (error) {
+      if (error instanceof Superseded || signal.aborted) return;
+      throw error;
     } finally {
       // The local engine must be idle before the next step or a state message uses it.
-      await result.catch(() => {});
+      await settled.catch(() => {});
     }
   }
 
@@ -564,7 +634,7 @@ class WorkerSession {
    * in order, so every worker runs the same sequence of rings), and this worker's reduced segment
    * of it goes to the coordinator.
    */
-  async #ringBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, result: Promise<GradientResult>, signal: AbortSignal): Promise<void> {
+  async #ringBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, result: Promise<unknown>, signal: AbortSignal): Promise<void> {
     const ring = m.ring!;
     const setup = this.#setup!;
     // Lets the coordinator tell a slow compute from a stalled ring.
@@ -647,7 +717,10 @@ class WorkerSession {
   }
 }
 
-function sums(r: { lossSum: number; correct: number; count: number; gradSumSq: number }, computeMs: number): ShardSums {
+/** What a shard's compute sums up, before its timing. */
+type GradientSums = { lossSum: number; correct: number; count: number; gradSumSq: number };
+
+function sums(r: GradientSums, computeMs: number): ShardSums {
   const nonFinite = !Number.isFinite(r.lossSum) || !Number.isFinite(r.gradSumSq);
   return {
     lossSum: nonFinite ? 0 : r.lossSum,

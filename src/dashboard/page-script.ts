@@ -1,0 +1,375 @@
+/**
+ * The dashboard's browser script (plain ES5 in a string, served as /assets/dashboard.js): it
+ * takes the server's snapshot and deltas over the WebSocket, keeps the series bounded as the
+ * server does (series.ts), and redraws the text once a second, the charts every two seconds: the header and progress,
+ * the charts (the shared chart script, study/charts.ts), the step timeline on a canvas, the
+ * roster and events of a coordinator, a sweep's table. Text is set with textContent only.
+ * For tests: body[data-step], body[data-state], body[data-charts] and window.__dashboard().
+ */
+export const PAGE_SCRIPT = `
+(function () {
+  'use strict';
+  var C = window.dptrainCharts;
+  var S = null;
+  var plots = {};
+  var dirty = false;
+  var endedNote = '';
+  // What changed since the last redraw: the rest of the page is left alone.
+  var changed = { facts: true, roster: true, sweep: true };
+  var COLORS = { compute: '#1f77b4', idle: '#c7c7c7', reduce: '#ff7f0e', update: '#2ca02c' };
+
+  function $(id) { return document.getElementById(id); }
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+  function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); return td; }
+  function num(v, d) {
+    if (v === null || v === undefined || !isFinite(v)) return '—';
+    return Math.abs(v) >= 1e5 ? Math.round(v).toLocaleString('en-US') : String(Number(v.toPrecision(d || 4)));
+  }
+  function duration(s) {
+    if (s === null || s === undefined || !isFinite(s)) return '—';
+    s = Math.round(s);
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), x = s % 60;
+    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (x < 10 ? '0' : '') + x;
+  }
+  function bytes(n) {
+    if (n === null || n === undefined) return '—';
+    var units = ['B', 'kB', 'MB', 'GB', 'TB'], i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + units[i];
+  }
+
+  // ---- state: the snapshot, then deltas; series bounded as on the server (series.ts) ----
+  function makeSeries(p) {
+    var from = p.tailFrom || 0;
+    return { bx: p.x.slice(0, from), by: p.y.slice(0, from), stride: p.stride || 1, px: 0, py: 0, pn: 0, tx: p.x.slice(from), ty: p.y.slice(from) };
+  }
+  function toBucket(s, x, y) {
+    s.px += x; s.py += y; s.pn += 1;
+    if (s.pn < s.stride) return;
+    s.bx.push(s.px / s.pn); s.by.push(s.py / s.pn);
+    s.px = s.py = s.pn = 0;
+    if (s.bx.length <= S.limits.maxPoints - 2 * S.limits.tail - 1) return;
+    var bx = [], by = [], pairs = Math.floor(s.bx.length / 2), odd = s.bx.length % 2 === 1;
+    for (var i = 0; i < pairs; i++) { bx.push((s.bx[2 * i] + s.bx[2 * i + 1]) / 2); by.push((s.by[2 * i] + s.by[2 * i + 1]) / 2); }
+    if (odd) { s.px = s.bx[s.bx.length - 1] * s.stride; s.py = s.by[s.by.length - 1] * s.stride; s.pn = s.stride; }
+    s.bx = bx; s.by = by; s.stride *= 2;
+  }
+  function lastX(s) {
+    if (s.tx.length) return s.tx[s.tx.length - 1];
+    if (s.pn) return s.px / s.pn;
+    return s.bx.length ? s.bx[s.bx.length - 1] : -Infinity;
+  }
+  function append(key, pts) {
+    var s = S.series[key] || (S.series[key] = makeSeries({ x: [], y: [] }));
+    var last = lastX(s), tail = S.limits.tail;
+    for (var i = 0; i < pts.x.length; i++) {
+      if (!(pts.x[i] > last)) continue;
+      s.tx.push(pts.x[i]); s.ty.push(pts.y[i]);
+      if (s.tx.length >= 2 * tail) {
+        var n = s.tx.length - tail;
+        for (var j = 0; j < n; j++) toBucket(s, s.tx[j], s.ty[j]);
+        s.tx = s.tx.slice(n); s.ty = s.ty.slice(n);
+      }
+    }
+  }
+  function flat(s) {
+    var x = s.bx.slice(), y = s.by.slice();
+    if (s.pn) { x.push(s.px / s.pn); y.push(s.py / s.pn); }
+    return { x: x.concat(s.tx), y: y.concat(s.ty) };
+  }
+  function appendBySeq(list, fresh, limit) {
+    var last = list.length ? list[list.length - 1].seq : 0;
+    fresh.forEach(function (item) { if (item.seq > last) list.push(item); });
+    return list.length > limit ? list.slice(list.length - limit) : list;
+  }
+  function applySnapshot(m) {
+    S = m;
+    changed = { facts: true, roster: true, sweep: true };
+    Object.keys(m.series).forEach(function (k) { S.series[k] = makeSeries(m.series[k]); });
+    Object.keys(plots).forEach(function (id) { if (plots[id].plot) plots[id].plot.destroy(); });
+    plots = {};
+    clear($('charts'));
+    clear($('sweep-charts'));
+  }
+  function applyDelta(d) {
+    if (!S) return;
+    S.progress = d.progress;
+    if (d.facts) { S.facts = d.facts; changed.facts = true; }
+    if (d.charts) S.charts = d.charts;
+    if (d.captions) S.captions = d.captions;
+    if (d.roster) { S.roster = d.roster; changed.roster = true; }
+    if (d.events.length) changed.roster = true;
+    if (d.sweep) { S.sweep = d.sweep; changed.sweep = true; }
+    Object.keys(d.series).forEach(function (k) { append(k, d.series[k]); });
+    Object.keys(d.replaced).forEach(function (k) { S.series[k] = makeSeries(d.replaced[k]); });
+    S.timeline = appendBySeq(S.timeline, d.timeline, S.limits.timelineSteps);
+    S.events = appendBySeq(S.events, d.events, S.limits.events);
+  }
+
+  // ---- header ----
+  function renderHeader() {
+    var p = S.progress, facts = $('facts');
+    if (changed.facts) {
+      changed.facts = false;
+      clear(facts);
+      S.facts.forEach(function (f) {
+        var dt = document.createElement('dt'), dd = document.createElement('dd');
+        dt.textContent = f[0]; dd.textContent = f[1];
+        facts.appendChild(dt); facts.appendChild(dd);
+      });
+    }
+    var parts = [];
+    if (S.kind === 'sweep' && S.sweep) {
+      var done = S.sweep.filter(function (r) { return r.status !== 'pending' && r.status !== 'running'; }).length;
+      parts.push('runs ' + done + ' / ' + S.sweep.length);
+    }
+    parts.push('step ' + p.step.toLocaleString('en-US') + (p.totalSteps ? ' / ' + p.totalSteps.toLocaleString('en-US') + ' (' + (100 * p.step / p.totalSteps).toFixed(1) + '%)' : ''));
+    if (p.epochs) parts.push('epoch ' + Math.min(p.epoch + 1, p.epochs) + ' / ' + p.epochs);
+    parts.push((p.samplesPerSec === null ? '—' : Math.round(p.samplesPerSec).toLocaleString('en-US')) + ' samples/s');
+    parts.push('elapsed ' + duration(p.elapsedSeconds));
+    if (p.state === 'training') parts.push('ETA ' + duration(p.etaSeconds));
+    $('progress-text').textContent = parts.join(' · ');
+    // A plain bar: Chromium's <progress> keeps repainting (measured: ~1% of a core).
+    $('progress-fill').style.width = (p.totalSteps ? Math.min(100, (100 * p.step) / p.totalSteps) : 0).toFixed(1) + '%';
+    $('progress-message').textContent = [p.message, endedNote].filter(Boolean).join(' — ');
+    document.body.setAttribute('data-step', String(p.step));
+    document.body.setAttribute('data-state', p.state);
+  }
+
+  // ---- charts ----
+  function smooth(y) {
+    var out = new Array(y.length), m = 0, w = 0;
+    for (var i = 0; i < y.length; i++) { m = 0.9 * m + 0.1 * y[i]; w = 0.9 * w + 0.1; out[i] = m / w; }
+    return out;
+  }
+  function union(traces, xLog) {
+    var all = [];
+    traces.forEach(function (t) { for (var i = 0; i < t.x.length; i++) if (!xLog || t.x[i] > 0) all.push(t.x[i]); });
+    all.sort(function (a, b) { return a - b; });
+    var xs = [];
+    for (var i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) xs.push(all[i]);
+    return xs;
+  }
+  function aligned(xs, t, yLog) {
+    var values = new Array(xs.length), j = 0;
+    for (var i = 0; i < xs.length; i++) {
+      while (j < t.x.length && t.x[j] < xs[i]) j++;
+      var y = j < t.x.length && t.x[j] === xs[i] ? t.y[j] : null;
+      values[i] = y === null || (yLog && !(y > 0)) ? null : y;
+    }
+    return values;
+  }
+  function chartDef(spec, width) {
+    var traces = [];
+    spec.series.forEach(function (s) {
+      var pts = S.series[s.key] && flat(S.series[s.key]);
+      if (!pts || !pts.x.length) return;
+      if (s.smooth) {
+        traces.push({ label: s.label + ', raw', style: 'line', color: s.color, width: 1, faint: true, x: pts.x, y: pts.y });
+        traces.push({ label: s.label + ', smoothed', style: 'line', color: s.color, width: 2, x: pts.x, y: smooth(pts.y) });
+      } else traces.push({ label: s.label, style: s.style, color: s.color, x: pts.x, y: pts.y });
+    });
+    if (!traces.length) return null;
+    var xs = union(traces, spec.xLog);
+    var series = traces.map(function (t) { return { label: t.label, style: t.style, color: t.color, width: t.width, faint: t.faint, values: aligned(xs, t, spec.yLog) }; });
+    return {
+      key: traces.map(function (t) { return t.label; }).join('|'),
+      def: { id: spec.id, title: spec.title, note: spec.note, xLabel: spec.xLabel, yLabel: spec.yLabel, xLog: spec.xLog, yLog: spec.yLog, x: xs, series: series, height: spec.group === 'sweep' ? 320 : 260 }
+    };
+  }
+  function renderCharts() {
+    var drawn = 0;
+    S.charts.forEach(function (spec) {
+      var sweep = spec.group === 'sweep';
+      var root = sweep ? $('sweep-charts') : $('charts');
+      var width = sweep ? Math.min(960, root.clientWidth || 960) : Math.max(420, Math.floor(((root.clientWidth || 1000) - 24) / 2));
+      var built = chartDef(spec, width);
+      if (!built) return;
+      var p = plots[spec.id];
+      if (!p) {
+        var box = C.section(root, built.def);
+        var caption = document.createElement('p');
+        caption.className = 'caption';
+        box.parentNode.appendChild(caption);
+        p = plots[spec.id] = { box: box, caption: caption, plot: null, key: '' };
+      }
+      if (p.plot && p.key !== built.key) { p.plot.destroy(); p.plot = null; }
+      if (!p.plot) { p.plot = C.draw(built.def, p.box, width); p.key = built.key; }
+      else p.plot.setData(C.data(built.def));
+      p.caption.textContent = S.captions[spec.id] || '';
+      drawn++;
+    });
+    document.body.setAttribute('data-charts', String(drawn));
+  }
+
+  // ---- the step timeline ----
+  function niceStep(range, ticks) {
+    var raw = range / ticks, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+  function renderTimeline() {
+    var steps = S.timeline, canvas = $('timeline-canvas');
+    var names = [];
+    steps.forEach(function (t) { t.workers.forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
+    var rowH = 26, top = 8, left = 130, right = 20, axisH = 44, legendH = 26;
+    var cssW = Math.min(1000, canvas.parentNode.clientWidth || 960);
+    var cssH = top + Math.max(1, names.length) * rowH + axisH + legendH;
+    var dpr = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
+      canvas.width = Math.round(cssW * dpr); canvas.height = Math.round(cssH * dpr);
+      canvas.style.width = cssW + 'px'; canvas.style.height = cssH + 'px';
+    }
+    var ctx = canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cssW, cssH);
+    ctx.font = '13px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    var total = 0;
+    steps.forEach(function (t) { total += t.ms; });
+    var plotW = cssW - left - right, scale = total > 0 ? plotW / total : 0;
+    names.forEach(function (n, r) {
+      ctx.fillStyle = '#222'; ctx.textAlign = 'right';
+      ctx.fillText(n.length > 16 ? n.slice(0, 15) + '…' : n, left - 8, top + r * rowH + rowH / 2);
+    });
+    var x = left;
+    steps.forEach(function (t) {
+      var w = t.ms * scale;
+      t.workers.forEach(function (n, i) {
+        var y = top + names.indexOf(n) * rowH + 3, h = rowH - 6;
+        var c = t.computeMs[i] || 0, idle = Math.max(0, t.ms - c - t.reduceMs - t.updateMs);
+        var segs = [[c, COLORS.compute], [idle, COLORS.idle], [t.reduceMs, COLORS.reduce], [t.updateMs, COLORS.update]], xx = x;
+        segs.forEach(function (s) { var sw = s[0] * scale; if (sw > 0) { ctx.fillStyle = s[1]; ctx.fillRect(xx, y, sw, h); } xx += sw; });
+      });
+      if (w >= 4) { ctx.fillStyle = '#fff'; ctx.fillRect(x + w - 1, top, 1, names.length * rowH); }
+      x += w;
+    });
+    // Time axis: ms (or s) over the window, the first and last step named.
+    var axisY = top + Math.max(1, names.length) * rowH + 2;
+    ctx.strokeStyle = '#888'; ctx.lineWidth = 1;
+    ctx.beginPath(); ctx.moveTo(left, axisY + 0.5); ctx.lineTo(left + plotW, axisY + 0.5); ctx.stroke();
+    ctx.fillStyle = '#444'; ctx.textAlign = 'center';
+    if (total > 0) {
+      var seconds = total >= 5000, unit = seconds ? 1000 : 1, step = niceStep(total / unit, 6);
+      for (var v = 0; v <= total / unit + 1e-9; v += step) {
+        var px = left + v * unit * scale;
+        ctx.beginPath(); ctx.moveTo(px + 0.5, axisY); ctx.lineTo(px + 0.5, axisY + 5); ctx.stroke();
+        ctx.fillText(String(Number(v.toPrecision(3))), px, axisY + 14);
+      }
+      ctx.fillText('time over the last ' + steps.length + ' steps (' + (seconds ? 's' : 'ms') + '), steps ' + steps[0].step + '–' + steps[steps.length - 1].step, left + plotW / 2, axisY + 32);
+    } else ctx.fillText('no step yet', left + plotW / 2, axisY + 14);
+    // Legend.
+    var ly = axisY + axisH + 6, lx = left;
+    [['compute', COLORS.compute], ['waiting / idle', COLORS.idle], ['all-reduce', COLORS.reduce], ['update', COLORS.update]].forEach(function (l) {
+      ctx.fillStyle = l[1]; ctx.fillRect(lx, ly - 6, 14, 12);
+      ctx.fillStyle = '#222'; ctx.textAlign = 'left'; ctx.fillText(l[0], lx + 20, ly);
+      lx += 40 + ctx.measureText(l[0]).width;
+    });
+    $('timeline-caption').textContent = S.captions.timeline || '';
+  }
+
+  // ---- coordinator: roster and events ----
+  function renderRoster() {
+    if (!S.roster || !changed.roster) return;
+    changed.roster = false;
+    $('roster-section').className = '';
+    var body = $('roster').tBodies[0];
+    clear(body);
+    S.roster.forEach(function (r) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-worker', r.name);
+      tr.setAttribute('data-state', r.state);
+      cell(tr, r.name, 'left'); cell(tr, r.host, 'left'); cell(tr, String(r.threads));
+      cell(tr, r.state, 'left state-' + r.state);
+      cell(tr, r.joinedAtStep === null || r.joinedAtStep < 0 ? '—' : String(r.joinedAtStep));
+      cell(tr, num(r.lastStepMs, 3)); cell(tr, r.share === null ? '—' : Math.round(100 * r.share) + '%');
+      cell(tr, bytes(r.bytesSent)); cell(tr, bytes(r.bytesReceived)); cell(tr, r.reason, 'left');
+      body.appendChild(tr);
+    });
+    var list = $('events');
+    clear(list);
+    S.events.slice().reverse().forEach(function (e) {
+      var li = document.createElement('li');
+      li.className = e.kind;
+      li.textContent = new Date(e.time).toLocaleTimeString() + ' · ' + e.text;
+      list.appendChild(li);
+    });
+  }
+
+  // ---- sweep ----
+  function renderSweep() {
+    if (!S.sweep || !changed.sweep) return;
+    changed.sweep = false;
+    $('sweep').className = '';
+    var body = $('sweep-table').tBodies[0];
+    clear(body);
+    S.sweep.forEach(function (r) {
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-status', r.status);
+      cell(tr, r.id, 'left'); cell(tr, String(r.batchSize)); cell(tr, String(r.seed)); cell(tr, num(r.lr));
+      cell(tr, r.status, 'left');
+      cell(tr, r.status === 'pending' ? '—' : r.step + (r.totalSteps && r.status === 'running' ? ' / ' + r.totalSteps : ''));
+      cell(tr, num(r.stepsToTarget)); cell(tr, num(r.seconds, 3));
+      body.appendChild(tr);
+    });
+  }
+
+  // Text once a second, charts and timeline every two seconds, nothing while the tab is hidden:
+  // the browser's share of the machine stays small (docs/dashboard.md, "Cost").
+  var heavyPending = false, heavyNow = false, lastHeavy = 0;
+  function render() {
+    if (!S) return;
+    renderHeader();
+    renderSweep();
+    renderRoster();
+    heavyPending = true;
+  }
+  function renderHeavy() {
+    var now = Date.now();
+    if (!S || !heavyPending || (!heavyNow && now - lastHeavy < 2000)) return;
+    heavyPending = false;
+    heavyNow = false;
+    lastHeavy = now;
+    renderCharts();
+    renderTimeline();
+  }
+
+  function setStatus(text, cls) { var el = $('status'); el.textContent = text; el.className = cls; }
+
+  function connect() {
+    var ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+    ws.onopen = function () { setStatus('live', 'live'); document.body.setAttribute('data-connected', '1'); };
+    ws.onmessage = function (e) {
+      var m = JSON.parse(e.data);
+      if (m.type === 'snapshot') { applySnapshot(m); heavyNow = true; } else applyDelta(m);
+      dirty = true;
+    };
+    ws.onclose = function (e) {
+      document.body.setAttribute('data-connected', '0');
+      var state = S ? S.progress.state : 'starting';
+      if (e.code === 1001 || state === 'finished' || state === 'interrupted' || state === 'failed') {
+        setStatus('ended', 'ended');
+        endedNote = 'the run ended; this page keeps its last state.';
+        dirty = true;
+        return;
+      }
+      setStatus('disconnected — retrying', 'lost');
+      setTimeout(connect, 2000);
+    };
+  }
+  var lastText = 0;
+  setInterval(function () {
+    if (document.hidden) return;
+    var now = Date.now();
+    if (dirty && (heavyNow || now - lastText >= 1000)) { dirty = false; lastText = now; render(); }
+    renderHeavy();
+  }, 250);
+  // For tests: the state, its series flattened.
+  window.__dashboard = function () {
+    if (!S) return null;
+    var series = {};
+    Object.keys(S.series).forEach(function (k) { series[k] = flat(S.series[k]); });
+    return { kind: S.kind, progress: S.progress, series: series, timeline: S.timeline, roster: S.roster, events: S.events, sweep: S.sweep };
+  };
+  connect();
+})();
+`;

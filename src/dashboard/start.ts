@@ -1,0 +1,84 @@
+/**
+ * startDashboard: what `--dashboard` turns on. Checks the address and the token, listens (so a
+ * port in use fails before any training), and returns the feeds to hand to train(), the ws
+ * coordinator or sweep(). The CLI imports this module only when --dashboard is given: without
+ * it, no hub, no feed and no server exist (zero cost).
+ */
+import os from 'node:os';
+import { ConfigError } from '../errors.js';
+import type { CoordinatorStatus, MembershipEvent } from '../engine/index.js';
+import type { SweepHooks } from '../study/index.js';
+import type { Callback } from '../train/index.js';
+import { readTokenFile } from '../transport/index.js';
+import { dashboardKey, needsKey, parseDashboardAddress } from './address.js';
+import { CoordinatorFeed } from './coordinator-feed.js';
+import { SweepFeed } from './sweep-feed.js';
+import { TrainFeed } from './train-feed.js';
+import { DashboardHub, type DashboardSnapshot } from './hub.js';
+import { DashboardServer } from './server.js';
+
+export interface DashboardOptions {
+  /** The --dashboard value: true for the flag alone, else [HOST:]PORT. */
+  address: string | true;
+  /** --token-file: required off loopback; its key then guards the page anywhere. */
+  tokenFile?: string;
+  kind: DashboardSnapshot['kind'];
+  log: { info(fields: object, message: string): void };
+  /** Overrides for tests (flush interval, buffer limit). */
+  flushMs?: number;
+  maxBufferedBytes?: number;
+}
+
+export interface Dashboard {
+  /** The URL to open (printed once at start). */
+  readonly url: string;
+  readonly server: DashboardServer;
+  /** The generic series API (defineChart, point, setSeries, setCaption), for other feeds such as B(t). */
+  readonly hub: DashboardHub;
+  /** For train(): hooks.callbacks. */
+  readonly callback: Callback;
+  /** For the ws coordinator's options. */
+  readonly coordinator: { onStatus(status: CoordinatorStatus): void; onMembership(event: MembershipEvent): void };
+  /** sweep()'s hooks, wrapping the caller's. */
+  sweepHooks(also?: SweepHooks): SweepHooks;
+  /** Marks the run failed (the page says why). */
+  fail(message: string): void;
+  /** Sends the final state and stops serving. */
+  close(): Promise<void>;
+}
+
+let started = 0;
+
+/** How many dashboards this process started (a test checks that none starts without --dashboard). */
+export function dashboardsStarted(): number {
+  return started;
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const address = parseDashboardAddress(options.address);
+  if (needsKey(address) && !options.tokenFile) {
+    throw new ConfigError(
+      'insecureDashboard',
+      `--dashboard ${address.host}:${address.port} is not a loopback address, and there is no --token-file: anyone who can reach the port could watch the run. ` +
+        'Create a token (dptrain token --out token) and pass --token-file token — or leave the host out for 127.0.0.1',
+    );
+  }
+  const key = options.tokenFile ? dashboardKey(readTokenFile(options.tokenFile)) : null;
+  const hub = new DashboardHub(options.kind, `${os.hostname()}, pid ${process.pid}`);
+  const train = new TrainFeed(hub);
+  const coordinator = new CoordinatorFeed(hub, train);
+  const sweep = options.kind === 'sweep' ? new SweepFeed(hub, train) : null;
+  const server = await DashboardServer.start({ ...address, hub, key, flushMs: options.flushMs, maxBufferedBytes: options.maxBufferedBytes });
+  started += 1;
+  options.log.info({ dashboard: server.url }, `dashboard at ${server.url}`);
+  return {
+    url: server.url,
+    server,
+    hub,
+    callback: train,
+    coordinator: { onStatus: (s) => coordinator.onStatus(s), onMembership: (e) => coordinator.onMembership(e) },
+    sweepHooks: (also) => (sweep ? sweep.hooks(also) : also ?? {}),
+    fail: (message) => hub.setProgress({ state: 'failed', etaSeconds: null, message: `failed: ${message}` }),
+    close: () => server.close(),
+  };
+}

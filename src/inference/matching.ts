@@ -1,0 +1,115 @@
+/**
+ * Fitting a dataset to a trained model before evaluation: the same features (by name when both
+ * have names: reordered to the model's order), the same task and outputs, the labels mapped to the
+ * model's class indices by name, and the training preprocessing (standardization) applied. A
+ * dataset that does not fit is refused naming both sides (DataError `featuresMismatch`,
+ * `classesMismatch`, `taskMismatch`).
+ */
+import { applyStandardization, createDataset, type Dataset, type Standardization } from '../data/index.js';
+import { DataError } from '../errors.js';
+import type { ModelAbout } from '../io/index.js';
+
+/** What matching needs to know of the model: its file's description (or null for an old file) and its sizes. */
+export interface ModelShape {
+  /** How messages name the model, e.g. its file. */
+  name: string;
+  about: ModelAbout | null;
+  inputShape: readonly number[];
+  inputDim: number;
+  outputs: number;
+  task: 'classification' | 'regression';
+}
+
+/** The standardization of a model file, as float32 arrays (the values training used), or null. */
+export function standardizationOf(about: ModelAbout | null): Standardization | null {
+  const s = about?.preprocessing.standardize;
+  return s ? { mean: Float32Array.from(s.mean), std: Float32Array.from(s.std) } : null;
+}
+
+/** `data` as the model takes it: columns in the model's order, labels as its class indices, standardized. */
+export function fitDataToModel(model: ModelShape, data: Dataset): Dataset {
+  checkTask(model, data);
+  const ordered = reorderFeatures(model, data);
+  const labelled = model.task === 'classification' ? mapClasses(model, ordered) : ordered;
+  const stats = standardizationOf(model.about);
+  return stats ? applyStandardization(labelled, stats) : labelled;
+}
+
+function checkTask(model: ModelShape, data: Dataset): void {
+  if (data.task !== model.task) {
+    const regressionHint = model.task === 'classification' ? ' (numeric labels that are not class indices read as regression: add ?task=classification to the spec)' : ' (add ?task=regression to the spec)';
+    throw new DataError('taskMismatch', `${model.name} is a ${model.task} model but dataset ${data.spec} is a ${data.task} task${regressionHint}`);
+  }
+  if (model.task === 'regression' && data.targetDim !== model.outputs) {
+    throw new DataError('taskMismatch', `${model.name} predicts ${model.outputs} targets per sample but dataset ${data.spec} has ${data.targetDim}`);
+  }
+}
+
+/** Features in the model's order: by name when both have names, else by position with equal counts and shapes. */
+function reorderFeatures(model: ModelShape, data: Dataset): Dataset {
+  const wanted = model.about?.featureNames ?? null;
+  const have = data.featureNames ?? null;
+  if (wanted && have) {
+    const index = new Map(have.map((name, j) => [name, j]));
+    const missing = wanted.filter((name) => !index.has(name));
+    const extra = have.filter((name) => !wanted.includes(name));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new DataError(
+        'featuresMismatch',
+        `dataset ${data.spec} has the features ${listNames(have)} but ${model.name} takes ${listNames(wanted)}` +
+          `${missing.length > 0 ? `; missing: ${listNames(missing)}` : ''}${extra.length > 0 ? `; not in the model: ${listNames(extra)}` : ''} — evaluate on data with the model's columns`,
+      );
+    }
+    if (wanted.every((name, j) => have[j] === name)) return data;
+    const order = wanted.map((name) => index.get(name)!);
+    const d = data.inputDim;
+    const x = new Float32Array(data.x.length);
+    for (let i = 0; i < data.n; i++) for (let j = 0; j < d; j++) x[i * d + j] = data.x[i * d + order[j]];
+    return Object.freeze({ ...data, x, featureNames: Object.freeze(wanted.slice()) });
+  }
+  const dataShape = data.sampleShape ?? [data.inputDim];
+  const sameShape = dataShape.length === 1 || model.inputShape.length === 1 || dataShape.join('x') === model.inputShape.join('x');
+  if (data.inputDim !== model.inputDim || !sameShape) {
+    const names = wanted ? ` (${listNames(wanted)})` : '';
+    throw new DataError(
+      'featuresMismatch',
+      `dataset ${data.spec} has samples of shape ${dataShape.join('x')} (${data.inputDim} features) but ${model.name} takes ${model.inputShape.join('x')} (${model.inputDim} features${names}) — evaluate on data of the kind the model was trained on${model.about ? ` (${model.about.dataset.spec})` : ''}`,
+    );
+  }
+  return data;
+}
+
+/**
+ * Labels as the model's class indices. With names on both sides the data's classes are mapped by
+ * name (a test file may hold fewer classes, so its own indices differ); otherwise indices must be
+ * below the model's class count.
+ */
+function mapClasses(model: ModelShape, data: Dataset): Dataset {
+  const modelNames = model.about?.classNames ?? null;
+  const dataNames = data.classNames ?? null;
+  if (modelNames && dataNames) {
+    const index = new Map(modelNames.map((name, k) => [name, k]));
+    const unknown = dataNames.filter((name) => !index.has(name));
+    if (unknown.length > 0) {
+      throw new DataError('classesMismatch', `dataset ${data.spec} has the classes ${listNames(unknown)} that ${model.name} does not know (its classes: ${listNames(modelNames)})`);
+    }
+    const map = dataNames.map((name) => index.get(name)!);
+    if (map.every((k, j) => k === j) && data.numClasses === model.outputs) return data;
+    const y = Float32Array.from(data.y, (label) => map[label]);
+    return createDataset({ ...data, y, numClasses: model.outputs, classNames: modelNames });
+  }
+  if (modelNames && !dataNames && data.numClasses > model.outputs) {
+    throw new DataError('classesMismatch', `dataset ${data.spec} has class indices up to ${data.numClasses - 1} but ${model.name} has ${model.outputs} classes (${listNames(modelNames)}) — give the labels as the class names`);
+  }
+  if (data.numClasses > model.outputs) {
+    throw new DataError('classesMismatch', `dataset ${data.spec} has ${data.numClasses} classes but ${model.name} has ${model.outputs}`);
+  }
+  if (data.numClasses === model.outputs) return data;
+  return createDataset({ ...data, numClasses: model.outputs, classNames: modelNames ?? undefined });
+}
+
+/** `"a", "b", "c" and 4 more`. */
+export function listNames(names: readonly string[], shown = 8): string {
+  const quoted = names.slice(0, shown).map((name) => JSON.stringify(name));
+  return names.length > shown ? `${quoted.join(', ')} and ${names.length - shown} more` : quoted.join(', ');
+}

@@ -1,0 +1,146 @@
+/** `dptrain evaluate`: through the CLI, with default flags first (docs/cli.md, "evaluate"). */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runCli, tempDir } from './helpers.js';
+import { writeFlowersCsv } from './use.helpers.js';
+
+/** Debian's package (`apt-get install -y chromium`); playwright-core downloads no browser. */
+const CHROMIUM = '/usr/bin/chromium';
+const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the rendering test`;
+
+let mnistRun: string | null = null;
+/** One short run on the bundled digits (default model, engine and workers), shared by the tests below. */
+function trainedOnMnist(): string {
+  if (mnistRun) return mnistRun;
+  const out = path.join(tempDir('dptrain-evaluate-'), 'run');
+  const result = runCli(['train', '--epochs', '1', '--out', out], { timeoutMs: 300_000 });
+  assert.equal(result.status, 0, result.stderr);
+  return (mnistRun = out);
+}
+
+test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exactly as the run\'s final validation', () => {
+  const out = trainedOnMnist();
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  const model = path.join(out, 'final.safetensors');
+  const table = runCli(['evaluate', model]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.match(table.stdout, /on the held-out part of mnist \(1,000 of 10,000 samples, the split the model was trained with\)/);
+  assert.match(table.stdout, new RegExp(`accuracy  ${(summary.final.valAccuracy * 100).toFixed(2)}%  \\(${Math.round(summary.final.valAccuracy * 1000)} of 1,000\\)`));
+  assert.match(table.stdout, /class +precision +recall +f1 +support\n/);
+  assert.match(table.stdout, /macro avg/);
+  assert.match(table.stdout, /confusion matrix \(rows: true class, columns: predicted class\)/);
+
+  const json = runCli(['evaluate', model, '--json']);
+  assert.equal(json.status, 0, json.stderr);
+  const e = JSON.parse(json.stdout);
+  // Same engine and workers as the run (the kernel set `auto` picks may differ between processes
+  // under load, so the loss is compared up to float rounding; it is bit-identical with --kernels fixed).
+  assert.equal(e.accuracy, summary.final.valAccuracy);
+  assert.ok(Math.abs(e.loss - summary.final.valLoss) <= 1e-6 * summary.final.valLoss, `${e.loss} vs ${summary.final.valLoss}`);
+  assert.equal(e.samples, 1000);
+  assert.equal(e.confusion.flat().reduce((a: number, b: number) => a + b, 0), 1000);
+  assert.equal(e.correct, Math.round(e.accuracy * 1000));
+  // One worker (another split of the rows): the same up to float rounding.
+  const inline = JSON.parse(runCli(['evaluate', model, '--json', '--engine', 'inline']).stdout);
+  assert.equal(inline.accuracy, e.accuracy);
+  assert.ok(Math.abs(inline.loss - e.loss) <= 1e-6 * e.loss, `${inline.loss} vs ${e.loss}`);
+});
+
+test('evaluate --out writes evaluation.json and an HTML heat map that renders in headless Chromium', { skip: noBrowser, timeout: 300_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const out = trainedOnMnist();
+  const dir = path.join(tempDir('dptrain-evaluate-out-'), 'eval');
+  const result = runCli(['evaluate', path.join(out, 'final.safetensors'), '--dataset', 'mnist', '--out', dir]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /on mnist \(10,000 samples\)/);
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'evaluation.json'), 'utf8'));
+  assert.equal(json.samples, 10_000);
+  assert.equal(json.part, 'all');
+  const html = fs.readFileSync(path.join(dir, 'evaluation.html'), 'utf8');
+  assert.doesNotMatch(html, /<script|<link|url\(/, 'self-contained: no script or external resource');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    const requests: string[] = [];
+    page.on('request', (r) => void (!r.url().startsWith('file://') && requests.push(r.url())));
+    await page.goto('file://' + path.join(dir, 'evaluation.html'));
+    const shot = path.join(dir, 'evaluation.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot');
+    // The diagonal is dark (most digits right), off-diagonal cells light: read the rendered colours.
+    const cells = (await page.evaluate(`[...document.querySelectorAll('table.confusion tr')].slice(1).map((tr) =>
+      [...tr.querySelectorAll('td')].map((td) => getComputedStyle(td).backgroundColor))`)) as string[][];
+    assert.equal(cells.length, 10);
+    const red = (css: string) => Number(/rgb\((\d+)/.exec(css)![1]);
+    for (let t = 0; t < 10; t++) {
+      assert.ok(red(cells[t][t]) < 100, `cell ${t},${t} is dark (${cells[t][t]})`);
+      assert.ok(red(cells[t][(t + 1) % 10]) > 200, `cell ${t},${(t + 1) % 10} is light (${cells[t][(t + 1) % 10]})`);
+    }
+    assert.deepEqual(requests, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', () => {
+  const out = path.join(tempDir('dptrain-evaluate-reg-'), 'run');
+  const spec = 'synthetic:teacher?n=2000&d=5&noise=0.1&seed=4';
+  const trained = runCli(['train', '--dataset', spec, '--epochs', '5', '--out', out, '--engine', 'inline']);
+  assert.equal(trained.status, 0, trained.stderr);
+  const result = runCli(['evaluate', path.join(out, 'final.safetensors'), '--json']);
+  assert.equal(result.status, 0, result.stderr);
+  const e = JSON.parse(result.stdout);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  assert.equal(e.task, 'regression');
+  assert.ok(Math.abs(e.loss - summary.final.valLoss) <= 1e-6 * summary.final.valLoss, `${e.loss} vs ${summary.final.valLoss}`);
+  assert.ok(Math.abs(e.mse - e.loss) <= 1e-6 * e.loss, 'one output: the MSE is the loss');
+  assert.ok(Math.abs(e.rmse - Math.sqrt(e.mse)) < 1e-12);
+  assert.ok(e.mae > 0 && e.mae <= e.rmse + 1e-12);
+  assert.ok(e.r2 > 0.9 && e.r2 <= 1, `R² ${e.r2}`);
+  const table = runCli(['evaluate', path.join(out, 'final.safetensors')]);
+  assert.match(table.stdout, /mse +\d\.\d{6}\n +rmse +\d\.\d{6}\n +mae +\d\.\d{6}\n +r2 +0\.9\d+/);
+});
+
+test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, a corrupt or foreign file', () => {
+  const dir = tempDir('dptrain-evaluate-bad-');
+  const csv = writeFlowersCsv(dir);
+  const out = path.join(dir, 'run');
+  const trained = runCli(['train', '--dataset', `csv:${csv}`, '--standardize', '--epochs', '2', '--out', out, '--engine', 'inline']);
+  assert.equal(trained.status, 0, trained.stderr);
+  const model = path.join(out, 'final.safetensors');
+  const oneLine = (args: string[], code: string, pattern: RegExp) => {
+    const r = runCli(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(r.stderr.includes(`[${code}]`), r.stderr);
+    assert.match(r.stderr, pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  };
+  // A dataset with other columns: both sides named.
+  const other = path.join(dir, 'other.csv');
+  fs.writeFileSync(other, 'a,b,c,d,species\n1,2,3,4,setosa\n2,3,4,5,virginica\n');
+  oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/);
+  // Another model's data (the digits for a flowers model).
+  oneLine(['evaluate', model, '--dataset', 'mnist'], 'dptrain.data.featuresMismatch', /784 features.* takes 4 .*\(4 features/);
+  // A class the model does not know.
+  fs.writeFileSync(other, 'sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,rose\n2,3,4,5,setosa\n');
+  oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.classesMismatch', /classes "rose" that .* does not know/);
+  // A corrupt model file, a CSV given as the model, a missing file.
+  const corrupt = path.join(dir, 'corrupt.safetensors');
+  const bytes = fs.readFileSync(model);
+  fs.writeFileSync(corrupt, bytes.subarray(0, bytes.length - 7));
+  oneLine(['evaluate', corrupt, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /corrupt\.safetensors cannot be used as a model: .*/);
+  oneLine(['evaluate', csv, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /looks like CSV/);
+  oneLine(['evaluate', path.join(dir, 'nope.safetensors')], 'dptrain.model.modelFileNotFound', /not found/);
+  // Columns reordered by name are fine: the same figures as the file itself.
+  const reordered = path.join(dir, 'reordered.csv');
+  const [head, ...rows] = fs.readFileSync(csv, 'utf8').trim().split('\n').map((l) => l.split(','));
+  const order = [4, 3, 2, 1, 0];
+  fs.writeFileSync(reordered, [head, ...rows].map((r) => order.map((j) => r[j]).join(',')).join('\n') + '\n');
+  const a = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${csv}`, '--json']).stdout);
+  const b = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']).stdout);
+  assert.equal(a.accuracy, b.accuracy);
+  assert.deepEqual(a.confusion, b.confusion);
+});

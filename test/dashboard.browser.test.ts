@@ -1,0 +1,159 @@
+/**
+ * The live dashboard in a real browser (Debian's Chromium through playwright-core, as the report
+ * test): a real `dptrain train --dashboard`, and a real `dptrain coordinator --dashboard` with two
+ * `dptrain worker`s, one of which is killed. With DPTRAIN_DOCS_SCREENSHOTS=DIR the screenshots of
+ * both pages are written there (docs/img for docs/dashboard.md).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { startCli } from './process.helpers.js';
+import { killAll, Proc, startWorker } from './ws.helpers.js';
+import { tempDir } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the dashboard browser tests`;
+const SHOTS = process.env.DPTRAIN_DOCS_SCREENSHOTS;
+
+after(killAll);
+
+async function launch(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** Opens the page; collects console errors and any request that leaves the dashboard's origin. */
+async function openPage(browser: Browser, url: string): Promise<{ page: Page; errors: string[]; foreign: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  const errors: string[] = [];
+  const foreign: string[] = [];
+  const origin = new URL(url).origin;
+  page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+  page.on('pageerror', (e) => void errors.push(String(e)));
+  page.on('request', (r) => void (!r.url().startsWith(origin) && !r.url().startsWith(origin.replace('http', 'ws')) && foreign.push(r.url())));
+  await page.goto(url);
+  return { page, errors, foreign };
+}
+
+// Page code is passed as functions (run through the DevTools protocol, which the page's CSP
+// allows; a string would be eval'd in the page, which the CSP forbids). The tests compile
+// without the DOM's types, so the page's globals are declared loosely here.
+declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** In the page: inked and coloured pixels of every chart's canvas (uPlot's and the timeline's). */
+const countPixels = () =>
+  [...document.querySelectorAll('section.chart')].map((section: any) => {
+    const canvas = section.querySelector('canvas');
+    if (!canvas) return { id: section.id, coloured: 0, inked: 0 };
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    let coloured = 0;
+    let inked = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] < 128) continue;
+      inked += 1;
+      const max = Math.max(data[i], data[i + 1], data[i + 2]);
+      const min = Math.min(data[i], data[i + 1], data[i + 2]);
+      if (max - min > 60) coloured += 1;
+    }
+    return { id: section.id as string, coloured, inked };
+  });
+
+const step = (page: Page): Promise<number> => page.evaluate(() => Number(document.body.dataset.step || 0));
+const lossPoints = (page: Page): Promise<number[]> => page.evaluate(() => (window.__dashboard()?.series.loss?.x ?? []) as number[]);
+const text = (page: Page, id: string): Promise<string> => page.evaluate((i: string) => String(document.getElementById(i).textContent), id);
+const rows = (page: Page, selector: string): Promise<string[][]> =>
+  page.evaluate((sel: string) => [...document.querySelectorAll(sel)].map((tr: any) => [...tr.querySelectorAll('td')].map((td: any) => String(td.textContent))), selector);
+const chartsAndStep = (page: Page, charts: number, above: number, timeout = 60_000) =>
+  page.waitForFunction(([c, s]: number[]) => Number(document.body.dataset.charts || 0) >= c && Number(document.body.dataset.step || 0) > s, [charts, above], { timeout });
+
+async function assertChartsDraw(page: Page, ids: string[]): Promise<void> {
+  const drawn = await page.evaluate(countPixels);
+  for (const id of ids) {
+    const chart = drawn.find((c) => c.id === id);
+    assert.ok(chart, `chart ${id} is on the page (${drawn.map((c) => c.id).join(', ')})`);
+    assert.ok(chart.inked > 1000, `${id}: the canvas is not blank (${chart.inked} inked pixels)`);
+    assert.ok(chart.coloured > 30, `${id}: the series drew (${chart.coloured} coloured pixels)`);
+  }
+}
+
+test('dptrain train --dashboard: charts and timeline draw, step and loss advance, a reload gets the history', { skip: noBrowser, timeout: 120_000 }, async () => {
+  // The default run, made long enough to watch; Ctrl-C ends it.
+  const run = startCli(['train', '--dashboard', '--epochs', '100']);
+  const browser = await launch();
+  try {
+    await run.waitFor(/dashboard at http:\/\/127\.0\.0\.1:\d+\//);
+    const url = /dashboard at (http:\/\/\S+)/.exec(run.output())![1];
+    assert.equal(run.output().match(/dashboard at/g)!.length, 1, 'the URL is printed once');
+    const { page, errors, foreign } = await openPage(browser, url);
+    await chartsAndStep(page, 3, 20);
+    const step1 = await step(page);
+    const loss1 = await lossPoints(page);
+    await chartsAndStep(page, 3, step1 + 20, 30_000);
+    const loss2 = await lossPoints(page);
+    assert.ok(loss2.at(-1)! > loss1.at(-1)!, `the loss series advanced (${loss1.at(-1)} -> ${loss2.at(-1)})`);
+    await page.waitForTimeout(400); // a redraw with the new points
+    await assertChartsDraw(page, ['loss', 'accuracy', 'lr', 'timeline']);
+    const header = await text(page, 'progress-text');
+    assert.match(header, /step [\d,]+ \/ [\d,]+ .* samples\/s .*ETA/);
+    const facts = await text(page, 'facts');
+    assert.match(facts, /mlp:784-128-10.*mnist.*batch size B64/s);
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-train.png'), fullPage: true });
+
+    // A reload mid-run: the history from the first step comes back, then live updates.
+    const before = await lossPoints(page);
+    await page.reload();
+    await chartsAndStep(page, 3, 0, 30_000);
+    const history = await lossPoints(page);
+    assert.ok(history[0] < 50, `from the first steps (${history[0]})`);
+    assert.ok(history.at(-1)! >= before.at(-1)!, 'up to now');
+    assert.ok(history.length >= Math.min(before.length, 2000) * 0.5, `${history.length} points after the reload, ${before.length} before`);
+    assert.deepEqual(errors, [], 'no console error');
+    assert.deepEqual(foreign, [], 'nothing fetched from elsewhere');
+  } finally {
+    await browser.close();
+    run.child.kill('SIGINT');
+  }
+  const exit = await run.exited;
+  assert.equal(exit.code, 130, run.output());
+});
+
+test('dptrain coordinator --dashboard with 2 workers: the roster shows both, then the killed one dropped with its reason', { skip: noBrowser, timeout: 120_000 }, async () => {
+  const out = tempDir('dptrain-dash-coord-');
+  const coordinator = new Proc(['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', '--dashboard', '--min-workers', '2', '--epochs', '1000', '--out', out]);
+  const browser = await launch();
+  try {
+    const listening = await coordinator.waitFor(/^coordinator at ws:\/\//, 60_000);
+    const wsUrl = /ws:\/\/[^/\s]+\//.exec(listening.msg)![0];
+    const url = /http:\/\/\S+/.exec((await coordinator.waitFor(/^dashboard at /)).msg)![0];
+    const workers = [startWorker(wsUrl, 'w1'), startWorker(wsUrl, 'w2')];
+    const { page, errors, foreign } = await openPage(browser, url);
+    await page.waitForFunction(() => document.querySelectorAll('#roster tr[data-state="computing"]').length === 2 && Number(document.body.dataset.step || 0) > 10, null, { timeout: 60_000 });
+    const roster = await rows(page, '#roster tbody tr');
+    assert.deepEqual(roster.map((r) => [r[0], r[3]]), [['w1', 'computing'], ['w2', 'computing']]);
+    assert.ok(roster.every((r) => /\d+(\.\d)? (B|kB|MB|GB)/.test(r[7]) && /\d/.test(r[8])), `bytes sent and received: ${JSON.stringify(roster)}`);
+
+    workers[1].kill('SIGKILL');
+    await page.waitForFunction(() => document.querySelector('#roster tr[data-worker="w2"]')?.getAttribute('data-state') === 'dropped', null, { timeout: 60_000 });
+    const [dropped] = await rows(page, '#roster tr[data-worker="w2"]');
+    assert.ok(dropped[9].length > 5, `a reason: ${dropped[9]}`);
+    const events = await text(page, 'events');
+    assert.match(events, /w2 \(.*\) dropped/);
+    // Training goes on with w1.
+    const at = await step(page);
+    await chartsAndStep(page, 1, at + 5);
+    await page.waitForTimeout(400);
+    await assertChartsDraw(page, ['loss', 'timeline']);
+    if (SHOTS) await page.screenshot({ path: path.join(SHOTS, 'dashboard-coordinator.png'), fullPage: true });
+    assert.deepEqual(errors, [], 'no console error');
+    assert.deepEqual(foreign, [], 'nothing fetched from elsewhere');
+  } finally {
+    await browser.close();
+    await killAll();
+  }
+});

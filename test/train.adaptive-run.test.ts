@@ -1,0 +1,154 @@
+// --batch-size auto in the training loop (issue 19): the sampler continues from the next unseen
+// sample when B changes mid-epoch, metrics.jsonl records each step's batch size and each choice,
+// the learning rate carries the AdaScale gain, and checkpoints hold the adaptive state so that a
+// resumed run is byte-identical (with --step-time-model, whose choices depend on the seed only).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { train, type StepRecord } from '../src/index.js';
+import { AdaptiveBatch, adaScaleGain, freshAdaptiveState, type AdaptRecord, type AdaptiveSettings } from '../src/train/adaptive/index.js';
+import { makeClassification, tempDir } from './helpers.js';
+import { buildReportPage } from '../src/study/index.js';
+
+const data = makeClassification(600, 8, 3);
+// 540 training samples; B starts at B0 = 8 and the given model T(B) = 1 + 0.01·B ms puts the best
+// B at 10·√φ, so it grows (2x per choice, every 5 steps) within the first epochs.
+const options = {
+  model: 'mlp:8-16-3',
+  batchSize: 'auto',
+  baseBatchSize: 8,
+  adaptEvery: 5,
+  stepTimeModel: '1,0.01',
+  epochs: 4,
+  lr: 0.05,
+  seed: 2,
+  engine: 'inline',
+} as const;
+
+type Line = StepRecord | AdaptRecord | { type: 'epoch'; epoch: number; samples: number; steps: number };
+const records = (dir: string): Line[] => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+test('the sampler takes each epoch\'s rows in order across batch-size changes: every epoch is one pass over the 540 samples', () => {
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 16, max: 540, adaptEvery: 5, trainSamples: 540, dropLast: false, lrRule: 'adascale', fixedModel: null, choose: true };
+  const batches = new AdaptiveBatch(settings);
+  const state = freshAdaptiveState(settings, 2);
+  const sizes = [64, 100, 17, 300, 64];
+  const taken: number[] = [];
+  for (let i = 0; !batches.epochDone(state); i++) {
+    state.batchSize = sizes[i % sizes.length];
+    const { start, end } = batches.take(state);
+    assert.equal(start, taken.length ? taken.at(-1) : 0, 'each step starts at the next unseen row');
+    taken.push(end);
+  }
+  assert.deepEqual(taken, [64, 164, 181, 481, 540]);
+  batches.endEpoch(state);
+  assert.deepEqual(batches.take(state), { start: 0, end: 64 });
+  // --drop-last: an epoch ends when fewer rows than B are left.
+  const dropping = new AdaptiveBatch({ ...settings, dropLast: true });
+  const s = { ...freshAdaptiveState(settings, 2), epochOffset: 500, batchSize: 64 };
+  assert.equal(dropping.epochDone(s), true);
+});
+
+test('an auto run changes B mid-epoch, passes over every sample once per epoch, and logs batchSize, lr and each choice', async () => {
+  const out = path.join(tempDir(), 'run');
+  const result = await train({ ...options, out }, { data });
+  const lines = records(out);
+  const steps = lines.filter((r): r is StepRecord => r.type === 'step');
+  const choices = lines.filter((r): r is AdaptRecord => r.type === 'adapt');
+  for (const epoch of result.history) {
+    const inEpoch = steps.filter((s) => s.epoch === epoch.epoch);
+    assert.equal(inEpoch.reduce((sum, s) => sum + s.batchSize, 0), 540, `epoch ${epoch.epoch}: one pass`);
+    assert.equal(epoch.samples, 540);
+    assert.equal(epoch.steps, inEpoch.length);
+  }
+  const sizes = [...new Set(steps.map((s) => s.batchSize))];
+  assert.ok(sizes.length >= 3, `batch sizes ${sizes}`);
+  assert.ok(steps.some((s, i) => i > 0 && s.epoch === steps[i - 1].epoch && s.batchSize !== steps[i - 1].batchSize && s.epoch === 0), 'B changed within the first epoch');
+  assert.equal(steps[0].batchSize, 8, 'B starts at B0');
+  // Choices every 5 steps, 2x at most, with the noise scale, the given model and the gain that the next step's lr carries.
+  assert.ok(choices.length >= 5);
+  for (const c of choices) {
+    assert.ok(c.batchSize <= 2 * c.previous && 2 * c.batchSize >= c.previous, `${c.previous} -> ${c.batchSize}`);
+    assert.ok(['goodput', 'limited', 'keep', 'noNoiseScale'].includes(c.reason), c.reason);
+    assert.deepEqual(c.fit && [c.fit.fixedMs, c.fit.perSampleMs, c.fit.given], [1, 0.01, true]);
+    const next = steps.find((s) => s.step === c.step)!;
+    assert.equal(next.batchSize, Math.min(c.batchSize, next.batchSize), 'the step after a choice uses its B (or the rows left)');
+    if (c.phi !== null) {
+      assert.ok(Math.abs(c.gain - adaScaleGain(c.batchSize, c.phi, 8)) < 1e-12);
+      assert.ok(Math.abs(next.lr - 0.05 * c.gain) < 1e-12, `lr ${next.lr} = 0.05 × gain ${c.gain}`);
+    }
+  }
+  assert.ok(choices.some((c) => c.reason === 'goodput' || c.reason === 'limited'));
+  assert.equal(result.summary.batchSize, choices.at(-1)!.batchSize, 'summary.json: the batch size the run ended with');
+});
+
+const bytes = (file: string) => fs.readFileSync(file);
+const checkpoints = (dir: string) => fs.readdirSync(dir).filter((f) => /^ckpt-\d+\.safetensors$/.test(f)).sort();
+
+test('resuming an auto run from any of its checkpoints ends byte-identical, with the same batch sizes and choices', async () => {
+  const root = tempDir();
+  const full = path.join(root, 'full');
+  await train({ ...options, out: full, checkpointDir: path.join(full, 'ckpt'), checkpointEvery: '7steps', keep: 100 }, { data });
+  const saved = checkpoints(path.join(full, 'ckpt'));
+  assert.ok(saved.length >= 4, saved.join(', '));
+  const pick = (rs: Line[]) => rs.map((r) => (r.type === 'step' ? ['step', r.step, r.batchSize, r.lr, r.loss] : r.type === 'adapt' ? ['adapt', r.step, r.batchSize, r.reason, r.phi] : [r.type]));
+  for (const file of [saved[0], saved[Math.floor(saved.length / 2)], saved.at(-1)!]) {
+    const dir = path.join(root, `resume-${file}`);
+    fs.mkdirSync(path.join(dir, 'ckpt'), { recursive: true });
+    for (const earlier of saved.slice(0, saved.indexOf(file) + 1)) fs.copyFileSync(path.join(full, 'ckpt', earlier), path.join(dir, 'ckpt', earlier));
+    fs.copyFileSync(path.join(full, 'metrics.jsonl'), path.join(dir, 'metrics.jsonl'));
+    await train({ resume: path.join(dir, 'ckpt'), out: dir }, { data });
+    assert.ok(bytes(path.join(dir, 'final.safetensors')).equals(bytes(path.join(full, 'final.safetensors'))), `resumed from ${file}: final.safetensors differs`);
+    assert.deepEqual(pick(records(dir)), pick(records(full)), `resumed from ${file}: metrics.jsonl differs`);
+  }
+});
+
+test('with measured step times the run probes B0, 2·B0 and 4·B0 and then chooses from the fitted T(B) (threads engine, 2 workers)', async () => {
+  const out = path.join(tempDir(), 'run');
+  const { stepTimeModel: _, ...measured } = options;
+  await train({ ...measured, engine: 'threads', workers: 2, epochs: 3, out }, { data });
+  const choices = records(out).filter((r): r is AdaptRecord => r.type === 'adapt');
+  assert.deepEqual(choices.filter((c) => c.reason === 'probe').map((c) => c.batchSize), [16, 32]);
+  const first = choices.find((c) => c.reason !== 'probe')!;
+  assert.ok(first.fit && !first.fit.given && first.fit.batchSizes === 3 && first.fit.workers === 2, JSON.stringify(first));
+  assert.ok(first.fit.fixedMs >= 0 && first.fit.perSampleMs >= 0);
+});
+
+test('--lr-rule adascale at a fixed batch size: ceil(N/B) steps per epoch, each at --lr times a gain between B/B0 and 1', async () => {
+  const lrs: number[] = [];
+  const sizes: number[] = [];
+  const result = await train({ model: 'mlp:8-16-3', batchSize: 128, lrRule: 'adascale', baseBatchSize: 256, epochs: 2, lr: 0.05, seed: 2, engine: 'threads', workers: 2 }, { data, callbacks: [{ onStep: (r) => void (lrs.push(r.lr), sizes.push(r.batchSize)) }] });
+  assert.deepEqual(sizes, [128, 128, 128, 128, 28, 128, 128, 128, 128, 28]);
+  assert.equal(result.history.length, 2);
+  assert.equal(lrs[0], 0.05, 'gain 1 before the noise scale is measured');
+  for (const lr of lrs.slice(1)) assert.ok(lr >= 0.05 * (128 / 256) - 1e-12 && lr <= 0.05 + 1e-12, `lr ${lr}`);
+  assert.ok(lrs.some((lr) => lr < 0.05), 'the gain below 1 at B < B0 shows');
+});
+
+test('the run report of an auto run draws B(t) with φ(t), the predicted goodput and the learning-rate gain', async () => {
+  const out = path.join(tempDir(), 'run');
+  await train({ ...options, epochs: 2, out }, { data });
+  const page = await buildReportPage(out);
+  const charts = new Map(page.charts.map((c) => [c.id, c]));
+  for (const id of ['adaptive-batch', 'adaptive-goodput', 'adaptive-gain']) assert.ok(charts.has(id), `chart ${id}`);
+  const batch = charts.get('adaptive-batch')!;
+  assert.deepEqual(batch.series.map((s) => s.label), ['batch size B', 'φ (B_simple)', 'best B of the model']);
+  const choices = records(out).filter((r): r is AdaptRecord => r.type === 'adapt');
+  assert.deepEqual(batch.series[0].values.filter((v) => v !== null), choices.map((c) => c.batchSize));
+});
+
+test('without a measured noise scale a choice moves B back toward B0, at most 2x at a time', () => {
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 16, max: 540, adaptEvery: 1, trainSamples: 540, dropLast: false, lrRule: 'adascale', fixedModel: { fixedMs: 1, perSampleMs: 0.01 }, choose: true };
+  const batches = new AdaptiveBatch(settings);
+  const noGns = { gradSq: 0, trSigma: 0, steps: 0 };
+  const path = [256];
+  const state = { ...freshAdaptiveState(settings, 1), batchSize: 256, sinceChoice: 1 };
+  for (let i = 0; i < 3; i++) {
+    const record = batches.beforeStep(state, noGns, { step: i, epoch: 0, samples: 0, workers: 1 })!;
+    assert.equal(record.reason, 'noNoiseScale');
+    path.push(state.batchSize);
+    state.sinceChoice = 1;
+  }
+  assert.deepEqual(path, [256, 128, 64, 64]);
+});

@@ -1,0 +1,42 @@
+/** Shared data for the tests of evaluate, predict and the model file (test/use.*, test/cli.evaluate, test/cli.predict). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Rng } from '../src/util/rng.js';
+
+export const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
+export const SPECIES = ['setosa', 'versicolor', 'virginica'];
+
+/**
+ * An iris-like CSV: a header, four features on different scales (so --standardize matters), a text
+ * label column `species` (the last, where the csv: loader looks by default), 3 classes that overlap a little.
+ */
+export function writeFlowersCsv(dir: string, n = 300, seed = 1, name = 'flowers.csv'): string {
+  const rng = new Rng(seed, 'flowers');
+  const lines = ['sepal_length,sepal_width,petal_length,petal_width,species'];
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    const f = [5 + c * 0.9 + 0.5 * rng.normal(), 3 - c * 0.2 + 0.3 * rng.normal(), 1.5 + c * 2 + 0.6 * rng.normal(), 100 * (0.2 + c * 0.8 + 0.3 * rng.normal())];
+    lines.push([f[0].toFixed(2), f[1].toFixed(2), f[2].toFixed(2), f[3].toFixed(1), SPECIES[c]].join(','));
+  }
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+/** The rows of a CSV written by writeFlowersCsv: header fields and data rows as string arrays. */
+export function readCsv(file: string): { header: string[]; rows: string[][] } {
+  const [header, ...rows] = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split(','));
+  return { header, rows };
+}
+
+/** Predictions CSV (dptrain predict's output) as {class, index, probabilities} per row. */
+export function parsePredictions(text: string): { header: string[]; rows: { name: string; index: number; p: number[] }[] } {
+  const [header, ...lines] = text.trim().split('\n');
+  return {
+    header: header.split(','),
+    rows: lines.map((line) => {
+      const [name, index, ...p] = line.split(',');
+      return { name, index: Number(index), p: p.map(Number) };
+    }),
+  };
+}
