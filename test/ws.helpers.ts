@@ -138,6 +138,8 @@ export interface RunSpec {
   maxSteps: number;
   seed?: number;
   reduceChunks?: number;
+  /** --lr (default: the trainer's). */
+  lr?: number;
 }
 
 export function trainArgs(spec: RunSpec, out: string): string[] {
@@ -149,6 +151,7 @@ export function trainArgs(spec: RunSpec, out: string): string[] {
     '--epochs', '1000',
     '--seed', String(spec.seed ?? 0),
     ...(spec.reduceChunks ? ['--reduce-chunks', String(spec.reduceChunks)] : []),
+    ...(spec.lr === undefined ? [] : ['--lr', String(spec.lr)]),
     '--out', out,
   ];
 }
@@ -170,6 +173,7 @@ export async function referenceParamsWith(spec: RunSpec, extra: Parameters<typeo
     epochs: 1000,
     seed: spec.seed ?? 0,
     reduceChunks: spec.reduceChunks ?? 0,
+    ...(spec.lr === undefined ? {} : { lr: spec.lr }),
   });
   return result.params;
 }
