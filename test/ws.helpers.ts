@@ -164,7 +164,10 @@ export function trainArgs(spec: RunSpec, out: string): string[] {
  */
 export async function referenceParams(spec: RunSpec, runDir?: string): Promise<Float32Array> {
   const summary = runDir === undefined ? null : path.join(runDir, 'summary.json');
-  const kernels = summary !== null && fs.existsSync(summary) ? (JSON.parse(fs.readFileSync(summary, 'utf8')) as { kernels?: 'js' | 'wasm' | 'blas' }).kernels : undefined;
+  // summary.kernels describes the set ("blas (OpenBLAS 0.3.21, core Zen, …)"); its first word names it.
+  const described = summary !== null && fs.existsSync(summary) ? (JSON.parse(fs.readFileSync(summary, 'utf8')) as { kernels?: string }).kernels : undefined;
+  const kernels = described?.split(' ')[0];
+  if (kernels !== undefined && kernels !== 'js' && kernels !== 'wasm' && kernels !== 'blas') throw new Error(`${summary} names kernels "${described}"`);
   return referenceParamsWith(spec, kernels === undefined ? {} : { kernels });
 }
 
