@@ -19,7 +19,7 @@ export const EngineCloseCode = Object.freeze({
 });
 
 /** Messages only a worker sends; anything else from a worker is a protocol violation. */
-const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial']);
+const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'part', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial']);
 
 export interface LinkHandlers {
   message(link: WorkerLink, message: CoordinatorMessage): void;
