@@ -366,26 +366,32 @@ export class WsEngine implements Engine {
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
-    this.#optimizer.update(this.params, this.gradient, update);
-    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
-    this.#pendingStats = null;
-    this.#version += 1;
-    const hash = this.#options.hashEvery > 0 && this.#version % this.#options.hashEvery === 0;
-    if (hash) {
-      this.#digests.set(this.#version, parameterDigest(this.params));
-      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
-    }
+    const version = this.#version + 1;
+    const hash = this.#options.hashEvery > 0 && version % this.#options.hashEvery === 0;
     const message: CoordinatorMessage = {
       type: 'update',
       step: update.t - 1,
-      version: this.#version,
+      version,
       lr: update.lr,
       gradScale: update.gradScale,
       t: update.t,
       hash,
       ...(this.#lastAlgorithm === 'star' && (this.#compress === 'none' ? { gradient: this.gradient } : { packed: halfBytes(encodeHalf(this.#compress, this.gradient)) })),
     };
-    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    // The message goes out first, so that the workers update their replicas while this one does
+    // (the message was encoded at send, and only microtasks run before the update and the digest
+    // below, so no reply or other message is handled against a half-updated replica).
+    const sent = Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    await Promise.resolve(); // the queued sends reach the sockets (one microtask hop; link.ts)
+    this.#optimizer.update(this.params, this.gradient, update);
+    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
+    this.#pendingStats = null;
+    this.#version = version;
+    if (hash) {
+      this.#digests.set(this.#version, parameterDigest(this.params));
+      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
+    }
+    await sent;
     return { updateMs: performance.now() - started };
   }
 
