@@ -138,8 +138,6 @@ export interface RunSpec {
   maxSteps: number;
   seed?: number;
   reduceChunks?: number;
-  /** --lr (default: the trainer's). */
-  lr?: number;
 }
 
 export function trainArgs(spec: RunSpec, out: string): string[] {
@@ -151,7 +149,6 @@ export function trainArgs(spec: RunSpec, out: string): string[] {
     '--epochs', '1000',
     '--seed', String(spec.seed ?? 0),
     ...(spec.reduceChunks ? ['--reduce-chunks', String(spec.reduceChunks)] : []),
-    ...(spec.lr === undefined ? [] : ['--lr', String(spec.lr)]),
     '--out', out,
   ];
 }
@@ -183,7 +180,6 @@ export async function referenceParamsWith(spec: RunSpec, extra: Parameters<typeo
     epochs: 1000,
     seed: spec.seed ?? 0,
     reduceChunks: spec.reduceChunks ?? 0,
-    ...(spec.lr === undefined ? {} : { lr: spec.lr }),
   });
   return result.params;
 }

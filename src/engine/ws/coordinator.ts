@@ -30,7 +30,7 @@ import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } 
 import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
 import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
 import { planBuckets } from '../buckets.js';
-import { expectedParts } from './step-buckets.js';
+import { expectedParts, type RingReport } from './step-buckets.js';
 import { plural } from '../../util/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport, WorkerTimeline } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
@@ -262,13 +262,15 @@ export class WsEngine implements Engine {
       const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount, slotUnit(this.#setup.batchNorm));
       const algorithm = chooseAllreduce(this.#options.allreduce ?? 'auto', members.length, P, this.#chunkCount);
       const segments = algorithm === 'ring' ? partitionRanges(P, members.length) : null;
+      const reporter = algorithm === 'ring' ? this.#localReporter(members) : -1;
+      const reports = members.map((_, i): RingReport => (reporter < 0 ? 'segment' : i === reporter ? 'bucket' : 'none'));
       const assignments = new Map<WorkerLink, Assignment>();
       members.forEach((link, i) => {
         assignments.set(link, {
           rows: shards.rows[i],
           chunks: shards.owners ? shards.owners[i] : null,
           chunkRows: shards.chunks,
-          parts: shards.owners ? [] : expectedParts(this.#buckets, algorithm, i, members.length),
+          parts: shards.owners ? [] : expectedParts(this.#buckets, algorithm, i, members.length, reports[i]),
         });
         link.lastRows = shards.rows[i].end - shards.rows[i].start;
       });
@@ -305,6 +307,7 @@ export class WsEngine implements Engine {
                 nextName: members[(i + 1) % members.length].name,
                 nextUrl: members[(i + 1) % members.length].ringUrl ?? '',
                 prevName: members[(i + members.length - 1) % members.length].name,
+                report: reports[i],
               },
             }),
           });
@@ -481,7 +484,19 @@ export class WsEngine implements Engine {
     this.#lastPlanKey = key;
     const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
     const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
-    this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}`);
+    const reporter = algorithm === 'ring' && this.#chunkCount === 0 ? this.#localReporter(members) : -1;
+    const from = algorithm !== 'ring' || this.#chunkCount > 0 ? '' : reporter >= 0 ? `; the reduced gradient comes whole from ${members[reporter].name} on this host` : '; each worker sends its reduced segment';
+    this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}${from}`);
+  }
+
+  /**
+   * Ring (--reduced-from): the member that sends the coordinator whole reduced buckets, or -1 when
+   * every member sends its segment. A worker on this host hands them over without using a real
+   * link, so the other workers' uplinks carry only the ring (docs/architecture.md).
+   */
+  #localReporter(members: readonly WorkerLink[]): number {
+    if (this.#options.reducedFrom === 'all') return -1;
+    return members.findIndex((m) => m.onThisHost);
   }
 
   /** The reduced gradient sum and the step's sums, all added in worker (or chunk) order. */

@@ -139,6 +139,11 @@ const coordinatorSchemas = {
         nextName: name,
         nextUrl: f.string({ maxLength: 300 }),
         prevName: name,
+        /**
+         * What it sends the coordinator of each reduced bucket: its finished segment, the whole
+         * bucket (it shares the coordinator's host; --reduced-from), or nothing. Absent = segment.
+         */
+        report: f.optional(f.enum(['segment', 'bucket', 'none'])),
       }),
     ),
   },

@@ -9,6 +9,8 @@ import type { LimitOverrides, TransportLogger } from '../../transport/index.js';
 export type AllreduceChoice = 'star' | 'ring' | 'auto';
 export type Allreduce = 'star' | 'ring';
 export type Compress = 'none' | 'fp16' | 'bf16';
+/** Ring: which workers send the coordinator the reduced gradient (WsCoordinatorOptions.reducedFrom). */
+export type ReducedFrom = 'local' | 'all';
 
 export const wsDefaults = Object.freeze({
   /** The step deadline is this multiple of the median of recent step times... */
@@ -103,6 +105,13 @@ export interface WsCoordinatorOptions {
   compress?: Compress;
   /** With compress: keep each worker's rounding residual for its next step (default false). */
   compressFeedback?: boolean;
+  /**
+   * Ring: where the coordinator takes the reduced gradient from (default 'local'). 'local': when
+   * a worker on the coordinator's own host is a member, it sends whole reduced buckets and the
+   * others nothing (their uplinks carry only the ring); otherwise as 'all'. 'all': every worker
+   * sends its finished segment of each bucket.
+   */
+  reducedFrom?: ReducedFrom;
   limits?: LimitOverrides;
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
@@ -181,6 +190,9 @@ export function checkCoordinatorOptions(o: WsCoordinatorOptions): void {
   if (o.ringChunkBytes !== undefined) positiveInteger('ringChunkBytes', o.ringChunkBytes);
   if (o.bucketBytes !== undefined && !(Number.isFinite(o.bucketBytes) && o.bucketBytes >= 0)) {
     throw new ConfigError('badOption', `--bucket-mb must be a number of MB ≥ 0 (0 = one bucket; got ${shown(o.bucketBytes / 2 ** 20)})`);
+  }
+  if (o.reducedFrom !== undefined && !['local', 'all'].includes(o.reducedFrom)) {
+    throw new ConfigError('badOption', `--reduced-from must be local or all (got ${shown(o.reducedFrom)})`);
   }
   if (o.compress !== undefined && !['none', 'fp16', 'bf16'].includes(o.compress)) {
     throw new ConfigError('badOption', `--compress must be one of none, fp16, bf16 (got ${shown(o.compress)})`);

@@ -15,9 +15,16 @@ export function bucketSegments(buckets: readonly Range[], n: number): Range[][] 
   return buckets.map((bucket) => partitionRanges(bucket.end - bucket.start, n).map((r) => ({ start: bucket.start + r.start, end: bucket.start + r.end })));
 }
 
-/** What member `rank` of `n` sends the coordinator, in order: star its buckets, ring its finished segment of each. */
-export function expectedParts(buckets: readonly Range[], algorithm: 'star' | 'ring', rank: number, n: number): Range[] {
-  if (algorithm === 'star') return buckets.slice();
+/** What a ring member sends the coordinator of each reduced bucket (messages.ts, `step.ring.report`). */
+export type RingReport = 'segment' | 'bucket' | 'none';
+
+/**
+ * What member `rank` of `n` sends the coordinator, in order: star its buckets; ring, by `report`,
+ * its finished segment of each bucket, each whole bucket, or nothing.
+ */
+export function expectedParts(buckets: readonly Range[], algorithm: 'star' | 'ring', rank: number, n: number, report: RingReport = 'segment'): Range[] {
+  if (algorithm === 'star' || report === 'bucket') return buckets.slice();
+  if (report === 'none') return [];
   return bucketSegments(buckets, n).map((segments) => segments[(rank + 1) % n]);
 }
 

@@ -683,7 +683,12 @@ class WorkerSession {
       // would let the coordinator apply the update while a successor's all-gather is incomplete.
       const seg = finished as Range | null;
       if (!seg || signal.aborted) throw new Superseded('this step');
-      await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: seg.start, ...this.#wire(reduced().subarray(seg.start, seg.end)) });
+      // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
+      // worker shares its host), or from another worker (--reduced-from).
+      const report = ring.report ?? 'segment';
+      if (report === 'none') continue;
+      const sent = report === 'bucket' ? setup.buckets[b] : seg;
+      await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: sent.start, ...this.#wire(reduced().subarray(sent.start, sent.end)) });
     }
     await computed;
   }
