@@ -2,14 +2,15 @@
  * dptrain against PyTorch DDP across an emulated LAN (issue 20; docs/benchmarks.md, "Across a LAN").
  *
  * In the namespace lab (cluster/lab up n+1 --delay D --rate R; docs/cluster.md §4), interleaved
- * round by round: dptrain (coordinator in h0, one `dptrain worker --threads 1` in each of h1..hn,
- * the ring all-reduce) with and without --compress bf16, and PyTorch DDP with gloo (one rank with
+ * round by round: dptrain (the coordinator in h1 beside worker 1, or in a host of its own with
+ * --coordinator h0; one `dptrain worker --threads 1` in each of h1..hn; the ring all-reduce) with
+ * and without overlap and --compress bf16, and PyTorch DDP with gloo (one rank with
  * one thread in each of h1..hn, MASTER_ADDR = h1, GLOO_SOCKET_IFNAME = eth0; scripts/lan-ddp-peer.py)
  * without and with its fp16 compression hook. Same MLP, global batch, plain SGD lr 0.1, synthetic
  * 784-feature data. Prints one markdown table per (rate, n): samples/s, the step split (compute,
  * exposed communication, the rest) and the overlap achieved (hidden / total communication).
  *
- *   npm run build && node dist/scripts/bench-lan.js [--rounds 3] [--workloads W2,W1] [--rates 1gbit,100mbit] [--workers 2,3]
+ *   npm run build && node dist/scripts/bench-lan.js [--rounds 3] [--workloads W2,W1] [--rates 1gbit,100mbit] [--workers 2,3] [--coordinator h1|h0]
  *
  * Needs root (CAP_NET_ADMIN) for the lab and /usr/bin/python3 with torch; says why and exits 2 otherwise.
  */
@@ -76,7 +77,8 @@ async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: st
   const steps = Number(flags.steps);
   const warmup = Number(flags.warmup);
   const extra = flags['bucket-mb'] ? ['--bucket-mb', flags['bucket-mb']] : [];
-  const coordinator = inHost(0, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(0)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, '--overlap', overlap ? 'on' : 'off', ...extra,
+  const home = Number(flags.coordinator.slice(1));
+  const coordinator = inHost(home, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(home)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, '--overlap', overlap ? 'on' : 'off', ...extra,
     '--dataset', BENCH_DATASET, '--model', w.model, '--batch-size', String(w.batchSize), '--lr', '0.1', '--momentum', '0', '--max-steps', String(steps), '--val-split', '0', '--out', out, '--log-format', 'json'], `${w.name} dptrain coordinator`);
   // Workers start once the coordinator listens (it loads the dataset first).
   for (const started = Date.now(); !/coordinator at ws:\/\//.test(coordinator.stderr()); ) {
@@ -84,7 +86,7 @@ async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: st
     await Promise.race([coordinator.done, new Promise((resolve) => setTimeout(resolve, 200))]);
   }
   const workers = Array.from({ length: n }, (_, k) =>
-    inHost(k + 1, [process.execPath, dptrain, 'worker', '--connect', `${ip(0)}:${p}`, '--token-file', token, '--threads', '1', '--name', `h${k + 1}`, '--log-format', 'json'], `${w.name} dptrain worker h${k + 1}`),
+    inHost(k + 1, [process.execPath, dptrain, 'worker', '--connect', `${ip(home)}:${p}`, '--token-file', token, '--threads', '1', '--name', `h${k + 1}`, '--log-format', 'json'], `${w.name} dptrain worker h${k + 1}`),
   );
   try {
     await coordinator.done;
@@ -140,12 +142,16 @@ function parseFlags() {
     steps: '40',
     warmup: '8',
     'bucket-mb': '',
+    // h1: beside worker 1, as Horovod's rank 0 and DDP's MASTER_ADDR (worker 1 then hands it the
+    // reduced gradient on its own host, --reduced-from local); h0: a host of its own.
+    coordinator: 'h1',
     'ddp-window-steps': '20',
     variants: VARIANTS.join(','),
   });
   for (const w of flags.workloads.split(',')) if (!['W1', 'W2'].includes(w)) badFlagValue(`--workloads: ${w} is not W1 or W2`);
   for (const v of flags.variants.split(',')) if (!(VARIANTS as readonly string[]).includes(v)) badFlagValue(`--variants: ${v} is not one of ${VARIANTS.join(', ')}`);
   if (!(Number(flags.rounds) >= 1)) badFlagValue('--rounds must be a positive integer');
+  if (!['h0', 'h1'].includes(flags.coordinator)) badFlagValue(`--coordinator: ${flags.coordinator} is not h0 or h1`);
   return flags;
 }
 
@@ -193,7 +199,7 @@ async function main(): Promise<void> {
 }
 
 function printTable(rate: string, n: number, flags: Flags, workloads: typeof WORKLOADS, variants: readonly string[], results: Map<string, Sample[]>, loadBefore: string): void {
-  console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in h0 + ${n} workers; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
+  console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in ${flags.coordinator} + ${n} workers in h1…h${n}; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
   console.log('| workload | run | samples/s [min–max] | vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
