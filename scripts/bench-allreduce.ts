@@ -264,9 +264,11 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
           const { next, prev } = bareRing!;
           await ringAllReduce(buffer, { step, attempt: 1, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: next as unknown as Connection<PeerMessage>, prev: prev as unknown as PeerInbox, signal: never, onReduced() {} });
         } else {
-          // worker.ts: `grad` with the shard's sums; then the coordinator's `update` carries the reduced sum.
+          // worker.ts with one bucket: the shard's gradient sum as a `part`, then `grad` with its sums;
+          // the coordinator's `update` carries the reduced sum.
           const conn = hub.get(c.size)!;
-          await conn.send({ type: 'grad', step, attempt: 1, lossSum: 1, correct: 0, count: 1, gradSumSq: 1, nonFinite: false, computeMs: 1, gradient: buffer });
+          await conn.send({ type: 'part', step, attempt: 1, offset: 0, values: buffer });
+          await conn.send({ type: 'grad', step, attempt: 1, lossSum: 1, correct: 0, count: 1, gradSumSq: 1, nonFinite: false, computeMs: 1 });
           const m = await conn.receive();
           if (m.type !== 'update' || !m.gradient) throw new Error(`expected an update with a gradient, got ${m.type}`);
           buffer.set(m.gradient);
@@ -318,8 +320,12 @@ async function hubRole(cfg: NodeConfig): Promise<void> {
       const cpu = process.cpuUsage();
       const started = performance.now();
       for (let i = 0; i < c.iters; i++) {
-        const grads = await Promise.all(links.map((l) => l.receive()));
-        reduceInOrder(grads.map((g) => (g as MessageOf<'grad'>).gradient), sum);
+        const parts = await Promise.all(links.map(async (l) => {
+          const part = (await l.receive()) as MessageOf<'part'>;
+          await l.receive(); // its `grad`
+          return part.values!;
+        }));
+        reduceInOrder(parts, sum);
         const step = c.step + i;
         await Promise.all(links.map((l) => l.send({ type: 'update', step, version: step + 1, lr: 0.1, gradScale: 1, t: step + 1, hash: false, gradient: sum })));
       }

@@ -76,3 +76,8 @@ test('--help explains batch size, epoch and iteration with the N = 1050, B = 100
   assert.match(result.stdout, /--batch-size <n\|full\|auto>/);
   assert.match(result.stdout, /--micro-batch/);
 });
+
+test('--engine ws on `dptrain train` points to `dptrain coordinator`', () => {
+  expectUsageError([...fast, '--engine', 'ws'], /--engine ws runs under `dptrain coordinator`.*`dptrain train` takes --engine threads or inline/, 'dptrain.config.badOption');
+  expectUsageError([...fast, '--engine', 'gpu'], /--engine must be one of threads, inline \(got "gpu"\)/, 'dptrain.config.badOption');
+});

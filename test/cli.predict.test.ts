@@ -91,12 +91,16 @@ test('bad input to predict is one line and exit 2: empty input, other columns, a
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.ok(r.stderr.includes(`[${code}]`), r.stderr);
     assert.match(r.stderr, pattern);
+    assert.equal(r.stdout, '', 'nothing on stdout, not even the header line');
   };
   const empty = path.join(dir, 'empty.csv');
   fs.writeFileSync(empty, '');
   check(['predict', model, '--input', empty], 'dptrain.data.emptyInput', /empty\.csv holds no rows to predict/);
   check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, '');
   check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /only a header/, FEATURES.join(',') + '\n');
+  const output = path.join(dir, 'out.csv');
+  check(['predict', model, '--input', '-', '--output', output], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, '');
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('out.csv')), [], '--output: neither the file nor its temp file');
   check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /has the columns "a", "b" but .* takes the features "sepal_length"/, 'a,b\n1,2\n');
   check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /line 1 has 3 columns but .* takes 4 features/, '1,2,3\n');
   const corrupt = path.join(dir, 'corrupt.safetensors');

@@ -207,7 +207,7 @@ test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is
     assert.equal(c.code, 0, c.out);
     for (const w of await Promise.all(workers)) assert.equal(w.code, 0, w.out);
     assert.doesNotMatch(c.out, /dropping worker|lost worker/, 'no worker is dropped under delay and loss');
-    const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+    const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
     assert.deepEqual(ws, inline);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

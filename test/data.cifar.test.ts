@@ -1,7 +1,7 @@
 /**
  * cifar10: the CIFAR-10 binary version, served by a real HTTP server on 127.0.0.1 as a tar.gz
  * made by GNU tar in the official layout (cifar-10-batches-bin/*.bin, 3,073-byte records) with a
- * few hundred images; its MD5 and size replace the official ones through DPTRAIN_REGISTRY_OVERRIDE.
+ * few hundred images; its SHA-256, MD5 and size replace the official ones through DPTRAIN_REGISTRY_OVERRIDE.
  * The real archive is not available here (no network).
  */
 import assert from 'node:assert/strict';
@@ -44,6 +44,7 @@ function tarGz(dir: string, name: string, files: Record<string, Buffer>): string
 }
 
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 interface Run {
   status: number | null;
@@ -74,7 +75,7 @@ describe('cifar10 from a local mirror', () => {
     for (const k of [3, 1, 5, 2, 4]) files[`cifar-10-batches-bin/data_batch_${k}.bin`] = batches[k - 1];
     files['cifar-10-batches-bin/test_batch.bin'] = testBatch;
     archive = fs.readFileSync(tarGz(dir, 'cifar-10-binary.tar.gz', files));
-    fs.writeFileSync(override, JSON.stringify({ cifar10: { 'cifar-10-binary.tar.gz': { md5: md5(archive), bytes: archive.length } } }));
+    fs.writeFileSync(override, JSON.stringify({ cifar10: { 'cifar-10-binary.tar.gz': { sha256: sha256(archive), md5: md5(archive), bytes: archive.length } } }));
     server = http.createServer((request, response) => {
       if (request.url === '/cifar/cifar-10-binary.tar.gz') response.writeHead(200, { 'content-length': archive.length }).end(archive);
       else response.writeHead(404).end();

@@ -1,6 +1,7 @@
 /**
  * Downloads through a real HTTP server on 127.0.0.1 serving fixture IDX files in the official
- * format; the registry's MD5s are swapped for the fixtures' through DPTRAIN_REGISTRY_OVERRIDE.
+ * format; the registry's checksums (size, SHA-256, MD5) are swapped for the fixtures' through
+ * DPTRAIN_REGISTRY_OVERRIDE.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -45,6 +46,8 @@ const fixtures = new Map<string, Buffer>([
   ['t10k-labels-idx1-ubyte.gz', idxLabels(100)],
 ]);
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const trainImages = fixtures.get('train-images-idx3-ubyte.gz') as Buffer;
 
 interface Run {
   status: number | null;
@@ -69,10 +72,14 @@ describe('dptrain data fetch against a local mirror', () => {
   const dir = tempDir('dptrain-fetch-');
   const override = path.join(dir, 'override.json');
   const badOverride = path.join(dir, 'bad-override.json');
+  const badMd5Override = path.join(dir, 'bad-md5-override.json');
 
   before(async () => {
-    fs.writeFileSync(override, JSON.stringify({ 'fashion-mnist': Object.fromEntries([...fixtures].map(([name, bytes]) => [name, md5(bytes)])) }));
-    fs.writeFileSync(badOverride, JSON.stringify({ 'fashion-mnist': { 'train-images-idx3-ubyte.gz': '0'.repeat(32) } }));
+    // Size, SHA-256 and MD5 for the images, the SHA-256 alone for the labels: both override forms.
+    const published = (name: string, bytes: Buffer) => (name.includes('images') ? { sha256: sha256(bytes), md5: md5(bytes), bytes: bytes.length } : sha256(bytes));
+    fs.writeFileSync(override, JSON.stringify({ 'fashion-mnist': Object.fromEntries([...fixtures].map(([name, bytes]) => [name, published(name, bytes)])) }));
+    fs.writeFileSync(badOverride, JSON.stringify({ 'fashion-mnist': { 'train-images-idx3-ubyte.gz': '0'.repeat(64) } }));
+    fs.writeFileSync(badMd5Override, JSON.stringify({ 'fashion-mnist': { 'train-images-idx3-ubyte.gz': { sha256: sha256(trainImages), md5: '0'.repeat(32) } } }));
     server = http.createServer((request, response) => {
       requests++;
       const [, mode, name] = (request.url ?? '').split('/');
@@ -134,13 +141,20 @@ describe('dptrain data fetch against a local mirror', () => {
     assert.equal(requests, before);
   });
 
-  it('reports a cached file that no longer matches its MD5', async () => {
+  it('data verify finds one flipped byte in a cached file (SHA-256) and a short file (size)', async () => {
     const cache = path.join(dir, 'corrupt');
     fs.mkdirSync(path.join(cache, 'fashion-mnist'), { recursive: true });
-    fs.writeFileSync(path.join(cache, 'fashion-mnist', 'train-labels-idx1-ubyte.gz'), 'not the file');
+    const flipped = Buffer.from(trainImages);
+    flipped[flipped.length >> 1] ^= 0x01;
+    fs.writeFileSync(path.join(cache, 'fashion-mnist', 'train-images-idx3-ubyte.gz'), flipped);
+    fs.writeFileSync(path.join(cache, 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), 'not the file');
+    fs.writeFileSync(path.join(cache, 'fashion-mnist', 'train-labels-idx1-ubyte.gz'), fixtures.get('train-labels-idx1-ubyte.gz') as Buffer);
     const run = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
     assert.equal(run.status, 2);
-    assert.match(run.stdout, /train-labels-idx1-ubyte\.gz\t12 bytes\tMD5 MISMATCH/);
+    assert.ok(run.stdout.includes(`train-images-idx3-ubyte.gz\t${trainImages.length} bytes\tSHA-256 MISMATCH: has SHA-256 ${sha256(flipped)} but the published SHA-256 is ${sha256(trainImages)}`), run.stdout);
+    assert.match(run.stdout, /t10k-images-idx3-ubyte\.gz\t12 bytes\tSIZE MISMATCH: has 12 bytes but the published size is \d+ bytes/);
+    assert.match(run.stdout, /train-labels-idx1-ubyte\.gz\t\d+ bytes\tok/);
+    assert.match(run.stderr, /2 cached file\(s\) fail verification/);
     assert.match(run.stderr, /dptrain\.data\.checksumMismatch/);
   });
 
@@ -175,13 +189,22 @@ describe('dptrain data fetch against a local mirror', () => {
     assert.equal(cacheFiles(cache).length, 4);
   });
 
-  it('refuses a file whose MD5 differs, caches nothing and shows both hashes', async () => {
+  it('refuses a file whose SHA-256 differs: exit 2, one line with both SHA-256, nothing cached, no temp file', async () => {
     const cache = path.join(dir, 'bad');
     const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: badOverride });
     assert.equal(run.status, 2);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
     assert.match(run.stderr, /dptrain\.data\.checksumMismatch/);
-    assert.ok(run.stderr.includes(md5(fixtures.get('train-images-idx3-ubyte.gz') as Buffer)));
-    assert.ok(run.stderr.includes('0'.repeat(32)));
+    assert.ok(run.stderr.includes(`${base}/ok/train-images-idx3-ubyte.gz has SHA-256 ${sha256(trainImages)} but the published SHA-256 is ${'0'.repeat(64)}`), run.stderr);
+    assert.match(run.stderr, /nothing was cached/);
+    assert.deepEqual(cacheFiles(cache), []);
+  });
+
+  it('refuses a file whose SHA-256 matches but whose MD5 does not', async () => {
+    const cache = path.join(dir, 'bad-md5');
+    const run = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', `${base}/ok/`], { DPTRAIN_REGISTRY_OVERRIDE: badMd5Override });
+    assert.equal(run.status, 2);
+    assert.ok(run.stderr.includes(`has MD5 ${md5(trainImages)} but the published MD5 is ${'0'.repeat(32)}`), run.stderr);
     assert.deepEqual(cacheFiles(cache), []);
   });
 
@@ -197,7 +220,7 @@ describe('dptrain data fetch against a local mirror', () => {
       assert.match(run.stderr, /dptrain\.data\.fetchFailed/);
       assert.match(run.stderr, mode === 'stall' ? /stalled/ : /truncated|terminated|other side closed/);
       assert.ok(run.stderr.includes(path.join(cache, 'fashion-mnist', 'train-images-idx3-ubyte.gz')));
-      assert.ok(run.stderr.includes(md5(fixtures.get('train-images-idx3-ubyte.gz') as Buffer)));
+      assert.ok(run.stderr.includes(`SHA-256 ${sha256(trainImages)}, ${trainImages.length} bytes`), run.stderr);
       assert.deepEqual(cacheFiles(cache), []);
     });
   }
@@ -258,7 +281,7 @@ describe('offline behaviour and the network guard', () => {
     assert.doesNotThrow(() => checkNetworkGuard('http://127.0.0.1:1/x.gz'));
   });
 
-  it('fails in one line naming the URL, the place for the file and its MD5 when no mirror answers', async () => {
+  it('fails in one line naming the URL, the place for the file and its SHA-256 and size when no mirror answers', async () => {
     const cache = tempDir('dptrain-offline-');
     const started = Date.now();
     const run = await dptrain(['data', 'fetch', 'mnist-full', '--data-dir', cache], {});
@@ -268,7 +291,8 @@ describe('offline behaviour and the network guard', () => {
     assert.match(run.stderr, /dptrain\.data\.fetchFailed/);
     assert.ok(run.stderr.includes(`${REGISTRY['mnist-full'].mirrors[0]}train-images-idx3-ubyte.gz`));
     assert.ok(run.stderr.includes(path.join(cache, 'mnist-full', 'train-images-idx3-ubyte.gz')));
-    assert.ok(run.stderr.includes(registryFiles(REGISTRY['mnist-full'])[0].md5));
+    const images = registryFiles(REGISTRY['mnist-full'])[0];
+    assert.ok(run.stderr.includes(`(SHA-256 ${images.sha256}, ${images.bytes} bytes)`), run.stderr);
     fs.rmSync(cache, { recursive: true, force: true });
   });
 

@@ -161,7 +161,8 @@ test('mutated ws-engine messages of every type are each accepted or refused with
   const sums = { lossSum: 1.5, correct: 3, count: 10, gradSumSq: 2, nonFinite: false, computeMs: 1.25 };
   const samples: Record<string, unknown>[] = [
     { type: 'setup', model: 'mlp:2-3-2', numParams: P, dataset: 'synthetic:spirals', datasetHash: hash, trainHash: hash, valSplit: 0.1, standardize: false, seed: 1,
-      optimizer: { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, microBatch: 0, kernels: 'wasm', chunks: 0, ring: true, ringChunkFloats: 8 },
+      optimizer: { name: 'adam', momentum: 0, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, microBatch: 0, kernels: 'wasm', chunks: 0, ring: true, ringChunkFloats: 8,
+      buckets: [{ start: 8, end: 16 }, { start: 0, end: 8 }], overlap: true, compress: 'bf16', compressFeedback: false },
     { type: 'dataChunk', array: 'x', offset: 0, values: f32(64) },
     { type: 'state', version: 3, params: f32(P) },
     { type: 'optimizerState', name: 'exp_avg', values: f32(P) },
@@ -169,14 +170,18 @@ test('mutated ws-engine messages of every type are each accepted or refused with
       ring: { rank: 0, size: 2, segments: [{ start: 0, end: 8 }, { start: 8, end: 16 }], nextName: 'w2', nextUrl: 'ws://127.0.0.1:9/', prevName: 'w2' } },
     { type: 'step', epoch: 0, step: 4, attempt: 2, version: 4, start: 0, end: 30, algorithm: 'star', chunks: { first: 0, rows: [{ start: 0, end: 15 }] } },
     { type: 'update', step: 4, version: 5, lr: 0.01, gradScale: 0.1, t: 5, hash: true, gradient: f32(P) },
+    { type: 'update', step: 4, version: 5, lr: 0.01, gradScale: 0.1, t: 5, hash: false, packed: new Uint8Array(2 * P) },
     { type: 'skip', step: 4, version: 4 },
     { type: 'probe', step: 4, attempt: 1 },
     { type: 'done', reason: 'the run is over' },
     { type: 'ready', datasetHash: hash, trainHash: hash, numParams: P, kernels: 'js', ringPort: 4000 },
-    { type: 'grad', step: 4, attempt: 1, ...sums, gradient: f32(P) },
+    { type: 'grad', step: 4, attempt: 1, ...sums },
+    { type: 'grad', step: 4, attempt: 1, ...sums, timeline: { computeMs: 3, buckets: [{ readyMs: 1, startMs: 1.5, endMs: 4 }] } },
+    { type: 'part', step: 4, attempt: 1, offset: 8, values: f32(8) },
+    { type: 'part', step: 4, attempt: 1, offset: 8, packed: new Uint8Array(16) },
     { type: 'chunkGrad', step: 4, attempt: 1, chunk: 0, ...sums, gradient: f32(P) },
     { type: 'computed', step: 4, attempt: 1, computeMs: 3 },
-    { type: 'ringResult', step: 4, attempt: 1, ...sums, offset: 8, segment: f32(8) },
+    { type: 'ringResult', step: 4, attempt: 1, ...sums },
     { type: 'ringFailed', step: 4, attempt: 1, peer: 'w2', reason: 'reset' },
     { type: 'probeReply', step: 4, attempt: 1 },
     { type: 'hash', version: 5, digest: 'ab'.repeat(32) },
@@ -185,6 +190,7 @@ test('mutated ws-engine messages of every type are each accepted or refused with
   for (const m of samples) coordinatorMessages.validate(codec.decode(packr.pack(m)), engineDims); // the samples are valid
   const ring = { type: 'ring', step: 4, attempt: 1, round: 0, offset: 0, values: f32(8) };
   peerMessages.validate(codec.decode(packr.pack(ring)), engineDims);
+  peerMessages.validate(codec.decode(packr.pack({ type: 'ring16', step: 4, attempt: 1, round: 0, offset: 0, packed: new Uint8Array(16) })), engineDims);
 
   const oddValues = [undefined, null, true, -1, 1.5, 2 ** 53, -0, NaN, Infinity, '', 'x'.repeat(2_000), 'ws://x', [], {}, { __proto__: null, a: 1 },
     new Float32Array(P + 1), new Float32Array(0), new Float64Array(P), new Uint8Array(P * 4), Buffer.alloc(32), [1, 2, 3], { start: 0 }];

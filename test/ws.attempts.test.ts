@@ -38,6 +38,6 @@ test('a step that fails on every attempt stops the run after maxAttempts with wo
   assert.equal(await second.exited, 0, second.log());
   assert.equal(await healthy.exited, 0, healthy.log());
   assert.ok(second.messages(/^resuming from .*ckpt-000000010\.safetensors/).length === 1, second.log());
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline);
 });

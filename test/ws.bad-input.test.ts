@@ -119,7 +119,7 @@ test('wrong token, protocol version, dataset hash, model, oversized frame, malfo
   assert.match(wrongLength, /dropping worker "afake" .* at step 0/);
   await coordinator.waitFor(/^recomputing step 0 with 2 worker\(s\)/);
 
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 });
 

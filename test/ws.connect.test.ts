@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runCli, tempDir } from './helpers.js';
 import { killAll, Proc, startCoordinator, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
-import { hostPort, reachableHosts } from '../src/transport/index.js';
+import { hostPort, isOwnAddress, reachableHosts } from '../src/transport/index.js';
 
 after(killAll);
 
@@ -64,4 +64,7 @@ test('the dialable hosts of a server: its own address, the interfaces for 0.0.0.
   assert.deepEqual(reachableHosts('0.0.0.0', { lo: [lo] }), ['127.0.0.1']);
   assert.equal(hostPort('fd00::2', 7000), '[fd00::2]:7000');
   assert.equal(hostPort('10.0.0.1', 7000), '10.0.0.1:7000');
+  // A peer at one of these addresses runs on this host (the coordinator's --reduced-from local).
+  for (const ip of ['127.0.0.1', '127.3.4.5', '::1', '::ffff:127.0.0.1', '192.168.1.10', '::ffff:192.168.1.10', 'fd00::2', 'FD00::2']) assert.ok(isOwnAddress(ip, machine), ip);
+  for (const ip of ['192.168.1.11', '10.0.0.1', 'fd00::3', 'unknown']) assert.ok(!isOwnAddress(ip, machine), ip);
 });

@@ -30,6 +30,6 @@ test('a replica perturbed after update 10 is named by the hash check, dropped, r
   assert.equal(diverged.length, 1, coordinator.log());
   assert.match(diverged[0], /at version 10/);
   assert.ok(coordinator.messages(/^worker "w2".* joins at step/).length >= 2, 'w2 joined again after the drop');
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline);
 });

@@ -153,9 +153,19 @@ export function trainArgs(spec: RunSpec, out: string): string[] {
   ];
 }
 
-/** The inline engine's final parameters for the same run: the reference every engine is checked against. */
-export async function referenceParams(spec: RunSpec): Promise<Float32Array> {
-  return referenceParamsWith(spec, {});
+/**
+ * The inline engine's final parameters for the same run: the reference every engine is checked
+ * against. With `runDir`, on the kernel set that run used (its summary.json): under --kernels auto
+ * each process chooses blas or wasm by its own speed probe, and on a loaded machine two processes
+ * may choose differently, which changes the products' rounding.
+ */
+export async function referenceParams(spec: RunSpec, runDir?: string): Promise<Float32Array> {
+  const summary = runDir === undefined ? null : path.join(runDir, 'summary.json');
+  // summary.kernels describes the set ("blas (OpenBLAS 0.3.21, core Zen, …)"); its first word names it.
+  const described = summary !== null && fs.existsSync(summary) ? (JSON.parse(fs.readFileSync(summary, 'utf8')) as { kernels?: string }).kernels : undefined;
+  const kernels = described?.split(' ')[0];
+  if (kernels !== undefined && kernels !== 'js' && kernels !== 'wasm' && kernels !== 'blas') throw new Error(`${summary} names kernels "${described}"`);
+  return referenceParamsWith(spec, kernels === undefined ? {} : { kernels });
 }
 
 export async function referenceParamsWith(spec: RunSpec, extra: Parameters<typeof train>[0]): Promise<Float32Array> {
@@ -212,7 +222,7 @@ export async function assertRecoveredRun(run: { coordinator: Proc; workers: Proc
   assert.equal(records.length, spec.maxSteps);
   if (run.cutStepRecomputed !== false) assert.equal(records[step].timing.computeMs.length, 2, `step ${step} was computed by the other two`);
   assert.equal(records[rejoinStep].timing.computeMs.length, 3, 'three workers again from the rejoin on');
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 }
 

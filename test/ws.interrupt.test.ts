@@ -42,7 +42,7 @@ test('Ctrl-C of `dptrain coordinator` with 2 workers: the workers exit 0 saying 
   const again = [startWorker(resumed.url, 'w3'), startWorker(resumed.url, 'w4')];
   assert.equal(await resumed.exited, 0, resumed.log());
   for (const w of again) assert.equal(await w.exited, 0, w.log());
-  assert.deepEqual(await finalParams(out, spec.model), await referenceParams(spec));
+  assert.deepEqual(await finalParams(out, spec.model), await referenceParams(spec, out));
 });
 
 test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worker is told and exits 0, the coordinator exits 130', { timeout: 60_000 }, async () => {

@@ -21,7 +21,7 @@ test('3 ws workers train a conv net with dropout to the inline engine\'s paramet
   const workers = ['w1', 'w2', 'w3'].map((name) => startWorker(coordinator.url, name));
   assert.equal(await coordinator.exited, 0, coordinator.log());
   for (const w of workers) assert.equal(await w.exited, 0, w.log());
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   const relative = maxRelativeDifference(inline, ws);
   assert.ok(relative < 1e-5, `relative difference ${relative}`);
 });

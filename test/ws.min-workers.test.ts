@@ -47,7 +47,7 @@ test('a run whose only worker is killed continues when another joins within --re
   assert.equal(await w2.exited, 0, w2.log());
   assert.deepEqual(coordinator.messages(/diverged/), []);
   assert.equal(stepRecords(out).length, spec.maxSteps);
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 });
 

@@ -59,7 +59,7 @@ test('a worker slowed by a SIGSTOP/SIGCONT duty cycle is named as the slowest wi
   const records = stepRecords(out);
   assert.equal(records.length, spec.maxSteps);
   assert.ok(records.every((r) => r.timing.computeMs.length === 3));
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks, as a run without the slowdown is');
 });
 

@@ -60,7 +60,7 @@ test('a worker\'s gradient frames of step 3 replayed byte for byte during a late
   const records = stepRecords(out);
   assert.equal(records.length, spec.maxSteps);
   assert.ok(records.every((r) => r.timing.computeMs.length === 3), 'every step by all three workers');
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 });
 
@@ -102,6 +102,6 @@ test('a worker SIGKILLed right after its whole gradient reached the coordinator,
   assert.equal(records.length, spec.maxSteps, 'every step applied once');
   assert.equal(records[STEP - 1].timing.computeMs.length, 3);
   assert.equal(records[STEP].timing.computeMs.length, 2, 'step 8 was computed again by the two others; w2\'s delivered gradient was discarded');
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
 });

@@ -61,7 +61,7 @@ test('with --reduce-chunks a run that loses a worker is bit-identical to the inl
   workers[2].kill('SIGKILL');
   assert.equal(await coordinator.exited, 0, coordinator.log());
   assert.ok(coordinator.messages(/worker "w3"/).some((m) => /^(dropping|lost) worker "w3"/.test(m)), coordinator.log());
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline);
 });
 
@@ -100,7 +100,7 @@ test('a worker that joins mid-run (ring) gets the parameters and optimizer state
 test('a worker that joins mid-run (star, --reduce-chunks) leaves the run bit-identical to the inline engine', { timeout: 60_000 }, async () => {
   const spec: RunSpec = { ...joinSpec, reduceChunks: 6 };
   const { out } = await runWithLateJoiner('star', spec, []);
-  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec)]);
+  const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParams(spec, out)]);
   assert.deepEqual(ws, inline);
 });
 

@@ -47,6 +47,11 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--ship-data', 'send the dataset to every worker instead of having it load the spec')
     .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)
     .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
+    .option('--bucket-mb <mb>', `gradient buckets of at least this many MiB, in backward order; 0 = one bucket (default: ${wsDefaults.bucketBytes / 2 ** 20})`)
+    .addOption(new Option('--reduced-from <local|all>', "ring: a worker on this host sends the coordinator whole reduced buckets, the others nothing (local; as all when no worker shares this host), or every worker its segment (all); same results either way").choices(['local', 'all']).default('local'))
+    .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
+    .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
+    .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
     .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1 (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
     .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
@@ -89,6 +94,13 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   if (rejoinTimeoutMs !== undefined && !(rejoinTimeoutMs >= 0 && rejoinTimeoutMs <= 86_400_000)) {
     throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
   }
+  const bucketMb = flags.bucketMb === undefined ? undefined : parseNumber('--bucket-mb', flags.bucketMb as string);
+  if (bucketMb !== undefined && !(bucketMb >= 0 && bucketMb <= 1024)) {
+    throw new ConfigError('badOption', `--bucket-mb must be a number of MiB from 0 to 1024 (0 = one bucket; got ${JSON.stringify(flags.bucketMb)})`);
+  }
+  if (flags.compressFeedback === true && (flags.compress ?? 'none') === 'none') {
+    throw new ConfigError('badOption', '--compress-feedback keeps the residual of 16-bit rounding: it needs --compress fp16 or bf16');
+  }
   const token = tokenFile ? readTokenFile(tokenFile) : undefined;
   // Only the options given reach train(), so that it tells defaults from choices (docs/cli.md,
   // "Defaults and explicit options"); resolved here too (with --resume, the checkpoint's options
@@ -119,6 +131,11 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     hashEvery,
     deadlineFloorMs,
     rejoinTimeoutMs,
+    ...(bucketMb !== undefined && { bucketBytes: Math.round(bucketMb * 2 ** 20) }),
+    overlap: flags.overlap !== 'off',
+    reducedFrom: (flags.reducedFrom ?? 'local') as WsCoordinatorOptions['reducedFrom'],
+    compress: (flags.compress ?? 'none') as WsCoordinatorOptions['compress'],
+    compressFeedback: flags.compressFeedback === true,
     log: logger,
     signal: interrupts.signal,
     onMembership: dashboard?.coordinator.onMembership,

@@ -1,12 +1,14 @@
 /**
  * `dptrain data fetch NAME | list | verify`: download the registry's datasets into the cache,
- * show what is cached, and re-check cached files against their published MD5 (docs/datasets.md).
+ * show what is cached, and re-check cached files against their published size, SHA-256 and MD5
+ * (docs/datasets.md).
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DataError } from '../errors.js';
 import { usageErrorFrom } from './error-output.js';
-import { cachedPath, dataDirOf, ensureDataset, md5Of } from '../data/fetch.js';
+import { cachedPath, dataDirOf, ensureDataset } from '../data/fetch.js';
+import { digestFile, mismatchOf } from '../data/file-check.js';
 import { REGISTRY, registryEntry, registryFiles, type RegistryEntry } from '../data/registry.js';
 
 interface DataOptions {
@@ -41,7 +43,7 @@ export function registerDataCommand(program: Command): Command {
   for (const verb of ['list', 'verify'] as const) {
     data
       .command(verb)
-      .description(verb === 'list' ? 'show cached datasets and their sizes' : 're-check cached files against their published MD5')
+      .description(verb === 'list' ? 'show cached datasets and their sizes' : 're-check cached files against their published size, SHA-256 and MD5')
       .option('--data-dir <dir>', 'cache directory')
       .action((options: DataOptions) => listCache(options.dataDir, verb === 'verify'));
   }
@@ -59,8 +61,11 @@ function entryNamed(name: string): RegistryEntry {
   return entry;
 }
 
-/** One line per registry file: cached or missing, its size, and (verify) whether its MD5 matches. */
-function listCache(dataDir: string | undefined, verify: boolean): void {
+/**
+ * One line per registry file: cached or missing, its size, and (verify) `ok` or which published
+ * value it fails — `SIZE|SHA-256|MD5 MISMATCH` and the detail with both SHA-256.
+ */
+async function listCache(dataDir: string | undefined, verify: boolean): Promise<void> {
   let bad = 0;
   for (const name of Object.keys(REGISTRY)) {
     const entry = entryNamed(name);
@@ -72,9 +77,9 @@ function listCache(dataDir: string | undefined, verify: boolean): void {
       }
       let status = '';
       if (verify) {
-        const ok = md5Of(path) === file.md5;
-        if (!ok) bad++;
-        status = ok ? '\tok' : '\tMD5 MISMATCH';
+        const mismatch = mismatchOf(file, await digestFile(path));
+        if (mismatch !== undefined) bad++;
+        status = mismatch === undefined ? '\tok' : `\t${mismatch.what.toUpperCase()} MISMATCH: ${mismatch.detail}`;
       }
       process.stdout.write(`${name}/${file.name}\t${statSync(path).size} bytes${status}\n`);
     }

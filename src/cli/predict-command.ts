@@ -102,6 +102,7 @@ async function openOutput(file: string): Promise<{ stream: Writable; commit(): P
       await fs.promises.rename(temp, file);
     },
     async abandon() {
+      stream.on('error', () => {}); // writes still in flight fail once destroyed; the temp file goes anyway
       stream.destroy();
       await fs.promises.rm(temp, { force: true });
     },

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { defaultTrainConfig, trainChoices, type TrainConfig } from '../train/index.js';
+import { ConfigError } from '../errors.js';
 import { parseBatchSize, parseChoice, parseInteger, parseNumber, parseTrainBatchSize } from './parse.js';
 
 interface FlagSpec {
@@ -22,6 +23,12 @@ const choice =
   <K extends keyof typeof trainChoices>(key: K) =>
   (flag: string, raw: string) =>
     parseChoice(flag, raw, trainChoices[key]) as TrainConfig[K];
+
+/** The engines `dptrain train` runs itself; the ws engine lives in `dptrain coordinator`. */
+function parseLocalEngine(flag: string, raw: string): TrainConfig['engine'] {
+  if (raw === 'ws') throw new ConfigError('badOption', `${flag} ws runs under \`dptrain coordinator\` (workers join it with \`dptrain worker\`; docs/cluster.md) — \`dptrain train\` takes ${flag} threads or inline`);
+  return parseChoice(flag, raw, trainChoices.engine.filter((e) => e !== 'ws'));
+}
 
 export const trainFlags: FlagSpec[] = [
   { key: 'dataset', flag: '--dataset <spec>', help: 'mnist | synthetic:blobs|spirals|teacher?k=v | idx:PATH | csv:PATH?label=NAME' },
@@ -50,7 +57,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'valSplit', flag: '--val-split <f>', help: 'fraction of samples held out for validation (seeded)', parse: number },
   { key: 'standardize', flag: '--standardize', help: 'scale features to mean 0, std 1 (statistics from the training split)' },
   { key: 'seed', flag: '--seed <s>', help: 'seed of init, split and shuffles; same seed, same run', parse: integer },
-  { key: 'engine', flag: '--engine <name>', help: 'threads (a worker-thread pool, shared memory) | inline (one thread, the reference)', parse: choice('engine') },
+  { key: 'engine', flag: '--engine <name>', help: 'threads (a worker-thread pool, shared memory) | inline (one thread, the reference)', parse: parseLocalEngine },
   { key: 'workers', flag: '--workers <n|auto>', help: 'data-parallel workers; auto = the inline engine or one thread per core, whichever a probe of the first step measures faster', parse: (flag, raw) => (raw.trim().toLowerCase() === 'auto' ? 'auto' : integer(flag, raw)), shownDefault: 'auto with --engine threads, 1 with inline' },
   { key: 'reduceChunks', flag: '--reduce-chunks <k>', help: 'split each batch into k fixed chunks reduced in chunk order: bit-identical at every worker count ≤ k, at the cost of k gradient buffers (0 = one per worker)', parse: integer, shownDefault: '0; 2 with --batch-size auto and one worker' },
   { key: 'kernels', flag: '--kernels <name>', help: 'auto (blas where a fast BLAS library passes its self-test, else wasm) | blas (system BLAS for the matrix products) | wasm (SIMD kernels) | js (plain TypeScript, the reference)', parse: choice('kernels') },

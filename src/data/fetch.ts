@@ -1,6 +1,7 @@
 /**
  * Download one published file into the cache: mirrors tried in order, streamed to a temp file
- * beside its final path, checked against the published size and MD5, then renamed into place.
+ * beside its final path, checked against the published size, SHA-256 and MD5 (hashed as it streams,
+ * src/data/file-check.ts), then renamed into place.
  * The rename is atomic, so the cache only ever holds a complete, verified file. Two processes
  * fetching the same file take turns through a lock file (`FILE.lock`, created exclusively, holding
  * the owner's pid): the second waits and then finds the file cached. A fetch killed midway leaves
@@ -8,13 +9,13 @@
  * restarts the download. DPTRAIN_NETWORK=loopback-only (set by the test runner) refuses any host
  * but 127.0.0.1 / ::1 / localhost at once.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream, existsSync, mkdirSync, renameSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 import { DataError } from '../errors.js';
 import type { RegistryEntry, RegistryFile } from './registry.js';
+import { describePublished, FileDigester, mismatchOf } from './file-check.js';
 
 /** Seconds without a byte before a server counts as stalled (DPTRAIN_FETCH_TIMEOUT_MS overrides). */
 const DEFAULT_STALL_MS = 30_000;
@@ -39,10 +40,6 @@ export function dataDirOf(dataDir?: string): string {
 /** Where a dataset file lives in the cache. */
 export function cachedPath(entry: RegistryEntry, file: RegistryFile, dataDir?: string): string {
   return join(dataDirOf(dataDir), entry.name, file.name);
-}
-
-export function md5Of(path: string): string {
-  return createHash('md5').update(readFileSync(path)).digest('hex');
 }
 
 /** Every file of `entry` in the cache, fetching the missing ones; returns their paths by name. */
@@ -130,7 +127,7 @@ async function fetchFile(entry: RegistryEntry, file: RegistryFile, path: string,
   }
   throw new DataError(
     'fetchFailed',
-    `could not download ${file.name} for ${entry.name}: ${failures.join('; ')} — put the file by hand at ${path} (MD5 ${file.md5}${file.bytes === undefined ? '' : `, ${file.bytes} bytes`}) or pass --data-mirror URL`,
+    `could not download ${file.name} for ${entry.name}: ${failures.join('; ')} — put the file by hand at ${path} (${describePublished(file)}) or pass --data-mirror URL`,
   );
 }
 
@@ -154,7 +151,7 @@ async function download(url: string, file: RegistryFile, path: string, options: 
   const stallMs = Number(process.env.DPTRAIN_FETCH_TIMEOUT_MS) || DEFAULT_STALL_MS;
   const controller = new AbortController();
   let timer = setTimeout(() => controller.abort(), stallMs);
-  const hash = createHash('md5');
+  const digester = new FileDigester();
   let out: WriteStream | undefined;
   try {
     const response = await fetch(url, { signal: controller.signal });
@@ -170,7 +167,7 @@ async function download(url: string, file: RegistryFile, path: string, options: 
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       clearTimeout(timer);
       timer = setTimeout(() => controller.abort(), stallMs);
-      hash.update(chunk);
+      digester.update(chunk);
       received += chunk.length;
       if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
       // At most ten progress lines a second, plus the last one.
@@ -182,12 +179,9 @@ async function download(url: string, file: RegistryFile, path: string, options: 
     }
     if (total > 0 && received !== total) throw new Error(`truncated: ${received} of ${total} bytes`);
     await new Promise<void>((resolve, reject) => sink.end((error?: Error | null) => (error ? reject(error) : resolve())));
-    if (file.bytes !== undefined && received !== file.bytes) {
-      throw new DataError('checksumMismatch', `${url} sent ${received} bytes but the published size is ${file.bytes} — nothing was cached; check the mirror`);
-    }
-    const actual = hash.digest('hex');
-    if (actual !== file.md5) {
-      throw new DataError('checksumMismatch', `${url} has MD5 ${actual} but the published MD5 is ${file.md5} — nothing was cached; check the mirror`);
+    const mismatch = mismatchOf(file, digester.digests());
+    if (mismatch !== undefined) {
+      throw new DataError('checksumMismatch', `${url} ${mismatch.detail} — nothing was cached; check the mirror`);
     }
     renameSync(temp, path);
   } catch (error) {

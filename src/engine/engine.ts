@@ -80,6 +80,19 @@ export interface GradientResult extends BatchResult {
    * name), in worker order; empty when every shard was finite.
    */
   nonFiniteWorkers: string[];
+  /** ws engine: per worker, when its gradient buckets were final and all-reduced. */
+  timeline?: WorkerTimeline[];
+}
+
+/**
+ * One ws worker's step, ms from the start of its compute (forward + backward): backward ended at
+ * `computeMs`; bucket b (backward order) was final at `readyMs` and all-reduced from `startMs` to
+ * `endMs` (star: sent to the coordinator).
+ */
+export interface WorkerTimeline {
+  worker: string;
+  computeMs: number;
+  buckets: { readyMs: number; startMs: number; endMs: number }[];
 }
 
 export interface UpdatePlan {

@@ -5,6 +5,7 @@ export type {
   StepPlan,
   ShardReport,
   GradientResult,
+  WorkerTimeline,
   UpdatePlan,
   UpdateTiming,
 } from './engine.js';

@@ -7,6 +7,7 @@ import type { BatchNormMode } from '../model/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import type { WasmMemory, WasmModule } from '../collective/index.js';
 import type { SharedLayout } from './shared-memory.js';
+import type { BucketShared } from './buckets.js';
 
 /** A dataset's arrays in shared memory, mapped once by every thread. */
 export interface SharedDataset {
@@ -48,6 +49,8 @@ export interface WorkerSetup {
   collectiveModule: WasmModule | null;
   /** The step barrier's words (see barrier.ts). */
   control: Int32Array;
+  /** Gradient buckets (buckets.ts): each is reduced as soon as every thread's backward finished it. */
+  buckets: BucketShared | null;
   /** How BatchNorm layers normalize in training. */
   batchNorm: BatchNormMode;
   /** The BatchNorm running statistics (written by the engine's thread at each update, read by evaluations). */

@@ -24,6 +24,7 @@ import type {
   WorkerTask,
 } from './messages.js';
 import { viewsOf } from './shared-memory.js';
+import { bucketArrivals } from './buckets.js';
 
 const setup = Piscina.workerData as WorkerSetup;
 // Each thread loads its own kernel instance once (wasm memory is per thread); with blas this also
@@ -79,6 +80,7 @@ function step(task: StepTask): StepResult {
   const params = views.params[task.version % 2];
   let sums: StepResult['slots'] = [];
   const training = { seed: setup.seed, step: task.step };
+  if (setup.buckets && !task.fault && model.numBuffers === 0) return bucketStep(task, params, training, updateMs, started);
   if (model.numBuffers > 0) sums = batchNormSlots(task, params, training);
   else task.slots.forEach((rowsOfSlot, i) => {
     const grad = slot(task.firstSlot + i);
@@ -113,6 +115,33 @@ function step(task: StepTask): StepResult {
     sumSq,
     slotSumSq,
   };
+}
+
+/**
+ * The step with buckets (one slot per thread): the bucket a thread completes last is reduced by
+ * it at once, over the whole bucket and in slot order (the same bits as the range reduce), while
+ * the other threads go on with backward; no barrier. Norms go to the bucket's shared words.
+ */
+function bucketStep(task: StepTask, params: Float32Array, training: { seed: number; step: number }, updateMs: number, started: number): StepResult {
+  const buckets = setup.buckets!;
+  const grad = slot(task.firstSlot);
+  grad.fill(0);
+  const rowsOfSlot = task.slots[0];
+  let reduceMs = 0;
+  const finished = bucketArrivals(buckets, setup.workers, (b) => {
+    const t0 = performance.now();
+    const { start, end } = buckets.ranges[b];
+    const r = wasm
+      ? wasm.reduceRange(views.slots, setup.slotCount, P, views.reduced, start, end, scratchOf(task.worker))
+      : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, start, end);
+    buckets.sumSq[b] = r.sumSq;
+    buckets.slotSumSq.set(r.slotSumSq, b * setup.slotCount);
+    reduceMs += performance.now() - t0;
+  });
+  const rows = setup.permutation.subarray(rowsOfSlot.start, rowsOfSlot.end);
+  const sums = model.accumulateGradient(params, setup.train, rows, grad, setup.microBatch, training, finished);
+  finished(0); // buckets backward did not reach (an empty shard)
+  return { slots: [sums], threadId, computeMs: performance.now() - started - reduceMs, waitMs: 0, reduceMs, updateMs, sumSq: 0, slotSumSq: new Float64Array(setup.slotCount) };
 }
 
 /** Reads version v, writes version v + 1 for the range; the source is never modified, so a retry gives the same result. */

@@ -38,6 +38,7 @@ import type {
   WorkerTask,
 } from './messages.js';
 import { abortRound, CONTROL_WORDS, openRound } from './barrier.js';
+import { createBucketShared, resetBuckets, watchBuckets, type BucketShared } from './buckets.js';
 import { allocateShared, fitsWasmMemory, planLayout, shareDataset, sharedFloat32, sharedUint32, type SharedState } from './shared-memory.js';
 
 /** Test-only: make the task of (step, worker) fail once. */
@@ -66,7 +67,16 @@ export interface ThreadsEngineOptions {
    * false: applyUpdate runs a round of update tasks, as a reference for tests and the benchmark.
    */
   foldUpdate?: boolean;
+  /**
+   * Gradient buckets in backward order (buckets.ts, planBuckets): each is reduced as soon as
+   * every thread's backward pass finished it, and `computeGradients`' `onBucket` hears of it.
+   * Ignored with fixed chunks (several slots per thread).
+   */
+  buckets?: Range[];
 }
+
+/** A step's bucket listener: bucket `bucket` of `reduced` (the engine's reduced gradient) is final. */
+export type BucketListener = (bucket: number, reduced: Float32Array) => void;
 
 /** The collective path an engine uses, resolved at creation. */
 interface CollectiveChoice {
@@ -98,7 +108,7 @@ export class ThreadsEngine implements Engine {
   /** The coordinator thread's optimizer over the shared versions: checkpoints read its state, synchronize() runs a pending update with it. */
   #optimizer: VersionedOptimizer;
   #setup: EngineSetup;
-  #options: Required<Omit<ThreadsEngineOptions, 'faults' | 'onWarning'>> & ThreadsEngineOptions;
+  #options: Required<Omit<ThreadsEngineOptions, 'faults' | 'onWarning' | 'buckets'>> & ThreadsEngineOptions;
   #faults: FaultInjection[];
   #mainModel: Model | null = null;
   #bufferLayout: BufferLayout;
@@ -170,6 +180,7 @@ export class ThreadsEngine implements Engine {
       memory: this.#views.memory,
       collectiveModule: collective.module,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
+      buckets: options.buckets && slotCount === workers ? createBucketShared(options.buckets, slotCount) : null,
       batchNorm: setup.batchNorm ?? { kind: 'local' },
       buffers,
       exchange: new Float64Array(new SharedArrayBuffer(Math.max(1, 2 * slotCount * width) * 8)),
@@ -232,7 +243,8 @@ export class ThreadsEngine implements Engine {
     this.#pending = null;
   }
 
-  async computeGradients(plan: StepPlan): Promise<GradientResult> {
+  /** With buckets, `onBucket` hears of each bucket as soon as it is reduced, while the step goes on. */
+  async computeGradients(plan: StepPlan, onBucket?: BucketListener): Promise<GradientResult> {
     if (plan.epoch !== this.#epoch) {
       this.#shared.permutation.set(epochPermutation(this.#setup.train.n, this.#setup.seed, plan.epoch));
       this.#epoch = plan.epoch;
@@ -242,8 +254,10 @@ export class ThreadsEngine implements Engine {
     // pass the UPDATED barrier before reading version + 1.
     const update = this.#pending;
     const version = update ? update.version + 1 : this.#version;
-    const results = await this.#runStep(plan.step, (round) =>
-      owners.map((owned, worker): StepTask => ({
+    const buckets = this.#shared.buckets;
+    const results = await this.#runStep(plan.step, (round) => {
+      if (buckets) resetBuckets(buckets);
+      return owners.map((owned, worker): StepTask => ({
         kind: 'step',
         worker,
         firstSlot: owned.start,
@@ -255,8 +269,8 @@ export class ThreadsEngine implements Engine {
         reduceEnd: this.#ranges[worker].end,
         ...(update ? { update } : {}),
         fault: this.#takeFault(plan.step, worker),
-      })),
-    );
+      }));
+    }, buckets && onBucket ? (settled) => watchBuckets(buckets, settled, (b) => onBucket(b, this.#views.reduced)) : undefined);
     if (update) {
       this.#version = version;
       this.#pending = null;
@@ -275,6 +289,7 @@ export class ThreadsEngine implements Engine {
       reduceMs = Math.max(reduceMs, r.reduceMs);
       for (let i = 0; i < slotSumSq.length; i++) slotSumSq[i] += r.slotSumSq[i];
     }
+    if (buckets) gradSumSq = bucketNorms(buckets, slotSumSq);
     return {
       ...totals,
       gradSumSq,
@@ -300,12 +315,12 @@ export class ThreadsEngine implements Engine {
    * released from the barrier, and the whole round runs again on live threads: every part of it
    * (compute into a zeroed slot, reduce from the slots) can be repeated without changing the result.
    */
-  async #runStep(step: number, tasksFor: (round: number) => StepTask[]): Promise<StepResult[]> {
+  async #runStep(step: number, tasksFor: (round: number) => StepTask[], watch?: (settled: Promise<unknown>) => Promise<void>): Promise<StepResult[]> {
     const control = this.#shared.control;
     for (let attempt = 1; ; attempt++) {
       const round = ++this.#round;
       openRound(control);
-      const settled = await Promise.allSettled(
+      const all = Promise.allSettled(
         tasksFor(round).map((task) =>
           (this.#pool.run(task) as Promise<StepResult | StepAborted>).catch((error: unknown) => {
             abortRound(control, round);
@@ -313,6 +328,7 @@ export class ThreadsEngine implements Engine {
           }),
         ),
       );
+      const [settled] = await Promise.all([all, watch?.(all)]);
       // A task stopped at the barrier by another's failure returns StepAborted: not a failure of its own.
       const failures = settled.flatMap((s, worker) => (s.status === 'rejected' ? [{ worker, reason: s.reason as Error }] : []));
       const results = settled.flatMap((s) => (s.status === 'fulfilled' && !('aborted' in s.value) ? [s.value] : []));
@@ -400,9 +416,26 @@ export class ThreadsEngine implements Engine {
     }
   }
 
+  /** When bucket b was reduced in the last step (performance.timeOrigin + now(), ms). */
+  bucketReadyAt(bucket: number): number {
+    return this.#shared.buckets?.readyAt[bucket] ?? Number.NaN;
+  }
+
   #takeFault(step: number, worker: number): InjectedFault | undefined {
     const index = this.#faults.findIndex((f) => f.step === step && f.worker === worker);
     if (index < 0) return undefined;
     return this.#faults.splice(index, 1)[0].kind;
   }
+}
+
+/** The step's norms from the buckets' shares, added in bucket order (thread timing never shows in the bits). */
+function bucketNorms(buckets: BucketShared, slotSumSq: Float64Array): number {
+  const slots = slotSumSq.length;
+  let sumSq = 0;
+  slotSumSq.fill(0);
+  for (let b = 0; b < buckets.ranges.length; b++) {
+    sumSq += buckets.sumSq[b];
+    for (let i = 0; i < slots; i++) slotSumSq[i] += buckets.slotSumSq[b * slots + i];
+  }
+  return sumSq;
 }

@@ -69,7 +69,6 @@ async function predictBytes(model: TrainedModel, input: Readable, source: string
   await model.ready();
   const writer = new BatchWriter(model, output, options.batchRows ?? 1024);
   if (magic === IDX_LABELS) throw new DataError('badPredictInput', `${source} is an IDX labels file — predict takes the images file (…-images-idx3-ubyte)`);
-  await writer.header();
   const summary = magic === IDX_IMAGES ? await predictIdx(model, bytes.rest(), source, writer) : await predictCsv(model, bytes.rest(), source, writer, options);
   await writer.flush();
   return summary;
@@ -225,6 +224,8 @@ class BatchWriter {
   readonly #capacity: number;
   #count = 0;
   #text: string[] = [];
+  /** The header line goes out with the first predicted rows, so an input without rows writes nothing. */
+  #headerDone = false;
 
   constructor(model: TrainedModel, output: Writable, rows: number) {
     this.#model = model;
@@ -233,10 +234,10 @@ class BatchWriter {
     this.#batch = new Float32Array(rows * model.inputDim);
   }
 
-  async header(): Promise<void> {
+  #headerLine(): string {
     const m = this.#model;
     const columns = m.task === 'classification' ? ['class', 'index', ...m.classNames.map((name) => `p_${name}`)] : m.outputNames;
-    await this.#write(columns.map(csvField).join(',') + '\n');
+    return columns.map(csvField).join(',') + '\n';
   }
 
   /** Adds a CSV row; returns why it is bad, or null. */
@@ -277,6 +278,8 @@ class BatchWriter {
     const rows = this.#batch.subarray(0, this.#count * m.inputDim);
     m.standardize(rows);
     const outputs = m.forwardSync(rows);
+    if (!this.#headerDone) this.#text.push(this.#headerLine());
+    this.#headerDone = true;
     this.#text.push(formatRows(m, outputs, this.#count));
     this.#count = 0;
   }

@@ -213,6 +213,9 @@ export class Model {
    * Micro-batching only splits the rows: the result is the same up to float rounding.
    * `params` and `grad` are flat arrays of `numParams` elements in the model's dtype.
    * `training` keys the dropout masks (default seed 0, step 0); models without dropout ignore it.
+   * `onGradientReady(from)`, called during the last micro-batch's backward pass, says that
+   * grad[from, numParams) is final (backward finishes the last layer first), so that a caller can
+   * start reducing those gradients while backward goes on (the ws engine's buckets).
    */
   accumulateGradient(
     params: FloatArray,
@@ -221,8 +224,9 @@ export class Model {
     grad: FloatArray,
     microBatch?: number,
     training: TrainingStep = { seed: 0, step: 0 },
+    onGradientReady?: (from: number) => void,
   ): BatchResult {
-    return drive(this.gradientSteps(params, source, indices, grad, microBatch, training));
+    return drive(this.gradientSteps(params, source, indices, grad, microBatch, training, onGradientReady));
   }
 
   /**
@@ -241,6 +245,7 @@ export class Model {
     grad: FloatArray,
     microBatch?: number,
     training: TrainingStep = { seed: 0, step: 0 },
+    onGradientReady?: (from: number) => void,
   ): Generator<Float64Array, BatchResult, Float64Array> {
     this.#checkArray('params', params);
     this.#checkArray('grad', grad);
@@ -251,7 +256,7 @@ export class Model {
     const norms = this.bufferLayout.norms.length > 0;
     const sync = this.#ctx.norm?.kind === 'sync';
     if (norms && indices.length === 0 && sync) yield* this.#emptyExchanges();
-    const result = yield* this.#run(params, source, indices, grad, norms ? Math.max(1, indices.length) : microBatch);
+    const result = yield* this.#run(params, source, indices, grad, norms ? Math.max(1, indices.length) : microBatch, undefined, onGradientReady);
     if (norms && !sync) this.#stats.set(yield this.#stats);
     return result;
   }
@@ -300,6 +305,7 @@ export class Model {
     grad: FloatArray | null,
     microBatch: number | undefined,
     outputs?: FloatArray,
+    onGradientReady?: (from: number) => void,
   ): Generator<Float64Array, BatchResult, Float64Array> {
     this.#checkLive();
     const rows = this.#checkSource(source);
@@ -339,6 +345,8 @@ export class Model {
 
     let lossSum = 0;
     let correct = 0;
+    /** grad[readyFrom, numParams) is final and, when staged, already copied back. */
+    let readyFrom = this.numParams;
     this.#ctx.samples = indices;
     for (let start = 0; start < count; start += step) {
       const n = Math.min(step, count - start);
@@ -355,9 +363,17 @@ export class Model {
       } else {
         lossSum += this.#k.meanSquaredError(logits, this.#targets, n, this.outputDim, dOut).lossSum;
       }
-      if (g !== null) yield* this.#backward(p, g, n);
+      if (g === null) continue;
+      // Only the last micro-batch finishes a layer's gradient; a staged gradient is copied back first.
+      const last = start + n >= count && onGradientReady;
+      const ready = last ? (from: number) => {
+        if (stageGrad) grad!.set(gArray!.subarray(from, readyFrom), from);
+        readyFrom = from;
+        onGradientReady!(from);
+      } : null;
+      yield* this.#backward(p, g, n, ready);
     }
-    if (stageGrad) grad!.set(gArray!);
+    if (stageGrad && readyFrom > 0) grad!.set(gArray!.subarray(0, readyFrom));
     return { lossSum, correct, count };
   }
 
@@ -422,8 +438,11 @@ export class Model {
     }
   }
 
-  /** Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g. */
-  *#backward(p: OpViews, g: OpViews, n: number): Generator<Float64Array, void, Float64Array> {
+  /**
+   * Starts from the loss gradient in deltaA; adds every layer's parameter gradients into g.
+   * `ready(from)`: after a layer's last op (in backward order), its first tensor's offset.
+   */
+  *#backward(p: OpViews, g: OpViews, n: number, ready: ((from: number) => void) | null = null): Generator<Float64Array, void, Float64Array> {
     const acts = this.#acts;
     const ops = this.#ops;
     const ctx = this.#ctx;
@@ -444,6 +463,8 @@ export class Model {
         other = delta;
         delta = dx;
       }
+      const tensors = this.#opTensors[i];
+      if (ready && tensors.length > 0 && (i === 0 || ops[i - 1].layer !== ops[i].layer)) ready(tensors[0].offset);
     }
   }
 

@@ -3,7 +3,7 @@
  * step: dispatch, waiting for the slowest worker, the loop itself). Kept per step for
  * metrics.jsonl and summed for the end-of-run summary, which names the slowest worker.
  */
-import type { GradientResult } from '../engine/index.js';
+import type { GradientResult, WorkerTimeline } from '../engine/index.js';
 
 export interface StepTiming {
   /** Per worker, the time spent computing its shard. */
@@ -12,6 +12,12 @@ export interface StepTiming {
   updateMs: number;
   /** Step time not spent in the slowest worker's compute, the reduce or the update. */
   idleMs: number;
+  /**
+   * ws engine: per worker, its buckets' timeline (ms from the start of its compute; backward ends
+   * at computeMs), the time its all-reduces took (commMs) and how much of it ran during its own
+   * compute (hiddenMs): overlap = hiddenMs / commMs.
+   */
+  buckets?: (WorkerTimeline & { commMs: number; hiddenMs: number })[];
 }
 
 export interface TimingSummary {
@@ -56,7 +62,9 @@ export class StepTimings {
     this.#reduce += result.reduceMs;
     this.#update += updateMs;
     this.#idle += idleMs;
-    return { computeMs: computeMs.map(round3), reduceMs: round3(result.reduceMs), updateMs: round3(updateMs), idleMs: round3(idleMs) };
+    const timing: StepTiming = { computeMs: computeMs.map(round3), reduceMs: round3(result.reduceMs), updateMs: round3(updateMs), idleMs: round3(idleMs) };
+    if (result.timeline) timing.buckets = result.timeline.map(overlapOf);
+    return timing;
   }
 
   summary(): TimingSummary {
@@ -80,6 +88,17 @@ export class StepTimings {
       slowestWorker: slowest,
     };
   }
+}
+
+/** A worker's communication time and the part of it that ran while it was still computing. */
+function overlapOf(t: WorkerTimeline): WorkerTimeline & { commMs: number; hiddenMs: number } {
+  let commMs = 0;
+  let hiddenMs = 0;
+  for (const b of t.buckets) {
+    commMs += Math.max(0, b.endMs - b.startMs);
+    hiddenMs += Math.max(0, Math.min(b.endMs, t.computeMs) - b.startMs);
+  }
+  return { ...t, commMs: round3(commMs), hiddenMs: round3(hiddenMs) };
 }
 
 function round3(ms: number): number {

@@ -24,3 +24,14 @@ export function reachableHosts(host: string, interfaces: Interfaces = os.network
 export function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
+
+/**
+ * Whether `ip` (as a peer's address reads, `::ffff:` IPv4 forms included) is one of this host's
+ * own addresses: a loopback address or one of its interfaces'. A peer at such an address runs on
+ * this host (in the same network namespace), so bytes to it never cross a real link.
+ */
+export function isOwnAddress(ip: string, interfaces: Interfaces = os.networkInterfaces()): boolean {
+  const bare = ip.replace(/^\[(.*)\]$/, '$1').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
+  if (bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare)) return true;
+  return Object.values(interfaces).some((list) => (list ?? []).some((a) => a.address.toLowerCase() === bare));
+}

@@ -28,12 +28,14 @@ import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
 import { slotUnit } from '../lockstep.js';
 import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../../optim/index.js';
 import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
-import { hostPort, isLoopback, listen, reachableHosts, type Server, type TransportLogger } from '../../transport/index.js';
+import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
+import { planBuckets } from '../buckets.js';
+import { expectedParts, type RingReport } from './step-buckets.js';
 import { plural } from '../../util/index.js';
-import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport } from '../engine.js';
+import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport, WorkerTimeline } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
-import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
+import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type Compress, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
 import { checkHelloMeta, Roster } from './roster.js';
@@ -76,6 +78,9 @@ export class WsEngine implements Engine {
   readonly #chunkCount: number;
   readonly #slots: Float32Array | null;
   readonly #digests = new Map<number, string>();
+  /** Gradient buckets in backward order (the same list every worker got in `setup`). */
+  readonly #buckets: Range[];
+  readonly #compress: Compress;
   #version = 0;
   #round: AttemptRound | null = null;
   #lastAlgorithm: Allreduce | null = null;
@@ -90,8 +95,11 @@ export class WsEngine implements Engine {
     kernels: { name: string; detail: string; model: Model },
     server: Server<CoordinatorMessage>,
     rosterFor: (engine: WsEngine) => Roster,
+    buckets: Range[],
   ) {
     this.#setup = setup;
+    this.#buckets = buckets;
+    this.#compress = options.compress ?? 'none';
     this.#options = options;
     this.#log = options.log ?? silent;
     this.kernels = kernels.detail;
@@ -146,6 +154,9 @@ export class WsEngine implements Engine {
       rejoinTimeoutMs: options.rejoinTimeoutMs ?? wsDefaults.rejoinTimeoutMs,
     };
     const log = options.log ?? silent;
+    const buckets = planBuckets(model.layout.tensors, P, options.bucketBytes ?? wsDefaults.bucketBytes);
+    const overlap = options.overlap ?? true;
+    const compress = options.compress ?? 'none';
     const setupMsg = setupMessage({
       setup,
       kernels: kernels.name,
@@ -155,6 +166,10 @@ export class WsEngine implements Engine {
       standardize: options.standardize,
       ring: choice !== 'star' && chunks === 0,
       ringChunkFloats: Math.max(1, Math.floor(ringChunkBytes / 4)),
+      buckets,
+      overlap,
+      compress,
+      compressFeedback: compress !== 'none' && (options.compressFeedback ?? false),
       loaded: options.loaded,
       shipData: options.shipData ?? false,
     });
@@ -177,12 +192,14 @@ export class WsEngine implements Engine {
         message: (link, m) => self.#onMessage(link, m),
         gone: (link, reason) => self.#onGone(link, reason),
       }),
+      buckets,
     );
     engine.#roster.start();
     // The hint names an address a worker can dial: never the unspecified 0.0.0.0 the server may bind.
     const dial = reachableHosts(server.host).map((h) => hostPort(h, server.port));
     const others = dial.length > 1 ? `; this host's other addresses: ${dial.slice(1).join(', ')}` : '';
     const everywhere = dial[0] !== hostPort(server.host, server.port) && !isLoopback(server.host) ? ' (listening on every interface)' : '';
+    log.info({ buckets: buckets.length, bucketBytes: options.bucketBytes ?? wsDefaults.bucketBytes, overlap, compress, compressFeedback: setupMsg.compressFeedback }, describeGradients(buckets, overlap, compress, setupMsg.compressFeedback, chunks));
     log.info({ url: `ws://${dial[0]}/`, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ws://${dial[0]}/${everywhere}: waiting for ${plural(options.minWorkers, 'worker')} (dptrain worker --connect ${dial[0]}${options.token ? ' --token-file FILE' : ''}${others})`);
     try {
       // An interrupt ends the wait: train() then stops before its first step.
@@ -245,19 +262,25 @@ export class WsEngine implements Engine {
       const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount, slotUnit(this.#setup.batchNorm));
       const algorithm = chooseAllreduce(this.#options.allreduce ?? 'auto', members.length, P, this.#chunkCount);
       const segments = algorithm === 'ring' ? partitionRanges(P, members.length) : null;
+      const reporter = algorithm === 'ring' ? this.#localReporter(members) : -1;
+      const reports = members.map((_, i): RingReport => (reporter < 0 ? 'segment' : i === reporter ? 'bucket' : 'none'));
       const assignments = new Map<WorkerLink, Assignment>();
       members.forEach((link, i) => {
         assignments.set(link, {
           rows: shards.rows[i],
           chunks: shards.owners ? shards.owners[i] : null,
           chunkRows: shards.chunks,
-          segment: segments ? segments[(i + 1) % members.length] : null,
+          parts: shards.owners ? [] : expectedParts(this.#buckets, algorithm, i, members.length, reports[i]),
         });
         link.lastRows = shards.rows[i].end - shards.rows[i].start;
       });
       this.#describePlan(plan.step, attempt, algorithm, members, shards.rows);
 
-      const round = new AttemptRound(plan.step, attempt, algorithm, members, assignments, EngineCloseCode);
+      const round = new AttemptRound(plan.step, attempt, algorithm, members, assignments, EngineCloseCode, {
+        compress: this.#compress === 'none' ? null : this.#compress,
+        numParams: P,
+        ringTarget: this.gradient,
+      });
       if (this.#model.numBuffers > 0) {
         const slotsOf = new Map(members.map((link, i) => [link, shards.owners ? shards.owners[i] : { start: i, end: i + 1 }]));
         round.bn = new BnExchangeRound(plan.step, attempt, slotsOf, shards.owners ? this.#chunkCount : members.length);
@@ -284,6 +307,7 @@ export class WsEngine implements Engine {
                 nextName: members[(i + 1) % members.length].name,
                 nextUrl: members[(i + 1) % members.length].ringUrl ?? '',
                 prevName: members[(i + members.length - 1) % members.length].name,
+                report: reports[i],
               },
             }),
           });
@@ -345,26 +369,32 @@ export class WsEngine implements Engine {
 
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
-    this.#optimizer.update(this.params, this.gradient, update);
-    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
-    this.#pendingStats = null;
-    this.#version += 1;
-    const hash = this.#options.hashEvery > 0 && this.#version % this.#options.hashEvery === 0;
-    if (hash) {
-      this.#digests.set(this.#version, parameterDigest(this.params));
-      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
-    }
+    const version = this.#version + 1;
+    const hash = this.#options.hashEvery > 0 && version % this.#options.hashEvery === 0;
     const message: CoordinatorMessage = {
       type: 'update',
       step: update.t - 1,
-      version: this.#version,
+      version,
       lr: update.lr,
       gradScale: update.gradScale,
       t: update.t,
       hash,
-      ...(this.#lastAlgorithm === 'star' && { gradient: this.gradient }),
+      ...(this.#lastAlgorithm === 'star' && (this.#compress === 'none' ? { gradient: this.gradient } : { packed: halfBytes(encodeHalf(this.#compress, this.gradient)) })),
     };
-    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    // The message goes out first, so that the workers update their replicas while this one does
+    // (the message was encoded at send, and only microtasks run before the update and the digest
+    // below, so no reply or other message is handled against a half-updated replica).
+    const sent = Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    await Promise.resolve(); // the queued sends reach the sockets (one microtask hop; link.ts)
+    this.#optimizer.update(this.params, this.gradient, update);
+    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
+    this.#pendingStats = null;
+    this.#version = version;
+    if (hash) {
+      this.#digests.set(this.#version, parameterDigest(this.params));
+      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
+    }
+    await sent;
     return { updateMs: performance.now() - started };
   }
 
@@ -454,7 +484,19 @@ export class WsEngine implements Engine {
     this.#lastPlanKey = key;
     const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
     const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
-    this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}`);
+    const reporter = algorithm === 'ring' && this.#chunkCount === 0 ? this.#localReporter(members) : -1;
+    const from = algorithm !== 'ring' || this.#chunkCount > 0 ? '' : reporter >= 0 ? `; the reduced gradient comes whole from ${members[reporter].name} on this host` : '; each worker sends its reduced segment';
+    this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}${from}`);
+  }
+
+  /**
+   * Ring (--reduced-from): the member that sends the coordinator whole reduced buckets, or -1 when
+   * every member sends its segment. A worker on this host hands them over without using a real
+   * link, so the other workers' uplinks carry only the ring (docs/architecture.md).
+   */
+  #localReporter(members: readonly WorkerLink[]): number {
+    if (this.#options.reducedFrom === 'all') return -1;
+    return members.findIndex((m) => m.onThisHost);
   }
 
   /** The reduced gradient sum and the step's sums, all added in worker (or chunk) order. */
@@ -481,14 +523,13 @@ export class WsEngine implements Engine {
       shards = chunkRows.map((rows, k) => ({ count: rows.end - rows.start, gradSumSq: reduced.slotSumSq[k] }));
     } else if (round.algorithm === 'star') {
       reduceInOrder(deliveries.map((d) => d.gradient!), this.gradient);
+      // What the workers will decode from the update's 16-bit values: this replica uses the same.
+      if (this.#compress !== 'none') roundHalf(this.#compress, this.gradient);
       gradSumSq = sumOfSquares(this.gradient);
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
     } else {
-      members.forEach((link) => {
-        const d = round.deliveries.get(link)!;
-        this.gradient.set(d.gradient!, round.assignments.get(link)!.segment!.start);
-      });
+      // The members' reduced segments are already in this.gradient (round.ts, `part`).
       gradSumSq = sumOfSquares(this.gradient);
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
@@ -521,6 +562,7 @@ export class WsEngine implements Engine {
       // Everything in the gradient phase that is not the slowest worker's compute: network and reduce.
       reduceMs: Math.max(performance.now() - started, wall - slowest),
       nonFiniteWorkers,
+      ...(deliveries.every((d) => d.timeline) && { timeline: members.map((m, i): WorkerTimeline => ({ worker: m.name, ...deliveries[i].timeline! })) }),
     };
   }
 
@@ -584,6 +626,16 @@ export class WsEngine implements Engine {
   #membership(kind: MembershipEvent['kind'], link: WorkerLink, step: number, reason: string): void {
     this.#options.onMembership?.({ kind, worker: link.name, host: link.host, threads: link.threads, step, reason });
   }
+}
+
+/** The start-up line about buckets, overlap and compression; compression says that the contract changes. */
+function describeGradients(buckets: readonly Range[], overlap: boolean, compress: Compress, feedback: boolean, chunks: number): string {
+  const sizes = buckets.map((b) => `${((4 * (b.end - b.start)) / 2 ** 20).toFixed(2)}`).join(', ');
+  const how = chunks > 0
+    ? `gradients: --reduce-chunks ${chunks} sends whole chunk gradients (no buckets, no overlap)`
+    : `gradients: ${plural(buckets.length, 'bucket')} in backward order (${sizes} MiB; --bucket-mb), ${overlap ? 'each all-reduced as soon as backward has finished it (--overlap on)' : 'all-reduced after the whole backward pass (--overlap off)'}`;
+  if (compress === 'none') return how;
+  return `${how}; --compress ${compress}${feedback ? ' with error feedback' : ''}: gradients travel as 16-bit floats, so results differ from an uncompressed run beyond float rounding (the N workers = 1 worker contract does not hold; docs/architecture.md, "Compression")`;
 }
 
 /** out = Σ_i parts[i] in float64, in the given order, rounded once to float32. */

@@ -14,9 +14,10 @@ import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
  * transport's PROTOCOL_VERSION covers framing and the handshake, this the engine's messages, so
  * a worker and a coordinator of different builds are refused with a reason instead of failing
  * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6). 3: BatchNorm
- * exchanges (`batchnorm` in setup, `bnPartial`, `bnTotal`; issue 14).
+ * exchanges (`batchnorm` in setup, `bnPartial`, `bnTotal`; issue 14). 4: gradient buckets sent as
+ * `part`s, `--compress` (issue 20).
  */
-export const ENGINE_REVISION = 3;
+export const ENGINE_REVISION = 4;
 
 const step = f.integer({ min: 0 });
 const attempt = f.integer({ min: 1 });
@@ -29,6 +30,16 @@ const hex64 = f.string({ minLength: 64, maxLength: 64, pattern: /^[0-9a-f]{64}$/
 const hash = f.string({ maxLength: 80, pattern: /^sha256:[0-9a-f]{64}$/ });
 const reason = f.string({ maxLength: 1000 });
 const algorithm = f.enum(['star', 'ring']);
+/** 16-bit values (fp16 or bf16 bit patterns, little-endian), at most one 64 MiB frame. */
+const packed = f.bytes({ maxLength: 1 << 26 });
+const range = f.object({ start: count, end: count });
+
+/** When a worker's buckets became final and were all-reduced, ms from the start of its compute (forward + backward). */
+const timeline = f.object({
+  /** The end of backward: the whole local gradient reduced over this host's threads. */
+  computeMs: ms,
+  buckets: f.array(f.object({ readyMs: ms, startMs: ms, endMs: ms }), { maxLength: 65_536 }),
+});
 
 /** A worker's sums over its shard; `nonFinite` stands in for NaN/Infinity, which msgpack numbers may not carry here. */
 const shardSums = {
@@ -76,6 +87,14 @@ const coordinatorSchemas = {
     ring: f.boolean(),
     /** The largest ring piece, in floats. */
     ringChunkFloats: f.integer({ min: 1 }),
+    /** Gradient buckets in backward order (ranges of the flat gradient; engine/buckets.ts). */
+    buckets: f.array(range, { maxLength: 65_536 }),
+    /** Start a bucket's all-reduce as soon as backward has finished it (else after the whole backward). */
+    overlap: f.boolean(),
+    /** Gradients on the wire: float32, or 16-bit floats added in float32. */
+    compress: f.enum(['none', 'fp16', 'bf16']),
+    /** Keep each worker's rounding residual and add it to its next gradient. */
+    compressFeedback: f.boolean(),
     /** How BatchNorm layers normalize (--batchnorm: local, sync, ghost:G); absent = sync. */
     batchnorm: f.optional(f.string({ maxLength: 32, pattern: /^(local|sync|ghost:[0-9]{1,9})$/ })),
     /** Present with --ship-data: the dataset follows in `dataChunk` messages. */
@@ -120,6 +139,11 @@ const coordinatorSchemas = {
         nextName: name,
         nextUrl: f.string({ maxLength: 300 }),
         prevName: name,
+        /**
+         * What it sends the coordinator of each reduced bucket: its finished segment, the whole
+         * bucket (it shares the coordinator's host; --reduced-from), or nothing. Absent = segment.
+         */
+        report: f.optional(f.enum(['segment', 'bucket', 'none'])),
       }),
     ),
   },
@@ -135,6 +159,8 @@ const coordinatorSchemas = {
     t: f.integer({ min: 1 }),
     hash: f.boolean(),
     gradient: f.optional(f.float32('params')),
+    /** Star with --compress: the reduced gradient sum as 16-bit values. */
+    packed: f.optional(packed),
   },
   /**
    * Drop step `step` instead of applying it (its loss or gradient was non-finite and the run
@@ -159,16 +185,22 @@ const coordinatorSchemas = {
     /** The port of its ring listener (ring or auto). */
     ringPort: f.optional(f.integer({ min: 1, max: 65_535 })),
   },
-  /** Star: the worker's shard gradient sum. */
-  grad: { step, attempt, ...shardSums, gradient: f.float32('params') },
+  /** Star: the worker's shard sums, after its gradient sum went bucket by bucket in `part`s. */
+  grad: { step, attempt, ...shardSums, timeline: f.optional(timeline) },
+  /**
+   * One bucket's values, in bucket order, before the step's `grad` or `ringResult`: star, the
+   * bucket of the shard's gradient sum; ring, this worker's reduced segment of the bucket.
+   * `values` as float32, or `packed` as 16-bit floats with --compress.
+   */
+  part: { step, attempt, offset: count, values: f.optional(f.float32({ maxLength: 'params' })), packed: f.optional(packed) },
   /** Star with --reduce-chunks: one fixed chunk's gradient sum (count/loss of that chunk). */
   chunkGrad: { step, attempt, chunk: count, ...shardSums, gradient: f.float32('params') },
   /** A BatchNorm exchange: this worker's slots' partial sums, concatenated in slot order. */
   bnPartial: { step, attempt, index: count, values: f.array(f.number(), { maxLength: 1 << 20 }) },
   /** Ring: the local shard is computed (lets the coordinator tell a slow compute from a stalled ring). */
   computed: { step, attempt, computeMs: ms },
-  /** Ring: the worker's shard sums and its fully reduced segment [offset, offset + length). */
-  ringResult: { step, attempt, ...shardSums, offset: count, segment: f.float32({ maxLength: 'params' }) },
+  /** Ring: the worker's shard sums, after its reduced segments went as `part`s. */
+  ringResult: { step, attempt, ...shardSums, timeline: f.optional(timeline) },
   /** Ring: the link from `peer` (the predecessor) failed during this attempt. */
   ringFailed: { step, attempt, peer: name, reason },
   /** The answer to `probe`: this worker's process is alive (its ring may still be stuck on a neighbour). */
@@ -185,6 +217,8 @@ const peerSchemas = {
    * segment), n-1..2n-3 the all-gather (copy); `offset` is the parameter index of values[0].
    */
   ring: { step, attempt, round: count, offset: count, values: f.float32({ maxLength: 'params' }) },
+  /** The same piece as 16-bit floats (--compress): `values.length / 2` of them. */
+  ring16: { step, attempt, round: count, offset: count, packed },
 } as const;
 
 export const coordinatorMessages = defineMessages(coordinatorSchemas);

@@ -8,6 +8,9 @@ import type { LimitOverrides, TransportLogger } from '../../transport/index.js';
 
 export type AllreduceChoice = 'star' | 'ring' | 'auto';
 export type Allreduce = 'star' | 'ring';
+export type Compress = 'none' | 'fp16' | 'bf16';
+/** Ring: which workers send the coordinator the reduced gradient (WsCoordinatorOptions.reducedFrom). */
+export type ReducedFrom = 'local' | 'all';
 
 export const wsDefaults = Object.freeze({
   /** The step deadline is this multiple of the median of recent step times... */
@@ -25,6 +28,12 @@ export const wsDefaults = Object.freeze({
   maxAttempts: 8,
   /** Compare parameter hashes every this many updates (0 = never). */
   hashEvery: 100,
+  /**
+   * Gradient buckets of at least this many bytes, in backward order (`--bucket-mb`): small enough
+   * that the first bucket's all-reduce starts early in backward, large enough that per-bucket
+   * latency (2(n-1) ring rounds) stays small against its transfer (docs/benchmarks.md, "Overlap").
+   */
+  bucketBytes: 1 << 20,
   /** Largest ring piece: backpressure works per piece, and a piece is one frame. */
   ringChunkBytes: 1 << 20,
   /** Largest piece of a shipped dataset. */
@@ -88,6 +97,21 @@ export interface WsCoordinatorOptions {
   joinTimeoutMs?: number;
   rejoinTimeoutMs?: number;
   ringChunkBytes?: number;
+  /** Gradient buckets of at least this many bytes (default wsDefaults.bucketBytes; 0 = one bucket). */
+  bucketBytes?: number;
+  /** Start a bucket's all-reduce as soon as backward finished it (default true). */
+  overlap?: boolean;
+  /** Gradients on the wire (default 'none'): 16-bit floats change the results (docs/architecture.md). */
+  compress?: Compress;
+  /** With compress: keep each worker's rounding residual for its next step (default false). */
+  compressFeedback?: boolean;
+  /**
+   * Ring: where the coordinator takes the reduced gradient from (default 'local'). 'local': when
+   * a worker on the coordinator's own host is a member, it sends whole reduced buckets and the
+   * others nothing (their uplinks carry only the ring); otherwise as 'all'. 'all': every worker
+   * sends its finished segment of each bucket.
+   */
+  reducedFrom?: ReducedFrom;
   limits?: LimitOverrides;
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
@@ -164,6 +188,15 @@ export function checkCoordinatorOptions(o: WsCoordinatorOptions): void {
   }
   if (o.maxAttempts !== undefined) positiveInteger('maxAttempts', o.maxAttempts);
   if (o.ringChunkBytes !== undefined) positiveInteger('ringChunkBytes', o.ringChunkBytes);
+  if (o.bucketBytes !== undefined && !(Number.isFinite(o.bucketBytes) && o.bucketBytes >= 0)) {
+    throw new ConfigError('badOption', `--bucket-mb must be a number of MB ≥ 0 (0 = one bucket; got ${shown(o.bucketBytes / 2 ** 20)})`);
+  }
+  if (o.reducedFrom !== undefined && !['local', 'all'].includes(o.reducedFrom)) {
+    throw new ConfigError('badOption', `--reduced-from must be local or all (got ${shown(o.reducedFrom)})`);
+  }
+  if (o.compress !== undefined && !['none', 'fp16', 'bf16'].includes(o.compress)) {
+    throw new ConfigError('badOption', `--compress must be one of none, fp16, bf16 (got ${shown(o.compress)})`);
+  }
   if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 0 && o.port <= 65_535)) {
     throw new ConfigError('badOption', `--listen port must be an integer from 0 to 65535 (got ${shown(o.port)})`);
   }

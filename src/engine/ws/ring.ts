@@ -21,7 +21,7 @@
  * rounded sum, so both give the same bits (NaN payloads aside) and determinism is unchanged.
  */
 import { EngineError } from '../../errors.js';
-import type { Connection } from '../../transport/index.js';
+import { addHalf, decodeHalf, encodeHalf, halfBytes, halfOf, roundHalf, type Connection, type HalfKind } from '../../transport/index.js';
 import type { Range } from '../../collective/index.js';
 import type { PeerMessage } from './messages.js';
 import { abortable, Superseded, type PeerInbox } from './peer-links.js';
@@ -38,6 +38,11 @@ export interface RingRound {
   signal: AbortSignal;
   /** Called once, after the reduce-scatter, with the segment this worker finished. */
   onReduced(segment: Range): void;
+  /**
+   * --compress: pieces travel as 16-bit floats (`ring16`) and are added in float32; each finished
+   * segment is rounded to 16 bits by its owner, so every replica ends with the same values.
+   */
+  compress?: HalfKind | null;
 }
 
 /** A failure of the link from the predecessor (so the coordinator can name it). */
@@ -123,7 +128,9 @@ export const addKernel: 'wasm-simd' | 'js' = wasmAdd ? 'wasm-simd' : 'js';
  */
 export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise<void> {
   const n = r.size;
+  const half = r.compress ?? null;
   if (n === 1) {
+    if (half) roundHalf(half, buffer.subarray(r.segments[0].start, r.segments[0].end));
     r.onReduced(r.segments[0]);
     return;
   }
@@ -138,7 +145,10 @@ export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise
       const segment = sendSegment(t);
       for (const [start, end] of pieces(segment, r.chunkFloats)) {
         if (t > 0 && !progress.reached(t - 1, end - segment.start)) await abortable(progress.until(t - 1, end - segment.start), r.signal, 'a ring send');
-        await abortable(r.next.send({ type: 'ring', step: r.step, attempt: r.attempt, round: t, offset: start, values: buffer.subarray(start, end) }), r.signal, 'a ring send');
+        const values = buffer.subarray(start, end);
+        const piece = { step: r.step, attempt: r.attempt, round: t, offset: start };
+        const message: PeerMessage = half ? { type: 'ring16', ...piece, packed: halfBytes(encodeHalf(half, values)) } : { type: 'ring', ...piece, values };
+        await abortable(r.next.send(message), r.signal, 'a ring send');
       }
     }
   })();
@@ -148,11 +158,18 @@ export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise
         const segment = receiveSegment(t);
         for (const [start, end] of pieces(segment, r.chunkFloats)) {
           const m = await nextPiece(r, t, start, segment);
-          if (m.offset + m.values.length !== end) {
-            throw new RingLinkError(`the predecessor sent piece [${m.offset}, ${m.offset + m.values.length}) of round ${t}; expected [${start}, ${end})`);
+          if (m.offset + m.length !== end || (half === null) !== (m.type === 'ring')) {
+            throw new RingLinkError(`the predecessor sent piece [${m.offset}, ${m.offset + m.length}) of round ${t}${m.type === 'ring16' ? ' in 16 bits' : ''}; expected [${start}, ${end})${half ? ' in 16 bits' : ''}`);
           }
-          if (t < n - 1) addInto(buffer, start, m.values);
-          else buffer.set(m.values, start);
+          if (m.type === 'ring') {
+            if (t < n - 1) addInto(buffer, start, m.values);
+            else buffer.set(m.values, start);
+          } else {
+            if (t < n - 1) addHalf(half!, m.half, buffer, start);
+            else decodeHalf(half!, m.half, buffer, start);
+            // The owner's finished piece: rounded as every other replica will receive it.
+            if (t === n - 2) roundHalf(half!, buffer.subarray(start, end));
+          }
           progress.advance(t, end - segment.start);
         }
         if (t === n - 2) r.onReduced(segment);
@@ -175,8 +192,10 @@ function* pieces(segment: Range, chunk: number): Generator<[number, number]> {
   for (let start = segment.start; start < segment.end; start += chunk) yield [start, Math.min(segment.end, start + chunk)];
 }
 
+type Piece = (PeerMessage & { type: 'ring'; length: number }) | (PeerMessage & { type: 'ring16'; length: number; half: Uint16Array });
+
 /** The predecessor's next piece of this attempt, which must be round `round` at `offset` within `segment`. */
-async function nextPiece(r: RingRound, round: number, offset: number, segment: Range): Promise<PeerMessage & { type: 'ring' }> {
+async function nextPiece(r: RingRound, round: number, offset: number, segment: Range): Promise<Piece> {
   for (;;) {
     const m = await r.prev.next(r.signal).catch((error: unknown) => {
       if (error instanceof Superseded) throw error;
@@ -187,12 +206,13 @@ async function nextPiece(r: RingRound, round: number, offset: number, segment: R
       r.prev.unshift(m); // the predecessor is already in a later attempt; ours is being replaced
       throw new Superseded('this ring attempt');
     }
-    if (m.round !== round || m.offset !== offset || m.offset + m.values.length > segment.end) {
+    const piece: Piece = m.type === 'ring' ? { ...m, length: m.values.length } : { ...m, half: halfOf(m.packed), length: m.packed.length >>> 1 };
+    if (m.round !== round || m.offset !== offset || m.offset + piece.length > segment.end || (m.type === 'ring16' && m.packed.length % 2 !== 0)) {
       throw new RingLinkError(
-        `the predecessor sent piece [${m.offset}, ${m.offset + m.values.length}) of round ${m.round}; expected round ${round} at offset ${offset} within [${segment.start}, ${segment.end})`,
+        `the predecessor sent piece [${m.offset}, ${m.offset + piece.length}) of round ${m.round}; expected round ${round} at offset ${offset} within [${segment.start}, ${segment.end})`,
       );
     }
-    return m;
+    return piece;
   }
 }
 

@@ -6,6 +6,7 @@
  * the engine drops them and runs the step again with the others.
  */
 import type { Range } from '../../collective/index.js';
+import { decodeHalf, halfOf, type HalfKind } from '../../transport/index.js';
 import type { Allreduce } from './options.js';
 import type { CoordinatorMessage, MessageOf, ShardSums } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
@@ -17,8 +18,22 @@ export interface Assignment {
   chunks: Range | null;
   /** Chunk mode: the rows of every chunk of the step, in chunk order. */
   chunkRows: readonly Range[] | null;
-  /** Ring: the segment this member finishes in the reduce-scatter. */
-  segment: Range | null;
+  /** The `part`s it sends before its result, in order (step-buckets.ts, expectedParts); empty with chunks. */
+  parts: Range[];
+}
+
+/** A member's step timeline (messages.ts `timeline`). */
+export interface Timeline {
+  computeMs: number;
+  buckets: { readyMs: number; startMs: number; endMs: number }[];
+}
+
+/** Where `part`s go: star, a buffer per member (summed in worker order later); ring, the one reduced gradient. */
+export interface PartSink {
+  compress: HalfKind | null;
+  numParams: number;
+  /** Ring: the coordinator's gradient, written segment by segment. */
+  ringTarget: Float32Array;
 }
 
 export interface Delivery {
@@ -26,6 +41,9 @@ export interface Delivery {
   done: boolean;
   sums: ShardSums | null;
   gradient: Float32Array | null;
+  /** `part`s received so far. */
+  parts: number;
+  timeline: Timeline | null;
   /** Chunk mode: chunk index -> its sums and gradient. */
   chunkGrads: Map<number, { sums: ShardSums; gradient: Float32Array }>;
 }
@@ -55,6 +73,7 @@ export class AttemptRound {
   bn: BnExchangeRound | null = null;
   readonly #alive = new Set<WorkerLink>();
   readonly #codes: { evicted: number; protocol: number };
+  readonly #sink: PartSink;
 
   constructor(
     step: number,
@@ -63,7 +82,9 @@ export class AttemptRound {
     members: readonly WorkerLink[],
     assignments: ReadonlyMap<WorkerLink, Assignment>,
     codes: { evicted: number; protocol: number },
+    sink: PartSink,
   ) {
+    this.#sink = sink;
     this.step = step;
     this.attempt = attempt;
     this.algorithm = algorithm;
@@ -75,7 +96,7 @@ export class AttemptRound {
       const chunks = assignments.get(link)!.chunks;
       const nothingToDo = chunks !== null && chunks.end === chunks.start;
       link.lastResponseMs = nothingToDo ? 0 : null;
-      this.deliveries.set(link, { computed: nothingToDo, done: nothingToDo, sums: null, gradient: null, chunkGrads: new Map() });
+      this.deliveries.set(link, { computed: nothingToDo, done: nothingToDo, sums: null, gradient: null, parts: 0, timeline: null, chunkGrads: new Map() });
     }
     this.#check();
   }
@@ -97,11 +118,26 @@ export class AttemptRound {
     if (!delivery || !assignment) return;
     const violation = (why: string) => this.#fail(link, `protocol violation at step ${this.step}: ${why}`, this.#codes.protocol);
     switch (m.type) {
+      case 'part': {
+        const expected = assignment.parts[delivery.parts];
+        const length = m.values ? m.values.length : m.packed ? m.packed.length / 2 : -1;
+        if (!expected || delivery.done) return violation(`unexpected "part" at [${m.offset}, ${m.offset + length})`);
+        if (m.offset !== expected.start || length !== expected.end - expected.start || (m.values !== undefined) === (m.packed !== undefined) || (m.packed !== undefined) !== (this.#sink.compress !== null)) {
+          return violation(`part ${delivery.parts} is [${m.offset}, ${m.offset + length})${m.packed ? ' in 16 bits' : ''}, expected [${expected.start}, ${expected.end})${this.#sink.compress ? ' in 16 bits' : ''}`);
+        }
+        let target = this.#sink.ringTarget;
+        if (this.algorithm === 'star') target = delivery.gradient ??= new Float32Array(this.#sink.numParams);
+        if (m.values) target.set(m.values, m.offset);
+        else decodeHalf(this.#sink.compress!, halfOf(m.packed!), target, m.offset);
+        delivery.parts += 1;
+        return;
+      }
       case 'grad':
         if (this.algorithm !== 'star' || assignment.chunks !== null || delivery.done) return violation(`unexpected "grad"`);
         if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
+        if (delivery.parts !== assignment.parts.length) return violation(`its "grad" came after ${delivery.parts} of ${assignment.parts.length} parts`);
         delivery.sums = sumsOf(m);
-        delivery.gradient = m.gradient;
+        delivery.timeline = m.timeline ?? null;
         delivery.computed = delivery.done = true;
         link.lastComputeMs = m.computeMs;
         link.lastResponseMs = performance.now() - this.started;
@@ -127,14 +163,11 @@ export class AttemptRound {
         link.lastResponseMs = performance.now() - this.started;
         break;
       case 'ringResult': {
-        const seg = assignment.segment;
-        if (this.algorithm !== 'ring' || !seg || delivery.done) return violation('unexpected "ringResult"');
-        if (m.offset !== seg.start || m.segment.length !== seg.end - seg.start) {
-          return violation(`its reduced segment is [${m.offset}, ${m.offset + m.segment.length}), expected [${seg.start}, ${seg.end})`);
-        }
+        if (this.algorithm !== 'ring' || delivery.done) return violation('unexpected "ringResult"');
+        if (delivery.parts !== assignment.parts.length) return violation(`its "ringResult" came after ${delivery.parts} of ${assignment.parts.length} reduced segments`);
         if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
         delivery.sums = sumsOf(m);
-        delivery.gradient = m.segment;
+        delivery.timeline = m.timeline ?? null;
         if (!delivery.computed) link.lastResponseMs = performance.now() - this.started;
         delivery.computed = delivery.done = true;
         link.lastComputeMs = m.computeMs;

@@ -34,6 +34,10 @@ export interface SetupFacts {
   standardize: boolean;
   ring: boolean;
   ringChunkFloats: number;
+  buckets: { start: number; end: number }[];
+  overlap: boolean;
+  compress: 'none' | 'fp16' | 'bf16';
+  compressFeedback: boolean;
   loaded: Dataset;
   shipData: boolean;
 }
@@ -59,6 +63,10 @@ export function setupMessage(facts: SetupFacts): SetupMessage {
     batchnorm: batchNormText(setup.batchNorm ?? { kind: 'sync' }),
     ring: facts.ring,
     ringChunkFloats: facts.ringChunkFloats,
+    buckets: facts.buckets,
+    overlap: facts.overlap,
+    compress: facts.compress,
+    compressFeedback: facts.compressFeedback,
     ...(facts.shipData && {
       shipped: {
         n: facts.loaded.n,

@@ -3,7 +3,7 @@
  * address), what it did last (for the progress view), and a reader that hands every message
  * to the engine in arrival order. Messages a worker may not send are a protocol violation.
  */
-import type { Connection } from '../../transport/index.js';
+import { isOwnAddress, type Connection } from '../../transport/index.js';
 import type { CoordinatorMessage } from './messages.js';
 
 /** Application close codes (docs/protocol.md §6; the transport leaves 4100-4999 to us). */
@@ -19,7 +19,7 @@ export const EngineCloseCode = Object.freeze({
 });
 
 /** Messages only a worker sends; anything else from a worker is a protocol violation. */
-const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial']);
+const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'part', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial']);
 
 export interface LinkHandlers {
   message(link: WorkerLink, message: CoordinatorMessage): void;
@@ -34,6 +34,8 @@ export class WorkerLink {
   readonly threads: number;
   /** The IP the coordinator sees it at. */
   readonly ip: string;
+  /** It runs on the coordinator's host (a loopback or own interface address): no real link between them. */
+  readonly onThisHost: boolean;
   ringUrl: string | null = null;
   joinedAtStep = -1;
   lastComputeMs: number | null = null;
@@ -50,6 +52,7 @@ export class WorkerLink {
     this.threads = threads;
     this.host = host;
     this.ip = ipOf(connection.peer.remoteAddress);
+    this.onThisHost = isOwnAddress(this.ip);
   }
 
   /** `"w1" (host-a, 10.0.0.2, 4 threads)` for logs. */

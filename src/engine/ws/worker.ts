@@ -21,14 +21,16 @@ import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../..
 import { sumOfSquares } from '../../optim/index.js';
 import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
-import { connect, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
-import type { Engine, EngineSetup } from '../engine.js';
+import { connect, decodeHalf, encodeHalf, halfBytes, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
+import type { EngineSetup, GradientResult } from '../engine.js';
 import { ThreadsEngine } from '../threads.js';
+import { ErrorFeedback } from './compression.js';
+import { BucketQueue, bucketSegments, StepTimeline } from './step-buckets.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
 import { wsDefaults } from './options.js';
 import { EngineCloseCode } from './worker-link.js';
 import { parameterDigest } from './param-hash.js';
-import { PeerLinks, Superseded } from './peer-links.js';
+import { abortable, PeerLinks, Superseded } from './peer-links.js';
 import { ringAllReduce, RingLinkError } from './ring.js';
 import { dataChunkFloats, prepareTrainSplit, ShippedData } from './run-setup.js';
 
@@ -275,7 +277,9 @@ class WorkerSession {
   readonly #connection: Connection<CoordinatorMessage>;
   readonly #options: WorkerOptions;
   readonly #log: TransportLogger;
-  #engine: Engine | null = null;
+  #engine: ThreadsEngine | null = null;
+  /** --compress-feedback: this worker's rounding residual. */
+  #feedback: ErrorFeedback | null = null;
   #peers: PeerLinks | null = null;
   #setup: SetupMessage | null = null;
   #version = -1;
@@ -446,7 +450,14 @@ class WorkerSession {
     // The threads engine even for one thread: the compute then never blocks this thread, which must
     // answer heartbeats and probes (a step longer than the heartbeat timeout would look like a hang).
     const threads = setup.chunks > 0 ? 1 : this.#options.threads;
-    this.#engine = await ThreadsEngine.create(engineSetup, { workers: threads, onWarning: (message, fields) => this.#log.warn(fields, message) });
+    const why = checkBuckets(setup.buckets, setup.numParams);
+    if (why) this.#violation(`setup: ${why}`);
+    this.#engine = await ThreadsEngine.create(engineSetup, {
+      workers: threads,
+      ...(setup.chunks === 0 && { buckets: setup.buckets }),
+      onWarning: (message, fields) => this.#log.warn(fields, message),
+    });
+    this.#feedback = setup.compress !== 'none' && setup.compressFeedback && setup.chunks === 0 ? new ErrorFeedback(setup.compress, setup.numParams) : null;
     if (setup.chunks > 0 && this.#options.threads > 1) {
       this.#log.info({ chunks: setup.chunks }, `--reduce-chunks: this worker computes its chunks one at a time in one thread (bit-identical results at the cost of its other threads)`);
     }
@@ -510,9 +521,23 @@ class WorkerSession {
       this.#steps++;
       return;
     }
-    const r = await engine.computeGradients({ epoch: m.epoch, step: m.step, start: m.start, end: m.end });
-    if (signal.aborted) return;
-    await this.#reduceShard(m, signal, sums(r, performance.now() - started));
+    const plan = { epoch: m.epoch, step: m.step, start: m.start, end: m.end };
+    // With overlap the pool hands over each bucket as soon as it is reduced; else all at the end.
+    const overlap = this.#setup!.overlap;
+    let reduced: Float32Array | null = null;
+    const timeline = new StepTimeline(this.#setup!.buckets.length);
+    const queue = new BucketQueue();
+    const computing = engine.computeGradients(plan, overlap ? (b, buffer) => {
+      reduced = buffer;
+      timeline.ready(b, engine.bucketReadyAt(b));
+      queue.readyUpTo(b + 1);
+    } : undefined);
+    const result = computing.then((r) => {
+      reduced ??= engine.gradient;
+      return r;
+    });
+    // Backward's end is when the last bucket was reduced, not when this thread hears the step is done.
+    await this.#deliverBuckets(m, signal, result, () => reduced!, timeline, queue, (b) => engine.bucketReadyAt(b));
   }
 
   /** A step of a BatchNorm model (batchnorm-step.ts): computed here, then delivered as any other. */
@@ -523,16 +548,17 @@ class WorkerSession {
     const P = engine.params.length;
     const grads = m.chunks ? m.chunks.rows.map(() => new Float32Array(P)) : [engine.gradient];
     const send = (index: number, values: number[]) => this.#connection.send({ type: 'bnPartial', step: m.step, attempt: m.attempt, index, values }).then(() => undefined);
-    let results;
-    try {
-      results = await this.#bn!.compute(m, engine.params, grads, send, signal);
-    } catch (error) {
-      if (error instanceof Superseded || signal.aborted) return;
-      throw error;
-    }
-    if (signal.aborted) return;
-    const computeMs = performance.now() - started;
+    const computing = this.#bn!.compute(m, engine.params, grads, send, signal);
     if (m.chunks) {
+      let results;
+      try {
+        results = await computing;
+      } catch (error) {
+        if (error instanceof Superseded || signal.aborted) return;
+        throw error;
+      }
+      if (signal.aborted) return;
+      const computeMs = performance.now() - started;
       for (let i = 0; i < results.length; i++) {
         const gradSumSq = sumOfSquares(grads[i]);
         await this.#connection.send({ type: 'chunkGrad', step: m.step, attempt: m.attempt, chunk: m.chunks.first + i, ...sums({ ...results[i], gradSumSq }, computeMs / results.length), gradient: grads[i] });
@@ -540,21 +566,82 @@ class WorkerSession {
       this.#steps++;
       return;
     }
-    await this.#reduceShard(m, signal, sums({ ...results[0], gradSumSq: sumOfSquares(engine.gradient) }, computeMs));
+    // The BatchNorm exchanges sit inside forward and backward, so the buckets go after the whole backward.
+    const result = computing.then((results) => ({ ...results[0], gradSumSq: sumOfSquares(engine.gradient) }));
+    await this.#deliverBuckets(m, signal, result, () => engine.gradient, new StepTimeline(this.#setup!.buckets.length), new BucketQueue(), () => Number.NaN);
   }
 
-  /** Delivers a computed shard gradient (engine.gradient): to the coordinator (star) or through the ring. */
-  async #reduceShard(m: StepMessage, signal: AbortSignal, shard: ShardSums): Promise<void> {
-    const engine = this.#engine!;
-    if (m.algorithm === 'star') {
-      await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard, gradient: engine.gradient });
+  /**
+   * Delivers the shard's gradient bucket by bucket, to the coordinator (star) or through the ring,
+   * as the queue releases buckets (at once when `result` settles, if nothing released them before),
+   * then the shard's sums. `readyAt(b)`: when bucket b was final (a sharedClock() reading, NaN = now).
+   */
+  async #deliverBuckets(
+    m: StepMessage,
+    signal: AbortSignal,
+    result: Promise<GradientSums>,
+    reduced: () => Float32Array,
+    timeline: StepTimeline,
+    queue: BucketQueue,
+    readyAt: (bucket: number) => number,
+  ): Promise<void> {
+    if (m.algorithm === 'ring' && (!m.ring || !this.#peers)) this.#violation(`step ${m.step} asks for the ring without a ring plan or listener`);
+    const buckets = this.#setup!.buckets;
+    const settled = result.then(
+      (r) => {
+        timeline.computed(readyAt(buckets.length - 1));
+        for (let b = queue.released; b < buckets.length; b++) timeline.ready(b, readyAt(b));
+        queue.readyUpTo(buckets.length);
+        return r;
+      },
+      (error: unknown) => {
+        queue.fail(error);
+        throw error;
+      },
+    );
+    try {
+      if (m.algorithm === 'star') await this.#starBuckets(m, queue, reduced, timeline, signal);
+      else await this.#ringBuckets(m, queue, reduced, timeline, settled, signal);
+      const r = await settled;
+      if (signal.aborted) return;
+      const shard = { ...sums(r, timeline.toJSON().computeMs), timeline: timeline.toJSON() };
+      if (m.algorithm === 'star') await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard });
+      else await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard });
       this.#steps++;
-      return;
+    } catch (error) {
+      if (error instanceof Superseded || signal.aborted) return;
+      throw error;
+    } finally {
+      // The local engine must be idle before the next step or a state message uses it.
+      await settled.catch(() => {});
     }
-    const ring = m.ring;
-    if (!ring || !this.#peers) this.#violation(`step ${m.step} asks for the ring without a ring plan or listener`);
-    await this.#connection.send({ type: 'computed', step: m.step, attempt: m.attempt, computeMs: shard.computeMs });
-    const fail = async (peer: string, error: unknown) => {
+  }
+
+  /** Star: each bucket of the shard's gradient sum goes to the coordinator as soon as it is final. */
+  async #starBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, signal: AbortSignal): Promise<void> {
+    const buckets = this.#setup!.buckets;
+    for (let b = 0; b < buckets.length; b++) {
+      await abortable(queue.take(b), signal, 'waiting for a bucket');
+      timeline.started(b);
+      this.#feedback?.apply(reduced(), buckets[b]);
+      await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: buckets[b].start, ...this.#wire(reduced().subarray(buckets[b].start, buckets[b].end)) });
+      timeline.ended(b);
+    }
+  }
+
+  /**
+   * Ring: each bucket is all-reduced with the other workers as soon as it is final here (buckets
+   * in order, so every worker runs the same sequence of rings), and this worker's reduced segment
+   * of it goes to the coordinator.
+   */
+  async #ringBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, result: Promise<unknown>, signal: AbortSignal): Promise<void> {
+    const ring = m.ring!;
+    const setup = this.#setup!;
+    // Lets the coordinator tell a slow compute from a stalled ring.
+    const computed = result
+      .then(() => this.#connection.send({ type: 'computed', step: m.step, attempt: m.attempt, computeMs: timeline.toJSON().computeMs }))
+      .catch(() => {}); // a failed compute or a closed connection is reported by the step itself
+    const fail = async (peer: string, error: unknown): Promise<never> => {
       if (error instanceof Superseded || signal.aborted) throw new Superseded('this step');
       const reason = (error as Error)?.message ?? String(error);
       this.#log.warn({ step: m.step, peer }, `ring link with "${peer}" failed at step ${m.step}: ${reason}`);
@@ -565,31 +652,51 @@ class WorkerSession {
       this.#peers!.outgoing(ring.nextName, ring.nextUrl, signal).catch((e: unknown) => fail(ring.nextName, e)),
       this.#peers!.incoming(ring.prevName, signal).catch((e: unknown) => fail(ring.prevName, e)),
     ]);
-    let finished: Range | null = null;
-    try {
-      await ringAllReduce(engine.gradient, {
-        step: m.step,
-        attempt: m.attempt,
-        rank: ring.rank,
-        size: ring.size,
-        segments: ring.segments,
-        chunkFloats: this.#setup!.ringChunkFloats,
-        next,
-        prev,
-        signal,
-        onReduced: (segment) => (finished = segment),
-      });
-    } catch (error) {
-      if (error instanceof RingLinkError) await fail(ring.prevName, error);
-      if (error instanceof Superseded) throw error;
-      await fail(ring.nextName, error); // a failed send: the link to the successor
+    const segments = bucketSegments(setup.buckets, ring.size);
+    const compress = setup.compress === 'none' ? null : setup.compress;
+    for (let b = 0; b < segments.length; b++) {
+      await abortable(queue.take(b), signal, 'waiting for a bucket');
+      timeline.started(b);
+      this.#feedback?.apply(reduced(), setup.buckets[b]);
+      let finished: Range | null = null;
+      try {
+        await ringAllReduce(reduced(), {
+          step: m.step,
+          attempt: m.attempt,
+          rank: ring.rank,
+          size: ring.size,
+          segments: segments[b],
+          chunkFloats: setup.ringChunkFloats,
+          next,
+          prev,
+          signal,
+          compress,
+          onReduced: (segment) => (finished = segment),
+        });
+      } catch (error) {
+        if (error instanceof RingLinkError) await fail(ring.prevName, error);
+        if (error instanceof Superseded) throw error;
+        await fail(ring.nextName, error); // a failed send: the link to the successor
+      }
+      timeline.ended(b);
+      // Only now, with the bucket's all-gather complete: a result sent after the reduce-scatter
+      // would let the coordinator apply the update while a successor's all-gather is incomplete.
+      const seg = finished as Range | null;
+      if (!seg || signal.aborted) throw new Superseded('this step');
+      // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
+      // worker shares its host), or from another worker (--reduced-from).
+      const report = ring.report ?? 'segment';
+      if (report === 'none') continue;
+      const sent = report === 'bucket' ? setup.buckets[b] : seg;
+      await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: sent.start, ...this.#wire(reduced().subarray(sent.start, sent.end)) });
     }
-    // Only now, with the all-gather complete: a result sent after the reduce-scatter would let the
-    // coordinator apply the update while a successor's all-gather is still incomplete.
-    const seg = finished as Range | null;
-    if (!seg || signal.aborted) return;
-    await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard, offset: seg.start, segment: engine.gradient.subarray(seg.start, seg.end) });
-    this.#steps++;
+    await computed;
+  }
+
+  /** Values as they travel: float32, or 16-bit floats with --compress. */
+  #wire(values: Float32Array): { values: Float32Array } | { packed: Uint8Array } {
+    const kind = this.#setup!.compress;
+    return kind === 'none' ? { values } : { packed: halfBytes(encodeHalf(kind, values)) };
   }
 
   async #applyUpdate(m: MessageOf<'update'>): Promise<void> {
@@ -597,6 +704,11 @@ class WorkerSession {
     // A pending update still reads the gradient: complete it before the gradient is replaced.
     await engine.synchronize();
     if (m.gradient) engine.gradient.set(m.gradient);
+    if (m.packed) {
+      const kind = this.#setup!.compress;
+      if (kind === 'none' || m.packed.length !== 2 * engine.gradient.length) return this.#violation(`update ${m.step} carries ${m.packed.length} bytes of 16-bit values; expected ${kind === 'none' ? 'none' : 2 * engine.gradient.length}`);
+      decodeHalf(kind, halfOf(m.packed), engine.gradient, 0);
+    }
     await engine.applyUpdate({ lr: m.lr, gradScale: m.gradScale, t: m.t });
     this.#version = m.version;
     const fault = this.#options.faults?.findIndex((f) => 'afterVersion' in f && f.afterVersion === m.version) ?? -1;
@@ -610,7 +722,10 @@ class WorkerSession {
   }
 }
 
-function sums(r: { lossSum: number; correct: number; count: number; gradSumSq: number }, computeMs: number): ShardSums {
+/** What a shard's compute sums up, before its timing. */
+type GradientSums = { lossSum: number; correct: number; count: number; gradSumSq: number };
+
+function sums(r: GradientSums, computeMs: number): ShardSums {
   const nonFinite = !Number.isFinite(r.lossSum) || !Number.isFinite(r.gradSumSq);
   return {
     lossSum: nonFinite ? 0 : r.lossSum,
@@ -620,6 +735,16 @@ function sums(r: { lossSum: number; correct: number; count: number; gradSumSq: n
     nonFinite,
     computeMs,
   };
+}
+
+/** Why `buckets` is not a tiling of [0, numParams) in backward order (null if it is). */
+function checkBuckets(buckets: readonly Range[], numParams: number): string | null {
+  let end = numParams;
+  for (const [b, r] of buckets.entries()) {
+    if (r.end !== end || r.start >= r.end) return `bucket ${b} is [${r.start}, ${r.end}); expected a non-empty range ending at ${end}`;
+    end = r.start;
+  }
+  return end === 0 ? null : `the buckets end at ${end}, not at 0`;
 }
 
 function isLoopbackUrl(url: string): boolean {
