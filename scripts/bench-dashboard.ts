@@ -6,7 +6,10 @@
  * client that completes the WebSocket upgrade and never reads; interleaved round by round (the
  * order rotates) so that the machine's load hits all alike.
  * Prints each run's training samples/s (summary.json) and the training process's peak RSS
- * (VmHWM), the medians and the ratios. Needs /usr/bin/chromium.
+ * (VmHWM), the medians and the ratios. Also, because opening a page costs a browser far more
+ * than watching it (docs/dashboard.md, "Cost"): the steady samples/s, over the second half of
+ * the steps (metrics.jsonl's step times, the page open by then), and the browser's CPU split into
+ * opening the page (until its charts show) and then watching, per second. Needs /usr/bin/chromium.
  *
  *   node dist/scripts/bench-dashboard.js [--rounds 4] [--steps 1500]
  */
@@ -89,11 +92,33 @@ function browserCpuSeconds(exclude: number): number {
   return total;
 }
 
+/** Samples/s over the second half of the steps, from metrics.jsonl's step times (the page is open by then). */
+function steadySamplesPerSec(out: string): number {
+  const steps = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{"type":"step"'))
+    .map((line) => JSON.parse(line) as { batchSize: number; ms: number });
+  const half = steps.slice(Math.floor(steps.length / 2));
+  return (1000 * half.reduce((a, s) => a + s.batchSize, 0)) / half.reduce((a, s) => a + s.ms, 0);
+}
+
+interface RunFigures {
+  sps: number;
+  steadySps: number;
+  rssMb: number;
+  cpu: number;
+  browserCpu: number;
+  /** The browser's CPU seconds from opening the page until its charts showed, and its share of a core after. */
+  openCpu: number;
+  watchShare: number;
+}
+
 /** One training run of `arm`; returns its training samples/s, peak RSS, its CPU seconds and the browser's during it. */
-async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{ sps: number; rssMb: number; cpu: number; browserCpu: number }> {
+async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<RunFigures> {
   const browser = arm === 'browser' ? browserOf() : null;
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dptrain-bench-dash-'));
-  const args = [bin, 'train', '--dataset', BENCH_DATASET, '--model', 'mlp:784-256-128-10', '--batch-size', '256', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0', '--val-split', '0', '--max-steps', String(steps), '--out', out];
+  const args = [bin, 'train', '--dataset', BENCH_DATASET, '--model', 'mlp:784-256-128-10', '--batch-size', '256', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0', '--val-split', '0', '--max-steps', String(steps), '--log-every', '1', '--out', out];
   if (arm !== 'off') args.push('--dashboard');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let text = '';
@@ -103,6 +128,7 @@ async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{
   let rssMb = 0;
   let cpu = 0;
   const browserCpu0 = browserCpuSeconds(child.pid!);
+  let shown: { cpu: number; at: number } | null = null;
   const poll = setInterval(() => {
     rssMb = Math.max(rssMb, peakRssMb(child.pid!) || 0);
     cpu = cpuOf(child.pid!)?.cpu ?? cpu;
@@ -111,13 +137,24 @@ async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{
   child.stderr.on('data', (chunk: string) => {
     text += chunk;
     const m = /dashboard at (http:\/\/\S+)/.exec(text);
-    if (browser && m && !opened) opened = browser.newPage({ viewport: { width: 1100, height: 900 } }).then((page) => page.goto(m[1]).then(() => page));
+    if (browser && m && !opened)
+      opened = browser.newPage({ viewport: { width: 1100, height: 900 } }).then(async (page) => {
+        await page.goto(m[1]);
+        // Polled, not on every animation frame: the wait itself must not cost the browser.
+        await page.waitForFunction(() => Number((globalThis as unknown as { document: { body: { dataset: { charts?: string } } } }).document.body.dataset.charts || 0) >= 3, null, { polling: 250, timeout: 120_000 }).catch(() => {});
+        shown = { cpu: browserCpuSeconds(child.pid!), at: performance.now() };
+        return page;
+      });
     if (arm === 'stuck' && m && !stuck) stuck = stuckClient(m[1]);
     if (arm === 'reader' && m && !read) read = reader(m[1]);
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(poll);
-  const browserCpu = browserCpuSeconds(child.pid!) - browserCpu0;
+  const browserCpuEnd = browserCpuSeconds(child.pid!);
+  const browserCpu = browserCpuEnd - browserCpu0;
+  const seen = shown as { cpu: number; at: number } | null;
+  const openCpu = seen ? seen.cpu - browserCpu0 : NaN;
+  const watchShare = seen ? (browserCpuEnd - seen.cpu) / ((performance.now() - seen.at) / 1000) : NaN;
   (stuck as net.Socket | null)?.destroy();
   (read as WebSocket | null)?.terminate();
   if (code !== 0) throw new Error(`train exited ${code}:\n${text}`);
@@ -125,8 +162,9 @@ async function run(steps: number, arm: Arm, browserOf: () => Browser): Promise<{
   const page = (await opened) as { close(): Promise<void> } | null;
   await page?.close();
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { samplesPerSec: number };
+  const steadySps = steadySamplesPerSec(out);
   fs.rmSync(out, { recursive: true, force: true });
-  return { sps: summary.samplesPerSec, rssMb, cpu, browserCpu };
+  return { sps: summary.samplesPerSec, steadySps, rssMb, cpu, browserCpu, openCpu, watchShare };
 }
 
 async function main(): Promise<void> {
@@ -140,6 +178,9 @@ async function main(): Promise<void> {
   const rss: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
   const cpu: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
   const browserCpu: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const steady: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
+  const openCpu: number[] = [];
+  const watchShare: number[] = [];
   const label: Record<Arm, string> = { off: 'no dashboard            ', browser: 'dashboard + local browser', reader: 'dashboard + reading client', stuck: 'dashboard + stuck client ' };
   try {
     for (let r = 0; r < rounds; r++) {
@@ -151,16 +192,21 @@ async function main(): Promise<void> {
         rss[arm].push(m.rssMb);
         cpu[arm].push(m.cpu);
         browserCpu[arm].push(m.browserCpu);
-        console.log(`round ${r + 1}: ${label[arm]} ${Math.round(m.sps).toLocaleString('en-US')} samples/s, peak RSS ${m.rssMb.toFixed(0)} MB, train CPU ${m.cpu.toFixed(2)} s, browser CPU ${arm === 'browser' ? `${m.browserCpu.toFixed(2)} s` : '—'}`);
+        steady[arm].push(m.steadySps);
+        if (arm === 'browser') (openCpu.push(m.openCpu), watchShare.push(m.watchShare));
+        const browserText = arm === 'browser' ? `${m.browserCpu.toFixed(2)} s (opening the page ${m.openCpu.toFixed(2)} s, then ${(100 * m.watchShare).toFixed(1)}% of a core while watching)` : '—';
+        console.log(`round ${r + 1}: ${label[arm]} ${Math.round(m.sps).toLocaleString('en-US')} samples/s (second half ${Math.round(m.steadySps).toLocaleString('en-US')}), peak RSS ${m.rssMb.toFixed(0)} MB, train CPU ${m.cpu.toFixed(2)} s, browser CPU ${browserText}`);
       }
     }
   } finally {
     await browser.close();
   }
   const base = median(sps.off);
+  const steadyBase = median(steady.off);
   for (const arm of arms) {
     const m = median(sps[arm]);
-    console.log(`${label[arm]}: median ${Math.round(m).toLocaleString('en-US')} samples/s (ratio to no dashboard ${(m / base).toFixed(3)}), peak RSS ${median(rss[arm]).toFixed(0)} MB, train CPU ${median(cpu[arm]).toFixed(2)} s (ratio ${(median(cpu[arm]) / median(cpu.off)).toFixed(3)}), browser CPU ${arm === 'browser' ? `${median(browserCpu[arm]).toFixed(2)} s per run` : '—'}`);
+    const browserText = arm === 'browser' ? `${median(browserCpu[arm]).toFixed(2)} s per run (opening the page ${median(openCpu).toFixed(2)} s, then ${(100 * median(watchShare)).toFixed(1)}% of a core while watching)` : '—';
+    console.log(`${label[arm]}: median ${Math.round(m).toLocaleString('en-US')} samples/s (ratio to no dashboard ${(m / base).toFixed(3)}; second half ${Math.round(median(steady[arm])).toLocaleString('en-US')}, ratio ${(median(steady[arm]) / steadyBase).toFixed(3)}), peak RSS ${median(rss[arm]).toFixed(0)} MB, train CPU ${median(cpu[arm]).toFixed(2)} s (ratio ${(median(cpu[arm]) / median(cpu.off)).toFixed(3)}), browser CPU ${browserText}`);
   }
   console.log(`W1, threads x2, wasm kernels, ${steps} steps per run, ${rounds} rounds`);
   console.log(machineLine());

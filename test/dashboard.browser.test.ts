@@ -66,6 +66,7 @@ const countPixels = () =>
 
 const step = (page: Page): Promise<number> => page.evaluate(() => Number(document.body.dataset.step || 0));
 const lossPoints = (page: Page): Promise<number[]> => page.evaluate(() => (window.__dashboard()?.series.loss?.x ?? []) as number[]);
+const drawnStep = (page: Page, id: string): Promise<number> => page.evaluate((i: string) => Number(document.getElementById(i).dataset.drawnStep ?? -1), id);
 const text = (page: Page, id: string): Promise<string> => page.evaluate((i: string) => String(document.getElementById(i).textContent), id);
 const rows = (page: Page, selector: string): Promise<string[][]> =>
   page.evaluate((sel: string) => [...document.querySelectorAll(sel)].map((tr: any) => [...tr.querySelectorAll('td')].map((td: any) => String(td.textContent))), selector);
@@ -99,6 +100,20 @@ test('dptrain train --dashboard: charts and timeline draw, step and loss advance
     assert.ok(loss2.at(-1)! > loss1.at(-1)!, `the loss series advanced (${loss1.at(-1)} -> ${loss2.at(-1)})`);
     await page.waitForTimeout(400); // a redraw with the new points
     await assertChartsDraw(page, ['loss', 'accuracy', 'lr', 'timeline']);
+
+    // Off screen (below the 900 px viewport), the timeline is not redrawn while the charts on
+    // screen are; scrolled into view, it draws the newest steps at once.
+    const timelineBefore = await drawnStep(page, 'timeline');
+    const lossBefore = await drawnStep(page, 'loss');
+    await page.waitForFunction((s: number) => Number(document.getElementById('loss').dataset.drawnStep) > s, lossBefore, { timeout: 30_000 });
+    assert.equal(await drawnStep(page, 'timeline'), timelineBefore, 'the off-screen timeline was not redrawn');
+    const now = await step(page);
+    assert.ok(now > timelineBefore, `steps went on (${timelineBefore} -> ${now})`);
+    await page.evaluate(() => document.getElementById('timeline').scrollIntoView());
+    await page.waitForFunction((s: number) => Number(document.getElementById('timeline').dataset.drawnStep) >= s, now, { timeout: 10_000 });
+    const bars = (await page.evaluate(countPixels)).find((c) => c.id === 'timeline')!;
+    assert.ok(bars.coloured > 3000, `the timeline drew its bars, not only its legend (${bars.coloured} coloured pixels)`);
+    await page.evaluate(() => window.scrollTo(0, 0));
     const header = await text(page, 'progress-text');
     assert.match(header, /step [\d,]+ \/ [\d,]+ .* samples\/s .*ETA/);
     const facts = await text(page, 'facts');

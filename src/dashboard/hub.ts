@@ -2,7 +2,7 @@
  * What the dashboard shows, in memory and bounded: the run header and progress, chart series
  * (BoundedSeries), the step timeline of the last steps, the roster and membership events of a
  * coordinator, a sweep's table. The feeds (train-feed.ts, coordinator-feed.ts, sweep-feed.ts) write into it; the server (server.ts) sends
- * a browser the whole state once (`snapshot`) and then, a few times a second, what changed
+ * a browser the whole state once (`snapshot`) and then, once a second, what changed
  * (`delta`). Every part has a limit, so memory does not grow with the run's length.
  */
 import type { SeriesStyle } from '../study/index.js';
@@ -125,6 +125,9 @@ export interface DashboardDelta {
   sweep?: SweepRow[];
 }
 
+/** A duration in ms rounded to whole microseconds. */
+const micro = (ms: number): number => Math.round(ms * 1000) / 1000;
+
 export class DashboardHub {
   readonly kind: DashboardSnapshot['kind'];
   readonly title: string;
@@ -207,7 +210,9 @@ export class DashboardHub {
   }
 
   addTimelineStep(step: Omit<TimelineStep, 'seq'>): void {
-    this.#timeline.push({ ...step, seq: ++this.#seq });
+    // Microseconds are plenty for a bar; full doubles (4.191675000000032) send digits no bar shows.
+    const { step: at, ms, workers, computeMs, reduceMs, updateMs } = step;
+    this.#timeline.push({ step: at, ms: micro(ms), workers, computeMs: computeMs.map(micro), reduceMs: micro(reduceMs), updateMs: micro(updateMs), seq: ++this.#seq });
     if (this.#timeline.length > hubLimits.timelineSteps) this.#timeline.shift();
     this.#changed.any = true;
   }

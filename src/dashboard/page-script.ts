@@ -1,10 +1,17 @@
 /**
  * The dashboard's browser script (plain ES5 in a string, served as /assets/dashboard.js): it
  * takes the server's snapshot and deltas over the WebSocket, keeps the series bounded as the
- * server does (series.ts), and redraws the text once a second, the charts every two seconds: the header and progress,
- * the charts (the shared chart script, study/charts.ts), the step timeline on a canvas, the
- * roster and events of a coordinator, a sweep's table. Text is set with textContent only.
- * For tests: body[data-step], body[data-state], body[data-charts] and window.__dashboard().
+ * server does (series.ts), and redraws the header and progress, the charts (the shared chart
+ * script, study/charts.ts), the step timeline on a canvas, the roster and events of a
+ * coordinator, a sweep's table. Text is set with textContent only.
+ *
+ * What it costs the browser (docs/dashboard.md, "Cost"): all DOM writes of an update happen in
+ * one animation frame, at most one a second; text is written only when it changed; a chart or the
+ * timeline is redrawn at most every two seconds, only when its data changed and it is on screen
+ * (an IntersectionObserver; drawn once when created, redrawn when scrolled into view); a hidden
+ * tab draws nothing.
+ * For tests: body[data-step], body[data-state], body[data-charts], data-drawn-step on each chart
+ * section and the timeline (the step it last drew), and window.__dashboard().
  */
 export const PAGE_SCRIPT = `
 (function () {
@@ -16,14 +23,23 @@ export const PAGE_SCRIPT = `
   var endedNote = '';
   // What changed since the last redraw: the rest of the page is left alone.
   var changed = { facts: true, roster: true, sweep: true };
+  // Series keys with new points since the charts last drew, and whether the timeline has new steps.
+  var freshKeys = {}, timelineFresh = true;
+  // Sections on screen (IntersectionObserver); off-screen ones are not redrawn.
+  var onScreen = {};
   var COLORS = { compute: '#1f77b4', idle: '#c7c7c7', reduce: '#ff7f0e', update: '#2ca02c' };
 
   function $(id) { return document.getElementById(id); }
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
+  // Writes only when the text changed: an unchanged write still costs a layout and a repaint.
+  function setText(el, text) { if (el.__text !== text) { el.__text = text; el.textContent = text; } }
   function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); return td; }
+  // One formatter: Number#toLocaleString builds a new one per call (measured: the header's main cost).
+  var integers = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+  function int(v) { return integers.format(Math.round(v)); }
   function num(v, d) {
     if (v === null || v === undefined || !isFinite(v)) return '—';
-    return Math.abs(v) >= 1e5 ? Math.round(v).toLocaleString('en-US') : String(Number(v.toPrecision(d || 4)));
+    return Math.abs(v) >= 1e5 ? int(v) : String(Number(v.toPrecision(d || 4)));
   }
   function duration(s) {
     if (s === null || s === undefined || !isFinite(s)) return '—';
@@ -86,8 +102,13 @@ export const PAGE_SCRIPT = `
     S = m;
     changed = { facts: true, roster: true, sweep: true };
     Object.keys(m.series).forEach(function (k) { S.series[k] = makeSeries(m.series[k]); });
-    Object.keys(plots).forEach(function (id) { if (plots[id].plot) plots[id].plot.destroy(); });
+    Object.keys(plots).forEach(function (id) {
+      if (plots[id].plot) plots[id].plot.destroy();
+      if (observer) observer.unobserve(plots[id].box.parentNode);
+    });
     plots = {};
+    freshKeys = {};
+    timelineFresh = true;
     clear($('charts'));
     clear($('sweep-charts'));
   }
@@ -96,12 +117,18 @@ export const PAGE_SCRIPT = `
     S.progress = d.progress;
     if (d.facts) { S.facts = d.facts; changed.facts = true; }
     if (d.charts) S.charts = d.charts;
-    if (d.captions) S.captions = d.captions;
     if (d.roster) { S.roster = d.roster; changed.roster = true; }
     if (d.events.length) changed.roster = true;
     if (d.sweep) { S.sweep = d.sweep; changed.sweep = true; }
-    Object.keys(d.series).forEach(function (k) { append(k, d.series[k]); });
-    Object.keys(d.replaced).forEach(function (k) { S.series[k] = makeSeries(d.replaced[k]); });
+    Object.keys(d.series).forEach(function (k) { append(k, d.series[k]); freshKeys[k] = true; });
+    Object.keys(d.replaced).forEach(function (k) { S.series[k] = makeSeries(d.replaced[k]); freshKeys[k] = true; });
+    if (d.charts) freshKeys['*'] = true;
+    if (d.captions) {
+      Object.keys(d.captions).forEach(function (id) { if (d.captions[id] !== S.captions[id]) freshKeys['caption:' + id] = true; });
+      if (freshKeys['caption:timeline']) timelineFresh = true;
+    }
+    if (d.timeline.length) timelineFresh = true;
+    if (d.captions) S.captions = d.captions;
     S.timeline = appendBySeq(S.timeline, d.timeline, S.limits.timelineSteps);
     S.events = appendBySeq(S.events, d.events, S.limits.events);
   }
@@ -123,15 +150,16 @@ export const PAGE_SCRIPT = `
       var done = S.sweep.filter(function (r) { return r.status !== 'pending' && r.status !== 'running'; }).length;
       parts.push('runs ' + done + ' / ' + S.sweep.length);
     }
-    parts.push('step ' + p.step.toLocaleString('en-US') + (p.totalSteps ? ' / ' + p.totalSteps.toLocaleString('en-US') + ' (' + (100 * p.step / p.totalSteps).toFixed(1) + '%)' : ''));
+    parts.push('step ' + int(p.step) + (p.totalSteps ? ' / ' + int(p.totalSteps) + ' (' + (100 * p.step / p.totalSteps).toFixed(1) + '%)' : ''));
     if (p.epochs) parts.push('epoch ' + Math.min(p.epoch + 1, p.epochs) + ' / ' + p.epochs);
-    parts.push((p.samplesPerSec === null ? '—' : Math.round(p.samplesPerSec).toLocaleString('en-US')) + ' samples/s');
+    parts.push((p.samplesPerSec === null ? '—' : int(p.samplesPerSec)) + ' samples/s');
     parts.push('elapsed ' + duration(p.elapsedSeconds));
     if (p.state === 'training') parts.push('ETA ' + duration(p.etaSeconds));
-    $('progress-text').textContent = parts.join(' · ');
+    setText($('progress-text'), parts.join(' · '));
     // A plain bar: Chromium's <progress> keeps repainting (measured: ~1% of a core).
-    $('progress-fill').style.width = (p.totalSteps ? Math.min(100, (100 * p.step) / p.totalSteps) : 0).toFixed(1) + '%';
-    $('progress-message').textContent = [p.message, endedNote].filter(Boolean).join(' — ');
+    var fill = $('progress-fill'), width = (p.totalSteps ? Math.min(100, (100 * p.step) / p.totalSteps) : 0).toFixed(1) + '%';
+    if (fill.__width !== width) { fill.__width = width; fill.style.width = width; }
+    setText($('progress-message'), [p.message, endedNote].filter(Boolean).join(' — '));
     document.body.setAttribute('data-step', String(p.step));
     document.body.setAttribute('data-state', p.state);
   }
@@ -142,12 +170,18 @@ export const PAGE_SCRIPT = `
     for (var i = 0; i < y.length; i++) { m = 0.9 * m + 0.1 * y[i]; w = 0.9 * w + 0.1; out[i] = m / w; }
     return out;
   }
+  // The sorted union of the traces' x (each ascending): merged, not concatenated and sorted.
   function union(traces, xLog) {
-    var all = [];
-    traces.forEach(function (t) { for (var i = 0; i < t.x.length; i++) if (!xLog || t.x[i] > 0) all.push(t.x[i]); });
-    all.sort(function (a, b) { return a - b; });
     var xs = [];
-    for (var i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) xs.push(all[i]);
+    traces.forEach(function (t) {
+      if (xs === t.x || !t.x.length) return;
+      var out = [], i = 0, j = 0, a = xs, b = t.x;
+      while (i < a.length || j < b.length) {
+        var v = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++];
+        if ((!xLog || v > 0) && (!out.length || v !== out[out.length - 1])) out.push(v);
+      }
+      xs = out;
+    });
     return xs;
   }
   function aligned(xs, t, yLog) {
@@ -177,29 +211,46 @@ export const PAGE_SCRIPT = `
       def: { id: spec.id, title: spec.title, note: spec.note, xLabel: spec.xLabel, yLabel: spec.yLabel, xLog: spec.xLog, yLog: spec.yLog, x: xs, series: series, height: spec.group === 'sweep' ? 320 : 260 }
     };
   }
+  function chartFresh(spec) {
+    if (freshKeys['*'] || freshKeys['caption:' + spec.id]) return true;
+    for (var i = 0; i < spec.series.length; i++) if (freshKeys[spec.series[i].key]) return true;
+    return false;
+  }
+  // Draws a chart when it is new; redraws it when its data changed and it is on screen. Returns
+  // whether a chart with new data was left undrawn (off screen).
   function renderCharts() {
-    var drawn = 0;
+    var drawn = 0, skipped = false;
     S.charts.forEach(function (spec) {
+      var p = plots[spec.id];
+      if (p && p.plot) {
+        drawn++;
+        if (!p.stale && !chartFresh(spec)) return;
+        if (!onScreen[spec.id]) { p.stale = true; skipped = true; return; }
+      }
       var sweep = spec.group === 'sweep';
       var root = sweep ? $('sweep-charts') : $('charts');
       var width = sweep ? Math.min(960, root.clientWidth || 960) : Math.max(420, Math.floor(((root.clientWidth || 1000) - 24) / 2));
       var built = chartDef(spec, width);
       if (!built) return;
-      var p = plots[spec.id];
       if (!p) {
         var box = C.section(root, built.def);
         var caption = document.createElement('p');
         caption.className = 'caption';
         box.parentNode.appendChild(caption);
-        p = plots[spec.id] = { box: box, caption: caption, plot: null, key: '' };
+        p = plots[spec.id] = { box: box, caption: caption, plot: null, key: '', stale: false };
+        if (observer) observer.observe(box.parentNode); else onScreen[spec.id] = true;
       }
+      if (!p.plot) drawn++;
       if (p.plot && p.key !== built.key) { p.plot.destroy(); p.plot = null; }
       if (!p.plot) { p.plot = C.draw(built.def, p.box, width); p.key = built.key; }
       else p.plot.setData(C.data(built.def));
-      p.caption.textContent = S.captions[spec.id] || '';
-      drawn++;
+      p.stale = false;
+      setText(p.caption, S.captions[spec.id] || '');
+      p.box.parentNode.setAttribute('data-drawn-step', String(S.progress.step));
     });
+    freshKeys = {};
     document.body.setAttribute('data-charts', String(drawn));
+    return skipped;
   }
 
   // ---- the step timeline ----
@@ -207,7 +258,13 @@ export const PAGE_SCRIPT = `
     var raw = range / ticks, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
   }
+  // Returns whether new steps were left undrawn (the timeline is off screen).
   function renderTimeline() {
+    var section = $('timeline');
+    if (section.hasAttribute('data-drawn-step') && !timelineFresh) return false;
+    if (section.hasAttribute('data-drawn-step') && !onScreen.timeline) return true;
+    timelineFresh = false;
+    section.setAttribute('data-drawn-step', String(S.progress.step));
     var steps = S.timeline, canvas = $('timeline-canvas');
     var names = [];
     steps.forEach(function (t) { t.workers.forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
@@ -264,7 +321,8 @@ export const PAGE_SCRIPT = `
       ctx.fillStyle = '#222'; ctx.textAlign = 'left'; ctx.fillText(l[0], lx + 20, ly);
       lx += 40 + ctx.measureText(l[0]).width;
     });
-    $('timeline-caption').textContent = S.captions.timeline || '';
+    setText($('timeline-caption'), S.captions.timeline || '');
+    return false;
   }
 
   // ---- coordinator: roster and events ----
@@ -313,25 +371,46 @@ export const PAGE_SCRIPT = `
     });
   }
 
-  // Text once a second, charts and timeline every two seconds, nothing while the tab is hidden:
-  // the browser's share of the machine stays small (docs/dashboard.md, "Cost").
-  var heavyPending = false, heavyNow = false, lastHeavy = 0;
-  function render() {
+  // One paint per update (the server sends one a second), in an animation frame: text that
+  // changed, and every two seconds the charts and timeline on screen whose data changed. Nothing
+  // while the tab is hidden (no frames then); a section scrolled into view is brought up to date.
+  var HEAVY_MS = 2000;
+  var lastHeavy = 0, heavyNow = false, timer = 0, timerDue = 0, frame = 0;
+  function schedule(delay) {
+    if (frame || document.hidden) return;
+    var due = Date.now() + (delay || 0);
+    if (timer && timerDue <= due) return;
+    clearTimeout(timer);
+    timerDue = due;
+    timer = setTimeout(function () { timer = 0; frame = requestAnimationFrame(paint); }, delay || 0);
+  }
+  function paint() {
+    frame = 0;
     if (!S) return;
-    renderHeader();
-    renderSweep();
-    renderRoster();
-    heavyPending = true;
+    if (dirty) {
+      dirty = false;
+      renderHeader();
+      renderSweep();
+      renderRoster();
+    }
+    // Every second update draws (updates come once a second); without updates (the run ended
+    // or paused), a timer brings the last data in.
+    var now = Date.now(), wait = lastHeavy + HEAVY_MS - now;
+    if (heavyNow || wait <= 700) {
+      heavyNow = false;
+      lastHeavy = now;
+      var behind = renderCharts();
+      behind = renderTimeline() || behind;
+      offscreenBehind = behind;
+    } else if (timelineFresh || Object.keys(freshKeys).length) schedule(wait + 1100);
   }
-  function renderHeavy() {
-    var now = Date.now();
-    if (!S || !heavyPending || (!heavyNow && now - lastHeavy < 2000)) return;
-    heavyPending = false;
-    heavyNow = false;
-    lastHeavy = now;
-    renderCharts();
-    renderTimeline();
-  }
+  var offscreenBehind = false;
+  var observer = typeof IntersectionObserver === 'function' ? new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) { onScreen[e.target.id] = e.isIntersecting; });
+    if (offscreenBehind) { heavyNow = true; schedule(); }
+  }, { rootMargin: '100px' }) : null;
+  if (observer) observer.observe($('timeline')); else onScreen.timeline = true;
+  document.addEventListener('visibilitychange', function () { if (!document.hidden) { heavyNow = true; schedule(); } });
 
   function setStatus(text, cls) { var el = $('status'); el.textContent = text; el.className = cls; }
 
@@ -342,6 +421,7 @@ export const PAGE_SCRIPT = `
       var m = JSON.parse(e.data);
       if (m.type === 'snapshot') { applySnapshot(m); heavyNow = true; } else applyDelta(m);
       dirty = true;
+      schedule();
     };
     ws.onclose = function (e) {
       document.body.setAttribute('data-connected', '0');
@@ -350,19 +430,14 @@ export const PAGE_SCRIPT = `
         setStatus('ended', 'ended');
         endedNote = 'the run ended; this page keeps its last state.';
         dirty = true;
+        heavyNow = true; // the last points, drawn now rather than in two seconds
+        schedule();
         return;
       }
       setStatus('disconnected — retrying', 'lost');
       setTimeout(connect, 2000);
     };
   }
-  var lastText = 0;
-  setInterval(function () {
-    if (document.hidden) return;
-    var now = Date.now();
-    if (dirty && (heavyNow || now - lastText >= 1000)) { dirty = false; lastText = now; render(); }
-    renderHeavy();
-  }, 250);
   // For tests: the state, its series flattened.
   window.__dashboard = function () {
     if (!S) return null;

@@ -1,6 +1,6 @@
 /**
  * The dashboard's server: plain node:http for the page and its assets, and a WebSocket (ws) that
- * sends each browser the hub's snapshot, then its deltas a few times a second. Read-only: what a
+ * sends each browser the hub's snapshot, then its deltas once a second. Read-only: what a
  * browser sends is ignored. Every response carries a strict Content-Security-Policy (scripts,
  * styles and connections from this origin only; nothing inline, nothing from the internet).
  *
@@ -23,8 +23,11 @@ import type { DashboardHub } from './hub.js';
 import { pageAssets, type Asset } from './page.js';
 
 export const dashboardDefaults = Object.freeze({
-  /** How often browsers get what changed, ms (the page redraws its text once a second). */
-  flushMs: 500,
+  /**
+   * How often browsers get what changed, ms: the page shows its numbers once a second, so more
+   * often would only wake the browser more (docs/dashboard.md, "Cost").
+   */
+  flushMs: 1000,
   /** Browsers connected at once. */
   maxClients: 16,
   /** Unsent bytes a browser may have before its updates are dropped. */
