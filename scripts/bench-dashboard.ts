@@ -11,7 +11,7 @@
  * the steps (metrics.jsonl's step times, the page open by then), and the browser's CPU split into
  * opening the page (until its charts show) and then watching, per second. Needs /usr/bin/chromium.
  *
- *   node dist/scripts/bench-dashboard.js [--rounds 4] [--steps 1500]
+ *   node dist/scripts/bench-dashboard.js [--rounds 4] [--steps 1500] [--arms off,browser,reader,stuck]
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -173,7 +173,14 @@ async function main(): Promise<void> {
   console.log(machineLine());
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'] });
-  const arms: Arm[] = ['off', 'browser', 'reader', 'stuck'];
+  const allArms: Arm[] = ['off', 'browser', 'reader', 'stuck'];
+  const at = process.argv.indexOf('--arms');
+  const arms = at > 0 ? (process.argv[at + 1].split(',') as Arm[]) : allArms;
+  const unknown = arms.filter((a) => !allArms.includes(a));
+  if (unknown.length > 0 || arms.length === 0) {
+    console.error(`bench-dashboard: --arms takes a comma-separated list of ${allArms.join(', ')} (got ${process.argv[at + 1]})`);
+    process.exit(2);
+  }
   const sps: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
   const rss: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
   const cpu: Record<Arm, number[]> = { off: [], browser: [], reader: [], stuck: [] };
