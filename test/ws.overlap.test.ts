@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { runWorker } from '../src/engine/index.js';
 import { maxRelativeDifference, tempDir } from './helpers.js';
 import { finalParams, freePort, killAll, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
 
@@ -129,3 +130,29 @@ test('ring with 2 buckets and overlap: the coordinator SIGKILLed and restarted w
     'final.safetensors differs from the uninterrupted run',
   );
 });
+
+test('a thread that fails inside a worker while its buckets are in the ring fails that step there: the coordinator recomputes it without the worker and the run ends within 1e-5 of inline', { timeout: 120_000 }, async () => {
+  const out = path.join(tempDir('dptrain-overlap-'), 'run');
+  const spec: RunSpec = { ...longer, maxSteps: 12 };
+  const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...buckets, ...trainArgs(spec, out)]);
+  const warnings: string[] = [];
+  const log = { info() {}, warn: (_fields: object, message: string) => void warnings.push(message) };
+  // Two pool threads in this process; thread 1 throws halfway through its rows of step 4.
+  const faulty = runWorker({ url: coordinator.url, name: 'w1', threads: 2, log, rejoins: 0, faults: [{ threadFailsAtStep: 4, thread: 1 }] }).then(
+    (outcome) => outcome,
+    (error: unknown) => error,
+  );
+  const others = [startWorker(coordinator.url, 'w2'), startWorker(coordinator.url, 'w3')];
+  assert.equal(await coordinator.exited, 0, coordinator.log());
+  for (const w of others) assert.equal(await w.exited, 0, w.log());
+  await faulty;
+  // No re-run inside the pool (the ring may hold its buckets already): the step failed in w1.
+  assert.deepEqual(warnings.filter((w) => /recomputing/.test(w)), [], warnings.join('\n'));
+  assert.ok(warnings.some((w) => /step 4 failed here/.test(w)), warnings.join('\n'));
+  assert.ok(coordinator.messages(/^(dropping|lost) worker "w1"/).length >= 1, coordinator.log());
+  assert.ok(coordinator.messages(/^recomputing step 4 with 2 worker\(s\)/).length === 1, coordinator.log());
+  assert.deepEqual(coordinator.messages(/diverged|protocol violation|malformed/), []);
+  const relative = maxRelativeDifference(await referenceParams(spec, out), await finalParams(out, spec.model));
+  assert.ok(relative < 1e-5, `relative difference ${relative}`);
+});
+

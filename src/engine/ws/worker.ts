@@ -23,7 +23,7 @@ import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
 import { connect, decodeHalf, encodeHalf, halfBytes, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { EngineSetup, GradientResult } from '../engine.js';
-import { ThreadsEngine } from '../threads.js';
+import { ThreadsEngine, type FaultInjection } from '../threads.js';
 import { ErrorFeedback } from './compression.js';
 import { BucketQueue, bucketSegments, StepTimeline } from './step-buckets.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
@@ -64,9 +64,15 @@ export interface WorkerOptions {
  * `perturb`: adds `perturb` to this replica's first parameter right after it applies update
  * `afterVersion` (fires once). `dropAtStep`: cuts the coordinator connection without a word
  * whenever it is sent step `dropAtStep` (every attempt: a worker that crashes on one batch and is
- * restarted; it reconnects as after any lost connection).
+ * restarted; it reconnects as after any lost connection). `threadFailsAtStep`: thread `thread` of
+ * this worker's pool throws halfway through its rows of that step (once).
  */
-export type WorkerFault = { afterVersion: number; perturb: number } | { dropAtStep: number };
+export type WorkerFault = { afterVersion: number; perturb: number } | { dropAtStep: number } | { threadFailsAtStep: number; thread: number };
+
+/** The pool's fault injections among a worker's faults. */
+function threadFaults(faults: readonly WorkerFault[]): FaultInjection[] {
+  return faults.flatMap((f) => ('threadFailsAtStep' in f ? [{ step: f.threadFailsAtStep, worker: f.thread, kind: 'throw' as const }] : []));
+}
 
 export interface WorkerOutcome {
   /** Why the coordinator ended the session (`done.reason`). */
@@ -455,6 +461,11 @@ class WorkerSession {
     this.#engine = await ThreadsEngine.create(engineSetup, {
       workers: threads,
       ...(setup.chunks === 0 && { buckets: setup.buckets }),
+      // With overlap the ring may already have reduced a bucket in place when a thread fails, so
+      // the pool must not re-run the step over it: the step fails here and the coordinator
+      // recomputes it without this worker (docs/architecture.md, "Buckets and overlap").
+      ...(setup.chunks === 0 && setup.overlap && { maxAttempts: 1 }),
+      ...(this.#options.faults && { faults: threadFaults(this.#options.faults) }),
       onWarning: (message, fields) => this.#log.warn(fields, message),
     });
     this.#feedback = setup.compress !== 'none' && setup.compressFeedback && setup.chunks === 0 ? new ErrorFeedback(setup.compress, setup.numParams) : null;
