@@ -155,17 +155,26 @@ export function trainArgs(spec: RunSpec, out: string): string[] {
 
 /**
  * The inline engine's final parameters for the same run: the reference every engine is checked
- * against. With `runDir`, on the kernel set that run used (its summary.json): under --kernels auto
- * each process chooses blas or wasm by its own speed probe, and on a loaded machine two processes
- * may choose differently, which changes the products' rounding.
+ * against. With `runDir`, on the kernel set that run used (kernelsOfRun).
  */
 export async function referenceParams(spec: RunSpec, runDir?: string): Promise<Float32Array> {
-  const summary = runDir === undefined ? null : path.join(runDir, 'summary.json');
+  return referenceParamsWith(spec, runDir === undefined ? {} : kernelsOfRun(runDir));
+}
+
+/**
+ * `{ kernels }` as the run in `runDir` used them (its summary.json), for a reference run: under
+ * --kernels auto each process chooses blas or wasm by its own speed probe, and on a loaded machine
+ * two processes may choose differently, which changes the products' rounding.
+ */
+export function kernelsOfRun(runDir: string): { kernels?: 'js' | 'wasm' | 'blas' } {
+  const summary = path.join(runDir, 'summary.json');
+  if (!fs.existsSync(summary)) return {};
   // summary.kernels describes the set ("blas (OpenBLAS 0.3.21, core Zen, …)"); its first word names it.
-  const described = summary !== null && fs.existsSync(summary) ? (JSON.parse(fs.readFileSync(summary, 'utf8')) as { kernels?: string }).kernels : undefined;
+  const described = (JSON.parse(fs.readFileSync(summary, 'utf8')) as { kernels?: string }).kernels;
   const kernels = described?.split(' ')[0];
-  if (kernels !== undefined && kernels !== 'js' && kernels !== 'wasm' && kernels !== 'blas') throw new Error(`${summary} names kernels "${described}"`);
-  return referenceParamsWith(spec, kernels === undefined ? {} : { kernels });
+  if (kernels === undefined) return {};
+  if (kernels !== 'js' && kernels !== 'wasm' && kernels !== 'blas') throw new Error(`${summary} names kernels "${described}"`);
+  return { kernels };
 }
 
 export async function referenceParamsWith(spec: RunSpec, extra: Parameters<typeof train>[0]): Promise<Float32Array> {

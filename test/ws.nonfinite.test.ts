@@ -13,7 +13,7 @@ import { ENGINE_REVISION } from '../src/engine/ws/messages.js';
 import { computeProof, createNonce } from '../src/transport/auth.js';
 import { PROTOCOL_VERSION } from '../src/transport/index.js';
 import { rawClient } from './transport.helpers.js';
-import { finalParams, killAll, referenceParamsWith, startCoordinator, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
+import { finalParams, kernelsOfRun, killAll, referenceParamsWith, startCoordinator, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -90,7 +90,7 @@ for (const variant of [
     for (const w of workers) assert.equal(w.messages(/^step \d+ skipped \(non-finite loss or gradient\); parameters stay at version \d+$/).length, 3, w.log());
     assert.deepEqual(coordinator.messages(/diverged|dropping worker/), []);
 
-    const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParamsWith(spec, { valSplit: 0, lr: 0.01, onNonfinite: 'skip' })]);
+    const [ws, inline] = await Promise.all([finalParams(out, spec.model), referenceParamsWith(spec, { valSplit: 0, lr: 0.01, onNonfinite: 'skip', ...kernelsOfRun(out) })]);
     assert.ok(ws.every(Number.isFinite), 'the parameters stayed finite');
     if (spec.reduceChunks) assert.deepEqual(ws, inline, 'bit-identical to the inline engine with the same chunks');
     else {

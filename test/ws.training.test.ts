@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { maxRelativeDifference, tempDir } from './helpers.js';
-import { finalParams, killAll, referenceParams, referenceParamsWith, startCoordinator, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { finalParams, kernelsOfRun, killAll, referenceParams, referenceParamsWith, startCoordinator, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -141,6 +141,6 @@ test('with --ship-data workers train on the coordinator\'s dataset, which they c
     assert.equal(await w.exited, 0, w.log());
     assert.match(w.messages().join('\n'), /on the dataset shipped by the coordinator/);
   }
-  const reference = await referenceParamsWith({ ...spec, dataset: `csv:${path.join(dir, 'data.csv')}` }, { standardize: true });
+  const reference = await referenceParamsWith({ ...spec, dataset: `csv:${path.join(dir, 'data.csv')}` }, { standardize: true, ...kernelsOfRun(out) });
   assert.ok(maxRelativeDifference(reference, await finalParams(out, spec.model)) < tolerance);
 });
