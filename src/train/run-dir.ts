@@ -98,14 +98,25 @@ export class RunDirectory {
     if (this.#failure) throw this.#metricsError();
     const line = Buffer.from(JSON.stringify(record) + '\n');
     this.#metrics.write(line, (error) => {
-      if (error) return;
+      // The callback can come before the stream's 'error' event: note the failure here too.
+      if (error) {
+        this.#failure ??= error;
+        return;
+      }
       this.#confirmedBytes += line.length;
       this.#records++;
     });
   }
 
   async finish(summary: RunSummary, params: Float32Array, layout: ParamLayout, model: string, buffers: Float32Array = new Float32Array(0), about?: ModelAbout): Promise<void> {
-    await new Promise<void>((resolve) => this.#metrics.end(() => resolve()));
+    // A run shorter than one turn of the event loop ends before the failure of its first writes is
+    // reported: end()'s callback carries it, sometimes ahead of the 'error' event.
+    await new Promise<void>((resolve) =>
+      this.#metrics.end((error?: Error | null) => {
+        if (error) this.#failure ??= error;
+        resolve();
+      }),
+    );
     if (this.#failure) throw await this.#metricsErrorAfterCut();
     this.#written.push(`metrics.jsonl (${this.#records} records)`);
     await this.#writeFile('summary.json', jsonBytes(summary));
