@@ -124,7 +124,31 @@ export async function startCoordinatorOn(port: number, args: string[], cwd?: str
   return Object.assign(proc, { url });
 }
 
-export { freePort } from './transport.helpers.js';
+import { freePort } from './transport.helpers.js';
+export { freePort };
+
+/**
+ * The two halves of a coordinator-resume test, with 2 workers and coordinator args `common`: an
+ * uninterrupted run into ROOT/reference, then the same run into ROOT/run with a checkpoint every
+ * 30 steps in ROOT/ckpt, its coordinator SIGKILLed once the checkpoint of step `killAfter` is
+ * written. The workers keep reconnecting (for 60 s) to `port`, where the caller resumes it.
+ */
+export async function referenceAndKilledRun(root: string, spec: RunSpec, common: string[], killAfter: number): Promise<{ port: number; out: string; ckpt: string; workers: Proc[] }> {
+  const reference = await startCoordinator([...common, ...trainArgs(spec, path.join(root, 'reference'))]);
+  const refWorkers = [startWorker(reference.url, 'w1'), startWorker(reference.url, 'w2')];
+  assert.equal(await reference.exited, 0, reference.log());
+  for (const w of refWorkers) assert.equal(await w.exited, 0, w.log());
+
+  const port = await freePort();
+  const out = path.join(root, 'run');
+  const ckpt = path.join(root, 'ckpt');
+  const first = await startCoordinatorOn(port, [...common, ...trainArgs(spec, out), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps']);
+  const workers = [startWorker(first.url, 'w1', ['--reconnect-timeout', '60']), startWorker(first.url, 'w2', ['--reconnect-timeout', '60'])];
+  await first.waitFor(new RegExp(`^checkpoint .*\\(step ${killAfter}\\)`), 60_000);
+  first.kill('SIGKILL');
+  assert.equal(await first.exited, null);
+  return { port, out, ckpt, workers };
+}
 
 export function startWorker(url: string, name: string, args: string[] = []): Proc {
   return new Proc(['worker', '--connect', url, '--name', name, '--threads', '1', '--log-format', 'json', ...args]);

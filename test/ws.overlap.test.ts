@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runWorker } from '../src/engine/index.js';
 import { maxRelativeDifference, tempDir } from './helpers.js';
-import { finalParams, freePort, killAll, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { finalParams, killAll, referenceAndKilledRun, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -109,19 +109,7 @@ test('ring with 2 buckets and overlap: the coordinator SIGKILLed and restarted w
   const root = tempDir('dptrain-overlap-');
   const spec: RunSpec = { ...longer, maxSteps: 120 };
   const common = ['--min-workers', '2', ...buckets];
-  const reference = await startCoordinator([...common, ...trainArgs(spec, path.join(root, 'reference'))]);
-  const refWorkers = [startWorker(reference.url, 'w1'), startWorker(reference.url, 'w2')];
-  assert.equal(await reference.exited, 0, reference.log());
-  for (const w of refWorkers) assert.equal(await w.exited, 0, w.log());
-
-  const port = await freePort();
-  const out = path.join(root, 'run');
-  const ckpt = path.join(root, 'ckpt');
-  const first = await startCoordinatorOn(port, [...common, ...trainArgs(spec, out), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps']);
-  const workers = [startWorker(first.url, 'w1', ['--reconnect-timeout', '60']), startWorker(first.url, 'w2', ['--reconnect-timeout', '60'])];
-  await first.waitFor(/^checkpoint .*\(step 60\)/, 60_000);
-  first.kill('SIGKILL');
-  assert.equal(await first.exited, null);
+  const { port, out, ckpt, workers } = await referenceAndKilledRun(root, spec, common, 60);
   const second = await startCoordinatorOn(port, [...common, '--resume', ckpt]);
   assert.equal(await second.exited, 0, second.log());
   for (const w of workers) assert.equal(await w.exited, 0, w.log());

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
-import { freePort, killAll, startCoordinator, startCoordinatorOn, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
+import { killAll, referenceAndKilledRun, startCoordinatorOn, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -17,21 +17,9 @@ for (const allreduce of ['star', 'ring'] as const) {
     const root = tempDir();
     const common = ['--min-workers', '2', '--allreduce', allreduce];
 
-    // The uninterrupted run.
-    const reference = await startCoordinator([...common, ...trainArgs(spec, path.join(root, 'reference'))]);
-    const refWorkers = [startWorker(reference.url, 'w1'), startWorker(reference.url, 'w2')];
-    assert.equal(await reference.exited, 0, reference.log());
-    for (const w of refWorkers) assert.equal(await w.exited, 0, w.log());
-
-    // The same run, its coordinator killed after a checkpoint and started again with --resume on the same port.
-    const port = await freePort();
-    const out = path.join(root, 'run');
-    const ckpt = path.join(root, 'ckpt');
-    const first = await startCoordinatorOn(port, [...common, ...trainArgs(spec, out), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps']);
-    const workers = [startWorker(first.url, 'w1', ['--reconnect-timeout', '60']), startWorker(first.url, 'w2', ['--reconnect-timeout', '60'])];
-    await first.waitFor(/^checkpoint .*\(step 90\)/, 60_000);
-    first.kill('SIGKILL');
-    assert.equal(await first.exited, null);
+    // The uninterrupted run, and the same run with its coordinator killed after a checkpoint and
+    // started again with --resume on the same port.
+    const { port, out, ckpt, workers } = await referenceAndKilledRun(root, spec, common, 90);
     assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')));
 
     const second = await startCoordinatorOn(port, ['--min-workers', '2', '--resume', ckpt]);

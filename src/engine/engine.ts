@@ -92,7 +92,14 @@ export interface GradientResult extends BatchResult {
 export interface WorkerTimeline {
   worker: string;
   computeMs: number;
-  buckets: { readyMs: number; startMs: number; endMs: number }[];
+  buckets: BucketTiming[];
+}
+
+/** One gradient bucket in a worker's step (WorkerTimeline), ms from the start of its compute. */
+export interface BucketTiming {
+  readyMs: number;
+  startMs: number;
+  endMs: number;
 }
 
 export interface UpdatePlan {

@@ -101,9 +101,7 @@ function step(task: StepTask): StepResult {
   arriveAndWait(setup.control, setup.workers, task.round, COMPUTED);
   const released = performance.now();
 
-  const { sumSq, slotSumSq } = wasm
-    ? wasm.reduceRange(views.slots, setup.slotCount, P, views.reduced, task.reduceStart, task.reduceEnd, scratchOf(task.worker))
-    : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, task.reduceStart, task.reduceEnd);
+  const { sumSq, slotSumSq } = reduceSlots(task.reduceStart, task.reduceEnd, task.worker);
   return {
     slots: sums,
     ...(model.numBuffers > 0 && { batchStats: Float64Array.from(model.batchStats) }),
@@ -115,6 +113,13 @@ function step(task: StepTask): StepResult {
     sumSq,
     slotSumSq,
   };
+}
+
+/** The slots summed in slot order into the reduced gradient over [start, end), with their norms. */
+function reduceSlots(start: number, end: number, worker: number): { sumSq: number; slotSumSq: Float64Array } {
+  return wasm
+    ? wasm.reduceRange(views.slots, setup.slotCount, P, views.reduced, start, end, scratchOf(worker))
+    : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, start, end);
 }
 
 /**
@@ -131,9 +136,7 @@ function bucketStep(task: StepTask, params: Float32Array, training: { seed: numb
   const finished = bucketArrivals(buckets, setup.workers, (b) => {
     const t0 = performance.now();
     const { start, end } = buckets.ranges[b];
-    const r = wasm
-      ? wasm.reduceRange(views.slots, setup.slotCount, P, views.reduced, start, end, scratchOf(task.worker))
-      : reduceSlotsRange(views.slots, setup.slotCount, P, views.reduced, start, end);
+    const r = reduceSlots(start, end, task.worker);
     buckets.sumSq[b] = r.sumSq;
     buckets.slotSumSq.set(r.slotSumSq, b * setup.slotCount);
     reduceMs += performance.now() - t0;

@@ -274,7 +274,7 @@ export class WsEngine implements Engine {
         });
         link.lastRows = shards.rows[i].end - shards.rows[i].start;
       });
-      this.#describePlan(plan.step, attempt, algorithm, members, shards.rows);
+      this.#describePlan(plan.step, attempt, algorithm, members, shards.rows, reporter);
 
       const round = new AttemptRound(plan.step, attempt, algorithm, members, assignments, EngineCloseCode, {
         compress: this.#compress === 'none' ? null : this.#compress,
@@ -478,14 +478,14 @@ export class WsEngine implements Engine {
   }
 
   /** Logs the shards when the membership or the algorithm changed (the first step of a new plan). */
-  #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[]): void {
+  /** `reporter`: the ring member that sends whole reduced buckets (#localReporter), -1 for none. */
+  #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[], reporter: number): void {
     const key = `${algorithm}|${members.map((m) => m.name).join(',')}`;
     if (key === this.#lastPlanKey) return;
     this.#lastPlanKey = key;
     const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
     const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
-    const reporter = algorithm === 'ring' && this.#chunkCount === 0 ? this.#localReporter(members) : -1;
-    const from = algorithm !== 'ring' || this.#chunkCount > 0 ? '' : reporter >= 0 ? `; the reduced gradient comes whole from ${members[reporter].name} on this host` : '; each worker sends its reduced segment';
+    const from = algorithm !== 'ring' ? '' : reporter >= 0 ? `; the reduced gradient comes whole from ${members[reporter].name} on this host` : '; each worker sends its reduced segment';
     this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}${from}`);
   }
 

@@ -7,6 +7,7 @@
  */
 import type { Range } from '../../collective/index.js';
 import { decodeHalf, halfOf, type HalfKind } from '../../transport/index.js';
+import type { WorkerTimeline } from '../engine.js';
 import type { Allreduce } from './options.js';
 import type { CoordinatorMessage, MessageOf, ShardSums } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
@@ -23,10 +24,7 @@ export interface Assignment {
 }
 
 /** A member's step timeline (messages.ts `timeline`). */
-export interface Timeline {
-  computeMs: number;
-  buckets: { readyMs: number; startMs: number; endMs: number }[];
-}
+export type Timeline = Omit<WorkerTimeline, 'worker'>;
 
 /** Where `part`s go: star, a buffer per member (summed in worker order later); ring, the one reduced gradient. */
 export interface PartSink {

@@ -5,6 +5,7 @@
  */
 import { partitionRanges, type Range } from '../../collective/index.js';
 import { sharedClock } from '../buckets.js';
+import type { BucketTiming, WorkerTimeline } from '../engine.js';
 
 /**
  * Ring segments per bucket: bucket b split into n ranges like the whole vector was, so with one
@@ -66,7 +67,7 @@ export class BucketQueue {
 export class StepTimeline {
   readonly #origin = sharedClock();
   #computeMs = 0;
-  readonly #buckets: { readyMs: number; startMs: number; endMs: number }[];
+  readonly #buckets: BucketTiming[];
 
   constructor(buckets: number) {
     this.#buckets = Array.from({ length: buckets }, () => ({ readyMs: 0, startMs: 0, endMs: 0 }));
@@ -94,7 +95,7 @@ export class StepTimeline {
     this.#computeMs = Number.isFinite(at) ? Math.max(0, at - this.#origin) : this.now();
   }
 
-  toJSON(): { computeMs: number; buckets: { readyMs: number; startMs: number; endMs: number }[] } {
+  toJSON(): Omit<WorkerTimeline, 'worker'> {
     const r = (ms: number) => Math.round(ms * 1000) / 1000;
     return { computeMs: r(this.#computeMs), buckets: this.#buckets.map((b) => ({ readyMs: r(b.readyMs), startMs: r(b.startMs), endMs: r(b.endMs) })) };
   }
