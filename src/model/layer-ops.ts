@@ -38,10 +38,11 @@ class DenseOp extends BaseOp {
       if (this.#relu) k.reluForward(y, n * this.outWidth);
     }
   }
-  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void {
+  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void {
     const k = ctx.k;
     k.matmulDyTXAcc(dy, x, g[0], n, this.outWidth, this.inWidth);
     if (this.#bias) k.biasGradAcc(dy, g[1], n, this.outWidth);
+    paramsDone?.();
     if (dx === null) return;
     if (dxMask !== null) k.matmulDyWReluMask(dy, p[0], dxMask, dx, n, this.outWidth, this.inWidth);
     else k.matmulDyW(dy, p[0], dx, n, this.outWidth, this.inWidth);

@@ -457,14 +457,21 @@ export class Model {
       // The op before a ReLU output leaves its gradient to this op (layer-ops.ts).
       const dxMask = i > 0 && ops[i - 1].op.outputIsRelu ? x : null;
       const dx = i === 0 ? null : op.inPlace ? delta : other;
+      // This op finishes its layer's gradient: say so as soon as its parameter gradients are
+      // final (before its dx, where the op allows), so their reduction overlaps the rest.
+      const tensors = this.#opTensors[i];
+      let finishes = ready !== null && tensors.length > 0 && (i === 0 || ops[i - 1].layer !== ops[i].layer);
+      const paramsDone = finishes ? () => {
+        finishes = false;
+        ready!(tensors[0].offset);
+      } : undefined;
       if (op.backwardSteps) yield* op.backwardSteps(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
-      else op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
+      else op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i], paramsDone);
       if (dx === other) {
         other = delta;
         delta = dx;
       }
-      const tensors = this.#opTensors[i];
-      if (ready && tensors.length > 0 && (i === 0 || ops[i - 1].layer !== ops[i].layer)) ready(tensors[0].offset);
+      if (finishes) paramsDone!();
     }
   }
 

@@ -73,8 +73,12 @@ export interface LayerOp {
    */
   forwardSteps?(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): Generator<Float64Array, void, Float64Array>;
   backwardSteps?(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): Generator<Float64Array, void, Float64Array>;
-  /** dx null: the gradient wrt the input is not needed (first op). Adds parameter gradients into g. */
-  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
+  /**
+   * dx null: the gradient wrt the input is not needed (first op). Adds parameter gradients into g.
+   * `paramsDone`, when given, is called once g is final and before dx is computed, so that a
+   * caller can start reducing g while dx is still being computed (the ws engine's buckets).
+   */
+  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void;
 }
 
 /** Shared bits: in-place flags and no scratch. */
@@ -93,7 +97,7 @@ export abstract class BaseOp implements LayerOp {
   }
   reserve(_rows: number, _alloc: Allocate): void {}
   abstract forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
-  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[]): void;
+  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void;
 }
 
 /** Applies dxMask to dx for ops that cannot fuse it. */

@@ -12,10 +12,14 @@
  *                     rounded once), and the sum goes back with the update plan;
  *               ring  members all-reduce among themselves (ring.ts) and send their finished
  *                     segments here, so this replica gets the same bits;
- *   update    this process applies the update to its own replica (parameters and optimizer
- *             state never live only on a worker: docs/architecture.md, "One truth for the parameters"), and every member applies
- *             the same update to the same reduced gradient. Every `hashEvery` updates the
- *             members send a hash of their parameters; a replica that differs is named and dropped.
+ *   update    every member applies the same update to the same reduced gradient, and so does
+ *             this process to its own replica (parameters and optimizer state never live only on
+ *             a worker: docs/architecture.md, "One truth for the parameters"). This replica's
+ *             update waits until the next step's `step` messages are out, so it runs while the
+ *             workers compute instead of between their steps; `synchronize()` (and anything that
+ *             reads the parameters here: joiners' state, evaluation) completes it first. Every
+ *             `hashEvery` updates the members send a hash of their parameters; a replica that
+ *             differs is named and dropped.
  * A member that disconnects, misses the adaptive deadline or breaks the protocol is dropped and
  * the step is run again by the others, so its result is the same up to float rounding
  * (bit-identical with --reduce-chunks, whose chunks do not depend on who computes them).
@@ -26,8 +30,9 @@ import { loadKernels } from '../../kernels/index.js';
 import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../model/index.js';
 import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
 import { slotUnit } from '../lockstep.js';
-import { createOptimizer, restoreOptimizerState, sumOfSquares, type Optimizer } from '../../optim/index.js';
-import { partitionRanges, reduceSlotsRange, type Range } from '../../collective/index.js';
+import { createOptimizer, inPlaceOptimizer, restoreOptimizerState, stateTensorCount, sumOfSquares, WasmUpdateKernels, type Optimizer } from '../../optim/index.js';
+import { compileCollective, partitionRanges, reduceSlotsRange, type Range, type WasmModule } from '../../collective/index.js';
+import { allocateShared, fitsWasmMemory, planLayout } from '../shared-memory.js';
 import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
 import { planBuckets } from '../buckets.js';
 import { expectedParts, type RingReport } from './step-buckets.js';
@@ -78,6 +83,10 @@ export class WsEngine implements Engine {
   readonly #chunkCount: number;
   readonly #slots: Float32Array | null;
   readonly #digests = new Map<number, string>();
+  /** Members' digests of versions this replica has not reached yet (its update is pending). */
+  readonly #earlyDigests = new Map<number, { link: WorkerLink; digest: string }[]>();
+  /** The update sent to the members that this replica has yet to apply (see the header). */
+  #pending: { update: UpdatePlan; version: number; hash: boolean } | null = null;
   /** Gradient buckets in backward order (the same list every worker got in `setup`). */
   readonly #buckets: Range[];
   readonly #compress: Compress;
@@ -92,7 +101,7 @@ export class WsEngine implements Engine {
   private constructor(
     setup: EngineSetup,
     options: ResolvedOptions,
-    kernels: { name: string; detail: string; model: Model },
+    kernels: { name: string; detail: string; model: Model; collective: WasmModule | null },
     server: Server<CoordinatorMessage>,
     rosterFor: (engine: WsEngine) => Roster,
     buckets: Range[],
@@ -104,10 +113,24 @@ export class WsEngine implements Engine {
     this.#log = options.log ?? silent;
     this.kernels = kernels.detail;
     this.#model = kernels.model;
-    this.params = Float32Array.from(setup.params);
-    this.gradient = new Float32Array(this.params.length);
+    // As the inline engine: parameters, gradient and optimizer state in one WebAssembly memory, so
+    // that this replica's update is the wasm SGD kernel the workers' threads run (same bits as
+    // the JS update, a third of its time); the JS update where wasm cannot run.
+    const P = setup.params.length;
+    const layout = planLayout(P, stateTensorCount(setup.optimizer), 1, 1);
+    const module = kernels.collective && fitsWasmMemory(layout) ? kernels.collective : null;
+    const views = allocateShared(layout, module !== null);
+    this.params = views.params[0];
+    this.params.set(setup.params);
+    this.gradient = views.reduced;
     this.buffers = setup.buffers ? Float32Array.from(setup.buffers) : initBuffers(this.#model.bufferLayout);
-    this.#optimizer = createOptimizer(setup.optimizer, this.params.length);
+    let tensors = 0;
+    const js = createOptimizer(setup.optimizer, P, (length) => {
+      const view = views.state[0].subarray(tensors * P, tensors * P + length);
+      tensors += 1;
+      return view;
+    });
+    this.#optimizer = inPlaceOptimizer(js, module && views.memory ? new WasmUpdateKernels(module, views.memory) : null);
     if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state, setup.optimizerState);
     this.#chunkCount = setup.chunks ?? 0;
     this.#slots = this.#chunkCount > 0 ? new Float32Array(this.#chunkCount * this.params.length) : null;
@@ -144,6 +167,7 @@ export class WsEngine implements Engine {
     // auto resolves here, as for the other engines (same bits as the inline engine on this
     // machine); every worker must then load the same set, or is refused naming the one it has.
     const kernels = await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary });
+    const collective = kernels.name === 'js' ? null : await compileCollective().catch(() => null);
     const model = new Model(setup.model, { kernels });
     const ringChunkBytes = options.ringChunkBytes ?? wsDefaults.ringChunkBytes;
     const chunkFloats = dataChunkFloats(wsDefaults.dataChunkBytes);
@@ -187,7 +211,7 @@ export class WsEngine implements Engine {
       limits: { maxPayload, ...options.limits },
       log,
     });
-    const engine = new WsEngine(setup, resolved, { name: kernels.name, detail: kernels.detail, model }, server, (self) =>
+    const engine = new WsEngine(setup, resolved, { name: kernels.name, detail: kernels.detail, model, collective }, server, (self) =>
       new Roster(server, { setup: setupMsg, loaded: options.loaded, dataChunkFloats: chunkFloats, joinTimeoutMs: options.joinTimeoutMs ?? wsDefaults.joinTimeoutMs }, log, {
         message: (link, m) => self.#onMessage(link, m),
         gone: (link, reason) => self.#onGone(link, reason),
@@ -286,7 +310,7 @@ export class WsEngine implements Engine {
         round.bn = new BnExchangeRound(plan.step, attempt, slotsOf, shards.owners ? this.#chunkCount : members.length);
       }
       this.#round = round;
-      await Promise.all(
+      const sent = Promise.all(
         members.map((link, i) => {
           const a = assignments.get(link)!;
           return link.send({
@@ -313,6 +337,11 @@ export class WsEngine implements Engine {
           });
         }),
       );
+      // The members compute now; this replica's pending update runs meanwhile. It is synchronous,
+      // so no reply (a `part` writing the gradient it reads) is handled before it ends.
+      await Promise.resolve(); // the queued sends reach the sockets (one microtask hop; link.ts)
+      this.#completeUpdate();
+      await sent;
       for (const link of members) if (link.isGone) round.onGone(link, 'it left before the step started');
       const deadlineMs = this.#deadline.ms;
       round.onStall({
@@ -359,16 +388,24 @@ export class WsEngine implements Engine {
    * made here, once, and broadcast: a worker never decides alone (docs/protocol.md §6).
    */
   async skipUpdate(): Promise<void> {
+    this.#completeUpdate(); // the previous step's, if computeGradients did not get to it
     this.#pendingStats = null;
     const message: CoordinatorMessage = { type: 'skip', step: this.#step, version: this.#version };
     await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
   }
 
-  /** Nothing to complete: this replica updates in applyUpdate. */
-  async synchronize(): Promise<void> {}
+  /** Completes this replica's pending update (see the header). */
+  async synchronize(): Promise<void> {
+    this.#completeUpdate();
+  }
 
+  /**
+   * Sends the update to the members and returns: this replica applies it after the next step's
+   * `step` messages are out (computeGradients), or at `synchronize()`, whichever comes first.
+   */
   async applyUpdate(update: UpdatePlan): Promise<UpdateTiming> {
     const started = performance.now();
+    this.#completeUpdate(); // never two pending (a caller that skipped computeGradients)
     const version = this.#version + 1;
     const hash = this.#options.hashEvery > 0 && version % this.#options.hashEvery === 0;
     const message: CoordinatorMessage = {
@@ -381,24 +418,32 @@ export class WsEngine implements Engine {
       hash,
       ...(this.#lastAlgorithm === 'star' && (this.#compress === 'none' ? { gradient: this.gradient } : { packed: halfBytes(encodeHalf(this.#compress, this.gradient)) })),
     };
-    // The message goes out first, so that the workers update their replicas while this one does
-    // (the message was encoded at send, and only microtasks run before the update and the digest
-    // below, so no reply or other message is handled against a half-updated replica).
-    const sent = Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
-    await Promise.resolve(); // the queued sends reach the sockets (one microtask hop; link.ts)
-    this.#optimizer.update(this.params, this.gradient, update);
-    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
-    this.#pendingStats = null;
+    // The message is encoded (copied) at send, so the gradient may change after this call.
+    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    this.#pending = { update, version, hash };
     this.#version = version;
-    if (hash) {
-      this.#digests.set(this.#version, parameterDigest(this.params));
-      for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
-    }
-    await sent;
     return { updateMs: performance.now() - started };
   }
 
+  /** Applies the pending update to this replica: parameters, optimizer state, running statistics, digest. */
+  #completeUpdate(): void {
+    const pending = this.#pending;
+    if (pending === null) return;
+    this.#pending = null;
+    this.#optimizer.update(this.params, this.gradient, pending.update);
+    if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
+    this.#pendingStats = null;
+    if (!pending.hash) return;
+    const digest = parameterDigest(this.params);
+    this.#digests.set(pending.version, digest);
+    for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
+    const early = this.#earlyDigests.get(pending.version) ?? [];
+    this.#earlyDigests.delete(pending.version);
+    for (const { link, digest: theirs } of early) this.#checkDigest(link, pending.version, theirs);
+  }
+
   async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
+    this.#completeUpdate();
     const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
     return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch, this.buffers, outputs);
   }
@@ -440,6 +485,7 @@ export class WsEngine implements Engine {
     // Workers admitted together are ordered by name, so the same names give the same worker order
     // (and the same bits) whatever order they connected in.
     const joining = this.#roster.waiting.splice(0).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (joining.length > 0) this.#completeUpdate(); // joiners get the parameters of this.#version
     for (const link of joining) {
       if (link.isGone) continue;
       let sent = await link.send({ type: 'state', version: this.#version, params: this.params });
@@ -568,18 +614,9 @@ export class WsEngine implements Engine {
 
   #onMessage(link: WorkerLink, m: CoordinatorMessage): void {
     switch (m.type) {
-      case 'hash': {
-        const mine = this.#digests.get(m.version);
-        if (mine !== undefined && mine !== m.digest) {
-          const reason = `its parameters diverged: sha256 ${m.digest.slice(0, 16)}… at version ${m.version}, the coordinator's ${mine.slice(0, 16)}…`;
-          this.#log.warn({ worker: link.name, host: link.host, version: m.version }, `dropping worker ${link.label}: ${reason}`);
-          this.#membership('drop', link, this.#step, reason);
-          this.#roster.remove(link);
-          link.drop(EngineCloseCode.diverged, reason);
-          this.#round?.onGone(link, reason);
-        }
+      case 'hash':
+        this.#checkDigest(link, m.version, m.digest);
         return;
-      }
       case 'leave':
         link.leaving = m.reason;
         return;
@@ -601,6 +638,25 @@ export class WsEngine implements Engine {
         round?.onMessage(link, m);
       }
     }
+  }
+
+  /** Drops a member whose parameters' digest differs from this replica's at the same version. */
+  #checkDigest(link: WorkerLink, version: number, digest: string): void {
+    if (this.#pending?.version === version) {
+      // Its hash came before this replica applied that update: compare once it has.
+      const early = this.#earlyDigests.get(version) ?? [];
+      early.push({ link, digest });
+      this.#earlyDigests.set(version, early);
+      return;
+    }
+    const mine = this.#digests.get(version);
+    if (mine === undefined || mine === digest || !this.#roster.members.includes(link)) return;
+    const reason = `its parameters diverged: sha256 ${digest.slice(0, 16)}… at version ${version}, the coordinator's ${mine.slice(0, 16)}…`;
+    this.#log.warn({ worker: link.name, host: link.host, version }, `dropping worker ${link.label}: ${reason}`);
+    this.#membership('drop', link, this.#step, reason);
+    this.#roster.remove(link);
+    link.drop(EngineCloseCode.diverged, reason);
+    this.#round?.onGone(link, reason);
   }
 
   #onGone(link: WorkerLink, reason: string): void {
