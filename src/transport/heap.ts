@@ -1,0 +1,36 @@
+/**
+ * Large received frames without page faults (glibc only; elsewhere a no-op).
+ *
+ * ws hands over every frame that spans several socket reads (64 KiB each) in a Buffer of its
+ * own, so each gradient `part` and ring piece a process receives is a fresh allocation of up to a
+ * few MiB. glibc serves such a size with a fresh mmap() and unmaps it when V8 frees it, so every
+ * 4 KiB page of every received frame is first faulted in and zeroed by the kernel: on this
+ * project's 2-core KVM machine that was most of a ws coordinator's CPU time per W2 step (measured
+ * in docs/architecture.md, "Buffers for received frames"). Raising glibc's mmap and trim
+ * thresholds (mallopt) makes these buffers come from, and go back to, the heap, where the next
+ * frame reuses the same pages. The cost is that up to TRIM_BYTES of freed heap stays mapped.
+ */
+/** Allocations below this come from the heap: the largest frame (64 MiB) does not reach it, but glibc caps it at 32 MiB. */
+const MMAP_THRESHOLD = 32 * 1024 * 1024;
+/** Freed heap kept mapped before glibc returns it to the kernel. */
+const TRIM_BYTES = 256 * 1024 * 1024;
+/** mallopt's parameters (malloc.h). */
+const M_TRIM_THRESHOLD = -1;
+const M_MMAP_THRESHOLD = -3;
+
+interface Koffi {
+  load(file: string): { func(definition: string): (...args: unknown[]) => unknown };
+}
+
+/** Sets the thresholds once; says what it did, or why it did nothing (no glibc, no koffi). */
+export async function keepFramesInHeap(): Promise<string> {
+  if (process.platform !== 'linux') return `not linux (${process.platform}): the allocator is left as it is`;
+  try {
+    const koffi = ((m: { default?: Koffi }) => m.default ?? (m as unknown as Koffi))(await import('koffi'));
+    const mallopt = koffi.load('libc.so.6').func('int mallopt(int param, int value)');
+    const ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) === 1 && mallopt(M_TRIM_THRESHOLD, TRIM_BYTES) === 1;
+    return ok ? 'glibc keeps buffers below 32 MiB in the heap' : 'glibc refused mallopt: the allocator is left as it is';
+  } catch (error) {
+    return `no glibc mallopt here (${(error as Error).message}): the allocator is left as it is`;
+  }
+}
