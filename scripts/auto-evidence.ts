@@ -17,6 +17,8 @@
  *   --extra JSON       more train() options for every variant (e.g. '{"standardize":true}')
  *   --eval-samples N   samples between validations (default 256; raise it on a large training
  *                      split, where a validation every 256 samples would dominate the wall time)
+ *   --warmup-steps N   steps of each variant run first, not measured (default 200): the first
+ *                      run in a fresh process pays for compiling the training loop
  * Writes OUT/<variant>-seed<S>/ run directories and OUT/evidence.json; prints a markdown table.
  */
 import fs from 'node:fs';
@@ -42,6 +44,7 @@ const workers = Number(arg('--workers', '2'));
 const variants = arg('--variants', 'a,b,c').split(',');
 const extra = JSON.parse(arg('--extra', '{}')) as Partial<TrainConfig>;
 const evalSamples = Number(arg('--eval-samples', '256'));
+const warmupSteps = Number(arg('--warmup-steps', '200'));
 
 const metricOf: Record<string, (r: { valLoss: number | null; valAccuracy: number | null; trainLoss?: number }) => number | null> = {
   val_acc: (r) => r.valAccuracy,
@@ -113,6 +116,11 @@ const median = (xs: number[]) => {
 };
 
 fs.mkdirSync(out, { recursive: true });
+// Warm-up, not measured: the first run in a fresh process pays for compiling the loop (its steps
+// were 1.5-2x slower in the first seed at load ~3), and without this it was always variant (a).
+for (const variant of variants) {
+  await train({ dataset, model, engine, workers, seed: 0, epochs: maxEpochs, maxSteps: warmupSteps, out: path.join(out, `warmup-${variant}`), overwrite: true, ...extra, ...setups[variant] });
+}
 const outcomes: Outcome[] = [];
 for (let seed = 0; seed < seeds; seed++) {
   for (const variant of variants) {
