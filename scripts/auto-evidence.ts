@@ -6,13 +6,19 @@
  *   (c) the default fixed batch size 64 with the default rate 0.05,
  * over several seeds, the three variants interleaved per seed so that they share the machine's
  * load. Time to target is the steps' wall time up to the first validation that meets the target
- * (validation left out, as the sweep's seconds_to_target); validations come every ~256 samples
- * (every max(1, 256/B) steps; auto: every 2 steps, B ≥ 128 after its probe).
+ * (validation left out, as the sweep's seconds_to_target); validations come every ~EVAL samples
+ * (--eval-samples, default 256: every max(1, EVAL/B) steps at a fixed B; auto, whose B varies,
+ * every max(1, EVAL/128) steps, i.e. every EVAL samples at B = 128 and fewer validations per
+ * sample above it, which can only delay its measured crossing).
  *
  * Run: `npm run build && node dist/scripts/auto-evidence.js --dataset mnist --model mlp:784-128-10 \
  *        --target val_acc=0.97 --best 256:0.255 --seeds 3 --max-epochs 60 --out /tmp/evidence`
  *   --variants a,b,c   which to run (default all); --engine, --workers as for train
  *   --extra JSON       more train() options for every variant (e.g. '{"standardize":true}')
+ *   --eval-samples N   samples between validations (default 256; raise it on a large training
+ *                      split, where a validation every 256 samples would dominate the wall time)
+ *   --warmup-steps N   steps of each variant run first, not measured (default 200): the first
+ *                      run in a fresh process pays for compiling the training loop
  * Writes OUT/<variant>-seed<S>/ run directories and OUT/evidence.json; prints a markdown table.
  */
 import fs from 'node:fs';
@@ -37,6 +43,8 @@ const engine = arg('--engine', 'threads') as TrainConfig['engine'];
 const workers = Number(arg('--workers', '2'));
 const variants = arg('--variants', 'a,b,c').split(',');
 const extra = JSON.parse(arg('--extra', '{}')) as Partial<TrainConfig>;
+const evalSamples = Number(arg('--eval-samples', '256'));
+const warmupSteps = Number(arg('--warmup-steps', '200'));
 
 const metricOf: Record<string, (r: { valLoss: number | null; valAccuracy: number | null; trainLoss?: number }) => number | null> = {
   val_acc: (r) => r.valAccuracy,
@@ -45,9 +53,9 @@ const metricOf: Record<string, (r: { valLoss: number | null; valAccuracy: number
 const better = targetKey.endsWith('acc') ? (v: number) => v >= target : (v: number) => v <= target;
 
 const setups: Record<string, Partial<TrainConfig>> = {
-  a: { batchSize: 'auto', evalEvery: 2 },
-  b: { batchSize: bestBatch, lr: bestLr, evalEvery: Math.max(1, Math.ceil(256 / bestBatch)) },
-  c: { batchSize: 64, lr: 0.05, evalEvery: 4 },
+  a: { batchSize: 'auto', evalEvery: Math.max(1, Math.round(evalSamples / 128)) },
+  b: { batchSize: bestBatch, lr: bestLr, evalEvery: Math.max(1, Math.ceil(evalSamples / bestBatch)) },
+  c: { batchSize: 64, lr: 0.05, evalEvery: Math.max(1, Math.ceil(evalSamples / 64)) },
 };
 
 interface Outcome {
@@ -108,13 +116,18 @@ const median = (xs: number[]) => {
 };
 
 fs.mkdirSync(out, { recursive: true });
+// Warm-up, not measured: the first run in a fresh process pays for compiling the loop (its steps
+// were 1.5-2x slower in the first seed at load ~3), and without this it was always variant (a).
+for (const variant of variants) {
+  await train({ dataset, model, engine, workers, seed: 0, epochs: maxEpochs, maxSteps: warmupSteps, out: path.join(out, `warmup-${variant}`), overwrite: true, ...extra, ...setups[variant] });
+}
 const outcomes: Outcome[] = [];
 for (let seed = 0; seed < seeds; seed++) {
   for (const variant of variants) {
     const o = await runOne(variant, seed);
     outcomes.push(o);
     console.error(`${variant} seed ${seed}: ${o.reached ? `${o.seconds.toFixed(2)} s, ${o.steps} steps, ${o.samples} samples` : 'not reached'} (wall ${o.wallSeconds.toFixed(1)} s, last B ${o.finalBatchSize}, load ${o.load.toFixed(2)})`);
-    fs.writeFileSync(path.join(out, 'evidence.json'), JSON.stringify({ dataset, model, target: `${targetKey}=${target}`, best: { batchSize: bestBatch, lr: bestLr }, engine, workers, extra, outcomes }, null, 2));
+    fs.writeFileSync(path.join(out, 'evidence.json'), JSON.stringify({ dataset, model, target: `${targetKey}=${target}`, best: { batchSize: bestBatch, lr: bestLr }, evalSamples, engine, workers, extra, outcomes }, null, 2));
   }
 }
 const names: Record<string, string> = { a: '(a) auto, default lr', b: `(b) best fixed: B = ${bestBatch}, lr ${bestLr}`, c: '(c) B = 64, lr 0.05' };

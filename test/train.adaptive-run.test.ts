@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { train, type StepRecord } from '../src/index.js';
-import { AdaptiveBatch, adaScaleGain, freshAdaptiveState, type AdaptRecord, type AdaptiveSettings } from '../src/train/adaptive/index.js';
+import { AdaptiveBatch, adaScaleGain, analyticOptimum, freshAdaptiveState, PROBE_STEPS, REFRESH_SHARE, type AdaptRecord, type AdaptiveSettings, type AdaptiveState } from '../src/train/adaptive/index.js';
 import { makeClassification, tempDir } from './helpers.js';
 import { buildReportPage } from '../src/study/index.js';
 
@@ -151,4 +151,61 @@ test('without a measured noise scale a choice moves B back toward B0, at most 2x
     state.sinceChoice = 1;
   }
   assert.deepEqual(path, [256, 128, 64, 64]);
+});
+
+/**
+ * Drives the controller for `steps` steps from `state` with step times from `stepMs(B)` and a
+ * constant φ; returns the batch size of every step and the choices.
+ */
+function driveController(settings: AdaptiveSettings, state: AdaptiveState, phi: number, steps: number, stepMs: (batchSize: number) => number): { sizes: number[]; records: AdaptRecord[] } {
+  const batches = new AdaptiveBatch(settings);
+  // Uncorrected EMAs whose ratio is φ (the bias correction cancels in it).
+  const gns = { gradSq: 1, trSigma: phi, steps: 1000 };
+  const sizes: number[] = [];
+  const records: AdaptRecord[] = [];
+  for (let step = 0; step < steps; step++) {
+    const record = batches.beforeStep(state, gns, { step, epoch: 0, samples: 0, workers: 2 });
+    if (record) records.push(record);
+    if (batches.epochDone(state)) batches.endEpoch(state);
+    const { start, end } = batches.take(state);
+    sizes.push(end - start);
+    batches.afterStep(state, { count: end - start, ms: stepMs(end - start), gain: 1, workers: 2 });
+  }
+  return { sizes, records };
+}
+
+test('a batch size kept by a fit with stale times measures its neighbour again, and the choice leaves the lock', () => {
+  // True T(B) = 0.25 + 0.0007·B ms, so with φ = 100 the best B is √(a·φ/b) ≈ 189. The probe
+  // measured 128 and 256 while another process held the core (3x their time, as a fresh run's
+  // warm-up also does); 64, the lower bound, has its settled times. The line through them has a
+  // negative intercept, is refitted through the origin, and makes 64 look best; kept, 64 is the
+  // only size measured again, so without a refresh the fit never changes.
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 64, max: 4096, adaptEvery: 50, trainSamples: 1_000_000, dropLast: false, lrRule: 'adascale', fixedModel: null, choose: true };
+  const truth = { fixedMs: 0.25, perSampleMs: 0.0007 };
+  const T = (b: number) => truth.fixedMs + truth.perSampleMs * b;
+  const state: AdaptiveState = { ...freshAdaptiveState(settings, 2), probe: [], stepsAtSize: 40 };
+  for (let i = 0; i < PROBE_STEPS; i++) for (const b of [128, 256]) state.times.add(2, b, 3 * T(b));
+  for (let i = 0; i < 40; i++) state.times.add(2, 64, T(64));
+  assert.equal(state.times.fit(2)!.fixedMs, 0, 'the stale fit goes through the origin');
+  const { sizes, records } = driveController(settings, state, 100, 1500, T);
+  const choices = records.filter((r) => r.reason !== 'probe');
+  assert.equal(choices[0].batchSize, 64, 'the stale fit keeps B at 64');
+  const refresh = records.find((r) => r.reason === 'probe')!;
+  assert.equal(refresh.previous, 64);
+  assert.equal(refresh.batchSize, 128, 'the neighbour 2B is measured again');
+  assert.ok(40 + refresh.step >= (PROBE_STEPS + 1) / REFRESH_SHARE, `only after B stayed put for ${(PROBE_STEPS + 1) / REFRESH_SHARE} steps (at step ${40 + refresh.step})`);
+  const optimum = analyticOptimum(100, truth);
+  const last = sizes.at(-1)!;
+  assert.ok(Math.abs(last / optimum - 1) < 0.1, `B ends at ${last}, near the optimum ${optimum.toFixed(0)}`);
+  // Once the choice has settled, the refreshes take at most REFRESH_SHARE of the steps.
+  const settled = sizes.slice(1000);
+  const away = settled.filter((b) => b !== last).length;
+  assert.ok(away <= REFRESH_SHARE * settled.length, `${away} of ${settled.length} steps away from ${last}`);
+});
+
+test('a given step-time model (--step-time-model) is never refreshed', () => {
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 64, max: 4096, adaptEvery: 50, trainSamples: 1_000_000, dropLast: false, lrRule: 'adascale', fixedModel: { fixedMs: 0.25, perSampleMs: 0.0007 }, choose: true };
+  const { sizes, records } = driveController(settings, freshAdaptiveState(settings, 2), 100, 1500, () => 1);
+  assert.equal(records.filter((r) => r.reason === 'probe').length, 0);
+  assert.ok(sizes.slice(500).every((b) => b === sizes.at(-1)), 'B settles and stays');
 });

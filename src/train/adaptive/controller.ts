@@ -40,6 +40,11 @@ export const PROBE_STEPS = 5;
 export const MAX_CHANGE = 2;
 /** The current B is kept unless another one predicts at least this much more goodput. */
 export const MIN_GOODPUT_GAIN = 0.02;
+/**
+ * At most this share of the steps goes to refreshing the fit: a B kept for
+ * (PROBE_STEPS + 1)/REFRESH_SHARE steps has its neighbour measured again (see #choose).
+ */
+export const REFRESH_SHARE = 0.05;
 
 /** The mutable state; a checkpoint saves it (saveAdaptiveState) and a resume restores it. */
 export interface AdaptiveState {
@@ -231,7 +236,31 @@ export class AdaptiveBatch {
       maxFactor: MAX_CHANGE,
       minGain: MIN_GOODPUT_GAIN,
     });
+    const refresh = choice.batchSize === state.batchSize ? this.#staleNeighbour(state) : null;
+    if (refresh !== null) {
+      // Its old times are the stale ones: the refresh measures it anew rather than mixing the two.
+      state.times.forget(at.workers, refresh);
+      state.probe = [refresh];
+      return this.#setSize(state, gns, at, refresh, 'probe', line);
+    }
     return this.#setSize(state, gns, at, choice.batchSize, choice.reason, line, choice.predictedGain);
+  }
+
+  /**
+   * The size to measure again when B has stayed put so long that every other size in the fit is
+   * old: 2B (B/2 at the upper bound), or null. The other sizes' times were taken under another
+   * load, or during the run's warm-up (the probe's: a fresh run's step time falls 2-3x over its
+   * first thousand steps), and a B that is kept is never compared with them again: a fit whose
+   * stale 2B looks slow keeps B where it is for the rest of the run. Pollux refits its
+   * throughput model from the run's current profile; this keeps a current neighbour in it, at a
+   * cost of at most REFRESH_SHARE of the steps (the refresh steps train as usual).
+   */
+  #staleNeighbour(state: AdaptiveState): number | null {
+    if (this.settings.fixedModel || state.stepsAtSize < (PROBE_STEPS + 1) / REFRESH_SHARE) return null;
+    const { min, max } = this.settings;
+    const up = clamp(state.batchSize * MAX_CHANGE, min, max);
+    const next = up !== state.batchSize ? up : clamp(Math.ceil(state.batchSize / MAX_CHANGE), min, max);
+    return next !== state.batchSize ? next : null;
   }
 
   /**

@@ -9,6 +9,7 @@ export {
   PROBE_STEPS,
   MAX_CHANGE,
   MIN_GOODPUT_GAIN,
+  REFRESH_SHARE,
   type AdaptiveSettings,
   type AdaptiveState,
   type AdaptRecord,

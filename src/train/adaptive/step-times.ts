@@ -38,6 +38,11 @@ export class StepTimes {
     if (batches.size > BATCH_SIZES_KEPT) batches.delete(batches.keys().next().value!);
   }
 
+  /** Drops the times of (workers, batchSize): they are about to be measured again. */
+  forget(workers: number, batchSize: number): void {
+    this.#byWorkers.get(workers)?.delete(batchSize);
+  }
+
   /** Batch sizes measured with this many workers. */
   batchSizes(workers: number): number[] {
     return [...(this.#byWorkers.get(workers)?.keys() ?? [])];
