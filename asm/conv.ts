@@ -147,3 +147,98 @@ export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, n: i32, h: 
     }
   }
 }
+
+/**
+ * The gradient of max pooling: dx = 0, then dy[j] added at argmax[j] (in j order, as the js
+ * reference, so the sums are the same bits), skipped where mask (the layer input's ReLU output,
+ * [n, H, W, C]; 0 for none) is <= 0. Non-overlapping, unpadded windows with C a multiple of 4
+ * (maxpool2 after a conv) take a one-pass path instead: each window position is written once,
+ * 0 + dy where it is the argmax (and the mask passes), 0 elsewhere, so dx is not first zeroed and
+ * then scattered into (two passes over the layer's largest buffer).
+ * dy: [n, Ho, Wo, C], argmax: [n, Ho, Wo, C] (i32 element indices into dx) -> dx: [n, H, W, C]
+ */
+export function maxPoolHwcBackward(dy: usize, argmax: usize, dx: usize, mask: usize, n: i32, h: i32, w: i32, c: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): void {
+  if (stride == k && pad == 0 && (c & 3) == 0) {
+    maxPoolBackwardTiled(dy, argmax, dx, mask, n, h, w, c, k, ho, wo);
+    return;
+  }
+  const outCount = <usize>n * <usize>(ho * wo * c);
+  memory.fill(dx, 0, <usize>n * <usize>(h * w * c) * 4);
+  for (let j: usize = 0; j < outCount; j++) {
+    const at = <usize>load<i32>(argmax + j * 4) * 4;
+    if (mask != 0 && !(load<f32>(mask + at) > 0)) continue;
+    store<f32>(dx + at, load<f32>(dx + at) + load<f32>(dy + j * 4));
+  }
+}
+
+/** maxPoolHwcBackward for stride = k, pad = 0, C % 4 = 0: windows tile the image without overlap. */
+@inline
+function maxPoolBackwardTiled(dy: usize, argmax: usize, dx: usize, mask: usize, n: i32, h: i32, w: i32, c: i32, k: i32, ho: i32, wo: i32): void {
+  const lanes = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
+  const zero = f32x4.splat(0);
+  const everywhere = i32x4.splat(-1);
+  let j: usize = 0; // output element index
+  for (let i = 0; i < n; i++) {
+    const xi = i * h * w * c;
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++, j += <usize>c) {
+        for (let ch = 0; ch < c; ch += 4) {
+          // 0 + dy, as the reference's zeroed dx plus dy (so -0 becomes +0 there too).
+          const d = f32x4.add(zero, v128.load(dy + (j + <usize>ch) * 4));
+          const at = v128.load(argmax + (j + <usize>ch) * 4);
+          for (let ky = 0; ky < k; ky++) {
+            for (let kx = 0; kx < k; kx++) {
+              const idx = xi + ((oy * k + ky) * w + ox * k + kx) * c + ch;
+              let take = i32x4.eq(at, i32x4.add(i32x4.splat(idx), lanes));
+              const m = mask != 0 ? f32x4.gt(v128.load(mask + <usize>idx * 4), zero) : everywhere;
+              take = v128.and(take, m);
+              v128.store(dx + <usize>idx * 4, v128.and(d, take));
+            }
+          }
+        }
+      }
+    }
+    // Rows and columns no window covers (H or W not a multiple of k) get no gradient.
+    const rowsCovered = ho * k;
+    const colsCovered = wo * k;
+    if (colsCovered < w) {
+      for (let iy = 0; iy < rowsCovered; iy++) {
+        memory.fill(dx + <usize>(xi + (iy * w + colsCovered) * c) * 4, 0, <usize>((w - colsCovered) * c) * 4);
+      }
+    }
+    if (rowsCovered < h) memory.fill(dx + <usize>(xi + rowsCovered * w * c) * 4, 0, <usize>((h - rowsCovered) * w * c) * 4);
+  }
+}
+
+/** y[i, ch, p] = x[i, p, ch]: channels-last to channels-first. x: [n, hw, C] -> y: [n, C, hw] */
+export function hwcToChw(x: usize, y: usize, n: i32, hw: i32, c: i32): void {
+  // Writes in order, reads strided: one image (hw·C floats) is small enough to stay in cache.
+  for (let i = 0; i < n; i++) {
+    const base = <usize>i * <usize>(hw * c);
+    let to = y + base * 4;
+    for (let ch = 0; ch < c; ch++) {
+      let from = x + (base + <usize>ch) * 4;
+      for (let p = 0; p < hw; p++) {
+        store<f32>(to, load<f32>(from));
+        to += 4;
+        from += <usize>c * 4;
+      }
+    }
+  }
+}
+
+/** The inverse of hwcToChw. x: [n, C, hw] -> y: [n, hw, C] */
+export function chwToHwc(x: usize, y: usize, n: i32, hw: i32, c: i32): void {
+  for (let i = 0; i < n; i++) {
+    const base = <usize>i * <usize>(hw * c);
+    let to = y + base * 4;
+    for (let p = 0; p < hw; p++) {
+      let from = x + (base + <usize>p) * 4;
+      for (let ch = 0; ch < c; ch++) {
+        store<f32>(to, load<f32>(from));
+        to += 4;
+        from += <usize>hw * 4;
+      }
+    }
+  }
+}

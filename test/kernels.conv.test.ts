@@ -59,6 +59,63 @@ test('wasm max pooling equals the js reference, values and argmax, including tie
   }
 });
 
+test('wasm max pooling backward equals the js reference bit for bit, with and without the ReLU mask', async () => {
+  const wasm = await createWasmKernels('simd');
+  // The tiled path (stride = k, no padding, C % 4 = 0, including H and W that k does not divide)
+  // and the general scatter (overlapping windows, padding, C = 1 or 5).
+  const shapes: Window2d[] = [
+    ...GEOMETRIES,
+    { n: 2, h: 6, w: 6, c: 8, k: 2, stride: 2, pad: 0, ho: 3, wo: 3 },
+    { n: 2, h: 7, w: 5, c: 4, k: 2, stride: 2, pad: 0, ho: 3, wo: 2 },
+    { n: 3, h: 9, w: 9, c: 12, k: 3, stride: 3, pad: 0, ho: 3, wo: 3 },
+    { n: 1, h: 5, w: 5, c: 5, k: 2, stride: 2, pad: 0, ho: 2, wo: 2 },
+  ];
+  for (const g of shapes) {
+    const rng = new Rng(3, 'pool-backward');
+    const count = g.n * g.h * g.w * g.c;
+    const outCount = g.n * g.ho * g.wo * g.c;
+    const x = wasm.allocate(count);
+    x.array.set(Float32Array.from({ length: count }, () => Math.round(rng.normal() * 2)));
+    const y = wasm.allocate(outCount);
+    const argBuf = wasm.allocate(outCount);
+    const arg = new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount);
+    wasm.maxPoolHwcForward(x.array, y.array, arg, g);
+    const jsArg = Int32Array.from(arg);
+    // dy with a -0 (the reference's 0 + dy makes it +0) and a NaN mask entry (never > 0).
+    const dy = Float32Array.from({ length: outCount }, () => rng.normal());
+    dy[1] = -0;
+    const mask = Float32Array.from({ length: count }, () => Math.round(rng.normal()));
+    mask[arg[2]] = NaN;
+    for (const m of [null, mask]) {
+      const want = new Float32Array(count).fill(3);
+      jsKernels.maxPoolHwcBackward(dy, jsArg, want, g, m);
+      const dx = wasm.allocate(count);
+      dx.array.fill(7); // stale values must be overwritten
+      wasm.maxPoolHwcBackward(dy, new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount), dx.array, g, m);
+      const got = Float32Array.from(dx.array);
+      assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), `${g.h}x${g.w}x${g.c} k${g.k} s${g.stride} p${g.pad} mask ${m !== null}`);
+      dx.free();
+    }
+    for (const b of [x, y, argBuf]) b.free();
+  }
+});
+
+test('wasm flatten transposes (HWC <-> CHW) equal the js reference', async () => {
+  const wasm = await createWasmKernels('simd');
+  for (const [n, hw, c] of [[1, 1, 1], [2, 49, 64], [3, 5, 7]]) {
+    const rng = new Rng(4, 'transpose');
+    const x = Float32Array.from({ length: n * hw * c }, () => rng.normal());
+    const want = new Float32Array(x.length);
+    const got = new Float32Array(x.length).fill(9);
+    jsKernels.hwcToChw(x, want, n, hw, c);
+    wasm.hwcToChw(x, got, n, hw, c);
+    assert.deepEqual(got, want);
+    const back = new Float32Array(x.length);
+    wasm.chwToHwc(got, back, n, hw, c);
+    assert.deepEqual(back, x);
+  }
+});
+
 test('max pooling sends the gradient to the first maximum of a window, as PyTorch does on ties', () => {
   const g: Window2d = { n: 1, h: 2, w: 2, c: 1, k: 2, stride: 2, pad: 0, ho: 1, wo: 1 };
   const x = Float32Array.of(1, 3, 3, 2);

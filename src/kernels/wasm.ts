@@ -51,6 +51,9 @@ interface WasmExports {
   maxPoolHwcForward(x: number, y: number, argmax: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  maxPoolHwcBackward(dy: number, argmax: number, dx: number, mask: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  hwcToChw(x: number, y: number, n: number, hw: number, c: number): void;
+  chwToHwc(x: number, y: number, n: number, hw: number, c: number): void;
 }
 
 /**
@@ -186,7 +189,8 @@ const INOUT = 3;
 
 /**
  * The wasm kernel set of one instance. Native: the three products (with the bias + ReLU and
- * ReLU-gradient epilogues), the bias gradient, and im2col/col2im for convolutions. Delegated to the js functions, which run on
+ * ReLU-gradient epilogues), the bias gradient, and for convolutions im2col/col2im, max pooling and
+ * the flatten transposes. Delegated to the js functions, which run on
  * views of wasm memory as well: bias add, activations and losses (O(n·width), under 1 % of a step).
  */
 class WasmKernels implements WasmKernelSet {
@@ -201,16 +205,14 @@ class WasmKernels implements WasmKernelSet {
   readonly tanhBackward = tanhBackward;
   readonly softmaxCrossEntropy = softmaxCrossEntropy;
   readonly meanSquaredError = meanSquaredError;
-  // Layer kernels besides the GEMMs and im2col/col2im (pooling, GELU, dropout): the js functions on views.
+  // Layer kernels besides the GEMMs, im2col/col2im, max pooling and the flatten transposes
+  // (average pooling, GELU, dropout): the js functions on views.
   readonly convWeightToKkc = convKernels.convWeightToKkc;
   readonly convGradFromKkcAcc = convKernels.convGradFromKkcAcc;
-  readonly maxPoolHwcBackward = convKernels.maxPoolHwcBackward;
   readonly avgPoolHwcForward = convKernels.avgPoolHwcForward;
   readonly avgPoolHwcBackward = convKernels.avgPoolHwcBackward;
   readonly globalAvgPoolHwcForward = convKernels.globalAvgPoolHwcForward;
   readonly globalAvgPoolHwcBackward = convKernels.globalAvgPoolHwcBackward;
-  readonly hwcToChw = convKernels.hwcToChw;
-  readonly chwToHwc = convKernels.chwToHwc;
   readonly geluForward = convKernels.geluForward;
   readonly geluBackward = convKernels.geluBackward;
   readonly dropoutMask = convKernels.dropoutMask;
@@ -358,6 +360,42 @@ class WasmKernels implements WasmKernelSet {
     this.#arg(1, y, outCount, OUT, 'y');
     const p = this.#begin();
     this.#x.maxPoolHwcForward(p[0], p[1], at, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  /** Native when argmax lives in this memory (as maxPoolHwcForward); the js function otherwise. */
+  maxPoolHwcBackward = (dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Window2d, mask: FloatArray | null = null): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcBackward(dy, argmax, dx, g, mask);
+    const outCount = g.n * g.ho * g.wo * g.c;
+    const inCount = g.n * g.h * g.w * g.c;
+    if (argmax.length < outCount) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${outCount}`);
+    const at = argmax.byteOffset;
+    this.#arg(0, dy, outCount, IN, 'dy');
+    this.#arg(1, dx, inCount, OUT, 'dx');
+    this.#ptrs[2] = 0;
+    if (mask !== null) this.#arg(2, mask, inCount, IN, 'mask');
+    const p = this.#begin();
+    this.#x.maxPoolHwcBackward(p[0], at, p[1], p[2], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  // x: [n, hw, C] -> y: [n, C, hw]
+  hwcToChw = (x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void => {
+    checkDims(n, hw, c);
+    this.#arg(0, x, n * hw * c, IN, 'x');
+    this.#arg(1, y, n * hw * c, OUT, 'y');
+    const p = this.#begin();
+    this.#x.hwcToChw(p[0], p[1], n, hw, c);
+    this.#end();
+  };
+
+  // x: [n, C, hw] -> y: [n, hw, C]
+  chwToHwc = (x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void => {
+    checkDims(n, hw, c);
+    this.#arg(0, x, n * hw * c, IN, 'x');
+    this.#arg(1, y, n * hw * c, OUT, 'y');
+    const p = this.#begin();
+    this.#x.chwToHwc(p[0], p[1], n, hw, c);
     this.#end();
   };
 
