@@ -33,6 +33,7 @@ function addFloats(dst: usize, src: usize, count: i32): void {
 
 /** x: [n, H, W, C] -> cols: [n·Ho·Wo, k·k·C], zeros outside the image. */
 export function im2colHwc(x: usize, cols: usize, n: i32, h: i32, w: i32, c: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): void {
+  if (c == 1 && im2colOneChannel(x, cols, n, h, w, k, stride, pad, ho, wo)) return;
   const run = k * c;
   let to = cols;
   for (let i = 0; i < n; i++) {
@@ -60,6 +61,48 @@ export function im2colHwc(x: usize, cols: usize, n: i32, h: i32, w: i32, c: i32,
       }
     }
   }
+}
+
+/** A zero-padded single-channel image for im2colOneChannel: up to 64 x 64 after padding, + one v128 of slack. */
+const PAD_FLOATS = 64 * 64;
+const padImage = memory.data((PAD_FLOATS + 4) * 4, 16);
+
+/**
+ * im2colHwc for C = 1 and k <= 4 (a first conv layer on grey images): the copy, memory.copy and
+ * memory.fill calls of the general path cost more than the GEMM these k-float window rows feed.
+ * Each image is copied once into a zero-padded frame, so that every window row is inside it and
+ * moves as one v128 load and store: a store writes 4 − k floats past its row, which the next row's
+ * store overwrites (the call's very last row is copied float by float instead). False when the
+ * shape does not fit (the general path then runs).
+ */
+@inline
+function im2colOneChannel(x: usize, cols: usize, n: i32, h: i32, w: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): bool {
+  const hp = h + 2 * pad;
+  const wp = w + 2 * pad;
+  if (k > 4 || hp * wp > PAD_FLOATS) return false;
+  memory.fill(padImage, 0, <usize>(hp * wp + 4) * 4); // borders stay zero for every image
+  const rowBytes = <usize>k * 4;
+  const last = cols + <usize>n * <usize>(ho * wo * k * k) * 4 - rowBytes;
+  let to = cols;
+  for (let i = 0; i < n; i++) {
+    const xi = x + <usize>i * <usize>(h * w) * 4;
+    for (let iy = 0; iy < h; iy++) memory.copy(padImage + <usize>((iy + pad) * wp + pad) * 4, xi + <usize>(iy * w) * 4, <usize>w * 4);
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++) {
+        let from = padImage + <usize>(oy * stride * wp + ox * stride) * 4;
+        for (let ky = 0; ky < k; ky++) {
+          if (to == last) {
+            for (let kx = 0; kx < k; kx++) store<f32>(to + <usize>kx * 4, load<f32>(from + <usize>kx * 4));
+          } else {
+            v128.store(to, v128.load(from));
+          }
+          to += rowBytes;
+          from += <usize>wp * 4;
+        }
+      }
+    }
+  }
+  return true;
 }
 
 /** The adjoint: dx = Σ of dcols over the windows (overwrites dx). dcols: [n·Ho·Wo, k·k·C] -> dx: [n, H, W, C] */

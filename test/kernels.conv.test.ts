@@ -8,6 +8,11 @@ const GEOMETRIES: Window2d[] = [
   { n: 1, h: 9, w: 6, c: 1, k: 5, stride: 1, pad: 2, ho: 9, wo: 6 },
   { n: 3, h: 6, w: 7, c: 5, k: 3, stride: 1, pad: 0, ho: 4, wo: 5 },
   { n: 2, h: 14, w: 14, c: 32, k: 3, stride: 1, pad: 1, ho: 14, wo: 14 },
+  // C = 1 with k <= 4: the padded-frame path of the wasm im2col.
+  { n: 3, h: 28, w: 28, c: 1, k: 3, stride: 1, pad: 1, ho: 28, wo: 28 },
+  { n: 2, h: 9, w: 7, c: 1, k: 3, stride: 2, pad: 1, ho: 5, wo: 4 },
+  { n: 2, h: 5, w: 6, c: 1, k: 2, stride: 1, pad: 0, ho: 4, wo: 5 },
+  { n: 1, h: 8, w: 8, c: 1, k: 4, stride: 2, pad: 2, ho: 5, wo: 5 },
 ];
 
 for (const g of GEOMETRIES) {
@@ -35,6 +40,20 @@ for (const g of GEOMETRIES) {
     assert.ok(Math.abs(left - right) < 1e-3 * Math.max(1, Math.abs(left)), `${left} vs ${right}`);
   });
 }
+
+test('wasm im2col writes nothing past the columns, on the C = 1 path either', async () => {
+  const wasm = await createWasmKernels('simd');
+  for (const g of GEOMETRIES) {
+    const rng = new Rng(5, 'conv-edge');
+    const x = Float32Array.from({ length: g.n * g.h * g.w * g.c }, () => rng.normal());
+    const colsLength = g.n * g.ho * g.wo * g.k * g.k * g.c;
+    const buf = wasm.allocate(colsLength + 8);
+    buf.array.fill(42);
+    wasm.im2colHwc(x, buf.array.subarray(0, colsLength), g);
+    assert.deepEqual(Array.from(buf.array.subarray(colsLength)), new Array(8).fill(42), `${g.h}x${g.w}x${g.c} k${g.k}`);
+    buf.free();
+  }
+});
 
 test('wasm max pooling equals the js reference, values and argmax, including ties and NaN', async () => {
   const wasm = await createWasmKernels('simd');
