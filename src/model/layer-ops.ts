@@ -68,7 +68,10 @@ class Conv2dOp extends BaseOp {
   /** kh·kw·C: the GEMM's depth. */
   #depth: number;
   #cols: Scratch;
+  /** The weights in kkC order, and the Model call they were reordered in (-1: none). */
   #wk: KernelBuffer | null = null;
+  #wkCall = -1;
+  /** The weight gradient in kkC order, summed over a call's micro-batches. */
   #dwk: KernelBuffer | null = null;
   constructor(s: StackLayer, layer: { filters: number; kernel: number; stride: number; padding: number; bias: boolean }) {
     super(s);
@@ -96,7 +99,10 @@ class Conv2dOp extends BaseOp {
     const k = ctx.k;
     const g = windowOf(this.#s, this.#kernel, this.#stride, this.#padding, n);
     const wk = this.#wk!.array;
-    k.convWeightToKkc(p[0], wk, this.#filters, g.c, this.#kernel);
+    // Once per Model call: the parameters do not change between its micro-batches.
+    const call = ctx.microBatch?.call ?? -1;
+    if (call === -1 || call !== this.#wkCall) k.convWeightToKkc(p[0], wk, this.#filters, g.c, this.#kernel);
+    this.#wkCall = call;
     let cols = x;
     if (!this.#direct) {
       cols = this.#cols.array;
@@ -115,9 +121,10 @@ class Conv2dOp extends BaseOp {
     const rows = n * win.ho * win.wo;
     const cols = this.#direct ? x : this.#cols.array;
     const dwk = this.#dwk!.array;
-    dwk.fill(0);
+    // Summed in kkC order over the call's micro-batches, reordered into g once at the last.
+    if (ctx.microBatch?.first ?? true) dwk.fill(0);
     k.matmulDyTXAcc(dy, cols, dwk, rows, this.#filters, this.#depth);
-    k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
+    if (ctx.microBatch?.last ?? true) k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
     if (this.#bias) k.biasGradAcc(dy, g[1], rows, this.#filters);
     if (dx === null) return;
     const wk = this.#wk!.array;

@@ -212,6 +212,7 @@ export class Model {
       norm: options.batchNorm ?? { kind: 'local' },
       buffers: null,
       stats: this.#stats,
+      microBatch: { call: 0, first: true, last: true },
     };
   }
 
@@ -356,9 +357,13 @@ export class Model {
     /** grad[readyFrom, numParams) is final and, when staged, already copied back. */
     let readyFrom = this.numParams;
     this.#ctx.samples = indices;
+    const where = this.#ctx.microBatch!;
+    where.call++;
     for (let start = 0; start < count; start += step) {
       const n = Math.min(step, count - start);
       this.#ctx.firstRow = start;
+      where.first = start === 0;
+      where.last = start + n >= count;
       this.#gather(source, indices, start, n);
       yield* this.#forward(p, n);
       const dOut = g === null ? null : this.#deltaA;
