@@ -136,10 +136,11 @@ export function col2imHwc(dcols: usize, dx: usize, n: i32, h: i32, w: i32, c: i3
 
 /**
  * Max pooling over HWC windows with the first maximum's index (as an i32 element index into x);
- * a NaN wins. Four channels at a time where C is a multiple of 4, one at a time otherwise.
+ * a NaN wins. Four channels at a time where C is a multiple of 4, one at a time otherwise. Then,
+ * where given, + bias[ch] and ReLU: the epilogue of a conv before the pool (0 bias: none).
  * x: [n, H, W, C] -> y: [n, Ho, Wo, C] (f32), argmax: [n, Ho, Wo, C] (i32)
  */
-export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, n: i32, h: i32, w: i32, c: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): void {
+export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, bias: usize, relu: bool, n: i32, h: i32, w: i32, c: i32, k: i32, stride: i32, pad: i32, ho: i32, wo: i32): void {
   let j: usize = 0; // output element index
   const vec = (c & 3) == 0;
   for (let i = 0; i < n; i++) {
@@ -165,6 +166,9 @@ export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, n: i32, h: 
                 at = v128.bitselect(i32x4.add(i32x4.splat(idx), v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0)), at, take);
               }
             }
+            // The conv's epilogue, as finish4 in kernels.ts applies it (src/kernels/conv.ts says why it is exact here).
+            if (bias) best = f32x4.add(best, v128.load(bias + <usize>ch * 4));
+            if (relu) best = f32x4.max(best, f32x4.splat(0));
             v128.store(y + (j + <usize>ch) * 4, best);
             v128.store(argmax + (j + <usize>ch) * 4, at);
           }
@@ -182,6 +186,8 @@ export function maxPoolHwcForward(x: usize, y: usize, argmax: usize, n: i32, h: 
                 }
               }
             }
+            if (bias) best += load<f32>(bias + <usize>ch * 4);
+            if (relu) best = best < 0 ? 0 : best;
             store<f32>(y + (j + <usize>ch) * 4, best);
             store<i32>(argmax + (j + <usize>ch) * 4, at);
           }

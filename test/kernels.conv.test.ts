@@ -78,6 +78,39 @@ test('wasm max pooling equals the js reference, values and argmax, including tie
   }
 });
 
+test("max pooling with a conv's bias and ReLU equals pooling the conv's ReLU output, in js and wasm, values and argmax", async () => {
+  const wasm = await createWasmKernels('simd');
+  for (const g of [...GEOMETRIES, { n: 2, h: 6, w: 6, c: 8, k: 2, stride: 2, pad: 0, ho: 3, wo: 3 }]) {
+    const rng = new Rng(6, 'pool-epilogue');
+    const count = g.n * g.h * g.w * g.c;
+    const outCount = g.n * g.ho * g.wo * g.c;
+    // Integer x makes ties common; the non-integer bias never makes a sum exactly 0.
+    const raw = Float32Array.from({ length: count }, () => Math.round(rng.normal() * 2));
+    const bias = Float32Array.from({ length: g.c }, () => 0.3 * rng.normal() + 0.05);
+    const relued = Float32Array.from(raw);
+    jsKernels.addBias(relued, bias, count / g.c, g.c);
+    jsKernels.reluForward(relued, count);
+    const wantY = new Float32Array(outCount);
+    const wantArg = new Int32Array(outCount);
+    jsKernels.maxPoolHwcForward(relued, wantY, wantArg, g);
+    const jsY = new Float32Array(outCount);
+    const jsArg = new Int32Array(outCount);
+    jsKernels.maxPoolHwcForward(raw, jsY, jsArg, g, bias, true);
+    assert.deepEqual(jsY, wantY, `js values ${g.h}x${g.w}x${g.c}`);
+    const x = wasm.allocate(count);
+    x.array.set(raw);
+    const y = wasm.allocate(outCount);
+    const argBuf = wasm.allocate(outCount);
+    wasm.maxPoolHwcForward(x.array, y.array, new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount), g, bias, true);
+    assert.deepEqual(Float32Array.from(y.array), wantY, `wasm values ${g.h}x${g.w}x${g.c}`);
+    // Where every value of a window is <= 0 after the ReLU, the argmax carries no gradient.
+    const live = (arg: Int32Array) => Array.from(arg).map((a, j) => (wantY[j] > 0 ? a : -1));
+    assert.deepEqual(live(jsArg), live(wantArg), `js argmax ${g.h}x${g.w}x${g.c}`);
+    assert.deepEqual(live(new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, outCount)), live(wantArg), `wasm argmax ${g.h}x${g.w}x${g.c}`);
+    for (const b of [x, y, argBuf]) b.free();
+  }
+});
+
 test('wasm max pooling backward equals the js reference bit for bit, with and without the ReLU mask', async () => {
   const wasm = await createWasmKernels('simd');
   // The tiled path (stride = k, no padding, C % 4 = 0, including H and W that k does not divide)
@@ -132,6 +165,21 @@ test('wasm flatten transposes (HWC <-> CHW) equal the js reference', async () =>
     const back = new Float32Array(x.length);
     wasm.chwToHwc(got, back, n, hw, c);
     assert.deepEqual(back, x);
+  }
+});
+
+test('wasm reluBackward equals the js one bit for bit (NaN in y keeps dy, odd lengths, arrays from elsewhere)', async () => {
+  const wasm = await createWasmKernels('simd');
+  for (const n of [1, 3, 4, 17, 1001]) {
+    const rng = new Rng(n, 'relu-backward');
+    const y = Float32Array.from({ length: n }, () => Math.round(rng.normal()));
+    y[0] = NaN;
+    const dy = Float32Array.from({ length: n + 2 }, () => rng.normal());
+    const want = Float32Array.from(dy);
+    jsKernels.reluBackward(want, y, n);
+    const got = Float32Array.from(dy);
+    wasm.reluBackward(got, y, n);
+    assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), `n = ${n}`);
   }
 });
 

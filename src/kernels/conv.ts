@@ -122,9 +122,14 @@ export function convGradFromKkcAcc(dwk: FloatArray, dw: FloatArray, out: number,
  * Max over each window, padding ignored; argmax[j] = index into x of the first maximum in scan
  * order (ky, then kx), as PyTorch breaks ties; a NaN wins, so that it is seen downstream.
  * The channel loop is innermost: one pixel's channels are contiguous in HWC.
- * x: [n, H, W, C] -> y, argmax: [n, Ho, Wo, C]
+ *
+ * With `bias` and `relu`, y = relu(max + bias[ch]): the epilogue of the conv before the pool,
+ * moved after it (layer-ops.ts fuses conv, ReLU, max pool so). Exact: rounding x + b is monotone
+ * in x, and so is ReLU, so the max of relu(x + b) over a window is relu(max x + b), the same bits;
+ * the pass over the conv's output (4x the pool's for 2x2 windows) is saved.
+ * x: [n, H, W, C], bias: [C] -> y, argmax: [n, Ho, Wo, C]
  */
-export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void {
+export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d, bias: FloatArray | null = null, relu = false): void {
   const { n, h, w, c, k, stride, pad, ho, wo } = g;
   let j = 0;
   for (let i = 0; i < n; i++) {
@@ -153,6 +158,8 @@ export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Arr
             }
           }
         }
+        if (bias !== null) for (let ch = 0; ch < c; ch++) y[j + ch] += bias[ch];
+        if (relu) for (let ch = 0; ch < c; ch++) if (y[j + ch] < 0) y[j + ch] = 0; // as reluForward
       }
     }
   }

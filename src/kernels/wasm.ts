@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { DptrainError } from '../errors.js';
 import type { Dtype, FloatArray } from '../util/float.js';
-import { reluBackward, reluForward, tanhBackward, tanhForward } from './activations.js';
+import { reluForward, tanhBackward, tanhForward } from './activations.js';
 import type { KernelBuffer, Kernels } from './kernels.js';
 import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
 import { addBias } from './matmul.js';
@@ -48,7 +48,7 @@ interface WasmExports {
   matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
   epilogue(c: number, n: number, cols: number, bias: number, mask: number, relu: number): void;
-  maxPoolHwcForward(x: number, y: number, argmax: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  maxPoolHwcForward(x: number, y: number, argmax: number, bias: number, relu: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   maxPoolHwcBackward(dy: number, argmax: number, dx: number, mask: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
@@ -200,7 +200,6 @@ class WasmKernels implements WasmKernelSet {
   readonly variant: WasmVariant;
   readonly addBias = addBias;
   readonly reluForward = reluForward;
-  readonly reluBackward = reluBackward;
   readonly tanhForward = tanhForward;
   readonly tanhBackward = tanhBackward;
   readonly softmaxCrossEntropy = softmaxCrossEntropy;
@@ -341,6 +340,16 @@ class WasmKernels implements WasmKernelSet {
     this.#end();
   };
 
+  /**
+   * dy = 0 where y <= 0, as the js reluBackward (a NaN in y keeps dy; zeros are +0): the
+   * ReLU-gradient epilogue over one row of n. A conv layer after a pooled ReLU output masks its
+   * whole dx with it (W4: 100k floats per 16 rows, 4x the js loop's speed).
+   */
+  reluBackward = (dy: FloatArray, y: FloatArray, n: number): void => {
+    if (n === 0) return;
+    this.epilogue(dy, 1, n, null, y, false);
+  };
+
   im2colHwc = (x: FloatArray, cols: FloatArray, g: Window2d): void => {
     const rows = g.n * g.ho * g.wo;
     this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
@@ -351,15 +360,17 @@ class WasmKernels implements WasmKernelSet {
   };
 
   /** Native when argmax lives in this memory (the Model puts it there); the js function otherwise. */
-  maxPoolHwcForward = (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void => {
-    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcForward(x, y, argmax, g);
+  maxPoolHwcForward = (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d, bias: FloatArray | null = null, relu = false): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcForward(x, y, argmax, g, bias, relu);
     const outCount = g.n * g.ho * g.wo * g.c;
     if (argmax.length < outCount) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${outCount}`);
     const at = argmax.byteOffset; // stable even if #begin grows the memory
     this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
     this.#arg(1, y, outCount, OUT, 'y');
+    this.#ptrs[2] = 0;
+    if (bias !== null) this.#arg(2, bias, g.c, IN, 'bias');
     const p = this.#begin();
-    this.#x.maxPoolHwcForward(p[0], p[1], at, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#x.maxPoolHwcForward(p[0], p[1], at, p[2], relu ? 1 : 0, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
     this.#end();
   };
 

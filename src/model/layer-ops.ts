@@ -90,6 +90,19 @@ class Conv2dOp extends BaseOp {
     this.outputIsRelu = true;
     return true;
   }
+  /**
+   * Leaves bias and ReLU to the max pool after this layer (`deferredBias` tells it the bias of the
+   * current call): the output is then x·Wᵀ alone, and the pool applies them to its 4x smaller
+   * output (kernels/conv.ts, maxPoolHwcForward, says why that is exact).
+   */
+  deferEpilogue(): void {
+    this.#deferred = true;
+    this.#relu = false;
+    this.outputIsRelu = false;
+  }
+  /** The bias view of the last forward call when the epilogue is deferred (null: no bias). */
+  deferredBias: FloatArray | null = null;
+  #deferred = false;
   override reserve(rows: number, alloc: Allocate): void {
     if (!this.#direct) this.#cols.reserve(rows, alloc);
     this.#wk ??= alloc(this.#filters * this.#depth);
@@ -109,7 +122,10 @@ class Conv2dOp extends BaseOp {
       k.im2colHwc(x, cols, g);
     }
     const rows = n * g.ho * g.wo;
-    if (this.#bias) k.linearForward(cols, wk, p[1], y, rows, this.#depth, this.#filters, this.#relu);
+    if (this.#deferred) {
+      this.deferredBias = this.#bias ? p[1] : null;
+      k.matmulXWt(cols, wk, y, rows, this.#depth, this.#filters);
+    } else if (this.#bias) k.linearForward(cols, wk, p[1], y, rows, this.#depth, this.#filters, this.#relu);
     else {
       k.matmulXWt(cols, wk, y, rows, this.#depth, this.#filters);
       if (this.#relu) k.reluForward(y, rows * this.#filters);
@@ -147,11 +163,19 @@ class MaxPoolOp extends BaseOp {
   /** Argmax indices as int32 over kernel memory (so the wasm kernel writes them in place). */
   #argmaxBuf: Scratch;
   #argmax: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** The conv before this pool whose bias and ReLU this pool applies (compileOps), or null. */
+  #epilogueOf: Conv2dOp | null = null;
   constructor(s: StackLayer, layer: { kernel: number; stride: number; padding: number }) {
     super(s);
     this.#s = s;
     this.#layer = layer;
     this.#argmaxBuf = new Scratch(this.outWidth);
+  }
+  /** Takes over the bias and ReLU of `conv` (the op just before): this pool's output is then the ReLU output. */
+  takeEpilogue(conv: Conv2dOp): void {
+    conv.deferEpilogue();
+    this.#epilogueOf = conv;
+    this.outputIsRelu = true;
   }
   override reserve(rows: number, alloc: Allocate): void {
     this.#argmaxBuf.reserve(rows, alloc);
@@ -165,11 +189,15 @@ class MaxPoolOp extends BaseOp {
     return this.#argmax;
   }
   forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
-    ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+    const g = windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n);
+    const conv = this.#epilogueOf;
+    if (conv === null) ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), g);
+    else ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), g, conv.deferredBias, true);
   }
   backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
     if (dx === null) return;
-    // The ReLU mask rides along: only the argmax positions can carry gradient.
+    // The ReLU mask rides along: only the argmax positions can carry gradient. (With the conv's
+    // epilogue taken over, dy arrives masked by this pool's own ReLU output and dxMask is null.)
     ctx.k.maxPoolHwcBackward(dy, this.#argmaxView(), dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
   }
 }
@@ -346,9 +374,13 @@ export function compileOps(layers: StackLayer[], norms: readonly NormSlot[] = []
       case 'conv2d':
         op = new Conv2dOp(s, l);
         break;
-      case 'maxpool2d':
-        op = new MaxPoolOp(s, l);
+      case 'maxpool2d': {
+        const pool = new MaxPoolOp(s, l);
+        // conv, ReLU, max pool: the pool applies the conv's bias and ReLU to its own output.
+        if (prev !== undefined && prev.op instanceof Conv2dOp && prev.op.outputIsRelu) pool.takeEpilogue(prev.op);
+        op = pool;
         break;
+      }
       case 'avgpool2d':
         op = new AvgPoolOp(s, l);
         break;
