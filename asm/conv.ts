@@ -349,3 +349,49 @@ export function chwToHwc(x: usize, y: usize, n: i32, hw: i32, c: i32): void {
     }
   }
 }
+
+/**
+ * pooledConvGradAcc of src/kernels/conv.ts (the reference, same order of operations): a first
+ * conv layer's weight and bias gradients from the gradient of the max pool after it, reading only
+ * the cols rows of the argmax positions (a quarter of them for 2 x 2 pools). db 0: no bias.
+ * Returns -1, or the first j whose argmax is not a channel-(j mod F) element of the conv's
+ * output (rows x F), where it stopped.
+ * dy, argmax: [count], cols: [rows, depth] -> dwk: [F, depth] +=, db: [F] +=
+ */
+export function pooledConvGradAcc(dy: usize, argmax: usize, cols: usize, dwk: usize, db: usize, count: i32, filters: i32, depth: i32, rows: i32): i32 {
+  const limit = <u32>(rows * filters);
+  // pixel = (a − f) / F by a multiply and a shift (Granlund & Montgomery 1994): exact for
+  // numerators below 2^31 with shift = 32 + ceil(log2 F) and magic = ceil(2^shift / F) < 2^33,
+  // so the product fits 64 bits. An i32 division, or an f64 reciprocal, per entry made this
+  // kernel slower than the scatter and GEMM it replaces.
+  const shift = <u64>(32 + (32 - clz<i32>(filters - 1)));
+  const magic = ((<u64>1 << shift) + <u64>filters - 1) / <u64>filters;
+  // A power of two (32, 64 filters: the usual case) is a plain shift, faster still.
+  const log = (filters & (filters - 1)) == 0 ? ctz<i32>(filters) : -1;
+  let f = -1;
+  for (let j = 0; j < count; j++) {
+    if (++f == filters) f = 0;
+    const g = load<f32>(dy + <usize>j * 4);
+    // A zero gradient adds nothing (about half of them: the pool's ReLU output was <= 0).
+    if (g == 0) continue;
+    const a = load<i32>(argmax + <usize>j * 4);
+    // An index outside cols would read other buffers: stop and report it (the caller throws).
+    if (<u32>a >= limit) return j;
+    const pixel = log >= 0 ? (a - f) >> log : <i32>((<u64><u32>(a - f) * magic) >> shift);
+    if (pixel * filters + f != a) return j;
+    const from = cols + <usize>(pixel * depth) * 4;
+    const to = dwk + <usize>(f * depth) * 4;
+    const gv = f32x4.splat(g);
+    let d = 0;
+    for (; d + 4 <= depth; d += 4) {
+      const at = to + <usize>d * 4;
+      v128.store(at, f32x4.add(v128.load(at), f32x4.mul(gv, v128.load(from + <usize>d * 4))));
+    }
+    for (; d < depth; d++) {
+      const at = to + <usize>d * 4;
+      store<f32>(at, load<f32>(at) + g * load<f32>(from + <usize>d * 4));
+    }
+    if (db) store<f32>(db + <usize>f * 4, load<f32>(db + <usize>f * 4) + g);
+  }
+  return -1;
+}

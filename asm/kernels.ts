@@ -480,4 +480,4 @@ export function biasGradAcc(dy: usize, db: usize, n: i32, outDim: i32): void {
 }
 
 // Convolution helpers (issues 14, 15): im2col and col2im, max pooling and the flatten transposes over channels-last images.
-export { im2colHwc, col2imHwc, maxPoolHwcForward, maxPoolHwcBackward, hwcToChw, chwToHwc } from './conv';
+export { im2colHwc, col2imHwc, maxPoolHwcForward, maxPoolHwcBackward, pooledConvGradAcc, hwcToChw, chwToHwc } from './conv';

@@ -169,6 +169,59 @@ test('wasm flatten transposes (HWC <-> CHW) equal the js reference', async () =>
   }
 });
 
+test("a first conv's gradient from its pool's (pooledConvGradAcc) equals scatter + dyᵀ·cols, in js and wasm", async () => {
+  const wasm = await createWasmKernels('simd');
+  // W4's first conv (depth 9), a depth that is a multiple of 4, F a power of two (a shift) or
+  // not (a multiply); 2 x 2 and overlapping 3 x 3 pools.
+  for (const [depth, g] of [
+    [9, { n: 2, h: 6, w: 6, c: 8, k: 2, stride: 2, pad: 0, ho: 3, wo: 3 }],
+    [12, { n: 2, h: 7, w: 5, c: 4, k: 3, stride: 2, pad: 1, ho: 4, wo: 3 }],
+    [7, { n: 3, h: 5, w: 5, c: 6, k: 2, stride: 2, pad: 0, ho: 2, wo: 2 }], // F not a power of two
+    [5, { n: 1, h: 9, w: 7, c: 13, k: 2, stride: 2, pad: 0, ho: 4, wo: 3 }],
+  ] as [number, Window2d][]) {
+    const rng = new Rng(depth, 'pooled-grad');
+    const rows = g.n * g.h * g.w; // rows of the conv's output = its pixels
+    const filters = g.c;
+    const count = g.n * g.ho * g.wo * g.c;
+    const convOut = wasm.allocate(rows * filters);
+    convOut.array.set(Float32Array.from({ length: rows * filters }, () => rng.normal()));
+    const pooled = wasm.allocate(count);
+    const argBuf = wasm.allocate(count);
+    const argmax = () => new Int32Array(argBuf.array.buffer, argBuf.array.byteOffset, count);
+    wasm.maxPoolHwcForward(convOut.array, pooled.array, argmax(), g);
+    const dy = Float32Array.from({ length: count }, () => rng.normal());
+    const cols = Float32Array.from({ length: rows * depth }, () => rng.normal());
+    // Reference: the conv's output gradient scattered, then dW = dyᵀ·cols and db = column sums.
+    const dyConv = new Float64Array(rows * filters);
+    const arg = Int32Array.from(argmax());
+    for (let j = 0; j < count; j++) dyConv[arg[j]] += dy[j];
+    const wantW = new Float64Array(filters * depth);
+    const wantB = new Float64Array(filters);
+    for (let r = 0; r < rows; r++) {
+      for (let f = 0; f < filters; f++) {
+        wantB[f] += dyConv[r * filters + f];
+        for (let d = 0; d < depth; d++) wantW[f * depth + d] += dyConv[r * filters + f] * cols[r * depth + d];
+      }
+    }
+    const jsW = new Float32Array(filters * depth).fill(0.5);
+    const jsB = new Float32Array(filters).fill(0.25);
+    jsKernels.pooledConvGradAcc(dy, arg, cols, jsW, jsB, count, filters, depth, rows);
+    for (let i = 0; i < jsW.length; i++) assert.ok(Math.abs(jsW[i] - 0.5 - wantW[i]) < 1e-5, `dW ${i}: ${jsW[i] - 0.5} vs ${wantW[i]}`);
+    for (let f = 0; f < filters; f++) assert.ok(Math.abs(jsB[f] - 0.25 - wantB[f]) < 1e-5, `db ${f}`);
+    const wasmW = new Float32Array(filters * depth).fill(0.5);
+    const wasmB = new Float32Array(filters).fill(0.25);
+    wasm.pooledConvGradAcc(dy, argmax(), cols, wasmW, wasmB, count, filters, depth, rows);
+    // js multiplies in float64 (exact for two floats), wasm in float32: the last bits may differ.
+    for (let i = 0; i < jsW.length; i++) assert.ok(Math.abs(wasmW[i] - jsW[i]) < 1e-5, `wasm dW ${i}: ${wasmW[i]} vs ${jsW[i]}`);
+    assert.deepEqual(wasmB, jsB); // sums only: the same bits
+    // An argmax outside the conv's output (a corrupt buffer) is refused, not read through.
+    argmax()[count - 1] = rows * filters + filters - 1;
+    assert.throws(() => wasm.pooledConvGradAcc(dy, argmax(), cols, wasmW, null, count, filters, depth, rows), RangeError);
+    assert.throws(() => jsKernels.pooledConvGradAcc(dy, Int32Array.from(argmax()), cols, jsW, null, count, filters, depth, rows), RangeError);
+    for (const b of [convOut, pooled, argBuf]) b.free();
+  }
+});
+
 test('wasm reluBackward equals the js one bit for bit (NaN in y keeps dy, odd lengths, arrays from elsewhere)', async () => {
   const wasm = await createWasmKernels('simd');
   for (const n of [1, 3, 4, 17, 1001]) {

@@ -166,6 +166,30 @@ export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Arr
 }
 
 /**
+ * The weight and bias gradients of a first conv layer straight from the gradient of the max pool
+ * after it (layer-ops.ts): the conv's output gradient is dy[j] at argmax[j] and zero elsewhere, so
+ * dW = dyᵀ·cols needs only those rows. For j in order, with f = j mod F (the channel):
+ * dwk[f, :] += dy[j] · cols[argmax[j] / F, :], and db[f] += dy[j] when db is given; a zero dy[j]
+ * (where the pool's ReLU output was <= 0: about half) is skipped, even against a non-finite cols
+ * row, whose loss is non-finite anyway.
+ * An argmax outside the conv's output (rows · F) is a RangeError.
+ * dy, argmax: [count] (count a multiple of F), cols: [rows, depth] -> dwk: [F, depth], db: [F]
+ */
+export function pooledConvGradAcc(dy: FloatArray, argmax: Int32Array, cols: FloatArray, dwk: FloatArray, db: FloatArray | null, count: number, filters: number, depth: number, rows: number): void {
+  for (let j = 0; j < count; j++) {
+    const f = j % filters;
+    const g = dy[j];
+    if (g === 0) continue; // adds nothing (as the wasm kernel skips it)
+    const a = argmax[j];
+    if (!(a >= 0 && a < rows * filters && a % filters === f)) throw new RangeError(`argmax[${j}] = ${a} is not a channel-${f} element of the conv's output (${rows} x ${filters})`);
+    const from = ((a - f) / filters) * depth;
+    const to = f * depth;
+    for (let d = 0; d < depth; d++) dwk[to + d] += g * cols[from + d];
+    if (db !== null) db[f] += g;
+  }
+}
+
+/**
  * dx = 0, then dx[argmax[j]] += dy[j]; with `mask` (the input was a ReLU output), only where
  * mask[argmax[j]] > 0: elsewhere dx is 0 anyway, so this is the whole ReLU gradient.
  * dy: [n, Ho, Wo, C] -> dx: [n, H, W, C]

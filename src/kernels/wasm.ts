@@ -52,6 +52,7 @@ interface WasmExports {
   im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   maxPoolHwcBackward(dy: number, argmax: number, dx: number, mask: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  pooledConvGradAcc(dy: number, argmax: number, cols: number, dwk: number, db: number, count: number, filters: number, depth: number, rows: number): number;
   hwcToChw(x: number, y: number, n: number, hw: number, c: number): void;
   chwToHwc(x: number, y: number, n: number, hw: number, c: number): void;
 }
@@ -388,6 +389,25 @@ class WasmKernels implements WasmKernelSet {
     const p = this.#begin();
     this.#x.maxPoolHwcBackward(p[0], at, p[1], p[2], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
     this.#end();
+  };
+
+  /** Native when argmax lives in this memory (as maxPoolHwcForward); the js function otherwise. */
+  pooledConvGradAcc = (dy: FloatArray, argmax: Int32Array, cols: FloatArray, dwk: FloatArray, db: FloatArray | null, count: number, filters: number, depth: number, rows: number): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.pooledConvGradAcc(dy, argmax, cols, dwk, db, count, filters, depth, rows);
+    checkDims(count, filters, depth);
+    checkDims(rows, 0, 0);
+    if (filters === 0 || count % filters !== 0) throw new RangeError(`count (${count}) must be a multiple of filters (${filters})`);
+    if (argmax.length < count) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${count}`);
+    const at = argmax.byteOffset;
+    this.#arg(0, dy, count, IN, 'dy');
+    this.#arg(1, cols, rows * depth, IN, 'cols');
+    this.#arg(2, dwk, filters * depth, INOUT, 'dwk');
+    this.#ptrs[3] = 0;
+    if (db !== null) this.#arg(3, db, filters, INOUT, 'db');
+    const p = this.#begin();
+    const bad = this.#x.pooledConvGradAcc(p[0], at, p[1], p[2], p[3], count, filters, depth, rows);
+    this.#end();
+    if (bad >= 0) throw new RangeError(`argmax[${bad}] is not a channel-${bad % filters} element of the conv's output (${rows} x ${filters})`);
   };
 
   // x: [n, hw, C] -> y: [n, C, hw]

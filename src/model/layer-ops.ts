@@ -103,6 +103,16 @@ class Conv2dOp extends BaseOp {
   /** The bias view of the last forward call when the epilogue is deferred (null: no bias). */
   deferredBias: FloatArray | null = null;
   #deferred = false;
+  /**
+   * The first layer's conv, whose pool hands it its own gradient: the conv's output gradient is
+   * that pool gradient at the argmax positions and zero elsewhere, so the weight and bias
+   * gradients come from those rows alone (kernels/conv.ts, pooledConvGradAcc), and neither the
+   * pool's scatter into the conv's output gradient nor a GEMM over all rows is needed.
+   */
+  #pooled: MaxPoolOp | null = null;
+  takePooledGradient(pool: MaxPoolOp): void {
+    this.#pooled = pool;
+  }
   override reserve(rows: number, alloc: Allocate): void {
     if (!this.#direct) this.#cols.reserve(rows, alloc);
     this.#wk ??= alloc(this.#filters * this.#depth);
@@ -139,6 +149,12 @@ class Conv2dOp extends BaseOp {
     const dwk = this.#dwk!.array;
     // Summed in kkC order over the call's micro-batches, reordered into g once at the last.
     if (ctx.microBatch?.first ?? true) dwk.fill(0);
+    if (this.#pooled !== null && dx === null) {
+      const pooled = this.#pooled.gradient(n);
+      k.pooledConvGradAcc(pooled.dy, pooled.argmax, cols, dwk, this.#bias ? g[1] : null, pooled.count, this.#filters, this.#depth, rows);
+      if (ctx.microBatch?.last ?? true) k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
+      return;
+    }
     k.matmulDyTXAcc(dy, cols, dwk, rows, this.#filters, this.#depth);
     if (ctx.microBatch?.last ?? true) k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
     if (this.#bias) k.biasGradAcc(dy, g[1], rows, this.#filters);
@@ -171,6 +187,19 @@ class MaxPoolOp extends BaseOp {
     this.#layer = layer;
     this.#argmaxBuf = new Scratch(this.outWidth);
   }
+  /** The conv (the model's first op) that takes its gradient from this pool's (Conv2dOp.takePooledGradient), or null. */
+  #gradientTo: Conv2dOp | null = null;
+  /** This micro-batch's dy, kept by backward for #gradientTo. */
+  #dy: FloatArray | null = null;
+  /** Hands `conv`, the model's first op, this pool's gradient instead of a scattered one (backward then writes no dx). */
+  giveGradient(conv: Conv2dOp): void {
+    conv.takePooledGradient(this);
+    this.#gradientTo = conv;
+  }
+  /** The pool gradient of this micro-batch's `n` rows and where each entry's maximum was. */
+  gradient(n: number): { dy: FloatArray; argmax: Int32Array; count: number } {
+    return { dy: this.#dy!, argmax: this.#argmaxView(), count: n * this.outWidth };
+  }
   /** Takes over the bias and ReLU of `conv` (the op just before): this pool's output is then the ReLU output. */
   takeEpilogue(conv: Conv2dOp): void {
     conv.deferEpilogue();
@@ -196,6 +225,10 @@ class MaxPoolOp extends BaseOp {
   }
   backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
     if (dx === null) return;
+    if (this.#gradientTo !== null) {
+      this.#dy = dy; // read by the conv's backward, next
+      return;
+    }
     // The ReLU mask rides along: only the argmax positions can carry gradient. (With the conv's
     // epilogue taken over, dy arrives masked by this pool's own ReLU output and dxMask is null.)
     ctx.k.maxPoolHwcBackward(dy, this.#argmaxView(), dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
@@ -377,7 +410,11 @@ export function compileOps(layers: StackLayer[], norms: readonly NormSlot[] = []
       case 'maxpool2d': {
         const pool = new MaxPoolOp(s, l);
         // conv, ReLU, max pool: the pool applies the conv's bias and ReLU to its own output.
-        if (prev !== undefined && prev.op instanceof Conv2dOp && prev.op.outputIsRelu) pool.takeEpilogue(prev.op);
+        if (prev !== undefined && prev.op instanceof Conv2dOp && prev.op.outputIsRelu) {
+          pool.takeEpilogue(prev.op);
+          // The first layer computes no input gradient: it needs only the pool's gradient.
+          if (ops.length === 1) pool.giveGradient(prev.op);
+        }
         op = pool;
         break;
       }
