@@ -76,9 +76,10 @@ export interface TrainingStep {
  * Sized to the cache, not to memory: between the GEMMs a conv model streams its largest buffers
  * (conv outputs, im2col columns) through max pooling, col2im and the epilogues, which run ~2x
  * faster when the micro-batch's buffers stay in L2/L3. Measured on W4 (cnn-mnist), 128 rows per
- * worker, blas kernels: 54 ms per call at 101 rows per micro-batch (the old 64 MiB budget), 48 ms
- * at 16 rows (this budget), 50 ms at 8 (docs/kernels.md, "Convolutions"). The row count is
- * rounded down to a power of two, so that the usual power-of-two batches split evenly.
+ * worker, blas kernels (OpenBLAS Haswell kernels, CPU time, under load): 54 ms per call at 101
+ * rows per micro-batch (the old 64 MiB budget), 48 ms at 16 rows (this budget), 50 ms at 8, 55 at
+ * 32 (docs/kernels.md, "Convolutions"). The row count is rounded down to a power of two, so that
+ * the usual power-of-two batches split evenly.
  */
 const WORKSPACE_FLOATS = 4 * 1024 * 1024;
 
