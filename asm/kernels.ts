@@ -479,5 +479,5 @@ export function biasGradAcc(dy: usize, db: usize, n: i32, outDim: i32): void {
   }
 }
 
-// Convolution helpers (issue 14): im2col and col2im over channels-last images.
-export { im2colHwc, col2imHwc, maxPoolHwcForward } from './conv';
+// Convolution helpers (issues 14, 15): im2col and col2im, max pooling and the flatten transposes over channels-last images.
+export { im2colHwc, col2imHwc, maxPoolHwcForward, maxPoolHwcBackward, pooledConvGradAcc, hwcToChw, chwToHwc } from './conv';

@@ -17,7 +17,6 @@ export interface ConvThroughput {
 
 export async function convThroughput(model: string, k: Kernels, rows = 64, rounds = 7): Promise<ConvThroughput> {
   const stack = buildStack(parseModelSpec(model));
-  const ops = compileOps(stack.layers);
   const ctx = { k, training: true, seed: 0, step: 0, samples: [], firstRow: 0 };
   const perLayer: { token: string; gflops: number; flops: number; seconds: number }[] = [];
   const owned: { free(): void }[] = [];
@@ -35,7 +34,11 @@ export async function convThroughput(model: string, k: Kernels, rows = 64, round
       offset += size;
       continue;
     }
-    const { op } = ops.find((o) => o.layer === i)!;
+    // Each conv with its ReLU alone: in the model a max pool after them may take over their
+    // epilogue and, for the first layer, the weight gradient (layer-ops.ts), which is not the
+    // conv's own speed.
+    const alone = stack.layers.slice(i, stack.layers[i + 1]?.layer.type === 'relu' ? i + 2 : i + 1);
+    const { op } = compileOps(alone)[0];
     op.reserve(rows, alloc);
     const x = alloc(rows * op.inWidth);
     const y = alloc(rows * op.outWidth);

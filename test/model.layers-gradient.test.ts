@@ -97,6 +97,28 @@ test('the float32 js and wasm kernels give the float64 gradient of a conv net wi
   }
 });
 
+test('a conv net reused across calls with new parameters and micro-batches gives a fresh Model its gradient (cached kkC weights)', async () => {
+  // Conv layers reorder their weights once per call and sum dW over a call's micro-batches:
+  // a second call, on other parameters and with another split, must see neither leftover.
+  const spec = parseModelSpec('cnn:1x9x7 conv8k3p1 relu maxpool2 conv6k3p1 relu flatten dense4');
+  for (const kernels of [undefined, await createWasmKernels('simd')]) {
+    const reused = new Model(spec, { kernels });
+    const source = randomSource(reused, 16, 7);
+    const rows = Array.from({ length: 16 }, (_, i) => i);
+    const first = Float32Array.from(randomParams(reused, 8, 'float64'));
+    const second = Float32Array.from(randomParams(reused, 9, 'float64'));
+    reused.accumulateGradient(first, source, rows, new Float32Array(reused.numParams), 5);
+    const got = new Float32Array(reused.numParams);
+    reused.accumulateGradient(second, source, rows, got, 3);
+    const fresh = new Model(spec, { kernels });
+    const want = new Float32Array(fresh.numParams);
+    fresh.accumulateGradient(second, source, rows, want, 3);
+    assert.deepEqual(got, want, kernels?.name ?? 'js');
+    reused.dispose();
+    fresh.dispose();
+  }
+});
+
 test('evaluation ignores dropout and training applies it: masks change the loss only in training', () => {
   const model = new Model(parseModelSpec('cnn:20 dense16 relu dropout0.5 dense3'), { dtype: 'float64' });
   const source = randomSource(model, 8, 7);

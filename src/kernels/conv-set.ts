@@ -16,6 +16,7 @@ import {
   im2colHwc,
   maxPoolHwcBackward,
   maxPoolHwcForward,
+  pooledConvGradAcc,
 } from './conv.js';
 import { dropoutMask, geluBackward, geluForward, multiplyInPlace } from './elementwise.js';
 import { layerNormBackward, layerNormForward } from './norm.js';
@@ -28,6 +29,7 @@ export interface ConvKernels {
   convGradFromKkcAcc: typeof convGradFromKkcAcc;
   maxPoolHwcForward: typeof maxPoolHwcForward;
   maxPoolHwcBackward: typeof maxPoolHwcBackward;
+  pooledConvGradAcc: typeof pooledConvGradAcc;
   avgPoolHwcForward: typeof avgPoolHwcForward;
   avgPoolHwcBackward: typeof avgPoolHwcBackward;
   globalAvgPoolHwcForward: typeof globalAvgPoolHwcForward;
@@ -50,6 +52,7 @@ export const convKernels: ConvKernels = Object.freeze({
   convGradFromKkcAcc,
   maxPoolHwcForward,
   maxPoolHwcBackward,
+  pooledConvGradAcc,
   avgPoolHwcForward,
   avgPoolHwcBackward,
   globalAvgPoolHwcForward,

@@ -122,9 +122,14 @@ export function convGradFromKkcAcc(dwk: FloatArray, dw: FloatArray, out: number,
  * Max over each window, padding ignored; argmax[j] = index into x of the first maximum in scan
  * order (ky, then kx), as PyTorch breaks ties; a NaN wins, so that it is seen downstream.
  * The channel loop is innermost: one pixel's channels are contiguous in HWC.
- * x: [n, H, W, C] -> y, argmax: [n, Ho, Wo, C]
+ *
+ * With `bias` and `relu`, y = relu(max + bias[ch]): the epilogue of the conv before the pool,
+ * moved after it (layer-ops.ts fuses conv, ReLU, max pool so). Exact: rounding x + b is monotone
+ * in x, and so is ReLU, so the max of relu(x + b) over a window is relu(max x + b), the same bits;
+ * the pass over the conv's output (4x the pool's for 2x2 windows) is saved.
+ * x: [n, H, W, C], bias: [C] -> y, argmax: [n, Ho, Wo, C]
  */
-export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void {
+export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d, bias: FloatArray | null = null, relu = false): void {
   const { n, h, w, c, k, stride, pad, ho, wo } = g;
   let j = 0;
   for (let i = 0; i < n; i++) {
@@ -153,8 +158,34 @@ export function maxPoolHwcForward(x: FloatArray, y: FloatArray, argmax: Int32Arr
             }
           }
         }
+        if (bias !== null) for (let ch = 0; ch < c; ch++) y[j + ch] += bias[ch];
+        if (relu) for (let ch = 0; ch < c; ch++) if (y[j + ch] < 0) y[j + ch] = 0; // as reluForward
       }
     }
+  }
+}
+
+/**
+ * The weight and bias gradients of a first conv layer straight from the gradient of the max pool
+ * after it (layer-ops.ts): the conv's output gradient is dy[j] at argmax[j] and zero elsewhere, so
+ * dW = dyᵀ·cols needs only those rows. For j in order, with f = j mod F (the channel):
+ * dwk[f, :] += dy[j] · cols[argmax[j] / F, :], and db[f] += dy[j] when db is given; a zero dy[j]
+ * (where the pool's ReLU output was <= 0: about half) is skipped, even against a non-finite cols
+ * row, whose loss is non-finite anyway.
+ * An argmax outside the conv's output (rows · F) is a RangeError.
+ * dy, argmax: [count] (count a multiple of F), cols: [rows, depth] -> dwk: [F, depth], db: [F]
+ */
+export function pooledConvGradAcc(dy: FloatArray, argmax: Int32Array, cols: FloatArray, dwk: FloatArray, db: FloatArray | null, count: number, filters: number, depth: number, rows: number): void {
+  for (let j = 0; j < count; j++) {
+    const f = j % filters;
+    const g = dy[j];
+    if (g === 0) continue; // adds nothing (as the wasm kernel skips it)
+    const a = argmax[j];
+    if (!(a >= 0 && a < rows * filters && a % filters === f)) throw new RangeError(`argmax[${j}] = ${a} is not a channel-${f} element of the conv's output (${rows} x ${filters})`);
+    const from = ((a - f) / filters) * depth;
+    const to = f * depth;
+    for (let d = 0; d < depth; d++) dwk[to + d] += g * cols[from + d];
+    if (db !== null) db[f] += g;
   }
 }
 

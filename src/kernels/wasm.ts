@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { DptrainError } from '../errors.js';
 import type { Dtype, FloatArray } from '../util/float.js';
-import { reluBackward, reluForward, tanhBackward, tanhForward } from './activations.js';
+import { reluForward, tanhBackward, tanhForward } from './activations.js';
 import type { KernelBuffer, Kernels } from './kernels.js';
 import { meanSquaredError, softmaxCrossEntropy } from './losses.js';
 import { addBias } from './matmul.js';
@@ -48,9 +48,13 @@ interface WasmExports {
   matmulDyTXAcc(dy: number, x: number, dw: number, n: number, outDim: number, inDim: number, pa: number, pb: number): void;
   biasGradAcc(dy: number, db: number, n: number, outDim: number): void;
   epilogue(c: number, n: number, cols: number, bias: number, mask: number, relu: number): void;
-  maxPoolHwcForward(x: number, y: number, argmax: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  maxPoolHwcForward(x: number, y: number, argmax: number, bias: number, relu: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   im2colHwc(x: number, cols: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
   col2imHwc(dcols: number, dx: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  maxPoolHwcBackward(dy: number, argmax: number, dx: number, mask: number, n: number, h: number, w: number, c: number, k: number, stride: number, pad: number, ho: number, wo: number): void;
+  pooledConvGradAcc(dy: number, argmax: number, cols: number, dwk: number, db: number, count: number, filters: number, depth: number, rows: number): number;
+  hwcToChw(x: number, y: number, n: number, hw: number, c: number): void;
+  chwToHwc(x: number, y: number, n: number, hw: number, c: number): void;
 }
 
 /**
@@ -186,7 +190,8 @@ const INOUT = 3;
 
 /**
  * The wasm kernel set of one instance. Native: the three products (with the bias + ReLU and
- * ReLU-gradient epilogues), the bias gradient, and im2col/col2im for convolutions. Delegated to the js functions, which run on
+ * ReLU-gradient epilogues), the bias gradient, and for convolutions im2col/col2im, max pooling and
+ * the flatten transposes. Delegated to the js functions, which run on
  * views of wasm memory as well: bias add, activations and losses (O(n·width), under 1 % of a step).
  */
 class WasmKernels implements WasmKernelSet {
@@ -196,21 +201,18 @@ class WasmKernels implements WasmKernelSet {
   readonly variant: WasmVariant;
   readonly addBias = addBias;
   readonly reluForward = reluForward;
-  readonly reluBackward = reluBackward;
   readonly tanhForward = tanhForward;
   readonly tanhBackward = tanhBackward;
   readonly softmaxCrossEntropy = softmaxCrossEntropy;
   readonly meanSquaredError = meanSquaredError;
-  // Layer kernels besides the GEMMs and im2col/col2im (pooling, GELU, dropout): the js functions on views.
+  // Layer kernels besides the GEMMs, im2col/col2im, max pooling and the flatten transposes
+  // (average pooling, GELU, dropout): the js functions on views.
   readonly convWeightToKkc = convKernels.convWeightToKkc;
   readonly convGradFromKkcAcc = convKernels.convGradFromKkcAcc;
-  readonly maxPoolHwcBackward = convKernels.maxPoolHwcBackward;
   readonly avgPoolHwcForward = convKernels.avgPoolHwcForward;
   readonly avgPoolHwcBackward = convKernels.avgPoolHwcBackward;
   readonly globalAvgPoolHwcForward = convKernels.globalAvgPoolHwcForward;
   readonly globalAvgPoolHwcBackward = convKernels.globalAvgPoolHwcBackward;
-  readonly hwcToChw = convKernels.hwcToChw;
-  readonly chwToHwc = convKernels.chwToHwc;
   readonly geluForward = convKernels.geluForward;
   readonly geluBackward = convKernels.geluBackward;
   readonly dropoutMask = convKernels.dropoutMask;
@@ -339,6 +341,16 @@ class WasmKernels implements WasmKernelSet {
     this.#end();
   };
 
+  /**
+   * dy = 0 where y <= 0, as the js reluBackward (a NaN in y keeps dy; zeros are +0): the
+   * ReLU-gradient epilogue over one row of n. A conv layer after a pooled ReLU output masks its
+   * whole dx with it (W4: 100k floats per 16 rows, 4x the js loop's speed).
+   */
+  reluBackward = (dy: FloatArray, y: FloatArray, n: number): void => {
+    if (n === 0) return;
+    this.epilogue(dy, 1, n, null, y, false);
+  };
+
   im2colHwc = (x: FloatArray, cols: FloatArray, g: Window2d): void => {
     const rows = g.n * g.ho * g.wo;
     this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
@@ -349,15 +361,72 @@ class WasmKernels implements WasmKernelSet {
   };
 
   /** Native when argmax lives in this memory (the Model puts it there); the js function otherwise. */
-  maxPoolHwcForward = (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d): void => {
-    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcForward(x, y, argmax, g);
+  maxPoolHwcForward = (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d, bias: FloatArray | null = null, relu = false): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcForward(x, y, argmax, g, bias, relu);
     const outCount = g.n * g.ho * g.wo * g.c;
     if (argmax.length < outCount) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${outCount}`);
     const at = argmax.byteOffset; // stable even if #begin grows the memory
     this.#arg(0, x, g.n * g.h * g.w * g.c, IN, 'x');
     this.#arg(1, y, outCount, OUT, 'y');
+    this.#ptrs[2] = 0;
+    if (bias !== null) this.#arg(2, bias, g.c, IN, 'bias');
     const p = this.#begin();
-    this.#x.maxPoolHwcForward(p[0], p[1], at, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#x.maxPoolHwcForward(p[0], p[1], at, p[2], relu ? 1 : 0, g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  /** Native when argmax lives in this memory (as maxPoolHwcForward); the js function otherwise. */
+  maxPoolHwcBackward = (dy: FloatArray, argmax: Int32Array, dx: FloatArray, g: Window2d, mask: FloatArray | null = null): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.maxPoolHwcBackward(dy, argmax, dx, g, mask);
+    const outCount = g.n * g.ho * g.wo * g.c;
+    const inCount = g.n * g.h * g.w * g.c;
+    if (argmax.length < outCount) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${outCount}`);
+    const at = argmax.byteOffset;
+    this.#arg(0, dy, outCount, IN, 'dy');
+    this.#arg(1, dx, inCount, OUT, 'dx');
+    this.#ptrs[2] = 0;
+    if (mask !== null) this.#arg(2, mask, inCount, IN, 'mask');
+    const p = this.#begin();
+    this.#x.maxPoolHwcBackward(p[0], at, p[1], p[2], g.n, g.h, g.w, g.c, g.k, g.stride, g.pad, g.ho, g.wo);
+    this.#end();
+  };
+
+  /** Native when argmax lives in this memory (as maxPoolHwcForward); the js function otherwise. */
+  pooledConvGradAcc = (dy: FloatArray, argmax: Int32Array, cols: FloatArray, dwk: FloatArray, db: FloatArray | null, count: number, filters: number, depth: number, rows: number): void => {
+    if (argmax.buffer !== this.#x.memory.buffer) return convKernels.pooledConvGradAcc(dy, argmax, cols, dwk, db, count, filters, depth, rows);
+    checkDims(count, filters, depth);
+    checkDims(rows, 0, 0);
+    if (filters === 0 || count % filters !== 0) throw new RangeError(`count (${count}) must be a multiple of filters (${filters})`);
+    if (argmax.length < count) throw new RangeError(`argmax has ${argmax.length} elements but the shapes need ${count}`);
+    const at = argmax.byteOffset;
+    this.#arg(0, dy, count, IN, 'dy');
+    this.#arg(1, cols, rows * depth, IN, 'cols');
+    this.#arg(2, dwk, filters * depth, INOUT, 'dwk');
+    this.#ptrs[3] = 0;
+    if (db !== null) this.#arg(3, db, filters, INOUT, 'db');
+    const p = this.#begin();
+    const bad = this.#x.pooledConvGradAcc(p[0], at, p[1], p[2], p[3], count, filters, depth, rows);
+    this.#end();
+    if (bad >= 0) throw new RangeError(`argmax[${bad}] is not a channel-${bad % filters} element of the conv's output (${rows} x ${filters})`);
+  };
+
+  // x: [n, hw, C] -> y: [n, C, hw]
+  hwcToChw = (x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void => {
+    checkDims(n, hw, c);
+    this.#arg(0, x, n * hw * c, IN, 'x');
+    this.#arg(1, y, n * hw * c, OUT, 'y');
+    const p = this.#begin();
+    this.#x.hwcToChw(p[0], p[1], n, hw, c);
+    this.#end();
+  };
+
+  // x: [n, C, hw] -> y: [n, hw, C]
+  chwToHwc = (x: FloatArray, y: FloatArray, n: number, hw: number, c: number): void => {
+    checkDims(n, hw, c);
+    this.#arg(0, x, n * hw * c, IN, 'x');
+    this.#arg(1, y, n * hw * c, OUT, 'y');
+    const p = this.#begin();
+    this.#x.chwToHwc(p[0], p[1], n, hw, c);
     this.#end();
   };
 

@@ -69,7 +69,10 @@ class Conv2dOp extends BaseOp {
   /** kh·kw·C: the GEMM's depth. */
   #depth: number;
   #cols: Scratch;
+  /** The weights in kkC order, and the Model call they were reordered in (-1: none). */
   #wk: KernelBuffer | null = null;
+  #wkCall = -1;
+  /** The weight gradient in kkC order, summed over a call's micro-batches. */
   #dwk: KernelBuffer | null = null;
   constructor(s: StackLayer, layer: { filters: number; kernel: number; stride: number; padding: number; bias: boolean }) {
     super(s);
@@ -88,6 +91,29 @@ class Conv2dOp extends BaseOp {
     this.outputIsRelu = true;
     return true;
   }
+  /**
+   * Leaves bias and ReLU to the max pool after this layer (`deferredBias` tells it the bias of the
+   * current call): the output is then x·Wᵀ alone, and the pool applies them to its 4x smaller
+   * output (kernels/conv.ts, maxPoolHwcForward, says why that is exact).
+   */
+  deferEpilogue(): void {
+    this.#deferred = true;
+    this.#relu = false;
+    this.outputIsRelu = false;
+  }
+  /** The bias view of the last forward call when the epilogue is deferred (null: no bias). */
+  deferredBias: FloatArray | null = null;
+  #deferred = false;
+  /**
+   * The first layer's conv, whose pool hands it its own gradient: the conv's output gradient is
+   * that pool gradient at the argmax positions and zero elsewhere, so the weight and bias
+   * gradients come from those rows alone (kernels/conv.ts, pooledConvGradAcc), and neither the
+   * pool's scatter into the conv's output gradient nor a GEMM over all rows is needed.
+   */
+  #pooled: MaxPoolOp | null = null;
+  takePooledGradient(pool: MaxPoolOp): void {
+    this.#pooled = pool;
+  }
   override reserve(rows: number, alloc: Allocate): void {
     if (!this.#direct) this.#cols.reserve(rows, alloc);
     this.#wk ??= alloc(this.#filters * this.#depth);
@@ -97,14 +123,20 @@ class Conv2dOp extends BaseOp {
     const k = ctx.k;
     const g = windowOf(this.#s, this.#kernel, this.#stride, this.#padding, n);
     const wk = this.#wk!.array;
-    k.convWeightToKkc(p[0], wk, this.#filters, g.c, this.#kernel);
+    // Once per Model call: the parameters do not change between its micro-batches.
+    const call = ctx.microBatch?.call ?? -1;
+    if (call === -1 || call !== this.#wkCall) k.convWeightToKkc(p[0], wk, this.#filters, g.c, this.#kernel);
+    this.#wkCall = call;
     let cols = x;
     if (!this.#direct) {
       cols = this.#cols.array;
       k.im2colHwc(x, cols, g);
     }
     const rows = n * g.ho * g.wo;
-    if (this.#bias) k.linearForward(cols, wk, p[1], y, rows, this.#depth, this.#filters, this.#relu);
+    if (this.#deferred) {
+      this.deferredBias = this.#bias ? p[1] : null;
+      k.matmulXWt(cols, wk, y, rows, this.#depth, this.#filters);
+    } else if (this.#bias) k.linearForward(cols, wk, p[1], y, rows, this.#depth, this.#filters, this.#relu);
     else {
       k.matmulXWt(cols, wk, y, rows, this.#depth, this.#filters);
       if (this.#relu) k.reluForward(y, rows * this.#filters);
@@ -116,9 +148,16 @@ class Conv2dOp extends BaseOp {
     const rows = n * win.ho * win.wo;
     const cols = this.#direct ? x : this.#cols.array;
     const dwk = this.#dwk!.array;
-    dwk.fill(0);
+    // Summed in kkC order over the call's micro-batches, reordered into g once at the last.
+    if (ctx.microBatch?.first ?? true) dwk.fill(0);
+    if (this.#pooled !== null && dx === null) {
+      const pooled = this.#pooled.gradient(n);
+      k.pooledConvGradAcc(pooled.dy, pooled.argmax, cols, dwk, this.#bias ? g[1] : null, pooled.count, this.#filters, this.#depth, rows);
+      if (ctx.microBatch?.last ?? true) k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
+      return;
+    }
     k.matmulDyTXAcc(dy, cols, dwk, rows, this.#filters, this.#depth);
-    k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
+    if (ctx.microBatch?.last ?? true) k.convGradFromKkcAcc(dwk, g[0], this.#filters, win.c, this.#kernel);
     if (this.#bias) k.biasGradAcc(dy, g[1], rows, this.#filters);
     if (dx === null) return;
     const wk = this.#wk!.array;
@@ -141,11 +180,32 @@ class MaxPoolOp extends BaseOp {
   /** Argmax indices as int32 over kernel memory (so the wasm kernel writes them in place). */
   #argmaxBuf: Scratch;
   #argmax: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  /** The conv before this pool whose bias and ReLU this pool applies (compileOps), or null. */
+  #epilogueOf: Conv2dOp | null = null;
   constructor(s: StackLayer, layer: { kernel: number; stride: number; padding: number }) {
     super(s);
     this.#s = s;
     this.#layer = layer;
     this.#argmaxBuf = new Scratch(this.outWidth);
+  }
+  /** The conv (the model's first op) that takes its gradient from this pool's (Conv2dOp.takePooledGradient), or null. */
+  #gradientTo: Conv2dOp | null = null;
+  /** This micro-batch's dy, kept by backward for #gradientTo. */
+  #dy: FloatArray | null = null;
+  /** Hands `conv`, the model's first op, this pool's gradient instead of a scattered one (backward then writes no dx). */
+  giveGradient(conv: Conv2dOp): void {
+    conv.takePooledGradient(this);
+    this.#gradientTo = conv;
+  }
+  /** The pool gradient of this micro-batch's `n` rows and where each entry's maximum was. */
+  gradient(n: number): { dy: FloatArray; argmax: Int32Array; count: number } {
+    return { dy: this.#dy!, argmax: this.#argmaxView(), count: n * this.outWidth };
+  }
+  /** Takes over the bias and ReLU of `conv` (the op just before): this pool's output is then the ReLU output. */
+  takeEpilogue(conv: Conv2dOp): void {
+    conv.deferEpilogue();
+    this.#epilogueOf = conv;
+    this.outputIsRelu = true;
   }
   override reserve(rows: number, alloc: Allocate): void {
     this.#argmaxBuf.reserve(rows, alloc);
@@ -159,11 +219,19 @@ class MaxPoolOp extends BaseOp {
     return this.#argmax;
   }
   forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number): void {
-    ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n));
+    const g = windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n);
+    const conv = this.#epilogueOf;
+    if (conv === null) ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), g);
+    else ctx.k.maxPoolHwcForward(x, y, this.#argmaxView(), g, conv.deferredBias, true);
   }
   backward(ctx: RunContext, _x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number): void {
     if (dx === null) return;
-    // The ReLU mask rides along: only the argmax positions can carry gradient.
+    if (this.#gradientTo !== null) {
+      this.#dy = dy; // read by the conv's backward, next
+      return;
+    }
+    // The ReLU mask rides along: only the argmax positions can carry gradient. (With the conv's
+    // epilogue taken over, dy arrives masked by this pool's own ReLU output and dxMask is null.)
     ctx.k.maxPoolHwcBackward(dy, this.#argmaxView(), dx, windowOf(this.#s, this.#layer.kernel, this.#layer.stride, this.#layer.padding, n), dxMask);
   }
 }
@@ -340,9 +408,17 @@ export function compileOps(layers: StackLayer[], norms: readonly NormSlot[] = []
       case 'conv2d':
         op = new Conv2dOp(s, l);
         break;
-      case 'maxpool2d':
-        op = new MaxPoolOp(s, l);
+      case 'maxpool2d': {
+        const pool = new MaxPoolOp(s, l);
+        // conv, ReLU, max pool: the pool applies the conv's bias and ReLU to its own output.
+        if (prev !== undefined && prev.op instanceof Conv2dOp && prev.op.outputIsRelu) {
+          pool.takeEpilogue(prev.op);
+          // The first layer computes no input gradient: it needs only the pool's gradient.
+          if (ops.length === 1) pool.giveGradient(prev.op);
+        }
+        op = pool;
         break;
+      }
       case 'avgpool2d':
         op = new AvgPoolOp(s, l);
         break;

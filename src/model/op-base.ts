@@ -46,6 +46,14 @@ export interface RunContext {
    * its statsOffset): this call's own rows (local, ghost), or the exchanged totals (sync).
    */
   stats?: Float64Array;
+  /**
+   * Where this forward/backward sits in a Model call (absent: a call of one micro-batch, nothing
+   * cached). `call` changes with every call, within which the parameters are fixed, so an op may
+   * reuse what it derives from them (a conv's reordered weights) for the call's later
+   * micro-batches; `first` and `last` say which micro-batch this is, so an op may sum a gradient
+   * over the call's micro-batches in its own buffer and add it to g once, at the last.
+   */
+  microBatch?: { call: number; first: boolean; last: boolean };
 }
 
 /** Allocates kernel memory for an op's scratch (the Model owns and frees it). */
