@@ -418,10 +418,12 @@ export class WsEngine implements Engine {
       hash,
       ...(this.#lastAlgorithm === 'star' && (this.#compress === 'none' ? { gradient: this.gradient } : { packed: halfBytes(encodeHalf(this.#compress, this.gradient)) })),
     };
-    // The message is encoded (copied) at send, so the gradient may change after this call.
-    await Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
+    // The message is encoded (copied) at send, so the gradient may change after this call. The
+    // update is pending before any reply can arrive, so an early `hash` is kept, not ignored.
+    const sent = Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
     this.#pending = { update, version, hash };
     this.#version = version;
+    await sent;
     return { updateMs: performance.now() - started };
   }
 
