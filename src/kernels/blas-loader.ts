@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, DptrainError } from '../errors.js';
 import type { BlasReport } from './kernels.js';
+import { importKoffi, type Koffi, type KoffiLib } from '../util/koffi.js';
 
 /** cblas enums (cblas.h): row-major storage, and whether an operand is transposed. */
 export const ROW_MAJOR = 101;
@@ -99,26 +100,11 @@ export function blasCandidates(platform: NodeJS.Platform = process.platform): Ca
   return list;
 }
 
-// The koffi module's parts used here, typed locally so that the package stays optional.
-interface KoffiLib {
-  func(definition: string): (...args: unknown[]) => unknown;
-}
-interface Koffi {
-  load(file: string): KoffiLib;
-}
-
-let koffiModule: Promise<Koffi> | null = null;
-
-/** The koffi package, imported on first use (a machine without it still runs js and wasm). */
-function importKoffi(): Promise<Koffi> {
-  koffiModule ??= import('koffi').then(
-    (m) => ((m as { default?: Koffi }).default ?? (m as unknown as Koffi)),
-    (cause: unknown) => {
-      koffiModule = null;
-      throw new DptrainError('dptrain.kernels.blasUnavailable', `the koffi package (the FFI that calls BLAS) does not load here: ${(cause as Error).message} — run npm ci, or use --kernels wasm`, { cause });
-    },
-  );
-  return koffiModule;
+/** The koffi package, or why BLAS cannot be used without it (a machine without it still runs js and wasm). */
+function loadKoffi(): Promise<Koffi> {
+  return importKoffi().catch((cause: unknown) => {
+    throw new DptrainError('dptrain.kernels.blasUnavailable', `the koffi package (the FFI that calls BLAS) does not load here: ${(cause as Error).message} — run npm ci, or use --kernels wasm`, { cause });
+  });
 }
 
 /** `lib.func(definition)`, or null when the library lacks the symbol. */
@@ -192,7 +178,7 @@ export async function openBlas(explicit?: string | null): Promise<BlasLibrary> {
   if (given?.file === BLAS_NONE) {
     throw new DptrainError('dptrain.kernels.blasUnavailable', `BLAS is turned off (${given.source === 'option' ? '--blas-library ' : 'DPTRAIN_BLAS='}${BLAS_NONE}) — name a library, or use --kernels wasm`);
   }
-  const koffi = await importKoffi();
+  const koffi = await loadKoffi();
   if (given) {
     const cached = opened.get(given.file);
     if (cached) return cached;

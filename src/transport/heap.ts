@@ -10,6 +10,8 @@
  * thresholds (mallopt) makes these buffers come from, and go back to, the heap, where the next
  * frame reuses the same pages. The cost is that up to TRIM_BYTES of freed heap stays mapped.
  */
+import { importKoffi } from '../util/koffi.js';
+
 /** Allocations below this come from the heap: the largest frame (64 MiB) does not reach it, but glibc caps it at 32 MiB. */
 const MMAP_THRESHOLD = 32 * 1024 * 1024;
 /** Freed heap kept mapped before glibc returns it to the kernel. */
@@ -18,15 +20,11 @@ const TRIM_BYTES = 256 * 1024 * 1024;
 const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
 
-interface Koffi {
-  load(file: string): { func(definition: string): (...args: unknown[]) => unknown };
-}
-
 /** Sets the thresholds once; says what it did, or why it did nothing (no glibc, no koffi). */
 export async function keepFramesInHeap(): Promise<string> {
   if (process.platform !== 'linux') return `not linux (${process.platform}): the allocator is left as it is`;
   try {
-    const koffi = ((m: { default?: Koffi }) => m.default ?? (m as unknown as Koffi))(await import('koffi'));
+    const koffi = await importKoffi();
     const mallopt = koffi.load('libc.so.6').func('int mallopt(int param, int value)');
     const ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) === 1 && mallopt(M_TRIM_THRESHOLD, TRIM_BYTES) === 1;
     return ok ? 'glibc keeps buffers below 32 MiB in the heap' : 'glibc refused mallopt: the allocator is left as it is';
