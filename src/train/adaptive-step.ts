@@ -26,7 +26,14 @@ export function planAdaptiveStep(run: PreparedRun): AdaptiveStepPlan {
   const { state } = run;
   const adaptive = run.adaptive!;
   const a = state.adaptive!;
-  const record = adaptive.beforeStep(a, state.gns, { step: state.step, epoch: state.epoch, samples: state.samples, workers: run.engine.workers });
+  const at = { step: state.step, epoch: state.epoch, samples: state.samples, workers: run.engine.workers };
+  let record = adaptive.beforeStep(a, state.gns, at);
+  // A new worker count is recorded at the boundary where it is seen; a choice due at that same
+  // boundary still follows, so the cadence does not depend on when a worker joined.
+  if (record?.reason === 'workersChanged') {
+    reportChoice(run, record);
+    record = adaptive.beforeStep(a, state.gns, at);
+  }
   if (record) reportChoice(run, record);
   const gain = adaptive.gain(a, state.gns);
   const scheduled = learningRate(run.peakLr, Math.floor(a.progress), run.schedule);
