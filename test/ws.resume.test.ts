@@ -15,7 +15,9 @@ const spec: RunSpec = { dataset: 'synthetic:blobs?n=2000&d=20&classes=4&seed=1',
 for (const allreduce of ['star', 'ring'] as const) {
   test(`coordinator SIGKILLed mid-run and restarted with --resume (${allreduce}): the workers come back and final.safetensors is byte-identical`, { timeout: 120_000 }, async () => {
     const root = tempDir();
-    const common = ['--min-workers', '2', '--allreduce', allreduce];
+    // One kernel set for every process: `--kernels auto` probes each process's speed, and under
+    // load the reference, the killed and the resumed coordinator could pick different sets.
+    const common = ['--min-workers', '2', '--allreduce', allreduce, '--kernels', 'wasm'];
 
     // The uninterrupted run, and the same run with its coordinator killed after a checkpoint and
     // started again with --resume on the same port.
