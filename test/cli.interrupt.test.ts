@@ -83,10 +83,8 @@ test('Ctrl-C typed at a terminal (a pty): the progress line is ended before the 
 test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at; --resume finishes byte-identical to an uninterrupted run', { timeout: 180_000 }, async () => {
   const root = tempDir('dptrain-int-');
   // Default flags but 30 epochs (long enough to interrupt, short enough to run three times) and a
-  // fixed --workers: auto's probe may choose differently for the two runs, which then differ in
+  // fixed --workers: auto's probe may choose differently for two runs, which then differ in
   // rounding (docs/cli.md, "--workers auto"); the resumed run keeps its checkpoint's engine.
-  const full = runCli(['train', '--epochs', '30', '--workers', '2', '--out', path.join(root, 'full')]);
-  assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const out = path.join(root, 'run');
   const run = startCli(['train', '--epochs', '30', '--workers', '2', '--out', out, '--checkpoint-dir', ckpt]);
@@ -94,15 +92,23 @@ test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at
   run.child.kill('SIGINT');
   const exit = await run.exited;
   assertInterrupted(exit, run.output(), out);
-  const steps = readJson(path.join(out, 'summary.json')).steps as number;
+  const interrupted = readJson(path.join(out, 'summary.json'));
+  const steps = interrupted.steps as number;
   const checkpoint = path.join(ckpt, `ckpt-${String(steps).padStart(9, '0')}.safetensors`);
   assert.ok(fs.existsSync(checkpoint), `a checkpoint at the interrupted step ${steps}: ${fs.readdirSync(ckpt).join(', ')}`);
   assert.match(run.output(), new RegExp(`and checkpoint .*ckpt-${String(steps).padStart(9, '0')}\\.safetensors \\(continue with --resume `));
 
+  // --resume alone keeps the kernel set --kernels auto chose (its speed probe may choose another
+  // under load); the uninterrupted run is given that set, which is all auto can choose.
   const resumed = runCli(['train', '--resume', ckpt]);
   assert.equal(resumed.status, 0, resumed.stderr);
-  assert.equal(readJson(path.join(out, 'summary.json')).stopReason, 'epochs');
-  assert.ok(bytes(path.join(out, 'final.safetensors')).equals(bytes(path.join(root, 'full', 'final.safetensors'))), 'final.safetensors differs from the uninterrupted run');
+  const summary = readJson(path.join(out, 'summary.json'));
+  assert.equal(summary.stopReason, 'epochs');
+  const kernels = String(interrupted.kernels).split(' ')[0];
+  assert.equal(String(summary.kernels).split(' ')[0], kernels, `the resumed run kept the kernel set: ${summary.kernels}`);
+  const full = runCli(['train', '--epochs', '30', '--workers', '2', '--kernels', kernels, '--out', path.join(root, 'full')]);
+  assert.equal(full.status, 0, full.stderr);
+  assert.ok(bytes(path.join(out, 'final.safetensors')).equals(bytes(path.join(root, 'full', 'final.safetensors'))), `final.safetensors differs from the uninterrupted run (kernels ${kernels})`);
 });
 
 test('SIGTERM during `dptrain train` is handled like Ctrl-C: outputs written, exit 130', { timeout: 120_000 }, async () => {

@@ -96,6 +96,9 @@ test('dptrain train --dashboard: charts and timeline draw, step and loss advance
     const step1 = await step(page);
     const loss1 = await lossPoints(page);
     await chartsAndStep(page, 3, step1 + 20, 30_000);
+    // body[data-step] is set when the page paints, the series when an update arrives: the step
+    // shown can catch up with points the page already had, so the next update is waited for.
+    await page.waitForFunction((x: number) => (window.__dashboard()?.series.loss?.x ?? []).at(-1) > x, loss1.at(-1)!, { timeout: 30_000 });
     const loss2 = await lossPoints(page);
     assert.ok(loss2.at(-1)! > loss1.at(-1)!, `the loss series advanced (${loss1.at(-1)} -> ${loss2.at(-1)})`);
     await page.waitForTimeout(400); // a redraw with the new points

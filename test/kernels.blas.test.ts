@@ -11,6 +11,8 @@ import { ConfigError } from '../src/errors.js';
 import { blasCandidates, jsKernels, loadKernels, SELF_TEST_TOLERANCE, type Kernels } from '../src/kernels/index.js';
 import { Rng } from '../src/util/rng.js';
 import { runCli, tempDir } from './helpers.js';
+import { loadCheckpointFile } from '../src/train/checkpoint.js';
+import { listCheckpoints } from '../src/train/checkpoint-store.js';
 
 /** The blas set, or the reason this machine has none (every test below then skips with it). */
 const blas: Kernels | null = await loadKernels('blas').catch(() => null);
@@ -241,6 +243,34 @@ test('--blas-library none turns BLAS off: auto runs wasm and says why at start-u
   const blasRun = runCli([...args, '--kernels', 'blas']);
   assert.equal(blasRun.status, 1);
   assert.equal(blasRun.stderr.trim(), 'dptrain: error: BLAS is turned off (--blas-library none) — name a library, or use --kernels wasm [dptrain.kernels.blasUnavailable]');
+});
+
+test('a checkpoint records the kernel set --kernels auto chose, and `--resume DIR` alone keeps it (the probe may choose another under load)', { timeout: 120_000 }, async () => {
+  const root = tempDir();
+  const ckpt = path.join(root, 'ckpt');
+  const args = ['--dataset', 'synthetic:blobs?n=200&d=8&classes=3', '--model', 'mlp:8-6-3', '--epochs', '1', '--checkpoint-dir', ckpt];
+  const first = runCli(['train', ...args, '--out', path.join(root, 'a')]);
+  assert.equal(first.status, 0, first.stderr);
+  const chose = String(JSON.parse(fs.readFileSync(path.join(root, 'a', 'summary.json'), 'utf8')).kernels).split(' ')[0];
+  const [latest] = await listCheckpoints(ckpt);
+  assert.equal((await loadCheckpointFile(latest.path)).meta.config.kernels, chose);
+  const resumed = runCli(['train', '--resume', ckpt, '--epochs', '2', '--out', path.join(root, 'b')]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stderr + resumed.stdout, /WARN/);
+  assert.match(resumed.stderr + resumed.stdout, new RegExp(`workers?, ${chose} \\(`));
+});
+
+test('a checkpoint that ran on blas resumes where BLAS does not load: auto chooses again and the warning says rounding may differ', { skip, timeout: 120_000 }, () => {
+  const root = tempDir();
+  const ckpt = path.join(root, 'ckpt');
+  const first = runCli(['train', '--kernels', 'blas', '--dataset', 'synthetic:blobs?n=200&d=8&classes=3', '--model', 'mlp:8-6-3', '--epochs', '1', '--checkpoint-dir', ckpt]);
+  assert.equal(first.status, 0, first.stderr);
+  const resumed = runCli(['train', '--resume', ckpt, '--epochs', '2', '--blas-library', 'none', '--out', path.join(root, 'b')]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const log = resumed.stderr + resumed.stdout;
+  assert.match(log, /WARN: the checkpoint ran on the blas kernels, which do not load here \(BLAS is turned off \(--blas-library none\)[^\n]*\); --kernels auto chooses again: the run continues correctly, but float rounding may differ from an uninterrupted run/);
+  assert.match(log, /workers?, wasm \(simd128/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(root, 'b', 'summary.json'), 'utf8')).stopReason, 'epochs');
 });
 
 test('the blas set uses params and grad wherever they live (no staging copies), staging only bias vectors, even wider than its scratch', { skip }, async () => {

@@ -19,6 +19,7 @@ import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { savedLoopState } from './state.js';
+import { checkpointConfig } from './resume.js';
 import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
 import { plural } from '../util/index.js';
 import { TrainedModel } from '../inference/index.js';
@@ -343,7 +344,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
       rng: { algorithm: 'xoshiro128**', seed: config.seed, epoch: state.epoch },
       engine: engine.kind,
       workers: engine.workers,
-      config: { ...config },
+      config: checkpointConfig(config, engine),
       loop: savedLoopState(state),
     },
     params: engine.params,

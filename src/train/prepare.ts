@@ -32,7 +32,7 @@ import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData, checkTestSetFits } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
-import { checkResumable, resolveRun } from './resume.js';
+import { checkResumable, resolveRun, resumedKernels } from './resume.js';
 import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
 import { StepTimings } from './timing.js';
 import { AdaptiveBatch, freshAdaptiveState, resolveAdaptiveSettings } from './adaptive/index.js';
@@ -127,6 +127,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
+    if (!run.given.has('kernels')) config.kernels = await resumedKernels(config, log);
   }
   const initial = resumed
     ? resumed.checkpoint.params

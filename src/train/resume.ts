@@ -3,8 +3,9 @@
  * that nothing which shapes the run's trajectory changed (docs/reliability.md: a checkpoint of
  * another model or dataset is refused, naming the difference).
  */
-import { ConfigError, shown } from '../errors.js';
+import { ConfigError, DptrainError, shown } from '../errors.js';
 import { loadSafetensors } from '../io/index.js';
+import { loadKernels, type KernelsName } from '../kernels/index.js';
 import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
 import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
@@ -133,6 +134,36 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
     if (!sameValue(meta.config[key], now.config[key])) {
       log.warn({ option: flagOf(key), checkpoint: meta.config[key], now: now.config[key] }, `${flagOf(key)} is ${shown(now.config[key])} but the checkpoint ran with ${shown(meta.config[key])}: the run continues correctly, but float rounding differs from an uninterrupted run`);
     }
+  }
+}
+
+/**
+ * The config a checkpoint records. With --kernels auto it records the set auto chose: the speed
+ * probe can choose another under load, and the sets differ in float rounding, so a resumed run
+ * keeps the checkpoint's set (as --workers auto keeps its engine). The ws engine's workers choose
+ * their own sets, so its config stays as given.
+ */
+export function checkpointConfig(config: TrainConfig, engine: { kind: string; kernelsReport?: { name: KernelsName } }): Record<string, unknown> {
+  const ran = engine.kind !== 'ws' && config.kernels === 'auto' ? engine.kernelsReport?.name : undefined;
+  return ran ? { ...config, kernels: ran } : { ...config };
+}
+
+/** Kernel sets that may be missing on the machine a run resumes on: auto then chooses again. */
+const UNLOADABLE = new Set(['dptrain.kernels.blasUnavailable', 'dptrain.kernels.blasSelfTest', 'dptrain.kernels.wasmUnavailable']);
+
+/**
+ * The kernel set of a resumed run not given --kernels: its checkpoint's, where that set loads here;
+ * else auto, with a warning that rounding may differ from the uninterrupted run.
+ */
+export async function resumedKernels(config: TrainConfig, log: Logger): Promise<TrainConfig['kernels']> {
+  if (config.kernels === 'auto' || config.kernels === 'js') return config.kernels;
+  try {
+    await loadKernels(config.kernels, { blasLibrary: config.blasLibrary });
+    return config.kernels;
+  } catch (error) {
+    if (!(error instanceof DptrainError && UNLOADABLE.has(error.code))) throw error;
+    log.warn({ checkpoint: config.kernels, code: error.code }, `the checkpoint ran on the ${config.kernels} kernels, which do not load here (${error.message}); --kernels auto chooses again: the run continues correctly, but float rounding may differ from an uninterrupted run`);
+    return 'auto';
   }
 }
 
