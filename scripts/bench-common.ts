@@ -6,6 +6,7 @@ import type { KernelsChoice } from '../src/kernels/index.js';
 import { initParams, parseModelSpec } from '../src/model/index.js';
 import { defaultOptimizerConfig } from '../src/optim/index.js';
 import { StepTimings, type TimingSummary } from '../src/train/timing.js';
+import { Rng } from '../src/util/rng.js';
 
 export interface Workload {
   name: string;
@@ -24,6 +25,30 @@ export const WORKLOADS: Workload[] = [
 ];
 
 export const BENCH_DATASET = 'synthetic:blobs?n=60000&d=784&classes=10&seed=0';
+
+/**
+ * The PyTorch peer's data (../shared/peers train_bench.py, re-generated here with dptrain's own
+ * generator: the same distribution, not the same numbers): 60,000 x 784 uniform in [0, 1), labels
+ * argmax((x - 0.5) · T) for a Gaussian teacher T [784 x 10]. On it plain SGD at lr 0.1 stays
+ * finite at B = 1, where it diverges on the blobs (W5 measured NaN arithmetic before).
+ */
+export function peerDataset(n = 60_000, d = 784, classes = 10): Dataset {
+  const rng = new Rng(1234, 'bench-peer-data');
+  const teacher = new Float64Array(d * classes);
+  for (let i = 0; i < teacher.length; i++) teacher[i] = rng.normal();
+  const x = new Float32Array(n * d);
+  const y = new Float32Array(n);
+  const score = new Float64Array(classes);
+  for (let i = 0; i < n; i++) {
+    score.fill(0);
+    for (let j = 0; j < d; j++) {
+      const v = (x[i * d + j] = rng.next());
+      for (let c = 0; c < classes; c++) score[c] += (v - 0.5) * teacher[j * classes + c];
+    }
+    y[i] = score.indexOf(Math.max(...score));
+  }
+  return { spec: `bench:peer?n=${n}&d=${d}&classes=${classes}`, n, inputDim: d, x, targetDim: 1, y, task: 'classification', numClasses: classes };
+}
 
 let cached: Dataset | null = null;
 export async function benchDataset(): Promise<Dataset> {
@@ -50,9 +75,9 @@ export interface Measurement {
 export async function measureEngine(
   workload: Pick<Workload, 'model' | 'batchSize'>,
   choice: EngineChoice,
-  o: { kernels: KernelsChoice; chunks?: number; seconds: number; warmupSteps: number },
+  o: { kernels: KernelsChoice; chunks?: number; seconds: number; warmupSteps: number; data?: Dataset },
 ): Promise<Measurement> {
-  const data = await benchDataset();
+  const data = o.data ?? (await benchDataset());
   const spec = parseModelSpec(workload.model);
   const engine: Engine = await createEngine(
     {
@@ -87,6 +112,8 @@ export async function measureEngine(
     const started = performance.now();
     let samples = 0;
     while (performance.now() - started < o.seconds * 1000) samples += await runStep(timings);
+    // A diverged model times NaN arithmetic (and the norm's float64 fallback), not training.
+    if (!engine.params.every(Number.isFinite)) throw new Error(`${workload.model} at B = ${workload.batchSize} diverged during the measurement (non-finite parameters): its figures would not be of training`);
     return { samplesPerSec: samples / ((performance.now() - started) / 1000), timing: timings.summary() };
   } finally {
     await engine.close();

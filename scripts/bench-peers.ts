@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKernels, type KernelsChoice } from '../src/kernels/index.js';
-import { WORKLOADS, badFlagValue, blasLine, fmt, machineLine, measureEngine, median, scriptFlags, unsetOpenblasEnv } from './bench-common.js';
+import { WORKLOADS, badFlagValue, blasLine, fmt, machineLine, measureEngine, median, peerDataset, scriptFlags, unsetOpenblasEnv } from './bench-common.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const flags = scriptFlags(process.argv.slice(2), {
@@ -82,10 +82,12 @@ async function main(): Promise<void> {
   const add = (w: string, c: Column, v: number) => results.set(`${w} ${c}`, [...(results.get(`${w} ${c}`) ?? []), v]);
   const loads: string[] = [];
   let peerBlas = '';
+  // Both sides train on data of one distribution, the peer's (bench-common.ts peerDataset).
+  const data = peerDataset();
   for (let r = 1; r <= rounds; r++) {
     loads.push(load());
     for (const w of workloads) {
-      const o = { kernels: flags.kernels as KernelsChoice, seconds, warmupSteps: w.batchSize === 1 ? 200 : 5 };
+      const o = { kernels: flags.kernels as KernelsChoice, seconds, warmupSteps: w.batchSize === 1 ? 200 : 5, data };
       const row: Partial<Record<Column, number>> = {};
       row.inline = (await measureEngine(w, { kind: 'inline', workers: 1 }, o)).samplesPerSec;
       row.dp1 = (await measureEngine(w, { kind: 'threads', workers: 1 }, o)).samplesPerSec;

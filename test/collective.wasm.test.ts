@@ -40,6 +40,19 @@ function fill(a: Float32Array, seed: number, spread = 12): void {
 
 const bits = (a: Float32Array | Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
+test('normSq (the inline engine\'s gradient norm) gives the bits of the reduce\'s norm of one slot, on every range, four chunks at a time or one', () => {
+  for (const length of [101_770, 4096 + 7, 1003, 127, 45]) {
+    const { arrays, scratch, wasm } = memoryWith([length, length]);
+    const [slot, out] = arrays;
+    fill(slot, length);
+    for (const r of [{ start: 0, end: length }, { start: 3, end: length - 2 }, { start: Math.min(64, length), end: Math.min(length, 64 + 4 * 32 + 5) }, { start: 17, end: 18 }, { start: 9, end: 9 }]) {
+      const reduced = wasm.reduceRange(slot, 1, length, out, r.start, r.end, scratch).sumSq;
+      assert.equal(wasm.normSq(slot, r.start, r.end), reduced, `${length}, range [${r.start}, ${r.end})`);
+      assert.equal(reduced, reduceSlotsRange(slot, 1, length, new Float32Array(length), r.start, r.end).sumSq);
+    }
+  }
+});
+
 for (const workers of WORLD_SIZES) {
   test(`with ${workers} slot(s), the wasm reduce gives the JS reference's bits: sums and norms, every range`, () => {
     for (const length of [1003, 4096 + 7, 45]) {
