@@ -55,7 +55,8 @@ function killWhen(args: string[], when: RegExp): Promise<{ signal: NodeJS.Signal
 }
 
 // The given step-time model makes the choices a function of the seed: the run is reproducible.
-const cliRun = ['train', '--dataset', 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', '--model', 'mlp:20-64-4', '--batch-size', 'auto', '--base-batch-size', '16', '--adapt-every', '10', '--step-time-model', '1,0.004', '--epochs', '8', '--engine', 'threads', '--workers', '2', '--seed', '7'];
+// The kernel set is given too: --kernels auto could choose differently in two processes under load.
+const cliRun = ['train', '--dataset', 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', '--model', 'mlp:20-64-4', '--batch-size', 'auto', '--base-batch-size', '16', '--adapt-every', '10', '--step-time-model', '1,0.004', '--epochs', '8', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--seed', '7'];
 
 test('kill -9 of an auto run, then --resume: final.safetensors and the batch sizes byte-identical to the uninterrupted run', { timeout: 120_000 }, async () => {
   const root = tempDir();

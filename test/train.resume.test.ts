@@ -139,7 +139,9 @@ function killWhen(args: string[], when: RegExp): Promise<{ signal: NodeJS.Signal
   });
 }
 
-const cliRun = ['train', '--dataset', 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', '--model', 'mlp:20-64-4', '--batch-size', '16', '--epochs', '6', '--lr', '0.05', '--engine', 'threads', '--workers', '2', '--seed', '7'];
+// The kernel set is given: the uninterrupted run and the killed one are separate processes, and
+// --kernels auto could choose differently in each under load (the resumed run keeps its checkpoint's).
+const cliRun = ['train', '--dataset', 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', '--model', 'mlp:20-64-4', '--batch-size', '16', '--epochs', '6', '--lr', '0.05', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--seed', '7'];
 
 test('kill -9 of `dptrain train` mid-run, then --resume: final.safetensors byte-identical (threads engine)', async () => {
   const root = tempDir();
@@ -163,7 +165,7 @@ test('kill -9 in the middle of a checkpoint write leaves the previous checkpoint
     const ckpt = path.join(root, `ckpt-${phase}`);
     const out = path.join(root, `run-${phase}`);
     // A real run in a child process whose third checkpoint write is killed at `phase`.
-    const config = { dataset: 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', model: 'mlp:20-64-4', batchSize: 16, epochs: 6, lr: 0.05, engine: 'threads', workers: 2, seed: 7, out, checkpointDir: ckpt, checkpointEvery: '50steps' };
+    const config = { dataset: 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', model: 'mlp:20-64-4', batchSize: 16, epochs: 6, lr: 0.05, engine: 'threads', workers: 2, kernels: 'wasm', seed: 7, out, checkpointDir: ckpt, checkpointEvery: '50steps' };
     const script = `
       import { train } from ${JSON.stringify(path.join(repoRoot, 'dist', 'src', 'index.js'))};
       let writes = 0;

@@ -9,6 +9,7 @@
 import { DptrainError } from '../errors.js';
 import type { FloatArray } from '../util/float.js';
 import { Rng } from '../util/rng.js';
+import type { CpuClock } from '../util/thread-cpu.js';
 import { NO_TRANS, ROW_MAJOR, TRANS, type BlasLibrary } from './blas-loader.js';
 import type { BlasReport, KernelBuffer, Kernels, KernelsReport } from './kernels.js';
 import { reluForward } from './activations.js';
@@ -237,11 +238,12 @@ export function selfTest(blas: Kernels, wasm: Kernels): number {
 
 /**
  * GFLOP/s of `blas` over `wasm` on PROBE_SHAPE's forward product, operands in wasm memory (as in
- * a Model). Timed in CPU time of the process (process.cpuUsage: the caller runs before any worker
- * thread starts, and a BLAS set to one thread computes in the calling thread), so that other
- * processes' load does not move the verdict between runs; interleaved, best of 5 each.
+ * a Model). Timed in the calling thread's CPU time (a BLAS set to one thread computes in the
+ * calling thread), so that neither other processes' load nor the process's own background threads
+ * (V8 compiling the wasm kernels' optimized tier, the garbage collector) move the verdict between
+ * runs; interleaved, best of 5 each.
  */
-export function speedProbe(blas: Kernels, wasm: WasmKernelSet): number {
+export function speedProbe(blas: Kernels, wasm: WasmKernelSet, clock: CpuClock): number {
   const [n, inDim, outDim] = PROBE_SHAPE;
   const rng = new Rng(1, 'blas-probe');
   const bufs = [n * inDim, outDim * inDim, n * outDim].map((length) => wasm.allocate(length));
@@ -250,10 +252,9 @@ export function speedProbe(blas: Kernels, wasm: WasmKernelSet): number {
     bufs[1].array.set(random(outDim * inDim, rng));
     const [x, w, y] = bufs.map((buf) => buf.array);
     const time = (k: Kernels): number => {
-      const t0 = process.cpuUsage();
+      const t0 = clock.now();
       k.matmulXWt(x, w, y, n, inDim, outDim);
-      const t = process.cpuUsage(t0);
-      return t.user + t.system;
+      return clock.now() - t0;
     };
     time(blas); // first calls: OpenBLAS allocates its buffers, V8 tiers up
     time(wasm);

@@ -3,6 +3,7 @@
  * The one place in kernels/ that does I/O: it reads the compiled .wasm file and opens the BLAS library.
  */
 import { ConfigError, DptrainError, shown } from '../errors.js';
+import { cpuClock } from '../util/thread-cpu.js';
 import { AUTO_MIN_SPEEDUP, createBlasKernels, delegateAll, describeBlas, selfTest, selfTestError, speedProbe, SELF_TEST_TOLERANCE } from './blas.js';
 import { BLAS_INSTALL_HINT, BLAS_NONE, openBlas } from './blas-loader.js';
 import { jsKernels, kernelsChoices, type BlasReport, type Kernels, type KernelsChoice, type KernelsReport } from './kernels.js';
@@ -98,7 +99,7 @@ async function loadAuto(blasLibrary: string | null | undefined): Promise<Kernels
   if (!(report.selfTestError < SELF_TEST_TOLERANCE)) {
     return withFallback(wasm, report, selfTestError(report.library, report.selfTestError, report.core).message.replace(/ — .*$/, ''));
   }
-  report.speedup = speedProbe(kernels, wasm);
+  report.speedup = speedProbe(kernels, wasm, await cpuClock());
   if (report.speedup < AUTO_MIN_SPEEDUP) {
     return withFallback(wasm, report, `${report.library} ran at ${report.speedup.toFixed(1)}x the wasm kernels (auto needs ${AUTO_MIN_SPEEDUP}x; reference BLAS is slower than wasm); --kernels blas uses it anyway`);
   }
