@@ -113,6 +113,7 @@ export async function measureEngine(
     let samples = 0;
     while (performance.now() - started < o.seconds * 1000) samples += await runStep(timings);
     // A diverged model times NaN arithmetic (and the norm's float64 fallback), not training.
+    await engine.synchronize();
     if (!engine.params.every(Number.isFinite)) throw new Error(`${workload.model} at B = ${workload.batchSize} diverged during the measurement (non-finite parameters): its figures would not be of training`);
     return { samplesPerSec: samples / ((performance.now() - started) / 1000), timing: timings.summary() };
   } finally {
