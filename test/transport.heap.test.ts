@@ -45,3 +45,34 @@ test('with glibc, 4 MiB buffers come from the heap, not from mmap(), once the fr
   assert.equal(tuned.mmapped, 0, `with the call, ${tuned.mmapped} bytes were still mmapped ${compare}`);
   assert.ok(tuned.heap >= forty, `with the call, the heap grew by ${tuned.heap} bytes for 40 MiB of buffers ${compare}`);
 });
+
+test('a ws coordinator runs few full collections (collectAtTheLimit): W2 with two workers on loopback, counted by V8 --trace-gc', { timeout: 120_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { binPath, repoRoot, tempDir } = await import('./helpers.js');
+  const { killAll, startWorker } = await import('./ws.helpers.js');
+  const steps = 40;
+  const args = ['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', '--min-workers', '2', '--dataset', 'synthetic:blobs?n=4096&d=784&classes=10', '--model', 'mlp:784-1024-1024-10', '--batch-size', '512', '--lr', '0.01', '--momentum', '0', '--val-split', '0', '--max-steps', String(steps), '--out', `${tempDir()}/run`];
+  const coordinator = spawn(process.execPath, ['--trace-gc', binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  coordinator.stdout.on('data', (chunk) => (stdout += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    coordinator.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const found = /coordinator at (ws:\/\/[^/\s]+\/)/.exec(stderr);
+      if (found) resolve(found[1]);
+    });
+    coordinator.on('exit', () => reject(new Error(`the coordinator exited before listening:\n${stderr}`)));
+  });
+  const workers = [startWorker(url, 'w1'), startWorker(url, 'w2')];
+  try {
+    const code = await new Promise<number | null>((resolve) => coordinator.on('exit', resolve));
+    assert.equal(code, 0, stderr);
+    for (const w of workers) assert.equal(await w.exited, 0, w.log());
+  } finally {
+    await killAll();
+  }
+  // With V8's incremental marking, this coordinator ran about one mark-compact a step.
+  const fullCollections = stdout.split('\n').filter((l) => l.includes('Mark-Compact')).length;
+  assert.ok(fullCollections <= steps / 4, `${fullCollections} mark-compacts in ${steps} steps`);
+});

@@ -10,6 +10,7 @@
  * thresholds (mallopt) makes these buffers come from, and go back to, the heap, where the next
  * frame reuses the same pages. The cost is that up to TRIM_BYTES of freed heap stays mapped.
  */
+import v8 from 'node:v8';
 import { importKoffi } from '../util/koffi.js';
 
 /** Allocations below this come from the heap: the largest frame (64 MiB) does not reach it, but glibc caps it at 32 MiB. */
@@ -31,4 +32,18 @@ export async function keepFramesInHeap(): Promise<string> {
   } catch (error) {
     return `no glibc mallopt here (${(error as Error).message}): the allocator is left as it is`;
   }
+}
+
+/**
+ * V8 collects the old generation when it reaches its limit, not through incremental marking started
+ * ahead of it. A ws process's JS heap is small (about 11 MB) but it allocates fast (the frames'
+ * wrappers, the messages), and with V8's defaults a ws coordinator began marking again right after
+ * each mark-compact ended: 123 full collections in 150 W2 steps on loopback, up to 20 ms of CPU a
+ * step. With incremental marking off, 3 in 150 (docs/architecture.md, "Buffers for received
+ * frames"). The flag is read when a collection is due, so setting it at start-up takes effect.
+ * The price: a collection marks in one pause instead of in steps, a few ms on a heap this size.
+ */
+export function collectAtTheLimit(): string {
+  v8.setFlagsFromString('--no-incremental-marking');
+  return 'V8 collects the old generation at its limit (incremental marking off)';
 }
