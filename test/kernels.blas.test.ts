@@ -258,6 +258,7 @@ test('a checkpoint records the kernel set --kernels auto chose, and `--resume DI
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.doesNotMatch(resumed.stderr + resumed.stdout, /WARN/);
   assert.match(resumed.stderr + resumed.stdout, new RegExp(`workers?, ${chose} \\(`));
+  if (chose === 'blas') assert.match(resumed.stderr + resumed.stdout, /BLAS: .*; the checkpoint's kernel set, kept by --resume\n/);
 });
 
 test('a checkpoint that ran on blas resumes where BLAS does not load: auto chooses again and the warning says rounding may differ', { skip, timeout: 120_000 }, () => {

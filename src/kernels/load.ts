@@ -123,13 +123,14 @@ function withFallback(wasm: WasmKernelSet, blas: BlasReport | null, why: string)
  * The start-up line about the BLAS library (logged once per run): what it says about itself, the
  * self-test, and why auto chose it or did not.
  */
-export function blasChoiceLine(report: KernelsReport): string {
+export function blasChoiceLine(report: KernelsReport, chosenBy: 'option' | 'checkpoint' = 'option'): string {
   const blas = report.blas;
   if (!blas) return report.fallback ? `BLAS not used: ${report.fallback}` : `${report.detail} kernels`;
   const about = `${blas.config ?? blas.vendor}${blas.core ? ` (core ${blas.core})` : ''}, ${blas.library} from the ${blas.source === 'search' ? 'library search' : blas.source === 'option' ? '--blas-library option' : 'DPTRAIN_BLAS variable'}, ${blas.threads}`;
   const test = `self-test max relative error ${blas.selfTestError.toExponential(1)}`;
   if (report.name === 'blas') {
-    const why = blas.speedup === null ? 'chosen with --kernels blas' : `auto chose it: ${blas.speedup.toFixed(1)}x the wasm kernels on a 256x784x256 product`;
+    const given = chosenBy === 'checkpoint' ? "the checkpoint's kernel set, kept by --resume" : 'chosen with --kernels blas';
+    const why = blas.speedup === null ? given : `auto chose it: ${blas.speedup.toFixed(1)}x the wasm kernels on a 256x784x256 product`;
     return `BLAS: ${about}; ${test}; ${why}`;
   }
   return `BLAS not used: ${report.fallback} (${about}; ${test})`;

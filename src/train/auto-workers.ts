@@ -119,7 +119,7 @@ export async function openRunEngine(
   const saved = o.saved;
   if (saved && (saved.engine === 'inline' || saved.engine === 'threads')) {
     const engine = await createEngine(setup, { kind: saved.engine, workers: saved.workers, threads: o.threads });
-    const what = saved.engine === 'inline' ? 'the inline engine' : `${saved.workers} worker threads`;
+    const what = saved.engine === 'inline' ? 'inline engine' : `${saved.workers} worker threads`;
     return { engine, choice: { engine: saved.engine, workers: engine.workers, reason: `--workers auto kept the checkpoint's ${what}, so that the resumed run has the same bits`, probe: null } };
   }
   // Test-only injected faults name threads' steps: they need the pool, not a probe that could consume them.

@@ -117,7 +117,7 @@ async function beginRun(run: PreparedRun): Promise<void> {
   log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
   if (run.adaptive) reportAdaptiveStart(run);
   const kernelsReport = engine.kernelsReport;
-  if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport));
+  if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport, run.kernelsFromCheckpoint ? 'checkpoint' : 'option'));
   for (const c of run.callbacks) await c.onTrainBegin?.(info);
   run.state.clock.runStarted = performance.now();
 }

@@ -67,6 +67,8 @@ export interface PreparedRun {
   signal: AbortSignal | null;
   /** The checkpoint this run continues from, or null. */
   resumed: LatestCheckpoint | null;
+  /** The kernel set is the checkpoint's, not given now (resumedKernels). */
+  kernelsFromCheckpoint: boolean;
   /** The spec of the data trained on, and the hash of its samples. */
   dataset: { spec: string; hash: string };
   /** What the model files say about the data (`dptrain.about`, docs/formats.md). */
@@ -204,6 +206,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     callbacks: [...(hooks.callbacks ?? [])],
     signal: hooks.signal ?? null,
     resumed,
+    kernelsFromCheckpoint: resumed !== null && !run.given.has('kernels') && config.kernels !== 'auto',
     dataset,
     about,
     trainSet,
