@@ -1,13 +1,16 @@
 /**
- * keepFramesInHeap (src/transport/heap.ts): buffers the size of received frames come from the heap,
- * whose pages the next frame reuses, instead of a fresh mmap() each. Checked with glibc's own
- * accounting (mallinfo2: bytes in mmapped chunks, bytes in the heap) in a child process that keeps
- * ten 4 MiB Buffers alive, with and without the call.
+ * The ws processes' memory tuning (src/transport/heap.ts). keepFramesInHeap: buffers the size of
+ * received frames come from the heap, whose pages the next frame reuses, instead of a fresh mmap()
+ * each; checked with glibc's own accounting (mallinfo2: bytes in mmapped chunks, bytes in the heap)
+ * in a child process that keeps ten 4 MiB Buffers alive, with and without the call.
+ * collectAtTheLimit: a real coordinator's mark-compacts, counted by V8's --trace-gc.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { binPath, repoRoot, tempDir } from './helpers.js';
+import { killAll, startWorker } from './ws.helpers.js';
 
 const heapModule = fileURLToPath(new URL('../src/transport/heap.js', import.meta.url));
 
@@ -29,7 +32,7 @@ function growth(tuned: boolean): Growth {
     const kept = Array.from({ length: 10 }, () => Buffer.allocUnsafe(4 << 20).fill(1));
     const after = mallinfo2();
     console.log(JSON.stringify({ said, mmapped: Number(after.hblkhd) - Number(before.hblkhd), heap: Number(after.arena) - Number(before.arena), kept: kept.length }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: repoRoot });
   if (r.status !== 0) return { said: `the probe failed: ${r.stderr.split('\n').find((l) => l.trim()) ?? r.status}`, mmapped: 0, heap: 0 };
   return JSON.parse(r.stdout) as Growth;
 }
@@ -47,9 +50,6 @@ test('with glibc, 4 MiB buffers come from the heap, not from mmap(), once the fr
 });
 
 test('a ws coordinator runs few full collections (collectAtTheLimit): W2 with two workers on loopback, counted by V8 --trace-gc', { timeout: 120_000 }, async () => {
-  const { spawn } = await import('node:child_process');
-  const { binPath, repoRoot, tempDir } = await import('./helpers.js');
-  const { killAll, startWorker } = await import('./ws.helpers.js');
   const steps = 40;
   const args = ['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', '--min-workers', '2', '--dataset', 'synthetic:blobs?n=4096&d=784&classes=10', '--model', 'mlp:784-1024-1024-10', '--batch-size', '512', '--lr', '0.01', '--momentum', '0', '--val-split', '0', '--max-steps', String(steps), '--out', `${tempDir()}/run`];
   const coordinator = spawn(process.execPath, ['--trace-gc', binPath, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -70,6 +70,7 @@ test('a ws coordinator runs few full collections (collectAtTheLimit): W2 with tw
     assert.equal(code, 0, stderr);
     for (const w of workers) assert.equal(await w.exited, 0, w.log());
   } finally {
+    coordinator.kill();
     await killAll();
   }
   // With V8's incremental marking, this coordinator ran about one mark-compact a step.

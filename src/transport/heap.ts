@@ -1,5 +1,7 @@
 /**
- * Large received frames without page faults (glibc only; elsewhere a no-op).
+ * A ws process's memory tuned for the frames it receives: buffers without page faults
+ * (keepFramesInHeap, glibc only; elsewhere a no-op), and V8's old generation collected at its
+ * limit (collectAtTheLimit).
  *
  * ws hands over every frame that spans several socket reads (64 KiB each) in a Buffer of its
  * own, so each gradient `part` and ring piece a process receives is a fresh allocation of up to a
