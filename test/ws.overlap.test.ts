@@ -62,6 +62,11 @@ test('default flags: the ring all-reduces 2 buckets while backward runs; overlap
   const [a, b, c, inline] = await Promise.all([finalParams(on.out, mnist.model), finalParams(off.out, mnist.model), finalParams(segments.out, mnist.model), referenceParams(mnist, on.out)]);
   assert.deepEqual(a, b, 'overlap on and off: the same bits');
   assert.deepEqual(a, c, 'the reduced gradient from one worker or in segments from all: the same bits');
+  // The coordinator measures the norm part by part as the parts arrive (ring-norm.ts): whole
+  // buckets or segments, the same bits.
+  const norms = (out: string) => (stepRecords(out) as unknown as { gradNorm: number }[]).map((r) => r.gradNorm);
+  assert.deepEqual(norms(segments.out), norms(on.out), 'gradNorm per step: the same bits');
+  assert.ok(norms(on.out).every((n) => typeof n === 'number' && n > 0));
   const relative = maxRelativeDifference(inline, a);
   assert.ok(relative < 1e-5, `relative difference to inline ${relative}`);
 });

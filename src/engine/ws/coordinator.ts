@@ -31,7 +31,7 @@ import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../
 import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
 import { slotUnit } from '../lockstep.js';
 import { createOptimizer, inPlaceOptimizer, restoreOptimizerState, stateTensorCount, sumOfSquares, WasmUpdateKernels, type Optimizer } from '../../optim/index.js';
-import { compileCollective, partitionRanges, reduceSlotsRange, type Range, type WasmModule } from '../../collective/index.js';
+import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type Range, type WasmModule } from '../../collective/index.js';
 import { allocateShared, fitsWasmMemory, planLayout } from '../shared-memory.js';
 import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
 import { planBuckets } from '../buckets.js';
@@ -43,6 +43,7 @@ import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from '.
 import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type Compress, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
+import { RingNorm } from './ring-norm.js';
 import { checkHelloMeta, Roster } from './roster.js';
 import { dataChunkFloats, setupMessage } from './run-setup.js';
 import { assignShards } from './shards.js';
@@ -82,6 +83,8 @@ export class WsEngine implements Engine {
   #slowName: string | null = null;
   readonly #chunkCount: number;
   readonly #slots: Float32Array | null;
+  /** The wasm reduce kernels on this replica's memory (the gradient's norm), null where wasm cannot run. */
+  readonly #collective: WasmCollective | null;
   readonly #digests = new Map<number, string>();
   /** Members' digests of versions this replica has not reached yet (its update is pending). */
   readonly #earlyDigests = new Map<number, { link: WorkerLink; digest: string }[]>();
@@ -132,6 +135,7 @@ export class WsEngine implements Engine {
     });
     this.#optimizer = inPlaceOptimizer(js, module && views.memory ? new WasmUpdateKernels(module, views.memory) : null);
     if (setup.optimizerState) restoreOptimizerState(this.#optimizer.state, setup.optimizerState);
+    this.#collective = module && views.memory ? new WasmCollective(module, views.memory) : null;
     this.#chunkCount = setup.chunks ?? 0;
     this.#slots = this.#chunkCount > 0 ? new Float32Array(this.#chunkCount * this.params.length) : null;
     this.#deadline = new StepDeadline({
@@ -304,6 +308,7 @@ export class WsEngine implements Engine {
         compress: this.#compress === 'none' ? null : this.#compress,
         numParams: P,
         ringTarget: this.gradient,
+        ringNorm: algorithm === 'ring' ? new RingNorm(this.#buckets, members.length, (start, end) => this.#normSq(start, end)) : null,
       });
       if (this.#model.numBuffers > 0) {
         const slotsOf = new Map(members.map((link, i) => [link, shards.owners ? shards.owners[i] : { start: i, end: i + 1 }]));
@@ -577,8 +582,8 @@ export class WsEngine implements Engine {
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
     } else {
-      // The members' reduced segments are already in this.gradient (round.ts, `part`).
-      gradSumSq = sumOfSquares(this.gradient);
+      // The members' reduced segments are already in this.gradient, their norms measured as they came (round.ts, `part`).
+      gradSumSq = round.ringNorm!.total();
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
     }
@@ -612,6 +617,12 @@ export class WsEngine implements Engine {
       nonFiniteWorkers,
       ...(deliveries.every((d) => d.timeline) && { timeline: members.map((m, i): WorkerTimeline => ({ worker: m.name, ...deliveries[i].timeline! })) }),
     };
+  }
+
+  /** Σ gradient² over [start, end): the norm the inline and threads engines' reduce gives one slot. */
+  #normSq(start: number, end: number): number {
+    if (this.#collective) return this.#collective.normSq(this.gradient, start, end);
+    return reduceSlotsRange(this.gradient, 1, this.gradient.length, this.gradient, start, end).sumSq; // in place: out is the slot
   }
 
   #onMessage(link: WorkerLink, m: CoordinatorMessage): void {

@@ -12,6 +12,7 @@ import type { Allreduce } from './options.js';
 import type { CoordinatorMessage, MessageOf, ShardSums } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
 import type { BnExchangeRound } from './bn-exchange.js';
+import type { RingNorm } from './ring-norm.js';
 
 export interface Assignment {
   rows: Range;
@@ -32,6 +33,8 @@ export interface PartSink {
   numParams: number;
   /** Ring: the coordinator's gradient, written segment by segment. */
   ringTarget: Float32Array;
+  /** Ring: measures each part's norm as it arrives (ring-norm.ts). */
+  ringNorm: RingNorm | null;
 }
 
 export interface Delivery {
@@ -99,6 +102,11 @@ export class AttemptRound {
     this.#check();
   }
 
+  /** Ring: the reduced gradient's norm, measured part by part. */
+  get ringNorm(): RingNorm | null {
+    return this.#sink.ringNorm;
+  }
+
   get isOver(): boolean {
     return this.#over;
   }
@@ -127,6 +135,7 @@ export class AttemptRound {
         if (this.algorithm === 'star') target = delivery.gradient ??= new Float32Array(this.#sink.numParams);
         if (m.values) target.set(m.values, m.offset);
         else decodeHalf(this.#sink.compress!, halfOf(m.packed!), target, m.offset);
+        if (this.algorithm === 'ring') this.#sink.ringNorm?.add(m.offset, m.offset + length);
         delivery.parts += 1;
         return;
       }
