@@ -4,7 +4,8 @@
  * In the namespace lab (cluster/lab up n+1 --delay D --rate R; docs/cluster.md §4), interleaved
  * round by round: dptrain (the coordinator in h1 beside worker 1, or in a host of its own with
  * --coordinator h0; one `dptrain worker --threads 1` in each of h1..hn; the ring all-reduce) with
- * and without overlap and --compress bf16, and PyTorch DDP with gloo (one rank with
+ * and without overlap, with --compress bf16 and with --coordinator-replica on-demand (also with
+ * bf16), and PyTorch DDP with gloo (one rank with
  * one thread in each of h1..hn, MASTER_ADDR = h1, GLOO_SOCKET_IFNAME = eth0; scripts/lan-ddp-peer.py)
  * without and with its fp16 compression hook. Same MLP, global batch, plain SGD lr 0.1, synthetic
  * 784-feature data. Prints one markdown table per (rate, n): samples/s, the step split (compute,
@@ -71,14 +72,29 @@ function inHost(host: number, command: string[], label: string, timeoutMs = 600_
   return { done, kill: () => child.kill('SIGTERM'), stderr: () => err };
 }
 
-async function runDptrain(w: (typeof WORKLOADS)[number], n: number, compress: string, overlap: boolean, flags: Flags, dir: string, token: string): Promise<Sample> {
-  const out = path.join(dir, `${w.name}-${n}-${compress}-${port}`);
+/** A dptrain variant's coordinator flags. */
+interface DptrainRun {
+  compress: 'none' | 'bf16';
+  overlap: boolean;
+  replica: 'full' | 'on-demand';
+}
+
+function dptrainRun(variant: string): DptrainRun {
+  return {
+    compress: variant.endsWith('bf16') ? 'bf16' : 'none',
+    overlap: variant !== 'dptrain-no-overlap',
+    replica: variant.startsWith('dptrain-on-demand') ? 'on-demand' : 'full',
+  };
+}
+
+async function runDptrain(w: (typeof WORKLOADS)[number], n: number, { compress, overlap, replica }: DptrainRun, flags: Flags, dir: string, token: string): Promise<Sample> {
+  const out = path.join(dir, `${w.name}-${n}-${compress}-${replica}-${port}`);
   const p = port++;
   const steps = Number(flags.steps);
   const warmup = Number(flags.warmup);
   const extra = flags['bucket-mb'] ? ['--bucket-mb', flags['bucket-mb']] : [];
   const home = Number(flags.coordinator.slice(1));
-  const coordinator = inHost(home, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(home)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, '--overlap', overlap ? 'on' : 'off', ...extra,
+  const coordinator = inHost(home, [process.execPath, dptrain, 'coordinator', '--listen', `${ip(home)}:${p}`, '--token-file', token, '--min-workers', String(n), '--allreduce', 'ring', '--compress', compress, '--overlap', overlap ? 'on' : 'off', '--coordinator-replica', replica, ...extra,
     '--dataset', BENCH_DATASET, '--model', w.model, '--batch-size', String(w.batchSize), '--lr', '0.1', '--momentum', '0', '--max-steps', String(steps), '--val-split', '0', '--out', out, '--log-format', 'json'], `${w.name} dptrain coordinator`);
   // Workers start once the coordinator listens (it loads the dataset first).
   for (const started = Date.now(); !/coordinator at ws:\/\//.test(coordinator.stderr()); ) {
@@ -129,7 +145,7 @@ async function runDdp(w: (typeof WORKLOADS)[number], n: number, hook: string, fl
   return { sps: (w.batchSize / r.step_ms) * 1000, stepMs: r.step_ms, computeMs: r.nosync_ms, exposedMs: exposed, commMs: r.allreduce_ms, overlap: Math.min(1, Math.max(0, 1 - exposed / r.allreduce_ms)) };
 }
 
-const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'ddp', 'ddp-fp16'] as const;
+const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'dptrain-on-demand', 'dptrain-on-demand-bf16', 'ddp', 'ddp-fp16'] as const;
 
 type Flags = ReturnType<typeof parseFlags>;
 function parseFlags() {
@@ -183,7 +199,7 @@ async function main(): Promise<void> {
         for (let round = 0; round < Number(flags.rounds); round++) {
           for (const w of workloads) {
             for (const v of variants) {
-              const s = v.startsWith('dptrain') ? await runDptrain(w, n, v === 'dptrain-bf16' ? 'bf16' : 'none', v !== 'dptrain-no-overlap', flags, dir, token) : await runDdp(w, n, v === 'ddp-fp16' ? 'fp16' : 'none', flags);
+              const s = v.startsWith('dptrain') ? await runDptrain(w, n, dptrainRun(v), flags, dir, token) : await runDdp(w, n, v === 'ddp-fp16' ? 'fp16' : 'none', flags);
               results.set(`${w.name}|${v}`, [...(results.get(`${w.name}|${v}`) ?? []), s]);
             }
           }
@@ -202,7 +218,7 @@ function printTable(rate: string, n: number, flags: Flags, workloads: typeof WOR
   console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in ${flags.coordinator} + ${n} workers in h1…h${n}; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
   console.log('| workload | run | samples/s [min–max] | vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
-  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
+  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', 'dptrain-on-demand': 'dptrain --coordinator-replica on-demand', 'dptrain-on-demand-bf16': 'dptrain on-demand --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
   for (const w of workloads) {
     const ddp = results.get(`${w.name}|ddp`);
     const base = ddp ? median(ddp.map((s) => s.sps)) : Number.NaN;

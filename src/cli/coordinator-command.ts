@@ -50,6 +50,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
     .option('--bucket-mb <mb>', `gradient buckets of at least this many MiB, in backward order; 0 = one bucket (default: ${wsDefaults.bucketBytes / 2 ** 20})`)
     .addOption(new Option('--reduced-from <local|all>', "ring: a worker on this host sends the coordinator whole reduced buckets, the others nothing (local; as all when no worker shares this host), or every worker its segment (all); same results either way").choices(['local', 'all']).default('local'))
+    .addOption(new Option('--coordinator-replica <full|on-demand>', 'full: the coordinator applies every update to its own copy (no loss of workers loses the state); on-demand: in ring steps it takes only the gradient norm and asks a worker for the state when it needs it (faster across hosts; if every worker is lost at once the run stops)').choices(['full', 'on-demand']).default('full'))
     .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
     .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
     .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
@@ -136,6 +137,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     ...(bucketMb !== undefined && { bucketBytes: Math.round(bucketMb * 2 ** 20) }),
     overlap: flags.overlap !== 'off',
     reducedFrom: (flags.reducedFrom ?? 'local') as WsCoordinatorOptions['reducedFrom'],
+    coordinatorReplica: (flags.coordinatorReplica ?? 'full') as WsCoordinatorOptions['coordinatorReplica'],
     compress: (flags.compress ?? 'none') as WsCoordinatorOptions['compress'],
     compressFeedback: flags.compressFeedback === true,
     log: logger,

@@ -135,8 +135,10 @@ function open(koffi: Koffi, candidate: Candidate, source: BlasReport['source']):
   const getCore = optionalFunc(lib, 'const char *openblas_get_corename()');
   const setOpenblasThreads = optionalFunc(lib, 'void openblas_set_num_threads(int n)');
   const getOpenblasThreads = optionalFunc(lib, 'int openblas_get_num_threads()');
-  const setMklThreads = optionalFunc(lib, 'int MKL_Set_Num_Threads_Local(int n)') ?? optionalFunc(lib, 'void MKL_Set_Num_Threads(int n)');
-  const mklCbwrSet = optionalFunc(lib, 'int mkl_cbwr_set(int settings)');
+  // Only where OpenBLAS's own call is missing: a lookup that fails throws from native code, and a
+  // thread terminated during that throw (a pool closing while a thread starts) aborts the process.
+  const setMklThreads = setOpenblasThreads ? null : (optionalFunc(lib, 'int MKL_Set_Num_Threads_Local(int n)') ?? optionalFunc(lib, 'void MKL_Set_Num_Threads(int n)'));
+  const mklCbwrSet = setMklThreads ? optionalFunc(lib, 'int mkl_cbwr_set(int settings)') : null;
   if (setOpenblasThreads) vendor = 'openblas';
   else if (setMklThreads) vendor = 'mkl';
 

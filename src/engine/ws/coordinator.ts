@@ -39,7 +39,7 @@ import { expectedParts, type RingReport } from './step-buckets.js';
 import { plural } from '../../util/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming, WorkerReport, WorkerTimeline } from '../engine.js';
 import { StepDeadline, Stragglers } from './deadline.js';
-import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage } from './messages.js';
+import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf } from './messages.js';
 import { chooseAllreduce, checkCoordinatorOptions, wsDefaults, type Allreduce, type Compress, type CoordinatorStatus, type MembershipEvent, type WsCoordinatorOptions } from './options.js';
 import { parameterDigest } from './param-hash.js';
 import { AttemptRound, type Assignment } from './round.js';
@@ -88,8 +88,18 @@ export class WsEngine implements Engine {
   readonly #digests = new Map<number, string>();
   /** Members' digests of versions this replica has not reached yet (its update is pending). */
   readonly #earlyDigests = new Map<number, { link: WorkerLink; digest: string }[]>();
-  /** The update sent to the members that this replica has yet to apply (see the header). */
-  #pending: { update: UpdatePlan; version: number; hash: boolean } | null = null;
+  /** The update sent to the members that this replica has yet to apply (see the header); `ring`: of a ring step. */
+  #pending: { update: UpdatePlan; version: number; hash: boolean; ring: boolean } | null = null;
+  /** --coordinator-replica on-demand: this replica skips ring steps' updates and fetches the state when it needs it. */
+  readonly #onDemand: boolean;
+  /** On demand: the parameters and optimizer state here lag #version (the members hold the current ones). */
+  #stale = false;
+  /** On demand: the `fetchState` in flight. */
+  #fetch: StateFetch | null = null;
+  /** On demand: members' digests of versions this replica skipped, compared with each other once all are in. */
+  readonly #peerDigests = new Map<number, Map<WorkerLink, string>>();
+  /** On demand: the members' replicas differ and no majority tells which is right; the run stops with this. */
+  #diverged: EngineError | null = null;
   /** Gradient buckets in backward order (the same list every worker got in `setup`). */
   readonly #buckets: Range[];
   readonly #compress: Compress;
@@ -112,6 +122,7 @@ export class WsEngine implements Engine {
     this.#setup = setup;
     this.#buckets = buckets;
     this.#compress = options.compress ?? 'none';
+    this.#onDemand = options.coordinatorReplica === 'on-demand';
     this.#options = options;
     this.#log = options.log ?? silent;
     this.kernels = kernels.detail;
@@ -284,14 +295,21 @@ export class WsEngine implements Engine {
     this.#step = plan.step;
     const P = this.params.length;
     for (let attempt = 1; ; attempt++) {
+      if (this.#diverged) throw this.#diverged;
       await this.#boundary(plan.step, attempt === 1);
       const members = [...this.#roster.members];
       const threads = members.map((m) => m.threads);
       const shards = assignShards(plan.start, plan.end, threads, this.#chunkCount, slotUnit(this.#setup.batchNorm));
       const algorithm = chooseAllreduce(this.#options.allreduce ?? 'auto', members.length, P, this.#chunkCount);
+      const onDemand = this.#onDemand && algorithm === 'ring';
+      if (!onDemand && this.#stale) {
+        // This step's update is applied here too (star, chunks): first the state the members hold.
+        this.#completeUpdate();
+        await this.#refresh();
+      }
       const segments = algorithm === 'ring' ? partitionRanges(P, members.length) : null;
-      const reporter = algorithm === 'ring' ? this.#localReporter(members) : -1;
-      const reports = members.map((_, i): RingReport => (reporter < 0 ? 'segment' : i === reporter ? 'bucket' : 'none'));
+      const reporter = algorithm !== 'ring' ? -1 : onDemand ? Math.max(0, members.findIndex((m) => m.onThisHost)) : this.#localReporter(members);
+      const reports = members.map((_, i): RingReport => (onDemand ? (i === reporter ? 'norm' : 'none') : reporter < 0 ? 'segment' : i === reporter ? 'bucket' : 'none'));
       const assignments = new Map<WorkerLink, Assignment>();
       members.forEach((link, i) => {
         assignments.set(link, {
@@ -299,16 +317,17 @@ export class WsEngine implements Engine {
           chunks: shards.owners ? shards.owners[i] : null,
           chunkRows: shards.chunks,
           parts: shards.owners ? [] : expectedParts(this.#buckets, algorithm, i, members.length, reports[i]),
+          reportsNorm: reports[i] === 'norm',
         });
         link.lastRows = shards.rows[i].end - shards.rows[i].start;
       });
-      this.#describePlan(plan.step, attempt, algorithm, members, shards.rows, reporter);
+      this.#describePlan(plan.step, attempt, algorithm, members, shards.rows, reporter, onDemand);
 
       const round = new AttemptRound(plan.step, attempt, algorithm, members, assignments, EngineCloseCode, {
         compress: this.#compress === 'none' ? null : this.#compress,
         numParams: P,
         ringTarget: this.gradient,
-        ringNorm: algorithm === 'ring' ? new RingNorm(this.#buckets, members.length, (start, end) => this.#normSq(start, end)) : null,
+        ringNorm: algorithm === 'ring' && !onDemand ? new RingNorm(this.#buckets, members.length, (start, end) => this.#normSq(start, end)) : null,
       });
       if (this.#model.numBuffers > 0) {
         const slotsOf = new Map(members.map((link, i) => [link, shards.owners ? shards.owners[i] : { start: i, end: i + 1 }]));
@@ -358,6 +377,7 @@ export class WsEngine implements Engine {
       await round.settled;
       this.#round = null;
       if (this.#closed) throw new EngineError('coordinatorClosed', `the coordinator closed during step ${plan.step}`);
+      if (this.#diverged) throw this.#diverged;
 
       if (round.failures.length === 0) {
         const result = this.#reduce(round, shards.chunks);
@@ -402,6 +422,7 @@ export class WsEngine implements Engine {
   /** Completes this replica's pending update (see the header). */
   async synchronize(): Promise<void> {
     this.#completeUpdate();
+    await this.#refresh();
   }
 
   /**
@@ -426,7 +447,7 @@ export class WsEngine implements Engine {
     // The message is encoded (copied) at send, so the gradient may change after this call. The
     // update is pending before any reply can arrive, so an early `hash` is kept, not ignored.
     const sent = Promise.all(this.#lastMembers.filter((m) => !m.isGone).map((m) => m.send(message)));
-    this.#pending = { update, version, hash };
+    this.#pending = { update, version, hash, ring: this.#lastAlgorithm === 'ring' };
     this.#version = version;
     await sent;
     return { updateMs: performance.now() - started };
@@ -437,10 +458,19 @@ export class WsEngine implements Engine {
     const pending = this.#pending;
     if (pending === null) return;
     this.#pending = null;
-    this.#optimizer.update(this.params, this.gradient, pending.update);
+    // On demand, a ring step's update is the members' alone: this replica has no gradient for it.
+    const skipped = this.#onDemand && pending.ring;
+    if (skipped) this.#stale = true;
+    else this.#optimizer.update(this.params, this.gradient, pending.update);
     if (this.#pendingStats) updateRunningStats(this.#model.bufferLayout, this.buffers, this.#pendingStats);
     this.#pendingStats = null;
     if (!pending.hash) return;
+    if (skipped) {
+      const early = this.#earlyDigests.get(pending.version) ?? [];
+      this.#earlyDigests.delete(pending.version);
+      for (const { link, digest } of early) this.#comparePeers(link, pending.version, digest);
+      return;
+    }
     const digest = parameterDigest(this.params);
     this.#digests.set(pending.version, digest);
     for (const v of this.#digests.keys()) if (this.#digests.size > DIGESTS_KEPT) this.#digests.delete(v);
@@ -450,7 +480,7 @@ export class WsEngine implements Engine {
   }
 
   async evaluate(data: Dataset, outputs?: Float32Array): Promise<BatchResult> {
-    this.#completeUpdate();
+    await this.synchronize();
     const rows = Uint32Array.from({ length: data.n }, (_, i) => i);
     return this.#model.evaluate(this.params, data, rows, this.#setup.microBatch, this.buffers, outputs);
   }
@@ -480,6 +510,7 @@ export class WsEngine implements Engine {
         this.#membership('leave', link, step, link.leaving);
       }
     }
+    if (this.#roster.members.length === 0) this.#noCopyLeft();
     if (this.#roster.members.length === 0 && this.#roster.waiting.length === 0) {
       this.#log.warn({ step }, `no workers left at step ${step}; waiting up to ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s for one to join`);
       const joined = await this.#roster.waitFor(1, this.#options.rejoinTimeoutMs);
@@ -492,7 +523,7 @@ export class WsEngine implements Engine {
     // Workers admitted together are ordered by name, so the same names give the same worker order
     // (and the same bits) whatever order they connected in.
     const joining = this.#roster.waiting.splice(0).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (joining.length > 0) this.#completeUpdate(); // joiners get the parameters of this.#version
+    if (joining.length > 0) await this.synchronize(); // joiners get the parameters of this.#version
     for (const link of joining) {
       if (link.isGone) continue;
       let sent = await link.send({ type: 'state', version: this.#version, params: this.params });
@@ -532,13 +563,19 @@ export class WsEngine implements Engine {
 
   /** Logs the shards when the membership or the algorithm changed (the first step of a new plan). */
   /** `reporter`: the ring member that sends whole reduced buckets (#localReporter), -1 for none. */
-  #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[], reporter: number): void {
+  #describePlan(step: number, attempt: number, algorithm: Allreduce, members: readonly WorkerLink[], rows: Range[], reporter: number, onDemand: boolean): void {
     const key = `${algorithm}|${members.map((m) => m.name).join(',')}`;
     if (key === this.#lastPlanKey) return;
     this.#lastPlanKey = key;
     const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
     const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
-    const from = algorithm !== 'ring' ? '' : reporter >= 0 ? `; the reduced gradient comes whole from ${members[reporter].name} on this host` : '; each worker sends its reduced segment';
+    const from = algorithm !== 'ring'
+      ? ''
+      : onDemand
+        ? `; the coordinator takes only the gradient's norm, from ${members[reporter].name} (--coordinator-replica on-demand)`
+        : reporter >= 0
+          ? `; the reduced gradient comes whole from ${members[reporter].name} on this host`
+          : '; each worker sends its reduced segment';
     this.#log.info({ step, attempt, algorithm, workers: members.map((m) => m.name) }, `step ${step}: ${algorithm} all-reduce${why}; shards ${shards}${from}`);
   }
 
@@ -582,8 +619,10 @@ export class WsEngine implements Engine {
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
     } else {
-      // The members' reduced segments are already in this.gradient, their norms measured as they came (round.ts, `part`).
-      gradSumSq = round.ringNorm!.total();
+      // The members' reduced segments are already in this.gradient, their norms measured as they came
+      // (round.ts, `part`); on demand, the member that reported it measured the norm the same way.
+      const normFrom = members.findIndex((m) => round.assignments.get(m)!.reportsNorm);
+      gradSumSq = normFrom >= 0 ? (deliveries[normFrom].reducedSumSq ?? Number.NaN) : round.ringNorm!.total();
       sums = deliveries.map((d) => d.sums);
       shards = sums.map((s) => ({ count: s!.count, gradSumSq: s!.gradSumSq }));
     }
@@ -636,6 +675,10 @@ export class WsEngine implements Engine {
       case 'probeReply':
         this.#round?.onMessage(link, m); // a late one is harmless
         return;
+      case 'state':
+      case 'optimizerState':
+        this.#onFetched(link, m);
+        return;
       default: {
         // A result of another step or attempt (a replay, or a superseded attempt still in flight)
         // is never counted: the round takes only its own step and attempt. Say so, once per message.
@@ -663,8 +706,12 @@ export class WsEngine implements Engine {
       return;
     }
     const mine = this.#digests.get(version);
+    if (mine === undefined && this.#onDemand) return this.#comparePeers(link, version, digest);
     if (mine === undefined || mine === digest || !this.#roster.members.includes(link)) return;
-    const reason = `its parameters diverged: sha256 ${digest.slice(0, 16)}… at version ${version}, the coordinator's ${mine.slice(0, 16)}…`;
+    this.#dropDiverged(link, `its parameters diverged: sha256 ${digest.slice(0, 16)}… at version ${version}, the coordinator's ${mine.slice(0, 16)}…`, version);
+  }
+
+  #dropDiverged(link: WorkerLink, reason: string, version: number): void {
     this.#log.warn({ worker: link.name, host: link.host, version }, `dropping worker ${link.label}: ${reason}`);
     this.#membership('drop', link, this.#step, reason);
     this.#roster.remove(link);
@@ -672,8 +719,44 @@ export class WsEngine implements Engine {
     this.#round?.onGone(link, reason);
   }
 
+  /**
+   * On demand, a version this replica skipped: once every member's digest of it is in, the members
+   * outside the majority are dropped; with no majority (two members that differ) the run stops,
+   * since no copy here tells which is right.
+   */
+  #comparePeers(link: WorkerLink, version: number, digest: string): void {
+    let seen = this.#peerDigests.get(version);
+    if (!seen) {
+      seen = new Map();
+      this.#peerDigests.set(version, seen);
+      for (const v of this.#peerDigests.keys()) if (this.#peerDigests.size > DIGESTS_KEPT) this.#peerDigests.delete(v);
+    }
+    seen.set(link, digest);
+    const members = this.#roster.members;
+    if (!members.every((m) => seen.has(m))) return;
+    this.#peerDigests.delete(version);
+    const groups = new Map<string, WorkerLink[]>();
+    for (const m of members) groups.set(seen.get(m)!, [...(groups.get(seen.get(m)!) ?? []), m]);
+    if (groups.size <= 1) return;
+    const [majority, agreeing] = [...groups.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+    if (2 * agreeing.length <= members.length) {
+      const who = [...groups.entries()].map(([d, links]) => `${links.map((l) => l.name).join(', ')} sha256 ${d.slice(0, 16)}…`).join('; ');
+      this.#diverged = new EngineError(
+        'replicasDiverged',
+        `the workers' parameters differ at version ${version} (${who}) and no majority tells which are right: with --coordinator-replica on-demand the coordinator keeps no copy to compare with. Resume from the last checkpoint (--resume), with --coordinator-replica full`,
+      );
+      this.#round?.abandon();
+      return;
+    }
+    for (const [d, links] of groups) {
+      if (d === majority) continue;
+      for (const l of links) this.#dropDiverged(l, `its parameters diverged: sha256 ${d.slice(0, 16)}… at version ${version}, ${agreeing.length} of ${members.length} workers hold ${majority.slice(0, 16)}…`, version);
+    }
+  }
+
   #onGone(link: WorkerLink, reason: string): void {
     if (this.#closed) return;
+    if (this.#fetch?.link === link) this.#fetch.finish(false);
     const wasMember = this.#roster.members.includes(link);
     const wasWaiting = this.#roster.waiting.includes(link);
     if (!wasMember && !wasWaiting) return; // dropped on purpose, already logged
@@ -691,10 +774,90 @@ export class WsEngine implements Engine {
     }
   }
 
+  /**
+   * On demand: makes this replica current by asking a member for its parameters and optimizer
+   * state of #version (`fetchState`), the members in order until one answers.
+   */
+  async #refresh(): Promise<void> {
+    if (!this.#stale) return;
+    for (const link of [...this.#roster.members]) {
+      if (link.isGone) continue;
+      if (await this.#fetchFrom(link)) {
+        this.#stale = false;
+        return;
+      }
+    }
+    this.#noCopyLeft();
+    throw new EngineError('noReplica', `no worker answered with the state of version ${this.#version}; resume from the last checkpoint (--resume)`);
+  }
+
+  /** One `fetchState`: resolves true once `state` and every optimizer tensor are in, false if the member fails or times out. */
+  #fetchFrom(link: WorkerLink): Promise<boolean> {
+    return new Promise((resolve) => {
+      const fetch: StateFetch = {
+        link,
+        version: this.#version,
+        params: false,
+        tensors: new Set(Object.keys(this.#optimizer.state)),
+        finish: (ok) => {
+          if (this.#fetch !== fetch) return;
+          this.#fetch = null;
+          clearTimeout(timer);
+          resolve(ok);
+        },
+      };
+      this.#fetch = fetch;
+      const timer = setTimeout(() => {
+        this.#log.warn({ worker: link.name, version: fetch.version }, `worker ${link.label} did not send the state of version ${fetch.version} within ${this.#deadline.ms} ms`);
+        fetch.finish(false);
+      }, this.#deadline.ms);
+      void link.send({ type: 'fetchState', version: fetch.version }).then((sent) => sent || fetch.finish(false));
+    });
+  }
+
+  /** A `state` or `optimizerState` from a worker: only as the answer to this coordinator's `fetchState`. */
+  #onFetched(link: WorkerLink, m: MessageOf<'state'> | MessageOf<'optimizerState'>): void {
+    const fetch = this.#fetch;
+    const unexpected = (why: string) => {
+      this.#log.warn({ worker: link.name, type: m.type }, `ignoring "${m.type}" from worker ${link.label}: ${why}`);
+      if (fetch?.link === link) fetch.finish(false);
+    };
+    if (!fetch || fetch.link !== link) return unexpected('the coordinator did not ask it for the state');
+    if (m.type === 'state') {
+      if (m.version !== fetch.version || m.params.length !== this.params.length || fetch.params) return unexpected(`its state is of version ${m.version}, asked for ${fetch.version}`);
+      this.params.set(m.params);
+      fetch.params = true;
+    } else {
+      if (!fetch.params || !fetch.tensors.delete(m.name) || m.values.length !== this.params.length) return unexpected(`optimizer state "${m.name}" was not asked for (or came before the parameters)`);
+      this.#optimizer.state[m.name].set(m.values);
+    }
+    if (fetch.params && fetch.tensors.size === 0) fetch.finish(true);
+  }
+
+  /** On demand, with the state only on the members: losing them all loses it, so the run stops here. */
+  #noCopyLeft(): void {
+    const behind = this.#stale || (this.#onDemand && this.#pending?.ring === true);
+    if (!behind || this.#roster.members.length > 0) return;
+    throw new EngineError(
+      'noReplica',
+      `every worker that held the parameters of version ${this.#version} is gone, and with --coordinator-replica on-demand the coordinator keeps no copy of its own: resume from the last checkpoint (--resume)`,
+    );
+  }
+
   /** Tells a live view (options.onMembership) who joined, left or was dropped, and why. */
   #membership(kind: MembershipEvent['kind'], link: WorkerLink, step: number, reason: string): void {
     this.#options.onMembership?.({ kind, worker: link.name, host: link.host, threads: link.threads, step, reason });
   }
+}
+
+/** On demand: a `fetchState` in flight, and what of its answer has come. */
+interface StateFetch {
+  link: WorkerLink;
+  version: number;
+  params: boolean;
+  /** Optimizer state tensors still to come. */
+  tensors: Set<string>;
+  finish(ok: boolean): void;
 }
 
 /** The start-up line about buckets, overlap and compression; compression says that the contract changes. */

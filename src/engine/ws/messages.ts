@@ -15,9 +15,10 @@ import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
  * a worker and a coordinator of different builds are refused with a reason instead of failing
  * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6). 3: BatchNorm
  * exchanges (`batchnorm` in setup, `bnPartial`, `bnTotal`; issue 14). 4: gradient buckets sent as
- * `part`s, `--compress` (issue 20).
+ * `part`s, `--compress` (issue 20). 5: `--coordinator-replica on-demand` (`fetchState`, a ring
+ * report of `norm`, `reducedSumSq`; issue 20).
  */
-export const ENGINE_REVISION = 4;
+export const ENGINE_REVISION = 5;
 
 const step = f.integer({ min: 0 });
 const attempt = f.integer({ min: 1 });
@@ -111,9 +112,12 @@ const coordinatorSchemas = {
   },
   /** With --ship-data: a piece of the dataset's x or y, in order, at most `dataChunk` floats. */
   dataChunk: { array: f.enum(['x', 'y']), offset: count, values: f.float32({ maxLength: 'dataChunk' }) },
-  /** Joining: the current parameters (version = updates applied so far). Precedes the worker's first step. */
+  /**
+   * Joining: the current parameters (version = updates applied so far). Precedes the worker's
+   * first step. Also a worker's answer to `fetchState`.
+   */
   state: { version, params: f.float32('params') },
-  /** Joining: one optimizer state tensor (PyTorch name), after `state`. */
+  /** Joining: one optimizer state tensor (PyTorch name), after `state` (either direction, as `state`). */
   optimizerState: { name: f.string({ maxLength: 64, pattern: /^[a-z_]+$/ }), values: f.float32('params') },
   /**
    * Compute your shard: rows [start, end) of epoch `epoch`'s permutation, with parameters of
@@ -141,9 +145,10 @@ const coordinatorSchemas = {
         prevName: name,
         /**
          * What it sends the coordinator of each reduced bucket: its finished segment, the whole
-         * bucket (it shares the coordinator's host; --reduced-from), or nothing. Absent = segment.
+         * bucket (it shares the coordinator's host; --reduced-from), nothing, or only the reduced
+         * gradient's norm in `ringResult` (--coordinator-replica on-demand). Absent = segment.
          */
-        report: f.optional(f.enum(['segment', 'bucket', 'none'])),
+        report: f.optional(f.enum(['segment', 'bucket', 'none', 'norm'])),
       }),
     ),
   },
@@ -170,6 +175,11 @@ const coordinatorSchemas = {
   skip: { step, version },
   /** The sums over every slot of BatchNorm exchange `index` of this step (docs/protocol.md §6). */
   bnTotal: { step, attempt, index: count, values: f.array(f.number(), { maxLength: 1 << 20 }) },
+  /**
+   * --coordinator-replica on-demand: send your parameters of `version` (`state`) and every
+   * optimizer state tensor (`optimizerState`), between steps.
+   */
+  fetchState: { version },
   /** The ring stalled past the deadline: are you alive? (Answered with `probeReply` at once, even mid-step.) */
   probe: { step, attempt },
   /** The run is over (or the worker is dismissed); the connection closes after it. */
@@ -199,8 +209,12 @@ const coordinatorSchemas = {
   bnPartial: { step, attempt, index: count, values: f.array(f.number(), { maxLength: 1 << 20 }) },
   /** Ring: the local shard is computed (lets the coordinator tell a slow compute from a stalled ring). */
   computed: { step, attempt, computeMs: ms },
-  /** Ring: the worker's shard sums, after its reduced segments went as `part`s. */
-  ringResult: { step, attempt, ...shardSums, timeline: f.optional(timeline) },
+  /**
+   * Ring: the worker's shard sums, after its reduced segments went as `part`s. With the report
+   * `norm`: |reduced gradient|², per ring segment of each bucket added in order (ring-norm.ts);
+   * absent when it is not finite (`nonFinite` is then true).
+   */
+  ringResult: { step, attempt, ...shardSums, timeline: f.optional(timeline), reducedSumSq: f.optional(f.number({ min: 0 })) },
   /** Ring: the link from `peer` (the predecessor) failed during this attempt. */
   ringFailed: { step, attempt, peer: name, reason },
   /** The answer to `probe`: this worker's process is alive (its ring may still be stuck on a neighbour). */

@@ -11,6 +11,8 @@ export type Allreduce = 'star' | 'ring';
 export type Compress = 'none' | 'fp16' | 'bf16';
 /** Ring: which workers send the coordinator the reduced gradient (WsCoordinatorOptions.reducedFrom). */
 export type ReducedFrom = 'local' | 'all';
+/** Whether the coordinator keeps a current copy of the state (WsCoordinatorOptions.coordinatorReplica). */
+export type CoordinatorReplica = 'full' | 'on-demand';
 
 export const wsDefaults = Object.freeze({
   /** The step deadline is this multiple of the median of recent step times... */
@@ -112,6 +114,15 @@ export interface WsCoordinatorOptions {
    * sends its finished segment of each bucket.
    */
   reducedFrom?: ReducedFrom;
+  /**
+   * 'full' (default): the coordinator is a replica, takes every step's reduced gradient and applies
+   * every update, so no loss of workers loses the state. 'on-demand': in ring steps it takes only
+   * the gradient's norm and updates nothing; it asks a worker for the parameters and optimizer
+   * state when it needs them (validation, checkpoints, the final model, a joiner, a star step), and
+   * the workers' replicas are compared with each other. If every worker is lost at once the run
+   * stops (resume from a checkpoint). docs/architecture.md, "The coordinator's copy of the state".
+   */
+  coordinatorReplica?: CoordinatorReplica;
   limits?: LimitOverrides;
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
@@ -193,6 +204,9 @@ export function checkCoordinatorOptions(o: WsCoordinatorOptions): void {
   }
   if (o.reducedFrom !== undefined && !['local', 'all'].includes(o.reducedFrom)) {
     throw new ConfigError('badOption', `--reduced-from must be local or all (got ${shown(o.reducedFrom)})`);
+  }
+  if (o.coordinatorReplica !== undefined && !['full', 'on-demand'].includes(o.coordinatorReplica)) {
+    throw new ConfigError('badOption', `--coordinator-replica must be full or on-demand (got ${shown(o.coordinatorReplica)})`);
   }
   if (o.compress !== undefined && !['none', 'fp16', 'bf16'].includes(o.compress)) {
     throw new ConfigError('badOption', `--compress must be one of none, fp16, bf16 (got ${shown(o.compress)})`);

@@ -22,6 +22,8 @@ export interface Assignment {
   chunkRows: readonly Range[] | null;
   /** The `part`s it sends before its result, in order (step-buckets.ts, expectedParts); empty with chunks. */
   parts: Range[];
+  /** Ring, on demand: its `ringResult` carries the reduced gradient's norm. */
+  reportsNorm: boolean;
 }
 
 /** A member's step timeline (messages.ts `timeline`). */
@@ -44,6 +46,8 @@ export interface Delivery {
   gradient: Float32Array | null;
   /** `part`s received so far. */
   parts: number;
+  /** Ring, on demand: |reduced gradient|² from its `ringResult`; null when not reported (or not finite). */
+  reducedSumSq: number | null;
   timeline: Timeline | null;
   /** Chunk mode: chunk index -> its sums and gradient. */
   chunkGrads: Map<number, { sums: ShardSums; gradient: Float32Array }>;
@@ -97,7 +101,7 @@ export class AttemptRound {
       const chunks = assignments.get(link)!.chunks;
       const nothingToDo = chunks !== null && chunks.end === chunks.start;
       link.lastResponseMs = nothingToDo ? 0 : null;
-      this.deliveries.set(link, { computed: nothingToDo, done: nothingToDo, sums: null, gradient: null, parts: 0, timeline: null, chunkGrads: new Map() });
+      this.deliveries.set(link, { computed: nothingToDo, done: nothingToDo, sums: null, gradient: null, parts: 0, reducedSumSq: null, timeline: null, chunkGrads: new Map() });
     }
     this.#check();
   }
@@ -173,7 +177,9 @@ export class AttemptRound {
         if (this.algorithm !== 'ring' || delivery.done) return violation('unexpected "ringResult"');
         if (delivery.parts !== assignment.parts.length) return violation(`its "ringResult" came after ${delivery.parts} of ${assignment.parts.length} reduced segments`);
         if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
+        if (assignment.reportsNorm && m.reducedSumSq === undefined && !m.nonFinite) return violation('its "ringResult" lacks the reduced gradient\'s norm it was asked for');
         delivery.sums = sumsOf(m);
+        delivery.reducedSumSq = assignment.reportsNorm ? (m.reducedSumSq ?? null) : null;
         delivery.timeline = m.timeline ?? null;
         if (!delivery.computed) link.lastResponseMs = performance.now() - this.started;
         delivery.computed = delivery.done = true;

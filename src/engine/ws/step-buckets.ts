@@ -17,15 +17,15 @@ export function bucketSegments(buckets: readonly Range[], n: number): Range[][] 
 }
 
 /** What a ring member sends the coordinator of each reduced bucket (messages.ts, `step.ring.report`). */
-export type RingReport = 'segment' | 'bucket' | 'none';
+export type RingReport = 'segment' | 'bucket' | 'none' | 'norm';
 
 /**
  * What member `rank` of `n` sends the coordinator, in order: star its buckets; ring, by `report`,
- * its finished segment of each bucket, each whole bucket, or nothing.
+ * its finished segment of each bucket, each whole bucket, or nothing (`none`, `norm`).
  */
 export function expectedParts(buckets: readonly Range[], algorithm: 'star' | 'ring', rank: number, n: number, report: RingReport = 'segment'): Range[] {
   if (algorithm === 'star' || report === 'bucket') return buckets.slice();
-  if (report === 'none') return [];
+  if (report === 'none' || report === 'norm') return [];
   return bucketSegments(buckets, n).map((segments) => segments[(rank + 1) % n]);
 }
 

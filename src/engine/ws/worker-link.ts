@@ -18,8 +18,12 @@ export const EngineCloseCode = Object.freeze({
   protocol: 4104,
 });
 
-/** Messages only a worker sends; anything else from a worker is a protocol violation. */
-const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'part', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial']);
+/**
+ * Messages a worker may send; anything else from a worker is a protocol violation. `state` and
+ * `optimizerState` go both ways: a worker sends them only when asked (`fetchState`), and the
+ * coordinator ignores them otherwise.
+ */
+const FROM_WORKER = new Set<CoordinatorMessage['type']>(['ready', 'grad', 'chunkGrad', 'computed', 'ringResult', 'part', 'ringFailed', 'probeReply', 'hash', 'leave', 'bnPartial', 'state', 'optimizerState']);
 
 export interface LinkHandlers {
   message(link: WorkerLink, message: CoordinatorMessage): void;

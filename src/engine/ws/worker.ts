@@ -32,6 +32,7 @@ import { EngineCloseCode } from './worker-link.js';
 import { parameterDigest } from './param-hash.js';
 import { abortable, PeerLinks, Superseded } from './peer-links.js';
 import { ringAllReduce, RingLinkError } from './ring.js';
+import { RingNorm } from './ring-norm.js';
 import { dataChunkFloats, prepareTrainSplit, ShippedData } from './run-setup.js';
 
 export interface WorkerOptions {
@@ -352,6 +353,9 @@ class WorkerSession {
           case 'probe':
             await this.#connection.send({ type: 'probeReply', step: m.step, attempt: m.attempt });
             break;
+          case 'fetchState':
+            await this.#sendState(m.version);
+            break;
           case 'bnTotal':
             this.#bn?.onTotal(m);
             break;
@@ -401,6 +405,16 @@ class WorkerSession {
   #violation(why: string): never {
     void this.#connection.close(4104, `protocol violation: ${why}`.slice(0, 120));
     throw new EngineError('protocolViolation', `protocol violation: ${why}`);
+  }
+
+  /** --coordinator-replica on-demand: the coordinator asks for this replica's state between steps. */
+  async #sendState(version: number): Promise<void> {
+    await this.#finishCurrent();
+    const engine = this.#engine!;
+    await engine.synchronize();
+    if (version !== this.#version) return this.#violation(`the coordinator asked for the state of version ${version}, this worker holds ${this.#version}`);
+    await this.#connection.send({ type: 'state', version, params: engine.params });
+    for (const [name, values] of Object.entries(engine.optimizerState)) await this.#connection.send({ type: 'optimizerState', name, values });
   }
 
   async #finishCurrent(): Promise<void> {
@@ -611,13 +625,18 @@ class WorkerSession {
       },
     );
     try {
+      let reducedSumSq: number | undefined;
       if (m.algorithm === 'star') await this.#starBuckets(m, queue, reduced, timeline, signal);
-      else await this.#ringBuckets(m, queue, reduced, timeline, settled, signal);
+      else reducedSumSq = await this.#ringBuckets(m, queue, reduced, timeline, settled, signal);
       const r = await settled;
       if (signal.aborted) return;
       const shard = { ...sums(r, timeline.toJSON().computeMs), timeline: timeline.toJSON() };
       if (m.algorithm === 'star') await this.#connection.send({ type: 'grad', step: m.step, attempt: m.attempt, ...shard });
-      else await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard });
+      else {
+        // A reduced norm that is not finite makes the step non-finite (the field may not carry it).
+        const norm = reducedSumSq === undefined ? {} : Number.isFinite(reducedSumSq) ? { reducedSumSq } : { nonFinite: true };
+        await this.#connection.send({ type: 'ringResult', step: m.step, attempt: m.attempt, ...shard, ...norm });
+      }
       this.#steps++;
     } catch (error) {
       if (error instanceof Superseded || signal.aborted) return;
@@ -643,9 +662,9 @@ class WorkerSession {
   /**
    * Ring: each bucket is all-reduced with the other workers as soon as it is final here (buckets
    * in order, so every worker runs the same sequence of rings), and this worker's reduced segment
-   * of it goes to the coordinator.
+   * of it goes to the coordinator. With the report `norm`, returns |reduced gradient|² (ring-norm.ts).
    */
-  async #ringBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, result: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  async #ringBuckets(m: StepMessage, queue: BucketQueue, reduced: () => Float32Array, timeline: StepTimeline, result: Promise<unknown>, signal: AbortSignal): Promise<number | undefined> {
     const ring = m.ring!;
     const setup = this.#setup!;
     // Lets the coordinator tell a slow compute from a stalled ring.
@@ -665,6 +684,9 @@ class WorkerSession {
     ]);
     const segments = bucketSegments(setup.buckets, ring.size);
     const compress = setup.compress === 'none' ? null : setup.compress;
+    const report = ring.report ?? 'segment';
+    const engine = this.#engine!;
+    const norm = report === 'norm' ? new RingNorm(setup.buckets, ring.size, (start, end) => engine.normSq(reduced(), start, end)) : null;
     for (let b = 0; b < segments.length; b++) {
       await abortable(queue.take(b), signal, 'waiting for a bucket');
       timeline.started(b);
@@ -696,12 +718,13 @@ class WorkerSession {
       if (!seg || signal.aborted) throw new Superseded('this step');
       // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
       // worker shares its host), or from another worker (--reduced-from).
-      const report = ring.report ?? 'segment';
-      if (report === 'none') continue;
+      if (norm) norm.add(setup.buckets[b].start, setup.buckets[b].end);
+      if (report === 'none' || report === 'norm') continue;
       const sent = report === 'bucket' ? setup.buckets[b] : seg;
       await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: sent.start, ...this.#wire(reduced().subarray(sent.start, sent.end)) });
     }
     await computed;
+    return norm?.total();
   }
 
   /** Values as they travel: float32, or 16-bit floats with --compress. */
