@@ -19,7 +19,10 @@
  *             workers compute instead of between their steps; `synchronize()` (and anything that
  *             reads the parameters here: joiners' state, evaluation) completes it first. Every
  *             `hashEvery` updates the members send a hash of their parameters; a replica that
- *             differs is named and dropped.
+ *             differs is named and dropped. With --coordinator-replica on-demand, ring steps'
+ *             updates are the members' alone: this replica takes only the gradient's norm, is
+ *             stale until something reads it, and then fetches the state from a member
+ *             (#refresh); the members' hashes are compared with each other (#comparePeers).
  * A member that disconnects, misses the adaptive deadline or breaks the protocol is dropped and
  * the step is run again by the others, so its result is the same up to float rounding
  * (bit-identical with --reduce-chunks, whose chunks do not depend on who computes them).
