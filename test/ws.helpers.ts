@@ -150,6 +150,21 @@ export async function referenceAndKilledRun(root: string, spec: RunSpec, common:
   return { port, out, ckpt, workers };
 }
 
+/**
+ * Workers w1-w3 for `coordinator`; after 10 steps w2 is SIGKILLed and w4 started. Returns once w2
+ * was dropped, w4 joined and the run ended, every process with exit 0.
+ */
+export async function killOneAndJoin(coordinator: Proc & { url: string }, out: string): Promise<void> {
+  const workers = ['w1', 'w2', 'w3'].map((name) => startWorker(coordinator.url, name));
+  await waitForSteps(out, 10, 60_000);
+  workers[1].kill('SIGKILL');
+  const joiner = startWorker(coordinator.url, 'w4');
+  await coordinator.waitFor(/^(dropping|lost) worker "w2"/, 30_000);
+  await coordinator.waitFor(/^worker "w4" .*joins at step/, 30_000);
+  assert.equal(await coordinator.exited, 0, coordinator.log());
+  for (const w of [workers[0], workers[2], joiner]) assert.equal(await w.exited, 0, w.log());
+}
+
 export function startWorker(url: string, name: string, args: string[] = []): Proc {
   return new Proc(['worker', '--connect', url, '--name', name, '--threads', '1', '--log-format', 'json', ...args]);
 }

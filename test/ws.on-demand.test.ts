@@ -12,7 +12,7 @@ import { runWorker } from '../src/engine/index.js';
 import { loadParameters } from '../src/train/index.js';
 import { paramLayout, parseModelSpec } from '../src/model/index.js';
 import { maxRelativeDifference, tempDir } from './helpers.js';
-import { finalParams, killAll, referenceAndKilledRun, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { finalParams, killAll, killOneAndJoin, referenceAndKilledRun, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -59,14 +59,7 @@ test('on-demand: a worker SIGKILLed and another joining (the joiner gets the sta
   const out = path.join(tempDir('dptrain-on-demand-'), 'run');
   const longer: RunSpec = { ...spec, maxSteps: 300 };
   const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...ring, ...onDemand, ...trainArgs(longer, out)]);
-  const workers = ['w1', 'w2', 'w3'].map((name) => startWorker(coordinator.url, name));
-  await waitForSteps(out, 10, 60_000);
-  workers[1].kill('SIGKILL');
-  const joiner = startWorker(coordinator.url, 'w4');
-  await coordinator.waitFor(/^(dropping|lost) worker "w2"/, 30_000);
-  await coordinator.waitFor(/^worker "w4" .*joins at step/, 30_000);
-  assert.equal(await coordinator.exited, 0, coordinator.log());
-  for (const w of [workers[0], workers[2], joiner]) assert.equal(await w.exited, 0, w.log());
+  await killOneAndJoin(coordinator, out);
   assert.deepEqual(coordinator.messages(/diverged|protocol violation|malformed|ignoring "(state|optimizerState)"/), []);
   assert.equal(stepRecords(out).length, longer.maxSteps);
   const relative = maxRelativeDifference(await referenceParams(longer, out), await finalParams(out, longer.model));

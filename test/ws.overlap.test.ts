@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { runWorker } from '../src/engine/index.js';
 import { maxRelativeDifference, tempDir } from './helpers.js';
-import { finalParams, killAll, referenceAndKilledRun, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, waitForSteps, type RunSpec } from './ws.helpers.js';
+import { finalParams, killAll, killOneAndJoin, referenceAndKilledRun, referenceParams, startCoordinator, startCoordinatorOn, startWorker, stepRecords, trainArgs, type RunSpec } from './ws.helpers.js';
 
 after(killAll);
 
@@ -94,14 +94,7 @@ test('ring with 2 buckets: a worker killed with SIGKILL is dropped and another j
   const spec: RunSpec = { ...longer, maxSteps: 300 }; // long enough for a new worker process to start and join
   const coordinator = await startCoordinator(['--min-workers', '3', '--hash-every', '1', ...buckets, ...trainArgs(spec, out)]);
   assert.match(coordinator.log(), /gradients: 2 buckets/);
-  const workers = ['w1', 'w2', 'w3'].map((name) => startWorker(coordinator.url, name));
-  await waitForSteps(out, 10, 60_000);
-  workers[1].kill('SIGKILL');
-  const joiner = startWorker(coordinator.url, 'w4');
-  await coordinator.waitFor(/^(dropping|lost) worker "w2"/, 30_000);
-  await coordinator.waitFor(/^worker "w4" .*joins at step/, 30_000);
-  assert.equal(await coordinator.exited, 0, coordinator.log());
-  for (const w of [workers[0], workers[2], joiner]) assert.equal(await w.exited, 0, w.log());
+  await killOneAndJoin(coordinator, out);
   assert.deepEqual(coordinator.messages(/diverged|protocol violation|malformed/), []);
   const records = stepRecords(out);
   assert.equal(records.length, spec.maxSteps);
