@@ -22,4 +22,4 @@ export { reachableHosts, hostPort, isOwnAddress } from './reachable.js';
 export { connect, type ConnectOptions } from './client.js';
 export type { Admit } from './handshake.js';
 export type { TransportLogger } from './log.js';
-export { encodeHalf, decodeHalf, addHalf, roundHalf, halfBytes, halfOf, type HalfKind } from './half.js';
+export { encodeHalf, encodeHalfInto, HalfScratch, decodeHalf, addHalf, roundHalf, halfBytes, halfOf, type HalfKind } from './half.js';

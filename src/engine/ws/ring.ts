@@ -21,7 +21,7 @@
  * rounded sum, so both give the same bits (NaN payloads aside) and determinism is unchanged.
  */
 import { EngineError } from '../../errors.js';
-import { addHalf, decodeHalf, encodeHalf, halfBytes, halfOf, roundHalf, type Connection, type HalfKind } from '../../transport/index.js';
+import { addHalf, decodeHalf, halfBytes, halfOf, HalfScratch, roundHalf, type Connection, type HalfKind } from '../../transport/index.js';
 import type { Range } from '../../collective/index.js';
 import type { PeerMessage } from './messages.js';
 import { abortable, Superseded, type PeerInbox } from './peer-links.js';
@@ -117,6 +117,9 @@ export const addInto: (dst: Float32Array, offset: number, src: Float32Array) => 
 /** Which add this process uses (for the benchmark's header line). */
 export const addKernel: 'wasm-simd' | 'js' = wasmAdd ? 'wasm-simd' : 'js';
 
+/** The 16-bit pieces' output, reused by every ring of this thread (send copies each at once). */
+const sendScratch = new HalfScratch();
+
 /**
  * All-reduces `buffer` (this worker's gradient sum) in place over the ring.
  *
@@ -141,13 +144,14 @@ export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise
   const receiveSegment = (t: number) => r.segments[t < n - 1 ? mod(r.rank - t - 1, n) : mod(r.rank - (t - (n - 1)), n)];
   const progress = new RoundProgress();
   const sending = (async () => {
+    const scratch = half ? sendScratch : null;
     for (let t = 0; t < rounds; t++) {
       const segment = sendSegment(t);
       for (const [start, end] of pieces(segment, r.chunkFloats)) {
         if (t > 0 && !progress.reached(t - 1, end - segment.start)) await abortable(progress.until(t - 1, end - segment.start), r.signal, 'a ring send');
         const values = buffer.subarray(start, end);
         const piece = { step: r.step, attempt: r.attempt, round: t, offset: start };
-        const message: PeerMessage = half ? { type: 'ring16', ...piece, packed: halfBytes(encodeHalf(half, values)) } : { type: 'ring', ...piece, values };
+        const message: PeerMessage = half ? { type: 'ring16', ...piece, packed: halfBytes(scratch!.encode(half, values)) } : { type: 'ring', ...piece, values };
         await abortable(r.next.send(message), r.signal, 'a ring send');
       }
     }

@@ -21,7 +21,7 @@ import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../..
 import { sumOfSquares } from '../../optim/index.js';
 import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
-import { connect, decodeHalf, encodeHalf, halfBytes, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
+import { connect, decodeHalf, halfBytes, HalfScratch, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { EngineSetup, GradientResult } from '../engine.js';
 import { ThreadsEngine, type FaultInjection } from '../threads.js';
 import { ErrorFeedback } from './compression.js';
@@ -295,6 +295,8 @@ class WorkerSession {
   #fatal: Error | null = null;
   /** A model with BatchNorm computes its steps here, exchanging statistics through the coordinator. */
   #bn: WorkerBatchNorm | null = null;
+  /** --compress: the 16-bit output of `part`s, reused (send copies it at once). */
+  readonly #halfScratch = new HalfScratch();
 
   get steps(): number {
     return this.#steps;
@@ -730,7 +732,7 @@ class WorkerSession {
   /** Values as they travel: float32, or 16-bit floats with --compress. */
   #wire(values: Float32Array): { values: Float32Array } | { packed: Uint8Array } {
     const kind = this.#setup!.compress;
-    return kind === 'none' ? { values } : { packed: halfBytes(encodeHalf(kind, values)) };
+    return kind === 'none' ? { values } : { packed: halfBytes(this.#halfScratch.encode(kind, values)) };
   }
 
   async #applyUpdate(m: MessageOf<'update'>): Promise<void> {
