@@ -1,5 +1,5 @@
 export { partitionRanges, RANGE_ALIGN, type Range } from './ranges.js';
-export { reduceSlotsRange, type ReduceRangeResult } from './shared-reduce.js';
+export { reduceSlotsRange, slotNormSq, type ReduceRangeResult } from './shared-reduce.js';
 export {
   compileCollective,
   createSharedMemory,

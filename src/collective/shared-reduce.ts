@@ -70,6 +70,15 @@ export function reduceSlotsRange(
 }
 
 /**
+ * Σ x² over [start, end) with the bits the reduce gives one slot's norm: through `kernel` (the wasm
+ * kernel, reading only) when there is one, else through the JS reference, which rewrites x's values
+ * in place with the same values (one slot reduced into itself).
+ */
+export function slotNormSq(x: Float32Array, start: number, end: number, kernel: { normSq(x: Float32Array, start: number, end: number): number } | null): number {
+  return kernel ? kernel.normSq(x, start, end) : reduceSlotsRange(x, 1, x.length, x, start, end).sumSq;
+}
+
+/**
  * Σ x² over [start, end) in float64 from exact squares, in four lanes by (j − start) & 3,
  * combined as (l0 + l2) + (l1 + l3) (the kernel normSq64 in asm/collective.ts).
  */

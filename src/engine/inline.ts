@@ -12,7 +12,7 @@ import { epochPermutation, type Dataset } from '../data/index.js';
 import { initBuffers, Model, updateRunningStats } from '../model/index.js';
 import { runLockstep, slotUnit, sumInOrder } from './lockstep.js';
 import { loadKernels, type Kernels, type KernelsReport } from '../kernels/index.js';
-import { compileCollective, reduceSlotsRange, WasmCollective, type WasmModule } from '../collective/index.js';
+import { compileCollective, reduceSlotsRange, slotNormSq, WasmCollective, type WasmModule } from '../collective/index.js';
 import { planSlots } from './plan.js';
 import { allocateShared, fitsWasmMemory, planLayout, type SharedLayout } from './shared-memory.js';
 import { createOptimizer, inPlaceOptimizer, restoreOptimizerState, stateTensorCount, WasmUpdateKernels, type Optimizer } from '../optim/index.js';
@@ -107,7 +107,7 @@ export class InlineEngine implements Engine {
     const slotSumSq = this.#slotSumSq;
     if (this.#slotCount === 1) {
       // The norm the threads engine's reduce gives one slot (wasm: read only; JS: in place).
-      gradSumSq = this.#collective ? this.#collective.normSq(this.gradient, 0, P) : reduceSlotsRange(this.gradient, 1, P, this.gradient, 0, P).sumSq;
+      gradSumSq = slotNormSq(this.gradient, 0, P, this.#collective);
       slotSumSq[0] = gradSumSq;
     } else {
       const reduced = this.#collective

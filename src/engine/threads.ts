@@ -23,7 +23,7 @@ import { bufferLayout, buildStack, initBuffers, Model, updateRunningStats, type 
 import { exchangeWidth, slotUnit } from './lockstep.js';
 import { loadKernels, type KernelsReport } from '../kernels/index.js';
 import { restoreOptimizerState, stateTensorCount, VersionedOptimizer, WasmUpdateKernels } from '../optim/index.js';
-import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
+import { compileCollective, partitionRanges, slotNormSq, WasmCollective, type Range, type WasmModule } from '../collective/index.js';
 import type { BatchResult } from '../model/index.js';
 import type { Engine, EngineSetup, GradientResult, StepPlan, UpdatePlan, UpdateTiming } from './engine.js';
 import type {
@@ -229,19 +229,18 @@ export class ThreadsEngine implements Engine {
     return this.#optimizer.state(this.#version);
   }
 
-  /** A folded update is recorded, not applied: reading the buffers before synchronize() is a bug of the caller. */
   /**
-   * Σ x[i]² over [start, end) of `x`, a view of this engine's memory (the reduced gradient a ws
-   * worker holds after its ring), with the bits the reduce gives one slot's norm; reads only
-   * with the wasm kernel, rewrites x's values in place (the same values) without it.
+   * Σ x[i]² over [start, end) of `x` (the reduced gradient a ws worker holds after its ring) with
+   * the bits the reduce gives one slot's norm (slotNormSq): the wasm kernel when x is in this
+   * engine's memory.
    */
   normSq(x: Float32Array, start: number, end: number): number {
     const { collectiveModule, memory } = this.#shared;
     this.#norms ??= collectiveModule && memory ? new WasmCollective(collectiveModule, memory) : null;
-    if (this.#norms && memory && x.buffer === memory.buffer) return this.#norms.normSq(x, start, end);
-    return reduceSlotsRange(x, 1, x.length, x, start, end).sumSq;
+    return slotNormSq(x, start, end, this.#norms && x.buffer === memory?.buffer ? this.#norms : null);
   }
 
+  /** A folded update is recorded, not applied: reading the buffers before synchronize() is a bug of the caller. */
   #checkSynchronized(what: string): void {
     if (this.#pending) {
       throw new EngineError('notSynchronized', `ThreadsEngine.${what} was read with the update of step ${this.#pending.t - 1} still pending — await engine.synchronize() after applyUpdate() before reading the parameters, optimizer state or gradient`);

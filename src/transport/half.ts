@@ -10,17 +10,13 @@ export type HalfKind = 'fp16' | 'bf16';
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/**
- * float32 bits (as an int32) -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN. The sum
- * is wrapped to int32 (`| 0`) so that V8 keeps it in integer registers (as a uint32 it became a
- * heap number: 5x slower); no non-NaN pattern carries past bit 31, so the bits are the same.
- */
+/** float32 bits (as an int32 or a uint32) -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN. */
 function toBf16(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) return (bits >>> 16) | 0x40;
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) | 0) >>> 16;
+  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
 }
 
-/** float32 bits (as an int32) -> fp16 bits, round to nearest even (subnormals, overflow to Infinity, NaN). */
+/** float32 bits (as an int32 or a uint32) -> fp16 bits, round to nearest even (subnormals, overflow to Infinity, NaN). */
 function toFp16(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
@@ -73,7 +69,7 @@ export function encodeHalf(kind: HalfKind, values: Float32Array): Uint16Array {
 export function encodeHalfInto(kind: HalfKind, values: Float32Array, out: Uint16Array): Uint16Array {
   if (out.length < values.length) throw new RangeError(`${values.length} values do not fit an output of ${out.length}`);
   const view = out.subarray(0, values.length);
-  const bits = new Int32Array(values.buffer, values.byteOffset, values.length); // int32: see toBf16
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   if (kind === 'bf16') for (let i = 0; i < view.length; i++) view[i] = toBf16(bits[i]);
   else for (let i = 0; i < view.length; i++) view[i] = toFp16(bits[i]);
   return view;

@@ -34,7 +34,7 @@ import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../
 import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
 import { slotUnit } from '../lockstep.js';
 import { createOptimizer, inPlaceOptimizer, restoreOptimizerState, stateTensorCount, sumOfSquares, WasmUpdateKernels, type Optimizer } from '../../optim/index.js';
-import { compileCollective, partitionRanges, reduceSlotsRange, WasmCollective, type Range, type WasmModule } from '../../collective/index.js';
+import { compileCollective, partitionRanges, reduceSlotsRange, slotNormSq, WasmCollective, type Range, type WasmModule } from '../../collective/index.js';
 import { allocateShared, fitsWasmMemory, planLayout } from '../shared-memory.js';
 import { encodeHalf, halfBytes, hostPort, isLoopback, listen, reachableHosts, roundHalf, type Server, type TransportLogger } from '../../transport/index.js';
 import { planBuckets } from '../buckets.js';
@@ -330,7 +330,7 @@ export class WsEngine implements Engine {
         compress: this.#compress === 'none' ? null : this.#compress,
         numParams: P,
         ringTarget: this.gradient,
-        ringNorm: algorithm === 'ring' && !onDemand ? new RingNorm(this.#buckets, members.length, (start, end) => this.#normSq(start, end)) : null,
+        ringNorm: algorithm === 'ring' && !onDemand ? new RingNorm(this.#buckets, members.length, (start, end) => slotNormSq(this.gradient, start, end, this.#collective)) : null,
       });
       if (this.#model.numBuffers > 0) {
         const slotsOf = new Map(members.map((link, i) => [link, shards.owners ? shards.owners[i] : { start: i, end: i + 1 }]));
@@ -659,12 +659,6 @@ export class WsEngine implements Engine {
       nonFiniteWorkers,
       ...(deliveries.every((d) => d.timeline) && { timeline: members.map((m, i): WorkerTimeline => ({ worker: m.name, ...deliveries[i].timeline! })) }),
     };
-  }
-
-  /** Σ gradient² over [start, end): the norm the inline and threads engines' reduce gives one slot. */
-  #normSq(start: number, end: number): number {
-    if (this.#collective) return this.#collective.normSq(this.gradient, start, end);
-    return reduceSlotsRange(this.gradient, 1, this.gradient.length, this.gradient, start, end).sumSq; // in place: out is the slot
   }
 
   #onMessage(link: WorkerLink, m: CoordinatorMessage): void {

@@ -719,7 +719,7 @@ class WorkerSession {
       const seg = finished as Range | null;
       if (!seg || signal.aborted) throw new Superseded('this step');
       // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
-      // worker shares its host), or from another worker (--reduced-from).
+      // worker shares its host), from another worker (--reduced-from), or only its norm (on demand).
       if (norm) norm.add(setup.buckets[b].start, setup.buckets[b].end);
       if (report === 'none' || report === 'norm') continue;
       const sent = report === 'bucket' ? setup.buckets[b] : seg;
