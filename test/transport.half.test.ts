@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { addHalf, decodeHalf, encodeHalf, halfBytes, halfOf, roundHalf, type HalfKind } from '../src/transport/index.js';
+import { halfKernel, halfReference } from '../src/transport/half.js';
 import { Rng } from '../src/util/rng.js';
 
 const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -66,4 +67,45 @@ test('addHalf adds the decoded values in float32; halfOf copies bytes that are n
     odd.set(halfBytes(half), 1);
     assert.deepEqual(halfOf(odd.subarray(1)), half);
   }
+});
+
+test('the bf16 SIMD kernels (asm/half.ts) give the JavaScript reference\'s bits: 2^20 random float32 patterns, every bf16 pattern, any length and offset', () => {
+  assert.equal(halfKernel, 'wasm-simd', 'npm run build builds dist/wasm/half.wasm, and Node 20 has WebAssembly SIMD');
+  const rng = new Rng(11, 'bf16-simd');
+  const n = (1 << 20) + 5; // several 16,384-value blocks and a tail of 5
+  const bits = Uint32Array.from({ length: n }, () => rng.nextU32());
+  // NaNs quiet and signalling, infinities, the largest finite (rounds to Infinity), ties either way.
+  [0x7fc00000, 0x7f800001, 0xff800001, 0x7fffffff, 0x7f800000, 0xff800000, 0x7f7fffff, 0x3f808000, 0x3f818000, 0x00000001, 0x80000000].forEach((b, i) => (bits[i] = b));
+  const values = new Float32Array(bits.buffer);
+  const bitsOf = (a: Float32Array | Uint16Array) => (a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a);
+  const same = (a: Float32Array | Uint16Array, b: Float32Array | Uint16Array, what: string) => {
+    const [x, y] = [bitsOf(a), bitsOf(b)];
+    assert.equal(x.length, y.length);
+    const at = x.findIndex((v, i) => v !== y[i]);
+    assert.equal(at, -1, `${what}: first difference at ${at}`);
+  };
+  const simdHalf = encodeHalf('bf16', values);
+  const refHalf = new Uint16Array(n);
+  halfReference.encode('bf16', values, refHalf);
+  same(simdHalf, refHalf, 'encode');
+
+  const patterns = Uint16Array.from({ length: 3 * 65536 + 7 }, (_, i) => i & 0xffff);
+  const decoded = [new Float32Array(patterns.length + 3), new Float32Array(patterns.length + 3)];
+  decodeHalf('bf16', patterns, decoded[0], 3);
+  halfReference.decode('bf16', patterns, decoded[1], 3);
+  same(decoded[0], decoded[1], 'decode');
+
+  const base = Float32Array.from({ length: n + 3 }, () => rng.normal() * 2 ** Math.floor(rng.next() * 60 - 30));
+  const sums = [base.slice(), base.slice()];
+  addHalf('bf16', simdHalf, sums[0], 3);
+  halfReference.add('bf16', simdHalf, sums[1], 3);
+  for (let i = 0; i < sums[0].length; i++) {
+    if (Number.isNaN(sums[0][i])) assert.ok(Number.isNaN(sums[1][i]), `add: NaN at ${i} only in the SIMD sum`);
+    else assert.equal(sums[0][i], sums[1][i], `add at ${i}`);
+  }
+
+  const rounded = [values.slice(), values.slice()];
+  roundHalf('bf16', rounded[0]);
+  halfReference.round('bf16', rounded[1]);
+  same(rounded[0], rounded[1], 'round');
 });

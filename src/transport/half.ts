@@ -5,6 +5,8 @@
  * travel as their little-endian bytes. Decoding is exact. The transport moves bytes and knows no
  * gradients; the ws engine decides what to compress and adds the decoded values in float32.
  */
+import { readFileSync } from 'node:fs';
+
 export type HalfKind = 'fp16' | 'bf16';
 
 const f32 = new Float32Array(1);
@@ -69,9 +71,8 @@ export function encodeHalf(kind: HalfKind, values: Float32Array): Uint16Array {
 export function encodeHalfInto(kind: HalfKind, values: Float32Array, out: Uint16Array): Uint16Array {
   if (out.length < values.length) throw new RangeError(`${values.length} values do not fit an output of ${out.length}`);
   const view = out.subarray(0, values.length);
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  if (kind === 'bf16') for (let i = 0; i < view.length; i++) view[i] = toBf16(bits[i]);
-  else for (let i = 0; i < view.length; i++) view[i] = toFp16(bits[i]);
+  if (kind === 'bf16' && simd) simd.encode(values, view);
+  else halfReference.encode(kind, values, view);
   return view;
 }
 
@@ -103,35 +104,124 @@ export function halfOf(bytes: Uint8Array): Uint16Array {
 
 /** out[offset + i] = value of half[i]. */
 export function decodeHalf(kind: HalfKind, half: Uint16Array, out: Float32Array, offset: number): void {
-  if (kind === 'bf16') {
-    const bits = new Uint32Array(out.buffer, out.byteOffset + 4 * offset, half.length);
-    for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
-  } else {
-    const table = fp16Values();
-    for (let i = 0; i < half.length; i++) out[offset + i] = table[half[i]];
-  }
+  if (kind === 'bf16' && simd) simd.decode(half, out, offset);
+  else halfReference.decode(kind, half, out, offset);
 }
 
 /** out[offset + i] += value of half[i], in float32. */
 export function addHalf(kind: HalfKind, half: Uint16Array, out: Float32Array, offset: number): void {
-  if (kind === 'bf16') {
-    for (let i = 0; i < half.length; i++) {
-      u32[0] = half[i] << 16;
-      out[offset + i] += f32[0];
-    }
-  } else {
-    const table = fp16Values();
-    for (let i = 0; i < half.length; i++) out[offset + i] += table[half[i]];
-  }
+  if (kind === 'bf16' && simd) simd.add(half, out, offset);
+  else halfReference.add(kind, half, out, offset);
 }
 
 /** values[i] = its nearest 16-bit value (what a receiver decodes), in place (no array allocated). */
 export function roundHalf(kind: HalfKind, values: Float32Array): void {
-  const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
-  if (kind === 'bf16') {
-    for (let i = 0; i < bits.length; i++) bits[i] = toBf16(bits[i]) << 16;
-  } else {
-    const table = fp16Values();
-    for (let i = 0; i < bits.length; i++) values[i] = table[toFp16(bits[i])];
-  }
+  if (kind === 'bf16' && simd) simd.round(values);
+  else halfReference.round(kind, values);
 }
+
+/**
+ * The JavaScript conversions: what the bits are. bf16 runs through the SIMD kernels below where
+ * they load (the same bits; test/transport.half.test.ts compares them), fp16 always here.
+ */
+export const halfReference = {
+  encode(kind: HalfKind, values: Float32Array, out: Uint16Array): void {
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    if (kind === 'bf16') for (let i = 0; i < values.length; i++) out[i] = toBf16(bits[i]);
+    else for (let i = 0; i < values.length; i++) out[i] = toFp16(bits[i]);
+  },
+  decode(kind: HalfKind, half: Uint16Array, out: Float32Array, offset: number): void {
+    if (kind === 'bf16') {
+      const bits = new Uint32Array(out.buffer, out.byteOffset + 4 * offset, half.length);
+      for (let i = 0; i < half.length; i++) bits[i] = half[i] << 16;
+    } else {
+      const table = fp16Values();
+      for (let i = 0; i < half.length; i++) out[offset + i] = table[half[i]];
+    }
+  },
+  add(kind: HalfKind, half: Uint16Array, out: Float32Array, offset: number): void {
+    if (kind === 'bf16') {
+      for (let i = 0; i < half.length; i++) {
+        u32[0] = half[i] << 16;
+        out[offset + i] += f32[0];
+      }
+    } else {
+      const table = fp16Values();
+      for (let i = 0; i < half.length; i++) out[offset + i] += table[half[i]];
+    }
+  },
+  round(kind: HalfKind, values: Float32Array): void {
+    const bits = new Int32Array(values.buffer, values.byteOffset, values.length);
+    if (kind === 'bf16') {
+      for (let i = 0; i < bits.length; i++) bits[i] = toBf16(bits[i]) << 16;
+    } else {
+      const table = fp16Values();
+      for (let i = 0; i < bits.length; i++) values[i] = table[toFp16(bits[i])];
+    }
+  },
+};
+
+/** Floats per block of the SIMD kernels: 64 KiB of float32 at byte 0, their 16-bit values after. */
+const BLOCK = 16_384;
+
+interface HalfExports {
+  encodeBf16(src: number, dst: number, n: number): void;
+  decodeBf16(src: number, dst: number, n: number): void;
+  addBf16(src: number, dst: number, n: number): void;
+  roundBf16(p: number, n: number): void;
+  memory: { buffer: ArrayBuffer };
+}
+
+/**
+ * The bf16 kernels of asm/half.ts (dist/wasm/half.wasm), eight values per SIMD step: about 5x
+ * faster than the loops above, their copies in and out included (docs/benchmarks.md, "The namespace
+ * lab"). Null where the file is not built or the runtime lacks WebAssembly SIMD: then the loops.
+ */
+const simd = (() => {
+  const wasm = (globalThis as unknown as { WebAssembly?: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(new URL('../../wasm/half.wasm', import.meta.url));
+  } catch {
+    return null;
+  }
+  if (!wasm || !wasm.validate(bytes)) return null;
+  const x = new wasm.Instance(new wasm.Module(bytes), {}).exports as HalfExports;
+  const F = 0; // byte address of the float32 block
+  const H = 4 * BLOCK; // and of its 16-bit values
+  const floats = new Float32Array(x.memory.buffer, F, BLOCK);
+  const halves = new Uint16Array(x.memory.buffer, H, BLOCK);
+  const blocks = (n: number, each: (i: number, k: number) => void) => {
+    for (let i = 0; i < n; i += BLOCK) each(i, Math.min(BLOCK, n - i));
+  };
+  return {
+    encode: (values: Float32Array, out: Uint16Array) =>
+      blocks(values.length, (i, k) => {
+        floats.set(values.subarray(i, i + k));
+        x.encodeBf16(F, H, k);
+        out.set(halves.subarray(0, k), i);
+      }),
+    decode: (half: Uint16Array, out: Float32Array, offset: number) =>
+      blocks(half.length, (i, k) => {
+        halves.set(half.subarray(i, i + k));
+        x.decodeBf16(H, F, k);
+        out.set(floats.subarray(0, k), offset + i);
+      }),
+    add: (half: Uint16Array, out: Float32Array, offset: number) =>
+      blocks(half.length, (i, k) => {
+        halves.set(half.subarray(i, i + k));
+        floats.set(out.subarray(offset + i, offset + i + k));
+        x.addBf16(H, F, k);
+        out.set(floats.subarray(0, k), offset + i);
+      }),
+    round: (values: Float32Array) =>
+      blocks(values.length, (i, k) => {
+        floats.set(values.subarray(i, i + k));
+        x.roundBf16(F, k);
+        values.set(floats.subarray(0, k), i);
+      }),
+  };
+})();
+
+/** Which bf16 conversion this process uses (for the benchmarks' header lines). */
+export const halfKernel: 'wasm-simd' | 'js' = simd ? 'wasm-simd' : 'js';

@@ -1,0 +1,79 @@
+/**
+ * bfloat16 wire values with SIMD (`--compress bf16`; compiled by `npm run build:wasm` into
+ * dist/wasm/half.wasm). src/transport/half.ts is the reference and says what the bits are: these
+ * kernels give the same bits for every input, eight values at a time (the add's NaN payloads aside:
+ * a sum that is NaN is a NaN in both).
+ *
+ * The module owns its memory (not the threads engine's shared one: copies into a private memory
+ * are several times faster); the caller copies a block in, runs a kernel and copies the result
+ * out. Every argument is a byte address in this memory or a count.
+ */
+
+/** float32 bits -> bf16 bits in the low 16 bits of each lane: round to nearest even, NaN quieted. */
+// @ts-ignore: decorator
+@inline
+function toBf16x4(bits: v128): v128 {
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(bits, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(bits, 16), i32x4.splat(1))), 16);
+  const quiet = v128.or(i32x4.shr_u(bits, 16), i32x4.splat(0x40));
+  // NaN: exponent all ones and a fraction that is not zero, i.e. |bits| > 0x7f800000 (unsigned).
+  const nan = i32x4.gt_u(v128.and(bits, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
+  return v128.bitselect(quiet, rounded, nan);
+}
+
+/** Scalar form of toBf16x4, for the last 1-7 values. */
+// @ts-ignore: decorator
+@inline
+function toBf16(bits: u32): u32 {
+  if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
+  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+}
+
+/** dst[i] (u16) = bf16 bits of src[i] (f32), i < n. */
+export function encodeBf16(src: usize, dst: usize, n: i32): void {
+  let i: i32 = 0;
+  for (; i + 8 <= n; i += 8) {
+    const s = src + (<usize>i << 2);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(toBf16x4(v128.load(s)), toBf16x4(v128.load(s, 16))));
+  }
+  for (; i < n; i++) store<u16>(dst + (<usize>i << 1), <u16>toBf16(load<u32>(src + (<usize>i << 2))));
+}
+
+/** dst[i] (f32) = value of the bf16 src[i] (exact), i < n. */
+export function decodeBf16(src: usize, dst: usize, n: i32): void {
+  let i: i32 = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    v128.store(d, i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+    v128.store(d, i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+  }
+  for (; i < n; i++) store<u32>(dst + (<usize>i << 2), (<u32>load<u16>(src + (<usize>i << 1))) << 16);
+}
+
+/** dst[i] (f32) += value of the bf16 src[i], one float32 add each, i < n. */
+export function addBf16(src: usize, dst: usize, n: i32): void {
+  let i: i32 = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(src + (<usize>i << 1));
+    const d = dst + (<usize>i << 2);
+    v128.store(d, f32x4.add(v128.load(d), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16)));
+    v128.store(d, f32x4.add(v128.load(d, 16), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16)), 16);
+  }
+  for (; i < n; i++) {
+    const d = dst + (<usize>i << 2);
+    store<f32>(d, load<f32>(d) + reinterpret<f32>((<u32>load<u16>(src + (<usize>i << 1))) << 16));
+  }
+}
+
+/** p[i] (f32) = its nearest bf16 value, in place, i < n. */
+export function roundBf16(p: usize, n: i32): void {
+  let i: i32 = 0;
+  for (; i + 4 <= n; i += 4) {
+    const a = p + (<usize>i << 2);
+    v128.store(a, i32x4.shl(toBf16x4(v128.load(a)), 16));
+  }
+  for (; i < n; i++) {
+    const a = p + (<usize>i << 2);
+    store<u32>(a, toBf16(load<u32>(a)) << 16);
+  }
+}
