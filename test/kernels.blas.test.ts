@@ -101,6 +101,29 @@ test('blas writes only the first n rows and rejects arrays shorter than the shap
   });
 });
 
+test('matmulDyTXAccRows adds exactly the rows it is given, close to the whole product, and nothing outside them', { skip }, () => {
+  const rng = new Rng(4, 'blas-row-blocks');
+  const [n, outDim, inDim] = [37, 300, 70];
+  const dy = random(n * outDim, rng);
+  const x = random(n * inDim, rng);
+  const start = random(outDim * inDim, rng);
+  const whole = start.slice();
+  blas!.matmulDyTXAcc(dy, x, whole, n, outDim, inDim);
+  const blocks = start.slice();
+  const cuts = [300, 257, 129, 128, 3, 0];
+  for (let b = 0; b + 1 < cuts.length; b++) {
+    const [hi, lo] = [cuts[b], cuts[b + 1]];
+    const before = blocks.slice();
+    blas!.matmulDyTXAccRows!(dy, x, blocks, n, outDim, inDim, lo, hi);
+    for (let i = 0; i < blocks.length; i++) {
+      const row = Math.floor(i / inDim);
+      if (row < lo || row >= hi) assert.equal(blocks[i], before[i], `rows [${lo}, ${hi}) changed element ${i}`);
+    }
+  }
+  for (let i = 0; i < whole.length; i++) assert.ok(Math.abs(blocks[i] - whole[i]) <= SELF_TEST_TOLERANCE * (1 + Math.abs(whole[i])), `element ${i}: ${blocks[i]} vs ${whole[i]}`);
+  assert.throws(() => blas!.matmulDyTXAccRows!(dy, x, blocks, n, outDim, inDim, 10, outDim + 1), { name: 'RangeError', message: `rows [10, ${outDim + 1}) are not within [0, ${outDim})` });
+});
+
 test('blas products are bit-identical when repeated and wherever the operands sit in memory (gemm, and gemv at one row)', { skip }, () => {
   for (const [n, inDim, outDim] of [[37, 300, 129], [1, 784, 128]]) {
     const rng = new Rng(8, 'blas-bits');

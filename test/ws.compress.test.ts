@@ -11,9 +11,9 @@ import { finalParams, killAll, referenceParamsWith, startCoordinator, startWorke
 
 after(killAll);
 
-/** 25,450 parameters in 2 buckets (--bucket-mb 0.001). */
+/** 25,450 parameters in 2 buckets (--bucket-mb 0.05). */
 const spec: RunSpec = { dataset: 'mnist', model: 'mlp:784-32-10', batchSize: 300, maxSteps: 30 };
-const common = ['--min-workers', '2', '--bucket-mb', '0.001', '--kernels', 'wasm'];
+const common = ['--min-workers', '2', '--bucket-mb', '0.05', '--kernels', 'wasm'];
 
 async function run(args: string[]): Promise<{ params: Float32Array; log: string }> {
   const out = path.join(tempDir('dptrain-compress-'), 'run');

@@ -16,9 +16,9 @@ import { finalParams, killAll, killOneAndJoin, referenceAndKilledRun, referenceP
 
 after(killAll);
 
-/** 25,450 parameters in 2 buckets (--bucket-mb 0.001), the ring forced; 30 steps an epoch. */
+/** 25,450 parameters in 2 buckets (--bucket-mb 0.05), the ring forced; 30 steps an epoch. */
 const spec: RunSpec = { dataset: 'mnist', model: 'mlp:784-32-10', batchSize: 300, maxSteps: 60 };
-const ring = ['--allreduce', 'ring', '--bucket-mb', '0.001', '--kernels', 'wasm'];
+const ring = ['--allreduce', 'ring', '--bucket-mb', '0.05', '--kernels', 'wasm'];
 const onDemand = ['--coordinator-replica', 'on-demand'];
 
 async function run(workers: number, args: string[]): Promise<{ out: string; ckpt: string; log: string }> {

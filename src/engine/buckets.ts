@@ -2,8 +2,9 @@
  * Gradient buckets (docs/architecture.md, "Buckets and overlap"): the flat gradient cut into
  * contiguous ranges in BACKWARD order, so that bucket 0 (the last layers' tensors) is final first
  * and its all-reduce can start while backward goes on through the earlier layers, as PyTorch
- * DDP's buckets and Horovod's tensor fusion do. A bucket holds whole tensors, at least
- * `bucketBytes` of them (the last one may hold less); 0 or a size above the model's gives one bucket.
+ * DDP's buckets and Horovod's tensor fusion do. A bucket holds at least `bucketBytes` (the last
+ * one may hold less), cut at tensor starts or at row boundaries of a weight; 0 or a size above the
+ * model's gives one bucket.
  *
  * `BucketSignal` is how the threads engine's pool tells its owner that a bucket is reduced: every
  * thread counts itself in once its backward pass has finished the bucket, the last one reduces
@@ -13,16 +14,27 @@
  */
 import type { Range } from '../collective/index.js';
 
-/** Buckets of whole tensors in backward order: ranges[0] ends at numParams. */
-export function planBuckets(tensors: readonly { offset: number; size: number }[], numParams: number, bucketBytes: number): Range[] {
+/**
+ * Buckets in backward order: ranges[0] ends at numParams. A bucket is cut where it first holds at
+ * least `bucketBytes`, at a tensor's start or, inside a weight of several rows (shape [rows, ...]),
+ * at a row boundary: a dense layer's weight gradient is then finished block by block
+ * (Model.setGradientCuts), so its first buckets start while its last rows are still computed.
+ */
+export function planBuckets(tensors: readonly { offset: number; size: number; shape?: readonly number[] }[], numParams: number, bucketBytes: number): Range[] {
   if (!(bucketBytes > 0) || 4 * numParams <= bucketBytes) return [{ start: 0, end: numParams }];
   const buckets: Range[] = [];
   let end = numParams;
   for (let i = tensors.length - 1; i >= 0; i--) {
-    const start = tensors[i].offset;
-    if (4 * (end - start) >= bucketBytes) {
-      buckets.push({ start, end });
-      end = start;
+    const { offset, size, shape } = tensors[i];
+    const rows = shape && shape.length >= 2 ? shape[0] : 1;
+    const rowWidth = size / rows;
+    // Row boundaries from the tensor's end down to its start (the start itself last).
+    for (let r = rows - 1; r >= 0; r--) {
+      const start = offset + r * rowWidth;
+      if (4 * (end - start) >= bucketBytes) {
+        buckets.push({ start, end });
+        end = start;
+      }
     }
   }
   if (end > 0) buckets.push({ start: 0, end });

@@ -51,6 +51,8 @@ export interface WorkerSetup {
   control: Int32Array;
   /** Gradient buckets (buckets.ts): each is reduced as soon as every thread's backward finished it. */
   buckets: BucketShared | null;
+  /** The bucket starts, for Model.setGradientCuts (also where `buckets` is null, so that every step path has the same blocks). */
+  gradientCuts: number[] | null;
   /** How BatchNorm layers normalize in training. */
   batchNorm: BatchNormMode;
   /** The BatchNorm running statistics (written by the engine's thread at each update, read by evaluations). */

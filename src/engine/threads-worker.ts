@@ -30,7 +30,13 @@ const setup = Piscina.workerData as WorkerSetup;
 // Each thread loads its own kernel instance once (wasm memory is per thread); with blas this also
 // sets the library to one thread per call, before any product (the main thread already has).
 const kernels = await loadKernels(setup.kernels, { blasLibrary: setup.blasLibrary });
-const model = new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm });
+/** A Model of the run's spec, its weight gradients cut at the buckets' starts (every step path alike). */
+function newModel(): Model {
+  const m = new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm });
+  if (setup.gradientCuts) m.setGradientCuts(setup.gradientCuts);
+  return m;
+}
+const model = newModel();
 /** With BatchNorm: a Model per slot this thread computes in one task (they run in lockstep), model first. */
 const slotModels: Model[] = [model];
 const P = setup.numParams;
@@ -161,7 +167,7 @@ function update(task: UpdateTask): UpdateResult {
  * every exchange, with an empty call.
  */
 function batchNormSlots(task: StepTask, params: Float32Array, training: { seed: number; step: number }): StepResult['slots'] {
-  while (slotModels.length < Math.max(1, task.slots.length)) slotModels.push(new Model(parseModelSpec(setup.model), { kernels, batchNorm: setup.batchNorm }));
+  while (slotModels.length < Math.max(1, task.slots.length)) slotModels.push(newModel());
   // Every allocation first: one slot's call must not grow this thread's memory under another's views.
   task.slots.forEach((rowsOfSlot, i) => slotModels[i].reserveCall(rowsOfSlot.end - rowsOfSlot.start, params, slot(task.firstSlot + i)));
   const gens = task.slots.map((rowsOfSlot, i) => {

@@ -183,6 +183,7 @@ export class ThreadsEngine implements Engine {
       collectiveModule: collective.module,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)),
       buckets: options.buckets && slotCount === workers ? createBucketShared(options.buckets, slotCount) : null,
+      gradientCuts: options.buckets ? options.buckets.map((b) => b.start) : null,
       batchNorm: setup.batchNorm ?? { kind: 'local' },
       buffers,
       exchange: new Float64Array(new SharedArrayBuffer(Math.max(1, 2 * slotCount * width) * 8)),

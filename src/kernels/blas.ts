@@ -151,6 +151,14 @@ function blasProducts(library: BlasLibrary, wasm: WasmKernelSet, scratch: Kernel
       if (degenerate(n, outDim, inDim)) return wasm.matmulDyTXAcc(dy, x, dw, n, outDim, inDim);
       sgemm(ROW_MAJOR, TRANS, NO_TRANS, outDim, inDim, n, 1, checked(dy, n * outDim, 'dy'), outDim, checked(x, n * inDim, 'x'), inDim, 1, checked(dw, outDim * inDim, 'dw'), inDim);
     },
+    // The same product for dw's rows [rowStart, rowEnd): dy's columns from rowStart (lda = outDim).
+    matmulDyTXAccRows: (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number, rowStart: number, rowEnd: number): void => {
+      if (!(isDim(rowStart) && isDim(rowEnd) && rowStart <= rowEnd && rowEnd <= outDim)) throw new RangeError(`rows [${rowStart}, ${rowEnd}) are not within [0, ${outDim})`);
+      const rows = rowEnd - rowStart;
+      if (degenerate(n, rows, inDim)) return; // no rows, or an empty sum: dw stays as it is
+      const dyRows = checked(dy, n * outDim, 'dy').subarray(rowStart);
+      sgemm(ROW_MAJOR, TRANS, NO_TRANS, rows, inDim, n, 1, dyRows, outDim, checked(x, n * inDim, 'x'), inDim, 1, checked(dw, outDim * inDim, 'dw').subarray(rowStart * inDim), inDim);
+    },
   };
 }
 

@@ -95,6 +95,12 @@ export interface Kernels extends ConvKernels {
   matmulDyW: typeof matmulDyW;
   matmulDyWReluMask: typeof matmulDyWReluMask;
   matmulDyTXAcc: typeof matmulDyTXAcc;
+  /**
+   * Rows [rowStart, rowEnd) of matmulDyTXAcc's dw (dw[r, :] += Σ_n dy[n, r]·x[n, :]), so that a
+   * layer's weight gradient can be finished block by block (ws buckets that cut a tensor). Only
+   * where the product takes strided operands in place (blas); a set without it gives whole products.
+   */
+  matmulDyTXAccRows?: (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number, rowStart: number, rowEnd: number) => void;
   biasGradAcc: typeof biasGradAcc;
   addBias: typeof addBias;
   reluForward: typeof reluForward;

@@ -13,12 +13,13 @@ import type { FloatArray } from '../util/float.js';
 import type { StackLayer } from './stack.js';
 import { BatchNormOp } from './batchnorm-op.js';
 import type { NormSlot } from './buffers.js';
-import { BaseOp, maskDx, Scratch, type Allocate, type LayerOp, type RunContext } from './op-base.js';
+import { BaseOp, maskDx, Scratch, type Allocate, type LayerOp, type RowBlocks, type RunContext } from './op-base.js';
 
 export type { Allocate, LayerOp, RunContext } from './op-base.js';
 
 /** y = x·Wᵀ + b (nn.Linear); the ReLU epilogue when fused. */
 class DenseOp extends BaseOp {
+  override readonly splitsWeightRows = true;
   #bias: boolean;
   #relu = false;
   constructor(s: StackLayer, bias: boolean) {
@@ -38,10 +39,22 @@ class DenseOp extends BaseOp {
       if (this.#relu) k.reluForward(y, n * this.outWidth);
     }
   }
-  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void {
+  backward(ctx: RunContext, x: FloatArray, _y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void, rows?: RowBlocks): void {
     const k = ctx.k;
-    k.matmulDyTXAcc(dy, x, g[0], n, this.outWidth, this.inWidth);
-    if (this.#bias) k.biasGradAcc(dy, g[1], n, this.outWidth);
+    if (rows && rows.cuts.length > 0 && k.matmulDyTXAccRows) {
+      // The bias first: a block's bucket runs on to the end of the gradient, past this bias.
+      if (this.#bias) k.biasGradAcc(dy, g[1], n, this.outWidth);
+      let end = this.outWidth;
+      for (const start of rows.cuts) {
+        k.matmulDyTXAccRows(dy, x, g[0], n, this.outWidth, this.inWidth, start, end);
+        rows.done(start);
+        end = start;
+      }
+      k.matmulDyTXAccRows(dy, x, g[0], n, this.outWidth, this.inWidth, 0, end);
+    } else {
+      k.matmulDyTXAcc(dy, x, g[0], n, this.outWidth, this.inWidth);
+      if (this.#bias) k.biasGradAcc(dy, g[1], n, this.outWidth);
+    }
     paramsDone?.();
     if (dx === null) return;
     if (dxMask !== null) k.matmulDyWReluMask(dy, p[0], dxMask, dx, n, this.outWidth, this.inWidth);

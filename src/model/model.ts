@@ -8,7 +8,7 @@ import { jsKernels, type KernelBuffer, type Kernels } from '../kernels/index.js'
 import { floatArrayOf, type Dtype, type FloatArray, type FloatArrayConstructor } from '../util/float.js';
 import { layoutOfStack, type ParamLayout } from './layout.js';
 import { compileOps, type LayerOp, type RunContext } from './layer-ops.js';
-import type { BatchNormMode } from './op-base.js';
+import type { BatchNormMode, RowBlocks } from './op-base.js';
 import { bufferLayout, type BufferLayout } from './buffers.js';
 import { shapeSize } from './layers.js';
 import type { ModelSpec } from './spec.js';
@@ -118,7 +118,9 @@ export class Model {
   #copyIn: boolean[];
   #deltaWidth: number;
   /** Per op: the layout tensors of its layer. */
-  #opTensors: { offset: number; size: number }[][];
+  #opTensors: { offset: number; size: number; shape: number[] }[][];
+  /** Per op: the rows at which its weight gradient is cut (setGradientCuts), descending; empty: whole. */
+  #rowCuts: number[][];
   /** Channels-last images need the input rows transposed from (C, H, W) when C > 1. */
   #inputChannels: number;
   #classification: boolean;
@@ -194,12 +196,13 @@ export class Model {
       }
     });
     this.#deltaWidth = Math.max(...this.#ops.map(({ op }, i) => (i === 0 ? op.outWidth : Math.max(op.inWidth, op.outWidth))));
-    const tensorsOfLayer: { offset: number; size: number }[][] = stack.layers.map(() => []);
+    const tensorsOfLayer: { offset: number; size: number; shape: number[] }[][] = stack.layers.map(() => []);
     let t = 0;
     stack.layers.forEach((layer, i) => {
       for (let j = 0; j < layer.params.length; j++) tensorsOfLayer[i].push(this.layout.tensors[t++]);
     });
     this.#opTensors = this.#ops.map(({ layer }) => tensorsOfLayer[layer]);
+    this.#rowCuts = this.#ops.map(() => []);
     // Dense models keep the old default; layer models bound their workspace (im2col columns are large).
     const perRow = this.#bufWidths.reduce((a, b) => a + b, 0) + 2 * this.#deltaWidth + stackScratchPerRow(stack.layers);
     this.defaultMicroBatch = spec.kind === 'cnn' ? Math.min(DEFAULT_MAX_MICRO_BATCH, 2 ** Math.floor(Math.log2(Math.max(1, WORKSPACE_FLOATS / perRow)))) : DEFAULT_MAX_MICRO_BATCH;
@@ -392,6 +395,26 @@ export class Model {
   }
 
   /**
+   * Offsets at which a caller cuts the gradient (the ws engine's bucket starts, planBuckets): a
+   * weight that a cut crosses at a row boundary is then computed in row blocks ending at the cuts,
+   * and `onGradientReady` hears of each block, so a bucket can start before its layer is done. The
+   * blocks apply to every call (a different blocking could change a product's last bits), and only
+   * where the kernels offer row blocks (blas); elsewhere, and for cuts off a row boundary, nothing changes.
+   */
+  setGradientCuts(cuts: readonly number[]): void {
+    const rowCuts = this.#ops.map(({ op }, i) => {
+      const w = this.#opTensors[i][0];
+      if (!op.splitsWeightRows || !w || this.#k.matmulDyTXAccRows === undefined) return [];
+      const rowWidth = w.size / w.shape[0];
+      return cuts
+        .filter((c) => c > w.offset && c < w.offset + w.size && (c - w.offset) % rowWidth === 0)
+        .map((c) => (c - w.offset) / rowWidth)
+        .sort((a, b) => b - a);
+    });
+    this.#rowCuts = rowCuts;
+  }
+
+  /**
    * Grows the workspace to hold `rows` rows now. Callers that keep params or grad in kernel
    * memory (KernelBuffer views, no copies) call it first and read their views afterwards, since a
    * call with a larger micro-batch would grow the memory and detach those views.
@@ -479,8 +502,15 @@ export class Model {
         finishes = false;
         ready!(tensors[0].offset);
       } : undefined;
+      const cuts = this.#rowCuts[i];
+      const rows: RowBlocks | undefined = cuts.length === 0 ? undefined : {
+        cuts,
+        done: (row) => {
+          if (finishes) ready!(tensors[0].offset + (row * tensors[0].size) / tensors[0].shape[0]);
+        },
+      };
       if (op.backwardSteps) yield* op.backwardSteps(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i]);
-      else op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i], paramsDone);
+      else op.backward(ctx, x, y, delta, dx, dxMask, n, p.tensors[i], g.tensors[i], paramsDone, rows);
       if (dx === other) {
         other = delta;
         delta = dx;

@@ -85,8 +85,23 @@ export interface LayerOp {
    * dx null: the gradient wrt the input is not needed (first op). Adds parameter gradients into g.
    * `paramsDone`, when given, is called once g is final and before dx is computed, so that a
    * caller can start reducing g while dx is still being computed (the ws engine's buckets).
+   * `rows`, given to ops with `splitsWeightRows`, cuts the weight gradient into row blocks.
    */
-  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void;
+  backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void, rows?: RowBlocks): void;
+  /** True when backward honours `rows` (its first tensor is a [rows, ...] weight, the rest final before it). */
+  readonly splitsWeightRows?: boolean;
+}
+
+/**
+ * Row blocks of an op's weight gradient (its first tensor, row-major [rows, ...]): the op computes
+ * rows [cuts[0], rows) first, then down to each next cut, and calls `done(cut)` after each block,
+ * when rows [cut, rows) and every later tensor of the op are final. Cuts are descending, in (0, rows).
+ * The blocks are the same in every call (not only the reporting one), so the bits never depend on
+ * whether anyone listens.
+ */
+export interface RowBlocks {
+  cuts: readonly number[];
+  done(row: number): void;
 }
 
 /** Shared bits: in-place flags and no scratch. */
@@ -95,6 +110,7 @@ export abstract class BaseOp implements LayerOp {
   readonly outWidth: number;
   readonly inPlace: boolean = false;
   readonly needsOwnOutput: boolean = false;
+  readonly splitsWeightRows: boolean = false;
   outputIsRelu = false;
   constructor(s: StackLayer) {
     this.inWidth = s.inShape.reduce((a, b) => a * b, 1);
@@ -105,7 +121,7 @@ export abstract class BaseOp implements LayerOp {
   }
   reserve(_rows: number, _alloc: Allocate): void {}
   abstract forward(ctx: RunContext, x: FloatArray, y: FloatArray, n: number, p: FloatArray[]): void;
-  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void): void;
+  abstract backward(ctx: RunContext, x: FloatArray, y: FloatArray, dy: FloatArray, dx: FloatArray | null, dxMask: FloatArray | null, n: number, p: FloatArray[], g: FloatArray[], paramsDone?: () => void, rows?: RowBlocks): void;
 }
 
 /** Applies dxMask to dx for ops that cannot fuse it. */

@@ -16,9 +16,11 @@ import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
  * at the first message one of them does not know. 1: issue 5. 2: `skip` (issue 6). 3: BatchNorm
  * exchanges (`batchnorm` in setup, `bnPartial`, `bnTotal`; issue 14). 4: gradient buckets sent as
  * `part`s, `--compress` (issue 20). 5: `--coordinator-replica on-demand` (`fetchState`, a ring
- * report of `norm`, `reducedSumSq`; issue 20).
+ * report of `norm`, `reducedSumSq`; issue 20). 6: buckets cut inside a weight at row boundaries,
+ * its gradient computed in row blocks (the blocks change a product's last bits, so both sides must
+ * cut alike).
  */
-export const ENGINE_REVISION = 5;
+export const ENGINE_REVISION = 6;
 
 const step = f.integer({ min: 0 });
 const attempt = f.integer({ min: 1 });
