@@ -147,7 +147,7 @@ class BarePrev {
       const at = data.byteOffset + BARE_HEADER;
       const count = (data.length - BARE_HEADER) / 4;
       const values = at % 4 === 0 ? new Float32Array(data.buffer, at, count) : new Float32Array(Uint8Array.prototype.slice.call(data, BARE_HEADER).buffer);
-      const m: PeerMessage = { type: 'ring', step: data.readDoubleLE(0), attempt: data.readDoubleLE(8), round: data.readDoubleLE(16), offset: data.readDoubleLE(24), values };
+      const m: PeerMessage = { type: 'ring', step: data.readDoubleLE(0), attempt: data.readDoubleLE(8), bucket: 0, round: data.readDoubleLE(16), offset: data.readDoubleLE(24), values };
       const waiter = this.#waiter;
       this.#waiter = null;
       if (waiter) waiter(m);
@@ -259,10 +259,10 @@ async function rankRole(cfg: NodeConfig): Promise<void> {
       for (let i = 0; i < c.iters; i++) {
         const step = c.step + i;
         if (c.algo === 'ring') {
-          await ringAllReduce(buffer, { step, attempt: 1, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: ring!.next, prev: ring!.prev, signal: never, onReduced() {} });
+          await ringAllReduce(buffer, { step, attempt: 1, bucket: 0, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: ring!.next, prev: ring!.prev, signal: never, onReduced() {} });
         } else if (c.algo === 'bare') {
           const { next, prev } = bareRing!;
-          await ringAllReduce(buffer, { step, attempt: 1, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: next as unknown as Connection<PeerMessage>, prev: prev as unknown as PeerInbox, signal: never, onReduced() {} });
+          await ringAllReduce(buffer, { step, attempt: 1, bucket: 0, rank: c.rank, size: c.n, segments, chunkFloats: RING_CHUNK_FLOATS, next: next as unknown as Connection<PeerMessage>, prev: prev as unknown as PeerInbox, signal: never, onReduced() {} });
         } else {
           // worker.ts with one bucket: the shard's gradient sum as a `part`, then `grad` with its sums;
           // the coordinator's `update` carries the reduced sum.

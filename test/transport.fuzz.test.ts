@@ -188,9 +188,9 @@ test('mutated ws-engine messages of every type are each accepted or refused with
     { type: 'leave', reason: 'Ctrl-C' },
   ];
   for (const m of samples) coordinatorMessages.validate(codec.decode(packr.pack(m)), engineDims); // the samples are valid
-  const ring = { type: 'ring', step: 4, attempt: 1, round: 0, offset: 0, values: f32(8) };
+  const ring = { type: 'ring', step: 4, attempt: 1, bucket: 0, round: 0, offset: 0, values: f32(8) };
   peerMessages.validate(codec.decode(packr.pack(ring)), engineDims);
-  peerMessages.validate(codec.decode(packr.pack({ type: 'ring16', step: 4, attempt: 1, round: 0, offset: 0, packed: new Uint8Array(16) })), engineDims);
+  peerMessages.validate(codec.decode(packr.pack({ type: 'ring16', step: 4, attempt: 1, bucket: 0, round: 0, offset: 0, packed: new Uint8Array(16) })), engineDims);
 
   const oddValues = [undefined, null, true, -1, 1.5, 2 ** 53, -0, NaN, Infinity, '', 'x'.repeat(2_000), 'ws://x', [], {}, { __proto__: null, a: 1 },
     new Float32Array(P + 1), new Float32Array(0), new Float64Array(P), new Uint8Array(P * 4), Buffer.alloc(32), [1, 2, 3], { start: 0 }];

@@ -9,6 +9,7 @@ import { partitionRanges } from '../src/collective/index.js';
 import type { PeerMessage } from '../src/engine/ws/messages.js';
 import { PeerLinks, type PeerInbox } from '../src/engine/ws/peer-links.js';
 import { ringAllReduce, type RingRound } from '../src/engine/ws/ring.js';
+import { RingDemux } from '../src/engine/ws/ring-demux.js';
 import type { Connection } from '../src/transport/index.js';
 import { silentLogger } from '../src/transport/log.js';
 
@@ -64,6 +65,7 @@ function round(ring: Member[], r: number, step: number, floats: number, chunkFlo
   return {
     step,
     attempt: 1,
+    bucket: 0,
     rank: r,
     size: ring.length,
     segments: partitionRanges(floats, ring.length),
@@ -143,5 +145,37 @@ test('the rounds are pipelined: a worker forwards a finished piece before the ro
     assert.ok(order.indexOf(`0:1:${segments[1].start}`) < order.indexOf(`1:0:${segments[1].end - chunkFloats}`), order.join(' '));
   } finally {
     await closeRing(ring);
+  }
+});
+
+test('two buckets\' rings at once on the same links (RingDemux): each ends with the ring-order sum of its bucket, n = 2 and 3', async () => {
+  for (const n of [2, 3]) {
+    const floats = 3_000;
+    const ring = await openRing(n, floats);
+    try {
+      // Two buckets in backward order, [1200, 3000) then [0, 1200); bucket 1 starts at once, while
+      // bucket 0 still travels, so their pieces interleave on every link.
+      const buckets = [{ start: 1_200, end: floats }, { start: 0, end: 1_200 }];
+      const vectors = Array.from({ length: n }, (_, r) => vectorOf(r, floats));
+      const want = Array.from({ length: n }, () => new Float32Array(floats));
+      for (const b of buckets) {
+        const sum = ringOrderSum(vectors.map((v) => v.slice(b.start, b.end)), b.end - b.start);
+        for (const w of want) w.set(sum, b.start);
+      }
+      await Promise.all(
+        vectors.map((v, r) => {
+          const demux = new RingDemux(ring[r].prev, buckets.length, 7, 1);
+          return Promise.all(
+            buckets.map((b, k) => {
+              const segments = partitionRanges(b.end - b.start, n).map((s) => ({ start: s.start + b.start, end: s.end + b.start }));
+              return ringAllReduce(v, round(ring, r, 7, floats, 100, { bucket: k, segments, prev: demux.forBucket(k) }));
+            }),
+          );
+        }),
+      );
+      for (let r = 0; r < n; r++) assert.deepEqual(vectors[r], want[r], `n = ${n}: worker ${r}`);
+    } finally {
+      await closeRing(ring);
+    }
   }
 });

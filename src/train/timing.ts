@@ -90,13 +90,20 @@ export class StepTimings {
   }
 }
 
-/** A worker's communication time and the part of it that ran while it was still computing. */
+/**
+ * A worker's communication time and the part of it that ran while it was still computing: the
+ * union of its buckets' all-reduce intervals (two buckets' rings overlap in time: ring-demux.ts).
+ */
 function overlapOf(t: WorkerTimeline): WorkerTimeline & { commMs: number; hiddenMs: number } {
   let commMs = 0;
   let hiddenMs = 0;
-  for (const b of t.buckets) {
-    commMs += Math.max(0, b.endMs - b.startMs);
-    hiddenMs += Math.max(0, Math.min(b.endMs, t.computeMs) - b.startMs);
+  let covered = 0; // the union so far ends here
+  for (const b of [...t.buckets].sort((x, y) => x.startMs - y.startMs)) {
+    const start = Math.max(b.startMs, covered);
+    if (b.endMs <= start) continue;
+    commMs += b.endMs - start;
+    hiddenMs += Math.max(0, Math.min(b.endMs, t.computeMs) - start);
+    covered = b.endMs;
   }
   return { ...t, commMs: round3(commMs), hiddenMs: round3(hiddenMs) };
 }

@@ -859,7 +859,9 @@ interface StateFetch {
 
 /** The start-up line about buckets, overlap and compression; compression says that the contract changes. */
 function describeGradients(buckets: readonly Range[], overlap: boolean, compress: Compress, feedback: boolean, chunks: number): string {
-  const sizes = buckets.map((b) => `${((4 * (b.end - b.start)) / 2 ** 20).toFixed(2)}`).join(', ');
+  const mib = buckets.map((b) => ((4 * (b.end - b.start)) / 2 ** 20).toFixed(2));
+  // A small --bucket-mb can make hundreds: then the first few and the last.
+  const sizes = mib.length <= 10 ? mib.join(', ') : `${mib.slice(0, 8).join(', ')}, …, ${mib[mib.length - 1]}`;
   const how = chunks > 0
     ? `gradients: --reduce-chunks ${chunks} sends whole chunk gradients (no buckets, no overlap)`
     : `gradients: ${plural(buckets.length, 'bucket')} in backward order (${sizes} MiB; --bucket-mb), ${overlap ? 'each all-reduced as soon as backward has finished it (--overlap on)' : 'all-reduced after the whole backward pass (--overlap off)'}`;

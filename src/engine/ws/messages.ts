@@ -18,7 +18,8 @@ import { defineMessages, f, type MessagesOf } from '../../transport/index.js';
  * `part`s, `--compress` (issue 20). 5: `--coordinator-replica on-demand` (`fetchState`, a ring
  * report of `norm`, `reducedSumSq`; issue 20). 6: buckets cut inside a weight at row boundaries,
  * its gradient computed in row blocks (the blocks change a product's last bits, so both sides must
- * cut alike).
+ * cut alike); a bucket's ring starts while the previous bucket's all-gather is on the wire, its
+ * pieces marked with `bucket`.
  */
 export const ENGINE_REVISION = 6;
 
@@ -230,11 +231,13 @@ const coordinatorSchemas = {
 const peerSchemas = {
   /**
    * One piece of the ring all-reduce: `round` 0..n-2 is the reduce-scatter (add into the
-   * segment), n-1..2n-3 the all-gather (copy); `offset` is the parameter index of values[0].
+   * segment), n-1..2n-3 the all-gather (copy); `bucket` is the gradient bucket whose ring it
+   * belongs to (two buckets' rings share the link: ring-demux.ts); `offset` is the parameter index
+   * of values[0].
    */
-  ring: { step, attempt, round: count, offset: count, values: f.float32({ maxLength: 'params' }) },
+  ring: { step, attempt, bucket: count, round: count, offset: count, values: f.float32({ maxLength: 'params' }) },
   /** The same piece as 16-bit floats (--compress): `values.length / 2` of them. */
-  ring16: { step, attempt, round: count, offset: count, packed },
+  ring16: { step, attempt, bucket: count, round: count, offset: count, packed },
 } as const;
 
 export const coordinatorMessages = defineMessages(coordinatorSchemas);

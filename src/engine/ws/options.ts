@@ -32,10 +32,13 @@ export const wsDefaults = Object.freeze({
   hashEvery: 100,
   /**
    * Gradient buckets of at least this many bytes, in backward order (`--bucket-mb`): small enough
-   * that the first bucket's all-reduce starts early in backward, large enough that per-bucket
-   * latency (2(n-1) ring rounds) stays small against its transfer (docs/benchmarks.md, "Overlap").
+   * that the first bucket's all-reduce starts during backward, large enough that each bucket's
+   * ring latency (2(n-1) rounds) stays small against its transfer. Measured in the namespace lab
+   * (W2, n = 2, 1 Gbit/s; docs/benchmarks.md) against 1, 2 and 8 MiB: on the rate-limited link the
+   * best or within 2 %; with the lab's user-space delay one bucket (no overlap) ran 3-7 % faster,
+   * as overlapped messages there compete with compute for the delay process's CPU.
    */
-  bucketBytes: 1 << 20,
+  bucketBytes: 4 << 20,
   /** Largest ring piece: backpressure works per piece, and a piece is one frame. */
   ringChunkBytes: 1 << 20,
   /** Largest piece of a shipped dataset. */

@@ -24,17 +24,21 @@ import { EngineError } from '../../errors.js';
 import { addHalf, decodeHalf, halfBytes, halfOf, HalfScratch, roundHalf, type Connection, type HalfKind } from '../../transport/index.js';
 import type { Range } from '../../collective/index.js';
 import type { PeerMessage } from './messages.js';
-import { abortable, Superseded, type PeerInbox } from './peer-links.js';
+import { abortable, Superseded } from './peer-links.js';
+import type { PieceSource } from './ring-demux.js';
 
 export interface RingRound {
   step: number;
   attempt: number;
+  /** The bucket this ring reduces (its pieces say so: two buckets' rings may share the link). */
+  bucket: number;
   rank: number;
   size: number;
   segments: Range[];
   chunkFloats: number;
   next: Connection<PeerMessage>;
-  prev: PeerInbox;
+  /** The predecessor's pieces of this bucket (RingDemux.forBucket). */
+  prev: PieceSource;
   signal: AbortSignal;
   /** Called once, after the reduce-scatter, with the segment this worker finished. */
   onReduced(segment: Range): void;
@@ -150,7 +154,7 @@ export async function ringAllReduce(buffer: Float32Array, r: RingRound): Promise
       for (const [start, end] of pieces(segment, r.chunkFloats)) {
         if (t > 0 && !progress.reached(t - 1, end - segment.start)) await abortable(progress.until(t - 1, end - segment.start), r.signal, 'a ring send');
         const values = buffer.subarray(start, end);
-        const piece = { step: r.step, attempt: r.attempt, round: t, offset: start };
+        const piece = { step: r.step, attempt: r.attempt, bucket: r.bucket, round: t, offset: start };
         const message: PeerMessage = half ? { type: 'ring16', ...piece, packed: halfBytes(scratch!.encode(half, values)) } : { type: 'ring', ...piece, values };
         await abortable(r.next.send(message), r.signal, 'a ring send');
       }
@@ -211,9 +215,9 @@ async function nextPiece(r: RingRound, round: number, offset: number, segment: R
       throw new Superseded('this ring attempt');
     }
     const piece: Piece = m.type === 'ring' ? { ...m, length: m.values.length } : { ...m, half: halfOf(m.packed), length: m.packed.length >>> 1 };
-    if (m.round !== round || m.offset !== offset || m.offset + piece.length > segment.end || (m.type === 'ring16' && m.packed.length % 2 !== 0)) {
+    if (m.bucket !== r.bucket || m.round !== round || m.offset !== offset || m.offset + piece.length > segment.end || (m.type === 'ring16' && m.packed.length % 2 !== 0)) {
       throw new RingLinkError(
-        `the predecessor sent piece [${m.offset}, ${m.offset + piece.length}) of round ${m.round}; expected round ${round} at offset ${offset} within [${segment.start}, ${segment.end})`,
+        `the predecessor sent piece [${m.offset}, ${m.offset + piece.length}) of bucket ${m.bucket}, round ${m.round}; expected bucket ${r.bucket}, round ${round} at offset ${offset} within [${segment.start}, ${segment.end})`,
       );
     }
     return piece;

@@ -26,6 +26,7 @@ import type { EngineSetup, GradientResult } from '../engine.js';
 import { ThreadsEngine, type FaultInjection } from '../threads.js';
 import { ErrorFeedback } from './compression.js';
 import { BucketQueue, bucketSegments, StepTimeline } from './step-buckets.js';
+import { RingDemux } from './ring-demux.js';
 import { coordinatorMessages, ENGINE_REVISION, type CoordinatorMessage, type MessageOf, type SetupMessage, type ShardSums, type StepMessage } from './messages.js';
 import { wsDefaults } from './options.js';
 import { EngineCloseCode } from './worker-link.js';
@@ -689,42 +690,62 @@ class WorkerSession {
     const report = ring.report ?? 'segment';
     const engine = this.#engine!;
     const norm = report === 'norm' ? new RingNorm(setup.buckets, ring.size, (start, end) => engine.normSq(reduced(), start, end)) : null;
+    const demux = new RingDemux(prev, segments.length, m.step, m.attempt);
+    const failures: unknown[] = []; // of the rings started so far
+    let previousScattered: Promise<unknown> = Promise.resolve();
+    const settled: Promise<unknown>[] = [];
+    let inOrder: Promise<void> = Promise.resolve();
     for (let b = 0; b < segments.length; b++) {
       await abortable(queue.take(b), signal, 'waiting for a bucket');
+      // At most two buckets on the link: b's ring starts once b-1's reduce-scatter is done (its
+      // all-gather may still travel: ring-demux.ts) and b-2's ring is over.
+      await Promise.all([previousScattered, settled[b - 2]]);
+      if (failures.length > 0) throw failures[0];
       timeline.started(b);
       this.#feedback?.apply(reduced(), setup.buckets[b]);
       let finished: Range | null = null;
-      try {
-        await ringAllReduce(reduced(), {
-          step: m.step,
-          attempt: m.attempt,
-          rank: ring.rank,
-          size: ring.size,
-          segments: segments[b],
-          chunkFloats: setup.ringChunkFloats,
-          next,
-          prev,
-          signal,
-          compress,
-          onReduced: (segment) => (finished = segment),
-        });
-      } catch (error) {
+      let scattered!: () => void;
+      const reduceScattered = new Promise<void>((resolve) => (scattered = resolve));
+      const done = ringAllReduce(reduced(), {
+        step: m.step,
+        attempt: m.attempt,
+        bucket: b,
+        rank: ring.rank,
+        size: ring.size,
+        segments: segments[b],
+        chunkFloats: setup.ringChunkFloats,
+        next,
+        prev: demux.forBucket(b),
+        signal,
+        compress,
+        onReduced: (segment) => {
+          finished = segment;
+          scattered();
+        },
+      }).catch(async (error: unknown) => {
         if (error instanceof RingLinkError) await fail(ring.prevName, error);
         if (error instanceof Superseded) throw error;
-        await fail(ring.nextName, error); // a failed send: the link to the successor
-      }
-      timeline.ended(b);
-      // Only now, with the bucket's all-gather complete: a result sent after the reduce-scatter
+        return fail(ring.nextName, error); // a failed send: the link to the successor
+      });
+      done.then(() => timeline.ended(b), (error: unknown) => failures.push(error));
+      settled[b] = done.catch(() => {});
+      previousScattered = Promise.race([reduceScattered, settled[b]]);
+      // In bucket order, once its all-gather is complete: a result sent after the reduce-scatter
       // would let the coordinator apply the update while a successor's all-gather is incomplete.
-      const seg = finished as Range | null;
-      if (!seg || signal.aborted) throw new Superseded('this step');
-      // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
-      // worker shares its host), from another worker (--reduced-from), or only its norm (on demand).
-      if (norm) norm.add(setup.buckets[b].start, setup.buckets[b].end);
-      if (report === 'none' || report === 'norm') continue;
-      const sent = report === 'bucket' ? setup.buckets[b] : seg;
-      await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: sent.start, ...this.#wire(reduced().subarray(sent.start, sent.end)) });
+      inOrder = inOrder.then(async () => {
+        await done;
+        const seg = finished as Range | null;
+        if (!seg || signal.aborted) throw new Superseded('this step');
+        // The coordinator takes the reduced bucket from this worker's segment, from all of it (this
+        // worker shares its host), from another worker (--reduced-from), or only its norm (on demand).
+        if (norm) norm.add(setup.buckets[b].start, setup.buckets[b].end);
+        if (report === 'none' || report === 'norm') return;
+        const sent = report === 'bucket' ? setup.buckets[b] : seg;
+        await this.#connection.send({ type: 'part', step: m.step, attempt: m.attempt, offset: sent.start, ...this.#wire(reduced().subarray(sent.start, sent.end)) });
+      });
+      inOrder.catch(() => {}); // awaited below; a failure meanwhile is not unhandled
     }
+    await inOrder;
     await computed;
     return norm?.total();
   }
