@@ -81,8 +81,8 @@ interface DptrainRun {
 
 function dptrainRun(variant: string): DptrainRun {
   return {
-    compress: variant.endsWith('bf16') ? 'bf16' : 'none',
-    overlap: variant !== 'dptrain-no-overlap',
+    compress: variant.includes('bf16') ? 'bf16' : 'none',
+    overlap: !variant.endsWith('no-overlap'),
     replica: variant.startsWith('dptrain-on-demand') ? 'on-demand' : 'full',
   };
 }
@@ -145,7 +145,7 @@ async function runDdp(w: (typeof WORKLOADS)[number], n: number, hook: string, fl
   return { sps: (w.batchSize / r.step_ms) * 1000, stepMs: r.step_ms, computeMs: r.nosync_ms, exposedMs: exposed, commMs: r.allreduce_ms, overlap: Math.min(1, Math.max(0, 1 - exposed / r.allreduce_ms)) };
 }
 
-const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'dptrain-on-demand', 'dptrain-on-demand-bf16', 'ddp', 'ddp-fp16'] as const;
+const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'dptrain-on-demand', 'dptrain-on-demand-bf16', 'dptrain-on-demand-no-overlap', 'dptrain-on-demand-bf16-no-overlap', 'ddp', 'ddp-fp16'] as const;
 
 type Flags = ReturnType<typeof parseFlags>;
 function parseFlags() {
@@ -162,7 +162,7 @@ function parseFlags() {
     // reduced gradient on its own host, --reduced-from local); h0: a host of its own.
     coordinator: 'h1',
     'ddp-window-steps': '20',
-    variants: VARIANTS.join(','),
+    variants: VARIANTS.filter((v) => !v.startsWith('dptrain-on-demand') || !v.endsWith('no-overlap')).join(','),
   });
   for (const w of flags.workloads.split(',')) if (!['W1', 'W2'].includes(w)) badFlagValue(`--workloads: ${w} is not W1 or W2`);
   for (const v of flags.variants.split(',')) if (!(VARIANTS as readonly string[]).includes(v)) badFlagValue(`--variants: ${v} is not one of ${VARIANTS.join(', ')}`);
@@ -218,7 +218,7 @@ function printTable(rate: string, n: number, flags: Flags, workloads: typeof WOR
   console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in ${flags.coordinator} + ${n} workers in h1…h${n}; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
   console.log('| workload | run | samples/s [min–max] | vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
-  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', 'dptrain-on-demand': 'dptrain --coordinator-replica on-demand', 'dptrain-on-demand-bf16': 'dptrain on-demand --compress bf16', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
+  const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', 'dptrain-on-demand': 'dptrain --coordinator-replica on-demand', 'dptrain-on-demand-bf16': 'dptrain on-demand --compress bf16', 'dptrain-on-demand-no-overlap': 'dptrain on-demand --overlap off', 'dptrain-on-demand-bf16-no-overlap': 'dptrain on-demand bf16 --overlap off', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
   for (const w of workloads) {
     const ddp = results.get(`${w.name}|ddp`);
     const base = ddp ? median(ddp.map((s) => s.sps)) : Number.NaN;

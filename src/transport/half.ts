@@ -174,8 +174,8 @@ interface HalfExports {
 
 /**
  * The bf16 kernels of asm/half.ts (dist/wasm/half.wasm), eight values per SIMD step: about 5x
- * faster than the loops above, their copies in and out included (docs/benchmarks.md, "The namespace
- * lab"). Null where the file is not built or the runtime lacks WebAssembly SIMD: then the loops.
+ * faster than the loops above, their copies in and out included (docs/benchmarks.md, "Third
+ * pass"). Null where the file is not built or the runtime lacks WebAssembly SIMD: then the loops.
  */
 const simd = (() => {
   const wasm = (globalThis as unknown as { WebAssembly?: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => object; Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly;
