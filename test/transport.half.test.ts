@@ -69,7 +69,7 @@ test('addHalf adds the decoded values in float32; halfOf copies bytes that are n
   }
 });
 
-test('the bf16 SIMD kernels (asm/half.ts) give the JavaScript reference\'s bits: 2^20 random float32 patterns, every bf16 pattern, any length and offset', () => {
+test('the SIMD kernels (asm/half.ts) give the JavaScript reference\'s bits: 2^20 random float32 patterns, every bf16 pattern, fp16 limits, any length and offset', () => {
   assert.equal(halfKernel, 'wasm-simd', 'npm run build builds dist/wasm/half.wasm, and Node 20 has WebAssembly SIMD');
   const rng = new Rng(11, 'bf16-simd');
   const n = (1 << 20) + 5; // several 16,384-value blocks and a tail of 5
@@ -108,4 +108,16 @@ test('the bf16 SIMD kernels (asm/half.ts) give the JavaScript reference\'s bits:
   roundHalf('bf16', rounded[0]);
   halfReference.round('bf16', rounded[1]);
   same(rounded[0], rounded[1], 'round');
+
+  // fp16's encoding runs in SIMD too (its decoding is the reference's table): subnormals, the
+  // overflow to Infinity from 65520, ties to even, NaN.
+  const fp16Values = values.slice();
+  [65504, 65519.99, 65520, -65520, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -14, 3 * 2 ** -26, 1 + 2 ** -11, 1 + 3 * 2 ** -11].forEach((v, i) => (fp16Values[100 + i] = v));
+  const fp16Ref = new Uint16Array(n);
+  halfReference.encode('fp16', fp16Values, fp16Ref);
+  same(encodeHalf('fp16', fp16Values), fp16Ref, 'fp16 encode');
+  const fp16Rounded = [fp16Values.slice(), fp16Values.slice()];
+  roundHalf('fp16', fp16Rounded[0]);
+  halfReference.round('fp16', fp16Rounded[1]);
+  same(fp16Rounded[0], fp16Rounded[1], 'fp16 round');
 });

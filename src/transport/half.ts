@@ -71,7 +71,7 @@ export function encodeHalf(kind: HalfKind, values: Float32Array): Uint16Array {
 export function encodeHalfInto(kind: HalfKind, values: Float32Array, out: Uint16Array): Uint16Array {
   if (out.length < values.length) throw new RangeError(`${values.length} values do not fit an output of ${out.length}`);
   const view = out.subarray(0, values.length);
-  if (kind === 'bf16' && simd) simd.encode(values, view);
+  if (simd) simd.encode(kind, values, view);
   else halfReference.encode(kind, values, view);
   return view;
 }
@@ -116,13 +116,14 @@ export function addHalf(kind: HalfKind, half: Uint16Array, out: Float32Array, of
 
 /** values[i] = its nearest 16-bit value (what a receiver decodes), in place (no array allocated). */
 export function roundHalf(kind: HalfKind, values: Float32Array): void {
-  if (kind === 'bf16' && simd) simd.round(values);
+  if (simd) simd.round(kind, values);
   else halfReference.round(kind, values);
 }
 
 /**
- * The JavaScript conversions: what the bits are. bf16 runs through the SIMD kernels below where
- * they load (the same bits; test/transport.half.test.ts compares them), fp16 always here.
+ * The JavaScript conversions: what the bits are. The SIMD kernels below give the same bits where
+ * they load (test/transport.half.test.ts compares them): all of bf16's, and fp16's encoding (its
+ * decoding is a table look-up here).
  */
 export const halfReference = {
   encode(kind: HalfKind, values: Float32Array, out: Uint16Array): void {
@@ -166,6 +167,7 @@ const BLOCK = 16_384;
 
 interface HalfExports {
   encodeBf16(src: number, dst: number, n: number): void;
+  encodeFp16(src: number, dst: number, n: number): void;
   decodeBf16(src: number, dst: number, n: number): void;
   addBf16(src: number, dst: number, n: number): void;
   roundBf16(p: number, n: number): void;
@@ -173,7 +175,7 @@ interface HalfExports {
 }
 
 /**
- * The bf16 kernels of asm/half.ts (dist/wasm/half.wasm), eight values per SIMD step: about 5x
+ * The kernels of asm/half.ts (dist/wasm/half.wasm), eight values per SIMD step: about 5x
  * faster than the loops above, their copies in and out included (docs/benchmarks.md, "Third
  * pass"). Null where the file is not built or the runtime lacks WebAssembly SIMD: then the loops.
  */
@@ -195,10 +197,11 @@ const simd = (() => {
     for (let i = 0; i < n; i += BLOCK) each(i, Math.min(BLOCK, n - i));
   };
   return {
-    encode: (values: Float32Array, out: Uint16Array) =>
+    encode: (kind: HalfKind, values: Float32Array, out: Uint16Array) =>
       blocks(values.length, (i, k) => {
         floats.set(values.subarray(i, i + k));
-        x.encodeBf16(F, H, k);
+        if (kind === 'bf16') x.encodeBf16(F, H, k);
+        else x.encodeFp16(F, H, k);
         out.set(halves.subarray(0, k), i);
       }),
     decode: (half: Uint16Array, out: Float32Array, offset: number) =>
@@ -214,11 +217,16 @@ const simd = (() => {
         x.addBf16(H, F, k);
         out.set(floats.subarray(0, k), offset + i);
       }),
-    round: (values: Float32Array) =>
+    round: (kind: HalfKind, values: Float32Array) =>
       blocks(values.length, (i, k) => {
         floats.set(values.subarray(i, i + k));
-        x.roundBf16(F, k);
-        values.set(floats.subarray(0, k), i);
+        if (kind === 'bf16') {
+          x.roundBf16(F, k);
+          values.set(floats.subarray(0, k), i);
+        } else {
+          x.encodeFp16(F, H, k);
+          halfReference.decode('fp16', halves.subarray(0, k), values, i);
+        }
       }),
   };
 })();
