@@ -402,7 +402,7 @@ export class Model {
    * where the kernels offer row blocks (blas); elsewhere, and for cuts off a row boundary, nothing changes.
    */
   setGradientCuts(cuts: readonly number[]): void {
-    const rowCuts = this.#ops.map(({ op }, i) => {
+    this.#rowCuts = this.#ops.map(({ op }, i) => {
       const w = this.#opTensors[i][0];
       if (!op.splitsWeightRows || !w || this.#k.matmulDyTXAccRows === undefined) return [];
       const rowWidth = w.size / w.shape[0];
@@ -411,7 +411,6 @@ export class Model {
         .map((c) => (c - w.offset) / rowWidth)
         .sort((a, b) => b - a);
     });
-    this.#rowCuts = rowCuts;
   }
 
   /**
