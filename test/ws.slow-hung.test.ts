@@ -48,11 +48,13 @@ test('a worker slowed by a SIGSTOP/SIGCONT duty cycle is named as the slowest wi
   assert.ok((warning.responseMs as number) > 1.5 * (warning.referenceMs as number));
   assert.ok((warning.share as number) > 0.5, `share ${warning.share}`);
   assert.deepEqual(coordinator.messages(/^worker "(w1|w3)" .* is slow/), [], 'only w2 is slow');
-  // The progress lines after the slowdown name w2 as the slowest, with its share.
+  // The progress lines (every few seconds, 3 in this run) name w2 as the slowest with its share;
+  // not necessarily the last one: a window of a few steps on 2 shared cores can find another
+  // worker slower for a moment (the warning above covers many steps).
   const progress = coordinator.lines.filter((l) => l.progress && /; slowest: /.test(l.msg));
-  assert.ok(progress.length >= 1, coordinator.log());
-  assert.match(progress.at(-1)!.msg, /; slowest: w2 \(\d+% of step time\)/);
-  assert.match(progress.at(-1)!.msg, /w2 \([^)]*answers in [\d.]+ ms = \d+% of the step\)/);
+  const namingW2 = progress.filter((l) => /; slowest: w2 \(\d+% of step time\)/.test(l.msg));
+  assert.ok(namingW2.length >= 1, `w2 slowest in none of ${progress.length} progress lines: ${coordinator.log()}`);
+  assert.match(namingW2.at(-1)!.msg, /w2 \([^)]*answers in [\d.]+ ms = \d+% of the step\)/);
 
   // Never dropped: every step was computed by all three.
   assert.deepEqual(coordinator.messages(/dropping worker|lost worker|recomputing/), []);
