@@ -77,6 +77,11 @@ test('an auto run changes B mid-epoch, passes over every sample once per epoch, 
     if (c.phi !== null) {
       assert.ok(Math.abs(c.gain - adaScaleGain(c.batchSize, c.phi, 8)) < 1e-12);
       assert.ok(Math.abs(next.lr - 0.05 * c.gain) < 1e-12, `lr ${next.lr} = 0.05 × gain ${c.gain}`);
+      // The model's speed-up over B0: goodput of the new B over B0's under T(B) = 1 + 0.01·B ms.
+      const goodputAt = (b: number) => (b / (1 + 0.01 * b)) * ((c.phi! + 8) / (c.phi! + b));
+      assert.ok(Math.abs(c.overBase! / (goodputAt(c.batchSize) / goodputAt(8)) - 1) < 1e-9, `overBase ${c.overBase}`);
+    } else {
+      assert.equal(c.overBase, null);
     }
   }
   assert.ok(choices.some((c) => c.reason === 'goodput' || c.reason === 'limited'));
@@ -136,6 +141,15 @@ test('the run report of an auto run draws B(t) with φ(t), the predicted goodput
   assert.deepEqual(batch.series.map((s) => s.label), ['batch size B', 'φ (B_simple)', 'best B of the model']);
   const choices = records(out).filter((r): r is AdaptRecord => r.type === 'adapt');
   assert.deepEqual(batch.series[0].values.filter((v) => v !== null), choices.map((c) => c.batchSize));
+  // Beside the predicted goodput, B0's under the same φ and fit: their ratio is `overBase`.
+  const goodput = charts.get('adaptive-goodput')!;
+  assert.deepEqual(goodput.series.map((s) => s.label), ['predicted goodput', 'at B0']);
+  const [atB, atB0] = goodput.series.map((s) => s.values);
+  const predicted = choices.filter((c) => c.goodput !== null);
+  assert.ok(predicted.length > 0);
+  const ratios = atB0.flatMap((v, i) => (v !== null && atB[i] !== null ? [atB[i]! / v] : []));
+  assert.equal(ratios.length, predicted.length);
+  ratios.forEach((r, i) => assert.ok(Math.abs(r - predicted[i].overBase!) < 1e-9, `${r} vs ${predicted[i].overBase}`));
 });
 
 test('without a measured noise scale a choice moves B back toward B0, at most 2x at a time', () => {

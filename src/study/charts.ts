@@ -37,7 +37,8 @@ export const CHART_SCRIPT = `
     if (v == null) return '';
     var a = Math.abs(v);
     if (a === 0) return '0';
-    if (a >= 1e5 || a < 1e-3) return v.toExponential(0).replace('e+', 'e');
+    // Three significant digits in exponent form too: 110000 is 1.1e5, not a second "1e5".
+    if (a >= 1e5 || a < 1e-3) return Number(v.toPrecision(3)).toExponential().replace('e+', 'e');
     return String(Number(v.toPrecision(3)));
   }
   function ticks(u, vals) { return vals.map(tick); }

@@ -412,8 +412,12 @@ function adaptiveCharts(adapt: AdaptRecord[]): (ChartDef | null)[] {
       ],
     ),
     chart(
-      { id: 'adaptive-goodput', title: 'Predicted goodput at the chosen batch size', note: 'goodput(B) = B/T(B) · E(B): samples per second times the progress per sample relative to B0, E(B) = (φ + B0)/(φ + B).', xLabel: 'step', yLabel: 'base-batch samples / s', xLog: false, yLog: false },
-      [{ label: 'predicted goodput', style: 'line', color: 0, points: at((r) => r.goodput) }],
+      { id: 'adaptive-goodput', title: 'Predicted goodput at the chosen batch size', note: 'goodput(B) = B/T(B) · E(B): samples per second times the progress per sample relative to B0, E(B) = (φ + B0)/(φ + B). Dashed: the goodput of B0 with the same φ and step-time fit; the ratio of the two lines is the speed-up the model expects over a fixed B0 (overBase in metrics.jsonl).', xLabel: 'step', yLabel: 'base-batch samples / s', xLog: false, yLog: false },
+      [
+        { label: 'predicted goodput', style: 'line', color: 0, points: at((r) => r.goodput) },
+        // Runs written before `overBase` existed have none: no dashed line.
+        { label: 'at B0', style: 'dashed', color: 1, points: at((r) => (r.goodput !== null && r.overBase ? r.goodput / r.overBase : null)) },
+      ],
     ),
     chart(
       { id: 'adaptive-gain', title: 'Learning-rate gain', note: 'The factor on --lr (given at B0) at the chosen batch size: AdaScale\'s r = (B/B0)(φ + B0)/(φ + B), between 1 and B/B0.', xLabel: 'step', yLabel: 'gain', xLog: false, yLog: false },

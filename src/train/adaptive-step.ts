@@ -52,12 +52,13 @@ function reportChoice(run: PreparedRun, record: AdaptRecord): void {
   run.log.info(record, describeChoice(record));
 }
 
-/** `step 120: batch size 64 → 128 (goodput: φ 183, E 0.72, predicted goodput +23%, lr gain 1.6)`. */
+/** `step 120: batch size 64 → 128 (goodput: φ 183, E 0.72, predicted goodput +23%, 1.23x B0's, lr gain 1.6)`. */
 export function describeChoice(r: AdaptRecord): string {
   const parts = [
     r.phi === null ? 'noise scale not measured yet' : `φ ${r.phi.toPrecision(3)}`,
     r.efficiency === null ? '' : `E ${r.efficiency.toPrecision(2)}`,
     r.predictedGain === null ? '' : `predicted goodput +${(r.predictedGain * 100).toFixed(0)}%`,
+    r.overBase === null ? '' : `${r.overBase.toFixed(2)}x B0's`,
     `lr gain ${r.gain.toPrecision(3)}`,
   ].filter(Boolean);
   const why = r.reason === 'workersChanged' ? `${r.workers} workers: ${r.fit ? 'using their step-time fit' : 'probing step times again'}` : r.reason;

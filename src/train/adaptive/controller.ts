@@ -87,6 +87,11 @@ export interface AdaptRecord {
   /** Predicted goodput at the new B (base-batch samples per second), and its gain over the previous B. */
   goodput: number | null;
   predictedGain: number | null;
+  /**
+   * goodput(B) / goodput(B0): the speed-up the model expects over training at a fixed B0 with the
+   * same rate (the default run's batch size), probe and step times aside.
+   */
+  overBase: number | null;
   /** √(a·φ/b): the unconstrained best B of the fitted model. */
   optimum: number | null;
   /** The step-time model used: T(B) = fixedMs + perSampleMs·B for `workers`. */
@@ -300,6 +305,7 @@ export class AdaptiveBatch {
       gain: this.gain({ ...before, batchSize }, gns),
       goodput: phi === null || line === null ? null : goodput(batchSize, phi, b0, line),
       predictedGain,
+      overBase: phi === null || line === null ? null : goodput(batchSize, phi, b0, line) / goodput(b0, phi, b0, line),
       optimum: phi === null || line === null ? null : analyticOptimum(phi, line),
       fit: line && { workers: at.workers, fixedMs: line.fixedMs, perSampleMs: line.perSampleMs, batchSizes: line.batchSizes, given: line.given },
     };
