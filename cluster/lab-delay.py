@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Userspace delay and loss for `cluster/lab` on kernels without sch_netem.
 
-Runs inside one lab namespace. An nftables rule there sends every packet that leaves through
-eth0 to NFQUEUE QUEUE; this program holds each packet's verdict for DELAY_MS (accept), or drops
+Runs inside one lab namespace. An iptables rule there sends every packet that arrives on eth0
+to NFQUEUE QUEUE; this program holds each packet's verdict for DELAY_MS (accept), or drops
 it with probability LOSS_PCT / 100. Only packet metadata crosses into userspace (NFQNL_COPY_META);
 GSO packets are queued whole (NFQA_CFG_F_GSO), so one verdict covers up to 64 KiB of TCP data.
 Verdicts leave in arrival order, so one NFQNL_MSG_VERDICT_BATCH accepts every packet that is due.
 
+cluster/lab-delay.c does the same for less than half the CPU; cluster/lab builds and prefers it
+where cc exists, and runs this one otherwise (or with DPTRAIN_LAB_DELAYER=python).
+
 Standard library only (raw netlink; see linux/netfilter/nfnetlink_queue.h). Prints "ready" on
-stdout once bound, so the caller can install the nft rule without a window of dropped packets.
+stdout once bound, so the caller can add the iptables rule without a window of dropped packets.
 Usage: lab-delay.py --queue 0 --delay-ms 5 --loss-pct 0 [--seed N] [--check]
 """
 import argparse

@@ -597,14 +597,14 @@ function processCpuMs(pid: number): number {
   }
 }
 
-/** The lab's cluster/lab-delay.py processes (the NFQUEUE delay of the fallback shaper), by pid. */
+/** The lab's delay processes (cluster/lab-delay.c or .py: the NFQUEUE delay of the fallback shaper), by pid. */
 function delayProcesses(prefix: string, hosts: number): number[] {
   const pids: number[] = [];
   for (let i = 0; i < hosts; i++) {
     const r = spawnSync('ip', ['netns', 'pids', `${prefix}-h${i}`], { encoding: 'utf8' });
     for (const pid of r.stdout.split(/\s+/).filter(Boolean).map(Number)) {
       try {
-        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('lab-delay.py')) pids.push(pid);
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('lab-delay')) pids.push(pid);
       } catch {
         // gone
       }
@@ -847,7 +847,7 @@ async function labSection(flags: Flags): Promise<void> {
       const frames = Number(flags['lab-raw-frames']);
       const delayers = delayProcesses(prefix, hosts);
       const delayCpuMs = () => delayers.reduce((a, pid) => a + processCpuMs(pid), 0);
-      console.log(`  ${delayers.length} cluster/lab-delay.py processes (the NFQUEUE delay of the fallback shaper; their CPU is shown apart)`);
+      console.log(`  ${delayers.length} cluster/lab-delay processes (the NFQUEUE delay of the fallback shaper; their CPU is shown apart)`);
       const r = await measureAllReduce(cluster, configs, Number(flags['lab-runs']), Number(flags['min-rep-ms']), () => rawPair(place(2), place(1), frames, 'random'), null, delayers.length > 0 ? delayCpuMs : null);
       const ring = configs
         .filter((c) => c.algo === 'ring' && c.size === 'W2')

@@ -124,6 +124,42 @@ test('three hosts with 5 ms delay: a TCP round trip between two namespaces takes
   assert.doesNotMatch(rootAddresses, /10\.77\.0\./);
 });
 
+/** The command line of the delay process in lab host `host` (the NFQUEUE fallback), or ''. */
+function delayProcessOf(host: string): string {
+  const pids = spawnSync('ip', ['netns', 'pids', `${env.DPTRAIN_LAB_PREFIX}-${host}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  return pids.map((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')).find((cmd) => cmd.includes('lab-delay')) ?? '';
+}
+
+test('both delay processes (cluster/lab-delay.c built with cc, and its Python twin) hold every packet for the delay: round trips of 2 x 5 ms', { timeout: 60_000 }, async (t) => {
+  if (skipUnlessLab(t)) return;
+  if (delayCheck?.status !== 0 || /delay\/loss netem/.test(delayCheck.out)) {
+    t.skip(`no NFQUEUE delay process here: ${delayCheck?.out.replace(/^lab check: /, '')}`);
+    return;
+  }
+  const kinds = [
+    { name: 'c', available: spawnSync('cc', ['--version']).status === 0, process: /\/lab-delay-[0-9a-f]{16} --queue 0 --delay-ms 5 /, why: 'cc is not installed' },
+    { name: 'python', available: spawnSync('python3', ['--version']).status === 0, process: /lab-delay\.py --queue 0 --delay-ms 5 /, why: 'python3 is not installed' },
+  ];
+  up('3');
+  const server = await startIn('h0', echoServer('10.77.0.1', 7101));
+  try {
+    for (const kind of kinds) {
+      if (!kind.available) {
+        t.diagnostic(`DPTRAIN_LAB_DELAYER=${kind.name} not tried: ${kind.why}`);
+        continue;
+      }
+      const r = runLab({ ...env, DPTRAIN_LAB_DELAYER: kind.name }, ['up', '3', '--delay', '5ms']);
+      assert.equal(r.status, 0, r.out);
+      assert.match(delayProcessOf('h1'), kind.process);
+      const rtts = JSON.parse(runIn('h1', echoClient('10.77.0.1', 7101))) as number[];
+      assert.ok(Math.min(...rtts) >= 10, `${kind.name}: every round trip takes at least 2 x 5 ms: ${rtts.join(', ')} ms`);
+      assert.ok(Math.max(...rtts) < 100, `${kind.name}: and not much more: ${rtts.join(', ')} ms`);
+    }
+  } finally {
+    server.kill();
+  }
+});
+
 test('a ws connection works across namespaces', { timeout: 30_000 }, async (t) => {
   if (skipUnlessLab(t)) return;
   up('3');
