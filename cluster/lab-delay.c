@@ -122,8 +122,9 @@ static void verdict(uint16_t type, uint32_t code, uint32_t id) {
 }
 
 /* Holds (or drops) every packet of one recv() buffer. */
-static void take_packets(const char *data, ssize_t size, uint64_t due, double loss) {
-  for (const struct nlmsghdr *h = (const struct nlmsghdr *)data; NLMSG_OK(h, (size_t)size); h = NLMSG_NEXT(h, size)) {
+static void take_packets(const char *data, int size, uint64_t due, double loss) {
+  /* NLMSG_NEXT lowers `size` by each message: a signed int, so that NLMSG_OK stops at <= 0. */
+  for (const struct nlmsghdr *h = (const struct nlmsghdr *)data; NLMSG_OK(h, size); h = NLMSG_NEXT(h, size)) {
     if (h->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET)) continue;
     const char *attrs = (const char *)NLMSG_DATA(h) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
     int left = (int)h->nlmsg_len - (int)(attrs - (const char *)h);
@@ -207,7 +208,7 @@ int main(int argc, char **argv) {
     if (ppoll(&pfd, 1, timeout, NULL) > 0) {
       ssize_t n = recv(sock_fd, data, sizeof data, 0);
       if (n < 0 && errno != EINTR && errno != EAGAIN) die("recv");
-      if (n > 0) take_packets(data, n, now_ns() + delay, loss);
+      if (n > 0) take_packets(data, (int)n, now_ns() + delay, loss);
     }
     uint64_t now = now_ns();
     int due = 0;
