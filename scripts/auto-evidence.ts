@@ -62,6 +62,11 @@ const metricOf: Record<string, (r: { valLoss: number | null; valAccuracy: number
   val_loss: (r) => r.valLoss,
 };
 const better = targetKey.endsWith('acc') ? (v: number) => v >= target : (v: number) => v <= target;
+/** Whether a validation (an eval or epoch record) meets the target. */
+const meetsTarget = (record: { valLoss: number | null; valAccuracy: number | null }) => {
+  const value = metricOf[targetKey](record);
+  return value !== null && better(value);
+};
 
 const setups: Record<string, Partial<TrainConfig>> = {
   a: { batchSize: 'auto', evalEvery: Math.max(1, Math.round(evalSamples / 128)) },
@@ -136,8 +141,7 @@ function modelSpeedUp(dir: string): number | null {
 async function runOneWs(variant: string, seed: number): Promise<Outcome> {
   const dir = path.join(out, `${variant}-seed${seed}`);
   const setup = setups[variant];
-  const flags = ['--dataset', dataset, '--model', model, '--seed', String(seed), '--epochs', String(maxEpochs), '--out', dir, '--overwrite'];
-  flags.push('--batch-size', String(setup.batchSize), '--eval-every', String(setup.evalEvery));
+  const flags = ['--dataset', dataset, '--model', model, '--seed', String(seed), '--epochs', String(maxEpochs), '--out', dir, '--overwrite', '--batch-size', String(setup.batchSize), '--eval-every', String(setup.evalEvery)];
   if (setup.lr !== undefined) flags.push('--lr', String(setup.lr));
   const started = performance.now();
   const coordinator = spawnDptrain(['coordinator', '--listen', '127.0.0.1:0', '--min-workers', String(workers), '--log-format', 'json', ...flags]);
@@ -189,10 +193,7 @@ interface StepTotals {
 
 /** Step time, steps and samples up to the first validation that meets the target, or null. */
 function crossing(records: MetricsRecord[]): StepTotals | null {
-  const hit = records.findIndex((r) => {
-    const value = r.type === 'eval' || r.type === 'epoch' ? metricOf[targetKey](r) : null;
-    return value !== null && better(value);
-  });
+  const hit = records.findIndex((r) => (r.type === 'eval' || r.type === 'epoch') && meetsTarget(r));
   return hit < 0 ? null : stepTotals(records.slice(0, hit));
 }
 
@@ -219,8 +220,7 @@ async function runOne(variant: string, seed: number): Promise<Outcome> {
   const started = performance.now();
   let wall = 0;
   const check = (record: { valLoss: number | null; valAccuracy: number | null }, stop: () => void) => {
-    const value = metricOf[targetKey](record);
-    if (!reached && value !== null && better(value)) {
+    if (!reached && meetsTarget(record)) {
       reached = true;
       wall = (performance.now() - started) / 1000;
       stop();

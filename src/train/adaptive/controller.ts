@@ -291,6 +291,7 @@ export class AdaptiveBatch {
   #record(before: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number; workers: number }, batchSize: number, reason: AdaptRecord['reason'], line: (FittedLine & { given: boolean }) | null, predictedGain: number | null): AdaptRecord {
     const phi = currentPhi(gns);
     const b0 = this.settings.baseBatchSize;
+    const predicted = phi === null || line === null ? null : goodput(batchSize, phi, b0, line);
     return {
       type: 'adapt',
       epoch: at.epoch,
@@ -303,9 +304,9 @@ export class AdaptiveBatch {
       phi,
       efficiency: phi === null ? null : statisticalEfficiency(batchSize, phi, b0),
       gain: this.gain({ ...before, batchSize }, gns),
-      goodput: phi === null || line === null ? null : goodput(batchSize, phi, b0, line),
+      goodput: predicted,
       predictedGain,
-      overBase: phi === null || line === null ? null : goodput(batchSize, phi, b0, line) / goodput(b0, phi, b0, line),
+      overBase: predicted === null ? null : predicted / goodput(b0, phi!, b0, line!),
       optimum: phi === null || line === null ? null : analyticOptimum(phi, line),
       fit: line && { workers: at.workers, fixedMs: line.fixedMs, perSampleMs: line.perSampleMs, batchSizes: line.batchSizes, given: line.given },
     };
