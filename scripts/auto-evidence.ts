@@ -141,29 +141,29 @@ function modelSpeedUp(dir: string): number | null {
 async function runOneWs(variant: string, seed: number): Promise<Outcome> {
   const dir = path.join(out, `${variant}-seed${seed}`);
   const setup = setups[variant];
-  const flags = ['--dataset', dataset, '--model', model, '--seed', String(seed), '--epochs', String(maxEpochs), '--out', dir, '--overwrite', '--batch-size', String(setup.batchSize), '--eval-every', String(setup.evalEvery)];
+  const flags = ['--dataset', dataset, '--model', model, '--seed', String(seed), '--epochs', String(maxEpochs), '--out', dir, '--overwrite', '--batch-size', String(setup.batchSize), '--eval-every', String(setup.evalEvery), '--log-every', '1'];
   if (setup.lr !== undefined) flags.push('--lr', String(setup.lr));
   const started = performance.now();
   const coordinator = spawnDptrain(['coordinator', '--listen', '127.0.0.1:0', '--min-workers', String(workers), '--log-format', 'json', ...flags]);
   const url = await listeningAt(coordinator);
   const peers = Array.from({ length: workers }, (_, k) => spawnDptrain(['worker', '--connect', url, '--threads', '1', '--name', `w${k + 1}`, '--log-format', 'json']));
   for (const peer of peers) peer.stderr!.resume();
-  // Watch metrics.jsonl and end the run with Ctrl-C's signal once a validation meets the target.
-  let crossed: StepTotals | null = null;
+  // Follow metrics.jsonl and end the run with Ctrl-C's signal once a validation meets the target.
+  const tail = new MetricsTail(path.join(dir, 'metrics.jsonl'));
   let wall = 0;
   const ended = new Promise((resolve) => coordinator.once('exit', resolve));
   while (coordinator.exitCode === null && coordinator.signalCode === null) {
     await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 200))]);
-    crossed ??= crossing(readRecords(dir));
-    if (crossed && !wall) {
+    tail.read();
+    if (tail.crossed && !wall) {
       wall = (performance.now() - started) / 1000;
       coordinator.kill('SIGINT');
     }
   }
   await Promise.all(peers.map((p) => (p.exitCode === null ? new Promise((resolve) => p.once('exit', resolve)) : null)));
-  const records = readRecords(dir);
-  crossed ??= crossing(records);
-  const totals = crossed ?? stepTotals(records);
+  tail.read();
+  const crossed = tail.crossed;
+  const totals = crossed ?? tail.totals;
   return { variant, seed, reached: crossed !== null, seconds: totals.ms / 1000, steps: totals.steps, samples: totals.samples, wallSeconds: wall || (performance.now() - started) / 1000, finalBatchSize: totals.batchSize, load: os.loadavg()[0], overBase: modelSpeedUp(dir) };
 }
 
@@ -191,23 +191,46 @@ interface StepTotals {
   batchSize: number;
 }
 
-/** Step time, steps and samples up to the first validation that meets the target, or null. */
-function crossing(records: MetricsRecord[]): StepTotals | null {
-  const hit = records.findIndex((r) => (r.type === 'eval' || r.type === 'epoch') && meetsTarget(r));
-  return hit < 0 ? null : stepTotals(records.slice(0, hit));
-}
+/**
+ * metrics.jsonl of a run in progress, read from where the last read ended: the step totals so far
+ * and, once a validation meets the target, the totals up to it. Needs every step's record
+ * (--log-every 1): a missing step would leave its time out of the total, so it throws.
+ */
+class MetricsTail {
+  readonly totals: StepTotals = { ms: 0, steps: 0, samples: 0, batchSize: 0 };
+  crossed: StepTotals | null = null;
+  #offset = 0;
+  #partial = '';
 
-/** Sums over the step records of `records`. */
-function stepTotals(records: MetricsRecord[]): StepTotals {
-  const totals: StepTotals = { ms: 0, steps: 0, samples: 0, batchSize: 0 };
-  for (const r of records) {
-    if (r.type !== 'step') continue;
-    totals.ms += r.ms;
-    totals.steps += 1;
-    totals.samples = r.samples;
-    totals.batchSize = r.batchSize;
+  constructor(readonly file: string) {}
+
+  read(): void {
+    if (!fs.existsSync(this.file)) return;
+    const fd = fs.openSync(this.file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size <= this.#offset) return;
+      const bytes = Buffer.alloc(size - this.#offset);
+      fs.readSync(fd, bytes, 0, bytes.length, this.#offset);
+      this.#offset = size;
+      const lines = (this.#partial + bytes.toString('utf8')).split('\n');
+      this.#partial = lines.pop()!;
+      for (const line of lines) if (line.endsWith('}')) this.#add(JSON.parse(line) as MetricsRecord & { step: number });
+    } finally {
+      fs.closeSync(fd);
+    }
   }
-  return totals;
+
+  #add(r: MetricsRecord & { step: number }): void {
+    if (this.crossed) return;
+    if (r.type === 'step') {
+      if (r.step !== this.totals.steps) throw new Error(`${this.file}: step record ${r.step} follows ${this.totals.steps} steps (run with --log-every 1)`);
+      this.totals.ms += r.ms;
+      this.totals.steps += 1;
+      this.totals.samples = r.samples;
+      this.totals.batchSize = r.batchSize;
+    } else if ((r.type === 'eval' || r.type === 'epoch') && meetsTarget(r)) this.crossed = { ...this.totals };
+  }
 }
 
 async function runOne(variant: string, seed: number): Promise<Outcome> {
