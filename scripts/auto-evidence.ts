@@ -100,6 +100,7 @@ function readRecords(dir: string): MetricsRecord[] {
 /** The fields of metrics.jsonl's step, eval, epoch and adapt records (docs/formats.md) read here. */
 interface MetricsRecord {
   type: string;
+  step: number;
   ms: number;
   samples: number;
   batchSize: number;
@@ -215,13 +216,13 @@ class MetricsTail {
       this.#offset = size;
       const lines = (this.#partial + bytes.toString('utf8')).split('\n');
       this.#partial = lines.pop()!;
-      for (const line of lines) if (line.endsWith('}')) this.#add(JSON.parse(line) as MetricsRecord & { step: number });
+      for (const line of lines) if (line.endsWith('}')) this.#add(JSON.parse(line) as MetricsRecord);
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  #add(r: MetricsRecord & { step: number }): void {
+  #add(r: MetricsRecord): void {
     if (this.crossed) return;
     if (r.type === 'step') {
       if (r.step !== this.totals.steps) throw new Error(`${this.file}: step record ${r.step} follows ${this.totals.steps} steps (run with --log-every 1)`);
