@@ -22,6 +22,8 @@
  *                      split, where a validation every 256 samples would dominate the wall time)
  *   --warmup-steps N   steps of each variant run first, not measured (default 200): the first
  *                      run in a fresh process pays for compiling the training loop
+ * Ctrl-C stops the run in progress as dptrain's Ctrl-C does (its outputs written) and prints the
+ * table of the runs that finished (exit 130).
  * Writes OUT/<variant>-seed<S>/ run directories and OUT/evidence.json; prints a markdown table,
  * with, for auto, the median over its choices of the speed-up its own model expected over B0
  * (the adapt records' `overBase`): what (c)/(a) would be if the model were right and the probe free.
@@ -67,6 +69,17 @@ const meetsTarget = (record: { valLoss: number | null; valAccuracy: number | nul
   const value = metricOf[targetKey](record);
   return value !== null && better(value);
 };
+
+/**
+ * Ctrl-C: the run in progress stops as dptrain's own Ctrl-C stops one (summary.json and
+ * final.safetensors written), the finished runs are reported, and the script exits 130. ws runs are
+ * in their own process group, so the terminal's Ctrl-C reaches them once, from here, not twice.
+ */
+const interrupt = new AbortController();
+process.once('SIGINT', () => {
+  console.error('SIGINT: stopping the run in progress; the table covers the runs that finished');
+  interrupt.abort();
+});
 
 const setups: Record<string, Partial<TrainConfig>> = {
   a: { batchSize: 'auto', evalEvery: Math.max(1, Math.round(evalSamples / 128)) },
@@ -153,6 +166,8 @@ async function runOneWs(variant: string, seed: number): Promise<Outcome> {
   const tail = new MetricsTail(path.join(dir, 'metrics.jsonl'));
   let wall = 0;
   const ended = new Promise((resolve) => coordinator.once('exit', resolve));
+  const stop = () => coordinator.kill('SIGINT');
+  interrupt.signal.addEventListener('abort', stop, { once: true });
   while (coordinator.exitCode === null && coordinator.signalCode === null) {
     await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 200))]);
     tail.read();
@@ -161,6 +176,7 @@ async function runOneWs(variant: string, seed: number): Promise<Outcome> {
       coordinator.kill('SIGINT');
     }
   }
+  interrupt.signal.removeEventListener('abort', stop);
   await Promise.all(peers.map((p) => (p.exitCode === null ? new Promise((resolve) => p.once('exit', resolve)) : null)));
   tail.read();
   const crossed = tail.crossed;
@@ -170,7 +186,7 @@ async function runOneWs(variant: string, seed: number): Promise<Outcome> {
 
 function spawnDptrain(args: string[]): ChildProcess {
   // The log goes to stderr (read by listeningAt for the coordinator); nothing needs stdout.
-  return spawn(process.execPath, [path.join(repoRoot, 'bin', 'dptrain.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return spawn(process.execPath, [path.join(repoRoot, 'bin', 'dptrain.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
 }
 
 /** The coordinator's URL from its "coordinator at ws://…" log line. */
@@ -253,6 +269,7 @@ async function runOne(variant: string, seed: number): Promise<Outcome> {
   await train(
     { dataset, model, engine, workers, seed, epochs: maxEpochs, out: dir, overwrite: true, ...extra, ...setups[variant] },
     {
+      signal: interrupt.signal,
       callbacks: [
         {
           onStep: (r) => {
@@ -282,12 +299,16 @@ fs.mkdirSync(out, { recursive: true });
 if (engine === 'ws' && Object.keys(extra).length > 0) throw new Error('--extra is for the in-process engines; --engine ws passes only the flags this script sets');
 // ws runs are fresh processes each, so every variant pays the same start-up: no warm-up.
 for (const variant of engine === 'ws' ? [] : variants) {
-  await train({ dataset, model, engine, workers, seed: 0, epochs: maxEpochs, maxSteps: warmupSteps, out: path.join(out, `warmup-${variant}`), overwrite: true, ...extra, ...setups[variant] });
+  if (interrupt.signal.aborted) break;
+  await train({ dataset, model, engine, workers, seed: 0, epochs: maxEpochs, maxSteps: warmupSteps, out: path.join(out, `warmup-${variant}`), overwrite: true, ...extra, ...setups[variant] }, { signal: interrupt.signal });
 }
 const outcomes: Outcome[] = [];
-for (let seed = 0; seed < seeds; seed++) {
+runs: for (let seed = 0; seed < seeds; seed++) {
   for (const variant of variants) {
+    if (interrupt.signal.aborted) break runs;
     const o = engine === 'ws' ? await runOneWs(variant, seed) : await runOne(variant, seed);
+    // An interrupted run did not miss the target: it is left out (its directory keeps its outputs).
+    if (interrupt.signal.aborted && !o.reached) break runs;
     outcomes.push(o);
     console.error(`${variant} seed ${seed}: ${o.reached ? `${o.seconds.toFixed(2)} s, ${o.steps} steps, ${o.samples} samples` : 'not reached'} (wall ${o.wallSeconds.toFixed(1)} s, last B ${o.finalBatchSize}${o.overBase === null ? '' : `, model's speed-up over B0 ${o.overBase.toFixed(2)}x`}, load ${o.load.toFixed(2)})`);
     fs.writeFileSync(path.join(out, 'evidence.json'), JSON.stringify({ dataset, model, target: `${targetKey}=${target}`, best: { batchSize: bestBatch, lr: bestLr }, evalSamples, engine, workers, extra, outcomes }, null, 2));
@@ -297,7 +318,7 @@ const names: Record<string, string> = { a: '(a) auto, default lr', b: `(b) best 
 console.log(`| variant | reached | median s to target | per seed (s) | median steps | median samples | model's speed-up over B0 (per seed) |`);
 console.log(`|---|---:|---:|---|---:|---:|---|`);
 const med: Record<string, number> = {};
-for (const v of variants) {
+for (const v of variants.filter((x) => outcomes.some((o) => o.variant === x))) {
   const rs = outcomes.filter((o) => o.variant === v);
   const ok = rs.filter((o) => o.reached);
   // A seed that missed counts as slowest (as the sweep does).
@@ -313,6 +334,7 @@ const ratio = (x: string, y: string) => {
 const ratios = [med.a && med.b ? `(a)/(b) = ${ratio('a', 'b')}` : '', med.a && med.c ? `(c)/(a) = ${ratio('c', 'a')}` : ''].filter(Boolean);
 console.log(`\n${ratios.map((r) => `${r}; `).join('')}load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
 if (variants.includes('a') && variants.includes('c')) explainSpeedUp();
+if (interrupt.signal.aborted) process.exitCode = 130;
 
 /**
  * Where auto's speed-up over (c) came from, per seed that both reached: (c)/(a) = (a)'s samples
