@@ -78,6 +78,17 @@ export const CHART_SCRIPT = `
       ? [null].concat(def.series.map(function (s) { return [s.x, s.values]; }))
       : [def.x].concat(def.series.map(function (s) { return s.values; }));
   }
+  // A chart of rows labels y = 1, 2, ... with the rows' names and nothing between them.
+  function yAxis(def) {
+    if (!def.rows) return { label: def.yLabel, size: 64, values: ticks };
+    var rows = def.rows;
+    return {
+      label: def.yLabel,
+      size: 64,
+      splits: function () { return rows.map(function (_, i) { return i + 1; }); },
+      values: function (u, vals) { return vals.map(function (v) { return rows[v - 1] == null ? '' : rows[v - 1]; }); }
+    };
+  }
   function draw(def, box, width) {
     var xy = def.layout === 'xy';
     var series = [xy ? {} : { label: def.xLabel }].concat(def.series.map(function (s) {
@@ -106,7 +117,7 @@ export const CHART_SCRIPT = `
         x: { time: false, distr: def.xLog ? 3 : 1, log: 10, auto: !def.xRange, range: fixed(def.xRange) },
         y: { distr: def.yLog ? 3 : 1, log: 10, auto: !def.yRange, range: fixed(def.yRange) }
       },
-      axes: [{ label: def.xLabel, values: ticks }, { label: def.yLabel, size: 64, values: ticks }],
+      axes: [{ label: def.xLabel, values: ticks }, yAxis(def)],
       series: series
     }, data(def), box);
   }

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { DptrainError } from '../errors.js';
-import type { AdaptRecord, EpochRecord, EvalRecord, RunSummary } from '../train/index.js';
+import type { AdaptRecord, EpochRecord, EvalRecord, RunSummary, StepTiming } from '../train/index.js';
+import { TimelineCollector, type RunTimeline } from './timeline.js';
 
 /** A step record as read back; `gns` is present once the training loop logs it. */
 interface LoggedStep {
@@ -22,6 +23,7 @@ interface LoggedStep {
   batchSize: number;
   ms: number;
   gns?: { bSimple: number | null; trSigma: number; gradSq: number } | null;
+  timing?: StepTiming;
 }
 
 /** One bin of consecutive steps: the last step and sample count in it, and its mean loss. */
@@ -72,6 +74,8 @@ export interface RunMetrics {
   meanStepMs: number | null;
   /** --batch-size auto: every choice of the batch size (empty for a fixed batch size). */
   adapt: AdaptRecord[];
+  /** ws engine: the buckets' all-reduce per step and the median step's timeline (no points for other engines). */
+  timeline: RunTimeline;
 }
 
 /** Reads metrics.jsonl of a run directory (missing file: a DptrainError `dptrain.study.noMetrics`). */
@@ -85,6 +89,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   const curve: CurvePoint[] = [];
   const gnsAll: GnsPoint[] = [];
   const adapt: AdaptRecord[] = [];
+  const timeline = new TimelineCollector(maxPoints);
   // Bins end at steps ⌈r^k⌉ with r chosen so that 1e7 steps give maxPoints bins.
   const ratio = Math.pow(1e7, 1 / maxPoints);
   let binEnd = 1;
@@ -151,12 +156,13 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
         while (binEnd <= s.step + 1) binEnd = Math.max(binEnd + 1, Math.ceil(binEnd * ratio));
       }
       if (s.gns) gnsAll.push({ step: s.step + 1, samples: s.samples, ...s.gns });
+      timeline.add(s.step, s.ms, s.timing);
     }
   }
   flush();
   const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
   const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
-  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null, adapt };
+  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null, adapt, timeline: timeline.result() };
 }
 
 export async function readJson<T>(file: string): Promise<T | null> {

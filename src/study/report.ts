@@ -15,6 +15,7 @@ import { CHART_CSS, CHART_SCRIPT, uplotAssets } from './charts.js';
 import { predictSteps } from './fit.js';
 import { readJson, readRunMetrics, type RunMetrics } from './metrics.js';
 import type { SweepResults } from './sweep.js';
+import { timelineCharts, timelineSummary } from './timeline.js';
 import { plural } from '../util/index.js';
 
 export type SeriesStyle = 'line' | 'points' | 'dashed';
@@ -57,6 +58,8 @@ export interface ChartDef {
   yRange?: [number, number];
   /** Plot height in pixels (default 360). */
   height?: number;
+  /** A chart of rows (a timeline): y = 1, 2, … is row k, labelled rows[k - 1] on the y axis. */
+  rows?: string[];
 }
 
 export interface ReportPage {
@@ -385,12 +388,15 @@ export async function runPage(dir: string): Promise<ReportPage> {
     );
   }
   charts.push(...adaptiveCharts(metrics.adapt));
+  charts.push(...timelineCharts(metrics.timeline));
   const text = summary
     ? [
         `${summary.model} on ${summary.dataset} (${summary.trainSamples.toLocaleString('en-US')} training samples, ${summary.valSamples.toLocaleString('en-US')} held out); batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}; ${summary.engine} engine, ${plural(summary.workers, 'worker')}.`,
         `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')}, ${plural(summary.samples, 'sample')} in ${summary.seconds.toFixed(1)} s (${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s); final train loss ${fmt(summary.final.trainLoss)}, val loss ${fmt(summary.final.valLoss)}, val accuracy ${fmt(summary.final.valAccuracy)}.`,
       ]
     : [`${plural(metrics.epochs.length, 'epoch')}, ${plural(metrics.steps, 'step')} (no summary.json: the run did not finish).`];
+  const allReduce = timelineSummary(metrics.timeline);
+  if (allReduce) text.push(allReduce);
   return { kind: 'run', title: `Training run: ${summary ? `${summary.model} on ${summary.dataset}` : path.basename(path.resolve(dir))}`, summary: text, table: null, warnings: [], charts: charts.filter((c): c is ChartDef => c !== null) };
 }
 
