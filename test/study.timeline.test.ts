@@ -74,6 +74,28 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
   assert.deepEqual(bars(comm), record.timing.buckets.flatMap((w) => w.buckets.flatMap((b) => [b.startMs, b.endMs])));
   assert.deepEqual(ready.x, record.timing.buckets.flatMap((w) => w.buckets.map((b) => b.readyMs)));
 
+  // The same steps as a trace for chrome://tracing: a process per worker, every step's bars.
+  const traceFile = path.join(out, 'timeline.json');
+  const traced = runCli(['report', out, '--timeline', traceFile]);
+  assert.equal(traced.status, 0, traced.stderr);
+  assert.match(traced.stdout, /^wrote .*timeline\.json \(24 steps of 2 workers; open it in chrome:\/\/tracing or ui\.perfetto\.dev\)$/m);
+  const events = (JSON.parse(fs.readFileSync(traceFile, 'utf8')) as { traceEvents: { name: string; ph: string; pid: number; tid?: number; ts: number; dur?: number; args: { step?: number; name?: string } }[] }).traceEvents;
+  const names = events.filter((e) => e.name === 'process_name').map((e) => e.args.name);
+  assert.deepEqual(names, ['steps (coordinator)', 'worker w1', 'worker w2']);
+  const buckets = records[0].timing.buckets[0].buckets.length;
+  assert.equal(events.filter((e) => e.ph === 'X').length, records.length * (1 + 2 * (1 + buckets)));
+  let t0 = 0;
+  for (const r of records) {
+    const mine = events.filter((e) => e.args.step === r.step && e.ph === 'X');
+    assert.equal(mine.find((e) => e.pid === 0)!.ts, t0, `step ${r.step} starts where the steps before it end`);
+    r.timing.buckets.forEach((w, i) => {
+      const bars = mine.filter((e) => e.pid === i + 1).map((e) => [e.name, e.ts - t0, e.dur]);
+      const us = (ms: number) => Math.round(ms * 1000);
+      assert.deepEqual(bars, [['forward + backward', 0, us(w.computeMs)], ...w.buckets.map((b, k) => [`bucket ${k} all-reduce`, us(b.startMs), us(b.endMs - b.startMs)])]);
+    });
+    t0 += Math.round(r.ms * 1000);
+  }
+
   // Drawn: every chart inks its canvas in colour, no console error.
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
@@ -99,5 +121,26 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
+  }
+});
+
+test('dptrain report --timeline of a run without bucket timings, or into a missing folder: one line, exit 2, nothing written', { timeout: 60_000 }, () => {
+  const root = tempDir('dptrain-timeline-bad-');
+  const run = path.join(root, 'run');
+  const trained = runCli(['train', '--max-steps', '3', '--out', run]);
+  assert.equal(trained.status, 0, trained.stderr);
+  for (const [file, code, pattern] of [
+    [path.join(root, 'trace.json'), 'dptrain.config.noTimeline', /has no bucket timings in its step records: only runs of `dptrain coordinator` \(the ws engine\) record them/],
+    [path.join(root, 'missing', 'trace.json'), 'dptrain.config.badOption', /--timeline .*: the folder .*missing does not exist/],
+  ] as const) {
+    const result = runCli(['report', run, '--timeline', file]);
+    assert.equal(result.status, 2, result.stderr);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0], pattern);
+    assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
+    assert.ok(!fs.existsSync(file), 'no trace written');
+    assert.deepEqual(fs.readdirSync(path.dirname(run)).filter((f) => f.endsWith('.tmp')), []);
+    assert.ok(!fs.existsSync(path.join(run, 'report.html')), 'no report written');
   }
 });

@@ -1,9 +1,9 @@
-/** `dptrain report DIR [--out FILE]`: one self-contained HTML page for a sweep or a run directory. */
+/** `dptrain report DIR [--out FILE] [--timeline FILE]`: one self-contained HTML page for a sweep or a run directory, and a ws run's trace. */
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { writeReport } from '../study/index.js';
+import { writeReport, writeTimelineTrace } from '../study/index.js';
 
 export function registerReportCommand(program: Command): Command {
   return program
@@ -11,13 +11,20 @@ export function registerReportCommand(program: Command): Command {
     .description('write one self-contained HTML page (plots, opens offline) for a sweep or run directory')
     .argument('<dir>', 'a `dptrain sweep --out` or `dptrain train --out` directory')
     .option('--out <file>', 'where to write the page (default: DIR/report.html)')
+    .option('--timeline <file>', 'also write the steps of a `dptrain coordinator` run as a trace for chrome://tracing or ui.perfetto.dev: per worker, forward + backward and each bucket\'s all-reduce')
     .exitOverride()
-    .action(async (dir: string, options: { out?: string }) => void (await runReport(dir, options)));
+    .action(async (dir: string, options: { out?: string; timeline?: string }) => void (await runReport(dir, options)));
 }
 
-export async function runReport(dir: string, options: { out?: string }): Promise<string> {
-  if (options.out !== undefined && options.out.trim() === '') throw new ConfigError('badOption', '--out must be a file name, e.g. --out report.html (got "")');
+export async function runReport(dir: string, options: { out?: string; timeline?: string }): Promise<string> {
+  for (const flag of ['out', 'timeline'] as const) {
+    if (options[flag] !== undefined && options[flag]!.trim() === '') throw new ConfigError('badOption', `--${flag} must be a file name, e.g. --${flag} ${flag === 'out' ? 'report.html' : 'timeline.json'} (got "")`);
+  }
   checkReportDir(dir);
+  if (options.timeline !== undefined) {
+    const trace = await writeTimelineTrace(dir, options.timeline);
+    process.stdout.write(`wrote ${options.timeline} (${trace.steps} steps of ${trace.workers.length} workers; open it in chrome://tracing or ui.perfetto.dev)\n`);
+  }
   const { file, page } = await writeReport(dir, options.out);
   process.stdout.write(`wrote ${file} (${page.kind} report, ${page.charts.length} charts)\n`);
   return file;

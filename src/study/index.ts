@@ -53,6 +53,7 @@ export {
   type TargetMetric,
 } from './sweep.js';
 export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint, type Checkpoint } from './metrics.js';
+export { writeTimelineTrace } from './trace.js';
 export { TimelineCollector, timelineCharts, timelineSummary, type RunTimeline, type CommPoint, type TimelineStep } from './timeline.js';
 export {
   writeReport,
