@@ -5,10 +5,9 @@ import { test } from 'node:test';
 import { buildReportPage, renderHtml, sweep, writeReport, type ReportPage } from '../src/study/index.js';
 import { train } from '../src/train/index.js';
 import { tempDir } from './helpers.js';
+import { CHROMIUM, COUNT_PIXELS, noBrowser, type DrawnChart } from './report-page.helpers.js';
 
-/** Debian's package (`apt-get install -y chromium`); playwright-core downloads no browser. */
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the report rendering test`;
+const noBrowserHere = noBrowser('the report rendering test');
 
 const TRAIN = { dataset: 'synthetic:teacher?n=1000&d=8&noise=0', model: 'linreg:8-1', lr: 0.05, momentum: 0, baseBatchSize: 32 };
 
@@ -17,22 +16,6 @@ async function smallSweep(): Promise<string> {
   await sweep({ batchSizes: [4, 32, 'full'], target: 'train_loss=0.01', maxEpochs: 30, lrRule: 'tuned', lrTrials: 3, out, train: TRAIN });
   return out;
 }
-
-/** Runs in the page: per chart, inked pixels and pixels in a saturated colour (the axes and grid are grey). */
-const COUNT_PIXELS = `[...document.querySelectorAll('section.chart')].map((section) => {
-  const canvas = section.querySelector('canvas');
-  if (!canvas) return { id: section.id, coloured: 0, inked: 0 };
-  const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-  let coloured = 0, inked = 0;
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i + 3] < 128) continue;
-    inked += 1;
-    const max = Math.max(data[i], data[i + 1], data[i + 2]);
-    const min = Math.min(data[i], data[i + 1], data[i + 2]);
-    if (max - min > 60) coloured += 1;
-  }
-  return { id: section.id, coloured, inked };
-})`;
 
 const SWEEP_CHARTS = ['steps-vs-batch', 'epochs-vs-batch', 'loss-vs-steps', 'loss-vs-samples', 'gns', 'lr-vs-batch', 'throughput-vs-batch'];
 
@@ -88,7 +71,7 @@ function xyPage(): ReportPage {
   };
 }
 
-test('the sweep and run reports render in headless Chromium: every chart draws, no console error', { skip: noBrowser, timeout: 120_000 }, async () => {
+test('the sweep and run reports render in headless Chromium: every chart draws, no console error', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   const { chromium } = await import('playwright-core');
   const dir = await smallSweep();
   const runDir = path.join(tempDir('dptrain-report-run-'), 'run');
@@ -119,7 +102,7 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
       const shot = file.replace(/\.html$/, '.png');
       await page.screenshot({ path: shot, fullPage: true });
       assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot');
-      const drawn = (await page.evaluate(COUNT_PIXELS)) as { id: string; coloured: number; inked: number }[];
+      const drawn = (await page.evaluate(COUNT_PIXELS)) as DrawnChart[];
       assert.equal(drawn.length, charts, `${charts} charts in ${file}`);
       for (const chart of drawn) {
         assert.ok(chart.inked > 1000, `${chart.id}: the canvas is not blank (${chart.inked} inked pixels)`);

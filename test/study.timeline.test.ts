@@ -9,12 +9,11 @@ import { after, test } from 'node:test';
 import { buildReportPage, TimelineCollector, type ChartDef } from '../src/study/index.js';
 import type { StepTiming } from '../src/train/index.js';
 import { runCli, tempDir } from './helpers.js';
+import { CHROMIUM, COUNT_PIXELS, noBrowser, type DrawnChart } from './report-page.helpers.js';
 import { killAll, startCoordinator, startWorker, stepRecords } from './ws.helpers.js';
 
 after(killAll);
 
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the rendering check`;
 
 /** A made-up two-worker timing: backward `compute` ms, one bucket all-reduced from `compute - 2` for `comm` ms. */
 function timing(compute: number, comm: number): StepTiming {
@@ -42,7 +41,7 @@ test('the collector keeps evenly spaced steps within its bound and draws the med
   assert.deepEqual(none.result(), { points: [], median: null });
 });
 
-test('dptrain report of a ws run (default flags) shows each step\'s all-reduce against backward and the median step\'s timeline', { skip: noBrowser, timeout: 180_000 }, async () => {
+test('dptrain report of a ws run (default flags) shows each step\'s all-reduce against backward and the median step\'s timeline', { skip: noBrowser('the rendering check'), timeout: 180_000 }, async () => {
   const out = path.join(tempDir('dptrain-timeline-'), 'run');
   const coordinator = await startCoordinator(['--min-workers', '2', '--max-steps', '24', '--out', out]);
   const workers = [startWorker(coordinator.url, 'w1'), startWorker(coordinator.url, 'w2')];
@@ -106,13 +105,8 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
     tab.on('pageerror', (e) => void errors.push(String(e)));
     await tab.goto('file://' + path.join(out, 'report.html'));
     await tab.waitForSelector('body[data-charts-ready]', { timeout: 30_000 });
-    const coloured = (await tab.evaluate(`[...document.querySelectorAll('section.chart')].map((s) => {
-      const c = s.querySelector('canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 128 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
-      return [s.id, n];
-    })`)) as [string, number][];
-    const drawn = Object.fromEntries(coloured);
+    const charts = (await tab.evaluate(COUNT_PIXELS)) as DrawnChart[];
+    const drawn = Object.fromEntries(charts.map((c) => [c.id, c.coloured]));
     assert.ok(drawn['comm-per-step'] > 200 && drawn['step-timeline'] > 200, JSON.stringify(drawn));
     // The legend names the timeline's three series.
     const rows = await tab.evaluate(`[...document.querySelectorAll('#step-timeline .u-legend .u-label')].map((e) => e.textContent)`);

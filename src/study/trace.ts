@@ -11,17 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { ConfigError } from '../errors.js';
-import type { StepTiming } from '../train/index.js';
-
-interface StepRecord {
-  type: 'step';
-  step: number;
-  epoch: number;
-  batchSize: number;
-  loss: number;
-  ms: number;
-  timing?: StepTiming;
-}
+import type { StepRecord } from '../train/index.js';
 
 type TraceEvent = Record<string, unknown>;
 
@@ -30,7 +20,7 @@ const us = (ms: number) => Math.round(ms * 1000);
 /** The trace events of one step that started at `t0` µs; `pidOf` names each worker's process. */
 function stepEvents(r: StepRecord, t0: number, pidOf: (worker: string) => number): TraceEvent[] {
   const events: TraceEvent[] = [{ name: `step ${r.step}`, ph: 'X', pid: 0, tid: 1, ts: t0, dur: us(r.ms), args: { step: r.step, epoch: r.epoch, batchSize: r.batchSize, loss: r.loss } }];
-  for (const w of r.timing?.buckets ?? []) {
+  for (const w of r.timing.buckets ?? []) {
     const pid = pidOf(w.worker);
     events.push({ name: 'forward + backward', ph: 'X', pid, tid: 1, ts: t0, dur: us(w.computeMs), args: { step: r.step } });
     w.buckets.forEach((b, k) => {
@@ -73,7 +63,8 @@ export async function writeTimelineTrace(dir: string, file: string): Promise<{ s
   const finished = new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
   finished.catch(() => {});
   const workers: string[] = [];
-  const pidOf = (worker: string) => (workers.includes(worker) ? workers.indexOf(worker) : workers.push(worker) - 1) + 1;
+  /** A worker's process in the trace: 1, 2, … in the order the workers first appear (0 is the steps'). */
+  const pidOf = (worker: string) => (workers.indexOf(worker) + 1 || workers.push(worker));
   let steps = 0;
   let t0 = 0;
   let first = true;
@@ -91,7 +82,7 @@ export async function writeTimelineTrace(dir: string, file: string): Promise<{ s
       } catch {
         continue; // a run killed mid-write leaves a partial last line
       }
-      if (r.timing?.buckets?.length) steps += 1;
+      if (r.timing.buckets?.length) steps += 1;
       write(stepEvents(r, t0, pidOf));
       t0 += us(r.ms);
     }
