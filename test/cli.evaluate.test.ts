@@ -4,11 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from './helpers.js';
+import { CHROMIUM, noBrowser } from './browser.helpers.js';
 import { writeFlowersCsv } from './use.helpers.js';
 
 /** Debian's package (`apt-get install -y chromium`); playwright-core downloads no browser. */
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the rendering test`;
 
 let mnistRun: string | null = null;
 /** One short run on the bundled digits (default model, engine and workers), shared by the tests below. */
@@ -48,7 +47,7 @@ test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exa
   assert.ok(Math.abs(inline.loss - e.loss) <= 1e-6 * e.loss, `${inline.loss} vs ${e.loss}`);
 });
 
-test('evaluate --out writes evaluation.json and an HTML heat map that renders in headless Chromium', { skip: noBrowser, timeout: 300_000 }, async () => {
+test('evaluate --out writes evaluation.json and an HTML heat map that renders in headless Chromium', { skip: noBrowser('the rendering test'), timeout: 300_000 }, async () => {
   const { chromium } = await import('playwright-core');
   const out = trainedOnMnist();
   const dir = path.join(tempDir('dptrain-evaluate-out-'), 'eval');

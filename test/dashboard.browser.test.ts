@@ -12,9 +12,9 @@ import type { Browser, Page } from 'playwright-core';
 import { startCli } from './process.helpers.js';
 import { killAll, Proc, startWorker } from './ws.helpers.js';
 import { tempDir } from './helpers.js';
+import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install it with \`apt-get install -y chromium\` to run the dashboard browser tests`;
+const noBrowserHere = noBrowser('the dashboard browser tests');
 const SHOTS = process.env.DPTRAIN_DOCS_SCREENSHOTS;
 
 after(killAll);
@@ -46,24 +46,6 @@ async function openPage(browser: Browser, url: string): Promise<{ page: Page; er
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** In the page: inked and coloured pixels of every chart's canvas (uPlot's and the timeline's). */
-const countPixels = () =>
-  [...document.querySelectorAll('section.chart')].map((section: any) => {
-    const canvas = section.querySelector('canvas');
-    if (!canvas) return { id: section.id, coloured: 0, inked: 0 };
-    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    let coloured = 0;
-    let inked = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3] < 128) continue;
-      inked += 1;
-      const max = Math.max(data[i], data[i + 1], data[i + 2]);
-      const min = Math.min(data[i], data[i + 1], data[i + 2]);
-      if (max - min > 60) coloured += 1;
-    }
-    return { id: section.id as string, coloured, inked };
-  });
-
 const step = (page: Page): Promise<number> => page.evaluate(() => Number(document.body.dataset.step || 0));
 const lossPoints = (page: Page): Promise<number[]> => page.evaluate(() => (window.__dashboard()?.series.loss?.x ?? []) as number[]);
 const drawnStep = (page: Page, id: string): Promise<number> => page.evaluate((i: string) => Number(document.getElementById(i).dataset.drawnStep ?? -1), id);
@@ -83,7 +65,7 @@ async function assertChartsDraw(page: Page, ids: string[]): Promise<void> {
   }
 }
 
-test('dptrain train --dashboard: charts and timeline draw, step and loss advance, a reload gets the history', { skip: noBrowser, timeout: 120_000 }, async () => {
+test('dptrain train --dashboard: charts and timeline draw, step and loss advance, a reload gets the history', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   // The default run, made long enough to watch; Ctrl-C ends it.
   const run = startCli(['train', '--dashboard', '--epochs', '100']);
   const browser = await launch();
@@ -141,7 +123,7 @@ test('dptrain train --dashboard: charts and timeline draw, step and loss advance
   assert.equal(exit.code, 130, run.output());
 });
 
-test('dptrain coordinator --dashboard with 2 workers: the roster shows both, then the killed one dropped with its reason', { skip: noBrowser, timeout: 120_000 }, async () => {
+test('dptrain coordinator --dashboard with 2 workers: the roster shows both, then the killed one dropped with its reason', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   const out = tempDir('dptrain-dash-coord-');
   const coordinator = new Proc(['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', '--dashboard', '--min-workers', '2', '--epochs', '1000', '--out', out]);
   const browser = await launch();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { buildReportPage, renderHtml, sweep, writeReport, type ReportPage } from '../src/study/index.js';
 import { train } from '../src/train/index.js';
 import { tempDir } from './helpers.js';
-import { CHROMIUM, COUNT_PIXELS, noBrowser, type DrawnChart } from './report-page.helpers.js';
+import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
 
 const noBrowserHere = noBrowser('the report rendering test');
 
@@ -102,7 +102,7 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
       const shot = file.replace(/\.html$/, '.png');
       await page.screenshot({ path: shot, fullPage: true });
       assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot');
-      const drawn = (await page.evaluate(COUNT_PIXELS)) as DrawnChart[];
+      const drawn = await page.evaluate(countPixels);
       assert.equal(drawn.length, charts, `${charts} charts in ${file}`);
       for (const chart of drawn) {
         assert.ok(chart.inked > 1000, `${chart.id}: the canvas is not blank (${chart.inked} inked pixels)`);

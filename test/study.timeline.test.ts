@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { buildReportPage, TimelineCollector, type ChartDef } from '../src/study/index.js';
 import type { StepTiming } from '../src/train/index.js';
 import { runCli, tempDir } from './helpers.js';
-import { CHROMIUM, COUNT_PIXELS, noBrowser, type DrawnChart } from './report-page.helpers.js';
+import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
 import { killAll, startCoordinator, startWorker, stepRecords } from './ws.helpers.js';
 
 after(killAll);
@@ -105,7 +105,7 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
     tab.on('pageerror', (e) => void errors.push(String(e)));
     await tab.goto('file://' + path.join(out, 'report.html'));
     await tab.waitForSelector('body[data-charts-ready]', { timeout: 30_000 });
-    const charts = (await tab.evaluate(COUNT_PIXELS)) as DrawnChart[];
+    const charts = await tab.evaluate(countPixels);
     const drawn = Object.fromEntries(charts.map((c) => [c.id, c.coloured]));
     assert.ok(drawn['comm-per-step'] > 200 && drawn['step-timeline'] > 200, JSON.stringify(drawn));
     // The legend names the timeline's three series.
