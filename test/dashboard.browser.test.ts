@@ -5,7 +5,6 @@
  * both pages are written there (docs/img for docs/dashboard.md).
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
