@@ -10,6 +10,8 @@
  * without and with its fp16 compression hook. Same MLP, global batch, plain SGD lr 0.1, synthetic
  * 784-feature data. Prints one markdown table per (rate, n): samples/s, the step split (compute,
  * exposed communication, the rest) and the overlap achieved (hidden / total communication).
+ * Samples/s is measured alike on both sides, as the peer measures its own: the median of 3 windows'
+ * mean step time, 20 steps each, after the warm-up; the mean over all those steps beside it.
  *
  *   npm run build && node dist/scripts/bench-lan.js [--rounds 3] [--workloads W2,W1] [--rates 1gbit,100mbit] [--workers 2,3] [--coordinator h1|h0]
  *
@@ -33,7 +35,10 @@ const ip = (host: number) => `10.77.0.${host + 1}`;
 let port = 7100;
 
 interface Sample {
+  /** Samples/s as the peer measures it: the global batch over the median of the timed windows' mean step time. */
   sps: number;
+  /** Samples/s over every timed step (their mean step time). */
+  spsMean: number;
   stepMs: number;
   computeMs: number;
   exposedMs: number;
@@ -72,6 +77,17 @@ function inHost(host: number, command: string[], label: string, timeoutMs = 600_
   return { done, kill: () => child.kill('SIGTERM'), stderr: () => err };
 }
 
+/**
+ * Samples/s from a run's timed step times (ms), as the DDP peer measures its own: the windows'
+ * mean step times, then their median (sps) and the mean over every step (spsMean).
+ */
+function throughput(ms: number[], batch: number, windowSteps: number): { sps: number; spsMean: number } {
+  const windows: number[] = [];
+  for (let i = 0; i + windowSteps <= ms.length; i += windowSteps) windows.push(ms.slice(i, i + windowSteps).reduce((a, b) => a + b, 0) / windowSteps);
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  return { sps: (1000 * batch) / median(windows), spsMean: (1000 * batch) / mean };
+}
+
 /** A dptrain variant's coordinator flags. */
 interface DptrainRun {
   compress: 'none' | 'bf16';
@@ -90,7 +106,7 @@ function dptrainRun(variant: string): DptrainRun {
 async function runDptrain(w: (typeof WORKLOADS)[number], n: number, { compress, overlap, replica }: DptrainRun, flags: Flags, dir: string, token: string): Promise<Sample> {
   const out = path.join(dir, `${w.name}-${n}-${compress}-${replica}-${port}`);
   const p = port++;
-  const steps = Number(flags.steps);
+  const steps = Number(flags.warmup) + Number(flags.windows) * Number(flags['window-steps']);
   const warmup = Number(flags.warmup);
   const extra = flags['bucket-mb'] ? ['--bucket-mb', flags['bucket-mb']] : [];
   const home = Number(flags.coordinator.slice(1));
@@ -115,9 +131,10 @@ async function runDptrain(w: (typeof WORKLOADS)[number], n: number, { compress, 
   let comm = 0;
   let hidden = 0;
   for (const r of records) for (const b of r.timing.buckets ?? []) (comm += b.commMs), (hidden += b.hiddenMs);
-  const ms = records.reduce((a: number, r: { ms: number }) => a + r.ms, 0);
+  const ms = records.map((r: { ms: number }) => r.ms);
+  const batch = records[0].batchSize as number;
   return {
-    sps: records.reduce((a: number, r: { batchSize: number }) => a + r.batchSize, 0) / (ms / 1000),
+    ...throughput(ms, batch, Number(flags['window-steps'])),
     stepMs: median(records.map((r: { ms: number }) => r.ms)),
     computeMs: median(records.map((r: { timing: { computeMs: number[] } }) => Math.max(...r.timing.computeMs))),
     exposedMs: median(records.map((r: { timing: { buckets?: { commMs: number; hiddenMs: number }[] } }) => Math.max(0, ...(r.timing.buckets ?? []).map((b) => b.commMs - b.hiddenMs)))),
@@ -130,7 +147,7 @@ async function runDdp(w: (typeof WORKLOADS)[number], n: number, hook: string, fl
   const p = port++;
   const ranks = Array.from({ length: n }, (_, r) =>
     inHost(r + 1, ['env', `RANK=${r}`, `WORLD_SIZE=${n}`, `MASTER_ADDR=${ip(1)}`, `MASTER_PORT=${p}`, 'GLOO_SOCKET_IFNAME=eth0', 'OMP_NUM_THREADS=1', 'OPENBLAS_NUM_THREADS=1',
-      PYTHON, peer, '--workload', w.name, '--hook', hook, '--window-steps', flags['ddp-window-steps']], `${w.name} DDP rank ${r}`),
+      PYTHON, peer, '--workload', w.name, '--hook', hook, '--windows', flags.windows, '--window-steps', flags['window-steps']], `${w.name} DDP rank ${r}`),
   );
   let outs: string[];
   try {
@@ -140,9 +157,9 @@ async function runDdp(w: (typeof WORKLOADS)[number], n: number, hook: string, fl
   }
   const line = outs[0].split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) throw new Error(`DDP rank 0 printed no RESULT line: ${outs[0].slice(-2000)}`);
-  const r = JSON.parse(line.slice(7)) as { step_ms: number; nosync_ms: number; allreduce_ms: number };
+  const r = JSON.parse(line.slice(7)) as { step_ms: number; step_ms_mean: number; nosync_ms: number; allreduce_ms: number };
   const exposed = Math.max(0, r.step_ms - r.nosync_ms);
-  return { sps: (w.batchSize / r.step_ms) * 1000, stepMs: r.step_ms, computeMs: r.nosync_ms, exposedMs: exposed, commMs: r.allreduce_ms, overlap: Math.min(1, Math.max(0, 1 - exposed / r.allreduce_ms)) };
+  return { sps: (w.batchSize / r.step_ms) * 1000, spsMean: (w.batchSize / r.step_ms_mean) * 1000, stepMs: r.step_ms, computeMs: r.nosync_ms, exposedMs: exposed, commMs: r.allreduce_ms, overlap: Math.min(1, Math.max(0, 1 - exposed / r.allreduce_ms)) };
 }
 
 const VARIANTS = ['dptrain', 'dptrain-no-overlap', 'dptrain-bf16', 'dptrain-on-demand', 'dptrain-on-demand-bf16', 'dptrain-on-demand-no-overlap', 'dptrain-on-demand-bf16-no-overlap', 'ddp', 'ddp-fp16'] as const;
@@ -155,18 +172,21 @@ function parseFlags() {
     rates: '1gbit,100mbit',
     workers: '2,3',
     delay: '0.2ms',
-    steps: '40',
     warmup: '8',
+    // Both sides measured alike (../peers' statistic): the median of `windows` windows' mean step
+    // time, each of `window-steps` steps after the warm-up; the mean over all of them beside it.
+    windows: '3',
+    'window-steps': '20',
     'bucket-mb': '',
     // h1: beside worker 1, as Horovod's rank 0 and DDP's MASTER_ADDR (worker 1 then hands it the
     // reduced gradient on its own host, --reduced-from local); h0: a host of its own.
     coordinator: 'h1',
-    'ddp-window-steps': '20',
     variants: VARIANTS.filter((v) => !v.startsWith('dptrain-on-demand') || !v.endsWith('no-overlap')).join(','),
   });
   for (const w of flags.workloads.split(',')) if (!['W1', 'W2'].includes(w)) badFlagValue(`--workloads: ${w} is not W1 or W2`);
   for (const v of flags.variants.split(',')) if (!(VARIANTS as readonly string[]).includes(v)) badFlagValue(`--variants: ${v} is not one of ${VARIANTS.join(', ')}`);
   if (!(Number(flags.rounds) >= 1)) badFlagValue('--rounds must be a positive integer');
+  if (!(Number(flags.windows) >= 1 && Number(flags['window-steps']) >= 1)) badFlagValue('--windows and --window-steps must be positive integers');
   if (!['h0', 'h1'].includes(flags.coordinator)) badFlagValue(`--coordinator: ${flags.coordinator} is not h0 or h1`);
   return flags;
 }
@@ -187,7 +207,8 @@ async function main(): Promise<void> {
   const token = path.join(dir, 'token');
   spawnSync(process.execPath, [dptrain, 'token', '--out', token], { stdio: 'ignore' });
   console.log(machineLine());
-  console.log(`PyTorch ${torch.stdout.trim()} (gloo), ${BENCH_DATASET}; dptrain ring all-reduce, default buckets and overlap${flags['bucket-mb'] ? ` (--bucket-mb ${flags['bucket-mb']})` : ''}; ${flags.steps} steps per dptrain run, the first ${flags.warmup} not counted; rounds interleaved`);
+  console.log(`PyTorch ${torch.stdout.trim()} (gloo), ${BENCH_DATASET}; dptrain ring all-reduce, default buckets and overlap${flags['bucket-mb'] ? ` (--bucket-mb ${flags['bucket-mb']})` : ''}`);
+  console.log(`samples/s on both sides: the median of ${flags.windows} windows' mean step time, ${flags['window-steps']} steps each, after ${flags.warmup} warm-up steps (dptrain) or 10 (DDP); "mean": over all those steps; rounds interleaved`);
   const workloads = WORKLOADS.filter((w) => flags.workloads.split(',').includes(w.name));
   const variants = flags.variants.split(',') as (typeof VARIANTS)[number][];
   try {
@@ -216,19 +237,21 @@ async function main(): Promise<void> {
 
 function printTable(rate: string, n: number, flags: Flags, workloads: typeof WORKLOADS, variants: readonly string[], results: Map<string, Sample[]>, loadBefore: string): void {
   console.log(`\n### ${rate}, ${flags.delay} delay, n = ${n} (dptrain: coordinator in ${flags.coordinator} + ${n} workers in h1…h${n}; DDP: ${n} ranks), medians of ${flags.rounds} rounds, load ${loadBefore} → ${load()}`);
-  console.log('| workload | run | samples/s [min–max] | vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| workload | run | samples/s [min–max] | vs DDP | mean: samples/s, vs DDP | step (ms) | compute (ms) | exposed comm. (ms, % of step) | comm. total (ms) | overlap (hidden / total) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const names: Record<string, string> = { dptrain: 'dptrain', 'dptrain-no-overlap': 'dptrain --overlap off', 'dptrain-bf16': 'dptrain --compress bf16', 'dptrain-on-demand': 'dptrain --coordinator-replica on-demand', 'dptrain-on-demand-bf16': 'dptrain on-demand --compress bf16', 'dptrain-on-demand-no-overlap': 'dptrain on-demand --overlap off', 'dptrain-on-demand-bf16-no-overlap': 'dptrain on-demand bf16 --overlap off', ddp: 'DDP (gloo)', 'ddp-fp16': 'DDP + fp16_compress_hook' };
   for (const w of workloads) {
     const ddp = results.get(`${w.name}|ddp`);
     const base = ddp ? median(ddp.map((s) => s.sps)) : Number.NaN;
+    const baseMean = ddp ? median(ddp.map((s) => s.spsMean)) : Number.NaN;
     for (const v of variants) {
       const rs = results.get(`${w.name}|${v}`)!;
       const sps = rs.map((s) => s.sps);
       const m = (f: (s: Sample) => number) => median(rs.map(f));
       const step = m((s) => s.stepMs);
+      const mean = m((s) => s.spsMean);
       console.log(
-        `| ${w.name} | ${names[v]} | ${fmt(median(sps))} [${fmt(Math.min(...sps))}–${fmt(Math.max(...sps))}] | ${Number.isFinite(base) ? `${fmt(median(sps) / base, 2)}x` : '-'} | ${fmt(step, 1)} | ${fmt(m((s) => s.computeMs), 1)} | ${fmt(m((s) => s.exposedMs), 1)} (${fmt((100 * m((s) => s.exposedMs)) / step, 0)}%) | ${fmt(m((s) => s.commMs), 1)} | ${fmt(100 * m((s) => s.overlap), 0)}% |`,
+        `| ${w.name} | ${names[v]} | ${fmt(median(sps))} [${fmt(Math.min(...sps))}–${fmt(Math.max(...sps))}] | ${Number.isFinite(base) ? `${fmt(median(sps) / base, 2)}x` : '-'} | ${fmt(mean)}, ${Number.isFinite(baseMean) ? `${fmt(mean / baseMean, 2)}x` : '-'} | ${fmt(step, 1)} | ${fmt(m((s) => s.computeMs), 1)} | ${fmt(m((s) => s.exposedMs), 1)} (${fmt((100 * m((s) => s.exposedMs)) / step, 0)}%) | ${fmt(m((s) => s.commMs), 1)} | ${fmt(100 * m((s) => s.overlap), 0)}% |`,
       );
     }
   }

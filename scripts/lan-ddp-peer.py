@@ -5,6 +5,7 @@ Run by scripts/bench-lan.ts in a lab host with RANK, WORLD_SIZE, MASTER_ADDR, MA
 GLOO_SOCKET_IFNAME set. The workload is the same MLP, global batch and plain SGD lr 0.1 as
 dptrain's W1/W2 on synthetic 784-feature data; one thread per rank. It measures, after a warm-up:
   step_ms     median step time of timed windows (forward, backward with DDP's bucketed all-reduce, SGD)
+  step_ms_mean  the mean step time over all timed windows' steps (the windows are of equal length)
   nosync_ms   the same steps under model.no_sync() (no communication): compute + update
   allreduce_ms  one dist.all_reduce of the whole flat gradient alone (the communication, unhidden)
 and prints one line `RESULT {json}` on rank 0. --hook fp16 registers DDP's fp16_compress_hook.
@@ -91,5 +92,5 @@ dist.barrier()
 dist.destroy_process_group()
 if rank == 0:
     print("RESULT " + json.dumps(dict(workload=args.workload, world=world, hook=args.hook, params=nparams, global_batch=GB,
-                                      step_ms=statistics.median(step_ms), nosync_ms=statistics.median(nosync_ms),
+                                      step_ms=statistics.median(step_ms), step_ms_mean=statistics.mean(step_ms), nosync_ms=statistics.median(nosync_ms),
                                       allreduce_ms=statistics.median(ar), torch=torch.__version__)), flush=True)

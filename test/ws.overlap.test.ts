@@ -35,7 +35,7 @@ async function run(spec: RunSpec, workers: number, args: string[]): Promise<{ ou
 
 test('--bucket-mb 1: the ring all-reduces 3 buckets while backward runs; overlap off and --reduced-from all give the same bits; within 1e-5 of inline', { timeout: 120_000 }, async () => {
   const on = await run(mnist, 3, ['--bucket-mb', '1']);
-  assert.match(on.log, /gradients: 3 buckets in backward order \(1\.00, 1\.00, 0\.55 MiB; --bucket-mb\), each all-reduced as soon as backward has finished it \(--overlap on\)/);
+  assert.match(on.log, /gradients: 3 buckets in backward order \(1\.00, 1\.00, 0\.55 MiB; --first-bucket-mb, --bucket-mb\), each all-reduced as soon as backward has finished it \(--overlap on\)/);
   assert.match(on.log, /step 0: ring all-reduce/);
   const records = stepRecords(on.out) as unknown as { timing: { buckets: BucketTiming[] } }[];
   assert.equal(records.length, mnist.maxSteps);

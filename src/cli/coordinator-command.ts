@@ -49,6 +49,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--hash-every <n>', `compare every replica's parameter hash every n steps; 0 = never (default: ${wsDefaults.hashEvery})`)
     .option('--step-deadline-floor <ms>', `a worker that has not answered within max(this, ${wsDefaults.deadlineFactor} × the median step time) is dropped (default: ${wsDefaults.deadlineFloorMs})`)
     .option('--bucket-mb <mb>', `gradient buckets of at least this many MiB, in backward order; 0 = one bucket (default: ${wsDefaults.bucketBytes / 2 ** 20})`)
+    .option('--first-bucket-mb <mb>', `the first bucket's least size in MiB, so that the link starts early in backward (default: ${wsDefaults.firstBucketBytes / 2 ** 20}, or --bucket-mb if smaller)`)
     .addOption(new Option('--reduced-from <local|all>', "ring: a worker on this host sends the coordinator whole reduced buckets, the others nothing (local; as all when no worker shares this host), or every worker its segment (all); same results either way").choices(['local', 'all']).default('local'))
     .addOption(new Option('--coordinator-replica <full|on-demand>', 'full: the coordinator applies every update to its own copy (no loss of workers loses the state); on-demand: in ring steps it takes only the gradient norm and asks a worker for the state when it needs it (faster across hosts; if every worker is lost at once the run stops)').choices(['full', 'on-demand']).default('full'))
     .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
@@ -100,6 +101,10 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   if (bucketMb !== undefined && !(bucketMb >= 0 && bucketMb <= 1024)) {
     throw new ConfigError('badOption', `--bucket-mb must be a number of MiB from 0 to 1024 (0 = one bucket; got ${JSON.stringify(flags.bucketMb)})`);
   }
+  const firstBucketMb = flags.firstBucketMb === undefined ? undefined : parseNumber('--first-bucket-mb', flags.firstBucketMb as string);
+  if (firstBucketMb !== undefined && !(firstBucketMb > 0 && firstBucketMb <= 1024)) {
+    throw new ConfigError('badOption', `--first-bucket-mb must be a number of MiB above 0, at most 1024 (got ${JSON.stringify(flags.firstBucketMb)})`);
+  }
   if (flags.compressFeedback === true && (flags.compress ?? 'none') === 'none') {
     throw new ConfigError('badOption', '--compress-feedback keeps the residual of 16-bit rounding: it needs --compress fp16 or bf16');
   }
@@ -135,6 +140,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     deadlineFloorMs,
     rejoinTimeoutMs,
     ...(bucketMb !== undefined && { bucketBytes: Math.round(bucketMb * 2 ** 20) }),
+    ...(firstBucketMb !== undefined && { firstBucketBytes: Math.round(firstBucketMb * 2 ** 20) }),
     overlap: flags.overlap !== 'off',
     reducedFrom: (flags.reducedFrom ?? 'local') as WsCoordinatorOptions['reducedFrom'],
     coordinatorReplica: (flags.coordinatorReplica ?? 'full') as WsCoordinatorOptions['coordinatorReplica'],

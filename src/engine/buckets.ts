@@ -15,30 +15,52 @@
 import type { Range } from '../collective/index.js';
 
 /**
- * Buckets in backward order: ranges[0] ends at numParams. A bucket is cut where it first holds at
- * least `bucketBytes`, at a tensor's start or, inside a weight of several rows (shape [rows, ...]),
- * at a row boundary: a dense layer's weight gradient is then finished block by block
- * (Model.setGradientCuts), so its first buckets start while its last rows are still computed.
+ * Buckets in backward order: ranges[0] ends at numParams. The first bucket is closed once it holds
+ * at least `firstBucketBytes` (small, as DDP's 1 MiB first bucket, so that the link starts soon),
+ * every later one at least `bucketBytes`; a cut falls at a tensor's start or, inside a weight of
+ * several rows (shape [rows, ...]), at a row boundary: a dense layer's weight gradient is then
+ * finished block by block (Model.setGradientCuts), so its first buckets start while its last rows
+ * are still computed. A bucket that holds at least half its size is also closed where a layer
+ * starts: backward computes that layer's input gradient next and finishes no gradient meanwhile,
+ * so what the bucket holds can leave now instead of waiting for part of the layer before. A model
+ * of at most `bucketBytes` is one bucket.
  */
-export function planBuckets(tensors: readonly { offset: number; size: number; shape?: readonly number[] }[], numParams: number, bucketBytes: number): Range[] {
+export function planBuckets(tensors: readonly BucketTensor[], numParams: number, bucketBytes: number, firstBucketBytes = bucketBytes): Range[] {
   if (!(bucketBytes > 0) || 4 * numParams <= bucketBytes) return [{ start: 0, end: numParams }];
   const buckets: Range[] = [];
   let end = numParams;
+  let target = Math.min(firstBucketBytes, bucketBytes);
   for (let i = tensors.length - 1; i >= 0; i--) {
     const { offset, size, shape } = tensors[i];
     const rows = shape && shape.length >= 2 ? shape[0] : 1;
     const rowWidth = size / rows;
+    const layerStart = i > 0 && layerOf(tensors[i]) !== layerOf(tensors[i - 1]);
     // Row boundaries from the tensor's end down to its start (the start itself last).
     for (let r = rows - 1; r >= 0; r--) {
       const start = offset + r * rowWidth;
-      if (4 * (end - start) >= bucketBytes) {
+      const bytes = 4 * (end - start);
+      if (bytes >= target || (r === 0 && layerStart && 2 * bytes >= target)) {
         buckets.push({ start, end });
         end = start;
+        target = bucketBytes;
       }
     }
   }
   if (end > 0) buckets.push({ start: 0, end });
   return buckets;
+}
+
+/** What planBuckets reads of a parameter tensor (model/layout.ts's ParamTensor). */
+export interface BucketTensor {
+  offset: number;
+  size: number;
+  shape?: readonly number[];
+  /** `layers.{i}.weight`: the tensors of one layer share the name up to the last dot. */
+  name?: string;
+}
+
+function layerOf(tensor: BucketTensor): string | undefined {
+  return tensor.name?.slice(0, tensor.name.lastIndexOf('.'));
 }
 
 /** Shared words of one engine's buckets (the same object in every thread's workerData). */

@@ -125,7 +125,8 @@ async function beginRun(run: PreparedRun): Promise<void> {
 /** One step: the position `state.position` of epoch `state.epoch`. */
 async function trainStep(run: PreparedRun): Promise<void> {
   const { state, engine, config } = run;
-  const stepStarted = performance.now();
+  const stepStarted = state.clock.lastStepAt ?? performance.now();
+  state.clock.lastStepAt = null;
 
   // 1. Schedule: the learning rate of this step.
   // 2. Plan: this step's rows of the epoch permutation (the engine splits them into shards).
@@ -163,6 +164,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
   sums.steps += 1;
   // Gradient noise scale from the shard sums, before clipping (docs/batch-size.md).
   const estimate = gnsEstimate(result.shards, result.gradSumSq, result.count);
+  const recordAt = performance.now();
   const record: StepRecord = {
     type: 'step',
     epoch: state.epoch,
@@ -174,8 +176,8 @@ async function trainStep(run: PreparedRun): Promise<void> {
     lr,
     gradNorm,
     clip,
-    ms: performance.now() - stepStarted,
-    timing: state.clock.timings.add(result, updateMs, performance.now() - stepStarted),
+    ms: recordAt - stepStarted,
+    timing: state.clock.timings.add(result, updateMs, recordAt - stepStarted),
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
   if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
@@ -185,12 +187,16 @@ async function trainStep(run: PreparedRun): Promise<void> {
   state.position += 1;
 
   // 8. Evaluate: every --eval-every steps within the epoch (its end evaluates anyway); onEval may stop here.
+  let between = false;
   if (config.evalEvery > 0 && run.valSet && state.step % config.evalEvery === 0 && !epochDone(run) && state.step < run.totalSteps) {
     await evaluateWithinEpoch(run);
+    between = true;
   }
 
   // 9. Checkpoint: every --checkpoint-every steps.
-  await checkpointIfDue(run, 'steps');
+  if (await checkpointIfDue(run, 'steps')) between = true;
+  // The time from this record to the next step counts in that step's ms, unless something other than logging ran between them.
+  if (!between && !epochDone(run)) state.clock.lastStepAt = recordAt;
 }
 
 /** A step whose loss or gradient is not finite: stop, or (--on-nonfinite skip) drop it on every replica. */
@@ -307,11 +313,12 @@ async function endEpoch(run: PreparedRun): Promise<void> {
 }
 
 /** A checkpoint at this step boundary when --checkpoint-every counts `unit` and the count is due. */
-async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Promise<void> {
-  if (!run.store || run.checkpointEvery.unit !== unit) return;
+async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Promise<boolean> {
+  if (!run.store || run.checkpointEvery.unit !== unit) return false;
   const count = unit === 'steps' ? run.state.step : run.state.epoch;
-  if (count % run.checkpointEvery.every !== 0) return;
+  if (count % run.checkpointEvery.every !== 0) return false;
   await writeCheckpoint(run, run.store);
+  return true;
 }
 
 /**

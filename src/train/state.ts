@@ -29,6 +29,12 @@ export interface LoopClock {
   epochEvalMs: number;
   /** Each step's time split (compute, reduce, update, idle), for the step records and the summary. */
   timings: StepTimings;
+  /**
+   * When the last step's record took its time, if the next step follows it directly: the loop's
+   * own work between two steps (logging, callbacks) then counts in the next step's `ms`, so step
+   * times add up to the time spent training; null after an evaluation, a checkpoint or an epoch's end.
+   */
+  lastStepAt: number | null;
 }
 
 export interface LoopState {
@@ -113,7 +119,7 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
 /** The clock of a run starting (or resuming) now. */
 function startClock(timings: StepTimings): LoopClock {
   const now = performance.now();
-  return { runStarted: now, epochStarted: now, epochEvalMs: 0, timings };
+  return { runStarted: now, epochStarted: now, epochEvalMs: 0, timings, lastStepAt: null };
 }
 
 /** An epoch record with its non-finite numbers as null, as JSON.stringify writes them. */

@@ -196,7 +196,8 @@ export class WsEngine implements Engine {
       rejoinTimeoutMs: options.rejoinTimeoutMs ?? wsDefaults.rejoinTimeoutMs,
     };
     const log = options.log ?? silent;
-    const buckets = planBuckets(model.layout.tensors, P, options.bucketBytes ?? wsDefaults.bucketBytes);
+    const bucketBytes = options.bucketBytes ?? wsDefaults.bucketBytes;
+    const buckets = planBuckets(model.layout.tensors, P, bucketBytes, options.firstBucketBytes ?? wsDefaults.firstBucketBytes);
     const overlap = options.overlap ?? true;
     const compress = options.compress ?? 'none';
     const setupMsg = setupMessage({
@@ -241,7 +242,7 @@ export class WsEngine implements Engine {
     const dial = reachableHosts(server.host).map((h) => hostPort(h, server.port));
     const others = dial.length > 1 ? `; this host's other addresses: ${dial.slice(1).join(', ')}` : '';
     const everywhere = dial[0] !== hostPort(server.host, server.port) && !isLoopback(server.host) ? ' (listening on every interface)' : '';
-    log.info({ buckets: buckets.length, bucketBytes: options.bucketBytes ?? wsDefaults.bucketBytes, overlap, compress, compressFeedback: setupMsg.compressFeedback }, describeGradients(buckets, overlap, compress, setupMsg.compressFeedback, chunks));
+    log.info({ buckets: buckets.length, bucketBytes, overlap, compress, compressFeedback: setupMsg.compressFeedback }, describeGradients(buckets, overlap, compress, setupMsg.compressFeedback, chunks));
     log.info({ url: `ws://${dial[0]}/`, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ws://${dial[0]}/${everywhere}: waiting for ${plural(options.minWorkers, 'worker')} (dptrain worker --connect ${dial[0]}${options.token ? ' --token-file FILE' : ''}${others})`);
     try {
       // An interrupt ends the wait: train() then stops before its first step.
@@ -864,7 +865,7 @@ function describeGradients(buckets: readonly Range[], overlap: boolean, compress
   const sizes = mib.length <= 10 ? mib.join(', ') : `${mib.slice(0, 8).join(', ')}, …, ${mib[mib.length - 1]}`;
   const how = chunks > 0
     ? `gradients: --reduce-chunks ${chunks} sends whole chunk gradients (no buckets, no overlap)`
-    : `gradients: ${plural(buckets.length, 'bucket')} in backward order (${sizes} MiB; --bucket-mb), ${overlap ? 'each all-reduced as soon as backward has finished it (--overlap on)' : 'all-reduced after the whole backward pass (--overlap off)'}`;
+    : `gradients: ${plural(buckets.length, 'bucket')} in backward order (${sizes} MiB; --first-bucket-mb, --bucket-mb), ${overlap ? 'each all-reduced as soon as backward has finished it (--overlap on)' : 'all-reduced after the whole backward pass (--overlap off)'}`;
   if (compress === 'none') return how;
   return `${how}; --compress ${compress}${feedback ? ' with error feedback' : ''}: gradients travel as 16-bit floats, so results differ from an uncompressed run beyond float rounding (the N workers = 1 worker contract does not hold; docs/architecture.md, "Compression")`;
 }

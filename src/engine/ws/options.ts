@@ -39,6 +39,12 @@ export const wsDefaults = Object.freeze({
    * as overlapped messages there compete with compute for the delay process's CPU.
    */
   bucketBytes: 4 << 20,
+  /**
+   * The first bucket's least size (`--first-bucket-mb`), as PyTorch DDP's 1 MiB first bucket: the
+   * link starts once backward has finished this much instead of a whole bucket (docs/benchmarks.md,
+   * "Eighth pass").
+   */
+  firstBucketBytes: 1 << 20,
   /** Largest ring piece: backpressure works per piece, and a piece is one frame. */
   ringChunkBytes: 1 << 20,
   /** Largest piece of a shipped dataset. */
@@ -104,6 +110,8 @@ export interface WsCoordinatorOptions {
   ringChunkBytes?: number;
   /** Gradient buckets of at least this many bytes (default wsDefaults.bucketBytes; 0 = one bucket). */
   bucketBytes?: number;
+  /** The first bucket's least size (default the smaller of wsDefaults.firstBucketBytes and bucketBytes). */
+  firstBucketBytes?: number;
   /** Start a bucket's all-reduce as soon as backward finished it (default true). */
   overlap?: boolean;
   /** Gradients on the wire (default 'none'): 16-bit floats change the results (docs/architecture.md). */
@@ -204,6 +212,9 @@ export function checkCoordinatorOptions(o: WsCoordinatorOptions): void {
   if (o.ringChunkBytes !== undefined) positiveInteger('ringChunkBytes', o.ringChunkBytes);
   if (o.bucketBytes !== undefined && !(Number.isFinite(o.bucketBytes) && o.bucketBytes >= 0)) {
     throw new ConfigError('badOption', `--bucket-mb must be a number of MB ≥ 0 (0 = one bucket; got ${shown(o.bucketBytes / 2 ** 20)})`);
+  }
+  if (o.firstBucketBytes !== undefined && !(Number.isFinite(o.firstBucketBytes) && o.firstBucketBytes > 0)) {
+    throw new ConfigError('badOption', `--first-bucket-mb must be a number of MiB > 0 (got ${shown(o.firstBucketBytes / 2 ** 20)})`);
   }
   if (o.reducedFrom !== undefined && !['local', 'all'].includes(o.reducedFrom)) {
     throw new ConfigError('badOption', `--reduced-from must be local or all (got ${shown(o.reducedFrom)})`);
