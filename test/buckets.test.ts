@@ -69,7 +69,7 @@ test('random layouts: the buckets tile the gradient; each but the last holds its
   }
 });
 
-test('dptrain coordinator --model mlp:784-1024-1024-10 names its three buckets; --first-bucket-mb 4 gives two', { timeout: 60_000 }, async () => {
+test('dptrain coordinator --model mlp:784-1024-1024-10 names its three buckets; --first-bucket-mb 4 gives two, and so does --compress bf16 unless --first-bucket-mb is given', { timeout: 60_000 }, async () => {
   const args = ['--model', 'mlp:784-1024-1024-10', '--dataset', 'mnist', '--min-workers', '2'];
   const plain = await startCoordinator(args);
   const line = await plain.waitFor(/^gradients: /);
@@ -78,6 +78,13 @@ test('dptrain coordinator --model mlp:784-1024-1024-10 names its three buckets; 
   const first4 = await startCoordinator([...args, '--first-bucket-mb', '4']);
   assert.match((await first4.waitFor(/^gradients: /)).msg, /^gradients: 2 buckets in backward order \(4\.00, 3\.11 MiB;/);
   first4.kill();
+  // 16-bit gradients: compute bounds the step, so the first bucket is --bucket-mb like the others.
+  const bf16 = await startCoordinator([...args, '--compress', 'bf16']);
+  assert.match((await bf16.waitFor(/^gradients: /)).msg, /^gradients: 2 buckets in backward order \(4\.00, 3\.11 MiB;.*--compress bf16/);
+  bf16.kill();
+  const bf16First1 = await startCoordinator([...args, '--compress', 'bf16', '--first-bucket-mb', '1']);
+  assert.match((await bf16First1.waitFor(/^gradients: /)).msg, /^gradients: 3 buckets in backward order \(1\.00, 3\.04, 3\.07 MiB;/);
+  bf16First1.kill();
 });
 
 test('--first-bucket-mb must be a number of MiB above 0 (exit 2, naming the flag)', { timeout: 30_000 }, async () => {

@@ -196,10 +196,13 @@ export class WsEngine implements Engine {
       rejoinTimeoutMs: options.rejoinTimeoutMs ?? wsDefaults.rejoinTimeoutMs,
     };
     const log = options.log ?? silent;
-    const bucketBytes = options.bucketBytes ?? wsDefaults.bucketBytes;
-    const buckets = planBuckets(model.layout.tensors, P, bucketBytes, options.firstBucketBytes ?? wsDefaults.firstBucketBytes);
     const overlap = options.overlap ?? true;
     const compress = options.compress ?? 'none';
+    const bucketBytes = options.bucketBytes ?? wsDefaults.bucketBytes;
+    // A small first bucket starts the link early, which pays where the link bounds the step; with
+    // 16-bit gradients compute does, and the earlier ring only competes with it (docs/benchmarks.md, "Eighth pass").
+    const firstBucketBytes = options.firstBucketBytes ?? (compress === 'none' ? wsDefaults.firstBucketBytes : bucketBytes);
+    const buckets = planBuckets(model.layout.tensors, P, bucketBytes, firstBucketBytes);
     const setupMsg = setupMessage({
       setup,
       kernels: kernels.name,
