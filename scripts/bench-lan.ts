@@ -135,7 +135,7 @@ async function runDptrain(w: (typeof WORKLOADS)[number], n: number, { compress, 
   const batch = records[0].batchSize as number;
   return {
     ...throughput(ms, batch, Number(flags['window-steps'])),
-    stepMs: median(records.map((r: { ms: number }) => r.ms)),
+    stepMs: median(ms),
     computeMs: median(records.map((r: { timing: { computeMs: number[] } }) => Math.max(...r.timing.computeMs))),
     exposedMs: median(records.map((r: { timing: { buckets?: { commMs: number; hiddenMs: number }[] } }) => Math.max(0, ...(r.timing.buckets ?? []).map((b) => b.commMs - b.hiddenMs)))),
     commMs: median(records.map((r: { timing: { buckets?: { commMs: number }[] } }) => Math.max(0, ...(r.timing.buckets ?? []).map((b) => b.commMs)))),

@@ -7,8 +7,6 @@ import { runCli, tempDir } from './helpers.js';
 import { CHROMIUM, noBrowser } from './browser.helpers.js';
 import { writeFlowersCsv } from './use.helpers.js';
 
-/** Debian's package (`apt-get install -y chromium`); playwright-core downloads no browser. */
-
 let mnistRun: string | null = null;
 /** One short run on the bundled digits (default model, engine and workers), shared by the tests below. */
 function trainedOnMnist(): string {
