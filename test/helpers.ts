@@ -14,8 +14,22 @@ process.env.DPTRAIN_NETWORK ??= 'loopback-only';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const binPath = path.join(repoRoot, 'bin', 'dptrain.js');
 
+/** Directories made by `tempDir` in this test file's process, removed when it exits. */
+const madeDirs = new Set<string>();
+process.on('exit', () => {
+  // DPTRAIN_KEEP_TEST_DIRS=1 keeps them to look at after a failure (README, Development).
+  if (process.env.DPTRAIN_KEEP_TEST_DIRS === '1') return;
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+});
+
+/**
+ * A fresh directory under the system's temp dir, removed with everything in it when the test
+ * file's process exits (each file runs in a process of its own under `node --test`).
+ */
 export function tempDir(prefix = 'dptrain-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
 }
 
 export interface CliResult {
