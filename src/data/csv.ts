@@ -23,7 +23,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { constants } from 'node:buffer';
 import { resolve } from 'node:path';
 import { DataError } from '../errors.js';
-import { createDataset, DATA_LIMITS, type Dataset, type Task } from './dataset.js';
+import { createDataset, DATA_LIMITS, sampleArray, type Dataset, type Task } from './dataset.js';
 import { isNumeric, SpecOptions, type DatasetSpec } from './spec.js';
 
 interface CsvRow {
@@ -133,7 +133,7 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
   if (n * inputDim > DATA_LIMITS.maxElements) {
     throw new DataError('tooLarge', `${path} holds ${n}×${inputDim} values, more than the limit of ${DATA_LIMITS.maxElements}`);
   }
-  const x = new Float32Array(n * inputDim);
+  const x = sampleArray(n * inputDim);
   for (let i = 0; i < n; i++) {
     const { line, fields } = data[i];
     let k = i * inputDim;
@@ -263,7 +263,7 @@ function labelsOf(
   const values = numeric ? rawLabels.map(Number) : [];
   const classIndices = numeric && values.every((v) => Number.isInteger(v) && v >= 0);
   const task: Task = taskOption ?? (numeric && !classIndices ? 'regression' : 'classification');
-  const y = new Float32Array(n);
+  const y = sampleArray(n);
   let numClasses = 0;
   if (task === 'regression') {
     const bad = rawLabels.findIndex((label) => !isNumeric(label));

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
-import { createDataset, type Dataset } from './dataset.js';
+import { createDataset, sampleArray, type Dataset } from './dataset.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
 
 const ROWS = 28;
@@ -46,9 +46,10 @@ export async function loadMnist(spec: DatasetSpec): Promise<Dataset> {
   const [images, labels] = await Promise.all([readBundled(MNIST_FILES.images), readBundled(MNIST_FILES.labels)]);
 
   const valueOf = new Float32Array(256).map((_, k) => mnistPixelValue(k));
-  const x = new Float32Array(COUNT * PIXELS);
+  const x = sampleArray(COUNT * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = valueOf[images[i]];
-  const y = Float32Array.from(labels);
+  const y = sampleArray(labels.length);
+  y.set(labels);
   return createDataset({ spec: spec.text, n: COUNT, inputDim: PIXELS, x, targetDim: 1, y, task: 'classification', numClasses: CLASSES, sampleShape: [1, 28, 28], pixelScale: MNIST_PIXEL_SCALE, classNames: DIGIT_NAMES });
 }
 

@@ -15,7 +15,7 @@
  */
 import { DataError } from '../errors.js';
 import { Rng } from '../util/rng.js';
-import { createDataset, DATA_LIMITS, type Dataset } from './dataset.js';
+import { createDataset, DATA_LIMITS, sampleArray, type Dataset } from './dataset.js';
 import { gaussian } from './gaussian.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
 
@@ -58,8 +58,8 @@ function blobs(spec: DatasetSpec): Dataset {
 
   // x: [n, d]; one stream for all samples, drawn row by row.
   const rng = new Rng(seed, 'blobs', 'samples');
-  const x = new Float32Array(n * d);
-  const y = new Float32Array(n);
+  const x = sampleArray(n * d);
+  const y = sampleArray(n);
   for (let i = 0; i < n; i++) {
     const c = i % classes;
     y[i] = c;
@@ -79,8 +79,8 @@ function spirals(spec: DatasetSpec): Dataset {
   checkSize(spec, n, 2);
 
   const rng = new Rng(seed, 'spirals');
-  const x = new Float32Array(n * 2);
-  const y = new Float32Array(n);
+  const x = sampleArray(n * 2);
+  const y = sampleArray(n);
   for (let i = 0; i < n; i++) {
     const c = i % classes;
     const t = rng.next();
@@ -117,8 +117,8 @@ function teacher(spec: DatasetSpec): Dataset {
 
   const xRng = new Rng(seed, 'teacher', 'x');
   const noiseRng = new Rng(seed, 'teacher', 'noise');
-  const x = new Float32Array(n * d);
-  const y = new Float32Array(n * outputs);
+  const x = sampleArray(n * d);
+  const y = sampleArray(n * outputs);
   const h = new Float64Array(firstOut);
   for (let i = 0; i < n; i++) {
     const row = i * d;

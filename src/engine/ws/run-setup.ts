@@ -11,6 +11,7 @@ import {
   datasetHash,
   fitStandardization,
   loadDataset,
+  sampleArray,
   splitDataset,
   type Dataset,
 } from '../../data/index.js';
@@ -94,8 +95,8 @@ export class ShippedData {
     if (xs + ys > maxElements) {
       throw new EngineError('badSetup', `the shipped dataset has ${xs + ys} values, more than this worker accepts (${maxElements})`);
     }
-    this.x = new Float32Array(xs);
-    this.y = new Float32Array(ys);
+    this.x = sampleArray(xs);
+    this.y = sampleArray(ys);
   }
 
   /** Pieces must arrive in order without gaps: x first, then y. */
