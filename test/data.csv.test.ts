@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DataError } from '../src/errors.js';
 import { loadDataset } from '../src/data/index.js';
+import { tempDir } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'dptrain-data-csv-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('dptrain-data-csv-');
 
 let count = 0;
 function csv(text: string): string {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { DataError } from '../src/errors.js';
 import { loadDataset } from '../src/data/index.js';
+import { tempDir } from './helpers.js';
 
 /** IDX bytes: magic 0x000008<ndims>, big-endian dims, then uint8 values. */
 function idx(magic: number, dims: number[], values: number[]): Buffer {
@@ -20,8 +20,7 @@ const PIXELS = [0, 255, 51, 102, 255, 255, 0, 0, 1, 2, 3, 4];
 const IMAGES = idx(0x803, [3, 2, 2], PIXELS);
 const LABELS = idx(0x801, [3], [0, 2, 1]);
 
-const dir = mkdtempSync(join(tmpdir(), 'dptrain-data-idx-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('dptrain-data-idx-');
 
 function write(name: string, bytes: Buffer): string {
   const path = join(dir, name);
