@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DataError } from '../errors.js';
+import { adviseHugePages } from '../util/huge-pages.js';
 
 export type Task = 'classification' | 'regression';
 
@@ -46,10 +47,13 @@ export interface PixelScale {
 /**
  * A zeroed Float32Array over a SharedArrayBuffer. Loaders and subsets allocate sample values
  * here so that the threads engine maps this very memory in every thread instead of copying it:
- * one copy of CIFAR-10's 614 MB, not two (docs/datasets.md, "Memory").
+ * one copy of CIFAR-10's 614 MB, not two (docs/datasets.md, "Memory"). Large arrays are advised
+ * into huge pages before anything is written (src/util/huge-pages.ts).
  */
 export function sampleArray(length: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
+  const array = new Float32Array(new SharedArrayBuffer(Math.max(1, length) * 4), 0, length);
+  adviseHugePages(array);
+  return array;
 }
 
 /** Limits on what a loader may build; one place for the defaults. */

@@ -7,6 +7,7 @@ import { loadDownloaded, type DownloadOptions } from './downloaded.js';
 import { loadMnist } from './mnist.js';
 import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
+import { enableHugePages } from '../util/huge-pages.js';
 
 export { createDataset, datasetHash, subset, sampleArray, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
 export { detectDelimiter } from './csv.js';
@@ -26,6 +27,7 @@ export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRan
  */
 export async function loadDataset(spec: string, downloads: DownloadOptions = {}): Promise<Dataset> {
   const parsed = parseDatasetSpec(spec);
+  await enableHugePages();
   switch (parsed.kind) {
     case 'mnist':
       return loadMnist(parsed);
