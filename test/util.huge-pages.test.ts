@@ -10,17 +10,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { loadDataset } from '../src/data/index.js';
-import { enableHugePages } from '../src/util/huge-pages.js';
+import { enableHugePages, transparentHugePageMode } from '../src/util/huge-pages.js';
 
 const require = createRequire(import.meta.url);
-
-function thpMode(): string | null {
-  try {
-    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 function koffiAddress(): ((array: Float32Array) => bigint) | null {
   try {
@@ -56,7 +48,7 @@ function mappingOf(smaps: string, address: bigint): { flags: string[]; hugeKb: n
 const ownSmaps = (): string => fs.readFileSync('/proc/self/smaps', 'utf8');
 
 const address = koffiAddress();
-const mode = thpMode();
+const mode = transparentHugePageMode();
 const skip =
   process.platform !== 'linux' ? 'not Linux: no transparent huge pages'
   : mode === null || mode === 'never' ? `transparent huge pages are ${mode ?? 'absent'} on this machine`

@@ -28,7 +28,7 @@ let advisor: Advisor | null = null;
 let enabling: Promise<string> | null = null;
 
 /** The kernel's transparent huge page mode (`always`, `madvise`, `never`), or null where there is none. */
-function thpMode(): string | null {
+export function transparentHugePageMode(): string | null {
   try {
     return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? null;
   } catch {
@@ -45,10 +45,10 @@ export function enableHugePages(): Promise<string> {
 async function bind(): Promise<string> {
   if (process.platform !== 'linux') return `not linux (${process.platform}): samples stay in base pages`;
   if (process.env.DPTRAIN_MADVISE_HUGEPAGE === '0') return 'DPTRAIN_MADVISE_HUGEPAGE=0: samples stay in base pages';
-  const mode = thpMode();
+  const mode = transparentHugePageMode();
   if (mode === null || mode === 'never') return `transparent huge pages are ${mode ?? 'absent'} here: samples stay in base pages`;
   try {
-    const koffi = (await importKoffi()) as unknown as { address(value: unknown): bigint; load(file: string): { func(definition: string): (...args: unknown[]) => unknown } };
+    const koffi = await importKoffi();
     const madvise = koffi.load('libc.so.6').func('int madvise(uintptr_t addr, size_t len, int advice)');
     advisor = {
       address: (array) => koffi.address(array),

@@ -8,6 +8,8 @@ export interface KoffiLib {
 }
 export interface Koffi {
   load(file: string): KoffiLib;
+  /** The address of a TypedArray's first element (its backing store plus its offset). */
+  address(value: unknown): bigint;
 }
 
 let koffiModule: Promise<Koffi> | null = null;
