@@ -75,8 +75,10 @@ export class ProgressBar {
   }
 }
 
+/** `4.2 s` under a minute (a short run would read `0:00`), then `m:ss` and `h:mm:ss`. */
 export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
+  if (seconds < 59.95) return `${Math.max(0, seconds).toFixed(1)} s`;
+  const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const rest = String(s % 60).padStart(2, '0');
