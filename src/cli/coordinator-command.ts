@@ -117,7 +117,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
-  logger.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'received frames'); // docs/architecture.md, "Buffers for received frames"
+  logger.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   // --dashboard listens before the data loads, so that a port in use fails at once.
   const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").

@@ -76,7 +76,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   }
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
   const log = createLogger(flags.logFormat as LogFormat, null);
-  log.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'received frames'); // docs/architecture.md, "Buffers for received frames"
+  log.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   const stop = new AbortController();
   const onSignal = () => {
     log.warn({}, 'interrupted: leaving the run');
