@@ -19,8 +19,8 @@ export interface RunningCli {
 }
 
 /** Starts `node bin/dptrain.js ...args` (no terminal: no progress bar, plain log lines). */
-export function startCli(args: string[], options: { cwd?: string } = {}): RunningCli {
-  const child = spawn(process.execPath, [binPath, ...args], { cwd: options.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): RunningCli {
+  const child = spawn(process.execPath, [binPath, ...args], { cwd: options.cwd ?? repoRoot, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {
