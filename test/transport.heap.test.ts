@@ -1,8 +1,8 @@
 /**
  * The ws processes' memory tuning (src/transport/heap.ts). keepFramesInHeap: buffers the size of
  * received frames come from the heap, whose pages the next frame reuses, instead of a fresh mmap()
- * each; checked with glibc's own accounting (mallinfo2: bytes in mmapped chunks, bytes in the heap)
- * in a child process that keeps ten 4 MiB Buffers alive, with and without the call.
+ * each; checked with glibc's own accounting (mallinfo2: bytes in mmapped chunks, bytes allocated in
+ * the heap) in a child process that keeps ten 4 MiB Buffers alive, with and without the call.
  * collectAtTheLimit: a real coordinator's mark-compacts, counted by V8's --trace-gc.
  */
 import { test } from 'node:test';
@@ -16,7 +16,7 @@ const heapModule = fileURLToPath(new URL('../src/transport/heap.js', import.meta
 
 interface Growth {
   said: string;
-  /** Growth of glibc's bytes in mmapped chunks and in the main heap. */
+  /** Growth of glibc's bytes in mmapped chunks, and of the bytes allocated in the main heap. */
   mmapped: number;
   heap: number;
 }
@@ -31,7 +31,7 @@ function growth(tuned: boolean): Growth {
     const before = mallinfo2();
     const kept = Array.from({ length: 10 }, () => Buffer.allocUnsafe(4 << 20).fill(1));
     const after = mallinfo2();
-    console.log(JSON.stringify({ said, mmapped: Number(after.hblkhd) - Number(before.hblkhd), heap: Number(after.arena) - Number(before.arena), kept: kept.length }));`;
+    console.log(JSON.stringify({ said, mmapped: Number(after.hblkhd) - Number(before.hblkhd), heap: Number(after.uordblks) - Number(before.uordblks), kept: kept.length }));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: repoRoot });
   if (r.status !== 0) return { said: `the probe failed: ${r.stderr.split('\n').find((l) => l.trim()) ?? r.status}`, mmapped: 0, heap: 0 };
   return JSON.parse(r.stdout) as Growth;
@@ -42,11 +42,14 @@ test('with glibc, 4 MiB buffers come from the heap, not from mmap(), once the fr
   if (!tuned.said.startsWith('glibc keeps')) return t.skip(`not applied here: ${tuned.said}`);
   // For comparison: glibc's default serves each 4 MiB buffer with its own mmap() (42 MB mmapped
   // here), unless the process happened to free such a chunk first (the threshold then rises).
+  // The heap side counts bytes allocated (uordblks), not the arena's size: freed heap left by
+  // start-up (which depends on what was imported) is reused without growing the arena. Net of
+  // what the process frees meanwhile (a few KiB), hence the 1 MiB of slack.
   const plain = growth(false);
   const forty = 40 * 2 ** 20;
   const compare = `(without the call: ${plain.mmapped} bytes mmapped, heap +${plain.heap})`;
   assert.equal(tuned.mmapped, 0, `with the call, ${tuned.mmapped} bytes were still mmapped ${compare}`);
-  assert.ok(tuned.heap >= forty, `with the call, the heap grew by ${tuned.heap} bytes for 40 MiB of buffers ${compare}`);
+  assert.ok(tuned.heap >= forty - 2 ** 20, `with the call, the heap's allocated bytes grew by ${tuned.heap} for 40 MiB of buffers ${compare}`);
 });
 
 test('a ws coordinator runs few full collections (collectAtTheLimit): W2 with two workers on loopback, counted by V8 --trace-gc', { timeout: 120_000 }, async () => {
