@@ -5,8 +5,7 @@
  * then trains; a progress line every few seconds names each worker, its host, threads and last
  * step time. docs/protocol.md §6 describes what crosses the wire.
  */
-import { collectAtTheLimit, keepFramesInHeap } from '../transport/heap.js';
-import { enableHugePages } from '../util/huge-pages.js';
+import { tuneWsProcessMemory } from '../transport/heap.js';
 import { Command, Option } from 'commander';
 import { loadDataset } from '../data/index.js';
 import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
@@ -117,7 +116,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
-  logger.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
+  logger.debug(await tuneWsProcessMemory(), 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   // --dashboard listens before the data loads, so that a port in use fails at once.
   const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").

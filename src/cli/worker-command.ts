@@ -5,8 +5,7 @@
  * within --reconnect-timeout after the connection was lost (the log says why).
  * Ctrl-C leaves the run at once; the coordinator recomputes the current step without it.
  */
-import { collectAtTheLimit, keepFramesInHeap } from '../transport/heap.js';
-import { enableHugePages } from '../util/huge-pages.js';
+import { tuneWsProcessMemory } from '../transport/heap.js';
 import os from 'node:os';
 import { Command } from 'commander';
 import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
@@ -76,7 +75,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   }
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
   const log = createLogger(flags.logFormat as LogFormat, null);
-  log.debug({ allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() }, 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
+  log.debug(await tuneWsProcessMemory(), 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   const stop = new AbortController();
   const onSignal = () => {
     log.warn({}, 'interrupted: leaving the run');

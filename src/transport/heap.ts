@@ -13,6 +13,7 @@
  * frame reuses the same pages. The cost is that up to TRIM_BYTES of freed heap stays mapped.
  */
 import v8 from 'node:v8';
+import { enableHugePages } from '../util/huge-pages.js';
 import { importKoffi } from '../util/koffi.js';
 
 /** Allocations below this come from the heap: the largest frame (64 MiB) does not reach it, but glibc caps it at 32 MiB. */
@@ -48,4 +49,13 @@ export async function keepFramesInHeap(): Promise<string> {
 export function collectAtTheLimit(): string {
   v8.setFlagsFromString('--no-incremental-marking');
   return 'V8 collects the old generation at its limit (incremental marking off)';
+}
+
+/**
+ * Everything a ws process (`dptrain coordinator`, `dptrain worker`) sets up for its memory before
+ * it connects: frames in the heap, collections at the limit, samples in huge pages (docs/datasets.md,
+ * "Memory"). Returns what each did, for a debug line.
+ */
+export async function tuneWsProcessMemory(): Promise<{ allocator: string; gc: string; hugePages: string }> {
+  return { allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() };
 }
