@@ -265,6 +265,15 @@ export function plan(options) {
     if (!host) throw new UsageError('this machine has no non-loopback IPv4 address; give --coordinator HOST:PORT');
     coordinator = { host, port: defaults.port, text: `${host}:${defaults.port}` };
   }
+  // Over plain ssh a remote worker's 127.0.0.1 is its own host. (A custom --ssh may forward the
+  // port back, e.g. ssh -R 7000:127.0.0.1:7000, so it is left to the user.)
+  const remote = hosts.find((h) => !isLocalHost(h.name));
+  if (remote && isLoopback(coordinator.host) && options.ssh === defaults.ssh) {
+    throw new UsageError(
+      `--coordinator ${coordinator.text} is a loopback address, but ${remote.name} is another host: there it would name ${remote.name} itself. ` +
+        "Give this machine's LAN address, e.g. --coordinator 192.168.1.10:7000",
+    );
+  }
   const listen = options.listen ?? coordinator;
   if (!options.tokenFile && !isLoopback(listen.host)) {
     throw new UsageError(

@@ -29,3 +29,14 @@ test('dptrain report of a file says it is a file, not a directory', () => {
 test('dptrain report of a directory without a run or sweep says what it expected', () => {
   expectOneLine(['report', tempDir()], /holds neither results\.json \(a sweep\) nor metrics\.jsonl \(a run\)/, 'dptrain.config.notAReportDir');
 });
+
+test('dptrain report --out naming a missing folder or a directory is one line and exit 2, before any page is written', () => {
+  const root = tempDir();
+  const run = path.join(root, 'run');
+  const trained = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '1', '--out', run]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const missing = path.join(root, 'nowhere', 'r.html');
+  expectOneLine(['report', run, '--out', missing], new RegExp(`^dptrain: error: --out ${missing}: the folder ${path.dirname(missing)} does not exist — create it, or write the file elsewhere`), 'dptrain.config.badOption');
+  expectOneLine(['report', run, '--out', root], new RegExp(`^dptrain: error: --out ${root}: ${root} is a directory — give a file name`), 'dptrain.config.badOption');
+  assert.deepEqual(fs.readdirSync(root).sort(), ['run']);
+});

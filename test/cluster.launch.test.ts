@@ -131,8 +131,8 @@ describe('cluster/launch --dry-run', () => {
     assert.equal(lines[5], `node ${q(binPath)} worker --connect ws://head:7100 --token-file /etc/dptrain/token --threads 2 --name localhost`);
   });
 
-  test('--dptrain replaces the program; loopback needs no token', () => {
-    const r = runLaunch(['--hosts', 'a', '--coordinator', '127.0.0.1:7000', '--dptrain', '/usr/local/bin/dptrain --log-format json', '--dry-run']);
+  test('--dptrain replaces the program; a loopback coordinator (its port forwarded by --ssh) needs no token', () => {
+    const r = runLaunch(['--hosts', 'a', '--coordinator', '127.0.0.1:7000', '--ssh', 'ssh -R 7000:127.0.0.1:7000', '--dptrain', '/usr/local/bin/dptrain --log-format json', '--dry-run']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^\/usr\/local\/bin\/dptrain --log-format json coordinator --listen 127\.0\.0\.1:7000 --min-workers 1$/m);
     assert.match(r.stdout, /exec \/usr\/local\/bin\/dptrain --log-format json worker --connect ws:\/\/127\.0\.0\.1:7000 --threads 1 --name a'$/m);
@@ -148,6 +148,7 @@ describe('cluster/launch refuses bad input with exit status 2 and a clear messag
     ['a token file that does not exist', ['--hosts', 'a', '--coordinator', '10.0.0.1:7000', '--token-file', '/nonexistent/token'], /--token-file "\/nonexistent\/token" does not exist here/],
     ['a bad --coordinator', ['--hosts', 'a', '--coordinator', 'head', '--dry-run'], /--coordinator must be HOST:PORT with a port from 1 to 65535 \(got "head"\)/],
     ['a bad --grace', ['--hosts', 'a', '--grace', '-1', '--dry-run'], /--grace must be a number of seconds >= 0/],
+    ['a loopback coordinator for a remote host over plain ssh', ['--hosts', 'otherhost', '--coordinator', '127.0.0.1:7420', '--dry-run'], /--coordinator 127\.0\.0\.1:7420 is a loopback address, but otherhost is another host/],
     ['an option the launcher sets, among the train options', ['--hosts', 'a', '--token-file', 't', '--dry-run', '--', '--min-workers', '3'], /--min-workers is set by the launcher/],
     ['an unknown option', ['--hosts', 'a', '--epochs', '3'], /unknown option "--epochs" \(train options go after "--"/],
   ];

@@ -27,8 +27,8 @@ test('a worker started with the HOST:PORT the coordinator prints joins and the r
   assert.match(worker.messages().join('\n'), /worker "w1" done: 5 steps served/);
 });
 
-test('--connect in a form that is neither HOST:PORT nor ws(s):// is one line and exit 2', () => {
-  for (const bad of ['10.0.0.1', 'http://10.0.0.1:7000', '10.0.0.1:99999', ':7000']) {
+test('--connect in a form that is neither HOST:PORT nor ws(s)://HOST:PORT (a port from 1 to 65535) is one line and exit 2', () => {
+  for (const bad of ['10.0.0.1', 'http://10.0.0.1:7000', '10.0.0.1:99999', ':7000', 'ws://10.0.0.1', '10.0.0.1:0', 'ws://10.0.0.1:0/']) {
     const result = runCli(['worker', '--connect', bad]);
     assert.equal(result.status, 2, result.stderr);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);

@@ -10,7 +10,8 @@ import { Command, Option } from 'commander';
 import { loadDataset } from '../data/index.js';
 import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
-import { isLoopback, readTokenFile } from '../transport/index.js';
+import { isLoopback, readTokenFile, TransportError } from '../transport/index.js';
+import { cannotListenBecause } from '../util/listen-error.js';
 import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
@@ -162,13 +163,26 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     },
   };
   const callbacks = dashboard ? [dashboard.callback] : [];
-  const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks }))).finally(() => interrupts.dispose());
+  const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks })))
+    .catch((error: unknown) => {
+      throw listenProblem(error, `${host}:${port}`, dashboard?.url);
+    })
+    .finally(() => interrupts.dispose());
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
   const last = unlogged as CoordinatorStatus | null;
   if (last) logger.info({ progress: last }, describeStatus(last));
 
   logRunEnd(logger, result);
   return result;
+}
+
+/** The coordinator's listener could not open: a ConfigError naming --listen and the fix (exit 2); any other error as it is. */
+function listenProblem(error: unknown, address: string, dashboardUrl: string | undefined): unknown {
+  if (!(error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error)) return error;
+  const cause = error.cause as NodeJS.ErrnoException;
+  const taken = cause.code === 'EADDRINUSE' && dashboardUrl !== undefined && new URL(dashboardUrl).port === address.slice(address.lastIndexOf(':') + 1);
+  const inUse = taken ? 'the dashboard holds it (--dashboard names the same port): give the two different ports' : 'choose another with --listen HOST:PORT, or stop what holds it';
+  return new ConfigError('listen', `--listen ${address}: cannot listen: ${cannotListenBecause(cause, inUse)}`, { cause: error });
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Ctrl-C (SIGINT) and SIGTERM for the commands that train (`train`, `sweep`, `coordinator`).
+ * Ctrl-C (SIGINT) and SIGTERM for the commands that train (`train`, `sweep`, `coordinator`; a `worker` leaves the run at once).
  * The first signal aborts an AbortSignal that train() checks at every step boundary: the step in
  * progress finishes, the outputs and a checkpoint are written, and the command exits 130. A second
  * signal exits 130 at once (outputs may then be incomplete; checkpoints are written atomically, so

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
+import { outputFileProblem } from '../io/index.js';
 import { writeReport, writeTimelineTrace } from '../study/index.js';
 
 export function registerReportCommand(program: Command): Command {
@@ -18,7 +19,10 @@ export function registerReportCommand(program: Command): Command {
 
 export async function runReport(dir: string, options: { out?: string; timeline?: string }): Promise<string> {
   for (const flag of ['out', 'timeline'] as const) {
-    if (options[flag] !== undefined && options[flag]!.trim() === '') throw new ConfigError('badOption', `--${flag} must be a file name, e.g. --${flag} ${flag === 'out' ? 'report.html' : 'timeline.json'} (got "")`);
+    const file = options[flag];
+    if (file !== undefined && file.trim() === '') throw new ConfigError('badOption', `--${flag} must be a file name, e.g. --${flag} ${flag === 'out' ? 'report.html' : 'timeline.json'} (got "")`);
+    const problem = file === undefined ? null : outputFileProblem(file);
+    if (problem !== null) throw new ConfigError('badOption', `--${flag} ${file}: ${problem}`);
   }
   checkReportDir(dir);
   if (options.timeline !== undefined) {

@@ -10,8 +10,10 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
-import { readTokenFile } from '../transport/index.js';
+import { readTokenFile, TransportError } from '../transport/index.js';
+import { cannotListenBecause } from '../util/listen-error.js';
 import { plural } from '../util/index.js';
+import { watchInterrupts } from './interrupt.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger, parseNumber } from './parse.js';
 
@@ -25,7 +27,8 @@ export function registerWorkerCommand(program: Command): Command {
     .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
     .option('--rejoins <n>', `join again this many times after the coordinator dropped this worker (default: ${wsDefaults.rejoins})`)
     .option('--reconnect-timeout <seconds>', `after losing the coordinator (killed, network), keep reconnecting this long, with backoff, then exit 1 (default: ${wsDefaults.reconnectTimeoutMs / 1000})`)
-    .option('--ring-host <address>', 'address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0)')
+    .option('--ring-host <address>', 'address the ring listener binds (default: this host\'s address on its coordinator connection, where the other workers are told to connect)')
+    .option('--ring-port <port>', 'port of the ring listener, e.g. one your firewall allows (default: chosen by the OS)')
     .addOption(logFormatOption())
     .exitOverride()
     .action(async (options: Record<string, unknown>) => void (await runWorkerCommand(options)));
@@ -45,7 +48,10 @@ export function parseConnect(raw: unknown): string {
   } catch {
     // reported below
   }
-  const valid = url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && (!bare || Number(bare[2]) <= 65_535);
+  // The port is explicit: the coordinator has no default for a URL's (80), and 0 is no port to dial.
+  // (URL drops a scheme's default port, so it is read from the text.)
+  const port = Number(/^wss?:\/\/(?:\[[^\]]*\]|[^/:[\]]+):(\d{1,5})(?:[/?#]|$)/i.exec(candidate)?.[1] ?? NaN);
+  const valid = url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '' && port >= 1 && port <= 65_535;
   if (!valid) {
     const what = raw === undefined ? 'it is missing' : `got ${JSON.stringify(raw)}`;
     throw new ConfigError('badOption', `--connect must be the coordinator's HOST:PORT or ws://HOST:PORT, as its start-up line prints (${what}), e.g. --connect 10.0.0.1:7000`);
@@ -73,22 +79,30 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   if (!(reconnectSeconds >= 0 && reconnectSeconds <= 86_400)) {
     throw new ConfigError('badOption', `--reconnect-timeout must be a number of seconds from 0 to 86400 (got ${reconnectSeconds})`);
   }
+  const ringPort = flags.ringPort === undefined ? undefined : parseInteger('--ring-port', flags.ringPort as string);
+  if (ringPort !== undefined && !(ringPort >= 1 && ringPort <= 65_535)) throw new ConfigError('badOption', `--ring-port must be a port from 1 to 65535 (got ${ringPort}); leave it out for one chosen by the OS`);
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
   const log = createLogger(flags.logFormat as LogFormat, null);
   log.debug(await tuneWsProcessMemory(), 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
-  const stop = new AbortController();
-  const onSignal = () => {
-    log.warn({}, 'interrupted: leaving the run');
-    stop.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C leaves the run at once (the coordinator recomputes the step without us) and exits 130.
+  const interrupts = watchInterrupts({
+    first: (signal) => log.warn({ signal }, `${signal}: leaving the run; the coordinator recomputes the current step without this worker`),
+    second: (signal) => log.warn({ signal }, `${signal} again: exiting at once`),
+  });
   try {
-    const outcome = await runWorker({ url, name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost: flags.ringHost as string | undefined, log }, stop.signal);
-    log.info({ steps: outcome.steps }, `worker "${name}" done: ${plural(outcome.steps, 'step')} served`);
+    const outcome = await runWorker({ url, name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost: flags.ringHost as string | undefined, ringPort, log }, interrupts.signal);
+    const served = plural(outcome.steps, 'step');
+    if (interrupts.signal.aborted) log.warn({ steps: outcome.steps }, `worker "${name}" left the run (interrupted): ${served} served`);
+    else log.info({ steps: outcome.steps }, `worker "${name}" done: ${served} served`);
     return outcome;
+  } catch (error) {
+    // The ring listener's --ring-host/--ring-port could not be bound: the user's to fix (exit 2).
+    if (error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error) {
+      const why = cannotListenBecause(error.cause, 'choose another --ring-port, or leave it out for one the OS picks');
+      throw new ConfigError('listen', `the ring listener (--ring-host, --ring-port): ${error.message.replace(/: [A-Z_]+$/, '')}: ${why}`, { cause: error });
+    }
+    throw error;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupts.dispose();
   }
 }

@@ -17,6 +17,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ConfigError } from '../errors.js';
+import { cannotListenBecause } from '../util/listen-error.js';
 import { hostPort, isLoopback, reachableHosts } from '../transport/index.js';
 import { sameKey, type DashboardAddress } from './address.js';
 import type { DashboardHub } from './hub.js';
@@ -236,13 +237,6 @@ function cookieOf(req: http.IncomingMessage, name: string): string | undefined {
 }
 
 function listenError(where: string, error: NodeJS.ErrnoException): ConfigError {
-  const why =
-    error.code === 'EADDRINUSE'
-      ? 'the port is in use — choose another port, or pass --dashboard alone for a free one'
-      : error.code === 'EACCES'
-        ? 'permission denied (ports below 1024 need privileges) — choose a port from 1024 up'
-        : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-          ? `this machine has no such address (${error.code}) — use 127.0.0.1 (the default) or one of this host's addresses`
-          : `${error.code ?? error.message}`;
+  const why = cannotListenBecause(error, 'choose another port, or pass --dashboard alone for a free one');
   return new ConfigError('dashboardListen', `--dashboard ${where}: cannot listen: ${why}`, { cause: error });
 }

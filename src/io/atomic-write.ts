@@ -4,8 +4,38 @@
  * same directory, fsync it, rename it over the target, fsync the directory).
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+
+/**
+ * Temp files of writes in progress. A process that exits in the middle of one (a second Ctrl-C
+ * calls process.exit) removes them on its way out, so no half-written `.tmp` is left beside the
+ * outputs; only a kill -9 can leave one (checkpoint directories clean those up on resume).
+ */
+const inFlight = new Set<string>();
+let exitHookInstalled = false;
+
+function track(temp: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const t of inFlight) rmSync(t, { force: true });
+    });
+  }
+  inFlight.add(temp);
+}
+
+/**
+ * Why `file` cannot be written as an output, or null: its folder is missing, or it names a
+ * directory. For a one-line error before any work is done.
+ */
+export function outputFileProblem(file: string): string | null {
+  const folder = dirname(resolve(file));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) return `the folder ${folder} does not exist — create it, or write the file elsewhere`;
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `${file} is a directory — give a file name, e.g. ${join(file, 'out')}`;
+  return null;
+}
 
 /**
  * The points of an atomic write that a caller can observe: `tempWritten` after the temp file is
@@ -34,6 +64,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: A
   const dir = dirname(target);
   const temp = join(dir, `${basename(target)}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   const file = await open(temp, 'wx');
+  track(temp);
   try {
     try {
       await file.writeFile(data);
@@ -46,6 +77,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: A
   } catch (error) {
     await rm(temp, { force: true }).catch(() => undefined);
     throw error;
+  } finally {
+    inFlight.delete(temp);
   }
   // The rename is the commit point: from here on the target holds the new content.
   await options.onPhase?.('renamed', target);

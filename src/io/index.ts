@@ -14,5 +14,5 @@ export {
   type SafetensorsHeader,
   type TensorEntry,
 } from './safetensors.js';
-export { writeFileAtomic } from './atomic-write.js';
+export { outputFileProblem, writeFileAtomic } from './atomic-write.js';
 export { ABOUT_KEY, ABOUT_VERSION, encodeModelAbout, decodeModelAbout, type ModelAbout } from './model-about.js';

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { outputFileProblem } from '../io/index.js';
 import { ConfigError } from '../errors.js';
 import type { StepRecord } from '../train/index.js';
 
@@ -53,10 +54,9 @@ export async function writeTimelineTrace(dir: string, file: string): Promise<{ s
   if (!fs.existsSync(metrics)) {
     throw new ConfigError('noTimeline', `${dir} has no metrics.jsonl: --timeline draws the steps of a run — pass the --out directory of \`dptrain coordinator\``);
   }
+  const problem = outputFileProblem(file);
+  if (problem !== null) throw new ConfigError('badOption', `--timeline ${file}: ${problem}`);
   const folder = path.dirname(path.resolve(file));
-  if (!fs.statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new ConfigError('badOption', `--timeline ${file}: the folder ${folder} does not exist — create it, or write the trace elsewhere`);
-  }
   const tmp = path.join(folder, `.${path.basename(file)}.${process.pid}.tmp`);
   const out = fs.createWriteStream(tmp);
   // Held from the start, so that a write error is this function's error, not an unhandled event.

@@ -56,6 +56,11 @@ export type MaskKey = 'zero' | 'random';
 
 const RETRYABLE = new Set<TransportProblem>(['closed', 'timeout', 'connectFailed']);
 
+/** A failure that another attempt may not meet: a socket that closed, timed out or was refused; not an answer from something that is no dptrain server. */
+export function isRetryable(error: unknown): error is TransportError {
+  return error instanceof TransportError && RETRYABLE.has(error.problem) && error.reason !== 'wrongServer';
+}
+
 /** ws's `generateMask`: fills the 4-byte key of each frame. All zeros make ws skip the XOR. */
 const zeroMask = (mask: Buffer): void => void mask.fill(0);
 
@@ -89,8 +94,25 @@ function openSocket<T>(url: string, limits: TransportLimits, maskKey: MaskKey, a
       ws.removeAllListeners();
       resolve(attach(ws));
     });
-    ws.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message, error));
-    ws.once('unexpected-response', (_request, response) => fail(`HTTP ${response.statusCode} ${response.statusMessage ?? ''}`.trim()));
+    const wrongServer = (why: string, cause?: unknown) => {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(new TransportError('connectFailed', `cannot open ${url}: ${why}`, { cause, reason: 'wrongServer' }));
+    };
+    ws.once('error', (error: NodeJS.ErrnoException) => {
+      const code = error.code ?? '';
+      // TLS towards a plain listener: no retry makes it work.
+      if (url.startsWith('wss:') && (code === 'EPROTO' || code.startsWith('ERR_SSL'))) {
+        wrongServer(`${code}: the server does not speak TLS; dptrain listens on plain ws:// (docs/protocol.md §10), so connect with ws://`, error);
+      } else fail(code || error.message, error);
+    });
+    ws.once('unexpected-response', (_request, response) => {
+      const status = `HTTP ${response.statusCode} ${response.statusMessage ?? ''}`.trim();
+      // 429 and 503 are a dptrain server's admission limits, which pass; any other answer is not one.
+      if (response.statusCode === 429 || response.statusCode === 503) fail(status);
+      else wrongServer(`${status}: no dptrain WebSocket server answers there (a dashboard or another service?); give the address the coordinator's start-up line prints`);
+    });
   });
 }
 
@@ -116,7 +138,7 @@ export async function connect<M extends { type: string }>(url: string, options: 
     try {
       return await attemptOnce(url, options, limits, log, role, dims, maskKey);
     } catch (error) {
-      if (!(error instanceof TransportError) || !RETRYABLE.has(error.problem)) throw error;
+      if (!isRetryable(error)) throw error;
       last = error;
       if (attempt === policy.attempts) break;
       const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));

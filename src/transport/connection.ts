@@ -45,6 +45,11 @@ export class Connection<M extends { type: string }> implements AsyncIterable<M> 
     this.closed = link.closed;
   }
 
+  /** Our IP address on this connection: where the peer reached us, or we reached it from. */
+  get localIp(): string | undefined {
+    return this.#link.localIp;
+  }
+
   /** True until the connection starts closing. */
   get isOpen(): boolean {
     return this.#link.phase === 'open';

@@ -19,7 +19,7 @@ export { CloseCode, describeCloseCode, type CloseCodeName } from './close-codes.
 export { Connection, type PeerInfo, type CloseInfo, type ConnectionStats } from './connection.js';
 export { listen, isLoopback, Server, type ListenOptions } from './server.js';
 export { reachableHosts, hostPort, isOwnAddress } from './reachable.js';
-export { connect, type ConnectOptions } from './client.js';
+export { connect, isRetryable, type ConnectOptions } from './client.js';
 export type { Admit } from './handshake.js';
 export type { TransportLogger } from './log.js';
 export { encodeHalf, encodeHalfInto, HalfScratch, decodeHalf, addHalf, roundHalf, halfBytes, halfOf, type HalfKind } from './half.js';

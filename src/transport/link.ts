@@ -213,6 +213,11 @@ export class Link {
     return this.#phase;
   }
 
+  /** This end's IP address on the connection (the one the peer sees, unless a NAT sits between). */
+  get localIp(): string | undefined {
+    return (this.#ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+  }
+
   get remoteAddress(): string | undefined {
     const socket = (this.#ws as unknown as { _socket?: { remoteAddress?: string; remotePort?: number } })._socket;
     return socket?.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;

@@ -59,6 +59,8 @@ export class PeerInbox {
 export interface PeerLinksOptions {
   name: string;
   host: string;
+  /** The listener's port; 0 (the default) lets the OS choose. */
+  port?: number;
   token: Uint8Array | undefined;
   dims: Record<string, number>;
   limits?: LimitOverrides;
@@ -82,7 +84,7 @@ export class PeerLinks {
   static async open(options: PeerLinksOptions): Promise<PeerLinks> {
     const server = await listen<PeerMessage>({
       host: options.host,
-      port: 0,
+      port: options.port ?? 0,
       name: options.name,
       token: options.token,
       messages: peerMessages,

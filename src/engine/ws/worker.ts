@@ -21,7 +21,7 @@ import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../..
 import { sumOfSquares } from '../../optim/index.js';
 import { WorkerBatchNorm } from './batchnorm-step.js';
 import type { Range } from '../../collective/index.js';
-import { connect, decodeHalf, halfBytes, HalfScratch, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
+import { connect, isRetryable, decodeHalf, halfBytes, HalfScratch, halfOf, resolveLimits, TransportError, type Connection, type LimitOverrides, type TransportLogger } from '../../transport/index.js';
 import type { EngineSetup, GradientResult } from '../engine.js';
 import { ThreadsEngine, type FaultInjection } from '../threads.js';
 import { ErrorFeedback } from './compression.js';
@@ -51,8 +51,14 @@ export interface WorkerOptions {
    * reconnecting before giving up, ms (default wsDefaults.reconnectTimeoutMs).
    */
   reconnectTimeoutMs?: number;
-  /** Address the ring listener binds (default: 127.0.0.1 for a loopback coordinator, else 0.0.0.0, which needs a token). */
+  /**
+   * Address the ring listener binds. Default: this worker's address on its coordinator connection,
+   * which is where the coordinator tells the ring predecessor to connect (so IPv4 or IPv6, loopback
+   * or LAN, as the coordinator sees it).
+   */
   ringHost?: string;
+  /** The ring listener's port (default 0: chosen by the OS). */
+  ringPort?: number;
   limits?: LimitOverrides;
   log: TransportLogger;
   /**
@@ -94,24 +100,35 @@ const FRAME_SLACK = 64 * 1024;
  *     `reconnectTimeoutMs` from the loss, then give up (`dptrain.engine.coordinatorLost`). A
  *     coordinator restarted on the same address (e.g. with --resume) takes the worker back.
  * Refusals (another dataset, a protocol violation, token or version) are final. Throws when the
- * worker gives up.
+ * worker gives up. Aborting `signal` (Ctrl-C) leaves the run: the outcome's reason is `interrupted`.
  */
 export async function runWorker(options: WorkerOptions, signal?: AbortSignal): Promise<WorkerOutcome> {
+  const served = { steps: 0 };
+  try {
+    return await serve(options, served, signal);
+  } catch (error) {
+    if (signal?.aborted) return { reason: 'interrupted', steps: served.steps };
+    throw error;
+  }
+}
+
+/** runWorker's loop; `total.steps` counts the steps served so far, across sessions. */
+async function serve(options: WorkerOptions, total: { steps: number }, signal?: AbortSignal): Promise<WorkerOutcome> {
   options = { ...options, faults: [...(options.faults ?? [])] }; // consumed as they fire, across sessions
   const rejoins = options.rejoins ?? wsDefaults.rejoins;
   const reconnectTimeoutMs = options.reconnectTimeoutMs ?? wsDefaults.reconnectTimeoutMs;
-  let steps = 0;
   let dropped = 0;
-  // The first connection uses the transport's own retries (a worker may start before its coordinator).
+  // A worker may start before its coordinator: the first connection waits as long as a lost one.
   let dims = newDims();
-  let connection = await openConnection(options, dims, signal, options.limits);
+  let connection = await reconnect(options, dims, signal, reconnectTimeoutMs, 'first');
   for (;;) {
     const served = { steps: 0 };
     try {
       const outcome = await runSession(connection, options, served, signal);
-      return { ...outcome, steps: steps + outcome.steps };
+      total.steps += outcome.steps;
+      return { ...outcome, steps: total.steps };
     } catch (cause) {
-      steps += served.steps;
+      total.steps += served.steps;
       if (signal?.aborted) throw cause;
       const why = (cause as Error)?.message ?? String(cause);
       if (isDrop(cause)) {
@@ -127,7 +144,7 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
         throw cause;
       }
       dims = newDims();
-      connection = await reconnect(options, dims, signal, reconnectTimeoutMs);
+      connection = await reconnect(options, dims, signal, reconnectTimeoutMs, 'again');
     }
   }
 }
@@ -138,11 +155,17 @@ function newDims(): Record<string, number> {
 }
 
 /**
- * Connects again within `timeoutMs`: one transport attempt at a time, with the transport's
- * backoff (delay = min(maxDelayMs, initialDelayMs · factor^(attempt−1)) · U(0.5, 1)), each wait
- * logged, until the deadline. Refusals are final at once.
+ * Connects (`first`) or connects again within `timeoutMs`: one transport attempt at a time, with
+ * the transport's backoff (delay = min(maxDelayMs, initialDelayMs · factor^(attempt−1)) · U(0.5, 1)),
+ * each wait logged, until the deadline. Refusals are final at once.
  */
-async function reconnect(options: WorkerOptions, dims: Record<string, number>, signal: AbortSignal | undefined, timeoutMs: number): Promise<Connection<CoordinatorMessage>> {
+async function reconnect(
+  options: WorkerOptions,
+  dims: Record<string, number>,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  phase: 'first' | 'again',
+): Promise<Connection<CoordinatorMessage>> {
   const policy = resolveLimits(options.limits).reconnect;
   const once = { ...options.limits, reconnect: { ...options.limits?.reconnect, attempts: 1 } };
   const started = Date.now();
@@ -151,21 +174,31 @@ async function reconnect(options: WorkerOptions, dims: Record<string, number>, s
   for (let attempt = 1; ; attempt++) {
     try {
       const connection = await openConnection(options, dims, signal, once);
+      if (phase === 'first' && attempt === 1) return connection;
       options.log.info(
         { url: options.url, attempt, afterMs: Date.now() - started },
-        `reconnected to the coordinator at ${options.url} after ${formatSeconds(Date.now() - started)} (attempt ${attempt}); joining as a new worker`,
+        phase === 'first'
+          ? `connected to the coordinator at ${options.url} after ${formatSeconds(Date.now() - started)} (attempt ${attempt})`
+          : `reconnected to the coordinator at ${options.url} after ${formatSeconds(Date.now() - started)} (attempt ${attempt}); joining as a new worker`,
       );
       return connection;
     } catch (error) {
-      if (signal?.aborted || !(error instanceof TransportError) || !(RETRYABLE.has(error.problem) || isPassingRefusal(error))) throw error;
+      if (signal?.aborted || !(error instanceof TransportError) || !(isRetryable(error) || isPassingRefusal(error))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new EngineError(
-          'coordinatorLost',
-          `gave up reconnecting to the coordinator at ${options.url}: none answered within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}) — restart the coordinator on that address (with --resume DIR to continue the run) and start this worker again`,
-          { cause: error },
-        );
+        const tries = `${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}`;
+        throw phase === 'first'
+          ? new EngineError(
+              'coordinatorLost',
+              `no coordinator answered at ${options.url} within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${tries}) — start \`dptrain coordinator\` there first, or check --connect`,
+              { cause: error },
+            )
+          : new EngineError(
+              'coordinatorLost',
+              `gave up reconnecting to the coordinator at ${options.url}: none answered within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${tries}) — restart the coordinator on that address (with --resume DIR to continue the run) and start this worker again`,
+              { cause: error },
+            );
       }
       const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
       // Jitter, so that the workers of a crashed coordinator do not all knock at once.
@@ -183,7 +216,6 @@ async function reconnect(options: WorkerOptions, dims: Record<string, number>, s
   }
 }
 
-const RETRYABLE = new Set(['closed', 'timeout', 'connectFailed']);
 
 /**
  * Our name is still taken: a live coordinator has not yet noticed that our old connection died
@@ -499,10 +531,11 @@ class WorkerSession {
 
     let ringPort: number | undefined;
     if (setup.ring) {
-      const host = this.#options.ringHost ?? (isLoopbackUrl(this.#options.url) ? '127.0.0.1' : '0.0.0.0');
+      const host = this.#options.ringHost ?? this.#connection.localIp ?? (isLoopbackUrl(this.#options.url) ? '127.0.0.1' : '0.0.0.0');
       this.#peers = await PeerLinks.open({
         name: this.#options.name,
         host,
+        port: this.#options.ringPort,
         token: this.#options.token,
         dims: { params: setup.numParams },
         limits: { ...this.#options.limits, maxPayload: Math.max(1 << 20, 4 * setup.ringChunkFloats + FRAME_SLACK) },
