@@ -69,7 +69,10 @@ test('wrong token, protocol version, dataset hash, model, oversized frame, malfo
   // Another dataset (its hash) and another model (its parameter count): refused after `ready`.
   const badHash = await fakeWorker(url, 'badhash', good.token);
   badHash.peer.send(ready(badHash.setup, { datasetHash: `sha256:${'0'.repeat(64)}` }));
-  assert.equal((await badHash.peer.closed).code, 4102);
+  const hashClose = await badHash.peer.closed;
+  assert.equal(hashClose.code, 4102);
+  // The close reason holds 123 bytes: the fix comes first, so the worker's one line has it.
+  assert.match(hashClose.reason, /^give both hosts the same file, or start the coordinator with --ship-data \(its dataset /);
   await coordinator.waitFor(/^refusing worker "badhash" .*: its dataset .* hashes to sha256:0{64}, the coordinator's to sha256:[0-9a-f]{64}; give both hosts the same file, or start the coordinator with --ship-data/);
   const badModel = await fakeWorker(url, 'badmodel', good.token);
   badModel.peer.send(ready(badModel.setup, { numParams: (badModel.setup.numParams as number) + 1 }));

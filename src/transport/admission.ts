@@ -57,7 +57,7 @@ export class Admission {
       const count = this.#byAddress.count(address, window, now);
       return {
         status: '429 Too Many Requests',
-        why: `${count} failed or abandoned handshakes from ${address}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file`,
+        why: `${count} failed or abandoned handshakes from ${address}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file, then wait that long`,
       };
     }
     const fromAddress = this.#pendingByAddress.get(address) ?? 0;
@@ -75,7 +75,7 @@ export class Admission {
   checkName(address: string, name: string, now: number): string | undefined {
     const lockedFor = this.#byName.lockedFor(key(address, name), this.#limits.maxAuthFailures, this.#limits.authLockoutMs, now);
     if (lockedFor <= 0) return undefined;
-    return `${this.#limits.maxAuthFailures} failed or abandoned handshakes as "${name}" from ${address}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file`;
+    return `${this.#limits.maxAuthFailures} failed or abandoned handshakes as "${name}" from ${address}; locked out for ${Math.ceil(lockedFor / 1000)} s more — check the token file, then wait that long or connect under another --name`;
   }
 
   begin(address: string): void {

@@ -101,9 +101,10 @@ export class Roster {
   async #join(connection: Connection<CoordinatorMessage>): Promise<void> {
     const meta = connection.peer.meta;
     const link = new WorkerLink(connection, meta.threads as number, meta.host as string);
-    const refuse = (why: string, code: number = EngineCloseCode.refused) => {
-      this.#log.warn({ worker: link.name, host: link.host, reason: why }, `refusing worker ${link.label}: ${why}`);
-      link.drop(code, why);
+    // A close reason holds 123 bytes (RFC 6455): the worker is sent the fix first, the details after.
+    const refuse = (why: string, code: number = EngineCloseCode.refused, fix?: string) => {
+      this.#log.warn({ worker: link.name, host: link.host, reason: why }, `refusing worker ${link.label}: ${fix ? `${why}; ${fix}` : why}`);
+      link.drop(code, fix ? `${fix} (${why})` : why);
     };
     try {
       this.#log.info({ worker: link.name, host: link.host, threads: link.threads, address: link.ip }, `worker ${link.label} connected; sending the run's setup`);
@@ -115,17 +116,19 @@ export class Roster {
       const ready = await connection.receive(this.#facts.joinTimeoutMs);
       if (ready.type !== 'ready') return refuse(`protocol violation: expected "ready", got "${ready.type}"`, EngineCloseCode.protocol);
       if (ready.numParams !== setup.numParams) {
-        return refuse(`its model ${setup.model} has ${ready.numParams} parameters, the coordinator's ${setup.numParams}; run the same dptrain version on both`);
+        return refuse(`its model ${setup.model} has ${ready.numParams} parameters, the coordinator's ${setup.numParams}`, undefined, 'run the same dptrain version on both');
       }
       if (ready.datasetHash !== setup.datasetHash) {
         return refuse(
-          `its dataset ${setup.dataset} hashes to ${ready.datasetHash}, the coordinator's to ${setup.datasetHash}; give both hosts the same file, or start the coordinator with --ship-data`,
+          `its dataset ${setup.dataset} hashes to ${ready.datasetHash}, the coordinator's to ${setup.datasetHash}`,
+          undefined,
+          'give both hosts the same file, or start the coordinator with --ship-data',
         );
       }
       if (ready.trainHash !== setup.trainHash) {
-        return refuse(`its training split hashes to ${ready.trainHash}, the coordinator's to ${setup.trainHash} (same data, another preparation); run the same dptrain version on both`);
+        return refuse(`its training split hashes to ${ready.trainHash}, the coordinator's to ${setup.trainHash} (same data, another preparation)`, undefined, 'run the same dptrain version on both');
       }
-      if (ready.kernels !== setup.kernels) return refuse(`it runs the ${ready.kernels} kernels, the run uses ${setup.kernels}; pass --kernels ${ready.kernels} to the coordinator`);
+      if (ready.kernels !== setup.kernels) return refuse(`it runs the ${ready.kernels} kernels, the run uses ${setup.kernels}`, undefined, `pass --kernels ${ready.kernels} to the coordinator`);
       if (setup.ring) {
         if (ready.ringPort === undefined) return refuse('it announced no ring port; the run may use the ring all-reduce');
         link.ringUrl = wsUrl(link.ip, ready.ringPort);

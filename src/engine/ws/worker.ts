@@ -183,7 +183,9 @@ async function reconnect(
       );
       return connection;
     } catch (error) {
-      if (signal?.aborted || !(error instanceof TransportError) || !(isRetryable(error) || isPassingRefusal(error))) throw error;
+      // A name taken or locked out passes after a lost connection (the coordinator has yet to see the
+      // old one die); at start it is another worker's name, or the user's own wrong tokens: final.
+      if (signal?.aborted || !(error instanceof TransportError) || !(isRetryable(error) || (phase === 'again' && isPassingRefusal(error)))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
       if (left <= 0) {
