@@ -24,8 +24,25 @@ for (const optimizer of ['adam', 'adamw']) {
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.equal(config.lr, 0.001);
     assert.equal(config.momentum, 0);
+    // torch.optim.AdamW decays by 0.01 unless told; Adam (L2) and SGD by nothing.
+    assert.equal(config.weightDecay, optimizer === 'adamw' ? 0.01 : 0);
   });
 }
+
+test('`dptrain train --model cnn-mnist` trains with its preset\'s rate and batch (lr 0.05 at batch 32, not the small-batch default); a given --lr or another optimizer wins', () => {
+  const cases: [string[], number][] = [
+    [[], 0.05],
+    [['--lr', '0.02'], 0.02],
+    [['--optimizer', 'adam'], 0.001],
+  ];
+  for (const [extra, lr] of cases) {
+    const out = path.join(tempDir(), 'cnn');
+    const result = runCli(['train', '--model', 'cnn-mnist', '--max-steps', '2', ...extra, '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    assert.deepEqual([config.lr, config.batchSize], [lr, 32], extra.join(' '));
+  }
+});
 
 test('`dptrain train --optimizer adam --lr 0.01` keeps the given rate; `--momentum` with adam is warned about once, not refused', () => {
   const given = runCli(['train', '--optimizer', 'adam', '--lr', '0.01', ...SHORT]);

@@ -40,7 +40,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'optimizer', flag: '--optimizer <name>', help: 'sgd | adam | adamw (PyTorch semantics)', parse: choice('optimizer') },
   { key: 'momentum', flag: '--momentum <m>', help: 'SGD momentum in [0, 1)', parse: number, shownDefault: '0.9 for sgd; adam and adamw use --beta1' },
   { key: 'nesterov', flag: '--nesterov', help: 'Nesterov momentum (SGD)' },
-  { key: 'weightDecay', flag: '--weight-decay <w>', help: 'L2 penalty (sgd, adam) or decoupled decay (adamw)', parse: number },
+  { key: 'weightDecay', flag: '--weight-decay <w>', help: 'L2 penalty (sgd, adam; default 0) or decoupled decay (adamw; default 0.01, as PyTorch\'s AdamW)', parse: number },
   { key: 'beta1', flag: '--beta1 <b>', help: 'Adam first-moment decay', parse: number },
   { key: 'beta2', flag: '--beta2 <b>', help: 'Adam second-moment decay', parse: number },
   { key: 'eps', flag: '--eps <e>', help: 'Adam denominator term', parse: number },

@@ -17,6 +17,8 @@ export const SGD_DEFAULT_LR = 0.05;
 export const SGD_DEFAULT_LR_BATCH = 64;
 /** Adam's and AdamW's default learning rate, as in PyTorch and Keras. */
 export const ADAM_DEFAULT_LR = 0.001;
+/** AdamW's default decoupled weight decay, as torch.optim.AdamW's (sgd and adam: none). */
+export const ADAMW_DEFAULT_WEIGHT_DECAY = 0.01;
 
 /**
  * The learning rate a run gets when `lr` is not given. sgd: 0.05; below a batch of 64, and with
@@ -42,6 +44,8 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
       return defaultLearningRate(c);
     case 'momentum':
       return c.optimizer === 'sgd' ? defaultTrainConfig.momentum : 0;
+    case 'weightDecay':
+      return c.optimizer === 'adamw' ? ADAMW_DEFAULT_WEIGHT_DECAY : defaultTrainConfig.weightDecay;
     case 'workers':
       return c.engine === 'threads' ? 'auto' : 1;
     case 'monitor':
@@ -61,7 +65,7 @@ export function defaultOf(key: keyof TrainConfig, c: TrainConfig): unknown {
 }
 
 /** The options whose default depends on other options, in the order they are resolved. */
-const DEPENDENT_DEFAULTS = ['lrRule', 'baseBatchSize', 'momentum', 'lr', 'workers', 'reduceChunks', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
+const DEPENDENT_DEFAULTS = ['lrRule', 'baseBatchSize', 'momentum', 'weightDecay', 'lr', 'workers', 'reduceChunks', 'monitor'] as const satisfies readonly (keyof TrainConfig)[];
 
 /** What the data-dependent defaults need to know of the loaded data (its training split). */
 export interface DataShape {
@@ -85,13 +89,15 @@ export function defaultModelFor(data: Pick<DataShape, 'inputDim' | 'task' | 'num
  */
 export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string>, data: DataShape, resumed = false): TrainConfig {
   const c: TrainConfig = { ...config };
+  // A preset's own rate and momentum stay (cnn-mnist: lr 0.05 at its batch of 32), as in resolveTrainOptions.
+  const preset = presetTrainingDefaults(config.model, given.has('optimizer') ? config.optimizer : undefined);
   // `mlp`, `mlp:256-128` (hidden sizes), `logreg`, `linreg`: the data gives the input and output widths.
   if (given.has('model')) c.model = sizeModelToData(c.model, data);
   if (!resumed) {
     if (!given.has('model')) c.model = defaultModelFor(data);
     if (!given.has('batchSize') && typeof c.batchSize === 'number' && c.batchSize > data.trainSamples && data.trainSamples > 0) c.batchSize = data.trainSamples;
     for (const key of DEPENDENT_DEFAULTS) {
-      if (!given.has(key)) (c as unknown as Record<string, unknown>)[key] = defaultOf(key, c);
+      if (!given.has(key) && !Object.hasOwn(preset, key)) (c as unknown as Record<string, unknown>)[key] = defaultOf(key, c);
     }
   }
   if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) {
@@ -160,11 +166,7 @@ export function resolveTrainOptions(options: Partial<TrainConfig> = {}): Resolve
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   // A model preset brings its own training defaults (presets.ts); options given still win. An
   // optimizer given in place of the preset's takes that optimizer's own lr and momentum instead.
-  const preset = presetTrainingDefaults(defined.model);
-  if (defined.optimizer !== undefined && defined.optimizer !== preset.optimizer) {
-    delete preset.lr;
-    delete preset.momentum;
-  }
+  const preset = presetTrainingDefaults(defined.model, defined.optimizer);
   const config: TrainConfig = { ...defaultTrainConfig, ...preset, ...defined };
   validateTrainConfig(config);
   for (const key of DEPENDENT_DEFAULTS) {

@@ -11,7 +11,15 @@ const PRESET_TRAINING: Readonly<Record<string, Partial<TrainConfig>>> = Object.f
   lenet5: { epochs: 6, batchSize: 64, lr: 0.05, optimizer: 'sgd', momentum: 0.9, lrSchedule: 'cosine' },
 });
 
-/** The training defaults of the preset `model` names ({} for anything else). */
-export function presetTrainingDefaults(model: unknown): Partial<TrainConfig> {
-  return typeof model === 'string' && Object.hasOwn(PRESET_TRAINING, model.trim()) ? { ...PRESET_TRAINING[model.trim()] } : {};
+/**
+ * The training defaults of the preset `model` names ({} for anything else). An `optimizer` given in
+ * place of the preset's takes that optimizer's own lr and momentum instead.
+ */
+export function presetTrainingDefaults(model: unknown, optimizer?: unknown): Partial<TrainConfig> {
+  const preset = typeof model === 'string' && Object.hasOwn(PRESET_TRAINING, model.trim()) ? { ...PRESET_TRAINING[model.trim()] } : {};
+  if (optimizer !== undefined && optimizer !== preset.optimizer) {
+    delete preset.lr;
+    delete preset.momentum;
+  }
+  return preset;
 }
