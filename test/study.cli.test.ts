@@ -70,10 +70,10 @@ for (const [name, args, message] of flagErrors) {
   });
 }
 
-test('dptrain sweep: --epochs and --batch-size belong to train, not sweep (commander names the unknown flag)', () => {
+test('dptrain sweep: --epochs and --batch-size belong to train, not sweep (--epochs points at --max-epochs; commander names the other)', () => {
   const epochs = runCli(['sweep', ...ok, '--epochs', '3']);
   assert.equal(epochs.status, 2);
-  assert.match(epochs.stderr, /unknown option '--epochs'/);
+  assert.equal(epochs.stderr, "dptrain: error: dptrain sweep has no --epochs: each run's epoch budget is --max-epochs N (default 20) — see dptrain sweep --help [dptrain.cli.unknownOption]\n");
   const batch = runCli(['sweep', ...ok, '--batch-size', '3']);
   assert.equal(batch.status, 2);
   assert.match(batch.stderr, /unknown option '--batch-size'/);

@@ -3,8 +3,8 @@
  * whole sweep (only on a terminal), and a results table on stdout at the end.
  * The training flags are train's own (addTrainFlags), less those the sweep sets itself.
  */
-import { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { Command, Option } from 'commander';
+import { ConfigError, UsageError } from '../errors.js';
 import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepHooks, type SweepOptions, type SweepResults } from '../study/index.js';
 import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
@@ -62,8 +62,13 @@ export function registerSweepCommand(program: Command): Command {
     .action(async (options: Record<string, unknown>, command: Command) => void (await runSweep(options, command)));
   // train's flags, less the ones the sweep sets per run (its own --out is the sweep directory).
   for (const option of addTrainFlags(new Command()).options) {
-    if (!SET_BY_SWEEP.has(option.attributeName())) command.addOption(option);
+    if (SET_BY_SWEEP.has(option.attributeName())) continue;
+    // A sweep runs every batch size at one rate (or its --lr-rule's scaling of it): train's small-batch default does not apply.
+    if (option.attributeName() === 'lr') option.description = 'learning rate: the same at every batch size with --lr-rule none; at --base-batch-size when --lr-rule scales it (default: 0.05 for sgd, 0.001 for adam and adamw)';
+    command.addOption(option);
   }
+  // train's --epochs is the sweep's --max-epochs; say so rather than commander's nearest spelling (--eps).
+  command.addOption(new Option('--epochs <n>').hideHelp());
   command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required; one that holds a sweep is refused without --resume or --overwrite)');
   command.option('--resume', 'continue the sweep in --out: runs finished with the same settings are read back, the others trained');
   command.option('--overwrite', 'delete the sweep in --out (sweep.json, results.json, results.csv, report.html, runs/), then run this one');
@@ -111,6 +116,7 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>, command?: 
 }
 
 export async function runSweep(flags: Record<string, unknown>, command?: Command): Promise<SweepResults> {
+  if (flags.epochs !== undefined) throw new UsageError('unknownOption', `dptrain sweep has no --epochs: each run's epoch budget is --max-epochs N (default 20) — see dptrain sweep --help`);
   const options = sweepOptionsFromFlags(flags, command);
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
