@@ -31,6 +31,8 @@ test('`dptrain train --patience 2 --restore-best` stops early and writes the bes
   assert.equal(epochs.length, lowest.epoch + 3);
   assert.match(run.stderr, new RegExp(`early stopping after epoch ${epochs.length}: valLoss did not improve for 2 epochs; best valLoss ${lowest.valLoss.toPrecision(4)} at epoch ${lowest.epoch + 1}`));
   assert.match(run.stderr, new RegExp(`restoring the weights of epoch ${lowest.epoch + 1}, the best by valLoss`));
+  // The last line scores the weights it ends with, the best epoch's, not the last epoch's.
+  assert.match(run.stderr, new RegExp(`done: .*, val loss ${lowest.valLoss.toFixed(4)}, val accuracy [\\d.]+%, with the weights of epoch ${lowest.epoch + 1} \\(--restore-best\\)`));
 
   // The same run stopped after the best epoch (same seed, same workers) ends with the same bytes.
   const short = path.join(root, 'short');

@@ -46,12 +46,16 @@ export async function runTrain(flags: Record<string, unknown>, command?: Command
 export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
   if (summary.stopReason === 'interrupted') return;
-  const accuracy = summary.final.valAccuracy ?? summary.final.trainAccuracy;
+  // With --restore-best the final parameters are the best epoch's: report that epoch's scores.
+  const restored = summary.best?.restored ? result.history.find((r) => r.epoch === summary.best!.epoch) : undefined;
+  const scores = restored ?? summary.final;
+  const accuracy = scores.valAccuracy ?? scores.trainAccuracy;
   const parts = [
     `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')} in ${formatDuration(summary.seconds)}`,
     `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
-    summary.final.valLoss !== null ? `val loss ${summary.final.valLoss.toFixed(4)}` : `train loss ${summary.final.trainLoss?.toFixed(4)}`,
-    accuracy !== null ? `${summary.final.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
+    scores.valLoss !== null ? `val loss ${scores.valLoss.toFixed(4)}` : `train loss ${scores.trainLoss?.toFixed(4)}`,
+    accuracy !== null ? `${scores.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
+    restored ? `with the weights of epoch ${restored.epoch + 1} (--restore-best)` : '',
   ].filter(Boolean);
   logger.info({ summary }, `done: ${parts.join(', ')}`);
   if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
