@@ -94,7 +94,7 @@ test('the last line of a one-epoch run says "1 epoch", not "1 epochs"', () => {
   assert.match(result.stderr, /done: 1 epoch, 1 step in /);
   const two = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '2', '--batch-size', '90', '--engine', 'inline', '--workers', '1']);
   assert.equal(two.status, 0, two.stderr);
-  assert.match(two.stderr, /done: 2 epochs, 4 steps in \d+\.\d s,/, 'a run shorter than a minute reads in seconds, not 0:00');
+  assert.match(two.stderr, /done: 2 epochs, 4 steps in (\d+\.\d s|\d+ ms),/, 'a run shorter than a minute reads in seconds (milliseconds under 0.1 s), not 0:00');
 });
 
 test('durations read in seconds under a minute, then m:ss and h:mm:ss', () => {
@@ -103,5 +103,7 @@ test('durations read in seconds under a minute, then m:ss and h:mm:ss', () => {
   assert.equal(formatDuration(59.96), '1:00');
   assert.equal(formatDuration(754), '12:34');
   assert.equal(formatDuration(3 * 3600 + 5 * 60 + 7), '3:05:07');
-  assert.equal(formatDuration(-1), '0.0 s');
+  assert.equal(formatDuration(0.0312), '31 ms');
+  assert.equal(formatDuration(0.0996), '0.1 s');
+  assert.equal(formatDuration(-1), '0 ms');
 });

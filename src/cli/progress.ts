@@ -75,9 +75,10 @@ export class ProgressBar {
   }
 }
 
-/** `4.2 s` under a minute (a short run would read `0:00`), then `m:ss` and `h:mm:ss`. */
+/** `31 ms` under 0.1 s, `4.2 s` under a minute (a short run would read `0:00`), then `m:ss` and `h:mm:ss`. */
 export function formatDuration(seconds: number): string {
-  if (seconds < 59.95) return `${Math.max(0, seconds).toFixed(1)} s`;
+  if (seconds < 0.0995) return `${Math.round(Math.max(0, seconds) * 1000)} ms`; // not "0.0 s"
+  if (seconds < 59.95) return `${seconds.toFixed(1)} s`;
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
