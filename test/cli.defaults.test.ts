@@ -29,18 +29,19 @@ for (const optimizer of ['adam', 'adamw']) {
   });
 }
 
-test('`dptrain train --model cnn-mnist` trains with its preset\'s rate and batch (lr 0.05 at batch 32, not the small-batch default); a given --lr or another optimizer wins', () => {
-  const cases: [string[], number][] = [
-    [[], 0.05],
-    [['--lr', '0.02'], 0.02],
-    [['--optimizer', 'adam'], 0.001],
+test('`dptrain train --model cnn-mnist` trains with its preset\'s batch and the default rate for it, lenet5 with its preset\'s rate; a given --lr or another optimizer wins', () => {
+  const cases: [string, string[], number, number][] = [
+    ['cnn-mnist', [], 0.0354, 32],
+    ['cnn-mnist', ['--lr', '0.02'], 0.02, 32],
+    ['cnn-mnist', ['--optimizer', 'adam'], 0.001, 32],
+    ['lenet5', [], 0.05, 64],
   ];
-  for (const [extra, lr] of cases) {
+  for (const [model, extra, lr, batch] of cases) {
     const out = path.join(tempDir(), 'cnn');
-    const result = runCli(['train', '--model', 'cnn-mnist', '--max-steps', '2', ...extra, '--out', out]);
+    const result = runCli(['train', '--model', model, '--max-steps', '2', ...extra, '--out', out]);
     assert.equal(result.status, 0, result.stderr);
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
-    assert.deepEqual([config.lr, config.batchSize], [lr, 32], extra.join(' '));
+    assert.deepEqual([config.lr, config.batchSize], [lr, batch], `${model} ${extra.join(' ')}`);
   }
 });
 
