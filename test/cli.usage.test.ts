@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot, runCli, tempDir } from './helpers.js';
 import { formatDuration } from '../src/cli/progress.js';
+import { formatLoss } from '../src/util/index.js';
 
 const fast = ['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '1'];
 
@@ -95,6 +96,10 @@ test('the last line of a one-epoch run says "1 epoch", not "1 epochs"', () => {
   const two = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'logreg:4-3', '--epochs', '2', '--batch-size', '90', '--engine', 'inline', '--workers', '1']);
   assert.equal(two.status, 0, two.stderr);
   assert.match(two.stderr, /done: 2 epochs, 4 steps in (\d+\.\d s|\d+ ms),/, 'a run shorter than a minute reads in seconds (milliseconds under 0.1 s), not 0:00');
+});
+
+test('losses read with four decimals where that shows them, else four significant digits (a regression\'s 6.8e-13 is not 0.0000)', () => {
+  assert.deepEqual([2.29141, 0.03213, 0, 6.8e-13, 0.00035612, 2.062879e20, -1.5, NaN, Infinity].map(formatLoss), ['2.2914', '0.0321', '0.0000', '6.800e-13', '0.0003561', '2.063e+20', '-1.5000', 'NaN', 'Infinity']);
 });
 
 test('durations read in seconds under a minute, then m:ss and h:mm:ss', () => {

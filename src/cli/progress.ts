@@ -5,6 +5,7 @@
  * never mix. It uses no colour.
  */
 import type { RunInfo, StepRecord } from '../train/index.js';
+import { formatLoss } from '../util/index.js';
 
 const REDRAW_MS = 100;
 const BAR_WIDTH = 20;
@@ -48,7 +49,7 @@ export class ProgressBar {
     const eta = done > 0 ? (seconds / done) * (1 - done) : 0;
     this.#line =
       `epoch ${record.epoch + 1}/${info.epochs} [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ` +
-      `step ${stepInEpoch}/${info.stepsPerEpoch}  loss ${record.loss.toFixed(4)}  ` +
+      `step ${stepInEpoch}/${info.stepsPerEpoch}  loss ${formatLoss(record.loss)}  ` +
       `${Math.round(rate).toLocaleString('en-US')} samples/s  ETA ${formatDuration(eta)}`;
     this.#draw();
   }

@@ -1,7 +1,7 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
 import { train, type RunInfo, type StepRecord, type TrainResult } from '../train/index.js';
-import { plural } from '../util/index.js';
+import { formatLoss, plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
 import { watchRunInterrupts } from './interrupt.js';
@@ -53,7 +53,7 @@ export function logRunEnd(logger: Logger, result: TrainResult): void {
   const parts = [
     `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')} in ${formatDuration(summary.seconds)}`,
     `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
-    scores.valLoss !== null ? `val loss ${scores.valLoss.toFixed(4)}` : `train loss ${scores.trainLoss?.toFixed(4)}`,
+    scores.valLoss !== null ? `val loss ${formatLoss(scores.valLoss)}` : scores.trainLoss !== null ? `train loss ${formatLoss(scores.trainLoss)}` : '',
     accuracy !== null ? `${scores.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',
     restored ? `with the weights of epoch ${restored.epoch + 1} (--restore-best)` : '',
   ].filter(Boolean);

@@ -21,7 +21,7 @@ import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from 
 import { savedLoopState } from './state.js';
 import { checkpointConfig } from './resume.js';
 import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
-import { plural } from '../util/index.js';
+import { formatLoss, plural } from '../util/index.js';
 import { TrainedModel } from '../inference/index.js';
 
 export type { TrainHooks, TrainLogger } from './prepare.js';
@@ -445,7 +445,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   summary.test = await finalTestFigures(run, params, buffers);
   if (summary.test) {
     const { spec, samples, loss, accuracy } = summary.test;
-    run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${loss.toFixed(4)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
+    run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${formatLoss(loss)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
   }
   await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
   for (const c of run.callbacks) await c.onTrainEnd?.(summary);
@@ -465,6 +465,6 @@ function describeInterrupt(run: PreparedRun, checkpoint: string | null): string 
 
 function describeEpoch(r: EpochRecord, epochs: number): string {
   const pct = (x: number | null) => (x === null ? '' : ` acc ${(x * 100).toFixed(2)}%`);
-  const val = r.valLoss === null ? '' : `, val loss ${r.valLoss.toFixed(4)}${pct(r.valAccuracy)}`;
-  return `epoch ${r.epoch + 1}/${epochs}: train loss ${r.trainLoss.toFixed(4)}${pct(r.trainAccuracy)}${val} (${Math.round(r.samplesPerSec).toLocaleString('en-US')} samples/s)`;
+  const val = r.valLoss === null ? '' : `, val loss ${formatLoss(r.valLoss)}${pct(r.valAccuracy)}`;
+  return `epoch ${r.epoch + 1}/${epochs}: train loss ${formatLoss(r.trainLoss)}${pct(r.trainAccuracy)}${val} (${Math.round(r.samplesPerSec).toLocaleString('en-US')} samples/s)`;
 }
