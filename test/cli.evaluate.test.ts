@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDir } from './helpers.js';
 import { CHROMIUM, noBrowser } from './browser.helpers.js';
-import { writeFlowersCsv } from './use.helpers.js';
+import { writeFlowersCsv, writeSeparableCsv } from './use.helpers.js';
 
 let mnistRun: string | null = null;
 /** One short run on the bundled digits (default model, engine and workers), shared by the tests below. */
@@ -140,4 +140,49 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   const b = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']).stdout);
   assert.equal(a.accuracy, b.accuracy);
   assert.deepEqual(a.confusion, b.confusion);
+});
+
+let separableRun: { dir: string; model: string } | null = null;
+/** `dptrain train --dataset csv:train.csv` with default flags on iris-like separable data (3 classes, `species` the last column). */
+function trainedOnSeparable(): { dir: string; model: string } {
+  if (separableRun) return separableRun;
+  const dir = tempDir('dptrain-evaluate-label-');
+  const train = writeSeparableCsv(dir, 'train.csv', 60, 1);
+  const out = path.join(dir, 'run');
+  const trained = runCli(['train', '--dataset', `csv:${train}`, '--out', out]);
+  assert.equal(trained.status, 0, trained.stderr);
+  return (separableRun = { dir, model: path.join(out, 'final.safetensors') });
+}
+
+test('evaluate --dataset csv:TEST finds the label column the model file records, wherever it is; an explicit ?label= still wins', () => {
+  const { dir, model } = trainedOnSeparable();
+  const same = writeSeparableCsv(dir, 'same.csv', 30, 2);
+  // The same rows with `species` first (where the default guess, the last column, does not look).
+  const moved = writeSeparableCsv(dir, 'moved.csv', 30, 2, { order: [3, 0, 1, 2] });
+  const a = runCli(['evaluate', model, '--dataset', `csv:${same}`, '--json']);
+  const b = runCli(['evaluate', model, '--dataset', `csv:${moved}`, '--json']);
+  assert.equal(b.status, 0, b.stderr);
+  assert.deepEqual(JSON.parse(b.stdout).confusion, JSON.parse(a.stdout).confusion);
+  assert.equal(JSON.parse(b.stdout).accuracy, JSON.parse(a.stdout).accuracy);
+  // ?label= names another column: that one is the label, and `species` a (non-numeric) feature.
+  const explicit = runCli(['evaluate', model, '--dataset', `csv:${moved}?label=petal_length`]);
+  assert.equal(explicit.status, 2, explicit.stderr);
+  assert.match(explicit.stderr, /column "species" \(1\): field "setosa" is not a number.*\[dptrain\.data\.badCsvRow\]/);
+});
+
+test('a class neither in the data nor predicted is left out of the report and the macro average, as scikit-learn does', () => {
+  const { dir, model } = trainedOnSeparable();
+  // Two of the model's three classes.
+  const two = writeSeparableCsv(dir, 'two.csv', 20, 3, { classes: ['setosa', 'versicolor'] });
+  const json = runCli(['evaluate', model, '--dataset', `csv:${two}`, '--json']);
+  assert.equal(json.status, 0, json.stderr);
+  const e = JSON.parse(json.stdout);
+  assert.equal(e.accuracy, 1, 'separable data');
+  assert.deepEqual(e.classes.map((c: { name: string }) => c.name), ['setosa', 'versicolor']);
+  assert.deepEqual(e.macro, { precision: 1, recall: 1, f1: 1 });
+  assert.deepEqual(e.confusion, [[10, 0], [0, 10]]);
+  const table = runCli(['evaluate', model, '--dataset', `csv:${two}`]);
+  assert.equal(table.status, 0, table.stderr);
+  assert.doesNotMatch(table.stdout, /virginica/);
+  assert.match(table.stdout, /macro avg +1\.0000 +1\.0000 +1\.0000 +20\n/);
 });

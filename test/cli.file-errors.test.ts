@@ -66,8 +66,71 @@ describe('--init of another model\'s parameters', () => {
     assert.match(line, /tensor "layers\.0\.weight" has shape \[16,4\] but mlp:4-8-3 needs \[8,4\] \(the file holds parameters of mlp:4-16-3; this run's model is mlp:4-8-3\)/);
   });
 
-  test('a directory passed to --init says so', () => {
-    const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', dir]), 1, 'dptrain.format.notAFile');
+  test('a directory passed to --init says so (a mistake in the command: exit 2)', () => {
+    const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', 'mlp:4-8-3', '--init', dir]), 2, 'dptrain.model.badInitFile');
     assert.match(line, /--init .* is a directory, not a safetensors file/);
+  });
+});
+
+// A user try: --init of a missing file, a directory or a CSV exited 1 (a format error), and --init
+// of a damaged checkpoint trained from the damaged weights; --model of a missing JSON file printed
+// Node's raw ENOENT text.
+describe('--init FILE that cannot be used, as a user types it', () => {
+  const blobs = ['--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--epochs', '1'];
+
+  test('a missing file, a directory or a CSV file: one line naming --init and the fix, exit 2, for train and coordinator', () => {
+    const csv = path.join(dir, 'rows.csv');
+    fs.writeFileSync(csv, 'a,b,c,d\n1,2,3,4\n');
+    const cases: [string, RegExp][] = [
+      [path.join(dir, 'missing.safetensors'), /--init .*missing\.safetensors: no such file \(relative paths start at .*\) — pass a final\.safetensors or ckpt-<step>\.safetensors written by dptrain train/],
+      [dir, /--init .* is a directory, not a safetensors file — pass a file such as/],
+      [csv, /--init .*rows\.csv: not a safetensors file: it is text that looks like CSV/],
+    ];
+    for (const [file, pattern] of cases) {
+      for (const command of [['train'], ['coordinator', '--listen', '127.0.0.1:0']]) {
+        // With and without --model: without it the model is read from the file first.
+        for (const model of [[], ['--model', 'mlp:4-8-3']]) {
+          const r = runCli([...command, ...blobs, ...model, '--init', file], { timeoutMs: 30_000 });
+          assert.match(oneLine(r, 2, 'dptrain.model.badInitFile'), pattern);
+          assert.equal(r.stdout, '');
+        }
+      }
+    }
+  });
+
+  test('a checkpoint with 4 changed bytes of tensor data is refused by its checksum, as inspect refuses it, before training', () => {
+    const ckptDir = path.join(dir, 'ckpt-damaged');
+    const first = runCli(['train', ...blobs, '--model', 'mlp:4-8-3', '--checkpoint-dir', ckptDir]);
+    assert.equal(first.status, 0, first.stderr);
+    const file = path.join(ckptDir, fs.readdirSync(ckptDir).find((name) => name.endsWith('.safetensors'))!);
+    const bytes = fs.readFileSync(file);
+    const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
+    bytes.writeUInt32LE(bytes.readUInt32LE(dataStart + 16) ^ 0x01020304, dataStart + 16);
+    fs.writeFileSync(file, bytes);
+
+    assert.match(oneLine(runCli(['inspect', file]), 1, 'dptrain.format.checkpointChecksum'), /checksum mismatch .* the file is damaged/);
+    for (const model of [[], ['--model', 'mlp:4-8-3']]) {
+      const out = path.join(dir, `from-damaged-${model.length}`);
+      const r = runCli(['train', ...blobs, ...model, '--init', file, '--out', out]);
+      const line = oneLine(r, 1, 'dptrain.format.checkpointChecksum');
+      assert.match(line, /^dptrain: error: --init .*ckpt-\d+\.safetensors: checksum mismatch \(the file says sha256:[0-9a-f]{64}, its content hashes to sha256:[0-9a-f]{64}\) — the file is damaged; use an earlier checkpoint/);
+      assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')), 'no run trained from the damaged weights');
+    }
+  });
+});
+
+describe('--model FILE.json that cannot be read', () => {
+  test('a missing file and a directory: one line naming the file and the fix, no raw ENOENT text, exit 2', () => {
+    const folder = path.join(dir, 'net.json');
+    fs.mkdirSync(folder);
+    const cases: [string, RegExp][] = [
+      ['./nonexistent.json', /^dptrain: error: model file \.\/nonexistent\.json: no such file \(relative paths start at .*\) — give the path of a model \.json file \(docs\/models\.md\) or a spec such as mlp:4-16-3/],
+      [folder, /^dptrain: error: model file .*net\.json is a directory — give the path of a model \.json file/],
+    ];
+    for (const [model, pattern] of cases) {
+      const line = oneLine(runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--epochs', '1', '--model', model], { cwd: dir }), 2, 'dptrain.model.badModelFile');
+      assert.match(line, pattern);
+      assert.doesNotMatch(line, /ENOENT|EISDIR/);
+    }
   });
 });

@@ -79,7 +79,7 @@ test('a JSON model file with an extra key or a wrong type is refused naming the 
   const wrong = path.join(dir, 'wrong.json');
   fs.writeFileSync(wrong, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', units: '10' }] }));
   expectUsageError([...tiny, '--model', wrong], /layers\[1\]\.units must be an integer from 1/, 'dptrain.model.badModelFile');
-  expectUsageError([...tiny, '--model', path.join(dir, 'missing.json')], /cannot read model file/, 'dptrain.model.badModelFile');
+  expectUsageError([...tiny, '--model', path.join(dir, 'missing.json')], /model file .*missing\.json: no such file/, 'dptrain.model.badModelFile');
 });
 
 test('a model whose input shape is not the data sample shape is refused before training, naming both', () => {

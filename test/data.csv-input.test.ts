@@ -123,6 +123,19 @@ describe('CSV label column and missing cells', () => {
     await refused(`csv:${csv('a,b,label\n1,2,\n3,4,1\n')}`, 'missingCsvValue', /line 2: the label \(column "label" \(3\)\) is missing/);
   });
 
+  test('a NaN (or other missing-value marker) label is missingCsvValue naming file, line and column, not a class "NaN"', async () => {
+    const nan = csv('a,b,label\n1,2,0\n3,4,1\n5,6,NaN\n');
+    await refused(`csv:${nan}`, 'missingCsvValue', /\/f\d+\.csv line 4: the label \(column "label" \(3\)\) is missing \("NaN"\) — every row needs a label/);
+    await refused(`csv:${csv('a,b,species\n1,2,setosa\n3,4,NA\n')}`, 'missingCsvValue', /line 3: the label \(column "species" \(3\)\) is missing \("NA"\)/);
+    // Regression labels too: named as missing, not as "not a number".
+    await refused(`csv:${csv('a,b,y\n1,2,0.5\n3,4,nan\n')}?task=regression`, 'missingCsvValue', /line 3: the label \(column "y" \(3\)\) is missing \("nan"\)/);
+    // Through the CLI with default flags: one line, exit 2.
+    const r = runCli(['train', '--dataset', `csv:${nan}`]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /line 4: the label \(column "label" \(3\)\) is missing \("NaN"\).*\[dptrain\.data\.missingCsvValue\]/);
+  });
+
   test('a directory given as a CSV or IDX file says it is a directory', async () => {
     await refused(`csv:${dir}`, 'fileNotFound', /is a directory — pass the path of a \.csv file/);
     await refused(`idx:${dir}?labels=${dir}`, 'fileNotFound', /images file .* is a directory, not an IDX file/);

@@ -443,7 +443,7 @@ describe('checkpoint directory', () => {
     await assert.rejects(CheckpointStore.open(path.join(blocker, 'ckpt'), { keep: 1 }), (e: unknown) => {
       assert.ok(e instanceof ConfigError);
       assert.equal(e.code, 'dptrain.config.badCheckpointDir');
-      assert.match(e.message, /--checkpoint-dir .*a-file\/ckpt cannot be created or written .* choose a writable directory/);
+      assert.match(e.message, /--checkpoint-dir .*a-file\/ckpt cannot be created: .*a-file is a file, not a directory \(ENOTDIR\) — choose a writable directory/);
       return true;
     });
     await assert.rejects(CheckpointStore.open(dir, { keep: 0 }), (e: unknown) => e instanceof ConfigError && /--keep must be a positive integer \(got 0\)/.test(e.message));

@@ -66,10 +66,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T | null; error:
 }
 
 describe('sparse 1.5 GB files are refused from their header', () => {
-  test('--init of a sparse file of zeros: notSafetensors in well under a second', async () => {
+  test('--init of a sparse file of zeros: badInitFile (notSafetensors) in well under a second', async () => {
     const file = sparseFile('zeros.safetensors');
     const { error, ms } = await timed(() => loadParameters(file, layout, MODEL));
-    assert.equal((error as { code?: string })?.code, 'dptrain.format.notSafetensors', String(error));
+    assert.equal((error as { code?: string })?.code, 'dptrain.model.badInitFile', String(error));
+    assert.equal(((error as Error).cause as { code?: string })?.code, 'dptrain.format.notSafetensors', String(error));
     assert.match((error as Error).message, /not a safetensors file: it starts with zero bytes/);
     assert.ok(ms < 500, `${ms.toFixed(0)} ms`);
   });
@@ -77,7 +78,8 @@ describe('sparse 1.5 GB files are refused from their header', () => {
   test('--init of a valid parameters file extended to 1.5 GB: the bytes no tensor owns are refused, fast', async () => {
     const file = sparseFile('extended.safetensors', parametersFile(null));
     const { error, ms } = await timed(() => loadParameters(file, layout, MODEL));
-    assert.equal((error as { code?: string })?.code, 'dptrain.format.badSafetensorsLayout', String(error));
+    assert.equal((error as { code?: string })?.code, 'dptrain.model.badInitFile', String(error));
+    assert.equal(((error as Error).cause as { code?: string })?.code, 'dptrain.format.badSafetensorsLayout', String(error));
     assert.match((error as Error).message, /bytes after the last tensor belong to no tensor/);
     assert.ok(ms < 500, `${ms.toFixed(0)} ms`);
   });
@@ -135,15 +137,16 @@ describe('sparse 1.5 GB files are refused from their header', () => {
 
   test('through the CLI: train --init SPARSE and inspect SPARSE each answer with one line in about a second', () => {
     const file = sparseFile('cli-zeros.safetensors');
-    for (const args of [
-      ['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', MODEL, '--init', file],
-      ['inspect', file],
-    ]) {
+    // --init of the wrong file is a mistake in the command (exit 2); inspect reports what the file is (exit 1).
+    for (const [args, status, code] of [
+      [['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', MODEL, '--init', file], 2, 'dptrain\\.model\\.badInitFile'],
+      [['inspect', file], 1, 'dptrain\\.format\\.notSafetensors'],
+    ] as const) {
       const started = performance.now();
-      const r = runCli(args);
+      const r = runCli([...args]);
       const ms = performance.now() - started;
-      assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr.trimEnd(), /^dptrain: error: .*cli-zeros\.safetensors: not a safetensors file: it starts with zero bytes.*\[dptrain\.format\.notSafetensors\]$/);
+      assert.equal(r.status, status, r.stderr);
+      assert.match(r.stderr.trimEnd(), new RegExp(`^dptrain: error: .*cli-zeros\\.safetensors: not a safetensors file: it starts with zero bytes.*\\[${code}\\]$`));
       assert.ok(ms < 10_000, `${args[0]}: ${ms.toFixed(0)} ms (process start included)`);
     }
   });

@@ -23,6 +23,27 @@ export function writeFlowersCsv(dir: string, n = 300, seed = 1, name = 'flowers.
   return file;
 }
 
+/**
+ * A smaller iris-like CSV whose classes do not overlap: 3 numeric features (sepal_length,
+ * sepal_width, petal_length) and the text label `species`, with the columns in `order` (indices into
+ * that list, the label last by default) and the rows cycling over `classes` (default: all three).
+ */
+export function writeSeparableCsv(dir: string, name: string, n: number, seed: number, options: { order?: number[]; classes?: string[] } = {}): string {
+  const columns = ['sepal_length', 'sepal_width', 'petal_length', 'species'];
+  const { order = [0, 1, 2, 3], classes = SPECIES } = options;
+  const rng = new Rng(seed, 'separable-flowers');
+  const lines = [order.map((j) => columns[j]).join(',')];
+  for (let i = 0; i < n; i++) {
+    const species = classes[i % classes.length];
+    const c = SPECIES.indexOf(species);
+    const features = [c + 0.2 * rng.normal(), 1 - 0.5 * c + 0.2 * rng.normal(), 2 * c - 2 + 0.2 * rng.normal()].map((v) => v.toFixed(2));
+    lines.push(order.map((j) => (j === 3 ? species : features[j])).join(','));
+  }
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
 /** The rows of a CSV written by writeFlowersCsv: header fields and data rows as string arrays. */
 export function readCsv(file: string): { header: string[]; rows: string[][] } {
   const [header, ...rows] = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => line.split(','));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { evaluationHtml, evaluationText, type Evaluation, type EvaluationPart, type TrainedModel } from '../inference/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { makeOutputDir, writeFileAtomic } from '../io/index.js';
 import { loadDataset } from '../data/index.js';
 import { loadModel, trainChoices } from '../train/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
@@ -48,10 +48,13 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   const workers = flags.workers === undefined ? undefined : parseInteger('--workers', flags.workers);
   if (workers !== undefined && workers < 1) throw new ConfigError('badOption', `--workers must be an integer ≥ 1 (got ${workers})`);
   if (flags.out !== undefined && flags.out.trim() === '') throw new ConfigError('badOption', '--out must be a directory, e.g. --out eval (got "")');
+  // Before the evaluation: a --out that cannot be made is one line now, not after minutes of work.
+  if (flags.out !== undefined) await makeOutputDir(flags.out, '--out');
   const model = await loadModel(file, { kernels: flags.kernels });
   for (const line of model.missing) logger.warn({ file }, line);
   const { spec, part } = datasetChoice(model, flags);
-  const data = await loadDataset(spec);
+  // The label column the file records, where the CSV has it (an explicit ?label= wins).
+  const data = await loadDataset(spec, { labelColumn: model.metadata?.labelColumn?.name });
   const { evaluation, outputs, targets } = await model.evaluateWithOutputs(data, { part, engine: flags.engine, workers, kernels: flags.kernels });
   const title = titleOf(file, evaluation, data.n);
   process.stdout.write(flags.json ? JSON.stringify({ model: file, ...evaluation }, null, 2) + '\n' : evaluationText(evaluation, title));

@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { ConfigError, DataError } from '../errors.js';
 import { predictStream, type OnBadRow, type PredictSummary } from '../inference/index.js';
+import { outputFileProblem } from '../io/index.js';
 import { loadModel, trainChoices } from '../train/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import { plural } from '../util/index.js';
@@ -40,7 +41,9 @@ export function registerPredictCommand(program: Command): Command {
 
 export async function runPredict(file: string, flags: PredictFlags): Promise<PredictSummary> {
   const logger = createLogger(flags.logFormat, null);
-  if (flags.output !== undefined && flags.output.trim() === '') throw new ConfigError('badOption', '--output must be a file name (got "")');
+  if (flags.output !== undefined && flags.output.trim() === '') throw new ConfigError('badOption', '--output must be a file name, e.g. --output predictions.csv (got "")');
+  const problem = flags.output === undefined ? null : outputFileProblem(flags.output);
+  if (problem !== null) throw new ConfigError('badOption', `--output ${flags.output}: ${problem}`);
   const model = await loadModel(file, { kernels: flags.kernels });
   for (const line of model.missing) logger.warn({ file }, line);
   const source = flags.input === '-' ? 'stdin' : flags.input;
@@ -92,7 +95,7 @@ async function openOutput(file: string): Promise<{ stream: Writable; commit(): P
     await fs.promises.writeFile(temp, '');
     stream = fs.createWriteStream(temp);
   } catch (cause) {
-    throw new ConfigError('badOption', `--output ${file} cannot be written (${(cause as Error).message}) — choose a writable path`, { cause });
+    throw new ConfigError('badOption', `--output ${file} cannot be written (${(cause as NodeJS.ErrnoException).code ?? String(cause)}) — choose a writable path`, { cause });
   }
   const closed = () => new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
   return {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
+import { outputFileProblem } from '../io/index.js';
 import { generateToken, TransportError } from '../transport/index.js';
 
 /** Adds `dptrain token` to the program. */
@@ -22,13 +23,17 @@ export function registerTokenCommand(program: Command): Command {
 
 /** Prints a fresh token, or writes it to `options.out` (mode 0600; an existing file only with `force`). */
 export function runToken(options: { out?: string; force?: boolean }): void {
+  const out = options.out;
+  if (out !== undefined && out.trim() === '') throw new ConfigError('badOption', '--out must be a file name, e.g. --out dptrain.token (got "")');
+  const problem = out === undefined ? null : outputFileProblem(out);
+  if (problem !== null) throw new ConfigError('badOption', `--out ${out}: ${problem}`);
   const token = generateToken();
-  if (options.out === undefined) {
+  if (out === undefined) {
     process.stdout.write(token);
     return;
   }
-  writeTokenFile(options.out, token, options.force === true);
-  process.stdout.write(`wrote a 256-bit token to ${options.out} (mode 600); copy it to every host and pass --token-file ${options.out}\n`);
+  writeTokenFile(out, token, options.force === true);
+  process.stdout.write(`wrote a 256-bit token to ${out} (mode 600); copy it to every host and pass --token-file ${out}\n`);
 }
 
 /**
@@ -50,6 +55,6 @@ function writeTokenFile(file: string, token: string, force: boolean): void {
     if (code === 'EEXIST' && temp === file) {
       throw new ConfigError('tokenFileExists', `--out ${file} already exists; pass --force to replace it, or choose another file`, { cause: error });
     }
-    throw new TransportError('tokenFile', `cannot write the token to ${file} (${code ?? String(error)})`, { cause: error });
+    throw new TransportError('tokenFile', `cannot write the token to ${file} (${code ?? String(error)}) — choose a writable path for --out`, { cause: error });
   }
 }

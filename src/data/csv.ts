@@ -12,9 +12,11 @@
  *   any field is non-numeric). This is the brief's "first row has a non-numeric field" rule,
  *   refined so that a headerless file with string labels (iris) is not taken for a header.
  * - Label: option `label` by header name (exact, else case-insensitive) or 0-based index; without
- *   it a header column named `label` or `target` (case-insensitive) wherever it is, else the last
- *   column. Every other column is a feature and must be a number within float32 range; an empty
- *   cell (or NA, N/A, NaN, null, None, ?) is refused as a missing value, naming line and column.
+ *   it the header column a model records as its label (`recordedLabel`: evaluate, train --test)
+ *   when the header has it, else a header column named `label` or `target` (case-insensitive)
+ *   wherever it is, else the last column. Every other column is a feature and must be a number
+ *   within float32 range; an empty cell (or NA, N/A, NaN, null, None, ?) is refused as a missing
+ *   value, naming line and column, in a label as in a feature.
  * - Task: classification when all labels are integers ≥ 0 (class = label, classes = max + 1) or
  *   any label is non-numeric (classes = the sorted unique label strings); else regression.
  *   task=classification with other numeric labels (e.g. -1/1) maps the sorted unique values to 0..k-1.
@@ -40,15 +42,22 @@ export interface CsvOptions {
   header: 'auto' | 'yes' | 'no';
   /** A one-character delimiter; detected when absent. */
   delimiter?: string;
+  /**
+   * The label column's header name that a trained model records (`dptrain.about` labelColumn):
+   * taken as the label when there is no `label` option and the header has a column of that exact
+   * name, so that a test file with its columns in another order finds the label.
+   */
+  recordedLabel?: string;
 }
 
-export function loadCsv(spec: DatasetSpec): Dataset {
+export function loadCsv(spec: DatasetSpec, recordedLabel?: string): Dataset {
   const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header', 'delimiter']);
   const options: CsvOptions = {
     label: o.string('label'),
     delimiter: delimiterFrom(o.string('delimiter'), spec.text),
     task: o.choice<Task>('task', undefined, ['classification', 'regression']),
     header: o.choice('header', 'auto', ['auto', 'yes', 'no'])!,
+    ...(recordedLabel !== undefined && { recordedLabel }),
   };
   const path = spec.target;
   if (path === '') throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use csv:PATH, e.g. csv:data/iris.csv`);
@@ -125,7 +134,7 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
     }
   }
 
-  const labelColumn = findLabelColumn(labelOption, names, hasHeader, path);
+  const labelColumn = findLabelColumn(labelOption, names, hasHeader, path, options.recordedLabel);
 
   // Features: x: [n, width - 1], every non-label field numeric.
   const n = data.length;
@@ -225,12 +234,15 @@ function delimiterFrom(raw: string | undefined, specText: string): string | unde
 
 /**
  * The label column: the `label` option by header name (exact, then any case) or 0-based index;
- * without it a header column named label or target (any case), else the last column.
+ * without it the header column named as a model records its label (`recordedLabel`, exact), a
+ * header column named label or target (any case), else the last column.
  */
-function findLabelColumn(labelOption: string | undefined, names: readonly string[], hasHeader: boolean, path: string): number {
+function findLabelColumn(labelOption: string | undefined, names: readonly string[], hasHeader: boolean, path: string, recordedLabel?: string): number {
   const width = names.length;
   const lowerNames = names.map((name) => name.toLowerCase());
   if (labelOption === undefined) {
+    const recorded = hasHeader && recordedLabel !== undefined ? names.indexOf(recordedLabel) : -1;
+    if (recorded >= 0) return recorded;
     const named = hasHeader ? lowerNames.findIndex((name) => name === 'label' || name === 'target') : -1;
     return named >= 0 ? named : width - 1;
   }
@@ -255,9 +267,11 @@ function labelsOf(
 ): { y: Float32Array; task: Task; numClasses: number; classNames?: string[] } {
   const n = data.length;
   const rawLabels = data.map((row) => row.fields[labelColumn].trim());
-  const empty = rawLabels.indexOf('');
-  if (empty >= 0) {
-    throw new DataError('missingCsvValue', `${path} line ${data[empty].line}: the label (column ${columnName(names, labelColumn)}) is missing — every row needs a label; fill it or drop the row`);
+  // An empty label or a missing-value marker (NaN, NA, ...) is a missing label, not a class named "NaN".
+  const missing = rawLabels.findIndex((label) => MISSING.has(label.toLowerCase()));
+  if (missing >= 0) {
+    const shownValue = rawLabels[missing] === '' ? 'an empty cell' : JSON.stringify(rawLabels[missing]);
+    throw new DataError('missingCsvValue', `${path} line ${data[missing].line}: the label (column ${columnName(names, labelColumn)}) is missing (${shownValue}) — every row needs a label; fill it or drop the row`);
   }
   const numeric = rawLabels.every(isNumeric);
   const values = numeric ? rawLabels.map(Number) : [];

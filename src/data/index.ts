@@ -19,13 +19,25 @@ export { splitDataset } from './split.js';
 export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';
 export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRanges, type Range } from './sampler.js';
 
+/** How to load a dataset: where downloads go, and what a trained model records of its data. */
+export interface LoadOptions extends DownloadOptions {
+  /**
+   * The label column's name a model file records (`dptrain.about` labelColumn.name): a CSV spec
+   * without `?label=` takes the header column of that name as the label when it has one (evaluate
+   * and train --test read a test file as the training file was read).
+   */
+  labelColumn?: string;
+}
+
 /**
  * Loads a dataset from its spec (docs/formats.md, "Dataset specs"): `mnist`, `synthetic:blobs|spirals|teacher?...`,
  * `idx:PATH[?labels=PATH]`, `csv:PATH[?label=NAME|INDEX&task=...]`, and the downloaded `mnist-full`,
- * `fashion-mnist`, `cifar10` (`?split=train|test`; `downloads` says where their cache and mirror
- * are). Throws DataError (`dptrain.data.*`) for an unknown kind or option, a missing or malformed file.
+ * `fashion-mnist`, `cifar10` (`?split=train|test`; `options` says where their cache and mirror
+ * are, and a recorded label column). Throws DataError (`dptrain.data.*`) for an unknown kind or
+ * option, a missing or malformed file.
  */
-export async function loadDataset(spec: string, downloads: DownloadOptions = {}): Promise<Dataset> {
+export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<Dataset> {
+  const { labelColumn, ...downloads } = options;
   const parsed = parseDatasetSpec(spec);
   await enableHugePages();
   switch (parsed.kind) {
@@ -36,7 +48,7 @@ export async function loadDataset(spec: string, downloads: DownloadOptions = {})
     case 'idx':
       return loadIdx(parsed);
     case 'csv':
-      return loadCsv(parsed);
+      return loadCsv(parsed, labelColumn);
     case 'mnist-full':
     case 'fashion-mnist':
     case 'cifar10':

@@ -1,5 +1,5 @@
 /**
- * Fitting a dataset to a trained model before evaluation: the same features (by name when both
+ * Fitting a dataset to a trained model before evaluation (evaluate, and train's --test set): the same features (by name when both
  * have names: reordered to the model's order), the same task and outputs, the labels mapped to the
  * model's class indices by name, and the training preprocessing (standardization) applied. A
  * dataset that does not fit is refused naming both sides (DataError `featuresMismatch`,
@@ -57,7 +57,7 @@ function reorderFeatures(model: ModelShape, data: Dataset): Dataset {
       throw new DataError(
         'featuresMismatch',
         `dataset ${data.spec} has the features ${listNames(have)} but ${model.name} takes ${listNames(wanted)}` +
-          `${missing.length > 0 ? `; missing: ${listNames(missing)}` : ''}${extra.length > 0 ? `; not in the model: ${listNames(extra)}` : ''} — evaluate on data with the model's columns`,
+          `${missing.length > 0 ? `; missing: ${listNames(missing)}` : ''}${extra.length > 0 ? `; not in the model: ${listNames(extra)}` : ''} — use data with the model's columns`,
       );
     }
     if (wanted.every((name, j) => have[j] === name)) return data;
@@ -73,7 +73,7 @@ function reorderFeatures(model: ModelShape, data: Dataset): Dataset {
     const names = wanted ? ` (${listNames(wanted)})` : '';
     throw new DataError(
       'featuresMismatch',
-      `dataset ${data.spec} has samples of shape ${dataShape.join('x')} (${data.inputDim} features) but ${model.name} takes ${model.inputShape.join('x')} (${model.inputDim} features${names}) — evaluate on data of the kind the model was trained on${model.about ? ` (${model.about.dataset.spec})` : ''}`,
+      `dataset ${data.spec} has samples of shape ${dataShape.join('x')} (${data.inputDim} features) but ${model.name} takes ${model.inputShape.join('x')} (${model.inputDim} features${names}) — use data of the kind the model was trained on${model.about ? ` (${model.about.dataset.spec})` : ''}`,
     );
   }
   return data;

@@ -6,6 +6,7 @@
 import type { BatchResult } from '../model/index.js';
 
 export interface ClassMetrics {
+  /** The class's name (the model's; its index as text when it has none). */
   name: string;
   precision: number;
   recall: number;
@@ -21,10 +22,11 @@ export interface ClassificationMetrics {
   loss: number;
   accuracy: number;
   correct: number;
+  /** The classes that occur in the labels or the predictions, in the model's class order; the others are left out (scikit-learn's labels=None). */
   classes: ClassMetrics[];
   macro: { precision: number; recall: number; f1: number };
   weighted: { precision: number; recall: number; f1: number };
-  /** confusion[true][predicted] counts. */
+  /** confusion[true][predicted] counts, rows and columns in the order of `classes`. */
   confusion: number[][];
 }
 
@@ -65,27 +67,37 @@ export function argmaxRow(outputs: Float32Array, r: number, width: number): numb
   return best;
 }
 
-/** Classification metrics from the logits [n, k], the labels and the engine's sums. */
+/**
+ * Classification metrics from the logits [n, k], the labels and the engine's sums. As
+ * classification_report and confusion_matrix with labels=None, the classes reported (and averaged
+ * over by the macro average) are those that occur in the labels or the predictions: a class the
+ * data never holds and the model never predicts is left out of the table, the averages and the
+ * confusion matrix (a 2-class test file for a 3-class model is scored over its 2 classes).
+ */
 export function classificationMetrics(logits: Float32Array, labels: Float32Array, classNames: readonly string[], sums: BatchResult): ClassificationMetrics {
   const k = classNames.length;
   const n = labels.length;
-  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  for (let i = 0; i < n; i++) confusion[labels[i]][argmaxRow(logits, i, k)] += 1;
+  const full = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  for (let i = 0; i < n; i++) full[labels[i]][argmaxRow(logits, i, k)] += 1;
+  // The classes that occur as a label or a prediction, in index order (scikit-learn's unique_labels).
+  const supportOf = (c: number) => full[c].reduce((a, b) => a + b, 0);
+  const predictedOf = (c: number) => full.reduce((a, row) => a + row[c], 0);
+  const shown = classNames.map((_, c) => c).filter((c) => supportOf(c) > 0 || predictedOf(c) > 0);
+  const confusion = shown.map((t) => shown.map((p) => full[t][p]));
   const safe = (a: number, b: number): number => (b > 0 ? a / b : 0);
-  const classes = classNames.map((name, c) => {
-    const tp = confusion[c][c];
-    const support = confusion[c].reduce((a, b) => a + b, 0);
-    const predicted = confusion.reduce((a, row) => a + row[c], 0);
-    const precision = safe(tp, predicted);
+  const classes = shown.map((c) => {
+    const tp = full[c][c];
+    const support = supportOf(c);
+    const precision = safe(tp, predictedOf(c));
     const recall = safe(tp, support);
-    return { name, precision, recall, f1: safe(2 * precision * recall, precision + recall), support };
+    return { name: classNames[c], precision, recall, f1: safe(2 * precision * recall, precision + recall), support };
   });
   const average = (weight: (m: ClassMetrics) => number) => {
     const total = classes.reduce((a, m) => a + weight(m), 0);
     const mean = (key: 'precision' | 'recall' | 'f1') => safe(classes.reduce((a, m) => a + weight(m) * m[key], 0), total);
     return { precision: mean('precision'), recall: mean('recall'), f1: mean('f1') };
   };
-  const correct = confusion.reduce((a, row, c) => a + row[c], 0);
+  const correct = shown.reduce((a, c) => a + full[c][c], 0);
   return {
     task: 'classification',
     samples: n,

@@ -188,7 +188,8 @@ export class TrainedModel {
 
   /** evaluate(), also returning the model's outputs [n, outputs] and the targets the metrics compared them with. */
   async evaluateWithOutputs(data: Dataset | string, options: EvaluateOptions & { part?: EvaluationPart } = {}): Promise<{ evaluation: Evaluation; outputs: Float32Array; targets: Float32Array }> {
-    const loaded = typeof data === 'string' ? await loadDataset(data) : data;
+    // A spec is read as the training file was: its label column by the recorded name.
+    const loaded = typeof data === 'string' ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name }) : data;
     const part = options.part ?? 'all';
     const chosen = part === 'all' ? loaded : this.splitPart(loaded, part);
     const fitted = fitDataToModel(this.shape, chosen);

@@ -15,4 +15,5 @@ export {
   type TensorEntry,
 } from './safetensors.js';
 export { outputFileProblem, writeFileAtomic } from './atomic-write.js';
+export { makeOutputDir } from './output-dir.js';
 export { ABOUT_KEY, ABOUT_VERSION, encodeModelAbout, decodeModelAbout, type ModelAbout } from './model-about.js';

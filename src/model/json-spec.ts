@@ -37,13 +37,23 @@ const FIELDS: Record<LayerSpec['type'], Record<string, Field | 'required-int'>> 
   dropout: { rate: ['rate', 0.5] },
 };
 
+const FILE_HINT = 'give the path of a model .json file (docs/models.md) or a spec such as mlp:4-16-3';
+
+/** Why the model file cannot be read, with the fix, for a Node error code. */
+function unreadable(path: string, code: string): string {
+  if (code === 'ENOENT') return `model file ${path}: no such file (relative paths start at ${process.cwd()}) — ${FILE_HINT}`;
+  if (code === 'EISDIR') return `model file ${path} is a directory — ${FILE_HINT}`;
+  if (code === 'EACCES' || code === 'EPERM') return `model file ${path} cannot be read (${code}: no permission) — make it readable, or ${FILE_HINT}`;
+  return `model file ${path} cannot be read (${code}) — ${FILE_HINT}`;
+}
+
 /** Reads and checks a model file; ModelError `dptrain.model.badModelFile` names the problem. */
 export function readModelFile(path: string): ModelFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
-    throw new ModelError('badModelFile', `cannot read model file ${path}: ${(cause as Error).message}`, { cause });
+    throw new ModelError('badModelFile', unreadable(path, (cause as NodeJS.ErrnoException).code ?? String(cause)), { cause });
   }
   let raw: unknown;
   try {

@@ -510,6 +510,14 @@ ${table}
 export async function writeReport(dir: string, outFile?: string): Promise<{ file: string; page: ReportPage }> {
   const page = await buildReportPage(dir);
   const file = outFile ?? path.join(dir, 'report.html');
-  await writeFileAtomic(file, new TextEncoder().encode(renderHtml(page)));
+  try {
+    await writeFileAtomic(file, new TextEncoder().encode(renderHtml(page)));
+  } catch (cause) {
+    // A folder that takes no files (read-only, another user's, /proc): one line, as a missing folder is.
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === undefined || !['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR'].includes(code)) throw cause;
+    const what = outFile === undefined ? `${file} (the default of --out)` : `--out ${file}`;
+    throw new ConfigError('badOption', `${what} cannot be written (${code}) — choose a writable path with --out FILE`, { cause });
+  }
   return { file, page };
 }

@@ -34,7 +34,7 @@ import {
 } from '../data/index.js';
 import { ConfigError, DptrainError, shown } from '../errors.js';
 import { median, plural } from '../util/index.js';
-import { writeFileAtomic } from '../io/index.js';
+import { makeOutputDir, writeFileAtomic } from '../io/index.js';
 import { initParams, Model, paramLayout, parseModelSpec, type ModelSpec } from '../model/index.js';
 import {
   availableCores,
@@ -539,11 +539,8 @@ export async function sweep(options: SweepOptions, hooks: SweepHooks = {}): Prom
 
   await claimSweepDir(opts, log);
   for (const warning of opts.warnings) log.warn(warningFields(warning), warning.message);
-  try {
-    await fs.promises.mkdir(path.join(opts.out, 'runs'), { recursive: true });
-  } catch (cause) {
-    throw new ConfigError('badOutDir', `--out ${opts.out} cannot be created (${(cause as Error).message}) — choose a writable directory`, { cause });
-  }
+  await makeOutputDir(opts.out, '--out');
+  await makeOutputDir(path.join(opts.out, 'runs'), '--out');
   await writeJsonFile(path.join(opts.out, 'sweep.json'), {
     batchSizes: opts.batchSizes,
     target: opts.target.text,

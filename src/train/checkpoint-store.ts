@@ -5,11 +5,11 @@
  * the ones it skipped (docs/reliability.md, "Checkpoints"). Temp files of
  * interrupted writes are never loaded and are removed when a store is opened. One run per directory.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, DptrainError, FormatError, TrainError, shown } from '../errors.js';
 import { atomicWriteTarget, writeFileAtomic, type AtomicWritePhase } from '../io/atomic-write.js';
+import { makeOutputDir } from '../io/output-dir.js';
 import { encodeCheckpoint, loadCheckpointFile, type Checkpoint } from './checkpoint.js';
 
 export interface CheckpointWriteHooks {
@@ -78,13 +78,12 @@ export class CheckpointStore {
     if (!Number.isSafeInteger(options.keep) || options.keep < 1) {
       throw new ConfigError('badOption', `--keep must be a positive integer (got ${shown(options.keep)})`);
     }
+    await makeOutputDir(dir, '--checkpoint-dir', 'badCheckpointDir');
     let names: string[];
     try {
-      await mkdir(dir, { recursive: true });
-      await access(dir, constants.W_OK);
       names = await readdir(dir);
     } catch (cause) {
-      throw new ConfigError('badCheckpointDir', `--checkpoint-dir ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
+      throw new ConfigError('badCheckpointDir', `--checkpoint-dir ${dir} cannot be read (${(cause as NodeJS.ErrnoException).code ?? String(cause)}) — choose a readable directory`, { cause });
     }
     for (const name of names) {
       if (!isCheckpointTemp(name)) continue;

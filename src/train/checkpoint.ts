@@ -20,7 +20,6 @@
  * equal bytes. Loading is data only: strict JSON (no duplicate or prototype keys), every field
  * type-checked, the checksum verified before anything in the file is trusted.
  */
-import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { FormatError, shown } from '../errors.js';
 import {
@@ -38,6 +37,7 @@ import {
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../io/strict-json.js';
 import { bufferDtype, bufferLayout, bufferTensors, buildStack, paramLayout, parseModelSpec, setBufferTensor, type BufferLayout, type ParamLayout } from '../model/index.js';
 import { optimizerNames } from '../optim/index.js';
+import { actualChecksum, checkChecksum, checksumDigitsAt, checksumOf, CHECKSUM_KEY, CHECKSUM_PLACEHOLDER } from './checksum.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
 import { parameterTensors } from './run-dir.js';
 
@@ -120,7 +120,6 @@ export type SafetensorsContents =
     };
 
 const META_KEY = 'dptrain.checkpoint';
-const CHECKSUM_KEY = 'dptrain.checksum';
 const MODEL_KEY = 'dptrain.model';
 const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY, ABOUT_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
@@ -130,10 +129,6 @@ const SHA256 = /^sha256:[0-9a-f]{64}$/;
 // Keys that would reach Object.prototype or look like it when the JSON becomes plain objects.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const MAX_JSON_DEPTH = 64; // parseStrictJson's default, so whatever is written can be read
-// Where the checksum's hex digits sit: right after this text in the header. The meta JSON cannot
-// contain it, because quotes inside that string value are escaped.
-const CHECKSUM_FIELD = Buffer.from(`"${CHECKSUM_KEY}":"sha256:`, 'latin1');
-const CHECKSUM_PLACEHOLDER = `sha256:${'0'.repeat(64)}`;
 
 const metaFields = [
   'formatVersion', 'model', 'numParams', 'dataset', 'datasetHash', 'optimizer',
@@ -191,24 +186,6 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   if (at < 0) throw new Error('internal: the checksum field is not in the encoded header');
   bytes.set(Buffer.from(checksumOf(bytes, at), 'latin1'), at);
   return bytes;
-}
-
-/** The file offset of the checksum's 64 hex digits: after the one `"dptrain.checksum":"sha256:` of the header; -1 if none or several. */
-function checksumDigitsAt(bytes: Uint8Array): number {
-  const headerEnd = 8 + Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  const header = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(headerEnd, bytes.length));
-  const first = header.indexOf(CHECKSUM_FIELD);
-  if (first < 0 || header.indexOf(CHECKSUM_FIELD, first + 1) >= 0 || first + CHECKSUM_FIELD.length + 64 > header.length) return -1;
-  return first + CHECKSUM_FIELD.length;
-}
-
-/** hex sha256 of `bytes` with the 64 bytes at `at` read as "0" digits. */
-function checksumOf(bytes: Uint8Array, at: number): string {
-  return createHash('sha256')
-    .update(bytes.subarray(0, at))
-    .update('0'.repeat(64), 'latin1')
-    .update(bytes.subarray(at + 64))
-    .digest('hex');
 }
 
 /** meta's fields in declaration order; nested objects with sorted keys, so equal state gives equal text. */
@@ -447,8 +424,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
 
   // 1. The checksum, over the whole file with its own digits read as zeros.
   const stated = metadata[CHECKSUM_KEY];
-  const at = checksumDigitsAt(bytes);
-  const actual = at < 0 ? null : `sha256:${checksumOf(bytes, at)}`;
+  const actual = actualChecksum(bytes);
 
   let parsed: JsonValue | undefined;
   let syntax: JsonSyntaxError | undefined;
@@ -467,13 +443,7 @@ function readCheckpoint(decoded: DecodedSafetensors, bytes: Uint8Array, source: 
       `${source} has checkpoint format version ${version}, but this dptrain reads format version ${CHECKPOINT_FORMAT_VERSION}${damaged} — use the newer dptrain that wrote it`,
     );
   }
-  if (stated === undefined || !SHA256.test(stated) || actual === null) {
-    const what = stated === undefined ? 'missing' : !SHA256.test(stated) ? `malformed (${shown(stated)})` : 'not where dptrain writes it';
-    throw new FormatError('checkpointChecksum', `${source}: the checksum ("${CHECKSUM_KEY}") is ${what} — the file is damaged; use an earlier checkpoint`);
-  }
-  if (stated !== actual) {
-    throw new FormatError('checkpointChecksum', `${source}: checksum mismatch (the file says ${stated}, its content hashes to ${actual}) — the file is damaged; use an earlier checkpoint`);
-  }
+  checkChecksum(stated, actual, source);
 
   // 2. The metadata and meta fields.
   for (const key of Object.keys(metadata)) {

@@ -1,6 +1,8 @@
-/** Checks that a model spec can train on a dataset, before any work is done. */
+/** Checks that a model spec can train on a dataset, and fits a --test set to it, before any work is done. */
 import type { Dataset } from '../data/index.js';
 import { DataError, ModelError } from '../errors.js';
+import { fitDataToModel, type ModelShape } from '../inference/index.js';
+import type { ModelAbout } from '../io/index.js';
 import { inputShapeOf, outputSize, shapeText, type ModelSpec } from '../model/index.js';
 
 export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: string): void {
@@ -40,16 +42,30 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   }
 }
 
-/** A test set must hold the training data's kind of samples: the same features, task and targets, no unknown class. */
-export function checkTestSetFits(test: Dataset, train: Dataset, datasetSpec: string): void {
+/**
+ * The --test set as the model takes it, matched as `dptrain evaluate` matches a dataset
+ * (fitDataToModel): columns by name when both have a header, labels mapped to the training
+ * classes by name (a test file may hold fewer classes, or list them in another order), the
+ * training standardization applied. Samples of another size, task or target count are
+ * `testSetMismatch`; names that do not match are evaluate's `featuresMismatch` and `classesMismatch`.
+ */
+export function fitTestSet(test: Dataset, train: Dataset, about: ModelAbout, datasetSpec: string): Dataset {
   const shapeOf = (d: Dataset) => shapeText(d.sampleShape ?? [d.inputDim]);
   const differs =
     test.inputDim !== train.inputDim ? `${test.inputDim} features per sample, not ${train.inputDim}` :
     test.task !== train.task ? `a ${test.task} task, not ${train.task}` :
     test.targetDim !== train.targetDim ? `${test.targetDim} targets per sample, not ${train.targetDim}` :
-    test.task === 'classification' && test.numClasses > train.numClasses ? `${test.numClasses} classes, more than the ${train.numClasses} of the training data` :
     null;
   if (differs !== null) {
     throw new DataError('testSetMismatch', `test set ${test.spec} (samples of shape ${shapeOf(test)}) does not fit dataset ${datasetSpec} (samples of shape ${shapeOf(train)}): it has ${differs} — give a --test set from the same source`);
   }
+  const model: ModelShape = {
+    name: `the model (trained on ${datasetSpec})`,
+    about,
+    inputShape: about.inputShape,
+    inputDim: train.inputDim,
+    outputs: about.outputs,
+    task: about.task,
+  };
+  return fitDataToModel(model, test);
 }

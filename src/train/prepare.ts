@@ -29,7 +29,7 @@ import { availableCores, parseBatchNormMode, parseCheckpointEvery, type Checkpoi
 import { checkBatchNormBatches } from './batchnorm-check.js';
 import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
-import { checkModelFitsData, checkTestSetFits } from './compatibility.js';
+import { checkModelFitsData, fitTestSet } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
 import { checkResumable, resolveRun, resumedKernels } from './resume.js';
@@ -75,7 +75,7 @@ export interface PreparedRun {
   about: ModelAbout;
   trainSet: Dataset;
   valSet: Dataset | null;
-  /** The test set (--test, or the official test split with --eval-on test), standardised like train; null without one. */
+  /** The test set (--test, or the official test split with --eval-on test), matched to the model as evaluate matches a dataset (fitTestSet) and standardised like train; null without one. */
   testSet: Dataset | null;
   isClassifier: boolean;
   model: ModelSpec;
@@ -117,7 +117,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
-  const { trainSet, valSet, testSet, dataset, loaded, stats } = await prepareData(config, hooks.data);
+  const { trainSet, valSet, testData, dataset, loaded, stats } = await prepareData(config, hooks.data);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
 
@@ -125,7 +125,8 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
   const about = modelAboutOf(loaded, model, stats, { valSplit: config.valSplit, seed: config.seed }, dataset.hash);
-  if (testSet) checkTestSetFits(testSet, trainSet, config.dataset);
+  // The test set matched to the model as evaluate matches a dataset: columns and classes by name, standardised.
+  const testSet = testData && fitTestSet(testData, trainSet, about, config.dataset);
   const layout = paramLayout(model);
   if (resumed) {
     checkResumable(resumed.checkpoint.meta, resumed.path, { config, model: model.text, numParams: layout.size, dataset: dataset.spec, datasetHash: dataset.hash }, log);
@@ -230,24 +231,27 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   };
 }
 
-/** The data of a run: loaded (or given), split with the run's seed, standardised on the training statistics; and its test set. */
+/**
+ * The data of a run: loaded (or given), split with the run's seed, standardised on the training
+ * statistics; and its test set as loaded (a CSV's label column found by the training file's label
+ * name), which fitTestSet then matches to the model.
+ */
 async function prepareData(
   config: TrainConfig,
   given: Dataset | undefined,
-): Promise<{ trainSet: Dataset; valSet: Dataset | null; testSet: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
+): Promise<{ trainSet: Dataset; valSet: Dataset | null; testData: Dataset | null; dataset: { spec: string; hash: string }; loaded: Dataset; stats: Standardization | null }> {
   const downloads = { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined };
   const loaded = given ?? (await loadDataset(config.dataset, downloads));
   const testSpec = testSpecOf(config);
-  let testSet = testSpec === null ? null : await loadDataset(testSpec, downloads);
+  const testData = testSpec === null ? null : await loadDataset(testSpec, { ...downloads, labelColumn: loaded.labelColumn?.name });
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
   let stats: Standardization | null = null;
   if (config.standardize) {
     stats = fitStandardization(trainSet);
     trainSet = applyStandardization(trainSet, stats);
     valSet = valSet && applyStandardization(valSet, stats);
-    testSet = testSet && applyStandardization(testSet, stats);
   }
-  return { trainSet, valSet, testSet, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
+  return { trainSet, valSet, testData, dataset: { spec: loaded.spec, hash: datasetHash(loaded) }, loaded, stats };
 }
 
 /** --test, else with --eval-on test a downloaded dataset's official test split; null for none. */

@@ -4,13 +4,13 @@
  * another model or dataset is refused, naming the difference).
  */
 import { ConfigError, DptrainError, shown } from '../errors.js';
-import { loadSafetensors } from '../io/index.js';
 import { loadKernels, type KernelsName } from '../kernels/index.js';
 import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
 import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
+import { openInitFile } from './run-dir.js';
 
 interface Logger {
   info(fields: object, message: string): void;
@@ -92,8 +92,9 @@ export async function resolveRun(options: Partial<TrainConfig>, log: Logger = si
 
 /** The model spec a parameters or checkpoint file names in its metadata (`dptrain.model`), or null. */
 async function modelOfParameterFile(file: string): Promise<string | null> {
-  const { metadata } = await loadSafetensors(file);
-  const model = metadata['dptrain.model'];
+  const st = await openInitFile(file);
+  await st.close();
+  const model = st.header.metadata['dptrain.model'];
   return typeof model === 'string' && model !== '' ? model : null;
 }
 

@@ -6,8 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConfigError, ModelError, DptrainError, TrainError } from '../errors.js';
-import { ABOUT_KEY, encodeModelAbout, encodeSafetensors, SafetensorsFile, saveSafetensors, writeFileAtomic, type ModelAbout, type Tensor } from '../io/index.js';
+import { ConfigError, FormatError, ModelError, DptrainError, TrainError } from '../errors.js';
+import { ABOUT_KEY, encodeModelAbout, encodeSafetensors, makeOutputDir, SafetensorsFile, saveSafetensors, writeFileAtomic, type ModelAbout, type Tensor } from '../io/index.js';
+import { actualChecksum, checkChecksum, CHECKSUM_KEY } from './checksum.js';
 import { countNonFinite, describeCounts } from './non-finite.js';
 import { bufferLayout, bufferTensors, buildStack, parseModelSpec, type ParamLayout } from '../model/index.js';
 import type { EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord } from './records.js';
@@ -69,12 +70,7 @@ export class RunDirectory {
    * file system fails while writing (disk full).
    */
   static async open(dir: string, resumeAt?: { step: number; epoch: number }, options: { overwrite?: boolean; log?: RunDirLog } = {}): Promise<RunDirectory> {
-    try {
-      await fs.promises.mkdir(dir, { recursive: true });
-      await fs.promises.access(dir, fs.constants.W_OK);
-    } catch (cause) {
-      throw new ConfigError('badOutDir', `--out ${dir} cannot be created or written (${(cause as Error).message}) — choose a writable directory`, { cause });
-    }
+    await makeOutputDir(dir, '--out', 'badOutDir');
     if (!resumeAt) await claimOutDir(dir, options.overwrite ?? false, options.log);
     const file = path.join(dir, 'metrics.jsonl');
     const kept = resumeAt ? await recordsBefore(file, resumeAt) : { text: '', epochs: [] };
@@ -241,16 +237,37 @@ export async function saveParameters(file: string, params: Float32Array, layout:
   await saveSafetensors(file, parameterTensors(params, layout), parametersMetadata(model, about));
 }
 
+const INIT_HINT = 'pass a final.safetensors or ckpt-<step>.safetensors written by dptrain train';
+
+/**
+ * Opens `--init FILE` and reads its header. A file that is missing, a directory, unreadable or not
+ * safetensors is ModelError `badInitFile` (a mistake in the command, exit 2) saying what it is.
+ */
+export async function openInitFile(file: string): Promise<SafetensorsFile> {
+  try {
+    return await SafetensorsFile.open(file, { source: `--init ${file}` });
+  } catch (error) {
+    if (!(error instanceof FormatError)) throw error;
+    const message = error.code === 'dptrain.format.fileNotFound' ? `--init ${file}: no such file (relative paths start at ${process.cwd()})` : error.message;
+    throw new ModelError('badInitFile', message.includes(' — ') ? message : `${message} — ${INIT_HINT}`, { cause: error });
+  }
+}
+
 /**
  * Reads `--init FILE`, header first: every tensor of the layout must be declared with the same
  * shape, F32 or F64, before any data is read; then only those tensors are read (extra tensors, such
  * as a checkpoint's optimizer state, are skipped). ModelError `initMismatch` names both models when
  * the file's `dptrain.model` metadata says which one it was saved for; `nonFiniteParameters` when
- * a tensor holds NaN or ±Infinity (counted per tensor).
+ * a tensor holds NaN or ±Infinity (counted per tensor); `badInitFile` (openInitFile). A checkpoint's checksum
+ * is verified first: FormatError `checkpointChecksum` when it does not match.
  */
 export async function loadParameters(file: string, layout: ParamLayout, model: string): Promise<Float32Array> {
-  const st = await SafetensorsFile.open(file, { source: `--init ${file}` });
+  const st = await openInitFile(file);
   try {
+    // A checkpoint carries a checksum: verified (as inspect and evaluate do) before its parameters are trusted.
+    if (st.header.metadata[CHECKSUM_KEY] !== undefined || st.header.metadata['dptrain.checkpoint'] !== undefined) {
+      checkChecksum(st.header.metadata[CHECKSUM_KEY], actualChecksum(await st.readAll()), `--init ${file}`);
+    }
     const declared = new Map(st.header.entries.map((e) => [e.name, e]));
     const savedFor = st.header.metadata['dptrain.model'];
     const models = savedFor !== undefined && savedFor !== model ? ` (the file holds parameters of ${savedFor}; this run's model is ${model})` : '';

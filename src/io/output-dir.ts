@@ -1,0 +1,74 @@
+/**
+ * Output directories given on the command line (`--out`, `--checkpoint-dir`): created level by
+ * level, parent first, with a one-line ConfigError naming the flag and the reason when that fails.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+
+/**
+ * Creates `dir` and its missing parents, then checks that it can be written. Not
+ * `fs.mkdir(dir, { recursive: true })`: on procfs that loops forever at 100 % CPU, since mkdir of
+ * `/proc/x` says ENOENT while mkdir of `/proc` says EEXIST. Throws ConfigError `dptrain.config.<problem>`:
+ * `<flag> <dir> cannot be created: <reason> — choose a writable directory` (ENOENT where the
+ * parent exists, EACCES, EPERM, EROFS, ENOTDIR, ENOSPC), or `… is not writable: …`.
+ */
+export async function makeOutputDir(dir: string, flag: string, problem = 'badOutDir'): Promise<void> {
+  const fail = (what: string, reason: string, cause?: unknown): never => {
+    throw new ConfigError(problem, `${flag} ${dir} ${what}: ${reason} — choose a writable directory`, { cause });
+  };
+  // The missing levels, deepest first, up to the first that exists.
+  const missing: string[] = [];
+  for (let level = resolve(dir); ; level = dirname(level)) {
+    let found;
+    try {
+      found = await stat(level);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOTDIR: a file somewhere above; the walk up finds it and names it.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail('cannot be created', `cannot look at ${level} (${code ?? String(error)})`, error);
+    }
+    if (found !== undefined) {
+      if (!found.isDirectory()) fail('cannot be created', `${level} is a file, not a directory (ENOTDIR)`);
+      break;
+    }
+    missing.push(level);
+    if (dirname(level) === level) break; // a missing root: its mkdir says why
+  }
+  for (const level of missing.reverse()) {
+    try {
+      await mkdir(level);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && (await stat(level).catch(() => null))?.isDirectory()) continue; // made meanwhile
+      fail('cannot be created', mkdirReason(level, code, error), error);
+    }
+  }
+  try {
+    await access(dir, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    fail('is not writable', code === 'EROFS' ? `it is on a read-only file system (EROFS)` : code === 'EACCES' || code === 'EPERM' ? `no permission to write in it (${code})` : String(code ?? error), error);
+  }
+}
+
+/** Why mkdir of `level` (whose parent exists) failed, in words. */
+function mkdirReason(level: string, code: string | undefined, error: unknown): string {
+  const parent = dirname(level);
+  switch (code) {
+    case 'ENOENT':
+      return `${parent} does not accept new directories (ENOENT)`;
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to create directories in ${parent} (${code})`;
+    case 'EROFS':
+      return `${parent} is on a read-only file system (EROFS)`;
+    case 'ENOTDIR':
+      return `${parent} is not a directory (ENOTDIR)`;
+    case 'ENOSPC':
+      return `no space left on the device (ENOSPC)`;
+    default:
+      return `cannot create ${level} (${code ?? String(error)})`;
+  }
+}
