@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { paramLayout, parseModelSpec } from '../src/model/index.js';
 import { saveParameters } from '../src/train/index.js';
-import { runCli, tempDir, type CliResult } from './helpers.js';
+import { oneErrorLine, runCli, tempDir } from './helpers.js';
 
 let dir = '';
 before(() => {
@@ -15,13 +15,7 @@ before(() => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function oneLine(r: CliResult, status: number, code: string): string {
-  assert.equal(r.status, status, r.stderr);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, r.stderr);
-  assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
-  return lines[0];
-}
+const oneLine = oneErrorLine;
 
 describe('dptrain inspect of something that is not a safetensors file', () => {
   test('a CSV file: "not a safetensors file", and it looks like CSV', () => {

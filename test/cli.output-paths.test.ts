@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { runCli, tempDir, type CliResult } from './helpers.js';
+import { oneErrorLine, runCli, tempDir } from './helpers.js';
 
 const blobs = ['--dataset', 'synthetic:blobs?n=200&d=4&classes=3'];
 let dir = '';
@@ -23,14 +23,7 @@ before(() => {
   fs.writeFileSync(path.join(dir, 'a-file'), '');
 });
 
-/** The one stderr line of a run that exited with `status`, ending with `[code]`. */
-function oneLine(r: CliResult, status: number, code: string): string {
-  assert.equal(r.status, status, `status ${r.status}: ${r.stderr}`);
-  const lines = r.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, r.stderr);
-  assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
-  return lines[0];
-}
+const oneLine = oneErrorLine;
 
 describe('an output file whose folder is missing or that is a directory', () => {
   test('predict --output DIR and --output nodir/FILE: one line, exit 2, no stack trace', () => {

@@ -1,4 +1,5 @@
 /** Shared test helpers: temp dirs, running the real `dptrain` bin, small in-memory datasets. */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -46,6 +47,15 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
     timeout: options.timeoutMs ?? 120_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The one stderr line of a run that exited with `status`: `dptrain: error: … [code]`. */
+export function oneErrorLine(r: CliResult, status: number, code: string): string {
+  assert.equal(r.status, status, `status ${r.status}: ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.ok(lines[0].endsWith(`[${code}]`), lines[0]);
+  return lines[0];
 }
 
 /** n samples of d Gaussian features in `classes` separable-ish clusters. */
