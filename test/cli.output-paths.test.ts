@@ -76,6 +76,7 @@ describe('an output directory that cannot be created', () => {
     ['train --checkpoint-dir', ['train', ...blobs, '--epochs', '1', '--checkpoint-dir', `${nope}/ckpt`], '--checkpoint-dir', 'dptrain.config.badCheckpointDir'],
     ['evaluate --out', ['evaluate', 'MODEL', '--out', nope], '--out', 'dptrain.config.badOutDir'],
     ['sweep --out', ['sweep', ...blobs, '--batch-sizes', '16,32', '--max-epochs', '1', '--target', 'val_acc=0.5', '--out', nope], '--out', 'dptrain.config.badOutDir'],
+    ['train --data-dir (a download cache)', ['train', '--dataset', 'mnist-full', '--data-dir', nope, '--epochs', '1'], '--data-dir \\(the download cache\\)', 'dptrain.config.badOption'],
   ];
   test(`report --out /proc/report.html (a folder that takes no files): one line, exit 2, no stack trace`, { skip: procfs ? false : 'needs Linux procfs' }, () => {
     const r = runCli(['report', path.join(dir, 'run'), '--out', '/proc/report.html'], { timeoutMs: 30_000 });
@@ -86,7 +87,7 @@ describe('an output directory that cannot be created', () => {
     test(`${name} ${nope}: one line naming the directory and the reason, exit 2, no hang`, { skip: procfs ? false : 'needs Linux procfs', timeout: 60_000 }, () => {
       const r = runCli(args.map((a) => (a === 'MODEL' ? model : a)), { timeoutMs: 30_000 });
       const line = oneLine(r, 2, code);
-      assert.match(line, new RegExp(`^dptrain: error: ${flag} ${nope}(/ckpt)? cannot be created: /proc does not accept new directories \\(ENOENT\\) — choose a writable directory`));
+      assert.match(line, new RegExp(`^dptrain: error: ${flag} ${nope}(/ckpt|/mnist-full)? cannot be created: /proc does not accept new directories \\(ENOENT\\) — choose a writable directory`));
       assert.equal(r.stdout, '');
     });
   }

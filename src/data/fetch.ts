@@ -9,11 +9,12 @@
  * restarts the download. DPTRAIN_NETWORK=loopback-only (set by the test runner) refuses any host
  * but 127.0.0.1 / ::1 / localhost at once.
  */
-import { createWriteStream, type WriteStream, existsSync, mkdirSync, renameSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, type WriteStream, existsSync, renameSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 import { DataError } from '../errors.js';
+import { makeOutputDir } from '../io/index.js';
 import type { RegistryEntry, RegistryFile } from './registry.js';
 import { describePublished, FileDigester, mismatchOf } from './file-check.js';
 
@@ -61,7 +62,8 @@ const LOCK_POLL_MS = 100;
  * timeout bounds its download). A lock or temp file whose process is gone is removed first.
  */
 async function withFetchLock(path: string, fetch: () => Promise<void>): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
+  // Level by level: a recursive mkdir spins forever under /proc (src/io/output-dir.ts).
+  await makeOutputDir(dirname(path), '--data-dir (the download cache)', 'badOption');
   const lock = `${path}.lock`;
   for (;;) {
     try {
@@ -146,7 +148,7 @@ export function checkNetworkGuard(url: string): void {
 
 async function download(url: string, file: RegistryFile, path: string, options: FetchOptions): Promise<void> {
   checkNetworkGuard(url);
-  mkdirSync(dirname(path), { recursive: true });
+  await makeOutputDir(dirname(path), '--data-dir (the download cache)', 'badOption');
   const temp = `${path}.part-${process.pid}-${Date.now()}`;
   const stallMs = Number(process.env.DPTRAIN_FETCH_TIMEOUT_MS) || DEFAULT_STALL_MS;
   const controller = new AbortController();
