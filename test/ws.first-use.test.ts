@@ -66,6 +66,8 @@ test('Ctrl-C of a worker: it leaves at once, says so and exits 130; the coordina
   assert.equal(leaves.messages(/^SIGINT: leaving the run; the coordinator recomputes the current step without this worker$/).length, 1, leaves.log());
   assert.equal(leaves.messages(/^worker "leaves" left the run \(interrupted\): \d+ steps? served$/).length, 1, leaves.log());
   assert.deepEqual(leaves.text.filter((l) => /error/.test(l)), [], 'no error line');
+  // The coordinator names why: the worker left, not a lost connection.
+  assert.equal(coordinator.messages(/^(dropping )?worker "leaves" .*left (the run )?\(stopped by the user\)/).length, 1, coordinator.log());
   assert.equal(await coordinator.exited, 0, coordinator.log());
   assert.equal(await stays.exited, 0, stays.log());
 });

@@ -209,7 +209,8 @@ export class AttemptRound {
 
   onGone(link: WorkerLink, reason: string): void {
     if (this.#over || !this.deliveries.has(link)) return;
-    this.#fail(link, `its connection ended (${reason})`, this.#codes.evicted);
+    // A worker that sent `leave` (Ctrl-C) left; any other ended connection is a loss.
+    this.#fail(link, link.leaving !== null ? `it left the run (${link.leaving})` : `its connection ended (${reason})`, this.#codes.evicted);
   }
 
   /** Ends the attempt now (the coordinator is closing). */
