@@ -3,6 +3,7 @@
 // the way a user types it first. --max-steps keeps the mnist runs to a second or two.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { runCli, tempDir } from './helpers.js';
@@ -106,6 +107,15 @@ test('`dptrain train --init FILE` trains the model FILE was saved for, not the d
   const init = runCli(['train', ...data, '--init', path.join(out, 'final.safetensors')]);
   assert.equal(init.status, 0, init.stderr);
   assert.match(startLine(init.stderr), /training mlp:3-8-3 /);
+});
+
+test('`dptrain train --workers N` with N above the machine\'s cores warns once that the run will be slower, and trains', () => {
+  const cores = os.availableParallelism();
+  const result = runCli(['train', '--workers', String(cores + 1), ...SHORT]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.deepEqual(warnings(result.stderr).map((line) => line.replace(/^.*WARN: /, '')), [
+    `--workers ${cores + 1} is more than this machine's ${cores} cores: the threads share them and each step waits for the slowest, so this run is slower than with --workers ${cores} or auto (the model is the same up to float rounding)`,
+  ]);
 });
 
 test('the default `dptrain train` warns about nothing', () => {

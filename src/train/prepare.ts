@@ -152,6 +152,12 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const start = resumed?.checkpoint.meta;
   const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
 
+  // More worker threads than cores share them, and every step waits for the slowest: slower, not faster.
+  const cores = availableCores();
+  if (config.engine === 'threads' && typeof config.workers === 'number' && config.workers > cores) {
+    log.warn({ workers: config.workers, cores }, `--workers ${config.workers} is more than this machine's ${cores} cores: the threads share them and each step waits for the slowest, so this run is slower than with --workers ${cores} or auto (the model is the same up to float rounding)`);
+  }
+
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
   let workersChoice: WorkersChoice | null;
@@ -161,7 +167,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
       config.engine,
       config.workers,
       { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState, buffers: resumed?.checkpoint.buffers },
-      { batchSize: steps.batchSize, cores: availableCores(), saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
+      { batchSize: steps.batchSize, cores, saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
     ));
   } catch (error) {
     await runDir?.abandon();
