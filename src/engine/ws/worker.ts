@@ -120,7 +120,7 @@ async function serve(options: WorkerOptions, total: { steps: number }, signal?: 
   let dropped = 0;
   // A worker may start before its coordinator: the first connection waits as long as a lost one.
   let dims = newDims();
-  let connection = await reconnect(options, dims, signal, reconnectTimeoutMs, 'first');
+  let connection = await connectWithin(options, dims, signal, reconnectTimeoutMs, 'first');
   for (;;) {
     const served = { steps: 0 };
     try {
@@ -144,7 +144,7 @@ async function serve(options: WorkerOptions, total: { steps: number }, signal?: 
         throw cause;
       }
       dims = newDims();
-      connection = await reconnect(options, dims, signal, reconnectTimeoutMs, 'again');
+      connection = await connectWithin(options, dims, signal, reconnectTimeoutMs, 'again');
     }
   }
 }
@@ -159,7 +159,7 @@ function newDims(): Record<string, number> {
  * the transport's backoff (delay = min(maxDelayMs, initialDelayMs · factor^(attempt−1)) · U(0.5, 1)),
  * each wait logged, until the deadline. Refusals are final at once.
  */
-async function reconnect(
+async function connectWithin(
   options: WorkerOptions,
   dims: Record<string, number>,
   signal: AbortSignal | undefined,
@@ -188,20 +188,7 @@ async function reconnect(
       if (signal?.aborted || !(error instanceof TransportError) || !(isRetryable(error) || (phase === 'again' && isPassingRefusal(error)))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
-      if (left <= 0) {
-        const tries = `${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}`;
-        throw phase === 'first'
-          ? new EngineError(
-              'coordinatorLost',
-              `no coordinator answered at ${options.url} within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${tries}) — start \`dptrain coordinator\` there first, or check --connect`,
-              { cause: error },
-            )
-          : new EngineError(
-              'coordinatorLost',
-              `gave up reconnecting to the coordinator at ${options.url}: none answered within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${tries}) — restart the coordinator on that address (with --resume DIR to continue the run) and start this worker again`,
-              { cause: error },
-            );
-      }
+      if (left <= 0) throw noCoordinator(phase, options.url, timeoutMs, `${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}`, error);
       const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
       // Jitter, so that the workers of a crashed coordinator do not all knock at once.
       const delayMs = Math.min(left, Math.round(ceiling * (0.5 + Math.random() / 2)));
@@ -218,6 +205,18 @@ async function reconnect(
   }
 }
 
+
+/** No coordinator answered within --reconnect-timeout: at start (`first`) or after losing it (`again`). */
+function noCoordinator(phase: 'first' | 'again', url: string, timeoutMs: number, tries: string, cause: unknown): EngineError {
+  const within = `within ${formatSeconds(timeoutMs)} (--reconnect-timeout; ${tries})`;
+  return phase === 'first'
+    ? new EngineError('coordinatorLost', `no coordinator answered at ${url} ${within} — start \`dptrain coordinator\` there first, or check --connect`, { cause })
+    : new EngineError(
+        'coordinatorLost',
+        `gave up reconnecting to the coordinator at ${url}: none answered ${within} — restart the coordinator on that address (with --resume DIR to continue the run) and start this worker again`,
+        { cause },
+      );
+}
 
 /**
  * Our name is still taken: a live coordinator has not yet noticed that our old connection died
