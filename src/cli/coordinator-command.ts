@@ -165,7 +165,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const callbacks = dashboard ? [dashboard.callback] : [];
   const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks })))
     .catch((error: unknown) => {
-      throw listenProblem(error, `${host}:${port}`, dashboard?.url);
+      throw listenProblem(error, host, port, dashboard?.url);
     })
     .finally(() => interrupts.dispose());
   // The last steps' view (shares of step time over the last steps), unless it was just logged.
@@ -177,12 +177,12 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
 }
 
 /** The coordinator's listener could not open: a ConfigError naming --listen and the fix (exit 2); any other error as it is. */
-function listenProblem(error: unknown, address: string, dashboardUrl: string | undefined): unknown {
+function listenProblem(error: unknown, host: string, port: number, dashboardUrl: string | undefined): unknown {
   if (!(error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error)) return error;
   const cause = error.cause as NodeJS.ErrnoException;
-  const taken = cause.code === 'EADDRINUSE' && dashboardUrl !== undefined && new URL(dashboardUrl).port === address.slice(address.lastIndexOf(':') + 1);
+  const taken = cause.code === 'EADDRINUSE' && dashboardUrl !== undefined && new URL(dashboardUrl).port === String(port);
   const inUse = taken ? 'the dashboard holds it (--dashboard names the same port): give the two different ports' : 'choose another with --listen HOST:PORT, or stop what holds it';
-  return new ConfigError('listen', `--listen ${address}: cannot listen: ${cannotListenBecause(cause, inUse)}`, { cause: error });
+  return new ConfigError('listen', `--listen ${host}:${port}: cannot listen: ${cannotListenBecause(cause, inUse)}`, { cause: error });
 }
 
 /**

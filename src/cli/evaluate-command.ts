@@ -3,7 +3,6 @@
  * trained model on a dataset, as a table on stdout (docs/cli.md, "evaluate"). Without --dataset it
  * evaluates the held-out part of the data the model was trained on, as its file records it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../errors.js';
@@ -79,13 +78,8 @@ function titleOf(file: string, e: Evaluation, total: number): string {
   return `${file} on ${what}`;
 }
 
-/** evaluation.json and evaluation.html, each written atomically. */
+/** evaluation.json and evaluation.html, each written atomically into `dir` (made before the evaluation). */
 async function writeOutputs(dir: string, file: string, evaluation: Evaluation, title: string, model: TrainedModel, points: { truth: number; predicted: number }[]): Promise<void> {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (cause) {
-    throw new ConfigError('badOutDir', `--out ${dir} cannot be created (${(cause as Error).message}) — choose a writable directory`, { cause });
-  }
   const json = { model: file, modelSpec: model.spec.text, ...evaluation };
   await writeFileAtomic(path.join(dir, 'evaluation.json'), new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
   await writeFileAtomic(path.join(dir, 'evaluation.html'), new TextEncoder().encode(evaluationHtml(evaluation, title, points)));

@@ -10,8 +10,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
 import { ConfigError } from '../errors.js';
-import { readTokenFile, TransportError } from '../transport/index.js';
-import { cannotListenBecause } from '../util/listen-error.js';
+import { readTokenFile } from '../transport/index.js';
 import { plural } from '../util/index.js';
 import { watchInterrupts } from './interrupt.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
@@ -95,13 +94,6 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
     if (interrupts.signal.aborted) log.warn({ steps: outcome.steps }, `worker "${name}" left the run (interrupted): ${served} served`);
     else log.info({ steps: outcome.steps }, `worker "${name}" done: ${served} served`);
     return outcome;
-  } catch (error) {
-    // The ring listener's --ring-host/--ring-port could not be bound: the user's to fix (exit 2).
-    if (error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error) {
-      const why = cannotListenBecause(error.cause, 'choose another --ring-port, or leave it out for one the OS picks');
-      throw new ConfigError('listen', `the ring listener (--ring-host, --ring-port): ${error.message.replace(/: [A-Z_]+$/, '')}: ${why}`, { cause: error });
-    }
-    throw error;
   } finally {
     interrupts.dispose();
   }

@@ -148,7 +148,6 @@ export function checkNetworkGuard(url: string): void {
 
 async function download(url: string, file: RegistryFile, path: string, options: FetchOptions): Promise<void> {
   checkNetworkGuard(url);
-  await makeOutputDir(dirname(path), '--data-dir (the download cache)', 'badOption');
   const temp = `${path}.part-${process.pid}-${Date.now()}`;
   const stallMs = Number(process.env.DPTRAIN_FETCH_TIMEOUT_MS) || DEFAULT_STALL_MS;
   const controller = new AbortController();

@@ -4,7 +4,7 @@
  * same directory, fsync it, rename it over the target, fsync the directory).
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync, statSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -26,16 +26,6 @@ function track(temp: string): void {
   inFlight.add(temp);
 }
 
-/**
- * Why `file` cannot be written as an output, or null: its folder is missing, or it names a
- * directory. For a one-line error before any work is done.
- */
-export function outputFileProblem(file: string): string | null {
-  const folder = dirname(resolve(file));
-  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) return `the folder ${folder} does not exist — create it, or write the file elsewhere`;
-  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `${file} is a directory — give a file name, e.g. ${join(file, 'out')}`;
-  return null;
-}
 
 /**
  * The points of an atomic write that a caller can observe: `tempWritten` after the temp file is

@@ -14,6 +14,6 @@ export {
   type SafetensorsHeader,
   type TensorEntry,
 } from './safetensors.js';
-export { outputFileProblem, writeFileAtomic } from './atomic-write.js';
-export { makeOutputDir } from './output-dir.js';
+export { writeFileAtomic } from './atomic-write.js';
+export { makeOutputDir, outputFileProblem } from './output-dir.js';
 export { ABOUT_KEY, ABOUT_VERSION, encodeModelAbout, decodeModelAbout, type ModelAbout } from './model-about.js';

@@ -1,10 +1,11 @@
 /**
- * Output directories given on the command line (`--out`, `--checkpoint-dir`): created level by
- * level, parent first, with a one-line ConfigError naming the flag and the reason when that fails.
+ * Output paths given on the command line: directories (`--out`, `--checkpoint-dir`) created level
+ * by level, parent first, with a one-line ConfigError naming the flag and the reason when that
+ * fails; files (`--output`, `report --out`) checked before any work is done.
  */
-import { constants } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 
 /**
@@ -71,4 +72,15 @@ function mkdirReason(level: string, code: string | undefined, error: unknown): s
     default:
       return `cannot create ${level} (${code ?? String(error)})`;
   }
+}
+
+/**
+ * Why `file` cannot be written as an output, or null: its folder is missing, or it names a
+ * directory. For a one-line error before any work is done.
+ */
+export function outputFileProblem(file: string): string | null {
+  const folder = dirname(resolve(file));
+  if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) return `the folder ${folder} does not exist — create it, or write the file elsewhere`;
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `${file} is a directory — give a file name, e.g. ${join(file, 'out')}`;
+  return null;
 }

@@ -84,34 +84,29 @@ function openSocket<T>(url: string, limits: TransportLimits, maskKey: MaskKey, a
       // undefined: ws's own random keys
       ...(maskKey === 'zero' && { generateMask: zeroMask }),
     });
-    const fail = (why: string, cause?: unknown) => {
+    // `wrongServer`: something answered that is no dptrain server, which no retry changes.
+    const fail = (why: string, cause?: unknown, wrongServer = false) => {
       ws.removeAllListeners();
       ws.on('error', () => {});
       ws.terminate();
-      reject(new TransportError('connectFailed', `cannot open ${url}: ${why}`, { cause, recoverable: true }));
+      reject(new TransportError('connectFailed', `cannot open ${url}: ${why}`, wrongServer ? { cause, reason: 'wrongServer' } : { cause, recoverable: true }));
     };
     ws.once('open', () => {
       ws.removeAllListeners();
       resolve(attach(ws));
     });
-    const wrongServer = (why: string, cause?: unknown) => {
-      ws.removeAllListeners();
-      ws.on('error', () => {});
-      ws.terminate();
-      reject(new TransportError('connectFailed', `cannot open ${url}: ${why}`, { cause, reason: 'wrongServer' }));
-    };
     ws.once('error', (error: NodeJS.ErrnoException) => {
       const code = error.code ?? '';
       // TLS towards a plain listener: no retry makes it work.
       if (url.startsWith('wss:') && (code === 'EPROTO' || code.startsWith('ERR_SSL'))) {
-        wrongServer(`${code}: the server does not speak TLS; dptrain listens on plain ws:// (docs/protocol.md §10), so connect with ws://`, error);
+        fail(`${code}: the server does not speak TLS; dptrain listens on plain ws:// (docs/protocol.md §10), so connect with ws://`, error, true);
       } else fail(code || error.message, error);
     });
     ws.once('unexpected-response', (_request, response) => {
       const status = `HTTP ${response.statusCode} ${response.statusMessage ?? ''}`.trim();
       // 429 and 503 are a dptrain server's admission limits, which pass; any other answer is not one.
       if (response.statusCode === 429 || response.statusCode === 503) fail(status);
-      else wrongServer(`${status}: no dptrain WebSocket server answers there (a dashboard or another service?); give the address the coordinator's start-up line prints`);
+      else fail(`${status}: no dptrain WebSocket server answers there (a dashboard or another service?); give the address the coordinator's start-up line prints`, undefined, true);
     });
   });
 }

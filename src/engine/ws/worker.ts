@@ -15,7 +15,8 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EngineError } from '../../errors.js';
+import { ConfigError, EngineError } from '../../errors.js';
+import { cannotListenBecause } from '../../util/listen-error.js';
 import { loadKernels, type KernelsName } from '../../kernels/index.js';
 import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../../model/index.js';
 import { sumOfSquares } from '../../optim/index.js';
@@ -205,6 +206,13 @@ async function connectWithin(
   }
 }
 
+
+/** The ring listener could not be bound (--ring-host, --ring-port): the user's to fix, ConfigError `listen` (exit 2). */
+function ringListenError(error: unknown, host: string, port: number): unknown {
+  if (!(error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error)) return error;
+  const why = cannotListenBecause(error.cause, 'choose another --ring-port, or leave it out for one the OS picks');
+  return new ConfigError('listen', `the ring listener (--ring-host, --ring-port): cannot listen on ${host}:${port}: ${why}`, { cause: error });
+}
 
 /** No coordinator answered within --reconnect-timeout: at start (`first`) or after losing it (`again`). */
 function noCoordinator(phase: 'first' | 'again', url: string, timeoutMs: number, tries: string, cause: unknown): EngineError {
@@ -541,6 +549,8 @@ class WorkerSession {
         dims: { params: setup.numParams },
         limits: { ...this.#options.limits, maxPayload: Math.max(1 << 20, 4 * setup.ringChunkFloats + FRAME_SLACK) },
         log: this.#log,
+      }).catch((error: unknown) => {
+        throw ringListenError(error, host, this.#options.ringPort ?? 0);
       });
       ringPort = this.#peers.port;
     }
