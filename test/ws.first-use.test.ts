@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
@@ -29,6 +30,15 @@ test('a worker with no coordinator to reach waits for --reconnect-timeout, loggi
   assert.equal(await worker.exited, 1, worker.log());
   assert.ok(worker.messages(/^the coordinator at ws:\/\/127\.0\.0\.1:\d+\/ does not answer \(.*ECONNREFUSED\); attempt 2 in \d+ ms/).length >= 1, worker.log());
   assert.match(worker.text.join('\n'), new RegExp(`^dptrain: error: no coordinator answered at ws://127\\.0\\.0\\.1:${port}/ within 2 s \\(--reconnect-timeout; \\d+ attempts, .*\\) — start \`dptrain coordinator\` there first, or check --connect \\[dptrain\\.engine\\.coordinatorLost\\]$`, 'm'));
+});
+
+test('worker --threads above the machine\'s cores is warned about once, naming the default', { timeout: 30_000 }, async () => {
+  const port = await freePort();
+  const threads = os.availableParallelism() + 1;
+  const worker = startWorker(`127.0.0.1:${port}`, 'many', ['--threads', String(threads), '--reconnect-timeout', '0']);
+  assert.equal(await worker.exited, 1, worker.log());
+  const warned = worker.messages(new RegExp(`^--threads ${threads} is more than this machine's \\d+ cores: .* slower than with --threads \\d+ \\(the default\\)$`));
+  assert.equal(warned.length, 1, worker.log());
 });
 
 test('a worker started before its coordinator joins once it listens', { timeout: 60_000 }, async () => {

@@ -82,6 +82,11 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   if (ringPort !== undefined && !(ringPort >= 1 && ringPort <= 65_535)) throw new ConfigError('badOption', `--ring-port must be a port from 1 to 65535 (got ${ringPort}); leave it out for one chosen by the OS`);
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
   const log = createLogger(flags.logFormat as LogFormat, null);
+  const cores = os.availableParallelism();
+  if (threads > cores) {
+    // As train's --workers: threads above the cores share them, and each shard waits for the slowest.
+    log.warn({ threads, cores }, `--threads ${threads} is more than this machine's ${cores} cores: the threads share them and each step waits for the slowest, so this worker is slower than with --threads ${cores} (the default)`);
+  }
   log.debug(await tuneWsProcessMemory(), 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   // Ctrl-C leaves the run at once (the coordinator recomputes the step without us) and exits 130.
   const interrupts = watchInterrupts({

@@ -404,8 +404,9 @@ class WorkerSession {
             this.#bn?.onTotal(m);
             break;
           case 'done':
-            this.#log.info({ reason: m.reason, steps: this.#steps }, `the coordinator ended the run (${m.reason}); ${this.#steps} steps served`);
+            // No count here: this session's steps are not the run's after a rejoin; the caller says the total.
             await this.#finishCurrent();
+            this.#log.info({ reason: m.reason }, `the coordinator ended the run (${m.reason})`);
             return { reason: m.reason, steps: this.#steps };
           default:
             return this.#violation(`the coordinator sent "${m.type}", which only workers send`);
