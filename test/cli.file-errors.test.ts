@@ -92,7 +92,7 @@ describe('--init FILE that cannot be used, as a user types it', () => {
     }
   });
 
-  test('a checkpoint with 4 changed bytes of tensor data is refused by its checksum, as inspect refuses it, before training', () => {
+  test('a checkpoint with 4 changed bytes of tensor data is refused by its checksum before training: exit 2 with --init (a file the command cannot use), 1 from inspect (its verdict on the file)', () => {
     const ckptDir = path.join(dir, 'ckpt-damaged');
     const first = runCli(['train', ...blobs, '--model', 'mlp:4-8-3', '--checkpoint-dir', ckptDir]);
     assert.equal(first.status, 0, first.stderr);
@@ -106,7 +106,7 @@ describe('--init FILE that cannot be used, as a user types it', () => {
     for (const model of [[], ['--model', 'mlp:4-8-3']]) {
       const out = path.join(dir, `from-damaged-${model.length}`);
       const r = runCli(['train', ...blobs, ...model, '--init', file, '--out', out]);
-      const line = oneLine(r, 1, 'dptrain.format.checkpointChecksum');
+      const line = oneLine(r, 2, 'dptrain.model.badInitFile');
       assert.match(line, /^dptrain: error: --init .*ckpt-\d+\.safetensors: checksum mismatch \(the file says sha256:[0-9a-f]{64}, its content hashes to sha256:[0-9a-f]{64}\) — the file is damaged; use an earlier checkpoint/);
       assert.ok(!fs.existsSync(path.join(out, 'final.safetensors')), 'no run trained from the damaged weights');
     }

@@ -258,15 +258,21 @@ export async function openInitFile(file: string): Promise<SafetensorsFile> {
  * shape, F32 or F64, before any data is read; then only those tensors are read (extra tensors, such
  * as a checkpoint's optimizer state, are skipped). ModelError `initMismatch` names both models when
  * the file's `dptrain.model` metadata says which one it was saved for; `nonFiniteParameters` when
- * a tensor holds NaN or ±Infinity (counted per tensor); `badInitFile` (openInitFile). A checkpoint's checksum
- * is verified first: FormatError `checkpointChecksum` when it does not match.
+ * a tensor holds NaN or ±Infinity (counted per tensor); `badInitFile` (openInitFile), also when a
+ * checkpoint's checksum, verified first, does not match.
  */
 export async function loadParameters(file: string, layout: ParamLayout, model: string): Promise<Float32Array> {
   const st = await openInitFile(file);
   try {
     // A checkpoint carries a checksum: verified (as inspect and evaluate do) before its parameters are trusted.
+    // A damaged file is a file the command cannot use, as a foreign one is (exit 2, as evaluate's).
     if (st.header.metadata[CHECKSUM_KEY] !== undefined || st.header.metadata['dptrain.checkpoint'] !== undefined) {
-      checkChecksum(st.header.metadata[CHECKSUM_KEY], actualChecksum(await st.readAll()), `--init ${file}`);
+      try {
+        checkChecksum(st.header.metadata[CHECKSUM_KEY], actualChecksum(await st.readAll()), `--init ${file}`);
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+        throw new ModelError('badInitFile', error.message, { cause: error });
+      }
     }
     const declared = new Map(st.header.entries.map((e) => [e.name, e]));
     const savedFor = st.header.metadata['dptrain.model'];
