@@ -118,6 +118,21 @@ test('`dptrain train --workers N` with N above the machine\'s cores warns once t
   ]);
 });
 
+test('`dptrain train --eval-every N` that validates at no step within an epoch warns once and says which numbers do', () => {
+  const inert = (every: string) => {
+    const result = runCli(['train', '--epochs', '2', '--eval-every', every]);
+    assert.equal(result.status, 0, result.stderr);
+    return warnings(result.stderr).map((line) => line.replace(/^.*WARN: /, ''));
+  };
+  assert.deepEqual(inert('500'), ['--eval-every 500 has no effect: the run has 282 steps, so it validates at epoch ends only; give a number below 141']);
+  assert.deepEqual(inert('141'), ['--eval-every 141 has no effect: 141 steps are a whole number of epochs (141 steps each), whose ends validate anyway; give a number below 141']);
+  const out = path.join(tempDir(), 'eval-every');
+  const within = runCli(['train', '--epochs', '2', '--eval-every', '100', '--out', out]);
+  assert.deepEqual(warnings(within.stderr), []);
+  const evals = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((line) => line.includes('"type":"eval"'));
+  assert.equal(evals.length, 2, 'steps 100 and 200 validate');
+});
+
 test('the default `dptrain train` warns about nothing', () => {
   const result = runCli(['train', ...SHORT]);
   assert.equal(result.status, 0, result.stderr);

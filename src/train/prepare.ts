@@ -35,6 +35,7 @@ import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type Lates
 import { checkResumable, resolveRun, resumedKernels } from './resume.js';
 import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
 import { StepTimings } from './timing.js';
+import { warnAboutRunSettings } from './run-warnings.js';
 import { AdaptiveBatch, freshAdaptiveState, resolveAdaptiveSettings } from './adaptive/index.js';
 
 /** Where the run's messages go; pino's logger fits. Silent by default. */
@@ -152,11 +153,9 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   const start = resumed?.checkpoint.meta;
   const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
 
-  // More worker threads than cores share them, and every step waits for the slowest: slower, not faster.
   const cores = availableCores();
-  if (config.engine === 'threads' && typeof config.workers === 'number' && config.workers > cores) {
-    log.warn({ workers: config.workers, cores }, `--workers ${config.workers} is more than this machine's ${cores} cores: the threads share them and each step waits for the slowest, so this run is slower than with --workers ${cores} or auto (the model is the same up to float rounding)`);
-  }
+  const stepsPerEpoch = adaptiveSettings === null ? steps.stepsPerEpoch : null;
+  warnAboutRunSettings(config, { cores, stepsPerEpoch, totalSteps: steps.totalSteps, hasValidation: valSet !== null }, log);
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
