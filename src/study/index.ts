@@ -24,45 +24,33 @@ export {
   type ScalingFit,
   type Regime,
 } from './fit.js';
+export { sweep } from './sweep.js';
+export { parseTarget, meetsTarget, type Target, type TargetMetric } from './sweep-target.js';
 export {
-  sweep,
-  parseTarget,
-  meetsTarget,
   resolveSweepOptions,
-  planRuns,
-  lrGrid,
-  summarize,
-  resultsCsv,
-  describeOutcome,
   sweepLrRules,
   SWEEP_DEFAULTS,
   TARGET_CHECK,
   targetCheck,
-  evalInterval,
   type SweepOptions,
   type ResolvedSweepOptions,
+  type SweepLrRule,
+} from './sweep-options.js';
+export { planRuns, lrGrid, evalInterval, type PlannedRun } from './sweep-plan.js';
+export { summarize } from './sweep-summary.js';
+export { resultsCsv } from './sweep-files.js';
+export { describeOutcome } from './sweep-outcome.js';
+export {
   type SweepHooks,
   type SweepResults,
-  type SweepLrRule,
   type BatchSizeResult,
   type RunOutcome,
   type RunStatus,
   type GnsSetup,
-  type PlannedRun,
-  type Target,
-  type TargetMetric,
-} from './sweep.js';
+} from './sweep-types.js';
 export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint, type Checkpoint } from './metrics.js';
 export { writeTimelineTrace } from './trace.js';
 export { TimelineCollector, timelineCharts, timelineSummary, type RunTimeline, type CommPoint, type TimelineStep } from './timeline.js';
-export {
-  writeReport,
-  buildReportPage,
-  renderHtml,
-  alignTraces,
-  type ReportPage,
-  type ChartDef,
-  type ChartSeries,
-  type SeriesStyle,
-} from './report.js';
+export { writeReport, buildReportPage, renderHtml } from './report.js';
+export { alignTraces, type ReportPage, type ChartDef, type ChartSeries, type SeriesStyle } from './report-page.js';
 export { uplotAssets, CHART_CSS, CHART_SCRIPT } from './charts.js';

@@ -7,7 +7,7 @@
  */
 import type { StepTiming } from '../train/index.js';
 import { median } from '../util/index.js';
-import type { ChartDef } from './report.js';
+import type { ChartDef } from './report-page.js';
 
 type WorkerBuckets = NonNullable<StepTiming['buckets']>[number];
 

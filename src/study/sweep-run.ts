@@ -1,0 +1,112 @@
+/**
+ * Running one planned run: read back from an earlier sweep when its directory holds a finished run
+ * of the same configuration and data (resumeRun), else trained with train(), stopped as soon as it
+ * meets the target, and its outcome.json written beside train()'s files (executeRun).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Dataset } from '../data/index.js';
+import { DptrainError } from '../errors.js';
+import {
+  isOptionWarning,
+  resolveTrainConfig,
+  runFilesIn,
+  train,
+  type Callback,
+  type RunInfo,
+  type TrainConfig,
+  type TrainLogger,
+} from '../train/index.js';
+import { readJson, readSummary } from './metrics.js';
+import { writeJsonFile } from './sweep-files.js';
+import type { ResolvedSweepOptions } from './sweep-options.js';
+import { analyseRun, type OutcomeFile } from './sweep-outcome.js';
+import type { PlannedRun } from './sweep-plan.js';
+import { meetsTarget } from './sweep-target.js';
+import type { RunOutcome, SweepHooks } from './sweep-types.js';
+
+/** A run's training options as resolved, without those that do not change the run (out, overwrite), for comparing runs. */
+export function comparableConfig(config: Partial<TrainConfig> | Record<string, unknown>): Record<string, unknown> {
+  const { out: _out, overwrite: _overwrite, resolved: _resolved, ...rest } = resolveTrainConfig(
+    Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'resolved')) as Partial<TrainConfig>,
+  ) as TrainConfig & { resolved?: unknown };
+  return JSON.parse(JSON.stringify(rest));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The earlier result of this run, when its directory holds a finished run of the same configuration. */
+export async function resumeRun(run: PlannedRun, planned: Record<string, unknown>, hash: string, opts: ResolvedSweepOptions): Promise<RunOutcome | null> {
+  const saved = await readJson<OutcomeFile>(path.join(run.dir, 'outcome.json')).catch(() => null);
+  if (!saved || saved.datasetHash !== hash || !sameJson(saved.config, planned) || saved.gnsSamples !== opts.gnsSamples) return null;
+  const summary = saved.status === 'finished' ? await readSummary(run.dir).catch(() => null) : null;
+  if (saved.status === 'finished' && !summary) return null;
+  // config.json is what train() resolved for the run; it must still say the same.
+  const written = await readJson<Record<string, unknown>>(path.join(run.dir, 'config.json')).catch(() => null);
+  if (!written || !sameJson(comparableConfig(written), planned)) return null;
+  // Null when the run stopped at an easier target than today's: it says nothing about the harder one.
+  return analyseRun(run, opts, saved, true);
+}
+
+/**
+ * Trains the run with train(), stopped as soon as it meets the target; writes its outcome.json
+ * and returns its outcome ('interrupted' when the sweep's signal stopped it: no outcome.json).
+ */
+export async function executeRun(
+  run: PlannedRun,
+  planned: Record<string, unknown>,
+  hash: string,
+  opts: ResolvedSweepOptions,
+  data: Dataset,
+  hooks: SweepHooks,
+  log: TrainLogger,
+  bSimpleStart: number | null,
+  measureEnd: (params: Float32Array) => number | null,
+): Promise<RunOutcome | 'interrupted'> {
+  await fs.promises.rm(path.join(run.dir, 'outcome.json'), { force: true });
+  // A resumed sweep re-trains a run that did not finish: its leftovers are the sweep's own, so they
+  // are cleared here (train's --overwrite warning would name a flag the user never typed).
+  const stale = await runFilesIn(run.dir);
+  await Promise.all(stale.map((name) => fs.promises.rm(path.join(run.dir, name), { force: true })));
+  if (stale.length > 0) log.info({ run: run.id, removed: stale }, `${run.id}: re-training (it had not finished; its partial ${stale.join(', ')} removed)`);
+  let info: RunInfo | null = null;
+  let stoppedAtTarget = false;
+  const watcher: Callback = {
+    onTrainBegin: (i) => void (info = i),
+    onStep: (record) => {
+      if (info) hooks.onStep?.(record, run, info);
+    },
+    onEval: (record, control) => {
+      if (meetsTarget(record, opts.target)) {
+        stoppedAtTarget = true;
+        control.stop(`target ${opts.target.text} reached at step ${record.step}`);
+      }
+    },
+    onEpochEnd: (record, control) => {
+      if (meetsTarget(record, opts.target)) {
+        stoppedAtTarget = true;
+        control.stop(`target ${opts.target.text} reached`);
+      }
+    },
+  };
+  let saved: OutcomeFile;
+  try {
+    // The run's directory may hold an earlier, different run of this id (resume re-trains it);
+    // inert options were warned about once for the whole sweep.
+    const runLog: TrainLogger = { info() {}, warn: (f, m) => void (isOptionWarning(f) ? undefined : log.warn(f, `${run.id}: ${m}`)) };
+    const result = await train({ ...run.config, overwrite: true }, { data, signal: hooks.signal, callbacks: [watcher], logger: runLog });
+    const summary = result.summary;
+    if (summary.stopReason === 'interrupted') return 'interrupted';
+    saved = { config: planned, datasetHash: hash, status: 'finished', stoppedAtTarget, lr: summary.lr, error: null, bSimpleStart, bSimpleEnd: measureEnd(result.params), gnsSamples: opts.gnsSamples };
+  } catch (error) {
+    if (!(error instanceof DptrainError && error.code === 'dptrain.train.nonFinite')) throw error;
+    const lr = (info as RunInfo | null)?.lr ?? run.config.lr ?? 0;
+    saved = { config: planned, datasetHash: hash, status: 'diverged', stoppedAtTarget: false, lr, error: error.message, bSimpleStart, bSimpleEnd: null, gnsSamples: opts.gnsSamples };
+  }
+  await writeJsonFile(path.join(run.dir, 'outcome.json'), saved);
+  const outcome = await analyseRun(run, opts, saved, false);
+  if (outcome === null) throw new DptrainError('dptrain.study.internal', `run ${run.id} finished but its metrics cannot be read back`);
+  return outcome;
+}
