@@ -63,8 +63,10 @@ async function timeStep(engine: Engine, plan: StepPlan): Promise<number> {
   await engine.computeGradients(plan);
   const times: number[] = [];
   const started = performance.now();
-  // At least 3 steps, at most 15, stopping after ~0.1 s: a second or so of probe at worst (W2-sized steps).
-  while (times.length < 3 || (times.length < 15 && performance.now() - started < 100)) {
+  // Steps for ~0.1 s, at most 15; at least 3 unless one already took longer (a full batch of a wide
+  // model takes a second: three more of it on each engine made the probe cost 6 s, and a step that
+  // long is not noise-dominated).
+  while (times.length < 1 || (times.length < 15 && performance.now() - started < 100) || (times.length < 3 && times[0] < 100)) {
     const t0 = performance.now();
     await engine.computeGradients(plan);
     times.push(performance.now() - t0);
