@@ -5,15 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { decodeSafetensors } from '../src/index.js';
 import { spawn } from 'node:child_process';
-import { binPath, repoRoot, runCli, tempDir } from './helpers.js';
-
-function expectUsageError(args: string[], pattern: RegExp, code: string): void {
-  const result = runCli(args);
-  assert.equal(result.status, 2, `exit status for ${args.join(' ')}: ${result.stderr}`);
-  assert.match(result.stderr, pattern);
-  assert.ok(result.stderr.includes(`[${code}]`), result.stderr);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-}
+import { binPath, expectUsageError, repoRoot, runCli, runCliAsync, tempDir } from './helpers.js';
 
 const tiny = ['train', '--dataset', 'mnist', '--max-steps', '2', '--batch-size', '16', '--workers', '2'];
 
@@ -33,21 +25,21 @@ test("dptrain train --model 'cnn:1x28x28 conv8k3p1 bn relu maxpool2 flatten dens
   assert.equal(JSON.stringify(config).includes('"batchnorm":"sync"'), true, 'sync is the default');
 });
 
-test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, and a BatchNorm1d over one sample are refused in one line', () => {
+test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, and a BatchNorm1d over one sample are refused in one line', async () => {
   const model = ['--model', 'cnn:1x28x28 conv4k3s2 bn relu flatten dense10'];
-  expectUsageError([...tiny, ...model, '--batchnorm', 'global'], /--batchnorm must be local, sync or ghost:G .*got "global"/, 'dptrain.config.badOption');
-  expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:0'], /--batchnorm must be local, sync or ghost:G/, 'dptrain.config.badOption');
-  expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:5'], /ghost:5 needs ghost batches that divide the global batch of 16 samples .*ghost:4/, 'dptrain.config.badOption');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batch-size', '1'], /BatchNorm1d layer layers\.2 .* a batch of 1 sample.*at least 2 values per channel/, 'dptrain.config.badOption');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batchnorm', 'local', '--batch-size', '3', '--workers', '2', '--engine', 'threads'], /a shard of 1 sample/, 'dptrain.config.badOption');
+  await Promise.all([
+    expectUsageError([...tiny, ...model, '--batchnorm', 'global'], /--batchnorm must be local, sync or ghost:G .*got "global"/, 'dptrain.config.badOption'),
+    expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:0'], /--batchnorm must be local, sync or ghost:G/, 'dptrain.config.badOption'),
+    expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:5'], /ghost:5 needs ghost batches that divide the global batch of 16 samples .*ghost:4/, 'dptrain.config.badOption'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batch-size', '1'], /BatchNorm1d layer layers\.2 .* a batch of 1 sample.*at least 2 values per channel/, 'dptrain.config.badOption'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batchnorm', 'local', '--batch-size', '3', '--workers', '2', '--engine', 'threads'], /a shard of 1 sample/, 'dptrain.config.badOption'),
+  ]);
 });
 
 test('kill -9 of `dptrain train` with BatchNorm mid-run, then --resume: final.safetensors byte-identical (running statistics included)', { timeout: 300_000 }, async () => {
   const root = tempDir();
   // --kernels given: auto could choose differently in the two processes under load.
   const run = ['train', '--dataset', 'mnist', '--model', 'cnn:1x28x28 conv2k5s3 bn relu flatten dense10', '--batch-size', '16', '--max-steps', '240', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--seed', '3'];
-  const full = runCli([...run, '--out', path.join(root, 'full')]);
-  assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const killed = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
     const child = spawn(process.execPath, [binPath, ...run, '--out', path.join(root, 'run'), '--checkpoint-dir', ckpt, '--checkpoint-every', '30steps', '--log-format', 'json'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,7 +53,9 @@ test('kill -9 of `dptrain train` with BatchNorm mid-run, then --resume: final.sa
     child.on('exit', (_code, signal) => resolve(signal));
   });
   assert.equal(killed, 'SIGKILL', 'the run must still be going when killed');
-  const resumed = runCli(['train', '--resume', ckpt]);
+  // The resumed and the uninterrupted run at once: both have their engine and kernels fixed.
+  const [resumed, full] = await Promise.all([runCliAsync(['train', '--resume', ckpt]), runCliAsync([...run, '--out', path.join(root, 'full')])]);
   assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(full.status, 0, full.stderr);
   assert.ok(fs.readFileSync(path.join(root, 'run', 'final.safetensors')).equals(fs.readFileSync(path.join(root, 'full', 'final.safetensors'))));
 });

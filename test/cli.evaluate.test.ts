@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, runCliAsync, tempDir } from './helpers.js';
 import { CHROMIUM, noBrowser } from './browser.helpers.js';
 import { writeFlowersCsv, writeSeparableCsv } from './use.helpers.js';
 
@@ -17,11 +17,15 @@ function trainedOnMnist(): string {
   return (mnistRun = out);
 }
 
-test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exactly as the run\'s final validation', () => {
+test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exactly as the run\'s final validation', async () => {
   const out = trainedOnMnist();
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   const model = path.join(out, 'final.safetensors');
-  const table = runCli(['evaluate', model]);
+  const [table, json, inlineRun] = await Promise.all([
+    runCliAsync(['evaluate', model]),
+    runCliAsync(['evaluate', model, '--json']),
+    runCliAsync(['evaluate', model, '--json', '--engine', 'inline']),
+  ]);
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /on the held-out part of mnist \(1,000 of 10,000 samples, the split the model was trained with\)/);
   assert.match(table.stdout, new RegExp(`accuracy  ${(summary.final.valAccuracy * 100).toFixed(2)}%  \\(${Math.round(summary.final.valAccuracy * 1000)} of 1,000\\)`));
@@ -29,7 +33,6 @@ test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exa
   assert.match(table.stdout, /macro avg/);
   assert.match(table.stdout, /confusion matrix \(rows: true class, columns: predicted class\)/);
 
-  const json = runCli(['evaluate', model, '--json']);
   assert.equal(json.status, 0, json.stderr);
   const e = JSON.parse(json.stdout);
   // Same engine and workers as the run (the kernel set `auto` picks may differ between processes
@@ -40,7 +43,7 @@ test('`dptrain evaluate runs/x/final.safetensors` scores the held-out digits exa
   assert.equal(e.confusion.flat().reduce((a: number, b: number) => a + b, 0), 1000);
   assert.equal(e.correct, Math.round(e.accuracy * 1000));
   // One worker (another split of the rows): the same up to float rounding.
-  const inline = JSON.parse(runCli(['evaluate', model, '--json', '--engine', 'inline']).stdout);
+  const inline = JSON.parse(inlineRun.stdout);
   assert.equal(inline.accuracy, e.accuracy);
   assert.ok(Math.abs(inline.loss - e.loss) <= 1e-6 * e.loss, `${inline.loss} vs ${e.loss}`);
 });
@@ -49,17 +52,18 @@ test('evaluate --out writes evaluation.json and an HTML heat map that renders in
   const { chromium } = await import('playwright-core');
   const out = trainedOnMnist();
   const dir = path.join(tempDir('dptrain-evaluate-out-'), 'eval');
-  const result = runCli(['evaluate', path.join(out, 'final.safetensors'), '--dataset', 'mnist', '--out', dir]);
-  assert.equal(result.status, 0, result.stderr);
-  assert.match(result.stdout, /on mnist \(10,000 samples\)/);
-  const json = JSON.parse(fs.readFileSync(path.join(dir, 'evaluation.json'), 'utf8'));
-  assert.equal(json.samples, 10_000);
-  assert.equal(json.part, 'all');
-  const html = fs.readFileSync(path.join(dir, 'evaluation.html'), 'utf8');
-  assert.doesNotMatch(html, /<script|<link|url\(/, 'self-contained: no script or external resource');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  // The browser starts while evaluate runs.
+  const browser = chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
   try {
-    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    const result = await runCliAsync(['evaluate', path.join(out, 'final.safetensors'), '--dataset', 'mnist', '--out', dir]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /on mnist \(10,000 samples\)/);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'evaluation.json'), 'utf8'));
+    assert.equal(json.samples, 10_000);
+    assert.equal(json.part, 'all');
+    const html = fs.readFileSync(path.join(dir, 'evaluation.html'), 'utf8');
+    assert.doesNotMatch(html, /<script|<link|url\(/, 'self-contained: no script or external resource');
+    const page = await (await browser).newPage({ viewport: { width: 900, height: 900 } });
     const requests: string[] = [];
     page.on('request', (r) => void (!r.url().startsWith('file://') && requests.push(r.url())));
     await page.goto('file://' + path.join(dir, 'evaluation.html'));
@@ -77,16 +81,16 @@ test('evaluate --out writes evaluation.json and an HTML heat map that renders in
     }
     assert.deepEqual(requests, []);
   } finally {
-    await browser.close();
+    await (await browser).close();
   }
 });
 
-test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', () => {
+test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', async () => {
   const out = path.join(tempDir('dptrain-evaluate-reg-'), 'run');
   const spec = 'synthetic:teacher?n=2000&d=5&noise=0.1&seed=4';
   const trained = runCli(['train', '--dataset', spec, '--epochs', '5', '--out', out, '--engine', 'inline']);
   assert.equal(trained.status, 0, trained.stderr);
-  const result = runCli(['evaluate', path.join(out, 'final.safetensors'), '--json']);
+  const [result, table] = await Promise.all([runCliAsync(['evaluate', path.join(out, 'final.safetensors'), '--json']), runCliAsync(['evaluate', path.join(out, 'final.safetensors')])]);
   assert.equal(result.status, 0, result.stderr);
   const e = JSON.parse(result.stdout);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
@@ -96,50 +100,53 @@ test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', () => {
   assert.ok(Math.abs(e.rmse - Math.sqrt(e.mse)) < 1e-12);
   assert.ok(e.mae > 0 && e.mae <= e.rmse + 1e-12);
   assert.ok(e.r2 > 0.9 && e.r2 <= 1, `R² ${e.r2}`);
-  const table = runCli(['evaluate', path.join(out, 'final.safetensors')]);
   assert.match(table.stdout, /mse +\d\.\d{6}\n +rmse +\d\.\d{6}\n +mae +\d\.\d{6}\n +r2 +0\.9\d+/);
 });
 
-test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, a corrupt or foreign file', () => {
+test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, a corrupt or foreign file', async () => {
   const dir = tempDir('dptrain-evaluate-bad-');
   const csv = writeFlowersCsv(dir);
   const out = path.join(dir, 'run');
   const trained = runCli(['train', '--dataset', `csv:${csv}`, '--standardize', '--epochs', '2', '--out', out, '--engine', 'inline']);
   assert.equal(trained.status, 0, trained.stderr);
   const model = path.join(out, 'final.safetensors');
-  const oneLine = (args: string[], code: string, pattern: RegExp) => {
-    const r = runCli(args);
+  const oneLine = async (args: string[], code: string, pattern: RegExp) => {
+    const r = await runCliAsync(args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.ok(r.stderr.includes(`[${code}]`), r.stderr);
     assert.match(r.stderr, pattern);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   };
-  // A dataset with other columns: both sides named.
+  // The files of the checks below, which then run at once.
   const other = path.join(dir, 'other.csv');
   fs.writeFileSync(other, 'a,b,c,d,species\n1,2,3,4,setosa\n2,3,4,5,virginica\n');
-  oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/);
-  // Another model's data (the digits for a flowers model).
-  oneLine(['evaluate', model, '--dataset', 'mnist'], 'dptrain.data.featuresMismatch', /784 features.* takes 4 .*\(4 features/);
-  // A class the model does not know.
-  fs.writeFileSync(other, 'sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,rose\n2,3,4,5,setosa\n');
-  oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.classesMismatch', /classes "rose" that .* does not know/);
-  // A corrupt model file, a CSV given as the model, a missing file.
+  const rose = path.join(dir, 'rose.csv');
+  fs.writeFileSync(rose, 'sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,rose\n2,3,4,5,setosa\n');
   const corrupt = path.join(dir, 'corrupt.safetensors');
   const bytes = fs.readFileSync(model);
   fs.writeFileSync(corrupt, bytes.subarray(0, bytes.length - 7));
-  oneLine(['evaluate', corrupt, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /corrupt\.safetensors cannot be used as a model: .*/);
-  oneLine(['evaluate', csv, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /looks like CSV/);
-  oneLine(['evaluate', path.join(dir, 'nope.safetensors')], 'dptrain.model.modelFileNotFound', /not found/);
   // Columns reordered by name are fine: the same figures as the file itself.
   const reordered = path.join(dir, 'reordered.csv');
   const [head, ...rows] = fs.readFileSync(csv, 'utf8').trim().split('\n').map((l) => l.split(','));
   const order = [4, 3, 2, 1, 0];
   fs.writeFileSync(reordered, [head, ...rows].map((r) => order.map((j) => r[j]).join(',')).join('\n') + '\n');
-  const a = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${csv}`, '--json']).stdout);
-  const b = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']).stdout);
-  assert.equal(a.accuracy, b.accuracy);
-  assert.deepEqual(a.confusion, b.confusion);
+  const [a, b] = await Promise.all([
+    runCliAsync(['evaluate', model, '--dataset', `csv:${csv}`, '--json']),
+    runCliAsync(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']),
+    // A dataset with other columns: both sides named.
+    oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/),
+    // Another model's data (the digits for a flowers model).
+    oneLine(['evaluate', model, '--dataset', 'mnist'], 'dptrain.data.featuresMismatch', /784 features.* takes 4 .*\(4 features/),
+    // A class the model does not know.
+    oneLine(['evaluate', model, '--dataset', `csv:${rose}`], 'dptrain.data.classesMismatch', /classes "rose" that .* does not know/),
+    // A corrupt model file, a CSV given as the model, a missing file.
+    oneLine(['evaluate', corrupt, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /corrupt\.safetensors cannot be used as a model: .*/),
+    oneLine(['evaluate', csv, '--dataset', `csv:${csv}`], 'dptrain.model.cannotLoadModel', /looks like CSV/),
+    oneLine(['evaluate', path.join(dir, 'nope.safetensors')], 'dptrain.model.modelFileNotFound', /not found/),
+  ]);
+  assert.equal(JSON.parse(a.stdout).accuracy, JSON.parse(b.stdout).accuracy);
+  assert.deepEqual(JSON.parse(a.stdout).confusion, JSON.parse(b.stdout).confusion);
 });
 
 let separableRun: { dir: string; model: string } | null = null;
@@ -154,34 +161,35 @@ function trainedOnSeparable(): { dir: string; model: string } {
   return (separableRun = { dir, model: path.join(out, 'final.safetensors') });
 }
 
-test('evaluate --dataset csv:TEST finds the label column the model file records, wherever it is; an explicit ?label= still wins', () => {
+test('evaluate --dataset csv:TEST finds the label column the model file records, wherever it is; an explicit ?label= still wins', async () => {
   const { dir, model } = trainedOnSeparable();
   const same = writeSeparableCsv(dir, 'same.csv', 30, 2);
   // The same rows with `species` first (where the default guess, the last column, does not look).
   const moved = writeSeparableCsv(dir, 'moved.csv', 30, 2, { order: [3, 0, 1, 2] });
-  const a = runCli(['evaluate', model, '--dataset', `csv:${same}`, '--json']);
-  const b = runCli(['evaluate', model, '--dataset', `csv:${moved}`, '--json']);
+  const [a, b, explicit] = await Promise.all([
+    runCliAsync(['evaluate', model, '--dataset', `csv:${same}`, '--json']),
+    runCliAsync(['evaluate', model, '--dataset', `csv:${moved}`, '--json']),
+    // ?label= names another column: that one is the label, and `species` a (non-numeric) feature.
+    runCliAsync(['evaluate', model, '--dataset', `csv:${moved}?label=petal_length`]),
+  ]);
   assert.equal(b.status, 0, b.stderr);
   assert.deepEqual(JSON.parse(b.stdout).confusion, JSON.parse(a.stdout).confusion);
   assert.equal(JSON.parse(b.stdout).accuracy, JSON.parse(a.stdout).accuracy);
-  // ?label= names another column: that one is the label, and `species` a (non-numeric) feature.
-  const explicit = runCli(['evaluate', model, '--dataset', `csv:${moved}?label=petal_length`]);
   assert.equal(explicit.status, 2, explicit.stderr);
   assert.match(explicit.stderr, /column "species" \(1\): field "setosa" is not a number.*\[dptrain\.data\.badCsvRow\]/);
 });
 
-test('a class neither in the data nor predicted is left out of the report and the macro average, as scikit-learn does', () => {
+test('a class neither in the data nor predicted is left out of the report and the macro average, as scikit-learn does', async () => {
   const { dir, model } = trainedOnSeparable();
   // Two of the model's three classes.
   const two = writeSeparableCsv(dir, 'two.csv', 20, 3, { classes: ['setosa', 'versicolor'] });
-  const json = runCli(['evaluate', model, '--dataset', `csv:${two}`, '--json']);
+  const [json, table] = await Promise.all([runCliAsync(['evaluate', model, '--dataset', `csv:${two}`, '--json']), runCliAsync(['evaluate', model, '--dataset', `csv:${two}`])]);
   assert.equal(json.status, 0, json.stderr);
   const e = JSON.parse(json.stdout);
   assert.equal(e.accuracy, 1, 'separable data');
   assert.deepEqual(e.classes.map((c: { name: string }) => c.name), ['setosa', 'versicolor']);
   assert.deepEqual(e.macro, { precision: 1, recall: 1, f1: 1 });
   assert.deepEqual(e.confusion, [[10, 0], [0, 10]]);
-  const table = runCli(['evaluate', model, '--dataset', `csv:${two}`]);
   assert.equal(table.status, 0, table.stderr);
   assert.doesNotMatch(table.stdout, /virginica/);
   assert.match(table.stdout, /macro avg +1\.0000 +1\.0000 +1\.0000 +20\n/);

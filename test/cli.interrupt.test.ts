@@ -99,15 +99,17 @@ test('Ctrl-C with --checkpoint-dir writes a checkpoint of the step it stopped at
   assert.match(run.output(), new RegExp(`and checkpoint .*ckpt-${String(steps).padStart(9, '0')}\\.safetensors \\(continue with --resume `));
 
   // --resume alone keeps the kernel set --kernels auto chose (its speed probe may choose another
-  // under load); the uninterrupted run is given that set, which is all auto can choose.
-  const resumed = runCli(['train', '--resume', ckpt]);
-  assert.equal(resumed.status, 0, resumed.stderr);
+  // under load); the uninterrupted run is given that set, which is all auto can choose. Neither
+  // probes anything, so the two run at once.
+  const kernels = String(interrupted.kernels).split(' ')[0];
+  const resumed = startCli(['train', '--resume', ckpt]);
+  const full = startCli(['train', '--epochs', '30', '--workers', '2', '--kernels', kernels, '--out', path.join(root, 'full')]);
+  const [resumedExit, fullExit] = await Promise.all([resumed.exited, full.exited]);
+  assert.equal(resumedExit.code, 0, resumed.output());
   const summary = readJson(path.join(out, 'summary.json'));
   assert.equal(summary.stopReason, 'epochs');
-  const kernels = String(interrupted.kernels).split(' ')[0];
   assert.equal(String(summary.kernels).split(' ')[0], kernels, `the resumed run kept the kernel set: ${summary.kernels}`);
-  const full = runCli(['train', '--epochs', '30', '--workers', '2', '--kernels', kernels, '--out', path.join(root, 'full')]);
-  assert.equal(full.status, 0, full.stderr);
+  assert.equal(fullExit.code, 0, full.output());
   assert.ok(bytes(path.join(out, 'final.safetensors')).equals(bytes(path.join(root, 'full', 'final.safetensors'))), `final.safetensors differs from the uninterrupted run (kernels ${kernels})`);
 });
 
@@ -122,9 +124,10 @@ test('SIGTERM during `dptrain train` is handled like Ctrl-C: outputs written, ex
 });
 
 test('a second Ctrl-C exits 130 at once, without waiting for the step in progress and without a stack trace', { timeout: 120_000 }, async () => {
-  // One full-batch step of a wide MLP takes seconds: the first Ctrl-C would wait for it.
+  // One full-batch step of a wide MLP takes seconds: the first Ctrl-C would wait for it. A fixed
+  // --workers skips --workers auto's probe, which times that step on both engines before training.
   const out = path.join(tempDir('dptrain-int-'), 'run');
-  const run = startCli(['train', '--model', 'mlp:784-1024-1024-10', '--batch-size', 'full', '--out', out]);
+  const run = startCli(['train', '--model', 'mlp:784-1024-1024-10', '--batch-size', 'full', '--workers', '2', '--out', out]);
   await run.waitFor(/INFO: training mlp:784-1024-1024-10/);
   run.child.kill('SIGINT');
   await run.waitFor(/SIGINT: stopping after the current step/);

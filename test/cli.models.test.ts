@@ -4,15 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { decodeSafetensors } from '../src/index.js';
-import { runCli, tempDir } from './helpers.js';
-
-function expectUsageError(args: string[], pattern: RegExp, code: string): void {
-  const result = runCli(args);
-  assert.equal(result.status, 2, `exit status for ${args.join(' ')}: ${result.stderr}`);
-  assert.match(result.stderr, pattern);
-  assert.ok(result.stderr.includes(`[${code}]`), result.stderr);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
-}
+import { expectUsageError, runCli, tempDir } from './helpers.js';
 
 const tiny = ['train', '--dataset', 'mnist', '--max-steps', '2', '--batch-size', '16', '--workers', '2'];
 
@@ -56,33 +48,41 @@ test('--model with the cnn: grammar and --model ./net.json train the same networ
   assert.deepEqual(fs.readFileSync(path.join(a, 'final.safetensors')), fs.readFileSync(path.join(b, 'final.safetensors')));
 });
 
-test('an unknown layer token is named with the list of tokens and a valid example', () => {
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3p1 relu maxpool flatten dense10'], /layer 3 \("maxpool"\).*maxpoolK.*e\.g\. cnn:1x28x28 conv32k3p1/, 'dptrain.model.badSpec');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32 relu flatten dense10'], /unknown layer 1 \("conv32"\)/, 'dptrain.model.badSpec');
+test('an unknown layer token is named with the list of tokens and a valid example', async () => {
+  await Promise.all([
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3p1 relu maxpool flatten dense10'], /layer 3 \("maxpool"\).*maxpoolK.*e\.g\. cnn:1x28x28 conv32k3p1/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32 relu flatten dense10'], /unknown layer 1 \("conv32"\)/, 'dptrain.model.badSpec'),
+  ]);
 });
 
-test('a bad kernel, stride or padding is refused naming the layer', () => {
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k0 flatten dense10'], /layer 1 \("conv8k0"\) has kernel 0/, 'dptrain.model.badSpec');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k3s0 flatten dense10'], /has stride 0/, 'dptrain.model.badSpec');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool2p2 flatten dense10'], /layer 1 \(maxpool2p2\) has padding 2 larger than half its kernel 2/, 'dptrain.model.badShape');
+test('a bad kernel, stride or padding is refused naming the layer', async () => {
+  await Promise.all([
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k0 flatten dense10'], /layer 1 \("conv8k0"\) has kernel 0/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k3s0 flatten dense10'], /has stride 0/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool2p2 flatten dense10'], /layer 1 \(maxpool2p2\) has padding 2 larger than half its kernel 2/, 'dptrain.model.badShape'),
+  ]);
 });
 
-test('a network that shrinks the image to nothing is refused naming the layer and the shape', () => {
-  expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool4 maxpool4 maxpool4 flatten dense10'], /layer 3 \(maxpool4\) shrinks its input 1x1x1 to nothing/, 'dptrain.model.badShape');
+test('a network that shrinks the image to nothing is refused naming the layer and the shape', async () => {
+  await expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool4 maxpool4 maxpool4 flatten dense10'], /layer 3 \(maxpool4\) shrinks its input 1x1x1 to nothing/, 'dptrain.model.badShape');
 });
 
-test('a JSON model file with an extra key or a wrong type is refused naming the place', () => {
+test('a JSON model file with an extra key or a wrong type is refused naming the place', async () => {
   const dir = tempDir();
   const extra = path.join(dir, 'extra.json');
   fs.writeFileSync(extra, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'conv2d', filters: 4, kernel: 3, dilation: 2 }, { type: 'flatten' }, { type: 'dense', units: 10 }] }));
-  expectUsageError([...tiny, '--model', extra], /layers\[0\] \(conv2d\) has unknown key "dilation"/, 'dptrain.model.badModelFile');
   const wrong = path.join(dir, 'wrong.json');
   fs.writeFileSync(wrong, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', units: '10' }] }));
-  expectUsageError([...tiny, '--model', wrong], /layers\[1\]\.units must be an integer from 1/, 'dptrain.model.badModelFile');
-  expectUsageError([...tiny, '--model', path.join(dir, 'missing.json')], /model file .*missing\.json: no such file/, 'dptrain.model.badModelFile');
+  await Promise.all([
+    expectUsageError([...tiny, '--model', extra], /layers\[0\] \(conv2d\) has unknown key "dilation"/, 'dptrain.model.badModelFile'),
+    expectUsageError([...tiny, '--model', wrong], /layers\[1\]\.units must be an integer from 1/, 'dptrain.model.badModelFile'),
+    expectUsageError([...tiny, '--model', path.join(dir, 'missing.json')], /model file .*missing\.json: no such file/, 'dptrain.model.badModelFile'),
+  ]);
 });
 
-test('a model whose input shape is not the data sample shape is refused before training, naming both', () => {
-  expectUsageError([...tiny, '--model', 'cnn:3x28x28 conv4k3 relu flatten dense10'], /takes samples of shape 3x28x28 but dataset mnist has samples of shape 1x28x28/, 'dptrain.model.inputMismatch');
-  expectUsageError([...tiny, '--model', 'cnn:1x28x27 conv4k3 relu flatten dense10'], /1x28x27.*1x28x28/, 'dptrain.model.inputMismatch');
+test('a model whose input shape is not the data sample shape is refused before training, naming both', async () => {
+  await Promise.all([
+    expectUsageError([...tiny, '--model', 'cnn:3x28x28 conv4k3 relu flatten dense10'], /takes samples of shape 3x28x28 but dataset mnist has samples of shape 1x28x28/, 'dptrain.model.inputMismatch'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x27 conv4k3 relu flatten dense10'], /1x28x27.*1x28x28/, 'dptrain.model.inputMismatch'),
+  ]);
 });

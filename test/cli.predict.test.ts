@@ -1,13 +1,12 @@
 /** `dptrain predict`: CSV (file or stdin) and IDX input, streamed, bad rows, through the CLI (docs/cli.md, "predict"). */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
 import { loadModel } from '../src/index.js';
 import { predictStream } from '../src/inference/index.js';
-import { binPath, repoRoot, runCli, tempDir } from './helpers.js';
+import { repoRoot, runCli, runCliAsync, tempDir } from './helpers.js';
 import { FEATURES, SPECIES, parsePredictions, readCsv, writeFlowersCsv } from './use.helpers.js';
 
 let flowers: { dir: string; csv: string; model: string } | null = null;
@@ -24,7 +23,7 @@ function flowersModel(): { dir: string; csv: string; model: string } {
 
 test('round trip: `dptrain predict MODEL --input train.csv` gives the classes loadModel().predict and evaluate score', async () => {
   const { csv, model } = flowersModel();
-  const result = runCli(['predict', model, '--input', csv]);
+  const [result, evaluated] = await Promise.all([runCliAsync(['predict', model, '--input', csv]), runCliAsync(['evaluate', model, '--json'])]);
   assert.equal(result.status, 0, result.stderr);
   const { header, rows } = parsePredictions(result.stdout);
   assert.deepEqual(header, ['class', 'index', ...SPECIES.map((s) => `p_${s}`)]);
@@ -41,40 +40,42 @@ test('round trip: `dptrain predict MODEL --input train.csv` gives the classes lo
   rows.forEach((r, i) => r.p.forEach((p, k) => assert.equal(Math.fround(p), library.outputs[i * 3 + k], `row ${i} p_${k}`)));
   const truth = data.rows.map((r) => r[data.header.indexOf('species')]);
   const accuracy = rows.filter((r, i) => r.name === truth[i]).length / rows.length;
-  const evaluation = JSON.parse(runCli(['evaluate', model, '--json']).stdout);
+  const evaluation = JSON.parse(evaluated.stdout);
   assert.equal(evaluation.part, 'all', 'trained with --val-split 0: evaluate takes the whole recorded dataset');
   assert.equal(accuracy, evaluation.accuracy);
   assert.ok(accuracy > 0.8, `accuracy ${accuracy}`);
 });
 
-test('predict reads CSV on stdin (--input -), without a header, with the label column or without, and writes --output', () => {
+test('predict reads CSV on stdin (--input -), without a header, with the label column or without, and writes --output', async () => {
   const { dir, csv, model } = flowersModel();
   const data = readCsv(csv);
-  const reference = parsePredictions(runCli(['predict', model, '--input', csv]).stdout).rows.map((r) => r.name);
   // Feature columns only, in the model's order, no header, on stdin.
   const bare = data.rows.map((r) => FEATURES.map((name) => r[data.header.indexOf(name)]).join(',')).join('\n') + '\n';
-  const piped = spawnSync(process.execPath, [binPath, 'predict', model, '--input', '-'], { input: bare, encoding: 'utf8', cwd: repoRoot });
-  assert.equal(piped.status, 0, piped.stderr);
-  assert.deepEqual(parsePredictions(piped.stdout).rows.map((r) => r.name), reference);
   // The training file's own layout without its header: the label column is where the training file had it.
   const headless = path.join(dir, 'headless.csv');
   fs.writeFileSync(headless, data.rows.map((r) => r.join(',')).join('\n') + '\n');
   const output = path.join(dir, 'predictions.csv');
-  const written = runCli(['predict', model, '--input', headless, '--output', output]);
+  const [referenceRun, piped, written] = await Promise.all([
+    runCliAsync(['predict', model, '--input', csv]),
+    runCliAsync(['predict', model, '--input', '-'], { input: bare }),
+    runCliAsync(['predict', model, '--input', headless, '--output', output]),
+  ]);
+  const reference = parsePredictions(referenceRun.stdout).rows.map((r) => r.name);
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.deepEqual(parsePredictions(piped.stdout).rows.map((r) => r.name), reference);
   assert.equal(written.status, 0, written.stderr);
   assert.equal(written.stdout, '');
   assert.deepEqual(parsePredictions(fs.readFileSync(output, 'utf8')).rows.map((r) => r.name), reference);
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
 });
 
-test('bad rows: --on-bad-row stop (the default) names the line and exits 2; skip names each and goes on', () => {
+test('bad rows: --on-bad-row stop (the default) names the line and exits 2; skip names each and goes on', async () => {
   const { dir, model } = flowersModel();
   const file = path.join(dir, 'bad.csv');
   fs.writeFileSync(file, ['sepal_length,sepal_width,petal_length,petal_width', '5.1,3.5,1.4,20', '5.0,oops,1.4,20', '', '6.3,2.9,5.6,180', '6.0,2.2,NA,150', '5.9,3.0'].join('\n') + '\n');
-  const stop = runCli(['predict', model, '--input', file]);
+  const [stop, skip] = await Promise.all([runCliAsync(['predict', model, '--input', file]), runCliAsync(['predict', model, '--input', file, '--on-bad-row', 'skip'])]);
   assert.equal(stop.status, 2);
   assert.match(stop.stderr, /bad\.csv line 3: column "sepal_width" \(2\): "oops" is not a number — fix the row, or pass --on-bad-row skip .*\[dptrain\.data\.badPredictRow\]/);
-  const skip = runCli(['predict', model, '--input', file, '--on-bad-row', 'skip']);
   assert.equal(skip.status, 0, skip.stderr);
   assert.equal(parsePredictions(skip.stdout).rows.length, 2);
   assert.match(skip.stderr, /line 3 skipped: column "sepal_width" \(2\): "oops" is not a number/);
@@ -83,10 +84,10 @@ test('bad rows: --on-bad-row stop (the default) names the line and exits 2; skip
   assert.match(skip.stderr, /predicted 2 rows .* \(3 skipped\)/);
 });
 
-test('bad input to predict is one line and exit 2: empty input, other columns, a corrupt model file', () => {
+test('bad input to predict is one line and exit 2: empty input, other columns, a corrupt model file', async () => {
   const { dir, model } = flowersModel();
-  const check = (args: string[], code: string, pattern: RegExp, input?: string) => {
-    const r = spawnSync(process.execPath, [binPath, ...args], { input: input ?? '', encoding: 'utf8', cwd: repoRoot });
+  const check = async (args: string[], code: string, pattern: RegExp, input?: string) => {
+    const r = await runCliAsync(args, { input });
     assert.equal(r.status, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.ok(r.stderr.includes(`[${code}]`), r.stderr);
@@ -95,31 +96,37 @@ test('bad input to predict is one line and exit 2: empty input, other columns, a
   };
   const empty = path.join(dir, 'empty.csv');
   fs.writeFileSync(empty, '');
-  check(['predict', model, '--input', empty], 'dptrain.data.emptyInput', /empty\.csv holds no rows to predict/);
-  check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, '');
-  check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /only a header/, FEATURES.join(',') + '\n');
   const output = path.join(dir, 'out.csv');
-  check(['predict', model, '--input', '-', '--output', output], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, '');
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('out.csv')), [], '--output: neither the file nor its temp file');
-  check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /has the columns "a", "b" but .* takes the features "sepal_length"/, 'a,b\n1,2\n');
-  check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /line 1 has 3 columns but .* takes 4 features/, '1,2,3\n');
   const corrupt = path.join(dir, 'corrupt.safetensors');
   fs.writeFileSync(corrupt, fs.readFileSync(model).subarray(0, 40));
-  check(['predict', corrupt, '--input', '-'], 'dptrain.model.cannotLoadModel', /corrupt\.safetensors cannot be used as a model/, '1,2,3,4\n');
+  // The checks at once: each has its own input.
+  await Promise.all([
+    check(['predict', model, '--input', empty], 'dptrain.data.emptyInput', /empty\.csv holds no rows to predict/),
+    check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, ''),
+    check(['predict', model, '--input', '-'], 'dptrain.data.emptyInput', /only a header/, FEATURES.join(',') + '\n'),
+    check(['predict', model, '--input', '-', '--output', output], 'dptrain.data.emptyInput', /stdin holds no rows to predict/, ''),
+    check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /has the columns "a", "b" but .* takes the features "sepal_length"/, 'a,b\n1,2\n'),
+    check(['predict', model, '--input', '-'], 'dptrain.data.featuresMismatch', /line 1 has 3 columns but .* takes 4 features/, '1,2,3\n'),
+    check(['predict', corrupt, '--input', '-'], 'dptrain.model.cannotLoadModel', /corrupt\.safetensors cannot be used as a model/, '1,2,3,4\n'),
+  ]);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('out.csv')), [], '--output: neither the file nor its temp file');
 });
 
-test('predict on an IDX images file (gzip) scales pixels as training did: the classes evaluate counts', () => {
+test('predict on an IDX images file (gzip) scales pixels as training did: the classes evaluate counts', async () => {
   const out = path.join(tempDir('dptrain-predict-idx-'), 'run');
   const trained = runCli(['train', '--model', 'logreg:784-10', '--epochs', '1', '--out', out]);
   assert.equal(trained.status, 0, trained.stderr);
   const model = path.join(out, 'final.safetensors');
   const file = path.join(path.dirname(out), 'digits.csv');
-  const result = runCli(['predict', model, '--input', path.join(repoRoot, 'data', 'mnist-10k-images-idx3-ubyte.gz'), '--output', file]);
+  const [result, evaluated] = await Promise.all([
+    runCliAsync(['predict', model, '--input', path.join(repoRoot, 'data', 'mnist-10k-images-idx3-ubyte.gz'), '--output', file]),
+    runCliAsync(['evaluate', model, '--dataset', 'mnist', '--json']),
+  ]);
   assert.equal(result.status, 0, result.stderr);
   const { header, rows } = parsePredictions(fs.readFileSync(file, 'utf8'));
   assert.deepEqual(header.slice(0, 3), ['class', 'index', 'p_0']);
   assert.equal(rows.length, 10_000);
-  const evaluation = JSON.parse(runCli(['evaluate', model, '--dataset', 'mnist', '--json']).stdout);
+  const evaluation = JSON.parse(evaluated.stdout);
   const predicted = new Array(10).fill(0);
   for (const r of rows) predicted[r.index] += 1;
   const columnSums = evaluation.confusion[0].map((_: number, c: number) => evaluation.confusion.reduce((a: number, row: number[]) => a + row[c], 0));
@@ -151,7 +158,7 @@ test('the stream parser: quoted fields across chunk boundaries, CRLF, one-byte c
   assert.deepEqual(reference.map((r) => r.name), ['setosa', 'virginica', 'versicolor']);
 });
 
-test('predict with a regression model: one column named after the training label, the values evaluate scores', () => {
+test('predict with a regression model: one column named after the training label, the values evaluate scores', async () => {
   const dir = tempDir('dptrain-predict-reg-');
   const csv = path.join(dir, 'houses.csv');
   const lines = ['rooms,age,price'];
@@ -165,14 +172,14 @@ test('predict with a regression model: one column named after the training label
   const trained = runCli(['train', '--dataset', `csv:${csv}`, '--standardize', '--epochs', '30', '--out', out, '--engine', 'inline']);
   assert.equal(trained.status, 0, trained.stderr);
   const model = path.join(out, 'final.safetensors');
-  const result = runCli(['predict', model, '--input', csv]);
+  const [result, evaluated] = await Promise.all([runCliAsync(['predict', model, '--input', csv]), runCliAsync(['evaluate', model, '--dataset', `csv:${csv}`, '--json'])]);
   assert.equal(result.status, 0, result.stderr);
   const [header, ...rows] = result.stdout.trim().split('\n');
   assert.equal(header, 'price');
   const predicted = rows.map(Number);
   const truth = lines.slice(1).map((l) => Number(l.split(',')[2]));
   const mse = predicted.reduce((a, p, i) => a + (p - truth[i]) ** 2, 0) / truth.length;
-  const evaluation = JSON.parse(runCli(['evaluate', model, '--dataset', `csv:${csv}`, '--json']).stdout);
+  const evaluation = JSON.parse(evaluated.stdout);
   assert.equal(evaluation.task, 'regression');
   assert.ok(Math.abs(mse - evaluation.mse) <= 1e-4 * evaluation.mse, `predict's MSE ${mse} vs evaluate's ${evaluation.mse}`);
   assert.ok(evaluation.r2 > 0.9, `R² ${evaluation.r2}`);

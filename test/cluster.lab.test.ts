@@ -33,6 +33,17 @@ function up(...args: string[]): void {
   assert.equal(r.status, 0, r.out);
 }
 
+/**
+ * `down`, then `up K`: a plain lab of K hosts, built anew, for a test that needs no reshape. A
+ * reshape of a delayed lab waits for each old delay process to be gone, up to 2.5 s a host where
+ * PID 1 does not reap orphans (the exited process lingers as a zombie that `kill -0` still finds).
+ */
+function fresh(k: string): void {
+  const r = labSync(['down']);
+  assert.equal(r.status, 0, r.out);
+  up(k);
+}
+
 after(() => {
   if (unavailable === undefined) labSync(['down']);
 });
@@ -140,7 +151,9 @@ test('both delay processes (cluster/lab-delay.c built with cc, and its Python tw
     { name: 'c', available: spawnSync('cc', ['--version']).status === 0, process: /\/lab-delay-[0-9a-f]{16} --queue 0 --delay-ms 5 /, why: 'cc is not installed' },
     { name: 'python', available: spawnSync('python3', ['--version']).status === 0, process: /lab-delay\.py --queue 0 --delay-ms 5 /, why: 'python3 is not installed' },
   ];
-  up('3');
+  // Two hosts are enough: a round trip from h1 to h0 passes the delay process of each, and the
+  // switch from one kind to the other waits for one process per host to stop (see fresh).
+  fresh('2');
   const server = await startIn('h0', echoServer('10.77.0.1', 7101));
   try {
     for (const kind of kinds) {
@@ -148,7 +161,7 @@ test('both delay processes (cluster/lab-delay.c built with cc, and its Python tw
         t.diagnostic(`DPTRAIN_LAB_DELAYER=${kind.name} not tried: ${kind.why}`);
         continue;
       }
-      const r = runLab({ ...env, DPTRAIN_LAB_DELAYER: kind.name }, ['up', '3', '--delay', '5ms']);
+      const r = runLab({ ...env, DPTRAIN_LAB_DELAYER: kind.name }, ['up', '2', '--delay', '5ms']);
       assert.equal(r.status, 0, r.out);
       assert.match(delayProcessOf('h1'), kind.process);
       const rtts = JSON.parse(runIn('h1', echoClient('10.77.0.1', 7101))) as number[];
@@ -162,7 +175,7 @@ test('both delay processes (cluster/lab-delay.c built with cc, and its Python tw
 
 test('a ws connection works across namespaces', { timeout: 30_000 }, async (t) => {
   if (skipUnlessLab(t)) return;
-  up('3');
+  fresh('3');
   const server = await startIn(
     'h2',
     `const { WebSocketServer } = require('ws');
@@ -252,7 +265,8 @@ test('training across lab hosts with 2 ms delay and 2% packet loss: no worker is
 
 test('up and down are idempotent, and down removes every namespace', { timeout: 30_000 }, (t) => {
   if (skipUnlessLab(t)) return;
-  up('2');
+  fresh('3');
+  up('2'); // shrinks it: h2 goes
   up('2');
   const status = labSync(['status']);
   assert.equal(status.status, 0, status.out);

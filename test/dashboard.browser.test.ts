@@ -16,14 +16,21 @@ import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
 const noBrowserHere = noBrowser('the dashboard browser tests');
 const SHOTS = process.env.DPTRAIN_DOCS_SCREENSHOTS;
 
-after(killAll);
+let shared: Promise<Browser> | undefined;
+after(async () => {
+  await killAll();
+  if (shared) await (await shared).close();
+});
 
-async function launch(): Promise<Browser> {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+/** One Chromium for both tests, started by the first; each test closes the pages it opened. */
+function launch(): Promise<Browser> {
+  shared ??= import('playwright-core').then(({ chromium }) =>
+    chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    }),
+  );
+  return shared;
 }
 
 /** Opens the page; collects console errors and any request that leaves the dashboard's origin. */
@@ -115,7 +122,7 @@ test('dptrain train --dashboard: charts and timeline draw, step and loss advance
     assert.deepEqual(errors, [], 'no console error');
     assert.deepEqual(foreign, [], 'nothing fetched from elsewhere');
   } finally {
-    await browser.close();
+    for (const context of browser.contexts()) await context.close();
     run.child.kill('SIGINT');
   }
   const exit = await run.exited;
@@ -152,7 +159,7 @@ test('dptrain coordinator --dashboard with 2 workers: the roster shows both, the
     assert.deepEqual(errors, [], 'no console error');
     assert.deepEqual(foreign, [], 'nothing fetched from elsewhere');
   } finally {
-    await browser.close();
+    for (const context of browser.contexts()) await context.close();
     await killAll();
   }
 });

@@ -5,7 +5,7 @@
  * The real archive is not available here (no network).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readCifar10 } from '../src/data/cifar.js';
 import { loadDataset } from '../src/data/index.js';
-import { binPath, repoRoot, tempDir } from './helpers.js';
+import { runCliAsync, tempDir } from './helpers.js';
 
 const RECORD = 3073;
 const TRAIN_PER_BATCH = 60;
@@ -46,19 +46,8 @@ function tarGz(dir: string, name: string, files: Record<string, Buffer>): string
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function dptrain(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [binPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+/** dptrain with `env` added, without blocking this process: the in-process server keeps answering. */
+const dptrain = (args: string[], env: Record<string, string>) => runCliAsync(args, { env });
 
 describe('cifar10 from a local mirror', () => {
   const dir = tempDir('dptrain-cifar-');

@@ -4,7 +4,7 @@
  * DPTRAIN_REGISTRY_OVERRIDE.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { checkNetworkGuard } from '../src/data/fetch.js';
 import { loadDataset } from '../src/data/index.js';
 import { REGISTRY, registryFiles } from '../src/data/registry.js';
-import { binPath, repoRoot, tempDir } from './helpers.js';
+import { binPath, repoRoot, runCliAsync, tempDir } from './helpers.js';
 
 const N = 300;
 
@@ -49,20 +49,8 @@ const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('hex');
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const trainImages = fixtures.get('train-images-idx3-ubyte.gz') as Buffer;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs dptrain without blocking this process, so the in-process server keeps answering. */
-function dptrain(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [binPath, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+/** dptrain with `env` added, without blocking this process: the in-process server keeps answering. */
+const dptrain = (args: string[], env: Record<string, string>) => runCliAsync(args, { env });
 
 describe('dptrain data fetch against a local mirror', () => {
   let server: http.Server;
@@ -128,15 +116,18 @@ describe('dptrain data fetch against a local mirror', () => {
     assert.equal(fetched.status, 0, fetched.stderr);
     assert.deepEqual(cacheFiles(cache), [...fixtures.keys()].sort());
     for (const [name, bytes] of fixtures) assert.ok(fs.readFileSync(path.join(cache, 'fashion-mnist', name)).equals(bytes));
-    const verified = await dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
+    // Three readers of the finished cache at once.
+    const before = requests;
+    const [verified, listed, again] = await Promise.all([
+      dptrain(['data', 'verify', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override }),
+      dptrain(['data', 'list', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override }),
+      dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', 'http://127.0.0.1:9/'], { DPTRAIN_REGISTRY_OVERRIDE: override }),
+    ]);
     assert.equal(verified.status, 0, verified.stderr);
     assert.match(verified.stdout, /fashion-mnist\/train-images-idx3-ubyte\.gz\t\d+ bytes\tok/);
-    const listed = await dptrain(['data', 'list', '--data-dir', cache], { DPTRAIN_REGISTRY_OVERRIDE: override });
     assert.equal(listed.status, 0, listed.stderr);
     assert.match(listed.stdout, /fashion-mnist\/t10k-labels-idx1-ubyte\.gz\t\d+ bytes/);
     assert.match(listed.stdout, /mnist-full\/train-images-idx3-ubyte\.gz\tmissing/);
-    const before = requests;
-    const again = await dptrain(['data', 'fetch', 'fashion-mnist', '--data-dir', cache, '--data-mirror', 'http://127.0.0.1:9/'], { DPTRAIN_REGISTRY_OVERRIDE: override });
     assert.equal(again.status, 0, again.stderr);
     assert.equal(requests, before);
   });

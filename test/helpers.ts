@@ -1,6 +1,6 @@
 /** Shared test helpers: temp dirs, running the real `dptrain` bin, small in-memory datasets. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +47,30 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
     timeout: options.timeoutMs ?? 120_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * runCli without blocking: the runs of a test that do not depend on each other go at once, and
+ * an in-process server keeps answering. `input` goes to stdin (a child that exits unread leaves
+ * EPIPE, ignored as spawnSync ignores it); `env` is added to this process's environment.
+ */
+export function runCliAsync(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const env = options.env ? { ...process.env, ...options.env } : process.env;
+    const child = execFile(process.execPath, [binPath, ...args], { cwd: repoRoot, env, timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+    child.stdin!.on('error', () => {}).end(options.input ?? '');
+  });
+}
+
+/** A mistake in the command: exit 2 and one line matching `pattern` that ends with the code. */
+export async function expectUsageError(args: string[], pattern: RegExp, code: string): Promise<void> {
+  const result = await runCliAsync(args);
+  assert.equal(result.status, 2, `exit status for ${args.join(' ')}: ${result.stderr}`);
+  assert.match(result.stderr, pattern);
+  assert.ok(result.stderr.includes(`[${code}]`), result.stderr);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
 }
 
 /** The one stderr line of a run that exited with `status`: `dptrain: error: … [code]`. */

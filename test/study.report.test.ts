@@ -11,10 +11,15 @@ const noBrowserHere = noBrowser('the report rendering test');
 
 const TRAIN = { dataset: 'synthetic:teacher?n=1000&d=8&noise=0', model: 'linreg:8-1', lr: 0.05, momentum: 0, baseBatchSize: 32 };
 
-async function smallSweep(): Promise<string> {
-  const out = tempDir('dptrain-report-');
-  await sweep({ batchSizes: [4, 32, 'full'], target: 'train_loss=0.01', maxEpochs: 30, lrRule: 'tuned', lrTrials: 3, out, train: TRAIN });
-  return out;
+let sweepDir: Promise<string> | undefined;
+/** One small sweep, shared by the tests below: each reads it or writes its report.html. */
+function smallSweep(): Promise<string> {
+  sweepDir ??= (async () => {
+    const out = tempDir('dptrain-report-');
+    await sweep({ batchSizes: [4, 32, 'full'], target: 'train_loss=0.01', maxEpochs: 30, lrRule: 'tuned', lrTrials: 3, out, train: TRAIN });
+    return out;
+  })();
+  return sweepDir;
 }
 
 const SWEEP_CHARTS = ['steps-vs-batch', 'epochs-vs-batch', 'loss-vs-steps', 'loss-vs-samples', 'gns', 'lr-vs-batch', 'throughput-vs-batch'];

@@ -8,12 +8,11 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { buildReportPage, TimelineCollector, type ChartDef } from '../src/study/index.js';
 import type { StepTiming } from '../src/train/index.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, runCliAsync, tempDir } from './helpers.js';
 import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
 import { killAll, startCoordinator, startWorker, stepRecords } from './ws.helpers.js';
 
 after(killAll);
-
 
 /** A made-up two-worker timing: backward `compute` ms, one bucket all-reduced from `compute - 2` for `comm` ms. */
 function timing(compute: number, comm: number): StepTiming {
@@ -48,7 +47,9 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
   assert.equal(await coordinator.exited, 0, coordinator.log());
   for (const w of workers) assert.equal(await w.exited, 0, w.log());
 
-  const report = runCli(['report', out]);
+  // The page and the trace at once: both read the run, and each writes its files atomically.
+  const traceFile = path.join(out, 'timeline.json');
+  const [report, traced] = await Promise.all([runCliAsync(['report', out]), runCliAsync(['report', out, '--timeline', traceFile])]);
   assert.equal(report.status, 0, report.stderr);
   const page = await buildReportPage(out);
   assert.ok(page.summary.some((s) => /^All-reduce \(medians over 24 steps; .*overlap \(hidden \/ total\) (\d+%|none)\.$/.test(s)), page.summary.join('\n'));
@@ -74,8 +75,6 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
   assert.deepEqual(ready.x, record.timing.buckets.flatMap((w) => w.buckets.map((b) => b.readyMs)));
 
   // The same steps as a trace for chrome://tracing: a process per worker, every step's bars.
-  const traceFile = path.join(out, 'timeline.json');
-  const traced = runCli(['report', out, '--timeline', traceFile]);
   assert.equal(traced.status, 0, traced.stderr);
   assert.match(traced.stdout, /^wrote .*timeline\.json \(24 steps of 2 workers; open it in chrome:\/\/tracing or ui\.perfetto\.dev\)$/m);
   const events = (JSON.parse(fs.readFileSync(traceFile, 'utf8')) as { traceEvents: { name: string; ph: string; pid: number; tid?: number; ts: number; dur?: number; args: { step?: number; name?: string } }[] }).traceEvents;
@@ -118,16 +117,19 @@ test('dptrain report of a ws run (default flags) shows each step\'s all-reduce a
   }
 });
 
-test('dptrain report --timeline of a run without bucket timings, or into a missing folder: one line, exit 2, nothing written', { timeout: 60_000 }, () => {
+test('dptrain report --timeline of a run without bucket timings, or into a missing folder: one line, exit 2, nothing written', { timeout: 60_000 }, async () => {
   const root = tempDir('dptrain-timeline-bad-');
   const run = path.join(root, 'run');
   const trained = runCli(['train', '--max-steps', '3', '--out', run]);
   assert.equal(trained.status, 0, trained.stderr);
-  for (const [file, code, pattern] of [
+  const cases = [
     [path.join(root, 'trace.json'), 'dptrain.config.noTimeline', /has no bucket timings in its step records: only runs of `dptrain coordinator` \(the ws engine\) record them/],
     [path.join(root, 'missing', 'trace.json'), 'dptrain.config.badOption', /--timeline .*: the folder .*missing does not exist/],
-  ] as const) {
-    const result = runCli(['report', run, '--timeline', file]);
+  ] as const;
+  // Both at once; what they left is checked once both have ended.
+  const results = await Promise.all(cases.map(([file]) => runCliAsync(['report', run, '--timeline', file])));
+  for (const [i, [file, code, pattern]] of cases.entries()) {
+    const result = results[i];
     assert.equal(result.status, 2, result.stderr);
     const lines = result.stderr.split('\n').filter(Boolean);
     assert.equal(lines.length, 1, result.stderr);

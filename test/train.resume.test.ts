@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { train } from '../src/index.js';
 import { DptrainError } from '../src/errors.js';
-import { binPath, makeClassification, repoRoot, runCli, tempDir } from './helpers.js';
+import { binPath, makeClassification, repoRoot, runCliAsync, tempDir } from './helpers.js';
 
 const data = makeClassification(300, 7, 4);
 // 270 training samples (val 0.1 of 300) in batches of 32: 9 steps per epoch, the last of 14 samples; 27 steps in all.
@@ -143,25 +143,34 @@ function killWhen(args: string[], when: RegExp): Promise<{ signal: NodeJS.Signal
 // --kernels auto could choose differently in each under load (the resumed run keeps its checkpoint's).
 const cliRun = ['train', '--dataset', 'synthetic:blobs?n=3000&d=20&classes=4&seed=1', '--model', 'mlp:20-64-4', '--batch-size', '16', '--epochs', '6', '--lr', '0.05', '--engine', 'threads', '--workers', '2', '--kernels', 'wasm', '--seed', '7'];
 
+let uninterrupted: Promise<string> | undefined;
+/** final.safetensors of cliRun run without interruption: once, for both kill tests below. */
+function uninterruptedFinal(): Promise<string> {
+  uninterrupted ??= (async () => {
+    const out = path.join(tempDir(), 'full');
+    const full = await runCliAsync([...cliRun, '--out', out]);
+    assert.equal(full.status, 0, full.stderr);
+    return path.join(out, 'final.safetensors');
+  })();
+  return uninterrupted;
+}
+
 test('kill -9 of `dptrain train` mid-run, then --resume: final.safetensors byte-identical (threads engine)', async () => {
   const root = tempDir();
-  const full = runCli([...cliRun, '--out', path.join(root, 'full')]);
-  assert.equal(full.status, 0, full.stderr);
   const ckpt = path.join(root, 'ckpt');
   const killed = await killWhen([...cliRun, '--out', path.join(root, 'run'), '--checkpoint-dir', ckpt, '--checkpoint-every', '40steps'], /"step":200\b/);
   assert.equal(killed.signal, 'SIGKILL', 'the run must still be going when killed');
   assert.ok(!fs.existsSync(path.join(root, 'run', 'final.safetensors')));
-  const resumed = runCli(['train', '--resume', ckpt, '--log-format', 'json']);
+  const [resumed, full] = await Promise.all([runCliAsync(['train', '--resume', ckpt, '--log-format', 'json']), uninterruptedFinal()]);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming from .*ckpt-0000002\d0\.safetensors/);
-  assert.ok(bytes(path.join(root, 'run', 'final.safetensors')).equals(bytes(path.join(root, 'full', 'final.safetensors'))));
+  assert.ok(bytes(path.join(root, 'run', 'final.safetensors')).equals(bytes(full)));
 });
 
 test('kill -9 in the middle of a checkpoint write leaves the previous checkpoint valid; resume is exact', async () => {
   const root = tempDir();
-  const full = runCli([...cliRun, '--out', path.join(root, 'full')]);
-  assert.equal(full.status, 0, full.stderr);
-  for (const phase of ['tempWritten', 'renamed'] as const) {
+  // The two phases in separate directories, at once: each run kills itself at a given write.
+  await Promise.all((['tempWritten', 'renamed'] as const).map(async (phase) => {
     const ckpt = path.join(root, `ckpt-${phase}`);
     const out = path.join(root, `run-${phase}`);
     // A real run in a child process whose third checkpoint write is killed at `phase`.
@@ -186,10 +195,10 @@ test('kill -9 in the middle of a checkpoint write leaves the previous checkpoint
       // Rename is the commit point: the third checkpoint is there and whole.
       assert.deepEqual(checkpoints(ckpt), ['ckpt-000000050.safetensors', 'ckpt-000000100.safetensors', 'ckpt-000000150.safetensors']);
     }
-    const resumed = runCli(['train', '--resume', ckpt, '--log-format', 'json']);
+    const resumed = await runCliAsync(['train', '--resume', ckpt, '--log-format', 'json']);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stderr, new RegExp(`resuming from .*ckpt-0000001${phase === 'tempWritten' ? '00' : '50'}\\.safetensors`));
     assert.ok(!fs.readdirSync(ckpt).some((f) => f.endsWith('.tmp')), 'the stale temp file is removed');
-    assert.ok(bytes(path.join(out, 'final.safetensors')).equals(bytes(path.join(root, 'full', 'final.safetensors'))), phase);
-  }
+    assert.ok(bytes(path.join(out, 'final.safetensors')).equals(bytes(await uninterruptedFinal())), phase);
+  }));
 });

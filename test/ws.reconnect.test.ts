@@ -87,9 +87,9 @@ test('a worker whose coordinator does not come back gives up after --reconnect-t
 });
 
 test('--reconnect-timeout must be a number of seconds (exit 2, naming the flag)', { timeout: 30_000 }, async () => {
-  for (const bad of ['soon', '-1', '1e9']) {
+  await Promise.all(['soon', '-1', '1e9'].map(async (bad) => {
     const worker = startWorker('ws://127.0.0.1:9/', 'w1', ['--reconnect-timeout', bad]);
     assert.equal(await worker.exited, 2);
     assert.match(worker.text.join('\n'), /--reconnect-timeout must be (a finite number|a number of seconds from 0 to 86400) \(got .*\) \[dptrain\.config\.badOption\]/);
-  }
+  }));
 });
