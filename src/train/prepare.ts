@@ -155,7 +155,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   const cores = availableCores();
   const stepsPerEpoch = adaptiveSettings === null ? steps.stepsPerEpoch : null;
-  warnAboutRunSettings(config, { cores, stepsPerEpoch, totalSteps: steps.totalSteps, hasValidation: valSet !== null }, log);
+  warnAboutRunSettings(config, run.given, { cores, stepsPerEpoch, totalSteps: steps.totalSteps, hasValidation: valSet !== null }, log);
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;

@@ -264,8 +264,8 @@ export async function openInitFile(file: string): Promise<SafetensorsFile> {
 export async function loadParameters(file: string, layout: ParamLayout, model: string): Promise<Float32Array> {
   const st = await openInitFile(file);
   try {
-    // A checkpoint carries a checksum: verified (as inspect and evaluate do) before its parameters are trusted.
-    // A damaged file is a file the command cannot use, as a foreign one is (exit 2, as evaluate's).
+    // A checkpoint carries a checksum: verified (as inspect and evaluate do) before its parameters
+    // are trusted. A damaged file is one the command cannot use, as a foreign one is (exit 2).
     if (st.header.metadata[CHECKSUM_KEY] !== undefined || st.header.metadata['dptrain.checkpoint'] !== undefined) {
       try {
         checkChecksum(st.header.metadata[CHECKSUM_KEY], actualChecksum(await st.readAll()), `--init ${file}`);

@@ -17,12 +17,13 @@ export interface RunShape {
   hasValidation: boolean;
 }
 
-export function warnAboutRunSettings(config: TrainConfig, shape: RunShape, log: Logger): void {
+/** `given`: the options typed for this run (a resumed run's others were warned about when given). */
+export function warnAboutRunSettings(config: TrainConfig, given: ReadonlySet<string>, shape: RunShape, log: Logger): void {
   // More worker threads than cores share them, and every step waits for the slowest: slower, not faster.
   if (config.engine === 'threads' && typeof config.workers === 'number' && config.workers > shape.cores) {
     log.warn({ workers: config.workers, cores: shape.cores }, `--workers ${config.workers} is more than this machine's ${shape.cores} cores: the threads share them and each step waits for the slowest, so this run is slower than with --workers ${shape.cores} or auto (the model is the same up to float rounding)`);
   }
-  const why = inertEvalEvery(config.evalEvery, shape);
+  const why = given.has('evalEvery') ? inertEvalEvery(config.evalEvery, shape) : null;
   if (why !== null) log.warn({ evalEvery: config.evalEvery, totalSteps: shape.totalSteps }, `--eval-every ${config.evalEvery} has no effect: ${why}`);
 }
 
