@@ -5,7 +5,7 @@
  * a browser the whole state once (`snapshot`) and then, once a second, what changed
  * (`delta`). Every part has a limit, so memory does not grow with the run's length.
  */
-import type { SeriesStyle } from '../study/index.js';
+import type { ChartHeading, SeriesStyle } from '../study/index.js';
 import { BoundedSeries, seriesLimits, type SeriesPoints } from './series.js';
 
 export const hubLimits = Object.freeze({
@@ -21,14 +21,7 @@ export const hubLimits = Object.freeze({
 });
 
 /** A chart of the page: its series are keys into the state's series. */
-export interface ChartSpec {
-  id: string;
-  title: string;
-  note: string;
-  xLabel: string;
-  yLabel: string;
-  xLog: boolean;
-  yLog: boolean;
+export interface ChartSpec extends ChartHeading {
   series: { key: string; label: string; style: SeriesStyle; color: number; smooth?: boolean }[];
   /** Where on the page: with the run's charts (default) or the sweep's. */
   group?: 'run' | 'sweep';

@@ -52,5 +52,5 @@ export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint, type C
 export { writeTimelineTrace } from './trace.js';
 export { TimelineCollector, timelineCharts, timelineSummary, type RunTimeline, type CommPoint, type TimelineStep } from './timeline.js';
 export { writeReport, buildReportPage, renderHtml } from './report.js';
-export { alignTraces, type ReportPage, type ChartDef, type ChartSeries, type SeriesStyle } from './report-page.js';
+export { alignTraces, type ReportPage, type ChartDef, type ChartHeading, type ChartSeries, type SeriesStyle } from './report-page.js';
 export { uplotAssets, CHART_CSS, CHART_SCRIPT } from './charts.js';

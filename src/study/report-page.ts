@@ -23,7 +23,8 @@ export interface ChartSeries {
   faint?: boolean;
 }
 
-export interface ChartDef {
+/** What every chart has, on a report page and on the live dashboard: its heading and axes. */
+export interface ChartHeading {
   id: string;
   title: string;
   /** How to read it, one or two sentences under the title. */
@@ -32,6 +33,9 @@ export interface ChartDef {
   yLabel: string;
   xLog: boolean;
   yLog: boolean;
+}
+
+export interface ChartDef extends ChartHeading {
   /** The shared x values (aligned charts); empty for xy charts. */
   x: number[];
   series: ChartSeries[];
