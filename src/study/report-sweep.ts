@@ -227,7 +227,7 @@ function sweepSummary(results: SweepResults): string[] {
     `${results.model} on ${results.dataset} (${N.toLocaleString('en-US')} training samples), ${results.optimizer}${results.optimizer === 'sgd' ? ` momentum ${results.momentum}` : ''}, learning rate rule ${results.lrRule}${results.lrRule === 'tuned' ? ` (${results.lrTrials} rates a factor ${results.lrFactor} apart per batch size)` : ` (${results.baseLr} at B=${results.baseBatchSize})`}, ${plural(results.seeds.length, 'seed')}, at most ${plural(results.maxEpochs, 'epoch')} per run.`,
     `Target: ${results.target.text}, checked ${results.targetCheck}.`,
     fit
-      ? `Fit (${fit.method}): S_min = ${fmt(fit.sMin)} steps, E_min = ${fmt(fit.eMin)} samples, B_crit = E_min/S_min = ${fit.bCrit === null ? 'beyond the largest batch size' : fmt(fit.bCrit)}; rms relative residual ${fmt(fit.rmsRelativeError * 100, 2)}%.${results.fitNote ? ' ' + results.fitNote + '.' : ''}`
+      ? `Fit (${fit.method}): S_min = ${fmt(fit.sMin)} steps, E_min = ${fmt(fit.eMin)} samples, B_crit = E_min/S_min = ${fit.bCrit === null ? 'beyond the largest batch size' : fmt(fit.bCrit)}; rms relative residual ${fmt(fit.rmsRelativeError * 100, 2)}%.${results.fitNote ? ` ${results.fitNote[0].toUpperCase()}${results.fitNote.slice(1)}.` : ''}`
       : `No fit: ${results.fitNote}.`,
     `B_simple: ${results.bSimpleSource}.`,
   ];
