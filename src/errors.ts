@@ -90,6 +90,19 @@ export class Superseded extends EngineError {
   }
 }
 
+/**
+ * The run's AbortSignal fired before an engine could run a step it was given (the ws engine, waiting
+ * for a worker to join when none is left): nothing of the step was done, so train() ends the run
+ * before it, as at any step boundary.
+ */
+export class StepNotRun extends EngineError {
+  readonly step: number;
+  constructor(step: number) {
+    super('stepNotRun', `step ${step} was not run: the run was interrupted while no worker was left to compute it`, { recoverable: true });
+    this.step = step;
+  }
+}
+
 /** Untrusted JSON that does not parse (a safetensors or checkpoint header); `position` is the offset. */
 export class JsonSyntaxError extends FormatError {
   readonly position: number;

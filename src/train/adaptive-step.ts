@@ -5,7 +5,7 @@
  */
 import type { Range } from '../data/index.js';
 import { learningRate } from '../optim/index.js';
-import type { AdaptRecord } from './adaptive/index.js';
+import { restoreAdaptiveState, saveAdaptiveState, type AdaptRecord } from './adaptive/index.js';
 import type { PreparedRun } from './prepare.js';
 import type { StepRecord } from './records.js';
 
@@ -13,6 +13,12 @@ export interface AdaptiveStepPlan extends Range {
   lr: number;
   /** The learning-rate gain applied (AdaScale's r, or the linear or square-root factor). */
   gain: number;
+  /**
+   * Takes the plan back when the step is not run (an interrupt while no ws worker is left): the
+   * state is as before it, so the checkpoint resumes with this step. A choice already logged and
+   * written stays; a resume drops metrics.jsonl's records from this step on and chooses again.
+   */
+  undo(): void;
 }
 
 /** Whether the current epoch has no rows left (adaptive runs count rows, fixed ones steps). */
@@ -26,6 +32,7 @@ export function planAdaptiveStep(run: PreparedRun): AdaptiveStepPlan {
   const { state } = run;
   const adaptive = run.adaptive!;
   const a = state.adaptive!;
+  const before = saveAdaptiveState(a);
   const at = { step: state.step, epoch: state.epoch, samples: state.samples, workers: run.engine.workers };
   let record = adaptive.beforeStep(a, state.gns, at);
   // A new worker count is recorded at the boundary where it is seen; a choice due at that same
@@ -37,7 +44,8 @@ export function planAdaptiveStep(run: PreparedRun): AdaptiveStepPlan {
   if (record) reportChoice(run, record);
   const gain = adaptive.gain(a, state.gns);
   const scheduled = learningRate(run.peakLr, Math.floor(a.progress), run.schedule);
-  return { ...adaptive.take(a), lr: gain * scheduled, gain };
+  const undo = () => void Object.assign(a, restoreAdaptiveState(before, (what) => new Error(`the adaptive state saved before step ${at.step} does not restore (${what})`)));
+  return { ...adaptive.take(a), lr: gain * scheduled, gain, undo };
 }
 
 /** After an applied step: its time for the throughput fit, the gain for the schedule. */

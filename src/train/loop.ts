@@ -8,7 +8,7 @@ import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
 import { blasChoiceLine, loadKernels } from '../kernels/index.js';
 import { Model, type BatchResult } from '../model/index.js';
-import { TrainError } from '../errors.js';
+import { EngineError, TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
@@ -135,8 +135,16 @@ async function trainStep(run: PreparedRun): Promise<void> {
   const lr = adaptive ? adaptive.lr : learningRate(run.peakLr, state.step, run.schedule);
   const { start, end } = adaptive ?? batchRange(state.position, run.trainSet.n, run.batchSize);
 
-  // 3. Compute and all-reduce: the gradient sum over the global batch.
-  const result = await engine.computeGradients({ epoch: state.epoch, step: state.step, start, end });
+  // 3. Compute and all-reduce: the gradient sum over the global batch. An engine that could not
+  //    start the step before an interrupt (no ws worker left) did nothing of it: the run ends before it.
+  let result: GradientResult;
+  try {
+    result = await engine.computeGradients({ epoch: state.epoch, step: state.step, start, end });
+  } catch (error) {
+    if (!(error instanceof EngineError && error.code === 'dptrain.engine.stepNotRun')) throw error;
+    adaptive?.undo();
+    return;
+  }
 
   // 4. Check: a non-finite loss or gradient must not reach the parameters; the decision is made
   //    here, once, for every replica (docs/reliability.md).

@@ -28,7 +28,7 @@
  * (bit-identical with --reduce-chunks, whose chunks do not depend on who computes them).
  */
 import { datasetHash, type Dataset } from '../../data/index.js';
-import { ConfigError, EngineError } from '../../errors.js';
+import { ConfigError, EngineError, StepNotRun } from '../../errors.js';
 import { loadKernels } from '../../kernels/index.js';
 import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../model/index.js';
 import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
@@ -519,8 +519,10 @@ export class WsEngine implements Engine {
     }
     if (this.#roster.members.length === 0) this.#noCopyLeft();
     if (this.#roster.members.length === 0 && this.#roster.waiting.length === 0) {
-      this.#log.warn({ step }, `no workers left at step ${step}; waiting up to ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s for one to join`);
-      const joined = await this.#roster.waitFor(1, this.#options.rejoinTimeoutMs);
+      this.#log.warn({ step }, `no workers left at step ${step}; waiting up to ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s for one to join (Ctrl-C ends the run here)`);
+      // An interrupt ends the wait: no worker is left to finish this step, so the run ends before it.
+      const joined = await this.#roster.waitFor(1, this.#options.rejoinTimeoutMs, undefined, this.#options.signal);
+      if (this.#options.signal?.aborted) throw new StepNotRun(step);
       if (!joined || this.#closed) {
         throw new EngineError('noWorkers', `no worker was left to compute step ${step}, and none joined within ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s — see the warnings above for why they left`);
       }
