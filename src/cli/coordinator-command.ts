@@ -7,12 +7,12 @@
  */
 import { tuneWsProcessMemory } from '../transport/heap.js';
 import { Command, Option } from 'commander';
-import { loadDataset } from '../data/index.js';
-import { withCoordinator, wsDefaults, type CoordinatorStatus, type WsCoordinatorOptions } from '../engine/index.js';
-import { ConfigError } from '../errors.js';
-import { isLoopback, readTokenFile, TransportError } from '../transport/index.js';
+import type { CoordinatorStatus, WsCoordinatorOptions } from '../engine/index.js';
+import { wsDefaults } from '../engine/ws/options.js';
+import { ConfigError, DptrainError } from '../errors.js';
+import { readTokenFile } from '../transport/auth.js';
 import { cannotListenBecause } from '../util/listen-error.js';
-import { resolveRunConfig, train, type TrainResult } from '../train/index.js';
+import type { TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseInteger, parseNumber } from './parse.js';
@@ -83,6 +83,13 @@ export function parseListen(raw: string): { host: string; port: number } {
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runCoordinator(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   const { host, port } = parseListen(typeof flags.listen === 'string' ? flags.listen : DEFAULT_LISTEN);
+  // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of them.
+  const [{ loadDataset }, { withCoordinator }, { isLoopback }, { resolveRunConfig, train }] = await Promise.all([
+    import('../data/index.js'),
+    import('../engine/index.js'),
+    import('../transport/index.js'),
+    import('../train/index.js'),
+  ]);
   const tokenFile = flags.tokenFile as string | undefined;
   if (!isLoopback(host) && !tokenFile) {
     throw new ConfigError(
@@ -178,7 +185,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
 
 /** The coordinator's listener could not open: a ConfigError naming --listen and the fix (exit 2); any other error as it is. */
 function listenProblem(error: unknown, host: string, port: number, dashboardUrl: string | undefined): unknown {
-  if (!(error instanceof TransportError && error.problem === 'listenFailed' && error.cause instanceof Error)) return error;
+  if (!(error instanceof DptrainError && error.code === 'dptrain.transport.listenFailed' && error.cause instanceof Error)) return error;
   const cause = error.cause as NodeJS.ErrnoException;
   const taken = cause.code === 'EADDRINUSE' && dashboardUrl !== undefined && new URL(dashboardUrl).port === String(port);
   const inUse = taken ? 'the dashboard holds it (--dashboard names the same port): give the two different ports' : 'choose another with --listen HOST:PORT, or stop what holds it';

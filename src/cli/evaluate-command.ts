@@ -6,10 +6,10 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { evaluationHtml, evaluationText, type Evaluation, type EvaluationPart, type TrainedModel } from '../inference/index.js';
-import { makeOutputDir, writeFileAtomic } from '../io/index.js';
-import { loadDataset } from '../data/index.js';
-import { loadModel, trainChoices } from '../train/index.js';
+import type { Evaluation, EvaluationPart, TrainedModel } from '../inference/index.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { makeOutputDir } from '../io/output-dir.js';
+import { choices as trainChoices } from '../train/config.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { parseInteger } from './parse.js';
@@ -49,6 +49,7 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   if (flags.out !== undefined && flags.out.trim() === '') throw new ConfigError('badOption', '--out must be a directory, e.g. --out eval (got "")');
   // Before the evaluation: a --out that cannot be made is one line now, not after minutes of work.
   if (flags.out !== undefined) await makeOutputDir(flags.out, '--out');
+  const [{ evaluationText }, { loadDataset }, { loadModel }] = await Promise.all([import('../inference/index.js'), import('../data/index.js'), import('../train/index.js')]);
   const model = await loadModel(file, { kernels: flags.kernels });
   for (const line of model.missing) logger.warn({ file }, line);
   const { spec, part } = datasetChoice(model, flags);
@@ -82,6 +83,7 @@ function titleOf(file: string, e: Evaluation, total: number): string {
 async function writeOutputs(dir: string, file: string, evaluation: Evaluation, title: string, model: TrainedModel, points: { truth: number; predicted: number }[]): Promise<void> {
   const json = { model: file, modelSpec: model.spec.text, ...evaluation };
   await writeFileAtomic(path.join(dir, 'evaluation.json'), new TextEncoder().encode(JSON.stringify(json, null, 2) + '\n'));
+  const { evaluationHtml } = await import('../inference/index.js');
   await writeFileAtomic(path.join(dir, 'evaluation.html'), new TextEncoder().encode(evaluationHtml(evaluation, title, points)));
 }
 

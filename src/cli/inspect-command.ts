@@ -3,8 +3,8 @@
  * meta fields, tensors against the model). A damaged file is one error line and exit 1 (main.ts).
  */
 import type { Command } from 'commander';
-import { inspectSafetensors, readSafetensorsFile, type SafetensorsContents, type TensorInfo } from '../train/index.js';
-import { ABOUT_KEY, decodeModelAbout, type ModelAbout } from '../io/index.js';
+import type { SafetensorsContents, TensorInfo } from '../train/index.js';
+import { ABOUT_KEY, decodeModelAbout, type ModelAbout } from '../io/model-about.js';
 
 /** Config values worth a glance, in this order, when the checkpoint's config has them. */
 const KEY_CONFIG = [
@@ -23,6 +23,7 @@ export function registerInspectCommand(program: Command): Command {
 }
 
 export async function runInspect(file: string, options: { json?: boolean } = {}): Promise<SafetensorsContents> {
+  const { inspectSafetensors, readSafetensorsFile } = await import('../train/checkpoint.js');
   const contents = inspectSafetensors(await readSafetensorsFile(file), file);
   process.stdout.write(options.json ? JSON.stringify(asJson(file, contents), null, 2) + '\n' : asText(file, contents));
   return contents;

@@ -4,10 +4,11 @@
  * line with `--log-format json`.
  * Logs go to stderr so that stdout stays free for results; a progress bar shares stderr politely.
  */
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { Option } from 'commander';
-import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type { Logger } from 'pino';
+import type PinoPretty from 'pino-pretty';
 import type { ProgressBar } from './progress.js';
 import { colorEnabled } from './terminal.js';
 import { exitIfBrokenPipe } from './broken-pipe.js';
@@ -19,7 +20,19 @@ export function logFormatOption(): Option {
   return new Option('--log-format <format>', 'pretty (terminal) | json (one object per line)').choices(['pretty', 'json']).default('pretty');
 }
 
+/**
+ * pino and pino-pretty (CommonJS) are required at the first logger, not imported at start-up:
+ * `dptrain --help`, `--version` and a mistyped flag never log, and the two take ~45 ms to load.
+ */
+const require = createRequire(import.meta.url);
+let loaded: { pino: typeof import('pino').pino; pretty: typeof PinoPretty } | null = null;
+function pinoModules(): NonNullable<typeof loaded> {
+  loaded ??= { pino: (require('pino') as typeof import('pino')).pino, pretty: require('pino-pretty') as typeof PinoPretty };
+  return loaded;
+}
+
 export function createLogger(format: LogFormat, progress: ProgressBar | null): Logger {
+  const { pino, pretty } = pinoModules();
   if (format === 'json') {
     return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, stderrDestination());
   }
@@ -50,8 +63,8 @@ export function createLogger(format: LogFormat, progress: ProgressBar | null): L
  * write itself, so the process ends at that line even inside a loop that never yields to the
  * event loop (process.stderr would report it only on a later tick).
  */
-function stderrDestination(): ReturnType<typeof pino.destination> {
-  const destination = pino.destination({ fd: 2, sync: true });
+function stderrDestination(): ReturnType<typeof import('pino').pino.destination> {
+  const destination = pinoModules().pino.destination({ fd: 2, sync: true });
   destination.on('error', exitIfBrokenPipe);
   return destination;
 }

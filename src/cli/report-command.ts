@@ -3,8 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { outputFileProblem } from '../io/index.js';
-import { writeReport, writeTimelineTrace } from '../study/index.js';
+import { outputFileProblem } from '../io/output-dir.js';
 
 export function registerReportCommand(program: Command): Command {
   return program
@@ -25,6 +24,7 @@ export async function runReport(dir: string, options: { out?: string; timeline?:
     if (problem !== null) throw new ConfigError('badOption', `--${flag} ${file}: ${problem}`);
   }
   checkReportDir(dir);
+  const { writeReport, writeTimelineTrace } = await import('../study/index.js');
   if (options.timeline !== undefined) {
     const trace = await writeTimelineTrace(dir, options.timeline);
     process.stdout.write(`wrote ${options.timeline} (${trace.steps} steps of ${trace.workers.length} workers; open it in chrome://tracing or ui.perfetto.dev)\n`);

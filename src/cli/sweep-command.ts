@@ -5,7 +5,8 @@
  */
 import { Command, Option } from 'commander';
 import { ConfigError, UsageError } from '../errors.js';
-import { sweep, sweepLrRules, SWEEP_DEFAULTS, type PlannedRun, type SweepHooks, type SweepOptions, type SweepResults } from '../study/index.js';
+import type { PlannedRun, SweepHooks, SweepOptions, SweepResults } from '../study/index.js';
+import { sweepLrRules, SWEEP_DEFAULTS } from '../study/sweep-defaults.js';
 import type { RunInfo, StepRecord } from '../train/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseBatchSize, parseInteger, parseNumber } from './parse.js';
@@ -118,6 +119,7 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>, command?: 
 export async function runSweep(flags: Record<string, unknown>, command?: Command): Promise<SweepResults> {
   if (flags.epochs !== undefined) throw new UsageError('unknownOption', `dptrain sweep has no --epochs: each run's epoch budget is --max-epochs N (default 20) — see dptrain sweep --help`);
   const options = sweepOptionsFromFlags(flags, command);
+  const { sweep } = await import('../study/index.js');
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { outputFileProblem } from '../io/index.js';
-import { generateToken, TransportError } from '../transport/index.js';
+import { outputFileProblem } from '../io/output-dir.js';
+import { generateToken } from '../transport/auth.js';
+import { TransportError } from '../transport/errors.js';
 
 /** Adds `dptrain token` to the program. */
 export function registerTokenCommand(program: Command): Command {

@@ -1,6 +1,6 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
-import { train, type RunInfo, type StepRecord, type TrainResult } from '../train/index.js';
+import type { RunInfo, StepRecord, TrainResult } from '../train/index.js';
 import { formatLoss, plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
@@ -16,6 +16,7 @@ import { dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runTrain(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   const config = trainConfigFromFlags(command ? explicitOptions(command) : flags);
+  const { train } = await import('../train/index.js');
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);

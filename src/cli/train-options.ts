@@ -4,7 +4,7 @@
  * validates the same way.
  */
 import type { Command } from 'commander';
-import { defaultTrainConfig, trainChoices, type TrainConfig } from '../train/index.js';
+import { defaultTrainConfig, choices as trainChoices, type TrainConfig } from '../train/config.js';
 import { ConfigError } from '../errors.js';
 import { parseBatchSize, parseChoice, parseInteger, parseNumber, parseTrainBatchSize } from './parse.js';
 

@@ -8,9 +8,10 @@
 import { tuneWsProcessMemory } from '../transport/heap.js';
 import os from 'node:os';
 import { Command } from 'commander';
-import { runWorker, wsDefaults, type WorkerOutcome } from '../engine/index.js';
+import type { WorkerOutcome } from '../engine/index.js';
+import { wsDefaults } from '../engine/ws/options.js';
 import { ConfigError } from '../errors.js';
-import { readTokenFile } from '../transport/index.js';
+import { readTokenFile } from '../transport/auth.js';
 import { plural } from '../util/index.js';
 import { watchInterrupts } from './interrupt.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
@@ -81,6 +82,8 @@ export async function runWorkerCommand(flags: Record<string, unknown>): Promise<
   const ringPort = flags.ringPort === undefined ? undefined : parseInteger('--ring-port', flags.ringPort as string);
   if (ringPort !== undefined && !(ringPort >= 1 && ringPort <= 65_535)) throw new ConfigError('badOption', `--ring-port must be a port from 1 to 65535 (got ${ringPort}); leave it out for one chosen by the OS`);
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
+  // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of it.
+  const { runWorker } = await import('../engine/index.js');
   const log = createLogger(flags.logFormat as LogFormat, null);
   const cores = os.availableParallelism();
   if (threads > cores) {

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import { homedir } from 'node:os';
 import { DataError } from '../errors.js';
-import { makeOutputDir } from '../io/index.js';
+import { makeOutputDir } from '../io/output-dir.js';
 import type { RegistryEntry, RegistryFile } from './registry.js';
 import { describePublished, FileDigester, mismatchOf } from './file-check.js';
 

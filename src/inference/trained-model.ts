@@ -5,7 +5,8 @@
  */
 import os from 'node:os';
 import { applyStandardization, datasetHash, loadDataset, splitDataset, subset, type Dataset } from '../data/index.js';
-import { createEngine, type EngineKind } from '../engine/index.js';
+import { createEngine } from '../engine/create.js';
+import type { EngineKind } from '../engine/index.js';
 import { DataError, ModelError } from '../errors.js';
 import { ABOUT_KEY, encodeModelAbout, saveSafetensors, type ModelAbout, type Tensor } from '../io/index.js';
 import { loadKernels, type KernelsChoice } from '../kernels/index.js';

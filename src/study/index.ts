@@ -26,16 +26,8 @@ export {
 } from './fit.js';
 export { sweep } from './sweep.js';
 export { parseTarget, meetsTarget, type Target, type TargetMetric } from './sweep-target.js';
-export {
-  resolveSweepOptions,
-  sweepLrRules,
-  SWEEP_DEFAULTS,
-  TARGET_CHECK,
-  targetCheck,
-  type SweepOptions,
-  type ResolvedSweepOptions,
-  type SweepLrRule,
-} from './sweep-options.js';
+export { resolveSweepOptions, TARGET_CHECK, targetCheck, type SweepOptions, type ResolvedSweepOptions } from './sweep-options.js';
+export { sweepLrRules, SWEEP_DEFAULTS, type SweepLrRule } from './sweep-defaults.js';
 export { planRuns, lrGrid, evalInterval, type PlannedRun } from './sweep-plan.js';
 export { summarize } from './sweep-summary.js';
 export { resultsCsv } from './sweep-files.js';

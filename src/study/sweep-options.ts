@@ -16,23 +16,8 @@ import {
   type TrainConfig,
 } from '../train/index.js';
 import { parseTarget, TARGET_NAMES, type Target } from './sweep-target.js';
+import { SWEEP_DEFAULTS, sweepLrRules, type SweepLrRule } from './sweep-defaults.js';
 
-export type SweepLrRule = 'none' | 'linear' | 'sqrt' | 'tuned';
-export const sweepLrRules: readonly SweepLrRule[] = ['none', 'linear', 'sqrt', 'tuned'];
-
-/** Defaults of the sweep's own options, in one place. */
-export const SWEEP_DEFAULTS = Object.freeze({
-  seeds: 1,
-  lrRule: 'none' as SweepLrRule,
-  /** Learning rates tried per batch size under `tuned` (the same budget for every B). */
-  lrTrials: 5,
-  /** Ratio of neighbouring rates on the tuned grid. */
-  lrFactor: 2,
-  /** Rows drawn to measure B_simple at the start and end of each run. */
-  gnsSamples: 1024,
-  /** Validations per epoch at every B (0 = the training option evalEvery as given). */
-  evalsPerEpoch: 0,
-});
 
 export interface SweepOptions {
   /** Global batch sizes; 'full' = the whole training split. */

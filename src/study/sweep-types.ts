@@ -6,7 +6,7 @@
 import type { RunInfo, StepRecord, TrainLogger } from '../train/index.js';
 import type { Regime, ScalingFit } from './fit.js';
 import type { GnsPoint } from './metrics.js';
-import type { SweepLrRule } from './sweep-options.js';
+import type { SweepLrRule } from './sweep-defaults.js';
 import type { PlannedRun } from './sweep-plan.js';
 import type { Target } from './sweep-target.js';
 

@@ -11,7 +11,8 @@
  * timing: the threads engine runs it split over its workers, so leaving it out can only favour
  * the inline engine, and only where the two are close.
  */
-import { createEngine, type Engine, type EngineSetup, type StepPlan, type ThreadsEngineOptions } from '../engine/index.js';
+import { createEngine } from '../engine/create.js';
+import type { Engine, EngineSetup, StepPlan, ThreadsEngineOptions } from '../engine/index.js';
 
 /** The threads engine is chosen only at this speed-up over inline: a near tie keeps one thread (no dispatch, no barriers). */
 export const THREADS_MIN_SPEEDUP = 1.1;

@@ -9,7 +9,7 @@ import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import { validateAdaptiveOptions } from './adaptive/settings.js';
-import { batchNormModeOf, type BatchNormMode } from '../model/index.js';
+import { batchNormModeOf, type BatchNormMode } from '../model/op-base.js';
 
 export type ScheduleName = 'constant' | 'step' | 'cosine';
 export type MonitoredMetric = 'valLoss' | 'valAccuracy' | 'trainLoss' | 'trainAccuracy';

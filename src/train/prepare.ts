@@ -18,7 +18,7 @@ import {
   type Dataset,
   type Standardization,
 } from '../data/index.js';
-import { type Engine, type EngineSetup, type FaultInjection } from '../engine/index.js';
+import type { Engine, EngineSetup, FaultInjection } from '../engine/index.js';
 import type { ModelAbout } from '../io/index.js';
 import { modelAboutOf } from './about.js';
 import { ConfigError } from '../errors.js';
