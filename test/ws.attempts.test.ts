@@ -30,6 +30,8 @@ test('a step that fails on every attempt stops the run after maxAttempts with wo
   assert.match(first.text.join('\n'), /^dptrain: error: step 12 failed 8 times \(last: worker "crashy": .*\) — see the warnings above; the run stopped before applying this step \[dptrain\.engine\.workerFailed\]$/m);
   assert.equal(warnings.filter((w) => /cutting the connection at step 12/.test(w)).length, 8, 'one cut per attempt');
   assert.equal(first.messages(/^recomputing step 12 /).length, 7, first.log());
+  // Its only worker gone, the coordinator says it waits for one rather than "with 0 worker(s)".
+  assert.equal(first.messages(/^recomputing step 12 with 0 worker/).length, 0, first.log());
   // Nothing after step 12 was applied; the checkpoints up to step 10 are whole.
   assert.deepEqual(fs.readdirSync(ckpt).sort(), ['ckpt-000000005.safetensors', 'ckpt-000000010.safetensors']);
 

@@ -409,7 +409,8 @@ export class WsEngine implements Engine {
       if (attempt >= this.#options.maxAttempts) {
         throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);
       }
-      this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: this.#roster.members.length }, `recomputing step ${plan.step} with ${this.#roster.members.length} worker(s) (attempt ${attempt + 1})`);
+      const left = this.#roster.members.length;
+      this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: left }, `recomputing step ${plan.step} ${left > 0 ? `with ${left} worker(s)` : 'once a worker joins (none is left)'} (attempt ${attempt + 1})`);
     }
   }
 
