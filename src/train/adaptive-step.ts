@@ -4,6 +4,7 @@
  * Kept apart from loop.ts so that the loop reads the same with a fixed batch size.
  */
 import type { Range } from '../data/index.js';
+import { TrainError } from '../errors.js';
 import { learningRate } from '../optim/index.js';
 import { restoreAdaptiveState, saveAdaptiveState, type AdaptRecord } from './adaptive/index.js';
 import type { PreparedRun } from './prepare.js';
@@ -44,7 +45,7 @@ export function planAdaptiveStep(run: PreparedRun): AdaptiveStepPlan {
   if (record) reportChoice(run, record);
   const gain = adaptive.gain(a, state.gns);
   const scheduled = learningRate(run.peakLr, Math.floor(a.progress), run.schedule);
-  const undo = () => void Object.assign(a, restoreAdaptiveState(before, (what) => new Error(`the adaptive state saved before step ${at.step} does not restore (${what})`)));
+  const undo = () => void Object.assign(a, restoreAdaptiveState(before, (what) => new TrainError('adaptiveUndo', `the --batch-size auto state saved before step ${at.step} does not restore (${what})`)));
   return { ...adaptive.take(a), lr: gain * scheduled, gain, undo };
 }
 
