@@ -56,7 +56,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
     .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
     .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
-    .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1 (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
+    .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1; Ctrl-C ends the run there at the last finished step (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
     .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
