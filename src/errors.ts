@@ -96,10 +96,8 @@ export class Superseded extends EngineError {
  * before it, as at any step boundary.
  */
 export class StepNotRun extends EngineError {
-  readonly step: number;
   constructor(step: number) {
     super('stepNotRun', `step ${step} was not run: the run was interrupted while no worker was left to compute it`, { recoverable: true });
-    this.step = step;
   }
 }
 
