@@ -1,6 +1,8 @@
 // Output paths as a user types them (a user try): a single output file (predict --output, token
 // --out, evaluate --out) whose folder is missing or that names a directory is one line naming the
-// fix, before any work (report --out in a folder that takes no files: one line too); an output directory that cannot be made (under /proc, where Node's
+// fix, before any work (report --out in a folder that takes no files: one line too); an output file that
+// would replace the input, the model or a run's own files is refused (a user try: predict --output
+// over its --input, report --out over metrics.jsonl); an output directory that cannot be made (under /proc, where Node's
 // recursive mkdir loops forever, or below a file) is one line and exit 2, never a hang.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -57,6 +59,41 @@ describe('an output file whose folder is missing or that is a directory', () => 
     const r = runCli(['evaluate', model, '--out', 'a-file'], { cwd: dir });
     assert.match(oneLine(r, 2, 'dptrain.config.badOutDir'), /^dptrain: error: --out a-file cannot be created: .*a-file is a file, not a directory \(ENOTDIR\) — choose a writable directory/);
     assert.equal(r.stdout, '', 'the evaluation did not run');
+  });
+});
+
+describe('an output file that would replace the input, the model or a run\'s own files', () => {
+  test('predict --output naming --input (or a link to it) or the model: one line, exit 2, both files intact', () => {
+    const input = path.join(dir, 'same.csv');
+    fs.writeFileSync(input, '1,2,3,4\n');
+    fs.symlinkSync(input, path.join(dir, 'link.csv'));
+    const before = fs.readFileSync(model);
+    const cases: [string, RegExp][] = [
+      ['same.csv', /^dptrain: error: --output same\.csv is --input same\.csv, which the predictions would replace — write them to another file \[/],
+      ['link.csv', /^dptrain: error: --output link\.csv is --input same\.csv, which/],
+      [model, /^dptrain: error: --output .*final\.safetensors is the model .*final\.safetensors, which the predictions would replace/],
+    ];
+    for (const [output, pattern] of cases) {
+      const r = runCli(['predict', model, '--input', 'same.csv', '--output', output], { cwd: dir });
+      assert.match(oneLine(r, 2, 'dptrain.config.badOption'), pattern);
+    }
+    assert.equal(fs.readFileSync(input, 'utf8'), '1,2,3,4\n');
+    assert.deepEqual(fs.readFileSync(model), before);
+  });
+
+  test('report --out or --timeline naming a file that is not an earlier page or trace (the run\'s metrics.jsonl, its model): refused; an earlier page is replaced', () => {
+    const run = path.join(dir, 'run');
+    const metrics = fs.readFileSync(path.join(run, 'metrics.jsonl'));
+    for (const [flag, file] of [['--out', 'metrics.jsonl'], ['--out', 'final.safetensors'], ['--timeline', 'summary.json']]) {
+      const r = runCli(['report', 'run', flag, path.join('run', file)], { cwd: dir });
+      assert.match(oneLine(r, 2, 'dptrain.config.badOption'), new RegExp(`^dptrain: error: ${flag} run/${file.replace('.', '\\.')}: run/${file.replace('.', '\\.')} exists and is not an? (HTML page|trace written by --timeline), which would replace it — choose another file name, or remove it first \\[`));
+    }
+    assert.deepEqual(fs.readFileSync(path.join(run, 'metrics.jsonl')), metrics);
+    for (let i = 0; i < 2; i++) {
+      const r = runCli(['report', 'run', '--out', 'page.html'], { cwd: dir });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    assert.match(fs.readFileSync(path.join(dir, 'page.html'), 'utf8'), /^<!doctype html>/);
   });
 });
 

@@ -8,7 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { ConfigError, DataError } from '../errors.js';
 import type { OnBadRow, PredictSummary } from '../inference/index.js';
-import { outputFileProblem } from '../io/output-dir.js';
+import { outputFileProblem, sameFile } from '../io/output-dir.js';
 import { choices as trainChoices } from '../train/config.js';
 import type { KernelsChoice } from '../kernels/index.js';
 import { plural } from '../util/index.js';
@@ -44,6 +44,11 @@ export async function runPredict(file: string, flags: PredictFlags): Promise<Pre
   if (flags.output !== undefined && flags.output.trim() === '') throw new ConfigError('badOption', '--output must be a file name, e.g. --output predictions.csv (got "")');
   const problem = flags.output === undefined ? null : outputFileProblem(flags.output);
   if (problem !== null) throw new ConfigError('badOption', `--output ${flags.output}: ${problem}`);
+  for (const [what, given] of [['--input', flags.input], ['the model', file]] as const) {
+    if (flags.output !== undefined && sameFile(flags.output, given)) {
+      throw new ConfigError('badOption', `--output ${flags.output} is ${what} ${given}, which the predictions would replace — write them to another file`);
+    }
+  }
   const [{ predictStream }, { loadModel }] = await Promise.all([import('../inference/index.js'), import('../train/index.js')]);
   const model = await loadModel(file, { kernels: flags.kernels });
   for (const line of model.missing) logger.warn({ file }, line);

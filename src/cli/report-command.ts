@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { outputFileProblem } from '../io/output-dir.js';
+import { outputFileProblem, replacedFileProblem } from '../io/output-dir.js';
 
 export function registerReportCommand(program: Command): Command {
   return program
@@ -20,7 +20,7 @@ export async function runReport(dir: string, options: { out?: string; timeline?:
   for (const flag of ['out', 'timeline'] as const) {
     const file = options[flag];
     if (file !== undefined && file.trim() === '') throw new ConfigError('badOption', `--${flag} must be a file name, e.g. --${flag} ${flag === 'out' ? 'report.html' : 'timeline.json'} (got "")`);
-    const problem = file === undefined ? null : outputFileProblem(file);
+    const problem = file === undefined ? null : (outputFileProblem(file) ?? replacedFileProblem(file, REPLACEABLE[flag].ours, REPLACEABLE[flag].what));
     if (problem !== null) throw new ConfigError('badOption', `--${flag} ${file}: ${problem}`);
   }
   checkReportDir(dir);
@@ -33,6 +33,12 @@ export async function runReport(dir: string, options: { out?: string; timeline?:
   process.stdout.write(`wrote ${file} (${page.kind} report, ${page.charts.length} charts)\n`);
   return file;
 }
+
+/** What an existing --out or --timeline file may hold to be replaced: an earlier page or trace, never a run's own files. */
+const REPLACEABLE = {
+  out: { ours: /^\s*<!doctype html>/i, what: 'an HTML page' },
+  timeline: { ours: /^\{"displayTimeUnit"/, what: 'a trace written by --timeline' },
+};
 
 const EXPECTED = 'dptrain report takes the --out directory of `dptrain train --out DIR` (metrics.jsonl) or `dptrain sweep --out DIR` (results.json)';
 

@@ -15,5 +15,5 @@ export {
   type TensorEntry,
 } from './safetensors.js';
 export { writeFileAtomic } from './atomic-write.js';
-export { makeOutputDir, outputFileProblem } from './output-dir.js';
+export { makeOutputDir, outputFileProblem, replacedFileProblem, sameFile } from './output-dir.js';
 export { ABOUT_KEY, ABOUT_VERSION, encodeModelAbout, decodeModelAbout, type ModelAbout } from './model-about.js';

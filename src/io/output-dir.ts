@@ -3,7 +3,7 @@
  * by level, parent first, with a one-line ConfigError naming the flag and the reason when that
  * fails; files (`--output`, `report --out`) checked before any work is done.
  */
-import { constants, statSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, statSync } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -83,4 +83,34 @@ export function outputFileProblem(file: string): string | null {
   if (!statSync(folder, { throwIfNoEntry: false })?.isDirectory()) return `the folder ${folder} does not exist — create it, or write the file elsewhere`;
   if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) return `${file} is a directory — give a file name, e.g. ${join(file, 'out')}`;
   return null;
+}
+
+/** Whether `a` and `b` name the same existing file, through symbolic or hard links too. */
+export function sameFile(a: string, b: string): boolean {
+  const x = statSync(a, { throwIfNoEntry: false });
+  const y = statSync(b, { throwIfNoEntry: false });
+  return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+}
+
+/**
+ * Why an output `file` that exists must not be replaced, or null: an existing file whose first
+ * bytes do not match `ours` (what this output starts with, e.g. `<!doctype html>`) holds
+ * something else (a run's metrics.jsonl, its model, the user's data), which a write would lose.
+ */
+export function replacedFileProblem(file: string, ours: RegExp, what: string): string | null {
+  if (!statSync(file, { throwIfNoEntry: false })?.isFile()) return null;
+  const head = Buffer.alloc(64);
+  let length = 0;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      length = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null; // unreadable: the write itself says why
+  }
+  if (length === 0 || ours.test(head.subarray(0, length).toString('latin1'))) return null;
+  return `${file} exists and is not ${what}, which would replace it — choose another file name, or remove it first`;
 }
