@@ -103,7 +103,7 @@ test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', async (
   assert.match(table.stdout, /mse +\d\.\d{6}\n +rmse +\d\.\d{6}\n +mae +\d\.\d{6}\n +r2 +0\.9\d+/);
 });
 
-test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, a corrupt or foreign file', async () => {
+test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, no label column, a corrupt or foreign file; an extra id column is left out', async () => {
   const dir = tempDir('dptrain-evaluate-bad-');
   const csv = writeFlowersCsv(dir);
   const out = path.join(dir, 'run');
@@ -131,9 +131,17 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   const [head, ...rows] = fs.readFileSync(csv, 'utf8').trim().split('\n').map((l) => l.split(','));
   const order = [4, 3, 2, 1, 0];
   fs.writeFileSync(reordered, [head, ...rows].map((r) => order.map((j) => r[j]).join(',')).join('\n') + '\n');
-  const [a, b] = await Promise.all([
+  // An id column in front (a user try: refused before, where predict ignores it) is left out, named in a warning.
+  const withId = path.join(dir, 'with-id.csv');
+  fs.writeFileSync(withId, [['id', ...head], ...rows.map((r, i) => [String(i), ...r])].map((r) => r.join(',')).join('\n') + '\n');
+  // Without the label column: the loader's fallback (the last column) would make petal_width the label.
+  const unlabelled = path.join(dir, 'unlabelled.csv');
+  fs.writeFileSync(unlabelled, [head, ...rows].map((r) => r.slice(0, 4).join(',')).join('\n') + '\n');
+  const [a, b, c] = await Promise.all([
     runCliAsync(['evaluate', model, '--dataset', `csv:${csv}`, '--json']),
     runCliAsync(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']),
+    runCliAsync(['evaluate', model, '--dataset', `csv:${withId}`, '--json']),
+    oneLine(['evaluate', model, '--dataset', `csv:${unlabelled}`], 'dptrain.data.labelColumnMissing', /^dptrain: error: dataset csv:.*unlabelled\.csv has no column "species", the label .* was trained to predict \(columns: "sepal_length", "sepal_width", "petal_length", "petal_width"\) — add the true values as a column "species" to evaluate, or use dptrain predict for rows without labels \[/),
     // A dataset with other columns: both sides named.
     oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/),
     // Another model's data (the digits for a flowers model).
@@ -147,6 +155,9 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   ]);
   assert.equal(JSON.parse(a.stdout).accuracy, JSON.parse(b.stdout).accuracy);
   assert.deepEqual(JSON.parse(a.stdout).confusion, JSON.parse(b.stdout).confusion);
+  assert.equal(c.status, 0, c.stderr);
+  assert.deepEqual(JSON.parse(c.stdout).confusion, JSON.parse(a.stdout).confusion);
+  assert.match(c.stderr, /WARN: dataset csv:.*with-id\.csv: ignoring the columns "id" \(not features of the model\)/);
 });
 
 let separableRun: { dir: string; model: string } | null = null;

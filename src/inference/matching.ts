@@ -3,7 +3,7 @@
  * have names: reordered to the model's order), the same task and outputs, the labels mapped to the
  * model's class indices by name, and the training preprocessing (standardization) applied. A
  * dataset that does not fit is refused naming both sides (DataError `featuresMismatch`,
- * `classesMismatch`, `taskMismatch`).
+ * `labelColumnMissing`, `classesMismatch`, `taskMismatch`).
  */
 import { applyStandardization, createDataset, type Dataset, type Standardization } from '../data/index.js';
 import { DataError } from '../errors.js';
@@ -26,13 +26,33 @@ export function standardizationOf(about: ModelAbout | null): Standardization | n
   return s ? { mean: Float32Array.from(s.mean), std: Float32Array.from(s.std) } : null;
 }
 
-/** `data` as the model takes it: columns in the model's order, labels as its class indices, standardized. */
-export function fitDataToModel(model: ModelShape, data: Dataset): Dataset {
+/**
+ * `data` as the model takes it: columns in the model's order, labels as its class indices,
+ * standardized. Named columns the model does not take (an id) are left out, each named through
+ * `onWarning`, as predict does.
+ */
+export function fitDataToModel(model: ModelShape, data: Dataset, onWarning?: (message: string) => void): Dataset {
+  checkLabelColumn(model, data);
   checkTask(model, data);
-  const ordered = reorderFeatures(model, data);
+  const ordered = reorderFeatures(model, data, onWarning);
   const labelled = model.task === 'classification' ? mapClasses(model, ordered) : ordered;
   const stats = standardizationOf(model.about);
   return stats ? applyStandardization(labelled, stats) : labelled;
+}
+
+/**
+ * A CSV without the label column the model was trained with: the loader fell back to another
+ * column (one of the model's features) as the label, and the features would then look short.
+ */
+function checkLabelColumn(model: ModelShape, data: Dataset): void {
+  const label = model.about?.labelColumn?.name;
+  const taken = data.labelColumn?.name;
+  if (label === undefined || taken === undefined || taken === label || !data.featureNames) return;
+  if (!(model.about?.featureNames ?? []).includes(taken)) return;
+  throw new DataError(
+    'labelColumnMissing',
+    `dataset ${data.spec} has no column ${JSON.stringify(label)}, the label ${model.name} was trained to predict (columns: ${listNames([...data.featureNames, taken])}) — add the true values as a column ${JSON.stringify(label)} to evaluate, or use dptrain predict for rows without labels`,
+  );
 }
 
 function checkTask(model: ModelShape, data: Dataset): void {
@@ -46,26 +66,28 @@ function checkTask(model: ModelShape, data: Dataset): void {
 }
 
 /** Features in the model's order: by name when both have names, else by position with equal counts and shapes. */
-function reorderFeatures(model: ModelShape, data: Dataset): Dataset {
+function reorderFeatures(model: ModelShape, data: Dataset, onWarning?: (message: string) => void): Dataset {
   const wanted = model.about?.featureNames ?? null;
   const have = data.featureNames ?? null;
   if (wanted && have) {
     const index = new Map(have.map((name, j) => [name, j]));
     const missing = wanted.filter((name) => !index.has(name));
     const extra = have.filter((name) => !wanted.includes(name));
-    if (missing.length > 0 || extra.length > 0) {
+    if (missing.length > 0) {
       throw new DataError(
         'featuresMismatch',
-        `dataset ${data.spec} has the features ${listNames(have)} but ${model.name} takes ${listNames(wanted)}` +
-          `${missing.length > 0 ? `; missing: ${listNames(missing)}` : ''}${extra.length > 0 ? `; not in the model: ${listNames(extra)}` : ''} — use data with the model's columns`,
+        `dataset ${data.spec} has the features ${listNames(have)} but ${model.name} takes ${listNames(wanted)}; missing: ${listNames(missing)}${extra.length > 0 ? `; not in the model: ${listNames(extra)}` : ''} — use data with the model's columns`,
       );
     }
-    if (wanted.every((name, j) => have[j] === name)) return data;
+    if (extra.length > 0) onWarning?.(`dataset ${data.spec}: ignoring the columns ${listNames(extra)} (not features of the model)`);
+    if (extra.length === 0 && wanted.every((name, j) => have[j] === name)) return data;
     const order = wanted.map((name) => index.get(name)!);
-    const d = data.inputDim;
-    const x = new Float32Array(data.x.length);
-    for (let i = 0; i < data.n; i++) for (let j = 0; j < d; j++) x[i * d + j] = data.x[i * d + order[j]];
-    return Object.freeze({ ...data, x, featureNames: Object.freeze(wanted.slice()) });
+    const from = data.inputDim;
+    const d = wanted.length;
+    const x = new Float32Array(data.n * d);
+    for (let i = 0; i < data.n; i++) for (let j = 0; j < d; j++) x[i * d + j] = data.x[i * from + order[j]];
+    const { sampleShape: _flat, ...rest } = data;
+    return Object.freeze({ ...rest, inputDim: d, x, featureNames: Object.freeze(wanted.slice()) });
   }
   const dataShape = data.sampleShape ?? [data.inputDim];
   const sameShape = dataShape.length === 1 || model.inputShape.length === 1 || dataShape.join('x') === model.inputShape.join('x');

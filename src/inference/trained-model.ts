@@ -36,6 +36,8 @@ export interface EvaluateOptions {
   kernels?: KernelsChoice;
   /** Rows computed at once per worker (default: the model's). */
   microBatch?: number;
+  /** Told what the data holds that the model does not take (columns left out). */
+  onWarning?: (message: string) => void;
 }
 
 export type Evaluation = EvaluationMetrics & {
@@ -193,7 +195,7 @@ export class TrainedModel {
     const loaded = typeof data === 'string' ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name }) : data;
     const part = options.part ?? 'all';
     const chosen = part === 'all' ? loaded : this.splitPart(loaded, part);
-    const fitted = fitDataToModel(this.shape, chosen);
+    const fitted = fitDataToModel(this.shape, chosen, options.onWarning);
     const kind = options.engine ?? 'threads';
     const workers = kind === 'inline' ? 1 : Math.max(1, Math.min(options.workers ?? os.availableParallelism(), Math.max(1, fitted.n)));
     const engine = await createEngine(
