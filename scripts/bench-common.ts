@@ -124,11 +124,16 @@ export async function measureEngine(
 /** Parses `--name value` flags of a script with defaults; unknown flags are an error. */
 export function scriptFlags<T extends Record<string, string>>(argv: string[], defaults: T): T {
   const flags: Record<string, string> = { ...defaults };
+  const takes = `this benchmark takes ${Object.entries(defaults).map(([k, v]) => `--${k} (default ${v === '' ? 'none' : v})`).join(', ')}`;
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
+    if (argv[i] === '--help' || argv[i] === '-h') {
+      process.stdout.write(`${takes[0].toUpperCase()}${takes.slice(1)} (docs/benchmarks.md)\n`);
+      process.exit(0);
+    }
     if (!argv[i].startsWith('--') || !(key in defaults)) {
       // An entry point: a clear line and exit 2, as the dptrain command does for a wrong flag.
-      process.stderr.write(`unknown argument ${argv[i]}; this benchmark takes ${Object.entries(defaults).map(([k, v]) => `--${k} (default ${v === '' ? 'none' : v})`).join(', ')}\n`);
+      process.stderr.write(`unknown argument ${argv[i]}; ${takes}\n`);
       process.exit(2);
     }
     flags[key] = argv[++i] ?? '';

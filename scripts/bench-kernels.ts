@@ -22,7 +22,7 @@ import { loadDataset, epochPermutation, type Dataset } from '../src/data/index.j
 import { createWasmKernels, jsKernels, loadKernels, type KernelBuffer, type Kernels } from '../src/kernels/index.js';
 import { Model, parseModelSpec, initParams } from '../src/model/index.js';
 import { createOptimizer, defaultOptimizerConfig } from '../src/optim/index.js';
-import { blasLine, unsetOpenblasEnv } from './bench-common.js';
+import { badFlagValue, blasLine, unsetOpenblasEnv } from './bench-common.js';
 
 interface Options {
   runs: number;
@@ -32,6 +32,8 @@ interface Options {
   sets: string[];
   keepOpenblasEnv: boolean;
 }
+
+const TAKES = 'takes --runs N (default 3), --seconds S (default 5), --only kernels|e2e|copies, --quick, --sets js,wasm,blas (default all three), --keep-openblas-env';
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { runs: 3, seconds: 5, only: null, quick: false, sets: ['js', 'wasm', 'blas'], keepOpenblasEnv: false };
@@ -43,14 +45,17 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--quick') o.quick = true;
     else if (a === '--sets') o.sets = String(argv[++i]).split(',');
     else if (a === '--keep-openblas-env') o.keepOpenblasEnv = true;
-    else {
-      process.stderr.write(`unknown option ${a}; this benchmark takes --runs N, --seconds S, --only kernels|e2e|copies, --quick, --sets js,wasm,blas, --keep-openblas-env\n`);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`This benchmark ${TAKES} (docs/benchmarks.md)\n`);
+      process.exit(0);
+    } else {
+      process.stderr.write(`unknown option ${a}; this benchmark ${TAKES}\n`);
       process.exit(2);
     }
   }
   if (o.quick) o.seconds = Math.min(o.seconds, 1);
-  if (!(Number.isInteger(o.runs) && o.runs >= 1)) throw new Error('--runs must be a positive integer');
-  if (!(o.seconds > 0)) throw new Error('--seconds must be > 0');
+  if (!(Number.isInteger(o.runs) && o.runs >= 1)) badFlagValue(`--runs must be a positive integer (got ${o.runs})`);
+  if (!(o.seconds > 0)) badFlagValue(`--seconds must be > 0 (got ${o.seconds})`);
   return o;
 }
 

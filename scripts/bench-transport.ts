@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Codec, connect, defineMessages, f, listen, type Connection } from '../src/transport/index.js';
 import { median } from '../src/util/index.js';
+import { badFlagValue, scriptFlags } from './bench-common.js';
 
 const W2_PARAMS = 1_863_690;
 const FRAME_BYTES = W2_PARAMS * 4;
@@ -23,10 +24,6 @@ const dims = { params: W2_PARAMS };
 const script = fileURLToPath(import.meta.url);
 
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : Number(process.argv[i + 1]);
-}
 
 // ---- the two ends, each run in its own process ----
 
@@ -163,8 +160,11 @@ function codecTimes(runs: number): { encodeMs: number; decodeMs: number } {
 }
 
 async function main(): Promise<void> {
-  const frames = flag('frames', 64);
-  const runs = flag('runs', 3);
+  const flags = scriptFlags(process.argv.slice(2), { frames: '64', runs: '3' });
+  const [frames, runs] = [Number(flags.frames), Number(flags.runs)];
+  for (const [name, value] of [['--frames', frames], ['--runs', runs]] as const) {
+    if (!(Number.isInteger(value) && value >= 1)) badFlagValue(`${name} must be a positive integer (got ${flags[name.slice(2) as 'frames' | 'runs']})`);
+  }
   const require = createRequire(import.meta.url);
   let bufferutil = 'not installed';
   try {

@@ -31,6 +31,8 @@ test('an unknown option is one dptrain error line that suggests the right flag a
 test('an unknown command, a missing argument, a missing value, a bad choice and an extra argument are each one line with exit 2', () => {
   expectOneLine(['trian'], /unknown command 'trian' \(did you mean train\?\) — see dptrain --help/, 'dptrain.cli.unknownCommand');
   expectOneLine(['report'], /missing required argument 'dir' — see dptrain report --help/, 'dptrain.cli.missingArgument');
+  // A subcommand's help is named with its parent (it said `dptrain fetch --help`, a user try).
+  expectOneLine(['data', 'fetch'], /missing required argument 'name' — see dptrain data fetch --help/, 'dptrain.cli.missingArgument');
   expectOneLine(['train', '--optimizer'], /option '--optimizer <name>' argument missing/, 'dptrain.cli.missingValue');
   expectOneLine(['train', '--log-format', 'xml'], /argument 'xml' is invalid\. Allowed choices are pretty, json — see dptrain train --help/, 'dptrain.cli.badChoice');
   expectOneLine(['report', 'a', 'b'], /too many arguments for 'report'/, 'dptrain.cli.tooManyArguments');

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError, UsageError } from '../errors.js';
 
 /** Suite name → the compiled script and what it measures. */
 export const benchSuites = {
@@ -27,19 +27,25 @@ export function registerBenchCommand(program: Command): Command {
   return program
     .command('bench')
     .description('run a benchmark suite (docs/benchmarks.md); its flags follow the suite name')
-    .argument('[suite]', `one of ${Object.keys(benchSuites).join(', ')}`, 'engine')
-    .argument('[flags...]', "the suite's own flags, e.g. --runs 5")
+    .argument('[suite]', `one of ${Object.keys(benchSuites).join(', ')}`)
+    .argument('[flags...]', "the suite's own flags, e.g. --runs 5; `dptrain bench SUITE --help` lists them")
     .allowUnknownOption()
-    .helpOption('-h, --help')
-    .addHelpText('after', `\nSuites:\n${list}\n\nExamples:\n  dptrain bench engine --runs 5 --workloads W1,W2\n  dptrain bench allreduce --sections loopback --workers 2`)
+    // --help after the suite's name is the suite's (its flags); before it, this command's.
+    .helpOption(false)
+    .addHelpText('after', `\nSuites:\n${list}\n\nExamples:\n  dptrain bench engine --help\n  dptrain bench engine --runs 5 --workloads W1,W2\n  dptrain bench allreduce --sections loopback --workers 2`)
     .exitOverride()
-    .action(async (suite: string, flags: string[]) => {
+    .action(async (suite: string | undefined, flags: string[], _options: unknown, command: Command) => {
+      if (suite === '--help' || suite === '-h') return command.help();
       process.exitCode = await runBench(suite, flags);
     });
 }
 
 /** Runs one suite to completion with stdio inherited; resolves to its exit code. */
-export function runBench(suite: string, flags: readonly string[]): Promise<number> {
+export function runBench(suite: string | undefined, flags: readonly string[]): Promise<number> {
+  // No default suite: the engine suite alone runs for minutes, which a bare `dptrain bench` should not start.
+  if (suite === undefined) {
+    throw new UsageError('missingArgument', `choose a benchmark suite: dptrain bench ${Object.keys(benchSuites).join('|')} (dptrain bench --help says what each measures)`);
+  }
   if (!Object.hasOwn(benchSuites, suite)) {
     throw new ConfigError('badOption', `unknown benchmark suite "${suite}" — choose one of ${Object.keys(benchSuites).join(', ')}`);
   }

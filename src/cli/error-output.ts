@@ -45,8 +45,14 @@ export function usageErrorFrom(error: CommanderError, command: Command): Error {
   if (error.exitCode === 0 || error.code === 'commander.help') return error;
   const problem = (USAGE_CODES[error.code] ?? 'dptrain.cli.badCommandLine').slice('dptrain.cli.'.length);
   const text = error.message.replace(/^error: /, '').replace(/\.\s*$/, '').replace(/\s*\n\s*/g, ' ').replace(/\(Did you mean/, '(did you mean').trim();
-  const path = command.parent ? `dptrain ${command.name()}` : 'dptrain';
-  return new UsageError(problem, `${text} — see ${path} --help`, { cause: error });
+  return new UsageError(problem, `${text} — see ${commandPath(command)} --help`, { cause: error });
+}
+
+/** `dptrain data fetch` for the fetch subcommand: every level's name, root first. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return ['dptrain', ...names].join(' ');
 }
 
 /** Writes one error line in the given format. */
