@@ -38,11 +38,11 @@ describe('dptrain inspect of something that is not a safetensors file', () => {
     }
   });
 
-  test('a directory: says it is a directory and which files to pass', () => {
+  test('a directory: says it is a directory and which files to pass (a mistake in the command: exit 2)', () => {
     const run = path.join(dir, 'run');
     fs.mkdirSync(run);
-    const line = oneLine(runCli(['inspect', run]), 1, 'dptrain.format.notAFile');
-    assert.match(line, /run is a directory, not a safetensors file — pass a file such as .*run\/final\.safetensors/);
+    const line = oneLine(runCli(['inspect', run]), 2, 'dptrain.config.inspectNotAFile');
+    assert.match(line, /run is a directory — give a file such as .*run\/final\.safetensors or a ckpt-<step>\.safetensors \(it holds no \.safetensors file\)/);
   });
 });
 

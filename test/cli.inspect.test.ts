@@ -7,8 +7,8 @@ import { CHECKPOINT_FORMAT_VERSION, CheckpointStore } from '../src/train/index.j
 import { SAMPLE_DATASET_HASH, SAMPLE_NUM_PARAMS, sampleCheckpoint } from './fixtures/checkpoints.js';
 import { runCli, tempDir, type CliResult } from './helpers.js';
 
-function assertOneErrorLine(result: CliResult, code: string, pattern: RegExp): void {
-  assert.equal(result.status, 1, `exit status: ${result.stderr}`);
+function assertOneErrorLine(result: CliResult, code: string, pattern: RegExp, status = 1): void {
+  assert.equal(result.status, status, `exit status: ${result.stderr}`);
   assert.equal(result.stdout, '');
   const lines = result.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, `one line: ${result.stderr}`);
@@ -117,11 +117,17 @@ describe('dptrain inspect', () => {
     assertOneErrorLine(runCli(['inspect', file]), 'dptrain.format.checkpointTruncated', /truncated\.safetensors is truncated/);
   });
 
-  test('a file that is not safetensors, and a missing file: one line naming the problem, exit 1', () => {
+  test('a file that is not safetensors: one line naming what it is, exit 1', () => {
     const text = path.join(dir, 'notes.txt');
     fs.writeFileSync(text, 'these are my notes, not tensors\n');
     assertOneErrorLine(runCli(['inspect', text]), 'dptrain.format.notSafetensors', /notes\.txt: not a safetensors file: it is text \(first line "these are my notes, not tensors"\)/);
+  });
+
+  test('a missing path or a directory is a mistake in the command: one line naming the fix, exit 2', () => {
     const missing = path.join(dir, 'nope.safetensors');
-    assertOneErrorLine(runCli(['inspect', missing]), 'dptrain.format.fileNotFound', /nope\.safetensors: no such file/);
+    assertOneErrorLine(runCli(['inspect', missing]), 'dptrain.config.inspectFileNotFound', /nope\.safetensors: no such file \(relative paths start at .*\) — give a checkpoint \(ckpt-\*\.safetensors\) or a final\.safetensors/, 2);
+    const run = fs.mkdtempSync(path.join(dir, 'run-'));
+    fs.copyFileSync(checkpoint, path.join(run, 'final.safetensors'));
+    assertOneErrorLine(runCli(['inspect', run]), 'dptrain.config.inspectNotAFile', new RegExp(`is a directory — give one of its files, e\\.g\\. dptrain inspect ${run.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/final\\.safetensors`), 2);
   });
 });

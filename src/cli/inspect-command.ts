@@ -2,7 +2,10 @@
  * `dptrain inspect FILE [--json]`: what a checkpoint or parameters file holds, verified (checksum,
  * meta fields, tensors against the model). A damaged file is one error line and exit 1 (main.ts).
  */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { ConfigError } from '../errors.js';
 import type { SafetensorsContents, TensorInfo } from '../train/index.js';
 import { ABOUT_KEY, decodeModelAbout, type ModelAbout } from '../io/model-about.js';
 
@@ -23,12 +26,30 @@ export function registerInspectCommand(program: Command): Command {
 }
 
 export async function runInspect(file: string, options: { json?: boolean } = {}): Promise<SafetensorsContents> {
+  checkInspectPath(file);
   const { inspectSafetensors, readSafetensorsFile } = await import('../train/checkpoint.js');
   const contents = inspectSafetensors(await readSafetensorsFile(file), file);
   process.stdout.write(options.json ? JSON.stringify(asJson(file, contents), null, 2) + '\n' : asText(file, contents));
   return contents;
 }
 
+
+/**
+ * A path that names no file is a mistake in the command (exit 2), not a damaged file (exit 1):
+ * a directory is answered with the file in it to inspect.
+ */
+function checkInspectPath(file: string): void {
+  const found = statSync(file, { throwIfNoEntry: false });
+  if (found === undefined) {
+    throw new ConfigError('inspectFileNotFound', `${file}: no such file (relative paths start at ${process.cwd()}) — give a checkpoint (ckpt-*.safetensors) or a final.safetensors`);
+  }
+  if (found.isDirectory()) {
+    const names = readdirSync(file).filter((name) => name.endsWith('.safetensors')).sort();
+    const pick = names.includes('final.safetensors') ? 'final.safetensors' : names.at(-1);
+    const hint = pick ? `give one of its files, e.g. dptrain inspect ${path.join(file, pick)}` : `give a file such as ${path.join(file, 'final.safetensors')} or a ckpt-<step>.safetensors (it holds no .safetensors file)`;
+    throw new ConfigError('inspectNotAFile', `${file} is a directory — ${hint}`);
+  }
+}
 
 function asJson(file: string, contents: SafetensorsContents): object {
   if (contents.kind === 'parameters') {
