@@ -2,6 +2,8 @@
 // line), the delimiter is detected (`,` `;` tab) or set with ?delimiter=, a label/target column is
 // found by name wherever it is, and missing cells are named as missing (line and column).
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -66,6 +68,25 @@ describe('CSV encoding', () => {
     assert.ok(performance.now() - started < 1000, `${(performance.now() - started).toFixed(0)} ms`);
   });
 
+  test('a device or pipe (no size) is read in chunks and checked as a file is: /dev/zero refused at once, a FIFO read whole', async () => {
+    // A user try: csv:/dev/urandom grew to 15 GB, unchecked, since a device's size reads as 0.
+    const started = performance.now();
+    await refused('csv:/dev/zero', 'badCsvEncoding', /NUL byte at byte offset 0 \(line 1\)/);
+    await refused('csv:/dev/urandom', 'badCsvEncoding', /NUL byte at byte offset \d+/);
+    assert.ok(performance.now() - started < 1000, `${(performance.now() - started).toFixed(0)} ms`);
+    const fifo = path.join(dir, 'rows.fifo');
+    const made = spawnSync('mkfifo', [fifo]);
+    if (made.status !== 0) return; // no mkfifo: the devices above still ran
+    const rows = ['a,b,label', ...SAMPLES.map((r) => r.join(','))].join('\n') + '\n';
+    // Another process writes the FIFO: the loader's reads block this thread until its end.
+    const source = csv(rows);
+    const writer = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', source, fifo], { stdio: 'ignore' });
+    const ds = await loadDataset(`csv:${fifo}`);
+    await once(writer, 'exit');
+    assert.equal(ds.n, SAMPLES.length);
+    assert.deepEqual(Array.from(ds.x.subarray(0, 4)), [0, 0, 0.1, 0.25].map(Math.fround));
+  });
+
   test('a UTF-8 byte-order mark is dropped: the first column keeps its name', async () => {
     const ds = await loadDataset(`csv:${csv('\ufefflabel,a,b\n1,0.5,2\n0,1.5,3\n')}`);
     assert.deepEqual(Array.from(ds.y), [1, 0]);
@@ -83,8 +104,14 @@ describe('CSV delimiter', () => {
     }
   });
 
-  test('a ";" file with decimal commas is split on ";" (and the commas are then named as not numbers)', async () => {
-    await refused(`csv:${csv('a;b;label\n1,5;2;0\n3,25;4;1\n')}`, 'badCsvRow', /line 2, column "a" \(1\): field "1,5" is not a number/);
+  test('a ";" file with decimal commas is split on ";" (and the commas are then named as not numbers, with the fix)', async () => {
+    await refused(`csv:${csv('a;b;label\n1,5;2;0\n3,25;4;1\n')}`, 'badCsvRow', /line 2, column "a" \(1\): field "1,5" is not a number — decimal commas are not read: write 1\.5 \(export the file with "\." as the decimal separator\)$/);
+  });
+
+  test('a text cell names the fix: drop or encode the column, or a header given ?header=no', async () => {
+    await refused(`csv:${csv('id,x1,target\nr0,1,0\nr1,2,1\n')}`, 'badCsvRow', /line 2, column "id" \(1\): field "r0" is not a number — features must be numbers: drop the column "id" \(an id or text\), encode it as numbers, or make it the label with \?label=id$/);
+    await refused(`csv:${csv('x1,x2,label\n1,2,0\n2,3,1\n')}?header=no`, 'badCsvRow', /line 1, column 1: field "x1" is not a number — if line 1 is a header, drop \?header=no; otherwise features must be numbers: drop column 1/);
+    await refused(`csv:${csv('x1,x2,label\n1,2,0\nx1,x2,label\n2,3,1\n')}`, 'badCsvRow', /line 3, column "x1" \(1\): field "x1" is not a number — this line repeats the header: remove it$/);
   });
 
   test('?delimiter= overrides the detection (";" "tab" "," "|")', async () => {
@@ -115,6 +142,12 @@ describe('CSV label column and missing cells', () => {
     assert.deepEqual(Array.from(last.y), [1, 0]);
     const byOption = await loadDataset(`csv:${csv('f1,Kind,f2\n0.5,1,7\n1.5,0,8\n')}?label=kind`);
     assert.deepEqual(Array.from(byOption.y), [1, 0]);
+  });
+
+  test('both a label and a target column: refused, naming them and ?label= (either guess would train on the other)', async () => {
+    await refused(`csv:${csv('label,x1,target\n0,1,0\n1,2,10\n')}`, 'ambiguousLabelColumn', /has the columns "label" and "target", and either could be the label — name it with \?label=NAME/);
+    const chosen = await loadDataset(`csv:${csv('label,x1,target\n0,1,0\n1,2,10\n')}?label=label`);
+    assert.deepEqual(Array.from(chosen.x), [1, 0, 2, 10]);
   });
 
   test('an empty cell or an NA marker is missingCsvValue, naming line and column', async () => {

@@ -50,6 +50,25 @@ describe('splitDataset', () => {
     assert.throws(() => splitDataset(ds, 0.01, 0), { code: 'dptrain.data.badValSplit', message: /leaves no validation samples/ });
     assert.throws(() => splitDataset(ds, 0.99, 0), { code: 'dptrain.data.badValSplit', message: /leaves no training samples/ });
   });
+
+  test('the range a refused fraction names works at both ends (a user try was told "between 1.0 and 0.0" for one sample)', () => {
+    assert.throws(() => splitDataset(tagged(1), 0.1, 0), { message: /of 1 sample leaves no validation samples — one sample cannot be split: use --val-split 0 \(no validation\)$/ });
+    assert.throws(() => splitDataset(tagged(2), 0.1, 0), { message: / — use --val-split 0\.5, or 0 for no validation$/ });
+    for (const n of [3, 7, 10, 999, 10_000]) {
+      let message = '';
+      try {
+        splitDataset(tagged(n), 1e-9, 0);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      const [, low, high] = /use a fraction from ([\d.]+) to ([\d.]+), or 0 for no validation$/.exec(message) ?? assert.fail(message);
+      for (const f of [Number(low), Number(high)]) {
+        const { train, val } = splitDataset(tagged(n), f, 0);
+        assert.ok(train.n >= 1 && val !== null && val.n >= 1, `n ${n}, --val-split ${f}`);
+      }
+      assert.ok(Number(high) < 1, `n ${n}: ${high}`);
+    }
+  });
 });
 
 describe('standardization', () => {

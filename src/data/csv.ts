@@ -91,6 +91,8 @@ function readCsvFile(path: string): Uint8Array {
     if (stats.size > CSV_MAX_BYTES) {
       throw new DataError('tooLarge', `${path} holds ${stats.size} bytes; a CSV file is read as one string of at most ${CSV_MAX_BYTES} bytes (about 512 MiB) — split it, or convert it to IDX files`);
     }
+    // A pipe or device (csv:<(zcat f.gz), /dev/stdin) has no size: read it in chunks, as far as the limit.
+    if (!stats.isFile()) return readStream(fd, path);
     const head = Buffer.alloc(Math.min(stats.size, 65536));
     readSync(fd, head, 0, head.length, 0);
     refuseNonText(head, path);
@@ -98,6 +100,24 @@ function readCsvFile(path: string): Uint8Array {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A CSV from a file without a size, its first 64 KiB checked as a file's are, at most CSV_MAX_BYTES read. */
+function readStream(fd: number, path: string): Uint8Array {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.alloc(65536);
+    const got = readSync(fd, chunk, 0, chunk.length, null);
+    if (got === 0) break;
+    if (total === 0) refuseNonText(chunk.subarray(0, got), path);
+    total += got;
+    if (total > CSV_MAX_BYTES) {
+      throw new DataError('tooLarge', `${path} gives more than ${CSV_MAX_BYTES} bytes; a CSV file is read as one string of at most ${CSV_MAX_BYTES} bytes (about 512 MiB) — split it, or convert it to IDX files`);
+    }
+    chunks.push(chunk.subarray(0, got));
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /**
@@ -148,7 +168,7 @@ export function csvDataset(bytes: Uint8Array, path: string, options: CsvOptions,
     let k = i * inputDim;
     for (let j = 0; j < width; j++) {
       if (j === labelColumn) continue;
-      x[k++] = numberAt(fields[j], { path, line, column: j, names });
+      x[k++] = numberAt(fields[j], { path, line, column: j, names, headerForcedOff: headerOption === 'no' });
     }
   }
 
@@ -243,8 +263,12 @@ function findLabelColumn(labelOption: string | undefined, names: readonly string
   if (labelOption === undefined) {
     const recorded = hasHeader && recordedLabel !== undefined ? names.indexOf(recordedLabel) : -1;
     if (recorded >= 0) return recorded;
-    const named = hasHeader ? lowerNames.findIndex((name) => name === 'label' || name === 'target') : -1;
-    return named >= 0 ? named : width - 1;
+    const named = hasHeader ? lowerNames.flatMap((name, j) => (name === 'label' || name === 'target' ? [j] : [])) : [];
+    if (named.length > 1) {
+      // Either guess would train on the other: a target column derived from a label leaks it into the features.
+      throw new DataError('ambiguousLabelColumn', `${path} has the columns ${named.map((j) => JSON.stringify(names[j])).join(' and ')}, and either could be the label — name it with ?label=NAME (the other is then a feature: drop it if it is derived from the label)`);
+    }
+    return named.length === 1 ? named[0] : width - 1;
   }
   const exact = hasHeader ? names.indexOf(labelOption.trim()) : -1;
   const byName = exact >= 0 || !hasHeader ? exact : lowerNames.indexOf(labelOption.trim().toLowerCase());
@@ -310,6 +334,27 @@ function labelsOf(
   return { y, task, numClasses };
 }
 
+/** What to do about a feature cell that is not a number, from what it looks like. */
+/** Where a cell is, for messages; headerForcedOff: ?header=no was given (line 1 may be a header after all). */
+interface CellAt {
+  path: string;
+  line: number;
+  column: number;
+  names: string[];
+  headerForcedOff?: boolean;
+}
+
+function notNumberFix(field: string, at: CellAt): string {
+  const trimmed = field.trim();
+  if (/^[-+]?\d+,\d+$/.test(trimmed)) return `decimal commas are not read: write ${trimmed.replace(',', '.')} (export the file with "." as the decimal separator)`;
+  const name = at.names[at.column];
+  const headerless = name === String(at.column);
+  if (!headerless && name === trimmed) return 'this line repeats the header: remove it';
+  const named = headerless ? `column ${at.column + 1}` : `the column ${JSON.stringify(name)}`;
+  const fix = `features must be numbers: drop ${named} (an id or text), encode it as numbers, or make it the label with ?label=${name}`;
+  return at.headerForcedOff && at.line === 1 ? `if line 1 is a header, drop ?header=no; otherwise ${fix}` : fix;
+}
+
 /** Markers that spreadsheets and pandas write for a missing value (compared case-insensitively). */
 const MISSING = new Set(['', 'na', 'n/a', 'nan', 'null', 'none', '?']);
 const FLOAT32_MAX = 3.4028234663852886e38;
@@ -319,14 +364,14 @@ const CSV_MAX_BYTES = constants.MAX_STRING_LENGTH;
 const MAX_CLASSES = 1_000_000;
 
 /** A feature (or regression label) cell as a float32 value: a finite number within float32 range. */
-function numberAt(field: string, at: { path: string; line: number; column: number; names: string[] }): number {
+function numberAt(field: string, at: CellAt): number {
   const where = `${at.path} line ${at.line}, column ${columnName(at.names, at.column)}`;
   const trimmed = field.trim();
   if (MISSING.has(trimmed.toLowerCase())) {
     const shownValue = trimmed === '' ? 'an empty cell' : JSON.stringify(trimmed);
     throw new DataError('missingCsvValue', `${where}: the value is missing (${shownValue}) — fill it (e.g. with the column mean) or drop the row`);
   }
-  if (!isNumeric(field)) throw new DataError('badCsvRow', `${where}: field ${JSON.stringify(field)} is not a number`);
+  if (!isNumeric(field)) throw new DataError('badCsvRow', `${where}: field ${JSON.stringify(field)} is not a number — ${notNumberFix(field, at)}`);
   const value = Number(field);
   // Math.fround(1e39) is Infinity: such a value would overflow the first forward pass.
   if (!(Math.abs(value) <= FLOAT32_MAX) || !Number.isFinite(Math.fround(value))) {

@@ -18,10 +18,7 @@ export function splitDataset(ds: Dataset, valFraction: number, seed: number): { 
   const nVal = Math.round(ds.n * valFraction);
   if (nVal === 0 || nVal === ds.n) {
     const part = nVal === 0 ? 'no validation samples' : 'no training samples';
-    throw new DataError(
-      'badValSplit',
-      `--val-split ${valFraction} of ${ds.n} samples leaves ${part} — use a fraction between ${(1 / ds.n).toPrecision(2)} and ${(1 - 1 / ds.n).toPrecision(2)}, or 0 for no validation`,
-    );
+    throw new DataError('badValSplit', `--val-split ${valFraction} of ${ds.n === 1 ? '1 sample' : `${ds.n} samples`} leaves ${part} — ${validSplits(ds.n)}`);
   }
   const perm = permutation(ds.n, new Rng(seed, 'split'));
   const isVal = new Uint8Array(ds.n);
@@ -33,4 +30,14 @@ export function splitDataset(ds: Dataset, valFraction: number, seed: number): { 
     else trainIdx[t++] = i;
   }
   return { train: subset(ds, trainIdx), val: subset(ds, valIdx) };
+}
+
+/** The fractions that leave a sample on each side of n, in words: 1/n up to 1 − 1/n, rounded inwards. */
+function validSplits(n: number): string {
+  if (n < 2) return 'one sample cannot be split: use --val-split 0 (no validation)';
+  const decimals = Math.ceil(Math.log10(n));
+  const scale = 10 ** decimals;
+  const low = (Math.ceil(scale / n) / scale).toFixed(decimals);
+  const high = (Math.floor((scale * (n - 1)) / n) / scale).toFixed(decimals);
+  return `${low === high ? `use --val-split ${low}` : `use a fraction from ${low} to ${high}`}, or 0 for no validation`;
 }
