@@ -94,7 +94,7 @@ test('--evals-per-epoch K gives each batch size a validation every ceil(steps pe
   assert.equal(evalInterval(8, 10), 1);
   assert.equal(evalInterval(1, 10), 0, 'full batch: one step per epoch, validated at its end');
   const opts = resolveSweepOptions({ batchSizes: [1, 100, 'full'], target: 'val_loss=0.01', maxEpochs: 3, evalsPerEpoch: 10, out: '/tmp/unused', train: { ...TRAIN } });
-  assert.match(targetCheck(opts), /^about 10 times per epoch \(--evals-per-epoch 10/);
+  assert.match(targetCheck(opts), /^about 10 times per epoch and at every epoch end; --evals-per-epoch 10 validates every/);
   const base = (): SweepOptions => ({ batchSizes: [4, 'full'], target: 'val_loss=0.01', maxEpochs: 3, out: '/tmp/x', train: { ...TRAIN } });
   for (const [change, message] of [
     [{ evalsPerEpoch: -1 }, /^--evals-per-epoch must be an integer from 0 to 10000 \(got -1\)/],

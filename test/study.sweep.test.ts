@@ -13,6 +13,7 @@ import {
   type RunOutcome,
   type SweepOptions,
 } from '../src/study/index.js';
+import { resultsTable } from '../src/cli/sweep-command.js';
 import { tempDir } from './helpers.js';
 
 /** Noiseless linear regression, 900 training rows: every run takes well under a second. */
@@ -95,18 +96,21 @@ test('a sweep is resumable: finished runs are read back, new ones trained, harde
   assert.deepEqual(resumed.runs.map((r) => r.resumed), [false, true, true]);
 });
 
-test('a diverged run counts as not reached, says so, and is not trained again on resume', async () => {
+test('a diverged run is not reached, says "diverged" with the advice to lower --lr, and is not trained again on resume', async () => {
   const out = tempDir('dptrain-sweep-');
   const opts = options(out, { batchSizes: [4, 32], lrRule: 'none', maxEpochs: 5, train: { ...TRAIN, lr: 50 } });
   const results = await sweep(opts);
   assert.deepEqual(results.runs.map((r) => r.status), ['diverged', 'diverged']);
-  assert.ok(results.batchSizes.every((r) => !r.reached && r.stepsToTarget === null));
+  assert.ok(results.runs.every((r) => r.stepsRun > 0 && r.stoppedBy === 'nonFinite'), 'the steps taken before the loss became NaN');
+  assert.ok(results.batchSizes.every((r) => !r.reached && r.stepsToTarget === null && r.outcome === 'diverged'));
   assert.equal(results.fit, null);
-  assert.ok(results.warnings.some((w) => /not reached within 5 epochs/.test(w)));
+  assert.ok(results.warnings.some((w) => /^diverged .* at batch size\(s\) 4, 32 — lower --lr/.test(w)), results.warnings.join('\n'));
+  assert.ok(!results.warnings.some((w) => /not reached within/.test(w)), results.warnings.join('\n'));
   const csv = fs.readFileSync(path.join(out, 'results.csv'), 'utf8').trim().split('\n');
-  assert.match(csv[1], /^4,4,225,50,1,0,not reached,not reached,not reached,not reached,/);
+  assert.match(csv[1], /^4,4,225,50,1,0,diverged,diverged,diverged,diverged,/);
   const again = await sweep({ ...opts, resume: true });
   assert.ok(again.runs.every((r) => r.resumed && r.status === 'diverged'));
+  assert.deepEqual(again.runs.map((r) => r.stepsRun), results.runs.map((r) => r.stepsRun));
 });
 
 test('tuned: the same number of rates for every batch size, centred between the linear and square-root predictions', async () => {
@@ -131,7 +135,7 @@ test('tuned: the same number of rates for every batch size, centred between the 
 function outcome(batchSize: number, gridLr: number, steps: number | null): RunOutcome {
   return {
     id: `b${batchSize}-seed0-lr${gridLr}`, dir: '', batchSize, resolvedBatchSize: batchSize, seed: 0, lr: gridLr, gridLr,
-    status: steps === null ? 'not reached' : 'reached', stepsToTarget: steps, epochsToTarget: steps === null ? null : 1,
+    status: steps === null ? 'not reached' : 'reached', stoppedBy: steps === null ? 'maxEpochs' : 'target', stepsToTarget: steps, epochsToTarget: steps === null ? null : 1,
     samplesToTarget: steps === null ? null : steps * batchSize, secondsToTarget: steps === null ? null : 1, stepsRun: steps ?? 100, epochsRun: 1,
     final: { trainLoss: 0.1, trainAccuracy: null, valLoss: null, valAccuracy: null }, samplesPerSec: 1000, meanStepMs: 1,
     targetAt: steps === null ? null : 'epoch',
@@ -160,6 +164,47 @@ test('tuned: between rates with equal steps the one nearer the middle of the gri
   const results = summarize(opts, runs, { trainSamples: 1024, spec: parseModelSpec('linreg:8-1') });
   assert.equal(results.batchSizes[0].lr, 0.2);
   assert.equal(results.warnings.filter((w) => /on the grid/.test(w)).length, 0);
+});
+
+test('tuned: ties in steps go to the rate nearer the middle of the grid, then to the smaller rate, whatever the order of the runs', () => {
+  // 4 rates: the middle two are equally near the centre (up to the grid's rounding to 4 digits).
+  const grid = lrGrid(0.05, 16, 32, 4, 2);
+  const opts = resolveSweepOptions({ batchSizes: [16], target: 'train_loss=0.1', maxEpochs: 5, lrRule: 'tuned', lrTrials: 4, out: '/tmp/unused', train: { ...TRAIN } });
+  const context = { trainSamples: 1024, spec: parseModelSpec('linreg:8-1') };
+  const middleTie = grid.map((lr, i) => outcome(16, lr, i === 1 || i === 2 ? 40 : 60));
+  const allTie = grid.map((lr) => outcome(16, lr, 40));
+  for (const runs of [middleTie, allTie]) {
+    for (const order of [runs, [...runs].reverse(), [runs[2], runs[0], runs[3], runs[1]]]) {
+      assert.equal(summarize(opts, order, context).batchSizes[0].lr, grid[1], `rates in the order ${order.map((o) => o.gridLr).join(', ')}`);
+    }
+  }
+});
+
+test('tuned: where no rate reached the target there is no best rate, and a warning names the closest when it is on the grid edge', () => {
+  const opts = resolveSweepOptions({ batchSizes: [16, 64], target: 'train_loss=0.01', maxEpochs: 5, lrRule: 'tuned', lrTrials: 3, out: '/tmp/unused', train: { ...TRAIN } });
+  const missed = (b: number, lr: number, loss: number) => ({ ...outcome(b, lr, null), final: { trainLoss: loss, trainAccuracy: null, valLoss: null, valAccuracy: null } });
+  const runs = [
+    missed(16, 0.1, 0.5), missed(16, 0.2, 0.3), missed(16, 0.4, 0.4), // the closest in the middle
+    missed(64, 0.1, 2.0), missed(64, 0.2, 8.3), missed(64, 0.4, 4.3), // the closest on the bottom edge
+  ];
+  const results = summarize(opts, runs, { trainSamples: 1024, spec: parseModelSpec('linreg:8-1') });
+  assert.deepEqual(results.batchSizes.map((r) => r.lr), [null, null]);
+  assert.deepEqual(results.batchSizes.map((r) => r.outcome), ['not reached', 'not reached']);
+  assert.deepEqual(results.batchSizes[1].lrGrid, [0.1, 0.2, 0.4]);
+  const edge = results.warnings.filter((w) => /no rate on the grid/.test(w));
+  assert.deepEqual(edge, ['B=64: no rate on the grid (0.1 … 0.4) reached train_loss=0.01; the closest (train_loss 2) was the smallest, 0.1 — the optimum may lie beyond the grid: widen it with --lr-trials or --lr-factor, or move it with --lr']);
+  assert.match(resultsTable(results), /\n *64 +- +not reached /);
+});
+
+test('a sweep interrupted before any run finished says B_simple was not measured, and the table header says in plain words where the target is checked', async () => {
+  const out = tempDir('dptrain-sweep-');
+  const results = await sweep(options(out), { signal: AbortSignal.abort() });
+  assert.deepEqual(results.runs, []);
+  assert.match(results.bSimpleSource, /^not measured: no run finished/);
+  assert.doesNotMatch(results.bSimpleSource, /\(\)/);
+  const table = resultsTable(results);
+  assert.match(table, /\nB_simple: not measured \(no run finished\)\n/);
+  assert.match(table, /^\nsteps to train_loss=0\.01 \(the target is checked at every epoch end\)\n/);
 });
 
 test('with several seeds, steps-to-target is the median and a seed that missed counts as slowest', () => {

@@ -22,10 +22,11 @@ const SET_BY_SWEEP = new Set(['batchSize', 'epochs', 'lrRule', 'out', 'resume', 
 export const sweepHelp = `
 What a sweep measures
   For every batch size (and seed, and learning rate under --lr-rule tuned) dptrain trains
-  until --target is met at a validation or --max-epochs run out, then reports the steps,
-  epochs, samples and seconds to the target, fits S(B) = S_min + E_min/B (critical batch
-  size B_crit = E_min/S_min) and names each batch size's regime: perfect scaling,
-  diminishing returns, maximal data parallelism. docs/batch-size.md explains the terms.
+  until --target is met at a validation, --max-epochs (or --max-steps) run out, or the loss
+  diverges; then it reports the steps, epochs, samples and seconds to the target, fits
+  S(B) = S_min + E_min/B (critical batch size B_crit = E_min/S_min) and names each batch
+  size's regime: perfect scaling, diminishing returns, maximal data parallelism.
+  docs/batch-size.md explains the terms.
 
   Targets: val_acc=0.95, val_loss=0.3, train_loss=0.1, train_acc=0.99. Validation targets are
   checked at every validation: epoch ends, plus --evals-per-epoch K times per epoch at every B
@@ -34,7 +35,8 @@ What a sweep measures
   (--engine threads with 2+ workers, or --reduce-chunks 2+); at B = 1 it is not measurable.
   --lr-rule none: --lr at every B; linear: --lr·B/B0; sqrt: --lr·√(B/B0) (B0 = --base-batch-size);
   tuned: --lr-trials rates a factor --lr-factor apart per batch size, centred between the
-  linear and square-root predictions; the rate with the fewest steps to target wins.
+  linear and square-root predictions; the rate with the fewest steps to target wins (a tie:
+  the rate nearer the middle of the grid, then the smaller); none where no rate reached it.
 
 Examples
   dptrain sweep --batch-sizes 1,4,16,64,256,1024,full --target val_acc=0.95 --max-epochs 20 \
@@ -70,7 +72,7 @@ export function registerSweepCommand(program: Command): Command {
   }
   // train's --epochs is the sweep's --max-epochs; say so rather than commander's nearest spelling (--eps).
   command.addOption(new Option('--epochs <n>').hideHelp());
-  command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required; one that holds a sweep is refused without --resume or --overwrite)');
+  command.option('--out <dir>', 'the sweep directory: runs/, results.json, results.csv (required; one that holds a sweep is refused without --resume or --overwrite, a `dptrain train` run directory always)');
   command.option('--resume', 'continue the sweep in --out: runs finished with the same settings are read back, the others trained');
   command.option('--overwrite', 'delete the sweep in --out (sweep.json, results.json, results.csv, report.html, runs/), then run this one');
   addDashboardFlags(command, true);
@@ -151,7 +153,7 @@ export function resultsTable(results: SweepResults): string {
     ...results.batchSizes.map((r) => [
       r.batchSize === 'full' ? `full(${r.resolvedBatchSize})` : String(r.batchSize),
       f(r.lr),
-      r.reached ? String(r.stepsToTarget) : 'not reached',
+      r.reached ? String(r.stepsToTarget) : r.outcome,
       r.reached ? f(r.epochsToTarget) : '-',
       r.reached ? String(r.samplesToTarget) : '-',
       r.reached ? f(r.secondsToTarget, 3) : '-',
@@ -168,9 +170,14 @@ export function resultsTable(results: SweepResults): string {
   const fitLine = fit
     ? `fit: S_min ${f(fit.sMin)} steps, E_min ${f(fit.eMin)} samples, B_crit ${fit.bCrit === null ? 'beyond the largest B' : f(fit.bCrit)}`
     : `fit: none (${results.fitNote})`;
-  const gns = results.gns ? `B_simple: logged at the target (${results.gns.engine} engine, ${results.gns.workers} worker(s), --reduce-chunks ${results.gns.reduceChunks})` : 'B_simple: not logged along the runs (one gradient slot per step)';
-  const checked = results.targetCheck.split(';')[0];
-  return `\nsteps to ${results.target.text} (checked ${checked})\n${lines.join('\n')}\n${fitLine}\n${gns}\n`;
+  const gns = results.runs.length === 0
+    ? 'B_simple: not measured (no run finished)'
+    : results.gns
+      ? `B_simple: logged along the runs by the ${results.gns.engine} engine, ${results.gns.workers} worker(s), --reduce-chunks ${results.gns.reduceChunks}; shown at the target, or at the end where not reached`
+      : 'B_simple: not logged along the runs (one gradient slot per step)';
+  // targetCheck's first clause says where the target is checked, in plain words.
+  const where = results.targetCheck.split(';')[0];
+  return `\nsteps to ${results.target.text} (the target is checked ${where})\n${lines.join('\n')}\n${fitLine}\n${gns}\n`;
 }
 
 /**

@@ -38,6 +38,7 @@ export {
   type BatchSizeResult,
   type RunOutcome,
   type RunStatus,
+  type StoppedBy,
   type GnsSetup,
 } from './sweep-types.js';
 export { readRunMetrics, type RunMetrics, type CurvePoint, type GnsPoint, type Checkpoint } from './metrics.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../io/index.js';
-import { outWriteError, type TrainLogger } from '../train/index.js';
+import { outWriteError, runFilesIn, type TrainLogger } from '../train/index.js';
 import type { ResolvedSweepOptions } from './sweep-options.js';
 import type { PlannedRun } from './sweep-plan.js';
 import type { BatchSizeResult, SweepResults } from './sweep-types.js';
@@ -17,9 +17,14 @@ export const SWEEP_FILES = ['sweep.json', 'results.json', 'results.csv', 'report
 
 /**
  * Refuses an --out that holds a sweep (unless resume), or deletes that sweep's files (overwrite);
- * an empty or missing directory, or one with other files, is fine.
+ * refuses a `dptrain train --out` run directory whatever the flags (--overwrite deletes a sweep,
+ * not a run); an empty or missing directory, or one with other files, is fine.
  */
 export async function claimSweepDir(opts: ResolvedSweepOptions, log: TrainLogger): Promise<void> {
+  const runFiles = await runFilesIn(opts.out);
+  if (runFiles.length > 0) {
+    throw new ConfigError('outDirInUse', `--out ${opts.out} is the run directory of \`dptrain train\` (it holds ${runFiles.join(', ')}), not a sweep — give the sweep another --out (--overwrite replaces only an earlier sweep)`);
+  }
   const found: string[] = [];
   for (const name of SWEEP_FILES) {
     const stat = await fs.promises.stat(path.join(opts.out, name)).catch(() => null);
@@ -81,12 +86,13 @@ const CSV_COLUMNS = [
 ] as const;
 
 /**
- * results.csv: one row per batch size; "not reached" in the to-target columns when missed, "not
- * measurable" in b_simple_logged when a step has fewer than 2 gradient slots holding samples.
+ * results.csv: one row per batch size; the row's outcome ("not reached", "diverged") in the
+ * to-target columns when missed, "not measurable" in b_simple_logged when a step has fewer than 2
+ * gradient slots holding samples.
  */
 export function resultsCsv(results: SweepResults): string {
   const num = (v: number | null, digits = 6) => (v === null || !Number.isFinite(v) ? '' : String(Number(v.toPrecision(digits))));
-  const miss = (r: BatchSizeResult, v: number | null) => (r.reached ? num(v) : 'not reached');
+  const miss = (r: BatchSizeResult, v: number | null) => (r.reached ? num(v) : r.outcome);
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of results.batchSizes) {
     lines.push([

@@ -157,17 +157,23 @@ function sweepFlagOf(key: string): string {
   return key === 'maxEpochs' ? '--max-epochs' : flagOf(key);
 }
 
+/**
+ * How a sweep checks its target, in words: where it is checked, then (after ';') how steps-to-target
+ * follow from that. The first clause is plain enough for the results table's header.
+ */
 export const TARGET_CHECK =
-  'at every epoch end (train() evaluates there); steps-to-target is the step count at the first epoch end that meets the target: an upper bound resolved to one epoch of ceil(N/B) steps';
+  'at every epoch end; steps-to-target is the step count at the first epoch end that meets the target: an upper bound resolved to one epoch of ceil(N/B) steps';
 
-/** How this sweep checks its target, for results.json and the report. */
+/** How this sweep checks its target, for results.json, the report and the results table. */
 export function targetCheck(opts: Pick<ResolvedSweepOptions, 'target' | 'evalsPerEpoch' | 'train'>): string {
-  if (!opts.target.metric.startsWith('val')) return `${TARGET_CHECK} (a training metric is an epoch mean, so epoch ends are where it is checked)`;
+  if (!opts.target.metric.startsWith('val')) return TARGET_CHECK.replace(';', '; a training metric is a mean over the epoch, so it is known there only;');
   if (opts.evalsPerEpoch > 0) {
-    return `about ${opts.evalsPerEpoch} times per epoch (--evals-per-epoch ${opts.evalsPerEpoch}: every ceil(ceil(N/B)/${opts.evalsPerEpoch}) steps) and at every epoch end; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to about 1/${opts.evalsPerEpoch} epoch (exactly, for batch sizes of fewer than ${opts.evalsPerEpoch} steps per epoch, where every step is validated)`;
+    const K = opts.evalsPerEpoch;
+    return `about ${K} times per epoch and at every epoch end; --evals-per-epoch ${K} validates every ceil(ceil(N/B)/${K}) steps; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to about 1/${K} epoch (exactly, for batch sizes of fewer than ${K} steps per epoch, where every step is validated)`;
   }
   if (opts.train.evalEvery > 0) {
-    return `every ${opts.train.evalEvery} steps within an epoch (--eval-every ${opts.train.evalEvery}) and at every epoch end; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to ${opts.train.evalEvery} steps, or one epoch where an epoch is shorter`;
+    const N = opts.train.evalEvery;
+    return `every ${N} steps and at every epoch end; --eval-every ${N} sets the validation cadence; steps-to-target is the step count at the first validation that meets the target: an upper bound resolved to ${N} steps, or one epoch where an epoch is shorter`;
   }
   return TARGET_CHECK;
 }

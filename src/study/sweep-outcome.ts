@@ -4,12 +4,13 @@
  * seconds to the target, final metrics, B_simple), and describeOutcome, its line for the terminal.
  */
 import path from 'node:path';
+import type { StopReason } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { readJson, readRunMetrics, type Checkpoint } from './metrics.js';
 import type { ResolvedSweepOptions } from './sweep-options.js';
 import { fmtLr, type PlannedRun } from './sweep-plan.js';
 import { meetsTarget } from './sweep-target.js';
-import type { RunOutcome } from './sweep-types.js';
+import type { RunOutcome, StoppedBy } from './sweep-types.js';
 
 /** What the sweep stores beside train()'s files, to resume without measuring again. */
 export interface OutcomeFile {
@@ -18,6 +19,10 @@ export interface OutcomeFile {
   status: 'finished' | 'diverged';
   /** True when the sweep stopped the run because it met the target (then later epochs are unknown). */
   stoppedAtTarget: boolean;
+  /** The target the run was trained to, as written (absent in the files of older sweeps). */
+  target?: string;
+  /** Steps taken, as train() reported them (absent in older files: metrics.jsonl's step records count them). */
+  steps?: number;
   lr: number;
   error: string | null;
   bSimpleStart: number | null;
@@ -25,25 +30,40 @@ export interface OutcomeFile {
   gnsSamples: number;
 }
 
+/** Why analyseRun has no outcome: the run's records cannot be read, or it stopped at an earlier target short of today's. */
+export type NoOutcome = 'noRecords' | 'stoppedAtEarlierTarget';
+
+/** What ended the run, from outcome.json and summary.json's stopReason (null when unknown). */
+function stoppedByOf(saved: OutcomeFile, stopReason: StopReason | null, stepsRun: number, maxSteps: number): StoppedBy {
+  if (saved.status === 'diverged') return 'nonFinite';
+  if (saved.stoppedAtTarget) return 'target';
+  // The sweep's target is not --patience, but train() names both "earlyStopping" (see StoppedBy).
+  if (stopReason === 'earlyStopping') return 'patience';
+  if (stopReason === 'maxSteps' || (stopReason === null && maxSteps > 0 && stepsRun >= maxSteps)) return 'maxSteps';
+  return 'maxEpochs';
+}
+
 /**
- * Steps, epochs, samples and seconds to the target from metrics.jsonl's eval and epoch records.
- * Null when the records cannot answer for today's target (the run stopped early at another target).
+ * Steps, epochs, samples and seconds to the target from metrics.jsonl's eval and epoch records,
+ * or why there are none for today's target (NoOutcome). `stopReason` is summary.json's (null for a
+ * diverged run, which has none).
  */
-export async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: OutcomeFile, resumed: boolean): Promise<RunOutcome | null> {
+export async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, saved: OutcomeFile, resumed: boolean, stopReason: StopReason | null): Promise<RunOutcome | NoOutcome> {
   const metrics = await readRunMetrics(run.dir).catch(() => null);
   const written = await readJson<{ reduceChunks?: number; resolved?: { trainSamples?: number; engine?: string; workers?: number } }>(path.join(run.dir, 'config.json')).catch(() => null);
-  if (metrics === null || !written?.resolved?.trainSamples) return null;
+  if (metrics === null || !written?.resolved?.trainSamples) return 'noRecords';
   const checkpoints = metrics.checkpoints;
   const hit = checkpoints.findIndex((c) => meetsTarget(c, opts.target));
   // Runs the sweep stopped at a target know nothing of what followed; the others ran to their end.
   const complete = saved.status === 'diverged' || !saved.stoppedAtTarget;
-  if (hit < 0 && !complete) return null;
+  if (hit < 0 && !complete) return 'stoppedAtEarlierTarget';
   const at: Checkpoint | null = hit >= 0 ? checkpoints[hit] : null;
   const reached = at !== null;
   // Final metrics: the validation at the target (or the last one), and the training means of its epoch.
   const lastCheck = at ?? checkpoints.at(-1) ?? null;
   const epochOf = lastCheck ? metrics.epochs.find((e) => e.epoch === lastCheck.epoch) ?? null : null;
-  const runSteps = metrics.epochs.reduce((a, e) => a + e.steps, 0);
+  // Every step taken, not the epoch records' sum: a run that diverged within its first epoch has none.
+  const runSteps = saved.steps ?? metrics.steps;
   // Training time without validation: each epoch's samples over its training throughput.
   const trainSeconds = metrics.epochs.reduce((a, e) => a + e.samples / e.samplesPerSec, 0);
   const runSamples = metrics.epochs.reduce((a, e) => a + e.samples, 0);
@@ -61,6 +81,7 @@ export async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, sa
     lr: saved.lr,
     gridLr: run.gridLr,
     status: reached ? 'reached' : saved.status === 'diverged' ? 'diverged' : 'not reached',
+    stoppedBy: stoppedByOf(saved, stopReason, runSteps, opts.train.maxSteps),
     stepsToTarget: at?.steps ?? null,
     epochsToTarget: at ? at.samples / written.resolved.trainSamples : null,
     samplesToTarget: at?.samples ?? null,
@@ -91,8 +112,15 @@ export async function analyseRun(run: PlannedRun, opts: ResolvedSweepOptions, sa
   };
 }
 
+/** The limit that ended a run short of the target, in words with its flag: "100 steps (--max-steps 100)". */
+export function limitText(o: Pick<RunOutcome, 'stoppedBy' | 'stepsRun' | 'epochsRun'>, opts: Pick<ResolvedSweepOptions, 'maxEpochs' | 'train'>): string {
+  if (o.stoppedBy === 'maxSteps') return `${plural(o.stepsRun, 'step')} (--max-steps ${opts.train.maxSteps})`;
+  if (o.stoppedBy === 'patience') return `${plural(o.epochsRun, 'epoch')}, stopped early by --patience ${opts.train.patience}`;
+  return `${plural(opts.maxEpochs, 'epoch')} (--max-epochs ${opts.maxEpochs})`;
+}
+
 /** One line for a finished run, e.g. for the terminal. */
-export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 'target' | 'maxEpochs'>, index: number, total: number): string {
+export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 'target' | 'maxEpochs' | 'train'>, index: number, total: number): string {
   const head = `run ${index + 1}/${total} ${o.id} (B=${o.resolvedBatchSize}, lr ${fmtLr(o.lr)})`;
   const resumed = o.resumed ? ' [done earlier]' : '';
   const metric = o.final[opts.target.metric];
@@ -101,6 +129,7 @@ export function describeOutcome(o: RunOutcome, opts: Pick<ResolvedSweepOptions, 
     const epochs = Number(o.epochsToTarget!.toFixed(2));
     return `${head}: reached ${opts.target.text} after ${o.stepsToTarget!.toLocaleString('en-US')} steps, ${epochs} epoch${epochs === 1 ? '' : 's'}, ${o.samplesToTarget!.toLocaleString('en-US')} samples, ${o.secondsToTarget!.toFixed(1)} s of training${shownMetric}${resumed}`;
   }
-  if (o.status === 'diverged') return `${head}: diverged after ${o.stepsRun.toLocaleString('en-US')} steps${resumed}`;
-  return `${head}: not reached in ${plural(opts.maxEpochs, 'epoch')}${shownMetric}${resumed}`;
+  // stepsRun steps were applied, so the one numbered stepsRun (from 0) is the step that failed, as train()'s error says.
+  if (o.status === 'diverged') return `${head}: diverged at step ${o.stepsRun.toLocaleString('en-US')} (the loss or gradient became NaN or infinite)${resumed}`;
+  return `${head}: not reached in ${limitText(o, opts)}${shownMetric}${resumed}`;
 }

@@ -7,10 +7,10 @@
 import { stepsPerEpoch as countStepsPerEpoch } from '../data/index.js';
 import type { ModelSpec } from '../model/index.js';
 import { DEFAULT_GNS_BETA } from '../train/index.js';
-import { median, plural } from '../util/index.js';
+import { median } from '../util/index.js';
 import { classifyRegime, fitScaling, scalingEfficiency, type ScalingFit } from './fit.js';
 import { targetCheck, type ResolvedSweepOptions } from './sweep-options.js';
-import type { BatchSizeResult, GnsSetup, RunOutcome, SweepResults } from './sweep-types.js';
+import type { BatchSizeResult, GnsSetup, RunOutcome, StoppedBy, SweepResults } from './sweep-types.js';
 
 /** The median, or null when there is none or it is not finite (more than half the seeds missed). */
 function finiteMedian(values: number[]): number | null {
@@ -32,8 +32,7 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
     rows.push(batchSizeRow(opts, batchSize, mine, context, warnings));
   }
   const { fit, fitNote } = fitAndClassify(rows, warnings);
-  const notReached = rows.filter((r) => !r.reached).map((r) => r.batchSize);
-  if (notReached.length) warnings.push(`not reached within ${plural(opts.maxEpochs, 'epoch')} at batch size(s) ${notReached.join(', ')} — raise --max-epochs or ease --target`);
+  warnings.push(...missWarnings(opts, rows, outcomes));
 
   const { source: bSimpleSource, setup: gnsSetup } = describeGnsSource(opts, outcomes, rows);
   return {
@@ -62,27 +61,29 @@ export function summarize(opts: ResolvedSweepOptions, outcomes: RunOutcome[], co
   };
 }
 
-/** One batch size's row: the chosen rate's runs, medians over their seeds; a warning when the best tuned rate is on the grid's edge. */
+/** One batch size's row: the chosen rate's runs, medians over their seeds; a warning when the tuned rate chosen is on the grid's edge. */
 function batchSizeRow(opts: ResolvedSweepOptions, batchSize: number | 'full', mine: RunOutcome[], context: { trainSamples: number }, warnings: string[]): BatchSizeResult {
   const B = mine[0].resolvedBatchSize;
-  const { best, rates, medianSteps } = chooseRate(opts, mine);
+  const { best, grid, medianSteps, final } = chooseRate(opts, mine);
   const chosen = mine.filter((o) => o.gridLr === best);
-  const grid = opts.lrRule === 'tuned' ? (rates.filter((r): r is number => r !== null).sort((a, b) => a - b)) : null;
+  const tuned = opts.lrRule === 'tuned';
   const reachedRuns = chosen.filter((o) => o.status === 'reached');
   const reached = Number.isFinite(medianSteps);
-  if (grid && reached && best !== null && (best === grid[0] || best === grid.at(-1))) {
-    warnings.push(`B=${batchSize}: the best learning rate ${best} is the ${best === grid[0] ? 'smallest' : 'largest'} on the grid (${grid[0]} … ${grid.at(-1)}); the optimum may lie beyond it — widen the grid with --lr-trials or --lr-factor, or move it with --lr`);
-  }
+  const edge = tuned ? edgeWarning(opts, batchSize, grid, best, reached, final) : null;
+  if (edge) warnings.push(edge);
   const steps = reachedRuns.map((o) => o.stepsToTarget!);
+  const diverged = chosen.filter((o) => o.status === 'diverged').length;
   return {
     batchSize,
     resolvedBatchSize: B,
     stepsPerEpoch: countStepsPerEpoch(context.trainSamples, B, opts.train.dropLast),
-    lr: chosen[0]?.lr ?? null,
-    lrGrid: grid,
+    // Tuned: a "best" rate only where one reached the target; the other rules name the rate they used.
+    lr: tuned && !reached ? null : (chosen[0]?.lr ?? null),
+    lrGrid: tuned ? grid : null,
     seeds: chosen.length,
     reachedSeeds: reachedRuns.length,
     reached,
+    outcome: reached ? 'reached' : 2 * diverged > chosen.length ? 'diverged' : 'not reached',
     // Medians over all seeds with misses as +∞: finite only when more than half reached.
     stepsToTarget: reached ? medianSteps : null,
     epochsToTarget: reached ? medianWithMisses(chosen, (o) => (o.samplesToTarget === null ? null : o.samplesToTarget / context.trainSamples)) : null,
@@ -108,31 +109,73 @@ function batchSizeRow(opts: ResolvedSweepOptions, batchSize: number | 'full', mi
   };
 }
 
-/** The rate of a batch size's runs with the fewest median steps to the target, those median steps, and every rate tried. */
-function chooseRate(opts: ResolvedSweepOptions, mine: RunOutcome[]): { best: number | null; rates: (number | null)[]; medianSteps: number } {
-  const targetIsAccuracy = opts.target.metric.endsWith('Accuracy');
-  const rates = [...new Set(mine.map((o) => o.gridLr))];
-  // Fewest median steps wins; a seed that missed counts as infinitely many steps. Among rates
-  // that all missed, the best median final value of the target metric.
-  const score = (lr: number | null) => {
+/**
+ * The warning when the rate chosen is the smallest or largest of the grid: the best rate, or where
+ * none reached the target the one that came closest (its final value of the target metric).
+ */
+function edgeWarning(opts: ResolvedSweepOptions, batchSize: number | 'full', grid: number[], best: number | null, reached: boolean, final: number | null): string | null {
+  const edge = best === null || grid.length < 2 ? null : best === grid[0] ? 'smallest' : best === grid.at(-1) ? 'largest' : null;
+  if (edge === null || (!reached && final === null)) return null;
+  const range = `${grid[0]} … ${grid.at(-1)}`;
+  const beyond = 'widen it with --lr-trials or --lr-factor, or move it with --lr';
+  if (reached) return `B=${batchSize}: the best learning rate ${best} is the ${edge} on the grid (${range}); the optimum may lie beyond it — ${beyond}`;
+  const metric = opts.target.text.split('=')[0];
+  return `B=${batchSize}: no rate on the grid (${range}) reached ${opts.target.text}; the closest (${metric} ${Number(final!.toPrecision(4))}) was the ${edge}, ${best} — the optimum may lie beyond the grid: ${beyond}`;
+}
+
+/**
+ * The rate of a batch size's runs with the fewest median steps to the target (a seed that missed
+ * counts as infinitely many), those median steps, the median final value of the target metric at
+ * that rate (null when none), and the grid, ascending. Ties are broken in a fixed order, so the
+ * choice does not depend on the order of the runs:
+ *  1. where every rate missed, the better median final value of the target metric (the closest);
+ *  2. the rate nearer the middle of the grid, counted in grid positions, so that a tie with an
+ *     inner rate does not look like an optimum beyond the grid's edge;
+ *  3. the smaller rate (the two middle rates of an even grid).
+ */
+function chooseRate(opts: ResolvedSweepOptions, mine: RunOutcome[]): { best: number | null; grid: number[]; medianSteps: number; final: number | null } {
+  const sign = opts.target.metric.endsWith('Accuracy') ? -1 : 1;
+  const grid = [...new Set(mine.map((o) => o.gridLr).filter((r): r is number => r !== null))].sort((a, b) => a - b);
+  const candidates = grid.length > 0 ? grid : [null];
+  const scored = candidates.map((lr, i) => {
     const group = mine.filter((o) => o.gridLr === lr);
-    const medianSteps = median(group.map((o) => o.stepsToTarget ?? Infinity));
-    const finals = group.map((o) => o.final[opts.target.metric]).filter((v): v is number => v !== null && Number.isFinite(v));
-    const finalMedian = finiteMedian(finals) ?? (targetIsAccuracy ? -Infinity : Infinity);
-    return { medianSteps, final: targetIsAccuracy ? -finalMedian : finalMedian };
+    const final = finiteMedian(group.map((o) => o.final[opts.target.metric]).filter((v): v is number => v !== null && Number.isFinite(v)));
+    return {
+      lr,
+      medianSteps: median(group.map((o) => o.stepsToTarget ?? Infinity)),
+      final,
+      // Lower is better: the final value signed so, a missing one worst.
+      finalKey: final === null ? Infinity : sign * final,
+      offCentre: Math.abs(i - (candidates.length - 1) / 2),
+    };
+  });
+  const better = (a: (typeof scored)[number], b: (typeof scored)[number]): boolean => {
+    if (a.medianSteps !== b.medianSteps) return a.medianSteps < b.medianSteps;
+    if (!Number.isFinite(a.medianSteps) && a.finalKey !== b.finalKey) return a.finalKey < b.finalKey;
+    if (a.offCentre !== b.offCentre) return a.offCentre < b.offCentre;
+    return (a.lr ?? 0) < (b.lr ?? 0);
   };
-  // Equal steps: the rate nearer the middle of the grid (log scale), so that a tie with an inner
-  // rate does not look like an optimum beyond the grid's edge.
-  const numeric = rates.filter((r): r is number => r !== null);
-  const middle = numeric.length ? Math.exp(numeric.reduce((a, r) => a + Math.log(r), 0) / numeric.length) : 1;
-  const offCentre = (lr: number | null) => (lr === null ? 0 : Math.abs(Math.log(lr / middle)));
-  let best = rates[0];
-  for (const lr of rates.slice(1)) {
-    const a = score(lr), b = score(best);
-    const tie = a.medianSteps === b.medianSteps;
-    if (a.medianSteps < b.medianSteps || (tie && !Number.isFinite(a.medianSteps) && a.final < b.final) || (tie && Number.isFinite(a.medianSteps) && offCentre(lr) < offCentre(best))) best = lr;
+  const best = scored.reduce((a, b) => (better(b, a) ? b : a));
+  return { best: best.lr, grid, medianSteps: best.medianSteps, final: best.final };
+}
+
+/**
+ * The batch sizes that missed the target, grouped by what stopped their runs (at the chosen
+ * rate), each group with its remedy: a diverged run wants a smaller rate, not a larger budget.
+ */
+function missWarnings(opts: ResolvedSweepOptions, rows: BatchSizeResult[], outcomes: RunOutcome[]): string[] {
+  const groups = new Map<StoppedBy, (number | 'full')[]>();
+  for (const row of rows.filter((r) => !r.reached)) {
+    const causes = new Set(outcomes.filter((o) => row.runs.includes(o.id) && o.status !== 'reached').map((o) => o.stoppedBy));
+    for (const cause of causes) groups.set(cause, [...(groups.get(cause) ?? []), row.batchSize]);
   }
-  return { best, rates, medianSteps: score(best).medianSteps };
+  const at = (cause: StoppedBy) => `at batch size(s) ${groups.get(cause)!.join(', ')}`;
+  const warnings: string[] = [];
+  if (groups.has('nonFinite')) warnings.push(`diverged (the loss or gradient became NaN or infinite) ${at('nonFinite')} — lower --lr, or bound the updates with --clip-norm`);
+  if (groups.has('maxEpochs')) warnings.push(`not reached within --max-epochs ${opts.maxEpochs} ${at('maxEpochs')} — raise --max-epochs or ease --target`);
+  if (groups.has('maxSteps')) warnings.push(`not reached within --max-steps ${opts.train.maxSteps} ${at('maxSteps')} — raise --max-steps or ease --target`);
+  if (groups.has('patience')) warnings.push(`stopped early by --patience ${opts.train.patience} before the target ${at('patience')} — raise --patience or leave it out (the sweep stops each run at its target)`);
+  return warnings;
 }
 
 /** Fit S(B) over the batch sizes that reached the target, then classify every B (filling in the rows' efficiency, regime and fitted steps). */
@@ -169,6 +212,7 @@ function describeGnsSource(opts: ResolvedSweepOptions, outcomes: RunOutcome[], r
   const fixed = opts.gnsSamples > 0
     ? `bSimpleStart/End are separate measurements at fixed parameters (the initial ones, and those at the target or the end): ${opts.gnsSamples} training rows in shards of 8, the same estimator`
     : 'no fixed-parameter measurement (--gns-samples 0)';
+  if (outcomes.length === 0) return { source: 'not measured: no run finished', setup: null };
   const loggedBy = outcomes.filter((o) => o.gnsLogged.length > 0);
   const setups = [...new Set(outcomes.map((o) => JSON.stringify({ engine: o.gnsSetup.engine, workers: o.gnsSetup.workers, reduceChunks: o.gnsSetup.reduceChunks })))].map((j) => JSON.parse(j) as Omit<GnsSetup, 'slots'>);
   const unmeasurable = rows.filter((r) => r.gnsSlots < 2).map((r) => (r.batchSize === 'full' ? `full (${r.resolvedBatchSize})` : String(r.batchSize)));

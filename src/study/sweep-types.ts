@@ -12,6 +12,13 @@ import type { Target } from './sweep-target.js';
 
 export type RunStatus = 'reached' | 'not reached' | 'diverged';
 
+/**
+ * What ended a run: the sweep at its target, a budget (--max-epochs, --max-steps), early stopping
+ * (--patience), or a loss or gradient that became NaN or infinite. summary.json's stopReason cannot
+ * tell the first from --patience: train() reports every callback's stop as "earlyStopping".
+ */
+export type StoppedBy = 'target' | 'maxEpochs' | 'maxSteps' | 'patience' | 'nonFinite';
+
 export interface RunOutcome {
   id: string;
   dir: string;
@@ -22,6 +29,7 @@ export interface RunOutcome {
   lr: number;
   gridLr: number | null;
   status: RunStatus;
+  stoppedBy: StoppedBy;
   /** At the first validation (eval record or epoch end) meeting the target; null unless reached. */
   stepsToTarget: number | null;
   /** samplesToTarget / N: fractional when the target was met within an epoch. */
@@ -31,7 +39,9 @@ export interface RunOutcome {
   secondsToTarget: number | null;
   /** What the target was met at: an eval record within an epoch, or an epoch end. */
   targetAt: 'eval' | 'epoch' | null;
+  /** Steps taken: for a diverged run, those before the step whose loss or gradient was not finite. */
   stepsRun: number;
+  /** Epochs completed. */
   epochsRun: number;
   final: { trainLoss: number | null; trainAccuracy: number | null; valLoss: number | null; valAccuracy: number | null };
   samplesPerSec: number | null;
@@ -63,13 +73,18 @@ export interface BatchSizeResult {
   batchSize: number | 'full';
   resolvedBatchSize: number;
   stepsPerEpoch: number;
-  /** The chosen peak learning rate (tuned: the grid rate with the fewest median steps). */
+  /**
+   * The peak learning rate used; tuned: the grid rate with the fewest median steps, null when no
+   * rate reached the target (the row's other numbers are then those of the rate that came closest).
+   */
   lr: number | null;
   lrGrid: number[] | null;
   seeds: number;
   reachedSeeds: number;
   /** Medians over seeds at the chosen rate (a seed that missed counts as infinitely slow). */
   reached: boolean;
+  /** reached; diverged when not reached and more than half the seeds diverged; else not reached. */
+  outcome: RunStatus;
   stepsToTarget: number | null;
   epochsToTarget: number | null;
   samplesToTarget: number | null;

@@ -110,7 +110,8 @@ async function startSweepDir(opts: ResolvedSweepOptions, runs: PlannedRun[], has
   await makeOutputDir(opts.out, '--out');
   await makeOutputDir(path.join(opts.out, 'runs'), '--out');
   await writeSweepJson(opts, runs, hash);
-  log.info({ runs: runs.length }, `sweep of ${plural(runs.length, 'run')} over batch sizes ${opts.batchSizes.join(', ')} to ${opts.target.text}, at most ${plural(opts.maxEpochs, 'epoch')} each; writing ${opts.out}`);
+  const budget = `${plural(opts.maxEpochs, 'epoch')}${opts.train.maxSteps > 0 ? ` or ${plural(opts.train.maxSteps, 'step')}` : ''}`;
+  log.info({ runs: runs.length }, `sweep of ${plural(runs.length, 'run')} over batch sizes ${opts.batchSizes.join(', ')} to ${opts.target.text}, at most ${budget} each; writing ${opts.out}`);
 }
 
 /** Measures B_simple at fixed parameters on the training split of a seed, rebuilt (once per seed) as train() builds it. */
@@ -166,17 +167,15 @@ async function resumeOrTrain(ctx: SweepContext, run: PlannedRun, startNoise: Map
   const { opts, hooks, log, data, hash, spec, measure } = ctx;
   const base = opts.train;
   const planned = comparableConfig(run.config);
-  let outcome: RunOutcome | null | 'interrupted' = await resumeRun(run, planned, hash, opts);
-  if (outcome === null) {
-    let bSimpleStart = startNoise.get(run.seed);
-    if (bSimpleStart === undefined) {
-      const initial = base.init ? await loadParameters(base.init, paramLayout(spec), spec.text) : (initParams(spec, run.seed) as Float32Array);
-      bSimpleStart = measure(initial, run.seed);
-      startNoise.set(run.seed, bSimpleStart);
-    }
-    outcome = await executeRun(run, planned, hash, opts, data, hooks, log, bSimpleStart, (params) => measure(params, run.seed));
+  const resumed = await resumeRun(run, planned, hash, opts);
+  if (resumed.outcome) return resumed.outcome;
+  let bSimpleStart = startNoise.get(run.seed);
+  if (bSimpleStart === undefined) {
+    const initial = base.init ? await loadParameters(base.init, paramLayout(spec), spec.text) : (initParams(spec, run.seed) as Float32Array);
+    bSimpleStart = measure(initial, run.seed);
+    startNoise.set(run.seed, bSimpleStart);
   }
-  return outcome;
+  return executeRun(run, planned, hash, opts, data, hooks, log, resumed.why, bSimpleStart, (params) => measure(params, run.seed));
 }
 
 /** The results of the batch sizes whose runs all finished (all of them unless interrupted), with a warning when interrupted. */
