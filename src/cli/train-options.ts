@@ -93,7 +93,7 @@ export function addTrainFlags(command: Command): Command {
     const fallback = defaultTrainConfig[spec.key];
     const shownDefault = spec.shownDefault ?? (typeof fallback === 'boolean' || fallback === null ? undefined : String(fallback));
     // A help text that describes its default itself keeps only that.
-    const describesDefault = spec.help.includes('(default:');
+    const describesDefault = /\bdefault\b/.test(spec.help);
     command.option(spec.flag, spec.help + (shownDefault !== undefined && !describesDefault ? ` (default: ${shownDefault})` : ''));
   }
   return command;

@@ -169,8 +169,11 @@ export async function readJson<T>(file: string): Promise<T | null> {
   try {
     return JSON.parse(await fs.promises.readFile(file, 'utf8')) as T;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new DptrainError('dptrain.study.badJson', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (!(error instanceof SyntaxError)) throw new DptrainError('dptrain.study.badJson', `cannot read ${file} (${code ?? String(error)})`, { cause: error });
+    const again = path.basename(file) === 'results.json' ? 'the same dptrain sweep command with --resume writes it again from its runs' : 'restore it, or run the command that wrote it again';
+    throw new DptrainError('dptrain.study.badJson', `${file} is not valid JSON: it was damaged or edited — ${again}`, { cause: error });
   }
 }
 
