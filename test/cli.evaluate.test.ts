@@ -137,6 +137,10 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   // Without the label column: the loader's fallback (the last column) would make petal_width the label.
   const unlabelled = path.join(dir, 'unlabelled.csv');
   fs.writeFileSync(unlabelled, [head, ...rows].map((r) => r.slice(0, 4).join(',')).join('\n') + '\n');
+  // The same rows with the classes as indices (a user try: scored by position against the names, 21 %).
+  const indexed = path.join(dir, 'indexed.csv');
+  const species = [...new Set(rows.map((r) => r[4]))];
+  fs.writeFileSync(indexed, [head, ...rows.map((r) => [...r.slice(0, 4), String(species.indexOf(r[4]))])].map((r) => r.join(',')).join('\n') + '\n');
   const [a, b, c] = await Promise.all([
     runCliAsync(['evaluate', model, '--dataset', `csv:${csv}`, '--json']),
     runCliAsync(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']),
@@ -146,6 +150,7 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
     oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/),
     // Another model's data (the digits for a flowers model).
     oneLine(['evaluate', model, '--dataset', 'mnist'], 'dptrain.data.featuresMismatch', /784 features.* takes 4 .*\(4 features/),
+    oneLine(['evaluate', model, '--dataset', `csv:${indexed}`], 'dptrain.data.classesMismatch', /gives its labels as class indices, but .* names its classes \("setosa", "versicolor", "virginica"\) — write the labels as those names/),
     // A class the model does not know.
     oneLine(['evaluate', model, '--dataset', `csv:${rose}`], 'dptrain.data.classesMismatch', /classes "rose" that .* does not know/),
     // A corrupt model file, a CSV given as the model, a missing file.
@@ -204,4 +209,53 @@ test('a class neither in the data nor predicted is left out of the report and th
   assert.equal(table.status, 0, table.stderr);
   assert.doesNotMatch(table.stdout, /virginica/);
   assert.match(table.stdout, /macro avg +1\.0000 +1\.0000 +1\.0000 +20\n/);
+});
+
+test('the regression page\'s predicted-against-true scatter has readable ticks on both axes', { skip: noBrowser('the rendering test'), timeout: 300_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const root = tempDir('dptrain-evaluate-scatter-');
+  const run = path.join(root, 'run');
+  const trained = runCli(['train', '--dataset', 'synthetic:teacher?n=600&d=3', '--model', 'linreg:3-1', '--epochs', '3', '--engine', 'inline', '--out', run]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const dir = path.join(root, 'eval');
+  const result = await runCliAsync(['evaluate', path.join(run, 'final.safetensors'), '--out', dir]);
+  assert.equal(result.status, 0, result.stderr);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    await page.goto('file://' + path.join(dir, 'evaluation.html'));
+    await page.screenshot({ path: path.join(dir, 'evaluation.png'), fullPage: true });
+    type Box = { value: number; left: number; right: number; top: number; bottom: number };
+    // The numbers written below the plot's frame (x axis) and left of it (y axis), and the dots.
+    const { xs, ys, dots } = (await page.evaluate(`(() => {
+      const box = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, right: b.right, top: b.top, bottom: b.bottom }; };
+      const frame = box(document.querySelector('svg rect'));
+      const numbers = [...document.querySelectorAll('svg text')].filter((t) => t.textContent.trim() !== '' && Number.isFinite(Number(t.textContent))).map((t) => ({ value: Number(t.textContent), ...box(t) }));
+      return {
+        frame,
+        xs: numbers.filter((n) => n.top >= frame.bottom - 1).sort((a, b) => a.left - b.left),
+        ys: numbers.filter((n) => n.right <= frame.left + 1).sort((a, b) => b.top - a.top),
+        dots: [...document.querySelectorAll('svg circle')].map((c) => { const b = box(c); return { x: (b.left + b.right) / 2, y: (b.top + b.bottom) / 2 }; }),
+      };
+    })()`)) as { xs: Box[]; ys: Box[]; dots: { x: number; y: number }[]; frame: Omit<Box, 'value'> };
+    for (const [axis, ticks] of [['x', xs], ['y', ys]] as const) {
+      assert.ok(ticks.length >= 4, `${axis}: ${ticks.length} tick values (${ticks.map((t) => t.value).join(', ')})`);
+      const step = ticks[1].value - ticks[0].value;
+      const centre = (t: Box) => (axis === 'x' ? (t.left + t.right) / 2 : (t.top + t.bottom) / 2);
+      const gap = centre(ticks[1]) - centre(ticks[0]);
+      ticks.slice(1).forEach((t, i) => {
+        assert.ok(Math.abs(t.value - ticks[i].value - step) < 1e-9 * Math.max(1, Math.abs(step)) && step > 0, `${axis}: evenly spaced values, increasing along the axis`);
+        assert.ok(Math.abs(centre(t) - centre(ticks[i]) - gap) < 1.5, `${axis}: evenly placed`);
+        // Apart: a label ends before the next begins.
+        assert.ok(axis === 'x' ? ticks[i].right < t.left : t.bottom < ticks[i].top, `${axis}: ${ticks[i].value} and ${t.value} do not overlap`);
+      });
+    }
+    // Every dot lies within the range the ticks label.
+    const [x0, x1] = [xs[0], xs.at(-1)!].map((t) => (t.left + t.right) / 2);
+    const [y0, y1] = [ys[0], ys.at(-1)!].map((t) => (t.top + t.bottom) / 2);
+    assert.ok(dots.length > 0);
+    for (const d of dots) assert.ok(d.x >= x0 - 1 && d.x <= x1 + 1 && d.y <= y0 + 1 && d.y >= y1 - 1, `dot at ${d.x}, ${d.y} within the ticks`);
+  } finally {
+    await browser.close();
+  }
 });

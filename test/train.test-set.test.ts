@@ -76,5 +76,8 @@ describe('train --test csv:', () => {
     const unknown = path.join(dir, 'unknown-class.csv');
     fs.writeFileSync(unknown, fs.readFileSync(train, 'utf8').replace(/setosa/g, 'rose'));
     oneLine(unknown, 'dptrain.data.classesMismatch', /has the classes "rose" that the model \(trained on csv:.*train\.csv\) does not know \(its classes: "setosa", "versicolor", "virginica"\)/);
+    const indexed = path.join(dir, 'indexed-classes.csv');
+    fs.writeFileSync(indexed, fs.readFileSync(train, 'utf8').replace(/setosa/g, '0').replace(/versicolor/g, '1').replace(/virginica/g, '2'));
+    oneLine(indexed, 'dptrain.data.classesMismatch', /gives its labels as class indices, but the model \(trained on csv:.*train\.csv\) names its classes/);
   });
 });

@@ -120,6 +120,19 @@ function mapClasses(model: ModelShape, data: Dataset): Dataset {
     const y = Float32Array.from(data.y, (label) => map[label]);
     return createDataset({ ...data, y, numClasses: model.outputs, classNames: modelNames });
   }
+  // A CSV's labels came as written: integers with a model that names its classes (or names with a
+  // model trained on integers) would be matched by position, pairing classes that only share an index.
+  if (data.labelColumn !== undefined && (modelNames === null) !== (dataNames === null)) {
+    const named = modelNames ?? dataNames!;
+    if (!named.every((name, k) => name === String(k))) {
+      throw new DataError(
+        'classesMismatch',
+        modelNames
+          ? `dataset ${data.spec} gives its labels as class indices, but ${model.name} names its classes (${listNames(modelNames)}) — write the labels as those names`
+          : `dataset ${data.spec} names its classes (${listNames(dataNames!)}), but ${model.name} was trained on class indices 0…${model.outputs - 1} — write the labels as those indices`,
+      );
+    }
+  }
   if (modelNames && !dataNames && data.numClasses > model.outputs) {
     throw new DataError('classesMismatch', `dataset ${data.spec} has class indices up to ${data.numClasses - 1} but ${model.name} has ${model.outputs} classes (${listNames(modelNames)}) — give the labels as the class names`);
   }
