@@ -84,6 +84,12 @@ test('on loopback: another site\'s page may not open the socket, and a foreign H
   assert.equal((await firstMessage(`ws://127.0.0.1:${port}/ws`, { origin: `http://127.0.0.1:${port}` })).type, 'snapshot');
 });
 
+test('--token-file without --dashboard (train, sweep) is warned about as an option without effect, and the run goes on', () => {
+  const r = runCli(['train', '--token-file', 'no-such-token', '--max-steps', '1', '--engine', 'inline', '--dataset', 'synthetic:blobs?n=100&d=2&classes=2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /WARN: --token-file no-such-token has no effect and is ignored: it guards --dashboard, which is not given/);
+});
+
 test('bad input exits 2 with one line: non-loopback without a token, a port in use, a bad host', async () => {
   const insecure = runCli(['train', '--dashboard', '0.0.0.0:0', '--max-steps', '1']);
   assert.equal(insecure.status, 2);

@@ -128,6 +128,8 @@ describe('dptrain data fetch against a local mirror', () => {
     assert.equal(listed.status, 0, listed.stderr);
     assert.match(listed.stdout, /fashion-mnist\/t10k-labels-idx1-ubyte\.gz\t\d+ bytes/);
     assert.match(listed.stdout, /mnist-full\/train-images-idx3-ubyte\.gz\tmissing/);
+    // Which cache was looked at comes first (a user try could not tell).
+    for (const out of [listed.stdout, verified.stdout]) assert.equal(out.split('\n')[0], `# cache: ${cache}`);
     assert.equal(again.status, 0, again.stderr);
     assert.equal(requests, before);
   });

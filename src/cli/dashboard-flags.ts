@@ -12,10 +12,17 @@ export function addDashboardFlags(command: Command, withTokenFile: boolean): Com
   return command;
 }
 
-/** The dashboard when --dashboard was given (listening already), else null. */
-export async function dashboardFromFlags(flags: Record<string, unknown>, kind: DashboardOptions['kind'], log: DashboardOptions['log']): Promise<Dashboard | null> {
+/**
+ * The dashboard when --dashboard was given (listening already), else null. Where --token-file is
+ * the dashboard's alone (train, sweep), giving it without --dashboard is warned about, as any
+ * option without effect is (docs/cli.md).
+ */
+export async function dashboardFromFlags(flags: Record<string, unknown>, kind: DashboardOptions['kind'], log: DashboardOptions['log'] & { warn(fields: object, message: string): void }): Promise<Dashboard | null> {
   const address = flags.dashboard;
-  if (address === undefined || address === false) return null;
+  if (address === undefined || address === false) {
+    if (kind !== 'coordinator' && flags.tokenFile !== undefined) log.warn({ option: 'tokenFile' }, `--token-file ${String(flags.tokenFile)} has no effect and is ignored: it guards --dashboard, which is not given`);
+    return null;
+  }
   const { startDashboard } = await import('../dashboard/index.js');
   return startDashboard({ address: address as string | true, tokenFile: flags.tokenFile as string | undefined, kind, log });
 }

@@ -67,6 +67,8 @@ function entryNamed(name: string): RegistryEntry {
  */
 async function listCache(dataDir: string | undefined, verify: boolean): Promise<void> {
   let bad = 0;
+  // Which cache: --data-dir, $DPTRAIN_DATA_DIR or the XDG default decide it, and a user should not have to guess.
+  process.stdout.write(`# cache: ${dataDirOf(dataDir)}\n`);
   for (const name of Object.keys(REGISTRY)) {
     const entry = entryNamed(name);
     for (const file of registryFiles(entry)) {

@@ -60,7 +60,7 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   process.stdout.write(flags.json ? JSON.stringify({ model: file, ...evaluation }, null, 2) + '\n' : evaluationText(evaluation, title));
   if (flags.out !== undefined) {
     await writeOutputs(flags.out, file, evaluation, title, model, scatterPoints(model, outputs, targets));
-    logger.info({ out: flags.out }, `wrote ${path.join(flags.out, '{evaluation.json,evaluation.html}')}`);
+    logger.info({ out: flags.out }, `wrote ${path.join(flags.out, 'evaluation.json')} and ${path.join(flags.out, 'evaluation.html')}`);
   }
   return evaluation;
 }

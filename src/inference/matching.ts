@@ -113,7 +113,7 @@ function mapClasses(model: ModelShape, data: Dataset): Dataset {
     const index = new Map(modelNames.map((name, k) => [name, k]));
     const unknown = dataNames.filter((name) => !index.has(name));
     if (unknown.length > 0) {
-      throw new DataError('classesMismatch', `dataset ${data.spec} has the classes ${listNames(unknown)} that ${model.name} does not know (its classes: ${listNames(modelNames)})`);
+      throw new DataError('classesMismatch', `dataset ${data.spec} has the classes ${listNames(unknown)} that ${model.name} does not know (its classes: ${listNames(modelNames)}) — evaluate on rows of those classes, or train a model that knows all of them`);
     }
     const map = dataNames.map((name) => index.get(name)!);
     if (map.every((k, j) => k === j) && data.numClasses === model.outputs) return data;
