@@ -33,6 +33,12 @@ test('dptrain sweep: a run whose loss became NaN is "diverged" at the step it di
   const json = readJson(path.join(out, 'results.json'));
   assert.deepEqual(json.batchSizes.map((r: { outcome: string }) => r.outcome), ['diverged', 'diverged']);
   assert.deepEqual(json.runs.map((r: { stoppedBy: string }) => r.stoppedBy), ['nonFinite', 'nonFinite']);
+  // The report's table says so too.
+  const report = await runCliAsync(['report', out]);
+  assert.equal(report.status, 0, report.stderr);
+  const page = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+  assert.match(page, /"diverged"/);
+  assert.doesNotMatch(page, /"not reached"/);
 });
 
 test('dptrain sweep: a run that missed the target names the limit that stopped it, --max-steps or --max-epochs, and its flag', async () => {

@@ -81,13 +81,13 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
   const dir = await smallSweep();
   const runDir = path.join(tempDir('dptrain-report-run-'), 'run');
   // Two worker threads give two gradient slots, so the run logs B_simple; --eval-every adds the
-  // validation-vs-steps chart: 6 charts.
+  // validation-vs-steps chart: 7 charts with the learning rate's.
   await train({ ...TRAIN, batchSize: 32, epochs: 3, evalEvery: 10, out: runDir, engine: 'threads', workers: 2 });
   const xyFile = path.join(tempDir('dptrain-report-xy-'), 'xy.html');
   fs.writeFileSync(xyFile, renderHtml(xyPage()));
   const pages = [
     { file: (await writeReport(dir)).file, charts: SWEEP_CHARTS.length },
-    { file: (await writeReport(runDir)).file, charts: 6 },
+    { file: (await writeReport(runDir)).file, charts: 7 },
     { file: xyFile, charts: 1 },
   ];
   const browser = await chromium.launch({
@@ -120,4 +120,23 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
   } finally {
     await browser.close();
   }
+});
+
+test('an interrupted sweep says so first, names the batch sizes without a result and how to finish them', async () => {
+  const out = tempDir('dptrain-report-interrupted-');
+  // As Ctrl-C does in the CLI: the signal aborts while the second batch size's run starts.
+  const abort = new AbortController();
+  const results = await sweep(
+    { batchSizes: [4, 32], target: 'train_loss=0.01', maxEpochs: 5, out, train: TRAIN },
+    { signal: abort.signal, onRunStart: (run) => void (run.batchSize === 32 && abort.abort()) },
+  );
+  assert.deepEqual(results.interrupted, { run: results.interrupted?.run, finished: [4], unfinished: [32] });
+  assert.ok(results.interrupted?.run, 'stopped during a run');
+  const page = await buildReportPage(out);
+  const said = `Interrupted (Ctrl-C) during run ${results.interrupted!.run}: no result for B=32; the page shows B=4, whose runs all finished. The same dptrain sweep command with --resume (and --out ${out}) trains what is missing; finished runs are read back, not trained again.`;
+  assert.equal(page.summary[0], said);
+  assert.deepEqual(page.table!.map((row) => row[0]), ['B', '4', '32']);
+  assert.deepEqual(page.table!.at(-1)!.slice(0, 3), ['32', '—', 'no result (interrupted)']);
+  assert.equal(page.table!.at(-1)!.length, page.table![0].length);
+  assert.ok(renderHtml(page).includes(`<p>${said}</p>`), 'in the page, first under the title');
 });

@@ -118,23 +118,51 @@ ${rows}
 ${scatterSvg(points)}`;
 }
 
-/** Points and the diagonal y = x in a square SVG. */
+/** Axis ticks at 1, 2 or 5 times a power of ten, about `count` of them, and the range they span (d3's nice()). */
+function niceTicks(lo: number, hi: number, count = 5): { lo: number; hi: number; step: number; ticks: number[] } {
+  const raw = (hi - lo) / count;
+  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
+  const first = Math.floor(lo / step);
+  const last = Math.ceil(hi / step);
+  // Multiples of the step computed from integers, so that 0.1 + 0.2 never shows as 0.30000000000000004.
+  const ticks = Array.from({ length: last - first + 1 }, (_, i) => Number(((first + i) * step).toPrecision(12)));
+  return { lo: ticks[0], hi: ticks[ticks.length - 1], step, ticks };
+}
+
+/** A tick label: the step's decimals (0.25 → 2), exponent form for very large or small values. */
+function tickLabel(v: number, step: number): string {
+  if (v === 0) return '0';
+  if (Math.abs(v) >= 1e6 || step < 1e-4) return v.toExponential(2).replace('e+', 'e');
+  return v.toFixed(Math.max(0, -Math.floor(Math.log10(step) + 1e-9)));
+}
+
+/** Points and the diagonal y = x on square axes with the same ticks on both, and a light grid at each. */
 function scatterSvg(points: { truth: number; predicted: number }[]): string {
   if (points.length === 0) return '<p class="legend">no samples</p>';
-  const size = 360;
-  const pad = 30;
+  // Room for the y labels and title on the left and the x labels and title below.
+  const [left, right, top, bottom] = [64, 16, 12, 48];
+  const side = 320;
   const values = points.flatMap((p) => [p.truth, p.predicted]);
-  let [lo, hi] = [Math.min(...values), Math.max(...values)];
-  if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
-  const at = (v: number) => pad + ((v - lo) / (hi - lo)) * (size - 2 * pad);
-  const dots = points.map((p) => `<circle cx="${at(p.truth).toFixed(1)}" cy="${(size - at(p.predicted)).toFixed(1)}" r="2" fill="#1f5fbf" fill-opacity="0.5"/>`).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}">
-<rect x="${pad}" y="${pad}" width="${size - 2 * pad}" height="${size - 2 * pad}" fill="none" stroke="#bbb"/>
-<line x1="${at(lo)}" y1="${size - at(lo)}" x2="${at(hi)}" y2="${size - at(hi)}" stroke="#e06c00"/>
+  let [min, max] = [Math.min(...values), Math.max(...values)];
+  if (max === min) [min, max] = [min - 1, max + 1];
+  const { lo, hi, step, ticks } = niceTicks(min, max);
+  const x = (v: number) => left + ((v - lo) / (hi - lo)) * side;
+  const y = (v: number) => top + side - ((v - lo) / (hi - lo)) * side;
+  const f = (v: number) => v.toFixed(1);
+  const grid = ticks.map((t) => `<line x1="${f(x(t))}" y1="${top}" x2="${f(x(t))}" y2="${top + side}"/><line x1="${left}" y1="${f(y(t))}" x2="${left + side}" y2="${f(y(t))}"/>`).join('');
+  const xTicks = ticks.map((t) => `<text x="${f(x(t))}" y="${top + side + 16}" text-anchor="middle">${tickLabel(t, step)}</text>`).join('');
+  const yTicks = ticks.map((t) => `<text x="${left - 6}" y="${f(y(t) + 4)}" text-anchor="end">${tickLabel(t, step)}</text>`).join('');
+  const dots = points.map((p) => `<circle cx="${f(x(p.truth))}" cy="${f(y(p.predicted))}" r="2" fill="#1f5fbf" fill-opacity="0.5"/>`).join('');
+  const [width, height] = [left + side + right, top + side + bottom];
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+<g class="grid" stroke="#eee">${grid}</g>
+<rect x="${left}" y="${top}" width="${side}" height="${side}" fill="none" stroke="#bbb"/>
+<line x1="${x(lo)}" y1="${y(lo)}" x2="${x(hi)}" y2="${y(hi)}" stroke="#e06c00"/>
 ${dots}
-<text x="${size / 2}" y="${size - 6}" text-anchor="middle" font-size="12" fill="#666">true</text>
-<text x="${pad}" y="${size - pad + 14}" text-anchor="middle" font-size="11" fill="#666">${lo.toPrecision(3)}</text>
-<text x="${size - pad}" y="${size - pad + 14}" text-anchor="middle" font-size="11" fill="#666">${hi.toPrecision(3)}</text>
-<text x="12" y="${size / 2}" text-anchor="middle" font-size="12" fill="#666" transform="rotate(-90 12 ${size / 2})">predicted</text>
+<g class="x-ticks" font-size="11" fill="#444">${xTicks}</g>
+<g class="y-ticks" font-size="11" fill="#444">${yTicks}</g>
+<text x="${left + side / 2}" y="${height - 6}" text-anchor="middle" font-size="12" fill="#666">true</text>
+<text x="14" y="${top + side / 2}" text-anchor="middle" font-size="12" fill="#666" transform="rotate(-90 14 ${top + side / 2})">predicted</text>
 </svg>`;
 }

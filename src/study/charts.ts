@@ -25,6 +25,7 @@ p.note { color: #555; margin: 0 0 0.5em; }
 table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; } th { background: #f4f4f4; }
 ul.warnings li { color: #9a5b00; }
+p.absent { color: #555; border: 1px dashed #bbb; padding: 14px 16px; margin: 0.5em 0; }
 footer { color: #777; font-size: 12px; margin-top: 3em; }
 .u-legend th, .u-legend td { border: none; background: none; padding: 1px 4px; }
 `;
@@ -89,6 +90,9 @@ export const CHART_SCRIPT = `
       values: function (u, vals) { return vals.map(function (v) { return rows[v - 1] == null ? '' : rows[v - 1]; }); }
     };
   }
+  // A line through this few values also marks them: one value draws no line at all (one epoch).
+  var FEW_POINTS = 40;
+  function defined(values) { return values.filter(function (v) { return v != null; }).length; }
   function draw(def, box, width) {
     var xy = def.layout === 'xy';
     var series = [xy ? {} : { label: def.xLabel }].concat(def.series.map(function (s) {
@@ -98,7 +102,9 @@ export const CHART_SCRIPT = `
       if (s.style === 'dashed') o.dash = [6, 4];
       if (xy) { o.paths = xyPath(s.style === 'points'); o.points = { show: false }; if (s.style === 'points') { o.fill = c; o.width = 1; } }
       else if (s.style === 'points') { o.paths = function () { return null; }; o.points = { show: true, size: 9, fill: c, stroke: c }; }
-      else o.points = { show: false };
+      else o.points = defined(s.values) <= FEW_POINTS ? { show: true, size: 7, fill: c, stroke: c } : { show: false };
+      // Each value holds until the next x, and the last one to the plot's right edge.
+      if (!xy && s.style === 'steps') o.paths = uPlot.paths.stepped({ align: 1, extend: true });
       return o;
     }));
     var height = def.height || 360;

@@ -6,7 +6,8 @@
  * (report-sweep.ts), the run page (report-run.ts) and the timeline charts (timeline.ts) use them.
  */
 
-export type SeriesStyle = 'line' | 'points' | 'dashed';
+/** 'steps': a step function, each value holding until the next x (a batch size chosen "from then on"). */
+export type SeriesStyle = 'line' | 'points' | 'dashed' | 'steps';
 
 export interface ChartSeries {
   label: string;
@@ -54,6 +55,16 @@ export interface ChartDef extends ChartHeading {
   rows?: string[];
 }
 
+/** A chart the page cannot draw: its heading and one sentence saying why, where the chart would be. */
+export interface AbsentChart {
+  id: string;
+  title: string;
+  /** Why it is not drawn. */
+  note: string;
+  /** Its place: before charts[before] (charts.length: after the last chart). */
+  before: number;
+}
+
 export interface ReportPage {
   kind: 'sweep' | 'run';
   title: string;
@@ -63,6 +74,23 @@ export interface ReportPage {
   table: string[][] | null;
   warnings: string[];
   charts: ChartDef[];
+  /** Charts left out, each said why in its place (none when absent). */
+  absent?: AbsentChart[];
+}
+
+/** A page's charts in order: drawn (ChartDef), explained instead of drawn (`absent`), or left out (null). */
+export type PageItem = ChartDef | { absent: Omit<AbsentChart, 'before'> } | null;
+
+/** Splits the items into the charts to draw and the absent ones, each placed before the chart that follows it. */
+export function layOut(items: PageItem[]): { charts: ChartDef[]; absent: AbsentChart[] } {
+  const charts: ChartDef[] = [];
+  const absent: AbsentChart[] = [];
+  for (const item of items) {
+    if (item === null) continue;
+    if ('absent' in item) absent.push({ ...item.absent, before: charts.length });
+    else charts.push(item);
+  }
+  return { charts, absent };
 }
 
 /** One line or set of points with its own x values, before alignTraces puts it on a chart's x axis. */

@@ -32,8 +32,8 @@ export async function sweepPage(dir: string, results: SweepResults): Promise<Rep
   return {
     kind: 'sweep',
     title: `Batch-size sweep: ${results.model} on ${results.dataset}`,
-    summary: sweepSummary(results),
-    table: sweepTable(rows),
+    summary: [...interruptedText(dir, results), ...sweepSummary(results)],
+    table: [...sweepTable(rows), ...unfinishedRows(results)],
     warnings: results.warnings,
     charts: charts.filter((c): c is ChartDef => c !== null),
   };
@@ -233,6 +233,23 @@ function sweepSummary(results: SweepResults): string[] {
   ];
 }
 
+/** An interrupted sweep (results.json's `interrupted`): what has no result yet and how to finish it (docs/cli.md, "Interrupts"). */
+function interruptedText(dir: string, results: SweepResults): string[] {
+  const stop = results.interrupted;
+  if (!stop) return [];
+  const list = (bs: (number | 'full')[]) => bs.map((b) => `B=${b}`).join(', ');
+  const during = stop.run ? `during run ${stop.run}` : 'between runs';
+  const shown = stop.finished.length > 0 ? `the page shows ${list(stop.finished)}, whose runs all finished` : 'no batch size finished, so there is nothing to chart yet';
+  return [
+    `Interrupted (Ctrl-C) ${during}: no result for ${list(stop.unfinished)}; ${shown}. The same dptrain sweep command with --resume (and --out ${dir}) trains what is missing; finished runs are read back, not trained again.`,
+  ];
+}
+
+/** Table rows for the batch sizes an interrupted sweep did not finish. */
+function unfinishedRows(results: SweepResults): string[][] {
+  return (results.interrupted?.unfinished ?? []).map((b) => [String(b), '—', 'no result (interrupted)', ...new Array<string>(9).fill('—')]);
+}
+
 /** The table of batch sizes (header row first). */
 function sweepTable(rows: BatchSizeResult[]): string[][] {
   return [
@@ -240,7 +257,7 @@ function sweepTable(rows: BatchSizeResult[]): string[][] {
     ...rows.map((r) => [
       r.batchSize === 'full' ? `full (${r.resolvedBatchSize})` : String(r.batchSize),
       fmt(r.lr),
-      r.reached ? `${fmt(r.stepsToTarget)}${r.stepsRange && r.seeds > 1 ? ` [${r.stepsRange[0]}–${r.stepsRange[1]}]` : ''}` : 'not reached',
+      r.reached ? `${fmt(r.stepsToTarget)}${r.stepsRange && r.seeds > 1 ? ` [${r.stepsRange[0]}–${r.stepsRange[1]}]` : ''}` : (r.outcome ?? 'not reached'),
       r.reached ? fmt(r.epochsToTarget) : '—',
       r.reached ? fmt(r.samplesToTarget) : '—',
       r.reached ? fmt(r.secondsToTarget, 3) : '—',

@@ -38,18 +38,39 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-/** Draws every chart of the page's data with the shared chart script (charts.ts); runs in the page. */
+/**
+ * Draws every chart of the page's data with the shared chart script (charts.ts), and puts each
+ * absent chart's heading and reason where it would be; runs in the page. window.__charts holds
+ * each chart's uPlot for tests.
+ */
 const PAGE_SCRIPT = `
 (function () {
   var page = JSON.parse(document.getElementById('report-data').textContent);
   var charts = window.dptrainCharts;
   var root = document.getElementById('charts');
+  var absent = page.absent || [];
+  function explain(before) {
+    absent.filter(function (a) { return a.before === before; }).forEach(function (a) {
+      var el = document.createElement('section');
+      el.className = 'chart-absent';
+      el.id = a.id;
+      var h = document.createElement('h2');
+      h.textContent = a.title;
+      var p = document.createElement('p');
+      p.className = 'absent';
+      p.textContent = a.note;
+      el.appendChild(h); el.appendChild(p);
+      root.appendChild(el);
+    });
+  }
   window.__charts = [];
-  page.charts.forEach(function (def) {
+  page.charts.forEach(function (def, i) {
+    explain(i);
     var box = charts.section(root, def);
-    charts.draw(def, box, Math.max(480, Math.min(960, root.clientWidth || 900)));
-    window.__charts.push({ id: def.id, points: def.series.map(function (s) { return s.values.filter(function (v) { return v !== null; }).length; }) });
+    var plot = charts.draw(def, box, Math.max(480, Math.min(960, root.clientWidth || 900)));
+    window.__charts.push({ id: def.id, plot: plot, points: def.series.map(function (s) { return s.values.filter(function (v) { return v !== null; }).length; }) });
   });
+  explain(page.charts.length);
   document.body.setAttribute('data-charts-ready', String(page.charts.length));
 })();
 `;
