@@ -40,3 +40,11 @@ test('dptrain report --out naming a missing folder or a directory is one line an
   expectOneLine(['report', run, '--out', root], new RegExp(`^dptrain: error: --out ${root}: ${root} is a directory — give a file name`), 'dptrain.config.badOption');
   assert.deepEqual(fs.readdirSync(root).sort(), ['run']);
 });
+
+test('dptrain report of a sweep whose results.json is damaged: one line saying so and how to write it again (exit 1: the data, not the command)', () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'results.json'), 'garbage\n');
+  const result = runCli(['report', dir]);
+  assert.equal(result.status, 1, result.stderr);
+  assert.equal(result.stderr, `dptrain: error: ${path.join(dir, 'results.json')} is not valid JSON: it was damaged or edited — the same dptrain sweep command with --resume writes it again from its runs [dptrain.study.badJson]\n`);
+});
