@@ -189,6 +189,21 @@ test('`dptrain sweep --out DIR` twice: the second is refused; --resume reads the
   assert.equal(overwritten.stderr.match(/\[done earlier\]/g), null);
 });
 
+test('`dptrain train --restore-best --val-split 0` (with or without --patience) watches trainLoss, the default --monitor without a validation set; a typed `--monitor valLoss` is still refused', () => {
+  for (const extra of [[], ['--patience', '1']]) {
+    const out = path.join(tempDir(), 'best');
+    const result = runCli(['train', '--restore-best', '--val-split', '0', ...extra, ...SHORT, '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(warnings(result.stderr), []);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    assert.equal(summary.best.monitor, 'trainLoss', extra.join(' '));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).monitor, 'trainLoss');
+  }
+  const typed = runCli(['train', '--restore-best', '--val-split', '0', '--monitor', 'valLoss', ...SHORT]);
+  assert.equal(typed.status, 2, typed.stderr);
+  assert.match(typed.stderr, /^dptrain: error: --restore-best keeps the best epoch by --monitor valLoss, which needs a validation set, but --val-split is 0 — use --val-split > 0, or --monitor trainLoss \[dptrain\.config\.badOption\]\n$/);
+});
+
 test('`dptrain coordinator --optimizer adam` trains with Adam\'s default rate, and warns once about an inert option', { timeout: 60_000 }, async () => {
   const out = path.join(tempDir(), 'ws');
   const coordinator = await startCoordinator(['--optimizer', 'adam', '--gamma', '0.5', '--dataset', 'synthetic:blobs?n=300&d=3&classes=3', '--model', 'mlp:3-8-3', '--max-steps', '5', '--out', out]);

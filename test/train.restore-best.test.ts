@@ -51,8 +51,9 @@ test('`dptrain train --restore-best` without --patience trains every epoch and s
   assert.ok(summary.best.epoch < 8, `the best epoch (${summary.best.epoch}) is not the last`);
 });
 
-test('`dptrain train --restore-best --val-split 0` is refused: the monitored valLoss needs a validation set', () => {
-  const run = runCli(['train', '--restore-best', '--val-split', '0', '--epochs', '1']);
+// Without --monitor, --val-split 0 makes it trainLoss (test/cli.defaults.test.ts); a typed val… monitor has nothing to watch.
+test('`dptrain train --restore-best --val-split 0 --monitor valLoss` is refused: the monitored valLoss needs a validation set', () => {
+  const run = runCli(['train', '--restore-best', '--val-split', '0', '--monitor', 'valLoss', '--epochs', '1']);
   assert.equal(run.status, 2);
   assert.match(run.stderr, /--restore-best keeps the best epoch by --monitor valLoss, which needs a validation set.*\[dptrain\.config\.badOption\]/);
   assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);

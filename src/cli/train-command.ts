@@ -59,5 +59,5 @@ export function logRunEnd(logger: Logger, result: TrainResult): void {
     restored ? `with the weights of epoch ${restored.epoch + 1} (--restore-best)` : '',
   ].filter(Boolean);
   logger.info({ summary }, `done: ${parts.join(', ')}`);
-  if (result.config.out) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
+  if (result.config.out && !result.alreadyFinished) logger.info({ out: result.config.out }, `wrote ${path.join(result.config.out, '{config.json,metrics.jsonl,summary.json,final.safetensors}')}`);
 }

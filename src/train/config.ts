@@ -277,9 +277,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   oneOf('monitor', c.monitor);
   nonNegativeNumber('minDelta', c.minDelta);
   boolean('restoreBest', c.restoreBest);
-  if (c.restoreBest && c.monitor.startsWith('val') && c.valSplit === 0) {
-    throw new ConfigError('badOption', `--restore-best keeps the best epoch by --monitor ${c.monitor}, which needs a validation set, but --val-split is 0 — use --val-split > 0, or --monitor trainLoss`);
-  }
   nonNegativeInteger('logEvery', c.logEvery);
   if (c.out !== null) nonEmptyString('out', c.out);
   boolean('overwrite', c.overwrite);
@@ -288,15 +285,28 @@ export function validateTrainConfig(c: TrainConfig): void {
   parseCheckpointEvery(c.checkpointEvery);
   positiveInteger('keep', c.keep);
   if (c.resume !== null) nonEmptyString('resume', c.resume);
-  if (c.resume !== null && c.init !== null) {
-    throw new ConfigError('badOption', '--resume continues a run from its checkpoint; --init starts a new run from parameters — use one of them');
-  }
+  if (c.resume !== null && c.init !== null) throw resumeWithInit();
   oneOf('onNonfinite', c.onNonfinite);
   positiveInteger('maxNonfiniteInRow', c.maxNonfiniteInRow);
   validateAdaptiveOptions(c);
   parseBatchNormMode(c.batchnorm);
   for (const key of ['dataDir', 'dataMirror', 'test'] as const) if (c[key] !== null) nonEmptyString(key, c[key]);
   oneOf('evalOn', c.evalOn);
+}
+
+/**
+ * --restore-best with a `val…` --monitor needs a validation set. Checked once the defaults are
+ * filled in (resolveTrainOptions), since --monitor's default follows --val-split.
+ */
+export function checkRestoreBest(c: Pick<TrainConfig, 'restoreBest' | 'monitor' | 'valSplit'>): void {
+  if (c.restoreBest && c.monitor.startsWith('val') && c.valSplit === 0) {
+    throw new ConfigError('badOption', `--restore-best keeps the best epoch by --monitor ${c.monitor}, which needs a validation set, but --val-split is 0 — use --val-split > 0, or --monitor trainLoss`);
+  }
+}
+
+/** --resume and --init together: two ways to start a run. */
+export function resumeWithInit(): ConfigError {
+  return new ConfigError('badOption', '--resume continues a run from its checkpoint; --init starts a new run from parameters — use one of them');
 }
 
 /** Parses --batchnorm: local, sync or ghost:G (G a positive integer). */

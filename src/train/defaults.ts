@@ -9,7 +9,7 @@ import { isAdaptive } from './adaptive/settings.js';
 import { sizeModelToData } from './model-sizing.js';
 import { ConfigError } from '../errors.js';
 import { parseModelSpec } from '../model/index.js';
-import { availableCores, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
+import { availableCores, checkRestoreBest, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
 import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
 
 /** SGD's learning rate at the default batch size, and the batch size below which it is scaled down. */
@@ -155,8 +155,10 @@ export interface ResolvedTrainOptions {
  * validates every field (unknown keys are an error), and lists the given options that have no
  * effect. Inert options the engine would refuse are reset to their neutral value (momentum 0 with
  * adam, no Nesterov without momentum, one worker inline), so config.json records what ran.
+ * `typed`: the options the caller typed, when `options` holds others too (a resumed run's
+ * checkpoint options): only those are warned about.
  */
-export function resolveTrainOptions(options: Partial<TrainConfig> = {}): ResolvedTrainOptions {
+export function resolveTrainOptions(options: Partial<TrainConfig> = {}, typed?: ReadonlySet<string>): ResolvedTrainOptions {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(defaultTrainConfig, key)) {
       throw new ConfigError('unknownOption', `unknown training option "${key}" — see \`dptrain train --help\` for the list`);
@@ -172,7 +174,9 @@ export function resolveTrainOptions(options: Partial<TrainConfig> = {}): Resolve
   for (const key of DEPENDENT_DEFAULTS) {
     if (!given.has(key) && !Object.hasOwn(preset, key)) (config as unknown as Record<string, unknown>)[key] = defaultOf(key, config);
   }
-  const warnings = inertOptions(trainNoEffectRules, config, given, (key) => defaultOf(key, config), flagOf);
+  // After the defaults: --monitor's follows --val-split.
+  checkRestoreBest(config);
+  const warnings = inertOptions(trainNoEffectRules, config, typed ?? given, (key) => defaultOf(key, config), flagOf);
   if (config.optimizer !== 'sgd') config.momentum = 0;
   if (config.optimizer !== 'sgd' || config.momentum === 0) config.nesterov = false;
   if (config.engine === 'inline') config.workers = 1;

@@ -13,12 +13,12 @@ import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
 import { describeLearningRate } from './defaults.js';
-import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SkipRecord, StepRecord, StopReason, TestFigures } from './records.js';
+import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SessionFigures, SkipRecord, StepRecord, StopReason, TestFigures } from './records.js';
 import { addGnsEstimate, gnsEstimate } from './gns.js';
 import { CHECKPOINT_FORMAT_VERSION, type Checkpoint } from './checkpoint.js';
 import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
-import { savedLoopState } from './state.js';
+import { freshEpochSums, runSeconds, savedLoopState } from './state.js';
 import { checkpointConfig } from './resume.js';
 import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
 import { formatLoss, plural } from '../util/index.js';
@@ -37,6 +37,11 @@ export interface TrainResult {
   buffers: Float32Array;
   /** The trained model, to predict, evaluate or save (docs/library.md). */
   model: TrainedModel;
+  /**
+   * --resume found the run already finished (its epochs, --max-steps or early stopping): nothing
+   * was trained and nothing written; the result is the run's as its checkpoint holds it.
+   */
+  alreadyFinished: boolean;
 }
 
 const silent: TrainLogger = { info() {}, warn() {} };
@@ -46,19 +51,34 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
   const run = await prepareRun(options, hooks, hooks.logger ?? silent);
   const { state } = run;
   try {
+    // A resumed run that had already finished: prepareRun said so; nothing is trained or written. An
+    // epoch its checkpoint is within (--max-steps) is ended as that run ended it, for the same figures.
+    if (run.finished) {
+      if (state.position > 0) await endEpoch(run, { partial: true });
+      return await finishRun(run);
+    }
     await beginRun(run);
     // Epochs, then steps within each. An epoch that has begun (a resume mid-epoch) always gets its end.
     while (state.position > 0 || (state.epoch < run.config.epochs && state.step < run.totalSteps && !shouldStop(run))) {
-      state.clock.epochStarted = performance.now();
+      // An epoch resumed mid-way also counts the time it ran before the checkpoint.
+      state.clock.epochStarted = performance.now() - state.clock.resumedEpochMs;
+      state.clock.resumedEpochMs = 0;
       while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
         await trainStep(run);
         await letEventsIn();
       }
       // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
       if (interrupted(run)) break;
+      // --max-steps reached within the epoch: the checkpoint keeps the position in the epoch (so that
+      // --resume with more steps reads the rest of its permutation), then this run's outputs end it.
+      if (stoppedWithinEpoch(run)) {
+        await checkpointAtStop(run);
+        await endEpoch(run, { partial: true });
+        break;
+      }
       await endEpoch(run);
     }
-    const checkpoint = interrupted(run) ? await checkpointInterrupted(run) : null;
+    const checkpoint = interrupted(run) || reachedMaxSteps(run) ? await checkpointAtStop(run) : null;
     const result = await finishRun(run);
     if (result.summary.stopReason === 'interrupted') run.log.info({ step: state.step, epoch: state.epoch, position: state.position, out: run.config.out, checkpoint }, describeInterrupt(run, checkpoint));
     return result;
@@ -86,6 +106,18 @@ function interrupted(run: PreparedRun): boolean {
   const { state } = run;
   const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? !epochDone(run) : state.epoch < run.config.epochs);
   return (run.signal?.aborted ?? false) && state.stopRequest === null && stepsLeft;
+}
+
+/** Whether the run reached --max-steps (and nothing else stopped it). */
+function reachedMaxSteps(run: PreparedRun): boolean {
+  const { state, config } = run;
+  return config.maxSteps > 0 && state.step >= config.maxSteps && state.stopRequest === null;
+}
+
+/** Whether the steps ran out (--max-steps) within an epoch that has begun, before its rows did. */
+function stoppedWithinEpoch(run: PreparedRun): boolean {
+  const { state } = run;
+  return state.position > 0 && state.step >= run.totalSteps && state.stopRequest === null && !epochDone(run);
 }
 
 /** For callbacks: a stop request ends the run at the next step boundary; the first reason is kept. */
@@ -149,7 +181,7 @@ async function trainStep(run: PreparedRun): Promise<void> {
   // 4. Check: a non-finite loss or gradient must not reach the parameters; the decision is made
   //    here, once, for every replica (docs/reliability.md).
   if (!Number.isFinite(result.lossSum) || !Number.isFinite(result.gradSumSq)) {
-    await skipStep(run, result, lr);
+    await skipStep(run, result, lr, stepStarted);
     await checkpointIfDue(run, 'steps');
     return;
   }
@@ -188,6 +220,9 @@ async function trainStep(run: PreparedRun): Promise<void> {
     timing: state.clock.timings.add(result, updateMs, recordAt - stepStarted),
     gns: estimate === null ? null : addGnsEstimate(state.gns, estimate),
   };
+  // Training time, kept across sessions in checkpoints: the epoch's and the run's samples/s.
+  sums.trainMs += record.ms;
+  state.trainSeconds += record.ms / 1000;
   if (state.step % run.logEvery === 0) run.runDir?.writeRecord(record);
   if (adaptive) finishAdaptiveStep(run, record, adaptive.gain);
   for (const c of run.callbacks) await c.onStep?.(record);
@@ -208,8 +243,11 @@ async function trainStep(run: PreparedRun): Promise<void> {
 }
 
 /** A step whose loss or gradient is not finite: stop, or (--on-nonfinite skip) drop it on every replica. */
-async function skipStep(run: PreparedRun, result: GradientResult, lr: number): Promise<void> {
+async function skipStep(run: PreparedRun, result: GradientResult, lr: number, stepStarted: number): Promise<void> {
   const { state, config } = run;
+  const ms = performance.now() - stepStarted;
+  state.epochSums.trainMs += ms;
+  state.trainSeconds += ms / 1000;
   const at = `step ${state.step} (epoch ${state.epoch + 1})`;
   state.samples += result.count;
   const value = Number.isNaN(result.lossSum) || Number.isNaN(result.gradSumSq) ? 'NaN' : 'Infinity';
@@ -231,10 +269,9 @@ async function skipStep(run: PreparedRun, result: GradientResult, lr: number): P
   state.position += 1;
 }
 
-/** A validation at a step boundary within the epoch (--eval-every); its time is not the epoch's training time. */
+/** A validation at a step boundary within the epoch (--eval-every); its time is not the epoch's training time (no step's ms). */
 async function evaluateWithinEpoch(run: PreparedRun): Promise<void> {
   const { state } = run;
-  const started = performance.now();
   const val = await run.engine.evaluate(run.valSet!);
   const record: EvalRecord = {
     type: 'eval',
@@ -247,7 +284,6 @@ async function evaluateWithinEpoch(run: PreparedRun): Promise<void> {
   };
   run.runDir?.writeRecord(record);
   for (const c of run.callbacks) await c.onEval?.(record, controlOf(run));
-  state.clock.epochEvalMs += performance.now() - started;
 }
 
 /** --eval-on test: the test set's loss and accuracy with the live parameters; nothing otherwise. */
@@ -275,11 +311,15 @@ async function finalTestFigures(run: PreparedRun, params: Float32Array, buffers:
   return { spec: data.spec, samples: data.n, loss: result.lossSum / result.count, accuracy: run.isClassifier ? result.correct / result.count : null };
 }
 
-/** End of epoch: evaluate on the validation set, report, let callbacks and early stopping stop the run, checkpoint. */
-async function endEpoch(run: PreparedRun): Promise<void> {
+/**
+ * End of epoch: evaluate on the validation set, report, let callbacks and early stopping stop the
+ * run, checkpoint. `partial`: the run stops within the epoch (--max-steps), whose checkpoint was
+ * written before this record, so that a resume continues the epoch and writes its whole record.
+ */
+async function endEpoch(run: PreparedRun, { partial = false } = {}): Promise<void> {
   const { state, config, log } = run;
   const { clock, epochSums: sums } = state;
-  const trainMs = performance.now() - clock.epochStarted - clock.epochEvalMs;
+  const timed = sums.samples - clock.untimed.epoch;
   const val = run.valSet ? await run.engine.evaluate(run.valSet) : null;
   const record: EpochRecord = {
     type: 'epoch',
@@ -291,14 +331,16 @@ async function endEpoch(run: PreparedRun): Promise<void> {
     valLoss: val ? val.lossSum / val.count : null,
     valAccuracy: val && run.isClassifier ? val.correct / val.count : null,
     ...(await testFiguresDuringRun(run)),
-    samplesPerSec: sums.samples / (trainMs / 1000),
+    samplesPerSec: sums.trainMs > 0 ? timed / (sums.trainMs / 1000) : 0,
     ms: performance.now() - clock.epochStarted,
   };
   state.history.push(record);
-  state.trainSeconds += trainMs / 1000;
   run.runDir?.writeRecord(record);
-  log.info(record, describeEpoch(record, config.epochs));
-  for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run));
+  // A finished run resumed: its end was reported when it ended.
+  if (!run.finished) {
+    log.info(record, describeEpoch(record, config.epochs));
+    for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run));
+  }
 
   // Early stopping (--patience) and --restore-best: judge --monitor, keep the best epoch's weights.
   // After the callbacks, so that a callback's stop reason comes first.
@@ -315,9 +357,9 @@ async function endEpoch(run: PreparedRun): Promise<void> {
   state.epoch += 1;
   state.position = 0;
   if (state.adaptive) run.adaptive?.endEpoch(state.adaptive);
-  state.epochSums = { loss: 0, correct: 0, samples: 0, steps: 0 };
-  clock.epochEvalMs = 0;
-  await checkpointIfDue(run, 'epochs');
+  state.epochSums = freshEpochSums();
+  clock.untimed.epoch = 0;
+  if (!partial) await checkpointIfDue(run, 'epochs');
 }
 
 /** A checkpoint at this step boundary when --checkpoint-every counts `unit` and the count is due. */
@@ -330,10 +372,11 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
 }
 
 /**
- * An interrupt checkpoints the step boundary it stopped at, whatever --checkpoint-every says, so
- * that --resume continues from there; unless that step has one already. Null without a store.
+ * An interrupt, or --max-steps, checkpoints the step boundary it stopped at, whatever
+ * --checkpoint-every says, so that --resume continues from there (with more steps, for
+ * --max-steps); unless that step has one already. Null without a store.
  */
-async function checkpointInterrupted(run: PreparedRun): Promise<string | null> {
+async function checkpointAtStop(run: PreparedRun): Promise<string | null> {
   if (!run.store) return null;
   const [latest] = await listCheckpoints(run.store.dir);
   if (latest?.step === run.state.step) return latest.path;
@@ -408,14 +451,17 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
   const { state, engine, config, resumed } = run;
   const stopReason = stopReasonOf(run);
   const best = bestEpochOf(run);
-  reportEnd(run, stopReason, best);
+  // A finished run resumed: its end was reported when it ended.
+  if (!run.finished) reportEnd(run, stopReason, best);
   const last = state.history.at(-1);
   const summary: RunSummary = {
     steps: state.step,
     epochs: state.epoch,
     samples: state.samples,
-    seconds: (performance.now() - state.clock.runStarted) / 1000,
-    samplesPerSec: state.trainSeconds > 0 ? state.samples / state.trainSeconds : 0,
+    // Over every session of the run (the earlier ones' time comes from the checkpoint); `session` is this process's.
+    seconds: run.finished ? state.earlierSeconds : runSeconds(state),
+    samplesPerSec: rate(state.samples - state.clock.untimed.run, state.trainSeconds),
+    session: sessionOf(run),
     stopReason,
     skippedSteps: state.skipped.total,
     resumedFrom: resumed ? { path: resumed.path, step: resumed.checkpoint.meta.step } : null,
@@ -455,9 +501,39 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     const { spec, samples, loss, accuracy } = summary.test;
     run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${formatLoss(loss)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
   }
+  if (resumed && !run.finished && stopReason !== 'interrupted') reportSession(run, summary);
   await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
-  for (const c of run.callbacks) await c.onTrainEnd?.(summary);
-  return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }) };
+  if (!run.finished) for (const c of run.callbacks) await c.onTrainEnd?.(summary);
+  return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }), alreadyFinished: run.finished !== null };
+}
+
+/** Samples per second, 0 without time. */
+function rate(samples: number, seconds: number): number {
+  return seconds > 0 ? samples / seconds : 0;
+}
+
+/** summary.json's `session`: this process's steps, samples and time. */
+function sessionOf(run: PreparedRun): SessionFigures {
+  const { state } = run;
+  const start = state.clock.sessionStart;
+  const samples = state.samples - start.samples;
+  return {
+    fromStep: start.step,
+    steps: state.step - start.step,
+    samples,
+    seconds: run.finished ? 0 : (performance.now() - state.clock.runStarted) / 1000,
+    samplesPerSec: rate(samples, state.trainSeconds - start.trainSeconds),
+  };
+}
+
+/** After a resume: what this session trained, since the totals that follow (and summary.json's) cover the whole run. */
+function reportSession(run: PreparedRun, summary: RunSummary): void {
+  const { session } = summary;
+  const n = (x: number) => x.toLocaleString('en-US');
+  run.log.info(
+    { session },
+    `this session, resumed at step ${n(session.fromStep)}: ${plural(session.steps, 'step')} (${n(session.samples)} samples) in ${session.seconds.toFixed(1)} s, ${n(Math.round(session.samplesPerSec))} samples/s; the run's totals count its earlier sessions too (from the checkpoint): ${n(summary.steps)} steps in ${summary.seconds.toFixed(1)} s, ${n(Math.round(summary.samplesPerSec))} samples/s`,
+  );
 }
 
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */

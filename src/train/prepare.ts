@@ -32,7 +32,8 @@ import { fitDefaultsToData, type LrOrigin } from './defaults.js';
 import { checkModelFitsData, fitTestSet } from './compatibility.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
-import { checkResumable, resolveRun, resumedKernels } from './resume.js';
+import { checkOutHoldsRun, checkResumable, finishedRun, reportResumePoint, resolveRun, resumedKernels } from './resume.js';
+import { warningFields } from './option-effects.js';
 import { freshLoopState, restoreLoopState, type LoopState } from './state.js';
 import { StepTimings } from './timing.js';
 import { warnAboutRunSettings } from './run-warnings.js';
@@ -47,7 +48,10 @@ export interface TrainLogger {
 export interface TrainHooks {
   callbacks?: Callback[];
   logger?: TrainLogger;
-  /** A dataset already in memory, used instead of loading `config.dataset` (whose default becomes its spec). */
+  /**
+   * A dataset already in memory, trained on instead of loading `config.dataset`: the run records
+   * its spec as `dataset` (a `dataset` option given too has no effect, and is warned about).
+   */
   data?: Dataset;
   /**
    * Ends the run at the next step boundary once aborted (the step in flight finishes first).
@@ -68,6 +72,8 @@ export interface PreparedRun {
   signal: AbortSignal | null;
   /** The checkpoint this run continues from, or null. */
   resumed: LatestCheckpoint | null;
+  /** A resumed run that had already finished: why (it trains nothing and writes nothing); else null. */
+  finished: string | null;
   /** The kernel set is the checkpoint's, not given now (resumedKernels). */
   kernelsFromCheckpoint: boolean;
   /** The spec of the data trained on, and the hash of its samples. */
@@ -114,8 +120,9 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
   const run = await resolveRun(options, log);
   const { resumed } = run;
-  // In-memory data: the run records its spec, unless a dataset was named.
-  const config = hooks.data && options.dataset === undefined ? { ...run.config, dataset: hooks.data.spec } : run.config;
+  // In-memory data: the run trains on it, so it records its spec; a dataset named too has no effect.
+  const config = hooks.data ? { ...run.config, dataset: hooks.data.spec } : run.config;
+  if (hooks.data) warnAboutDatasetOption(options.dataset, hooks.data.spec, log);
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const { trainSet, valSet, testData, dataset, loaded, stats } = await prepareData(config, hooks.data);
@@ -147,11 +154,20 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
   checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, slots });
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
+  // The loop's bound: with adaptive batches, the epochs (and --max-steps) end the run; info keeps the estimate.
+  const totalSteps = adaptiveSettings ? (config.maxSteps > 0 ? config.maxSteps : Number.POSITIVE_INFINITY) : steps.totalSteps;
 
-  // Checkpoints and outputs: checked before anything is written.
-  const store = await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
+  // A resumed run that has nothing left to train leaves its outputs and checkpoints as they are.
+  const finished = resumed ? finishedRun(resumed, config, totalSteps) : null;
+
+  // Checkpoints and outputs: checked before anything is written (a resumed run's --out must hold no other run).
+  if (resumed && config.out && !finished) await checkOutHoldsRun(config.out, resumed);
+  const store = finished ? null : await openCheckpointStore(config, resumed, log, hooks.checkpointWrites);
   const start = resumed?.checkpoint.meta;
-  const runDir = config.out ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
+  const runDir = config.out && !finished ? await RunDirectory.open(config.out, start ? { step: start.step, epoch: start.epoch } : undefined, { overwrite: config.overwrite, log }) : null;
+  // Said once the options, the checkpoint and the directories are known to fit.
+  if (resumed && finished) log.warn({ path: resumed.path, step: resumed.checkpoint.meta.step }, finished);
+  else if (resumed) reportResumePoint(resumed, log);
 
   const cores = availableCores();
   const stepsPerEpoch = adaptiveSettings === null ? steps.stepsPerEpoch : null;
@@ -212,6 +228,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     callbacks: [...(hooks.callbacks ?? [])],
     signal: hooks.signal ?? null,
     resumed,
+    finished,
     kernelsFromCheckpoint: resumed !== null && !run.given.has('kernels') && config.kernels !== 'auto',
     dataset,
     about,
@@ -223,8 +240,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     layout,
     ...steps,
     adaptive: adaptiveSettings && new AdaptiveBatch(adaptiveSettings),
-    // The loop's bound: with adaptive batches, the epochs (and --max-steps) end the run; info keeps the estimate.
-    totalSteps: adaptiveSettings ? (config.maxSteps > 0 ? config.maxSteps : Number.POSITIVE_INFINITY) : steps.totalSteps,
+    totalSteps,
     lrOrigin: run.lrOrigin,
     earlyStopping,
     store,
@@ -234,6 +250,13 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
     info,
     state,
   };
+}
+
+/** A `dataset` option given with in-memory data (hooks.data) has no effect: warned about once, unless it names that data. */
+function warnAboutDatasetOption(given: string | undefined, spec: string, log: TrainLogger): void {
+  if (given === undefined || given === spec) return;
+  const reason = `the run trains on the data passed in memory (hooks.data, ${spec}) and records its spec`;
+  log.warn(warningFields({ option: 'dataset', flag: '--dataset', value: given, reason, message: '' }), `--dataset ${given} has no effect and is ignored: ${reason}`);
 }
 
 /**

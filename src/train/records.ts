@@ -112,13 +112,31 @@ export interface BestEpoch {
   restored: boolean;
 }
 
-/** summary.json: the run's totals. */
+/**
+ * summary.json's `session`: what this process trained. The same as the totals for a run never
+ * resumed; after --resume, the steps from the checkpoint on (none when the run had already finished).
+ */
+export interface SessionFigures {
+  /** The step this session started at (the checkpoint's, or 0). */
+  fromStep: number;
+  steps: number;
+  samples: number;
+  /** Wall time of this session's training, from the first step's start. */
+  seconds: number;
+  /** This session's samples over its training time. */
+  samplesPerSec: number;
+}
+
+/** summary.json: the run's totals, over every session of a resumed run (as PyTorch Lightning's Timer). */
 export interface RunSummary {
   steps: number;
   epochs: number;
   samples: number;
+  /** Wall time of the run, each earlier session counted up to the checkpoint the next one resumed from. */
   seconds: number;
+  /** Samples over the steps' training time (validations, checkpoints and start-up excluded). */
   samplesPerSec: number;
+  session: SessionFigures;
   stopReason: StopReason;
   /** Steps dropped because their loss or gradient was non-finite (--on-nonfinite skip). */
   skippedSteps: number;

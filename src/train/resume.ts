@@ -3,9 +3,12 @@
  * that nothing which shapes the run's trajectory changed (docs/reliability.md: a checkpoint of
  * another model or dataset is refused, naming the difference).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { ConfigError, DptrainError, shown } from '../errors.js';
+import { plural } from '../util/index.js';
 import { loadKernels, type KernelsName } from '../kernels/index.js';
-import { defaultTrainConfig, flagOf, type TrainConfig } from './config.js';
+import { defaultTrainConfig, flagOf, resumeWithInit, type TrainConfig } from './config.js';
 import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
 import type { CheckpointMeta } from './checkpoint.js';
@@ -36,9 +39,13 @@ export async function loadResumePoint(dir: string, log: Logger): Promise<LatestC
   if (!found) {
     throw new ConfigError('noCheckpoint', `--resume ${dir}: the directory holds no valid checkpoint (ckpt-*.safetensors) — check the path, or start the run without --resume`);
   }
+  return found;
+}
+
+/** `resuming from DIR/ckpt-….safetensors: step 50, epoch 1, step 50 of the epoch`, once the options are checked. */
+export function reportResumePoint(found: LatestCheckpoint, log: Logger): void {
   const m = found.checkpoint.meta;
   log.info({ path: found.path, step: m.step, epoch: m.epoch }, `resuming from ${found.path}: step ${m.step}, epoch ${m.epoch + 1}, step ${m.position} of the epoch`);
-  return found;
 }
 
 /**
@@ -80,13 +87,17 @@ export interface ResolvedRun {
  * that has no effect is warned about here, once (option-effects.ts).
  */
 export async function resolveRun(options: Partial<TrainConfig>, log: Logger = silent): Promise<ResolvedRun> {
-  const resumed = typeof options.resume === 'string' && options.resume !== '' ? await loadResumePoint(options.resume, log) : null;
+  const resuming = typeof options.resume === 'string' && options.resume !== '';
+  // Said before the checkpoint is read: the command's mistake comes first.
+  if (resuming && options.init !== undefined && options.init !== null) throw resumeWithInit();
+  const resumed = resuming ? await loadResumePoint(options.resume as string, log) : null;
   // --init without --model: the model the file was saved for, so that the default cannot conflict with it.
   const initModel = !resumed && typeof options.init === 'string' && options.model === undefined ? await modelOfParameterFile(options.init) : null;
   const chosen = initModel ? { ...options, model: initModel } : options;
-  const { config, warnings } = resolveTrainOptions(resumed ? resumedOptions(resumed.checkpoint.meta, chosen) : chosen);
-  for (const warning of warnings) log.warn(warningFields(warning), warning.message);
   const given = givenKeys(chosen);
+  // A resumed run warns about the options given now only, not about the checkpoint's (docs/cli.md: given = typed).
+  const { config, warnings } = resumed ? resolveTrainOptions(resumedOptions(resumed.checkpoint.meta, chosen), given) : resolveTrainOptions(chosen);
+  for (const warning of warnings) log.warn(warningFields(warning), warning.message);
   return { config, resumed, given, lrOrigin: given.has('lr') ? 'given' : resumed ? 'checkpoint' : 'default' };
 }
 
@@ -131,11 +142,71 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
   if (problems.length > 0) {
     throw new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);
   }
+  const engineChanged = !sameValue(meta.config.engine, now.config.engine);
   for (const key of ROUNDING_KEYS) {
+    // The engine's line says it: another engine runs its own workers.
+    if (key === 'workers' && engineChanged) continue;
     if (!sameValue(meta.config[key], now.config[key])) {
       log.warn({ option: flagOf(key), checkpoint: meta.config[key], now: now.config[key] }, `${flagOf(key)} is ${shown(now.config[key])} but the checkpoint ran with ${shown(meta.config[key])}: the run continues correctly, but float rounding differs from an uninterrupted run`);
     }
   }
+}
+
+/**
+ * Why a resumed run has nothing left to train (a warning's text, naming the fix), or null when it
+ * has steps to run: the checkpoint is of the run's end (its epochs, --max-steps, early stopping).
+ */
+export function finishedRun(found: LatestCheckpoint, config: TrainConfig, totalSteps: number): string | null {
+  const m = found.checkpoint.meta;
+  const stop = m.loop.stopRequest;
+  let why: string;
+  let fix: string;
+  if (typeof stop === 'string') {
+    why = `early stopping ended it (${stop})`;
+    fix = `start a new run to train on (--init ${found.path} starts from its parameters)`;
+  } else if (config.maxSteps > 0 && m.step >= config.maxSteps) {
+    why = `it reached --max-steps ${config.maxSteps}`;
+    fix = 'give a larger --max-steps (0: no limit) to train on';
+  } else if (m.step >= totalSteps || (m.position === 0 && m.epoch >= config.epochs)) {
+    why = `it ran its ${plural(config.epochs, 'epoch')}, --epochs ${config.epochs}`;
+    fix = 'give a larger --epochs to train on';
+  } else {
+    return null;
+  }
+  return `nothing to train: the run checkpointed in ${path.dirname(found.path)} had already finished at step ${m.step} (${why}), so its outputs and checkpoints are left as they were — ${fix}`;
+}
+
+/**
+ * Refuses an --out that holds another run than the checkpoint's (docs/formats.md: two runs never
+ * mix): its config.json must record the checkpoint's model, data and trajectory options, which no
+ * resume changes. An --out without config.json (new, empty, or other files only) is fine.
+ */
+export async function checkOutHoldsRun(out: string, found: LatestCheckpoint): Promise<void> {
+  const differences = await differencesFromRun(path.join(out, 'config.json'), found.checkpoint.meta);
+  if (differences.length === 0) return;
+  throw new ConfigError('outDirInUse', `--out ${out} holds another run than the one checkpointed in ${path.dirname(found.path)} (${differences.slice(0, 3).join('; ')}) — resume with the --out that run wrote to, or give a new --out`);
+}
+
+/** How the run recorded in `file` (a config.json) differs from the checkpoint's: none when it is the same run, or there is no such file. */
+async function differencesFromRun(file: string, meta: CheckpointMeta): Promise<string[]> {
+  let recorded: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(await fs.promises.readFile(file, 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return ['its config.json is not a run\'s config'];
+    recorded = parsed as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    return [`its config.json cannot be read as a run's config (${code ?? (error as Error).message})`];
+  }
+  const resolved = (typeof recorded.resolved === 'object' && recorded.resolved !== null ? recorded.resolved : {}) as Record<string, unknown>;
+  const pairs: [string, unknown, unknown][] = [
+    ['model', resolved.model, meta.model],
+    ['data', resolved.datasetHash, meta.datasetHash],
+    ...[...TRAJECTORY_KEYS, 'batchnorm' as const].map((key): [string, unknown, unknown] => [flagOf(key), recorded[key], meta.config[key]]),
+  ];
+  // A field one side lacks (an older version's file) tells nothing.
+  return pairs.filter(([, there, saved]) => there !== undefined && saved !== undefined && !sameValue(there, saved)).map(([what, there, saved]) => `${what}: ${shown(there)} there, ${shown(saved)} in the checkpoint`);
 }
 
 /**

@@ -11,22 +11,34 @@ import type { Checkpoint } from './checkpoint.js';
 import type { StepTimings } from './timing.js';
 import { restoreAdaptiveState, saveAdaptiveState, type AdaptiveState } from './adaptive/index.js';
 
-/** Sums over the current epoch's applied steps (skipped steps add nothing). */
+/** Sums over the current epoch's applied steps (skipped steps add nothing but their time). */
 export interface EpochSums {
   loss: number;
   correct: number;
   samples: number;
   steps: number;
+  /** Training time of the epoch's steps so far (their `ms`), over every session of the run. */
+  trainMs: number;
 }
 
-/** Wall-clock measurements of the current process; not saved in checkpoints (a resumed run measures anew). */
+/**
+ * Wall-clock measurements of the current process. A checkpoint keeps only the times so far (the
+ * run's and the current epoch's: savedLoopState), which a resumed run's clock starts from.
+ */
 export interface LoopClock {
   /** performance.now() when training began in this process. */
   runStarted: number;
-  /** performance.now() when the current epoch began (or resumed) in this process. */
+  /** performance.now() when the current epoch began, moved back by the time it ran in earlier sessions. */
   epochStarted: number;
-  /** Time the current epoch spent in validations within it (--eval-every), excluded from its samples/s. */
-  epochEvalMs: number;
+  /** Wall time the current epoch ran in earlier sessions (a resume mid-epoch); the loop moves epochStarted back by it. */
+  resumedEpochMs: number;
+  /**
+   * Samples trained before a resume from a checkpoint that did not record their training time
+   * (written before dptrain kept it): left out of the throughput, of the epoch and of the run.
+   */
+  untimed: { epoch: number; run: number };
+  /** Where this session began: the summary's `session` figures are counted from here. */
+  sessionStart: { step: number; samples: number; trainSeconds: number };
   /** Each step's time split (compute, reduce, update, idle), for the step records and the summary. */
   timings: StepTimings;
   /**
@@ -64,8 +76,10 @@ export interface LoopState {
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
   stopRequest: string | null;
-  /** Training time of the finished epochs, over every process of the run (the summary's samples/s). */
+  /** Training time of the steps so far (their `ms`), over every session of the run (the summary's samples/s). */
   trainSeconds: number;
+  /** Wall time of the run's earlier sessions, each up to the checkpoint the next one resumed from (0 for a new run). */
+  earlierSeconds: number;
   clock: LoopClock;
   /** --batch-size auto (or --lr-rule adascale): the batch size, the epoch's offset, the fits; null otherwise. */
   adaptive: AdaptiveState | null;
@@ -86,7 +100,7 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings, ada
     position: 0,
     samples: 0,
     updates: 0,
-    epochSums: { loss: 0, correct: 0, samples: 0, steps: 0 },
+    epochSums: freshEpochSums(),
     history: [],
     gns: { gradSq: 0, trSigma: 0, steps: 0 },
     earlyStopping: earlyStopping ? { best: null, wait: 0, bestEpoch: null } : null,
@@ -95,9 +109,20 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings, ada
     skipped: { inRow: 0, total: 0 },
     stopRequest: null,
     trainSeconds: 0,
-    clock: startClock(timings),
+    earlierSeconds: 0,
+    clock: startClock(timings, 0, { epoch: 0, run: 0 }, { step: 0, samples: 0, trainSeconds: 0 }),
     adaptive,
   };
+}
+
+/** The sums of an epoch that has not taken a step. */
+export function freshEpochSums(): EpochSums {
+  return { loss: 0, correct: 0, samples: 0, steps: 0, trainMs: 0 };
+}
+
+/** Wall time of the run so far over all its sessions, in seconds (this session from the start of training). */
+export function runSeconds(state: LoopState): number {
+  return state.earlierSeconds + (performance.now() - state.clock.runStarted) / 1000;
 }
 
 /** The loop state in a checkpoint's meta.loop; position, step, epoch and samples are meta's own fields. */
@@ -112,14 +137,17 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
     skipped: { ...state.skipped },
     stopRequest: state.stopRequest,
     trainSeconds: state.trainSeconds,
+    // Wall times so far, so that a resumed run's epoch record and summary count the earlier sessions too.
+    seconds: runSeconds(state),
+    epochMs: state.position > 0 ? performance.now() - state.clock.epochStarted : 0,
     ...(state.adaptive && { adaptive: saveAdaptiveState(state.adaptive) }),
   };
 }
 
 /** The clock of a run starting (or resuming) now. */
-function startClock(timings: StepTimings): LoopClock {
+function startClock(timings: StepTimings, resumedEpochMs: number, untimed: LoopClock['untimed'], sessionStart: LoopClock['sessionStart']): LoopClock {
   const now = performance.now();
-  return { runStarted: now, epochStarted: now, epochEvalMs: 0, timings, lastStepAt: null };
+  return { runStarted: now, epochStarted: now, resumedEpochMs, untimed, sessionStart, timings, lastStepAt: null };
 }
 
 /** An epoch record with its non-finite numbers as null, as JSON.stringify writes them. */
@@ -160,13 +188,23 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
   }
   if (raw.stopRequest !== null && typeof raw.stopRequest !== 'string') throw bad('stopRequest');
   const history = raw.history as EpochRecord[];
+  // Older checkpoints did not save the times below: their history holds every finished epoch, and the current epoch's time is unknown.
+  const trainSeconds = raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds');
+  const epochSamples = num(epoch.samples, 'epoch.samples');
+  const untimed = epoch.trainMs === undefined ? epochSamples : 0;
   return {
     step: meta.step,
     epoch: meta.epoch,
     position: meta.position,
     samples: meta.samples,
     updates: num(raw.updates, 'updates'),
-    epochSums: { loss: num(epoch.loss, 'epoch.loss'), correct: num(epoch.correct, 'epoch.correct'), samples: num(epoch.samples, 'epoch.samples'), steps: num(epoch.steps, 'epoch.steps') },
+    epochSums: {
+      loss: num(epoch.loss, 'epoch.loss'),
+      correct: num(epoch.correct, 'epoch.correct'),
+      samples: epochSamples,
+      steps: num(epoch.steps, 'epoch.steps'),
+      trainMs: epoch.trainMs === undefined ? 0 : num(epoch.trainMs, 'epoch.trainMs'),
+    },
     history: [...history],
     gns: { gradSq: num(gns.gradSq, 'gns.gradSq'), trSigma: num(gns.trSigma, 'gns.trSigma'), steps: num(gns.steps, 'gns.steps') },
     earlyStopping: earlyStopping ? (saved ?? { best: null, wait: 0, bestEpoch: null }) : null,
@@ -174,9 +212,9 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     bestBuffers: restoreBest && checkpoint.bestBuffers ? Float32Array.from(checkpoint.bestBuffers) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
     stopRequest: raw.stopRequest as string | null,
-    // Older checkpoints did not save it: their history holds every finished epoch.
-    trainSeconds: raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds'),
-    clock: startClock(timings),
+    trainSeconds,
+    earlierSeconds: raw.seconds === undefined ? trainSeconds : num(raw.seconds, 'seconds'),
+    clock: startClock(timings, raw.epochMs === undefined ? 0 : num(raw.epochMs, 'epochMs'), { epoch: untimed, run: untimed }, { step: meta.step, samples: meta.samples, trainSeconds }),
     adaptive: raw.adaptive === undefined ? null : restoreAdaptiveState(raw.adaptive, bad),
   };
 }

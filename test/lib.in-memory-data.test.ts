@@ -1,0 +1,39 @@
+// train(options, { data }): the run trains on the data in memory and records that data's spec as
+// `dataset` (docs/formats.md, run directory); a `dataset` option given too has no effect, and is
+// warned about once through the run's logger (docs/cli.md, "Defaults and explicit options").
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadDataset } from '../src/data/index.js';
+import { train } from '../src/train/index.js';
+import { tempDir } from './helpers.js';
+
+const SPEC = 'synthetic:spirals?n=300';
+
+function collectingLogger(): { warnings: string[]; logger: { info(): void; warn(fields: object, message: string): void } } {
+  const warnings: string[] = [];
+  return { warnings, logger: { info() {}, warn: (_fields, message) => void warnings.push(message) } };
+}
+
+test('`train({ dataset: "mnist", … }, { data })` trains on the data, records its spec in config.json and summary.json, and warns that `dataset` has no effect', async () => {
+  const data = await loadDataset(SPEC);
+  const out = path.join(tempDir(), 'g');
+  const { warnings, logger } = collectingLogger();
+  const result = await train({ epochs: 1, dataset: 'mnist', engine: 'inline', out, overwrite: true }, { data, logger });
+  assert.equal(result.config.dataset, SPEC);
+  assert.equal(result.summary.trainSamples, 270, 'trained on the 300 spirals (270 after the validation split)');
+  assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).dataset, SPEC);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).dataset, SPEC);
+  assert.deepEqual(warnings, [`--dataset mnist has no effect and is ignored: the run trains on the data passed in memory (hooks.data, ${SPEC}) and records its spec`]);
+});
+
+test('a `dataset` option that names the data in memory, or none, is not warned about', async () => {
+  const data = await loadDataset(SPEC);
+  for (const given of [{ dataset: SPEC }, {}]) {
+    const { warnings, logger } = collectingLogger();
+    const result = await train({ epochs: 1, engine: 'inline', ...given }, { data, logger });
+    assert.equal(result.config.dataset, SPEC);
+    assert.deepEqual(warnings, []);
+  }
+});
