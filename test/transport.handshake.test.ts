@@ -47,7 +47,7 @@ test('a client with the wrong token is refused, and each side describes the mism
   const server = await listen({ token: tokenA, messages: testMessages, log: slog, limits: fastLimits });
   // The client proves itself first (protocol 3), so the server is the one that notices the tokens differ.
   const error = await connect(server.url, { name: 'w1', token: tokenB, messages: testMessages, log: clog, limits: fastLimits }).catch((e: unknown) => e);
-  assert.ok(isTransportError('authFailed', /^server "coordinator" \(ws:\/\/127\.0\.0\.1:\d+\/\) refused our token: the token files differ \(or one side has none\)$/)(error), String(error));
+  assert.ok(isTransportError('authFailed', /^server "coordinator" \(ws:\/\/127\.0\.0\.1:\d+\/\) refused our token: the token files differ \(or the worker has none\) — check that both hold the same token \(sha256sum the files; copy with scp -p\)$/)(error), String(error));
   assert.equal((error as TransportError).reason, 'tokenRefused');
   assert.ok(clog.lines.some((l) => l.fields.code === 'dptrain.transport.authFailed' && /refused our token/.test(l.message)), clog.warnings().join('\n'));
   await until(
@@ -59,6 +59,20 @@ test('a client with the wrong token is refused, and each side describes the mism
   await server.close();
 });
 
+test('a client with a token is refused by a server without one, and both sides say that the server runs without a token and what to do', async () => {
+  const slog = collectLog();
+  const clog = collectLog();
+  const server = await listen({ messages: testMessages, log: slog, limits: fastLimits });
+  const error = await connect(server.url, { name: 'w1', token: tokenA, messages: testMessages, log: clog, limits: fastLimits }).catch((e: unknown) => e);
+  const fix = 'give the coordinator the same --token-file as the worker, or drop --token-file on the worker (on a trusted loopback only)';
+  assert.ok(isTransportError('authFailed')(error), String(error));
+  assert.equal((error as TransportError).message.replace(/\d+\/\)/, 'PORT/)'), `server "coordinator" (ws://127.0.0.1:PORT/) refused our token: it runs without a token (no --token-file) — ${fix}`);
+  assert.equal((error as TransportError).closeReason, `it runs without a token (no --token-file) — ${fix}`);
+  await until(() => slog.warnings().some((m) => m.includes(`(calling itself "w1") presented a token, but this coordinator runs without one (no --token-file): ${fix}`)), 2_000, slog.warnings().join('\n'));
+  assert.deepEqual(slog.warnings().filter((m) => /differs from ours/.test(m)), [], 'not "its token file differs": there is none here');
+  await server.close();
+});
+
 test('a client that cannot prove the token is refused by the server with close code 4002', async () => {
   const slog = collectLog();
   const server = await listen({ token: tokenA, messages: testMessages, log: slog, limits: fastLimits });
@@ -66,7 +80,8 @@ test('a client that cannot prove the token is refused by the server with close c
   const answer = await rawHandshake(raw, { token: tokenB, name: 'intruder' }); // ignores the server's proof
   assert.equal(answer.type, 'refuse');
   assert.equal(answer.code, 'authFailed');
-  assert.match(answer.reason as string, /^a worker at 127\.0\.0\.1:\d+ \(calling itself "intruder"\) presented a wrong token \(or none\)/);
+  // The client is told the fix in its own terms; the server's log names the client.
+  assert.equal(answer.reason, 'the token files differ (or the worker has none) — check that both hold the same token (sha256sum the files; copy with scp -p)');
   const closed = await raw.closed;
   assert.equal(closed.code, CloseCode.authFailed);
   assert.ok(slog.warnings().some((m) => /closing connection to worker "intruder".*presented a wrong token/.test(m)));
@@ -126,7 +141,7 @@ test('the admission check and duplicate names refuse with the reason, on both si
   const clog = collectLog();
   await assert.rejects(
     connect(server.url, { name: 'w1', messages: testMessages, meta: { datasetHash: 'abc' }, log: clog, limits: fastLimits }),
-    isTransportError('nameTaken', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\)$/),
+    isTransportError('nameTaken', /refused the connection: worker "w1" .* is not admitted: a peer named "w1" is already connected \(from 127\.0\.0\.1:\d+\) — choose another --name, or wait for the old one to leave$/),
   );
   await assert.rejects(
     connect(server.url, { name: 'w2', messages: testMessages, meta: { datasetHash: 'xyz' }, limits: fastLimits }),

@@ -45,6 +45,9 @@ test('a coordinator listening on 0.0.0.0 prints an address of this machine to di
   coordinator.kill();
   await coordinator.exited;
   assert.doesNotMatch(hint, /0\.0\.0\.0/);
+  // Nor any line before it: the listener's own line names the address to dial too.
+  assert.deepEqual(coordinator.messages(/0\.0\.0\.0/), []);
+  assert.match(coordinator.messages(/^listening on /).join('\n'), /^listening on ws:\/\/\S+:\d+\/ \(every interface\)$/);
   const expected = reachableHosts('0.0.0.0')[0];
   assert.match(hint, new RegExp(`dptrain worker --connect ${expected.replace(/\./g, '\\.')}:\\d+ --token-file FILE`));
   const mine = Object.values(os.networkInterfaces()).flatMap((list) => list ?? []).map((a) => a.address);

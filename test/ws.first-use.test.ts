@@ -105,6 +105,8 @@ test('the ring over IPv6 loopback: each worker listens where the coordinator saw
   for (const w of workers) assert.equal(await w.exited, 0, w.log());
   assert.deepEqual(coordinator.messages(/^dropping worker/), [], coordinator.log());
   for (const w of workers) assert.match(w.messages(/ring port/).join('\n'), /ring port \d+/, w.log());
+  // An IPv6 peer's address and port read as one: [::1]:PORT, as --connect takes it.
+  assert.equal(coordinator.messages(/^worker "v6a" \(\[::1\]:\d+\) joined$/).length, 1, coordinator.log());
 });
 
 test('--ring-port fixes the ring listener\'s port; one in use is one line naming it and the fix, exit 2', { timeout: 90_000 }, async () => {

@@ -32,6 +32,8 @@ test('Ctrl-C of `dptrain coordinator` with 2 workers: the workers exit 0 saying 
   }
   assert.equal(coordinator.messages(/^SIGINT: stopping after the current step/).length, 1, coordinator.log());
   const line = await coordinator.waitFor(/^interrupted at epoch \d+\/\d+ step \d+\/\d+ \(run step (\d+)\); wrote .*final\.safetensors\} and checkpoint /);
+  // The interrupt's line is the last: the closing progress line (the last steps' view) comes before it.
+  assert.equal(coordinator.lines.at(-1)?.msg, line.msg, coordinator.log());
   const step = Number(/run step (\d+)/.exec(line.msg)![1]);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
   assert.equal(summary.stopReason, 'interrupted');
@@ -59,6 +61,7 @@ test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worke
   assert.equal(await worker.exited, 0, worker.log());
   assert.equal(worker.messages(/^the coordinator ended the run \(interrupted\)$/).length, 1, worker.log());
   assert.equal(worker.messages(/^worker "w1" done: 0 steps served$/).length, 1, worker.log());
+  assert.equal(coordinator.messages(/^stopped waiting for workers \(interrupted\): 1 of 2 ready, so the run ends before its first step$/).length, 1, coordinator.log());
   const summary = JSON.parse(fs.readFileSync(path.join(root, 'run', 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
   assert.deepEqual([summary.stopReason, summary.steps], ['interrupted', 0]);
 });

@@ -92,7 +92,7 @@ test('a worker SIGKILLed right after its whole gradient reached the coordinator,
   const dropped = await coordinator.waitFor(/^dropping worker "w2" /, 40_000);
   assert.match(dropped.msg, new RegExp(`^dropping worker "w2" \\([^)]*\\) at step ${STEP}: its connection ended`));
   assert.ok(killedAfter !== null && killedAfter >= 1, 'killed after delivering every chunk it owed');
-  await coordinator.waitFor(new RegExp(`^recomputing step ${STEP} with 2 worker\\(s\\) \\(attempt 2\\)`));
+  await coordinator.waitFor(new RegExp(`^recomputing step ${STEP} with 2 workers \\(attempt 2\\)`));
   p1.heal();
   p3.heal();
 

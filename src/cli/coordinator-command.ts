@@ -9,10 +9,10 @@ import { tuneWsProcessMemory } from '../transport/heap.js';
 import { Command, Option } from 'commander';
 import type { CoordinatorStatus, WsCoordinatorOptions } from '../engine/index.js';
 import { wsDefaults } from '../engine/ws/options.js';
-import { ConfigError, DptrainError } from '../errors.js';
+import { ConfigError, DptrainError, UsageError } from '../errors.js';
 import { readTokenFile } from '../transport/auth.js';
 import { cannotListenBecause } from '../util/listen-error.js';
-import type { TrainResult } from '../train/index.js';
+import type { NoEffectRule, TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseInteger, parseNumber } from './parse.js';
@@ -29,14 +29,40 @@ export const DEFAULT_LISTEN = '127.0.0.1:7000';
 
 export const coordinatorHelp = `
 Across hosts
-  On one host:     dptrain coordinator --listen 10.0.0.1:7000 --token-file token --min-workers 2 [train options]
-  On each other:   dptrain worker --connect 10.0.0.1:7000 --token-file token --threads 4
-  The token is a shared secret (openssl rand -hex 32 > token && chmod 600 token; copy it to every
-  host); it never crosses the wire. Without --token-file the coordinator listens on loopback only.
-  Workers load the dataset by its spec and prove its hash (or receive it with --ship-data); each
-  computes its shard with its own threads, and the shards are all-reduced (star or ring).
-  Workers may join or leave between steps; a lost worker's shard is recomputed by the others.
+  On one host:    dptrain coordinator --listen 10.0.0.1:7000 --min-workers 2 \\
+                    --token-file token [train options]
+  On each other:  dptrain worker --connect 10.0.0.1:7000 --token-file token \\
+                    --threads 4
+  The token is a shared secret (dptrain token --out token; copy it to every
+  host with scp -p); it never crosses the wire. Without --token-file the
+  coordinator listens on loopback only. Workers load the dataset by its spec
+  and prove its hash (or receive it with --ship-data); each computes its shard
+  with its own threads, and the shards are all-reduced (star or ring). Workers
+  may join or leave between steps; a lost worker's shard is recomputed by the
+  others.
 `;
+
+/**
+ * Options of the other side, given to the coordinator: each says whose it is and what to do
+ * instead (as `dptrain sweep --epochs` does), not commander's bare "unknown option". docs/cli.md.
+ */
+const WORKER_SIDE: readonly { flags: string; why: string }[] = [
+  { flags: '--workers <n>', why: "--workers: a coordinator's workers are the `dptrain worker` processes that join it — wait for more with --min-workers; a worker's threads are `dptrain worker --threads`" },
+  { flags: '--engine <name>', why: '--engine: a coordinator always runs the ws engine, whose workers are `dptrain worker` processes; on one machine, `dptrain train --engine inline|threads`' },
+  { flags: '--connect <address>', why: "--connect is the worker's (`dptrain worker --connect HOST:PORT`): a coordinator does not connect, it listens — give it --listen HOST:PORT" },
+  { flags: '--threads <t>', why: "--threads is the worker's: each `dptrain worker` computes its shard with its own --threads; the coordinator computes none" },
+  { flags: '--name <name>', why: "--name is the worker's: it names a `dptrain worker` in the coordinator's logs; give it to each worker" },
+  { flags: '--rejoins <n>', why: "--rejoins is the worker's: give it to `dptrain worker`" },
+  { flags: '--reconnect-timeout <seconds>', why: "--reconnect-timeout is the worker's: give it to `dptrain worker`" },
+  { flags: '--ring-host <address>', why: "--ring-host is the worker's (where its ring listener binds): give it to `dptrain worker`" },
+  { flags: '--ring-port <port>', why: "--ring-port is the worker's (its ring listener's port): give it to `dptrain worker`" },
+];
+
+/** A UsageError (exit 2, dptrain.cli.unknownOption) for the first option of the other side that was given. */
+export function refuseOtherSide(flags: Record<string, unknown>, others: readonly { option: Option; why: string }[], command: string): void {
+  const given = others.find(({ option }) => flags[option.attributeName()] !== undefined);
+  if (given) throw new UsageError('unknownOption', `${given.why}; see ${command} --help`);
+}
 
 export function registerCoordinatorCommand(program: Command): Command {
   const command = program
@@ -52,7 +78,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .option('--bucket-mb <mb>', `gradient buckets of at least this many MiB, in backward order; 0 = one bucket (default: ${wsDefaults.bucketBytes / 2 ** 20})`)
     .option('--first-bucket-mb <mb>', `the first bucket's least size in MiB, so that the link starts early in backward (default: ${wsDefaults.firstBucketBytes / 2 ** 20}; with --compress, --bucket-mb; never above --bucket-mb)`)
     .addOption(new Option('--reduced-from <local|all>', "ring: a worker on this host sends the coordinator whole reduced buckets, the others nothing (local; as all when no worker shares this host), or every worker its segment (all); same results either way").choices(['local', 'all']).default('local'))
-    .addOption(new Option('--coordinator-replica <full|on-demand>', 'full: the coordinator applies every update to its own copy (no loss of workers loses the state); on-demand: in ring steps it takes only the gradient norm and asks a worker for the state when it needs it (faster across hosts; if every worker is lost at once the run stops)').choices(['full', 'on-demand']).default('full'))
+    .addOption(new Option('--coordinator-replica <mode>', 'full: the coordinator applies every update to its own copy (no loss of workers loses the state); on-demand: in ring steps it takes only the gradient norm and asks a worker for the state when it needs it (faster across hosts; if every worker is lost at once the run stops)').choices(['full', 'on-demand']).default('full'))
     .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
     .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
     .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
@@ -65,8 +91,13 @@ export function registerCoordinatorCommand(program: Command): Command {
     if (!SET_BY_COORDINATOR.has(option.attributeName())) command.addOption(option);
   }
   addDashboardFlags(command, false);
+  // Accepted here only to say whose they are (refuseOtherSide); commander does not suggest hidden options.
+  for (const { flags } of WORKER_SIDE) command.addOption(new Option(flags).hideHelp());
   return command;
 }
+
+/** The hidden options of the worker side that `dptrain coordinator` takes only to refuse them. */
+const workerSideOptions = WORKER_SIDE.map(({ flags, why }) => ({ option: new Option(flags), why }));
 
 /** `HOST:PORT`, `[v6]:PORT` or `PORT` (on 127.0.0.1); port 0 picks a free one. */
 export function parseListen(raw: string): { host: string; port: number } {
@@ -82,9 +113,10 @@ export function parseListen(raw: string): { host: string; port: number } {
 
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runCoordinator(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
+  refuseOtherSide(flags, workerSideOptions, 'dptrain coordinator');
   const { host, port } = parseListen(typeof flags.listen === 'string' ? flags.listen : DEFAULT_LISTEN);
   // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of them.
-  const [{ loadDataset }, { withCoordinator }, { isLoopback }, { resolveRunConfig, train }] = await Promise.all([
+  const [{ loadDataset }, { withCoordinator }, { isLoopback }, { resolveRunConfig, train, inertOptions, warningFields }] = await Promise.all([
     import('../data/index.js'),
     import('../engine/index.js'),
     import('../transport/index.js'),
@@ -124,6 +156,12 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const config = await resolveRunConfig(given);
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
+  // The coordinator's own options that have no effect in this run, warned about once (docs/cli.md).
+  const typed = new Set(Object.keys(command ? explicitOptions(command) : flags));
+  const settings = coordinatorSettings(flags, config.reduceChunks ?? 0);
+  for (const warning of inertOptions(coordinatorNoEffectRules, settings, typed, (key) => coordinatorDefaultOf(key, settings), flagOf)) {
+    logger.warn(warningFields(warning), warning.message);
+  }
   logger.debug(await tuneWsProcessMemory(), 'memory'); // docs/architecture.md, "Buffers for received frames"; docs/datasets.md, "Memory"
   // --dashboard listens before the data loads, so that a port in use fails at once.
   const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
@@ -169,19 +207,74 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
       logger.info({ progress: status }, describeStatus(status));
     },
   };
-  const callbacks = dashboard ? [dashboard.callback] : [];
+  // The last steps' view (shares of step time over the last steps), unless it was just logged:
+  // before train()'s closing lines (the end of an interrupted run), not after them.
+  const flushStatus = () => {
+    const last = unlogged as CoordinatorStatus | null;
+    unlogged = null;
+    if (last) logger.info({ progress: last }, describeStatus(last));
+  };
+  const callbacks = [...(dashboard ? [dashboard.callback] : []), { onTrainEnd: flushStatus }];
   const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks })))
     .catch((error: unknown) => {
       throw listenProblem(error, host, port, dashboard?.url);
     })
     .finally(() => interrupts.dispose());
-  // The last steps' view (shares of step time over the last steps), unless it was just logged.
-  const last = unlogged as CoordinatorStatus | null;
-  if (last) logger.info({ progress: last }, describeStatus(last));
-
   logRunEnd(logger, result);
   return result;
 }
+
+/** The coordinator's own options that can be inert, as given (resolved defaults where not). */
+interface CoordinatorSettings {
+  allreduce: string;
+  reducedFrom: string;
+  coordinatorReplica: string;
+  overlap: string;
+  bucketMb: number | undefined;
+  firstBucketMb: number | undefined;
+  compress: string;
+  reduceChunks: number;
+}
+
+function coordinatorSettings(flags: Record<string, unknown>, reduceChunks: number): CoordinatorSettings {
+  const mb = (value: unknown) => (typeof value === 'string' ? Number(value) : undefined);
+  return {
+    allreduce: String(flags.allreduce ?? 'auto'),
+    reducedFrom: String(flags.reducedFrom ?? 'local'),
+    coordinatorReplica: String(flags.coordinatorReplica ?? 'full'),
+    overlap: String(flags.overlap ?? 'on'),
+    bucketMb: mb(flags.bucketMb),
+    firstBucketMb: mb(flags.firstBucketMb),
+    compress: String(flags.compress ?? 'none'),
+    reduceChunks,
+  };
+}
+
+/** `--reduced-from` for `reducedFrom`. */
+function flagOf(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+function coordinatorDefaultOf(key: keyof CoordinatorSettings, s: CoordinatorSettings): unknown {
+  const bucketMb = wsDefaults.bucketBytes / 2 ** 20;
+  const defaults: Partial<CoordinatorSettings> = { reducedFrom: 'local', coordinatorReplica: 'full', overlap: 'on', bucketMb, firstBucketMb: s.compress === 'none' ? wsDefaults.firstBucketBytes / 2 ** 20 : (s.bucketMb ?? bucketMb) };
+  return defaults[key];
+}
+
+/** Why the ring's options do nothing in a star run: --allreduce star, or --reduce-chunks (which only the star reduces in order). */
+function starOnly(s: CoordinatorSettings): string | null {
+  if (s.reduceChunks > 0) return `--reduce-chunks ${s.reduceChunks} makes every step a star all-reduce`;
+  return s.allreduce === 'star' ? 'with --allreduce star every step is a star all-reduce' : null;
+}
+
+/** The coordinator's "has no effect when" rows (docs/cli.md, "Options that have no effect"). */
+const coordinatorNoEffectRules: NoEffectRule<CoordinatorSettings>[] = [
+  { option: 'reducedFrom', inert: (s) => starOnly(s) && `${starOnly(s)}, whose gradients the coordinator adds itself; --reduced-from chooses where a ring's reduced gradient comes from` },
+  { option: 'coordinatorReplica', inert: (s) => starOnly(s) && `${starOnly(s)}, in which the coordinator adds the gradients and keeps the whole state; on-demand applies to ring steps only` },
+  { option: 'overlap', inert: (s) => (s.reduceChunks > 0 ? `--reduce-chunks ${s.reduceChunks} sends whole chunk gradients once each is computed, with no buckets to overlap` : null) },
+  { option: 'bucketMb', inert: (s) => (s.reduceChunks > 0 ? `--reduce-chunks ${s.reduceChunks} sends whole chunk gradients, not buckets` : null) },
+  { option: 'firstBucketMb', inert: (s) => (s.reduceChunks > 0 ? `--reduce-chunks ${s.reduceChunks} sends whole chunk gradients, not buckets` : null) },
+];
 
 /** The coordinator's listener could not open: a ConfigError naming --listen and the fix (exit 2); any other error as it is. */
 function listenProblem(error: unknown, host: string, port: number, dashboardUrl: string | undefined): unknown {

@@ -24,6 +24,7 @@ import { Link } from './link.js';
 import { silentLogger, type TransportLogger } from './log.js';
 import { handshakeMessages, NAME_PATTERN, ROLE_PATTERN, type Meta } from './messages.js';
 import type { MessageSet } from './schema.js';
+import { plural } from '../util/plural.js';
 
 export interface ConnectOptions<M extends { type: string }> {
   /** Our name in the handshake and the server's logs (unique per server by default). */
@@ -149,7 +150,7 @@ export async function connect<M extends { type: string }>(url: string, options: 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   throw new TransportError(
     'connectFailed',
-    `gave up connecting to ${url} after ${policy.attempts} attempts in ${seconds} s${options.signal?.aborted ? ' (aborted)' : ''}: ${last?.message ?? 'no attempt made'}`,
+    `gave up connecting to ${url} after ${plural(policy.attempts, 'attempt')} in ${seconds} s${options.signal?.aborted ? ' (aborted)' : ''}: ${last?.message ?? 'no attempt made'}`,
     { cause: last, recoverable: true },
   );
 }

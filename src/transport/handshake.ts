@@ -15,6 +15,7 @@
  * Any failure goes through Link.fail: `refuse {code, reason}` to the peer, then the close code.
  */
 import { computeProof, createNonce, verifyProof, type Transcript } from './auth.js';
+import { CloseCode } from './close-codes.js';
 import { TransportError } from './errors.js';
 import { printable, type Link } from './link.js';
 import { handshakeMessages, PROTOCOL_VERSION, type HandshakeMessage, type Meta } from './messages.js';
@@ -46,10 +47,12 @@ export function handshakeValidator(side: 'server' | 'client'): (raw: unknown) =>
 function refused(link: Link, message: Extract<HandshakeMessage, { type: 'refuse' }>): TransportError {
   const problem = message.code;
   // A server refuses a proof only when the tokens differ: say so from our side, not in its words.
+  // A server refuses a proof only when the tokens differ; its reason says whether it has none.
+  const why = printable(message.reason).slice(0, 300);
   const error =
     problem === 'authFailed' && link.side === 'client'
-      ? new TransportError(problem, `${link.peer} refused our token: the token files differ (or one side has none)`, { reason: 'tokenRefused' })
-      : new TransportError(problem, `${link.peer} refused the connection: ${printable(message.reason)}`, { reason: 'refusedByPeer', recoverable: problem === 'lockedOut' });
+      ? new TransportError(problem, `${link.peer} refused our token: ${why || 'the token files differ (or one side has none)'}`, { reason: 'tokenRefused', closeCode: CloseCode.authFailed, closeReason: why })
+      : new TransportError(problem, `${link.peer} refused the connection: ${why}`, { reason: 'refusedByPeer', recoverable: problem === 'lockedOut' });
   link.log.warn({ peer: link.peer, code: error.code }, error.message);
   link.terminate(error);
   return error;
@@ -61,6 +64,26 @@ function unexpected(link: Link, message: HandshakeMessage, expected: string): Tr
       reason: 'unexpectedType',
     }),
   );
+}
+
+/**
+ * A client's proof that does not hold: our error, and what the client is told. Without a token of
+ * ours the client must have presented one (an empty key on both sides would have matched), so the
+ * fix is to give the server the same token or drop the client's, not to compare token files.
+ */
+function wrongProof(options: ServerHandshakeOptions, h: { role: string; name: string }, address: string): [TransportError, string] {
+  const who = `a ${h.role} at ${address} (calling itself "${h.name}")`;
+  if (options.token === undefined || options.token.length === 0) {
+    const fix = `give the ${options.name} the same --token-file as the ${h.role}, or drop --token-file on the ${h.role} (on a trusted loopback only)`;
+    return [
+      new TransportError('authFailed', `${who} presented a token, but this ${options.name} runs without one (no --token-file): ${fix}`, { reason: 'badProof' }),
+      `it runs without a token (no --token-file) — ${fix}`,
+    ];
+  }
+  return [
+    new TransportError('authFailed', `${who} presented a wrong token (or none): its token file differs from ours`, { reason: 'badProof' }),
+    `the token files differ (or the ${h.role} has none) — check that both hold the same token (sha256sum the files; copy with scp -p)`,
+  ];
 }
 
 export interface ServerHandshakeOptions {
@@ -104,15 +127,7 @@ export async function serverHandshake(
   const answer = (await link.receive()) as HandshakeMessage;
   if (answer.type === 'refuse') throw refused(link, answer);
   if (answer.type !== 'proof') throw unexpected(link, answer, 'proof');
-  if (!verifyProof(computeProof(options.token, 'client', transcript), answer.proof)) {
-    throw link.fail(
-      new TransportError(
-        'authFailed',
-        `a ${h.role} at ${address} (calling itself "${h.name}") presented a wrong token (or none): its token file differs from ours`,
-        { reason: 'badProof' },
-      ),
-    );
-  }
+  if (!verifyProof(computeProof(options.token, 'client', transcript), answer.proof)) throw link.fail(...wrongProof(options, h, address));
   options.proven?.();
 
   const peer = { name: h.name, role: h.role, meta: h.meta, remoteAddress: link.remoteAddress };

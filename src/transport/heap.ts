@@ -43,19 +43,31 @@ export async function keepFramesInHeap(): Promise<string> {
  * wrappers, the messages), and with V8's defaults a ws coordinator began marking again right after
  * each mark-compact ended: 123 full collections in 150 W2 steps on loopback, up to 20 ms of CPU a
  * step. With incremental marking off, 3 in 150 (docs/architecture.md, "Buffers for received
- * frames"). The flag is read when a collection is due, so setting it at start-up takes effect.
- * The price: a collection marks in one pause instead of in steps, a few ms on a heap this size.
+ * frames"). The price: a collection marks in one pause instead of in steps, a few ms on a heap
+ * this size.
+ *
+ * bin/dptrain.js calls this first thing for `coordinator` and `worker`, before any module loads:
+ * V8 does not expect the flag to change while it marks (set after the modules and the data had
+ * loaded, a ws process crashed in V8's concurrent marker twice in 11 runs; not proven the cause).
  */
-export function collectAtTheLimit(): string {
+export function collectAtTheLimit(): void {
   v8.setFlagsFromString('--no-incremental-marking');
-  return 'V8 collects the old generation at its limit (incremental marking off)';
+  atTheLimit = true;
+}
+
+let atTheLimit = false;
+
+function gcReport(): string {
+  return atTheLimit
+    ? 'V8 collects the old generation at its limit (incremental marking off since start-up)'
+    : "V8's defaults (incremental marking on): only `dptrain coordinator` and `dptrain worker` turn it off, at start-up";
 }
 
 /**
  * Everything a ws process (`dptrain coordinator`, `dptrain worker`) sets up for its memory before
- * it connects: frames in the heap, collections at the limit, samples in huge pages (docs/datasets.md,
- * "Memory"). Returns what each did, for a debug line.
+ * it connects: frames in the heap, samples in huge pages (docs/datasets.md, "Memory"); and whether
+ * collections are at the limit (set at start-up). Returns what each did, for a debug line.
  */
 export async function tuneWsProcessMemory(): Promise<{ allocator: string; gc: string; hugePages: string }> {
-  return { allocator: await keepFramesInHeap(), gc: collectAtTheLimit(), hugePages: await enableHugePages() };
+  return { allocator: await keepFramesInHeap(), gc: gcReport(), hugePages: await enableHugePages() };
 }

@@ -18,7 +18,7 @@ export { readTokenFile, tokenStrength, generateToken, MIN_TOKEN_BITS } from './a
 export { CloseCode, describeCloseCode, type CloseCodeName } from './close-codes.js';
 export { Connection, type PeerInfo, type CloseInfo, type ConnectionStats } from './connection.js';
 export { listen, isLoopback, Server, type ListenOptions } from './server.js';
-export { reachableHosts, hostPort, isOwnAddress } from './reachable.js';
+export { reachableHosts, hostPort, isOwnAddress, notOwnHost, ownAddresses } from './reachable.js';
 export { connect, isRetryable, type ConnectOptions } from './client.js';
 export type { Admit } from './handshake.js';
 export type { TransportLogger } from './log.js';

@@ -13,6 +13,7 @@
  */
 import type WebSocket from 'ws';
 import { CloseCode, closeReason, describeCloseCode } from './close-codes.js';
+import { hostPort } from './reachable.js';
 import type { Codec } from './codec.js';
 import { TransportError, type TransportProblem } from './errors.js';
 import type { TransportLimits } from './limits.js';
@@ -220,7 +221,7 @@ export class Link {
 
   get remoteAddress(): string | undefined {
     const socket = (this.#ws as unknown as { _socket?: { remoteAddress?: string; remotePort?: number } })._socket;
-    return socket?.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;
+    return socket?.remoteAddress === undefined ? undefined : hostPort(socket.remoteAddress, socket.remotePort ?? 0);
   }
 
   /** The error that ended the connection, if any. */
@@ -378,8 +379,9 @@ export class Link {
   /**
    * The one failure path: remember `error`, log it, tell the peer (a `refuse` message during
    * the handshake, then the close code of the problem) and close. Returns `error` for `throw`.
+   * `toPeer`: what the peer is told, when it needs other words than our log (the fix is its own).
    */
-  fail(error: TransportError): TransportError {
+  fail(error: TransportError, toPeer: string = error.message): TransportError {
     if (this.#phase === 'closing' || this.#phase === 'closed') return this.#error ?? error;
     this.#error = error;
     const code = closeCodeOf[error.problem] ?? CloseCode.internalError;
@@ -389,12 +391,12 @@ export class Link {
     );
     if (this.#phase === 'handshake' && refuseCodes.has(error.problem)) {
       try {
-        this.#ws.send(this.codec.encode({ type: 'refuse', code: error.problem, reason: error.message.slice(0, 1000) }), { binary: true });
+        this.#ws.send(this.codec.encode({ type: 'refuse', code: error.problem, reason: toPeer.slice(0, 1000) }), { binary: true });
       } catch {
         // the socket is already going; the close code still tells the peer
       }
     }
-    void this.close(code, error.message);
+    void this.close(code, toPeer);
     return error;
   }
 

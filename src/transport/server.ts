@@ -17,6 +17,7 @@ import { handshakeValidator, serverHandshake, type Admit } from './handshake.js'
 import { resolveLimits, type LimitOverrides, type TransportLimits } from './limits.js';
 import { Link } from './link.js';
 import { silentLogger, type TransportLogger } from './log.js';
+import { hostPort, reachableHosts } from './reachable.js';
 import { handshakeMessages, NAME_PATTERN, type Meta } from './messages.js';
 import type { MessageSet } from './schema.js';
 
@@ -166,7 +167,7 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
   }
 
   async #onSocket(ws: WebSocket, request: http.IncomingMessage): Promise<void> {
-    const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+    const remote = hostPort(request.socket.remoteAddress ?? 'unknown', request.socket.remotePort ?? 0);
     const link = new Link({
       ws,
       side: 'server',
@@ -237,7 +238,8 @@ export class Server<M extends { type: string }> implements AsyncIterable<Connect
     const unique = this.#options.uniqueNames !== false;
     const taken = () => {
       const holder = this.#names.get(candidate.name);
-      return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${holder.remoteAddress ?? 'unknown'})` } : undefined;
+      const from = holder?.remoteAddress ?? 'unknown';
+      return holder ? { nameTaken: `a peer named "${candidate.name}" is already connected (from ${from}) — choose another --name, or wait for the old one to leave` } : undefined;
     };
     if (unique && taken()) return taken();
     const refusal = await this.#options.admit?.(candidate);
@@ -295,6 +297,9 @@ export async function listen<M extends { type: string }>(options: ListenOptions<
   const address = httpServer.address();
   const boundPort = typeof address === 'object' && address !== null ? address.port : port;
   const server = new Server<M>(httpServer, options, limits, host, boundPort);
-  (options.log ?? silentLogger).info({ url: server.url }, `listening on ${server.url}`);
+  // Never `ws://0.0.0.0:…/`, which no one can dial: a bind to every interface names one to dial.
+  const dial = reachableHosts(host);
+  const every = dial[0] !== host.replace(/^\[(.*)\]$/, '$1') ? ' (every interface)' : '';
+  (options.log ?? silentLogger).info({ url: server.url }, `listening on ws://${hostPort(dial[0], boundPort)}/${every}`);
   return server;
 }

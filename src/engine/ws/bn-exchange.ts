@@ -9,6 +9,7 @@ import type { BatchNormMode, BufferLayout } from '../../model/index.js';
 import type { Range } from '../../collective/index.js';
 import type { MessageOf } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
+import { plural } from '../../util/index.js';
 
 export class BnExchangeRound {
   readonly #slotsOf: ReadonlyMap<WorkerLink, Range>;
@@ -33,7 +34,7 @@ export class BnExchangeRound {
     const slots = this.#slotsOf.get(link);
     const count = slots ? slots.end - slots.start : 0;
     if (!slots || count === 0) return `"bnPartial" from a worker without slots in step ${this.#step}`;
-    if (m.values.length % count !== 0) return `"bnPartial" ${m.index} holds ${m.values.length} values for ${count} slot(s)`;
+    if (m.values.length % count !== 0) return `"bnPartial" ${m.index} holds ${m.values.length} values for ${plural(count, 'slot')}`;
     let parts = this.#parts.get(m.index);
     if (!parts) this.#parts.set(m.index, (parts = new Array<number[] | null>(this.#slotCount).fill(null)));
     if (parts[slots.start] !== null) return `"bnPartial" ${m.index} came twice`;

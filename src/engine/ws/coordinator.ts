@@ -29,7 +29,7 @@
  */
 import { datasetHash, type Dataset } from '../../data/index.js';
 import { ConfigError, EngineError, StepNotRun } from '../../errors.js';
-import { loadKernels } from '../../kernels/index.js';
+import { loadKernels, type KernelsReport } from '../../kernels/index.js';
 import { initBuffers, Model, updateRunningStats, type BatchResult } from '../../model/index.js';
 import { BnExchangeRound, exchangeStats } from './bn-exchange.js';
 import { slotUnit } from '../lockstep.js';
@@ -65,6 +65,8 @@ const DIGESTS_KEPT = 8;
 export class WsEngine implements Engine {
   readonly kind = 'ws' as const;
   readonly kernels: string;
+  /** How the kernel set was chosen (summary.json's `blas`, the start-up line), as the other engines report it. */
+  readonly kernelsReport?: KernelsReport;
   readonly params: Float32Array;
   readonly gradient: Float32Array;
   /** The BatchNorm running statistics: this replica's (workers compute with batch statistics only). */
@@ -117,7 +119,7 @@ export class WsEngine implements Engine {
   private constructor(
     setup: EngineSetup,
     options: ResolvedOptions,
-    kernels: { name: string; detail: string; model: Model; collective: WasmModule | null },
+    kernels: { name: string; detail: string; report?: KernelsReport; model: Model; collective: WasmModule | null },
     server: Server<CoordinatorMessage>,
     rosterFor: (engine: WsEngine) => Roster,
     buckets: Range[],
@@ -129,6 +131,7 @@ export class WsEngine implements Engine {
     this.#options = options;
     this.#log = options.log ?? silent;
     this.kernels = kernels.detail;
+    this.kernelsReport = kernels.report;
     this.#model = kernels.model;
     // As the inline engine: parameters, gradient and optimizer state in one WebAssembly memory, so
     // that this replica's update is the wasm SGD kernel the workers' threads run (same bits as
@@ -233,7 +236,7 @@ export class WsEngine implements Engine {
       limits: { maxPayload, ...options.limits },
       log,
     });
-    const engine = new WsEngine(setup, resolved, { name: kernels.name, detail: kernels.detail, model, collective }, server, (self) =>
+    const engine = new WsEngine(setup, resolved, { name: kernels.name, detail: kernels.detail, report: kernels.report, model, collective }, server, (self) =>
       new Roster(server, { setup: setupMsg, loaded: options.loaded, dataChunkFloats: chunkFloats, joinTimeoutMs: options.joinTimeoutMs ?? wsDefaults.joinTimeoutMs }, log, {
         message: (link, m) => self.#onMessage(link, m),
         gone: (link, reason) => self.#onGone(link, reason),
@@ -249,10 +252,14 @@ export class WsEngine implements Engine {
     log.info({ url: `ws://${dial[0]}/`, minWorkers: options.minWorkers, allreduce: choice }, `coordinator at ws://${dial[0]}/${everywhere}: waiting for ${plural(options.minWorkers, 'worker')} (dptrain worker --connect ${dial[0]}${options.token ? ' --token-file FILE' : ''}${others})`);
     try {
       // An interrupt ends the wait: train() then stops before its first step.
-      await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
+      const enough = await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
         const have = engine.#roster.waiting.length;
         log.info({ ready: have, minWorkers: options.minWorkers }, `waiting for workers: ${have} of ${options.minWorkers} ready`);
       }, options.signal);
+      if (!enough) {
+        const have = engine.#roster.waiting.length;
+        log.warn({ ready: have, minWorkers: options.minWorkers }, `stopped waiting for workers (interrupted): ${have} of ${options.minWorkers} ready, so the run ends before its first step`);
+      }
     } catch (error) {
       await engine.close();
       throw error;
@@ -410,7 +417,7 @@ export class WsEngine implements Engine {
         throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);
       }
       const left = this.#roster.members.length;
-      this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: left }, `recomputing step ${plan.step} ${left > 0 ? `with ${left} worker(s)` : 'once a worker joins (none is left)'} (attempt ${attempt + 1})`);
+      this.#log.warn({ step: plan.step, attempt: attempt + 1, workers: left }, `recomputing step ${plan.step} ${left > 0 ? `with ${plural(left, 'worker')}` : 'once a worker joins (none is left)'} (attempt ${attempt + 1})`);
     }
   }
 
@@ -514,7 +521,7 @@ export class WsEngine implements Engine {
       if (link.leaving !== null) {
         this.#roster.remove(link);
         link.drop(1000, 'left');
-        this.#log.info({ worker: link.name, host: link.host, step }, `worker ${link.label} left before step ${step} (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+        this.#log.info({ worker: link.name, host: link.host, step }, `worker ${link.label} left before step ${step} (${link.leaving}); ${remaining(this.#roster.members.length)}`);
         this.#membership('leave', link, step, link.leaving);
       }
     }
@@ -541,7 +548,7 @@ export class WsEngine implements Engine {
       if (!sent) continue;
       link.joinedAtStep = step;
       this.#roster.members.push(link);
-      this.#log.info({ worker: link.name, host: link.host, threads: link.threads, step, workers: this.#roster.members.length }, `worker ${link.label} joins at step ${step} with parameters of version ${this.#version}; ${this.#roster.members.length} worker(s)`);
+      this.#log.info({ worker: link.name, host: link.host, threads: link.threads, step, workers: this.#roster.members.length }, `worker ${link.label} joins at step ${step} with parameters of version ${this.#version}; ${plural(this.#roster.members.length, 'worker')}`);
       this.#membership('join', link, step, `joined with parameters of version ${this.#version}`);
     }
   }
@@ -561,9 +568,9 @@ export class WsEngine implements Engine {
       const { worker, referenceMs } = slow;
       this.#log.warn(
         { worker: worker.name, host: link.host, step, responseMs: worker.ms, referenceMs, share: worker.share, steps: worker.steps },
-        `worker ${link.label} is slow: over the last ${worker.steps} steps it answered in ${worker.ms.toFixed(1)} ms on average, ` +
+        `worker ${link.label} is slow: over the last ${plural(worker.steps, 'step')} it answered in ${worker.ms.toFixed(1)} ms on average, ` +
           `${(worker.ms / referenceMs).toFixed(1)}x the ${members.length === 2 ? 'other' : 'median'} worker's ${referenceMs.toFixed(1)} ms, and took ${Math.round(100 * worker.share)}% of the step time while the others waited for it. ` +
-          `It is not dropped (the step deadline is ${this.#deadline.ms} ms); fewer --threads on that host would give it fewer rows`,
+          `It is not dropped (the step deadline is ${this.#deadline.ms} ms); ${slowWorkerHint(link.threads)}`,
       );
     } else if (!slow && this.#slowName !== null && members.some((m) => m.name === this.#slowName)) {
       this.#log.info({ worker: this.#slowName, step }, `worker "${this.#slowName}" keeps pace again at step ${step}`);
@@ -578,7 +585,7 @@ export class WsEngine implements Engine {
     if (key === this.#lastPlanKey) return;
     this.#lastPlanKey = key;
     const shards = members.map((m, i) => `${m.name} rows [${rows[i].start}, ${rows[i].end})`).join(', ');
-    const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${members.length} worker(s), ${this.params.length.toLocaleString('en-US')} parameters)` : '';
+    const why = this.#options.allreduce === 'auto' || this.#options.allreduce === undefined ? ` (auto: ${autoReason(members.length, this.params.length, this.#chunkCount)})` : '';
     const from = algorithm !== 'ring'
       ? ''
       : onDemand
@@ -770,10 +777,10 @@ export class WsEngine implements Engine {
       return;
     }
     if (link.leaving !== null) {
-      this.#log.info({ worker: link.name, host: link.host }, `worker ${link.label} left (${link.leaving}); ${this.#roster.members.length} worker(s) remain`);
+      this.#log.info({ worker: link.name, host: link.host }, `worker ${link.label} left (${link.leaving}); ${remaining(this.#roster.members.length)}`);
       this.#membership('leave', link, this.#step, link.leaving);
     } else {
-      this.#log.warn({ worker: link.name, host: link.host, reason }, `lost worker ${link.label} between steps: ${reason}; ${this.#roster.members.length} worker(s) remain`);
+      this.#log.warn({ worker: link.name, host: link.host, reason }, `lost worker ${link.label} between steps: ${reason}; ${remaining(this.#roster.members.length)}`);
       this.#membership('lost', link, this.#step, reason);
     }
   }
@@ -862,6 +869,33 @@ interface StateFetch {
   /** Optimizer state tensors still to come. */
   tensors: Set<string>;
   finish(ok: boolean): void;
+}
+
+/** `2 workers remain`, `1 worker remains`, `no worker remains`. */
+function remaining(count: number): string {
+  return count === 0 ? 'no worker remains' : `${plural(count, 'worker')} remain${count === 1 ? 's' : ''}`;
+}
+
+/**
+ * Why `--allreduce auto` chose what it did for this step, by the rule chooseAllreduce applies:
+ * fixed chunks need the star; else star for one worker or a small model, ring otherwise.
+ */
+export function autoReason(workers: number, numParams: number, chunks: number): string {
+  if (chunks > 0) return `--reduce-chunks ${chunks} needs the star, which adds the chunks in chunk order`;
+  const params = `${numParams.toLocaleString('en-US')} parameters`;
+  const threshold = wsDefaults.autoRingMinParams.toLocaleString('en-US');
+  if (workers <= 1) return `1 worker, ${params}: the ring needs 2`;
+  return numParams < wsDefaults.autoRingMinParams ? `${plural(workers, 'worker')}, ${params} < ${threshold}` : `${plural(workers, 'worker')}, ${params} ≥ ${threshold}`;
+}
+
+/**
+ * What to do about a slow worker: shards follow --threads, so fewer threads give it fewer rows;
+ * at one thread that lever is gone, and a host that is busy with other work is better left out.
+ */
+export function slowWorkerHint(threads: number): string {
+  return threads > 1
+    ? `fewer --threads on that host would give it fewer rows (it has ${threads}), or leave it out if the host is busy with other work`
+    : 'it already runs 1 thread, so only leaving it out would help, if its host is busy with other work';
 }
 
 /** The start-up line about buckets, overlap and compression; compression says that the contract changes. */

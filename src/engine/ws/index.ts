@@ -1,6 +1,6 @@
 /** The ws engine: training across LAN hosts (issue 5). This file is the folder's whole surface. */
 export { WsEngine } from './coordinator.js';
-export { runWorker, type WorkerFault, type WorkerOptions, type WorkerOutcome } from './worker.js';
+export { runWorker, type WorkerFault, type WorkerOptions, type WorkerOutcome, type WorkerPhase } from './worker.js';
 export { withCoordinator, currentCoordinatorOptions } from './context.js';
 export {
   wsDefaults,

@@ -33,6 +33,25 @@ export function checkHelloMeta(meta: Meta): string | undefined {
   return undefined;
 }
 
+/** A close reason holds 123 bytes (RFC 6455): the fix first, then the whole reason, or its brief form, if it fits. */
+export function refusalText(why: string, fix?: string, brief?: string): string {
+  if (!fix) return why;
+  for (const detail of [why, brief]) {
+    const text = detail ? `${fix} (${detail})` : fix;
+    if (Buffer.byteLength(text) <= 123) return text;
+  }
+  return fix;
+}
+
+/** Why a joining worker's connection ended, in its words where it gave any (a close reason). */
+function leftBecause(error: unknown): string {
+  if (error instanceof TransportError && error.closeCode !== undefined && error.closeReason) {
+    return `it closed the connection (${error.closeReason}) before it was ready`;
+  }
+  if (error instanceof TransportError && error.closeCode === 1006) return 'its connection was lost before it was ready (the process ended or the network broke)';
+  return `${(error as Error)?.message ?? String(error)} (it exited before it was ready; its own log says why)`;
+}
+
 export class Roster {
   /** In worker order. */
   readonly members: WorkerLink[] = [];
@@ -101,10 +120,10 @@ export class Roster {
   async #join(connection: Connection<CoordinatorMessage>): Promise<void> {
     const meta = connection.peer.meta;
     const link = new WorkerLink(connection, meta.threads as number, meta.host as string);
-    // A close reason holds 123 bytes (RFC 6455): the worker is sent the fix first, the details after.
-    const refuse = (why: string, code: number = EngineCloseCode.refused, fix?: string) => {
+    // The log has the whole reason; the worker's close reason is cut to fit (refusalText).
+    const refuse = (why: string, code: number = EngineCloseCode.refused, fix?: string, brief?: string) => {
       this.#log.warn({ worker: link.name, host: link.host, reason: why }, `refusing worker ${link.label}: ${fix ? `${why}; ${fix}` : why}`);
-      link.drop(code, fix ? `${fix} (${why})` : why);
+      link.drop(code, refusalText(why, fix, brief));
     };
     try {
       this.#log.info({ worker: link.name, host: link.host, threads: link.threads, address: link.ip }, `worker ${link.label} connected; sending the run's setup`);
@@ -114,19 +133,27 @@ export class Roster {
         for (const piece of dataPieces(this.#facts.loaded, this.#facts.dataChunkFloats)) await connection.send({ type: 'dataChunk', ...piece });
       }
       const ready = await connection.receive(this.#facts.joinTimeoutMs);
+      if (ready.type === 'leave') {
+        // The worker found it cannot join (its data, kernels or ring listener) and says why.
+        const says = ready.reason.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ');
+        this.#log.warn({ worker: link.name, host: link.host, reason: says }, `worker ${link.label} left while joining: ${says}`);
+        link.drop(1000, 'left while joining');
+        return;
+      }
       if (ready.type !== 'ready') return refuse(`protocol violation: expected "ready", got "${ready.type}"`, EngineCloseCode.protocol);
       if (ready.numParams !== setup.numParams) {
-        return refuse(`its model ${setup.model} has ${ready.numParams} parameters, the coordinator's ${setup.numParams}`, undefined, 'run the same dptrain version on both');
+        return refuse(`its model ${setup.model} has ${ready.numParams} parameters, the coordinator's ${setup.numParams}`, undefined, 'run the same dptrain version on both', 'its parameter count differs');
       }
       if (ready.datasetHash !== setup.datasetHash) {
         return refuse(
           `its dataset ${setup.dataset} hashes to ${ready.datasetHash}, the coordinator's to ${setup.datasetHash}`,
           undefined,
           'give both hosts the same file, or start the coordinator with --ship-data',
+          `the worker's data hashes to ${ready.datasetHash.slice(0, 15)}…`,
         );
       }
       if (ready.trainHash !== setup.trainHash) {
-        return refuse(`its training split hashes to ${ready.trainHash}, the coordinator's to ${setup.trainHash} (same data, another preparation)`, undefined, 'run the same dptrain version on both');
+        return refuse(`its training split hashes to ${ready.trainHash}, the coordinator's to ${setup.trainHash} (same data, another preparation)`, undefined, 'run the same dptrain version on both', 'same data, another training split');
       }
       if (ready.kernels !== setup.kernels) return refuse(`it runs the ${ready.kernels} kernels, the run uses ${setup.kernels}`, undefined, `pass --kernels ${ready.kernels} to the coordinator`);
       if (setup.ring) {
@@ -140,7 +167,7 @@ export class Roster {
     } catch (error) {
       const why = error instanceof TransportError && error.problem === 'timeout' ? `it was not ready within ${this.#facts.joinTimeoutMs} ms` : `its join failed: ${(error as Error)?.message ?? String(error)}`;
       if (connection.isOpen) refuse(why);
-      else this.#log.warn({ worker: link.name }, `worker ${link.label} left while joining: ${(error as Error)?.message ?? String(error)}`);
+      else this.#log.warn({ worker: link.name }, `worker ${link.label} left while joining: ${leftBecause(error)}`);
     }
   }
 }

@@ -13,6 +13,7 @@ import type { CoordinatorMessage, MessageOf, ShardSums } from './messages.js';
 import type { WorkerLink } from './worker-link.js';
 import type { BnExchangeRound } from './bn-exchange.js';
 import type { RingNorm } from './ring-norm.js';
+import { plural } from '../../util/index.js';
 
 export interface Assignment {
   rows: Range;
@@ -145,7 +146,7 @@ export class AttemptRound {
       }
       case 'grad':
         if (this.algorithm !== 'star' || assignment.chunks !== null || delivery.done) return violation(`unexpected "grad"`);
-        if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
+        if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${plural(m.count, 'sample')} in a shard of ${assignment.rows.end - assignment.rows.start}`);
         if (delivery.parts !== assignment.parts.length) return violation(`its "grad" came after ${delivery.parts} of ${assignment.parts.length} parts`);
         delivery.sums = sumsOf(m);
         delivery.timeline = m.timeline ?? null;
@@ -159,7 +160,7 @@ export class AttemptRound {
           return violation(`chunk ${m.chunk} is not one of its chunks${owned ? ` [${owned.start}, ${owned.end})` : ''} or came twice`);
         }
         const rows = assignment.chunkRows![m.chunk];
-        if (m.count !== rows.end - rows.start) return violation(`it counted ${m.count} samples in chunk ${m.chunk} of ${rows.end - rows.start}`);
+        if (m.count !== rows.end - rows.start) return violation(`it counted ${plural(m.count, 'sample')} in chunk ${m.chunk} of ${rows.end - rows.start}`);
         delivery.chunkGrads.set(m.chunk, { sums: sumsOf(m), gradient: m.gradient });
         if (delivery.chunkGrads.size === owned.end - owned.start) {
           delivery.computed = delivery.done = true;
@@ -176,7 +177,7 @@ export class AttemptRound {
       case 'ringResult': {
         if (this.algorithm !== 'ring' || delivery.done) return violation('unexpected "ringResult"');
         if (delivery.parts !== assignment.parts.length) return violation(`its "ringResult" came after ${delivery.parts} of ${assignment.parts.length} reduced segments`);
-        if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${m.count} samples in a shard of ${assignment.rows.end - assignment.rows.start}`);
+        if (m.count !== assignment.rows.end - assignment.rows.start) return violation(`it counted ${plural(m.count, 'sample')} in a shard of ${assignment.rows.end - assignment.rows.start}`);
         if (assignment.reportsNorm && m.reducedSumSq === undefined && !m.nonFinite) return violation('its "ringResult" lacks the reduced gradient\'s norm it was asked for');
         delivery.sums = sumsOf(m);
         delivery.reducedSumSq = assignment.reportsNorm ? (m.reducedSumSq ?? null) : null;

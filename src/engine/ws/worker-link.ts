@@ -5,6 +5,7 @@
  */
 import { isOwnAddress, type Connection } from '../../transport/index.js';
 import type { CoordinatorMessage } from './messages.js';
+import { plural } from '../../util/index.js';
 
 /** Application close codes (docs/protocol.md §6; the transport leaves 4100-4999 to us). */
 export const EngineCloseCode = Object.freeze({
@@ -61,7 +62,7 @@ export class WorkerLink {
 
   /** `"w1" (host-a, 10.0.0.2, 4 threads)` for logs. */
   get label(): string {
-    return `"${this.name}" (${this.host}, ${this.ip}, ${this.threads} thread${this.threads === 1 ? '' : 's'})`;
+    return `"${this.name}" (${this.host}, ${this.ip}, ${plural(this.threads, 'thread')})`;
   }
 
   get isGone(): boolean {
@@ -107,10 +108,11 @@ export class WorkerLink {
   }
 }
 
-/** `127.0.0.1` from `127.0.0.1:50312`, `::1` from `::1:50312`, IPv4-mapped IPv6 unwrapped. */
+/** `127.0.0.1` from `127.0.0.1:50312`, `::1` from `[::1]:50312` (or `::1:50312`), IPv4-mapped IPv6 unwrapped. */
 export function ipOf(remoteAddress: string | undefined): string {
   if (!remoteAddress) return 'unknown';
-  const ip = remoteAddress.slice(0, remoteAddress.lastIndexOf(':'));
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(remoteAddress);
+  const ip = bracketed ? bracketed[1] : remoteAddress.slice(0, remoteAddress.lastIndexOf(':'));
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 

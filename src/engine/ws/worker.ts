@@ -15,7 +15,8 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, EngineError } from '../../errors.js';
+import { ConfigError, DataError, DptrainError, EngineError } from '../../errors.js';
+import { plural } from '../../util/index.js';
 import { cannotListenBecause } from '../../util/listen-error.js';
 import { loadKernels, type KernelsName } from '../../kernels/index.js';
 import { batchNormModeOf, bufferLayout, buildStack, parseModelSpec } from '../../model/index.js';
@@ -62,6 +63,8 @@ export interface WorkerOptions {
   ringPort?: number;
   limits?: LimitOverrides;
   log: TransportLogger;
+  /** Told where the worker is (connecting, joining, serving, reconnecting), e.g. so that Ctrl-C can say what it leaves. */
+  onPhase?: (phase: WorkerPhase) => void;
   /**
    * Fault injection for tests (docs/reliability.md), like the threads engine's
    * `faults`: each entry fires once, in whichever session reaches its version.
@@ -82,6 +85,13 @@ export type WorkerFault = { afterVersion: number; perturb: number } | { dropAtSt
 function threadFaults(faults: readonly WorkerFault[]): FaultInjection[] {
   return faults.flatMap((f) => ('threadFailsAtStep' in f ? [{ step: f.threadFailsAtStep, worker: f.thread, kind: 'throw' as const }] : []));
 }
+
+/**
+ * `connecting`: no coordinator reached yet; `joining`: connected, loading the data and threads;
+ * `serving`: in the run (`ready` sent: a member from the next step boundary); `reconnecting`:
+ * lost or dropped, joining again.
+ */
+export type WorkerPhase = 'connecting' | 'joining' | 'serving' | 'reconnecting';
 
 export interface WorkerOutcome {
   /** Why the coordinator ended the session (`done.reason`). */
@@ -121,8 +131,10 @@ async function serve(options: WorkerOptions, total: { steps: number }, signal?: 
   let dropped = 0;
   // A worker may start before its coordinator: the first connection waits as long as a lost one.
   let dims = newDims();
+  options.onPhase?.('connecting');
   let connection = await connectWithin(options, dims, signal, reconnectTimeoutMs, 'first');
   for (;;) {
+    options.onPhase?.('joining');
     const served = { steps: 0 };
     try {
       const outcome = await runSession(connection, options, served, signal);
@@ -145,6 +157,7 @@ async function serve(options: WorkerOptions, total: { steps: number }, signal?: 
         throw cause;
       }
       dims = newDims();
+      options.onPhase?.('reconnecting');
       connection = await connectWithin(options, dims, signal, reconnectTimeoutMs, 'again');
     }
   }
@@ -189,7 +202,7 @@ async function connectWithin(
       if (signal?.aborted || !(error instanceof TransportError) || !(isRetryable(error) || (phase === 'again' && isPassingRefusal(error)))) throw error;
       last = (error.cause as Error | undefined)?.message ?? error.message;
       const left = deadline - Date.now();
-      if (left <= 0) throw noCoordinator(phase, options.url, timeoutMs, `${attempt} attempt${attempt === 1 ? '' : 's'}, last: ${last}`, error);
+      if (left <= 0) throw noCoordinator(phase, options.url, timeoutMs, `${plural(attempt, 'attempt')}, last: ${last}`, error);
       const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (attempt - 1));
       // Jitter, so that the workers of a crashed coordinator do not all knock at once.
       const delayMs = Math.min(left, Math.round(ceiling * (0.5 + Math.random() / 2)));
@@ -267,10 +280,11 @@ async function openConnection(options: WorkerOptions, dims: Record<string, numbe
     return await connectOnce(options, dims, signal, limits);
   } catch (error) {
     if (error instanceof TransportError && error.problem === 'authFailed' && error.reason === 'tokenRefused') {
-      throw new TransportError('authFailed', `the coordinator at ${options.url} refused our token (check --token-file matches the coordinator's)`, {
-        reason: 'tokenRefused',
-        cause: error,
-      });
+      // Without a token of ours it has one; with one, its reason says whether it has none or another.
+      const why = options.token === undefined
+        ? 'it requires a token and this worker has none — pass --token-file with a copy of the coordinator\'s token file'
+        : error.closeReason || 'the token files differ — check --token-file matches the coordinator\'s';
+      throw new TransportError('authFailed', `the coordinator at ${options.url} refused our token: ${why}`, { reason: 'tokenRefused', cause: error });
     }
     throw error;
   }
@@ -337,6 +351,8 @@ class WorkerSession {
   #fatal: Error | null = null;
   /** A model with BatchNorm computes its steps here, exchanging statistics through the coordinator. */
   #bn: WorkerBatchNorm | null = null;
+  /** Why this worker cannot join, in the words the coordinator logs (`leave`). */
+  #cannotJoin: string | null = null;
   /** --compress: the 16-bit output of `part`s, reused (send copies it at once). */
   readonly #halfScratch = new HalfScratch();
 
@@ -475,9 +491,27 @@ class WorkerSession {
     this.#setup = setup;
     this.#log.info(
       { model: setup.model, numParams: setup.numParams, dataset: setup.dataset, shipped: Boolean(setup.shipped) },
-      `joined the run: ${setup.model} (${setup.numParams.toLocaleString('en-US')} parameters) on ${setup.shipped ? 'the dataset shipped by the coordinator' : setup.dataset}; ${this.#options.threads} thread(s)`,
+      `joining the run: ${setup.model} (${setup.numParams.toLocaleString('en-US')} parameters) on ${setup.shipped ? 'the dataset shipped by the coordinator' : setup.dataset}; ${plural(this.#options.threads, 'thread')}`,
     );
+    try {
+      await this.#prepare(setup);
+    } catch (error) {
+      // Tell the coordinator why, so that its log says more than a closed connection.
+      if (!(error instanceof EngineError && error.code === 'dptrain.engine.protocolViolation')) {
+        const reason = this.#cannotJoin ?? (error as Error)?.message ?? String(error);
+        await this.#connection.send({ type: 'leave', reason: reason.slice(0, 1000) }).catch(() => {});
+        await this.#connection.flush().catch(() => {});
+      }
+      throw error;
+    }
+  }
 
+  /**
+   * The data, the kernels, the local engine and the ring listener, then `ready`. What the
+   * coordinator would refuse (another dataset, split or kernel set) ends the join here, before
+   * the threads and the ring listener start, with the whole reason and its fix.
+   */
+  async #prepare(setup: SetupMessage): Promise<void> {
     let shipped: ShippedData | null = null;
     if (setup.shipped) {
       shipped = new ShippedData(setup.shipped, 2 ** 29);
@@ -488,18 +522,23 @@ class WorkerSession {
         shipped.add(piece.array, piece.offset, piece.values);
       }
     }
-    const data = await prepareTrainSplit(setup, shipped?.dataset() ?? null);
+    const data = await prepareTrainSplit(setup, shipped?.dataset() ?? null).catch((error: unknown) => {
+      throw setup.shipped ? error : withShipDataHint(error);
+    });
     if (data.loadedHash !== setup.datasetHash) {
-      this.#log.warn({ mine: data.loadedHash, coordinator: setup.datasetHash }, `dataset ${setup.dataset} hashes to ${data.loadedHash} here but to ${setup.datasetHash} on the coordinator; the coordinator will refuse this worker`);
+      throw this.#refusal(`dataset ${setup.dataset} hashes to ${data.loadedHash} on this worker but to ${setup.datasetHash} on the coordinator`, 'give both hosts the same file, or start the coordinator with --ship-data');
+    }
+    if (data.trainHash !== setup.trainHash) {
+      throw this.#refusal(`the training split of ${setup.dataset} hashes to ${data.trainHash} on this worker but to ${setup.trainHash} on the coordinator (same data, another preparation)`, 'run the same dptrain version on both hosts');
     }
 
-    let kernels: KernelsName = setup.kernels;
+    const kernels: KernelsName = setup.kernels;
     try {
       await loadKernels(kernels);
     } catch (error) {
-      this.#log.warn({ kernels }, `the ${kernels} kernels do not load here (${(error as Error).message}); the coordinator will refuse this worker`);
-      // Report the best set that does load, so that the refusal names what to pass to the coordinator.
-      kernels = kernels === 'blas' ? ((await loadKernels('auto', { preferBlas: false })).name as KernelsName) : 'js';
+      // Name the best set that does load: what to pass to the coordinator.
+      const best = kernels === 'blas' ? ((await loadKernels('auto', { preferBlas: false }).catch(() => ({ name: 'js' }))).name as KernelsName) : 'js';
+      throw this.#refusal(`the run uses the ${kernels} kernels, which do not load on this worker's host (${(error as Error).message})`, `pass --kernels ${best} to the coordinator`);
     }
     const engineSetup: EngineSetup = {
       model: parseModelSpec(setup.model),
@@ -563,7 +602,14 @@ class WorkerSession {
       kernels,
       ...(ringPort !== undefined && { ringPort }),
     });
+    this.#options.onPhase?.('serving');
     this.#log.info({ ringPort }, `ready (${this.#engine.kind} engine, ${this.#engine.kernels} kernels${ringPort ? `, ring port ${ringPort}` : ''}); waiting for the next step boundary`);
+  }
+
+  /** This worker cannot join: what the coordinator would refuse, found here first (joinRefused, as its refusal). */
+  #refusal(why: string, fix: string): EngineError {
+    this.#cannotJoin = `${why} — ${fix}`;
+    return new EngineError('joinRefused', `this worker cannot join the run at ${this.#options.url}: ${why} — ${fix}`);
   }
 
   #startStep(m: StepMessage): Current {
@@ -837,6 +883,16 @@ function sums(r: GradientSums, computeMs: number): ShardSums {
     nonFinite,
     computeMs,
   };
+}
+
+/**
+ * The dataset did not load here: the same error (class, code), with the way round it a worker
+ * has that `dptrain train` has not: the coordinator can send its data.
+ */
+function withShipDataHint(error: unknown): unknown {
+  if (!(error instanceof DptrainError && error.code.startsWith('dptrain.data.'))) return error;
+  const hint = '; or start the coordinator with --ship-data to send this worker its data';
+  return new DataError(error.code.slice('dptrain.data.'.length), `${error.message}${hint}`, { cause: error });
 }
 
 /** Why `buckets` is not a tiling of [0, numParams) in backward order (null if it is). */
