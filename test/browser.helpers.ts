@@ -13,6 +13,7 @@ export function noBrowser(what: string): string | false {
 // CSP allows; a string would be eval'd in the page, which the CSP forbids). The tests compile
 // without the DOM's types, so the page's global is declared loosely here.
 declare const document: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+declare const window: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface DrawnChart {
   id: string;
@@ -37,3 +38,15 @@ export const countPixels = (): DrawnChart[] =>
     }
     return { id: section.id as string, coloured, inked };
   });
+
+export interface XTicks {
+  id: string;
+  /** The x axis's title ('epoch', 'step', ...). */
+  label: string;
+  /** The labels drawn under the ticks, the unlabelled ticks of a log axis left out. */
+  ticks: string[];
+}
+
+/** In a report page: per chart, the x tick labels uPlot drew (it keeps them in `axes[i]._values`). */
+export const xTicks = (): XTicks[] =>
+  window.__charts.map((c: any) => ({ id: c.id, label: c.plot.axes[0].label, ticks: c.plot.axes[0]._values.filter((v: string) => v !== '') })); // eslint-disable-line @typescript-eslint/no-explicit-any

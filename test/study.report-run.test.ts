@@ -1,8 +1,9 @@
 // The run page of `dptrain report` (src/study/report-run.ts): what a user's try found missing or
-// misleading. A one-epoch run draws its per-epoch charts; the learning rate has its chart, thinned
-// for long runs; a run without B_simple says why in its place; --batch-size auto draws B(t) and
-// the gain as step functions and says the batch size was chosen; a run that stopped before its
-// epochs says where and why. The drawing is checked in headless Chromium.
+// misleading. A one-epoch run draws its per-epoch charts, ticked at whole epochs; the learning
+// rate has its chart, thinned for long runs; a run without B_simple says why in its place;
+// --batch-size auto draws B(t) and the gain as step functions and says the batch size was chosen;
+// a run that stopped before its epochs says where and why. The drawing is checked in headless
+// Chromium.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { test } from 'node:test';
 import { buildReportPage, writeReport } from '../src/study/index.js';
 import { train, type StepRecord } from '../src/train/index.js';
 import { makeClassification, tempDir } from './helpers.js';
-import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
+import { CHROMIUM, countPixels, noBrowser, xTicks } from './browser.helpers.js';
 
 const noBrowserHere = noBrowser('the run report rendering tests');
 const data = makeClassification(600, 8, 3);
@@ -63,6 +64,10 @@ test('a one-epoch run draws a point on each per-epoch chart, and the B_simple ch
     const drawn = Object.fromEntries((await tab.evaluate(countPixels)).map((c) => [c.id, c.coloured]));
     // One value per series: only a marker can show it (a line needs two).
     for (const id of ['epoch-loss', 'epoch-accuracy', 'throughput']) assert.ok(drawn[id] > 30, `${id} shows its epoch (${drawn[id]} coloured pixels)`);
+    // The epoch axis is ticked at whole epochs around the one point, not at 0.2, 0.4, ...
+    const epochAxes = (await tab.evaluate(xTicks)).filter((c) => c.label === 'epoch');
+    assert.deepEqual(epochAxes.map((c) => c.id), ['epoch-loss', 'epoch-accuracy', 'throughput']);
+    for (const { id, ticks } of epochAxes) assert.ok(ticks.includes('1') && ticks.every((t) => /^\d+$/.test(t)), `${id}: whole epochs (${ticks.join(', ')})`);
     // The reason stands where the chart would be: after the last chart of the run.
     const placed = await tab.evaluate(`(() => { const s = document.getElementById('gns'); return { text: s.querySelector('p.absent').textContent, previous: s.previousElementSibling.id, visible: s.getBoundingClientRect().height > 20 }; })()`);
     assert.deepEqual(placed, { text: why, previous: 'throughput', visible: true });

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { buildReportPage, renderHtml, sweep, writeReport, type ReportPage } from '../src/study/index.js';
+import vm from 'node:vm';
+import { buildReportPage, CHART_SCRIPT, renderHtml, sweep, writeReport, type ChartDef, type ReportPage } from '../src/study/index.js';
 import { train } from '../src/train/index.js';
 import { tempDir } from './helpers.js';
-import { CHROMIUM, countPixels, noBrowser } from './browser.helpers.js';
+import { CHROMIUM, countPixels, noBrowser, xTicks } from './browser.helpers.js';
 
 const noBrowserHere = noBrowser('the report rendering test');
 
@@ -76,6 +77,29 @@ function xyPage(): ReportPage {
   };
 }
 
+/** The loss per epoch of a short and a long run, as the run page draws it. */
+function epochsPage(): ReportPage {
+  const epochs = (id: string, n: number): ChartDef => {
+    const x = Array.from({ length: n }, (_, i) => i + 1);
+    return { id, title: `${n} epochs`, note: 'test', xLabel: 'epoch', yLabel: 'loss', xLog: false, yLog: false, x, series: [{ label: 'train', style: 'line', color: 0, values: x.map((e) => 1 / e) }] };
+  };
+  return { kind: 'run', title: 'epochs', summary: [], table: null, warnings: [], charts: [epochs('two-epochs', 2), epochs('fifty-epochs', 50)] };
+}
+
+test('an x axis of whole numbers (epochs, steps) steps by whole numbers only; fractional, log and xy axes keep uPlot\'s steps', () => {
+  const context: { window: { dptrainCharts?: { xAxis(def: Partial<ChartDef>): { incrs?: number[] } } } } = { window: {} };
+  vm.runInNewContext(CHART_SCRIPT, context);
+  const axis = (def: Partial<ChartDef>) => context.window.dptrainCharts!.xAxis({ xLabel: 'epoch', xLog: false, ...def }).incrs;
+  // Copied out of the script's realm, whose arrays have their own prototype.
+  const incrs = Array.from(axis({ x: [1, 2, 3] })!);
+  assert.deepEqual(incrs.slice(0, 8), [1, 2, 5, 10, 20, 25, 50, 100]);
+  assert.ok(incrs.every(Number.isInteger) && incrs.at(-1)! >= 1e15, 'whole steps, up to any run length');
+  assert.deepEqual(Array.from(axis({ x: [1] })!), incrs, 'one epoch');
+  assert.equal(axis({ x: [0.5, 1] }), undefined, 'fractional x');
+  assert.equal(axis({ x: [1, 10], xLog: true }), undefined, 'log axis');
+  assert.equal(axis({ x: [], layout: 'xy' }), undefined, 'xy chart');
+});
+
 test('the sweep and run reports render in headless Chromium: every chart draws, no console error', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   const { chromium } = await import('playwright-core');
   const dir = await smallSweep();
@@ -85,11 +109,15 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
   await train({ ...TRAIN, batchSize: 32, epochs: 3, evalEvery: 10, out: runDir, engine: 'threads', workers: 2 });
   const xyFile = path.join(tempDir('dptrain-report-xy-'), 'xy.html');
   fs.writeFileSync(xyFile, renderHtml(xyPage()));
+  const epochsFile = path.join(tempDir('dptrain-report-epochs-'), 'epochs.html');
+  fs.writeFileSync(epochsFile, renderHtml(epochsPage()));
   const pages = [
     { file: (await writeReport(dir)).file, charts: SWEEP_CHARTS.length },
     { file: (await writeReport(runDir)).file, charts: 7 },
     { file: xyFile, charts: 1 },
+    { file: epochsFile, charts: 2 },
   ];
+  const epochTicks = new Map<string, string[]>();
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -115,11 +143,18 @@ test('the sweep and run reports render in headless Chromium: every chart draws, 
       }
       assert.deepEqual(errors, [], 'no console error');
       assert.deepEqual(requests, [], 'no request leaves the file');
+      for (const { id, label, ticks } of await page.evaluate(xTicks)) if (label === 'epoch') epochTicks.set(id, ticks);
       await page.close();
     }
   } finally {
     await browser.close();
   }
+  // Epochs are whole: every epoch axis is labelled at whole epochs (3 in the run), a few apart on a long run.
+  assert.deepEqual([...epochTicks.keys()], ['epoch-loss', 'throughput', 'two-epochs', 'fifty-epochs']);
+  assert.deepEqual(epochTicks.get('epoch-loss'), ['1', '2', '3']);
+  assert.deepEqual(epochTicks.get('two-epochs'), ['1', '2']);
+  const long = epochTicks.get('fifty-epochs')!;
+  assert.ok(long.length >= 4 && long.length <= 12 && long.every((t) => /^\d+$/.test(t)), `50 epochs: ${long.join(', ')}`);
 });
 
 test('an interrupted sweep says so first, names the batch sizes without a result and how to finish them', async () => {

@@ -1,9 +1,9 @@
 /**
  * The chart code that `dptrain report` (an offline file) and the live dashboard (src/dashboard/)
  * share, so that both pages look alike: uPlot's assets from node_modules, the page CSS, and one
- * browser script that defines `window.dptrainCharts` (palette, tick labels, and `draw(def, box,
- * width)`, which turns a ChartDef into a uPlot chart). The script runs in the page, so it is
- * plain ES5 in a string; it writes text only with textContent (never HTML).
+ * browser script that defines `window.dptrainCharts` (palette, tick labels, the x axis, and
+ * `draw(def, box, width)`, which turns a ChartDef into a uPlot chart). The script runs in the
+ * page, so it is plain ES5 in a string; it writes text only with textContent (never HTML).
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -43,6 +43,17 @@ export const CHART_SCRIPT = `
     return String(Number(v.toPrecision(3)));
   }
   function ticks(u, vals) { return vals.map(tick); }
+  // uPlot's steps between ticks without the fractional ones: 1, 2, 5, 10, 20, 25, 50, ... It takes
+  // the first that leaves its minimum space between labels, so a long run's axis is not crowded.
+  var WHOLE_INCRS = [];
+  for (var p10 = 1; p10 <= 1e15; p10 *= 10) [1, 2, 2.5, 5].forEach(function (m) { if (m * p10 % 1 === 0) WHOLE_INCRS.push(m * p10); });
+  function whole(v) { return typeof v === 'number' && v % 1 === 0; }
+  // An x of whole numbers only (epochs, steps, batch sizes) is ticked at whole numbers: no epoch 1.5.
+  function xAxis(def) {
+    var axis = { label: def.xLabel, values: ticks };
+    if (def.layout !== 'xy' && !def.xLog && def.x.length > 0 && def.x.every(whole)) axis.incrs = WHOLE_INCRS;
+    return axis;
+  }
   function fixed(range) { return range ? function () { return range; } : undefined; }
   // xy charts: a polyline in data order, broken where a value is null; points as small discs.
   function xyPath(points) {
@@ -58,19 +69,22 @@ export const CHART_SCRIPT = `
       return { stroke: path, fill: points ? path : null, clip: null, band: null, gaps: null, flags: 0 };
     };
   }
-  // A chart's section: its title and how to read it, then the box uPlot draws in.
-  function section(root, def) {
+  // A chart's section: its title and how to read it, then the box uPlot draws in (returned). An
+  // absent chart (a report's AbsentChart) has its title and why it is not drawn, and no box.
+  function section(root, def, absent) {
     var el = document.createElement('section');
-    el.className = 'chart';
+    el.className = absent ? 'chart-absent' : 'chart';
     el.id = def.id;
     var h = document.createElement('h2');
     h.textContent = def.title;
     var p = document.createElement('p');
-    p.className = 'note';
+    p.className = absent ? 'absent' : 'note';
     p.textContent = def.note;
-    var box = document.createElement('div');
-    el.appendChild(h); el.appendChild(p); el.appendChild(box);
+    el.appendChild(h); el.appendChild(p);
     root.appendChild(el);
+    if (absent) return null;
+    var box = document.createElement('div');
+    el.appendChild(box);
     return box;
   }
   // uPlot's data for a ChartDef: aligned ([x, y1, y2, ...]) or xy ([null, [x1, y1], ...]).
@@ -123,10 +137,10 @@ export const CHART_SCRIPT = `
         x: { time: false, distr: def.xLog ? 3 : 1, log: 10, auto: !def.xRange, range: fixed(def.xRange) },
         y: { distr: def.yLog ? 3 : 1, log: 10, auto: !def.yRange, range: fixed(def.yRange) }
       },
-      axes: [{ label: def.xLabel, values: ticks }, yAxis(def)],
+      axes: [xAxis(def), yAxis(def)],
       series: series
     }, data(def), box);
   }
-  window.dptrainCharts = { palette: palette, tick: tick, section: section, data: data, draw: draw };
+  window.dptrainCharts = { palette: palette, tick: tick, xAxis: xAxis, section: section, data: data, draw: draw };
 })();
 `;

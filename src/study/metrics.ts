@@ -4,13 +4,15 @@
  * on the fly to at most `maxPoints` log-spaced bins (mean loss per bin), which is what plots need;
  * eval and epoch records become checkpoints, the points where a target can be checked. A run
  * logged with --log-every N > 1 has every N-th step record: step counts then come from the epoch
- * records and step indices, and training time is scaled up from the logged steps.
+ * records and step indices, and training time is scaled up from the logged steps. The same pass
+ * collects the learning rate and batch sizes (step-series.ts) and a ws run's timeline (timeline.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { DptrainError } from '../errors.js';
 import type { AdaptRecord, EpochRecord, EvalRecord, RunSummary, StepTiming } from '../train/index.js';
+import { StepSeriesCollector, type StepSeries } from './step-series.js';
 import { TimelineCollector, type RunTimeline } from './timeline.js';
 
 /** A step record as read back; `gns` is present once the training loop logs it. */
@@ -21,6 +23,7 @@ interface LoggedStep {
   samples: number;
   loss: number;
   batchSize: number;
+  lr: number;
   ms: number;
   gns?: { bSimple: number | null; trSigma: number; gradSq: number } | null;
   timing?: StepTiming;
@@ -61,7 +64,8 @@ export interface Checkpoint {
   trainAccuracy: number | null;
 }
 
-export interface RunMetrics {
+/** What metrics.jsonl says, read in one pass; StepSeries adds the learning rate and batch sizes. */
+export interface RunMetrics extends StepSeries {
   epochs: EpochRecord[];
   /** Eval and epoch records in the order of the run. */
   checkpoints: Checkpoint[];
@@ -90,6 +94,7 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
   const gnsAll: GnsPoint[] = [];
   const adapt: AdaptRecord[] = [];
   const timeline = new TimelineCollector(maxPoints);
+  const series = new StepSeriesCollector();
   // Bins end at steps ⌈r^k⌉ with r chosen so that 1e7 steps give maxPoints bins.
   const ratio = Math.pow(1e7, 1 / maxPoints);
   let binEnd = 1;
@@ -121,11 +126,14 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
     try {
       record = JSON.parse(line);
     } catch {
-      continue; // a run killed mid-write leaves a partial last line
+      // A run killed mid-write leaves a partial last line; a partial epoch record still ends its epoch's steps.
+      if (line.includes('"type":"epoch"')) series.epochEnd();
+      continue;
     }
     if (record.type === 'epoch') {
       const e = record as EpochRecord;
       epochs.push(e);
+      series.epochEnd();
       applied += e.steps;
       appliedSamples += e.samples;
       steps = Math.max(steps, applied);
@@ -157,12 +165,13 @@ export async function readRunMetrics(dir: string, maxPoints = 300): Promise<RunM
       }
       if (s.gns) gnsAll.push({ step: s.step + 1, samples: s.samples, ...s.gns });
       timeline.add(s.step, s.ms, s.timing);
+      series.step(s.step, s.lr, s.batchSize);
     }
   }
   flush();
   const every = Math.max(1, Math.ceil(gnsAll.length / maxPoints));
   const gns = gnsAll.filter((_, i) => i % every === 0 || i === gnsAll.length - 1);
-  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null, adapt, timeline: timeline.result() };
+  return { epochs, checkpoints, curve, gns, steps, meanStepMs: logged > 0 ? stepMs / logged : null, adapt, timeline: timeline.result(), ...series.result() };
 }
 
 export async function readJson<T>(file: string): Promise<T | null> {

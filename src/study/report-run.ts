@@ -9,14 +9,12 @@ import type { AdaptRecord, RunSummary, TrainConfig } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { readJson, readRunMetrics, type RunMetrics } from './metrics.js';
 import { chart, fmt, layOut, type ChartDef, type PageItem, type ReportPage, type Trace } from './report-page.js';
-import { readStepSeries, type StepSeries } from './step-series.js';
 import type { OutcomeFile } from './sweep-outcome.js';
 import { timelineCharts, timelineSummary } from './timeline.js';
 
 /** What a run directory holds, as the page reads it. Each file but metrics.jsonl may be missing (a killed run, an older dptrain). */
 interface RunFiles {
   metrics: RunMetrics;
-  steps: StepSeries;
   summary: RunSummary | null;
   config: Partial<TrainConfig> | null;
   /** A sweep's run (outcome.json): whether the sweep stopped it at its target. */
@@ -40,15 +38,15 @@ export async function runPage(dir: string): Promise<ReportPage> {
 }
 
 async function readRunFiles(dir: string): Promise<RunFiles> {
-  const [metrics, steps, summary] = await Promise.all([readRunMetrics(dir), readStepSeries(dir), readJson<RunSummary>(path.join(dir, 'summary.json'))]);
+  const [metrics, summary] = await Promise.all([readRunMetrics(dir), readJson<RunSummary>(path.join(dir, 'summary.json'))]);
   // config.json and outcome.json only add detail: one that cannot be read leaves it out.
   const config = await readJson<Partial<TrainConfig>>(path.join(dir, 'config.json')).catch(() => null);
   const outcome = await readJson<Partial<OutcomeFile>>(path.join(dir, 'outcome.json')).catch(() => null);
-  return { metrics, steps, summary, config, stoppedAtTarget: outcome?.stoppedAtTarget === true };
+  return { metrics, summary, config, stoppedAtTarget: outcome?.stoppedAtTarget === true };
 }
 
 /** The charts of any run: loss per step and per sample, learning rate, per-epoch loss and accuracy, validation, throughput. */
-function trainingCharts({ metrics, steps }: RunFiles): PageItem[] {
+function trainingCharts({ metrics }: RunFiles): PageItem[] {
   const charts: PageItem[] = [];
   const positive = metrics.curve.every((p) => p.loss > 0);
   const curve = (x: 'step' | 'samples'): Trace[] => [
@@ -56,7 +54,7 @@ function trainingCharts({ metrics, steps }: RunFiles): PageItem[] {
   ];
   charts.push(chart({ id: 'loss-vs-steps', title: 'Training loss vs steps', note: 'Batch losses averaged over log-spaced bins of steps.', xLabel: 'step', yLabel: 'loss', xLog: true, yLog: positive }, curve('step')));
   charts.push(chart({ id: 'loss-vs-samples', title: 'Training loss vs samples processed', note: 'The same curve against samples processed.', xLabel: 'samples processed', yLabel: 'loss', xLog: true, yLog: positive }, curve('samples')));
-  charts.push(lrChart(steps));
+  charts.push(lrChart(metrics.lr));
   const epochs = metrics.epochs;
   charts.push(
     chart(
@@ -105,8 +103,8 @@ function trainingCharts({ metrics, steps }: RunFiles): PageItem[] {
 }
 
 /** The rate each step used, on linear axes from 0 so that a warmup, a schedule's shape and its steps show as they are. */
-function lrChart(steps: StepSeries): ChartDef | null {
-  const top = Math.max(0, ...steps.lr.map((p) => p.y));
+function lrChart(lr: RunMetrics['lr']): ChartDef | null {
+  const top = Math.max(0, ...lr.map((p) => p.y));
   return chart(
     {
       id: 'lr-vs-steps',
@@ -118,7 +116,7 @@ function lrChart(steps: StepSeries): ChartDef | null {
       yLog: false,
       ...(top > 0 ? { yRange: [0, top * 1.08] as [number, number] } : {}),
     },
-    [{ label: 'learning rate', style: 'line', color: 0, points: steps.lr }],
+    [{ label: 'learning rate', style: 'line', color: 0, points: lr }],
   );
 }
 
@@ -162,12 +160,12 @@ function runSummaryText(run: RunFiles): string[] {
 }
 
 /** Whether the batch size was chosen while training (--batch-size auto). */
-const isAuto = ({ config, metrics, steps }: RunFiles): boolean =>
-  config ? config.batchSize === 'auto' : metrics.adapt.length > 0 && steps.batchSizes !== null && steps.batchSizes.min !== steps.batchSizes.max;
+const isAuto = ({ config, metrics }: RunFiles): boolean =>
+  config ? config.batchSize === 'auto' : metrics.adapt.length > 0 && metrics.batchSizes !== null && metrics.batchSizes.min !== metrics.batchSizes.max;
 
 /** The batch size and learning rate: fixed, or (--batch-size auto) the range the run chose from B0. */
 function batchText(run: RunFiles, summary: RunSummary): string {
-  const range = run.steps.batchSizes;
+  const range = run.metrics.batchSizes;
   if (!isAuto(run) || range === null) return `batch size ${summary.batchSize}, ${summary.stepsPerEpoch} steps per epoch, learning rate ${summary.lr}`;
   const sizes = range.min === range.max ? `${range.min}` : `${range.min}–${range.max}`;
   // summary.json's batchSize is the last one chosen; B0, where --lr holds, is the config's.

@@ -50,18 +50,7 @@ const PAGE_SCRIPT = `
   var root = document.getElementById('charts');
   var absent = page.absent || [];
   function explain(before) {
-    absent.filter(function (a) { return a.before === before; }).forEach(function (a) {
-      var el = document.createElement('section');
-      el.className = 'chart-absent';
-      el.id = a.id;
-      var h = document.createElement('h2');
-      h.textContent = a.title;
-      var p = document.createElement('p');
-      p.className = 'absent';
-      p.textContent = a.note;
-      el.appendChild(h); el.appendChild(p);
-      root.appendChild(el);
-    });
+    absent.filter(function (a) { return a.before === before; }).forEach(function (a) { charts.section(root, a, true); });
   }
   window.__charts = [];
   page.charts.forEach(function (def, i) {

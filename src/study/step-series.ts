@@ -1,12 +1,9 @@
 /**
- * The step records' learning rate and batch sizes for the run report (readRunMetrics keeps
- * neither): the rate thinned to a few thousand points that keep a schedule's shape.
+ * The step records' learning rate and batch sizes for the run report, collected as readRunMetrics
+ * reads metrics.jsonl: the rate thinned to a few thousand points that keep a schedule's shape.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
 
-/** What the step records say beyond readRunMetrics: the learning rate along the run and the batch sizes used. */
+/** What the step records say beyond the loss: the learning rate along the run and the batch sizes used. */
 export interface StepSeries {
   /** (1-based step, lr), thinned by LrBins. */
   lr: { x: number; y: number }[];
@@ -74,40 +71,38 @@ class LrBins {
   }
 }
 
+/** Widens a range of batch sizes to hold `b`. */
+const widen = (range: { min: number; max: number }, b: number) => void ((range.min = Math.min(range.min, b)), (range.max = Math.max(range.max, b)));
+
 /**
- * Reads the step records' `lr` and `batchSize` (readRunMetrics keeps neither), streaming as it
- * does. Only lines of step records are parsed.
+ * Collects the step records' `lr` and `batchSize` as metrics.jsonl is read. An epoch's last batch
+ * may be partial, so a step's batch size counts once the next record shows it did not end an epoch.
  */
-export async function readStepSeries(dir: string): Promise<StepSeries> {
-  const lr = new LrBins();
-  let min = Infinity;
-  let max = -Infinity;
-  /** The last step's batch size, counted once the next record shows it did not end an epoch. */
-  let pending: number | null = null;
-  const epochEnds: number[] = [];
-  const count = (b: number) => void ((min = Math.min(min, b)), (max = Math.max(max, b)));
-  const lines = readline.createInterface({ input: fs.createReadStream(path.join(dir, 'metrics.jsonl')), crlfDelay: Infinity });
-  for await (const line of lines) {
-    const epoch = line.includes('"type":"epoch"');
-    if (!epoch && !line.includes('"type":"step"')) continue;
-    if (epoch) {
-      if (pending !== null) epochEnds.push(pending);
-      pending = null;
-      continue;
-    }
-    let record: { step: number; lr: number; batchSize: number };
-    try {
-      record = JSON.parse(line);
-    } catch {
-      continue; // a run killed mid-write leaves a partial last line
-    }
-    if (pending !== null) count(pending);
-    pending = record.batchSize;
-    if (Number.isFinite(record.lr)) lr.add(record.step, record.lr);
+export class StepSeriesCollector {
+  readonly #lr = new LrBins();
+  readonly #batchSizes = { min: Infinity, max: -Infinity };
+  /** The last step's batch size, not yet counted. */
+  #pending: number | null = null;
+  #epochEnds: number[] = [];
+
+  step(step: number, lr: number, batchSize: number): void {
+    if (this.#pending !== null) widen(this.#batchSizes, this.#pending);
+    this.#pending = batchSize;
+    if (Number.isFinite(lr)) this.#lr.add(step, lr);
   }
-  // A run that ended within an epoch: its last batch was a whole one.
-  if (pending !== null) count(pending);
-  // Every step ended an epoch (full batch): those are the batch sizes.
-  if (min === Infinity) epochEnds.forEach(count);
-  return { lr: lr.points(), batchSizes: min === Infinity ? null : { min, max } };
+
+  /** An epoch record: the step before it ended the epoch. */
+  epochEnd(): void {
+    if (this.#pending !== null) this.#epochEnds.push(this.#pending);
+    this.#pending = null;
+  }
+
+  result(): StepSeries {
+    const range = { ...this.#batchSizes };
+    // A run that ended within an epoch: its last batch was a whole one.
+    if (this.#pending !== null) widen(range, this.#pending);
+    // Every step ended an epoch (full batch): those are the batch sizes.
+    if (range.min === Infinity) this.#epochEnds.forEach((b) => widen(range, b));
+    return { lr: this.#lr.points(), batchSizes: range.min === Infinity ? null : range };
+  }
 }
