@@ -58,7 +58,8 @@ const inertCases: Record<string, Partial<TrainConfig>> = {
   eps: { eps: 1e-6 },
   stepEpochs: { stepEpochs: 2 },
   gamma: { gamma: 0.5 },
-  minLr: { lrSchedule: 'step', minLr: 0.001 },
+  // A step schedule that decays within the 1-epoch run (else --lr-schedule step is warned about too).
+  minLr: { lrSchedule: 'step', stepEpochs: 0.5, minLr: 0.001 },
   baseBatchSize: { baseBatchSize: 32 },
   dropLast: { batchSize: 'full', dropLast: true },
   workers: { engine: 'inline', workers: 2 },

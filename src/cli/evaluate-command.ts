@@ -53,8 +53,8 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   const model = await loadModel(file, { kernels: flags.kernels });
   for (const line of model.missing) logger.warn({ file }, line);
   const { spec, part } = datasetChoice(model, flags);
-  // The label column the file records, where the CSV has it (an explicit ?label= wins).
-  const data = await loadDataset(spec, { labelColumn: model.metadata?.labelColumn?.name });
+  // The label column and task the file records, where the CSV has it (an explicit ?label= or ?task= wins).
+  const data = await loadDataset(spec, { labelColumn: model.metadata?.labelColumn?.name, task: model.metadata?.task });
   const { evaluation, outputs, targets } = await model.evaluateWithOutputs(data, { part, engine: flags.engine, workers, kernels: flags.kernels, onWarning: (message) => logger.warn({ dataset: spec }, message) });
   const title = titleOf(file, evaluation, data.n);
   process.stdout.write(flags.json ? JSON.stringify({ model: file, ...evaluation }, null, 2) + '\n' : evaluationText(evaluation, title));

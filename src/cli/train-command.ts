@@ -16,13 +16,15 @@ import { dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runTrain(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   const config = trainConfigFromFlags(command ? explicitOptions(command) : flags);
-  const { train } = await import('../train/index.js');
+  const { resolveRunConfig, train } = await import('../train/index.js');
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);
   // Something on a terminal at once: loading the data and starting the workers takes a moment.
   progress?.status(`dptrain ${packageVersion()}: loading the data and starting the workers…`);
-  // --dashboard listens before the data loads, so that a port in use fails at once.
+  // --dashboard listens before the data loads, so that a port in use fails at once; the options
+  // are checked before it listens, so that a refused one prints no dashboard URL first.
+  if (flags.dashboard !== undefined && flags.dashboard !== false) await resolveRunConfig(config);
   const dashboard = await dashboardFromFlags(flags, 'train', logger);
   const interrupts = watchRunInterrupts(logger, progress);
   const result = await withDashboard(dashboard, () =>

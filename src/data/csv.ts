@@ -20,6 +20,9 @@
  * - Task: classification when all labels are integers ≥ 0 (class = label, classes = max + 1) or
  *   any label is non-numeric (classes = the sorted unique label strings); else regression.
  *   task=classification with other numeric labels (e.g. -1/1) maps the sorted unique values to 0..k-1.
+ *   Without task=, integer labels that make over 10 classes of which fewer than half occur, or
+ *   fewer than 2 rows per class, are refused as ambiguous (`ambiguousTask`): they look like a
+ *   numeric target. A model's recorded task stands for task= on the files it is evaluated on.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { constants } from 'node:buffer';
@@ -50,14 +53,17 @@ export interface CsvOptions {
   recordedLabel?: string;
 }
 
-export function loadCsv(spec: DatasetSpec, recordedLabel?: string): Dataset {
+/** `recorded`: what a trained model records of its data (evaluate, train --test), read as the training file was. */
+export function loadCsv(spec: DatasetSpec, recorded: { label?: string; task?: Task } = {}): Dataset {
   const o = new SpecOptions(spec, 'csv:PATH', ['label', 'task', 'header', 'delimiter']);
   const options: CsvOptions = {
     label: o.string('label'),
     delimiter: delimiterFrom(o.string('delimiter'), spec.text),
-    task: o.choice<Task>('task', undefined, ['classification', 'regression']),
+    // A model's task decides how a test file's labels read (?task= still wins): a regression
+    // model's whole-number targets are not class indices, whatever they look like.
+    task: o.choice<Task>('task', undefined, ['classification', 'regression']) ?? recorded.task,
     header: o.choice('header', 'auto', ['auto', 'yes', 'no'])!,
-    ...(recordedLabel !== undefined && { recordedLabel }),
+    ...(recorded.label !== undefined && { recordedLabel: recorded.label }),
   };
   const path = spec.target;
   if (path === '') throw new DataError('unknownSpec', `dataset "${spec.text}" names no file — use csv:PATH, e.g. csv:data/iris.csv`);
@@ -311,6 +317,7 @@ function labelsOf(
     for (let i = 0; i < n; i++) y[i] = numberAt(rawLabels[i], { path, line: data[i].line, column: labelColumn, names });
   } else if (classIndices) {
     const largest = values.reduce((max, v) => (v > max ? v : max), 0);
+    if (taskOption === undefined) checkLooksLikeClasses(values, largest + 1, names, labelColumn, path);
     if (largest >= MAX_CLASSES) {
       const at = values.indexOf(largest);
       throw new DataError(
@@ -333,6 +340,26 @@ function labelsOf(
   }
   return { y, task, numClasses };
 }
+
+/**
+ * Integer labels read as class indices that look like a numeric target (a price, a count, an age)
+ * are refused, as an ambiguous label column is. Past FEW_CLASSES (a toy file may hold each of a
+ * few classes once), class indices cover most of 0..k-1 and each class has samples to learn from;
+ * a target leaves most of 0..max unused (prices) or gives most values a row or two (counts).
+ * ?task= decides; a model's recorded task decides for the files it is evaluated on.
+ */
+function checkLooksLikeClasses(values: readonly number[], classes: number, names: readonly string[], labelColumn: number, path: string): void {
+  if (classes <= FEW_CLASSES) return;
+  const distinct = new Set(values).size;
+  if (2 * distinct >= classes && 2 * classes <= values.length) return;
+  throw new DataError(
+    'ambiguousTask',
+    `${path}: the labels in column ${columnName(names, labelColumn)} are whole numbers, which as class indices make ${classes} classes (${distinct} distinct values in ${values.length} rows) — to predict the number, add ?task=regression to the dataset; to train ${classes} classes, add ?task=classification`,
+  );
+}
+
+/** Up to this many classes, whole-number labels are class indices however few rows each has. */
+const FEW_CLASSES = 10;
 
 /** What to do about a feature cell that is not a number, from what it looks like. */
 /** Where a cell is, for messages; headerForcedOff: ?header=no was given (line 1 may be a header after all). */

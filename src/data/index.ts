@@ -1,6 +1,6 @@
 /** src/data: datasets, specs and the sampler. This file is the folder's whole surface. */
 import { DataError } from '../errors.js';
-import type { Dataset } from './dataset.js';
+import type { Dataset, Task } from './dataset.js';
 import { loadCsv } from './csv.js';
 import { loadIdx } from './idx.js';
 import { loadDownloaded, type DownloadOptions } from './downloaded.js';
@@ -27,6 +27,11 @@ export interface LoadOptions extends DownloadOptions {
    * and train --test read a test file as the training file was read).
    */
   labelColumn?: string;
+  /**
+   * The task a model records, or the training data's (evaluate, train --test): a CSV spec without
+   * `?task=` reads its labels for that task rather than inferring it from this file's labels.
+   */
+  task?: Task;
 }
 
 /**
@@ -37,7 +42,7 @@ export interface LoadOptions extends DownloadOptions {
  * option, a missing or malformed file.
  */
 export async function loadDataset(spec: string, options: LoadOptions = {}): Promise<Dataset> {
-  const { labelColumn, ...downloads } = options;
+  const { labelColumn, task, ...downloads } = options;
   const parsed = parseDatasetSpec(spec);
   await enableHugePages();
   switch (parsed.kind) {
@@ -48,7 +53,7 @@ export async function loadDataset(spec: string, options: LoadOptions = {}): Prom
     case 'idx':
       return loadIdx(parsed);
     case 'csv':
-      return loadCsv(parsed, labelColumn);
+      return loadCsv(parsed, { label: labelColumn, task });
     case 'mnist-full':
     case 'fashion-mnist':
     case 'cifar10':

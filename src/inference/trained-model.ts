@@ -191,8 +191,8 @@ export class TrainedModel {
 
   /** evaluate(), also returning the model's outputs [n, outputs] and the targets the metrics compared them with. */
   async evaluateWithOutputs(data: Dataset | string, options: EvaluateOptions & { part?: EvaluationPart } = {}): Promise<{ evaluation: Evaluation; outputs: Float32Array; targets: Float32Array }> {
-    // A spec is read as the training file was: its label column by the recorded name.
-    const loaded = typeof data === 'string' ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name }) : data;
+    // A spec is read as the training file was: its label column by the recorded name, for the recorded task.
+    const loaded = typeof data === 'string' ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name, task: this.metadata?.task }) : data;
     const part = options.part ?? 'all';
     const chosen = part === 'all' ? loaded : this.splitPart(loaded, part);
     const fitted = fitDataToModel(this.shape, chosen, options.onWarning);

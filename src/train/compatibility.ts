@@ -5,6 +5,24 @@ import { fitDataToModel, type ModelShape } from '../inference/index.js';
 import type { ModelAbout } from '../io/index.js';
 import { inputShapeOf, outputSize, shapeText, type ModelSpec } from '../model/index.js';
 
+/**
+ * What no model spec can fix, or a classifier kind for regression data, said about the data before
+ * the spec is sized from it (model-sizing.ts): otherwise the message would blame a derived spec the
+ * user never typed (`mlp:2-128-1`). `givenModel`: --model as typed, or null when not given.
+ */
+export function checkDataSuitsModel(data: Dataset, datasetSpec: string, givenModel: string | null): void {
+  const column = data.labelColumn ? `column ${JSON.stringify(data.labelColumn.name)}` : null;
+  if (data.task === 'classification' && data.numClasses < 2) {
+    const only = data.classNames?.[0] ?? '0';
+    throw new DataError('oneClass', `dataset ${datasetSpec} has one class: every label${column ? ` in ${column}` : ''} is ${JSON.stringify(only)}, and a classifier needs at least 2 classes — check the label column (?label=NAME) or add samples of another class`);
+  }
+  const kind = givenModel === null ? null : /^(mlp|logreg)(?::|$)/.exec(givenModel.trim())?.[1];
+  if (data.task === 'regression' && kind) {
+    const hidden = `cnn:${data.inputDim} dense128 relu dense${data.targetDim} mse`;
+    throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task${column ? ` (its label ${column} holds numbers, not class indices)` : ''} but ${kind} is a classifier — use --model linreg, or '${hidden}' for hidden layers; if the labels are classes, add ?task=classification to the dataset`);
+  }
+}
+
 export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: string): void {
   const inputShape = inputShapeOf(spec);
   const inputs = inputShape.reduce((a, b) => a * b, 1);
@@ -13,10 +31,7 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   if (spec.kind === 'cnn') {
     // Images must match exactly; flat rows (CSV) of the right size are read as (C, H, W) in order.
     if (inputs !== data.inputDim || (dataShape.length > 1 && shapeText(dataShape) !== shapeText(inputShape))) {
-      throw new ModelError(
-        'inputMismatch',
-        `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — make the first token of --model ${shapeText(dataShape)}`,
-      );
+      throw new ModelError('inputMismatch', `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — ${inputShapeFix(spec, dataShape)}`);
     }
   } else if (inputs !== data.inputDim) {
     throw new ModelError(
@@ -40,6 +55,20 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
       throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.targetDim}`);
     }
   }
+}
+
+/** How to make a layer model take samples of `dataShape`: its first token, with `flatten` where dense layers would meet an image. */
+function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, dataShape: readonly number[]): string {
+  const layers = spec.text.split(' ').slice(1).join(' ');
+  if (dataShape.length > 1 && spec.inputShape.length === 1) {
+    // Dense layers take flat vectors: the image is flattened first, in (C, H, W) order.
+    return `its dense layers need a flat input, so flatten the images first: --model 'cnn:${shapeText(dataShape)} flatten ${layers}'`;
+  }
+  if (dataShape.length === 1 && spec.inputShape.length > 1) {
+    // A width other than C·H·W cannot be read as the model's images; this data is flat features.
+    return `its first layers need images of ${spec.inputShape.reduce((a, b) => a * b, 1)} values and these samples are ${dataShape[0]} flat features: use a model for flat data (--model mlp, sized from the data)`;
+  }
+  return `make the first token of --model ${shapeText(dataShape)}`;
 }
 
 /**

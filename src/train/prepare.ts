@@ -29,7 +29,8 @@ import { availableCores, parseBatchNormMode, parseCheckpointEvery, type Checkpoi
 import { checkBatchNormBatches } from './batchnorm-check.js';
 import { openRunEngine, type WorkersChoice } from './auto-workers.js';
 import { fitDefaultsToData, type LrOrigin } from './defaults.js';
-import { checkModelFitsData, fitTestSet } from './compatibility.js';
+import { checkDataSuitsModel, checkModelFitsData, fitTestSet } from './compatibility.js';
+import { hiddenWidthsWarning } from './model-sizing.js';
 import { RunDirectory, loadParameters } from './run-dir.js';
 import { CheckpointStore, listCheckpoints, type CheckpointWriteHooks, type LatestCheckpoint } from './checkpoint-store.js';
 import { checkOutHoldsRun, checkResumable, finishedRun, reportResumePoint, resolveRun, resumedKernels } from './resume.js';
@@ -126,8 +127,13 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const { trainSet, valSet, testData, dataset, loaded, stats } = await prepareData(config, hooks.data);
+  // What no model can fix is said about the data, before a spec is sized from it.
+  checkDataSuitsModel(trainSet, config.dataset, run.given.has('model') ? config.model : null);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
+  const typedModel = config.model;
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
+  const widths = run.given.has('model') ? hiddenWidthsWarning(typedModel, trainSet) : null;
+  if (widths !== null) log.warn({ model: typedModel, resolved: config.model }, widths);
 
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
@@ -171,7 +177,7 @@ export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHook
 
   const cores = availableCores();
   const stepsPerEpoch = adaptiveSettings === null ? steps.stepsPerEpoch : null;
-  warnAboutRunSettings(config, run.given, { cores, stepsPerEpoch, totalSteps: steps.totalSteps, hasValidation: valSet !== null }, log);
+  warnAboutRunSettings(config, run.given, { cores, stepsPerEpoch, totalSteps: steps.totalSteps, hasValidation: valSet !== null, schedule: steps.schedule, peakLr: steps.peakLr }, log);
 
   // Engine: from here on, every exit path closes it (a thread pool keeps the process alive).
   let engine: Engine;
@@ -271,7 +277,7 @@ async function prepareData(
   const downloads = { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined };
   const loaded = given ?? (await loadDataset(config.dataset, downloads));
   const testSpec = testSpecOf(config);
-  const testData = testSpec === null ? null : await loadDataset(testSpec, { ...downloads, labelColumn: loaded.labelColumn?.name });
+  const testData = testSpec === null ? null : await loadDataset(testSpec, { ...downloads, labelColumn: loaded.labelColumn?.name, task: loaded.task });
   let { train: trainSet, val: valSet } = splitDataset(loaded, config.valSplit, config.seed);
   let stats: Standardization | null = null;
   if (config.standardize) {
