@@ -18,7 +18,7 @@ export {
   type EpochRecord,
   type RunSummary,
 } from './train/index.js';
-export { loadDataset, datasetHash, type Dataset } from './data/index.js';
+export { loadDataset, createDataset, datasetHash, type Dataset } from './data/index.js';
 export { TrainedModel, type Predictions, type Evaluation, type EvaluateOptions, type EvaluationPart, type PredictInput } from './inference/index.js';
 export { type ModelAbout } from './io/index.js';
 export {

@@ -37,3 +37,21 @@ test('a `dataset` option that names the data in memory, or none, is not warned a
     assert.deepEqual(warnings, []);
   }
 });
+
+test('data that is not a Dataset (rows, a spec string, an object without Float32Arrays, wrong shapes) is one DataError saying what is wrong, before anything runs', async () => {
+  const x = new Float32Array(6);
+  const cases: [unknown, RegExp][] = [
+    [[[1, 2], [3, 4]], /^hooks\.data is an array, not a Dataset — pass a Dataset/],
+    ['mnist', /^hooks\.data is a string, not a Dataset/],
+    [{ x: [[1, 2]], y: [0] }, /^hooks\.data has no spec/],
+    [{ spec: 'memory:rows', n: 3, inputDim: 2, x: [1, 2, 3, 4, 5, 6], y: new Float32Array(3) }, /^hooks\.data \.x is an array, not a Float32Array/],
+    [{ spec: 'memory:short', n: 3, inputDim: 2, x, targetDim: 1, y: new Float32Array(2), task: 'classification', numClasses: 2 }, /^dataset "memory:short": y has 2 values, expected n·targetDim = 3/],
+  ];
+  for (const [data, message] of cases) {
+    await assert.rejects(train({ epochs: 1, engine: 'inline' }, { data: data as never, logger: collectingLogger().logger }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'dptrain.data.badShape', String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});

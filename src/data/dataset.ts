@@ -101,6 +101,30 @@ export function createDataset(fields: Dataset): Dataset {
 }
 
 /**
+ * A Dataset handed over in memory (train's `hooks.data`), checked as a loader's would be: an object
+ * with a spec, Float32Array x and y and the fields createDataset checks, so that a plain array or a
+ * spec string is one DataError naming what is wrong, not a TypeError deep inside training.
+ */
+export function checkInMemoryDataset(value: unknown): Dataset {
+  const fail = (message: string): never => {
+    throw new DataError('badShape', `hooks.data ${message} — pass a Dataset (docs/library.md, "In-memory data"), or a spec as the dataset option`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(`is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a Dataset`);
+  const fields = value as Partial<Record<keyof Dataset, unknown>>;
+  if (typeof fields.spec !== 'string' || fields.spec === '') fail('has no spec (a string naming the data, e.g. "memory:iris")');
+  for (const key of ['x', 'y'] as const) {
+    if (!(fields[key] instanceof Float32Array)) fail(`.${key} is ${describeValue(fields[key])}, not a Float32Array`);
+  }
+  return createDataset(value as Dataset);
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return 'missing';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `a ${value.constructor?.name ?? 'object'}` : `a ${typeof value}`;
+}
+
+/**
  * "sha256:<hex>" over task, n, dims, numClasses, then the bytes of x and y (not the spec),
  * so that a remote worker can check it holds the same samples. Typed arrays are hashed in
  * platform byte order, which is little-endian on every platform Node.js supports here.

@@ -9,6 +9,7 @@ import {
   applyStandardization,
   datasetHash,
   fitStandardization,
+  checkInMemoryDataset,
   loadDataset,
   parseDatasetSpec,
   REGISTRY,
@@ -117,7 +118,9 @@ export interface PreparedRun {
 export const AUTO_LOGGED_STEPS = 10_000;
 
 /** Resolves, loads and creates everything the loop needs; on failure nothing is left open. */
-export async function prepareRun(options: Partial<TrainConfig>, hooks: TrainHooks, log: TrainLogger): Promise<PreparedRun> {
+export async function prepareRun(options: Partial<TrainConfig>, given: TrainHooks, log: TrainLogger): Promise<PreparedRun> {
+  // In-memory data (hooks.data) is checked as a loader's output is; null is as good as none.
+  const hooks = given.data == null ? { ...given, data: undefined } : { ...given, data: checkInMemoryDataset(given.data) };
   // --resume: the latest valid checkpoint, whose options the run keeps unless given again.
   const run = await resolveRun(options, log);
   const { resumed } = run;
