@@ -91,13 +91,14 @@ export class Superseded extends EngineError {
 }
 
 /**
- * The run's AbortSignal fired before an engine could run a step it was given (the ws engine, waiting
- * for a worker to join when none is left): nothing of the step was done, so train() ends the run
- * before it, as at any step boundary.
+ * An engine could not run a step it was given (the ws engine with no worker left): nothing of the
+ * step was done, so train() ends the run before it, as at any step boundary, and writes its
+ * outputs. `stepNotRun`: the run's AbortSignal fired during the wait for a worker to join;
+ * `noWorkers`: none joined in time, which train() throws once the outputs are written.
  */
 export class StepNotRun extends EngineError {
-  constructor(step: number) {
-    super('stepNotRun', `step ${step} was not run: the run was interrupted while no worker was left to compute it`, { recoverable: true });
+  constructor(step: number, problem: 'stepNotRun' | 'noWorkers' = 'stepNotRun', message = `step ${step} was not run: the run was interrupted while no worker was left to compute it`) {
+    super(problem, message, { recoverable: true });
   }
 }
 

@@ -35,9 +35,10 @@ test('Ctrl-C of `dptrain coordinator` with 2 workers: the workers exit 0 saying 
   // The interrupt's line is the last: the closing progress line (the last steps' view) comes before it.
   assert.equal(coordinator.lines.at(-1)?.msg, line.msg, coordinator.log());
   const step = Number(/run step (\d+)/.exec(line.msg)![1]);
-  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { stopReason: string; steps: number; timing: { slowestWorker: { worker: unknown } } };
   assert.equal(summary.stopReason, 'interrupted');
   assert.equal(summary.steps, step);
+  assert.ok(['w1', 'w2'].includes(summary.timing.slowestWorker.worker as string), `slowestWorker names a worker (${JSON.stringify(summary.timing.slowestWorker)})`);
   assert.ok(fs.existsSync(path.join(out, 'final.safetensors')));
   assert.ok(fs.existsSync(path.join(ckpt, `ckpt-${String(step).padStart(9, '0')}.safetensors`)), fs.readdirSync(ckpt).join(', '));
   assert.equal(coordinator.text.filter((t) => /\n?\s+at /.test(t)).length, 0, 'no stack trace');
@@ -50,7 +51,7 @@ test('Ctrl-C of `dptrain coordinator` with 2 workers: the workers exit 0 saying 
   assert.deepEqual(await finalParams(out, spec.model), await referenceParams(spec, out));
 });
 
-test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worker is told and exits 0, the coordinator exits 130', { timeout: 60_000 }, async () => {
+test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worker is told and exits 0, the coordinator exits 130 and never says it is training', { timeout: 60_000 }, async () => {
   const root = tempDir();
   const port = await freePort();
   const coordinator = await startCoordinatorOn(port, ['--min-workers', '2', ...trainArgs(spec, path.join(root, 'run'))]);
@@ -62,6 +63,7 @@ test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worke
   assert.equal(worker.messages(/^the coordinator ended the run \(interrupted\)$/).length, 1, worker.log());
   assert.equal(worker.messages(/^worker "w1" done: 0 steps served$/).length, 1, worker.log());
   assert.equal(coordinator.messages(/^stopped waiting for workers \(interrupted\): 1 of 2 ready, so the run ends before its first step$/).length, 1, coordinator.log());
+  assert.deepEqual(coordinator.messages(/^training /), [], 'no start line: no step was run');
   const summary = JSON.parse(fs.readFileSync(path.join(root, 'run', 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
   assert.deepEqual([summary.stopReason, summary.steps], ['interrupted', 0]);
 });

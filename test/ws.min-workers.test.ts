@@ -1,10 +1,12 @@
 // No workers left (docs/reliability.md), with real processes on 127.0.0.1: the
 // coordinator of a run whose only worker was killed waits --rejoin-timeout for one to join. When
-// none does it stops with exit 1 and dptrain.engine.noWorkers, naming the step; when one does, it
+// none does it ends the run at the last finished step (outputs and checkpoint written, stopReason
+// noWorkers) and exits 1 with dptrain.engine.noWorkers, naming the step and --resume; when one does, it
 // gets the current parameters and the run ends as if nothing happened (bit-identical with fixed
 // reduce chunks). Fewer than --min-workers but at least one is not a pause: the run goes on with
 // those left (ws.training covers a run that loses one of three workers).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { tempDir } from './helpers.js';
@@ -14,9 +16,11 @@ after(killAll);
 
 const spec: RunSpec = { dataset: 'synthetic:spirals?n=3000&classes=3&seed=2', model: 'mlp:2-64-64-3', batchSize: 300, maxSteps: 300, reduceChunks: 4 };
 
-test('a run whose only worker is killed waits --rejoin-timeout, then stops with exit 1 and dptrain.engine.noWorkers naming the step', { timeout: 60_000 }, async () => {
-  const out = path.join(tempDir('dptrain-ws-min-'), 'run');
-  const coordinator = await startCoordinator(['--min-workers', '1', '--rejoin-timeout', '2', ...trainArgs(spec, out)]);
+test('a run whose only worker is killed waits --rejoin-timeout, then stops with exit 1 and dptrain.engine.noWorkers naming the step and --resume, its outputs and a checkpoint of the last finished step written (stopReason noWorkers)', { timeout: 60_000 }, async () => {
+  const root = tempDir('dptrain-ws-min-');
+  const out = path.join(root, 'run');
+  const ckpt = path.join(root, 'ckpt');
+  const coordinator = await startCoordinator(['--min-workers', '1', '--rejoin-timeout', '2', ...trainArgs(spec, out), '--checkpoint-dir', ckpt]);
   const w1 = startWorker(coordinator.url, 'w1');
   await waitForSteps(out, 5, 40_000);
   w1.kill('SIGKILL');
@@ -26,10 +30,16 @@ test('a run whose only worker is killed waits --rejoin-timeout, then stops with 
   assert.equal(await coordinator.exited, 1, coordinator.log());
   const waitedMs = Date.now() - waitedFrom;
   assert.ok(waitedMs >= 1_500, `it waited (${waitedMs} ms)`);
-  const error = coordinator.text.join('\n');
-  assert.match(error, new RegExp(`no worker was left to compute step ${step}, and none joined within 2 s — see the warnings above for why they left`));
-  assert.match(error, /\[dptrain\.engine\.noWorkers\]/);
+  const checkpoint = path.join(ckpt, `ckpt-${String(step).padStart(9, '0')}.safetensors`);
+  assert.deepEqual(coordinator.text, [
+    `dptrain: error: no worker was left to compute step ${step}, and none joined within 2 s (--rejoin-timeout; the warnings above say why they left), so the run ended there: ` +
+      `wrote ${out}/{summary.json,final.safetensors} and checkpoint ${checkpoint} (continue with --resume ${ckpt}) [dptrain.engine.noWorkers]`,
+  ]);
   assert.equal(stepRecords(out).length, step, 'no step applied without a worker');
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
+  assert.deepEqual([summary.stopReason, summary.steps], ['noWorkers', step]);
+  assert.ok(fs.existsSync(path.join(out, 'final.safetensors')));
+  assert.ok(fs.existsSync(checkpoint), fs.readdirSync(ckpt).join(', '));
 });
 
 test('a run whose only worker is killed continues when another joins within --rejoin-timeout: it gets the current parameters and the run ends bit-identical', { timeout: 60_000 }, async () => {

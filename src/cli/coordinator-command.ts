@@ -7,12 +7,12 @@
  */
 import { tuneWsProcessMemory } from '../transport/heap.js';
 import { Command, Option } from 'commander';
-import type { CoordinatorStatus, WsCoordinatorOptions } from '../engine/index.js';
+import type { CoordinatorRecord, CoordinatorStatus, ResumedCoordinatorOptions, WsCoordinatorOptions } from '../engine/index.js';
 import { wsDefaults } from '../engine/ws/options.js';
-import { ConfigError, DptrainError, UsageError } from '../errors.js';
+import { ConfigError, DptrainError, shown, UsageError } from '../errors.js';
 import { readTokenFile } from '../transport/auth.js';
 import { cannotListenBecause } from '../util/listen-error.js';
-import type { NoEffectRule, TrainResult } from '../train/index.js';
+import type { CheckpointMeta, NoEffectRule, TrainResult } from '../train/index.js';
 import { plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseInteger, parseNumber } from './parse.js';
@@ -25,7 +25,7 @@ import { addDashboardFlags, dashboardFromFlags, withDashboard } from './dashboar
 const SET_BY_COORDINATOR = new Set(['engine', 'workers']);
 /** Seconds between progress lines (and at every membership change). */
 const PROGRESS_EVERY_MS = 5_000;
-export const DEFAULT_LISTEN = '127.0.0.1:7000';
+export const DEFAULT_LISTEN = wsDefaults.listen;
 
 export const coordinatorHelp = `
 Across hosts
@@ -82,7 +82,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .addOption(new Option('--overlap <on|off>', "start a bucket's all-reduce as soon as backward has finished it (on), or after the whole backward pass (off); same results either way").choices(['on', 'off']).default('on'))
     .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
     .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
-    .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then stop with exit 1; Ctrl-C ends the run there at the last finished step (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
+    .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then end the run at the last finished step (outputs and checkpoint written) with exit 1; Ctrl-C ends it there too (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
     .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
@@ -114,51 +114,43 @@ export function parseListen(raw: string): { host: string; port: number } {
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runCoordinator(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   refuseOtherSide(flags, workerSideOptions, 'dptrain coordinator');
-  const { host, port } = parseListen(typeof flags.listen === 'string' ? flags.listen : DEFAULT_LISTEN);
+  const typedFlags = command ? explicitOptions(command) : flags;
+  const typedOwn = typedCoordinatorOptions(typedFlags);
   // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of them.
-  const [{ loadDataset }, { withCoordinator }, { isLoopback }, { resolveRunConfig, train, inertOptions, warningFields }] = await Promise.all([
+  const [{ loadDataset }, { withCoordinator, recordedCoordinatorOptions, resolveCoordinatorOptions }, { isLoopback }, { resolveRunConfig, train, inertOptions, warningFields }] = await Promise.all([
     import('../data/index.js'),
     import('../engine/index.js'),
     import('../transport/index.js'),
     import('../train/index.js'),
   ]);
-  const tokenFile = flags.tokenFile as string | undefined;
-  if (!isLoopback(host) && !tokenFile) {
+  // Only the options given reach train(), so that it tells defaults from choices (docs/cli.md,
+  // "Defaults and explicit options"); resolved here too (with --resume, the checkpoint's options
+  // under the flags given now), because the dataset is loaded before train() runs. The
+  // coordinator's own options likewise: the run's record (config.coordinator) under those typed,
+  // a typed --compress that differs from it refused with any training option that differs.
+  const given = { ...trainConfigFromFlags(typedFlags), engine: 'ws' as const };
+  const ownOf = (meta: CheckpointMeta | null) => resolveCoordinatorOptions(typedOwn, meta && recordedCoordinatorOptions(meta.config));
+  const { config, resumed } = await resolveRunConfig(given, (meta) => ownOf(meta).problems);
+  const own = ownOf(resumed?.checkpoint.meta ?? null);
+  const o = own.options;
+  const { host, port } = parseListen(o.listen);
+  if (!isLoopback(host) && !o.tokenFile) {
     throw new ConfigError(
       'insecureListen',
       `--listen ${host}:${port} is not a loopback address, and there is no --token-file: anyone who can reach the port could join the run. ` +
         `Create a token (openssl rand -hex 32 > token && chmod 600 token), copy it to every host and pass --token-file token — or listen on 127.0.0.1`,
     );
   }
-  const minWorkers = flags.minWorkers === undefined ? 1 : parseInteger('--min-workers', flags.minWorkers as string);
-  const hashEvery = flags.hashEvery === undefined ? undefined : parseInteger('--hash-every', flags.hashEvery as string);
-  const deadlineFloorMs = flags.stepDeadlineFloor === undefined ? undefined : parseInteger('--step-deadline-floor', flags.stepDeadlineFloor as string);
-  const rejoinTimeoutMs = flags.rejoinTimeout === undefined ? undefined : Math.round(1000 * parseNumber('--rejoin-timeout', flags.rejoinTimeout as string));
-  if (rejoinTimeoutMs !== undefined && !(rejoinTimeoutMs >= 0 && rejoinTimeoutMs <= 86_400_000)) {
-    throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
-  }
-  const bucketMb = flags.bucketMb === undefined ? undefined : parseNumber('--bucket-mb', flags.bucketMb as string);
-  if (bucketMb !== undefined && !(bucketMb >= 0 && bucketMb <= 1024)) {
-    throw new ConfigError('badOption', `--bucket-mb must be a number of MiB from 0 to 1024 (0 = one bucket; got ${JSON.stringify(flags.bucketMb)})`);
-  }
-  const firstBucketMb = flags.firstBucketMb === undefined ? undefined : parseNumber('--first-bucket-mb', flags.firstBucketMb as string);
-  if (firstBucketMb !== undefined && !(firstBucketMb > 0 && firstBucketMb <= 1024)) {
-    throw new ConfigError('badOption', `--first-bucket-mb must be a number of MiB above 0, at most 1024 (got ${JSON.stringify(flags.firstBucketMb)})`);
-  }
-  if (flags.compressFeedback === true && (flags.compress ?? 'none') === 'none') {
+  if (o.compressFeedback && o.compress === 'none') {
     throw new ConfigError('badOption', '--compress-feedback keeps the residual of 16-bit rounding: it needs --compress fp16 or bf16');
   }
-  const token = tokenFile ? readTokenFile(tokenFile) : undefined;
-  // Only the options given reach train(), so that it tells defaults from choices (docs/cli.md,
-  // "Defaults and explicit options"); resolved here too (with --resume, the checkpoint's options
-  // under the flags given now), because the dataset is loaded before train() runs.
-  const given = { ...trainConfigFromFlags(command ? explicitOptions(command) : flags), engine: 'ws' as const };
-  const config = await resolveRunConfig(given);
+  const token = o.tokenFile ? readTokenFile(o.tokenFile) : undefined;
 
   const logger = createLogger(flags.logFormat as LogFormat, null);
+  if (resumed) reportResumedOptions(own, resumed.path, resumed.checkpoint.meta, logger);
   // The coordinator's own options that have no effect in this run, warned about once (docs/cli.md).
-  const typed = new Set(Object.keys(command ? explicitOptions(command) : flags));
-  const settings = coordinatorSettings(flags, config.reduceChunks ?? 0);
+  const typed = new Set(Object.keys(typedFlags));
+  const settings = coordinatorSettings(o, config.reduceChunks ?? 0);
   for (const warning of inertOptions(coordinatorNoEffectRules, settings, typed, (key) => coordinatorDefaultOf(key, settings), flagOf)) {
     logger.warn(warningFields(warning), warning.message);
   }
@@ -174,24 +166,25 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const options: WsCoordinatorOptions = {
     host,
     port,
-    minWorkers,
-    allreduce: flags.allreduce as WsCoordinatorOptions['allreduce'],
+    minWorkers: o.minWorkers,
+    allreduce: o.allreduce,
     token,
-    shipData: flags.shipData === true,
+    shipData: o.shipData,
     loaded,
     datasetSpec: config.dataset,
     valSplit: config.valSplit,
     standardize: config.standardize,
-    hashEvery,
-    deadlineFloorMs,
-    rejoinTimeoutMs,
-    ...(bucketMb !== undefined && { bucketBytes: Math.round(bucketMb * 2 ** 20) }),
-    ...(firstBucketMb !== undefined && { firstBucketBytes: Math.round(firstBucketMb * 2 ** 20) }),
-    overlap: flags.overlap !== 'off',
-    reducedFrom: (flags.reducedFrom ?? 'local') as WsCoordinatorOptions['reducedFrom'],
-    coordinatorReplica: (flags.coordinatorReplica ?? 'full') as WsCoordinatorOptions['coordinatorReplica'],
-    compress: (flags.compress ?? 'none') as WsCoordinatorOptions['compress'],
-    compressFeedback: flags.compressFeedback === true,
+    hashEvery: o.hashEvery,
+    deadlineFloorMs: o.stepDeadlineFloor,
+    rejoinTimeoutMs: Math.round(1000 * o.rejoinTimeout),
+    bucketBytes: Math.round(o.bucketMb * 2 ** 20),
+    ...(o.firstBucketMb !== null && { firstBucketBytes: Math.round(o.firstBucketMb * 2 ** 20) }),
+    overlap: o.overlap !== 'off',
+    reducedFrom: o.reducedFrom,
+    coordinatorReplica: o.coordinatorReplica,
+    compress: o.compress,
+    compressFeedback: o.compressFeedback,
+    record: o,
     log: logger,
     signal: interrupts.signal,
     onMembership: dashboard?.coordinator.onMembership,
@@ -236,18 +229,66 @@ interface CoordinatorSettings {
   reduceChunks: number;
 }
 
-function coordinatorSettings(flags: Record<string, unknown>, reduceChunks: number): CoordinatorSettings {
-  const mb = (value: unknown) => (typeof value === 'string' ? Number(value) : undefined);
-  return {
-    allreduce: String(flags.allreduce ?? 'auto'),
-    reducedFrom: String(flags.reducedFrom ?? 'local'),
-    coordinatorReplica: String(flags.coordinatorReplica ?? 'full'),
-    overlap: String(flags.overlap ?? 'on'),
-    bucketMb: mb(flags.bucketMb),
-    firstBucketMb: mb(flags.firstBucketMb),
-    compress: String(flags.compress ?? 'none'),
-    reduceChunks,
-  };
+function coordinatorSettings(o: CoordinatorRecord, reduceChunks: number): CoordinatorSettings {
+  const { allreduce, reducedFrom, coordinatorReplica, overlap, bucketMb, compress } = o;
+  return { allreduce, reducedFrom, coordinatorReplica, overlap, bucketMb, firstBucketMb: o.firstBucketMb ?? undefined, compress, reduceChunks };
+}
+
+/**
+ * The coordinator's options typed now, checked (each message names its flag); the others come
+ * from the run's record (--resume) or their defaults (resolveCoordinatorOptions).
+ */
+function typedCoordinatorOptions(flags: Record<string, unknown>): Partial<CoordinatorRecord> {
+  const typed: Partial<CoordinatorRecord> = {};
+  const text = (key: string) => (flags[key] === undefined ? undefined : String(flags[key]));
+  const listen = text('listen');
+  if (listen !== undefined) {
+    parseListen(listen);
+    typed.listen = listen;
+  }
+  if (flags.minWorkers !== undefined) typed.minWorkers = parseInteger('--min-workers', String(flags.minWorkers));
+  if (flags.hashEvery !== undefined) typed.hashEvery = parseInteger('--hash-every', String(flags.hashEvery));
+  if (flags.stepDeadlineFloor !== undefined) typed.stepDeadlineFloor = parseInteger('--step-deadline-floor', String(flags.stepDeadlineFloor));
+  if (flags.rejoinTimeout !== undefined) {
+    const seconds = parseNumber('--rejoin-timeout', String(flags.rejoinTimeout));
+    if (!(seconds >= 0 && seconds <= 86_400)) throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
+    typed.rejoinTimeout = seconds;
+  }
+  if (flags.bucketMb !== undefined) {
+    const mb = parseNumber('--bucket-mb', String(flags.bucketMb));
+    if (!(mb >= 0 && mb <= 1024)) throw new ConfigError('badOption', `--bucket-mb must be a number of MiB from 0 to 1024 (0 = one bucket; got ${JSON.stringify(flags.bucketMb)})`);
+    typed.bucketMb = mb;
+  }
+  if (flags.firstBucketMb !== undefined) {
+    const mb = parseNumber('--first-bucket-mb', String(flags.firstBucketMb));
+    if (!(mb > 0 && mb <= 1024)) throw new ConfigError('badOption', `--first-bucket-mb must be a number of MiB above 0, at most 1024 (got ${JSON.stringify(flags.firstBucketMb)})`);
+    typed.firstBucketMb = mb;
+  }
+  if (flags.tokenFile !== undefined) typed.tokenFile = String(flags.tokenFile);
+  if (flags.shipData !== undefined) typed.shipData = flags.shipData === true;
+  if (flags.compressFeedback !== undefined) typed.compressFeedback = flags.compressFeedback === true;
+  // Choices commander has checked.
+  if (flags.allreduce !== undefined) typed.allreduce = flags.allreduce as CoordinatorRecord['allreduce'];
+  if (flags.reducedFrom !== undefined) typed.reducedFrom = flags.reducedFrom as CoordinatorRecord['reducedFrom'];
+  if (flags.coordinatorReplica !== undefined) typed.coordinatorReplica = flags.coordinatorReplica as CoordinatorRecord['coordinatorReplica'];
+  if (flags.overlap !== undefined) typed.overlap = flags.overlap as CoordinatorRecord['overlap'];
+  if (flags.compress !== undefined) typed.compress = flags.compress as CoordinatorRecord['compress'];
+  return typed;
+}
+
+/**
+ * A resumed run's coordinator options: one line naming those taken from the run's record (unless
+ * all are defaults), a warning per typed option that changes float rounding only, and one when
+ * a ws run's checkpoint recorded none (written before dptrain recorded them: defaults stand in).
+ */
+function reportResumedOptions(own: ResumedCoordinatorOptions, file: string, meta: CheckpointMeta, logger: ReturnType<typeof createLogger>): void {
+  if (meta.config.coordinator === undefined && meta.config.engine === 'ws') {
+    logger.warn({ path: file }, `${file} records no coordinator options (an earlier dptrain wrote it): those not given now take their defaults — give the coordinator options the run was started with (--compress, --min-workers, …) again`);
+  }
+  if (own.restored.length > 0) logger.info({ restored: own.restored }, `resuming with ${own.restored.join(' ')} from the run's record`);
+  for (const { flag, recorded, now } of own.rounding) {
+    logger.warn({ option: flag, checkpoint: recorded, now }, `${flag} is ${shown(now)} but the checkpoint ran with ${shown(recorded)}: the run continues correctly, but float rounding differs from an uninterrupted run`);
+  }
 }
 
 /** `--reduced-from` for `reducedFrom`. */

@@ -60,6 +60,8 @@ export interface ShardReport {
 
 /** Where one worker's time went in a step. */
 export interface WorkerReport {
+  /** Its name, as the run's records name it (a ws worker's --name); undefined = `worker INDEX` (threads, inline). */
+  name?: string;
   computeMs: number;
   /** Time spent waiting for the other workers before the reduce. */
   waitMs: number;
@@ -121,6 +123,11 @@ export interface Engine {
   readonly kernels: string;
   /** How the kernel set was chosen: the BLAS library and its self-test, or why auto fell back. */
   readonly kernelsReport?: KernelsReport;
+  /**
+   * ws: `dptrain coordinator`'s own options, which the run records beside its config (config.json's
+   * and each checkpoint's `coordinator`) so that `--resume` takes them back; undefined otherwise.
+   */
+  readonly coordinatorRecord?: Readonly<Record<string, unknown>>;
   /**
    * The live parameters, identical on every replica after each update. The three buffers are
    * plain reads (no getter does work); after `applyUpdate`, read them after `synchronize()`.

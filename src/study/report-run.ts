@@ -200,6 +200,10 @@ function stopText(run: RunFiles, summary: RunSummary): string | null {
       const resume = run.config?.checkpointDir ? `; continue it with --resume ${run.config.checkpointDir}` : '';
       return `Interrupted (Ctrl-C or SIGTERM) at ${at}: the records, summary.json and final.safetensors end at that step${resume}.`;
     }
+    case 'noWorkers': {
+      const resume = run.config?.checkpointDir ? `; continue it with --resume ${run.config.checkpointDir} once a worker can join` : '';
+      return `Ended at ${at}: no worker was left and none joined within --rejoin-timeout; the records, summary.json and final.safetensors end at that step${resume}.`;
+    }
     case 'maxSteps':
       return `Stopped by --max-steps ${run.config?.maxSteps || summary.steps} at ${at}.`;
     case 'earlyStopping':

@@ -8,7 +8,7 @@ import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
 import { blasChoiceLine, loadKernels } from '../kernels/index.js';
 import { Model, type BatchResult } from '../model/index.js';
-import { EngineError, TrainError } from '../errors.js';
+import { EngineError, StepNotRun, TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
@@ -49,53 +49,66 @@ const silent: TrainLogger = { info() {}, warn() {} };
 /** Trains one model; see TrainConfig for the options and their defaults. */
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
   const run = await prepareRun(options, hooks, hooks.logger ?? silent);
-  const { state } = run;
+  let ended: { result: TrainResult; checkpoint: string | null };
   try {
-    // A resumed run that had already finished: prepareRun said so; nothing is trained or written. An
-    // epoch its checkpoint is within (--max-steps) is ended as that run ended it, for the same figures.
-    if (run.finished) {
-      if (state.position > 0) await endEpoch(run, { partial: true });
-      return await finishRun(run);
-    }
-    await beginRun(run);
-    // Epochs, then steps within each. An epoch that has begun (a resume mid-epoch) always gets its end.
-    while (state.position > 0 || (state.epoch < run.config.epochs && state.step < run.totalSteps && !shouldStop(run))) {
-      // An epoch resumed mid-way also counts the time it ran before the checkpoint.
-      state.clock.epochStarted = performance.now() - state.clock.resumedEpochMs;
-      state.clock.resumedEpochMs = 0;
-      while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
-        await trainStep(run);
-        await letEventsIn();
-      }
-      // Interrupted within the epoch: a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
-      if (interrupted(run)) break;
-      // --max-steps reached within the epoch: the checkpoint keeps the position in the epoch (so that
-      // --resume with more steps reads the rest of its permutation), then this run's outputs end it.
-      if (stoppedWithinEpoch(run)) {
-        await checkpointAtStop(run);
-        await endEpoch(run, { partial: true });
-        break;
-      }
-      await endEpoch(run);
-    }
-    const checkpoint = interrupted(run) || reachedMaxSteps(run) ? await checkpointAtStop(run) : null;
-    const result = await finishRun(run);
-    if (result.summary.stopReason === 'interrupted') run.log.info({ step: state.step, epoch: state.epoch, position: state.position, out: run.config.out, checkpoint }, describeInterrupt(run, checkpoint));
-    return result;
+    ended = await trainPrepared(run);
   } catch (error) {
     await run.runDir?.abandon();
     throw error;
   } finally {
     await run.engine.close();
   }
+  // No ws worker joined in time to run the next step: the outputs are written, and the run failed (exit 1).
+  const notRun = run.state.notRun;
+  if (notRun) {
+    const restart = !ended.checkpoint && run.config.out ? ` (without --checkpoint-dir there is nothing to --resume: --init ${run.config.out}/final.safetensors starts a new run from its parameters)` : '';
+    throw new EngineError('noWorkers', `${notRun.message}, so the run ended there: ${describeWritten(run, ended.checkpoint)}${restart}`, { cause: notRun, recoverable: true });
+  }
+  return ended.result;
+}
+
+/** The loop of a prepared run, up to its outputs; returns the result and the checkpoint written at its stop, if any. */
+async function trainPrepared(run: PreparedRun): Promise<{ result: TrainResult; checkpoint: string | null }> {
+  const { state } = run;
+  // A resumed run that had already finished: prepareRun said so; nothing is trained or written. An
+  // epoch its checkpoint is within (--max-steps) is ended as that run ended it, for the same figures.
+  if (run.finished) {
+    if (state.position > 0) await endEpoch(run, { partial: true });
+    return { result: await finishRun(run), checkpoint: null };
+  }
+  await beginRun(run);
+  // Epochs, then steps within each. An epoch that has begun (a resume mid-epoch) always gets its end.
+  while (state.position > 0 || (state.epoch < run.config.epochs && state.step < run.totalSteps && !shouldStop(run))) {
+    // An epoch resumed mid-way also counts the time it ran before the checkpoint.
+    state.clock.epochStarted = performance.now() - state.clock.resumedEpochMs;
+    state.clock.resumedEpochMs = 0;
+    while (!epochDone(run) && state.step < run.totalSteps && !shouldStop(run)) {
+      await trainStep(run);
+      await letEventsIn();
+    }
+    // Interrupted within the epoch (or no worker left): a partial epoch has no end (no validation, no record); its sums go in the checkpoint.
+    if (interrupted(run) || state.notRun) break;
+    // --max-steps reached within the epoch: the checkpoint keeps the position in the epoch (so that
+    // --resume with more steps reads the rest of its permutation), then this run's outputs end it.
+    if (stoppedWithinEpoch(run)) {
+      await checkpointAtStop(run);
+      await endEpoch(run, { partial: true });
+      break;
+    }
+    await endEpoch(run);
+  }
+  const checkpoint = interrupted(run) || state.notRun || reachedMaxSteps(run) ? await checkpointAtStop(run) : null;
+  const result = await finishRun(run);
+  if (result.summary.stopReason === 'interrupted') run.log.info({ step: state.step, epoch: state.epoch, position: state.position, out: run.config.out, checkpoint }, describeInterrupt(run, checkpoint));
+  return { result, checkpoint };
 }
 
 /**
- * Whether the run ends at this step boundary: a callback or early stopping asked for it, or the
- * caller's AbortSignal (hooks.signal) fired.
+ * Whether the run ends at this step boundary: a callback or early stopping asked for it, the
+ * engine could not run the step (state.notRun), or the caller's AbortSignal (hooks.signal) fired.
  */
 function shouldStop(run: PreparedRun): boolean {
-  return run.state.stopRequest !== null || (run.signal?.aborted ?? false);
+  return run.state.stopRequest !== null || run.state.notRun !== null || (run.signal?.aborted ?? false);
 }
 
 /**
@@ -144,9 +157,11 @@ async function letEventsIn(): Promise<void> {
 /** config.json, the start-up line, onTrainBegin. */
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
-  await run.runDir?.writeConfig({ ...config, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
+  const coordinator = engine.coordinatorRecord && { coordinator: engine.coordinatorRecord };
+  await run.runDir?.writeConfig({ ...config, ...coordinator, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
-  log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
+  // Interrupted before the first step (a coordinator waiting for --min-workers): nothing will be trained, so no "training" line.
+  if (!run.signal?.aborted) log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
   if (run.adaptive) reportAdaptiveStart(run);
   const kernelsReport = engine.kernelsReport;
   if (kernelsReport?.blas || kernelsReport?.fallback) log.info({ blas: kernelsReport.blas, fallback: kernelsReport.fallback }, blasChoiceLine(kernelsReport, run.kernelsFromCheckpoint ? 'checkpoint' : 'option'));
@@ -168,13 +183,15 @@ async function trainStep(run: PreparedRun): Promise<void> {
   const { start, end } = adaptive ?? batchRange(state.position, run.trainSet.n, run.batchSize);
 
   // 3. Compute and all-reduce: the gradient sum over the global batch. An engine that could not
-  //    start the step before an interrupt (no ws worker left) did nothing of it: the run ends before it.
+  //    start the step (no ws worker left, interrupted or none joined in time) did nothing of it: the run ends before it.
   let result: GradientResult;
   try {
     result = await engine.computeGradients({ epoch: state.epoch, step: state.step, start, end });
   } catch (error) {
-    if (!(error instanceof EngineError && error.code === 'dptrain.engine.stepNotRun')) throw error;
+    if (!(error instanceof StepNotRun)) throw error;
     adaptive?.undo();
+    // Interrupted, the signal ends the run; no worker joined in time, this does (train() throws it once the outputs are written).
+    if (error.code === 'dptrain.engine.noWorkers') state.notRun ??= error;
     return;
   }
 
@@ -421,6 +438,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
 function stopReasonOf(run: PreparedRun): StopReason {
   const { state } = run;
   if (state.stopRequest !== null) return 'earlyStopping';
+  if (state.notRun !== null) return 'noWorkers';
   if (interrupted(run)) return 'interrupted';
   // --max-steps reached (also when --epochs was derived from it and ends at the same step).
   if (run.config.maxSteps > 0 && state.step >= run.config.maxSteps) return 'maxSteps';
@@ -501,7 +519,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     const { spec, samples, loss, accuracy } = summary.test;
     run.log.info({ test: summary.test }, `test set ${spec} (${samples} samples): loss ${formatLoss(loss)}${accuracy === null ? '' : ` acc ${(accuracy * 100).toFixed(2)}%`}`);
   }
-  if (resumed && !run.finished && stopReason !== 'interrupted') reportSession(run, summary);
+  if (resumed && !run.finished && stopReason !== 'interrupted' && stopReason !== 'noWorkers') reportSession(run, summary);
   await run.runDir?.finish(summary, params, run.layout, run.model.text, buffers, run.about);
   if (!run.finished) for (const c of run.callbacks) await c.onTrainEnd?.(summary);
   return { config, summary, history: state.history, params, buffers, model: new TrainedModel(run.model, params, run.about, { kernels: config.kernels, buffers }), alreadyFinished: run.finished !== null };
@@ -539,12 +557,16 @@ function reportSession(run: PreparedRun, summary: RunSummary): void {
 /** `interrupted at epoch 2/10 step 57/141 (run step 198); wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`. */
 function describeInterrupt(run: PreparedRun, checkpoint: string | null): string {
   const { state, config } = run;
-  const where = `interrupted at epoch ${Math.min(state.epoch + 1, config.epochs)}/${config.epochs} step ${state.position}/${run.stepsPerEpoch} (run step ${state.step})`;
+  return `interrupted at epoch ${Math.min(state.epoch + 1, config.epochs)}/${config.epochs} step ${state.position}/${run.stepsPerEpoch} (run step ${state.step}); ${describeWritten(run, checkpoint)}`;
+}
+
+/** `wrote OUT/{summary.json,final.safetensors} and checkpoint CKPT (continue with --resume DIR)`, or that nothing was. */
+function describeWritten(run: PreparedRun, checkpoint: string | null): string {
   const wrote = [
-    config.out ? `${config.out}/{summary.json,final.safetensors}` : '',
+    run.config.out ? `${run.config.out}/{summary.json,final.safetensors}` : '',
     checkpoint ? `checkpoint ${checkpoint} (continue with --resume ${run.store!.dir})` : '',
   ].filter(Boolean);
-  return wrote.length > 0 ? `${where}; wrote ${wrote.join(' and ')}` : `${where}; wrote nothing (--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume)`;
+  return wrote.length > 0 ? `wrote ${wrote.join(' and ')}` : "wrote nothing (--out DIR keeps a run's outputs, --checkpoint-dir DIR lets it resume)";
 }
 
 function describeEpoch(r: EpochRecord, epochs: number): string {

@@ -101,8 +101,12 @@ export interface TestFigures {
   accuracy: number | null;
 }
 
-/** Why the run ended; `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI). */
-export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping' | 'interrupted';
+/**
+ * Why the run ended; `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI);
+ * `noWorkers`: a ws run had no worker left and none joined within --rejoin-timeout (train() then
+ * rejects with dptrain.engine.noWorkers, its outputs written).
+ */
+export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping' | 'interrupted' | 'noWorkers';
 
 /** summary.json's `best`. */
 export interface BestEpoch {

@@ -109,9 +109,17 @@ async function modelOfParameterFile(file: string): Promise<string | null> {
   return typeof model === 'string' && model !== '' ? model : null;
 }
 
-/** resolveRun's config, for commands that need it before train() (the coordinator loads the dataset first). Warns nothing: train() does. */
-export async function resolveRunConfig(options: Partial<TrainConfig>): Promise<TrainConfig> {
-  return (await resolveRun(options)).config;
+/**
+ * resolveRun's config and checkpoint, for commands that need them before train() (the coordinator
+ * loads the dataset first, and takes its own options back from the checkpoint). `ownProblems`: how
+ * the command's own options differ from the checkpoint's where they shape the run; any are refused
+ * together with the training options that differ (train() refuses those alone). Warns nothing: train() does.
+ */
+export async function resolveRunConfig(options: Partial<TrainConfig>, ownProblems?: (meta: CheckpointMeta) => string[]): Promise<{ config: TrainConfig; resumed: LatestCheckpoint | null }> {
+  const { config, resumed } = await resolveRun(options);
+  const own = resumed && ownProblems ? ownProblems(resumed.checkpoint.meta) : [];
+  if (own.length > 0) throw resumeMismatch(resumed!.path, [...optionProblems(resumed!.checkpoint.meta, config), ...own]);
+  return { config, resumed };
 }
 
 export interface ResumeTarget {
@@ -130,18 +138,8 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
   if (meta.datasetHash !== now.datasetHash) {
     problems.push(`dataset: the checkpoint was trained on ${meta.dataset} (${meta.datasetHash}), this run loaded ${now.dataset} (${now.datasetHash})`);
   }
-  for (const key of TRAJECTORY_KEYS) {
-    // An option newer than the checkpoint's version had its default then.
-    const saved = Object.hasOwn(meta.config, key) ? meta.config[key] : defaultTrainConfig[key];
-    if (!sameValue(saved, now.config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(saved)}, this run ${shown(now.config[key])}`);
-  }
-  // --batchnorm changes the trajectory of a model with BatchNorm (checkpoints before it have no such model).
-  if (meta.config.batchnorm !== undefined && !sameValue(meta.config.batchnorm, now.config.batchnorm)) {
-    problems.push(`--batchnorm: the checkpoint used ${shown(meta.config.batchnorm)}, this run ${shown(now.config.batchnorm)}`);
-  }
-  if (problems.length > 0) {
-    throw new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);
-  }
+  problems.push(...optionProblems(meta, now.config));
+  if (problems.length > 0) throw resumeMismatch(path, problems);
   const engineChanged = !sameValue(meta.config.engine, now.config.engine);
   for (const key of ROUNDING_KEYS) {
     // The engine's line says it: another engine runs its own workers.
@@ -150,6 +148,25 @@ export function checkResumable(meta: CheckpointMeta, path: string, now: ResumeTa
       log.warn({ option: flagOf(key), checkpoint: meta.config[key], now: now.config[key] }, `${flagOf(key)} is ${shown(now.config[key])} but the checkpoint ran with ${shown(meta.config[key])}: the run continues correctly, but float rounding differs from an uninterrupted run`);
     }
   }
+}
+
+/** The trajectory options of `config` that differ from the checkpoint's, one phrase each. */
+function optionProblems(meta: CheckpointMeta, config: TrainConfig): string[] {
+  const problems: string[] = [];
+  for (const key of TRAJECTORY_KEYS) {
+    // An option newer than the checkpoint's version had its default then.
+    const saved = Object.hasOwn(meta.config, key) ? meta.config[key] : defaultTrainConfig[key];
+    if (!sameValue(saved, config[key])) problems.push(`${flagOf(key)}: the checkpoint used ${shown(saved)}, this run ${shown(config[key])}`);
+  }
+  // --batchnorm changes the trajectory of a model with BatchNorm (checkpoints before it have no such model).
+  if (meta.config.batchnorm !== undefined && !sameValue(meta.config.batchnorm, config.batchnorm)) {
+    problems.push(`--batchnorm: the checkpoint used ${shown(meta.config.batchnorm)}, this run ${shown(config.batchnorm)}`);
+  }
+  return problems;
+}
+
+function resumeMismatch(path: string, problems: string[]): ConfigError {
+  return new ConfigError('resumeMismatch', `cannot resume from ${path}: ${problems.join('; ')} — resume with the checkpoint's settings (--resume alone reuses them), or start a new run`);
 }
 
 /**
@@ -213,11 +230,12 @@ async function differencesFromRun(file: string, meta: CheckpointMeta): Promise<s
  * The config a checkpoint records. With --kernels auto it records the set auto chose: the speed
  * probe can choose another under load, and the sets differ in float rounding, so a resumed run
  * keeps the checkpoint's set (as --workers auto keeps its engine). The ws engine's workers choose
- * their own sets, so its config stays as given.
+ * their own sets, so its config stays as given; it adds the coordinator's options (`coordinator`),
+ * which `dptrain coordinator --resume` takes back.
  */
-export function checkpointConfig(config: TrainConfig, engine: { kind: string; kernelsReport?: { name: KernelsName } }): Record<string, unknown> {
+export function checkpointConfig(config: TrainConfig, engine: { kind: string; kernelsReport?: { name: KernelsName }; coordinatorRecord?: Readonly<Record<string, unknown>> }): Record<string, unknown> {
   const ran = engine.kind !== 'ws' && config.kernels === 'auto' ? engine.kernelsReport?.name : undefined;
-  return ran ? { ...config, kernels: ran } : { ...config };
+  return { ...config, ...(ran && { kernels: ran }), ...(engine.coordinatorRecord && { coordinator: { ...engine.coordinatorRecord } }) };
 }
 
 /** Kernel sets that may be missing on the machine a run resumes on: auto then chooses again. */

@@ -3,7 +3,7 @@
  * A checkpoint is this state at a step boundary (plus the engine's tensors); a resume rebuilds it
  * from the checkpoint, so the next step sees exactly what it would have seen (docs/reliability.md).
  */
-import { FormatError } from '../errors.js';
+import { FormatError, type StepNotRun } from '../errors.js';
 import type { GnsState } from './gns.js';
 import type { EarlyStoppingState } from './callbacks.js';
 import type { EpochRecord } from './records.js';
@@ -76,6 +76,11 @@ export interface LoopState {
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
   stopRequest: string | null;
+  /**
+   * The engine could not run the next step and none will be (no ws worker joined within
+   * --rejoin-timeout): the run ends before it, writes its outputs, then fails with it. Not saved.
+   */
+  notRun: StepNotRun | null;
   /** Training time of the steps so far (their `ms`), over every session of the run (the summary's samples/s). */
   trainSeconds: number;
   /** Wall time of the run's earlier sessions, each up to the checkpoint the next one resumed from (0 for a new run). */
@@ -108,6 +113,7 @@ export function freshLoopState(earlyStopping: boolean, timings: StepTimings, ada
     bestBuffers: null,
     skipped: { inRow: 0, total: 0 },
     stopRequest: null,
+    notRun: null,
     trainSeconds: 0,
     earlierSeconds: 0,
     clock: startClock(timings, 0, { epoch: 0, run: 0 }, { step: 0, samples: 0, trainSeconds: 0 }),
@@ -212,6 +218,7 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     bestBuffers: restoreBest && checkpoint.bestBuffers ? Float32Array.from(checkpoint.bestBuffers) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
     stopRequest: raw.stopRequest as string | null,
+    notRun: null,
     trainSeconds,
     earlierSeconds: raw.seconds === undefined ? trainSeconds : num(raw.seconds, 'seconds'),
     clock: startClock(timings, raw.epochMs === undefined ? 0 : num(raw.epochMs, 'epochMs'), { epoch: untimed, run: untimed }, { step: meta.step, samples: meta.samples, trainSeconds }),

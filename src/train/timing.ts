@@ -30,12 +30,18 @@ export interface TimingSummary {
   share: { compute: number; reduce: number; update: number; idle: number };
   /** Per worker: total compute time. */
   workerComputeMs: number[];
-  slowestWorker: { worker: number; computeMs: number; slowestInSteps: number } | null;
+  /**
+   * The worker with the most compute time, by name as skip records name it: a ws worker's --name,
+   * `worker 0`, `worker 1`, … for worker threads (and `worker 0` inline); null before any step.
+   */
+  slowestWorker: { worker: string; computeMs: number; slowestInSteps: number } | null;
 }
 
 export class StepTimings {
   readonly #workerComputeMs: number[];
   readonly #slowestCount: number[];
+  /** By worker index, the name of the worker that last reported there. */
+  readonly #names: string[] = [];
   #compute = 0;
   #reduce = 0;
   #update = 0;
@@ -53,6 +59,7 @@ export class StepTimings {
       // The ws engine's membership can grow mid-run: a new worker starts at 0.
       this.#workerComputeMs[w] = (this.#workerComputeMs[w] ?? 0) + computeMs[w];
       this.#slowestCount[w] ??= 0;
+      this.#names[w] = result.workers[w].name ?? `worker ${w}`;
       if (computeMs[w] > computeMs[slowest]) slowest = w;
     }
     this.#slowestCount[slowest] += 1;
@@ -70,8 +77,9 @@ export class StepTimings {
   summary(): TimingSummary {
     const total = this.#compute + this.#reduce + this.#update + this.#idle || 1;
     let slowest: TimingSummary['slowestWorker'] = null;
-    this.#workerComputeMs.forEach((ms, worker) => {
-      if (!slowest || ms > slowest.computeMs) slowest = { worker, computeMs: round3(ms), slowestInSteps: this.#slowestCount[worker] };
+    this.#names.forEach((worker, w) => {
+      const ms = this.#workerComputeMs[w];
+      if (!slowest || ms > slowest.computeMs) slowest = { worker, computeMs: round3(ms), slowestInSteps: this.#slowestCount[w] };
     });
     return {
       computeMs: round3(this.#compute),

@@ -67,6 +67,7 @@ export class WsEngine implements Engine {
   readonly kernels: string;
   /** How the kernel set was chosen (summary.json's `blas`, the start-up line), as the other engines report it. */
   readonly kernelsReport?: KernelsReport;
+  readonly coordinatorRecord?: Readonly<Record<string, unknown>>;
   readonly params: Float32Array;
   readonly gradient: Float32Array;
   /** The BatchNorm running statistics: this replica's (workers compute with batch statistics only). */
@@ -132,6 +133,7 @@ export class WsEngine implements Engine {
     this.#log = options.log ?? silent;
     this.kernels = kernels.detail;
     this.kernelsReport = kernels.report;
+    this.coordinatorRecord = options.record && { ...options.record };
     this.#model = kernels.model;
     // As the inline engine: parameters, gradient and optimizer state in one WebAssembly memory, so
     // that this replica's update is the wasm SGD kernel the workers' threads run (same bits as
@@ -531,8 +533,9 @@ export class WsEngine implements Engine {
       // An interrupt ends the wait: no worker is left to finish this step, so the run ends before it.
       const joined = await this.#roster.waitFor(1, this.#options.rejoinTimeoutMs, undefined, this.#options.signal);
       if (this.#options.signal?.aborted) throw new StepNotRun(step);
+      // None joined in time: the run ends before this step too, with its outputs written (train() then throws this).
       if (!joined || this.#closed) {
-        throw new EngineError('noWorkers', `no worker was left to compute step ${step}, and none joined within ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s — see the warnings above for why they left`);
+        throw new StepNotRun(step, 'noWorkers', `no worker was left to compute step ${step}, and none joined within ${Math.round(this.#options.rejoinTimeoutMs / 1000)} s (--rejoin-timeout; the warnings above say why they left)`);
       }
     }
     // Joiners come in at the start of a step, or whenever nobody else is left.
@@ -658,7 +661,7 @@ export class WsEngine implements Engine {
     const nonFiniteWorkers = members
       .filter((m, i) => deliveries[i].sums?.nonFinite || [...deliveries[i].chunkGrads.values()].some((c) => c.sums.nonFinite))
       .map((m) => m.name);
-    const workers: WorkerReport[] = members.map((m) => ({ computeMs: m.lastComputeMs ?? 0, waitMs: 0 }));
+    const workers: WorkerReport[] = members.map((m) => ({ name: m.name, computeMs: m.lastComputeMs ?? 0, waitMs: 0 }));
     const slowest = Math.max(0, ...workers.map((w) => w.computeMs));
     const wall = performance.now() - round.started;
     return {

@@ -2,6 +2,7 @@
 export { WsEngine } from './coordinator.js';
 export { runWorker, type WorkerFault, type WorkerOptions, type WorkerOutcome, type WorkerPhase } from './worker.js';
 export { withCoordinator, currentCoordinatorOptions } from './context.js';
+export { coordinatorDefaults, recordedCoordinatorOptions, resolveCoordinatorOptions, type CoordinatorRecord, type ResumedCoordinatorOptions } from './coordinator-record.js';
 export {
   wsDefaults,
   chooseAllreduce,

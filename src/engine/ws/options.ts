@@ -5,6 +5,7 @@
 import { ConfigError, shown } from '../../errors.js';
 import type { Dataset } from '../../data/index.js';
 import type { LimitOverrides, TransportLogger } from '../../transport/index.js';
+import type { CoordinatorRecord } from './coordinator-record.js';
 
 export type AllreduceChoice = 'star' | 'ring' | 'auto';
 export type Allreduce = 'star' | 'ring';
@@ -15,6 +16,8 @@ export type ReducedFrom = 'local' | 'all';
 export type CoordinatorReplica = 'full' | 'on-demand';
 
 export const wsDefaults = Object.freeze({
+  /** Where `dptrain coordinator` listens without --listen: loopback, which needs no token. */
+  listen: '127.0.0.1:7000',
   /** The step deadline is this multiple of the median of recent step times... */
   deadlineFactor: 10,
   /** ...but never below this floor, ms (the first steps include the workers' warm-up). */
@@ -135,6 +138,12 @@ export interface WsCoordinatorOptions {
    * stops (resume from a checkpoint). docs/architecture.md, "The coordinator's copy of the state".
    */
   coordinatorReplica?: CoordinatorReplica;
+  /**
+   * `dptrain coordinator`'s options as the run records them (config.json's and each checkpoint's
+   * `coordinator`, so that --resume takes them back: coordinator-record.ts); the engine only hands
+   * them on (Engine.coordinatorRecord).
+   */
+  record?: CoordinatorRecord;
   limits?: LimitOverrides;
   log?: TransportLogger;
   /** Called after every step and membership change, for a progress view. */
