@@ -49,6 +49,7 @@ const flagErrors: [string, string[], RegExp][] = [
   ['--batch-sizes item', [...ok, '--batch-sizes', '4,,8'], /--batch-sizes must be a comma-separated list without empty items/],
   ['--batch-sizes value', [...ok, '--batch-sizes', '4,huge'], /--batch-sizes must be a positive integer or "full" \(got "huge"\)/],
   ['--batch-sizes zero', [...ok, '--batch-sizes', '0,4'], /--batch-sizes must hold positive integers or "full" \(got "0"\)/],
+  ['--batch-sizes auto', [...ok, '--batch-sizes', '64,auto'], /--batch-sizes holds fixed batch sizes, and "auto" chooses B while a run trains — to compare, run dptrain train --batch-size auto --out DIR/],
   ['--target missing', without('--target'), /--target is required, e\.g\. --target val_acc=0\.95/],
   ['--target', [...ok, '--target', 'accuracy'], /--target must be METRIC=VALUE/],
   ['--max-epochs', [...ok, '--max-epochs', 'ten'], /--max-epochs must be an integer \(got "ten"\)/],

@@ -64,6 +64,7 @@ test('Ctrl-C of a coordinator still waiting for --min-workers: the waiting worke
   assert.equal(worker.messages(/^worker "w1" done: 0 steps served$/).length, 1, worker.log());
   assert.equal(coordinator.messages(/^stopped waiting for workers \(interrupted\): 1 of 2 ready, so the run ends before its first step$/).length, 1, coordinator.log());
   assert.deepEqual(coordinator.messages(/^training /), [], 'no start line: no step was run');
+  assert.equal(coordinator.messages(/^SIGINT: stopping before the first step \(still waiting for workers\) and writing the outputs/).length, 1, coordinator.log());
   const summary = JSON.parse(fs.readFileSync(path.join(root, 'run', 'summary.json'), 'utf8')) as { stopReason: string; steps: number };
   assert.deepEqual([summary.stopReason, summary.steps], ['interrupted', 0]);
 });

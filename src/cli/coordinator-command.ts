@@ -158,7 +158,9 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   // --dashboard listens before the data loads, so that a port in use fails at once.
   const dashboard = await dashboardFromFlags(flags, 'coordinator', logger);
   // Ctrl-C: the step in progress finishes, the outputs are written, the workers are told (done "interrupted").
-  const interrupts = watchRunInterrupts(logger, null);
+  // Before the first step it is still waiting for --min-workers: there is no step to finish.
+  let begun = false;
+  const interrupts = watchRunInterrupts(logger, null, () => (begun ? 'after the current step' : 'before the first step (still waiting for workers)'));
   const loaded = await loadDataset(config.dataset, { dataDir: config.dataDir ?? undefined, mirror: config.dataMirror ?? undefined });
   let lastProgress = 0;
   let lastMembers = '';
@@ -207,7 +209,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     unlogged = null;
     if (last) logger.info({ progress: last }, describeStatus(last));
   };
-  const callbacks = [...(dashboard ? [dashboard.callback] : []), { onTrainEnd: flushStatus }];
+  const callbacks = [...(dashboard ? [dashboard.callback] : []), { onTrainBegin: () => void (begun = true), onTrainEnd: flushStatus }];
   const result = await withDashboard(dashboard, () => withCoordinator(options, () => train(given, { logger, data: loaded, signal: interrupts.signal, callbacks })))
     .catch((error: unknown) => {
       throw listenProblem(error, host, port, dashboard?.url);
@@ -334,11 +336,12 @@ function listenProblem(error: unknown, host: string, port: number, dashboardUrl:
 export function describeStatus(status: CoordinatorStatus): string {
   const workers = status.workers
     .map((w) => {
-      const pace = w.responseMs === null || w.responseMs === undefined ? '' : `, answers in ${w.responseMs.toFixed(1)} ms = ${Math.round(100 * (w.share ?? 0))}% of the step`;
-      return `${w.name} (${w.host}, ${plural(w.threads, 'thread')}, ${plural(w.lastRows, 'row')}, compute ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`}${pace})`;
+      // The last step's compute, then the recent steps' means (as stepMs): one slow step shows in the first only.
+      const pace = w.responseMs === null || w.responseMs === undefined ? '' : `, answers in ${w.responseMs.toFixed(1)} ms = ${Math.round(100 * (w.share ?? 0))}% of the step on average`;
+      return `${w.name} (${w.host}, ${plural(w.threads, 'thread')}, ${plural(w.lastRows, 'row')}, last compute ${w.lastComputeMs === null ? '-' : `${w.lastComputeMs.toFixed(1)} ms`}${pace})`;
     })
     .join(' | ');
-  const stepMs = status.stepMs === null || status.stepMs === undefined ? '' : `, step ${status.stepMs.toFixed(1)} ms`;
+  const stepMs = status.stepMs === null || status.stepMs === undefined ? '' : `, step ${status.stepMs.toFixed(1)} ms on average`;
   const slowest = status.workers.find((w) => w.name === status.slowest);
   const slow = slowest ? `; slowest: ${slowest.name} (${Math.round(100 * (slowest.share ?? 0))}% of step time)` : '';
   const waiting = status.waiting.length > 0 ? `; waiting to join: ${status.waiting.join(', ')}` : '';

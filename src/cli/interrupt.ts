@@ -58,11 +58,12 @@ export function watchInterrupts(report: InterruptReport): InterruptWatch {
 }
 
 /** A training command's report: end the progress line, say what happens next, and what the second signal does. */
-export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what = 'the current step'): InterruptWatch {
+/** `what`: what the run stops after, when the signal comes (a coordinator may not have run a step yet). */
+export function watchRunInterrupts(logger: Logger, progress: ProgressBar | null, what: string | (() => string) = 'the current step'): InterruptWatch {
   return watchInterrupts({
     first: (signal) => {
       progress?.end();
-      logger.warn({ signal }, `${signal}: stopping after ${what} and writing the outputs (press Ctrl-C again to exit at once)`);
+      logger.warn({ signal }, `${signal}: stopping ${typeof what === 'string' ? `after ${what}` : what()} and writing the outputs (press Ctrl-C again to exit at once)`);
     },
     second: (signal) => logger.warn({ signal }, `${signal} again: exiting at once, without waiting for the step (checkpoints already written stay whole)`),
   });

@@ -94,6 +94,10 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>, command?: 
   const items = list.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) throw new ConfigError('badOption', `--batch-sizes must be a comma-separated list without empty items (got ${JSON.stringify(list)})`);
   const batchSizes = items.map((s) => {
+    // Each run of a sweep trains one fixed B; auto's choices are studied run by run.
+    if (s.toLowerCase() === 'auto') {
+      throw new ConfigError('badOption', '--batch-sizes holds fixed batch sizes, and "auto" chooses B while a run trains — to compare, run dptrain train --batch-size auto --out DIR with the same options and set dptrain report DIR beside the sweep\'s report');
+    }
     const b = parseBatchSize('--batch-sizes', s);
     if (b !== 'full' && !(b >= 1)) throw new ConfigError('badOption', `--batch-sizes must hold positive integers or "full" (got ${JSON.stringify(s)})`);
     return b;

@@ -193,7 +193,7 @@ function summarizeFinished(
   if (interrupted) {
     results.interrupted = { run: interrupted.run, finished, unfinished: opts.batchSizes.filter((b) => !finished.includes(b)) };
     const list = (bs: (number | 'full')[]) => (bs.length > 0 ? bs.join(', ') : 'none');
-    log.warn({ interrupted: results.interrupted }, `sweep interrupted${interrupted.run ? ` during run ${interrupted.run}` : ' between runs'}: finished batch sizes ${list(finished)}; not finished: ${list(results.interrupted.unfinished)}; results.json holds the finished ones`);
+    log.warn({ interrupted: results.interrupted }, `sweep interrupted${interrupted.run ? ` during run ${interrupted.run}` : ' between runs'}: finished batch sizes ${list(finished)}; not finished: ${list(results.interrupted.unfinished)}; results.json holds the finished ones; the same command with --resume trains the others`);
   }
   return results;
 }
