@@ -73,3 +73,21 @@ test('kill -9 of an auto run, then --resume: final.safetensors and the batch siz
   assert.deepEqual(sizes(path.join(root, 'run')), sizes(path.join(root, 'full')));
   assert.ok(new Set(sizes(path.join(root, 'full'))).size >= 3, 'B changed during the run');
 });
+
+test('--batch-size auto --max-steps 60: 60 steps; summary.json, config.json and the done line say which batch sizes were used', () => {
+  const out = path.join(tempDir(), 'run');
+  const args = cliRun.filter((a, i) => a !== '--epochs' && cliRun[i - 1] !== '--epochs');
+  const result = runCli([...args, '--max-steps', '60', '--out', out]);
+  assert.equal(result.status, 0, result.stderr);
+  const read = (file: string) => JSON.parse(fs.readFileSync(path.join(out, file), 'utf8'));
+  const summary = read('summary.json') as { steps: number; samples: number; trainSamples: number; stopReason: string; batchSize: number; stepsPerEpoch: number; batchSizes: { min: number; max: number; last: number; mean: number } };
+  assert.deepEqual([summary.steps, summary.stopReason], [60, 'maxSteps']);
+  const sizes = lines(out).filter((r) => r.type === 'step').map((r) => r.batchSize!);
+  const { min, max, last, mean } = summary.batchSizes;
+  assert.deepEqual([min, max, last, mean], [Math.min(...sizes), Math.max(...sizes), summary.batchSize, summary.samples / 60]);
+  assert.ok(min < max, `${min}–${max}`);
+  assert.equal(summary.stepsPerEpoch, Math.ceil(summary.trainSamples / mean), 'the run\'s average steps per epoch');
+  const resolved = read('config.json').resolved as { stepsPerEpoch: number | null; totalSteps: number | null };
+  assert.deepEqual([resolved.stepsPerEpoch, resolved.totalSteps], [null, 60]);
+  assert.match(result.stderr, new RegExp(`done: \\d+ epochs?, 60 steps in [^,]+, batch size ${min}–${max} \\(${Math.round(mean)} per step on average, ${last} at the end\\)`));
+});

@@ -10,6 +10,7 @@ import { train, type StepRecord } from '../src/index.js';
 import { AdaptiveBatch, adaScaleGain, analyticOptimum, freshAdaptiveState, PROBE_STEPS, REFRESH_SHARE, type AdaptRecord, type AdaptiveSettings, type AdaptiveState } from '../src/train/adaptive/index.js';
 import { makeClassification, tempDir } from './helpers.js';
 import { buildReportPage } from '../src/study/index.js';
+import { describeChoice } from '../src/train/adaptive-step.js';
 
 const data = makeClassification(600, 8, 3);
 // 540 training samples; B starts at B0 = 8 and the given model T(B) = 1 + 0.01·B ms puts the best
@@ -222,4 +223,52 @@ test('a given step-time model (--step-time-model) is never refreshed', () => {
   const { sizes, records } = driveController(settings, freshAdaptiveState(settings, 2), 100, 1500, () => 1);
   assert.equal(records.filter((r) => r.reason === 'probe').length, 0);
   assert.ok(sizes.slice(500).every((b) => b === sizes.at(-1)), 'B settles and stays');
+});
+
+test('a probe measures and does not move B: on a flat goodput curve the choice returns to the size before the probe', () => {
+  // No fixed cost and φ ≫ B: goodput(B) = B/T(B)·E(B) is flat within 2% up to thousands of
+  // samples and highest at B0, so the dead band keeps whatever B it starts from. Compared with
+  // the probed 2B, each refresh kept 2B and B ratcheted up (64 → 256 → 512 → …) against the model.
+  const settings: AdaptiveSettings = { baseBatchSize: 64, min: 64, max: 100_000, adaptEvery: 50, trainSamples: 1_000_000, dropLast: false, lrRule: 'adascale', fixedModel: null, choose: true };
+  const { sizes, records } = driveController(settings, freshAdaptiveState(settings, 2), 1e6, 1500, (b) => 0.0072 * b);
+  const probes = records.filter((r) => r.reason === 'probe');
+  assert.deepEqual(probes.slice(0, 3).map((r) => r.batchSize), [128, 256, 128], 'the first probe, then a refresh of the neighbour');
+  const choices = records.filter((r) => r.reason !== 'probe');
+  assert.ok(choices.length >= 10);
+  for (const c of choices) assert.deepEqual([c.batchSize, c.from], [64, 64], `step ${c.step}: ${c.previous} → ${c.batchSize} from ${c.from}`);
+  const afterProbe = choices.find((c) => c.previous !== c.batchSize)!;
+  assert.deepEqual([afterProbe.previous, afterProbe.batchSize, afterProbe.reason], [256, 64, 'keep'], 'back from 4·B0 to B0');
+  // Only the probe's steps ran away from B0: at most REFRESH_SHARE of the steps after the first probe.
+  const away = sizes.slice(18).filter((b) => b !== 64).length;
+  assert.ok(away <= REFRESH_SHARE * (sizes.length - 18), `${away} steps away from 64`);
+});
+
+test('--max-steps without --epochs runs its steps with auto, whatever B does; resumed with more steps, byte-identical', async () => {
+  // The epochs --max-steps implied at B0 = 8 (120 steps: 2 epochs) ended the run at 2 epochs,
+  // in fewer steps than asked, once B had grown.
+  const { epochs: _, ...steps } = options;
+  const root = tempDir();
+  const straight = await train({ ...steps, maxSteps: 120, out: path.join(root, 'straight') }, { data });
+  assert.deepEqual([straight.summary.steps, straight.summary.stopReason], [120, 'maxSteps']);
+  assert.ok(straight.summary.epochs > 2, `${straight.summary.epochs} epochs: more than B0's 2`);
+  const ckpt = path.join(root, 'ckpt');
+  await train({ ...steps, maxSteps: 40, checkpointDir: ckpt, out: path.join(root, 'part') }, { data });
+  const resumed = await train({ resume: ckpt, maxSteps: 120, out: path.join(root, 'part') }, { data });
+  assert.deepEqual([resumed.summary.steps, resumed.summary.stopReason], [120, 'maxSteps']);
+  assert.ok(bytes(path.join(root, 'part', 'final.safetensors')).equals(bytes(path.join(root, 'straight', 'final.safetensors'))), 'final.safetensors differs after --resume');
+});
+
+test('the log line of a choice says what each goodput figure compares with, and why φ is missing in words', () => {
+  const base: AdaptRecord = { type: 'adapt', epoch: 0, step: 18, samples: 2000, workers: 1, batchSize: 128, previous: 256, from: 256, reason: 'limited', phi: 64, efficiency: 0.67, gain: 1.33, goodput: 1000, predictedGain: 0.57, overBase: 0.75, optimum: 50, fit: null };
+  const context = { baseBatchSize: 64, reduceChunks: 2, engine: 'inline' };
+  assert.equal(describeChoice(base, context), 'step 18: batch size 256 → 128 (toward the best B of the model (50), at most 2x per choice: φ 64.0, E 0.67, predicted goodput +57% over B = 256, 0.75x that of B0 = 64, lr gain 1.33)');
+  const back = describeChoice({ ...base, reason: 'keep', previous: 732, batchSize: 366, from: 366, predictedGain: 0 }, context);
+  assert.match(back, /\(probe of 732 done: back to 366, as no B predicts 2% more goodput: /);
+  const none = { ...base, reason: 'noNoiseScale', batchSize: 64, previous: 128, from: 128, phi: null, efficiency: null, predictedGain: null, overBase: null } as const;
+  const young = describeChoice(none, context);
+  assert.match(young, /\(noise scale φ not measured yet: back toward B0 = 64, where --lr holds: lr gain/);
+  const never = describeChoice(none, { ...context, reduceChunks: 0 });
+  assert.match(never, /there will be none: one worker with --reduce-chunks 0 gives one gradient slot per step, and φ needs two \(give --reduce-chunks 2 or more, or 2\+ workers\)/);
+  assert.match(describeChoice({ ...none, workers: 1 }, { ...context, reduceChunks: 0, engine: 'ws' }), /until a second worker joins/);
+  for (const line of [young, never]) assert.doesNotMatch(line, /noNoiseScale|B0's/);
 });

@@ -45,6 +45,14 @@ export async function runTrain(flags: Record<string, unknown>, command?: Command
   return result;
 }
 
+/** `batch size 64–256 (152 per step on average, 220 at the end)` for an auto run; '' with a fixed batch size. */
+function describeBatchSizes(summary: TrainResult['summary']): string {
+  const b = summary.batchSizes;
+  if (!b) return '';
+  const mean = b.mean === null ? '' : `${Math.round(b.mean)} per step on average, `;
+  return b.min === b.max ? `batch size ${b.min} throughout (--batch-size auto)` : `batch size ${b.min}–${b.max} (${mean}${b.last} at the end)`;
+}
+
 /** The run's last log lines: totals and final metrics, and where the outputs went (train() logged an interrupt's). */
 export function logRunEnd(logger: Logger, result: TrainResult): void {
   const { summary } = result;
@@ -55,6 +63,7 @@ export function logRunEnd(logger: Logger, result: TrainResult): void {
   const accuracy = scores.valAccuracy ?? scores.trainAccuracy;
   const parts = [
     `${plural(summary.epochs, 'epoch')}, ${plural(summary.steps, 'step')} in ${formatDuration(summary.seconds)}`,
+    describeBatchSizes(summary),
     `${Math.round(summary.samplesPerSec).toLocaleString('en-US')} samples/s`,
     scores.valLoss !== null ? `val loss ${formatLoss(scores.valLoss)}` : scores.trainLoss !== null ? `train loss ${formatLoss(scores.trainLoss)}` : '',
     accuracy !== null ? `${scores.valAccuracy !== null ? 'val' : 'train'} accuracy ${(accuracy * 100).toFixed(2)}%` : '',

@@ -8,7 +8,7 @@ import { TrainError } from '../errors.js';
 import { learningRate } from '../optim/index.js';
 import { restoreAdaptiveState, saveAdaptiveState, type AdaptRecord } from './adaptive/index.js';
 import type { PreparedRun } from './prepare.js';
-import type { StepRecord } from './records.js';
+import type { BatchSizesUsed, StepRecord } from './records.js';
 
 export interface AdaptiveStepPlan extends Range {
   lr: number;
@@ -58,20 +58,65 @@ export function finishAdaptiveStep(run: PreparedRun, record: StepRecord, gain: n
 function reportChoice(run: PreparedRun, record: AdaptRecord): void {
   run.runDir?.writeRecord(record);
   if (record.batchSize === record.previous && record.reason !== 'workersChanged') return;
-  run.log.info(record, describeChoice(record));
+  run.log.info(record, describeChoice(record, { baseBatchSize: run.adaptive!.settings.baseBatchSize, reduceChunks: run.config.reduceChunks, engine: run.engine.kind }));
 }
 
-/** `step 120: batch size 64 → 128 (goodput: φ 183, E 0.72, predicted goodput +23%, 1.23x B0's, lr gain 1.6)`. */
-export function describeChoice(r: AdaptRecord): string {
+/** What describeChoice needs besides the record: B0, and what decides the gradient slots. */
+export interface ChoiceContext {
+  baseBatchSize: number;
+  reduceChunks: number;
+  engine: string;
+}
+
+/**
+ * `step 120: batch size 64 → 128 (best predicted goodput: φ 183, E 0.72, predicted goodput +23%
+ * over B = 64, 1.23x that of B0 = 64, lr gain 1.6)`. The two goodput figures compare the new B
+ * with different sizes: the one the choice started from, and B0 (the fixed run it stands for).
+ */
+export function describeChoice(r: AdaptRecord, context: ChoiceContext): string {
+  const b0 = context.baseBatchSize;
+  const moved = r.reason === 'goodput' || r.reason === 'limited';
   const parts = [
-    r.phi === null ? 'noise scale not measured yet' : `φ ${r.phi.toPrecision(3)}`,
+    r.phi === null ? '' : `φ ${r.phi.toPrecision(3)}`,
     r.efficiency === null ? '' : `E ${r.efficiency.toPrecision(2)}`,
-    r.predictedGain === null ? '' : `predicted goodput +${(r.predictedGain * 100).toFixed(0)}%`,
-    r.overBase === null ? '' : `${r.overBase.toFixed(2)}x B0's`,
+    moved && r.predictedGain !== null ? `predicted goodput +${(r.predictedGain * 100).toFixed(0)}% over B = ${r.from}` : '',
+    r.overBase === null ? '' : `${r.overBase.toFixed(2)}x that of B0 = ${b0}`,
     `lr gain ${r.gain.toPrecision(3)}`,
   ].filter(Boolean);
-  const why = r.reason === 'workersChanged' ? `${r.workers} workers: ${r.fit ? 'using their step-time fit' : 'probing step times again'}` : r.reason;
-  return `step ${r.step}: batch size ${r.previous} → ${r.batchSize} (${why}: ${parts.join(', ')})`;
+  return `step ${r.step}: batch size ${r.previous} → ${r.batchSize} (${reasonText(r, context)}: ${parts.join(', ')})`;
+}
+
+/** The reason of a choice in words (the record keeps its code). */
+function reasonText(r: AdaptRecord, context: ChoiceContext): string {
+  switch (r.reason) {
+    case 'goodput':
+      return 'best predicted goodput';
+    case 'limited':
+      return `toward the best B of the model (${r.optimum === null ? '?' : Math.round(r.optimum)}), at most 2x per choice`;
+    case 'keep':
+      return r.previous === r.batchSize ? 'kept: no B predicts 2% more goodput' : `probe of ${r.previous} done: back to ${r.batchSize}, as no B predicts 2% more goodput`;
+    case 'probe':
+      return `probe: measuring step times at ${r.batchSize}`;
+    case 'noNoiseScale':
+      return `${noNoiseScaleText(r, context)}: back toward B0 = ${context.baseBatchSize}, where --lr holds`;
+    case 'noFit':
+      return 'no step-time fit yet (fewer than two batch sizes measured)';
+    case 'workersChanged':
+      return `${r.workers} workers: ${r.fit ? 'using their step-time fit' : 'probing step times again'}`;
+  }
+}
+
+/**
+ * Why φ is missing: not measured yet (its averages are young), or never with one gradient slot
+ * per step (docs/batch-size.md §8: two slots holding samples; slots are --reduce-chunks, or one
+ * per worker without it).
+ */
+function noNoiseScaleText(r: AdaptRecord, context: ChoiceContext): string {
+  const slots = context.reduceChunks > 0 ? context.reduceChunks : r.workers;
+  if (slots >= 2) return 'noise scale φ not measured yet';
+  if (context.engine === 'ws') return 'no noise scale φ until a second worker joins: one worker gives one gradient slot per step, and φ needs two';
+  const setup = context.reduceChunks === 1 ? '--reduce-chunks 1' : 'one worker with --reduce-chunks 0';
+  return `no noise scale φ, and there will be none: ${setup} gives one gradient slot per step, and φ needs two (give --reduce-chunks 2 or more, or 2+ workers)`;
 }
 
 /** The start-up line of an adaptive run: where B starts, its bounds and cadence, and the step-time model. */
@@ -91,4 +136,29 @@ export function reportAdaptiveStart(run: PreparedRun): void {
   if (slots < 2 && run.engine.kind !== 'ws') {
     run.log.warn({ slots }, `one gradient slot per step cannot measure the noise scale φ, so the batch size returns to ${run.adaptive!.settings.baseBatchSize} after its probe and the learning-rate gain stays 1 — give --reduce-chunks 2 (the default with one worker) or more workers`);
   }
+}
+
+/**
+ * summary.json's `batchSizes` and `stepsPerEpoch` for an auto run: the range of B its steps used,
+ * the last, and the mean (samples per step); steps per epoch are the run's average, N over the
+ * mean B. A fixed batch size (also with --lr-rule adascale) has null and its own steps per epoch.
+ */
+export function batchSizesUsed(run: PreparedRun): { batchSizes: BatchSizesUsed | null; stepsPerEpoch: number } {
+  const a = run.state.adaptive;
+  if (!run.adaptive?.settings.choose || !a) return { batchSizes: null, stepsPerEpoch: run.stepsPerEpoch };
+  const { step, samples } = run.state;
+  const mean = step > 0 ? samples / step : null;
+  const batchSizes = { min: a.used?.min ?? a.batchSize, max: a.used?.max ?? a.batchSize, last: a.batchSize, mean };
+  return { batchSizes, stepsPerEpoch: Math.ceil(run.trainSet.n / (mean ?? a.batchSize)) };
+}
+
+/**
+ * config.json's `resolved` counts for an auto run, written before its first step: its steps per
+ * epoch and total steps depend on the choices to come, so null, or --max-steps when given (the
+ * epochs it implies never end the run first). The start-up line and the progress bar use the
+ * estimate at the first B.
+ */
+export function resolvedStepCounts(run: PreparedRun): { stepsPerEpoch: number | null; totalSteps: number | null } {
+  if (!run.adaptive?.settings.choose) return { stepsPerEpoch: run.info.stepsPerEpoch, totalSteps: run.info.totalSteps };
+  return { stepsPerEpoch: null, totalSteps: run.config.maxSteps > 0 ? run.config.maxSteps : null };
 }

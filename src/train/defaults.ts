@@ -100,12 +100,22 @@ export function fitDefaultsToData(config: TrainConfig, given: ReadonlySet<string
       if (!given.has(key) && !Object.hasOwn(preset, key)) (c as unknown as Record<string, unknown>)[key] = defaultOf(key, c);
     }
   }
-  if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) {
-    const batch = c.batchSize === 'full' ? data.trainSamples : c.batchSize === 'auto' ? Math.min(c.baseBatchSize, data.trainSamples) : c.batchSize;
-    const perEpoch = c.dropLast ? Math.floor(data.trainSamples / batch) : Math.ceil(data.trainSamples / batch);
-    c.epochs = Math.max(1, Math.ceil(c.maxSteps / Math.max(1, perEpoch)));
-  }
+  if (given.has('maxSteps') && c.maxSteps > 0 && !given.has('epochs') && data.trainSamples > 0) c.epochs = epochsForSteps(c, data.trainSamples);
   return c;
+}
+
+/**
+ * The epochs that --max-steps alone implies: enough to run its steps. With --batch-size auto the
+ * steps per epoch are not known in advance (a larger B finishes an epoch in fewer steps), so the
+ * epochs must not end the run first: every epoch takes at least one step, so N steps never
+ * complete more than N epochs. (Derived at B0, 300 steps were 3 epochs, which B's growth ended
+ * after 272 steps.) The schedule of such a run spans --max-steps (prepare.ts).
+ */
+function epochsForSteps(c: TrainConfig, trainSamples: number): number {
+  if (c.batchSize === 'auto') return c.maxSteps;
+  const batch = c.batchSize === 'full' ? trainSamples : c.batchSize;
+  const perEpoch = c.dropLast ? Math.floor(trainSamples / batch) : Math.ceil(trainSamples / batch);
+  return Math.max(1, Math.ceil(c.maxSteps / Math.max(1, perEpoch)));
 }
 
 const SCHEDULE_OPTION = (schedule: string) => (c: TrainConfig) => (c.lrSchedule === schedule ? null : `it applies to --lr-schedule ${schedule} (this run: ${c.lrSchedule})`);

@@ -20,7 +20,7 @@ import { listCheckpoints, type CheckpointStore } from './checkpoint-store.js';
 import { prepareRun, type PreparedRun, type TrainHooks, type TrainLogger } from './prepare.js';
 import { freshEpochSums, runSeconds, savedLoopState } from './state.js';
 import { checkpointConfig } from './resume.js';
-import { epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart } from './adaptive-step.js';
+import { batchSizesUsed, epochDone, finishAdaptiveStep, planAdaptiveStep, reportAdaptiveStart, resolvedStepCounts } from './adaptive-step.js';
 import { formatLoss, plural } from '../util/index.js';
 import { TrainedModel } from '../inference/index.js';
 
@@ -158,7 +158,7 @@ async function letEventsIn(): Promise<void> {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   const coordinator = engine.coordinatorRecord && { coordinator: engine.coordinatorRecord };
-  await run.runDir?.writeConfig({ ...config, ...coordinator, resolved: { ...info, datasetHash: run.dataset.hash, cores: availableCores() } });
+  await run.runDir?.writeConfig({ ...config, ...coordinator, resolved: { ...info, ...resolvedStepCounts(run), datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
   // Interrupted before the first step (a coordinator waiting for --min-workers): nothing will be trained, so no "training" line.
   if (!run.signal?.aborted) log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
@@ -499,7 +499,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     trainSamples: run.trainSet.n,
     valSamples: run.valSet?.n ?? 0,
     batchSize: state.adaptive?.batchSize ?? run.batchSize,
-    stepsPerEpoch: run.stepsPerEpoch,
+    ...batchSizesUsed(run),
     lr: run.peakLr,
     engine: engine.kind,
     workers: engine.workers,

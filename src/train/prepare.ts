@@ -316,7 +316,8 @@ function planSteps(config: TrainConfig, trainSamples: number, adaptiveStart: num
   const schedule: ScheduleConfig = {
     name: config.lrSchedule,
     warmupSteps: Math.round(config.warmupEpochs * scheduleSteps),
-    totalSteps: adaptiveStart === null ? totalSteps : config.epochs * scheduleSteps,
+    // Auto: in base-batch steps (τ), up to --max-steps' worth, as a fixed B0 run's schedule.
+    totalSteps: adaptiveStart === null ? totalSteps : config.maxSteps > 0 ? Math.min(config.maxSteps, config.epochs * scheduleSteps) : config.epochs * scheduleSteps,
     stepSize: Math.max(1, Math.round(config.stepEpochs * scheduleSteps)),
     gamma: config.gamma,
     minLr: config.minLr,

@@ -131,6 +131,17 @@ export interface SessionFigures {
   samplesPerSec: number;
 }
 
+/** summary.json's `batchSizes` of an auto run. */
+export interface BatchSizesUsed {
+  /** The smallest and largest B of the run's steps (an epoch's partial last step aside). */
+  min: number;
+  max: number;
+  /** The B the run ended with: the last choice. */
+  last: number;
+  /** Samples per step over the run; null before its first step. */
+  mean: number | null;
+}
+
 /** summary.json: the run's totals, over every session of a resumed run (as PyTorch Lightning's Timer). */
 export interface RunSummary {
   steps: number;
@@ -168,7 +179,11 @@ export interface RunSummary {
   classNames: string[] | null;
   trainSamples: number;
   valSamples: number;
+  /** The fixed batch size; with --batch-size auto, the last one chosen (batchSizes has the range). */
   batchSize: number;
+  /** With --batch-size auto: the batch sizes the steps used; null with a fixed batch size. */
+  batchSizes: BatchSizesUsed | null;
+  /** Steps per epoch; with --batch-size auto, the run's average (trainSamples over batchSizes.mean, rounded up). */
   stepsPerEpoch: number;
   lr: number;
   engine: string;

@@ -56,6 +56,14 @@ export interface AdaptiveState {
   progress: number;
   /** Batch sizes still to probe (the current one first); empty once the choices begin. */
   probe: number[];
+  /**
+   * The batch size before the probe (the run's first B, or the B kept when its neighbour is
+   * measured again): the choice that ends the probe starts from it, so that a probe measures
+   * and does not move B. Null outside a probe.
+   */
+  beforeProbe: number | null;
+  /** The smallest and largest batch size of the run's steps so far (summary.json's `batchSizes`). */
+  used: { min: number; max: number } | null;
   /** Steps taken at the current batch size and worker count (the first is a warm-up, not measured). */
   stepsAtSize: number;
   /** Steps since the last choice. */
@@ -77,6 +85,8 @@ export interface AdaptRecord {
   /** The batch size from this step on, and the one before. */
   batchSize: number;
   previous: number;
+  /** The B the choice started from (its 2x window, its predicted gain): `previous`, or after a probe the size before it. */
+  from: number;
   /** What decided: goodput (the best B), limited (the best lies beyond the 2x step or a bound), keep (no gain), or why no choice was possible. */
   reason: 'goodput' | 'limited' | 'keep' | 'probe' | 'noNoiseScale' | 'noFit' | 'workersChanged';
   /** The smoothed noise scale B_simple used (null while not measurable). */
@@ -106,6 +116,8 @@ export function freshAdaptiveState(settings: AdaptiveSettings, workers: number):
     epochOffset: 0,
     progress: 0,
     probe: settings.choose && !settings.fixedModel ? probeSizes(start, settings) : [],
+    beforeProbe: settings.choose && !settings.fixedModel ? start : null,
+    used: null,
     stepsAtSize: 0,
     sinceChoice: 0,
     workers,
@@ -179,6 +191,7 @@ export class AdaptiveBatch {
     // counted either way, so that the cadence does not depend on when a worker joined.
     const measured = step.workers === state.workers && step.count === state.batchSize && state.stepsAtSize > 0;
     if (measured) state.times.add(step.workers, step.count, step.ms);
+    state.used = { min: Math.min(state.used?.min ?? Infinity, state.batchSize), max: Math.max(state.used?.max ?? 0, state.batchSize) };
     state.stepsAtSize += 1;
     state.sinceChoice += 1;
   }
@@ -228,11 +241,16 @@ export class AdaptiveBatch {
     const phi = currentPhi(gns);
     const line = this.model(state, at.workers);
     state.sinceChoice = 0;
+    // A probe is a measurement, not a move: the choice that ends it starts from the B before it.
+    // (Compared with the probed 2B, a nearly flat goodput curve keeps 2B within the dead band, and
+    // each refresh then doubles B again: 183 → 366 → 732 → 1464 while the model preferred B0.)
+    const from = state.beforeProbe ?? state.batchSize;
+    state.beforeProbe = null;
     // Without φ there is no goodput to maximize and the gain is 1: back toward B0, where --lr holds.
-    if (phi === null) return this.#setSize(state, gns, at, this.#towardBase(state.batchSize), 'noNoiseScale', line);
-    if (line === null) return this.#setSize(state, gns, at, state.batchSize, 'noFit', line);
+    if (phi === null) return this.#setSize(state, gns, at, this.#towardBase(from), 'noNoiseScale', line, null, from);
+    if (line === null) return this.#setSize(state, gns, at, from, 'noFit', line, null, from);
     const choice = chooseBatchSize({
-      current: state.batchSize,
+      current: from,
       phi,
       baseBatchSize: this.settings.baseBatchSize,
       line,
@@ -243,12 +261,15 @@ export class AdaptiveBatch {
     });
     const refresh = choice.batchSize === state.batchSize ? this.#staleNeighbour(state) : null;
     if (refresh !== null) {
-      // Its old times are the stale ones: the refresh measures it anew rather than mixing the two.
-      state.times.forget(at.workers, refresh);
+      // Every other size was measured before B settled: the refresh fits the current B and its
+      // neighbour measured anew. (Keeping a stale 4B kept the lock once the choice after the
+      // refresh returned to B rather than staying at the probed 2B.)
+      for (const b of state.times.batchSizes(at.workers)) if (b !== state.batchSize) state.times.forget(at.workers, b);
       state.probe = [refresh];
+      state.beforeProbe = state.batchSize;
       return this.#setSize(state, gns, at, refresh, 'probe', line);
     }
-    return this.#setSize(state, gns, at, choice.batchSize, choice.reason, line, choice.predictedGain);
+    return this.#setSize(state, gns, at, choice.batchSize, choice.reason, line, choice.predictedGain, from);
   }
 
   /**
@@ -277,18 +298,20 @@ export class AdaptiveBatch {
     state.stepsAtSize = 0; // the first step with the new workers is a warm-up, not measured
     const line = this.model(state, at.workers);
     state.probe = line === null ? probeSizes(state.batchSize, this.settings) : [];
+    // A probe cut short by the change still returns to the size before it.
+    if (line === null) state.beforeProbe ??= state.batchSize;
     if (line === null) state.sinceChoice = 0;
     return this.#record(state, gns, at, state.batchSize, 'workersChanged', line, null);
   }
 
-  #setSize(state: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number }, batchSize: number, reason: AdaptRecord['reason'], line: (FittedLine & { given: boolean }) | null, predictedGain: number | null = null): AdaptRecord {
+  #setSize(state: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number }, batchSize: number, reason: AdaptRecord['reason'], line: (FittedLine & { given: boolean }) | null, predictedGain: number | null = null, from = state.batchSize): AdaptRecord {
     const previous = state.batchSize;
     if (batchSize !== previous) state.stepsAtSize = 0;
     state.batchSize = batchSize;
-    return this.#record({ ...state, batchSize: previous }, gns, { ...at, workers: state.workers }, batchSize, reason, line, predictedGain);
+    return this.#record({ ...state, batchSize: previous }, gns, { ...at, workers: state.workers }, batchSize, reason, line, predictedGain, from);
   }
 
-  #record(before: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number; workers: number }, batchSize: number, reason: AdaptRecord['reason'], line: (FittedLine & { given: boolean }) | null, predictedGain: number | null): AdaptRecord {
+  #record(before: AdaptiveState, gns: GnsState, at: { step: number; epoch: number; samples: number; workers: number }, batchSize: number, reason: AdaptRecord['reason'], line: (FittedLine & { given: boolean }) | null, predictedGain: number | null, from = before.batchSize): AdaptRecord {
     const phi = currentPhi(gns);
     const b0 = this.settings.baseBatchSize;
     const predicted = phi === null || line === null ? null : goodput(batchSize, phi, b0, line);
@@ -300,6 +323,7 @@ export class AdaptiveBatch {
       workers: at.workers,
       batchSize,
       previous: before.batchSize,
+      from,
       reason,
       phi,
       efficiency: phi === null ? null : statisticalEfficiency(batchSize, phi, b0),

@@ -11,6 +11,8 @@ export function saveAdaptiveState(state: AdaptiveState): Record<string, unknown>
     epochOffset: state.epochOffset,
     progress: state.progress,
     probe: [...state.probe],
+    beforeProbe: state.beforeProbe,
+    used: state.used && { ...state.used },
     stepsAtSize: state.stepsAtSize,
     sinceChoice: state.sinceChoice,
     workers: state.workers,
@@ -31,6 +33,12 @@ export function restoreAdaptiveState(raw: unknown, bad: (what: string) => Error)
   const list = (v: unknown, what: string) => {
     if (!Array.isArray(v)) throw bad(what);
     return v as unknown[];
+  };
+  const range = (u: Record<string, unknown>) => {
+    const min = count(u.min, 'adaptive.used.min', 1);
+    const max = count(u.max, 'adaptive.used.max', 1);
+    if (min > max) throw bad('adaptive.used');
+    return { min, max };
   };
   const a = obj(raw, 'adaptive');
   if (typeof a.progress !== 'number' || !Number.isFinite(a.progress) || a.progress < 0) throw bad('adaptive.progress');
@@ -53,6 +61,9 @@ export function restoreAdaptiveState(raw: unknown, bad: (what: string) => Error)
     epochOffset: count(a.epochOffset, 'adaptive.epochOffset'),
     progress: a.progress,
     probe: list(a.probe, 'adaptive.probe').map((b) => count(b, 'adaptive.probe', 1)),
+    // Absent from checkpoints written before these fields: no probe to return from, no range yet.
+    beforeProbe: a.beforeProbe == null ? null : count(a.beforeProbe, 'adaptive.beforeProbe', 1),
+    used: a.used == null ? null : range(obj(a.used, 'adaptive.used')),
     stepsAtSize: count(a.stepsAtSize, 'adaptive.stepsAtSize'),
     sinceChoice: count(a.sinceChoice, 'adaptive.sinceChoice'),
     workers: count(a.workers, 'adaptive.workers', 1),
