@@ -74,6 +74,7 @@ async function assertChartsDraw(page: Page, ids: string[]): Promise<void> {
 test('dptrain train --dashboard: charts and timeline draw, step and loss advance, a reload gets the history', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   // The default run, made long enough to watch; Ctrl-C ends it.
   const run = startCli(['train', '--dashboard', '--epochs', '100']);
+  let stopped = false;
   const browser = await launch();
   try {
     await run.waitFor(/dashboard at http:\/\/127\.0\.0\.1:\d+\//);
@@ -121,15 +122,29 @@ test('dptrain train --dashboard: charts and timeline draw, step and loss advance
     assert.ok(history.length >= Math.min(before.length, 2000) * 0.5, `${history.length} points after the reload, ${before.length} before`);
     assert.deepEqual(errors, [], 'no console error');
     assert.deepEqual(foreign, [], 'nothing fetched from elsewhere');
+
+    // 480 px wide: one column, each chart as wide as it, and nothing makes the page scroll sideways.
+    await page.setViewportSize({ width: 480, height: 900 });
+    await page.waitForTimeout(600);
+    const narrow = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth, canvases: [...document.querySelectorAll('#charts canvas')].map((c: any) => c.getBoundingClientRect().right) })); // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.ok(narrow.page <= narrow.view, `no sideways scroll at 480 px (${narrow.page} > ${narrow.view})`);
+    assert.ok(narrow.canvases.length >= 3 && narrow.canvases.every((right: number) => right <= narrow.view), `every chart inside the window: ${narrow.canvases.join(', ')}`);
+
+    // The run ends: the page says so, that a reload will not work, and what does.
+    stopped = run.child.kill('SIGINT');
+    await page.waitForFunction(() => document.getElementById('status').textContent === 'ended', null, { timeout: 30_000 });
+    assert.match(await text(page, 'progress-message'), /a reload will not load it; without --out the run kept no files to draw/);
+    assert.match(await page.evaluate(() => String(document.querySelector('footer').textContent)), /^dptrain dashboard: ended, no longer served/);
   } finally {
     for (const context of browser.contexts()) await context.close();
-    run.child.kill('SIGINT');
+    if (!stopped) run.child.kill('SIGINT'); // a second Ctrl-C would end it at once
   }
   const exit = await run.exited;
   assert.equal(exit.code, 130, run.output());
+  assert.match(run.output(), /dashboard at \S+ closed \(the run ended\): reloading the page will not work/);
 });
 
-test('dptrain coordinator --dashboard with 2 workers: the roster shows both, then the killed one dropped with its reason', { skip: noBrowserHere, timeout: 120_000 }, async () => {
+test('dptrain coordinator --dashboard with 2 workers: the first ready one while it waits, the roster shows both, then the killed one dropped with its reason', { skip: noBrowserHere, timeout: 120_000 }, async () => {
   const out = tempDir('dptrain-dash-coord-');
   const coordinator = new Proc(['coordinator', '--listen', '127.0.0.1:0', '--log-format', 'json', '--dashboard', '--min-workers', '2', '--epochs', '1000', '--out', out]);
   const browser = await launch();
@@ -137,8 +152,11 @@ test('dptrain coordinator --dashboard with 2 workers: the roster shows both, the
     const listening = await coordinator.waitFor(/^coordinator at ws:\/\//, 60_000);
     const wsUrl = /ws:\/\/[^/\s]+\//.exec(listening.msg)![0];
     const url = /http:\/\/\S+/.exec((await coordinator.waitFor(/^dashboard at /)).msg)![0];
-    const workers = [startWorker(wsUrl, 'w1'), startWorker(wsUrl, 'w2')];
+    const workers = [startWorker(wsUrl, 'w1')];
     const { page, errors, foreign } = await openPage(browser, url);
+    // Before the first step: how many are ready of how many needed, and who.
+    await page.waitForFunction(() => document.body.innerText.includes('waiting for workers: 1 of 2 ready') && document.querySelector('#roster tr[data-worker="w1"]')?.getAttribute('data-state') === 'ready', null, { timeout: 60_000 });
+    workers.push(startWorker(wsUrl, 'w2'));
     await page.waitForFunction(() => document.querySelectorAll('#roster tr[data-state="computing"]').length === 2 && Number(document.body.dataset.step || 0) > 10, null, { timeout: 60_000 });
     const roster = await rows(page, '#roster tbody tr');
     assert.deepEqual(roster.map((r) => [r[0], r[3]]), [['w1', 'computing'], ['w2', 'computing']]);
@@ -150,6 +168,8 @@ test('dptrain coordinator --dashboard with 2 workers: the roster shows both, the
     assert.ok(dropped[9].length > 5, `a reason: ${dropped[9]}`);
     const events = await text(page, 'events');
     assert.match(events, /w2 \(.*\) dropped/);
+    assert.match(events, /^\d\d:\d\d:\d\d · /, 'a 24-hour clock, as the log lines');
+    assert.match(await text(page, 'facts'), /ws, 1 worker/, 'the header counts the members now');
     // Training goes on with w1.
     const at = await step(page);
     await chartsAndStep(page, 1, at + 5);

@@ -190,6 +190,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     log: logger,
     signal: interrupts.signal,
     onMembership: dashboard?.coordinator.onMembership,
+    onWaiting: dashboard?.coordinator.onWaiting,
     onStatus: (status) => {
       dashboard?.coordinator.onStatus(status);
       const members = status.workers.map((w) => w.name).join(',');

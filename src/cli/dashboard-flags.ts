@@ -24,7 +24,35 @@ export async function dashboardFromFlags(flags: Record<string, unknown>, kind: D
     return null;
   }
   const { startDashboard } = await import('../dashboard/index.js');
-  return startDashboard({ address: address as string | true, tokenFile: flags.tokenFile as string | undefined, kind, log });
+  return startDashboard({
+    address: address as string | true,
+    tokenFile: flags.tokenFile as string | undefined,
+    kind,
+    log,
+    out: typeof flags.out === 'string' ? flags.out : undefined,
+    adaptiveBatch: flags.batchSize === 'auto',
+    ...(kind === 'coordinator' && (await waitingHeader(flags))),
+  });
+}
+
+/**
+ * A coordinator's header while it waits for workers (the run's own facts come when it starts):
+ * what it will train and where workers connect, from the options given (a resumed run's from its record).
+ */
+async function waitingHeader(flags: Record<string, unknown>): Promise<{ facts: [string, string][]; message: string }> {
+  const [{ wsDefaults }, { defaultTrainConfig }] = await Promise.all([import('../engine/index.js'), import('../train/index.js')]);
+  const resumed = flags.resume !== undefined ? ' (or as the resumed run recorded)' : '';
+  const given = (key: string): string | undefined => (typeof flags[key] === 'string' ? (flags[key] as string) : undefined);
+  const listen = given('listen') ?? wsDefaults.listen;
+  const minWorkers = Number(given('minWorkers') ?? 1);
+  return {
+    facts: [
+      ['model', `${given('model') ?? 'the default for the data'}${resumed}`],
+      ['dataset', `${given('dataset') ?? defaultTrainConfig.dataset}${resumed}`],
+      ['listening', listen.endsWith(':0') ? `${listen.slice(0, -2)}, a free port (the log's \`coordinator at ws://…\` line names it)` : `ws://${listen}/ (dptrain worker --connect ${listen})`],
+    ],
+    message: `waiting for workers: ${minWorkers} needed (--min-workers) before the first step`,
+  };
 }
 
 /** Runs `work` with the dashboard told when it fails, and closed at the end either way. */

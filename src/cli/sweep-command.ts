@@ -125,11 +125,17 @@ export function sweepOptionsFromFlags(flags: Record<string, unknown>, command?: 
 export async function runSweep(flags: Record<string, unknown>, command?: Command): Promise<SweepResults> {
   if (flags.epochs !== undefined) throw new UsageError('unknownOption', `dptrain sweep has no --epochs: each run's epoch budget is --max-epochs N (default 20) — see dptrain sweep --help`);
   const options = sweepOptionsFromFlags(flags, command);
-  const { sweep } = await import('../study/index.js');
+  const [{ sweep, resolveSweepOptions }, { claimSweepDir }] = await Promise.all([import('../study/index.js'), import('../study/sweep-files.js')]);
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new SweepProgress(process.stderr) : null;
   const logger = createLogger(format, progress);
-  // --dashboard listens before the data loads, so that a port in use fails at once.
+  // --dashboard listens before the data loads, so that a port in use fails at once; the sweep's
+  // options and its --out are checked before it listens, so that a refused one prints no URL first
+  // (claimSweepDir only reads without --resume and --overwrite; sweep() claims the directory itself).
+  if (flags.dashboard !== undefined && flags.dashboard !== false) {
+    const resolved = resolveSweepOptions(options);
+    if (!resolved.resume && !resolved.overwrite) await claimSweepDir(resolved, logger);
+  }
   const dashboard = await dashboardFromFlags(flags, 'sweep', logger);
   const interrupts = watchRunInterrupts(logger, progress, 'the current step of the run in progress');
   const hooks: SweepHooks = {

@@ -1,6 +1,6 @@
 /** `dptrain train`: flags -> config, logging and progress, then the library's train(). */
 import path from 'node:path';
-import type { RunInfo, StepRecord, TrainResult } from '../train/index.js';
+import type { RunInfo, StepRecord, TrainConfig, TrainResult } from '../train/index.js';
 import { formatLoss, plural } from '../util/index.js';
 import type { Logger } from 'pino';
 import { createLogger, type LogFormat } from './logger.js';
@@ -16,7 +16,7 @@ import { dashboardFromFlags, withDashboard } from './dashboard-flags.js';
 /** `flags`: every option value; `command`, when given, tells which were typed (the others are defaults). */
 export async function runTrain(flags: Record<string, unknown>, command?: Command): Promise<TrainResult> {
   const config = trainConfigFromFlags(command ? explicitOptions(command) : flags);
-  const { resolveRunConfig, train } = await import('../train/index.js');
+  const { resolveRunConfig, refuseRunIn, train } = await import('../train/index.js');
   const format = flags.logFormat as LogFormat;
   const progress = format === 'pretty' && interactive(process.stderr) ? new ProgressBar(process.stderr) : null;
   const logger = createLogger(format, progress);
@@ -24,7 +24,7 @@ export async function runTrain(flags: Record<string, unknown>, command?: Command
   progress?.status(`dptrain ${packageVersion()}: loading the data and starting the workers…`);
   // --dashboard listens before the data loads, so that a port in use fails at once; the options
   // are checked before it listens, so that a refused one prints no dashboard URL first.
-  if (flags.dashboard !== undefined && flags.dashboard !== false) await resolveRunConfig(config);
+  if (flags.dashboard !== undefined && flags.dashboard !== false) await refuseUsedOut(await resolveRunConfig(config), refuseRunIn);
   const dashboard = await dashboardFromFlags(flags, 'train', logger);
   const interrupts = watchRunInterrupts(logger, progress);
   const result = await withDashboard(dashboard, () =>
@@ -51,6 +51,15 @@ function describeBatchSizes(summary: TrainResult['summary']): string {
   if (!b) return '';
   const mean = b.mean === null ? '' : `${Math.round(b.mean)} per step on average, `;
   return b.min === b.max ? `batch size ${b.min} throughout (--batch-size auto)` : `batch size ${b.min}–${b.max} (${mean}${b.last} at the end)`;
+}
+
+/**
+ * An --out that train() will refuse (it holds another run, and neither --overwrite nor --resume
+ * is given), refused before the dashboard listens, with train()'s own check (src/train/run-dir.ts).
+ */
+async function refuseUsedOut({ config, resumed }: { config: TrainConfig; resumed: unknown }, refuseRunIn: (dir: string) => Promise<void>): Promise<void> {
+  if (resumed || !config.out || config.overwrite) return;
+  await refuseRunIn(config.out);
 }
 
 /** The run's last log lines: totals and final metrics, and where the outputs went (train() logged an interrupt's). */

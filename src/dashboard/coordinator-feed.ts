@@ -1,5 +1,6 @@
 /** The ws coordinator's feed: its status after every step and its membership events, as the roster. */
 import type { CoordinatorStatus, MembershipEvent } from '../engine/index.js';
+import { plural } from '../util/index.js';
 import { hubLimits, type DashboardHub, type RosterRow } from './hub.js';
 import type { TrainFeed } from './train-feed.js';
 
@@ -25,11 +26,26 @@ export class CoordinatorFeed {
 
   onMembership(event: MembershipEvent): void {
     const row = this.#row(event.worker, event.host, event.threads);
-    const verb = { join: 'joined', leave: 'left', drop: 'dropped', lost: 'dropped (connection lost)' }[event.kind];
-    row.state = event.kind === 'join' ? 'computing' : event.kind === 'leave' ? 'left' : 'dropped';
-    row.reason = event.kind === 'join' ? '' : event.reason;
-    if (event.kind === 'join') row.joinedAtStep = event.step;
-    this.#hub.addEvent({ step: event.step, kind: event.kind, worker: event.worker, text: `${event.worker} (${event.host}, ${event.threads} thread${event.threads === 1 ? '' : 's'}) ${verb} at step ${event.step}: ${event.reason}` });
+    const kind = event.kind;
+    const verb = { join: 'joined', leave: 'left', drop: 'dropped', lost: 'dropped (connection lost)' }[kind];
+    row.state = kind === 'join' ? 'computing' : kind === 'leave' ? 'left' : 'dropped';
+    row.reason = kind === 'join' ? '' : event.reason;
+    if (kind === 'join') row.joinedAtStep = event.step;
+    this.#hub.addEvent({ step: event.step, kind, worker: event.worker, text: `${event.worker} (${event.host}, ${plural(event.threads, 'thread')}) ${verb} at step ${event.step}: ${event.reason}` });
+    this.#dirty = true;
+  }
+
+  /**
+   * Before the first step: the workers ready so far and how many the run waits for (the header
+   * says `waiting for workers: 1 of 2 ready`, the roster lists them).
+   */
+  onWaiting(ready: readonly { name: string; host: string; threads: number }[], needed: number): void {
+    for (const w of ready) {
+      const row = this.#row(w.name, w.host, w.threads);
+      row.state = 'ready';
+      row.reason = 'waits for the first step';
+    }
+    this.#hub.setProgress({ message: `waiting for workers: ${ready.length} of ${needed} ready` });
     this.#dirty = true;
   }
 
@@ -58,9 +74,13 @@ export class CoordinatorFeed {
         row.joinedAtStep = w.joinedAtStep;
         row.lastStepMs = w.responseMs ?? w.lastComputeMs;
         row.share = w.share ?? null;
-        row.bytesSent = w.bytesSent ?? null;
-        row.bytesReceived = w.bytesReceived ?? null;
+        // The last counts stay when a status has none (a worker gone keeps what it sent).
+        row.bytesSent = w.bytesSent ?? row.bytesSent;
+        row.bytesReceived = w.bytesReceived ?? row.bytesReceived;
       }
+      // The header's worker count, as it changes (it was the count at start-up).
+      const members = status.workers.length;
+      this.#hub.setFact('engine', `ws, ${plural(members, 'worker')}${status.waiting.length ? ` (${status.waiting.length} more joining at the next step)` : ''}`);
       for (const name of status.waiting) {
         const row = this.#rows.get(name);
         if (!row || row.state === 'dropped' || row.state === 'left') {

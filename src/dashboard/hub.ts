@@ -34,6 +34,11 @@ export interface Progress {
   epoch: number;
   epochs: number | null;
   samples: number;
+  /**
+   * Samples the whole run takes (epochs × training samples), set when progress is counted in
+   * samples rather than steps: under `--batch-size auto` the steps per epoch change with B.
+   */
+  totalSamples: number | null;
   samplesPerSec: number | null;
   etaSeconds: number | null;
   /** Seconds since the dashboard started. */
@@ -56,7 +61,8 @@ export interface RosterRow {
   name: string;
   host: string;
   threads: number;
-  state: 'joined' | 'computing' | 'left' | 'dropped';
+  /** ready: connected and set up, waiting for the run's first step (the coordinator waits for --min-workers). */
+  state: 'ready' | 'joined' | 'computing' | 'left' | 'dropped';
   joinedAtStep: number | null;
   lastStepMs: number | null;
   share: number | null;
@@ -79,17 +85,21 @@ export interface SweepRow {
   batchSize: number;
   seed: number;
   lr: number | null;
-  status: 'pending' | 'running' | 'reached' | 'not reached' | 'diverged';
+  status: 'pending' | 'running' | 'reached' | 'not reached' | 'diverged' | 'interrupted' | 'not run';
   step: number;
   totalSteps: number | null;
   stepsToTarget: number | null;
   seconds: number | null;
+  /** The scaling regime of B under the fit of steps to target, as the results table has it (null before a fit). */
+  regime: string | null;
 }
 
 export interface DashboardSnapshot {
   type: 'snapshot';
   kind: 'train' | 'coordinator' | 'sweep';
   title: string;
+  /** What to do once the run ended and this server is gone (a reload will not load): `dptrain report OUT`. */
+  afterEnd: string;
   facts: [string, string][];
   progress: Progress;
   charts: ChartSpec[];
@@ -124,9 +134,11 @@ const micro = (ms: number): number => Math.round(ms * 1000) / 1000;
 export class DashboardHub {
   readonly kind: DashboardSnapshot['kind'];
   readonly title: string;
+  /** The snapshot's afterEnd. */
+  readonly afterEnd: string;
   readonly #started = performance.now();
   #facts: [string, string][] = [];
-  #progress: Progress = { state: 'starting', step: 0, totalSteps: null, epoch: 0, epochs: null, samples: 0, samplesPerSec: null, etaSeconds: null, elapsedSeconds: 0, message: '' };
+  #progress: Progress = { state: 'starting', step: 0, totalSteps: null, epoch: 0, epochs: null, samples: 0, totalSamples: null, samplesPerSec: null, etaSeconds: null, elapsedSeconds: 0, message: '' };
   readonly #charts: ChartSpec[] = [];
   readonly #captions: Record<string, string> = {};
   readonly #series = new Map<string, BoundedSeries>();
@@ -145,9 +157,10 @@ export class DashboardHub {
   /** The feeds' work that is done a few times a second rather than per step (throughput, captions). */
   readonly #refreshers: (() => void)[] = [];
 
-  constructor(kind: DashboardSnapshot['kind'], title: string) {
+  constructor(kind: DashboardSnapshot['kind'], title: string, afterEnd = '') {
     this.kind = kind;
     this.title = title;
+    this.afterEnd = afterEnd;
   }
 
   /** Runs `refresh` before every snapshot and delta: per-step feeds keep their per-step work small. */
@@ -158,6 +171,18 @@ export class DashboardHub {
   setFacts(facts: [string, string][]): void {
     this.#facts = facts.slice(0, 24);
     this.#mark('facts');
+  }
+
+  /** Sets one fact of the header (added at the end when new); nothing is sent when it is unchanged. */
+  setFact(label: string, value: string): void {
+    const at = this.#facts.findIndex(([l]) => l === label);
+    if (at >= 0 && this.#facts[at][1] === value) return;
+    this.#facts = at >= 0 ? this.#facts.map((f, i): [string, string] => (i === at ? [label, value] : f)) : [...this.#facts, [label, value]].slice(0, 24) as [string, string][];
+    this.#mark('facts');
+  }
+
+  get facts(): readonly (readonly [string, string])[] {
+    return this.#facts;
   }
 
   /** Updates the progress fields given (throughput and ETA are the feed's to compute). */
@@ -249,6 +274,7 @@ export class DashboardHub {
       type: 'snapshot',
       kind: this.kind,
       title: this.title,
+      afterEnd: this.afterEnd,
       facts: this.#facts,
       progress: { ...this.#progress },
       charts: this.#charts,

@@ -47,6 +47,11 @@ export const PAGE_SCRIPT = `
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), x = s % 60;
     return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (x < 10 ? '0' : '') + x;
   }
+  // HH:MM:SS on a 24-hour clock, as the log lines.
+  function clock(ms) {
+    var d = new Date(ms), two = function (v) { return (v < 10 ? '0' : '') + v; };
+    return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
+  }
   function bytes(n) {
     if (n === null || n === undefined) return '—';
     var units = ['B', 'kB', 'MB', 'GB', 'TB'], i = 0;
@@ -147,17 +152,26 @@ export const PAGE_SCRIPT = `
     }
     var parts = [];
     if (S.kind === 'sweep' && S.sweep) {
-      var done = S.sweep.filter(function (r) { return r.status !== 'pending' && r.status !== 'running'; }).length;
+      var done = S.sweep.filter(function (r) { return r.status === 'reached' || r.status === 'not reached' || r.status === 'diverged'; }).length;
       parts.push('runs ' + done + ' / ' + S.sweep.length);
     }
-    parts.push('step ' + int(p.step) + (p.totalSteps ? ' / ' + int(p.totalSteps) + ' (' + (100 * p.step / p.totalSteps).toFixed(1) + '%)' : ''));
-    if (p.epochs) parts.push('epoch ' + Math.min(p.epoch + 1, p.epochs) + ' / ' + p.epochs);
+    // Under --batch-size auto the steps per epoch change with B: progress counts samples (and epochs).
+    var fraction = p.totalSamples ? p.samples / p.totalSamples : p.totalSteps ? p.step / p.totalSteps : 0;
+    if (p.state === 'finished') fraction = 1; // ended early by a target or --patience: done all the same
+    if (p.totalSamples) {
+      if (p.epochs) parts.push('epoch ' + Math.min(p.epoch + 1, p.epochs) + ' / ' + p.epochs);
+      parts.push('samples ' + int(p.samples) + ' / ' + int(p.totalSamples) + ' (' + (100 * p.samples / p.totalSamples).toFixed(1) + '%)');
+      parts.push('step ' + int(p.step));
+    } else {
+      parts.push('step ' + int(p.step) + (p.totalSteps ? ' / ' + int(p.totalSteps) + ' (' + (100 * p.step / p.totalSteps).toFixed(1) + '%)' : ''));
+      if (p.epochs) parts.push('epoch ' + Math.min(p.epoch + 1, p.epochs) + ' / ' + p.epochs);
+    }
     parts.push((p.samplesPerSec === null ? '—' : int(p.samplesPerSec)) + ' samples/s');
     parts.push('elapsed ' + duration(p.elapsedSeconds));
     if (p.state === 'training') parts.push('ETA ' + duration(p.etaSeconds));
     setText($('progress-text'), parts.join(' · '));
     // A plain bar: Chromium's <progress> keeps repainting (measured: ~1% of a core).
-    var fill = $('progress-fill'), width = (p.totalSteps ? Math.min(100, (100 * p.step) / p.totalSteps) : 0).toFixed(1) + '%';
+    var fill = $('progress-fill'), width = Math.min(100, 100 * fraction).toFixed(1) + '%';
     if (fill.__width !== width) { fill.__width = width; fill.style.width = width; }
     setText($('progress-message'), [p.message, endedNote].filter(Boolean).join(' — '));
     document.body.setAttribute('data-step', String(p.step));
@@ -193,7 +207,12 @@ export const PAGE_SCRIPT = `
     }
     return values;
   }
-  function chartDef(spec, width) {
+  // As wide as its grid column (one column on a narrow window, two on a wide one; CSS decides).
+  function chartWidth(box, sweep) {
+    var w = Math.floor(box.parentNode.clientWidth || box.clientWidth || 460);
+    return Math.max(200, sweep ? Math.min(960, w) : w);
+  }
+  function chartDef(spec) {
     var traces = [];
     spec.series.forEach(function (s) {
       var pts = S.series[s.key] && flat(S.series[s.key]);
@@ -229,8 +248,7 @@ export const PAGE_SCRIPT = `
       }
       var sweep = spec.group === 'sweep';
       var root = sweep ? $('sweep-charts') : $('charts');
-      var width = sweep ? Math.min(960, root.clientWidth || 960) : Math.max(420, Math.floor(((root.clientWidth || 1000) - 24) / 2));
-      var built = chartDef(spec, width);
+      var built = chartDef(spec);
       if (!built) return;
       if (!p) {
         var box = C.section(root, built.def);
@@ -242,7 +260,7 @@ export const PAGE_SCRIPT = `
       }
       if (!p.plot) drawn++;
       if (p.plot && p.key !== built.key) { p.plot.destroy(); p.plot = null; }
-      if (!p.plot) { p.plot = C.draw(built.def, p.box, width); p.key = built.key; }
+      if (!p.plot) { p.plot = C.draw(built.def, p.box, chartWidth(p.box, sweep)); p.key = built.key; p.width = chartWidth(p.box, sweep); }
       else p.plot.setData(C.data(built.def));
       p.stale = false;
       setText(p.caption, S.captions[spec.id] || '');
@@ -269,12 +287,13 @@ export const PAGE_SCRIPT = `
     var names = [];
     steps.forEach(function (t) { t.workers.forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
     var rowH = 26, top = 8, left = 130, right = 20, axisH = 44, legendH = 26;
-    var cssW = Math.min(1000, canvas.parentNode.clientWidth || 960);
+    if ((canvas.parentNode.clientWidth || 960) < 600) { left = 80; right = 8; legendH = 46; }
+    var cssW = Math.max(300, Math.min(1000, canvas.parentNode.clientWidth || 960));
     var cssH = top + Math.max(1, names.length) * rowH + axisH + legendH;
     var dpr = window.devicePixelRatio || 1;
     if (canvas.width !== Math.round(cssW * dpr) || canvas.height !== Math.round(cssH * dpr)) {
       canvas.width = Math.round(cssW * dpr); canvas.height = Math.round(cssH * dpr);
-      canvas.style.width = cssW + 'px'; canvas.style.height = cssH + 'px';
+      canvas.style.width = cssW + 'px'; // the height follows (CSS: at most the column's width, the aspect kept)
     }
     var ctx = canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -317,6 +336,7 @@ export const PAGE_SCRIPT = `
     // Legend.
     var ly = axisY + axisH + 6, lx = left;
     [['compute', COLORS.compute], ['waiting / idle', COLORS.idle], ['all-reduce', COLORS.reduce], ['update', COLORS.update]].forEach(function (l) {
+      if (lx > left && lx + 20 + ctx.measureText(l[0]).width > cssW) { lx = left; ly += 20; } // a narrow window: the next line
       ctx.fillStyle = l[1]; ctx.fillRect(lx, ly - 6, 14, 12);
       ctx.fillStyle = '#222'; ctx.textAlign = 'left'; ctx.fillText(l[0], lx + 20, ly);
       lx += 40 + ctx.measureText(l[0]).width;
@@ -348,7 +368,7 @@ export const PAGE_SCRIPT = `
     S.events.slice().reverse().forEach(function (e) {
       var li = document.createElement('li');
       li.className = e.kind;
-      li.textContent = new Date(e.time).toLocaleTimeString() + ' · ' + e.text;
+      li.textContent = clock(e.time) + ' · ' + e.text;
       list.appendChild(li);
     });
   }
@@ -365,8 +385,9 @@ export const PAGE_SCRIPT = `
       tr.setAttribute('data-status', r.status);
       cell(tr, r.id, 'left'); cell(tr, String(r.batchSize)); cell(tr, String(r.seed)); cell(tr, num(r.lr));
       cell(tr, r.status, 'left');
-      cell(tr, r.status === 'pending' ? '—' : r.step + (r.totalSteps && r.status === 'running' ? ' / ' + r.totalSteps : ''));
+      cell(tr, r.status === 'pending' || r.status === 'not run' ? '—' : int(r.step) + (r.totalSteps && r.status === 'running' ? ' / ' + int(r.totalSteps) : ''));
       cell(tr, num(r.stepsToTarget)); cell(tr, num(r.seconds, 3));
+      cell(tr, r.regime || '—', 'left');
       body.appendChild(tr);
     });
   }
@@ -411,6 +432,18 @@ export const PAGE_SCRIPT = `
   }, { rootMargin: '100px' }) : null;
   if (observer) observer.observe($('timeline')); else onScreen.timeline = true;
   document.addEventListener('visibilitychange', function () { if (!document.hidden) { heavyNow = true; schedule(); } });
+  // A window resized (or a phone turned): the charts and the timeline take their new column width.
+  var resizeTimer = 0;
+  window.addEventListener('resize', function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      Object.keys(plots).forEach(function (id) {
+        var p = plots[id], w = p.plot && chartWidth(p.box, p.box.parentNode.parentNode.id === 'sweep-charts');
+        if (p.plot && w !== p.width) { p.width = w; p.plot.setSize({ width: w, height: p.plot.height }); }
+      });
+      timelineFresh = true; heavyNow = true; schedule();
+    }, 150);
+  });
 
   function setStatus(text, cls) { var el = $('status'); el.textContent = text; el.className = cls; }
 
@@ -428,7 +461,9 @@ export const PAGE_SCRIPT = `
       var state = S ? S.progress.state : 'starting';
       if (e.code === 1001 || state === 'finished' || state === 'interrupted' || state === 'failed') {
         setStatus('ended', 'ended');
-        endedNote = 'the run ended; this page keeps its last state.';
+        setText($('footer-state'), 'ended, no longer served');
+        // The process exits with the run: the server is gone, so a reload finds nothing.
+        endedNote = 'the run ended and its dashboard stopped: this page keeps its last state, and a reload will not load it' + (S && S.afterEnd ? '; ' + S.afterEnd + '.' : '.');
         dirty = true;
         heavyNow = true; // the last points, drawn now rather than in two seconds
         schedule();

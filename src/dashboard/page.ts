@@ -23,10 +23,16 @@ dl.facts dt { color: #555; } dl.facts dd { margin: 0; }
 #progress-fill { height: 100%; width: 0; background: #1f77b4; }
 #progress-text { font-variant-numeric: tabular-nums; }
 #charts { display: grid; grid-template-columns: 1fr 1fr; gap: 0 24px; }
-#charts section.chart { min-width: 0; }
+#charts section.chart, #sweep-charts section.chart { min-width: 0; }
+/* One column when two would squeeze a chart below ~400 px; tables and the header wrap or scroll in their box, never the page. */
+@media (max-width: 900px) { #charts { grid-template-columns: minmax(0, 1fr); } }
+.progress { flex-wrap: wrap; }
+dl.facts dd { overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.u-legend { overflow-wrap: anywhere; }
 p.caption { font-size: 14px; margin: 0.3em 0 0; color: #333; }
-canvas#timeline-canvas { display: block; border: 1px solid #ddd; }
-td.state-computing { color: #2ca02c; font-weight: 600; } td.state-joined { color: #1f77b4; }
+canvas#timeline-canvas { display: block; border: 1px solid #ddd; max-width: 100%; height: auto; }
+td.state-computing { color: #2ca02c; font-weight: 600; } td.state-joined, td.state-ready { color: #1f77b4; }
 td.state-dropped { color: #d62728; font-weight: 600; } td.state-left { color: #777; }
 td.left, th.left { text-align: left; }
 ul#events { font-size: 13px; padding-left: 1.2em; max-height: 260px; overflow-y: auto; }
@@ -53,8 +59,8 @@ function html(title: string): string {
 </header>
 <section id="sweep" class="hidden">
 <h2>Sweep: runs</h2>
-<p class="note">One row per planned run; steps to target fill in as runs finish.</p>
-<table id="sweep-table"><thead><tr><th class="left">run</th><th>B</th><th>seed</th><th>lr</th><th class="left">status</th><th>steps run</th><th>steps to target</th><th>seconds to target</th></tr></thead><tbody></tbody></table>
+<p class="note">One row per planned run; steps to target fill in as runs finish. Regime: of B under the fit of steps to target S_min + E_min/B (B ≤ B_crit: perfect scaling; ≥ 10 B_crit: maximal data parallelism; between: diminishing returns), once two batch sizes reached the target, as the results table and dptrain report.</p>
+<div class="scroll"><table id="sweep-table"><thead><tr><th class="left">run</th><th>B</th><th>seed</th><th>lr</th><th class="left">status</th><th>steps run</th><th>steps to target</th><th>seconds to target</th><th class="left">regime (fit)</th></tr></thead><tbody></tbody></table></div>
 <div id="sweep-charts"></div>
 </section>
 <div id="charts"></div>
@@ -66,12 +72,12 @@ function html(title: string): string {
 </section>
 <section id="roster-section" class="hidden">
 <h2>Workers</h2>
-<p class="note">Members compute; a joined worker waits for the next step boundary; a dropped one is named with the reason. Last step: from sending the step to its result; share: of the step's gradient phase.</p>
-<table id="roster"><thead><tr><th class="left">worker</th><th class="left">host</th><th>threads</th><th class="left">state</th><th>joined at step</th><th>last step (ms)</th><th>share of step</th><th>sent</th><th>received</th><th class="left">reason</th></tr></thead><tbody></tbody></table>
+<p class="note">Members compute; a ready worker waits for the first step, a joined one for the next step boundary; one that left (Ctrl-C) or was dropped is named with the reason. Last step: from sending the step to its result; share: of the step's gradient phase.</p>
+<div class="scroll"><table id="roster"><thead><tr><th class="left">worker</th><th class="left">host</th><th>threads</th><th class="left">state</th><th>joined at step</th><th>last step (ms)</th><th>share of step</th><th>sent</th><th>received</th><th class="left">reason</th></tr></thead><tbody></tbody></table></div>
 <h2>Membership events</h2>
 <ul id="events"></ul>
 </section>
-<footer>dptrain dashboard: live, read-only. Charts: uPlot (MIT). How to read them: docs/dashboard.md; the finished run's page: dptrain report DIR.</footer>
+<footer>dptrain dashboard: <span id="footer-state">live</span>, read-only. Charts: uPlot (MIT). How to read them: docs/dashboard.md; the finished run's page: dptrain report DIR.</footer>
 <script src="/assets/uplot.js"></script>
 <script src="/assets/charts.js"></script>
 <script src="/assets/dashboard.js"></script>

@@ -121,6 +121,11 @@ export class DashboardServer {
     return this.#dropped;
   }
 
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   get clients(): number {
     return this.#clients.size;
   }

@@ -24,6 +24,14 @@ export interface DashboardOptions {
   tokenFile?: string;
   kind: DashboardSnapshot['kind'];
   log: { info(fields: object, message: string): void };
+  /** --out: named, once the server closes, as where `dptrain report` finds the run's charts. */
+  out?: string;
+  /** `--batch-size auto`: B changes while training (the header shows B and lr now; progress counts samples). */
+  adaptiveBatch?: boolean;
+  /** The header before the run starts (a coordinator waiting for workers): model, dataset, listen address. */
+  facts?: [string, string][];
+  /** The line under the progress bar before the run starts. */
+  message?: string;
   /** Overrides for tests (flush interval, buffer limit). */
   flushMs?: number;
   maxBufferedBytes?: number;
@@ -38,12 +46,17 @@ export interface Dashboard {
   /** For train(): hooks.callbacks. */
   readonly callback: Callback;
   /** For the ws coordinator's options. */
-  readonly coordinator: { onStatus(status: CoordinatorStatus): void; onMembership(event: MembershipEvent): void };
+  readonly coordinator: {
+    onStatus(status: CoordinatorStatus): void;
+    onMembership(event: MembershipEvent): void;
+    /** Before the first step: the workers ready so far, of `needed` (--min-workers). */
+    onWaiting(ready: readonly { name: string; host: string; threads: number }[], needed: number): void;
+  };
   /** sweep()'s hooks, wrapping the caller's. */
   sweepHooks(also?: SweepHooks): SweepHooks;
   /** Marks the run failed (the page says why). */
   fail(message: string): void;
-  /** Sends the final state and stops serving. */
+  /** Sends the final state, stops serving, and logs that it did and where the run's charts are now. */
   close(): Promise<void>;
 }
 
@@ -64,8 +77,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     );
   }
   const key = options.tokenFile ? dashboardKey(readTokenFile(options.tokenFile)) : null;
-  const hub = new DashboardHub(options.kind, `${os.hostname()}, pid ${process.pid}`);
-  const train = new TrainFeed(hub);
+  const hub = new DashboardHub(options.kind, `${os.hostname()}, pid ${process.pid}`, afterEndText(options.out));
+  if (options.facts) hub.setFacts(options.facts);
+  if (options.message) hub.setProgress({ message: options.message });
+  const train = new TrainFeed(hub, { adaptive: options.adaptiveBatch });
   const coordinator = new CoordinatorFeed(hub, train);
   const sweep = options.kind === 'sweep' ? new SweepFeed(hub, train) : null;
   const server = await DashboardServer.start({ ...address, hub, key, flushMs: options.flushMs, maxBufferedBytes: options.maxBufferedBytes });
@@ -76,9 +91,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     server,
     hub,
     callback: train,
-    coordinator: { onStatus: (s) => coordinator.onStatus(s), onMembership: (e) => coordinator.onMembership(e) },
+    coordinator: { onStatus: (s) => coordinator.onStatus(s), onMembership: (e) => coordinator.onMembership(e), onWaiting: (ready, needed) => coordinator.onWaiting(ready, needed) },
     sweepHooks: (also) => (sweep ? sweep.hooks(also) : also ?? {}),
     fail: (message) => hub.setProgress({ state: 'failed', etaSeconds: null, message: `failed: ${message}` }),
-    close: () => server.close(),
+    close: async () => {
+      if (server.closed) return;
+      await server.close();
+      // The process exits after the run (scripts rely on it), so a reload finds nothing: say so.
+      options.log.info({ dashboard: server.url, out: options.out ?? null }, `dashboard at ${server.url} closed (the run ended): reloading the page will not work; ${afterEndText(options.out)}`);
+    },
   };
+}
+
+/** Where the run's charts are once the dashboard is gone. */
+function afterEndText(out: string | undefined): string {
+  return out ? `\`dptrain report ${out}\` draws its charts` : 'without --out the run kept no files to draw (give --out DIR, then `dptrain report DIR`)';
 }

@@ -1,5 +1,6 @@
 /** The sweep's feed: its hooks into the runs table and the steps-to-target chart; each run's steps go to the TrainFeed. */
-import { fitScaling, predictSteps, type PlannedRun, type RunOutcome, type SweepHooks } from '../study/index.js';
+import { classifyRegime, fitScaling, predictSteps, type PlannedRun, type RunOutcome, type SweepHooks } from '../study/index.js';
+import { median } from '../util/index.js';
 import type { ChartSpec, DashboardHub, SweepRow } from './hub.js';
 import type { TrainFeed } from './train-feed.js';
 
@@ -35,6 +36,8 @@ export class SweepFeed {
 
   /** The sweep's hooks, each calling `also`'s first (the CLI's progress bar). */
   hooks(also: SweepHooks = {}): SweepHooks {
+    // Ctrl-C: the run in progress stops at its next step and no later run starts (sweep()'s signal).
+    also.signal?.addEventListener('abort', () => this.#interrupt(), { once: true });
     return {
       ...also,
       onPlan: (runs) => {
@@ -50,6 +53,9 @@ export class SweepFeed {
         if (!this.#runStarted) {
           this.#runStarted = true;
           this.#train.onTrainBegin(info);
+          // sweep() hands the dashboard each run's steps only, not its validations.
+          this.#hub.setCaption('loss', 'No validation points during a sweep: only the runs\' steps reach the dashboard; the runs table says when a run reached the target.');
+          this.#hub.setCaption('accuracy', 'No validation points during a sweep: only the runs\' steps reach the dashboard; the runs table says when a run reached the target.');
         }
         this.#train.onStep(record);
         const row = this.#rows.find((r) => r.id === run.id);
@@ -67,7 +73,7 @@ export class SweepFeed {
   }
 
   #plan(runs: readonly PlannedRun[]): void {
-    this.#rows = runs.map((r) => ({ id: r.id, batchSize: r.resolvedBatchSize, seed: r.seed, lr: r.gridLr, status: 'pending', step: 0, totalSteps: null, stepsToTarget: null, seconds: null }));
+    this.#rows = runs.map((r) => ({ id: r.id, batchSize: r.resolvedBatchSize, seed: r.seed, lr: r.gridLr, status: 'pending', step: 0, totalSteps: null, stepsToTarget: null, seconds: null, regime: null }));
     this.#hub.setSweep(this.#rows);
     this.#hub.setProgress({ state: 'training', step: 0, totalSteps: runs.length, message: `${runs.length} runs planned` });
   }
@@ -79,6 +85,17 @@ export class SweepFeed {
     if (row) row.status = 'running';
     this.#hub.setSweep(this.#rows);
     this.#hub.setProgress({ message: `run ${index + 1} of ${total}: ${run.id}` });
+  }
+
+  /** Ctrl-C: the running run is marked interrupted, the pending ones not run, and the page stops counting. */
+  #interrupt(): void {
+    for (const row of this.#rows) {
+      if (row.status === 'running') row.status = 'interrupted';
+      else if (row.status === 'pending') row.status = 'not run';
+    }
+    this.#hub.setSweep(this.#rows);
+    const done = this.#rows.filter((r) => r.status !== 'interrupted' && r.status !== 'not run').length;
+    this.#hub.setProgress({ state: 'interrupted', samplesPerSec: null, etaSeconds: null, message: `interrupted (Ctrl-C) after ${done} of ${this.#rows.length} runs: the run in progress stopped and is not counted; --resume continues the sweep` });
   }
 
   #end(outcome: RunOutcome, index: number, total: number): void {
@@ -97,15 +114,22 @@ export class SweepFeed {
   }
 
   #drawSteps(): void {
-    const points = [...this.#reached].sort((a, b) => a.batchSize - b.batchSize);
+    // One point per batch size, the median over its seeds, as the results table fits them.
+    const byB = new Map<number, number[]>();
+    for (const p of this.#reached) byB.set(p.batchSize, [...(byB.get(p.batchSize) ?? []), p.steps]);
+    const points = [...byB].map(([batchSize, steps]) => ({ batchSize, steps: median(steps) })).sort((a, b) => a.batchSize - b.batchSize);
     this.#hub.setSeries('sweep.steps', { x: points.map((p) => p.batchSize), y: points.map((p) => p.steps) });
     if (points.length === 0) return;
-    const bs = [...new Set(points.map((p) => p.batchSize))];
+    const bs = points.map((p) => p.batchSize);
     const ref = points[0];
     this.#hub.setSeries('sweep.perfect', { x: bs, y: bs.map((b) => (ref.steps * ref.batchSize) / b) });
     if (bs.length >= 2) {
       const fit = fitScaling(points);
       this.#hub.setSeries('sweep.fit', { x: bs, y: bs.map((b) => predictSteps(fit, b)) });
+      // The regime under the fit, as the results table and the report classify (sweep-summary.ts).
+      for (const row of this.#rows) row.regime = row.stepsToTarget === null ? null : classifyRegime(row.batchSize, fit.bCrit);
+      this.#hub.setSweep(this.#rows);
+      this.#train.regimeFit = { bCrit: fit.bCrit };
     }
   }
 }

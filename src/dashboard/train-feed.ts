@@ -5,7 +5,8 @@
  */
 import { classifyRegime } from '../study/index.js';
 import type { Callback, EpochRecord, EvalRecord, RunInfo, RunSummary, StepRecord } from '../train/index.js';
-import type { ChartSpec, DashboardHub } from './hub.js';
+import { plural } from '../util/index.js';
+import type { ChartSpec, DashboardHub, Progress } from './hub.js';
 
 /** The run's charts: every series key the train feed writes. */
 export const RUN_CHARTS: readonly ChartSpec[] = [
@@ -36,6 +37,12 @@ export const RUN_CHARTS: readonly ChartSpec[] = [
 const RATE_WINDOW_S = 5;
 
 const fmt = (v: number) => String(Number(v.toPrecision(3)));
+const int = (v: number) => Math.round(v).toLocaleString('en-US');
+
+/** The regime B is in under a fit of steps to target (a sweep's, once two batch sizes reached it). */
+export interface RegimeFit {
+  bCrit: number | null;
+}
 
 export class TrainFeed implements Callback {
   readonly #hub: DashboardHub;
@@ -47,11 +54,24 @@ export class TrainFeed implements Callback {
   #last: StepRecord | null = null;
   /** The batch size last plotted (a full batch; the partial last batch of an epoch is left out). */
   #batch = 0;
+  /**
+   * `--batch-size auto`: B and so the steps per epoch change while training, so the header shows
+   * B and the learning rate now, and progress counts samples. Told by the CLI, or seen when B changes.
+   */
+  #adaptive: boolean;
+  readonly #adaptiveGiven: boolean;
+  /** The smallest and largest full batch so far (adaptive runs). */
+  #range: [number, number] | null = null;
+  /** The last B_simple measured, and its step: said while the estimate is undefined. */
+  #lastBSimple: [number, number] | null = null;
   /** (time s, samples, step) marks, about one a second, for throughput and ETA. */
   readonly #marks: [number, number, number][] = [];
+  /** A sweep's fit of steps to target: where there is one, the regime is B's under it (as the results table). */
+  regimeFit: RegimeFit | null = null;
 
-  constructor(hub: DashboardHub) {
+  constructor(hub: DashboardHub, options: { adaptive?: boolean } = {}) {
     this.#hub = hub;
+    this.#adaptiveGiven = this.#adaptive = options.adaptive ?? false;
     for (const chart of RUN_CHARTS) hub.defineChart(chart);
     hub.onRefresh(() => this.#refresh());
   }
@@ -64,18 +84,20 @@ export class TrainFeed implements Callback {
 
   onTrainBegin(info: RunInfo): void {
     this.#info = info;
+    this.#adaptive = this.#adaptiveGiven;
     this.#batch = 0;
+    this.#range = null;
+    this.#lastBSimple = null;
     this.#marks.length = 0;
-    const schedule = `${info.lrSchedule ?? 'constant'}${info.warmupEpochs ? `, warmup ${fmt(info.warmupEpochs)} epochs` : ''}`;
     this.#hub.setFacts([
       ['model', `${info.model} (${info.numParams.toLocaleString('en-US')} parameters)`],
       ['dataset', `${info.dataset}: ${info.trainSamples.toLocaleString('en-US')} training, ${info.valSamples.toLocaleString('en-US')} validation samples`],
-      ['batch size B', `${info.batchSize} (${info.stepsPerEpoch} steps per epoch)`],
-      ['learning rate', `${info.lr} peak, ${schedule}${info.optimizer ? `; ${info.optimizer}` : ''}`],
-      ['engine', `${info.engine}, ${info.workers} worker${info.workers === 1 ? '' : 's'}`],
+      ['batch size B', this.#batchFact()],
+      ['learning rate', this.#lrFact(info.lr)],
+      ['engine', `${info.engine}, ${plural(info.workers, 'worker')}`],
       ['kernels', info.kernels ?? '—'],
     ]);
-    this.#hub.setProgress({ state: 'training', totalSteps: info.totalSteps, epochs: info.epochs, step: this.#step });
+    this.#hub.setProgress({ state: 'training', step: this.#step, epochs: info.epochs, ...this.#totals() });
   }
 
   onStep(record: StepRecord): void {
@@ -92,8 +114,18 @@ export class TrainFeed implements Callback {
     if (!partial) {
       hub.point('batchSize', x, record.batchSize);
       this.#batch = record.batchSize;
+      const r = this.#range;
+      this.#range = r ? [Math.min(r[0], record.batchSize), Math.max(r[1], record.batchSize)] : [record.batchSize, record.batchSize];
+      // A library caller's adaptive run (the CLI says so at start): a full batch other than the first.
+      if (!this.#adaptive && this.#info && record.batchSize !== this.#info.batchSize && record.samples % this.#info.trainSamples !== 0) {
+        this.#adaptive = true;
+        hub.setProgress(this.#totals());
+      }
     }
-    if (record.gns && record.gns.bSimple !== null) hub.point('bSimple', x, record.gns.bSimple);
+    if (record.gns && record.gns.bSimple !== null) {
+      hub.point('bSimple', x, record.gns.bSimple);
+      this.#lastBSimple = [record.gns.bSimple, x];
+    }
     const { timing } = record;
     if (!this.#named || this.#names.length !== timing.computeMs.length) this.#names = timing.computeMs.map((_, i) => (this.#info?.engine === 'inline' ? 'inline' : `worker ${i + 1}`));
     hub.addTimelineStep({ step: x, ms: record.ms, workers: this.#names, computeMs: timing.computeMs, reduceMs: timing.reduceMs, updateMs: timing.updateMs });
@@ -118,8 +150,32 @@ export class TrainFeed implements Callback {
       state: interrupted ? 'interrupted' : 'finished',
       etaSeconds: null,
       samplesPerSec: summary.samplesPerSec,
-      message: `${interrupted ? 'interrupted' : 'finished'} (${summary.stopReason}) after ${summary.steps} steps in ${summary.seconds.toFixed(1)} s`,
+      message: `${interrupted ? 'interrupted' : `finished (${summary.stopReason})`} after ${plural(summary.steps, 'step')} in ${summary.seconds.toFixed(1)} s`,
     });
+  }
+
+  /** What progress counts to: steps, or under an adaptive B the samples of every epoch. */
+  #totals(): Pick<Progress, 'totalSteps' | 'totalSamples'> {
+    const info = this.#info;
+    if (!info) return { totalSteps: null, totalSamples: null };
+    return this.#adaptive ? { totalSteps: null, totalSamples: info.epochs * info.trainSamples } : { totalSteps: info.totalSteps, totalSamples: null };
+  }
+
+  /** `64 (141 steps per epoch)`, or under an adaptive B: `512 now (64–512 so far; --batch-size auto)`. */
+  #batchFact(): string {
+    const info = this.#info!;
+    if (!this.#adaptive) return `${info.batchSize} (${plural(info.stepsPerEpoch, 'step')} per epoch)`;
+    const [low, high] = this.#range ?? [info.batchSize, info.batchSize];
+    return `${this.#batch || info.batchSize} now (${low === high ? `${low} so far` : `${low}–${high} so far`}; chosen while training, --batch-size auto)`;
+  }
+
+  /** `0.05 peak, constant; sgd`, or under an adaptive B the rate of the last step: the schedule's times B's gain. */
+  #lrFact(lr: number): string {
+    const info = this.#info!;
+    const schedule = `${info.lrSchedule ?? 'constant'}${info.warmupEpochs ? `, warmup ${fmt(info.warmupEpochs)} epochs` : ''}`;
+    const optimizer = info.optimizer ? `; ${info.optimizer}` : '';
+    if (!this.#adaptive) return `${info.lr} peak, ${schedule}${optimizer}`;
+    return `${fmt(lr)} now (--lr ${info.lr} × the gain of the current B; ${schedule}${optimizer})`;
   }
 
   /** Throughput, ETA and captions, a few times a second. */
@@ -133,18 +189,34 @@ export class TrainFeed implements Callback {
     const [t0, samples0, step0] = marks[0];
     const dt = now - t0;
     if (dt > 0.2 && progress.step > step0) {
+      const samplesPerSec = (progress.samples - samples0) / dt;
       const stepsPerSec = (progress.step - step0) / dt;
-      const left = progress.totalSteps === null ? null : Math.max(0, progress.totalSteps - progress.step);
-      this.#hub.setProgress({ samplesPerSec: (progress.samples - samples0) / dt, etaSeconds: left === null ? null : left / stepsPerSec });
+      // Adaptive B: steps vary in size, so the samples left at the recent sample rate.
+      const eta = progress.totalSamples !== null ? Math.max(0, progress.totalSamples - progress.samples) / samplesPerSec : progress.totalSteps === null ? null : Math.max(0, progress.totalSteps - progress.step) / stepsPerSec;
+      this.#hub.setProgress({ samplesPerSec, etaSeconds: eta });
     }
-    const gns = this.#last.gns;
-    if (gns && gns.bSimple !== null && Number.isFinite(gns.bSimple) && gns.bSimple > 0) {
-      const B = this.#batch || this.#last.batchSize;
-      this.#hub.setCaption('gns', `Now: B = ${B}, B_simple ≈ ${fmt(gns.bSimple)} (B/B_simple = ${fmt(B / gns.bSimple)}): taking B_simple as the critical batch size, B is in the ${classifyRegime(B, gns.bSimple)} regime.`);
-    } else {
-      this.#hub.setCaption('gns', 'Not measured now: B_simple needs two or more gradient slots holding samples per step (2+ workers, or --reduce-chunks 2+).');
+    if (this.#adaptive && this.#info) {
+      this.#hub.setFact('batch size B', this.#batchFact());
+      this.#hub.setFact('learning rate', this.#lrFact(this.#last.lr));
     }
+    this.#hub.setCaption('gns', this.#gnsCaption(this.#last.gns));
     this.#hub.setCaption('timeline', slowestText(this.#hub));
+  }
+
+  /** The regime now, or why B_simple is not drawn now: no two gradient slots, or an estimate with no meaning yet. */
+  #gnsCaption(gns: StepRecord['gns']): string {
+    const B = this.#batch || this.#last!.batchSize;
+    if (gns === null) return 'Not measured: B_simple needs two or more gradient slots holding samples per step (2+ workers, or --reduce-chunks 2+), and this step had fewer.';
+    if (gns.bSimple === null || !Number.isFinite(gns.bSimple) || gns.bSimple <= 0) {
+      const last = this.#lastBSimple ? ` Last defined: B_simple ≈ ${fmt(this.#lastBSimple[0])} at step ${int(this.#lastBSimple[1])}.` : '';
+      return `Undefined at the moment: the moving average of |G|² is ${fmt(gns.gradSq)} (≤ 0: the gradient's noise hides its mean), so tr(Σ)/|G|² has no meaning until it turns positive; the gradient slots are there.${last}`;
+    }
+    const ratio = `B = ${B}, B_simple ≈ ${fmt(gns.bSimple)} (B/B_simple = ${fmt(B / gns.bSimple)})`;
+    if (this.regimeFit) {
+      const bCrit = this.regimeFit.bCrit;
+      return `Now: ${ratio}. By the sweep's fit of steps to target (${bCrit === null ? 'no B_crit within the batch sizes measured' : `B_crit ≈ ${fmt(bCrit)}`}), the rule of the runs table and the results table, B is in the ${classifyRegime(B, bCrit)} regime.`;
+    }
+    return `Now: ${ratio}: taking B_simple as the critical batch size (no fit of steps to target here), B is in the ${classifyRegime(B, gns.bSimple)} regime.`;
   }
 }
 

@@ -25,7 +25,7 @@ export {
 export { sizeModelToData } from './model-sizing.js';
 export { EarlyStopping, type Callback, type RunInfo, type TrainControl } from './callbacks.js';
 export type { StepRecord, EvalRecord, EpochRecord, RunSummary, BatchSizesUsed, SessionFigures, StopReason } from './records.js';
-export { saveParameters, loadParameters, parameterTensors, outWriteError, runFilesIn } from './run-dir.js';
+export { saveParameters, loadParameters, parameterTensors, outWriteError, runFilesIn, refuseRunIn } from './run-dir.js';
 export { GnsTracker, gnsEstimate, DEFAULT_GNS_BETA, type GnsRecord, type GnsEstimate, type ShardGradient } from './gns.js';
 export type { StepTiming, TimingSummary } from './timing.js';
 export {

@@ -27,13 +27,21 @@ export async function runFilesIn(dir: string): Promise<string[]> {
   return present.filter((name): name is string => name !== null);
 }
 
+/** Refuses a directory holding an earlier run's files (outDirInUse); returns nothing when it holds none. */
+export async function refuseRunIn(dir: string): Promise<void> {
+  const found = await runFilesIn(dir);
+  if (found.length > 0) throw usedOutDir(dir, found);
+}
+
+function usedOutDir(dir: string, found: readonly string[]): ConfigError {
+  return new ConfigError('outDirInUse', `--out ${dir} already holds a run (${found.join(', ')}) — choose another directory, pass --overwrite to replace that run's files, or continue it with --resume CHECKPOINT_DIR`);
+}
+
 /** Refuses a directory holding an earlier run's files, or deletes them with `overwrite`. */
 async function claimOutDir(dir: string, overwrite: boolean, log?: RunDirLog): Promise<void> {
   const found = await runFilesIn(dir);
   if (found.length === 0) return;
-  if (!overwrite) {
-    throw new ConfigError('outDirInUse', `--out ${dir} already holds a run (${found.join(', ')}) — choose another directory, pass --overwrite to replace that run's files, or continue it with --resume CHECKPOINT_DIR`);
-  }
+  if (!overwrite) throw usedOutDir(dir, found);
   await Promise.all(found.map((name) => fs.promises.rm(path.join(dir, name), { force: true })));
   log?.warn({ out: dir, removed: found }, `--overwrite: removed the earlier run's ${found.join(', ')} from ${dir}`);
 }

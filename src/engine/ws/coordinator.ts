@@ -257,6 +257,7 @@ export class WsEngine implements Engine {
       const enough = await engine.#roster.waitFor(options.minWorkers, Number.POSITIVE_INFINITY, () => {
         const have = engine.#roster.waiting.length;
         log.info({ ready: have, minWorkers: options.minWorkers }, `waiting for workers: ${have} of ${options.minWorkers} ready`);
+        options.onWaiting?.(engine.#roster.waiting.map((w) => ({ name: w.name, host: w.host, threads: w.threads })), options.minWorkers);
       }, options.signal);
       if (!enough) {
         const have = engine.#roster.waiting.length;
@@ -413,7 +414,8 @@ export class WsEngine implements Engine {
         this.#roster.remove(f.link);
         f.link.drop(f.code, f.reason);
         this.#log.warn({ worker: f.link.name, host: f.link.host, step: plan.step, attempt, reason: f.reason }, `dropping worker ${f.link.label} at step ${plan.step}: ${f.reason}`);
-        this.#membership('drop', f.link, plan.step, f.reason);
+        // A worker that asked to leave (Ctrl-C) during the step left; the others were dropped.
+        this.#membership(f.link.leaving !== null ? 'leave' : 'drop', f.link, plan.step, f.reason);
       }
       if (attempt >= this.#options.maxAttempts) {
         throw new EngineError('workerFailed', `step ${plan.step} failed ${attempt} times (last: ${round.failures.map((f) => `worker "${f.link.name}": ${f.reason}`).join('; ')}) — see the warnings above; the run stopped before applying this step`);

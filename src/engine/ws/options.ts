@@ -150,6 +150,8 @@ export interface WsCoordinatorOptions {
   onStatus?: (status: CoordinatorStatus) => void;
   /** Called at every membership change (a join, a leave, a drop and its reason), for a live view. */
   onMembership?: (event: MembershipEvent) => void;
+  /** Called while it waits for `minWorkers` before the first step, with the workers ready so far. */
+  onWaiting?: (ready: readonly { name: string; host: string; threads: number }[], needed: number) => void;
   /**
    * The run's interrupt (train()'s `signal`): once aborted, the wait for `minWorkers` ends, and
    * close() tells every worker `done {reason: "interrupted"}` instead of "finished".
