@@ -34,6 +34,7 @@ test('a sweep\'s page: the table fills in run by run and the steps-to-target cha
     const reached = results.runs.filter((r) => r.stepsToTarget !== null);
     assert.ok(reached.length >= 1);
     assert.deepEqual(last.series['sweep.steps'].y, reached.map((r) => r.stepsToTarget));
+    assert.ok((last.series.valLoss?.x.length ?? 0) > 0, "the run's validations reach its loss chart");
     // What the browser saw: a sweep table that went from pending to finished, and the chart's series replaced as runs ended.
     const tables = messages.flatMap((m) => (m.sweep ? [m.sweep.map((r) => r.status).join(',')] : []));
     assert.ok(tables.some((t) => t.includes('running')), tables.join(' | '));

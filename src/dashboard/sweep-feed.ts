@@ -53,9 +53,6 @@ export class SweepFeed {
         if (!this.#runStarted) {
           this.#runStarted = true;
           this.#train.onTrainBegin(info);
-          // sweep() hands the dashboard each run's steps only, not its validations.
-          this.#hub.setCaption('loss', 'No validation points during a sweep: only the runs\' steps reach the dashboard; the runs table says when a run reached the target.');
-          this.#hub.setCaption('accuracy', 'No validation points during a sweep: only the runs\' steps reach the dashboard; the runs table says when a run reached the target.');
         }
         this.#train.onStep(record);
         const row = this.#rows.find((r) => r.id === run.id);
@@ -64,6 +61,14 @@ export class SweepFeed {
           row.totalSteps = info.totalSteps;
           this.#rowsMoved = true;
         }
+      },
+      onEval: (record, run) => {
+        also.onEval?.(record, run);
+        this.#train.onEval(record);
+      },
+      onEpochEnd: (record, run) => {
+        also.onEpochEnd?.(record, run);
+        this.#train.onEpochEnd(record);
       },
       onRunEnd: (outcome, index, total) => {
         also.onRunEnd?.(outcome, index, total);

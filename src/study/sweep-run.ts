@@ -109,12 +109,14 @@ export async function executeRun(
       if (info) hooks.onStep?.(record, run, info);
     },
     onEval: (record, control) => {
+      hooks.onEval?.(record, run);
       if (meetsTarget(record, opts.target)) {
         stoppedAtTarget = true;
         control.stop(`target ${opts.target.text} reached at step ${record.step}`);
       }
     },
     onEpochEnd: (record, control) => {
+      hooks.onEpochEnd?.(record, run);
       if (meetsTarget(record, opts.target)) {
         stoppedAtTarget = true;
         control.stop(`target ${opts.target.text} reached`);

@@ -3,7 +3,7 @@
  * measured it, with the setup that logged its noise scale), BatchSizeResult (one batch size,
  * medians over seeds at the chosen rate), SweepResults (results.json) and SweepHooks.
  */
-import type { RunInfo, StepRecord, TrainLogger } from '../train/index.js';
+import type { EpochRecord, EvalRecord, RunInfo, StepRecord, TrainLogger } from '../train/index.js';
 import type { Regime, ScalingFit } from './fit.js';
 import type { GnsPoint } from './metrics.js';
 import type { SweepLrRule } from './sweep-defaults.js';
@@ -146,6 +146,9 @@ export interface SweepHooks {
   onRunStart?(run: PlannedRun, index: number, total: number): void;
   /** train()'s step callback, for progress. */
   onStep?(record: StepRecord, run: PlannedRun, info: RunInfo): void;
+  /** train()'s validations within an epoch and epoch ends, for a live view's validation series. */
+  onEval?(record: EvalRecord, run: PlannedRun): void;
+  onEpochEnd?(record: EpochRecord, run: PlannedRun): void;
   onRunEnd?(outcome: RunOutcome, index: number, total: number): void;
   /**
    * Stops the sweep when aborted (Ctrl-C in the CLI): the run in progress stops at its next step
