@@ -14,7 +14,6 @@
  *   status. When the coordinator exits 0 the run is over: workers get `--grace` seconds to finish.
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -28,7 +27,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const defaults = Object.freeze({
   port: 7000,
   ssh: 'ssh -o BatchMode=yes',
-  /** Seconds to wait for the coordinator's port before starting workers. */
+  /** Seconds to wait for the coordinator to say it listens before starting workers. */
   waitSeconds: 30,
   /** Seconds between SIGTERM and SIGKILL when stopping, and for workers to exit after a finished run. */
   graceSeconds: 10,
@@ -50,7 +49,7 @@ Starts \`dptrain coordinator\` on this machine and \`dptrain worker\` on every h
   --remote-dir DIR        where dptrain is installed on the hosts; workers run in DIR
                           (default: this checkout's path, ${repoRoot}, and this directory)
   --dptrain CMD           the program to run (default "node <dir>/bin/dptrain.js")
-  --wait SECONDS          wait this long for the coordinator's port before starting workers
+  --wait SECONDS          wait this long for the coordinator to listen before starting workers
                           (default ${defaults.waitSeconds}; 0 = do not wait)
   --grace SECONDS         SIGTERM-to-SIGKILL time when stopping (default ${defaults.graceSeconds})
   --dry-run               print the commands and exit
@@ -349,36 +348,28 @@ export function plan(options) {
 
 const log = (message) => process.stderr.write(`launch | ${message}\n`);
 
-/** Resolves when HOST:PORT accepts a TCP connection; rejects after `seconds` or when `aborted()`. */
-async function waitForPort({ host, port }, seconds, aborted) {
+/**
+ * Resolves once the coordinator we started says it listens (`coordinator at ws://…`, logged after
+ * its listener is bound); rejects after `seconds` or when `aborted()`. Not a TCP connect to the
+ * port: that succeeds against whatever else holds it, and our workers would join another run.
+ */
+async function waitForListening(coordinator, seconds, aborted) {
   const deadline = Date.now() + seconds * 1000;
-  const bare = host.replace(/^\[|\]$/g, '');
-  while (true) {
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect({ host: bare, port });
-      socket.setTimeout(1000);
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
+  while (!coordinator.listening) {
     if (aborted()) throw new Error('aborted');
-    if (Date.now() > deadline) throw new Error(`the coordinator did not accept connections on ${host}:${port} within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 200));
+    if (Date.now() > deadline) throw new Error(`the coordinator did not say it listens (its "coordinator at ws://…" line) within ${seconds} s`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The coordinator's start-up line, once its listener is bound (src/engine/ws/coordinator.ts). */
+const LISTENING = /\bcoordinator at wss?:\/\//;
 
 function signalExitCode(signal) {
   return 128 + (os.constants.signals[signal] ?? 0);
 }
 
-async function run(procs, listen, options) {
+async function run(procs, options) {
   const width = Math.max(...procs.map((p) => p.name.length));
   const running = new Set();
   let stopping = false;
@@ -424,8 +415,11 @@ async function run(procs, listen, options) {
     running.add(p);
     child.stdin.on('error', () => {}); // EPIPE after the child exited
     const prefix = `${p.name.padEnd(width)} | `;
-    readline.createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(prefix + line + '\n'));
-    readline.createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(prefix + line + '\n'));
+    const seen = (line) => {
+      if (p.kind === 'coordinator' && !p.listening && LISTENING.test(line)) p.listening = true;
+    };
+    readline.createInterface({ input: child.stdout }).on('line', (line) => (seen(line), process.stdout.write(prefix + line + '\n')));
+    readline.createInterface({ input: child.stderr }).on('line', (line) => (seen(line), process.stderr.write(prefix + line + '\n')));
     child.on('error', (error) => {
       log(`${p.name}: cannot start "${command}": ${error.message}`);
       exitCode ??= 127;
@@ -474,7 +468,7 @@ async function run(procs, listen, options) {
   start(coordinator);
   if (options.wait > 0) {
     try {
-      await waitForPort(listen.host === '0.0.0.0' ? { host: '127.0.0.1', port: listen.port } : listen, options.wait, () => stopping || coordinator.exited);
+      await waitForListening(coordinator, options.wait, () => stopping || coordinator.exited);
     } catch (error) {
       if (!stopping) {
         exitCode ??= 1;
@@ -492,6 +486,11 @@ async function run(procs, listen, options) {
 }
 
 export async function main(argv) {
+  // Output piped into `head` that has seen enough: end quietly, as dptrain does.
+  process.stdout.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   let options;
   let planned;
   try {
@@ -515,7 +514,7 @@ export async function main(argv) {
     }
     return 0;
   }
-  return run(planned.procs, planned.listen, options);
+  return run(planned.procs, options);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {

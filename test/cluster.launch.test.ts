@@ -242,6 +242,34 @@ describe('cluster/launch running processes (fake ssh, fake dptrain)', () => {
     assert.deepEqual(await survivors(pidDir, 5000), []);
   });
 
+  test('workers start only once our coordinator listens: a port held by another program is not mistaken for it', async () => {
+    // Another run (here a plain TCP listener) holds the port: a TCP connect to it succeeds.
+    const other = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const { port } = other.address() as net.AddressInfo;
+    let connections = 0;
+    other.on('connection', () => connections++);
+    try {
+      const run = startLaunch(['--hosts', 'alpha', '--coordinator', `127.0.0.1:${port}`, '--ssh', fakeSsh, '--dptrain', fakeDptrain], {});
+      const { code } = await run.exited;
+      const out = run.output();
+      assert.notEqual(code, 0, out);
+      assert.match(out, /^launch \| coordinator exited with code \d+$/m);
+      assert.doesNotMatch(out, /^alpha/m, 'no worker started');
+      assert.equal(connections, 0, 'nothing connected to the other program');
+    } finally {
+      other.close();
+    }
+  });
+
+  test('output piped into a reader that stops early (head -1) ends quietly', () => {
+    // More than a pipe holds (~200 kB), so that the launcher is still writing when head exits.
+    const hosts = Array.from({ length: 1500 }, (_, i) => `h${i}`).join(',');
+    const r = spawnSync('sh', ['-c', `${q(launch)} --hosts ${hosts} --coordinator 10.0.0.1:7000 --token-file token --ssh ssh --dry-run | head -1`], { cwd: repoRoot, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.stdout, '# coordinator (here)\n');
+    assert.equal(r.stderr, '');
+  });
+
   test('a coordinator that fails at start stops the launch before any worker starts', async () => {
     const port = await freePort();
     // fake-dptrain exits 2 on an unknown command, as a CLI does on bad options.

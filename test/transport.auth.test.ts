@@ -23,7 +23,7 @@ test('a token file gives its bytes without the trailing newline', () => {
 
 test('a missing token file is refused with how to create one', () => {
   const file = path.join(tempDir(), 'nope');
-  assert.throws(() => readTokenFile(file), (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.tokenFile' && e.message === `token file "${file}" does not exist; make one with: dptrain token --out ${file} (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`);
+  assert.throws(() => readTokenFile(file), (e: unknown) => e instanceof TransportError && e.code === 'dptrain.transport.tokenFile' && e.message === `token file "${file}"${path.isAbsolute(file) ? "" : ` (${path.resolve(file)})`} does not exist; make one with: dptrain token --out ${file} (or: openssl rand -hex 32 > ${file} && chmod 600 ${file})`);
 });
 
 test('an empty token is refused with how to make a good one', () => {

@@ -103,3 +103,10 @@ test('which hosts name this machine: its interfaces\' addresses, loopback, the u
   assert.equal(await notOwnHost('elsewhere', machine, resolve), 'elsewhere resolves to 10.9.9.9, not to an address of this machine');
   assert.equal(await notOwnHost('not_a_host', machine, resolve), '"not_a_host" does not resolve to an address (ENOTFOUND)');
 });
+
+test('a worker whose --token-file is missing is told to copy the coordinator\'s (a new one would not match), with the path it looked at; the coordinator is told how to make one', async () => {
+  await Promise.all([
+    expectUsageError(['worker', '--connect', '127.0.0.1:7000', '--token-file', 'no-such-token'], /^dptrain: error: token file "no-such-token" \(\/.*\/no-such-token\) does not exist; copy the coordinator's token file there \(scp -p keeps its mode 600\); a new token would not match the coordinator's/, 'dptrain.transport.tokenFile'),
+    expectUsageError(['coordinator', '--token-file', 'no-such-token'], /does not exist; make one with: dptrain token --out no-such-token/, 'dptrain.transport.tokenFile'),
+  ]);
+});

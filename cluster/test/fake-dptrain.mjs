@@ -43,7 +43,8 @@ if (role === 'coordinator') {
       setTimeout(() => process.exit(0), 100);
     });
   });
-  server.listen(Number(port), host, () => console.log(`listening on ${host}:${port}`));
+  // As the real coordinator says once its listener is bound (cluster/launch waits for this line).
+  server.listen(Number(port), host, () => console.error(`coordinator at ws://${host}:${port}/: waiting for workers`));
 } else if (role === 'worker') {
   const url = new URL(option('--connect'));
   const threads = option('--threads');

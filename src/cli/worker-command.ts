@@ -140,7 +140,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>, otherSide
   }
   const ringPort = flags.ringPort === undefined ? undefined : parseInteger('--ring-port', flags.ringPort as string);
   if (ringPort !== undefined && !(ringPort >= 1 && ringPort <= 65_535)) throw new ConfigError('badOption', `--ring-port must be a port from 1 to 65535 (got ${ringPort}); leave it out for one chosen by the OS`);
-  const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile) : undefined;
+  const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile, { copyOf: 'coordinator' }) : undefined;
   // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of it.
   const [{ runWorker }, transport] = await Promise.all([import('../engine/index.js'), import('../transport/index.js')]);
   const ringHost = typeof flags.ringHost === 'string' ? await checkRingHost(flags.ringHost, token !== undefined, transport) : undefined;

@@ -10,6 +10,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { TransportError } from './errors.js';
 
 export const NONCE_BYTES = 32;
@@ -106,14 +107,17 @@ function shortestPeriod(text: string): number {
  * file that any other user could read (group or other permission bits, as ssh refuses private
  * keys) and a weak token (under MIN_TOKEN_BITS by `tokenStrength`). Make one with `dptrain token`.
  */
-export function readTokenFile(file: string): Buffer {
+export function readTokenFile(file: string, options: { copyOf?: string } = {}): Buffer {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    const where = path.isAbsolute(file) ? '' : ` (${path.resolve(file)})`;
     const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
-    throw new TransportError('tokenFile', `token file "${file}" ${why}; ${howToMake(file, false)}`, { cause: error });
+    // A copy of another side's token (a worker's): a token made here would not match it.
+    const fix = options.copyOf ? `copy the ${options.copyOf}'s token file there (scp -p keeps its mode 600); a new token would not match the ${options.copyOf}'s` : howToMake(file, false);
+    throw new TransportError('tokenFile', `token file "${file}"${where} ${why}; ${fix}`, { cause: error });
   }
   if (!stat.isFile()) throw new TransportError('tokenFile', `token file "${file}" is not a regular file`);
   if (stat.size > MAX_TOKEN_FILE_BYTES) {
