@@ -47,7 +47,8 @@ Starts \`dptrain coordinator\` on this machine and \`dptrain worker\` on every h
                           same path must hold the same token on every host
   --ssh CMD               how to reach a host (default "${defaults.ssh}")
   --remote-dir DIR        where dptrain is installed on the hosts; workers run in DIR
-                          (default: this checkout's path, ${repoRoot}, and this directory)
+                          (default: ${repoRoot}/bin/dptrain.js, run in the launcher's
+                          current directory; both paths must exist on every host)
   --dptrain CMD           the program to run (default "node <dir>/bin/dptrain.js")
   --wait SECONDS          wait this long for the coordinator to listen before starting workers
                           (default ${defaults.waitSeconds}; 0 = do not wait)
