@@ -148,7 +148,8 @@ function parseSeconds(value, option) {
 }
 
 const isLoopback = (host) => /^(127\.[0-9.]+|localhost|\[::1\]|::1)$/i.test(host);
-const isLocalHost = (name) => /^(localhost|127\.0\.0\.1|::1)$/i.test(name);
+/** A host that runs here without ssh: this machine's name for itself, and no user to log in as (ops@localhost goes through ssh). */
+const isLocalHost = (h) => h.user === undefined && /^(localhost|127\.0\.0\.1|::1)$/i.test(h.name);
 
 /** Options the launcher sets itself; passing them after `--` would contradict it. */
 const RESERVED = ['--listen', '--min-workers', '--token-file', '--connect', '--threads', '--name'];
@@ -258,7 +259,7 @@ function firstLanAddress() {
  */
 export function plan(options) {
   const hosts = options.hostfile !== undefined ? readHostfile(options.hostfile) : parseHostList(options.hosts);
-  const allLocal = hosts.every((h) => isLocalHost(h.name));
+  const allLocal = hosts.every((h) => isLocalHost(h));
   let coordinator = options.coordinator;
   if (!coordinator) {
     const host = allLocal ? '127.0.0.1' : firstLanAddress();
@@ -267,7 +268,7 @@ export function plan(options) {
   }
   // Over plain ssh a remote worker's 127.0.0.1 is its own host. (A custom --ssh may forward the
   // port back, e.g. ssh -R 7000:127.0.0.1:7000, so it is left to the user.)
-  const remote = hosts.find((h) => !isLocalHost(h.name));
+  const remote = hosts.find((h) => !isLocalHost(h));
   if (remote && isLoopback(coordinator.host) && options.ssh === defaults.ssh) {
     throw new UsageError(
       `--coordinator ${coordinator.text} is a loopback address, but ${remote.name} is another host: there it would name ${remote.name} itself. ` +
@@ -278,7 +279,7 @@ export function plan(options) {
   if (!options.tokenFile && !isLoopback(listen.host)) {
     throw new UsageError(
       `--token-file is required: the coordinator listens on ${listen.text}, not on loopback ` +
-        '(make one with: openssl rand -hex 32 > token && chmod 600 token, and copy it to every host)',
+        '(make one with: dptrain token --out token, and copy it to every host with scp -p)',
     );
   }
   if (options.tokenFile && !options.dryRun && !fs.existsSync(options.tokenFile)) {
@@ -313,7 +314,7 @@ export function plan(options) {
     },
   ];
   for (const h of hosts) {
-    const local = isLocalHost(h.name);
+    const local = isLocalHost(h);
     const workerWords = [
       ...program(local ? repoRoot : options.remoteDir ?? repoRoot),
       'worker',

@@ -129,6 +129,11 @@ describe('cluster/launch --dry-run', () => {
     );
     assert.equal(lines[4], '# worker on localhost (here)');
     assert.equal(lines[5], `node ${q(binPath)} worker --connect ws://head:7100 --token-file /etc/dptrain/token --threads 2 --name localhost`);
+    // A user to log in as: through ssh, as that user, even on this machine.
+    const asUser = runLaunch(['--hosts', 'ops@localhost:1', '--coordinator', '127.0.0.1:7000', '--ssh', 'ssh -R 7000:127.0.0.1:7000', '--dry-run']);
+    const [, , where, command] = asUser.stdout.trim().split('\n');
+    assert.equal(where, '# worker on localhost');
+    assert.match(command, /^ssh -R 7000:127\.0\.0\.1:7000 ops@localhost '/);
   });
 
   test('--dptrain replaces the program; a loopback coordinator (its port forwarded by --ssh) needs no token', () => {

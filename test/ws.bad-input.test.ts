@@ -135,7 +135,7 @@ test('a coordinator asked to listen on a non-loopback address without a token re
     assert.equal(await coordinator.exited, 2);
     const text = coordinator.text.join('\n');
     assert.match(text, /--listen .* is not a loopback address, and there is no --token-file/);
-    assert.match(text, /openssl rand -hex 32 > token && chmod 600 token/);
+    assert.match(text, /Create a token \(dptrain token --out token\), copy it to every host \(scp -p\)/);
     assert.match(text, /\[dptrain\.config\.insecureListen\]/);
   }
 });

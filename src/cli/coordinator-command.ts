@@ -138,7 +138,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     throw new ConfigError(
       'insecureListen',
       `--listen ${host}:${port} is not a loopback address, and there is no --token-file: anyone who can reach the port could join the run. ` +
-        `Create a token (openssl rand -hex 32 > token && chmod 600 token), copy it to every host and pass --token-file token — or listen on 127.0.0.1`,
+        `Create a token (dptrain token --out token), copy it to every host (scp -p) and pass --token-file token — or listen on 127.0.0.1`,
     );
   }
   if (o.compressFeedback && o.compress === 'none') {
