@@ -57,8 +57,10 @@ function entry(hostToken, slotsToken, file, line) {
     throw new HostfileError('dptrain.cluster.badHost', `${at}: "${hostToken}" is not a host name or address (expected [user@]host)`, { file, line });
   }
   const user = match[1];
-  const host = match[2];
-  const name = host.replace(/^\[|\]$/g, '');
+  // ssh takes an IPv6 address bare ([fd00::5] would be looked up as a name, brackets and all).
+  const host = match[2].replace(/^\[|\]$/g, '');
+  // A worker name starts with a letter or digit: ::1 is named by its equal form 0::1.
+  const name = host.startsWith(':') ? `0${host}` : host;
   if (!WORKER_NAME.test(name)) {
     throw new HostfileError('dptrain.cluster.badHost', `${at}: host "${name}" cannot be a worker name (at most 64 letters, digits and . _ : @ -)`, { file, line });
   }

@@ -149,7 +149,7 @@ function parseSeconds(value, option) {
 
 const isLoopback = (host) => /^(127\.[0-9.]+|localhost|\[::1\]|::1)$/i.test(host);
 /** A host that runs here without ssh: this machine's name for itself, and no user to log in as (ops@localhost goes through ssh). */
-const isLocalHost = (h) => h.user === undefined && /^(localhost|127\.0\.0\.1|::1)$/i.test(h.name);
+const isLocalHost = (h) => h.user === undefined && /^(localhost|127\.0\.0\.1|0::1)$/i.test(h.name);
 
 /** Options the launcher sets itself; passing them after `--` would contradict it. */
 const RESERVED = ['--listen', '--min-workers', '--token-file', '--connect', '--threads', '--name'];

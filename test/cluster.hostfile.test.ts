@@ -153,6 +153,17 @@ describe('parseHostList (--hosts, like Horovod -H)', () => {
     );
   });
 
+  test('an IPv6 address goes to ssh bare, and ::1 is named 0::1 (a worker name starts with a letter or digit)', () => {
+    assert.deepEqual(
+      parseHostList('[fd00::5]:2,ops@[fd00::6],[::1]').map((h) => [h.host, h.name]),
+      [
+        ['fd00::5', 'fd00::5'],
+        ['ops@fd00::6', 'fd00::6'],
+        ['::1', '0::1'],
+      ],
+    );
+  });
+
   test('errors name the item', () => {
     assertHostfileError(() => parseHostList('a:1,b:0'), 'dptrain.cluster.badSlots', undefined, /^--hosts item 2: bad slot count "0" for host "b"/);
     assertHostfileError(() => parseHostList('a:1,a:2'), 'dptrain.cluster.duplicateHost', undefined, /duplicate host "a"/);

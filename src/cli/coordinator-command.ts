@@ -13,7 +13,7 @@ import { ConfigError, DptrainError, shown, UsageError } from '../errors.js';
 import { readTokenFile } from '../transport/auth.js';
 import { cannotListenBecause } from '../util/listen-error.js';
 import type { CheckpointMeta, NoEffectRule, TrainResult } from '../train/index.js';
-import { plural } from '../util/index.js';
+import { flagOf, plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
 import { explicitOptions, parseInteger, parseNumber } from './parse.js';
 import { watchRunInterrupts } from './interrupt.js';
@@ -294,10 +294,6 @@ function reportResumedOptions(own: ResumedCoordinatorOptions, file: string, meta
   }
 }
 
-/** `--reduced-from` for `reducedFrom`. */
-function flagOf(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 function coordinatorDefaultOf(key: keyof CoordinatorSettings, s: CoordinatorSettings): unknown {
   const bucketMb = wsDefaults.bucketBytes / 2 ** 20;

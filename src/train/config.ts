@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { ConfigError, shown } from '../errors.js';
+import { flagOf } from '../util/flag-name.js';
 import type { EngineKind } from '../engine/index.js';
 import type { LrRule, OptimizerName } from '../optim/index.js';
 import type { KernelsChoice } from '../kernels/index.js';
@@ -234,9 +235,7 @@ export const choices = {
 } as const satisfies Partial<Record<keyof TrainConfig, readonly string[]>>;
 
 /** The CLI flag that sets a config key, for messages: batchSize -> --batch-size. */
-export function flagOf(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
+export { flagOf };
 
 /** Checks every field's type and range; messages name the flag. (Options resolve in defaults.ts.) */
 export function validateTrainConfig(c: TrainConfig): void {

@@ -8,6 +8,7 @@
  * (the same bits, or operational) take the value given.
  */
 import { shown } from '../../errors.js';
+import { flagOf } from '../../util/flag-name.js';
 import { wsDefaults, type AllreduceChoice, type Compress, type CoordinatorReplica, type ReducedFrom } from './options.js';
 
 /** The options by their flags' names (`minWorkers` is --min-workers), in the flags' units. */
@@ -139,10 +140,6 @@ function firstBucketMbOf(r: CoordinatorRecord): number {
   return r.firstBucketMb ?? (r.compress === 'none' ? wsDefaults.firstBucketBytes / 2 ** 20 : r.bucketMb);
 }
 
-/** `--reduced-from` for `reducedFrom`. */
-export function flagOf(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-}
 
 /** `--compress bf16`, `--ship-data` (a switch: on). */
 function asFlag(key: Key, value: unknown): string {
