@@ -26,7 +26,7 @@ export class CoordinatorFeed {
 
   onMembership(event: MembershipEvent): void {
     const row = this.#row(event.worker, event.host, event.threads);
-    const kind = event.kind;
+    const { kind } = event;
     const verb = { join: 'joined', leave: 'left', drop: 'dropped', lost: 'dropped (connection lost)' }[kind];
     row.state = kind === 'join' ? 'computing' : kind === 'leave' ? 'left' : 'dropped';
     row.reason = kind === 'join' ? '' : event.reason;

@@ -112,8 +112,7 @@ function reasonText(r: AdaptRecord, context: ChoiceContext): string {
  * per worker without it).
  */
 function noNoiseScaleText(r: AdaptRecord, context: ChoiceContext): string {
-  const slots = context.reduceChunks > 0 ? context.reduceChunks : r.workers;
-  if (slots >= 2) return 'noise scale φ not measured yet';
+  if (gradientSlots(context.reduceChunks, r.workers) >= 2) return 'noise scale φ not measured yet';
   if (context.engine === 'ws') return 'no noise scale φ until a second worker joins: one worker gives one gradient slot per step, and φ needs two';
   const setup = context.reduceChunks === 1 ? '--reduce-chunks 1' : 'one worker with --reduce-chunks 0';
   return `no noise scale φ, and there will be none: ${setup} gives one gradient slot per step, and φ needs two (give --reduce-chunks 2 or more, or 2+ workers)`;
@@ -129,10 +128,15 @@ export function describeAdaptive(run: PreparedRun): string {
   return `--batch-size auto: ${run.resumed ? 'continues' : 'starts'} at ${a.batchSize}, chooses in [${s.min}, ${s.max}] ${cadence} by goodput = B/T(B)·(φ + ${s.baseBatchSize})/(φ + B), with ${model}; learning rate by --lr-rule ${s.lrRule}`;
 }
 
+/** Gradient slots per step, which φ needs two of: the --reduce-chunks chunks, or one per worker. */
+function gradientSlots(reduceChunks: number, workers: number): number {
+  return reduceChunks > 0 ? reduceChunks : workers;
+}
+
 /** The start-up lines: what auto does, and a warning when one gradient slot cannot measure φ. */
 export function reportAdaptiveStart(run: PreparedRun): void {
   run.log.info({ adaptive: run.adaptive!.settings }, describeAdaptive(run));
-  const slots = run.config.reduceChunks > 0 ? run.config.reduceChunks : run.engine.workers;
+  const slots = gradientSlots(run.config.reduceChunks, run.engine.workers);
   if (slots < 2 && run.engine.kind !== 'ws') {
     run.log.warn({ slots }, `one gradient slot per step cannot measure the noise scale φ, so the batch size returns to ${run.adaptive!.settings.baseBatchSize} after its probe and the learning-rate gain stays 1 — give --reduce-chunks 2 (the default with one worker) or more workers`);
   }

@@ -191,7 +191,10 @@ export class AdaptiveBatch {
     // counted either way, so that the cadence does not depend on when a worker joined.
     const measured = step.workers === state.workers && step.count === state.batchSize && state.stepsAtSize > 0;
     if (measured) state.times.add(step.workers, step.count, step.ms);
-    state.used = { min: Math.min(state.used?.min ?? Infinity, state.batchSize), max: Math.max(state.used?.max ?? 0, state.batchSize) };
+    // Every step: widened in place, not a new object per step.
+    if (state.used === null) state.used = { min: state.batchSize, max: state.batchSize };
+    else if (state.batchSize < state.used.min) state.used.min = state.batchSize;
+    else if (state.batchSize > state.used.max) state.used.max = state.batchSize;
     state.stepsAtSize += 1;
     state.sinceChoice += 1;
   }
