@@ -278,10 +278,10 @@ export async function assertRecoveredRun(run: { coordinator: Proc; workers: Proc
  * A run of workers w1, w2, w3 in which w2 reaches the coordinator through a TcpProxy, started with
  * `args` for the coordinator; resolves once 5 steps are done. The caller closes the proxy.
  */
-export async function startProxiedRun(spec: RunSpec, out: string, args: string[]): Promise<{ coordinator: Proc & { url: string }; proxy: TcpProxy; workers: [Proc, Proc, Proc] }> {
+export async function startProxiedRun(spec: RunSpec, out: string, args: string[], workerArgs: string[] = []): Promise<{ coordinator: Proc & { url: string }; proxy: TcpProxy; workers: [Proc, Proc, Proc] }> {
   const coordinator = await startCoordinator(['--min-workers', '3', ...args, ...trainArgs(spec, out)]);
   const proxy = await TcpProxy.start(Number(new URL(coordinator.url).port));
-  const workers: [Proc, Proc, Proc] = [startWorker(coordinator.url, 'w1'), startWorker(proxy.url, 'w2'), startWorker(coordinator.url, 'w3')];
+  const workers: [Proc, Proc, Proc] = [startWorker(coordinator.url, 'w1', workerArgs), startWorker(proxy.url, 'w2', workerArgs), startWorker(coordinator.url, 'w3', workerArgs)];
   await waitForSteps(out, 5, 40_000);
   return { coordinator, proxy, workers };
 }

@@ -11,11 +11,12 @@ import type { CoordinatorRecord, CoordinatorStatus, ResumedCoordinatorOptions, W
 import { wsDefaults } from '../engine/ws/options.js';
 import { ConfigError, DptrainError, shown, UsageError } from '../errors.js';
 import { readTokenFile } from '../transport/auth.js';
+import { defaultLimits, heartbeatLimits } from '../transport/limits.js';
 import { cannotListenBecause } from '../util/listen-error.js';
 import type { CheckpointMeta, NoEffectRule, TrainResult } from '../train/index.js';
 import { flagOf, plural } from '../util/index.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
-import { explicitOptions, parseInteger, parseNumber } from './parse.js';
+import { explicitOptions, parseHeartbeatTimeout, parseInteger, parseNumber } from './parse.js';
 import { watchRunInterrupts } from './interrupt.js';
 import { logRunEnd } from './train-command.js';
 import { addTrainFlags, trainConfigFromFlags } from './train-options.js';
@@ -83,6 +84,7 @@ export function registerCoordinatorCommand(program: Command): Command {
     .addOption(new Option('--compress <format>', 'gradients on the wire: none (float32) | fp16 | bf16 (16-bit, summed in float32; changes the results)').choices(['none', 'fp16', 'bf16']).default('none'))
     .option('--compress-feedback', "with --compress: keep each worker's rounding residual and add it to its next gradient (error feedback)")
     .option('--rejoin-timeout <seconds>', `when no worker is left, wait this long for one to join, then end the run at the last finished step (outputs and checkpoint written) with exit 1; Ctrl-C ends it there too (default: ${wsDefaults.rejoinTimeoutMs / 1000})`)
+    .option('--heartbeat-timeout <seconds>', `end a worker's connection after this long without a sign of life (a half-open connection, a host asleep); raise it for links slow enough that a frame takes longer to drain; the workers have their own (default: ${defaultLimits.heartbeatTimeoutMs / 1000})`)
     .addOption(logFormatOption())
     .addHelpText('after', coordinatorHelp)
     .exitOverride()
@@ -179,6 +181,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     hashEvery: o.hashEvery,
     deadlineFloorMs: o.stepDeadlineFloor,
     rejoinTimeoutMs: Math.round(1000 * o.rejoinTimeout),
+    limits: heartbeatLimits(Math.round(1000 * o.heartbeatTimeout)),
     bucketBytes: Math.round(o.bucketMb * 2 ** 20),
     ...(o.firstBucketMb !== null && { firstBucketBytes: Math.round(o.firstBucketMb * 2 ** 20) }),
     overlap: o.overlap !== 'off',
@@ -257,6 +260,7 @@ function typedCoordinatorOptions(flags: Record<string, unknown>): Partial<Coordi
     if (!(seconds >= 0 && seconds <= 86_400)) throw new ConfigError('badOption', `--rejoin-timeout must be a number of seconds from 0 to 86400 (got ${JSON.stringify(flags.rejoinTimeout)})`);
     typed.rejoinTimeout = seconds;
   }
+  if (flags.heartbeatTimeout !== undefined) typed.heartbeatTimeout = parseHeartbeatTimeout(String(flags.heartbeatTimeout)) / 1000;
   if (flags.bucketMb !== undefined) {
     const mb = parseNumber('--bucket-mb', String(flags.bucketMb));
     if (!(mb >= 0 && mb <= 1024)) throw new ConfigError('badOption', `--bucket-mb must be a number of MiB from 0 to 1024 (0 = one bucket; got ${JSON.stringify(flags.bucketMb)})`);

@@ -37,6 +37,16 @@ export function parseInteger(flag: string, raw: string): number {
   return value;
 }
 
+/**
+ * `--heartbeat-timeout SECONDS` (coordinator and worker), in ms: 1 s to 1 hour. Below a second a
+ * loaded host's event-loop stall would end healthy connections.
+ */
+export function parseHeartbeatTimeout(raw: string): number {
+  const seconds = parseNumber('--heartbeat-timeout', raw);
+  if (!(seconds >= 1 && seconds <= 3_600)) throw invalid('--heartbeat-timeout', raw, 'a number of seconds from 1 to 3600');
+  return Math.round(seconds * 1000);
+}
+
 /** `--batch-size N|full`. */
 export function parseBatchSize(flag: string, raw: string): number | 'full' {
   if (raw.trim().toLowerCase() === 'full') return 'full';

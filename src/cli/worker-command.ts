@@ -13,10 +13,11 @@ import type { WorkerPhase } from '../engine/ws/index.js';
 import { wsDefaults } from '../engine/ws/options.js';
 import { ConfigError } from '../errors.js';
 import { readTokenFile } from '../transport/auth.js';
+import { defaultLimits, heartbeatLimits } from '../transport/limits.js';
 import { plural } from '../util/index.js';
 import { watchInterrupts } from './interrupt.js';
 import { createLogger, logFormatOption, type LogFormat } from './logger.js';
-import { parseInteger, parseNumber } from './parse.js';
+import { parseHeartbeatTimeout, parseInteger, parseNumber } from './parse.js';
 import { refuseOtherSide, registerCoordinatorCommand } from './coordinator-command.js';
 
 export function registerWorkerCommand(program: Command): Command {
@@ -29,6 +30,7 @@ export function registerWorkerCommand(program: Command): Command {
     .option('--name <name>', 'unique name in the run, shown in the coordinator\'s logs (default: HOSTNAME-PID)')
     .option('--rejoins <n>', `join again this many times after the coordinator dropped this worker (default: ${wsDefaults.rejoins})`)
     .option('--reconnect-timeout <seconds>', `after losing the coordinator (killed, network), keep reconnecting this long, with backoff, then exit 1 (default: ${wsDefaults.reconnectTimeoutMs / 1000})`)
+    .option('--heartbeat-timeout <seconds>', `end a connection (to the coordinator or a ring neighbour) after this long without a sign of life; raise it for links slow enough that a frame takes longer to drain; the coordinator has its own (default: ${defaultLimits.heartbeatTimeoutMs / 1000})`)
     .option('--ring-host <address>', 'address the ring listener binds (default: this host\'s address on its coordinator connection, where the other workers are told to connect)')
     .option('--ring-port <port>', 'port of the ring listener, e.g. one your firewall allows (default: chosen by the OS)')
     .addOption(logFormatOption())
@@ -138,6 +140,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>, otherSide
   if (!(reconnectSeconds >= 0 && reconnectSeconds <= 86_400)) {
     throw new ConfigError('badOption', `--reconnect-timeout must be a number of seconds from 0 to 86400 (got ${reconnectSeconds})`);
   }
+  const heartbeatMs = flags.heartbeatTimeout === undefined ? defaultLimits.heartbeatTimeoutMs : parseHeartbeatTimeout(String(flags.heartbeatTimeout));
   const ringPort = flags.ringPort === undefined ? undefined : parseInteger('--ring-port', flags.ringPort as string);
   if (ringPort !== undefined && !(ringPort >= 1 && ringPort <= 65_535)) throw new ConfigError('badOption', `--ring-port must be a port from 1 to 65535 (got ${ringPort}); leave it out for one chosen by the OS`);
   const token = typeof flags.tokenFile === 'string' ? readTokenFile(flags.tokenFile, { copyOf: 'coordinator' }) : undefined;
@@ -164,7 +167,7 @@ export async function runWorkerCommand(flags: Record<string, unknown>, otherSide
     served ||= now === 'serving';
   };
   try {
-    const outcome = await runWorker({ url, name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost, ringPort, log, onPhase }, interrupts.signal);
+    const outcome = await runWorker({ url, name, threads, token, rejoins, reconnectTimeoutMs: Math.round(reconnectSeconds * 1000), ringHost, ringPort, limits: heartbeatLimits(heartbeatMs), log, onPhase }, interrupts.signal);
     const steps = plural(outcome.steps, 'step');
     if (!interrupts.signal.aborted) log.info({ steps: outcome.steps }, `worker "${name}" done: ${steps} served`);
     else if (served || outcome.steps > 0) log.warn({ steps: outcome.steps }, `worker "${name}" left the run (interrupted): ${steps} served`);

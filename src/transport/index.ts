@@ -1,6 +1,6 @@
 /** The transport layer: framed, authenticated messages over WebSocket. Knows no gradients. */
 export { TransportError, type TransportProblem, type TransportErrorOptions } from './errors.js';
-export { defaultLimits, resolveLimits, type TransportLimits, type ReconnectPolicy, type LimitOverrides } from './limits.js';
+export { defaultLimits, heartbeatLimits, resolveLimits, type TransportLimits, type ReconnectPolicy, type LimitOverrides } from './limits.js';
 export { Codec, RejectionCounts, type CodecLimits, type FrameRejection } from './codec.js';
 export {
   defineMessages,

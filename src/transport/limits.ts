@@ -123,6 +123,14 @@ export const defaultLimits: Readonly<TransportLimits> = Object.freeze({
   reconnect: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, attempts: 10 }),
 });
 
+/**
+ * The heartbeat limits for a silence of `timeoutMs` (`--heartbeat-timeout`): pings every third of
+ * it, so that a peer is judged about three times before it is terminated, as with the defaults.
+ */
+export function heartbeatLimits(timeoutMs: number): Pick<TransportLimits, 'heartbeatIntervalMs' | 'heartbeatTimeoutMs'> {
+  return { heartbeatTimeoutMs: timeoutMs, heartbeatIntervalMs: Math.max(1, Math.round(timeoutMs / 3)) };
+}
+
 export type LimitOverrides = Partial<Omit<TransportLimits, 'reconnect'>> & { reconnect?: Partial<ReconnectPolicy> };
 
 function positiveInteger(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {

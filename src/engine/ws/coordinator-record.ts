@@ -8,6 +8,7 @@
  * (the same bits, or operational) take the value given.
  */
 import { shown } from '../../errors.js';
+import { defaultLimits } from '../../transport/limits.js';
 import { flagOf } from '../../util/flag-name.js';
 import { wsDefaults, type AllreduceChoice, type Compress, type CoordinatorReplica, type ReducedFrom } from './options.js';
 
@@ -24,6 +25,8 @@ export interface CoordinatorRecord {
   stepDeadlineFloor: number;
   /** Seconds. */
   rejoinTimeout: number;
+  /** Seconds of silence before a worker's connection is ended (the transport heartbeat). */
+  heartbeatTimeout: number;
   bucketMb: number;
   /** null: the default, which follows --compress and --bucket-mb. */
   firstBucketMb: number | null;
@@ -43,6 +46,7 @@ export const coordinatorDefaults: Readonly<CoordinatorRecord> = Object.freeze({
   hashEvery: wsDefaults.hashEvery,
   stepDeadlineFloor: wsDefaults.deadlineFloorMs,
   rejoinTimeout: wsDefaults.rejoinTimeoutMs / 1000,
+  heartbeatTimeout: defaultLimits.heartbeatTimeoutMs / 1000,
   bucketMb: wsDefaults.bucketBytes / 2 ** 20,
   firstBucketMb: null,
   reducedFrom: 'local',
@@ -73,6 +77,7 @@ const VALID: { [K in Key]: (v: unknown) => boolean } = {
   hashEvery: integerFrom(0),
   stepDeadlineFloor: integerFrom(1),
   rejoinTimeout: between(0, 86_400),
+  heartbeatTimeout: between(1, 3_600),
   bucketMb: between(0, 1024),
   firstBucketMb: (v) => v === null || (typeof v === 'number' && v > 0 && v <= 1024),
   reducedFrom: oneOf('local', 'all'),
