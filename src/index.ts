@@ -16,10 +16,23 @@ export {
   type TrainControl,
   type StepRecord,
   type EpochRecord,
+  type EvalRecord,
   type RunSummary,
+  type MonitoredMetric,
 } from './train/index.js';
 export { loadDataset, createDataset, datasetHash, type Dataset } from './data/index.js';
-export { TrainedModel, type Predictions, type Evaluation, type EvaluateOptions, type EvaluationPart, type PredictInput } from './inference/index.js';
+export {
+  TrainedModel,
+  type Predictions,
+  type Evaluation,
+  type EvaluateOptions,
+  type EvaluationPart,
+  type PredictInput,
+  type ClassificationMetrics,
+  type RegressionMetrics,
+  type ClassMetrics,
+  type OutputMetrics,
+} from './inference/index.js';
 export { type ModelAbout } from './io/index.js';
 export {
   sweep,
@@ -56,6 +69,7 @@ export {
 } from './model/index.js';
 export { encodeSafetensors, decodeSafetensors, loadSafetensors, saveSafetensors, type Tensor } from './io/index.js';
 export { InlineEngine, ThreadsEngine, createEngine, type Engine, type StepPlan, type GradientResult, type UpdatePlan } from './engine/index.js';
+export { withCoordinator, type CoordinatorOptions, type CoordinatorStatus, type MembershipEvent } from './engine/index.js';
 export {
   DptrainError,
   ConfigError,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { loadDataset } from '../src/data/index.js';
+import { createDataset, loadDataset } from '../src/data/index.js';
 import { train } from '../src/train/index.js';
 import { tempDir } from './helpers.js';
 
@@ -50,6 +50,39 @@ test('data that is not a Dataset (rows, a spec string, an object without Float32
   for (const [data, message] of cases) {
     await assert.rejects(train({ epochs: 1, engine: 'inline' }, { data: data as never, logger: collectingLogger().logger }), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'dptrain.data.badShape', String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+test('an empty Dataset (n = 0) is refused as the file loaders refuse one, before any split or batch size is worked out', async () => {
+  const empty = createDataset({ spec: 'memory:empty', n: 0, inputDim: 2, x: new Float32Array(0), targetDim: 1, y: new Float32Array(0), task: 'classification', numClasses: 2 });
+  await assert.rejects(train({ epochs: 1, engine: 'inline', batchSize: 'full' }, { data: empty }), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'dptrain.data.emptyDataset', String(error));
+    assert.match(error.message, /^hooks\.data \(dataset "memory:empty"\) holds no samples \(n = 0\)/);
+    return true;
+  });
+});
+
+test('a Dataset that declares 2 classes but whose labels are all one class is refused as a one-class file is', async () => {
+  const n = 20;
+  const data = createDataset({ spec: 'memory:zeros', n, inputDim: 2, x: new Float32Array(n * 2).map((_, i) => Math.sin(i)), targetDim: 1, y: new Float32Array(n), task: 'classification', numClasses: 2 });
+  await assert.rejects(train({ epochs: 1, engine: 'inline' }, { data }), (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'dptrain.data.oneClass', String(error));
+    assert.match(error.message, /^dataset memory:zeros has one class: every label is "0" \(of the 2 classes it declares\), and a classifier needs at least 2 classes — check the labels \(y\)/);
+    return true;
+  });
+});
+
+test('train(null) and train(options, null) are one ConfigError naming the argument, not a TypeError', async () => {
+  for (const [args, message] of [
+    [[null, {}], /^train\(options, hooks\): options is null, not an object — pass an object such as \{ epochs: 5 \}/],
+    [[{ epochs: 1 }, null], /^train\(options, hooks\): hooks is null, not an object/],
+    [['mnist'], /options is a string, not an object/],
+  ] as const) {
+    await assert.rejects((train as (...a: unknown[]) => Promise<unknown>)(...args), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'dptrain.config.badOption', String(error));
       assert.match(error.message, message);
       return true;
     });

@@ -101,13 +101,15 @@ export function createDataset(fields: Dataset): Dataset {
 }
 
 /**
- * A Dataset handed over in memory (train's `hooks.data`), checked as a loader's would be: an object
- * with a spec, Float32Array x and y and the fields createDataset checks, so that a plain array or a
- * spec string is one DataError naming what is wrong, not a TypeError deep inside training.
+ * A Dataset handed over in memory (train's `hooks.data`, evaluate's data), checked as a loader's
+ * would be: an object with a spec, Float32Array x and y and the fields createDataset checks, so that
+ * a plain array or a spec string is one DataError naming what is wrong, not a TypeError deep inside
+ * training; and, as loaders refuse it, no samples (`emptyDataset`). `name` is how messages call the
+ * value, `alternative` what else the caller may pass.
  */
-export function checkInMemoryDataset(value: unknown): Dataset {
+export function checkInMemoryDataset(value: unknown, name = 'hooks.data', alternative = 'or a spec as the dataset option'): Dataset {
   const fail = (message: string): never => {
-    throw new DataError('badShape', `hooks.data ${message} — pass a Dataset (docs/library.md, "In-memory data"), or a spec as the dataset option`);
+    throw new DataError('badShape', `${name} ${message} — pass a Dataset (docs/library.md, "In-memory data"), ${alternative}`);
   };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(`is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a Dataset`);
   const fields = value as Partial<Record<keyof Dataset, unknown>>;
@@ -115,7 +117,28 @@ export function checkInMemoryDataset(value: unknown): Dataset {
   for (const key of ['x', 'y'] as const) {
     if (!(fields[key] instanceof Float32Array)) fail(`.${key} is ${describeValue(fields[key])}, not a Float32Array`);
   }
-  return createDataset(value as Dataset);
+  const data = createDataset(value as Dataset);
+  if (data.n === 0) throw new DataError('emptyDataset', `${name} (dataset "${data.spec}") holds no samples (n = 0) — pass a Dataset with at least one sample`);
+  return data;
+}
+
+/**
+ * Every feature (and regression target) finite, as loaders give them: else a DataError
+ * `nonFiniteValue` naming the first bad row and column. One pass. evaluate() checks its data so;
+ * train() does not, since a NaN in training is what --on-nonfinite handles (and its tests inject).
+ */
+export function checkFiniteSamples(data: Dataset, name: string): void {
+  checkFinite(data.x, data.inputDim, `${name} (dataset "${data.spec}")`, 'feature');
+  if (data.task === 'regression') checkFinite(data.y, data.targetDim, `${name} (dataset "${data.spec}")`, 'target');
+}
+
+/** One pass over rows [n, width]: the first NaN or ±Infinity is a DataError naming its row and column. */
+function checkFinite(values: Float32Array, width: number, where: string, what: string): void {
+  for (let k = 0; k < values.length; k++) {
+    if (Number.isFinite(values[k])) continue;
+    const row = Math.floor(k / width);
+    throw new DataError('nonFiniteValue', `${where}: row ${row} has ${what} ${k % width} = ${values[k]}, and every ${what} must be a finite number — fill the value (e.g. with the column mean) or drop the row`);
+  }
 }
 
 function describeValue(value: unknown): string {

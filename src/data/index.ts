@@ -9,7 +9,7 @@ import { parseDatasetSpec, UNKNOWN_SPEC_HINT } from './spec.js';
 import { loadSynthetic } from './synthetic.js';
 import { enableHugePages } from '../util/huge-pages.js';
 
-export { checkInMemoryDataset, createDataset, datasetHash, subset, sampleArray, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
+export { checkInMemoryDataset, checkFiniteSamples, createDataset, datasetHash, subset, sampleArray, DATA_LIMITS, type Dataset, type Task, type PixelScale } from './dataset.js';
 export { detectDelimiter } from './csv.js';
 export { isNumeric } from './spec.js';
 export { REGISTRY } from './registry.js';

@@ -22,6 +22,7 @@ export {
   type CoordinatorRecord,
   type ResumedCoordinatorOptions,
   type WsCoordinatorOptions,
+  type CoordinatorOptions,
   type WorkerOptions,
   type WorkerFault,
   type WorkerOutcome,

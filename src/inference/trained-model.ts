@@ -4,18 +4,21 @@
  * return one. predict runs in this thread; evaluate splits the rows over an engine's workers.
  */
 import os from 'node:os';
-import { applyStandardization, datasetHash, loadDataset, splitDataset, subset, type Dataset } from '../data/index.js';
+import { applyStandardization, checkFiniteSamples, checkInMemoryDataset, datasetHash, loadDataset, splitDataset, subset, type Dataset } from '../data/index.js';
 import { createEngine } from '../engine/create.js';
 import type { EngineKind } from '../engine/index.js';
-import { DataError, ModelError } from '../errors.js';
-import { ABOUT_KEY, encodeModelAbout, saveSafetensors, type ModelAbout, type Tensor } from '../io/index.js';
+import { ConfigError, DataError, ModelError, shown } from '../errors.js';
+import { ABOUT_KEY, encodeModelAbout, outputFileProblem, saveSafetensors, type ModelAbout, type Tensor } from '../io/index.js';
 import { loadKernels, type KernelsChoice } from '../kernels/index.js';
 import { bufferLayout, bufferTensors, buildStack, inputShapeOf, Model, outputSize, paramLayout, type ModelSpec } from '../model/index.js';
 import { fitDataToModel, standardizationOf, type ModelShape } from './matching.js';
 import { classificationMetrics, regressionMetrics, softmaxRows, argmaxRow, type EvaluationMetrics } from './metrics.js';
 
-/** Rows of features, as the data loader gives them (pixels already in [0, 1]): flat [n, inputs] or one array per row. */
-export type PredictInput = Float32Array | readonly (readonly number[] | Float32Array)[];
+/**
+ * Rows of features, as the data loader gives them (pixels already in [0, 1]): flat [n, inputs]
+ * (a Float64Array is converted) or one array per row.
+ */
+export type PredictInput = Float32Array | Float64Array | readonly (readonly number[] | Float32Array | Float64Array)[];
 
 export interface Predictions {
   n: number;
@@ -50,6 +53,11 @@ export type Evaluation = EvaluationMetrics & {
 
 /** 'all' of a dataset, or the training or validation part of the split the model was trained with. */
 export type EvaluationPart = 'all' | 'train' | 'val';
+
+const EVALUATION_PARTS: readonly EvaluationPart[] = ['all', 'train', 'val'];
+
+/** What predict accepts, for messages about what it got instead. */
+const PREDICT_ACCEPTS = 'rows of numbers (number[][]), or a flat Float32Array (or Float64Array) of rows × features';
 
 export class TrainedModel {
   readonly spec: ModelSpec;
@@ -166,18 +174,29 @@ export class TrainedModel {
 
   #flatten(x: PredictInput): Float32Array {
     const d = this.inputDim;
-    let rows: Float32Array;
-    if (x instanceof Float32Array) {
+    if (x instanceof Float32Array || x instanceof Float64Array) {
       if (x.length % d !== 0) throw new DataError('featuresMismatch', `predict got ${x.length} values, not a whole number of rows of ${d} features for ${this.name}`);
-      rows = Float32Array.from(x);
-    } else {
-      rows = new Float32Array(x.length * d);
-      x.forEach((row, i) => {
-        if (row.length !== d) throw new DataError('featuresMismatch', `predict row ${i} has ${row.length} values but ${this.name} takes ${d} features`);
-        rows.set(row, i * d);
-      });
+      const rows = Float32Array.from(x);
+      checkFiniteRows(rows, d, (row) => `predict row ${row}`);
+      return this.standardize(rows);
     }
+    if (!Array.isArray(x)) throw new DataError('badShape', `predict got ${describeInput(x)} — pass ${PREDICT_ACCEPTS}`);
+    if (typeof x[0] === 'number') throw new DataError('badShape', `predict got a flat array of ${x.length} numbers, not rows — pass ${PREDICT_ACCEPTS}; one row is [[${x.slice(0, 2).join(', ')}${x.length > 2 ? ', …' : ''}]]`);
+    const rows = new Float32Array(x.length * d);
+    x.forEach((row: unknown, i) => rows.set(this.#rowValues(row, i), i * d));
     return this.standardize(rows);
+  }
+
+  /** Row i of number[][] input, checked: an array of d finite numbers (a string is not converted). */
+  #rowValues(row: unknown, i: number): ArrayLike<number> {
+    const d = this.inputDim;
+    if (!Array.isArray(row) && !(row instanceof Float32Array) && !(row instanceof Float64Array)) throw new DataError('badShape', `predict row ${i} is ${describeInput(row)} — pass ${PREDICT_ACCEPTS}`);
+    if (row.length !== d) throw new DataError('featuresMismatch', `predict row ${i} has ${row.length} values but ${this.name} takes ${d} features`);
+    for (let j = 0; j < d; j++) {
+      const value: unknown = row[j];
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw badPredictValue(`predict row ${i}`, j, value);
+    }
+    return row as ArrayLike<number>;
   }
 
   /**
@@ -191,9 +210,12 @@ export class TrainedModel {
 
   /** evaluate(), also returning the model's outputs [n, outputs] and the targets the metrics compared them with. */
   async evaluateWithOutputs(data: Dataset | string, options: EvaluateOptions & { part?: EvaluationPart } = {}): Promise<{ evaluation: Evaluation; outputs: Float32Array; targets: Float32Array }> {
+    const part = evaluationPartOf(options);
     // A spec is read as the training file was: its label column by the recorded name, for the recorded task.
-    const loaded = typeof data === 'string' ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name, task: this.metadata?.task }) : data;
-    const part = options.part ?? 'all';
+    const loaded =
+      typeof data === 'string'
+        ? await loadDataset(data, { labelColumn: this.metadata?.labelColumn?.name, task: this.metadata?.task })
+        : inMemoryForEvaluate(data);
     const chosen = part === 'all' ? loaded : this.splitPart(loaded, part);
     const fitted = fitDataToModel(this.shape, chosen, options.onWarning);
     const kind = options.engine ?? 'threads';
@@ -240,6 +262,9 @@ export class TrainedModel {
 
   /** Writes the model as final.safetensors is written: PyTorch names, the spec and `dptrain.about` as metadata. */
   async save(file: string): Promise<void> {
+    // Said before writing: otherwise the write's error names its temp file, not `file`.
+    const problem = typeof file === 'string' && file !== '' ? outputFileProblem(file) : `the file name is ${describeInput(file)} — give a path such as "model.safetensors"`;
+    if (problem !== null) throw new ConfigError('badOption', `model.save(${shown(file)}): ${problem}`);
     const layout = paramLayout(this.spec);
     const tensors: Tensor[] = layout.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: [...t.shape], data: this.params.subarray(t.offset, t.offset + t.size) }));
     // BatchNorm running statistics under PyTorch's names, as final.safetensors has them.
@@ -252,4 +277,41 @@ export class TrainedModel {
     this.#net?.dispose();
     this.#net = null;
   }
+}
+
+/** evaluate's Dataset, checked as a loader's output: a Dataset, not empty, every feature finite (a NaN row would be scored). */
+function inMemoryForEvaluate(data: unknown): Dataset {
+  const name = 'evaluate(data): data';
+  const checked = checkInMemoryDataset(data, name, 'or a dataset spec such as "csv:test.csv"');
+  checkFiniteSamples(checked, name);
+  return checked;
+}
+
+/** options.part, checked: 'all' (the default), 'train' or 'val'. Also refuses options that are not an object. */
+function evaluationPartOf(options: unknown): EvaluationPart {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ConfigError('badOption', `evaluate(data, options): options is ${describeInput(options)} — pass an object such as { part: 'val' }, or leave it out`);
+  const part: unknown = (options as { part?: unknown }).part ?? 'all';
+  if (!EVALUATION_PARTS.includes(part as EvaluationPart)) throw new ConfigError('badOption', `evaluate's part must be one of ${EVALUATION_PARTS.join(', ')} (got ${shown(part)})`);
+  return part as EvaluationPart;
+}
+
+/** The first non-finite value of flat rows [n, d], as badPredictRow naming the row and column. */
+function checkFiniteRows(rows: Float32Array, d: number, rowName: (row: number) => string): void {
+  for (let k = 0; k < rows.length; k++) {
+    if (!Number.isFinite(rows[k])) throw badPredictValue(rowName(Math.floor(k / d)), k % d, rows[k]);
+  }
+}
+
+function badPredictValue(row: string, column: number, value: unknown): DataError {
+  const got = typeof value === 'number' ? String(value) : `${describeInput(value)}${typeof value === 'string' ? ` ${JSON.stringify(value)}` : ''}`;
+  return new DataError('badPredictRow', `${row} column ${column} is ${got}, not a finite number — features must be finite numbers (convert strings with Number(), fill or drop missing values)`);
+}
+
+/** A value's kind, for messages: null, an array, a string, an object, a Float64Array. */
+function describeInput(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  const kind = typeof value === 'object' ? (value.constructor?.name ?? 'Object') : typeof value;
+  return kind === 'Object' ? 'an object' : `a ${kind}`;
 }

@@ -11,7 +11,7 @@
  * timing: the threads engine runs it split over its workers, so leaving it out can only favour
  * the inline engine, and only where the two are close.
  */
-import { createEngine } from '../engine/create.js';
+import { createEngine, type EngineChoice } from '../engine/create.js';
 import type { Engine, EngineSetup, StepPlan, ThreadsEngineOptions } from '../engine/index.js';
 
 /** The threads engine is chosen only at this speed-up over inline: a near tie keeps one thread (no dispatch, no barriers). */
@@ -116,9 +116,9 @@ export async function openRunEngine(
   kind: 'inline' | 'threads' | 'ws',
   workers: number | 'auto',
   setup: EngineSetup,
-  o: { batchSize: number; cores: number; saved: SavedEngine | null; threads: Omit<ThreadsEngineOptions, 'workers'> },
+  o: { batchSize: number; cores: number; saved: SavedEngine | null; threads: Omit<ThreadsEngineOptions, 'workers'>; run?: EngineChoice['run'] },
 ): Promise<{ engine: Engine; choice: WorkersChoice | null }> {
-  if (workers !== 'auto' || kind !== 'threads') return { engine: await createEngine(setup, { kind, workers: workers === 'auto' ? 1 : workers, threads: o.threads }), choice: null };
+  if (workers !== 'auto' || kind !== 'threads') return { engine: await createEngine(setup, { kind, workers: workers === 'auto' ? 1 : workers, threads: o.threads, run: o.run }), choice: null };
   const saved = o.saved;
   if (saved && (saved.engine === 'inline' || saved.engine === 'threads')) {
     const engine = await createEngine(setup, { kind: saved.engine, workers: saved.workers, threads: o.threads });

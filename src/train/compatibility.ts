@@ -12,15 +12,29 @@ import { inputShapeOf, outputSize, shapeText, type ModelSpec } from '../model/in
  */
 export function checkDataSuitsModel(data: Dataset, datasetSpec: string, givenModel: string | null): void {
   const column = data.labelColumn ? `column ${JSON.stringify(data.labelColumn.name)}` : null;
-  if (data.task === 'classification' && data.numClasses < 2) {
-    const only = data.classNames?.[0] ?? '0';
-    throw new DataError('oneClass', `dataset ${datasetSpec} has one class: every label${column ? ` in ${column}` : ''} is ${JSON.stringify(only)}, and a classifier needs at least 2 classes — check the label column (?label=NAME) or add samples of another class`);
+  const only = data.task === 'classification' ? onlyLabel(data) : null;
+  if (only !== null) {
+    const name = data.classNames?.[only] ?? String(only);
+    const of = data.numClasses > 1 ? ` (of the ${data.numClasses} classes it declares)` : '';
+    const fix = column || data.numClasses < 2 ? 'check the label column (?label=NAME)' : 'check the labels (y)';
+    throw new DataError('oneClass', `dataset ${datasetSpec} has one class: every label${column ? ` in ${column}` : ''} is ${JSON.stringify(name)}${of}, and a classifier needs at least 2 classes — ${fix} or add samples of another class`);
   }
   const kind = givenModel === null ? null : /^(mlp|logreg)(?::|$)/.exec(givenModel.trim())?.[1];
   if (data.task === 'regression' && kind) {
     const hidden = `cnn:${data.inputDim} dense128 relu dense${data.targetDim} mse`;
     throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task${column ? ` (its label ${column} holds numbers, not class indices)` : ''} but ${kind} is a classifier — use --model linreg, or '${hidden}' for hidden layers; if the labels are classes, add ?task=classification to the dataset`);
   }
+}
+
+/**
+ * The class every label is, or null when there are two or more: a loader's numClasses of 1, or
+ * in-memory data that declares more classes than its labels hold (one pass over the labels).
+ */
+function onlyLabel(data: Dataset): number | null {
+  if (data.numClasses < 2) return 0;
+  const first = data.y[0];
+  for (let i = 1; i < data.n; i++) if (data.y[i] !== first) return null;
+  return data.n > 0 ? first : null;
 }
 
 export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: string): void {

@@ -8,7 +8,7 @@ import { batchRange } from '../data/index.js';
 import type { GradientResult } from '../engine/index.js';
 import { blasChoiceLine, loadKernels } from '../kernels/index.js';
 import { Model, type BatchResult } from '../model/index.js';
-import { EngineError, StepNotRun, TrainError } from '../errors.js';
+import { ConfigError, EngineError, StepNotRun, TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
 import { judgeEpoch, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
@@ -48,6 +48,8 @@ const silent: TrainLogger = { info() {}, warn() {} };
 
 /** Trains one model; see TrainConfig for the options and their defaults. */
 export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHooks = {}): Promise<TrainResult> {
+  checkArgumentObject(options, 'options', '{ epochs: 5 }');
+  checkArgumentObject(hooks, 'hooks', '{ data, callbacks }');
   const run = await prepareRun(options, hooks, hooks.logger ?? silent);
   let ended: { result: TrainResult; checkpoint: string | null };
   try {
@@ -65,6 +67,13 @@ export async function train(options: Partial<TrainConfig> = {}, hooks: TrainHook
     throw new EngineError('noWorkers', `${notRun.message}, so the run ended there: ${describeWritten(run, ended.checkpoint)}${restart}`, { cause: notRun, recoverable: true });
   }
   return ended.result;
+}
+
+/** train()'s two arguments are objects (or left out): null or a string is one ConfigError, not a TypeError inside. */
+function checkArgumentObject(value: unknown, name: 'options' | 'hooks', example: string): void {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return;
+  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  throw new ConfigError('badOption', `train(options, hooks): ${name} is ${got}, not an object — pass an object such as ${example}, or leave it out`);
 }
 
 /** The loop of a prepared run, up to its outputs; returns the result and the checkpoint written at its stop, if any. */

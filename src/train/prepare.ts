@@ -131,7 +131,8 @@ export async function prepareRun(options: Partial<TrainConfig>, given: TrainHook
   // Data: load, split train/validation with the run's seed, optionally standardise on train statistics.
   const { trainSet, valSet, testData, dataset, loaded, stats } = await prepareData(config, hooks.data);
   // What no model can fix is said about the data, before a spec is sized from it.
-  checkDataSuitsModel(trainSet, config.dataset, run.given.has('model') ? config.model : null);
+  // All the data's labels, not the training split's: a class only the split left out is no mistake of the data.
+  checkDataSuitsModel(loaded, config.dataset, run.given.has('model') ? config.model : null);
   // Defaults that follow the data (model, batch, epochs for --max-steps); see fitDefaultsToData.
   const typedModel = config.model;
   Object.assign(config, fitDefaultsToData(config, run.given, { ...trainSet, trainSamples: trainSet.n }, resumed !== null));
@@ -191,7 +192,14 @@ export async function prepareRun(options: Partial<TrainConfig>, given: TrainHook
       config.engine,
       config.workers,
       { ...engineSetup(config, trainSet, valSet), model, params: initial, optimizerState: resumed?.checkpoint.optimizerState, buffers: resumed?.checkpoint.buffers },
-      { batchSize: steps.batchSize, cores, saved: resumed?.checkpoint.meta ?? null, threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) } },
+      {
+        batchSize: steps.batchSize,
+        cores,
+        saved: resumed?.checkpoint.meta ?? null,
+        threads: { faults: hooks.faults, onWarning: (message, fields) => log.warn(fields, message) },
+        // The ws engine: what withCoordinator()'s options leave out comes from this run.
+        run: { loaded, datasetSpec: config.dataset, valSplit: config.valSplit, standardize: config.standardize, signal: hooks.signal, log },
+      },
     ));
   } catch (error) {
     await runDir?.abandon();

@@ -7,16 +7,20 @@
  * coordinators in one process cannot see each other's options.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { WsCoordinatorOptions } from './options.js';
+import type { CoordinatorOptions } from './options.js';
 
-const scope = new AsyncLocalStorage<WsCoordinatorOptions>();
+const scope = new AsyncLocalStorage<CoordinatorOptions>();
 
-/** Runs `fn` (a train() call) so that a ws engine created inside it uses `options`. */
-export function withCoordinator<T>(options: WsCoordinatorOptions, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` so that a ws engine created inside it (a `train({ engine: 'ws' })` call) listens with
+ * `options` for `dptrain worker`s; what options leave out of the run's data, logger and signal
+ * comes from that train() call (docs/library.md, "Across hosts from the library").
+ */
+export function withCoordinator<T>(options: CoordinatorOptions, fn: () => Promise<T>): Promise<T> {
   return scope.run(options, fn);
 }
 
 /** The options of the enclosing withCoordinator call, if any. */
-export function currentCoordinatorOptions(): WsCoordinatorOptions | undefined {
+export function currentCoordinatorOptions(): CoordinatorOptions | undefined {
   return scope.getStore();
 }

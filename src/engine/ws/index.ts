@@ -10,6 +10,7 @@ export {
   type AllreduceChoice,
   type Allreduce,
   type WsCoordinatorOptions,
+  type CoordinatorOptions,
   type CoordinatorStatus,
   type WorkerStatus,
   type MembershipEvent,

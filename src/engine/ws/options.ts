@@ -159,6 +159,15 @@ export interface WsCoordinatorOptions {
   signal?: AbortSignal;
 }
 
+/** The fields train() fills in from its run when withCoordinator()'s caller leaves them out. */
+export type RunFilledOption = 'loaded' | 'datasetSpec' | 'valSplit' | 'standardize' | 'signal' | 'log';
+
+/**
+ * withCoordinator()'s options (the library): the coordinator's own; the data fields, the logger
+ * and the AbortSignal default to the train() call's, so that they cannot disagree with it.
+ */
+export type CoordinatorOptions = Omit<WsCoordinatorOptions, RunFilledOption> & Partial<Pick<WsCoordinatorOptions, RunFilledOption>>;
+
 /** What a progress view shows. */
 export interface CoordinatorStatus {
   step: number;
