@@ -100,13 +100,20 @@ test('`dptrain train --dataset synthetic:blobs?n=50` picks a model that fits the
   assert.match(steps.stderr, /done: 8 epochs, 40 steps/);
 });
 
-test('`dptrain train --init FILE` trains the model FILE was saved for, not the default one', () => {
+test('`dptrain train --init FILE` trains the model FILE was saved for, not the default one, and says it starts from FILE (BatchNorm statistics fresh)', () => {
   const out = path.join(tempDir(), 'first');
   const data = ['--dataset', 'synthetic:blobs?n=300&d=3&classes=3', '--epochs', '1'];
   assert.equal(runCli(['train', ...data, '--model', 'mlp:3-8-3', '--out', out]).status, 0);
-  const init = runCli(['train', ...data, '--init', path.join(out, 'final.safetensors')]);
+  const file = path.join(out, 'final.safetensors');
+  const init = runCli(['train', ...data, '--init', file]);
   assert.equal(init.status, 0, init.stderr);
   assert.match(startLine(init.stderr), /training mlp:3-8-3 /);
+  assert.ok(init.stderr.includes(`INFO: starting from the parameters of ${file}\n`), init.stderr);
+  const bn = path.join(tempDir(), 'bn');
+  assert.equal(runCli(['train', ...data, '--model', 'cnn:3 dense8 bn relu dense3', '--out', bn]).status, 0);
+  const fromBn = runCli(['train', ...data, '--init', path.join(bn, 'final.safetensors')]);
+  assert.equal(fromBn.status, 0, fromBn.stderr);
+  assert.match(fromBn.stderr, /INFO: starting from the parameters of .*bn\/final\.safetensors \(its BatchNorm running statistics are not loaded: they start fresh\)\n/);
 });
 
 test('`dptrain train --workers N` with N above the machine\'s cores warns once that the run will be slower, and trains', () => {

@@ -101,6 +101,11 @@ test('evaluate a regression model: MSE (= the loss), RMSE, MAE and R²', async (
   assert.ok(e.mae > 0 && e.mae <= e.rmse + 1e-12);
   assert.ok(e.r2 > 0.9 && e.r2 <= 1, `R² ${e.r2}`);
   assert.match(table.stdout, /mse +\d\.\d{6}\n +rmse +\d\.\d{6}\n +mae +\d\.\d{6}\n +r2 +0\.9\d+/);
+  // On classes: mnist takes no ?task=, so the fix is data of the model's task, not a spec option.
+  const digits = await runCliAsync(['evaluate', path.join(out, 'final.safetensors'), '--dataset', 'mnist']);
+  assert.equal(digits.status, 2, digits.stderr);
+  assert.match(digits.stderr, /is a regression model but dataset mnist is a classification task — the tasks differ, so evaluate it on regression data, such as the data it was trained on \(synthetic:teacher\?n=2000&d=5&noise=0\.1&seed=4\) \[dptrain\.data\.taskMismatch\]\n$/);
+  assert.doesNotMatch(digits.stderr, /\?task=/);
 });
 
 test('bad input to evaluate is one line and exit 2: another model\'s data, other columns, no label column, a corrupt or foreign file; an extra id column is left out', async () => {

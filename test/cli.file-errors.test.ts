@@ -18,10 +18,10 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const oneLine = oneErrorLine;
 
 describe('dptrain inspect of something that is not a safetensors file', () => {
-  test('a CSV file: "not a safetensors file", and it looks like CSV', () => {
+  test('a CSV file: "not a safetensors file", and it looks like CSV (the wrong file given: exit 2)', () => {
     const file = path.join(dir, 'iris.csv');
     fs.writeFileSync(file, 'sepal_length,sepal_width,species\n5.1,3.5,setosa\n4.9,3.0,setosa\n');
-    const line = oneLine(runCli(['inspect', file]), 1, 'dptrain.format.notSafetensors');
+    const line = oneLine(runCli(['inspect', file]), 2, 'dptrain.format.notSafetensors');
     assert.match(line, /iris\.csv: not a safetensors file: it is text that looks like CSV \(first line "sepal_length,sepal_width,species"; use it as a dataset: csv:PATH\)/);
   });
 
@@ -34,8 +34,17 @@ describe('dptrain inspect of something that is not a safetensors file', () => {
     for (const [name, bytes, pattern] of cases) {
       const file = path.join(dir, name);
       fs.writeFileSync(file, bytes);
-      assert.match(oneLine(runCli(['inspect', file]), 1, 'dptrain.format.notSafetensors'), pattern);
+      assert.match(oneLine(runCli(['inspect', file]), 2, 'dptrain.format.notSafetensors'), pattern);
     }
+  });
+
+  test("a run's summary.json: one line, exit 2, naming the run's final.safetensors to inspect", () => {
+    const run = path.join(dir, 'run-outputs');
+    fs.mkdirSync(run);
+    fs.writeFileSync(path.join(run, 'summary.json'), JSON.stringify({ steps: 3, final: { valLoss: 0.2 } }, null, 2) + '\n');
+    fs.writeFileSync(path.join(run, 'final.safetensors'), '');
+    const line = oneLine(runCli(['inspect', path.join(run, 'summary.json')]), 2, 'dptrain.format.notSafetensors');
+    assert.match(line, /summary\.json: not a safetensors file: it is text that looks like JSON \(first line "\{"\) — give a \.safetensors file, e\.g\. dptrain inspect .*run-outputs\/final\.safetensors/);
   });
 
   test('a directory: says it is a directory and which files to pass (a mistake in the command: exit 2)', () => {
@@ -126,5 +135,20 @@ describe('--model FILE.json that cannot be read', () => {
       assert.match(line, pattern);
       assert.doesNotMatch(line, /ENOENT|EISDIR/);
     }
+  });
+
+  test('invalid JSON (a trailing comma): one line with the line and column, none of the file text, also with --log-format json', () => {
+    const file = path.join(dir, 'comma.json');
+    fs.writeFileSync(file, '{"input": [4],\n "layers": [{"type": "dense", "units": 3},\n]}\n');
+    const args = ['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--epochs', '1', '--model', file];
+    const line = oneLine(runCli(args), 2, 'dptrain.model.badModelFile');
+    assert.match(line, /comma\.json is not valid JSON: line 3, column 1: unexpected character "\]" — correct the file there/);
+    assert.doesNotMatch(line, /units|is not valid JSON \[/);
+    const json = runCli([...args, '--log-format', 'json']);
+    assert.equal(json.status, 2, json.stderr);
+    const { code, msg } = JSON.parse(json.stderr);
+    assert.equal(code, 'dptrain.model.badModelFile');
+    assert.match(msg, /line 3, column 1/);
+    assert.doesNotMatch(msg, /\n|units/);
   });
 });

@@ -117,10 +117,10 @@ describe('dptrain inspect', () => {
     assertOneErrorLine(runCli(['inspect', file]), 'dptrain.format.checkpointTruncated', /truncated\.safetensors is truncated/);
   });
 
-  test('a file that is not safetensors: one line naming what it is, exit 1', () => {
+  test('a file that is not safetensors: one line naming what it is and the file to give, exit 2 (the wrong file given)', () => {
     const text = path.join(dir, 'notes.txt');
     fs.writeFileSync(text, 'these are my notes, not tensors\n');
-    assertOneErrorLine(runCli(['inspect', text]), 'dptrain.format.notSafetensors', /notes\.txt: not a safetensors file: it is text \(first line "these are my notes, not tensors"\)/);
+    assertOneErrorLine(runCli(['inspect', text]), 'dptrain.format.notSafetensors', /notes\.txt: not a safetensors file: it is text \(first line "these are my notes, not tensors"\) — give /, 2);
   });
 
   test('a missing path or a directory is a mistake in the command: one line naming the fix, exit 2', () => {

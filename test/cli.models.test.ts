@@ -67,6 +67,14 @@ test('a network that shrinks the image to nothing is refused naming the layer an
   await expectUsageError([...tiny, '--model', 'cnn:1x28x28 maxpool4 maxpool4 maxpool4 flatten dense10'], /layer 3 \(maxpool4\) shrinks its input 1x1x1 to nothing/, 'dptrain.model.badShape');
 });
 
+test('a conv or pool on a flat input names the image shape to give; after gap/flatten, to remove or move the layer', async () => {
+  await Promise.all([
+    expectUsageError([...tiny, '--model', 'cnn:784 conv8k3 relu flatten dense10'], /layer 1 \(conv8k3\) needs an image input CxHxW but gets 784 — give the input's image shape as the first token: 1x28x28 \(784 = 28×28\)/, 'dptrain.model.badShape'),
+    expectUsageError([...tiny, '--model', 'cnn:20 maxpool2 flatten dense10'], /gets 20 — give the input's image shape CxHxW \(C·H·W = 20\) as the first token/, 'dptrain.model.badShape'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k3 gap gap dense10'], /layer 3 \(gap\) needs an image input CxHxW but gets 8 — .*flat at a gap or flatten before it: remove this gap, or move it before that gap\/flatten/, 'dptrain.model.badShape'),
+  ]);
+});
+
 test('a JSON model file with an extra key or a wrong type is refused naming the place', async () => {
   const dir = tempDir();
   const extra = path.join(dir, 'extra.json');

@@ -55,7 +55,20 @@ test('a CSV whose labels are one class is refused naming the column, whatever th
     expectUsageError(['train', '--dataset', csv('one-class.csv'), '--model', 'logreg', ...QUICK], /has one class/, 'dptrain.data.oneClass'),
     expectUsageError(['train', '--dataset', csv('regression.csv'), '--model', 'mlp', ...QUICK], /is a regression task \(its label column "y" holds numbers, not class indices\) but mlp is a classifier — use --model linreg, or 'cnn:2 dense128 relu dense1 mse'/, 'dptrain.model.taskMismatch'),
     expectUsageError(['train', '--dataset', csv('regression.csv'), '--model', 'logreg', ...QUICK], /but logreg is a classifier — use --model linreg/, 'dptrain.model.taskMismatch'),
+    // Synthetic data takes no ?task=: it is not suggested.
+    expectUsageError(['train', '--dataset', 'synthetic:teacher?n=200&d=20', '--model', 'mlp', ...QUICK], /but mlp is a classifier — use --model linreg, or 'cnn:20 dense128 relu dense1 mse' for hidden layers \[/, 'dptrain.model.taskMismatch'),
   ]);
+});
+
+test('a layer model with mse on classes is told to drop mse; an image model on flat regression data names models that train on it', async () => {
+  const flat = "--model 'cnn:20 dense64 relu dense1 mse'";
+  await Promise.all([
+    expectUsageError(['train', '--model', 'cnn:1x28x28 conv8k3 flatten dense10 mse', '--max-steps', '1'], /dataset mnist is a classification task \(10 classes\) but .* is a regression model — drop mse, as a classifier trains with cross-entropy, the default loss: --model 'cnn:1x28x28 conv8k3 flatten dense10'/, 'dptrain.model.taskMismatch'),
+    expectUsageError(['train', '--dataset', 'synthetic:teacher?n=200&d=20', '--model', 'cnn:1x28x28 conv8k3 flatten dense1 mse', ...QUICK], new RegExp(`these samples are 20 flat features: use a model for flat data \\(leave --model out for the default, linreg:20-1, or for hidden layers ${flat}\\)`), 'dptrain.model.inputMismatch'),
+  ]);
+  // What the message suggests trains.
+  const suggested = await runCliAsync(['train', '--dataset', 'synthetic:teacher?n=200&d=20', '--model', 'cnn:20 dense64 relu dense1 mse', ...QUICK]);
+  assert.equal(suggested.status, 0, suggested.stderr);
 });
 
 test('a flat layer model on images is refused with the spec that flattens them first; an image model on flat features points to mlp', async () => {

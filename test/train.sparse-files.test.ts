@@ -137,10 +137,10 @@ describe('sparse 1.5 GB files are refused from their header', () => {
 
   test('through the CLI: train --init SPARSE and inspect SPARSE each answer with one line in about a second', () => {
     const file = sparseFile('cli-zeros.safetensors');
-    // --init of the wrong file is a mistake in the command (exit 2); inspect reports what the file is (exit 1).
+    // --init or inspect of a file that is not safetensors is a mistake in the command (exit 2); inspect says what the file is.
     for (const [args, status, code] of [
       [['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', MODEL, '--init', file], 2, 'dptrain\\.model\\.badInitFile'],
-      [['inspect', file], 1, 'dptrain\\.format\\.notSafetensors'],
+      [['inspect', file], 2, 'dptrain\\.format\\.notSafetensors'],
     ] as const) {
       const started = performance.now();
       const r = runCli([...args]);

@@ -64,6 +64,9 @@ export function writeErrorLine(format: LogFormat, message: string, fields: { cod
   }
 }
 
+/** Codes of other areas that are a mistake in the command: a bad token file; a file of another kind given as safetensors (`inspect summary.json`). */
+const USAGE_ELSEWHERE = new Set(['dptrain.transport.tokenFile', 'dptrain.format.notSafetensors']);
+
 /** Reports an error that ended a command; returns the exit code (2: a mistake in the command). */
 export function reportError(error: unknown, format: LogFormat): number {
   if (error instanceof CommanderError) {
@@ -72,7 +75,7 @@ export function reportError(error: unknown, format: LogFormat): number {
   }
   if (error instanceof DptrainError) {
     writeErrorLine(format, error.message, { code: error.code });
-    return /^dptrain\.(cli|config|model|data)\./.test(error.code) || error.code === 'dptrain.transport.tokenFile' ? EXIT_USAGE : EXIT_FAILURE;
+    return /^dptrain\.(cli|config|model|data)\./.test(error.code) || USAGE_ELSEWHERE.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
   }
   // Anything else is a bug: keep its stack.
   const stack = (error as Error)?.stack ?? String(error);

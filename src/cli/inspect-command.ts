@@ -1,11 +1,12 @@
 /**
  * `dptrain inspect FILE [--json]`: what a checkpoint or parameters file holds, verified (checksum,
- * meta fields, tensors against the model). A damaged file is one error line and exit 1 (main.ts).
+ * meta fields, tensors against the model). A damaged file is one error line and exit 1, a file of
+ * another kind (not safetensors at all) exit 2 (main.ts).
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DptrainError, FormatError } from '../errors.js';
 import type { SafetensorsContents, TensorInfo } from '../train/index.js';
 import { ABOUT_KEY, decodeModelAbout, type ModelAbout } from '../io/model-about.js';
 
@@ -28,7 +29,16 @@ export function registerInspectCommand(program: Command): Command {
 export async function runInspect(file: string, options: { json?: boolean } = {}): Promise<SafetensorsContents> {
   checkInspectPath(file);
   const { inspectSafetensors, readSafetensorsFile } = await import('../train/checkpoint.js');
-  const contents = inspectSafetensors(await readSafetensorsFile(file), file);
+  let contents: SafetensorsContents;
+  try {
+    contents = inspectSafetensors(await readSafetensorsFile(file), file);
+  } catch (error) {
+    // Another kind of file (a run's summary.json, a CSV) is the wrong file given: exit 2 (main.ts), with the file to give.
+    if (!(error instanceof DptrainError && error.code === 'dptrain.format.notSafetensors')) throw error;
+    const pick = safetensorsIn(path.dirname(file));
+    const fix = pick ? `give a .safetensors file, e.g. dptrain inspect ${path.join(path.dirname(file), pick)}` : 'give a checkpoint (ckpt-*.safetensors) or a final.safetensors';
+    throw new FormatError('notSafetensors', `${error.message} — ${fix}`, { cause: error });
+  }
   process.stdout.write(options.json ? JSON.stringify(asJson(file, contents), null, 2) + '\n' : asText(file, contents));
   return contents;
 }
@@ -44,11 +54,21 @@ function checkInspectPath(file: string): void {
     throw new ConfigError('inspectFileNotFound', `${file}: no such file (relative paths start at ${process.cwd()}) — give a checkpoint (ckpt-*.safetensors) or a final.safetensors`);
   }
   if (found.isDirectory()) {
-    const names = readdirSync(file).filter((name) => name.endsWith('.safetensors')).sort();
-    const pick = names.includes('final.safetensors') ? 'final.safetensors' : names.at(-1);
+    const pick = safetensorsIn(file);
     const hint = pick ? `give one of its files, e.g. dptrain inspect ${path.join(file, pick)}` : `give a file such as ${path.join(file, 'final.safetensors')} or a ckpt-<step>.safetensors (it holds no .safetensors file)`;
     throw new ConfigError('inspectNotAFile', `${file} is a directory — ${hint}`);
   }
+}
+
+/** The file of `dir` to inspect: its final.safetensors, else its last .safetensors by name (none in a directory it cannot list). */
+function safetensorsIn(dir: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.endsWith('.safetensors')).sort();
+  } catch {
+    return undefined;
+  }
+  return names.includes('final.safetensors') ? 'final.safetensors' : names.at(-1);
 }
 
 function asJson(file: string, contents: SafetensorsContents): object {

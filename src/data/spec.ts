@@ -38,6 +38,11 @@ export function parseDatasetSpec(text: string): DatasetSpec {
   return { text, kind, target, options };
 }
 
+/** True when the spec's loader takes `?task=` (csv: only a CSV's labels can be read either way). */
+export function takesTaskOption(spec: string): boolean {
+  return /^\s*csv:/.test(spec);
+}
+
 /**
  * Typed reads of a spec's options. Construction rejects keys outside `valid`, naming the
  * key and listing the valid ones; each read names the option and the accepted range.

@@ -5,7 +5,7 @@
  * dataset that does not fit is refused naming both sides (DataError `featuresMismatch`,
  * `labelColumnMissing`, `classesMismatch`, `taskMismatch`).
  */
-import { applyStandardization, createDataset, type Dataset, type Standardization } from '../data/index.js';
+import { applyStandardization, createDataset, takesTaskOption, type Dataset, type Standardization } from '../data/index.js';
 import { DataError } from '../errors.js';
 import type { ModelAbout } from '../io/index.js';
 
@@ -57,8 +57,14 @@ function checkLabelColumn(model: ModelShape, data: Dataset): void {
 
 function checkTask(model: ModelShape, data: Dataset): void {
   if (data.task !== model.task) {
-    const regressionHint = model.task === 'classification' ? ' (numeric labels that are not class indices read as regression: add ?task=classification to the spec)' : ' (add ?task=regression to the spec)';
-    throw new DataError('taskMismatch', `${model.name} is a ${model.task} model but dataset ${data.spec} is a ${data.task} task${regressionHint}`);
+    // Only a CSV's labels can be read as either task (?task=); other data is of one task.
+    const trained = model.about ? `, such as the data it was trained on (${model.about.dataset.spec})` : '';
+    const fix = !takesTaskOption(data.spec)
+      ? `the tasks differ, so evaluate it on ${model.task} data${trained}`
+      : model.task === 'classification'
+        ? 'its numeric labels read as regression: if they are class indices, add ?task=classification to the dataset spec'
+        : 'if the labels are numbers to predict, add ?task=regression to the dataset spec';
+    throw new DataError('taskMismatch', `${model.name} is a ${model.task} model but dataset ${data.spec} is a ${data.task} task — ${fix}`);
   }
   if (model.task === 'regression' && data.targetDim !== model.outputs) {
     throw new DataError('taskMismatch', `${model.name} predicts ${model.outputs} targets per sample but dataset ${data.spec} has ${data.targetDim}`);

@@ -5,7 +5,8 @@
  * Every key is checked: an unknown key or a wrong type is refused with its place named.
  */
 import { readFileSync } from 'node:fs';
-import { ModelError, shown } from '../errors.js';
+import { JsonSyntaxError, ModelError, shown } from '../errors.js';
+import { parseStrictJson } from '../io/strict-json.js';
 import { MAX_DIM, type LayerSpec } from './layers.js';
 import type { LossKind } from './spec.js';
 
@@ -59,9 +60,26 @@ export function readModelFile(path: string): ModelFile {
   try {
     raw = JSON.parse(text);
   } catch (cause) {
-    throw new ModelError('badModelFile', `model file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+    throw new ModelError('badModelFile', `model file ${path} is not valid JSON: ${syntaxError(text, cause as Error)} — correct the file there (JSON allows no trailing comma or comment; docs/models.md shows the format)`, { cause });
   }
   return parseModelFile(raw, path);
+}
+
+/**
+ * Where and what JSON.parse's error is, on one line: `line 3, column 41: unexpected character "]"`.
+ * The place comes from the strict parser (Node 20's JSON.parse gives no position for an unexpected
+ * token, and quotes the file's text, newlines included); failing that, JSON.parse's first clause.
+ */
+function syntaxError(text: string, error: Error): string {
+  try {
+    parseStrictJson(text, 1000);
+  } catch (strict) {
+    if (strict instanceof JsonSyntaxError && !/^(duplicate key|nesting deeper)/.test(strict.message)) {
+      const before = text.slice(0, strict.position).split('\n');
+      return `line ${before.length}, column ${before.at(-1)!.length + 1}: ${strict.message.replace(/ at position \d+$/, '')}`;
+    }
+  }
+  return error.message.replace(/, (\.\.\.)?".*$/s, '').replace(/\s+/g, ' ');
 }
 
 /** Checks a parsed model file (exported for the library and tests). */

@@ -143,10 +143,14 @@ export function windowOutput(size: number, kernel: number, stride: number, paddi
  * The per-sample output shape of `layer` for input `shape`. Throws ModelError
  * `dptrain.model.badShape` naming the layer token when the layer cannot take that input.
  */
-export function layerOutputShape(layer: LayerSpec, shape: readonly number[], position: number): number[] {
+export function layerOutputShape(layer: LayerSpec, shape: readonly number[], position: number, modelInput: readonly number[] = shape): number[] {
   const token = layerToken(layer);
   const fail = (what: string): never => {
     throw new ModelError('badShape', `layer ${position + 1} (${token}) ${what}`);
+  };
+  const needsImage = (): void => {
+    if (shape.length === 3) return;
+    fail(`needs an image input CxHxW but gets ${shapeText(shape)} — ${modelInput.length === 3 ? `the image became flat at a gap or flatten before it: remove this ${token}, or move it before that gap/flatten` : imageInputFix(shape[0])}`);
   };
   switch (layer.type) {
     case 'dense':
@@ -155,7 +159,7 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
     case 'conv2d':
     case 'maxpool2d':
     case 'avgpool2d': {
-      if (shape.length !== 3) fail(`needs an image input CxHxW but gets ${shapeText(shape)}`);
+      needsImage();
       const [c, h, w] = shape;
       // PyTorch's rule for pools (a window of only padding has no maximum); convolutions take any padding.
       if (layer.type !== 'conv2d' && 2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use p${Math.floor(layer.kernel / 2)} or less`);
@@ -167,7 +171,7 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
       return [layer.type === 'conv2d' ? layer.filters : c, ho, wo];
     }
     case 'globalavgpool':
-      if (shape.length !== 3) fail(`needs an image input CxHxW but gets ${shapeText(shape)}`);
+      needsImage();
       return [shape[0]];
     case 'flatten':
       return [shape.reduce((a, b) => a * b, 1)];
@@ -181,6 +185,14 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
     case 'dropout':
       return shape.slice();
   }
+}
+
+/** How to give a flat input of `size` values as images: `1x28x28 (784 = 28×28)` for a square (or 3 squares), else CxHxW. */
+function imageInputFix(size: number): string {
+  const c = [1, 3].find((c) => size % c === 0 && Number.isInteger(Math.sqrt(size / c)));
+  if (c === undefined) return `give the input's image shape CxHxW (C·H·W = ${size}) as the first token, or in a .json file "input": [C, H, W]`;
+  const side = Math.sqrt(size / c);
+  return `give the input's image shape as the first token: ${c}x${side}x${side} (${size} = ${c === 1 ? '' : `${c}×`}${side}×${side}), or in a .json file "input": [${c}, ${side}, ${side}]`;
 }
 
 /** The parameter tensors of `layer` for input `shape`, in the order they are stored. */

@@ -51,7 +51,7 @@ export function buildStack(spec: ModelSpec): LayerStack {
   const stack: StackLayer[] = [];
   let shape = inputShape;
   layers.forEach((layer, i) => {
-    const outShape = layerOutputShape(layer, shape, i);
+    const outShape = layerOutputShape(layer, shape, i, inputShape);
     stack.push({ layer, name: names[i], inShape: shape, outShape, params: layerParams(layer, shape) });
     shape = outShape;
   });

@@ -1,5 +1,5 @@
 /** Checks that a model spec can train on a dataset, and fits a --test set to it, before any work is done. */
-import type { Dataset } from '../data/index.js';
+import { takesTaskOption, type Dataset } from '../data/index.js';
 import { DataError, ModelError } from '../errors.js';
 import { fitDataToModel, type ModelShape } from '../inference/index.js';
 import type { ModelAbout } from '../io/index.js';
@@ -22,7 +22,8 @@ export function checkDataSuitsModel(data: Dataset, datasetSpec: string, givenMod
   const kind = givenModel === null ? null : /^(mlp|logreg)(?::|$)/.exec(givenModel.trim())?.[1];
   if (data.task === 'regression' && kind) {
     const hidden = `cnn:${data.inputDim} dense128 relu dense${data.targetDim} mse`;
-    throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task${column ? ` (its label ${column} holds numbers, not class indices)` : ''} but ${kind} is a classifier — use --model linreg, or '${hidden}' for hidden layers; if the labels are classes, add ?task=classification to the dataset`);
+    const classes = takesTaskOption(datasetSpec) ? '; if the labels are classes, add ?task=classification to the dataset' : '';
+    throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task${column ? ` (its label ${column} holds numbers, not class indices)` : ''} but ${kind} is a classifier — use --model linreg, or '${hidden}' for hidden layers${classes}`);
   }
 }
 
@@ -45,7 +46,7 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   if (spec.kind === 'cnn') {
     // Images must match exactly; flat rows (CSV) of the right size are read as (C, H, W) in order.
     if (inputs !== data.inputDim || (dataShape.length > 1 && shapeText(dataShape) !== shapeText(inputShape))) {
-      throw new ModelError('inputMismatch', `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — ${inputShapeFix(spec, dataShape)}`);
+      throw new ModelError('inputMismatch', `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — ${inputShapeFix(spec, data)}`);
     }
   } else if (inputs !== data.inputDim) {
     throw new ModelError(
@@ -56,7 +57,9 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   const regression = spec.kind === 'cnn' ? `cnn:${shapeText(inputShape)} ... dense${data.targetDim} mse` : `linreg:${inputs}-${data.targetDim}`;
   if (data.task === 'classification') {
     if (spec.loss !== 'softmax-cross-entropy') {
-      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a classification task (${data.numClasses} classes) but ${spec.text} is a regression model — use mlp:... or logreg:${inputs}-${data.numClasses}`);
+      // A layer model only needs its loss changed; linreg is a regression model by kind.
+      const fix = spec.kind === 'cnn' ? `drop mse, as a classifier trains with cross-entropy, the default loss: --model '${spec.text.replace(/ mse$/, '')}' (in a .json file, remove "loss": "mse")` : `use mlp:... or logreg:${inputs}-${data.numClasses}`;
+      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a classification task (${data.numClasses} classes) but ${spec.text} is a regression model — ${fix}`);
     }
     if (outputs !== data.numClasses) {
       throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.numClasses} classes — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.numClasses}`);
@@ -71,8 +74,9 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   }
 }
 
-/** How to make a layer model take samples of `dataShape`: its first token, with `flatten` where dense layers would meet an image. */
-function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, dataShape: readonly number[]): string {
+/** How to make a layer model take the data's samples: its first token, with `flatten` where dense layers would meet an image. */
+function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, data: Dataset): string {
+  const dataShape = data.sampleShape ?? [data.inputDim];
   const layers = spec.text.split(' ').slice(1).join(' ');
   if (dataShape.length > 1 && spec.inputShape.length === 1) {
     // Dense layers take flat vectors: the image is flattened first, in (C, H, W) order.
@@ -80,7 +84,11 @@ function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, dataShape: rea
   }
   if (dataShape.length === 1 && spec.inputShape.length > 1) {
     // A width other than C·H·W cannot be read as the model's images; this data is flat features.
-    return `its first layers need images of ${spec.inputShape.reduce((a, b) => a * b, 1)} values and these samples are ${dataShape[0]} flat features: use a model for flat data (--model mlp, sized from the data)`;
+    // mlp and logreg are classifiers: regression data gets the default (linreg) or a dense stack ending in mse.
+    const flatModel = data.task === 'classification'
+      ? '--model mlp, sized from the data'
+      : `leave --model out for the default, linreg:${data.inputDim}-${data.targetDim}, or for hidden layers --model 'cnn:${data.inputDim} dense64 relu dense${data.targetDim} mse'`;
+    return `its first layers need images of ${spec.inputShape.reduce((a, b) => a * b, 1)} values and these samples are ${dataShape[0]} flat features: use a model for flat data (${flatModel})`;
   }
   return `make the first token of --model ${shapeText(dataShape)}`;
 }

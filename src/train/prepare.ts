@@ -178,6 +178,10 @@ export async function prepareRun(options: Partial<TrainConfig>, given: TrainHook
   // Said once the options, the checkpoint and the directories are known to fit.
   if (resumed && finished) log.warn({ path: resumed.path, step: resumed.checkpoint.meta.step }, finished);
   else if (resumed) reportResumePoint(resumed, log);
+  else if (config.init) {
+    const batchNorm = model.kind === 'cnn' && model.layers.some((l) => l.type === 'batchnorm');
+    log.info({ init: config.init }, `starting from the parameters of ${config.init}${batchNorm ? ' (its BatchNorm running statistics are not loaded: they start fresh)' : ''}`);
+  }
 
   const cores = availableCores();
   const stepsPerEpoch = adaptiveSettings === null ? steps.stepsPerEpoch : null;
