@@ -1,13 +1,14 @@
 // `--resume DIR` continues a run as if it had never stopped (docs/cli.md, "Checkpoints and
 // --resume"): also a run that --max-steps stopped within an epoch; it takes no other run's --out,
-// warns only about the options typed now, and leaves a run that had already finished as it was.
+// warns only about the options typed now, leaves a run that had already finished as it was (also
+// one whose end fell between two --checkpoint-every checkpoints), and needs no JSON model file.
 // Each case is typed as a user would, on a small dataset so that a run takes about a second.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadCheckpointFile, train } from '../src/train/index.js';
-import { oneErrorLine, runCliAsync, tempDir } from './helpers.js';
+import { oneErrorLine, runCli, runCliAsync, tempDir } from './helpers.js';
 
 // 2,700 training samples in batches of 64: 43 steps per epoch, the last of 12 samples. So 20 steps
 // stop within the first epoch, and 100 steps within the third (43 + 43 + 14).
@@ -126,4 +127,57 @@ test('resuming a run that had already finished trains nothing and leaves its fil
 
   const init = await runCliAsync(['train', '--resume', ckpt, '--init', path.join(out, 'final.safetensors')]);
   assert.match(oneErrorLine(init, 2, 'dptrain.config.badOption'), /--resume continues a run from its checkpoint; --init starts a new run from parameters — use one of them/);
+});
+
+test('a run that ended on its epochs between two --checkpoint-every checkpoints: its end is checkpointed, so --resume trains nothing, and more epochs continue byte-identical', async () => {
+  const root = tempDir();
+  const [out, ckpt, straight] = ['run', 'ckpt', 'straight'].map((name) => path.join(root, name));
+  // 3 epochs of 43 steps end at step 129, after the checkpoint of step 100.
+  const [first, five] = await Promise.all([
+    runCliAsync(['train', ...DATA, '--engine', 'inline', '--epochs', '3', '--checkpoint-every', '100steps', '--checkpoint-dir', ckpt, '--out', out]),
+    runCliAsync(['train', ...DATA, '--engine', 'inline', '--epochs', '5', '--out', straight]),
+  ]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(five.status, 0, five.stderr);
+  assert.deepEqual(fs.readdirSync(ckpt).sort(), ['ckpt-000000100.safetensors', 'ckpt-000000129.safetensors']);
+  const [outFiles, checkpoints] = [filesOf(out), filesOf(ckpt)];
+
+  const again = await runCliAsync(['train', '--resume', ckpt, '--out', out]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(warnings(again.stderr).map((line) => line.replace(/^.*WARN: /, '')), [
+    `nothing to train: the run checkpointed in ${ckpt} had already finished at step 129 (it ran its 3 epochs, --epochs 3), so its outputs and checkpoints are left as they were — give a larger --epochs to train on`,
+  ]);
+  assert.doesNotMatch(again.stderr, /resuming from|INFO: epoch /);
+  assert.deepEqual(filesOf(out), outFiles, 'the outputs are untouched');
+  assert.deepEqual(filesOf(ckpt), checkpoints, 'the checkpoints are untouched');
+
+  const more = await runCliAsync(['train', '--resume', ckpt, '--epochs', '5', '--out', out]);
+  assert.equal(more.status, 0, more.stderr);
+  assert.match(more.stderr, /resuming from .*ckpt-000000129\.safetensors: step 129, epoch 4, step 0 of the epoch/);
+  assert.ok(fs.readFileSync(path.join(out, 'final.safetensors')).equals(fs.readFileSync(path.join(straight, 'final.safetensors'))), 'final.safetensors differs from the run that went straight to 5 epochs');
+});
+
+test('a run whose --model was a JSON file resumes with the model it recorded: the file moved, from another directory; a file given again must hold the same model', () => {
+  const root = tempDir();
+  const sub = path.join(root, 'sub');
+  fs.mkdirSync(sub);
+  const net = (units: number) => JSON.stringify({ input: [2], layers: [{ type: 'dense', units }, { type: 'relu' }, { type: 'dense', units: 2 }] });
+  fs.writeFileSync(path.join(root, 'net.json'), net(16));
+  // Relative paths, as typed in the run's directory.
+  const first = runCli(['train', ...DATA, '--engine', 'inline', '--model', 'net.json', '--epochs', '1', '--checkpoint-dir', 'ck', '--out', 'run'], { cwd: root });
+  assert.equal(first.status, 0, first.stderr);
+  fs.renameSync(path.join(root, 'net.json'), path.join(root, 'moved.json'));
+
+  const resumed = runCli(['train', '--resume', '../ck', '--epochs', '2', '--out', '../run'], { cwd: sub });
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming from \.\.\/ck\/ckpt-000000043\.safetensors/);
+  assert.match(resumed.stderr, /done: 2 epochs, 86 steps in /);
+
+  // Given again, the file is read and its model compared: another model is refused, the same one resumes.
+  fs.writeFileSync(path.join(root, 'net.json'), net(8));
+  const other = runCli(['train', '--resume', 'ck', '--epochs', '3', '--model', 'net.json'], { cwd: root });
+  assert.match(oneErrorLine(other, 2, 'dptrain.config.resumeMismatch'), /model: the checkpoint holds cnn:2 dense16 relu dense2, this run builds cnn:2 dense8 relu dense2/);
+  const same = runCli(['train', '--resume', 'ck', '--epochs', '3', '--model', 'moved.json', '--out', 'run'], { cwd: root });
+  assert.equal(same.status, 0, same.stderr);
+  assert.match(same.stderr, /done: 3 epochs, 129 steps in /);
 });

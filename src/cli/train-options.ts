@@ -72,7 +72,7 @@ export const trainFlags: FlagSpec[] = [
   { key: 'overwrite', flag: '--overwrite', help: "delete an earlier run's files in --out (config.json, metrics.jsonl, summary.json, final.safetensors) and its checkpoints in --checkpoint-dir, then train" },
   { key: 'init', flag: '--init <file>', help: 'start from the parameters in this .safetensors file' },
   { key: 'checkpointDir', flag: '--checkpoint-dir <dir>', help: 'write checkpoints (parameters, optimizer state, position) here, atomically' },
-  { key: 'checkpointEvery', flag: '--checkpoint-every <n>', help: 'checkpoint every N steps or epochs: 500steps | 2epochs | 500 (steps)' },
+  { key: 'checkpointEvery', flag: '--checkpoint-every <n>', help: 'checkpoint every N steps or epochs: 500steps | 2epochs | 500 (steps); and at the run\'s end' },
   { key: 'keep', flag: '--keep <k>', help: 'checkpoints kept in --checkpoint-dir (older ones are deleted)', parse: integer },
   { key: 'resume', flag: '--resume <dir>', help: 'continue the run checkpointed in DIR from its latest valid checkpoint (exactly: same result as an uninterrupted run)' },
   { key: 'onNonfinite', flag: '--on-nonfinite <policy>', help: 'a NaN or Inf loss or gradient: stop (name step and worker) | skip (drop the step on every replica)', parse: choice('onNonfinite') },

@@ -22,7 +22,7 @@ export {
 } from './model.js';
 export { buildStack, inputShapeOf, inputSize, outputSize, type LayerStack, type StackLayer } from './stack.js';
 export { layerToken, layerOutputShape, shapeText, type LayerSpec, type LayerType } from './layers.js';
-export { parseModelFile, type ModelFile } from './json-spec.js';
+export { isModelFilePath, parseModelFile, type ModelFile } from './json-spec.js';
 export {
   sequential,
   dense,

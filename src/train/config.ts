@@ -106,7 +106,7 @@ export interface TrainConfig {
   init: string | null;
   /** Directory for checkpoints (null = none): ckpt-<step>.safetensors, written atomically. */
   checkpointDir: string | null;
-  /** How often to checkpoint: `N`, `Nsteps` or `Nepochs` (e.g. `500steps`, `1epoch`). */
+  /** How often to checkpoint: `N`, `Nsteps` or `Nepochs` (e.g. `500steps`, `1epoch`); the run's last step is checkpointed too. */
   checkpointEvery: string;
   /** Checkpoints kept in checkpointDir; older ones are deleted after a new one is written. */
   keep: number;

@@ -106,7 +106,9 @@ async function trainPrepared(run: PreparedRun): Promise<{ result: TrainResult; c
     }
     await endEpoch(run);
   }
-  const checkpoint = interrupted(run) || state.notRun || reachedMaxSteps(run) ? await checkpointAtStop(run) : null;
+  // Every end is checkpointed, so that --resume finds the run's last state: more steps continue from
+  // there, and a finished run is recognised as finished (finishedRun) rather than trained again.
+  const checkpoint = await checkpointAtStop(run);
   const result = await finishRun(run);
   if (result.summary.stopReason === 'interrupted') run.log.info({ step: state.step, epoch: state.epoch, position: state.position, out: run.config.out, checkpoint }, describeInterrupt(run, checkpoint));
   return { result, checkpoint };
@@ -128,12 +130,6 @@ function interrupted(run: PreparedRun): boolean {
   const { state } = run;
   const stepsLeft = state.step < run.totalSteps && (state.position > 0 ? !epochDone(run) : state.epoch < run.config.epochs);
   return (run.signal?.aborted ?? false) && state.stopRequest === null && stepsLeft;
-}
-
-/** Whether the run reached --max-steps (and nothing else stopped it). */
-function reachedMaxSteps(run: PreparedRun): boolean {
-  const { state, config } = run;
-  return config.maxSteps > 0 && state.step >= config.maxSteps && state.stopRequest === null;
 }
 
 /** Whether the steps ran out (--max-steps) within an epoch that has begun, before its rows did. */
@@ -398,9 +394,10 @@ async function checkpointIfDue(run: PreparedRun, unit: 'steps' | 'epochs'): Prom
 }
 
 /**
- * An interrupt, or --max-steps, checkpoints the step boundary it stopped at, whatever
- * --checkpoint-every says, so that --resume continues from there (with more steps, for
- * --max-steps); unless that step has one already. Null without a store.
+ * The end of a run (its epochs, --max-steps, early stopping, an interrupt, no workers left)
+ * checkpoints the step boundary it stopped at, whatever --checkpoint-every says, so that --resume
+ * continues from there (with more steps or epochs); unless that step has one already. Null
+ * without a store.
  */
 async function checkpointAtStop(run: PreparedRun): Promise<string | null> {
   if (!run.store) return null;

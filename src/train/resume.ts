@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ConfigError, DptrainError, shown } from '../errors.js';
 import { plural } from '../util/index.js';
 import { loadKernels, type KernelsName } from '../kernels/index.js';
+import { isModelFilePath } from '../model/index.js';
 import { defaultTrainConfig, flagOf, resumeWithInit, type TrainConfig } from './config.js';
 import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
@@ -64,6 +65,9 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
   for (const key of Object.keys(defaultTrainConfig)) {
     if (!NOT_RESUMED.has(key) && Object.hasOwn(meta.config, key)) saved[key] = meta.config[key];
   }
+  // A model file was read once, when the run started: its canonical text stands for it, so the
+  // file may since have moved or changed, and relative paths need not start where they did.
+  if (typeof saved.model === 'string' && isModelFilePath(saved.model.trim())) saved.model = meta.model;
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, ...defined } as Partial<TrainConfig>;
 }
