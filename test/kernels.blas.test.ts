@@ -336,3 +336,73 @@ test('the blas set uses params and grad wherever they live (no staging copies), 
     assert.ok(diff < 1e-5, `max difference ${diff}`);
   }
 });
+
+test('a Model step on blas allocates no wasm memory, even with none to spare: conv, ReLU, max pool (the pool applies the conv bias) trains as on wasm', { skip, timeout: 60_000 }, async () => {
+  // The fused pool's bias is a params tensor and the first conv's bias gradient a grad tensor, which
+  // blas takes where they are; the wasm pool kernels used to copy them into memory allocated
+  // mid-step, and a growth then detached the Model's views ("x has 0 elements", in the flatten).
+  const { createWasmKernels } = await import('../src/kernels/wasm.js');
+  const { createBlasKernels } = await import('../src/kernels/blas.js');
+  const { openBlas } = await import('../src/kernels/blas-loader.js');
+  const { initBuffers, initParams, Model, parseModelSpec } = await import('../src/model/index.js');
+  const library = await openBlas();
+  const step = async (name: 'wasm' | 'blas', text: string, rows: number, shared: boolean) => {
+    // A fresh memory per run: its growth is this Model's alone.
+    const wasm = await createWasmKernels('simd');
+    const kernels = name === 'wasm' ? wasm : createBlasKernels(wasm, library, { name: 'blas', detail: 'blas', blas: null, fallback: null });
+    // Its view's buffer is the whole memory: its size, read without allocating.
+    const sentinel = wasm.allocate(1);
+    const memorySize = () => sentinel.array.buffer.byteLength;
+    const spec = parseModelSpec(text);
+    const model = new Model(spec, { kernels });
+    const rng = new Rng(rows, 'blas-no-growth');
+    const source = { x: random(rows * model.inputDim, rng), y: Float32Array.from({ length: rows }, (_, i) => i % model.outputDim), inputDim: model.inputDim, targetDim: 1 };
+    const init = initParams(spec, 1) as Float32Array;
+    const params = shared ? new Float32Array(new SharedArrayBuffer(init.byteLength)) : new Float32Array(init.length);
+    params.set(init);
+    const grad = shared ? new Float32Array(new SharedArrayBuffer(init.byteLength)) : new Float32Array(init.length);
+    const buffers = model.numBuffers > 0 ? initBuffers(model.bufferLayout) : undefined;
+    const indices = Uint32Array.from({ length: rows }, (_, i) => i);
+    // Every allocation of the call made ahead, then the memory filled to its last byte: any
+    // allocation during the step must grow it.
+    model.reserveCall(rows, params, grad);
+    const size = memorySize();
+    const filler = size > wasm.memoryBytes ? wasm.allocate((size - wasm.memoryBytes) / 4) : null;
+    assert.equal(wasm.memoryBytes, size, 'no slack left');
+    const train = model.accumulateGradient(params, source, indices, grad, rows);
+    const outputs = new Float32Array(rows * model.outputDim);
+    const evaluated = model.evaluate(params, source, indices, rows, buffers, outputs);
+    const grown = memorySize() !== size;
+    filler?.free();
+    model.dispose();
+    return { loss: train.lossSum, evalLoss: evaluated.lossSum, grad, outputs, grown };
+  };
+  const close = (got: Float32Array, want: Float32Array, what: string) => {
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < want.length; i++) {
+      diff = Math.max(diff, Math.abs(got[i] - want[i]));
+      scale = Math.max(scale, Math.abs(want[i]));
+    }
+    assert.ok(Number.isFinite(diff) && diff <= 1e-4 * Math.max(scale, 1), `${what}: max difference ${diff} (scale ${scale})`);
+  };
+  for (const [text, rows, shared] of [
+    // The smallest: the crash of `conv20000k3p1 relu maxpool2 flatten dense10` whenever the memory had no 4·C bytes to spare.
+    ['cnn:1x4x4 conv8k3p1 relu maxpool2 flatten dense10', 2, false],
+    // A fused pool after a later conv (its bias gradient through biasGradAcc), params and grad in a SharedArrayBuffer (the threads engine's).
+    ['cnn:2x4x4 conv4k3p1 relu conv8k3p1 relu maxpool2 flatten dense3', 3, true],
+    // Every other layer kind, for the rule that a step allocates nothing.
+    ['cnn:2x6x6 conv4k3p1 bn relu avgpool2 conv6k3p1 gelu maxpool3 flatten layernorm dropout0.1 dense5 tanh dense3', 2, false],
+    // A bias wider than the blas scratch (65,536 floats): the pool and the bias gradient run in js on the views.
+    ['cnn:1x2x2 conv70000k1 relu maxpool2 flatten dense2', 2, false],
+  ] as const) {
+    const want = await step('wasm', text, rows, shared);
+    const got = await step('blas', text, rows, shared);
+    assert.equal(want.grown, false, `${text}: the wasm step grew its memory`);
+    assert.equal(got.grown, false, `${text}: the blas step grew its memory`);
+    assert.ok(Math.abs(got.loss - want.loss) <= 1e-4 * Math.max(1, Math.abs(want.loss)), `${text}: loss ${got.loss} vs ${want.loss}`);
+    assert.ok(Math.abs(got.evalLoss - want.evalLoss) <= 1e-4 * Math.max(1, Math.abs(want.evalLoss)), `${text}: evaluation loss ${got.evalLoss} vs ${want.evalLoss}`);
+    close(got.grad, want.grad, `${text}: gradient`);
+    close(got.outputs, want.outputs, `${text}: outputs`);
+  }
+});

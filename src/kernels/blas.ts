@@ -14,6 +14,8 @@ import { NO_TRANS, ROW_MAJOR, TRANS, type BlasLibrary } from './blas-loader.js';
 import type { BlasReport, KernelBuffer, Kernels, KernelsReport } from './kernels.js';
 import { reluForward } from './activations.js';
 import { addBias, biasGradAcc } from './matmul.js';
+import { convKernels } from './conv-set.js';
+import type { Window2d } from './conv.js';
 import type { WasmKernelSet } from './wasm.js';
 
 /** Self-test shapes [n, in, out]: odd edges, a single row, and one past OpenBLAS's small-matrix paths. */
@@ -73,6 +75,10 @@ export function delegateAll(wasm: WasmKernelSet): Record<string, unknown> {
  * Floats of the blas set's scratch in wasm memory, allocated once with the set: bias vectors and
  * bias gradients of params and grad that live elsewhere are staged through it (O(width) per call)
  * without allocating during a step, which could grow the memory and detach the Model's views.
+ * Every function of the set that takes a tensor of params or grad goes through it (the products
+ * take them in place): linearForward's bias, biasGradAcc's db, and the conv bias that
+ * maxPoolHwcForward applies and pooledConvGradAcc accumulates (conv, ReLU, max pool fused). A
+ * vector wider than the scratch runs in js on the views instead, never through a wasm copy.
  */
 const SCRATCH_FLOATS = 1 << 16;
 
@@ -145,6 +151,23 @@ function blasProducts(library: BlasLibrary, wasm: WasmKernelSet, scratch: Kernel
       wasm.biasGradAcc(dy, s, n, outDim);
       // Read the scratch afresh: copying a non-resident dy in may have grown (and detached) the memory.
       if (s !== d) d.set((scratch.array as Float32Array).subarray(0, outDim));
+    },
+    // The conv's bias and ReLU applied by the pool after it (the bias is a params tensor): staged, as above.
+    maxPoolHwcForward: (x: FloatArray, y: FloatArray, argmax: Int32Array, g: Window2d, bias: FloatArray | null = null, relu = false): void => {
+      if (bias === null) return wasm.maxPoolHwcForward(x, y, argmax, g, null, relu);
+      const b = checked(bias, g.c, 'bias');
+      const s = staged(b, g.c);
+      if (s === null) return convKernels.maxPoolHwcForward(x, y, argmax, g, b, relu);
+      wasm.maxPoolHwcForward(x, y, argmax, g, s, relu);
+    },
+    // The first conv's gradient from its pool's: db (a grad tensor) staged in and back out, as biasGradAcc.
+    pooledConvGradAcc: (dy: FloatArray, argmax: Int32Array, cols: FloatArray, dwk: FloatArray, db: FloatArray | null, count: number, filters: number, depth: number, rows: number): void => {
+      if (db === null) return wasm.pooledConvGradAcc(dy, argmax, cols, dwk, null, count, filters, depth, rows);
+      const d = checked(db, filters, 'db');
+      const s = staged(d, filters);
+      if (s === null) return convKernels.pooledConvGradAcc(dy, argmax, cols, dwk, d, count, filters, depth, rows);
+      wasm.pooledConvGradAcc(dy, argmax, cols, dwk, s, count, filters, depth, rows);
+      if (s !== d) d.set((scratch.array as Float32Array).subarray(0, filters));
     },
     // dy: [n, out], x: [n, in] -> dw: [out, in] += dyᵀ·x
     matmulDyTXAcc: (dy: FloatArray, x: FloatArray, dw: FloatArray, n: number, outDim: number, inDim: number): void => {
