@@ -25,7 +25,7 @@ test("dptrain train --model 'cnn:1x28x28 conv8k3p1 bn relu maxpool2 flatten dens
   assert.equal(JSON.stringify(config).includes('"batchnorm":"sync"'), true, 'sync is the default');
 });
 
-test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, and a BatchNorm1d over one sample are refused in one line', async () => {
+test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, and a BatchNorm1d over one sample (the epoch\'s partial last batch too) are refused in one line', async () => {
   const model = ['--model', 'cnn:1x28x28 conv4k3s2 bn relu flatten dense10'];
   await Promise.all([
     expectUsageError([...tiny, ...model, '--batchnorm', 'global'], /--batchnorm must be local, sync or ghost:G .*got "global"/, 'dptrain.config.badOption'),
@@ -33,6 +33,12 @@ test('a bad --batchnorm, ghost:0, a ghost batch that does not divide the batch, 
     expectUsageError([...tiny, ...model, '--batchnorm', 'ghost:5'], /ghost:5 needs ghost batches that divide the global batch of 16 samples .*ghost:4/, 'dptrain.config.badOption'),
     expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batch-size', '1'], /BatchNorm1d layer layers\.2 .* a batch of 1 sample.*at least 2 values per channel/, 'dptrain.config.badOption'),
     expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batchnorm', 'local', '--batch-size', '3', '--workers', '2', '--engine', 'threads'], /a shard of 1 sample/, 'dptrain.config.badOption'),
+    // 8,961 training samples: the batch of 16 is fine, the epoch's last batch holds one sample.
+    expectUsageError(
+      [...tiny, '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--val-split', '0.1039'],
+      /layers\.2 .* would normalize the last batch of each epoch, which is partial: 8961 training samples mod batch size 16 = 1 sample\(s\); .* — give --drop-last to leave that batch out, or another --batch-size \(e\.g\. 15\)/,
+      'dptrain.config.badOption',
+    ),
   ]);
 });
 

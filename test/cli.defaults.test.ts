@@ -140,6 +140,19 @@ test('`dptrain train --eval-every N` that validates at no step within an epoch w
   assert.equal(evals.length, 2, 'steps 100 and 200 validate');
 });
 
+test('`dptrain train --micro-batch 8` with a BatchNorm model warns once that training steps ignore it (validation still uses it), and trains', () => {
+  const bn = ['train', '--model', 'cnn:1x28x28 flatten dense16 bn relu dense10', '--batch-size', '16', '--micro-batch', '8', '--max-steps', '1', '--engine', 'inline'];
+  const inert = (args: string[]) => {
+    const result = runCli([...bn, ...args]);
+    assert.equal(result.status, 0, result.stderr);
+    return warnings(result.stderr).map((line) => line.replace(/^.*WARN: /, ''));
+  };
+  const why = "a model with BatchNorm computes each worker's part of a training batch in one pass, as BatchNorm's statistics must cover all of its samples";
+  const fix = 'to bound training memory, give a smaller --batch-size';
+  assert.deepEqual(inert([]), [`--micro-batch 8 has no effect on training steps: ${why}; only validation is computed 8 samples at a time — ${fix}`]);
+  assert.deepEqual(inert(['--val-split', '0']), [`--micro-batch 8 has no effect and is ignored: ${why}, and this run evaluates nothing (--val-split 0) — ${fix}`]);
+});
+
 test('the default `dptrain train` warns about nothing', () => {
   const result = runCli(['train', ...SHORT]);
   assert.equal(result.status, 0, result.stderr);

@@ -170,6 +170,25 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   assert.match(c.stderr, /WARN: dataset csv:.*with-id\.csv: ignoring the columns "id" \(not features of the model\)/);
 });
 
+test('evaluate without --dataset, from another directory than the run\'s relative csv: path: one line saying the model recorded it and to give --dataset', () => {
+  const dir = tempDir('dptrain-evaluate-recorded-');
+  writeSeparableCsv(dir, 'train.csv', 60, 1);
+  const trained = runCli(['train', '--dataset', 'csv:train.csv', '--max-steps', '1', '--engine', 'inline', '--out', 'run'], { cwd: dir });
+  assert.equal(trained.status, 0, trained.stderr);
+  const sub = path.join(dir, 'sub');
+  fs.mkdirSync(sub);
+  const missing = runCli(['evaluate', '../run/final.safetensors'], { cwd: sub });
+  assert.equal(missing.status, 2, missing.stderr);
+  assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  assert.match(
+    missing.stderr,
+    /CSV file not found: .*\/sub\/train\.csv — the dataset csv:train\.csv is the one \.\.\/run\/final\.safetensors records from its training run \(a relative path in it starts where that run was started; here it starts at .*\/sub\); give --dataset csv:PATH with the data's path from here \[dptrain\.data\.fileNotFound\]\n$/,
+  );
+  // The fix the line gives; a --dataset given and missing keeps the loader's own message.
+  assert.equal(runCli(['evaluate', '../run/final.safetensors', '--dataset', 'csv:../train.csv'], { cwd: sub }).status, 0);
+  assert.doesNotMatch(runCli(['evaluate', '../run/final.safetensors', '--dataset', 'csv:train.csv'], { cwd: sub }).stderr, /records from its training run/);
+});
+
 let separableRun: { dir: string; model: string } | null = null;
 /** `dptrain train --dataset csv:train.csv` with default flags on iris-like separable data (3 classes, `species` the last column). */
 function trainedOnSeparable(): { dir: string; model: string } {

@@ -94,12 +94,33 @@ describe('dptrain inspect', () => {
       finite: true,
       model: 'logreg:4-3',
       numParams: 15,
+      numBuffers: 0,
       metadata: { 'dptrain.model': 'logreg:4-3', format: 'pt', 'dptrain.about': json.metadata['dptrain.about'] },
       tensors: [
         { name: 'layers.0.weight', dtype: 'F32', shape: [3, 4], nonFinite: 0 },
         { name: 'layers.0.bias', dtype: 'F32', shape: [3], nonFinite: 0 },
       ],
     });
+  });
+
+  test('a BatchNorm model: final.safetensors and its checkpoint count the parameters as training does, the buffers apart', () => {
+    const out = path.join(dir, 'bn');
+    const ckpt = path.join(dir, 'bn-ckpt');
+    const model = 'cnn:4 dense6 bn relu dense3';
+    const train = runCli(['train', '--dataset', 'synthetic:blobs?n=200&d=4&classes=3', '--model', model, '--max-steps', '1', '--engine', 'inline', '--out', out, '--checkpoint-dir', ckpt]);
+    assert.equal(train.status, 0, train.stderr);
+    // 4·6 + 6, γ and β of 6, 6·3 + 3; the buffers: running_mean and running_var of 6, num_batches_tracked.
+    assert.match(train.stderr, /training cnn:4 dense6 bn relu dense3 \(63 parameters\)/);
+    const final = runCli(['inspect', path.join(out, 'final.safetensors')]);
+    assert.equal(final.status, 0, final.stderr);
+    assert.match(final.stdout, /^  parameters   63 \(\+ 13 BatchNorm buffer values\)$/m);
+    const checkpoint = fs.readdirSync(ckpt).find((name) => name.endsWith('.safetensors'))!;
+    const saved = runCli(['inspect', path.join(ckpt, checkpoint)]);
+    assert.equal(saved.status, 0, saved.stderr);
+    assert.match(saved.stdout, new RegExp(`^  model        ${model}, 63 parameters \\(\\+ 13 BatchNorm buffer values\\)$`, 'm'));
+    const json = JSON.parse(runCli(['inspect', '--json', path.join(out, 'final.safetensors')]).stdout);
+    assert.deepEqual([json.numParams, json.numBuffers], [63, 13]);
+    assert.equal(JSON.parse(runCli(['inspect', '--json', path.join(ckpt, checkpoint)]).stdout).numBuffers, 13);
   });
 
   test('a bit-flipped checkpoint: one line with checkpointChecksum, exit 1', () => {

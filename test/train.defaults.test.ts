@@ -73,6 +73,8 @@ const inertCases: Record<string, Partial<TrainConfig>> = {
   maxNonfiniteInRow: { maxNonfiniteInRow: 3 },
   overwrite: { overwrite: true },
   batchnorm: { batchnorm: 'local' },
+  // BatchNorm computes a training call in one pass; with nothing to evaluate it splits nothing.
+  microBatch: { model: 'cnn:5 dense6 bn relu dense3', valSplit: 0, microBatch: 8 },
 };
 
 test('the rule table and this test name the same options', () => {

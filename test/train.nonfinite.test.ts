@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import { train, type StepRecord } from '../src/index.js';
 import type { Dataset } from '../src/data/index.js';
 import { DptrainError } from '../src/errors.js';
-import { makeClassification } from './helpers.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeClassification, runCli, tempDir } from './helpers.js';
 
 const options = { model: 'mlp:7-9-4', batchSize: 32, epochs: 2, lr: 0.1, momentum: 0.9, valSplit: 0, seed: 3 } as const;
 
@@ -33,7 +35,7 @@ for (const engine of [
     await assert.rejects(train({ ...options, ...engine }, { data: poisoned(17, Number.NaN) }), (error: unknown) => {
       assert.ok(error instanceof DptrainError, String(error));
       assert.equal(error.code, 'dptrain.train.nonFinite');
-      assert.match(error.message, /became NaN at step \d+ \(epoch 1\) in the shard of (the main thread|worker [01])/);
+      assert.match(error.message, /became NaN at epoch 1\/2 step \d+\/10 \(run step \d+\) in the shard of (the main thread|worker [01])/);
       return true;
     });
   });
@@ -60,7 +62,25 @@ test('--on-nonfinite skip stops after --max-nonfinite-in-row skipped steps in a 
   await assert.rejects(train({ ...options, batchSize: 'full', epochs: 10, onNonfinite: 'skip', maxNonfiniteInRow: 3 }, { data: poisoned(5, Number.POSITIVE_INFINITY) }), (error: unknown) => {
     assert.ok(error instanceof DptrainError);
     assert.equal(error.code, 'dptrain.train.nonFiniteInRow');
-    assert.match(error.message, /^3 steps in a row had a non-finite loss or gradient \(the last at step 2\)/);
+    assert.match(error.message, /^3 steps in a row had a non-finite loss or gradient, the last at epoch 3\/10 step 1\/1 \(run step 2\) — /);
     return true;
   });
+});
+
+test('`dptrain train` names a non-finite step as the log does: epoch and step within it from 1, the run step from 0 as metrics.jsonl records it', () => {
+  const dir = tempDir('dptrain-nonfinite-cli-');
+  // Every row's features (1e30) make the squared error overflow float32: each step is non-finite.
+  const file = path.join(dir, 'huge.csv');
+  fs.writeFileSync(file, ['a,b,c,d,y', ...Array.from({ length: 40 }, (_, i) => `1e30,1e30,1e30,1e30,${(i % 7) + 0.5}`)].join('\n') + '\n');
+  const args = ['train', '--dataset', `csv:${file}`, '--model', 'linreg:4-1', '--batch-size', '20', '--epochs', '2', '--val-split', '0', '--engine', 'inline'];
+  const stop = runCli(args);
+  assert.equal(stop.status, 1, stop.stderr);
+  assert.match(stop.stderr, /the loss or gradient became (NaN|Infinity) at epoch 1\/2 step 1\/2 \(run step 0\) in the shard of the main thread — .*\[dptrain\.train\.nonFinite\]/);
+  const out = path.join(dir, 'run');
+  const skip = runCli([...args, '--on-nonfinite', 'skip', '--max-nonfinite-in-row', '3', '--out', out]);
+  assert.equal(skip.status, 1, skip.stderr);
+  assert.match(skip.stderr, /WARN: epoch 1\/2 step 2\/2 \(run step 1\) skipped: /);
+  assert.match(skip.stderr, /3 steps in a row had a non-finite loss or gradient, the last at epoch 2\/2 step 1\/2 \(run step 2\) — .*\[dptrain\.train\.nonFiniteInRow\]/);
+  const skipped = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((r) => r.type === 'skip');
+  assert.deepEqual(skipped.map((r) => r.step), [0, 1, 2], 'the run steps of the messages');
 });

@@ -56,7 +56,7 @@ test('with --on-nonfinite stop (the default) the coordinator exits 1 naming the 
   const workers = ['w1', 'w2'].map((name) => startWorker(coordinator.url, name));
   assert.equal(await coordinator.exited, 1, coordinator.log());
   const error = coordinator.text.join('\n');
-  assert.match(error, new RegExp(`the loss or gradient became (NaN|Infinity) at step ${badStep} \\(epoch 1\\) in the shard of w2 `), error);
+  assert.match(error, new RegExp(`the loss or gradient became (NaN|Infinity) at epoch 1/1000 step ${badStep + 1}/10 \\(run step ${badStep}\\) in the shard of w2 `), error);
   assert.match(error, /--on-nonfinite skip/);
   assert.match(error, /\[dptrain\.train\.nonFinite\]/);
   for (const w of workers) assert.equal(await w.exited, 0, w.log()); // the coordinator ended their session
@@ -79,9 +79,9 @@ for (const variant of [
     for (const w of workers) assert.equal(await w.exited, 0, w.log());
 
     // One step per epoch holds the row: 30 steps of 10 per epoch skip 3, each counted.
-    const skips = coordinator.messages(/^step \d+ \(epoch \d+\) skipped: /);
+    const skips = coordinator.messages(/^epoch \d+\/1000 step \d+\/10 \(run step \d+\) skipped: /);
     assert.equal(skips.length, 3, coordinator.log());
-    assert.match(skips[0], new RegExp(`^step ${badStep} \\(epoch 1\\) skipped: the loss or gradient is (NaN|Infinity) in the shard of w2; no replica applied it \\(1 in a row, 1 in all\\)`));
+    assert.match(skips[0], new RegExp(`^epoch 1/1000 step ${badStep + 1}/10 \\(run step ${badStep}\\) skipped: the loss or gradient is (NaN|Infinity) in the shard of w2; no replica applied it \\(1 in a row, 1 in all\\)`));
     assert.match(skips[2], /\(1 in a row, 3 in all\)$/);
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { skippedSteps: number; steps: number };
     assert.equal(summary.skippedSteps, 3);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DataError, DptrainError } from '../errors.js';
 import type { Evaluation, EvaluationPart, TrainedModel } from '../inference/index.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { makeOutputDir } from '../io/output-dir.js';
@@ -54,7 +54,9 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
   for (const line of model.missing) logger.warn({ file }, line);
   const { spec, part } = datasetChoice(model, flags);
   // The label column and task the file records, where the CSV has it (an explicit ?label= or ?task= wins).
-  const data = await loadDataset(spec, { labelColumn: model.metadata?.labelColumn?.name, task: model.metadata?.task });
+  const data = await loadDataset(spec, { labelColumn: model.metadata?.labelColumn?.name, task: model.metadata?.task }).catch((error: unknown) => {
+    throw flags.dataset === undefined ? recordedDataMissing(error, spec, model) : error;
+  });
   const { evaluation, outputs, targets } = await model.evaluateWithOutputs(data, { part, engine: flags.engine, workers, kernels: flags.kernels, onWarning: (message) => logger.warn({ dataset: spec }, message) });
   const title = titleOf(file, evaluation, data.n);
   process.stdout.write(flags.json ? JSON.stringify({ model: file, ...evaluation }, null, 2) + '\n' : evaluationText(evaluation, title));
@@ -63,6 +65,21 @@ export async function runEvaluate(file: string, flags: EvaluateFlags): Promise<E
     logger.info({ out: flags.out }, `wrote ${path.join(flags.out, 'evaluation.json')} and ${path.join(flags.out, 'evaluation.html')}`);
   }
   return evaluation;
+}
+
+/**
+ * A missing file of the dataset the model records: the spec is the training run's, with its paths
+ * relative to where that run was started, so "check the path" alone misleads; --dataset is the fix.
+ */
+function recordedDataMissing(error: unknown, spec: string, model: TrainedModel): unknown {
+  if (!(error instanceof DptrainError && error.code === 'dptrain.data.fileNotFound')) return error;
+  const what = error.message.split(' — ')[0];
+  const scheme = /^[a-z]+:/.exec(spec)?.[0] ?? '';
+  return new DataError(
+    'fileNotFound',
+    `${what} — the dataset ${spec} is the one ${model.name} records from its training run (a relative path in it starts where that run was started; here it starts at ${process.cwd()}); give --dataset ${scheme}PATH with the data's path from here`,
+    { cause: error },
+  );
 }
 
 /** --dataset and --part, or the data the file records (its held-out part when it had one). */

@@ -73,8 +73,8 @@ function safetensorsIn(dir: string): string | undefined {
 
 function asJson(file: string, contents: SafetensorsContents): object {
   if (contents.kind === 'parameters') {
-    const { kind, model, numParams, metadata, tensors } = contents;
-    return { file, kind, valid: true, finite: allFinite(tensors), model, numParams, metadata: { ...metadata }, tensors };
+    const { kind, model, numParams, numBuffers, metadata, tensors } = contents;
+    return { file, kind, valid: true, finite: allFinite(tensors), model, numParams, numBuffers, metadata: { ...metadata }, tensors };
   }
   const { meta, optimizerState } = contents.checkpoint;
   return {
@@ -84,6 +84,7 @@ function asJson(file: string, contents: SafetensorsContents): object {
     finite: allFinite(contents.tensors),
     checksum: contents.checksum,
     meta,
+    numBuffers: contents.checkpoint.buffers?.length ?? 0,
     optimizerState: Object.keys(optimizerState),
     ...(contents.checkpoint.about && { about: contents.checkpoint.about }),
     tensors: contents.tensors,
@@ -98,7 +99,7 @@ function asText(file: string, contents: SafetensorsContents): string {
   if (contents.kind === 'parameters') {
     lines.push(`${file}: parameters only (not a checkpoint)`);
     if (contents.model !== null) row('model', `${contents.model} (the tensors match it)`);
-    row('parameters', String(contents.numParams));
+    row('parameters', countText(contents.numParams, contents.numBuffers));
     // dptrain.about is JSON (long with --standardize): summarized on its own line.
     const metadata = Object.keys(contents.metadata).sort().filter((key) => key !== ABOUT_KEY).map((key) => `${key}=${contents.metadata[key]}`);
     row('metadata', metadata.length > 0 ? metadata.join(', ') : 'none');
@@ -110,7 +111,7 @@ function asText(file: string, contents: SafetensorsContents): string {
 
   const { meta } = contents.checkpoint;
   lines.push(`${file}: dptrain checkpoint, format version ${meta.formatVersion}`);
-  row('model', `${meta.model}, ${meta.numParams} parameters`);
+  row('model', `${meta.model}, ${countText(meta.numParams, contents.checkpoint.buffers?.length ?? 0, ' parameters')}`);
   row('dataset', meta.dataset);
   row('dataset hash', meta.datasetHash);
   row('optimizer', `${meta.optimizer}${describeState(Object.keys(contents.checkpoint.optimizerState))}`);
@@ -137,6 +138,15 @@ function describeAbout(about: ModelAbout): string {
   const d = about.dataset;
   parts.push(`trained on ${d.spec} (${d.samples} samples, --val-split ${d.valSplit}, seed ${d.seed})`);
   return parts.join('; ');
+}
+
+/**
+ * `26,746 (+ 50 BatchNorm buffer values)`: parameters as training counts them (its start-up line),
+ * the running statistics apart (they are state, not trained).
+ */
+function countText(params: number, buffers: number, unit = ''): string {
+  const extra = buffers > 0 ? ` (+ ${buffers.toLocaleString('en-US')} BatchNorm buffer value${buffers === 1 ? '' : 's'})` : '';
+  return `${params.toLocaleString('en-US')}${unit}${extra}`;
 }
 
 function describeState(names: string[]): string {

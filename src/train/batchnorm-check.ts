@@ -12,6 +12,8 @@ export interface BatchNormBatches {
   batchSize: number;
   /** Samples of the last batch of an epoch (= batchSize when it is full or dropped). */
   lastBatch: number;
+  /** Training samples per epoch (lastBatch is trainSamples mod batchSize when partial). */
+  trainSamples: number;
   /** Pieces a batch is split into for normalization in local mode (workers, or fixed chunks); 0 = unknown (ws). */
   slots: number;
 }
@@ -36,10 +38,28 @@ export function checkBatchNormBatches(model: ModelSpec, b: BatchNormBatches): vo
   for (const batch of new Set([b.batchSize, b.lastBatch])) {
     const n = smallest(batch);
     if (n < 2) {
-      const unit = mode.kind === 'sync' ? `a batch of ${batch} sample(s)` : mode.kind === 'ghost' ? `a ghost batch of ${n} sample(s) (batch ${batch}, ghost:${mode.group})` : `a shard of ${n} sample(s) (batch ${batch} over ${b.slots} workers or chunks, --batchnorm local)`;
-      throw new ConfigError('badOption', `${where} would normalize ${unit}: a batch statistic needs at least 2 values per channel; ${fix}`);
+      if (batch === b.batchSize) {
+        const unit = mode.kind === 'sync' ? `a batch of ${batch} sample(s)` : mode.kind === 'ghost' ? `a ghost batch of ${n} sample(s) (batch ${batch}, ghost:${mode.group})` : `a shard of ${n} sample(s) (batch ${batch} over ${b.slots} workers or chunks, --batchnorm local)`;
+        throw new ConfigError('badOption', `${where} would normalize ${unit}: a batch statistic needs at least 2 values per channel; ${fix}`);
+      }
+      // Only the epoch's partial last batch is too small: a larger batch need not help, dropping it or another size does.
+      const other = batchSizeAround(b, (size) => (mode.kind !== 'ghost' || size % mode.group === 0) && smallest(size) >= 2 && smallest(b.trainSamples % size || size) >= 2);
+      const partial = `the last batch of each epoch, which is partial: ${b.trainSamples} training samples mod batch size ${b.batchSize} = ${batch} sample(s)`;
+      const what = mode.kind === 'sync' ? partial : mode.kind === 'ghost' ? `a ghost batch of ${n} sample(s) (ghost:${mode.group}) in ${partial}` : `a shard of ${n} sample(s) (over ${b.slots} workers or chunks, --batchnorm local) of ${partial}`;
+      throw new ConfigError(
+        'badOption',
+        `${where} would normalize ${what}; a batch statistic needs at least 2 values per channel (PyTorch refuses it too) — give --drop-last to leave that batch out, or another --batch-size${other === null ? '' : ` (e.g. ${other})`}`,
+      );
     }
   }
+}
+
+/** The batch size nearest to b.batchSize (below first) that `fits`, or null. */
+function batchSizeAround(b: BatchNormBatches, fits: (size: number) => boolean): number | null {
+  for (let d = 1; d < b.trainSamples; d++) {
+    for (const size of [b.batchSize - d, b.batchSize + d]) if (size >= 2 && size <= b.trainSamples && fits(size)) return size;
+  }
+  return null;
 }
 
 function largestDivisorBelow(n: number, g: number): number {

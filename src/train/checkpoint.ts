@@ -115,8 +115,10 @@ export type SafetensorsContents =
       metadata: Record<string, string>;
       /** The dptrain.model spec when the file has one (its tensors were checked against it). */
       model: string | null;
-      /** Elements over all tensors. */
+      /** Elements over the tensors other than BatchNorm buffers (as training counts parameters). */
       numParams: number;
+      /** Elements of the BatchNorm buffers (running_mean, running_var, num_batches_tracked). */
+      numBuffers: number;
     };
 
 const META_KEY = 'dptrain.checkpoint';
@@ -125,6 +127,7 @@ const METADATA_KEYS = ['format', MODEL_KEY, META_KEY, CHECKSUM_KEY, ABOUT_KEY];
 const OPTIMIZER_PREFIX = 'optimizer.';
 const BEST_PREFIX = 'best.';
 const STATE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const BUFFER_NAME = /\.(running_mean|running_var|num_batches_tracked)$/;
 const SHA256 = /^sha256:[0-9a-f]{64}$/;
 // Keys that would reach Object.prototype or look like it when the JSON becomes plain objects.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -376,8 +379,11 @@ export function inspectSafetensors(bytes: Uint8Array, source: string): Safetenso
   }
   const model = decoded.metadata[MODEL_KEY] ?? null;
   if (model !== null) checkParameterTensors(decoded, model, source);
-  const numParams = tensors.reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
-  return { kind: 'parameters', tensors, metadata: decoded.metadata, model, numParams };
+  // Buffers by their PyTorch names, the names dptrain writes too: a file without dptrain.model has them as well.
+  const size = (t: TensorInfo): number => t.shape.reduce((a, b) => a * b, 1);
+  const numBuffers = tensors.filter((t) => BUFFER_NAME.test(t.name)).reduce((sum, t) => sum + size(t), 0);
+  const numParams = tensors.reduce((sum, t) => sum + size(t), 0) - numBuffers;
+  return { kind: 'parameters', tensors, metadata: decoded.metadata, model, numParams, numBuffers };
 }
 
 /** Whether the header (read without trusting it) mentions checkpoint metadata. */

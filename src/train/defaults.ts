@@ -148,6 +148,8 @@ export const trainNoEffectRules: readonly NoEffectRule<TrainConfig>[] = [
   { option: 'keep', inert: CHECKPOINT_OPTION },
   { option: 'maxNonfiniteInRow', inert: (c) => (c.onNonfinite === 'stop' ? 'the run stops at the first non-finite step (--on-nonfinite stop); give --on-nonfinite skip to use it' : null) },
   { option: 'batchnorm', inert: (c) => (hasBatchNorm(c.model) ? null : `the model ${c.model} has no BatchNorm layer (bn)`) },
+  // With BatchNorm a training call is one pass (model.ts gradientSteps); evaluation still splits its rows.
+  { option: 'microBatch', inert: microBatchWithBatchNorm, scope: (c) => (evaluatedSets(c) === null ? null : 'training steps') },
   { option: 'overwrite', inert: (c) => (c.out === null && c.checkpointDir === null ? 'there is no --out or --checkpoint-dir' : c.resume !== null ? 'a resumed run continues its files' : null) },
 ];
 
@@ -216,6 +218,20 @@ export function describeLearningRate(c: TrainConfig, origin: LrOrigin, batchSize
   if (c.optimizer !== 'sgd') return `lr ${peakLr} (Adam's default; --lr sets it)`;
   if (c.lr !== SGD_DEFAULT_LR) return `lr ${peakLr} (default for batch ${batchSize}: ${SGD_DEFAULT_LR}·√(${batchSize}/${SGD_DEFAULT_LR_BATCH}), as 0.05 is too large for small batches; --lr sets it)`;
   return `lr ${peakLr} (default; --lr sets it)`;
+}
+
+/** Why --micro-batch does not split training with a BatchNorm model, and what it still splits (null without BatchNorm). */
+function microBatchWithBatchNorm(c: TrainConfig): string | null {
+  if (!hasBatchNorm(c.model)) return null;
+  const evaluated = evaluatedSets(c);
+  const still = evaluated === null ? ', and this run evaluates nothing (--val-split 0)' : `; only ${evaluated} is computed ${c.microBatch} samples at a time`;
+  return `a model with BatchNorm computes each worker's part of a training batch in one pass, as BatchNorm's statistics must cover all of its samples${still} — to bound training memory, give a smaller --batch-size`;
+}
+
+/** What a run scores with the model's forward pass alone: "validation", "the test set", both, or null. */
+function evaluatedSets(c: TrainConfig): string | null {
+  const sets = [...(c.valSplit > 0 ? ['validation'] : []), ...(c.test !== null || c.evalOn === 'test' ? ['the test set'] : [])];
+  return sets.length === 0 ? null : sets.join(' and ');
 }
 
 /** Whether a model spec has a BatchNorm layer (false for a spec that does not parse: the run reports that). */

@@ -270,7 +270,7 @@ async function skipStep(run: PreparedRun, result: GradientResult, lr: number, st
   const ms = performance.now() - stepStarted;
   state.epochSums.trainMs += ms;
   state.trainSeconds += ms / 1000;
-  const at = `step ${state.step} (epoch ${state.epoch + 1})`;
+  const at = describeStepAt(run);
   state.samples += result.count;
   const value = Number.isNaN(result.lossSum) || Number.isNaN(result.gradSumSq) ? 'NaN' : 'Infinity';
   const where = result.nonFiniteWorkers.length > 0 ? ` in the shard of ${result.nonFiniteWorkers.join(', ')}` : '';
@@ -285,10 +285,21 @@ async function skipStep(run: PreparedRun, result: GradientResult, lr: number, st
   run.runDir?.writeRecord(record);
   run.log.warn(record, `${at} skipped: the loss or gradient is ${value}${where}; no replica applied it (${state.skipped.inRow} in a row, ${state.skipped.total} in all)`);
   if (state.skipped.inRow >= config.maxNonfiniteInRow) {
-    throw new TrainError('nonFiniteInRow', `${state.skipped.inRow} steps in a row had a non-finite loss or gradient (the last at step ${state.step}) — lower --lr (now ${lr}), bound updates with --clip-norm, or check the data; --max-nonfinite-in-row sets this limit`);
+    throw new TrainError('nonFiniteInRow', `${state.skipped.inRow} steps in a row had a non-finite loss or gradient, the last at ${at} — lower --lr (now ${lr}), bound updates with --clip-norm, or check the data; --max-nonfinite-in-row sets this limit`);
   }
   state.step += 1;
   state.position += 1;
+}
+
+/**
+ * `epoch 1/50 step 1/140 (run step 0)`, the step being taken: the epoch and the step within it
+ * counted from 1, as the epoch lines and the progress bar show them; the run's step counted from 0,
+ * as metrics.jsonl records it (and the interrupt line says it). --batch-size auto has no fixed steps per epoch.
+ */
+function describeStepAt(run: PreparedRun): string {
+  const { state, config } = run;
+  const perEpoch = run.adaptive ? '' : `/${run.stepsPerEpoch}`;
+  return `epoch ${state.epoch + 1}/${config.epochs} step ${state.position + 1}${perEpoch} (run step ${state.step})`;
 }
 
 /** A validation at a step boundary within the epoch (--eval-every); its time is not the epoch's training time (no step's ms). */

@@ -18,6 +18,11 @@ export interface NoEffectRule<C> {
   option: keyof C & string;
   /** Why the option has no effect in `config` (e.g. "it applies to --lr-schedule step"), or null when it has one. */
   inert(config: C): string | null;
+  /**
+   * The part of the run the option has no effect on, when it still has one elsewhere (e.g. "training
+   * steps" for --micro-batch with BatchNorm, which validation still uses); absent or null: none at all.
+   */
+  scope?(config: C): string | null;
 }
 
 /** A warning about an option that was given but has no effect. */
@@ -52,7 +57,9 @@ export function inertOptions<C>(
     warned.add(rule.option);
     const flag = flagOf(rule.option);
     const shownValue = typeof value === 'boolean' ? '' : ` ${String(value)}`;
-    warnings.push({ option: rule.option, flag, value, reason, message: `${flag}${shownValue} has no effect and is ignored: ${reason}` });
+    const scope = rule.scope?.(config) ?? null;
+    const effect = scope === null ? 'has no effect and is ignored' : `has no effect on ${scope}`;
+    warnings.push({ option: rule.option, flag, value, reason, message: `${flag}${shownValue} ${effect}: ${reason}` });
   }
   return warnings;
 }

@@ -161,7 +161,7 @@ export async function prepareRun(options: Partial<TrainConfig>, given: TrainHook
   const steps = planSteps(config, trainSet.n, adaptiveSettings === null ? null : freshAdaptiveState(adaptiveSettings, 1).batchSize);
   const lastBatch = config.dropLast ? steps.batchSize : trainSet.n % steps.batchSize || steps.batchSize;
   const slots = config.engine === 'ws' ? 0 : config.reduceChunks > 0 ? config.reduceChunks : config.engine === 'inline' ? 1 : config.workers === 'auto' ? availableCores() : config.workers;
-  checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, slots });
+  checkBatchNormBatches(model, { mode: parseBatchNormMode(config.batchnorm), batchSize: steps.batchSize, lastBatch, trainSamples: trainSet.n, slots });
   const watchBest = config.patience > 0 || config.restoreBest;
   const earlyStopping = watchBest ? { monitor: config.monitor, patience: config.patience, minDelta: config.minDelta } : null;
   // The loop's bound: with adaptive batches, the epochs (and --max-steps) end the run; info keeps the estimate.
