@@ -88,6 +88,24 @@ test('a JSON model file with an extra key or a wrong type is refused naming the 
   ]);
 });
 
+test('a JSON model file that does not fit is refused naming the file, in its terms: "input", layers[i] (type), "loss"', async () => {
+  const dir = tempDir();
+  const write = (name: string, model: object) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, JSON.stringify(model));
+    return file;
+  };
+  const colour = write('colour.json', { input: [3, 32, 32], layers: [{ type: 'conv2d', filters: 4, kernel: 3 }, { type: 'flatten' }, { type: 'dense', units: 10 }] });
+  const noFlatten = write('noflat.json', { input: [1, 28, 28], layers: [{ type: 'conv2d', filters: 4, kernel: 3 }, { type: 'dense', units: 10 }] });
+  const mse = write('mse.json', { input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', units: 10 }], loss: 'mse' });
+  const at = (file: string) => file.replace(/[.\\]/g, '\\$&');
+  await Promise.all([
+    expectUsageError([...tiny, '--model', colour], new RegExp(`model file ${at(colour)} takes samples of shape 3x32x32 but dataset mnist has samples of shape 1x28x28 — in ${at(colour)}, set "input": \\[1, 28, 28\\]`), 'dptrain.model.inputMismatch'),
+    expectUsageError([...tiny, '--model', noFlatten], new RegExp(`in ${at(noFlatten)}, layers\\[1\\] \\(dense\\) needs a flat input but gets 4x26x26 — put \\{"type": "flatten"\\} \\(or \\{"type": "globalavgpool"\\}\\) before it`), 'dptrain.model.badShape'),
+    expectUsageError([...tiny, '--model', mse], new RegExp(`but model file ${at(mse)} is a regression model — in ${at(mse)}, remove "loss": "mse"`), 'dptrain.model.taskMismatch'),
+  ]);
+});
+
 test('a model whose input shape is not the data sample shape is refused before training, naming both', async () => {
   await Promise.all([
     expectUsageError([...tiny, '--model', 'cnn:3x28x28 conv4k3 relu flatten dense10'], /takes samples of shape 3x28x28 but dataset mnist has samples of shape 1x28x28/, 'dptrain.model.inputMismatch'),

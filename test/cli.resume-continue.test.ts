@@ -1,7 +1,8 @@
 // `--resume DIR` continues a run as if it had never stopped (docs/cli.md, "Checkpoints and
 // --resume"): also a run that --max-steps stopped within an epoch; it takes no other run's --out,
 // warns only about the options typed now, leaves a run that had already finished as it was (also
-// one whose end fell between two --checkpoint-every checkpoints), and needs no JSON model file.
+// one whose end fell between two --checkpoint-every checkpoints), needs no JSON model file, and
+// from another directory finds its relative --out and data where the run started.
 // Each case is typed as a user would, on a small dataset so that a run takes about a second.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -180,4 +181,28 @@ test('a run whose --model was a JSON file resumes with the model it recorded: th
   const same = runCli(['train', '--resume', 'ck', '--epochs', '3', '--model', 'moved.json', '--out', 'run'], { cwd: root });
   assert.equal(same.status, 0, same.stderr);
   assert.match(same.stderr, /done: 3 epochs, 129 steps in /);
+});
+
+test('`--resume DIR` alone from another directory continues the run where it started: its relative --out and CSV file start there; a path typed again starts here', () => {
+  const root = tempDir();
+  const sub = path.join(root, 'sub');
+  fs.mkdirSync(sub);
+  const rows = Array.from({ length: 200 }, (_, i) => [(i % 17) / 17, (i % 5) / 5]).map(([x, y]) => `${x},${y},${x > y ? 'a' : 'b'}`);
+  fs.writeFileSync(path.join(root, 'data.csv'), `x,y,label\n${rows.join('\n')}\n`);
+  // Relative paths, as typed in the run's directory.
+  const first = runCli(['train', '--dataset', 'csv:data.csv', '--model', 'logreg', '--engine', 'inline', '--epochs', '1', '--checkpoint-dir', 'ck', '--out', 'run'], { cwd: root });
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(readJson(path.join(root, 'run', 'config.json')).cwd, fs.realpathSync(root));
+
+  const resumed = runCli(['train', '--resume', '../ck', '--epochs', '2'], { cwd: sub });
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /done: 2 epochs, /);
+  assert.deepEqual(fs.readdirSync(sub), [], 'nothing is written below the current directory');
+  assert.equal(readJson(path.join(root, 'run', 'summary.json')).epochs, 2);
+  assert.deepEqual(records(path.join(root, 'run')).filter((r) => r.type === 'epoch').map((r) => r.epoch), [0, 1]);
+
+  // Typed again, --out starts in the current directory.
+  const here = runCli(['train', '--resume', '../ck', '--epochs', '3', '--out', 'here'], { cwd: sub });
+  assert.equal(here.status, 0, here.stderr);
+  assert.equal(readJson(path.join(sub, 'here', 'summary.json')).epochs, 3);
 });

@@ -21,7 +21,7 @@ test('dptrain sweep: a run whose loss became NaN is "diverged" at the step it di
     const steps = stepRecords(dir);
     assert.ok(steps > 0, `${id} logged ${steps} steps before diverging`);
     // outcome.json's error names the step that became non-finite: the first one not logged.
-    assert.match(readJson(path.join(dir, 'outcome.json')).error, new RegExp(`at step ${steps} `));
+    assert.match(readJson(path.join(dir, 'outcome.json')).error, new RegExp(`\\(run step ${steps}\\)`));
     assert.match(result.stderr, new RegExp(`run ${i + 1}/2 ${id} \\(B=\\d+, lr 1000\\): diverged at step ${steps} \\(the loss or gradient became NaN or infinite\\)`));
   }
   assert.match(result.stderr, /WARN: diverged \(the loss or gradient became NaN or infinite\) at batch size\(s\) 8, 64 — lower --lr/);

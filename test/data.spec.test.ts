@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DataError } from '../src/errors.js';
-import { loadDataset, parseDatasetSpec } from '../src/data/index.js';
+import { datasetSpecWithPaths, loadDataset, parseDatasetSpec } from '../src/data/index.js';
 
 test('a spec splits into kind, target and decoded options', () => {
   const spec = parseDatasetSpec('idx:data/a b-images-idx3.gz?labels=x%26y.gz');
@@ -9,6 +9,16 @@ test('a spec splits into kind, target and decoded options', () => {
   assert.equal(spec.target, 'data/a b-images-idx3.gz');
   assert.equal(spec.options.get('labels'), 'x&y.gz');
   assert.equal(parseDatasetSpec('mnist').target, '');
+});
+
+test('a resumed run\'s spec resolves the files it names (csv:, idx: and ?labels=), and leaves others and absolute paths as they are', () => {
+  const from = (file: string) => (file.startsWith('/') ? file : `/run/${file}`);
+  assert.equal(datasetSpecWithPaths('csv:data.csv?label=y&task=regression', from), 'csv:/run/data.csv?label=y&task=regression');
+  assert.equal(datasetSpecWithPaths('csv:/abs/data.csv', from), 'csv:/abs/data.csv');
+  const idx = datasetSpecWithPaths('idx:a-images-idx3.gz?labels=x%26y+1.gz', from);
+  assert.equal(idx, 'idx:/run/a-images-idx3.gz?labels=/run/x%26y 1.gz');
+  assert.deepEqual([parseDatasetSpec(idx).target, parseDatasetSpec(idx).options.get('labels')], ['/run/a-images-idx3.gz', '/run/x&y 1.gz']);
+  for (const spec of ['mnist', 'synthetic:blobs?n=100', 'fashion-mnist?split=test', 'csv:']) assert.equal(datasetSpecWithPaths(spec, from), spec);
 });
 
 test('an unknown dataset kind names the kinds that exist', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../src/errors.js';
 import { evalInterval, resolveSweepOptions, sweep, targetCheck, type SweepOptions } from '../src/study/index.js';
-import { train, type EvalRecord } from '../src/train/index.js';
+import { EarlyStopping, train, type EvalRecord } from '../src/train/index.js';
 import { runCli, tempDir } from './helpers.js';
 
 /** Noiseless linear regression: 900 training rows, 100 held out. */
@@ -62,11 +62,37 @@ test('onEval sees every eval record, and its stop ends the run at once with a pa
   assert.deepEqual(seen.map((e) => e.step), [3, 6, 12]); // 9 ends epoch 0: its record validates instead
   assert.equal(result.summary.steps, 12);
   assert.equal(result.summary.samples, 1200);
-  assert.equal(result.summary.stopReason, 'earlyStopping');
+  assert.deepEqual([result.summary.stopReason, result.summary.stopMessage], ['callback', 'enough']);
   assert.deepEqual(result.history.map((e) => e.steps), [9, 3], 'the second epoch stopped after 3 of its 9 steps');
   const records = readRecords(dir);
   assert.equal(records.at(-1)!.type, 'epoch');
   assert.equal(records.filter((r) => r.type === 'step').length, 12);
+});
+
+test('a callback\'s control.stop(reason) ends with stopReason "callback" and its reason as stopMessage; EarlyStopping and --patience with "earlyStopping"; a resume names which', async () => {
+  const dir = tempDir('dptrain-callback-stop-');
+  const ckpt = path.join(dir, 'ckpt');
+  const mine = await train(
+    { ...TRAIN, batchSize: 300, epochs: 5, out: path.join(dir, 'mine'), checkpointDir: ckpt },
+    { callbacks: [{ onEpochEnd: (record, control) => void (record.epoch === 1 && control.stop('enough')) }] },
+  );
+  assert.deepEqual([mine.summary.stopReason, mine.summary.stopMessage, mine.summary.epochs], ['callback', 'enough', 2]);
+  const written = JSON.parse(fs.readFileSync(path.join(dir, 'mine', 'summary.json'), 'utf8'));
+  assert.deepEqual([written.stopReason, written.stopMessage], ['callback', 'enough']);
+  const warnings: string[] = [];
+  const again = await train({ resume: ckpt }, { logger: { info() {}, warn: (_fields: object, message: string) => void warnings.push(message) } });
+  assert.equal(again.alreadyFinished, true);
+  assert.deepEqual([again.summary.stopReason, again.summary.stopMessage], ['callback', 'enough']);
+  assert.match(warnings.join('\n'), /had already finished at step 6 \(a callback stopped it \(enough\)\)/);
+
+  // Early stopping, as a callback or as the option: no epoch improves on the first by 10.
+  const callback = await train({ ...TRAIN, batchSize: 300, epochs: 5 }, { callbacks: [new EarlyStopping('valLoss', 1, 10)] });
+  const option = await train({ ...TRAIN, batchSize: 300, epochs: 5, patience: 1, minDelta: 10 });
+  for (const { summary } of [callback, option]) {
+    assert.deepEqual([summary.stopReason, summary.epochs], ['earlyStopping', 2]);
+    assert.match(summary.stopMessage ?? '', /^valLoss did not improve for 1 epoch/);
+  }
+  assert.equal((await train({ ...TRAIN, batchSize: 300, epochs: 1 })).summary.stopMessage, null);
 });
 
 test('--eval-every is validated and parsed like every training flag', async () => {

@@ -2,12 +2,13 @@
 // (config.coordinator, docs/cli.md "Checkpoints and --resume"): a bf16 run of 2 workers stopped by
 // --max-steps and resumed with --resume alone waits for 2 workers, compresses to bf16 and ends
 // byte-identical to the uninterrupted run; a typed --compress that differs is refused (exit 2); a
-// checkpoint without a record resumes with the defaults and a warning.
+// checkpoint without a record resumes with the defaults and a warning; a relative --token-file in
+// the record is read where the run started.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { tempDir } from './helpers.js';
+import { runCli, tempDir } from './helpers.js';
 import { killAll, Proc, startCoordinator, startWorker, trainArgs, type RunSpec } from './ws.helpers.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/train/index.js';
 
@@ -70,4 +71,17 @@ test('coordinator --resume DIR alone takes back --compress bf16 and --min-worker
   assert.doesNotMatch(unrecorded.messages(/^gradients: /)[0], /--compress/);
   unrecorded.kill('SIGINT');
   assert.equal(await unrecorded.exited, 130, unrecorded.log());
+
+  // A relative --token-file in the record is read where the run started, not where it resumes.
+  assert.equal(runCli(['token', '--out', 'token'], { cwd: root }).status, 0);
+  const tokened = path.join(root, 'tokened');
+  const sub = path.join(root, 'sub');
+  for (const dir of [tokened, sub]) fs.mkdirSync(dir);
+  const withToken = decodeCheckpoint(fs.readFileSync(file), file);
+  withToken.meta.config = { ...withToken.meta.config, cwd: fs.realpathSync(root), coordinator: { ...(withToken.meta.config.coordinator as object), tokenFile: 'token' } };
+  fs.writeFileSync(path.join(tokened, 'ckpt-000000060.safetensors'), encodeCheckpoint(withToken));
+  const fromSub = await startCoordinator(['--resume', '../tokened', '--max-steps', String(spec.maxSteps), '--out', 'run'], sub);
+  assert.equal(fromSub.messages(/^resuming with .*--token-file \S*\/token\b/).length, 1, fromSub.log());
+  fromSub.kill('SIGINT');
+  assert.equal(await fromSub.exited, 130, fromSub.log());
 });

@@ -119,7 +119,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   const typedFlags = command ? explicitOptions(command) : flags;
   const typedOwn = typedCoordinatorOptions(typedFlags);
   // Loaded here, not at start-up: `dptrain --help` and a mistyped flag need none of them.
-  const [{ loadDataset }, { withCoordinator, recordedCoordinatorOptions, resolveCoordinatorOptions }, { isLoopback }, { resolveRunConfig, train, inertOptions, warningFields }] = await Promise.all([
+  const [{ loadDataset }, { withCoordinator, recordedCoordinatorOptions, resolveCoordinatorOptions }, { isLoopback }, { resolveRunConfig, runPathResolver, train, inertOptions, warningFields }] = await Promise.all([
     import('../data/index.js'),
     import('../engine/index.js'),
     import('../transport/index.js'),
@@ -131,7 +131,7 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
   // coordinator's own options likewise: the run's record (config.coordinator) under those typed,
   // a typed --compress that differs from it refused with any training option that differs.
   const given = { ...trainConfigFromFlags(typedFlags), engine: 'ws' as const };
-  const ownOf = (meta: CheckpointMeta | null) => resolveCoordinatorOptions(typedOwn, meta && recordedCoordinatorOptions(meta.config));
+  const ownOf = (meta: CheckpointMeta | null) => resolveCoordinatorOptions(typedOwn, meta && withRecordedTokenFile(recordedCoordinatorOptions(meta.config), runPathResolver(meta)));
   const { config, resumed } = await resolveRunConfig(given, (meta) => ownOf(meta).problems);
   const own = ownOf(resumed?.checkpoint.meta ?? null);
   const o = own.options;
@@ -221,6 +221,11 @@ export async function runCoordinator(flags: Record<string, unknown>, command?: C
     .finally(() => interrupts.dispose());
   logRunEnd(logger, result);
   return result;
+}
+
+/** A recorded --token-file, from where the run started, as its training options' paths (docs/cli.md, "Checkpoints and --resume"). */
+function withRecordedTokenFile(record: Partial<CoordinatorRecord> | null, resolve: (file: string) => string): Partial<CoordinatorRecord> | null {
+  return record && typeof record.tokenFile === 'string' ? { ...record, tokenFile: resolve(record.tokenFile) } : record;
 }
 
 /** The coordinator's own options that can be inert, as given (resolved defaults where not). */

@@ -150,7 +150,7 @@ export class TrainFeed implements Callback {
       state: interrupted ? 'interrupted' : 'finished',
       etaSeconds: null,
       samplesPerSec: summary.samplesPerSec,
-      message: `${interrupted ? 'interrupted' : `finished (${summary.stopReason})`} after ${plural(summary.steps, 'step')} in ${summary.seconds.toFixed(1)} s`,
+      message: `${interrupted ? 'interrupted' : `finished (${summary.stopReason}${summary.stopReason === 'callback' && summary.stopMessage ? `: ${summary.stopMessage}` : ''})`} after ${plural(summary.steps, 'step')} in ${summary.seconds.toFixed(1)} s`,
     });
   }
 

@@ -14,7 +14,7 @@ export { detectDelimiter } from './csv.js';
 export { isNumeric } from './spec.js';
 export { REGISTRY } from './registry.js';
 export type { DownloadOptions } from './downloaded.js';
-export { parseDatasetSpec, takesTaskOption, type DatasetSpec } from './spec.js';
+export { datasetSpecWithPaths, parseDatasetSpec, takesTaskOption, type DatasetSpec } from './spec.js';
 export { splitDataset } from './split.js';
 export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';
 export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRanges, type Range } from './sampler.js';

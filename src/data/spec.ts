@@ -38,6 +38,33 @@ export function parseDatasetSpec(text: string): DatasetSpec {
   return { text, kind, target, options };
 }
 
+/** Kinds whose target is a file: csv:PATH, and idx:PATH with its ?labels=PATH. */
+const FILE_KINDS = new Set(['csv', 'idx']);
+
+/**
+ * `text` with the files it names passed through `resolve` (a resumed run's relative paths start
+ * where the run started); other specs, and a result that would not parse back, are unchanged.
+ */
+export function datasetSpecWithPaths(text: string, resolve: (file: string) => string): string {
+  const q = text.indexOf('?');
+  const head = q < 0 ? text : text.slice(0, q);
+  const colon = head.indexOf(':');
+  if (colon < 0 || !FILE_KINDS.has(head.slice(0, colon))) return text;
+  const target = head.slice(colon + 1);
+  const file = target === '' ? '' : resolve(target);
+  // The target runs to the first "?": a path holding one cannot be written there.
+  if (file.includes('?')) return text;
+  const query = q < 0 ? [] : text.slice(q + 1).split('&').map((part) => labelsWithPath(part, resolve));
+  return `${head.slice(0, colon + 1)}${file}${q < 0 ? '' : `?${query.join('&')}`}`;
+}
+
+/** A query part `labels=PATH` with its path resolved, percent-encoded where URLSearchParams would misread it. */
+function labelsWithPath(part: string, resolve: (file: string) => string): string {
+  if (!part.startsWith('labels=')) return part;
+  const file = new URLSearchParams(part).get('labels') ?? '';
+  return file === '' ? part : `labels=${resolve(file).replace(/[%&+]/g, (c) => encodeURIComponent(c))}`;
+}
+
 /** True when the spec's loader takes `?task=` (csv: only a CSV's labels can be read either way). */
 export function takesTaskOption(spec: string): boolean {
   return /^\s*csv:/.test(spec);

@@ -140,21 +140,43 @@ export function windowOutput(size: number, kernel: number, stride: number, paddi
 }
 
 /**
- * The per-sample output shape of `layer` for input `shape`. Throws ModelError
- * `dptrain.model.badShape` naming the layer token when the layer cannot take that input.
+ * The terms a layer model's messages speak: the `cnn:` grammar's (`layer 2 (dense10)`, `the first
+ * token`), or those of the JSON file it was read from (`in net.json, layers[1] (dense)`).
  */
-export function layerOutputShape(layer: LayerSpec, shape: readonly number[], position: number, modelInput: readonly number[] = shape): number[] {
-  const token = layerToken(layer);
+interface LayerTerms {
+  /** The JSON file, or null for the grammar. */
+  file: string | null;
+  layer(layer: LayerSpec, position: number): string;
+  flatten: string;
+  gap: string;
+}
+
+/** The terms of a model read from JSON `file`, or of the grammar (file undefined). */
+function termsOf(file: string | undefined): LayerTerms {
+  if (file === undefined) return { file: null, layer: (layer, position) => `layer ${position + 1} (${layerToken(layer)})`, flatten: 'flatten', gap: 'gap' };
+  return { file, layer: (layer, position) => `in ${file}, layers[${position}] (${layer.type})`, flatten: '{"type": "flatten"}', gap: '{"type": "globalavgpool"}' };
+}
+
+/**
+ * The per-sample output shape of `layer` for input `shape`. Throws ModelError
+ * `dptrain.model.badShape` naming the layer when the layer cannot take that input; `file`: the
+ * JSON file the model was read from, whose terms the message speaks.
+ */
+export function layerOutputShape(layer: LayerSpec, shape: readonly number[], position: number, modelInput: readonly number[] = shape, file?: string): number[] {
+  const terms = termsOf(file);
   const fail = (what: string): never => {
-    throw new ModelError('badShape', `layer ${position + 1} (${token}) ${what}`);
+    throw new ModelError('badShape', `${terms.layer(layer, position)} ${what}`);
   };
   const needsImage = (): void => {
     if (shape.length === 3) return;
-    fail(`needs an image input CxHxW but gets ${shapeText(shape)} — ${modelInput.length === 3 ? `the image became flat at a gap or flatten before it: remove this ${token}, or move it before that gap/flatten` : imageInputFix(shape[0])}`);
+    const flat = file === undefined
+      ? `the image became flat at a gap or flatten before it: remove this ${layerToken(layer)}, or move it before that gap/flatten`
+      : `the image became flat at a globalavgpool or flatten layer before it: remove this ${layer.type}, or move it before that layer`;
+    fail(`needs an image input CxHxW but gets ${shapeText(shape)} — ${modelInput.length === 3 ? flat : imageInputFix(shape[0], terms)}`);
   };
   switch (layer.type) {
     case 'dense':
-      if (shape.length !== 1) fail(`needs a flat input but gets ${shapeText(shape)} — put flatten (or gap) before it`);
+      if (shape.length !== 1) fail(`needs a flat input but gets ${shapeText(shape)} — put ${terms.flatten} (or ${terms.gap}) before it`);
       return [layer.units];
     case 'conv2d':
     case 'maxpool2d':
@@ -162,7 +184,8 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
       needsImage();
       const [c, h, w] = shape;
       // PyTorch's rule for pools (a window of only padding has no maximum); convolutions take any padding.
-      if (layer.type !== 'conv2d' && 2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use p${Math.floor(layer.kernel / 2)} or less`);
+      const most = Math.floor(layer.kernel / 2);
+      if (layer.type !== 'conv2d' && 2 * layer.padding > layer.kernel) fail(`has padding ${layer.padding} larger than half its kernel ${layer.kernel} — use ${file === undefined ? `p${most}` : `"padding": ${most}`} or less`);
       const ho = windowOutput(h, layer.kernel, layer.stride, layer.padding);
       const wo = windowOutput(w, layer.kernel, layer.stride, layer.padding);
       if (ho < 1 || wo < 1) {
@@ -176,7 +199,7 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
     case 'flatten':
       return [shape.reduce((a, b) => a * b, 1)];
     case 'layernorm':
-      if (shape.length !== 1) fail(`normalizes a flat input but gets ${shapeText(shape)} — put flatten before it`);
+      if (shape.length !== 1) fail(`normalizes a flat input but gets ${shapeText(shape)} — put ${terms.flatten} before it`);
       return shape.slice();
     case 'batchnorm':
     case 'relu':
@@ -188,11 +211,14 @@ export function layerOutputShape(layer: LayerSpec, shape: readonly number[], pos
 }
 
 /** How to give a flat input of `size` values as images: `1x28x28 (784 = 28×28)` for a square (or 3 squares), else CxHxW. */
-function imageInputFix(size: number): string {
+function imageInputFix(size: number, terms: LayerTerms): string {
   const c = [1, 3].find((c) => size % c === 0 && Number.isInteger(Math.sqrt(size / c)));
-  if (c === undefined) return `give the input's image shape CxHxW (C·H·W = ${size}) as the first token, or in a .json file "input": [C, H, W]`;
+  if (c === undefined) {
+    return terms.file === null ? `give the input's image shape CxHxW (C·H·W = ${size}) as the first token, or in a .json file "input": [C, H, W]` : `set "input": [C, H, W], the image shape (C·H·W = ${size})`;
+  }
   const side = Math.sqrt(size / c);
-  return `give the input's image shape as the first token: ${c}x${side}x${side} (${size} = ${c === 1 ? '' : `${c}×`}${side}×${side}), or in a .json file "input": [${c}, ${side}, ${side}]`;
+  const sum = `(${size} = ${c === 1 ? '' : `${c}×`}${side}×${side})`;
+  return terms.file === null ? `give the input's image shape as the first token: ${c}x${side}x${side} ${sum}, or in a .json file "input": [${c}, ${side}, ${side}]` : `set "input": [${c}, ${side}, ${side}], the image shape ${sum}`;
 }
 
 /** The parameter tensors of `layer` for input `shape`, in the order they are stored. */

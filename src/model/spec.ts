@@ -34,6 +34,8 @@ export interface LayerModelSpec {
   inputShape: number[];
   layers: LayerSpec[];
   loss: LossKind;
+  /** The JSON file it was read from (--model net.json), as given: its messages name the file and speak its terms. */
+  file?: string;
 }
 
 export type ModelSpec = DenseModelSpec | LayerModelSpec;
@@ -62,17 +64,17 @@ export function parseModelSpec(text: string): ModelSpec {
   if (preset !== undefined) return parseLayerSpec(preset);
   if (isModelFilePath(given)) {
     const file = readModelFile(given);
-    return layerModelSpec(file.input, file.layers, file.loss);
+    return layerModelSpec(file.input, file.layers, file.loss, given);
   }
   if (given.startsWith('cnn:')) return parseLayerSpec(given);
   return parseDenseSpec(given);
 }
 
-/** A layer model from its parts (checks shapes); the text is its canonical `cnn:` form. */
-export function layerModelSpec(inputShape: number[], layers: LayerSpec[], loss: LossKind = 'softmax-cross-entropy'): LayerModelSpec {
+/** A layer model from its parts (checks shapes); the text is its canonical `cnn:` form; `file`: the JSON file it was read from. */
+export function layerModelSpec(inputShape: number[], layers: LayerSpec[], loss: LossKind = 'softmax-cross-entropy', file?: string): LayerModelSpec {
   const tokens = [shapeText(inputShape), ...layers.map(layerToken)];
   if (loss === 'mse') tokens.push('mse');
-  const spec: LayerModelSpec = { text: `cnn:${tokens.join(' ')}`, kind: 'cnn', inputShape: inputShape.slice(), layers: layers.map((l) => ({ ...l })), loss };
+  const spec: LayerModelSpec = { text: `cnn:${tokens.join(' ')}`, kind: 'cnn', inputShape: inputShape.slice(), layers: layers.map((l) => ({ ...l })), loss, ...(file !== undefined && { file }) };
   buildStack(spec); // throws on shapes that do not fit
   return spec;
 }

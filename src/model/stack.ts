@@ -48,13 +48,15 @@ export function buildStack(spec: ModelSpec): LayerStack {
       }
     }
   }
+  const file = spec.kind === 'cnn' ? spec.file : undefined;
   const stack: StackLayer[] = [];
   let shape = inputShape;
   layers.forEach((layer, i) => {
-    const outShape = layerOutputShape(layer, shape, i, inputShape);
+    const outShape = layerOutputShape(layer, shape, i, inputShape, file);
     stack.push({ layer, name: names[i], inShape: shape, outShape, params: layerParams(layer, shape) });
     shape = outShape;
   });
+  if (file !== undefined) checkFileStack(file, shape, spec.loss, stack);
   if (shape.length !== 1) {
     throw new ModelError('badShape', `model ${spec.text} ends with ${shapeText(shape)}, not a flat vector — end it with flatten (or gap) and a dense layer, e.g. ... flatten dense10`);
   }
@@ -65,6 +67,19 @@ export function buildStack(spec: ModelSpec): LayerStack {
     throw new ModelError('badSpec', `model ${spec.text} has no layer with parameters (${layers.map(layerToken).join(' ')}) — add a dense or conv layer`);
   }
   return { inputShape: inputShape.slice(), layers: stack, outputDim: shape[0], loss: spec.loss };
+}
+
+/** buildStack's checks of the whole stack, for a model read from JSON `file`: in its terms. */
+function checkFileStack(file: string, shape: number[], loss: LossKind, stack: StackLayer[]): void {
+  if (shape.length !== 1) {
+    throw new ModelError('badShape', `in ${file}, the layers end with ${shapeText(shape)}, not a flat vector — end "layers" with {"type": "flatten"} (or globalavgpool) and {"type": "dense", "units": N}`);
+  }
+  if (loss === 'softmax-cross-entropy' && shape[0] < 2) {
+    throw new ModelError('badSpec', `in ${file}, the layers end with ${shape[0]} output, and a classifier needs at least 2 classes — end them with {"type": "dense", "units": CLASSES}, or set "loss": "mse" for regression`);
+  }
+  if (!stack.some((l) => l.params.length > 0)) {
+    throw new ModelError('badSpec', `in ${file}, no layer has parameters — add a dense or conv2d layer`);
+  }
 }
 
 /** Elements per sample of the model's input. */

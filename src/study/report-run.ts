@@ -207,20 +207,25 @@ function stopText(run: RunFiles, summary: RunSummary): string | null {
     case 'maxSteps':
       return `Stopped by --max-steps ${run.config?.maxSteps || summary.steps} at ${at}.`;
     case 'earlyStopping':
+    case 'callback':
       return earlyStopText(run, summary, at);
   }
 }
 
-/** Early stopping (--patience), a sweep's target, or another callback's stop request. */
+/**
+ * Early stopping (--patience), a sweep's target, or another callback's stop request (summaries
+ * written before stopReason "callback" existed name that "earlyStopping" too).
+ */
 function earlyStopText(run: RunFiles, summary: RunSummary, at: string): string {
   if (run.stoppedAtTarget) return `Stopped early at ${at}: \`dptrain sweep\` stops each run once it meets its target.`;
   const best = summary.best;
-  if (best && (run.config?.patience ?? 0) > 0) {
+  if (summary.stopReason === 'earlyStopping' && best && (run.config?.patience ?? 0) > 0) {
     const restored = best.restored ? ', whose weights are the final parameters (--restore-best)' : '';
     const patience = run.config!.patience!;
     return `Stopped early at ${at}: ${best.monitor} did not improve for ${plural(patience, 'epoch')} (--patience ${patience}); best ${best.monitor} ${fmt(best.value)} at epoch ${best.epoch + 1}${restored}.`;
   }
-  return `Stopped early at ${at}: a callback asked the run to stop.`;
+  const message = summary.stopReason === 'callback' && summary.stopMessage ? ` (${summary.stopMessage})` : '';
+  return `Stopped early at ${at}: a callback asked the run to stop${message}.`;
 }
 
 /**

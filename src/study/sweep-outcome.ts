@@ -37,7 +37,7 @@ export type NoOutcome = 'noRecords' | 'stoppedAtEarlierTarget';
 function stoppedByOf(saved: OutcomeFile, stopReason: StopReason | null, stepsRun: number, maxSteps: number): StoppedBy {
   if (saved.status === 'diverged') return 'nonFinite';
   if (saved.stoppedAtTarget) return 'target';
-  // The sweep's target is not --patience, but train() names both "earlyStopping" (see StoppedBy).
+  // The sweep's target stop is its callback's ("callback"; "earlyStopping" in older summaries, told apart by stoppedAtTarget above).
   if (stopReason === 'earlyStopping') return 'patience';
   if (stopReason === 'maxSteps' || (stopReason === null && maxSteps > 0 && stepsRun >= maxSteps)) return 'maxSteps';
   return 'maxEpochs';

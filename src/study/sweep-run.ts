@@ -27,10 +27,13 @@ import type { PlannedRun } from './sweep-plan.js';
 import { meetsTarget } from './sweep-target.js';
 import type { RunOutcome, SweepHooks } from './sweep-types.js';
 
+/** Fields config.json adds beside the training options: what train() resolved, and where the run started. */
+const RECORD_ONLY = new Set(['resolved', 'cwd']);
+
 /** A run's training options as resolved, without those that do not change the run (out, overwrite), for comparing runs. */
 export function comparableConfig(config: Partial<TrainConfig> | Record<string, unknown>): Record<string, unknown> {
   const { out: _out, overwrite: _overwrite, resolved: _resolved, ...rest } = resolveTrainConfig(
-    Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'resolved')) as Partial<TrainConfig>,
+    Object.fromEntries(Object.entries(config).filter(([k]) => !RECORD_ONLY.has(k))) as Partial<TrainConfig>,
   ) as TrainConfig & { resolved?: unknown };
   return JSON.parse(JSON.stringify(rest));
 }

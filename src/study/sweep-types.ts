@@ -14,8 +14,8 @@ export type RunStatus = 'reached' | 'not reached' | 'diverged';
 
 /**
  * What ended a run: the sweep at its target, a budget (--max-epochs, --max-steps), early stopping
- * (--patience), or a loss or gradient that became NaN or infinite. summary.json's stopReason cannot
- * tell the first from --patience: train() reports every callback's stop as "earlyStopping".
+ * (--patience), or a loss or gradient that became NaN or infinite. summary.json's stopReason says
+ * "callback" for the first (summaries before it existed: "earlyStopping", as for --patience).
  */
 export type StoppedBy = 'target' | 'maxEpochs' | 'maxSteps' | 'patience' | 'nonFinite';
 

@@ -31,8 +31,9 @@ export interface RunInfo {
 
 export interface TrainControl {
   /**
-   * Ends training; `reason` goes into the log. From onEpochEnd: after this epoch. From onEval: at
-   * once (the epoch ends early and its record covers the steps taken).
+   * Ends training; `reason` goes into the log and summary.stopMessage (stopReason `callback`, or
+   * `earlyStopping` from the EarlyStopping callback). From onEpochEnd: after this epoch. From
+   * onEval: at once (the epoch ends early and its record covers the steps taken).
    */
   stop(reason: string): void;
 }

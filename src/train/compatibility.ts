@@ -43,10 +43,13 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
   const inputs = inputShape.reduce((a, b) => a * b, 1);
   const outputs = outputSize(spec);
   const dataShape = data.sampleShape ?? [data.inputDim];
+  // A model read from a JSON file is named by the file, and its fixes are said in the file's terms.
+  const file = spec.kind === 'cnn' ? spec.file : undefined;
+  const name = file === undefined ? spec.text : `model file ${file}`;
   if (spec.kind === 'cnn') {
     // Images must match exactly; flat rows (CSV) of the right size are read as (C, H, W) in order.
     if (inputs !== data.inputDim || (dataShape.length > 1 && shapeText(dataShape) !== shapeText(inputShape))) {
-      throw new ModelError('inputMismatch', `model ${spec.text} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — ${inputShapeFix(spec, data)}`);
+      throw new ModelError('inputMismatch', `${file === undefined ? `model ${spec.text}` : name} takes samples of shape ${shapeText(inputShape)} but dataset ${datasetSpec} has samples of shape ${shapeText(dataShape)} — ${inputShapeFix(spec, data)}`);
     }
   } else if (inputs !== data.inputDim) {
     throw new ModelError(
@@ -55,28 +58,36 @@ export function checkModelFitsData(spec: ModelSpec, data: Dataset, datasetSpec: 
     );
   }
   const regression = spec.kind === 'cnn' ? `cnn:${shapeText(inputShape)} ... dense${data.targetDim} mse` : `linreg:${inputs}-${data.targetDim}`;
+  const lastDense = (units: number) => (file !== undefined ? `in ${file}, make the last layer {"type": "dense", "units": ${units}}` : `make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${units}`);
   if (data.task === 'classification') {
     if (spec.loss !== 'softmax-cross-entropy') {
-      // A layer model only needs its loss changed; linreg is a regression model by kind.
-      const fix = spec.kind === 'cnn' ? `drop mse, as a classifier trains with cross-entropy, the default loss: --model '${spec.text.replace(/ mse$/, '')}' (in a .json file, remove "loss": "mse")` : `use mlp:... or logreg:${inputs}-${data.numClasses}`;
-      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a classification task (${data.numClasses} classes) but ${spec.text} is a regression model — ${fix}`);
+      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a classification task (${data.numClasses} classes) but ${name} is a regression model — ${classifierFix(spec, inputs, data.numClasses)}`);
     }
     if (outputs !== data.numClasses) {
-      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.numClasses} classes — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.numClasses}`);
+      throw new ModelError('outputMismatch', `${file === undefined ? `model ${spec.text}` : name} has ${outputs} outputs but dataset ${datasetSpec} has ${data.numClasses} classes — ${lastDense(data.numClasses)}`);
     }
   } else {
     if (spec.loss !== 'mse') {
-      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task but ${spec.text} is a classifier — use ${regression} (mean squared error)`);
+      const fix = file === undefined ? `use ${regression} (mean squared error)` : `in ${file}, set "loss": "mse" (mean squared error) and end "layers" with {"type": "dense", "units": ${data.targetDim}}`;
+      throw new ModelError('taskMismatch', `dataset ${datasetSpec} is a regression task but ${name} is a classifier — ${fix}`);
     }
     if (outputs !== data.targetDim) {
-      throw new ModelError('outputMismatch', `model ${spec.text} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — make the last ${spec.kind === 'cnn' ? 'layer dense' : 'size of --model '}${data.targetDim}`);
+      throw new ModelError('outputMismatch', `${file === undefined ? `model ${spec.text}` : name} has ${outputs} outputs but dataset ${datasetSpec} has ${data.targetDim} targets per sample — ${lastDense(data.targetDim)}`);
     }
   }
+}
+
+/** How a regression model becomes a classifier: a layer model only needs its loss changed; linreg is a regression model by kind. */
+function classifierFix(spec: ModelSpec, inputs: number, classes: number): string {
+  if (spec.kind !== 'cnn') return `use mlp:... or logreg:${inputs}-${classes}`;
+  if (spec.file !== undefined) return `in ${spec.file}, remove "loss": "mse", as a classifier trains with cross-entropy, the default loss`;
+  return `drop mse, as a classifier trains with cross-entropy, the default loss: --model '${spec.text.replace(/ mse$/, '')}' (in a .json file, remove "loss": "mse")`;
 }
 
 /** How to make a layer model take the data's samples: its first token, with `flatten` where dense layers would meet an image. */
 function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, data: Dataset): string {
   const dataShape = data.sampleShape ?? [data.inputDim];
+  if (spec.file !== undefined) return fileInputFix(spec, spec.file, dataShape);
   const layers = spec.text.split(' ').slice(1).join(' ');
   if (dataShape.length > 1 && spec.inputShape.length === 1) {
     // Dense layers take flat vectors: the image is flattened first, in (C, H, W) order.
@@ -91,6 +102,16 @@ function inputShapeFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, data: Dataset)
     return `its first layers need images of ${spec.inputShape.reduce((a, b) => a * b, 1)} values and these samples are ${dataShape[0]} flat features: use a model for flat data (${flatModel})`;
   }
   return `make the first token of --model ${shapeText(dataShape)}`;
+}
+
+/** inputShapeFix for a model read from JSON `file`, in the file's terms. */
+function fileInputFix(spec: Extract<ModelSpec, { kind: 'cnn' }>, file: string, dataShape: readonly number[]): string {
+  const input = `"input": [${dataShape.join(', ')}]`;
+  if (dataShape.length > 1 && spec.inputShape.length === 1) return `in ${file}, set ${input} and put {"type": "flatten"} first in "layers", as its dense layers need a flat input`;
+  if (dataShape.length === 1 && spec.inputShape.length > 1) {
+    return `its first layers need images of ${spec.inputShape.reduce((a, b) => a * b, 1)} values and these samples are ${dataShape[0]} flat features: in ${file}, set ${input} and use dense layers (no conv2d or pooling)`;
+  }
+  return `in ${file}, set ${input}`;
 }
 
 /**

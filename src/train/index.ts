@@ -51,7 +51,7 @@ export {
   type CheckpointStoreOptions,
   type LatestCheckpoint,
 } from './checkpoint-store.js';
-export { resolveRunConfig } from './resume.js';
+export { resolveRunConfig, runPathResolver } from './resume.js';
 export { loadModel } from './model-file.js';
 export { modelAboutOf } from './about.js';
 export { givenKeys, inertOptions, isOptionWarning, warningFields, type NoEffectRule, type OptionWarning } from './option-effects.js';

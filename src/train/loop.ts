@@ -10,7 +10,7 @@ import { blasChoiceLine, loadKernels } from '../kernels/index.js';
 import { Model, type BatchResult } from '../model/index.js';
 import { ConfigError, EngineError, StepNotRun, TrainError } from '../errors.js';
 import { clipFactor, learningRate } from '../optim/index.js';
-import { judgeEpoch, type TrainControl } from './callbacks.js';
+import { EarlyStopping, judgeEpoch, type Callback, type TrainControl } from './callbacks.js';
 import { availableCores, type TrainConfig } from './config.js';
 import { describeLearningRate } from './defaults.js';
 import type { BestEpoch, EpochRecord, EvalRecord, RunSummary, SessionFigures, SkipRecord, StepRecord, StopReason, TestFigures } from './records.js';
@@ -138,9 +138,13 @@ function stoppedWithinEpoch(run: PreparedRun): boolean {
   return state.position > 0 && state.step >= run.totalSteps && state.stopRequest === null && !epochDone(run);
 }
 
-/** For callbacks: a stop request ends the run at the next step boundary; the first reason is kept. */
-function controlOf(run: PreparedRun): TrainControl {
-  return { stop: (reason: string) => void (run.state.stopRequest ??= reason) };
+/**
+ * For `callback`: a stop request ends the run at the next step boundary; the first is kept. The
+ * EarlyStopping callback's is early stopping's, as --patience's; any other is the callback's own.
+ */
+function controlOf(run: PreparedRun, callback: Callback): TrainControl {
+  const by = callback instanceof EarlyStopping ? 'earlyStopping' : 'callback';
+  return { stop: (reason: string) => void (run.state.stopRequest ??= { by, reason: String(reason) }) };
 }
 
 /** Most time between two visits of the event loop during training (ms). */
@@ -163,7 +167,7 @@ async function letEventsIn(): Promise<void> {
 async function beginRun(run: PreparedRun): Promise<void> {
   const { config, info, engine, log } = run;
   const coordinator = engine.coordinatorRecord && { coordinator: engine.coordinatorRecord };
-  await run.runDir?.writeConfig({ ...config, ...coordinator, resolved: { ...info, ...resolvedStepCounts(run), datasetHash: run.dataset.hash, cores: availableCores() } });
+  await run.runDir?.writeConfig({ ...config, cwd: process.cwd(), ...coordinator, resolved: { ...info, ...resolvedStepCounts(run), datasetHash: run.dataset.hash, cores: availableCores() } });
   const logged = run.runDir && run.logEvery > 1 ? `; a step record every ${run.logEvery} steps` : '';
   // Interrupted before the first step (a coordinator waiting for --min-workers): nothing will be trained, so no "training" line.
   if (!run.signal?.aborted) log.info(info, `training ${info.model} (${info.numParams.toLocaleString('en-US')} parameters) on ${info.trainSamples} samples of ${config.dataset}, ${info.valSamples} held out; batch ${info.batchSize}, ${plural(info.stepsPerEpoch, 'step')} per epoch, ${describeLearningRate(config, run.lrOrigin, info.batchSize, info.lr)}; ${engine.kind} engine, ${plural(engine.workers, 'worker')}, ${engine.kernels} kernels${logged}${info.workersChoice ? `; ${info.workersChoice.reason}` : ''}`);
@@ -316,7 +320,7 @@ async function evaluateWithinEpoch(run: PreparedRun): Promise<void> {
     ...(await testFiguresDuringRun(run)),
   };
   run.runDir?.writeRecord(record);
-  for (const c of run.callbacks) await c.onEval?.(record, controlOf(run));
+  for (const c of run.callbacks) await c.onEval?.(record, controlOf(run, c));
 }
 
 /** --eval-on test: the test set's loss and accuracy with the live parameters; nothing otherwise. */
@@ -372,7 +376,7 @@ async function endEpoch(run: PreparedRun, { partial = false } = {}): Promise<voi
   // A finished run resumed: its end was reported when it ended.
   if (!run.finished) {
     log.info(record, describeEpoch(record, config.epochs));
-    for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run));
+    for (const c of run.callbacks) await c.onEpochEnd?.(record, controlOf(run, c));
   }
 
   // Early stopping (--patience) and --restore-best: judge --monitor, keep the best epoch's weights.
@@ -384,7 +388,7 @@ async function endEpoch(run: PreparedRun, { partial = false } = {}): Promise<voi
       (state.bestParams ??= new Float32Array(run.layout.size)).set(run.engine.params);
       if (run.engine.buffers.length > 0) (state.bestBuffers ??= new Float32Array(run.engine.buffers.length)).set(run.engine.buffers);
     }
-    if (stop !== null) state.stopRequest ??= stop;
+    if (stop !== null) state.stopRequest ??= { by: 'earlyStopping', reason: stop };
   }
 
   state.epoch += 1;
@@ -454,7 +458,7 @@ async function writeCheckpoint(run: PreparedRun, store: CheckpointStore): Promis
 /** Why the loop ended. */
 function stopReasonOf(run: PreparedRun): StopReason {
   const { state } = run;
-  if (state.stopRequest !== null) return 'earlyStopping';
+  if (state.stopRequest !== null) return state.stopRequest.by;
   if (state.notRun !== null) return 'noWorkers';
   if (interrupted(run)) return 'interrupted';
   // --max-steps reached (also when --epochs was derived from it and ends at the same step).
@@ -474,7 +478,9 @@ function reportEnd(run: PreparedRun, stopReason: StopReason, best: BestEpoch | n
   const { log, state, config } = run;
   const bestText = best ? `best ${best.monitor} ${best.value.toPrecision(4)} at epoch ${best.epoch + 1}` : `no ${config.monitor} value to judge`;
   if (stopReason === 'earlyStopping') {
-    log.info({ reason: state.stopRequest, best }, `early stopping after epoch ${state.epoch}: ${state.stopRequest}; ${bestText}`);
+    log.info({ reason: state.stopRequest?.reason, best }, `early stopping after epoch ${state.epoch}: ${state.stopRequest?.reason}; ${bestText}`);
+  } else if (stopReason === 'callback') {
+    log.info({ reason: state.stopRequest?.reason }, `a callback stopped the run after epoch ${state.epoch}: ${state.stopRequest?.reason}`);
   }
   if (!config.restoreBest) return;
   if (best?.restored) log.info({ best }, `restoring the weights of epoch ${best.epoch + 1}, the best by ${best.monitor} (${best.value.toPrecision(4)}), as the final parameters`);
@@ -498,6 +504,7 @@ async function finishRun(run: PreparedRun): Promise<TrainResult> {
     samplesPerSec: rate(state.samples - state.clock.untimed.run, state.trainSeconds),
     session: sessionOf(run),
     stopReason,
+    stopMessage: state.stopRequest?.reason ?? null,
     skippedSteps: state.skipped.total,
     resumedFrom: resumed ? { path: resumed.path, step: resumed.checkpoint.meta.step } : null,
     best,

@@ -102,11 +102,13 @@ export interface TestFigures {
 }
 
 /**
- * Why the run ended; `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI);
- * `noWorkers`: a ws run had no worker left and none joined within --rejoin-timeout (train() then
- * rejects with dptrain.engine.noWorkers, its outputs written).
+ * Why the run ended; `earlyStopping`: --patience or an EarlyStopping callback; `callback`: another
+ * callback's control.stop() (summaries written before it existed say `earlyStopping`);
+ * `interrupted`: the `signal` passed to train() was aborted (Ctrl-C in the CLI); `noWorkers`: a ws
+ * run had no worker left and none joined within --rejoin-timeout (train() then rejects with
+ * dptrain.engine.noWorkers, its outputs written).
  */
-export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping' | 'interrupted' | 'noWorkers';
+export type StopReason = 'epochs' | 'maxSteps' | 'earlyStopping' | 'callback' | 'interrupted' | 'noWorkers';
 
 /** summary.json's `best`. */
 export interface BestEpoch {
@@ -153,6 +155,8 @@ export interface RunSummary {
   samplesPerSec: number;
   session: SessionFigures;
   stopReason: StopReason;
+  /** The reason given with `earlyStopping` or `callback` (control.stop's argument), else null; absent in summaries written before it. */
+  stopMessage: string | null;
   /** Steps dropped because their loss or gradient was non-finite (--on-nonfinite skip). */
   skippedSteps: number;
   /** The checkpoint this run continued from (--resume), or null. */

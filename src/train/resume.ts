@@ -9,12 +9,14 @@ import { ConfigError, DptrainError, shown } from '../errors.js';
 import { plural } from '../util/index.js';
 import { loadKernels, type KernelsName } from '../kernels/index.js';
 import { isModelFilePath } from '../model/index.js';
+import { datasetSpecWithPaths } from '../data/spec.js';
 import { defaultTrainConfig, flagOf, resumeWithInit, type TrainConfig } from './config.js';
 import { resolveTrainOptions, type LrOrigin } from './defaults.js';
 import { givenKeys, warningFields } from './option-effects.js';
 import type { CheckpointMeta } from './checkpoint.js';
 import { findLatestCheckpoint, type LatestCheckpoint } from './checkpoint-store.js';
 import { openInitFile } from './run-dir.js';
+import { savedStopRequest } from './state.js';
 
 interface Logger {
   info(fields: object, message: string): void;
@@ -68,8 +70,41 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
   // A model file was read once, when the run started: its canonical text stands for it, so the
   // file may since have moved or changed, and relative paths need not start where they did.
   if (typeof saved.model === 'string' && isModelFilePath(saved.model.trim())) saved.model = meta.model;
+  Object.assign(saved, recordedPaths(saved, runPathResolver(meta)));
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...saved, ...defined } as Partial<TrainConfig>;
+}
+
+/**
+ * The directory the run in `meta` started in (its config's `cwd`), where its relative paths start:
+ * null when it records none (an earlier dptrain), is this process's, or is gone (the whole tree
+ * moved), so that they start here, as typed.
+ */
+function recordedCwd(meta: CheckpointMeta): string | null {
+  const cwd = meta.config.cwd;
+  if (typeof cwd !== 'string' || !path.isAbsolute(cwd) || cwd === process.cwd()) return null;
+  try {
+    return fs.statSync(cwd).isDirectory() ? cwd : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resolves a path the run in `meta` recorded as typed: a relative one from where that run started (recordedCwd). */
+export function runPathResolver(meta: CheckpointMeta): (file: string) => string {
+  const cwd = recordedCwd(meta);
+  return (file) => (cwd === null || path.isAbsolute(file) ? file : path.resolve(cwd, file));
+}
+
+/**
+ * The recorded options that name files or directories, resolved. Not --blas-library: a relative
+ * one is rare, a soname is no path, and the checkpoint's value is compared as recorded.
+ */
+function recordedPaths(saved: Record<string, unknown>, resolve: (file: string) => string): Record<string, unknown> {
+  const paths: Record<string, unknown> = {};
+  for (const key of ['out', 'dataDir'] as const) if (typeof saved[key] === 'string') paths[key] = resolve(saved[key]);
+  for (const key of ['dataset', 'test'] as const) if (typeof saved[key] === 'string') paths[key] = datasetSpecWithPaths(saved[key], resolve);
+  return paths;
 }
 
 const silent: Logger = { info() {}, warn() {} };
@@ -175,15 +210,15 @@ function resumeMismatch(path: string, problems: string[]): ConfigError {
 
 /**
  * Why a resumed run has nothing left to train (a warning's text, naming the fix), or null when it
- * has steps to run: the checkpoint is of the run's end (its epochs, --max-steps, early stopping).
+ * has steps to run: the checkpoint is of the run's end (its epochs, --max-steps, early stopping or a callback's stop).
  */
 export function finishedRun(found: LatestCheckpoint, config: TrainConfig, totalSteps: number): string | null {
   const m = found.checkpoint.meta;
-  const stop = m.loop.stopRequest;
+  const stop = savedStopRequest(m.loop);
   let why: string;
   let fix: string;
-  if (typeof stop === 'string') {
-    why = `early stopping ended it (${stop})`;
+  if (stop !== null) {
+    why = `${stop.by === 'callback' ? 'a callback stopped it' : 'early stopping ended it'} (${stop.reason})`;
     fix = `start a new run to train on (--init ${found.path} starts from its parameters)`;
   } else if (config.maxSteps > 0 && m.step >= config.maxSteps) {
     why = `it reached --max-steps ${config.maxSteps}`;
@@ -235,11 +270,12 @@ async function differencesFromRun(file: string, meta: CheckpointMeta): Promise<s
  * probe can choose another under load, and the sets differ in float rounding, so a resumed run
  * keeps the checkpoint's set (as --workers auto keeps its engine). The ws engine's workers choose
  * their own sets, so its config stays as given; it adds the coordinator's options (`coordinator`),
- * which `dptrain coordinator --resume` takes back.
+ * which `dptrain coordinator --resume` takes back; and `cwd`, where the run's relative paths start
+ * (runPathResolver).
  */
 export function checkpointConfig(config: TrainConfig, engine: { kind: string; kernelsReport?: { name: KernelsName }; coordinatorRecord?: Readonly<Record<string, unknown>> }): Record<string, unknown> {
   const ran = engine.kind !== 'ws' && config.kernels === 'auto' ? engine.kernelsReport?.name : undefined;
-  return { ...config, ...(ran && { kernels: ran }), ...(engine.coordinatorRecord && { coordinator: { ...engine.coordinatorRecord } }) };
+  return { ...config, cwd: process.cwd(), ...(ran && { kernels: ran }), ...(engine.coordinatorRecord && { coordinator: { ...engine.coordinatorRecord } }) };
 }
 
 /** Kernel sets that may be missing on the machine a run resumes on: auto then chooses again. */

@@ -75,7 +75,7 @@ export interface LoopState {
   bestBuffers: Float32Array | null;
   skipped: { inRow: number; total: number };
   /** Why the run stops at the next step boundary (a callback or early stopping asked), or null. */
-  stopRequest: string | null;
+  stopRequest: StopRequest | null;
   /**
    * The engine could not run the next step and none will be (no ws worker joined within
    * --rejoin-timeout): the run ends before it, writes its outputs, then fails with it. Not saved.
@@ -88,6 +88,15 @@ export interface LoopState {
   clock: LoopClock;
   /** --batch-size auto (or --lr-rule adascale): the batch size, the epoch's offset, the fits; null otherwise. */
   adaptive: AdaptiveState | null;
+}
+
+/**
+ * A request to stop: who asked (early stopping: --patience or an EarlyStopping callback; any other
+ * callback's control.stop()) and the reason it gave (summary.json's stopReason and stopMessage).
+ */
+export interface StopRequest {
+  by: 'earlyStopping' | 'callback';
+  reason: string;
 }
 
 /**
@@ -141,7 +150,9 @@ export function savedLoopState(state: LoopState): Record<string, unknown> {
     gns: { ...state.gns },
     earlyStopping: state.earlyStopping && { ...state.earlyStopping },
     skipped: { ...state.skipped },
-    stopRequest: state.stopRequest,
+    // The reason as before, so that older dptrain still read it; who asked beside it.
+    stopRequest: state.stopRequest?.reason ?? null,
+    ...(state.stopRequest && { stopBy: state.stopRequest.by }),
     trainSeconds: state.trainSeconds,
     // Wall times so far, so that a resumed run's epoch record and summary count the earlier sessions too.
     seconds: runSeconds(state),
@@ -193,6 +204,7 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     saved = { best: e.best as number | null, wait: num(e.wait, 'earlyStopping.wait'), bestEpoch };
   }
   if (raw.stopRequest !== null && typeof raw.stopRequest !== 'string') throw bad('stopRequest');
+  if (raw.stopBy !== undefined && raw.stopBy !== 'earlyStopping' && raw.stopBy !== 'callback') throw bad('stopBy');
   const history = raw.history as EpochRecord[];
   // Older checkpoints did not save the times below: their history holds every finished epoch, and the current epoch's time is unknown.
   const trainSeconds = raw.trainSeconds === undefined ? history.reduce((sum, e) => sum + e.samples / e.samplesPerSec, 0) : num(raw.trainSeconds, 'trainSeconds');
@@ -217,11 +229,17 @@ export function restoreLoopState(checkpoint: Checkpoint, source: string, earlySt
     bestParams: restoreBest && checkpoint.best ? Float32Array.from(checkpoint.best) : null,
     bestBuffers: restoreBest && checkpoint.bestBuffers ? Float32Array.from(checkpoint.bestBuffers) : null,
     skipped: { inRow: num(skipped.inRow, 'skipped.inRow'), total: num(skipped.total, 'skipped.total') },
-    stopRequest: raw.stopRequest as string | null,
+    stopRequest: savedStopRequest(raw),
     notRun: null,
     trainSeconds,
     earlierSeconds: raw.seconds === undefined ? trainSeconds : num(raw.seconds, 'seconds'),
     clock: startClock(timings, raw.epochMs === undefined ? 0 : num(raw.epochMs, 'epochMs'), { epoch: untimed, run: untimed }, { step: meta.step, samples: meta.samples, trainSeconds }),
     adaptive: raw.adaptive === undefined ? null : restoreAdaptiveState(raw.adaptive, bad),
   };
+}
+
+/** A checkpoint's stop request (restoreLoopState checks its shape); one saved before `stopBy` was is early stopping's, as it was reported then. */
+export function savedStopRequest(raw: Record<string, unknown>): StopRequest | null {
+  if (typeof raw.stopRequest !== 'string') return null;
+  return { by: raw.stopBy === 'callback' ? 'callback' : 'earlyStopping', reason: raw.stopRequest };
 }
