@@ -142,6 +142,9 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   // Without the label column: the loader's fallback (the last column) would make petal_width the label.
   const unlabelled = path.join(dir, 'unlabelled.csv');
   fs.writeFileSync(unlabelled, [head, ...rows].map((r) => r.slice(0, 4).join(',')).join('\n') + '\n');
+  // An id and the features, no label: petal_width would be the label, and the id a feature.
+  const idNoLabel = path.join(dir, 'id-no-label.csv');
+  fs.writeFileSync(idNoLabel, [['id', ...head], ...rows.map((r, i) => [String(i), ...r])].map((r) => r.slice(0, 5).join(',')).join('\n') + '\n');
   // The same rows with the classes as indices (a user try: scored by position against the names, 21 %).
   const indexed = path.join(dir, 'indexed.csv');
   const species = [...new Set(rows.map((r) => r[4]))];
@@ -150,7 +153,9 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
     runCliAsync(['evaluate', model, '--dataset', `csv:${csv}`, '--json']),
     runCliAsync(['evaluate', model, '--dataset', `csv:${reordered}?label=species`, '--json']),
     runCliAsync(['evaluate', model, '--dataset', `csv:${withId}`, '--json']),
-    oneLine(['evaluate', model, '--dataset', `csv:${unlabelled}`], 'dptrain.data.labelColumnMissing', /^dptrain: error: dataset csv:.*unlabelled\.csv has no column "species", the label .* was trained to predict \(columns: "sepal_length", "sepal_width", "petal_length", "petal_width"\) — add the true values as a column "species" to evaluate, or use dptrain predict for rows without labels \[/),
+    // The model's features only, by name: the rows predict takes.
+    oneLine(['evaluate', model, '--dataset', `csv:${unlabelled}`], 'dptrain.data.labelColumnMissing', /^dptrain: error: dataset csv:.*unlabelled\.csv has no label column: its columns are the features of .*final\.safetensors \("sepal_length", "sepal_width", "petal_length", "petal_width"\), so it cannot be evaluated — use dptrain predict .*final\.safetensors --input .*unlabelled\.csv for its predictions, or add the label column "species" with the true values to evaluate \[/),
+    oneLine(['evaluate', model, '--dataset', `csv:${idNoLabel}`], 'dptrain.data.labelColumnMissing', /^dptrain: error: dataset csv:.*id-no-label\.csv has no column "species", the label .* was trained to predict \(columns: "id", "sepal_length", "sepal_width", "petal_length", "petal_width"\) — add the true values as a column "species" to evaluate, or use dptrain predict for rows without labels \[/),
     // A dataset with other columns: both sides named.
     oneLine(['evaluate', model, '--dataset', `csv:${other}`], 'dptrain.data.featuresMismatch', /has the features "a", "b", "c", "d" but .* takes "sepal_length", "sepal_width", "petal_length", "petal_width"/),
     // Another model's data (the digits for a flowers model).
@@ -168,6 +173,33 @@ test('bad input to evaluate is one line and exit 2: another model\'s data, other
   assert.equal(c.status, 0, c.stderr);
   assert.deepEqual(JSON.parse(c.stdout).confusion, JSON.parse(a.stdout).confusion);
   assert.match(c.stderr, /WARN: dataset csv:.*with-id\.csv: ignoring the columns "id" \(not features of the model\)/);
+});
+
+test('evaluate --dataset csv:FILE of the model\'s pixel columns only (no label column, no feature names) says so and names predict, which takes the file', async () => {
+  const dir = tempDir('dptrain-evaluate-nolabel-');
+  const out = path.join(dir, 'run');
+  const trained = runCli(['train', '--model', 'logreg:784-10', '--max-steps', '2', '--engine', 'inline', '--out', out]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const model = path.join(out, 'final.safetensors');
+  // 784 scaled pixels a row, as a user exports the digits for predict (the last column read as a label would leave 783).
+  const row = (i: number) => Array.from({ length: 784 }, (_, j) => String(((i * 784 + j) % 7) / 8)).join(',');
+  const bare = path.join(dir, 'p_scaled.csv');
+  fs.writeFileSync(bare, [0, 1, 2].map(row).join('\n') + '\n');
+  const named = path.join(dir, 'p_named.csv');
+  fs.writeFileSync(named, [Array.from({ length: 784 }, (_, j) => `px${j}`).join(','), ...[0, 1, 2].map(row)].join('\n') + '\n');
+  const [a, b, predicted] = await Promise.all([
+    runCliAsync(['evaluate', model, '--dataset', `csv:${bare}`]),
+    runCliAsync(['evaluate', model, '--dataset', `csv:${named}`]),
+    runCliAsync(['predict', model, '--input', bare]),
+  ]);
+  for (const [r, file] of [[a, 'p_scaled'], [b, 'p_named']] as const) {
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^dptrain: error: dataset csv:.*${file}\\.csv has no label column: it has 784 columns, as many as the features .*final\\.safetensors takes, so it cannot be evaluated — use dptrain predict .*final\\.safetensors --input .*${file}\\.csv for its predictions, or add the label column with the true values to evaluate \\[dptrain\\.data\\.labelColumnMissing\\]`));
+  }
+  // The command it names takes the file.
+  assert.equal(predicted.status, 0, predicted.stderr);
+  assert.equal(predicted.stdout.trim().split('\n').length, 4);
 });
 
 test('evaluate without --dataset, from another directory than the run\'s relative csv: path: one line saying the model recorded it and to give --dataset', () => {

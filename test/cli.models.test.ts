@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { decodeSafetensors } from '../src/index.js';
-import { expectUsageError, runCli, tempDir } from './helpers.js';
+import { expectUsageError, runCli, runCliAsync, tempDir } from './helpers.js';
 
 const tiny = ['train', '--dataset', 'mnist', '--max-steps', '2', '--batch-size', '16', '--workers', '2'];
 
@@ -50,9 +50,45 @@ test('--model with the cnn: grammar and --model ./net.json train the same networ
 
 test('an unknown layer token is named with the list of tokens and a valid example', async () => {
   await Promise.all([
-    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3p1 relu maxpool flatten dense10'], /layer 3 \("maxpool"\).*maxpoolK.*e\.g\. cnn:1x28x28 conv32k3p1/, 'dptrain.model.badSpec'),
-    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32 relu flatten dense10'], /unknown layer 1 \("conv32"\)/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3p1 relu maxpul2 flatten dense10'], /unknown layer 3 \("maxpul2"\).*maxpoolK.*e\.g\. cnn:1x28x28 conv32k3p1/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv32k3 relu pool2 flatten dense10'], /unknown layer 3 \("pool2"\)/, 'dptrain.model.badSpec'),
   ]);
+});
+
+test('a layer token without its size says what it needs, with an example; dropout alone is rate 0.5', async () => {
+  await Promise.all([
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 flatten dense relu dense10'], /layer 2 \("dense"\) needs its units, e\.g\. dense64/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8 relu flatten dense10'], /layer 1 \("conv8"\) needs its kernel size, e\.g\. conv8k3/, 'dptrain.model.badSpec'),
+    expectUsageError([...tiny, '--model', 'cnn:1x28x28 conv8k3 maxpool flatten dense10'], /layer 2 \("maxpool"\) needs its kernel size, e\.g\. maxpool2/, 'dptrain.model.badSpec'),
+  ]);
+  // As nn.Dropout() and the JSON format's {"type": "dropout"}; the canonical text prints the rate.
+  const r = runCli(['train', '--dataset', 'mnist', '--max-steps', '1', '--batch-size', '16', '--workers', '1', '--model', 'cnn:1x28x28 flatten dense32 relu dropout dense10']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /training cnn:1x28x28 flatten dense32 relu dropout0\.5 dense10 /);
+});
+
+test('an activation or dropout after the output layer trains, with one warning naming it, why, and the fix', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'net.json');
+  fs.writeFileSync(file, JSON.stringify({ input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'dense', units: 10 }, { type: 'dropout' }] }));
+  const one = ['train', '--dataset', 'mnist', '--max-steps', '1', '--batch-size', '16', '--workers', '1', '--model'];
+  const [relu, drop, json, bn] = await Promise.all([
+    runCliAsync([...one, 'cnn:1x28x28 flatten dense64 relu dense10 relu']),
+    runCliAsync([...one, 'cnn:1x28x28 flatten dense64 relu dense10 dropout0.5']),
+    runCliAsync([...one, file]),
+    runCliAsync([...one, 'cnn:1x28x28 flatten dense64 relu dense10 bn']),
+  ]);
+  const warnings = (r: { status: number | null; stderr: string }) => {
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr.split('\n').filter((l) => l.includes('WARN'));
+  };
+  const [reluWarning, ...more] = warnings(relu);
+  assert.equal(more.length, 0, relu.stderr);
+  assert.match(reluWarning, /has relu after its output layer dense10: a ReLU clamps the logits at 0.* — end the model with the dense layer of the outputs: remove the relu after dense10/);
+  assert.match(warnings(drop).join('\n'), /has dropout0\.5 after its output layer dense10: dropout zeroes random class scores in training/);
+  assert.match(warnings(json).join('\n'), /in .*net\.json, layers\[2\] \(dropout\) comes after the output layer layers\[1\] \(dense\).* — end "layers" with the \{"type": "dense"\} of the outputs: remove layers\[2\]/);
+  // BatchNorm keeps the logits' range (a learned scale and shift): no warning.
+  assert.deepEqual(warnings(bn), []);
 });
 
 test('a bad kernel, stride or padding is refused naming the layer', async () => {

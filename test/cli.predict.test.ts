@@ -4,10 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { test } from 'node:test';
+import zlib from 'node:zlib';
+import { loadDataset } from '../src/data/index.js';
 import { loadModel } from '../src/index.js';
-import { predictStream } from '../src/inference/index.js';
+import { fitDataToModel, predictStream } from '../src/inference/index.js';
 import { repoRoot, runCli, runCliAsync, tempDir } from './helpers.js';
-import { FEATURES, SPECIES, parsePredictions, readCsv, writeFlowersCsv } from './use.helpers.js';
+import { FEATURES, SPECIES, parsePredictions, readCsv, writeDigitsIdx, writeFlowersCsv } from './use.helpers.js';
 
 let flowers: { dir: string; csv: string; model: string } | null = null;
 /** A model trained through the CLI on a CSV with text labels and --standardize, on all rows (--val-split 0). */
@@ -112,17 +114,27 @@ test('bad input to predict is one line and exit 2: empty input, other columns, a
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('out.csv')), [], '--output: neither the file nor its temp file');
 });
 
-test('predict on an IDX images file (gzip) scales pixels as training did: the classes evaluate counts', async () => {
+test('predict on an IDX images file (gzip) scales pixels as training did: the classes evaluate counts; on stdin too, gzip or not', async () => {
   const out = path.join(tempDir('dptrain-predict-idx-'), 'run');
   const trained = runCli(['train', '--model', 'logreg:784-10', '--epochs', '1', '--out', out]);
   assert.equal(trained.status, 0, trained.stderr);
   const model = path.join(out, 'final.safetensors');
   const file = path.join(path.dirname(out), 'digits.csv');
-  const [result, evaluated] = await Promise.all([
-    runCliAsync(['predict', model, '--input', path.join(repoRoot, 'data', 'mnist-10k-images-idx3-ubyte.gz'), '--output', file]),
+  const images = path.join(repoRoot, 'data', 'mnist-10k-images-idx3-ubyte.gz');
+  const gz = fs.readFileSync(images);
+  const [result, evaluated, gzStdin, rawStdin] = await Promise.all([
+    runCliAsync(['predict', model, '--input', images, '--output', file]),
     runCliAsync(['evaluate', model, '--dataset', 'mnist', '--json']),
+    // The format is told by the first bytes (gzip, then the IDX magic), not by a file name: stdin reads as a file does.
+    runCliAsync(['predict', model, '--input', '-', '--output', `${file}.gz-stdin`], { input: gz }),
+    runCliAsync(['predict', model, '--input', '-', '--output', `${file}.raw-stdin`], { input: zlib.gunzipSync(gz) }),
   ]);
   assert.equal(result.status, 0, result.stderr);
+  for (const [piped, written] of [[gzStdin, `${file}.gz-stdin`], [rawStdin, `${file}.raw-stdin`]] as const) {
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.match(piped.stderr, /predicted 10,000 rows of stdin/);
+    assert.equal(fs.readFileSync(written, 'utf8'), fs.readFileSync(file, 'utf8'));
+  }
   const { header, rows } = parsePredictions(fs.readFileSync(file, 'utf8'));
   assert.deepEqual(header.slice(0, 3), ['class', 'index', 'p_0']);
   assert.equal(rows.length, 10_000);
@@ -134,6 +146,37 @@ test('predict on an IDX images file (gzip) scales pixels as training did: the cl
   // flip a row or two.
   const differ = predicted.reduce((a: number, count: number, c: number) => a + Math.abs(count - columnSums[c]), 0);
   assert.ok(differ <= 4, `predicted class counts ${predicted} vs evaluate's ${columnSums}`);
+});
+
+test('the same IDX file gives the same outputs through predict, evaluate and train --test: its pixels at the scale the model records (mnist: k/255 to 3 decimals)', async () => {
+  const dir = tempDir('dptrain-predict-idx-scale-');
+  const { images, indices } = writeDigitsIdx(dir, 50);
+  const out = path.join(dir, 'run');
+  const trained = runCli(['train', '--model', 'logreg:784-10', '--epochs', '1', '--test', `idx:${images}`, '--out', out]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const model = path.join(out, 'final.safetensors');
+  const [predicted, evaluated] = await Promise.all([runCliAsync(['predict', model, '--input', images]), runCliAsync(['evaluate', model, '--dataset', `idx:${images}`, '--json'])]);
+  assert.equal(predicted.status, 0, predicted.stderr);
+  assert.equal(evaluated.status, 0, evaluated.stderr);
+  const loaded = await loadModel(model);
+  assert.deepEqual(loaded.metadata?.preprocessing.pixelScale, { divideBy: 255, roundTo: 3 });
+  // predict's probabilities are evaluate's outputs (the library's, and the CLI's loss from them).
+  const { rows } = parsePredictions(predicted.stdout);
+  assert.equal(rows.length, 50);
+  const { outputs, targets } = await loaded.evaluateWithOutputs(`idx:${images}`, { engine: 'inline' });
+  const probabilities = loaded.predictionsOf(outputs, 50).outputs;
+  rows.forEach((row, r) => row.p.forEach((p, k) => assert.ok(Math.abs(p - probabilities[r * 10 + k]) <= 1e-6, `row ${r} p_${k}: predict ${p}, evaluate ${probabilities[r * 10 + k]}`)));
+  const lossOfPredict = rows.reduce((a, row, r) => a - Math.log(row.p[targets[r]]), 0) / rows.length;
+  const evaluation = JSON.parse(evaluated.stdout);
+  assert.ok(Math.abs(evaluation.loss - lossOfPredict) <= 1e-6, `evaluate's loss ${evaluation.loss}, predict's probabilities give ${lossOfPredict}`);
+  // train --test fits the file as evaluate does.
+  const { test: score } = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  assert.equal(score.accuracy, evaluation.accuracy);
+  assert.ok(Math.abs(score.loss - evaluation.loss) <= 1e-6 * evaluation.loss, `train --test loss ${score.loss} vs evaluate's ${evaluation.loss}`);
+  // Evaluate's fitting gives the model the digits' training values, bit for bit, from the IDX file.
+  const [digits, file] = await Promise.all([loadDataset('mnist'), loadDataset(`idx:${images}`)]);
+  const fitted = fitDataToModel(loaded.shape, file);
+  indices.forEach((i, r) => assert.deepEqual(fitted.x.subarray(r * 784, (r + 1) * 784), digits.x.subarray(i * 784, (i + 1) * 784), `digit ${i}`));
 });
 
 test('the stream parser: quoted fields across chunk boundaries, CRLF, one-byte chunks, small batches give the same lines', async () => {

@@ -54,7 +54,7 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
  * an in-process server keeps answering. `input` goes to stdin (a child that exits unread leaves
  * EPIPE, ignored as spawnSync ignores it); `env` is added to this process's environment.
  */
-export function runCliAsync(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCliAsync(args: string[], options: { input?: string | Uint8Array; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const env = options.env ? { ...process.env, ...options.env } : process.env;
     const child = execFile(process.execPath, [binPath, ...args], { cwd: repoRoot, env, timeout: 120_000 }, (error, stdout, stderr) => {

@@ -1,7 +1,9 @@
 /** Shared data for the tests of evaluate, predict and the model file (test/use.*, test/cli.evaluate, test/cli.predict). */
 import fs from 'node:fs';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { Rng } from '../src/util/rng.js';
+import { repoRoot } from './helpers.js';
 
 export const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
 export const SPECIES = ['setosa', 'versicolor', 'virginica'];
@@ -60,4 +62,25 @@ export function parsePredictions(text: string): { header: string[]; rows: { name
       return { name, index: Number(index), p: p.map(Number) };
     }),
   };
+}
+
+/**
+ * An uncompressed IDX pair (digits-images-idx3-ubyte, digits-labels-idx1-ubyte) of n of the bundled
+ * digits, every (10000 / n)th from sample 7 (the digits are stored by class, so all classes come);
+ * returns the images file and the indices of the digits it holds, in `mnist`'s order.
+ */
+export function writeDigitsIdx(dir: string, n = 50): { images: string; indices: number[] } {
+  const read = (name: string) => gunzipSync(fs.readFileSync(path.join(repoRoot, 'data', name)));
+  const [images, labels] = [read('mnist-10k-images-idx3-ubyte.gz'), read('mnist-10k-labels-idx1-ubyte.gz')];
+  const indices = Array.from({ length: n }, (_, i) => i * Math.floor(10_000 / n) + 7);
+  const header = (magic: number, dims: number[]) => {
+    const bytes = Buffer.alloc(4 + 4 * dims.length);
+    bytes.writeUInt32BE(magic, 0);
+    dims.forEach((dim, k) => bytes.writeUInt32BE(dim, 4 + 4 * k));
+    return bytes;
+  };
+  const file = path.join(dir, 'digits-images-idx3-ubyte');
+  fs.writeFileSync(file, Buffer.concat([header(0x803, [n, 28, 28]), ...indices.map((i) => images.subarray(16 + i * 784, 16 + (i + 1) * 784))]));
+  fs.writeFileSync(path.join(dir, 'digits-labels-idx1-ubyte'), Buffer.concat([header(0x801, [n]), Buffer.from(indices.map((i) => labels[8 + i]))]));
+  return { images: file, indices };
 }

@@ -1,6 +1,6 @@
 /**
  * `dptrain predict MODEL --input FILE|- [--output FILE] [--on-bad-row stop|skip]`: predictions as
- * CSV, streamed (docs/cli.md, "predict"): a CSV or IDX file (gzip or not), or CSV on stdin.
+ * CSV, streamed (docs/cli.md, "predict"): CSV or IDX images (gzip or not), from a file or stdin.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ export function registerPredictCommand(program: Command): Command {
     .command('predict')
     .description('predict with a trained model: CSV of class, index and probabilities (or the regression outputs), one line per input row')
     .argument('<model>', 'a final.safetensors (or a checkpoint) written by dptrain train')
-    .requiredOption('--input <file>', 'rows to predict: a CSV file, an IDX images file (gzip or not), or - for CSV on stdin')
+    .requiredOption('--input <file>', 'rows to predict: a CSV file or an IDX images file (gzip or not), or - to read either from stdin')
     .option('--output <file>', 'write the predictions to FILE instead of stdout')
     .addOption(new Option('--on-bad-row <action>', 'a row that does not parse: stop (exit 2 naming its line) or skip it (each named on stderr)').choices(['stop', 'skip']).default('stop'))
     .addOption(new Option('--kernels <name>', 'auto | blas | wasm | js, as for train').choices([...trainChoices.kernels]).default('auto'))

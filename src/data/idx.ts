@@ -16,6 +16,7 @@ import { DataError } from '../errors.js';
 import { createDataset, DATA_LIMITS, sampleArray, type Dataset } from './dataset.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
 import { ByteReader } from './byte-reader.js';
+import { IDX_PIXEL_SCALE, pixelValues } from './pixel-scale.js';
 
 const IMAGES_MAGIC = 0x00000803;
 const LABELS_MAGIC = 0x00000801;
@@ -43,15 +44,16 @@ export async function loadIdx(spec: DatasetSpec): Promise<Dataset> {
     throw new DataError('tooLarge', `${imagesPath} holds ${n}×${inputDim} pixels, more than the limit of ${DATA_LIMITS.maxElements}`);
   }
 
+  const pixel = pixelValues(IDX_PIXEL_SCALE);
   const x = sampleArray(n * inputDim);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
+  for (let i = 0; i < x.length; i++) x[i] = pixel[images.data[i]];
   const y = sampleArray(n);
   let maxLabel = 0;
   for (let i = 0; i < n; i++) {
     y[i] = labels.data[i];
     if (labels.data[i] > maxLabel) maxLabel = labels.data[i];
   }
-  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, pixelScale: { divideBy: 255 } });
+  return createDataset({ spec: spec.text, n, inputDim, x, targetDim: 1, y, task: 'classification', numClasses: maxLabel + 1, pixelScale: IDX_PIXEL_SCALE });
 }
 
 /** The labels file next to an images file, by the MNIST naming convention. */

@@ -16,6 +16,7 @@ export { REGISTRY } from './registry.js';
 export type { DownloadOptions } from './downloaded.js';
 export { datasetSpecWithPaths, parseDatasetSpec, takesTaskOption, type DatasetSpec } from './spec.js';
 export { splitDataset } from './split.js';
+export { IDX_PIXEL_SCALE, pixelValues, rescalePixels, type RecordedPixelScale } from './pixel-scale.js';
 export { fitStandardization, applyStandardization, type Standardization } from './standardize.js';
 export { resolveBatchSize, stepsPerEpoch, epochPermutation, batchRange, shardRanges, type Range } from './sampler.js';
 

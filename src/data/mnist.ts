@@ -14,6 +14,7 @@ import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.js';
 import { createDataset, sampleArray, type Dataset } from './dataset.js';
 import { SpecOptions, type DatasetSpec } from './spec.js';
+import { pixelValues } from './pixel-scale.js';
 
 const ROWS = 28;
 const PIXELS = ROWS * ROWS;
@@ -45,7 +46,7 @@ export async function loadMnist(spec: DatasetSpec): Promise<Dataset> {
   }
   const [images, labels] = await Promise.all([readBundled(MNIST_FILES.images), readBundled(MNIST_FILES.labels)]);
 
-  const valueOf = new Float32Array(256).map((_, k) => mnistPixelValue(k));
+  const valueOf = pixelValues(MNIST_PIXEL_SCALE);
   const x = sampleArray(COUNT * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = valueOf[images[i]];
   const y = sampleArray(labels.length);

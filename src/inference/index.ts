@@ -7,7 +7,7 @@ export {
   type Evaluation,
   type EvaluationPart,
 } from './trained-model.js';
-export { fitDataToModel, standardizationOf, listNames, type ModelShape } from './matching.js';
+export { fitDataToModel, pixelScaleOf, standardizationOf, listNames, type ModelShape } from './matching.js';
 export {
   classificationMetrics,
   regressionMetrics,

@@ -1,11 +1,12 @@
 /**
  * Fitting a dataset to a trained model before evaluation (evaluate, and train's --test set): the same features (by name when both
  * have names: reordered to the model's order), the same task and outputs, the labels mapped to the
- * model's class indices by name, and the training preprocessing (standardization) applied. A
+ * model's class indices by name, and the training preprocessing applied (image pixels at the
+ * model's recorded pixelScale, as predict reads an IDX file; standardization). A
  * dataset that does not fit is refused naming both sides (DataError `featuresMismatch`,
  * `labelColumnMissing`, `classesMismatch`, `taskMismatch`).
  */
-import { applyStandardization, createDataset, takesTaskOption, type Dataset, type Standardization } from '../data/index.js';
+import { applyStandardization, createDataset, rescalePixels, takesTaskOption, type Dataset, type RecordedPixelScale, type Standardization } from '../data/index.js';
 import { DataError } from '../errors.js';
 import type { ModelAbout } from '../io/index.js';
 
@@ -27,17 +28,52 @@ export function standardizationOf(about: ModelAbout | null): Standardization | n
 }
 
 /**
- * `data` as the model takes it: columns in the model's order, labels as its class indices,
- * standardized. Named columns the model does not take (an id) are left out, each named through
- * `onWarning`, as predict does.
+ * How the model's training data made pixel bytes into values (`{divideBy: 255, roundTo: 3}` for the
+ * bundled mnist), or null when it records none (data that was not images, an older file).
+ */
+export function pixelScaleOf(about: ModelAbout | null): RecordedPixelScale | null {
+  return about?.preprocessing.pixelScale ?? null;
+}
+
+/**
+ * `data` as the model takes it: columns in the model's order, image pixels at the model's
+ * recorded scale (an `idx:` file's bytes become the values predict gives the same file, the
+ * values of training data of that kind), labels as its class indices, standardized. Named
+ * columns the model does not take (an id) are left out, each named through `onWarning`, as
+ * predict does.
  */
 export function fitDataToModel(model: ModelShape, data: Dataset, onWarning?: (message: string) => void): Dataset {
+  checkNotFeaturesOnly(model, data);
   checkLabelColumn(model, data);
   checkTask(model, data);
-  const ordered = reorderFeatures(model, data, onWarning);
+  const reordered = reorderFeatures(model, data, onWarning);
+  const scale = pixelScaleOf(model.about);
+  const ordered = scale ? rescalePixels(reordered, scale, onWarning) : reordered;
   const labelled = model.task === 'classification' ? mapClasses(model, ordered) : ordered;
   const stats = standardizationOf(model.about);
   return stats ? applyStandardization(labelled, stats) : labelled;
+}
+
+/**
+ * A CSV of the model's features only, the rows predict takes: the loader read its last column as
+ * the label, so the features would look one short ("783 features"). Matched by count, and by name
+ * where both sides have names (in any order, as features are matched).
+ */
+function checkNotFeaturesOnly(model: ModelShape, data: Dataset): void {
+  const taken = data.labelColumn;
+  if (taken === undefined || data.inputDim + 1 !== model.inputDim) return;
+  const wanted = model.about?.featureNames ?? null;
+  const columns = data.featureNames ? [...data.featureNames, taken.name] : null;
+  if (wanted !== null && columns !== null && (columns.length !== wanted.length || !wanted.every((name) => columns.includes(name)))) return;
+  const file = data.spec.replace(/^csv:/, '').replace(/\?.*$/, '');
+  const label = model.about?.labelColumn?.name;
+  const are = wanted !== null && columns !== null ? `its columns are the features of ${model.name} (${listNames(wanted)})` : `it has ${model.inputDim} columns, as many as the features ${model.name} takes`;
+  // A library model's name may be its spec text, not a file the command could take.
+  const predict = `dptrain predict ${/\.safetensors$/i.test(model.name) ? model.name : 'MODEL'} --input ${file}`;
+  throw new DataError(
+    'labelColumnMissing',
+    `dataset ${data.spec} has no label column: ${are}, so it cannot be evaluated — use ${predict} for its predictions, or add the label column${label === undefined ? '' : ` ${JSON.stringify(label)}`} with the true values to evaluate`,
+  );
 }
 
 /**

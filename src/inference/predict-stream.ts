@@ -7,11 +7,12 @@ import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline, Readable as ReadableStream } from 'node:stream';
-import { detectDelimiter } from '../data/index.js';
+import { detectDelimiter, IDX_PIXEL_SCALE, pixelValues } from '../data/index.js';
 import { DataError, DptrainError } from '../errors.js';
 import { CsvRecordSplitter, type CsvRecord } from './csv-records.js';
 import { planColumns, type ColumnPlan } from './columns.js';
 import { float32Text, csvField } from './csv-output.js';
+import { pixelScaleOf } from './matching.js';
 import type { TrainedModel } from './trained-model.js';
 
 export type OnBadRow = 'stop' | 'skip';
@@ -177,8 +178,8 @@ function countNewlines(text: string): number {
 // ---- IDX ----
 
 async function predictIdx(model: TrainedModel, chunks: AsyncGenerator<Uint8Array>, source: string, writer: BatchWriter): Promise<PredictSummary> {
-  const scale = model.metadata?.preprocessing.pixelScale ?? { divideBy: 255, roundTo: null };
-  const pixel = new Float32Array(256).map((_, k) => (scale.roundTo === null ? k / scale.divideBy : Math.round((k * 10 ** scale.roundTo) / scale.divideBy) / 10 ** scale.roundTo));
+  // The model's recorded scale, as evaluate and train --test rescale an idx: dataset (fitDataToModel).
+  const pixel = pixelValues(pixelScaleOf(model.metadata) ?? IDX_PIXEL_SCALE);
   let header: { n: number; size: number } | null = null;
   let pending: Uint8Array = new Uint8Array(0);
   let images = 0;

@@ -20,7 +20,7 @@ export {
   type SampleSource,
   type BatchResult,
 } from './model.js';
-export { buildStack, inputShapeOf, inputSize, outputSize, type LayerStack, type StackLayer } from './stack.js';
+export { buildStack, inputShapeOf, inputSize, outputLayerWarning, outputSize, type LayerStack, type StackLayer } from './stack.js';
 export { layerToken, layerOutputShape, shapeText, type LayerSpec, type LayerType } from './layers.js';
 export { isModelFilePath, parseModelFile, type ModelFile } from './json-spec.js';
 export {

@@ -80,7 +80,7 @@ export function layerModelSpec(inputShape: number[], layers: LayerSpec[], loss: 
 }
 
 const LAYER_EXAMPLE = 'e.g. cnn:1x28x28 conv32k3p1 relu maxpool2 flatten dense128 relu dense10';
-const TOKENS = 'denseN, convNkK[sS][pP], maxpoolK[sS][pP], avgpoolK[sS][pP], gap, flatten, relu, tanh, gelu, layernorm, bn, dropoutR, and mse last for regression';
+const TOKENS = 'denseN, convNkK[sS][pP], maxpoolK[sS][pP], avgpoolK[sS][pP], gap, flatten, relu, tanh, gelu, layernorm, bn, dropout[R] (R 0.5 if left out), and mse last for regression';
 
 function parseLayerSpec(given: string): LayerModelSpec {
   const tokens = given.slice('cnn:'.length).trim().split(/\s+/).filter((t) => t !== '');
@@ -139,8 +139,9 @@ function parseLayerToken(token: string, index: number, bad: (what: string) => Mo
       padding: count(m[4], 'padding', 0, 0),
     };
   }
-  if ((m = /^dropout([0-9]*\.?[0-9]+)$/.exec(token))) {
-    const rate = Number(m[1]);
+  // `dropout` alone is PyTorch's nn.Dropout() and the JSON format's default rate; canonical text prints it (dropout0.5).
+  if ((m = /^dropout([0-9]*\.?[0-9]+)?$/.exec(token))) {
+    const rate = m[1] === undefined ? 0.5 : Number(m[1]);
     if (!(rate >= 0 && rate < 1)) throw bad(`${where}: the dropout rate must be at least 0 and below 1, e.g. dropout0.25`);
     return { type: 'dropout', rate };
   }
@@ -148,7 +149,19 @@ function parseLayerToken(token: string, index: number, bad: (what: string) => Mo
   if (token === 'bn' || token === 'batchnorm') return { type: 'batchnorm' };
   if (token === 'flatten' || token === 'relu' || token === 'tanh' || token === 'gelu' || token === 'layernorm') return { type: token };
   if (token === 'mse') throw bad(`${where}: mse (the regression loss) can only be the last token`);
+  const missing = missingSize(token);
+  if (missing !== null) throw bad(`${where} ${missing}`);
   throw bad(`unknown ${where}; the layer tokens are ${TOKENS}`);
+}
+
+/** What a known layer name typed without its size needs (`dense`, `conv8`, `maxpool`), or null. */
+function missingSize(token: string): string | null {
+  let m: RegExpExecArray | null;
+  if (/^dense(nobias)?$/.test(token)) return 'needs its units, e.g. dense64';
+  if ((m = /^conv([0-9]+)(?:s[0-9]+)?(?:p[0-9]+)?(nobias)?$/.exec(token))) return `needs its kernel size, e.g. conv${m[1]}k3`;
+  if ((m = /^conv(k[0-9]+)?(?:s[0-9]+)?(?:p[0-9]+)?(nobias)?$/.exec(token))) return m[1] === undefined ? 'needs its filters and kernel size, e.g. conv8k3' : `needs its filters, e.g. conv8${m[1]}`;
+  if ((m = /^(maxpool|avgpool)(?:s[0-9]+)?(?:p[0-9]+)?$/.exec(token))) return `needs its kernel size, e.g. ${m[1]}2`;
+  return null;
 }
 
 function parseDenseSpec(given: string): DenseModelSpec {

@@ -96,3 +96,38 @@ export function inputShapeOf(spec: ModelSpec): number[] {
 export function outputSize(spec: ModelSpec): number {
   return spec.kind === 'cnn' ? buildStack(spec).outputDim : spec.sizes[spec.sizes.length - 1];
 }
+
+/**
+ * The warning for a layer model whose output layer (its last dense) is followed by a layer that
+ * undoes the outputs: an activation after a classifier's logits (ReLU and GELU clamp them near 0,
+ * tanh squeezes them into [−1, 1]), or dropout after any outputs (it zeroes random class scores or
+ * targets in training); null when there is none. A regression model may mean an activation there
+ * (a bound on its outputs); flatten, bn and layernorm are left alone: they keep the outputs' range.
+ */
+export function outputLayerWarning(spec: ModelSpec): string | null {
+  if (spec.kind !== 'cnn') return null;
+  const last = spec.layers.map((l) => l.type).lastIndexOf('dense');
+  if (last < 0) return null;
+  const output = spec.layers[last];
+  const classes = output.type === 'dense' ? output.units : 0;
+  const classifier = spec.loss === 'softmax-cross-entropy';
+  const why = (layer: LayerSpec): string | null => {
+    if (layer.type === 'dropout') return classifier ? 'dropout zeroes random class scores in training' : 'dropout zeroes random outputs in training';
+    if (!classifier) return null;
+    if (layer.type === 'relu') return 'a ReLU clamps the logits at 0, so no class can score below 0 (be less likely than a 0 logit)';
+    if (layer.type === 'gelu') return 'a GELU all but clamps the logits at 0 (none below −0.17)';
+    // The most confident softmax over logits in [−1, 1]: e² / (e² + classes − 1).
+    if (layer.type === 'tanh') return `tanh squeezes the logits into [−1, 1], so of ${classes} classes none gets a probability above ${(Math.E ** 2 / (Math.E ** 2 + classes - 1)).toFixed(2)}`;
+    return null;
+  };
+  const after = spec.layers.map((layer, i) => ({ layer, i, why: why(layer) })).filter((a) => a.i > last && a.why !== null);
+  if (after.length === 0) return null;
+  const reasons = [...new Set(after.map((a) => a.why))].join('; ');
+  const file = spec.file;
+  if (file === undefined) {
+    const names = after.map((a) => layerToken(a.layer)).join(' and ');
+    return `model ${spec.text} has ${names} after its output layer ${layerToken(output)}: ${reasons} — end the model with the dense layer of the outputs: remove the ${names} after ${layerToken(output)}`;
+  }
+  const places = after.map((a) => `layers[${a.i}] (${a.layer.type})`).join(' and ');
+  return `in ${file}, ${places} ${after.length === 1 ? 'comes' : 'come'} after the output layer layers[${last}] (dense): ${reasons} — end "layers" with the {"type": "dense"} of the outputs: remove ${after.map((a) => `layers[${a.i}]`).join(' and ')}`;
+}

@@ -23,7 +23,7 @@ import type { Engine, EngineSetup, FaultInjection } from '../engine/index.js';
 import type { ModelAbout } from '../io/index.js';
 import { modelAboutOf } from './about.js';
 import { ConfigError } from '../errors.js';
-import { initParams, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
+import { initParams, outputLayerWarning, paramLayout, parseModelSpec, type ModelSpec, type ParamLayout } from '../model/index.js';
 import { scaleLearningRate, type LrRule, type ScheduleConfig } from '../optim/index.js';
 import type { Callback, EarlyStoppingRule, RunInfo } from './callbacks.js';
 import { availableCores, parseBatchNormMode, parseCheckpointEvery, type CheckpointInterval, type TrainConfig } from './config.js';
@@ -142,6 +142,9 @@ export async function prepareRun(options: Partial<TrainConfig>, given: TrainHook
   // Model: parse, check it fits the data, initialise or load parameters.
   const model = parseModelSpec(config.model);
   checkModelFitsData(model, trainSet, config.dataset);
+  // Said once, when the model is chosen: a resumed run's was said when it started.
+  const afterOutput = resumed ? null : outputLayerWarning(model);
+  if (afterOutput !== null) log.warn({ model: model.text }, afterOutput);
   const about = modelAboutOf(loaded, model, stats, { valSplit: config.valSplit, seed: config.seed }, dataset.hash);
   // The test set matched to the model as evaluate matches a dataset: columns and classes by name, standardised.
   const testSet = testData && fitTestSet(testData, trainSet, about, config.dataset);
