@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { DataError } from '../errors.js';
 import { adviseHugePages } from '../util/huge-pages.js';
+import { firstNonFinite } from '../util/defined.js';
 
 export type Task = 'classification' | 'regression';
 
@@ -134,11 +135,9 @@ export function checkFiniteSamples(data: Dataset, name: string): void {
 
 /** One pass over rows [n, width]: the first NaN or ±Infinity is a DataError naming its row and column. */
 function checkFinite(values: Float32Array, width: number, where: string, what: string): void {
-  for (let k = 0; k < values.length; k++) {
-    if (Number.isFinite(values[k])) continue;
-    const row = Math.floor(k / width);
-    throw new DataError('nonFiniteValue', `${where}: row ${row} has ${what} ${k % width} = ${values[k]}, and every ${what} must be a finite number — fill the value (e.g. with the column mean) or drop the row`);
-  }
+  const k = firstNonFinite(values);
+  if (k < 0) return;
+  throw new DataError('nonFiniteValue', `${where}: row ${Math.floor(k / width)} has ${what} ${k % width} = ${values[k]}, and every ${what} must be a finite number — fill the value (e.g. with the column mean) or drop the row`);
 }
 
 function describeValue(value: unknown): string {

@@ -3,6 +3,7 @@ import type { Engine, EngineKind, EngineSetup } from './engine.js';
 import { InlineEngine } from './inline.js';
 import { ThreadsEngine, type ThreadsEngineOptions } from './threads.js';
 import { EngineError } from '../errors.js';
+import { definedFields } from '../util/defined.js';
 import type { RunFilledOption, WsCoordinatorOptions } from './ws/options.js';
 
 export interface EngineChoice {
@@ -28,9 +29,4 @@ export async function createEngine(setup: EngineSetup, choice: EngineChoice): Pr
     return WsEngine.create(setup, { ...options, loaded, datasetSpec, valSplit, standardize, signal: options.signal ?? choice.run?.signal, log: options.log ?? choice.run?.log });
   }
   return ThreadsEngine.create(setup, { ...choice.threads, workers: choice.workers });
-}
-
-/** `o` without its undefined fields, so that spreading it keeps the defaults under it. */
-function definedFields<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -10,6 +10,7 @@ import type { EngineKind } from '../engine/index.js';
 import { ConfigError, DataError, ModelError, shown } from '../errors.js';
 import { ABOUT_KEY, encodeModelAbout, outputFileProblem, saveSafetensors, type ModelAbout, type Tensor } from '../io/index.js';
 import { loadKernels, type KernelsChoice } from '../kernels/index.js';
+import { firstNonFinite } from '../util/defined.js';
 import { bufferLayout, bufferTensors, buildStack, inputShapeOf, Model, outputSize, paramLayout, type ModelSpec } from '../model/index.js';
 import { fitDataToModel, standardizationOf, type ModelShape } from './matching.js';
 import { classificationMetrics, regressionMetrics, softmaxRows, argmaxRow, type EvaluationMetrics } from './metrics.js';
@@ -297,9 +298,8 @@ function evaluationPartOf(options: unknown): EvaluationPart {
 
 /** The first non-finite value of flat rows [n, d], as badPredictRow naming the row and column. */
 function checkFiniteRows(rows: Float32Array, d: number, rowName: (row: number) => string): void {
-  for (let k = 0; k < rows.length; k++) {
-    if (!Number.isFinite(rows[k])) throw badPredictValue(rowName(Math.floor(k / d)), k % d, rows[k]);
-  }
+  const k = firstNonFinite(rows);
+  if (k >= 0) throw badPredictValue(rowName(Math.floor(k / d)), k % d, rows[k]);
 }
 
 function badPredictValue(row: string, column: number, value: unknown): DataError {

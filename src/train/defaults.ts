@@ -8,6 +8,7 @@ import { presetTrainingDefaults } from './presets.js';
 import { isAdaptive } from './adaptive/settings.js';
 import { sizeModelToData } from './model-sizing.js';
 import { ConfigError } from '../errors.js';
+import { definedFields } from '../util/defined.js';
 import { parseModelSpec } from '../model/index.js';
 import { availableCores, checkRestoreBest, defaultTrainConfig, flagOf, validateTrainConfig, type TrainConfig } from './config.js';
 import { givenKeys, inertOptions, type NoEffectRule, type OptionWarning } from './option-effects.js';
@@ -177,7 +178,7 @@ export function resolveTrainOptions(options: Partial<TrainConfig> = {}, typed?: 
     }
   }
   const given = givenKeys(options);
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const defined = definedFields(options);
   // A model preset brings its own training defaults (presets.ts); options given still win. An
   // optimizer given in place of the preset's takes that optimizer's own lr and momentum instead.
   const preset = presetTrainingDefaults(defined.model, defined.optimizer);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, DptrainError, shown } from '../errors.js';
-import { plural } from '../util/index.js';
+import { definedFields, plural } from '../util/index.js';
 import { loadKernels, type KernelsName } from '../kernels/index.js';
 import { isModelFilePath } from '../model/index.js';
 import { datasetSpecWithPaths } from '../data/spec.js';
@@ -71,8 +71,7 @@ export function resumedOptions(meta: CheckpointMeta, given: Partial<TrainConfig>
   // file may since have moved or changed, and relative paths need not start where they did.
   if (typeof saved.model === 'string' && isModelFilePath(saved.model.trim())) saved.model = meta.model;
   Object.assign(saved, recordedPaths(saved, runPathResolver(meta)));
-  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
-  return { ...saved, ...defined } as Partial<TrainConfig>;
+  return { ...saved, ...definedFields(given) } as Partial<TrainConfig>;
 }
 
 /**

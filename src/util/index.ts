@@ -4,3 +4,4 @@ export { type FloatArray, type FloatArrayConstructor, type Dtype, floatArrayOf }
 export { plural } from './plural.js';
 export { flagOf } from './flag-name.js';
 export { formatLoss } from './format-loss.js';
+export { definedFields, firstNonFinite } from './defined.js';
